@@ -1,0 +1,69 @@
+"""External weight data: where it lives, refusing locations that escape the model's folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ExternalDataError
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalRef:
+    path: Path
+    offset: int
+    length: int | None  # None: to the end of the file
+
+
+def resolve(model_dir: Path, tensor_name: str, entries: dict[str, str]) -> ExternalRef:
+    """Resolve one tensor's external_data entries, refusing absolute paths, '..' and symlinks that leave
+    the model's folder, missing files, and ranges beyond the end of the file."""
+    location = entries.get("location", "")
+    if not location:
+        raise ExternalDataError(f"tensor '{tensor_name}': external data has no location")
+    if os.path.isabs(location) or location.startswith(("/", "\\")) or ":" in location[:3]:
+        raise ExternalDataError(f"tensor '{tensor_name}': external data location '{location}' is absolute; refused")
+    if ".." in Path(location.replace("\\", "/")).parts:
+        raise ExternalDataError(f"tensor '{tensor_name}': external data location '{location}' escapes the model folder; refused")
+    root = model_dir.resolve()
+    target = (model_dir / location).resolve()
+    if root != target and root not in target.parents:
+        raise ExternalDataError(f"tensor '{tensor_name}': external data '{location}' resolves outside the model folder (symlink?); refused")
+    if not target.is_file():
+        raise ExternalDataError(f"tensor '{tensor_name}': external data file '{location}' is missing")
+    try:
+        offset = int(entries.get("offset", 0))
+        length = int(entries["length"]) if "length" in entries else None
+    except ValueError as e:
+        raise ExternalDataError(f"tensor '{tensor_name}': bad external data offset/length ({e})") from None
+    size = target.stat().st_size
+    end = offset + (length or 0)
+    if offset < 0 or (length is not None and length < 0) or end > size:
+        raise ExternalDataError(
+            f"tensor '{tensor_name}': external data '{location}' is truncated: needs bytes {offset}..{end}, file has {size}")
+    return ExternalRef(target, offset, length)
+
+
+def iter_file_range(ref: ExternalRef, chunk_bytes: int, unit_bytes: int):
+    """Yield the range in chunks that are whole multiples of unit_bytes, through one reused buffer so
+    that resident memory stays at one chunk whatever the tensor's size."""
+    total = ref.length if ref.length is not None else ref.path.stat().st_size - ref.offset
+    step = max(unit_bytes, (chunk_bytes // unit_bytes) * unit_bytes) if unit_bytes else chunk_bytes
+    buf = bytearray(min(step, total))
+    view = memoryview(buf)
+    with open(ref.path, "rb", buffering=0) as f:
+        f.seek(ref.offset)
+        left = total
+        while left > 0:
+            want = min(step, left)
+            got = f.readinto(view[:want])
+            if not got:
+                raise ExternalDataError(f"external data '{ref.path.name}' ended early")
+            while got < want:  # short reads happen on pipes and network filesystems
+                more = f.readinto(view[got:want])
+                if not more:
+                    raise ExternalDataError(f"external data '{ref.path.name}' ended early")
+                got += more
+            yield view[:want]
+            left -= want

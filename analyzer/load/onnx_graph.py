@@ -1,0 +1,334 @@
+"""ONNX model file -> our IR. The only module (with load/contrib_shapes.py) that imports onnx.
+
+Weights are never loaded to count work: large initializers are stripped to their dims before shape
+inference, and their bytes are only located (inline slice or external file range) for the sparsity scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import helper, shape_inference
+
+from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
+from ..ir import Dim, Graph, Node, TensorInfo
+from ..units import dtype_itemsize, dtype_name
+from . import contrib_shapes
+from .external_data import ExternalRef, resolve
+
+_STRIP_BYTES = 4096  # initializers larger than this lose their data in the inference skeleton
+_CONST_MAX_ELEMS = 16  # small constants keep their values (trip counts, scales)
+
+
+@dataclass(frozen=True, slots=True)
+class WeightData:
+    """Where one initializer's bytes are: inline (raw bytes) or an external file range."""
+
+    name: str
+    onnx_type: int
+    dims: tuple[int, ...]
+    raw: bytes | None = None
+    external: ExternalRef | None = None
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    path: Path
+    sha256: str
+    opset: int
+    graph: Graph
+    initializers: tuple[TensorInfo, ...]
+    weights: dict[str, WeightData]
+    batch: int | None
+    batch_scale: int = 1  # > 1 when constants pin the batch: per-item counts are scaled by it
+    dims: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def read_model_bytes(path: Path) -> bytes:
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a directory with no .onnx models")
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise ModelLoadError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def parse_model(path: Path, data: bytes) -> onnx.ModelProto:
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except (DecodeError, RuntimeError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ModelLoadError(f"{path}: not a valid ONNX file (truncated or not protobuf: {first})") from None
+    if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
+        raise ModelLoadError(f"{path}: not an ONNX model (no ir_version or empty graph)")
+    return proto
+
+
+def _default_opset(proto: onnx.ModelProto) -> int:
+    for op in proto.opset_import:
+        if op.domain in ("", "ai.onnx"):
+            return int(op.version)
+    raise ModelLoadError("model declares no default-domain opset")
+
+
+def _skeleton(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of the model without the data of large initializers. Those become typed graph inputs:
+    the checker and shape inference need only their type and dims, and copying them would cost more
+    than the whole analysis."""
+    sk = onnx.ModelProto()
+    sk.ir_version = proto.ir_version
+    sk.opset_import.extend(proto.opset_import)
+    sk.functions.extend(proto.functions)
+    g, src = sk.graph, proto.graph
+    g.name = src.name
+    g.node.extend(src.node)
+    g.input.extend(src.input)
+    g.output.extend(src.output)
+    g.value_info.extend(src.value_info)
+    g.sparse_initializer.extend(src.sparse_initializer)
+    declared = {vi.name for vi in src.input}
+    for t in src.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.raw_data) > _STRIP_BYTES:
+            if t.name not in declared:
+                g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
+        else:
+            g.initializer.append(t)
+    return sk
+
+
+def _weights(proto: onnx.ModelProto, model_dir: Path) -> dict[str, WeightData]:
+    out: dict[str, WeightData] = {}
+    for t in proto.graph.initializer:
+        dims = tuple(int(d) for d in t.dims)
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            entries = {e.key: e.value for e in t.external_data}
+            out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries))
+        elif t.raw_data:
+            out[t.name] = WeightData(t.name, t.data_type, dims, raw=t.raw_data)
+        else:  # typed fields (float_data, int32_data, ...): small in practice
+            try:
+                arr = onnx.numpy_helper.to_array(t)
+            except Exception as e:  # noqa: BLE001 - onnx raises bare exceptions for malformed tensors
+                raise ModelLoadError(f"initializer '{t.name}' is malformed ({e})") from None
+            out[t.name] = WeightData(t.name, t.data_type, dims, raw=arr.tobytes())
+    return out
+
+
+def _check(sk: onnx.ModelProto, path: Path) -> None:
+    try:
+        onnx.checker.check_model(sk)
+    except onnx.checker.ValidationError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ModelLoadError(f"{path}: invalid ONNX graph: {first}") from None
+
+
+def _set_dim(dim: onnx.TensorShapeProto.Dimension, value: int) -> None:
+    dim.Clear()
+    dim.dim_value = value
+
+
+def _bind_inputs(sk: onnx.ModelProto, dims: dict[str, int], batch: int | None, inits: set[str]) -> set[str]:
+    """Bind symbolic input dims in place; with batch, set the leading dim of every graph input
+    (initializers excluded). Returns the dim names that were found."""
+    found: set[str] = set()
+    for vi in sk.graph.input:
+        if vi.name in inits or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
+            continue
+        shape = vi.type.tensor_type.shape.dim
+        for i, d in enumerate(shape):
+            if d.HasField("dim_param"):
+                found.add(d.dim_param)
+                if d.dim_param in dims:
+                    _set_dim(d, dims[d.dim_param])
+            if i == 0 and batch is not None:
+                _set_dim(d, batch)
+    return found
+
+
+def _infer(sk: onnx.ModelProto, path: Path, strict: bool) -> onnx.ModelProto:
+    try:
+        inferred = shape_inference.infer_shapes(sk, check_type=False, strict_mode=strict, data_prop=True)
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ShapeError(f"{path}: shape inference failed: {first}") from None
+    return contrib_shapes.complete(inferred, lambda m: shape_inference.infer_shapes(
+        m, check_type=False, strict_mode=False, data_prop=True))
+
+
+def _outputs_keep_batch(model: onnx.ModelProto, batch: int) -> bool:
+    for vi in model.graph.output:
+        shape = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else []
+        if shape and shape[0].HasField("dim_value") and shape[0].dim_value != batch:
+            return False
+    return True
+
+
+def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None = None) -> LoadedModel:
+    dims = dict(dims or {})
+    data = read_model_bytes(path)
+    sha = hashlib.sha256(data).hexdigest()
+    proto = parse_model(path, data)
+    del data
+    opset = _default_opset(proto)
+    weights = _weights(proto, path.parent)
+    sk = _skeleton(proto)
+    inits = {t.name for t in proto.graph.initializer}
+    _check(sk, path)
+    notes: list[str] = []
+    scale = 1
+
+    bound = onnx.ModelProto()
+    bound.CopyFrom(sk)
+    found = _bind_inputs(bound, dims, batch, inits)
+    try:
+        inferred = _infer(bound, path, strict=True)
+        pinned = batch is not None and not _outputs_keep_batch(inferred, batch)
+    except ShapeError:
+        if batch is None:
+            inferred = _infer(bound, path, strict=False)
+            notes.append("shape inference reported an inconsistency; shapes inferred leniently")
+        pinned = batch is not None
+    if pinned:
+        # Constants in the graph fix the batch (e.g. Reshape to [1, ...]): profile one item and scale.
+        bound = onnx.ModelProto()
+        bound.CopyFrom(sk)
+        _bind_inputs(bound, dims, None, inits)
+        _bind_leading_to_one(bound, inits)
+        inferred = _infer(bound, path, strict=False)
+        scale = batch  # type: ignore[assignment]
+        notes.append(f"constants in the graph pin the batch; profiled one item and scaled per-item work and "
+                     f"activation traffic by {batch} (weights counted once)")
+    for name in sorted(set(dims) - found):
+        notes.append(f"--dim {name} does not name a symbolic input dim of this model; ignored")
+    _require_bound(inferred, inits)
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in proto.opset_import}
+    init_infos = {t.name: _tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, _const_values(t))
+                  for t in proto.graph.initializer}
+    graph, _ = to_ir(inferred.graph, init_infos, opsets)
+    initializers = tuple(init_infos.values())
+    native_batch = batch if batch is not None else _leading_dim(inferred, inits)
+    return LoadedModel(path, sha, opset, graph, initializers, weights, native_batch, scale,
+                       {k: v for k, v in dims.items() if k in found}, tuple(notes))
+
+
+def _bind_leading_to_one(sk: onnx.ModelProto, inits: set[str]) -> None:
+    for vi in sk.graph.input:
+        if vi.name not in inits and vi.type.tensor_type.shape.dim:
+            d = vi.type.tensor_type.shape.dim[0]
+            if d.HasField("dim_param") or not d.HasField("dim_value"):
+                _set_dim(d, 1)
+
+
+def _leading_dim(model: onnx.ModelProto, inits: set[str]) -> int | None:
+    for vi in model.graph.input:
+        if vi.name not in inits and vi.type.tensor_type.shape.dim:
+            d = vi.type.tensor_type.shape.dim[0]
+            return int(d.dim_value) if d.HasField("dim_value") else None
+    return None
+
+
+def _require_bound(model: onnx.ModelProto, inits: set[str]) -> None:
+    unbound: list[str] = []
+    for vi in model.graph.input:
+        if vi.name in inits or not vi.type.HasField("tensor_type"):
+            continue
+        for d in vi.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value"):
+                unbound.append(d.dim_param or f"?({vi.name})")
+    if unbound:
+        raise UnboundDimError(unbound, "model inputs")
+
+
+# ---- protobuf -> IR -------------------------------------------------------------------------------
+
+
+def _shape(t: onnx.TypeProto) -> tuple[tuple[Dim, ...] | None, int]:
+    if not t.HasField("tensor_type"):
+        return None, 0
+    tt = t.tensor_type
+    if not tt.HasField("shape"):
+        return None, tt.elem_type
+    dims: list[Dim] = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        else:
+            dims.append(d.dim_param or "?")
+    return tuple(dims), tt.elem_type
+
+
+def _tensor_info(name: str, shape: tuple[Dim, ...] | None, elem: int, init: bool = False,
+                 const: tuple[float, ...] | None = None) -> TensorInfo:
+    return TensorInfo(name, shape, dtype_name(elem), dtype_itemsize(elem), init, const)
+
+
+def _const_values(t: onnx.TensorProto) -> tuple[float, ...] | None:
+    n = math.prod(t.dims) if t.dims else 1
+    if n > _CONST_MAX_ELEMS or t.data_location == onnx.TensorProto.EXTERNAL or t.data_type in (8, 14, 15):
+        return None
+    try:
+        return tuple(float(v) for v in onnx.numpy_helper.to_array(t).reshape(-1))
+    except Exception:  # noqa: BLE001 - malformed constant: just no value
+        return None
+
+
+@lru_cache(maxsize=None)
+def _attr_defaults(op_type: str, domain: str, opset: int) -> dict[str, Any]:
+    try:
+        schema = onnx.defs.get_schema(op_type, opset, domain)
+    except onnx.defs.SchemaError:
+        return {}
+    out = {}
+    for name, a in schema.attributes.items():
+        if a.default_value.name:
+            v = helper.get_attribute_value(a.default_value)
+            out[name] = v.decode() if isinstance(v, bytes) else v
+    return out
+
+
+def to_ir(g: onnx.GraphProto, outer: dict[str, TensorInfo], opsets: dict[str, int] | None = None
+          ) -> tuple[Graph, tuple[TensorInfo, ...]]:
+    values = dict(outer)
+    inits: list[TensorInfo] = []
+    for t in g.initializer:
+        ti = _tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, _const_values(t))
+        values[t.name] = ti
+        inits.append(ti)
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        if vi.name in values and values[vi.name].is_initializer:
+            continue
+        shape, elem = _shape(vi.type)
+        if vi.name not in values or values[vi.name].shape is None:
+            values[vi.name] = _tensor_info(vi.name, shape, elem)
+    nodes = []
+    for i, n in enumerate(g.node):
+        attrs: dict[str, Any] = dict(_attr_defaults(n.op_type, n.domain, (opsets or {}).get(n.domain, 10**6)))
+        subgraphs: dict[str, Graph] = {}
+        for a in n.attribute:
+            if a.type == onnx.AttributeProto.GRAPH:
+                subgraphs[a.name] = to_ir(a.g, values, opsets)[0]
+            elif a.type in (onnx.AttributeProto.TENSOR, onnx.AttributeProto.SPARSE_TENSOR):
+                attrs[a.name] = None
+                if n.op_type == "Constant" and a.type == onnx.AttributeProto.TENSOR and n.output:
+                    shape = tuple(int(d) for d in a.t.dims)
+                    values[n.output[0]] = _tensor_info(n.output[0], shape, a.t.data_type, False, _const_values(a.t))
+            elif a.type != onnx.AttributeProto.GRAPHS:
+                v = helper.get_attribute_value(a)
+                attrs[a.name] = v.decode(errors="replace") if isinstance(v, bytes) else v
+        ins = tuple(values.get(x, _tensor_info(x, None, 0)) if x else None for x in n.input)
+        outs = tuple(values.get(x, _tensor_info(x, None, 0)) if x else None for x in n.output)
+        nodes.append(Node(n.name or f"{n.op_type}_{i}", n.op_type, n.domain, attrs, ins, outs, subgraphs))
+    graph = Graph(g.name, tuple(nodes), tuple(values[v.name] for v in g.input if v.name in values and not values[v.name].is_initializer),
+                  tuple(values[v.name] for v in g.output if v.name in values))
+    return graph, tuple(inits)

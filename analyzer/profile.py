@@ -1,0 +1,24 @@
+"""The static profile of one model file: load, cost, scan sparsity. A pure function of its inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import sparsity, static
+from .load.onnx_graph import load_onnx
+from .records import ModelProfile
+
+
+def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
+                 per_op: bool = False, scan_sparsity: bool = True) -> ModelProfile:
+    """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions)."""
+    loaded = load_onnx(Path(path), dims, batch)
+    params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
+    sp: tuple[float | None, float | None] = (None, None)
+    if scan_sparsity:
+        result = sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)
+        sp = (result.weight_sparsity, result.nm_sparsity)
+    return static.summarise(
+        model=str(path), sha256=loaded.sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
+        initializers=loaded.initializers, params=static.params_of(loaded.initializers, params),
+        scale=loaded.batch_scale, sparsity=sp, notes=loaded.notes, dims=loaded.dims, per_op=per_op)

@@ -1,0 +1,1 @@
+"""Presentation: depends only on records, so saved JSON can be re-rendered."""

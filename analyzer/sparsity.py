@@ -53,7 +53,8 @@ def _through_identity(graph: Graph) -> dict[str, str]:
 def weight_roles(graph: Graph, initializers: tuple[TensorInfo, ...]) -> tuple[set[str], dict[str, int]]:
     """Return (parameter names, {weight name: reduction axis}) for the initializers.
 
-    A float initializer is a parameter unless every use is as a BatchNormalization running statistic.
+    A float initializer is a parameter unless every use is as a BatchNormalization running statistic,
+    or it is a rank-0 scalar (exporters store constants such as Clip bounds, scales and eps that way).
     Reduction axes: Conv W [M, C/g, k...] -> 1; ConvTranspose W [C, M/g, k...] -> 0; MatMul B -> -2
     (A -> -1); Gemm B -> 1 if transB else 0 (A -> 0 if transA else 1)."""
     alias = _through_identity(graph)
@@ -72,7 +73,8 @@ def weight_roles(graph: Graph, initializers: tuple[TensorInfo, ...]) -> tuple[se
             axis = _reduction_axis(n.op_type, i, n.attrs)
             if axis is not None:
                 axes.setdefault(name, axis)
-    params = {t.name for t in initializers if t.dtype in FLOAT_DTYPES and not all(uses.get(t.name, [False]))}
+    params = {t.name for t in initializers
+              if t.dtype in FLOAT_DTYPES and t.shape != () and not all(uses.get(t.name, [False]))}
     return params, axes
 
 

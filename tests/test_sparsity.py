@@ -1,0 +1,79 @@
+"""Unstructured and 2:4 sparsity on weights with known patterns, inline and streamed from external data."""
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import helper
+
+from analyzer import sparsity
+from onnx_builders import init, model, one_node, profile_model, vi
+
+
+def two_four(shape, axis, rng):
+    """Random weights with exactly 2 zeros in every group of 4 along `axis`."""
+    w = rng.standard_normal(shape).astype(np.float32)
+    moved = np.moveaxis(w, axis, -1)
+    groups = moved.reshape(*moved.shape[:-1], -1, 4)
+    for idx in np.ndindex(groups.shape[:-1]):
+        groups[idx][rng.choice(4, 2, replace=False)] = 0.0
+    return np.moveaxis(groups.reshape(moved.shape), -1, axis).copy()
+
+
+def test_conv_two_four_along_input_channels(tmp_path):
+    rng = np.random.default_rng(0)
+    w = two_four((8, 16, 3, 3), 1, rng)
+    p = profile_model(one_node("Conv", {"x": [1, 16, 8, 8], "w": w}, {"y": None}, pads=[1, 1, 1, 1]), tmp_path)
+    assert p.weight_sparsity == 0.5 and p.nm_sparsity == 1.0
+    # the same zeros grouped along the wrong axis are not 2:4
+    w_bad = np.ascontiguousarray(two_four((8, 16, 3, 3), 0, rng))
+    p = profile_model(one_node("Conv", {"x": [1, 16, 8, 8], "w": w_bad}, {"y": None}, pads=[1, 1, 1, 1]), tmp_path)
+    assert p.weight_sparsity == 0.5 and p.nm_sparsity < 0.9
+
+
+@pytest.mark.parametrize("trans_b", [0, 1])
+def test_gemm_two_four_follows_trans_b(tmp_path, trans_b):
+    rng = np.random.default_rng(1)
+    k, n = 32, 12
+    w = two_four((n, k), 1, rng) if trans_b else two_four((k, n), 0, rng)
+    p = profile_model(one_node("Gemm", {"a": [4, k], "b": w}, {"y": None}, transB=trans_b), tmp_path)
+    assert p.nm_sparsity == 1.0 and p.weight_sparsity == 0.5
+
+
+def test_partial_groups_and_negative_zero(tmp_path):
+    w = np.ones((6, 3), np.float32)  # MatMul B [K=6, N=3]: one full group of 4 along K, 2 rows left over
+    w[0, :] = 0.0
+    w[1, :] = -0.0
+    p = profile_model(one_node("MatMul", {"a": [2, 6], "b": w}, {"y": None}), tmp_path)
+    assert p.weight_sparsity == 6 / 18
+    assert p.nm_sparsity == 12 / 18  # 3 groups of 4 qualify; the 6 leftover weights are in no group
+
+
+def test_external_streaming_matches_inline(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    w = two_four((64, 256), 0, rng)
+    w[:, :10] = 0
+    m = model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", None)], [init("w", w)])
+    inline = profile_model(m, tmp_path, "inline.onnx")
+    monkeypatch.setattr(sparsity, "CHUNK_BYTES", 4096)  # force many chunks
+    onnx.save(m, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.bin", size_threshold=0)
+    from analyzer import profile_onnx
+
+    ext = profile_onnx(tmp_path / "ext.onnx")
+    assert (inline.weight_sparsity, inline.nm_sparsity) == (ext.weight_sparsity, ext.nm_sparsity)
+    expected_zeros = np.count_nonzero(w == 0) / w.size
+    assert ext.weight_sparsity == pytest.approx(expected_zeros)
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(1, 20), n=st.integers(1, 9), seed=st.integers(0, 2**16))
+def test_sparsity_matches_numpy(tmp_path_factory, k, n, seed):
+    rng = np.random.default_rng(seed)
+    w = (rng.random((k, n)) * (rng.random((k, n)) > 0.5)).astype(np.float32)
+    tmp = tmp_path_factory.mktemp("sp")
+    p = profile_model(one_node("MatMul", {"a": [2, k], "b": w}, {"y": None}), tmp)
+    assert p.weight_sparsity == pytest.approx(np.count_nonzero(w == 0) / w.size)
+    full = (k // 4) * 4
+    groups = (w[:full].reshape(-1, 4, n) == 0).sum(axis=1) >= 2
+    assert p.nm_sparsity == pytest.approx(4 * groups.sum() / w.size)

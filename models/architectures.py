@@ -282,14 +282,14 @@ class BertEncoder(nn.Module):
 
     def __init__(self, vocab: int = 30522, dim: int = 768, depth: int = 12, heads: int = 12, mlp: int = 3072, max_len: int = 512) -> None:
         super().__init__()
-        self.word, self.pos, self.type = nn.Embedding(vocab, dim), nn.Embedding(max_len, dim), nn.Embedding(2, dim)
+        self.word, self.pos, self.token_type = nn.Embedding(vocab, dim), nn.Embedding(max_len, dim), nn.Embedding(2, dim)
         self.norm = nn.LayerNorm(dim, eps=1e-12)
         self.layers = nn.Sequential(*[Block(dim, heads, mlp, pre_norm=False, eps=1e-12) for _ in range(depth)])
         self.pooler = nn.Linear(dim, dim)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         pos = torch.arange(ids.shape[1], device=ids.device).unsqueeze(0)
-        x = self.norm(self.word(ids) + self.pos(pos) + self.type(torch.zeros_like(ids)))
+        x = self.norm(self.word(ids) + self.pos(pos) + self.token_type(torch.zeros_like(ids)))
         return torch.tanh(self.pooler(self.layers(x)[:, 0]))
 
 

@@ -1,0 +1,126 @@
+"""Benchmark of the static profiler (issue #2 targets), ratios measured in one run on this machine.
+
+    python benchmarks/static_profile.py [--repeats 5] [--no-onnx-tool] [--sparsity-gib 1.0]
+
+1. Static profile of ResNet-50, ViT-B/16, BERT-base, GPT-2 small (exported by export_models.py) vs
+   onnx.load(path, load_external_data=False) on the same file. Target: <= 3x.
+2. The same profile vs onnx-tool's model_profile on the three transformers. Target: >= 10x faster.
+3. Sparsity scan of external weights: throughput (target >= 1 GB/s) and peak RSS of a fresh process
+   (target: well below the weights' size).
+Prints a table; not a test (timings belong in benchmarks, not in the test suite).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times) if repeats < 3 else statistics.median(times)
+
+
+def bench_profile(paths: dict[str, Path], repeats: int, with_onnx_tool: bool) -> None:
+    import onnx
+
+    from analyzer import profile_onnx
+
+    print(f"{'model':<12} {'size MB':>8} {'onnx.load s':>12} {'profile s':>10} {'ratio':>6} {'no-sparsity':>12} "
+          f"{'onnx-tool s':>12} {'speedup':>8}")
+    for name, path in paths.items():
+        load_s = best_of(lambda: onnx.load(str(path), load_external_data=False), repeats)
+        prof_s = best_of(lambda: profile_onnx(path), repeats)
+        nosp_s = best_of(lambda: profile_onnx(path, scan_sparsity=False), repeats)
+        tool = ""
+        speed = ""
+        if with_onnx_tool and name != "resnet50":
+            import onnx_tool
+
+            def run_tool():
+                with contextlib.redirect_stdout(io.StringIO()):
+                    onnx_tool.model_profile(str(path))
+            tool_s = best_of(run_tool, 1)
+            tool, speed = f"{tool_s:12.2f}", f"{tool_s / prof_s:7.1f}x"
+        print(f"{name:<12} {path.stat().st_size / 1e6:8.0f} {load_s:12.3f} {prof_s:10.3f} {prof_s / load_s:5.2f}x "
+              f"{nosp_s / load_s:11.2f}x {tool:>12} {speed:>8}")
+
+
+# Peak RSS from /proc/self/status VmHWM: ru_maxrss of a child can carry the forking parent's peak.
+_HWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+_RSS_CHILD = r"""
+import json, sys, time
+from analyzer import profile_onnx
+t = time.perf_counter()
+p = profile_onnx(sys.argv[1])
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "maxrss_kib": HWM, "sparsity": p.weight_sparsity}))
+""".replace("HWM", _HWM)
+
+
+def bench_sparsity(gib: float) -> None:
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    with tempfile.TemporaryDirectory(dir=HERE) as tmp:
+        tmp_path = Path(tmp)
+        n = int(gib * 2**30 / 4 / 4096)
+        data = tmp_path / "weights.bin"
+        rng = np.random.default_rng(0)
+        with open(data, "wb") as f:  # written in slices so this script's memory stays small too
+            for start in range(0, n, 8192):
+                block = rng.standard_normal((min(8192, n - start), 4096), dtype=np.float32)
+                block[:, ::3] = 0
+                f.write(block.tobytes())
+        w = onnx.TensorProto(name="w", data_type=onnx.TensorProto.FLOAT, dims=[n, 4096])
+        w.data_location = onnx.TensorProto.EXTERNAL
+        for k, v in (("location", "weights.bin"), ("offset", "0"), ("length", str(n * 4096 * 4))):
+            w.external_data.add(key=k, value=v)
+        g = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "big",
+                              [helper.make_tensor_value_info("x", 1, [1, n])], [helper.make_tensor_value_info("y", 1, None)], [w])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "big.onnx"))
+        size = data.stat().st_size
+        baseline = json.loads(subprocess.run([sys.executable, "-c", "import json, analyzer; print(json.dumps({'maxrss_kib': " + _HWM + "}))"],
+                                             capture_output=True, text=True, check=True, cwd=HERE.parent).stdout)
+        out = json.loads(subprocess.run([sys.executable, "-c", _RSS_CHILD, str(tmp_path / "big.onnx")],
+                                        capture_output=True, text=True, check=True, cwd=HERE.parent).stdout)
+        print(f"\nsparsity scan of {size / 2**30:.2f} GiB external weights (page cache warm after writing):")
+        print(f"  time {out['seconds']:.2f} s -> {size / out['seconds'] / 1e9:.2f} GB/s; zeros {out['sparsity']:.4f} (expected {1366 / 4096:.4f})")
+        print(f"  peak RSS {out['maxrss_kib'] / 1024:.0f} MiB (import-only process: {baseline['maxrss_kib'] / 1024:.0f} MiB)"
+              f" = {out['maxrss_kib'] * 1024 / size:.1%} of the weights' size")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-onnx-tool", action="store_true")
+    ap.add_argument("--sparsity-gib", type=float, default=1.0)
+    args = ap.parse_args()
+    from export_models import export_all
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    bench_profile(export_all(), args.repeats, not args.no_onnx_tool)
+    if args.sparsity_gib > 0:
+        bench_sparsity(args.sparsity_gib)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,9 +10,11 @@ from .records import ModelProfile
 
 
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
-                 per_op: bool = False, scan_sparsity: bool = True) -> ModelProfile:
-    """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions)."""
-    loaded = load_onnx(Path(path), dims, batch)
+                 per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True) -> ModelProfile:
+    """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
+    scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
+    sha256 (empty string), the only other step that reads every byte."""
+    loaded = load_onnx(Path(path), dims, batch, hash_file)
     params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
     sp: tuple[float | None, float | None] = (None, None)
     if scan_sparsity:

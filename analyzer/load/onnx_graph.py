@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+import mmap
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import dtype_itemsize, dtype_name
 from . import contrib_shapes
 from .external_data import ExternalRef, resolve
+from .wire import WireError, strip_weights
 
 _STRIP_BYTES = 4096  # initializers larger than this lose their data in the inference skeleton
 _CONST_MAX_ELEMS = 16  # small constants keep their values (trip counts, scales)
@@ -34,7 +37,7 @@ class WeightData:
     name: str
     onnx_type: int
     dims: tuple[int, ...]
-    raw: bytes | None = None
+    raw: bytes | memoryview | None = None
     external: ExternalRef | None = None
 
 
@@ -52,13 +55,17 @@ class LoadedModel:
     notes: tuple[str, ...] = ()
 
 
-def read_model_bytes(path: Path) -> bytes:
+def map_model_file(path: Path) -> mmap.mmap:
+    """Memory-map the model file read-only: weights' pages are read only if the sparsity scan asks."""
     if not path.exists():
         raise UsageError(f"{path}: no such file")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory with no .onnx models")
     try:
-        return path.read_bytes()
+        with open(path, "rb") as f:
+            if path.stat().st_size == 0:
+                raise ModelLoadError(f"{path}: not a valid ONNX file (empty)")
+            return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as e:
         raise ModelLoadError(f"{path}: cannot read ({e.strerror})") from None
 
@@ -82,7 +89,7 @@ def _default_opset(proto: onnx.ModelProto) -> int:
     raise ModelLoadError("model declares no default-domain opset")
 
 
-def _skeleton(proto: onnx.ModelProto) -> onnx.ModelProto:
+def _skeleton(proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]]) -> onnx.ModelProto:
     """A copy of the model without the data of large initializers. Those become typed graph inputs:
     the checker and shape inference need only their type and dims, and copying them would cost more
     than the whole analysis."""
@@ -99,7 +106,7 @@ def _skeleton(proto: onnx.ModelProto) -> onnx.ModelProto:
     g.sparse_initializer.extend(src.sparse_initializer)
     declared = {vi.name for vi in src.input}
     for t in src.initializer:
-        if t.data_location == onnx.TensorProto.EXTERNAL or len(t.raw_data) > _STRIP_BYTES:
+        if t.data_location == onnx.TensorProto.EXTERNAL or t.name in stripped:
             if t.name not in declared:
                 g.input.append(helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)))
         else:
@@ -107,11 +114,15 @@ def _skeleton(proto: onnx.ModelProto) -> onnx.ModelProto:
     return sk
 
 
-def _weights(proto: onnx.ModelProto, model_dir: Path) -> dict[str, WeightData]:
+def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
+             stripped: dict[str, tuple[int, int]]) -> dict[str, WeightData]:
     out: dict[str, WeightData] = {}
     for t in proto.graph.initializer:
         dims = tuple(int(d) for d in t.dims)
-        if t.data_location == onnx.TensorProto.EXTERNAL:
+        if t.name in stripped:
+            offset, length = stripped[t.name]
+            out[t.name] = WeightData(t.name, t.data_type, dims, raw=mapped[offset : offset + length])
+        elif t.data_location == onnx.TensorProto.EXTERNAL:
             entries = {e.key: e.value for e in t.external_data}
             out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries))
         elif t.raw_data:
@@ -176,15 +187,28 @@ def _outputs_keep_batch(model: onnx.ModelProto, batch: int) -> bool:
     return True
 
 
-def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None = None) -> LoadedModel:
+def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None = None,
+              hash_file: bool = True) -> LoadedModel:
     dims = dict(dims or {})
-    data = read_model_bytes(path)
-    sha = hashlib.sha256(data).hexdigest()
-    proto = parse_model(path, data)
-    del data
-    opset = _default_opset(proto)
-    weights = _weights(proto, path.parent)
-    sk = _skeleton(proto)
+    mapped = map_model_file(path)
+    with ThreadPoolExecutor(1) as pool:
+        # hashlib releases the GIL: the file is hashed while its graph is parsed and analysed
+        sha_future = pool.submit(lambda: hashlib.sha256(mapped).hexdigest() if hash_file else "")
+        try:
+            light, stripped = strip_weights(mapped, _STRIP_BYTES)
+        except WireError as e:
+            sha_future.result()
+            raise ModelLoadError(f"{path}: not a valid ONNX file ({e})") from None
+        proto = parse_model(path, light)
+        opset = _default_opset(proto)
+        weights = _weights(proto, path.parent, memoryview(mapped), stripped)
+        loaded = _analyse(path, proto, stripped, weights, opset, dims, batch)
+        return replace(loaded, sha256=sha_future.result())
+
+
+def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]], weights: dict[str, WeightData],
+             opset: int, dims: dict[str, int], batch: int | None) -> LoadedModel:
+    sk = _skeleton(proto, stripped)
     inits = {t.name for t in proto.graph.initializer}
     _check(sk, path)
     notes: list[str] = []
@@ -220,7 +244,7 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
     graph, _ = to_ir(inferred.graph, init_infos, opsets)
     initializers = tuple(init_infos.values())
     native_batch = batch if batch is not None else _leading_dim(inferred, inits)
-    return LoadedModel(path, sha, opset, graph, initializers, weights, native_batch, scale,
+    return LoadedModel(path, "", opset, graph, initializers, weights, native_batch, scale,
                        {k: v for k, v in dims.items() if k in found}, tuple(notes))
 
 

@@ -28,11 +28,14 @@ class UnboundDimError(AnalyzerError):
 
     def __init__(self, dims: list[str], where: str = "") -> None:
         self.dims = sorted(set(dims))
-        flags = " ".join(f"--dim {d}=N" for d in self.dims if d and not d.startswith("?"))
-        hint = f"; bind with {flags}" if flags else ""
-        hint += " or --batch N for the leading (batch) dim"
+        named = [d for d in self.dims if d and not d.startswith("?")]
         place = f" at {where}" if where else ""
-        super().__init__(f"unbound dims {', '.join(self.dims)}{place}{hint}")
+        if named:
+            flags = " ".join(f"--dim {d}=N" for d in named)
+            msg = f"unbound dims {', '.join(self.dims)}{place}; bind with {flags} or --batch N for the leading (batch) dim"
+        else:  # no name to bind: shape inference could not determine these shapes
+            msg = f"unknown shape ({', '.join(self.dims)}){place}: shape inference could not determine it"
+        super().__init__(msg)
 
 
 class ShapeError(AnalyzerError):

@@ -144,3 +144,21 @@ def test_unknown_op_is_counted_not_zero(tmp_path):
     p = profile_model(mdl, tmp_path)
     assert p.unsupported_ops == {"com.acme::Foo": 1} and p.coverage == 0.0
     assert any("unsupported op com.acme::Foo" in n for n in p.notes)
+
+
+def test_ms_fused_gemm(tmp_path):
+    node = helper.make_node("FusedGemm", ["a", "b", "c"], ["y"], domain="com.microsoft", transB=1, activation="Relu")
+    mdl = model([node, helper.make_node("Relu", ["y"], ["z"])], [vi("a", [4, 8])], [vi("z", None)],
+                [init("b", W(6, 8)), init("c", W(6))], extra_opsets={"com.microsoft": 1})
+    p = profile_model(mdl, tmp_path, per_op=True)
+    assert p.per_op[0].macs == 4 * 6 * 8 and p.per_op[0].flops == 2 * 192 + 24 + 24
+    assert p.per_op[1].output_shapes == [[4, 6]] and p.coverage == 1.0
+
+
+def test_scan_multiplies_body(tmp_path):
+    body = helper.make_graph([helper.make_node("MatMul", ["s", "w_in"], ["o"]), helper.make_node("Identity", ["c"], ["c2"])],
+                             "body", [vi("c", [3]), vi("s", [1, 3]), vi("w_in", [3, 3])], [vi("c2", [3]), vi("o", [1, 3])])
+    node = helper.make_node("Scan", ["c0", "seq", "w"], ["cN", "outs"], body=body, num_scan_inputs=2)
+    mdl = model([node], [vi("c0", [3]), vi("seq", [7, 1, 3]), vi("w", [7, 3, 3])], [vi("cN", [3]), vi("outs", None)])
+    p = profile_model(mdl, tmp_path)
+    assert p.macs == 7 * 9 and any("Scan body x 7" in n for n in p.notes)

@@ -31,6 +31,14 @@ def _matmul(ins: list[Shape | None], node: onnx.NodeProto) -> list[Shape | None]
     return [list(batch) + [m, n]]
 
 
+def _gemm(ins: list[Shape | None], node: onnx.NodeProto) -> list[Shape | None]:
+    a, b = ins[0], ins[1]
+    if a is None or b is None or len(a) != 2 or len(b) != 2:
+        return [None]
+    at = {x.name: helper.get_attribute_value(x) for x in node.attribute}
+    return [[a[1] if at.get("transA", 0) else a[0], b[0] if at.get("transB", 0) else b[1]]]
+
+
 def _skip_layer_norm(ins: list[Shape | None], node: onnx.NodeProto) -> list[Shape | None]:
     x = ins[0]
     if x is None:
@@ -73,6 +81,7 @@ def _embed_layer_norm(ins: list[Shape | None], node: onnx.NodeProto) -> list[Sha
 
 RULES: dict[str, Callable[[list[Shape | None], onnx.NodeProto], list[Shape | None]]] = {
     "FusedMatMul": _matmul,
+    "FusedGemm": _gemm,
     "SkipLayerNormalization": _skip_layer_norm,
     "SkipSimplifiedLayerNormalization": _skip_layer_norm,
     "Attention": _attention,

@@ -90,6 +90,14 @@ def fused_matmul(node: Node) -> OpCost:
     return OpCost(macs=macs, flops=FLOPS_PER_MAC * macs + scale, op_class="gemm")
 
 
+@register("FusedGemm", domain=MS)
+def fused_gemm(node: Node) -> OpCost:
+    """ORT's Gemm fused with its activation: Gemm's count + one flop per output element for the
+    activation (activation-specific costs are not distinguished here)."""
+    c = gemm(node)
+    return OpCost(macs=c.macs, flops=c.flops + node.out_numel(0), op_class="gemm")
+
+
 @register("Gemm")
 def gemm(node: Node) -> OpCost:
     """Y = alpha op(A) op(B) + beta C: macs = M x N x K with K from A after transA.

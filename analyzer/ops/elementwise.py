@@ -75,17 +75,17 @@ def mean(node: Node) -> OpCost:
     return OpCost(flops=n * node.out_numel(0), op_class="elementwise")
 
 
-# ONNX Runtime contrib activations written by its graph optimiser.
-@register("Gelu", domain=MS)
-def ms_gelu(node: Node) -> OpCost:
-    """Exact GELU: 5 flops per element."""
-    return OpCost(flops=5 * node.out_numel(0), op_class="elementwise")
-
-
-@register("BiasGelu", domain=MS)
-def ms_bias_gelu(node: Node) -> OpCost:
-    """bias add + exact GELU: 6 flops per element."""
-    return OpCost(flops=6 * node.out_numel(0), op_class="elementwise")
+# ONNX Runtime contrib activations written by its graph optimiser: op -> (flops per element, formula)
+_MS_PER_ELEMENT: dict[str, tuple[int, str]] = {
+    "Gelu": (5, "exact GELU"),
+    "BiasGelu": (6, "bias add + exact GELU"),
+    "QuickGelu": (6, "x sigmoid(alpha x)"),
+    "BiasAdd": (2, "x + bias + skip"),
+}
+for _op, (_k, _formula) in _MS_PER_ELEMENT.items():
+    _h = _per_element(_k)
+    _h.__doc__ = f"com.microsoft {_op}: {_k} flop(s) per output element: {_formula}."
+    register(_op, domain=MS)(_h)
 
 
 @register("FastGelu", domain=MS)
@@ -93,15 +93,3 @@ def ms_fast_gelu(node: Node) -> OpCost:
     """tanh-approximate GELU (9 flops per element), +1 when the optional bias is given."""
     k = 9 + (1 if node.input(1) is not None else 0)
     return OpCost(flops=k * node.out_numel(0), op_class="elementwise")
-
-
-@register("QuickGelu", domain=MS)
-def ms_quick_gelu(node: Node) -> OpCost:
-    """x sigmoid(alpha x): 6 flops per element."""
-    return OpCost(flops=6 * node.out_numel(0), op_class="elementwise")
-
-
-@register("BiasAdd", domain=MS)
-def ms_bias_add(node: Node) -> OpCost:
-    """x + bias + skip: 2 flops per element."""
-    return OpCost(flops=2 * node.out_numel(0), op_class="elementwise")

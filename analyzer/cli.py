@@ -104,3 +104,9 @@ def main() -> None:
     except MemoryError:
         err.print("error: out of memory", markup=False)
         sys.exit(1)
+    except RecursionError:
+        err.print("error: the model nests subgraphs too deeply to analyse", markup=False)
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - a bug of ours: still one line, never a traceback
+        err.print(f"internal error: {type(e).__name__}: {e} (please report this with the model)", markup=False)
+        sys.exit(1)

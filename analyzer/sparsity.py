@@ -132,6 +132,9 @@ def scan(graph: Graph, initializers: tuple[TensorInfo, ...], weights: dict[str, 
             eligible += numel
         else:
             unit, post, full, length = 0, 1, 0, 1
+        stored = len(w.raw) if w.raw is not None else (w.external.length if w.external and w.external.length is not None else None)
+        if stored is not None and stored != numel * itemsize:
+            raise ModelLoadError(f"initializer '{t.name}' holds {stored} bytes, its dims {list(dims)} need {numel * itemsize}")
         seen = 0
         for buf in _chunks(w, unit * itemsize):
             u = _uint_view(buf, itemsize, t.dtype in FLOAT_DTYPES)

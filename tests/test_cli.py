@@ -169,3 +169,13 @@ def test_module_entry_point_and_help():
     assert r.returncode == 0 and "--dim" in r.stdout and "--batch" in r.stdout
     r = subprocess.run([sys.executable, "-m", "analyzer", "profile", "/nonexistent.onnx"], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip() == "error: /nonexistent.onnx: no such file"
+
+
+def test_weight_bytes_that_do_not_fit_dims(tmp_path):
+    m = model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", None)],
+              [init("w", np.ones((64, 64), np.float32))])
+    m.graph.initializer[0].raw_data = m.graph.initializer[0].raw_data[:-6]  # 16378 bytes: not whole floats
+    path = tmp_path / "bad_weights.onnx"
+    path.write_bytes(m.SerializeToString())
+    r = run("profile", path)
+    assert r.exit_code == 1 and "holds 16378 bytes" in r.stderr

@@ -83,7 +83,8 @@ def profile(
         try:
             results.append(profile_onnx(path, dims, batch, per_op=per_op, scan_sparsity=sparsity))
         except AnalyzerError as e:  # report and go on: one bad file must not lose the others' results
-            _fail(e)
+            msg = str(e)
+            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}", markup=False)
             code = max(code, e.exit_code)
     if results:
         if fmt is Format.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import sparsity, static
+from .errors import ShapeError, UnboundDimError
 from .load.onnx_graph import load_onnx
 from .records import ModelProfile
 
@@ -20,7 +21,13 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
     if scan_sparsity:
         result = sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)
         sp = (result.weight_sparsity, result.nm_sparsity)
-    return static.summarise(
-        model=str(path), sha256=loaded.sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
-        initializers=loaded.initializers, params=static.params_of(loaded.initializers, params),
-        scale=loaded.batch_scale, sparsity=sp, notes=loaded.notes, dims=loaded.dims, per_op=per_op)
+    try:
+        return static.summarise(
+            model=str(path), sha256=loaded.sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
+            initializers=loaded.initializers, params=static.params_of(loaded.initializers, params),
+            scale=loaded.batch_scale, sparsity=sp, notes=loaded.notes, dims=loaded.dims, per_op=per_op)
+    except UnboundDimError as e:
+        lenient = [n for n in loaded.notes if n.endswith("shapes inferred leniently")]
+        if lenient:  # the earlier inconsistency is the cause worth naming
+            raise ShapeError(f"{path}: {e}; earlier, {lenient[0].removesuffix('; shapes inferred leniently')}") from None
+        raise

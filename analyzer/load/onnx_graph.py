@@ -220,10 +220,10 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
     try:
         inferred = _infer(bound, path, strict=True)
         pinned = batch is not None and not _outputs_keep_batch(inferred, batch)
-    except ShapeError:
+    except ShapeError as e:
         if batch is None:
             inferred = _infer(bound, path, strict=False)
-            notes.append("shape inference reported an inconsistency; shapes inferred leniently")
+            notes.append(f"{str(e).removeprefix(f'{path}: ')}; shapes inferred leniently")
         pinned = batch is not None
     if pinned:
         # Constants in the graph fix the batch (e.g. Reshape to [1, ...]): profile one item and scale.

@@ -3,7 +3,18 @@
 __version__ = "0.1.0"
 
 from .errors import AnalyzerError  # noqa: E402
-from .profile import profile_onnx  # noqa: E402
-from .records import ModelProfile, NodeProfile  # noqa: E402
 
-__all__ = ["AnalyzerError", "ModelProfile", "NodeProfile", "profile_onnx", "__version__"]
+__all__ = ["AnalyzerError", "ModelProfile", "NodeProfile", "profile_onnx", "load_profiles", "footprint", "four_ms",
+           "Scenario", "__version__"]
+
+_LAZY = {"profile_onnx": "profile", "ModelProfile": "records", "NodeProfile": "records", "load_profiles": "profiles",
+         "footprint": "carbon", "four_ms": "fourms", "Scenario": "fourms"}
+
+
+def __getattr__(name: str):
+    # Lazy: `import analyzer` must not pay for onnx when only carbon accounting is used.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(name)

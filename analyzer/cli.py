@@ -13,11 +13,6 @@ from rich.console import Console
 
 from . import __version__
 from .errors import AnalyzerError, UsageError
-from .manifest import expand_model_args
-from .profile import profile_onnx
-from .records import ModelProfile
-from .report.serialize import to_csv, to_json
-from .report.text import render_profiles
 
 app = typer.Typer(
     help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
@@ -71,6 +66,12 @@ def profile(
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
+    from .manifest import expand_model_args
+    from .profile import profile_onnx
+    from .records import ModelProfile
+    from .report.serialize import to_csv, to_json
+    from .report.text import render_profiles
+
     try:
         dims = parse_dims(dim or [])
         paths = expand_model_args(models)
@@ -94,6 +95,9 @@ def profile(
         else:
             render_profiles(results, Console(highlight=False), per_op)
     raise typer.Exit(code)
+
+
+from . import cli_carbon  # noqa: E402,F401  registers the profiles, footprint and fourm commands
 
 
 def main() -> None:

@@ -3,6 +3,11 @@
 FLOPS_PER_MAC = 2  # one multiply-accumulate is one multiply plus one add
 BYTES_PER_GIB = 1024**3
 J_PER_KWH = 3_600_000
+W_PER_KW = 1000
+G_PER_KG = 1000
+KG_PER_LB = 0.45359237  # exact, international avoirdupois pound
+HOURS_PER_DAY = 24
+HOURS_PER_YEAR = 8766  # 365.25 days: service lifetimes are quoted in calendar years
 
 # ONNX TensorProto.DataType -> (name, bytes per element). Sub-byte types round up to 1 byte per element
 # in byte counts; this is said in the README.

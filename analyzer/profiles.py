@@ -1,0 +1,291 @@
+"""profiles/ TOML files -> validated, frozen hardware, datacenter and region profiles.
+
+Every numeric value in a profile file is an inline table {value, source, year, kind[, note]} (regions:
+one table per year with its source), so every number keeps its provenance. Files are validated once
+when loaded; an error names the file, the key and the valid range or names. Users add folders of their
+own profiles (--profiles DIR), which override shipped ones of the same name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import AnalyzerError, UsageError
+
+KINDS = ("datasheet", "published", "measured", "calibrated", "estimated")
+DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
+SHIPPED = Path(os.environ.get("NAS_ANALYZER_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
+
+
+class ProfileError(AnalyzerError):
+    """A profile file is malformed, or a profile name is unknown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sourced:
+    """A number with its provenance."""
+
+    value: float
+    source: str
+    year: int
+    kind: str  # datasheet | published | measured | calibrated | estimated
+    note: str = ""
+
+    def as_input(self, name: str, unit: str) -> dict[str, Any]:
+        return {"name": name, "value": self.value, "unit": unit, "source": self.source, "year": self.year, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class HardwareProfile:
+    name: str
+    title: str
+    category: str  # gpu | tpu | cpu | other
+    file: str
+    embodied_method: str
+    peak_tflops: dict[str, Sourced]
+    peak_tflops_sparse: dict[str, Sourced] = field(default_factory=dict)
+    achievable_tflops: dict[str, Sourced] = field(default_factory=dict)
+    memory_gb: Sourced | None = None
+    memory_bandwidth_gbps: Sourced | None = None
+    achievable_memory_bandwidth_gbps: Sourced | None = None
+    tdp_w: Sourced | None = None
+    idle_w: Sourced | None = None
+    avg_power_w: Sourced | None = None
+    busy_power_w: Sourced | None = None
+    memory_bound_power_w: Sourced | None = None
+    embodied_co2e_kg: Sourced | None = None
+    lifetime_years: Sourced | None = None
+    note: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DatacenterProfile:
+    name: str
+    title: str
+    file: str
+    pue: Sourced
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RegionYear:
+    year: int
+    grid_gco2e_per_kwh: float
+    cfe_fraction: float | None
+    source: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class RegionProfile:
+    name: str
+    title: str
+    category: str
+    file: str
+    years: dict[int, RegionYear]
+    aliases: tuple[str, ...] = ()
+    note: str = ""
+
+    def at(self, year: int | None) -> RegionYear:
+        if year is None:
+            return self.years[max(self.years)]
+        if year not in self.years:
+            raise ProfileError(f"region '{self.name}' has no data for {year}; years: {', '.join(map(str, sorted(self.years)))}")
+        return self.years[year]
+
+
+# ---- validation ---------------------------------------------------------------------------------------
+
+# key -> (unit description, low, high) for hardware scalar values
+_HW_SCALARS: dict[str, tuple[float, float]] = {
+    "memory_gb": (0.001, 1e5), "memory_bandwidth_gbps": (0.001, 1e6), "achievable_memory_bandwidth_gbps": (0.001, 1e6),
+    "tdp_w": (0.1, 1e5), "idle_w": (0.0, 1e5), "avg_power_w": (0.1, 1e5), "busy_power_w": (0.1, 1e5),
+    "memory_bound_power_w": (0.1, 1e5), "embodied_co2e_kg": (0.0, 1e6), "lifetime_years": (0.1, 50.0),
+}
+_HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
+_HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases")
+_EMBODIED_METHODS = ("per card", "per die area", "per server share")
+_CATEGORIES = ("gpu", "tpu", "cpu", "other")
+
+
+def _fail(file: Path, key: str, msg: str) -> ProfileError:
+    return ProfileError(f"{file}: key '{key}': {msg}")
+
+
+def _number(file: Path, key: str, raw: Any, low: float, high: float) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or math.isnan(raw) or not (low <= raw <= high):
+        raise _fail(file, key, f"value {raw!r} is not a number in [{low:g}, {high:g}]")
+    return float(raw)
+
+
+def _sourced(file: Path, key: str, raw: Any, low: float, high: float) -> Sourced:
+    if not isinstance(raw, dict):
+        raise _fail(file, key, "expected an inline table { value, source, year, kind }")
+    unknown = set(raw) - {"value", "source", "year", "kind", "note"}
+    if unknown:
+        raise _fail(file, key, f"unknown field(s) {', '.join(sorted(unknown))}; valid: value, source, year, kind, note")
+    for req in ("value", "source", "year", "kind"):
+        if req not in raw:
+            raise _fail(file, key, f"missing '{req}' (every value needs value, source, year and kind)")
+    if not isinstance(raw["source"], str) or not raw["source"].strip():
+        raise _fail(file, key, "source must be a non-empty string")
+    if raw["kind"] not in KINDS:
+        raise _fail(file, key, f"kind '{raw['kind']}' is not one of {', '.join(KINDS)}")
+    year = raw["year"]
+    if not isinstance(year, int) or not 1950 <= year <= 2100:
+        raise _fail(file, key, f"year {year!r} is not an integer in [1950, 2100]")
+    return Sourced(_number(file, key, raw["value"], low, high), raw["source"], year, raw["kind"], str(raw.get("note", "")))
+
+
+def _text(file: Path, data: dict, key: str, required: bool = True, choices: tuple[str, ...] = ()) -> str:
+    v = data.get(key)
+    if v is None and not required:
+        return ""
+    if not isinstance(v, str) or not v.strip():
+        raise _fail(file, key, "missing or not a non-empty string")
+    if choices and v not in choices:
+        raise _fail(file, key, f"'{v}' is not one of {', '.join(choices)}")
+    return v
+
+
+def _aliases(file: Path, data: dict) -> tuple[str, ...]:
+    a = data.get("aliases", [])
+    if not isinstance(a, list) or not all(isinstance(x, str) for x in a):
+        raise _fail(file, "aliases", "must be a list of strings")
+    return tuple(a)
+
+
+def _check_keys(file: Path, data: dict, valid: set[str]) -> None:
+    unknown = set(data) - valid
+    if unknown:
+        raise _fail(file, sorted(unknown)[0], f"unknown key; valid keys: {', '.join(sorted(valid))}")
+
+
+def parse_hardware(file: Path, data: dict) -> HardwareProfile:
+    _check_keys(file, data, set(_HW_SCALARS) | set(_HW_TABLES) | set(_HW_TEXT))
+    tables: dict[str, dict[str, Sourced]] = {}
+    for t in _HW_TABLES:
+        raw = data.get(t, {})
+        if not isinstance(raw, dict):
+            raise _fail(file, t, "must be a table of dtype = { value, source, year, kind }")
+        for dt in raw:
+            if dt not in DTYPES:
+                raise _fail(file, f"{t}.{dt}", f"unknown dtype; valid: {', '.join(DTYPES)}")
+        tables[t] = {dt: _sourced(file, f"{t}.{dt}", v, 1e-6, 1e6) for dt, v in raw.items()}
+    if not tables["peak_tflops"]:
+        raise _fail(file, "peak_tflops", "missing: at least one dtype's peak throughput is required")
+    scalars = {k: _sourced(file, k, data[k], lo, hi) for k, (lo, hi) in _HW_SCALARS.items() if k in data}
+    for req in ("memory_bandwidth_gbps", "embodied_co2e_kg", "lifetime_years"):
+        if req not in scalars:
+            raise _fail(file, req, "missing (required for every hardware profile)")
+    if "idle_w" in scalars and "tdp_w" in scalars and scalars["idle_w"].value > scalars["tdp_w"].value:
+        raise _fail(file, "idle_w", f"{scalars['idle_w'].value} W exceeds tdp_w {scalars['tdp_w'].value} W")
+    return HardwareProfile(
+        name=_text(file, data, "name"), title=_text(file, data, "title"),
+        category=_text(file, data, "category", choices=_CATEGORIES), file=str(file),
+        embodied_method=_text(file, data, "embodied_method", choices=_EMBODIED_METHODS),
+        note=_text(file, data, "note", required=False), aliases=_aliases(file, data), **tables, **scalars)
+
+
+def parse_datacenter(file: Path, data: dict) -> DatacenterProfile:
+    _check_keys(file, data, {"name", "title", "pue", "aliases"})
+    if "pue" not in data:
+        raise _fail(file, "pue", "missing (required)")
+    return DatacenterProfile(_text(file, data, "name"), _text(file, data, "title"), str(file),
+                             _sourced(file, "pue", data["pue"], 1.0, 5.0), _aliases(file, data))
+
+
+def parse_region(file: Path, data: dict) -> RegionProfile:
+    _check_keys(file, data, {"name", "title", "category", "aliases", "years", "note", "licence"})
+    years_raw = data.get("years")
+    if not isinstance(years_raw, dict) or not years_raw:
+        raise _fail(file, "years", "missing: a table [years.YYYY] with grid_gco2e_per_kwh and source")
+    years: dict[int, RegionYear] = {}
+    for y, row in years_raw.items():
+        key = f"years.{y}"
+        if not str(y).isdigit() or not 1950 <= int(y) <= 2100 or not isinstance(row, dict):
+            raise _fail(file, key, "expected [years.YYYY] tables with YYYY in 1950..2100")
+        _check_keys(file, row, {"grid_gco2e_per_kwh", "cfe_fraction", "source", "kind"})
+        if "grid_gco2e_per_kwh" not in row:
+            raise _fail(file, f"{key}.grid_gco2e_per_kwh", "missing (required)")
+        kind = row.get("kind", "published")
+        if kind not in KINDS:
+            raise _fail(file, f"{key}.kind", f"'{kind}' is not one of {', '.join(KINDS)}")
+        source = row.get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise _fail(file, f"{key}.source", "missing or empty (every value needs its source)")
+        cfe = row.get("cfe_fraction")
+        years[int(y)] = RegionYear(
+            int(y), _number(file, f"{key}.grid_gco2e_per_kwh", row["grid_gco2e_per_kwh"], 0.0, 2000.0),
+            None if cfe is None else _number(file, f"{key}.cfe_fraction", cfe, 0.0, 1.0), source, kind)
+    return RegionProfile(_text(file, data, "name"), _text(file, data, "title"), _text(file, data, "category", required=False) or "region",
+                         str(file), years, _aliases(file, data), _text(file, data, "note", required=False))
+
+
+_PARSERS = {"hardware": parse_hardware, "datacenter": parse_datacenter, "region": parse_region}
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    hardware: dict[str, HardwareProfile]
+    datacenter: dict[str, DatacenterProfile]
+    region: dict[str, RegionProfile]
+
+    def get(self, kind: str, name: str):
+        table = getattr(self, kind)
+        key = name.strip().lower()
+        for p in table.values():
+            if key == p.name.lower() or key in (a.lower() for a in p.aliases):
+                return p
+        names = list(table) + [a for p in table.values() for a in p.aliases]
+        close = difflib.get_close_matches(key, [n.lower() for n in names], n=3, cutoff=0.5)
+        hint = f"; closest: {', '.join(close)}" if close else f"; see `nas-analyzer profiles list {kind}`"
+        raise ProfileError(f"unknown {kind} '{name}'{hint}")
+
+    def region_at(self, spec: str) -> tuple[RegionProfile, RegionYear]:
+        """'name' (latest year) or 'name@YEAR'."""
+        name, _, year = spec.partition("@")
+        if year and not year.isdigit():
+            raise UsageError(f"region '{spec}': expected NAME or NAME@YEAR")
+        region = self.get("region", name)
+        return region, region.at(int(year) if year else None)
+
+
+def _load_dir(root: Path, out: dict[str, dict]) -> None:
+    for kind, parse in _PARSERS.items():
+        folder = root / kind
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.rglob("*.toml")):
+            try:
+                data = tomllib.loads(file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as e:
+                raise ProfileError(f"{file}: cannot read ({e})") from None
+            except tomllib.TOMLDecodeError as e:
+                raise ProfileError(f"{file}: malformed TOML ({e})") from None
+            profile = parse(file, data)
+            out[kind][profile.name] = profile  # later folders override earlier ones by name
+
+
+@lru_cache(maxsize=8)
+def load_profiles(extra_dirs: tuple[Path, ...] = ()) -> ProfileSet:
+    """Shipped profiles, then each extra folder (hardware/, datacenter/, region/ inside), overriding by name."""
+    if not SHIPPED.is_dir():
+        raise ProfileError(f"shipped profiles not found at {SHIPPED}; set NAS_ANALYZER_PROFILES to the profiles/ folder")
+    out: dict[str, dict] = {k: {} for k in _PARSERS}
+    _load_dir(SHIPPED, out)
+    for d in extra_dirs:
+        if not Path(d).is_dir():
+            raise UsageError(f"--profiles {d}: not a directory")
+        if not any((Path(d) / k).is_dir() for k in _PARSERS):
+            raise UsageError(f"--profiles {d}: holds none of the folders {', '.join(_PARSERS)}")
+        _load_dir(Path(d), out)
+    return ProfileSet(**out)

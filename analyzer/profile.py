@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from . import sparsity, static
 from .errors import ShapeError, UnboundDimError
-from .load.onnx_graph import load_onnx
+from .load.onnx_graph import LoadedModel, load_onnx
 from .records import ModelProfile
+
+
+PINNED_NOTE = ("constants in the graph pin the batch; profiled one item and scaled per-item work and activation "
+               "traffic by {batch} (weights counted once)")
+
+
+def _macs(loaded: LoadedModel) -> int:
+    return static.summarise("", "", 0, None, loaded.graph, loaded.initializers, 0).macs
+
+
+def load_for_batch(path: Path, dims: dict[str, int] | None, batch: int | None, hash_file: bool = True) -> LoadedModel:
+    """Load with the batch bound. Constants in the graph (a Reshape to [1, ...]) can pin parts of it to the
+    traced batch, which shape inference does not always notice: when matrix work at batch N is not N x
+    the work at batch 1, profile one item and scale by N instead, and say so."""
+    loaded = load_onnx(path, dims, batch, hash_file)
+    if batch is None or batch == 1 or loaded.batch_scale != 1:
+        return loaded
+    one = load_onnx(path, dims, 1, hash_file=False)
+    if _macs(loaded) == batch * _macs(one):
+        return loaded
+    notes = tuple(n for n in one.notes) + (PINNED_NOTE.format(batch=batch),)
+    return replace(one, sha256=loaded.sha256, batch=batch, batch_scale=batch, notes=notes)
 
 
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
@@ -15,7 +38,7 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
     """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte."""
-    loaded = load_onnx(Path(path), dims, batch, hash_file)
+    loaded = load_for_batch(Path(path), dims, batch, hash_file)
     params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
     sp: tuple[float | None, float | None] = (None, None)
     if scan_sparsity:

@@ -64,3 +64,12 @@ def test_batch_scales_work_linearly(shipped):
     assert eight.macs == 8 * one.macs and eight.flops == 8 * one.flops
     assert eight.weight_read_bytes == one.weight_read_bytes
     assert eight.activation_bytes == 8 * one.activation_bytes
+
+
+def test_pinned_batch_detected_inside_the_graph(shipped):
+    """DeiT-Ti exported at batch 1 reshapes attention to constant [1, 197, 3, 3, 64]: shape inference at
+    batch 8 would count attention for one item only. The profile notices and scales one item instead."""
+    one = profile_onnx(shipped["deit_tiny"], scan_sparsity=False)
+    eight = profile_onnx(shipped["deit_tiny"], batch=8, scan_sparsity=False)
+    assert eight.macs == 8 * one.macs and eight.weight_read_bytes == one.weight_read_bytes
+    assert any("pin the batch" in n for n in eight.notes)

@@ -166,6 +166,14 @@ def _bind_inputs(sk: onnx.ModelProto, dims: dict[str, int], batch: int | None, i
                     _set_dim(d, dims[d.dim_param])
             if i == 0 and batch is not None:
                 _set_dim(d, batch)
+    if batch is not None:
+        # Exporters also declare the traced batch on outputs and intermediate values; left in place those
+        # would contradict the new batch, so outputs' leading dims become free and value_info is re-inferred.
+        for vi in sk.graph.output:
+            dims_out = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else []
+            if dims_out:
+                dims_out[0].Clear()
+        del sk.graph.value_info[:]
     return found
 
 
@@ -234,7 +242,7 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
         inferred = _infer(bound, path, strict=False)
         scale = batch  # type: ignore[assignment]
         notes.append(f"constants in the graph pin the batch; profiled one item and scaled per-item work and "
-                     f"activation traffic by {batch} (weights counted once)")
+                     f"activation traffic by {batch} (weights counted once)")  # same text as profile.PINNED_NOTE
     for name in sorted(set(dims) - found):
         notes.append(f"--dim {name} does not name a symbolic input dim of this model; ignored")
     _require_bound(inferred, inits)
@@ -348,7 +356,7 @@ def to_ir(g: onnx.GraphProto, outer: dict[str, TensorInfo], opsets: dict[str, in
                 attrs[a.name] = None
                 if n.op_type == "Constant" and a.type == onnx.AttributeProto.TENSOR and n.output:
                     shape = tuple(int(d) for d in a.t.dims)
-                    values[n.output[0]] = _tensor_info(n.output[0], shape, a.t.data_type, False, _const_values(a.t))
+                    values[n.output[0]] = _tensor_info(n.output[0], shape, a.t.data_type, True, _const_values(a.t))  # a constant: read like a weight
             elif a.type != onnx.AttributeProto.GRAPHS:
                 v = helper.get_attribute_value(a)
                 attrs[a.name] = v.decode(errors="replace") if isinstance(v, bytes) else v
@@ -358,3 +366,26 @@ def to_ir(g: onnx.GraphProto, outer: dict[str, TensorInfo], opsets: dict[str, in
     graph = Graph(g.name, tuple(nodes), tuple(values[v.name] for v in g.input if v.name in values and not values[v.name].is_initializer),
                   tuple(values[v.name] for v in g.output if v.name in values))
     return graph, tuple(inits)
+
+
+def rebatched_model_bytes(path: Path, batch: int) -> bytes | None:
+    """The model with the fixed leading dim of its inputs and outputs made symbolic ('batch'), so a runtime
+    accepts `batch` items; None when no input fixes a different batch. Models with external data are
+    refused (their weights cannot travel in one buffer)."""
+    proto = onnx.load(str(path), load_external_data=False)
+    inits = {t.name for t in proto.graph.initializer}
+    fixed = [vi for vi in proto.graph.input if vi.name not in inits and vi.type.tensor_type.shape.dim
+             and vi.type.tensor_type.shape.dim[0].HasField("dim_value") and vi.type.tensor_type.shape.dim[0].dim_value != batch]
+    if not fixed:
+        return None
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
+        raise UsageError(f"{path}: inputs fix the batch to {fixed[0].type.tensor_type.shape.dim[0].dim_value} and the "
+                         "weights are external; export with a dynamic batch axis to measure other batches")
+    for vi in list(proto.graph.input) + list(proto.graph.output):
+        if vi.name in inits or not vi.type.tensor_type.shape.dim:
+            continue
+        d = vi.type.tensor_type.shape.dim[0]
+        d.Clear()
+        d.dim_param = "batch"
+    del proto.graph.value_info[:]  # stale intermediate shapes would contradict the new batch
+    return proto.SerializeToString()

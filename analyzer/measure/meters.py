@@ -1,0 +1,223 @@
+"""Energy meters behind one small interface, and the energy-per-item measurement.
+
+A meter takes snapshots of cumulative counters; joules_between() turns two snapshots into joules,
+handling counter wrap-around. Implementations: RAPL (Linux powercap sysfs: package and DRAM domains),
+NVML (the GPU's total-energy counter, nvidia-ml-py), and Replay (recorded samples, for tests and for
+re-analysing a recorded run). When no meter can be read, MeterUnavailable says why; nothing is invented.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import AnalyzerError
+
+UJ_PER_J = 1_000_000
+MJ_PER_J = 1_000
+
+
+class MeterUnavailable(AnalyzerError):
+    """No energy counter can be read here; the message is the reason, reported as energy_source."""
+
+
+class EnergyMeter(ABC):
+    source: str = ""
+    min_window_s: float = 1.0  # shortest interval worth measuring, given the counter's update rate
+
+    @abstractmethod
+    def snapshot(self) -> Any: ...
+
+    @abstractmethod
+    def joules_between(self, a: Any, b: Any) -> float: ...
+
+
+# ---- RAPL -------------------------------------------------------------------------------------------------
+
+_TOP = re.compile(r"^[a-z]+-rapl:\d+$")
+_SUB = re.compile(r"^[a-z]+-rapl:\d+:\d+$")
+
+
+@dataclass(frozen=True)
+class RaplDomain:
+    name: str
+    energy_file: Path
+    max_range_uj: int
+
+
+class RaplMeter(EnergyMeter):
+    """Package domains (top-level zones) plus DRAM subzones; core/uncore are inside the package and skipped.
+    Counters are in microjoules and wrap at max_energy_range_uj."""
+
+    min_window_s = 1.0
+
+    def __init__(self, root: str | Path = "/sys/class/powercap") -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise MeterUnavailable(f"no RAPL: {root} does not exist (not Linux, or no powercap driver)")
+        domains: list[RaplDomain] = []
+        for zone in sorted(root.iterdir()):
+            top = bool(_TOP.match(zone.name))
+            if not top and not _SUB.match(zone.name):
+                continue
+            name = _read_text(zone / "name") or zone.name
+            if not top and name != "dram":
+                continue
+            try:
+                max_range = int(_read_text(zone / "max_energy_range_uj") or 0)
+            except ValueError:
+                max_range = 0
+            domains.append(RaplDomain(name, zone / "energy_uj", max_range))
+        if not domains:
+            raise MeterUnavailable(f"no RAPL: {root} has no package or DRAM zones")
+        for d in domains:
+            try:
+                int(d.energy_file.read_text())
+            except PermissionError:
+                raise MeterUnavailable(f"RAPL: {d.energy_file} is not readable (permission denied; since Linux 5.10 "
+                                       "energy_uj needs root, or `chmod o+r` by an administrator)") from None
+            except (OSError, ValueError) as e:
+                raise MeterUnavailable(f"RAPL: cannot read {d.energy_file} ({e})") from None
+        self.domains = tuple(domains)
+        self.source = "rapl:" + "+".join(d.name for d in domains)
+
+    def snapshot(self) -> tuple[int, ...]:
+        return tuple(int(d.energy_file.read_text()) for d in self.domains)
+
+    def joules_between(self, a: tuple[int, ...], b: tuple[int, ...]) -> float:
+        total = 0
+        for d, x, y in zip(self.domains, a, b):
+            delta = y - x
+            if delta < 0:  # wrapped once (at most one wrap fits in the short windows we measure)
+                delta += d.max_range_uj + 1 if d.max_range_uj else 0
+            total += max(delta, 0)
+        return total / UJ_PER_J
+
+
+def _read_text(p: Path) -> str:
+    try:
+        return p.read_text().strip()
+    except OSError:
+        return ""
+
+
+# ---- NVML -------------------------------------------------------------------------------------------------
+
+
+class NvmlMeter(EnergyMeter):
+    """nvmlDeviceGetTotalEnergyConsumption: millijoules since the driver loaded (Volta and newer).
+    `nvml` is the pynvml module (nvidia-ml-py); tests pass a replay of recorded counter values."""
+
+    min_window_s = 2.0  # the counter advances about every 100 ms on recent drivers
+
+    def __init__(self, device: int = 0, nvml: Any = None) -> None:
+        if nvml is None:
+            try:
+                import pynvml as nvml  # nvidia-ml-py
+            except ImportError:
+                raise MeterUnavailable("no NVML: nvidia-ml-py is not installed (pip install nvidia-ml-py)") from None
+        self.nvml = nvml
+        try:
+            nvml.nvmlInit()
+            self.handle = nvml.nvmlDeviceGetHandleByIndex(device)
+            name = nvml.nvmlDeviceGetName(self.handle)
+            nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+        except Exception as e:  # noqa: BLE001 - NVMLError subclasses are generated at run time
+            raise MeterUnavailable(f"no NVML energy counter on GPU {device}: {e}") from None
+        self.source = f"nvml:gpu{device} ({name.decode() if isinstance(name, bytes) else name})"
+
+    def snapshot(self) -> int:
+        return int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
+
+    def joules_between(self, a: int, b: int) -> float:
+        return max(b - a, 0) / MJ_PER_J
+
+
+# ---- Replay -----------------------------------------------------------------------------------------------
+
+
+class ReplayMeter(EnergyMeter):
+    """Cumulative energy recorded as (t_s, energy_j) rows, read at the injected clock's time with linear
+    interpolation. Deterministic: with a fake clock, tests get exact joules."""
+
+    min_window_s = 0.0
+
+    def __init__(self, samples: list[tuple[float, float]], clock: Callable[[], float] = time.perf_counter,
+                 source: str = "replay") -> None:
+        if len(samples) < 2:
+            raise MeterUnavailable("replay: needs at least two samples")
+        self.samples = sorted(samples)
+        self.clock = clock
+        self.source = source
+
+    @classmethod
+    def from_csv(cls, path: str | Path, clock: Callable[[], float] = time.perf_counter) -> "ReplayMeter":
+        try:
+            with open(path, newline="") as f:
+                rows = [(float(r["t_s"]), float(r["energy_j"])) for r in csv.DictReader(f)]
+        except (OSError, KeyError, ValueError) as e:
+            raise MeterUnavailable(f"replay: cannot read {path} as t_s,energy_j rows ({e})") from None
+        return cls(rows, clock, f"replay:{Path(path).name}")
+
+    def _energy_at(self, t: float) -> float:
+        s = self.samples
+        t0 = s[0][0]
+        t = t0 + (t - t0) % (s[-1][0] - t0) if t > s[-1][0] else max(t, t0)  # loop a short recording
+        for (ta, ea), (tb, eb) in zip(s, s[1:]):
+            if ta <= t <= tb:
+                return ea + (eb - ea) * ((t - ta) / (tb - ta) if tb > ta else 0)
+        return s[-1][1]
+
+    def snapshot(self) -> float:
+        return self._energy_at(self.clock())
+
+    def joules_between(self, a: float, b: float) -> float:
+        return max(b - a, 0.0)
+
+
+# ---- measuring energy per item ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnergyResult:
+    energy_j_per_item: float
+    dynamic_energy_j_per_item: float
+    idle_power_w: float
+    avg_power_w: float
+    window_s: float
+    iterations: int
+    source: str
+
+
+def measure_energy(run: Callable[[], object], meter: EnergyMeter, items_per_run: int, latency_s: float, *,
+                   idle_s: float | None = None, clock: Callable[[], float] = time.perf_counter,
+                   sleep: Callable[[float], None] = time.sleep) -> EnergyResult:
+    """Idle power first (the meter over idle_s of sleep), then gross energy over enough runs to fill the
+    meter's window: gross J/item = E / (runs x items); dynamic J/item = (E - idle W x t) / (runs x items)."""
+    window = max(meter.min_window_s, 0.5)
+    idle_s = window if idle_s is None else idle_s
+    a, t0 = meter.snapshot(), clock()
+    sleep(idle_s)
+    b, t1 = meter.snapshot(), clock()
+    idle_w = meter.joules_between(a, b) / (t1 - t0) if t1 > t0 else 0.0
+    runs = max(3, int(window / max(latency_s, 1e-9)) + 1)
+    a, t0 = meter.snapshot(), clock()
+    for _ in range(runs):
+        run()
+    b, t1 = meter.snapshot(), clock()
+    joules, seconds = meter.joules_between(a, b), t1 - t0
+    items = runs * items_per_run
+    return EnergyResult(joules / items, (joules - idle_w * seconds) / items, idle_w, joules / seconds if seconds else 0.0,
+                        seconds, runs, meter.source)
+
+
+def auto_meter(provider: str, device: int = 0) -> EnergyMeter:
+    """NVML for CUDA/TensorRT providers, RAPL otherwise."""
+    if provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider", "cuda"):
+        return NvmlMeter(device)
+    return RaplMeter()

@@ -1,0 +1,59 @@
+"""Measure an ONNX model with ONNX Runtime: latency (adaptive) and, where a meter reads, energy per item."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import UsageError
+from ..load.onnx_graph import rebatched_model_bytes
+from ..profile import load_for_batch
+from .inputs import from_npz, synthesise
+from .meters import EnergyMeter, MeterUnavailable, measure_energy
+from .ort_runner import create_session, make_runner, runtime_version
+from .record import Measurement, cpu_model
+from .timing import measure_latency
+
+
+def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, provider: str = "CPUExecutionProvider",
+                 threads: int | None = None, opt_level: str = "all", max_time_s: float = 30.0, target_ci: float = 0.02,
+                 inputs_npz: Path | None = None, meter: EnergyMeter | MeterUnavailable | None = None) -> Measurement:
+    """`provider` must already be resolved (ort_runner.resolve_provider). `meter` is a meter, or the
+    MeterUnavailable that says why there is none."""
+    if batch < 1:
+        raise UsageError(f"--batch {batch}: must be >= 1")
+    loaded = load_for_batch(path, dims, batch, hash_file=True)
+    if loaded.batch_scale != 1:
+        raise UsageError(f"{path}: constants in the graph pin the batch to 1, so it cannot run at batch {batch}; "
+                         "export it with a dynamic batch axis, or measure --batch 1")
+    notes = list(n for n in loaded.notes if "pin the batch" not in n)
+    if inputs_npz is not None:
+        feeds = from_npz(inputs_npz, loaded.graph)
+        notes.append(f"inputs from {inputs_npz.name}")
+    else:
+        feeds, input_notes = synthesise(loaded.graph)
+        notes += input_notes
+    model_bytes = rebatched_model_bytes(path, batch)
+    if model_bytes is not None:
+        notes.append(f"the model's inputs fix another batch; measured with the leading dim made symbolic (batch {batch})")
+    sess, creation_s = create_session(path, provider, threads, opt_level, model_bytes)
+    run = make_runner(sess, feeds)
+    timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci)
+    if timing.note:
+        notes.append(timing.note)
+    energy = None
+    if isinstance(meter, EnergyMeter):
+        energy = measure_energy(run, meter, batch, timing.median_s)
+        source = energy.source
+    else:
+        source = f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested (--meter none)"
+    return Measurement(
+        model=str(path), sha256=loaded.sha256, backend="onnxruntime", batch=batch, provider=provider, threads=threads,
+        opt_level=opt_level, runtime_version=f"onnxruntime {runtime_version()}", cpu_model=cpu_model(),
+        session_creation_s=creation_s, latency_s_median=timing.median_s, latency_s_p10=timing.p10_s,
+        latency_s_p90=timing.p90_s, latency_s_ci95=timing.ci95_s, ci_rel=timing.ci_rel, converged=timing.converged,
+        iterations=len(timing.samples_s), warmup_iterations=timing.warmup_iterations,
+        throughput_per_s=batch / timing.median_s,
+        energy_j_per_item=energy.energy_j_per_item if energy else None,
+        dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
+        idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
+        energy_source=source, dims=dict(loaded.dims), notes=notes)

@@ -1,0 +1,62 @@
+"""The measurement record: raw SI numbers with the settings that produced them (serialisable)."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Measurement:
+    model: str
+    sha256: str
+    backend: str  # onnxruntime | torch
+    batch: int
+    provider: str
+    threads: int | None
+    opt_level: str
+    runtime_version: str
+    cpu_model: str
+    session_creation_s: float
+    latency_s_median: float
+    latency_s_p10: float
+    latency_s_p90: float
+    latency_s_ci95: tuple[float, float]
+    ci_rel: float
+    converged: bool
+    iterations: int
+    warmup_iterations: int
+    throughput_per_s: float  # items per second at the median latency
+    energy_j_per_item: float | None
+    dynamic_energy_j_per_item: float | None
+    idle_power_w: float | None
+    avg_power_w: float | None
+    energy_source: str  # meter name, or "unavailable: <reason>"
+    dims: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["latency_s_ci95"] = list(self.latency_s_ci95)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Measurement":
+        return cls(**{**d, "latency_s_ci95": tuple(d["latency_s_ci95"])})
+
+    def key(self) -> tuple:
+        """What makes two measurements comparable: same model bytes and settings on the same machine."""
+        return (self.sha256, self.backend, self.batch, self.provider, self.threads, self.opt_level,
+                self.runtime_version, self.cpu_model, tuple(sorted(self.dims.items())))
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -97,7 +97,7 @@ def profile(
     raise typer.Exit(code)
 
 
-from . import cli_carbon  # noqa: E402,F401  registers the profiles, footprint and fourm commands
+from . import cli_carbon, cli_measure  # noqa: E402,F401  register the profiles, footprint, fourm and measure commands
 
 
 def main() -> None:

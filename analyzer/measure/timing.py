@@ -15,7 +15,8 @@ from .stats import median_ci, percentile, relative_half_width
 WARMUP_GROUP = 5
 WARMUP_STABLE = 0.05  # consecutive warm-up group medians within 5%
 WARMUP_SHARE = 0.3  # at most this share of the budget goes to warm-up
-MIN_SAMPLES = 20
+MIN_SAMPLES = 30
+MIN_TIMED_S = 1.0  # and at least this long (within the budget): a CI from a blink of time hides drift
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def measure_latency(run: Callable[[], object], *, max_time_s: float = 30.0, targ
     while True:
         samples.append(timed(run, clock))
         n = len(samples)
-        if n >= min_samples and n >= check_every:
+        if n >= min_samples and n >= check_every and clock() - t_measure >= min(MIN_TIMED_S, 0.5 * max_time_s):
             check_every = int(n * 1.25) + 1  # re-check on a geometric schedule: O(log n) sorts
             if relative_half_width(samples) <= target_ci:
                 converged = True

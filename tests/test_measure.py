@@ -245,3 +245,31 @@ def test_measure_bad_input(tmp_path):
     assert r.exit_code == 1 and "cannot synthesise dtype string" in r.stderr
     r = cli("measure", good, "--inputs", tmp_path / "none.npz", "--no-store", "--batch", "1")
     assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_torch_backend_cpu_real_module():
+    torch = pytest.importorskip("torch") if not os.environ.get("CI") else __import__("torch")
+    from analyzer.measure.torch_backend import measure_torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(8, 10))
+    clock = FakeClock()
+    rec = ReplayMeter([(0.0, 0.0), (1e9, 40e9)], clock=__import__("time").perf_counter)  # a steady 40 W
+    m = measure_torch(net, (torch.randn(4, 3, 16, 16),), max_time_s=2, meter=rec, threads=1, name="tiny")
+    assert m.backend == "torch" and m.batch == 4 and m.provider == "cpu" and m.opt_level == "eager"
+    assert m.latency_s_ci95[0] <= m.latency_s_median <= m.latency_s_ci95[1]
+    assert m.avg_power_w == pytest.approx(40, rel=0.02) and m.energy_j_per_item > 0
+    with pytest.raises(Exception, match="CUDA graphs need a CUDA device"):
+        measure_torch(net, (torch.randn(4, 3, 16, 16),), cuda_graphs=True)
+    with pytest.raises(Exception, match="the module fails on these inputs"):
+        measure_torch(net, (torch.randn(4, 5, 16, 16),), max_time_s=1, meter=None)
+
+
+def test_block_ci_widens_under_drift():
+    from analyzer.measure.stats import median_ci, robust_median_ci
+
+    steady = list(np.random.default_rng(0).normal(10, 0.1, 400))
+    drifting = [x + 0.004 * i for i, x in enumerate(steady)]  # slow drift: samples are not independent
+    lo, hi = median_ci(drifting)
+    rlo, rhi = robust_median_ci(drifting)
+    assert rlo <= lo and rhi >= hi and (rhi - rlo) > 1.5 * (hi - lo)

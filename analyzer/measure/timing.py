@@ -10,13 +10,13 @@ from typing import Callable
 
 import numpy as np
 
-from .stats import median_ci, percentile, relative_half_width
+from .stats import percentile, relative_half_width, robust_median_ci
 
 WARMUP_GROUP = 5
 WARMUP_STABLE = 0.05  # consecutive warm-up group medians within 5%
 WARMUP_SHARE = 0.3  # at most this share of the budget goes to warm-up
 MIN_SAMPLES = 30
-MIN_TIMED_S = 1.0  # and at least this long (within the budget): a CI from a blink of time hides drift
+MIN_TIMED_S = 3.0  # and at least this long (within the budget): a CI from a blink of time hides drift
 
 
 @dataclass(frozen=True)
@@ -41,13 +41,17 @@ def timed(run: Callable[[], object], clock: Callable[[], float]) -> float:
 
 def measure_latency(run: Callable[[], object], *, max_time_s: float = 30.0, target_ci: float = 0.02,
                     clock: Callable[[], float] = time.perf_counter, min_samples: int = MIN_SAMPLES,
-                    max_samples: int = 1_000_000) -> Timing:
-    """Time `run` adaptively. Returns percentiles, the median's 95% CI and whether it met `target_ci`."""
+                    max_samples: int = 1_000_000, sample: Callable[[], float] | None = None) -> Timing:
+    """Time `run` adaptively. Returns percentiles, the median's 95% CI and whether it met `target_ci`.
+    `sample`, when given, runs once and returns that run's duration itself (CUDA events); the clock
+    then only keeps the budget."""
+    if sample is None:
+        sample = lambda: timed(run, clock)  # noqa: E731
     start = clock()
     warm: list[float] = []
     prev = None
     while True:
-        group = [timed(run, clock) for _ in range(WARMUP_GROUP)]
+        group = [sample() for _ in range(WARMUP_GROUP)]
         warm += group
         med = float(np.median(group))
         if prev is not None and abs(med - prev) <= WARMUP_STABLE * prev:
@@ -60,7 +64,7 @@ def measure_latency(run: Callable[[], object], *, max_time_s: float = 30.0, targ
     check_every = min_samples
     converged = False
     while True:
-        samples.append(timed(run, clock))
+        samples.append(sample())
         n = len(samples)
         if n >= min_samples and n >= check_every and clock() - t_measure >= min(MIN_TIMED_S, 0.5 * max_time_s):
             check_every = int(n * 1.25) + 1  # re-check on a geometric schedule: O(log n) sorts
@@ -70,7 +74,7 @@ def measure_latency(run: Callable[[], object], *, max_time_s: float = 30.0, targ
         if clock() - start > max_time_s or n >= max_samples:
             converged = n >= min_samples and relative_half_width(samples) <= target_ci
             break
-    ci = median_ci(samples)
+    ci = robust_median_ci(samples)
     rel = relative_half_width(samples)
     note = "" if converged else (
         f"95% CI of the median is +-{rel:.1%} after {len(samples)} iterations in the {max_time_s:g} s budget "

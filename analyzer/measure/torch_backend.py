@@ -1,0 +1,115 @@
+"""Time a torch.nn.Module on CPU or CUDA (CUDA events; optionally CUDA graphs) and meter its energy
+(NVML on CUDA, RAPL on CPU). Imports torch lazily: only with the torch extra installed."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Sequence
+
+from ..errors import AnalyzerError, UsageError
+from .meters import EnergyMeter, MeterUnavailable, auto_meter, measure_energy
+from .record import Measurement, cpu_model
+from .timing import measure_latency
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise UsageError("the PyTorch backend needs the torch extra: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
+    return torch
+
+
+def module_sha256(module: Any) -> str:
+    """Hash of the module's structure and every parameter and buffer, so stored measurements key on the model."""
+    h = hashlib.sha256(repr(module).encode())
+    for name, t in list(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "cpu", cuda_graphs: bool = False,
+                  max_time_s: float = 30.0, target_ci: float = 0.02, meter: EnergyMeter | MeterUnavailable | str | None = "auto",
+                  threads: int | None = None, name: str | None = None) -> Measurement:
+    """Median latency (95% CI) per forward of `module(*example_inputs)` and, where a meter reads, J/item.
+    The batch is the leading dim of the first input. meter='auto' picks NVML on CUDA and RAPL on CPU."""
+    torch = _torch()
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' requested but torch sees no CUDA device")
+    if cuda_graphs and dev.type != "cuda":
+        raise UsageError("CUDA graphs need a CUDA device")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    module = module.to(dev).eval()
+    inputs = tuple(x.to(dev) if hasattr(x, "to") else x for x in example_inputs)
+    batch = int(inputs[0].shape[0]) if inputs and hasattr(inputs[0], "shape") and len(inputs[0].shape) else 1
+    notes: list[str] = []
+    try:
+        with torch.inference_mode():
+            module(*inputs)
+    except Exception as e:  # noqa: BLE001 - any failure of the user's module is reported in one line
+        raise AnalyzerError(f"the module fails on these inputs: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+
+    if dev.type == "cuda":
+        sync = torch.cuda.synchronize
+        if cuda_graphs:
+            static_in = inputs
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream), torch.inference_mode():
+                for _ in range(3):
+                    module(*static_in)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph), torch.inference_mode():
+                module(*static_in)
+            forward = graph.replay
+            notes.append("CUDA graph replay: launch overhead removed")
+        else:
+            def forward():
+                with torch.inference_mode():
+                    module(*inputs)
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def sample() -> float:
+            start.record()
+            forward()
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / 1e3  # ms -> s
+
+        def run() -> None:
+            forward()
+            sync()
+    else:
+        def run() -> None:
+            with torch.inference_mode():
+                module(*inputs)
+        sample = None
+
+    timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci, sample=sample)
+    if timing.note:
+        notes.append(timing.note)
+    if meter == "auto":
+        try:
+            meter = auto_meter("cuda" if dev.type == "cuda" else "cpu", dev.index or 0)
+        except MeterUnavailable as e:
+            meter = e
+    energy = measure_energy(run, meter, batch, timing.median_s) if isinstance(meter, EnergyMeter) else None
+    source = energy.source if energy else (f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested")
+    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
+    return Measurement(
+        model=name or type(module).__name__, sha256=module_sha256(module), backend="torch", batch=batch,
+        provider=f"cuda:{dev.index or 0} ({gpu})" if gpu else "cpu", threads=threads or torch.get_num_threads(),
+        opt_level="cuda-graph" if cuda_graphs else "eager", runtime_version=f"torch {torch.__version__}", cpu_model=cpu_model(),
+        session_creation_s=0.0, latency_s_median=timing.median_s, latency_s_p10=timing.p10_s, latency_s_p90=timing.p90_s,
+        latency_s_ci95=timing.ci95_s, ci_rel=timing.ci_rel, converged=timing.converged, iterations=len(timing.samples_s),
+        warmup_iterations=timing.warmup_iterations, throughput_per_s=batch / timing.median_s,
+        energy_j_per_item=energy.energy_j_per_item if energy else None,
+        dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
+        idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
+        energy_source=source, notes=notes)
+
+

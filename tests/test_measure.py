@@ -36,7 +36,8 @@ class FakeClock:
 def test_median_ci_order_statistics():
     samples = list(range(1, 101))  # n = 100: ranks 50 -+ 1.96 x 10 / 2 -> 40 and 61
     assert median_ci(samples) == (40, 61)
-    assert relative_half_width(samples) == pytest.approx((61 - 40) / 2 / 50.5)
+    # 1..100 in time order is pure drift: the robust half-width is wider than the order statistics'
+    assert relative_half_width(samples) > (61 - 40) / 2 / 50.5
     assert median_ci([3.0, 1.0, 2.0]) == (1.0, 3.0)  # too few samples: the full range
 
 

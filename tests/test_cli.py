@@ -179,3 +179,20 @@ def test_weight_bytes_that_do_not_fit_dims(tmp_path):
     path.write_bytes(m.SerializeToString())
     r = run("profile", path)
     assert r.exit_code == 1 and "holds 16378 bytes" in r.stderr
+
+
+def test_sha256_is_of_the_file_and_cached_until_it_changes(tmp_path):
+    import hashlib
+
+    from analyzer import profile_onnx
+    from analyzer.load import hash_cache
+
+    path = _mm_model(tmp_path)
+    first = profile_onnx(path, batch=1)
+    assert first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert hash_cache.lookup(path) == first.sha256
+    m = onnx.load(str(path))
+    m.graph.initializer[0].raw_data = np.zeros((64, 64), np.float32).tobytes()
+    onnx.save(m, str(path))  # new content: size is the same, mtime/ctime change
+    assert hash_cache.lookup(path) is None
+    assert profile_onnx(path, batch=1).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

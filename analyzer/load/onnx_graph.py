@@ -22,7 +22,7 @@ from onnx import helper, shape_inference
 from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
 from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import dtype_itemsize, dtype_name
-from . import contrib_shapes
+from . import contrib_shapes, hash_cache
 from .external_data import ExternalRef, resolve
 from .wire import WireError, strip_weights
 
@@ -201,7 +201,8 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
     mapped = map_model_file(path)
     with ThreadPoolExecutor(1) as pool:
         # hashlib releases the GIL: the file is hashed while its graph is parsed and analysed
-        sha_future = pool.submit(lambda: hashlib.sha256(mapped).hexdigest() if hash_file else "")
+        cached = hash_cache.lookup(path) if hash_file else ""
+        sha_future = pool.submit(lambda: cached if cached is not None else hashlib.sha256(mapped).hexdigest())
         try:
             light, stripped = strip_weights(mapped, _STRIP_BYTES)
         except WireError as e:
@@ -211,7 +212,10 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
         opset = _default_opset(proto)
         weights = _weights(proto, path.parent, memoryview(mapped), stripped)
         loaded = _analyse(path, proto, stripped, weights, opset, dims, batch)
-        return replace(loaded, sha256=sha_future.result())
+        digest = sha_future.result()
+        if hash_file and cached is None:
+            hash_cache.remember(path, digest)
+        return replace(loaded, sha256=digest)
 
 
 def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]], weights: dict[str, WeightData],

@@ -1,0 +1,53 @@
+"""sha256 of model files, remembered by (path, size, mtime_ns, ctime_ns, inode) as git's index does, so
+an unchanged multi-GB file is hashed once. The cache is a small JSON file in the user's cache folder,
+replaced atomically; a corrupt or unwritable cache only costs a re-hash."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+MAX_ENTRIES = 4096
+
+
+def cache_path() -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "nas-analyzer" / "sha256-cache.json"
+
+
+def _key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
+
+
+def _load(p: Path) -> dict[str, str]:
+    try:
+        data = json.loads(p.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def lookup(path: Path) -> str | None:
+    try:
+        return _load(cache_path()).get(_key(path))
+    except OSError:
+        return None
+
+
+def remember(path: Path, digest: str) -> None:
+    p = cache_path()
+    try:
+        entries = _load(p)
+        entries[_key(path)] = digest
+        if len(entries) > MAX_ENTRIES:  # keep the newest half
+            entries = dict(list(entries.items())[-MAX_ENTRIES // 2 :])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".sha256-", suffix=".json")
+        with os.fdopen(fd, "w") as f:
+            json.dump(entries, f)
+        os.replace(tmp, p)
+    except OSError:
+        pass  # a read-only home: hashing again next time is the only cost

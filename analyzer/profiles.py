@@ -64,6 +64,8 @@ class HardwareProfile:
     lifetime_years: Sourced | None = None
     note: str = ""
     aliases: tuple[str, ...] = ()
+    projection: dict[str, Sourced] = field(default_factory=dict)  # measured or calibrated projection parameters
+    calibration: dict[str, Any] = field(default_factory=dict)  # the data a calibrated profile was fitted on
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,14 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
     "memory_bound_power_w": (0.1, 1e5), "embodied_co2e_kg": (0.0, 1e6), "lifetime_years": (0.1, 50.0),
 }
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
-_HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases")
+_HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration")
+# projection parameter -> valid range
+PROJECTION_KEYS: dict[str, tuple[float, float]] = {
+    "efficiency_gemm": (1e-4, 1.5), "efficiency_attention": (1e-4, 1.5), "efficiency_depthwise": (1e-4, 1.5),
+    "efficiency_vector": (1e-4, 1.5), "memory_efficiency": (1e-3, 10.0), "overhead_eager_s": (0.0, 1e-2),  # memory > 1: cache-resident working sets
+    "overhead_graph_s": (0.0, 1e-2), "overhead_ort_s": (0.0, 1e-2), "sparse_2_4_speedup": (1.0, 4.0),
+    "overhead_power_fraction": (0.0, 1.0),
+}
 _EMBODIED_METHODS = ("per card", "per die area", "per server share")
 _CATEGORIES = ("gpu", "tpu", "cpu", "other")
 
@@ -188,11 +197,47 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
             raise _fail(file, req, "missing (required for every hardware profile)")
     if "idle_w" in scalars and "tdp_w" in scalars and scalars["idle_w"].value > scalars["tdp_w"].value:
         raise _fail(file, "idle_w", f"{scalars['idle_w'].value} W exceeds tdp_w {scalars['tdp_w'].value} W")
+    projection = parse_projection(file, data.get("projection", {}), "projection")
+    calibration = data.get("calibration", {})
+    if not isinstance(calibration, dict):
+        raise _fail(file, "calibration", "must be a table")
     return HardwareProfile(
+        projection=projection, calibration=calibration,
         name=_text(file, data, "name"), title=_text(file, data, "title"),
         category=_text(file, data, "category", choices=_CATEGORIES), file=str(file),
         embodied_method=_text(file, data, "embodied_method", choices=_EMBODIED_METHODS),
         note=_text(file, data, "note", required=False), aliases=_aliases(file, data), **tables, **scalars)
+
+
+def parse_projection(file: Path, raw: Any, where: str) -> dict[str, Sourced]:
+    if not isinstance(raw, dict):
+        raise _fail(file, where, "must be a table of parameter = { value, source, year, kind }")
+    out = {}
+    for k, v in raw.items():
+        if k not in PROJECTION_KEYS:
+            raise _fail(file, f"{where}.{k}", f"unknown projection parameter; valid: {', '.join(PROJECTION_KEYS)}")
+        lo, hi = PROJECTION_KEYS[k]
+        out[k] = _sourced(file, f"{where}.{k}", v, lo, hi)
+    return out
+
+
+@lru_cache(maxsize=4)
+def projection_defaults(root: Path = SHIPPED) -> dict[str, dict[str, Sourced]]:
+    """Per-category default projection parameters (profiles/projection-defaults.toml)."""
+    file = root / "projection-defaults.toml"
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ProfileError(f"{file}: cannot read ({e})") from None
+    out = {}
+    for cat in _CATEGORIES:
+        if cat not in data:
+            raise _fail(file, cat, f"missing category table; need {', '.join(_CATEGORIES)}")
+        out[cat] = parse_projection(file, data[cat], cat)
+        missing = set(PROJECTION_KEYS) - set(out[cat])
+        if missing:
+            raise _fail(file, f"{cat}.{sorted(missing)[0]}", "missing default")
+    return out
 
 
 def parse_datacenter(file: Path, data: dict) -> DatacenterProfile:

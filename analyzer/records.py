@@ -37,6 +37,8 @@ class NodeProfile:
     weight_bytes: int  # part of `bytes` read from initializers
     output_shapes: list[list[int | str]]
     supported: bool
+    inputs: list[str] = field(default_factory=list)  # tensor names, so projection can apply fusion rules
+    outputs: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

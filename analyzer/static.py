@@ -129,7 +129,8 @@ def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Gra
             records.append(NodeProfile(
                 c.node.name, c.node.qualified_op, c.cost.op_class, n_macs, n_flops, n_act + c.weight_bytes,
                 c.weight_bytes, [list(t.shape) if t is not None and t.shape is not None else [] for t in c.node.outputs],
-                c.supported))
+                c.supported, [t.name if t is not None else "" for t in c.node.inputs],
+                [t.name if t is not None else "" for t in c.node.outputs]))
     weight_bytes = sum(math.ceil(math.prod(t.shape) * t.itemsize) for t in initializers if t.shape is not None)  # type: ignore[misc]
     moved = act + wread
     for op, count in sorted(unsupported.items()):

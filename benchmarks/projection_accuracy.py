@@ -1,0 +1,78 @@
+"""Projection accuracy on this machine's CPU (issue #5): measure the shipped models with ONNX Runtime at
+batch 1 and 8, calibrate the ci-cpu-2vcpu profile on one subset of models, and print projected vs
+measured latency on the others. Target: median |error| <= 20% on the held-out models.
+
+    python models/build.py && python benchmarks/projection_accuracy.py [--max-time 10] [--write PROFILE.toml]
+
+--write fits on every measurement and writes that calibrated profile (how the shipped
+profiles/hardware/ci-cpu-2vcpu-ort-calibrated.toml was made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+TRAIN = ("resnet18", "mobilenet_v3_large", "mnasnet1_0", "deit_tiny")
+TEST = ("resnet50", "mobilenet_v2", "efficientnet_b0")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--max-time", type=float, default=10.0)
+    ap.add_argument("--hardware", default="ci-cpu-2vcpu")
+    ap.add_argument("--write", type=Path, default=None)
+    args = ap.parse_args()
+    from analyzer.calibrate import Observation, calibrate, calibrated_profile_toml
+    from analyzer.errors import AnalyzerError
+    from analyzer.manifest import read_manifest
+    from analyzer.measure.onnx_measure import measure_onnx
+    from analyzer.measure.record import cpu_model
+    from analyzer.profile import profile_onnx
+    from analyzer.profiles import load_profiles, projection_defaults
+    from analyzer.project import project, resolve_params
+
+    hw = load_profiles().get("hardware", args.hardware)
+    defaults = projection_defaults()
+    obs: list[Observation] = []
+    for entry in read_manifest(ROOT / "models" / "manifest.toml"):
+        for batch in (1, 8):
+            try:
+                m = measure_onnx(entry.file, batch, max_time_s=args.max_time)
+            except AnalyzerError as e:
+                print(f"skip {entry.name} batch {batch}: {e}")
+                continue
+            prof = profile_onnx(entry.file, batch=batch, per_op=True, scan_sparsity=False)
+            obs.append(Observation(entry.name, prof.sha256, batch, m.latency_s_median, prof))
+    train = [o for o in obs if o.name in TRAIN]
+    test = [o for o in obs if o.name in TEST]
+    cal = calibrate(train, hw, "fp32", "ort", defaults)
+    fitted = resolve_params(hw, "fp32", "ort", defaults, overrides=cal.values)
+    before = resolve_params(hw, "fp32", "ort", defaults)
+    print(f"calibrated on {', '.join(TRAIN)} (batch 1 and 8): fit median |error| {cal.median_abs_error:.1%}")
+    print({k: float(f"{v:.4g}") for k, v in cal.values.items()})
+    print(f"\nheld out: {', '.join(TEST)}")
+    print(f"{'model':<18} {'batch':>5} {'measured ms':>12} {'projected ms':>13} {'error':>8} {'uncalibrated':>13}")
+    errs, raw = [], []
+    for o in test:
+        p = project(o.profile, hw, fitted, "ort", "fp32", pue=1.0, grid_gco2e_per_kwh=0.0)
+        u = project(o.profile, hw, before, "ort", "fp32", pue=1.0, grid_gco2e_per_kwh=0.0)
+        e, ue = p.latency_s / o.latency_s - 1, u.latency_s / o.latency_s - 1
+        errs.append(abs(e))
+        raw.append(abs(ue))
+        print(f"{o.name:<18} {o.batch:>5} {o.latency_s * 1e3:12.3f} {p.latency_s * 1e3:13.3f} {e:+8.1%} {ue:+12.1%}")
+    print(f"\nmedian |error| on held-out models: {np.median(errs):.1%} calibrated, {np.median(raw):.1%} with default parameters")
+    if args.write:
+        cal_all = calibrate(obs, hw, "fp32", "ort", defaults)
+        args.write.write_text(calibrated_profile_toml(hw, cal_all, obs, "fp32", "ort", f"{hw.name}-ort-calibrated", cpu_model()))
+        print(f"wrote {args.write} (fitted on all {len(obs)} measurements, median |error| {cal_all.median_abs_error:.1%})")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,7 @@ the data it was fitted on. Objective: mean squared log error of predicted vs mea
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -19,6 +20,7 @@ from .project import CLASS_OF, Params, fused_nodes, node_times, resolve_params
 from .records import ModelProfile
 
 _CLASSES = ("gemm", "attention", "depthwise", "vector", "movement")
+STARTS = 8
 _EFF_OF = {"gemm": "efficiency_gemm", "attention": "efficiency_attention", "depthwise": "efficiency_depthwise",
            "vector": "efficiency_vector"}
 
@@ -97,9 +99,17 @@ def calibrate(observations: list[Observation], hw: HardwareProfile, dtype: str, 
     def loss(x: np.ndarray) -> float:
         vals = unpack(x)
         pred = np.array([_predict(a, base, vals, peak, vector_peak, bw0) for a in arrays])
-        return float(np.mean(np.log(pred / measured) ** 2))
+        # a penalty outside the bounds keeps the simplex from drifting on the flat, clipped plateau
+        outside = np.maximum(x - hi, 0) + np.maximum(lo - x, 0)
+        return float(np.mean(np.log(pred / measured) ** 2) + np.sum(outside**2))
 
-    x, _ = nelder_mead(loss, x0, step=0.7, max_evals=6000)
+    # The objective is piecewise (max of compute and memory time), so Nelder-Mead can stall: start from the
+    # current values and from seeded random points in the bounds, polish the best with fresh simplexes.
+    rng = np.random.default_rng(0)
+    starts = [x0] + [lo + (hi - lo) * rng.random(len(keys)) for _ in range(STARTS - 1)]
+    x, best = min((nelder_mead(loss, s, step=0.7, max_evals=1500) for s in starts), key=lambda r: r[1])
+    for _ in range(3):
+        x, best = nelder_mead(loss, x, step=0.2, max_evals=1500)
     values = {k: v for k, v in unpack(x).items() if k in keys}
     full = {**start, **values}
     pred = [_predict(a, base, full, peak, vector_peak, bw0) for a in arrays]
@@ -141,7 +151,7 @@ def calibrated_profile_toml(hw: HardwareProfile, cal: Calibration, observations:
     today = date.today()
     src = (f"calibrated by nas-analyzer {__version__} on {today.isoformat()}: {runtime} runtime, {dtype}, "
            f"{len(observations)} measurements on {measured_on}; median |error| {cal.median_abs_error:.1%}")
-    lines = [f"# Calibrated from {hw.file} by `nas-analyzer calibrate`; the data it was fitted on is in [calibration].",
+    lines = [f"# Calibrated from {Path(hw.file).name} by `nas-analyzer calibrate`; the data it was fitted on is in [calibration].",
              f"name = {_q(name)}", f"title = {_q(hw.title + ' (calibrated)')}", f"category = {_q(hw.category)}",
              f"embodied_method = {_q(hw.embodied_method)}"]
     if hw.note:

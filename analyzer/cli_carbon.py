@@ -26,6 +26,7 @@ class Kind(str, Enum):
     hardware = "hardware"
     datacenter = "datacenter"
     region = "region"
+    nas = "nas"
 
 
 class OutFormat(str, Enum):
@@ -58,13 +59,13 @@ def _console() -> Console:
 
 
 @profiles_app.command("list")
-def profiles_list(kind: Annotated[Optional[Kind], typer.Argument(help="hardware, datacenter or region; all if omitted.")] = None,
+def profiles_list(kind: Annotated[Optional[Kind], typer.Argument(help="hardware, datacenter, region or nas (search presets); all if omitted.")] = None,
                   profiles: ProfilesOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
     """List the available profiles with a one-line summary."""
     def body() -> None:
         ps = _load(profiles)
         if fmt is OutFormat.json:
-            kinds = [kind.value] if kind else ["hardware", "datacenter", "region"]
+            kinds = [kind.value] if kind else ["hardware", "datacenter", "region", "nas"]
             print(json.dumps({k: sorted(getattr(ps, k)) for k in kinds}, indent=2))
         else:
             from .report.carbon_text import render_profile_list
@@ -81,7 +82,7 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name (any ki
         ps = _load(profiles)
         base = name.partition("@")[0]
         found = []
-        for k in ("hardware", "datacenter", "region"):
+        for k in ("hardware", "datacenter", "region", "nas"):
             try:
                 found.append(ps.get(k, base))
             except AnalyzerError:

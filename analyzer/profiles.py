@@ -275,7 +275,35 @@ def parse_region(file: Path, data: dict) -> RegionProfile:
                          str(file), years, _aliases(file, data), _text(file, data, "note", required=False))
 
 
-_PARSERS = {"hardware": parse_hardware, "datacenter": parse_datacenter, "region": parse_region}
+@dataclass(frozen=True)
+class NasPreset:
+    """A published NAS search: chip-hours on a hardware profile (or a stated power where none exists)."""
+
+    name: str
+    title: str
+    file: str
+    chip_hours: Sourced
+    hardware: str = ""
+    avg_power_w: Sourced | None = None
+    hardware_label: str = ""
+    note: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+def parse_nas(file: Path, data: dict) -> NasPreset:
+    _check_keys(file, data, {"name", "method", "chip_hours", "hardware", "avg_power_w", "hardware_label", "note", "aliases"})
+    if "chip_hours" not in data:
+        raise _fail(file, "chip_hours", "missing (required)")
+    power = _sourced(file, "avg_power_w", data["avg_power_w"], 0.1, 1e5) if "avg_power_w" in data else None
+    if not data.get("hardware") and power is None:
+        raise _fail(file, "hardware", "give a hardware profile name or avg_power_w")
+    return NasPreset(_text(file, data, "name"), _text(file, data, "method"), str(file),
+                     _sourced(file, "chip_hours", data["chip_hours"], 1e-3, 1e9), _text(file, data, "hardware", required=False),
+                     power, _text(file, data, "hardware_label", required=False), _text(file, data, "note", required=False),
+                     _aliases(file, data))
+
+
+_PARSERS = {"hardware": parse_hardware, "datacenter": parse_datacenter, "region": parse_region, "nas": parse_nas}
 
 
 @dataclass(frozen=True)
@@ -283,6 +311,7 @@ class ProfileSet:
     hardware: dict[str, HardwareProfile]
     datacenter: dict[str, DatacenterProfile]
     region: dict[str, RegionProfile]
+    nas: dict[str, NasPreset] = field(default_factory=dict)
 
     def get(self, kind: str, name: str):
         table = getattr(self, kind)

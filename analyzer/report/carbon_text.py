@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..carbon import Footprint
 from ..fourms import FourMs
-from ..profiles import DatacenterProfile, HardwareProfile, ProfileSet, RegionProfile, Sourced
+from ..profiles import DatacenterProfile, HardwareProfile, NasPreset, ProfileSet, RegionProfile, Sourced
 
 
 def _inputs_table(inputs: list[dict]) -> Table:
@@ -59,7 +59,7 @@ def render_fourms(r: FourMs, console: Console) -> None:
 
 
 def render_profile_list(ps: ProfileSet, kind: str | None, console: Console) -> None:
-    for k in (kind,) if kind else ("hardware", "datacenter", "region"):
+    for k in (kind,) if kind else ("hardware", "datacenter", "region", "nas"):
         t = Table(title=k, title_justify="left")
         t.add_column("name")
         t.add_column("title", overflow="fold")
@@ -76,6 +76,8 @@ def _summary(p) -> str:
         return f"{tdp}peak TFLOP/s: {peaks}"
     if isinstance(p, DatacenterProfile):
         return f"PUE {p.pue.value:g} ({p.pue.year})"
+    if isinstance(p, NasPreset):
+        return f"{p.chip_hours.value:g} chip-hours on {p.hardware or p.hardware_label}"
     y = max(p.years)
     row = p.years[y]
     cfe = f", CFE {row.cfe_fraction:g}" if row.cfe_fraction is not None else ""

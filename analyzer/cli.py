@@ -97,7 +97,7 @@ def profile(
     raise typer.Exit(code)
 
 
-from . import cli_calibrate, cli_carbon, cli_decide, cli_measure, cli_project  # noqa: E402,F401  register the other commands
+from . import cli_calibrate, cli_carbon, cli_decide, cli_measure, cli_project, cli_store  # noqa: E402,F401  register the other commands
 
 
 def main() -> None:

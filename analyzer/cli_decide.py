@@ -15,10 +15,12 @@ from rich.table import Table
 from .cli import app, err
 from .cli_carbon import FormatOpt, OutFormat, ProfilesOpt, _load, _place
 from .errors import AnalyzerError, UsageError
+from .cli_store import NoStoreOpt, StoreOpt, open_store
 from .manifest import expand_model_args
 
 DEFAULT_TARGET = "a100-40gb"
 DEFAULT_REGION_ANALYZE = "world-ember-2022"
+ILLUSTRATIVE_REGION = "us-central1"
 
 
 def _console() -> Console:
@@ -234,11 +236,11 @@ def strategies(
     print(json.dumps(out, indent=2) if fmt is OutFormat.json else out["verdict"])
 
 
-def _rank_rows(ps, paths, accuracy_csv, target, objective, max_latency_ms, min_accuracy, weights):
+def _rank_rows(ps, paths, accuracy_csv, target, objective, max_latency_ms, min_accuracy, weights, store=None, pver=""):
     from .pipeline import accuracy_from_csv, accuracy_from_manifests, candidates, project_models
     from .rank import rank
 
-    projections, errors = project_models(paths, target)
+    projections, errors = project_models(paths, target, store, pver)
     acc, roles = accuracy_from_manifests(paths)
     if accuracy_csv is not None:
         acc.update(accuracy_from_csv(accuracy_csv, {Path(p.model).stem for p in projections}))
@@ -317,7 +319,9 @@ def analyze(
     deployments: Annotated[str, typer.Option("--deployments")] = "10",
     horizon_days: Annotated[str, typer.Option("--horizon-days")] = "365",
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json and ranking.csv here.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
+    store: StoreOpt = None,
+    no_store: NoStoreOpt = False,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -332,7 +336,8 @@ def analyze(
         notes: list[str] = [f"target: {hardware} in {region}" + (" (defaults)" if hardware == DEFAULT_TARGET and region == DEFAULT_REGION_ANALYZE else "")]
         target = _target(ps, hardware, dtype, runtime, batch, None, datacenter, None, region, False, 1.0, notes)
         paths = expand_model_args([folder])
-        rows, projections, errors = _rank_rows(ps, paths, None, target, objective, max_latency_ms, min_accuracy, None)
+        db, pver = open_store(store, no_store)
+        rows, projections, errors = _rank_rows(ps, paths, None, target, objective, max_latency_ms, min_accuracy, None, db, pver)
         if not rows:
             raise AnalyzerError(f"{folder}: no candidate could be projected")
         by_name = {r.candidate.name: r for r in rows}
@@ -376,7 +381,15 @@ def analyze(
                          "pue": target.pue, "grid_gco2e_per_kwh": target.grid_gco2e_per_kwh},
               "baseline": base_name, "chosen": chosen.candidate.name if chosen else None,
               "ranking": [r.to_dict() for r in rows], "projections": [p.to_dict() for p in projections],
-              "amortization": amort.to_dict() if amort else None, "notes": notes}
+              "amortization": amort.to_dict() if amort else None, "notes": notes, "profiles_version": pver,
+              "fourms": _illustrative_fourms(ps, target, projections, base_name, chosen.candidate.name if chosen else None)}
+    if db is not None:
+        try:
+            db.log_run("analyze", {"folder": str(folder), **result["target"]},
+                       {"chosen": result["chosen"], "baseline": base_name,
+                        "verdict": amort.verdict if amort else None, "models": len(rows)})
+        except AnalyzerError as e:
+            err.print(f"warning: {e}", markup=False)
     if out is not None:
         _write_outputs(out, result, rows)
     if fmt is OutFormat.json:
@@ -389,8 +402,35 @@ def analyze(
         for n in notes:
             c.print(f"[yellow]note[/] {escape(n)}")
         if out is not None:
-            c.print(f"wrote {escape(str(out / 'analysis.json'))} and {escape(str(out / 'ranking.csv'))}")
+            c.print(f"wrote {escape(str(out / 'analysis.json'))}, {escape(str(out / 'ranking.csv'))} and {escape(str(out / 'report.html'))}")
     raise typer.Exit(1 if errors else 0)
+
+
+def _illustrative_fourms(ps, target, projections, base_name, chosen_name) -> dict | None:
+    """The 4Ms between the baseline as deployed and an illustrative better choice: the chosen model on an
+    H100 (measured ceilings) in a hyperscale datacenter in us-central1 (Iowa), CFE-net, latest year: the
+    setting Patterson et al. 2021 report Google's training in. Shows what each M would be worth; labelled."""
+    from .fourms import Scenario, four_ms
+
+    proj = {Path(p.model).stem: p for p in projections}
+    if base_name not in proj or chosen_name not in proj:
+        return None
+    try:
+        best = ps.get("region", ILLUSTRATIVE_REGION)
+    except AnalyzerError:
+        return None
+    h100 = ps.get("hardware", "h100-sxm")
+    try:
+        base = Scenario(target.hardware, float(proj[base_name].flops), target.dtype, pue=target.pue, grid_gco2e_per_kwh=target.grid_gco2e_per_kwh)
+        new = Scenario(h100, float(proj[chosen_name].flops), "bf16", achievable=True, datacenter=ps.get("datacenter", "google-fleet"),
+                       region=(best, best.at(None)), net=True)
+        r = four_ms(base, new)
+    except AnalyzerError:
+        return None
+    d = r.to_dict()
+    d["description"] = (f"illustrative: {base_name} on {target.hardware.name} as deployed vs {chosen_name} on an H100 (measured ceilings) "
+                        f"in a hyperscale datacenter (google-fleet) in {best.name}@{best.at(None).year}, CFE-net")
+    return d
 
 
 def _write_outputs(out: Path, result: dict, rows) -> None:
@@ -408,5 +448,39 @@ def _write_outputs(out: Path, result: dict, rows) -> None:
             w.writerow([r.rank or "", c.name, c.role, c.accuracy if c.accuracy is not None else "", c.co2e_g_per_item, c.energy_j_per_item,
                         c.latency_s, r.pareto, ";".join(r.dominated_by), r.excluded])
         (out / "ranking.csv").write_text(buf.getvalue())
+        from .report.html import render_html
+
+        (out / "report.html").write_text(render_html(result))
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+
+
+@app.command()
+def report(
+    results: Annotated[list[Path], typer.Argument(help="analysis.json files written by `analyze --out` (or its --format json output).")],
+    html_out: Annotated[Path, typer.Option("--html", help="Write the self-contained HTML report here.")],
+) -> None:
+    """Render saved analysis results as one self-contained HTML report (inline CSS and plots, no network)."""
+    from .report.html import render_html
+
+    pages = []
+    for path in results:
+        try:
+            data = json.loads(path.read_text())
+            if not isinstance(data, dict) or "ranking" not in data or "target" not in data:
+                raise UsageError(f"{path}: not an analysis result (no ranking/target); write one with `analyze --out DIR`")
+            pages.append(render_html(data, f"nas-analyzer report: {path.name}"))
+        except FileNotFoundError:
+            _fail(UsageError(f"{path}: no such file"))
+        except (ValueError, KeyError, TypeError) as e:
+            _fail(UsageError(f"{path}: cannot read as an analysis result ({type(e).__name__}: {e})"))
+        except AnalyzerError as e:
+            _fail(e)
+    body = pages[0] if len(pages) == 1 else pages[0].replace("</body></html>", "") + "".join(
+        p.split("<body>", 1)[1].replace("</body></html>", "") for p in pages[1:]) + "</body></html>"
+    try:
+        html_out.parent.mkdir(parents=True, exist_ok=True)
+        html_out.write_text(body)
+    except OSError as e:
+        _fail(UsageError(f"--html {html_out}: cannot write ({e.strerror})"))
+    print(f"wrote {html_out}")

@@ -28,19 +28,40 @@ class Target:
     utilization: float = 1.0
 
 
-def project_models(paths: list[Path], target: Target) -> tuple[list[Projection], list[str]]:
-    """Project each model; failures are collected as one-line messages so the others still count."""
+def project_models(paths: list[Path], target: Target, store=None, profiles_ver: str = "") -> tuple[list[Projection], list[str]]:
+    """Project each model; failures are collected as one-line messages so the others still count. With a
+    store, a projection of the same file content, target, profiles and tool version is read back instead."""
+    from dataclasses import replace
+
+    from .load.hash_cache import file_sha256
+    from .store import result_key
+
     params = resolve_params(target.hardware, target.dtype, target.runtime, projection_defaults())
-    out, errors = [], []
+    settings = {"hardware": target.hardware.name, "dtype": target.dtype, "runtime": target.runtime, "batch": target.batch,
+                "pue": target.pue, "grid_gco2e_per_kwh": target.grid_gco2e_per_kwh, "utilization": target.utilization}
+    out, errors, new_rows = [], [], []
     for path in paths:
         try:
+            key = None
+            if store is not None and path.is_file():
+                sha = file_sha256(path)
+                key = result_key("projection", sha, settings, profiles_ver)
+                hit = store.get("projection", key)
+                if hit is not None:
+                    out.append(replace(Projection.from_dict(hit), model=str(path)))
+                    continue
             prof = profile_onnx(path, batch=target.batch, per_op=True)
-            out.append(project(prof, target.hardware, params, target.runtime, target.dtype, pue=target.pue,
-                               grid_gco2e_per_kwh=target.grid_gco2e_per_kwh, utilization=target.utilization,
-                               place_inputs=target.place_inputs))
+            p = project(prof, target.hardware, params, target.runtime, target.dtype, pue=target.pue,
+                        grid_gco2e_per_kwh=target.grid_gco2e_per_kwh, utilization=target.utilization,
+                        place_inputs=target.place_inputs)
+            out.append(p)
+            if key is not None:
+                new_rows.append(("projection", key, str(path), prof.sha256, settings, profiles_ver, p.to_dict()))
         except AnalyzerError as e:
             msg = str(e)
             errors.append(msg if msg.startswith(str(path)) else f"{path}: {msg}")
+    if store is not None and new_rows:
+        store.put_many(new_rows)
     return out, errors
 
 

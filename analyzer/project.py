@@ -201,6 +201,9 @@ class Projection:
     grid_gco2e_per_kwh: float
     utilization: float
     potential_unstructured_savings: float  # share of time in dense GEMMs that zeros could remove (not realised)
+    macs: int = 0  # per batch
+    flops: int = 0
+    breakdown: dict[str, dict[str, float]] = field(default_factory=dict)  # op class -> time and energy shares
     inputs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -247,6 +250,12 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     unsupported = sum(profile.unsupported_ops.values())
     if unsupported:
         notes.append(f"{unsupported} unsupported node(s) are not in the projection")
+    breakdown: dict[str, dict[str, float]] = {}
+    for t in times:
+        if t.time_s > 0:
+            b = breakdown.setdefault(t.op_class, {"time_share": 0.0, "energy_share": 0.0})
+            b["time_share"] += t.time_s / latency
+            b["energy_share"] += t.energy_j / energy if energy else 0.0
     inputs = params.inputs + (place_inputs or []) + [
         {"name": "utilization", "value": utilization, "unit": "", "source": "stated (embodied share assumes this busy fraction)",
          "kind": "stated"}]
@@ -257,4 +266,5 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
         range={"low": e_item / (1 + u), "high": e_item * (1 + u)},
         latency_range_s={"low": latency / (1 + u), "high": latency * (1 + u)}, bound=shares, basis=params.basis,
         pue=pue, grid_gco2e_per_kwh=grid_gco2e_per_kwh, utilization=utilization,
-        potential_unstructured_savings=potential, inputs=inputs, notes=notes)
+        potential_unstructured_savings=potential, macs=profile.macs, flops=profile.flops, breakdown=breakdown,
+        inputs=inputs, notes=notes)

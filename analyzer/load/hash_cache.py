@@ -22,10 +22,19 @@ def _key(path: Path) -> str:
     return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ctime_ns}|{st.st_ino}"
 
 
+_memo: dict[str, tuple[int, dict[str, str]]] = {}  # cache file -> (mtime_ns, entries): one parse per change
+
+
 def _load(p: Path) -> dict[str, str]:
     try:
+        mtime = p.stat().st_mtime_ns
+        memo = _memo.get(str(p))
+        if memo is not None and memo[0] == mtime:
+            return memo[1]
         data = json.loads(p.read_text())
-        return data if isinstance(data, dict) else {}
+        data = data if isinstance(data, dict) else {}
+        _memo[str(p)] = (mtime, data)
+        return data
     except (OSError, ValueError):
         return {}
 
@@ -40,7 +49,7 @@ def lookup(path: Path) -> str | None:
 def remember(path: Path, digest: str) -> None:
     p = cache_path()
     try:
-        entries = _load(p)
+        entries = dict(_load(p))
         entries[_key(path)] = digest
         if len(entries) > MAX_ENTRIES:  # keep the newest half
             entries = dict(list(entries.items())[-MAX_ENTRIES // 2 :])
@@ -51,3 +60,24 @@ def remember(path: Path, digest: str) -> None:
         os.replace(tmp, p)
     except OSError:
         pass  # a read-only home: hashing again next time is the only cost
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, from the cache when its stat is unchanged, else hashed (1 MiB reads) and remembered."""
+    import hashlib
+
+    cached = lookup(path)
+    if cached is not None:
+        return cached
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError as e:
+        from ..errors import UsageError
+
+        raise UsageError(f"{path}: cannot read ({e.strerror})") from None
+    digest = h.hexdigest()
+    remember(path, digest)
+    return digest

@@ -1,0 +1,211 @@
+"""A self-contained HTML report of an analysis (`analyze` result JSON): ranked table, Pareto front,
+break-even chart, 4Ms waterfall, per-model operator breakdown, provenance and a paste-ready footprint
+paragraph. Plots are matplotlib PNGs inlined as data URIs; no scripts, no network. Every piece of text
+that came from a model, a file name or a profile is escaped."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never opens a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .. import __version__  # noqa: E402
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:.85rem}
+td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}
+.verdict{font-size:1.1rem;background:#f6f8ff;border-left:4px solid #4a6cf7;padding:.6rem 1rem}.muted{color:#666;font-size:.85rem}
+img{max-width:100%;border:1px solid #eee}.paste{background:#fafafa;border:1px solid #ddd;padding:1rem;font-family:Georgia,serif}"""
+
+
+def e(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _img(b64: str, alt: str, ident: str) -> str:
+    return f'<img id="{e(ident)}" class="plot" alt="{e(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def pareto_plot(result: dict) -> str:
+    rows = result["ranking"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    known = [r for r in rows if r["accuracy"] is not None]
+    lat = [r["latency_s"] * 1e3 for r in known] or [1.0]
+    sc = ax.scatter([r["co2e_g_per_item"] for r in known], [r["accuracy"] for r in known], c=lat, s=[40 + 8 * v for v in lat],
+                    cmap="viridis", edgecolors=["k" if r["pareto"] else "none" for r in known])
+    front = sorted((r for r in known if r["pareto"]), key=lambda r: r["co2e_g_per_item"])
+    ax.plot([r["co2e_g_per_item"] for r in front], [r["accuracy"] for r in front], "k--", lw=0.8, label="Pareto front")
+    for r in known:
+        ax.annotate(r["name"], (r["co2e_g_per_item"], r["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        if r["name"] == result.get("chosen"):
+            ax.scatter([r["co2e_g_per_item"]], [r["accuracy"]], marker="*", s=300, c="red", zorder=5, label="chosen")
+    ax.set_xscale("log")
+    ax.set_xlabel("gCO2e per item (projected)")
+    ax.set_ylabel("top-1 accuracy (%)")
+    fig.colorbar(sc, ax=ax, label="latency per batch (ms)")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def break_even_plot(result: dict) -> str | None:
+    a = result.get("amortization")
+    if not a:
+        return None
+    base = next(r for r in result["ranking"] if r["name"] == result["baseline"])
+    nas_g = a["intensity_g_per_item"]["operational (SCI for AI: training excluded)"]
+    spent = a["spent_kg"]
+    n_max = max(a["items_over_horizon"], (a["break_even_items"] or 0) * 1.5, 1.0)
+    xs = [n_max * i / 200 for i in range(201)]
+    proj = {p["model"].rsplit("/", 1)[-1].removesuffix(".onnx"): p for p in result.get("projections", [])}
+    def rng(name):
+        p = proj.get(name)
+        return (p["range"]["high"] / p["energy_j_per_item"] - 1) if p else 0.0
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    b_line = [x * base["co2e_g_per_item"] / 1000 for x in xs]
+    n_line = [spent + x * nas_g / 1000 for x in xs]
+    ax.plot(xs, b_line, label=f"baseline {base['name']}")
+    ax.plot(xs, n_line, label="NAS model incl. search cost")
+    u = rng(base["name"])
+    ax.fill_between(xs, [y / (1 + u) for y in b_line], [y * (1 + u) for y in b_line], alpha=0.15)
+    v = rng(next((k for k, p in proj.items() if abs(p["co2e_g_per_item"] - nas_g) < 1e-15), ""))
+    ax.fill_between(xs, [spent + (y - spent) / (1 + v) for y in n_line], [spent + (y - spent) * (1 + v) for y in n_line], alpha=0.15)
+    if a["break_even_items"] is not None and a["break_even_items"] <= n_max:
+        be = a["break_even_items"]
+        ax.axvline(be, color="k", ls=":", lw=1)
+        ax.annotate(f"break-even\n{be:.3g} items", (be, spent), fontsize=8, xytext=(5, 10), textcoords="offset points")
+    else:
+        ax.text(0.02, 0.92, "no break-even within the horizon", transform=ax.transAxes, fontsize=9)
+    ax.axvline(a["items_over_horizon"], color="grey", ls="--", lw=0.8)
+    ax.set_xlabel("items served (all deployments)")
+    ax.set_ylabel("cumulative kgCO2e")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def fourms_plot(result: dict) -> str | None:
+    f = result.get("fourms")
+    if not f:
+        return None
+    labels = ["Model", "Machine", "Mechanization", "Map"]
+    factors = [f["model"], f["machine"], f["mechanization"], f["map"]]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    level = 1.0
+    for i, (lab, x) in enumerate(zip(labels, factors)):
+        new = level * x
+        ax.bar(i, math.log10(new) - math.log10(level), bottom=math.log10(level), color="tab:green" if x >= 1 else "tab:red")
+        ax.text(i, math.log10(max(new, level)) + 0.05, f"{x:.3g}x", ha="center", fontsize=9)
+        level = new
+    ax.bar(4, math.log10(level), color="tab:blue")
+    ax.text(4, math.log10(level) + 0.05, f"{level:.3g}x", ha="center", fontsize=9)
+    ax.set_xticks(range(5), labels + ["CO2e"])
+    ax.set_ylabel("log10 of the cumulative reduction")
+    ax.set_title("4Ms: baseline as deployed vs the illustrative improved scenario", fontsize=9)
+    return _png(fig)
+
+
+def breakdown_plot(result: dict) -> str | None:
+    projs = result.get("projections") or []
+    if not projs:
+        return None
+    classes = sorted({c for p in projs for c in p.get("breakdown", {})})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 0.5 * len(projs) + 2), sharey=True)
+    names = [p["model"].rsplit("/", 1)[-1].removesuffix(".onnx") for p in projs]
+    for ax, key in ((ax1, "time_share"), (ax2, "energy_share")):
+        left = [0.0] * len(projs)
+        for c in classes:
+            vals = [p.get("breakdown", {}).get(c, {}).get(key, 0.0) for p in projs]
+            ax.barh(names, vals, left=left, label=c)
+            left = [a + b for a, b in zip(left, vals)]
+        ax.set_xlabel(key.replace("_", " "))
+    ax2.legend(fontsize=7, loc="lower right")
+    fig.suptitle("share by operator class (compute/memory/overhead-bound shares are in the table)", fontsize=9)
+    return _png(fig)
+
+
+def _table(headers: list[str], rows: list[list[Any]], left: set[int] = frozenset()) -> str:
+    th = "".join(f'<th class="{"l" if i in left else ""}">{e(h)}</th>' for i, h in enumerate(headers))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i in left else ""}">{e(c)}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{th}</tr>{body}</table>"
+
+
+def _g(x: Any) -> str:
+    return "n/a" if x is None else (f"{x:.4g}" if isinstance(x, float) else str(x))
+
+
+def footprint_paragraph(result: dict) -> str:
+    t = result["target"]
+    chosen = result.get("chosen")
+    proj = next((p for p in result.get("projections", []) if p["model"].rsplit("/", 1)[-1].removesuffix(".onnx") == chosen), None)
+    text = (f"We estimate inference with {chosen} on one {t['hardware']} ({t['dtype']}, batch {t['batch']}, {t['runtime']} runtime) in a "
+            f"datacenter with PUE {t['pue']:.3g} on a grid of {t['grid_gco2e_per_kwh']:.4g} gCO2e/kWh")
+    if proj:
+        text += (f" at {proj['energy_j_per_item']:.3g} J and {proj['co2e_g_per_item']:.3g} gCO2e per item "
+                 f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; range {proj['range']['low']:.3g}-{proj['range']['high']:.3g} J), "
+                 f"plus {_g(proj['embodied_co2e_g_per_item'])} g embodied per item")
+    a = result.get("amortization")
+    if a:
+        text += (f". The architecture search is accounted at {a['spent_kg']:.4g} kgCO2e; with the stated reuse it "
+                 f"{a['verdict']}")
+    text += (f". Numbers were projected with nas-analyzer {__version__} (per-operator roofline on "
+             f"{proj['basis'] if proj else 'datasheet'} hardware figures; Patterson et al. 2021 accounting).")
+    return text
+
+
+def render_html(result: dict, title: str = "nas-analyzer report") -> str:
+    t = result["target"]
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title><style>{CSS}</style></head><body>",
+             f"<h1>{e(title)}</h1>",
+             f"<p class='muted'>Target: {e(t['hardware'])}, {e(t['dtype'])}, {e(t['runtime'])} runtime, batch {e(t['batch'])}, "
+             f"PUE {e(_g(t['pue']))}, grid {e(_g(t['grid_gco2e_per_kwh']))} gCO2e/kWh. Baseline: {e(result['baseline'])}; "
+             f"chosen: {e(result.get('chosen'))}.</p>"]
+    a = result.get("amortization")
+    if a:
+        parts.append(f"<p class='verdict'>{e(a['verdict'])}</p>")
+    parts.append("<h2>Ranked candidates</h2>")
+    parts.append(_table(["rank", "model", "role", "top-1 %", "gCO2e/item", "J/item", "latency s", "Pareto", "dominated by / excluded"],
+                        [[r["rank"] or "-", r["name"], r["role"], _g(r["accuracy"]), _g(r["co2e_g_per_item"]), _g(r["energy_j_per_item"]),
+                          _g(r["latency_s"]), "yes" if r["pareto"] else "", r["excluded"] or ", ".join(r["dominated_by"])] for r in result["ranking"]],
+                        {1, 2, 8}))
+    parts.append("<h2>Pareto front: accuracy vs CO2e per item</h2>" + _img(pareto_plot(result), "Pareto front", "plot-pareto"))
+    be = break_even_plot(result)
+    if be:
+        parts.append("<h2>Break-even</h2>" + _img(be, "break-even chart", "plot-breakeven"))
+        parts.append(_table(["quantity", "value"], [[k, _g(v)] for k, v in a.items()
+                                                    if isinstance(v, (int, float)) or v is None], {0}))
+    fm = fourms_plot(result)
+    if fm:
+        f = result["fourms"]
+        parts.append("<h2>The 4Ms</h2>" + f"<p class='muted'>{e(f.get('description', ''))}</p>" + _img(fm, "4Ms waterfall", "plot-fourms"))
+    bd = breakdown_plot(result)
+    if bd:
+        parts.append("<h2>Where the time and energy go</h2>" + _img(bd, "operator breakdown", "plot-breakdown"))
+        parts.append(_table(["model", "compute-bound", "memory-bound", "overhead-bound", "basis"],
+                            [[p["model"].rsplit("/", 1)[-1], f"{p['bound']['compute']:.0%}", f"{p['bound']['memory']:.0%}",
+                              f"{p['bound']['overhead']:.0%}", p["basis"]] for p in result.get("projections", [])], {0, 4}))
+    seen, prov = set(), []
+    for p in result.get("projections", []):
+        for i in p.get("inputs", []):
+            k = (i["name"], str(i["value"]))
+            if k not in seen:
+                seen.add(k)
+                prov.append([i["name"], _g(i["value"]), i.get("unit", ""), i.get("kind", ""), i.get("source", "")])
+    parts.append("<h2>Provenance</h2>" + _table(["input", "value", "unit", "kind", "source"], prov, {0, 2, 3, 4}))
+    parts.append(f"<p class='muted'>nas-analyzer {e(__version__)}; profiles {e(result.get('profiles_version', ''))}. "
+                 + " ".join(e(n) for n in result.get("notes", [])) + "</p>")
+    parts.append("<h2>Report your footprint</h2><p class='paste' id='footprint'>" + e(footprint_paragraph(result)) + "</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

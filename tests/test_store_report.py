@@ -1,0 +1,183 @@
+"""Results store (transactions, kill -9, concurrency, corrupt/newer/unwritable stores) and the HTML report
+(plots present, hostile text escaped, rendered in headless Chromium)."""
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analyzer.cli import app
+from analyzer.store import SCHEMA_VERSION, Store, StoreError
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def cli(*args):
+    r = runner.invoke(app, [str(a) for a in args])
+    assert "Traceback" not in r.output
+    return r
+
+
+def test_put_get_and_round_trip(tmp_path):
+    s = Store.open(tmp_path / "r.sqlite")
+    s.put("projection", "k1", "m.onnx", "abc", {"batch": 1}, "pv", {"latency_s": 0.5})
+    assert s.get("projection", "k1") == {"latency_s": 0.5} and s.get("projection", "nope") is None
+    assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert [r["payload"] for r in s.results("projection")] == [{"latency_s": 0.5}]
+
+
+_WRITER = r"""
+import sys, time
+from analyzer.store import Store
+s = Store.open(__import__("pathlib").Path(sys.argv[1]))
+s.put("projection", "committed", "m", "sha", {}, "pv", {"ok": True})
+s.conn.execute("BEGIN IMMEDIATE")
+for i in range(1000):
+    s.conn.execute("INSERT INTO results VALUES ('projection', ?, 'm', 'sha', '{}', 'v', 'pv', 0, '{}')", (f"pending{i}",))
+print("in-transaction", flush=True)
+time.sleep(60)
+"""
+
+
+def test_writer_killed_mid_transaction_leaves_store_readable(tmp_path):
+    path = tmp_path / "r.sqlite"
+    p = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert p.stdout.readline().strip() == "in-transaction"
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    s = Store.open(path)
+    assert s.get("projection", "committed") == {"ok": True}
+    assert s.conn.execute("SELECT count(*) FROM results WHERE key LIKE 'pending%'").fetchone()[0] == 0
+    assert s.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+_CONCURRENT = r"""
+import sys
+from analyzer.store import Store
+s = Store.open(__import__("pathlib").Path(sys.argv[1]))
+for i in range(100):
+    s.put("projection", f"{sys.argv[2]}-{i}", "m", "sha", {}, "pv", {"i": i})
+"""
+
+
+def test_concurrent_writers(tmp_path):
+    path = tmp_path / "r.sqlite"
+    Store.open(path).close()
+    procs = [subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(path), str(w)], cwd=ROOT) for w in range(3)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    s = Store.open(path)
+    assert s.conn.execute("SELECT count(*) FROM results").fetchone()[0] == 300
+
+
+def test_corrupt_newer_and_unwritable_stores(tmp_path, shipped):
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"this is not a database" * 100)
+    before = corrupt.read_bytes()
+    with pytest.raises(StoreError, match="not usable"):
+        Store.open(corrupt)
+    newer = tmp_path / "newer.sqlite"
+    Store.open(newer).close()
+    c = sqlite3.connect(newer)
+    c.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION + 1),))
+    c.commit()
+    c.close()
+    with pytest.raises(StoreError, match="newer than this tool"):
+        Store.open(newer)
+    folder = shipped["resnet50"].parent.parent
+    for bad in (corrupt, newer, tmp_path / "a-file" / "x.sqlite"):
+        (tmp_path / "a-file").write_text("") if not (tmp_path / "a-file").exists() else None
+        r = cli("analyze", folder, "--store", bad)
+        assert r.exit_code == 0 and "continuing without the store" in r.stderr, r.output
+    assert corrupt.read_bytes() == before  # nothing of the user's lost
+
+
+def test_second_analyze_reads_the_store(tmp_path, shipped):
+    folder = shipped["resnet50"].parent.parent
+    store = tmp_path / "r.sqlite"
+    a = cli("analyze", folder, "--store", store, "--format", "json")
+    n = Store.open(store).conn.execute("SELECT count(*) FROM results").fetchone()[0]
+    b = cli("analyze", folder, "--store", store, "--format", "json")
+    assert n == 7 and Store.open(store).conn.execute("SELECT count(*) FROM results").fetchone()[0] == 7
+    assert json.loads(a.stdout)["ranking"] == json.loads(b.stdout)["ranking"]
+    h = cli("history", "--store", store, "--format", "json")
+    assert [r["command"] for r in json.loads(h.stdout)] == ["analyze", "analyze"]
+    e = cli("export", "--format", "csv", "--store", store)
+    assert e.exit_code == 0 and e.stdout.startswith("basis,batch,") and len(e.stdout.splitlines()) == 8
+    p = cli("export", "--format", "parquet", "--store", store)
+    assert p.exit_code == 2 and "--out" in p.stderr
+
+
+def _report(tmp_path, shipped, hostile=False):
+    folder = shipped["resnet50"].parent.parent
+    out = tmp_path / "out"
+    r = cli("analyze", folder, "--out", out, "--no-store")
+    assert r.exit_code == 0, r.output
+    if hostile:
+        data = json.loads((out / "analysis.json").read_text())
+        for row in data["ranking"]:
+            if row["name"] == "mobilenet_v2":
+                row["name"] = "<script>alert(1)</script>"
+        (out / "hostile.json").write_text(json.dumps(data))
+        r = cli("report", out / "hostile.json", "--html", out / "hostile.html")
+        assert r.exit_code == 0, r.output
+        return out / "hostile.html"
+    return out / "report.html"
+
+
+def test_report_is_self_contained_with_all_plots(tmp_path, shipped):
+    text = _report(tmp_path, shipped).read_text()
+    for ident in ("plot-pareto", "plot-breakeven", "plot-fourms", "plot-breakdown"):
+        m = re.search(rf'id="{ident}"[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+        assert m, ident
+        png = base64.b64decode(m.group(1))
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, ident
+    assert "http://" not in text and "https://" not in text and "<script" not in text
+    assert "Report your footprint" in text and "Provenance" in text
+
+
+def test_hostile_name_is_text_not_script(tmp_path, shipped):
+    text = _report(tmp_path, shipped, hostile=True).read_text()
+    assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def _chromium():
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI installs Debian's chromium (.ci/run); it is missing")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    return exe
+
+
+def _run_chromium(exe, tmp_path, html_path, *extra):
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}", "--enable-logging=stderr", "--v=0"]
+    return subprocess.run([exe, *flags, *extra, html_path.as_uri()], capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(tmp_path, shipped):
+    exe = _chromium()
+    html_path = _report(tmp_path, shipped)
+    dom = _run_chromium(exe, tmp_path, html_path, "--dump-dom")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert dom.stdout.count('class="plot"') == 4 and "Ranked candidates" in dom.stdout
+    assert not re.search(r"CONSOLE\(\d+\)|Uncaught|console\.error", dom.stderr), dom.stderr[-2000:]
+    artifacts = ROOT / "ci-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    shot = artifacts / "report.png"
+    r = _run_chromium(exe, tmp_path, html_path, "--window-size=1200,5200", f"--screenshot={shot}")
+    assert r.returncode == 0 and shot.stat().st_size > 50_000
+    hostile = _report(tmp_path / "h", shipped, hostile=True)
+    dom = _run_chromium(exe, tmp_path, hostile, "--dump-dom")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script>alert(1)" not in dom.stdout

@@ -72,7 +72,7 @@ def render_ranking(rows, console: Console, title: str = "Candidates") -> None:
     console.print(t)
 
 
-def render_amortization(a, console: Console, title: str = "NAS amortisation") -> None:
+def render_amortization(a, console: Console, title: str = "NAS amortisation", quiet: bool = False) -> None:
     t = Table(title=title, title_justify="left")
     t.add_column("quantity")
     t.add_column("value", justify="right")
@@ -94,7 +94,7 @@ def render_amortization(a, console: Console, title: str = "NAS amortisation") ->
         t.add_row(f"NAS model gCO2e/item, {k}", f"{v:.4g}", "")
     console.print(t)
     console.print(f"[bold]verdict[/]: {escape(a.verdict)}")
-    for n in a.notes:
+    for n in [] if quiet else a.notes:
         console.print(f"[yellow]note[/] {escape(n)}")
 
 
@@ -236,11 +236,13 @@ def strategies(
     print(json.dumps(out, indent=2) if fmt is OutFormat.json else out["verdict"])
 
 
-def _rank_rows(ps, paths, accuracy_csv, target, objective, max_latency_ms, min_accuracy, weights, store=None, pver=""):
+def _rank_rows(ps, paths, accuracy_csv, target, objective, max_latency_ms, min_accuracy, weights, store=None, pver="", quiet=False):
     from .pipeline import accuracy_from_csv, accuracy_from_manifests, candidates, project_models
     from .rank import rank
+    from .report.progress import progress_bar
 
-    projections, errors = project_models(paths, target, store, pver)
+    with progress_bar("profiling and projecting", len(paths), quiet) as advance:
+        projections, errors = project_models(paths, target, store, pver, advance)
     acc, roles = accuracy_from_manifests(paths)
     if accuracy_csv is not None:
         acc.update(accuracy_from_csv(accuracy_csv, {Path(p.model).stem for p in projections}))
@@ -322,6 +324,7 @@ def analyze(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
     store: StoreOpt = None,
     no_store: NoStoreOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes: the tables and verdict only.")] = False,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -337,7 +340,7 @@ def analyze(
         target = _target(ps, hardware, dtype, runtime, batch, None, datacenter, None, region, False, 1.0, notes)
         paths = expand_model_args([folder])
         db, pver = open_store(store, no_store)
-        rows, projections, errors = _rank_rows(ps, paths, None, target, objective, max_latency_ms, min_accuracy, None, db, pver)
+        rows, projections, errors = _rank_rows(ps, paths, None, target, objective, max_latency_ms, min_accuracy, None, db, pver, quiet)
         if not rows:
             raise AnalyzerError(f"{folder}: no candidate could be projected")
         by_name = {r.candidate.name: r for r in rows}
@@ -398,8 +401,8 @@ def analyze(
         c = _console()
         render_ranking(rows, c, f"Candidates on {target.hardware.name} ({target.dtype}, {target.runtime}, batch {target.batch})")
         if amort:
-            render_amortization(amort, c)
-        for n in notes:
+            render_amortization(amort, c, quiet=quiet)
+        for n in [] if quiet else notes:
             c.print(f"[yellow]note[/] {escape(n)}")
         if out is not None:
             c.print(f"wrote {escape(str(out / 'analysis.json'))}, {escape(str(out / 'ranking.csv'))} and {escape(str(out / 'report.html'))}")

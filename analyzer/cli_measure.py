@@ -47,7 +47,7 @@ def choose_meter(spec: str, provider: str, device: int):
     raise UsageError(f"--meter '{spec}': expected auto, rapl, nvml, none or replay:FILE.csv")
 
 
-def render(results, console: Console) -> None:
+def render(results, console: Console, quiet: bool = False) -> None:
     t = Table(title="Measured", title_justify="left")
     for col in ("model", "batch", "median ms", "95% CI", "p10-p90 ms", "iters", "items/s", "J/item", "dyn J/item", "energy source"):
         t.add_column(col, justify="left" if col in ("model", "energy source") else "right", overflow="fold")
@@ -63,7 +63,7 @@ def render(results, console: Console) -> None:
         m = results[0]
         console.print(f"{escape(m.runtime_version)}, provider {escape(m.provider)}, threads {m.threads or 'default'}, "
                       f"opt level {m.opt_level}, CPU {escape(m.cpu_model)}")
-    for m in results:
+    for m in [] if quiet else results:
         for n in m.notes:
             console.print(f"[yellow]note[/] {escape(Path(m.model).name)} batch {m.batch}: {escape(n)}")
 
@@ -83,6 +83,7 @@ def measure(
     device: Annotated[int, typer.Option("--device", min=0, help="GPU index for NVML.")] = 0,
     store: Annotated[Optional[Path], typer.Option("--store", help="Append measurements to this JSON-lines file (default: the user cache).")] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save measurements.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Measure latency with ONNX Runtime (warm-up, then adaptive repetition until the median's 95% CI is
@@ -103,16 +104,20 @@ def measure(
     except AnalyzerError as e:
         err.print(f"error: {e}", markup=False)
         raise typer.Exit(e.exit_code) from None
+    from .report.progress import progress_bar
+
     results, code = [], 0
-    for path in paths:
-        for b in batches:
-            try:
-                results.append(measure_onnx(path, b, dims=dims, provider=full_provider, threads=threads, opt_level=opt_level,
-                                            max_time_s=max_time, target_ci=target_ci, inputs_npz=inputs, meter=the_meter))
-            except AnalyzerError as e:
-                msg = str(e)
-                err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'} (batch {b})", markup=False)
-                code = max(code, e.exit_code)
+    with progress_bar("measuring", len(paths) * len(batches), quiet) as advance:
+        for path in paths:
+            for b in batches:
+                advance(f"{path.name} batch {b}")
+                try:
+                    results.append(measure_onnx(path, b, dims=dims, provider=full_provider, threads=threads, opt_level=opt_level,
+                                                max_time_s=max_time, target_ci=target_ci, inputs_npz=inputs, meter=the_meter))
+                except AnalyzerError as e:
+                    msg = str(e)
+                    err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'} (batch {b})", markup=False)
+                    code = max(code, e.exit_code)
     if results and not no_store:
         try:
             mstore.append(store or mstore.default_path(), results)
@@ -125,5 +130,5 @@ def measure(
             c = Console(highlight=False)
             if not c.is_terminal:
                 c.width = max(c.width, 160)
-            render(results, c)
+            render(results, c, quiet)
     raise typer.Exit(code)

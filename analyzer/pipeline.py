@@ -28,7 +28,8 @@ class Target:
     utilization: float = 1.0
 
 
-def project_models(paths: list[Path], target: Target, store=None, profiles_ver: str = "") -> tuple[list[Projection], list[str]]:
+def project_models(paths: list[Path], target: Target, store=None, profiles_ver: str = "",
+                   advance=None) -> tuple[list[Projection], list[str]]:
     """Project each model; failures are collected as one-line messages so the others still count. With a
     store, a projection of the same file content, target, profiles and tool version is read back instead."""
     from dataclasses import replace
@@ -41,6 +42,8 @@ def project_models(paths: list[Path], target: Target, store=None, profiles_ver: 
                 "pue": target.pue, "grid_gco2e_per_kwh": target.grid_gco2e_per_kwh, "utilization": target.utilization}
     out, errors, new_rows = [], [], []
     for path in paths:
+        if advance is not None:
+            advance(path.name)
         try:
             key = None
             if store is not None and path.is_file():

@@ -4,10 +4,10 @@ __version__ = "0.1.0"
 
 from .errors import AnalyzerError  # noqa: E402
 
-__all__ = ["AnalyzerError", "ModelProfile", "NodeProfile", "profile_onnx", "load_profiles", "footprint", "four_ms",
+__all__ = ["AnalyzerError", "ModelProfile", "NodeProfile", "profile_onnx", "profile_torch", "load_profiles", "footprint", "four_ms",
            "Scenario", "__version__"]
 
-_LAZY = {"profile_onnx": "profile", "ModelProfile": "records", "NodeProfile": "records", "load_profiles": "profiles",
+_LAZY = {"profile_torch": "load.torch_fvcore", "profile_onnx": "profile", "ModelProfile": "records", "NodeProfile": "records", "load_profiles": "profiles",
          "footprint": "carbon", "four_ms": "fourms", "Scenario": "fourms"}
 
 

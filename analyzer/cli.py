@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -63,6 +64,9 @@ def profile(
     per_op: Annotated[bool, typer.Option("--per-op", help="Include one record per node.")] = False,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     sparsity: Annotated[bool, typer.Option("--sparsity/--no-sparsity", help="Scan weights for zeros and 2:4 structure.")] = True,
+    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="For TorchScript/PyTorch files: an input shape, e.g. 1,3,224,224 (repeatable).")] = None,
+    export_onnx: Annotated[Optional[Path], typer.Option("--export-onnx", help="PyTorch inputs: also export to this ONNX file and profile both.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled module (runs code from the file).")] = False,
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
@@ -72,14 +76,24 @@ def profile(
     from .report.serialize import to_csv, to_json
     from .report.text import render_profiles
 
+    from .load.torch_fvcore import is_torch_spec
+
+    torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
     try:
         dims = parse_dims(dim or [])
-        paths = expand_model_args(models)
+        paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
+        shapes = [_parse_shape(s) for s in input_shape or []]
     except AnalyzerError as e:
         _fail(e)
         raise typer.Exit(e.exit_code) from None
     results: list[ModelProfile] = []
     code = 0
+    for spec in torch_specs:
+        try:
+            results += _profile_torch_spec(spec, shapes, trust_pickle, export_onnx, per_op, sparsity)
+        except AnalyzerError as e:
+            err.print(f"error: {e}", markup=False)
+            code = max(code, e.exit_code)
     for path in paths:
         try:
             results.append(profile_onnx(path, dims, batch, per_op=per_op, scan_sparsity=sparsity))
@@ -95,6 +109,52 @@ def profile(
         else:
             render_profiles(results, Console(highlight=False), per_op)
     raise typer.Exit(code)
+
+
+def _parse_shape(text: str) -> list[int]:
+    try:
+        dims = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--input-shape '{text}': expected integers separated by commas, e.g. 1,3,224,224") from None
+    if not dims or any(d < 1 for d in dims):
+        raise UsageError(f"--input-shape '{text}': every dim must be >= 1")
+    return dims
+
+
+def _profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity) -> list[ModelProfile]:
+    """Profile a PyTorch module through fvcore; with --export-onnx, also its ONNX export, and print the
+    per-op-type differences on stderr."""
+    from .load import torch_fvcore as tf
+    from .profile import profile_onnx
+
+    if spec.rpartition(":")[0].endswith(".py"):
+        module, inputs, name = tf.load_factory(spec)
+    else:
+        module, inputs, name = tf.load_torch_file(spec, shapes, trust_pickle)
+    import torch
+
+    if isinstance(module, torch.jit.ScriptModule):
+        # fvcore cannot hook a ScriptModule: count it through its ONNX export (kept when --export-onnx names a file)
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            target = export_path or Path(tmp) / "scripted.onnx"
+            tf.export_onnx(module, inputs, str(target))
+            p = profile_onnx(target, per_op=per_op, scan_sparsity=sparsity)
+        note = f"TorchScript {name}: profiled through its ONNX export (torch.onnx.export, opset 17)"
+        return [replace(p, model=name, notes=[note] + p.notes)]
+    tp = tf.profile_torch(module, inputs, name=name, per_op=per_op, scan_sparsity=sparsity)
+    out = [tp]
+    if export_path is not None:
+        tf.export_onnx(module, inputs, str(export_path))
+        op = profile_onnx(export_path, per_op=per_op, scan_sparsity=sparsity)
+        out.append(op)
+        diff = (op.macs - tp.macs) / tp.macs if tp.macs else 0.0
+        err.print(f"{name}: MACs fvcore {tp.macs:,} vs ONNX {op.macs:,} ({diff:+.3%}); FLOPs {tp.flops:,} vs {op.flops:,}", markup=False)
+        for label, t in (("fvcore", tp.op_type_totals), ("ONNX", op.op_type_totals)):
+            shown = ", ".join(f"{k} {v['macs']:,}" for k, v in t.items() if v["macs"])
+            err.print(f"  MACs by op type ({label}): {shown}", markup=False)
+    return out
 
 
 from . import cli_calibrate, cli_carbon, cli_decide, cli_measure, cli_project, cli_store  # noqa: E402,F401  register the other commands

@@ -121,7 +121,7 @@ def _parse_shape(text: str) -> list[int]:
     return dims
 
 
-def _profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity) -> list[ModelProfile]:
+def _profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity) -> list:
     """Profile a PyTorch module through fvcore; with --export-onnx, also its ONNX export, and print the
     per-op-type differences on stderr."""
     from .load import torch_fvcore as tf

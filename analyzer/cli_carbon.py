@@ -223,3 +223,30 @@ def fourm(
 
             render_fourms(result, _console())
     _run(body)
+
+
+def resolve_target(ps, hardware, dtype, runtime, batch, pue, datacenter, grid, region, net, utilization, notes):
+    """The deployment target of project/rank/analyze: hardware, dtype (default the first of bf16, fp16,
+    fp32 it has, said in notes), runtime, batch, PUE and grid intensity with their provenance."""
+    from .carbon import region_intensity
+    from .pipeline import Target
+
+    hw = ps.get("hardware", hardware)
+    chosen = dtype or next((d for d in ("bf16", "fp16", "fp32") if d in hw.peak_tflops), None)
+    if chosen is None:
+        raise UsageError(f"hardware '{hw.name}' has none of bf16, fp16, fp32; give --dtype")
+    if dtype is None:
+        notes.append(f"no --dtype given: projected in {chosen}")
+    p, dc, g, reg = _place(ps, pue, datacenter, grid, region, notes)
+    place = []
+    if p is None:
+        p = dc.pue.value
+        place.append(dc.pue.as_input("pue", "") | {"source": f"{dc.name}: {dc.pue.source}"})
+    else:
+        place.append({"name": "pue", "value": p, "unit": "", "source": "stated by the user", "kind": "stated"})
+    if g is None:
+        g, g_in = region_intensity(reg[0], reg[1], net)
+        place.append(g_in)
+    else:
+        place.append({"name": "grid_gco2e_per_kwh", "value": g, "unit": "gCO2e/kWh", "source": "stated by the user", "kind": "stated"})
+    return Target(hw, chosen, runtime or "ort", batch, p, g, place, utilization)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import app, err
-from .cli_carbon import FormatOpt, OutFormat, ProfilesOpt, _load, _place
+from .cli_carbon import FormatOpt, OutFormat, ProfilesOpt, _console, _load, _place, resolve_target
 from .errors import AnalyzerError, UsageError
 from .cli_store import NoStoreOpt, StoreOpt, open_store
 from .manifest import expand_model_args
@@ -23,41 +23,9 @@ DEFAULT_REGION_ANALYZE = "world-ember-2022"
 ILLUSTRATIVE_REGION = "us-central1"
 
 
-def _console() -> Console:
-    c = Console(highlight=False)
-    if not c.is_terminal:
-        c.width = max(c.width, 160)
-    return c
-
-
 def _fail(e: AnalyzerError) -> None:
     err.print(f"error: {e}", markup=False)
     raise typer.Exit(e.exit_code)
-
-
-def _target(ps, hardware, dtype, runtime, batch, pue, datacenter, grid, region, net, utilization, notes):
-    from .carbon import region_intensity
-    from .pipeline import Target
-
-    hw = ps.get("hardware", hardware)
-    chosen = dtype or next((d for d in ("bf16", "fp16", "fp32") if d in hw.peak_tflops), None)
-    if chosen is None:
-        raise UsageError(f"hardware '{hw.name}' has none of bf16, fp16, fp32; give --dtype")
-    if dtype is None:
-        notes.append(f"no --dtype given: projected in {chosen}")
-    p, dc, g, reg = _place(ps, pue, datacenter, grid, region, notes)
-    place = []
-    if p is None:
-        p = dc.pue.value
-        place.append(dc.pue.as_input("pue", "") | {"source": f"{dc.name}: {dc.pue.source}"})
-    else:
-        place.append({"name": "pue", "value": p, "unit": "", "source": "stated by the user", "kind": "stated"})
-    if g is None:
-        g, g_in = region_intensity(reg[0], reg[1], net)
-        place.append(g_in)
-    else:
-        place.append({"name": "grid_gco2e_per_kwh", "value": g, "unit": "gCO2e/kWh", "source": "stated by the user", "kind": "stated"})
-    return Target(hw, chosen, runtime or "ort", batch, p, g, place, utilization)
 
 
 def render_ranking(rows, console: Console, title: str = "Candidates") -> None:
@@ -196,7 +164,7 @@ def amortize(
             if stated is not None:
                 per_item[side] = parse_dist(stated, f"--{side}-co2e-g")
             else:
-                target = _target(ps, hardware, dtype, runtime, batch, pue, datacenter, grid, region, False, 1.0, notes)
+                target = resolve_target(ps, hardware, dtype, runtime, batch, pue, datacenter, grid, region, False, 1.0, notes)
                 projs, errors = project_models([model], target)
                 if errors:
                     raise AnalyzerError(errors[0])
@@ -287,7 +255,7 @@ def rank_cmd(
     try:
         ps = _load(profiles)
         notes: list[str] = []
-        target = _target(ps, hardware, dtype, runtime, batch, pue, datacenter, grid, region, False, 1.0, notes)
+        target = resolve_target(ps, hardware, dtype, runtime, batch, pue, datacenter, grid, region, False, 1.0, notes)
         rows, _, errors = _rank_rows(ps, expand_model_args(models), accuracy, target, objective, max_latency_ms, min_accuracy, weights)
     except AnalyzerError as e:
         _fail(e)
@@ -337,7 +305,7 @@ def analyze(
     try:
         ps = _load(profiles)
         notes: list[str] = [f"target: {hardware} in {region}" + (" (defaults)" if hardware == DEFAULT_TARGET and region == DEFAULT_REGION_ANALYZE else "")]
-        target = _target(ps, hardware, dtype, runtime, batch, None, datacenter, None, region, False, 1.0, notes)
+        target = resolve_target(ps, hardware, dtype, runtime, batch, None, datacenter, None, region, False, 1.0, notes)
         paths = expand_model_args([folder])
         db, pver = open_store(store, no_store)
         rows, projections, errors = _rank_rows(ps, paths, None, target, objective, max_latency_ms, min_accuracy, None, db, pver, quiet)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import app, err, parse_dims
-from .cli_carbon import FormatOpt, OutFormat
+from .cli_carbon import FormatOpt, OutFormat, _console
 from .errors import AnalyzerError, UsageError
 
 
@@ -127,8 +127,5 @@ def measure(
         if fmt is OutFormat.json:
             sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
         else:
-            c = Console(highlight=False)
-            if not c.is_terminal:
-                c.width = max(c.width, 160)
-            render(results, c, quiet)
+            render(results, _console(), quiet)
     raise typer.Exit(code)

@@ -13,18 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from .cli import app, err, parse_dims
-from .cli_carbon import FormatOpt, OutFormat, ProfilesOpt, _load, _place
-from .errors import AnalyzerError, UsageError
-
-DTYPE_PREFERENCE = ("bf16", "fp16", "fp32")
-
-
-def _console() -> Console:
-    c = Console(highlight=False)
-    if not c.is_terminal:
-        c.width = max(c.width, 160)
-    return c
-
+from .cli_carbon import FormatOpt, OutFormat, ProfilesOpt, _console, _load, resolve_target
+from .errors import AnalyzerError
 
 def render(results, console: Console) -> None:
     t = Table(title="Projected", title_justify="left")
@@ -67,7 +57,6 @@ def project(
     """Project latency, energy and CO2e per inference onto target hardware with a per-operator roofline,
     per-kernel overhead and a per-op-class power model. Says whether datasheet, achievable or calibrated
     numbers were used."""
-    from .carbon import region_intensity
     from .manifest import expand_model_args
     from .profile import profile_onnx
     from .profiles import projection_defaults
@@ -76,28 +65,11 @@ def project(
 
     try:
         ps = _load(profiles)
-        hw = ps.get("hardware", hardware)
         notes: list[str] = []
-        chosen = dtype or next((d for d in DTYPE_PREFERENCE if d in hw.peak_tflops), None)
-        if chosen is None:
-            raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DTYPE_PREFERENCE)}; give --dtype ({', '.join(hw.peak_tflops)})")
-        if dtype is None:
-            notes.append(f"no --dtype given: projected in {chosen}")
         if runtime is None:
-            runtime = "ort"
             notes.append("no --runtime given: projected for ONNX Runtime (ort)")
-        p, dc, g, reg = _place(ps, pue, datacenter, grid, region, notes)
-        if p is None:
-            p = dc.pue.value
-            place = [dc.pue.as_input("pue", "") | {"source": f"{dc.name}: {dc.pue.source}"}]
-        else:
-            place = [{"name": "pue", "value": p, "unit": "", "source": "stated by the user", "kind": "stated"}]
-        if g is None:
-            g, g_in = region_intensity(reg[0], reg[1], net)
-            place.append(g_in)
-        else:
-            place.append({"name": "grid_gco2e_per_kwh", "value": g, "unit": "gCO2e/kWh", "source": "stated by the user", "kind": "stated"})
-        params = resolve_params(hw, chosen, runtime, projection_defaults())
+        target = resolve_target(ps, hardware, dtype, runtime, batch, pue, datacenter, grid, region, net, utilization, notes)
+        params = resolve_params(target.hardware, target.dtype, target.runtime, projection_defaults())
         paths = expand_model_args(models)
         dims = parse_dims(dim or [])
     except AnalyzerError as e:
@@ -107,8 +79,9 @@ def project(
     for path in paths:
         try:
             prof = profile_onnx(path, dims, batch, per_op=True)
-            r = run_projection(prof, hw, params, runtime, chosen, pue=p, grid_gco2e_per_kwh=g, utilization=utilization,
-                               place_inputs=place)
+            r = run_projection(prof, target.hardware, params, target.runtime, target.dtype, pue=target.pue,
+                               grid_gco2e_per_kwh=target.grid_gco2e_per_kwh, utilization=utilization,
+                               place_inputs=target.place_inputs)
             r.notes[:0] = notes
             results.append(r)
         except AnalyzerError as e:

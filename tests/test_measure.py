@@ -254,7 +254,6 @@ def test_torch_backend_cpu_real_module():
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
                               torch.nn.Linear(8, 10))
-    clock = FakeClock()
     rec = ReplayMeter([(0.0, 0.0), (1e9, 40e9)], clock=__import__("time").perf_counter)  # a steady 40 W
     m = measure_torch(net, (torch.randn(4, 3, 16, 16),), max_time_s=2, meter=rec, threads=1, name="tiny")
     assert m.backend == "torch" and m.batch == 4 and m.provider == "cpu" and m.opt_level == "eager"

@@ -47,6 +47,14 @@ def _run(fn) -> None:
         raise typer.Exit(e.exit_code) from None
 
 
+def _emit(record, fmt: "OutFormat", render) -> None:
+    """A record as JSON on stdout, or rendered as tables."""
+    if fmt is OutFormat.json:
+        sys.stdout.write(json.dumps(record.to_dict(), indent=2) + "\n")
+    else:
+        render(record, _console())
+
+
 def _load(dirs: list[Path] | None) -> ProfileSet:
     return load_profiles(tuple(Path(d) for d in dirs or ()))
 
@@ -153,12 +161,9 @@ def footprint(
                          avg_power_w=avg_power_w, utilization=utilization, pue=p, datacenter=dc, grid_gco2e_per_kwh=g,
                          region=reg, net=net)
         result.notes[:0] = notes
-        if fmt is OutFormat.json:
-            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-        else:
-            from .report.carbon_text import render_footprint
+        from .report.carbon_text import render_footprint
 
-            render_footprint(result, _console())
+        _emit(result, fmt, render_footprint)
     _run(body)
 
 
@@ -216,12 +221,9 @@ def fourm(
             sides.append(Scenario(ps.get("hardware", hw), _compute(model, flops), dtype, tflops, achievable, power, None, p, d, g, r, net, side))
         result = four_ms(sides[0], sides[1], model_ratio)
         result.notes[:0] = notes
-        if fmt is OutFormat.json:
-            sys.stdout.write(json.dumps(result.to_dict(), indent=2) + "\n")
-        else:
-            from .report.carbon_text import render_fourms
+        from .report.carbon_text import render_fourms
 
-            render_fourms(result, _console())
+        _emit(result, fmt, render_fourms)
     _run(body)
 
 

@@ -98,6 +98,33 @@ def region_intensity(region: RegionProfile, row: RegionYear, net: bool) -> tuple
                "source": f"{label} CFE-net: {row.grid_gco2e_per_kwh:g} x (1 - {row.cfe_fraction:g}); {row.source}"}
 
 
+def place(pue: float | None, datacenter: DatacenterProfile | None, grid_gco2e_per_kwh: float | None,
+          region: tuple[RegionProfile, RegionYear] | None, net: bool = False, flag: str = "--") -> tuple[float, float, list[dict]]:
+    """(PUE, gCO2e/kWh, their inputs with sources) from exactly one of pue/datacenter and of grid/region.
+    `flag` prefixes the option names in errors ('--', '--base-', ...)."""
+    if (pue is None) == (datacenter is None):
+        raise UsageError(f"give exactly one of {flag}pue and {flag}datacenter")
+    if pue is not None:
+        p = _positive(f"{flag}pue", pue, 5.0)
+        if p < 1.0:
+            raise UsageError(f"{flag}pue = {pue}: a PUE is at least 1.0 (total facility power / IT power)")
+        inputs = [{"name": "pue", "value": p, "unit": "", "source": "stated by the user", "kind": "stated"}]
+    else:
+        p = datacenter.pue.value  # type: ignore[union-attr]
+        inputs = [datacenter.pue.as_input("pue", "") | {"source": f"{datacenter.name}: {datacenter.pue.source}"}]  # type: ignore[union-attr]
+    if (grid_gco2e_per_kwh is None) == (region is None):
+        raise UsageError(f"give exactly one of {flag}grid-gco2e-per-kwh and {flag}region")
+    if grid_gco2e_per_kwh is not None:
+        if net:
+            raise UsageError(f"--net needs {flag}region (a stated intensity is used as given)")
+        g = _positive(f"{flag}grid-gco2e-per-kwh", grid_gco2e_per_kwh, 2000.0, allow_zero=True)
+        inputs.append({"name": "grid_gco2e_per_kwh", "value": g, "unit": "gCO2e/kWh", "source": "stated by the user", "kind": "stated"})
+    else:
+        g, g_input = region_intensity(region[0], region[1], net)  # type: ignore[index]
+        inputs.append(g_input)
+    return p, g, inputs
+
+
 def footprint(hw: HardwareProfile, count: float, hours: float, *, avg_power_w: float | None = None,
               utilization: float | None = None, pue: float | None = None, datacenter: DatacenterProfile | None = None,
               grid_gco2e_per_kwh: float | None = None, region: tuple[RegionProfile, RegionYear] | None = None,
@@ -114,26 +141,8 @@ def footprint(hw: HardwareProfile, count: float, hours: float, *, avg_power_w: f
         {"name": "hours", "value": hours, "unit": "h", "source": "stated by the user", "kind": "stated"},
         power_input]
     notes = [power_note] if power_note else []
-    if (pue is None) == (datacenter is None):
-        raise UsageError("give exactly one of --pue and --datacenter")
-    if pue is not None:
-        p = _positive("--pue", pue, 5.0)
-        if p < 1.0:
-            raise UsageError(f"--pue = {pue}: a PUE is at least 1.0 (total facility power / IT power)")
-        inputs.append({"name": "pue", "value": p, "unit": "", "source": "stated by the user", "kind": "stated"})
-    else:
-        p = datacenter.pue.value  # type: ignore[union-attr]
-        inputs.append(datacenter.pue.as_input("pue", "") | {"source": f"{datacenter.name}: {datacenter.pue.source}"})  # type: ignore[union-attr]
-    if (grid_gco2e_per_kwh is None) == (region is None):
-        raise UsageError("give exactly one of --grid-gco2e-per-kwh and --region")
-    if grid_gco2e_per_kwh is not None:
-        if net:
-            raise UsageError("--net needs --region (a stated intensity is used as given)")
-        g = _positive("--grid-gco2e-per-kwh", grid_gco2e_per_kwh, 2000.0, allow_zero=True)
-        inputs.append({"name": "grid_gco2e_per_kwh", "value": g, "unit": "gCO2e/kWh", "source": "stated by the user", "kind": "stated"})
-    else:
-        g, g_input = region_intensity(region[0], region[1], net)  # type: ignore[index]
-        inputs.append(g_input)
+    p, g, place_inputs = place(pue, datacenter, grid_gco2e_per_kwh, region, net)
+    inputs += place_inputs
     kwh = energy_kwh(hours, count, watts, p)
     embodied = None
     if hw.embodied_co2e_kg is not None and hw.lifetime_years is not None:

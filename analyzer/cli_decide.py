@@ -66,11 +66,6 @@ def render_amortization(a, console: Console, title: str = "NAS amortisation", qu
         console.print(f"[yellow]note[/] {escape(n)}")
 
 
-ScenarioOpts = dict(
-    inferences_per_day=typer.Option("1e6", "--inferences-per-day", help="Items per day per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH."),
-)
-
-
 def _scenario(nas_kg, base_g, nas_g, ipd, deployments, horizon_days, horizon_years, growth, per_dep, retrains, base_emb, nas_emb,
               budget_kg_per_kwh, budget_kw, budget_hw):
     from .amortize import AmortizeInputs

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .carbon import choose_power, region_intensity
+from .carbon import choose_power, place
 from .errors import UsageError
 from .profiles import DatacenterProfile, HardwareProfile, RegionProfile, RegionYear
 from .units import G_PER_KG, J_PER_KWH
@@ -88,36 +88,13 @@ def _throughput(s: Scenario, side: str) -> tuple[float, dict]:
     return v.value, v.as_input(f"{side}.throughput_tflops ({dtype}, {'achievable' if s.achievable else 'datasheet peak'})", "TFLOP/s")
 
 
-def _pue(s: Scenario, side: str) -> tuple[float, dict]:
-    if (s.pue is None) == (s.datacenter is None):
-        raise UsageError(f"{side}: give exactly one of PUE and datacenter")
-    if s.pue is not None:
-        if not 1.0 <= s.pue <= 5.0:
-            raise UsageError(f"{side} PUE = {s.pue}: must be in [1, 5]")
-        return s.pue, {"name": f"{side}.pue", "value": s.pue, "unit": "", "source": "stated by the user", "kind": "stated"}
-    dc = s.datacenter
-    return dc.pue.value, dc.pue.as_input(f"{side}.pue", "") | {"source": f"{dc.name}: {dc.pue.source}"}  # type: ignore[union-attr]
-
-
-def _grid(s: Scenario, side: str) -> tuple[float, dict]:
-    if (s.grid_gco2e_per_kwh is None) == (s.region is None):
-        raise UsageError(f"{side}: give exactly one of grid intensity and region")
-    if s.grid_gco2e_per_kwh is not None:
-        if not 0 < s.grid_gco2e_per_kwh <= 2000:
-            raise UsageError(f"{side} grid intensity = {s.grid_gco2e_per_kwh}: must be in (0, 2000] gCO2e/kWh")
-        return s.grid_gco2e_per_kwh, {"name": f"{side}.grid_gco2e_per_kwh", "value": s.grid_gco2e_per_kwh,
-                                      "unit": "gCO2e/kWh", "source": "stated by the user", "kind": "stated"}
-    g, inp = region_intensity(s.region[0], s.region[1], s.net)  # type: ignore[index]
-    if g <= 0:
-        raise UsageError(f"{side}: region intensity is 0; the Map factor is undefined")
-    return g, inp | {"name": f"{side}.grid_gco2e_per_kwh"}
-
-
 def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dict], list[str]]:
     tput, t_in = _throughput(s, side)
     watts, w_in, w_note = choose_power(s.hardware, s.avg_power_w, s.utilization)
-    pue, p_in = _pue(s, side)
-    grid, g_in = _grid(s, side)
+    pue, grid, (p_in, g_in) = place(s.pue, s.datacenter, s.grid_gco2e_per_kwh, s.region, s.net, flag=f"--{side}-")
+    if grid <= 0:
+        raise UsageError(f"{side}: grid intensity is 0; the Map factor is undefined")
+    p_in, g_in = p_in | {"name": f"{side}.pue"}, g_in | {"name": f"{side}.grid_gco2e_per_kwh"}
     kwh = None if compute is None else compute / (tput * 1e12) * watts * pue / J_PER_KWH
     out = Side(s.label or side, s.hardware.name, tput, watts, tput / watts, pue, grid, compute, kwh,
                None if kwh is None else kwh * grid / G_PER_KG)

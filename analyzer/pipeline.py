@@ -7,7 +7,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from .carbon import footprint
+from .carbon import energy_kwh, footprint, operational_co2e_kg, place
 from .errors import AnalyzerError, UsageError
 from .manifest import MANIFEST, read_manifest
 from .profile import profile_onnx
@@ -124,32 +124,30 @@ def nas_cost_kg(ps: ProfileSet, *, preset: str | None, cost_kg: float | None, co
             raise UsageError(f"--nas-cost-kg {cost_kg}: must be >= 0")
         return cost_kg, [{"name": "nas_cost_kg", "value": cost_kg, "unit": "kgCO2e", "source": "stated by the user", "kind": "stated"}], \
             f"{cost_kg:g} kgCO2e (stated)"
-    g = grid if grid is not None else None
     if cost_kwh is not None:
         if not cost_kwh >= 0:
             raise UsageError(f"--nas-cost-kwh {cost_kwh}: must be >= 0")
-        from .carbon import region_intensity
-
-        if g is None:
-            g, g_in = region_intensity(region[0], region[1], net)  # type: ignore[index]
-        else:
-            g_in = {"name": "grid_gco2e_per_kwh", "value": g, "unit": "gCO2e/kWh", "source": "stated by the user", "kind": "stated"}
-        kg = cost_kwh * g / 1000
-        return kg, [{"name": "nas_cost_kwh", "value": cost_kwh, "unit": "kWh (facility)", "source": "stated by the user", "kind": "stated"}, g_in], \
-            f"{cost_kwh:g} kWh at {g:.4g} gCO2e/kWh"
+        _, g, place_inputs = place(pue, datacenter, grid, region, net, flag="--nas-")
+        return operational_co2e_kg(cost_kwh, g), [
+            {"name": "nas_cost_kwh", "value": cost_kwh, "unit": "kWh (facility)", "source": "stated by the user", "kind": "stated"},
+            place_inputs[1]], f"{cost_kwh:g} kWh at {g:.4g} gCO2e/kWh"
     if preset is not None:
         p = ps.get("nas", preset)
-        hw = ps.get("hardware", p.hardware) if p.hardware else None
-        hw_for = hw or ps.get("hardware", "v100")  # only its embodied figures are unused below; power is stated
-        power = p.avg_power_w.value if p.avg_power_w else None
-        f = footprint(hw_for, 1, p.chip_hours.value, avg_power_w=power, pue=pue, datacenter=datacenter,
-                      grid_gco2e_per_kwh=grid, region=region, net=net)
+        label = p.hardware or p.hardware_label
         inputs = [{"name": "nas_preset", "value": p.name, "unit": "", "source": f"{p.title}; {p.file}", "kind": "published"},
-                  p.chip_hours.as_input("chip_hours", "h")] + f.inputs[3:6]
-        if not hw:
-            inputs.insert(2, {"name": "hardware", "value": p.hardware_label, "unit": "", "source": p.avg_power_w.source if p.avg_power_w else "",
-                              "kind": "datasheet"})
-        return f.co2e_kg, inputs, f"{p.title}: {p.chip_hours.value:g} chip-hours on {p.hardware or p.hardware_label}"
+                  p.chip_hours.as_input("chip_hours", "h")]
+        if p.hardware:  # a hardware profile: the footprint accounting, power from the preset or the profile
+            f = footprint(ps.get("hardware", p.hardware), 1, p.chip_hours.value,
+                          avg_power_w=p.avg_power_w.value if p.avg_power_w else None, pue=pue, datacenter=datacenter,
+                          grid_gco2e_per_kwh=grid, region=region, net=net)
+            inputs += [i for i in f.inputs if i["name"] in ("avg_power_w", "pue", "grid_gco2e_per_kwh")]
+            return f.co2e_kg, inputs, f"{p.title}: {p.chip_hours.value:g} chip-hours on {label}"
+        # no profile for this chip (K40, GTX 1080 Ti): the preset states its power; same formulas
+        p_, g, place_inputs = place(pue, datacenter, grid, region, net, flag="--nas-")
+        kwh = energy_kwh(p.chip_hours.value, 1, p.avg_power_w.value, p_)  # type: ignore[union-attr]
+        inputs += [{"name": "hardware", "value": p.hardware_label, "unit": "", "source": p.avg_power_w.source, "kind": "datasheet"},  # type: ignore[union-attr]
+                   p.avg_power_w.as_input("avg_power_w", "W")] + place_inputs  # type: ignore[union-attr]
+        return operational_co2e_kg(kwh, g), inputs, f"{p.title}: {p.chip_hours.value:g} chip-hours on {label}"
     hw = ps.get("hardware", hardware)  # type: ignore[arg-type]
     if count is None or hours is None:
         raise UsageError("--nas-hardware needs --nas-count and --nas-hours")

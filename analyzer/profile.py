@@ -7,16 +7,12 @@ from pathlib import Path
 
 from . import sparsity, static
 from .errors import ShapeError, UnboundDimError
-from .load.onnx_graph import LoadedModel, load_onnx
+from .load.onnx_graph import PINNED_NOTE, LoadedModel, load_onnx
 from .records import ModelProfile
 
 
-PINNED_NOTE = ("constants in the graph pin the batch; profiled one item and scaled per-item work and activation "
-               "traffic by {batch} (weights counted once)")
-
-
 def _macs(loaded: LoadedModel) -> int:
-    return static.summarise("", "", 0, None, loaded.graph, loaded.initializers, 0).macs
+    return sum(c.cost.macs for c in static.cost_nodes(loaded.graph))
 
 
 def load_for_batch(path: Path, dims: dict[str, int] | None, batch: int | None, hash_file: bool = True) -> LoadedModel:

@@ -6,22 +6,16 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from analyzer.carbon import energy_kwh, footprint, operational_co2e_kg
-from analyzer.cli import app
 from analyzer.fourms import FourMs, Scenario, four_ms
 from analyzer.profiles import load_profiles
 from analyzer.units import KG_PER_LB
+from cli_helpers import cli
 
-runner = CliRunner()
 PS = load_profiles()
 
 
-def cli(*args):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in r.output
-    return r
 
 
 def test_evolved_transformer_nas_patterson_2021():

@@ -9,18 +9,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from typer.testing import CliRunner
 
-from analyzer.cli import app
 from onnx_builders import init, model, one_node, vi
+from cli_helpers import cli as run
 
-runner = CliRunner()
-
-
-def run(*args):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in r.output
-    return r
 
 
 def _mm_model(tmp_path, name="m.onnx", external=False, location=None):

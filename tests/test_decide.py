@@ -6,21 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from analyzer.amortize import AmortizeInputs, amortize, days_to_serve, items_served, strategies_break_even
-from analyzer.cli import app
 from analyzer.dist import fixed, parse_dist
 from analyzer.errors import UsageError
 from analyzer.rank import Candidate, dominates, pareto, rank
+from cli_helpers import cli
 
-runner = CliRunner()
-
-
-def cli(*args):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in r.output
-    return r
 
 
 def test_evolved_transformer_pays_back_15_to_1():

@@ -10,16 +10,14 @@ import numpy as np
 import onnx
 import pytest
 from onnx import helper
-from typer.testing import CliRunner
 
-from analyzer.cli import app
 from analyzer.measure.inputs import embedding_bounds, synthesise
 from analyzer.measure.meters import MeterUnavailable, NvmlMeter, RaplMeter, ReplayMeter, measure_energy
 from analyzer.measure.stats import median_ci, relative_half_width
 from analyzer.measure.timing import measure_latency
 from onnx_builders import init, model, vi
+from cli_helpers import cli
 
-runner = CliRunner()
 
 
 class FakeClock:
@@ -180,10 +178,6 @@ def test_token_ids_bounded_by_embedding(tmp_path):
     assert feeds["ids"].max() < 37 and not notes
 
 
-def cli(*args):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in r.output
-    return r
 
 
 def _tiny_cnn(tmp_path):

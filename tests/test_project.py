@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import helper
-from typer.testing import CliRunner
 
 from analyzer import profile_onnx
 from analyzer.calibrate import Observation, calibrate
-from analyzer.cli import app
 from analyzer.profiles import load_profiles, projection_defaults
 from analyzer.project import project, resolve_params
 from onnx_builders import init, model, vi
+from cli_helpers import cli
 
 SYNTH = '''name = "synth"
 title = "Synthetic accelerator with round numbers"
@@ -173,13 +172,6 @@ def test_calibration_recovers_known_parameters(tmp_path, synth):
     assert cal.median_abs_error < 0.01
 
 
-runner = CliRunner()
-
-
-def cli(*args):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in r.output
-    return r
 
 
 def test_project_command(shipped):

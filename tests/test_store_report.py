@@ -14,19 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from analyzer.cli import app
 from analyzer.store import SCHEMA_VERSION, Store, StoreError
+from cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-runner = CliRunner()
-
-
-def cli(*args):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in r.output
-    return r
 
 
 def test_put_get_and_round_trip(tmp_path):

@@ -8,7 +8,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 if os.environ.get("CI"):  # CI installs the torch extra: these tests must run there, never skip
     import torch
@@ -19,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models"))
 import architectures  # noqa: E402
 
 from analyzer import profile_onnx, profile_torch  # noqa: E402
-from analyzer.cli import app  # noqa: E402
+from cli_helpers import cli  # noqa: E402
 
 # name -> (published params, torchvision published GMACs or None, input)
 CASES = {
@@ -82,13 +81,6 @@ def test_unsupported_ops_are_reported():
     assert any("unsupported op aten::fft" in n for n in p.notes)
 
 
-runner = CliRunner()
-
-
-def cli(*args):
-    r = runner.invoke(app, [str(a) for a in args])
-    assert "Traceback" not in r.output
-    return r
 
 
 FACTORY = '''

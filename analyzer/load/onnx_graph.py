@@ -26,6 +26,8 @@ from . import contrib_shapes, hash_cache
 from .external_data import ExternalRef, resolve
 from .wire import WireError, strip_weights
 
+PINNED_NOTE = ("constants in the graph pin the batch; profiled one item and scaled per-item work and activation "
+               "traffic by {batch} (weights counted once)")
 _STRIP_BYTES = 4096  # initializers larger than this lose their data in the inference skeleton
 _CONST_MAX_ELEMS = 16  # small constants keep their values (trip counts, scales)
 
@@ -245,8 +247,7 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
         _bind_leading_to_one(bound, inits)
         inferred = _infer(bound, path, strict=False)
         scale = batch  # type: ignore[assignment]
-        notes.append(f"constants in the graph pin the batch; profiled one item and scaled per-item work and "
-                     f"activation traffic by {batch} (weights counted once)")  # same text as profile.PINNED_NOTE
+        notes.append(PINNED_NOTE.format(batch=batch))
     for name in sorted(set(dims) - found):
         notes.append(f"--dim {name} does not name a symbolic input dim of this model; ignored")
     _require_bound(inferred, inits)

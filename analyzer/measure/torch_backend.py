@@ -22,10 +22,11 @@ def _torch():
 
 def module_sha256(module: Any) -> str:
     """Hash of the module's structure and every parameter and buffer, so stored measurements key on the model."""
+    torch = _torch()
     h = hashlib.sha256(repr(module).encode())
     for name, t in list(module.state_dict().items()):
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
 

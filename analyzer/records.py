@@ -39,6 +39,11 @@ class NodeProfile:
     supported: bool
     inputs: list[str] = field(default_factory=list)  # tensor names, so projection can apply fusion rules
     outputs: list[str] = field(default_factory=list)
+    # What the kernel model needs to map a node to the kernels a runtime launches: input shapes ([] when
+    # unknown or omitted), which inputs are initializers, and the node's scalar / int-list attributes.
+    input_shapes: list[list[int | str]] = field(default_factory=list)
+    initializer_inputs: list[bool] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +69,7 @@ class ModelProfile:
     notes: list[str] = field(default_factory=list)
     dims: dict[str, int] = field(default_factory=dict)
     per_op: list[NodeProfile] | None = None
+    shape_scale: int = 1  # > 1 when the batch is pinned in the graph: per-op shapes describe one item of shape_scale
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

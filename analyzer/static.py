@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Any
 
 from . import ops
 from .errors import AnalyzerError, ShapeError, UnboundDimError
@@ -94,6 +95,18 @@ def graph_cost(graph: Graph) -> OpCost:
         known_nodes=known, total_nodes=total, inner_bytes=sum(c.act_bytes + c.weight_bytes for c in nodes))
 
 
+def simple_attrs(attrs: Any) -> dict[str, Any]:
+    """The attributes a kernel model reads (group, kernel_shape, strides, axis, equation, ...): numbers,
+    short strings and number lists; tensors and subgraphs are left out."""
+    out: dict[str, Any] = {}
+    for k, v in attrs.items():
+        if isinstance(v, bool | int | float) or (isinstance(v, str) and len(v) <= 64):
+            out[k] = v
+        elif isinstance(v, tuple | list) and len(v) <= 16 and all(isinstance(x, int | float) for x in v):
+            out[k] = list(v)
+    return out
+
+
 def params_of(initializers: tuple[TensorInfo, ...], param_names: set[str]) -> int:
     return sum(math.prod(t.shape) for t in initializers if t.name in param_names and t.shape is not None)  # type: ignore[misc]
 
@@ -130,7 +143,10 @@ def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Gra
                 c.node.name, c.node.qualified_op, c.cost.op_class, n_macs, n_flops, n_act + c.weight_bytes,
                 c.weight_bytes, [list(t.shape) if t is not None and t.shape is not None else [] for t in c.node.outputs],
                 c.supported, [t.name if t is not None else "" for t in c.node.inputs],
-                [t.name if t is not None else "" for t in c.node.outputs]))
+                [t.name if t is not None else "" for t in c.node.outputs],
+                [list(t.shape) if t is not None and t.shape is not None else [] for t in c.node.inputs],
+                [bool(t is not None and (t.is_initializer or t.const_value is not None)) for t in c.node.inputs],
+                simple_attrs(c.node.attrs)))
     weight_bytes = sum(math.ceil(math.prod(t.shape) * t.itemsize) for t in initializers if t.shape is not None)  # type: ignore[misc]
     moved = act + wread
     for op, count in sorted(unsupported.items()):
@@ -141,4 +157,4 @@ def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Gra
         arithmetic_intensity=flops / moved if moved else 0.0, weight_sparsity=sparsity[0], nm_sparsity=sparsity[1],
         coverage=known / total if total else 1.0, nodes=total, unsupported_ops=dict(sorted(unsupported.items())),
         op_type_totals=dict(sorted(by_type.items())), notes=all_notes, dims=dict(dims or {}),
-        per_op=records if per_op else None)
+        per_op=records if per_op else None, shape_scale=scale)

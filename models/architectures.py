@@ -227,11 +227,9 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(d // self.heads))
-        if self.causal:
-            mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)
-            scores = scores.masked_fill(mask, float("-inf"))
-        out = scores.softmax(-1) @ v
+        # Scaled dot-product attention as timm, HF and torch.nn.MultiheadAttention call it: eager PyTorch runs
+        # one fused (flash / memory-efficient) kernel; the exporters decompose it to MatMul-Softmax-MatMul.
+        out = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
 
 

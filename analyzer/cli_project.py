@@ -8,34 +8,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from .cli import app, err, parse_dims
 from .cli_carbon import FormatOpt, OutFormat, ProfilesOpt, _console, _load, resolve_target
 from .errors import AnalyzerError
-
-def render(results, console: Console) -> None:
-    t = Table(title="Projected", title_justify="left")
-    for col in ("model", "hardware", "dtype", "runtime", "batch", "latency ms", "items/s", "J/item (range)", "gCO2e/item",
-                "kg/M items", "embodied g/item", "bound c/m/o", "basis"):
-        t.add_column(col, justify="left" if col in ("model", "hardware", "runtime", "basis") else "right", overflow="fold")
-    for r in results:
-        emb = "n/a" if r.embodied_co2e_g_per_item is None else f"{r.embodied_co2e_g_per_item:.3g}"
-        t.add_row(escape(Path(r.model).name), escape(r.hardware), r.dtype, r.runtime, str(r.batch), f"{r.latency_s * 1e3:.4g}",
-                  f"{r.throughput_per_s:.4g}", f"{r.energy_j_per_item:.3g} ({r.range['low']:.2g}-{r.range['high']:.2g})",
-                  f"{r.co2e_g_per_item:.3g}", f"{r.co2e_kg_per_million:.3g}", emb,
-                  "/".join(f"{100 * r.bound[k]:.0f}" for k in ("compute", "memory", "overhead")), r.basis)
-    console.print(t)
-    common = set.intersection(*(set(r.notes) for r in results)) if len(results) > 1 else set()
-    for n in (n for n in results[0].notes if n in common):
-        console.print(f"[yellow]note[/] {escape(n)}")
-    for r in results:
-        for n in r.notes:
-            if n not in common:
-                console.print(f"[yellow]note[/] {escape(Path(r.model).name)}: {escape(n)}")
-
 
 @app.command()
 def project(
@@ -51,12 +26,15 @@ def project(
     region: Annotated[Optional[str], typer.Option("--region", help="NAME[@YEAR]")] = None,
     net: Annotated[bool, typer.Option("--net", help="CFE-net intensity of the region.")] = False,
     utilization: Annotated[float, typer.Option("--utilization", help="Busy share of the hardware's life, for the embodied share (0-1].")] = 1.0,
+    per_kernel: Annotated[bool, typer.Option("--per-kernel", help="List every kernel the runtime launches: class, unit, time, bound, energy.")] = False,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
-    """Project latency, energy and CO2e per inference onto target hardware with a per-operator roofline,
-    per-kernel overhead and a per-op-class power model. Says whether datasheet, achievable or calibrated
-    numbers were used."""
+    """Project latency, energy and CO2e per inference onto target hardware: the graph becomes the kernels the
+    runtime launches (host-side shape work and views launch nothing; fusions per runtime), each kernel is
+    timed by its class's saturating roofline, the host issues operators on a timeline, and energy is static
+    and active power over time plus energy per FLOP and per byte. Says whether datasheet, achievable or
+    calibrated numbers were used, and gives the 90% band of the profile's error model."""
     from .manifest import expand_model_args
     from .profile import profile_onnx
     from .profiles import projection_defaults
@@ -81,7 +59,7 @@ def project(
             prof = profile_onnx(path, dims, batch, per_op=True)
             r = run_projection(prof, target.hardware, params, target.runtime, target.dtype, pue=target.pue,
                                grid_gco2e_per_kwh=target.grid_gco2e_per_kwh, utilization=utilization,
-                               place_inputs=target.place_inputs)
+                               place_inputs=target.place_inputs, per_kernel=per_kernel)
             r.notes[:0] = notes
             results.append(r)
         except AnalyzerError as e:
@@ -92,5 +70,11 @@ def project(
         if fmt is OutFormat.json:
             sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
         else:
-            render(results, _console())
+            from .report.projection_text import render_per_kernel, render_projections
+
+            console = _console()
+            render_projections(results, console)
+            if per_kernel:
+                for r in results:
+                    render_per_kernel(r, console)
     raise typer.Exit(code)

@@ -114,13 +114,31 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
 }
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
 _HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration")
-# projection parameter -> valid range
+# projection parameter -> valid range (see analyzer/project.py for what each means)
+_KCLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention", "elementwise", "bn", "norm", "reduce", "layout")
+_HOST_FAMILIES = ("conv", "norm", "gemm", "attention", "elementwise", "reduce", "layout")
 PROJECTION_KEYS: dict[str, tuple[float, float]] = {
-    "efficiency_gemm": (1e-4, 1.5), "efficiency_attention": (1e-4, 1.5), "efficiency_depthwise": (1e-4, 1.5),
-    "efficiency_vector": (1e-4, 1.5), "memory_efficiency": (1e-3, 10.0), "overhead_eager_s": (0.0, 1e-2),  # memory > 1: cache-resident working sets
-    "overhead_graph_s": (0.0, 1e-2), "overhead_ort_s": (0.0, 1e-2), "sparse_2_4_speedup": (1.0, 4.0),
-    "overhead_power_fraction": (0.0, 1.0),
+    **{f"efficiency_{c}": (1e-4, 1.5) for c in _KCLASSES},  # of the peak of the unit the class runs on
+    **{f"memory_efficiency_{c}": (1e-3, 10.0) for c in _KCLASSES},  # of datasheet bandwidth; > 1: cache-resident
+    **{f"t0_{c}_s": (0.0, 1e-3) for c in _KCLASSES + ("aux",)},  # a kernel's time however little it does
+    **{f"fill_{c}": (0.0, 1e10) for c in ("conv", "conv1x1", "depthwise", "gemm", "attention")},  # outputs to fill the chip
+    **{f"kdepth_{c}": (0.0, 512.0) for c in ("conv", "conv1x1", "depthwise", "gemm", "attention")},  # per-tile fixed work
+    **{f"host_eager_{f}_s": (0.0, 1e-2) for f in _HOST_FAMILIES},  # host time to issue one operator, eager
+    "host_ort_s": (0.0, 1e-2), "gap_s": (0.0, 1e-3), "forward_s": (0.0, 1e-1), "graph_gap_s": (0.0, 1e-3),
+    "graph_launch_s": (0.0, 1e-1), "sparse_2_4_speedup": (1.0, 4.0),
 }
+# hardware-specific and optional (derived from the profile's powers when absent)
+OPTIONAL_PROJECTION_KEYS: dict[str, tuple[float, float]] = {
+    "static_power_w": (0.0, 1e5), "active_power_w": (0.0, 1e5), "energy_per_byte_pj": (0.0, 1e5),
+    "flop_energy_scale": (0.0, 100.0),
+}
+# category defaults only: the error model of uncalibrated projections (log space)
+DEFAULT_ONLY_KEYS: dict[str, tuple[float, float]] = {
+    **{f"energy_log_sigma_{part}_{basis}": (0.0, 5.0) for part in ("model", "shared") for basis in ("datasheet", "achievable")},
+    "energy_log_sigma_host": (0.0, 5.0)}
+_CALIBRATION_NUMBERS = {"median_abs_error": (0.0, 100.0), "p90_abs_error": (0.0, 100.0),
+                        "energy_log_sigma_model": (0.0, 5.0), "energy_log_sigma_shared": (0.0, 5.0),
+                        "energy_log_sigma_host": (0.0, 5.0)}
 _EMBODIED_METHODS = ("per card", "per die area", "per server share")
 _CATEGORIES = ("gpu", "tpu", "cpu", "other")
 
@@ -201,6 +219,9 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
     calibration = data.get("calibration", {})
     if not isinstance(calibration, dict):
         raise _fail(file, "calibration", "must be a table")
+    for key, (lo, hi) in _CALIBRATION_NUMBERS.items():  # the numbers a projection reads from it
+        if key in calibration:
+            calibration = {**calibration, key: _number(file, f"calibration.{key}", calibration[key], lo, hi)}
     return HardwareProfile(
         projection=projection, calibration=calibration,
         name=_text(file, data, "name"), title=_text(file, data, "title"),
@@ -209,14 +230,17 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
         note=_text(file, data, "note", required=False), aliases=_aliases(file, data), **tables, **scalars)
 
 
-def parse_projection(file: Path, raw: Any, where: str) -> dict[str, Sourced]:
+def parse_projection(file: Path, raw: Any, where: str, defaults: bool = False) -> dict[str, Sourced]:
     if not isinstance(raw, dict):
         raise _fail(file, where, "must be a table of parameter = { value, source, year, kind }")
     out = {}
+    valid = {**PROJECTION_KEYS, **OPTIONAL_PROJECTION_KEYS, **(DEFAULT_ONLY_KEYS if defaults else {})}
     for k, v in raw.items():
-        if k not in PROJECTION_KEYS:
-            raise _fail(file, f"{where}.{k}", f"unknown projection parameter; valid: {', '.join(PROJECTION_KEYS)}")
-        lo, hi = PROJECTION_KEYS[k]
+        if k not in valid:
+            close = difflib.get_close_matches(k, list(valid), n=3, cutoff=0.6)
+            hint = f"closest: {', '.join(close)}" if close else "see profiles/projection-defaults.toml for the parameters"
+            raise _fail(file, f"{where}.{k}", f"unknown projection parameter; {hint}")
+        lo, hi = valid[k]
         out[k] = _sourced(file, f"{where}.{k}", v, lo, hi)
     return out
 
@@ -233,8 +257,8 @@ def projection_defaults(root: Path = SHIPPED) -> dict[str, dict[str, Sourced]]:
     for cat in _CATEGORIES:
         if cat not in data:
             raise _fail(file, cat, f"missing category table; need {', '.join(_CATEGORIES)}")
-        out[cat] = parse_projection(file, data[cat], cat)
-        missing = set(PROJECTION_KEYS) - set(out[cat])
+        out[cat] = parse_projection(file, data[cat], cat, defaults=True)
+        missing = (set(PROJECTION_KEYS) | set(DEFAULT_ONLY_KEYS)) - set(out[cat])
         if missing:
             raise _fail(file, f"{cat}.{sorted(missing)[0]}", "missing default")
     return out
@@ -319,9 +343,8 @@ class ProfileSet:
         for p in table.values():
             if key == p.name.lower() or key in (a.lower() for a in p.aliases):
                 return p
-        names = list(table) + [a for p in table.values() for a in p.aliases]
-        close = difflib.get_close_matches(key, [n.lower() for n in names], n=3, cutoff=0.5)
-        hint = f"; closest: {', '.join(close)}" if close else f"; see `nas-analyzer profiles list {kind}`"
+        close = suggest(key, {p.name: p.aliases for p in table.values()})
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; see `nas-analyzer profiles list {kind}`"
         raise ProfileError(f"unknown {kind} '{name}'{hint}")
 
     def region_at(self, spec: str) -> tuple[RegionProfile, RegionYear]:
@@ -331,6 +354,21 @@ class ProfileSet:
             raise UsageError(f"region '{spec}': expected NAME or NAME@YEAR")
         region = self.get("region", name)
         return region, region.at(int(year) if year else None)
+
+
+def suggest(key: str, names: dict[str, tuple[str, ...]], n: int = 4) -> list[str]:
+    """Profile names for a mistyped one: those whose name or an alias contains it (or is contained in it),
+    then the closest by edit distance; each profile once, under its own name."""
+    key = key.lower()
+    spellings = {s.lower(): name for name, aliases in names.items() for s in (name, *aliases)}
+    out: list[str] = []
+    for s, name in sorted(spellings.items()):
+        if len(key) >= 2 and (key in s or s in key) and name not in out:
+            out.append(name)
+    for s in difflib.get_close_matches(key, list(spellings), n=2 * n, cutoff=0.5):
+        if spellings[s] not in out:
+            out.append(spellings[s])
+    return out[:n]
 
 
 def _load_dir(root: Path, out: dict[str, dict]) -> None:

@@ -169,7 +169,7 @@ def test_footprint_bad_input(args, needle):
 
 def test_unknown_hardware_and_bad_profile_folder(tmp_path):
     r = cli("footprint", "--hardware", "v1000", "--hours", "1")
-    assert r.exit_code == 1 and "unknown hardware 'v1000'; closest: v100" in r.stderr
+    assert r.exit_code == 1 and "unknown hardware 'v1000'; did you mean v100" in r.stderr
     (tmp_path / "hardware").mkdir()
     (tmp_path / "hardware" / "x.toml").write_text('name = "x"\n[peak_tflops\n')
     r = cli("footprint", "--hardware", "v100", "--hours", "1", "--profiles", tmp_path)

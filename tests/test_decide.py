@@ -136,7 +136,7 @@ def test_amortize_bad_input():
     r = cli("amortize", "--baseline-co2e-g", "1", "--nas-co2e-g", "0.5")
     assert r.exit_code == 2 and "exactly one NAS cost" in r.stderr
     r = cli("amortize", "--nas-preset", "darts-3rd", "--baseline-co2e-g", "1", "--nas-co2e-g", "0.5")
-    assert r.exit_code == 1 and "closest: darts" in r.stderr
+    assert r.exit_code == 1 and "did you mean darts" in r.stderr
 
 
 def test_analyze_main_job(shipped, tmp_path):

@@ -67,7 +67,7 @@ def test_every_value_has_provenance(ps):
 
 
 def test_region_lookup_errors(ps):
-    with pytest.raises(AnalyzerError, match="closest: us-central1"):
+    with pytest.raises(AnalyzerError, match="did you mean us-central1"):
         ps.get("region", "us-centrl1")
     with pytest.raises(AnalyzerError, match="no data for 2017; years: 2019, 2020"):
         ps.region_at("us-central1@2017")

@@ -8,7 +8,14 @@ Spent S = NAS cost + D x per-deployment cost x (1 + retrains per deployment)    
 Saved per item s = baseline - NAS model                                             [g/item]
   break_even_items = 1000 S / s;  break_even_days = N^-1(break_even_items)
   net_savings_kg   = N(horizon) s / 1000 - S;  savings_ratio = N(horizon) s / 1000 / S
-  max_nas_budget_kg = N(horizon) s / 1000 - deployment costs (the largest search cost that still pays back)
+  max_nas_budget_kg = max(0, N(horizon) s / 1000 - deployment costs): the largest search cost that still
+                      pays back (none when nothing is saved)
+  with embodied: the serving hardware's embodied share per item enters s, and the search hardware's
+                 embodied share (of its life used by the search) enters S.
+Uncertainty: every input may be a range; projected per-item CO2e carries the projection's error model,
+  baseline x exp(sigma_shared z_s + sigma_b z_b) and NAS model x exp(sigma_shared z_s + sigma_n z_n), so the
+  error the two projections share scales the saving rather than blurring its sign. The verdict is three-valued:
+  pays back when P(net saving > 0) >= 90%, does not when <= 10%, undetermined in between.
 """
 
 from __future__ import annotations
@@ -37,6 +44,11 @@ class AmortizeInputs:
     retrains_per_deployment: Dist = fixed(0)
     baseline_embodied_g_per_item: Dist = fixed(0)
     nas_embodied_g_per_item: Dist = fixed(0)
+    search_embodied_kg: Dist = fixed(0)  # the search hardware's embodied share
+    # the projections' error model (log space): shared by both models, and each model's own
+    log_sigma_shared: float = 0.0
+    log_sigma_baseline: float = 0.0
+    log_sigma_nas: float = 0.0
     # to express the budget in energy and hours of a stated hardware: kgCO2e per kWh and kW per chip (x PUE)
     budget_kg_per_kwh: float | None = None
     budget_kw_per_chip_hour: float | None = None
@@ -81,9 +93,10 @@ def _evaluate(v: dict[str, Any]) -> dict[str, Any]:
         ratio = np.where(spent > 0, gross / np.where(spent > 0, spent, 1), np.inf)
         nas_share = np.where(n > 0, spent * G_PER_KG / np.where(n > 0, n, 1), np.inf)
     return {"savings_g_per_item": save, "spent_kg": spent, "items_over_horizon": n, "gross_savings_kg": gross,
-            "net_savings_kg": gross - spent, "net_savings_with_embodied_kg": n * save_emb / G_PER_KG - spent,
+            "net_savings_kg": gross - spent,
+            "net_savings_with_embodied_kg": n * save_emb / G_PER_KG - spent - v["search_embodied_kg"],
             "break_even_items": be_items, "break_even_days": be_days, "savings_ratio": ratio,
-            "max_nas_budget_kg": gross - dep_cost, "nas_share_g_per_item": nas_share}
+            "max_nas_budget_kg": np.maximum(gross - dep_cost, 0.0), "nas_share_g_per_item": nas_share}
 
 
 @dataclass(frozen=True)
@@ -97,13 +110,14 @@ class Amortization:
     break_even_items: float | None  # None: never (the NAS model saves nothing per item)
     break_even_days: float | None
     savings_ratio: float | None
-    max_nas_budget_kg: float
+    max_nas_budget_kg: float  # >= 0; 0 when nothing is saved
     max_nas_budget_kwh: float | None
     max_nas_budget_chip_hours: float | None
     intensity_g_per_item: dict[str, float]  # NAS model: operational only (SCI for AI) and with the amortised NAS share
     verdict: str
-    uncertainty: dict[str, dict[str, float]] | None = None  # P5/P50/P95 per output
+    uncertainty: dict[str, dict[str, float | None]] | None = None  # P5/P50/P95 per output; None: never / no finite value
     p_positive: float | None = None
+    outcome: str = ""  # pays back | does not pay back | undetermined | never pays back
     samples: int = 0
     seed: int | None = None
     inputs: dict[str, str] = field(default_factory=dict)
@@ -115,7 +129,8 @@ class Amortization:
 
 _KEYS = ("nas_cost_kg", "baseline_g_per_item", "nas_g_per_item", "items_per_day", "deployments", "horizon_days",
          "growth_per_year", "per_deployment_cost_kg", "retrains_per_deployment", "baseline_embodied_g_per_item",
-         "nas_embodied_g_per_item")
+         "nas_embodied_g_per_item", "search_embodied_kg")
+UNDETERMINED = (0.1, 0.9)  # P(net saving) between these: the sign of the net saving is not established
 
 
 def _finite(x: float) -> float | None:
@@ -123,7 +138,12 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+MAX_SAMPLES = 1_000_000  # memory grows with the samples (about 1 kB each): a million is plenty for P5/P95
+
+
 def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortization:
+    if not 100 <= samples <= MAX_SAMPLES:
+        raise UsageError(f"--samples {samples}: must be between 100 and {MAX_SAMPLES:,}")
     dists: dict[str, Dist] = {k: getattr(a, k) for k in _KEYS}
     if dists["items_per_day"].high <= 0 or dists["deployments"].high <= 0 or dists["horizon_days"].high <= 0:
         raise UsageError("items per day, deployments and horizon must be > 0")
@@ -135,37 +155,81 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
         notes.append("the NAS model saves nothing per item on this target: the search never pays back")
     kwh = hours = None
     if a.budget_kg_per_kwh:
-        kwh = p["max_nas_budget_kg"] / a.budget_kg_per_kwh
+        kwh = max(p["max_nas_budget_kg"], 0.0) / a.budget_kg_per_kwh
         if a.budget_kw_per_chip_hour:
             hours = kwh / a.budget_kw_per_chip_hour
-    verdict = (f"pays back after {p['break_even_days']:.3g} days ({p['break_even_items']:.3g} items); net saving "
-               f"{p['net_savings_kg']:.4g} kgCO2e over the horizon, {p['savings_ratio']:.3g}x what was spent"
-               if save > 0 and p["net_savings_kg"] > 0 else
-               "does not pay back within the horizon" if save > 0 else "never pays back (no per-item saving)")
     unc = p_pos = None
     n = 0
-    if any(d.is_range for d in dists.values()):
+    sigmas = (a.log_sigma_shared, a.log_sigma_baseline, a.log_sigma_nas)
+    if any(d.is_range for d in dists.values()) or any(sigmas):
         rng = np.random.default_rng(seed)
         n = samples
         draws = {k: d.sample(rng, n) for k, d in dists.items()}
+        if any(sigmas):
+            z_shared = rng.standard_normal(n)
+            draws["baseline_g_per_item"] = draws["baseline_g_per_item"] * np.exp(sigmas[0] * z_shared + sigmas[1] * rng.standard_normal(n))
+            draws["nas_g_per_item"] = draws["nas_g_per_item"] * np.exp(sigmas[0] * z_shared + sigmas[2] * rng.standard_normal(n))
         out = _evaluate(draws)
         unc = {}
         for k in ("net_savings_kg", "break_even_days", "savings_ratio", "max_nas_budget_kg", "savings_g_per_item"):
-            pct = np.percentile(out[k], [5, 50, 95])  # inf propagates for never-pays-back draws
-            unc[k] = {"p5": float(pct[0]), "p50": float(pct[1]), "p95": float(pct[2])}
+            with np.errstate(invalid="ignore"):  # inf (never pays back) propagates; reported as None
+                pct = np.percentile(out[k], [5, 50, 95])
+            unc[k] = {"p5": _finite(pct[0]), "p50": _finite(pct[1]), "p95": _finite(pct[2])}
         p_pos = float(np.mean(out["net_savings_kg"] > 0))
-        verdict += f"; probability of a net saving {p_pos:.0%}"
+    outcome, verdict = _verdict(p, p_pos)
     return Amortization(
         savings_g_per_item=save, spent_kg=p["spent_kg"], items_over_horizon=p["items_over_horizon"],
         gross_savings_kg=p["gross_savings_kg"], net_savings_kg=p["net_savings_kg"],
         net_savings_with_embodied_kg=p["net_savings_with_embodied_kg"],
         break_even_items=_finite(p["break_even_items"]), break_even_days=_finite(p["break_even_days"]),
         savings_ratio=_finite(p["savings_ratio"]), max_nas_budget_kg=p["max_nas_budget_kg"], max_nas_budget_kwh=kwh,
-        max_nas_budget_chip_hours=hours,
+        max_nas_budget_chip_hours=hours, outcome=outcome,
         intensity_g_per_item={"operational (SCI for AI: training excluded)": a.nas_g_per_item.point,
                               "with amortised NAS share": a.nas_g_per_item.point + p["nas_share_g_per_item"]},
         verdict=verdict, uncertainty=unc, p_positive=p_pos, samples=n, seed=seed if n else None,
         inputs={k: d.text() for k, d in dists.items()}, notes=notes)
+
+
+DAYS_PER_YEAR = 365.25
+
+
+def parse_reuse(items_per_day: str, deployments: str = "1", horizon_days: str | None = None, horizon_years: str | None = None,
+                growth: str = "0", per_deployment_cost_kg: str = "0", retrains: str = "0") -> dict[str, Dist]:
+    """The reuse scenario from its option texts (numbers or ranges), the horizon in days."""
+    from .dist import parse_dist
+
+    if horizon_years is not None and horizon_days is not None:
+        raise UsageError("give one of --horizon-days and --horizon-years")
+    if horizon_years is not None:
+        y = parse_dist(horizon_years, "--horizon-years", allow_zero=False)
+        days = Dist(y.kind, y.low * DAYS_PER_YEAR, y.high * DAYS_PER_YEAR, None if y.mode is None else y.mode * DAYS_PER_YEAR)
+    else:
+        days = parse_dist(horizon_days or "365", "--horizon-days", allow_zero=False)
+    return {"items_per_day": parse_dist(items_per_day, "--inferences-per-day", allow_zero=False),
+            "deployments": parse_dist(deployments, "--deployments", allow_zero=False), "horizon_days": days,
+            "growth_per_year": parse_dist(growth, "--growth"), "per_deployment_cost_kg": parse_dist(per_deployment_cost_kg, "--per-deployment-cost-kg"),
+            "retrains_per_deployment": parse_dist(retrains, "--retrains")}
+
+
+def _verdict(p: dict[str, float], p_pos: float | None) -> tuple[str, str]:
+    """(outcome, sentence). With uncertainty: three-valued on P(net saving); without: the point estimate."""
+    save, net = p["savings_g_per_item"], p["net_savings_kg"]
+    if p_pos is None:
+        if save <= 0:
+            return "never pays back", "never pays back (no per-item saving)"
+        if net > 0:
+            return "pays back", (f"pays back after {p['break_even_days']:.3g} days ({p['break_even_items']:.3g} items); net saving "
+                                 f"{net:.4g} kgCO2e over the horizon, {p['savings_ratio']:.3g}x what was spent")
+        return "does not pay back", "does not pay back within the horizon"
+    lo, hi = UNDETERMINED
+    if p_pos >= hi:
+        outcome = "pays back"
+    elif p_pos <= lo:
+        outcome = "does not pay back"
+    else:
+        outcome = "undetermined"
+    detail = (f"median net saving {net:.4g} kgCO2e over the horizon" if save > 0 else "no per-item saving at the point estimate")
+    return outcome, f"{outcome}: probability of a net saving {p_pos:.0%} ({detail})"
 
 
 def strategies_break_even(one_off_kg: float, per_scenario_after_kg: float, per_scenario_search_kg: float) -> float | None:

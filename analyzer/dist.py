@@ -59,7 +59,10 @@ def fixed(v: float) -> Dist:
     return Dist("fixed", float(v), float(v))
 
 
-def parse_dist(text: str, name: str, *, minimum: float = 0.0, allow_zero: bool = True) -> Dist:
+MAXIMUM = 1e15  # no scenario value is larger; products of a few such values stay far from float overflow
+
+
+def parse_dist(text: str, name: str, *, minimum: float = 0.0, allow_zero: bool = True, maximum: float = MAXIMUM) -> Dist:
     """Parse a scenario value; errors name the option and say what is wrong."""
     t = str(text).strip()
     log = t.endswith(":log")
@@ -70,8 +73,8 @@ def parse_dist(text: str, name: str, *, minimum: float = 0.0, allow_zero: bool =
         raise UsageError(f"{name} '{text}': expected a number, LOW..HIGH, LOW..HIGH:log or LOW..MODE..HIGH")
     vals = [float(p) for p in parts]
     for v in vals:
-        if not math.isfinite(v) or v < minimum or (v == 0 and not allow_zero):
-            raise UsageError(f"{name} '{text}': values must be finite and {'>' if not allow_zero else '>='} {minimum:g}")
+        if not math.isfinite(v) or v < minimum or (v == 0 and not allow_zero) or v > maximum:
+            raise UsageError(f"{name} '{text}': values must be finite, {'>' if not allow_zero else '>='} {minimum:g} and <= {maximum:g}")
     if len(vals) == 1:
         if log:
             raise UsageError(f"{name} '{text}': ':log' needs a range LOW..HIGH")

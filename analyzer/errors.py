@@ -40,3 +40,33 @@ class UnboundDimError(AnalyzerError):
 
 class ShapeError(AnalyzerError):
     """Shapes are inconsistent or an operator's inputs do not fit its specification."""
+
+
+class WireError(ModelLoadError):
+    """The file is not a well-formed ONNX protobuf at the wire level."""
+
+
+class ProfileError(AnalyzerError):
+    """A profile file is malformed."""
+
+
+class UnknownProfileError(ProfileError):
+    """A profile name (hardware, datacenter, region, search preset) is unknown: the command line is wrong. Exit 2."""
+
+    exit_code = 2
+
+
+class StoreError(AnalyzerError):
+    """The results store cannot be used (corrupt, from a newer tool, unwritable)."""
+
+
+class MeterUnavailable(AnalyzerError):
+    """No energy counter can be read here; the message is the reason, reported as energy_source."""
+
+
+class RuntimeFailure(AnalyzerError):
+    """ONNX Runtime could not load or run the model."""
+
+
+class InputError(AnalyzerError):
+    """Inputs cannot be synthesised or do not match the model."""

@@ -1,45 +1,42 @@
-"""Steps that chain the pure pieces: candidates from model files (profile -> project), accuracy tables,
-and NAS costs from presets or runs. Each returns plain records."""
+"""Steps that chain the pure pieces: candidates from model files (profile -> project) and accuracy tables.
+Each returns plain records."""
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from pathlib import Path
 
-from .carbon import energy_kwh, footprint, operational_co2e_kg, place
 from .errors import AnalyzerError, UsageError
 from .manifest import MANIFEST, read_manifest
+from .place import Placement
 from .profile import profile_onnx
-from .profiles import DatacenterProfile, HardwareProfile, ProfileSet, RegionProfile, RegionYear, projection_defaults
+from .profiles import projection_defaults
 from .project import Projection, project, resolve_params
 from .rank import Candidate
 
 
-@dataclass(frozen=True)
-class Target:
-    hardware: HardwareProfile
-    dtype: str
-    runtime: str
-    batch: int
-    pue: float
-    grid_gco2e_per_kwh: float
-    place_inputs: list
-    utilization: float = 1.0
+def projection_key_parts(placement: Placement) -> dict:
+    """What a projection depends on besides the model file: the placement, the hardware profile's and the
+    projection defaults' contents (so a --profiles override changes the key) and the code."""
+    from .store import code_version, file_digest
+    from .profiles import SHIPPED
+
+    hw = placement.hardware
+    return {**placement.settings(), "hardware_profile": file_digest(Path(hw.file)),
+            "projection_defaults": file_digest(SHIPPED / "projection-defaults.toml"), "code": code_version()}
 
 
-def project_models(paths: list[Path], target: Target, store=None, profiles_ver: str = "",
+def project_models(paths: list[Path], placement: Placement, store=None, profiles_ver: str = "",
                    advance=None) -> tuple[list[Projection], list[str]]:
-    """Project each model; failures are collected as one-line messages so the others still count. With a
-    store, a projection of the same file content, target, profiles and tool version is read back instead."""
+    """Project each model; failures are collected as one-line messages naming the model, so the others
+    still count. With a store, a projection of the same file content and key parts is read back instead."""
     from dataclasses import replace
 
     from .load.hash_cache import file_sha256
     from .store import result_key
 
-    params = resolve_params(target.hardware, target.dtype, target.runtime, projection_defaults())
-    settings = {"hardware": target.hardware.name, "dtype": target.dtype, "runtime": target.runtime, "batch": target.batch,
-                "pue": target.pue, "grid_gco2e_per_kwh": target.grid_gco2e_per_kwh, "utilization": target.utilization}
+    params = resolve_params(placement.hardware, placement.dtype, placement.runtime, projection_defaults())
+    settings = projection_key_parts(placement) if store is not None else placement.settings()
     out, errors, new_rows = [], [], []
     for path in paths:
         if advance is not None:
@@ -53,10 +50,10 @@ def project_models(paths: list[Path], target: Target, store=None, profiles_ver: 
                 if hit is not None:
                     out.append(replace(Projection.from_dict(hit), model=str(path)))
                     continue
-            prof = profile_onnx(path, batch=target.batch, per_op=True)
-            p = project(prof, target.hardware, params, target.runtime, target.dtype, pue=target.pue,
-                        grid_gco2e_per_kwh=target.grid_gco2e_per_kwh, utilization=target.utilization,
-                        place_inputs=target.place_inputs)
+            prof = profile_onnx(path, batch=placement.batch, per_op=True)
+            p = project(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,
+                        grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh, utilization=placement.utilization,
+                        place_inputs=list(placement.site.inputs))
             out.append(p)
             if key is not None:
                 new_rows.append(("projection", key, str(path), prof.sha256, settings, profiles_ver, p.to_dict()))
@@ -111,45 +108,36 @@ def candidates(projections: list[Projection], accuracy: dict[str, float], roles:
                       p.latency_s, roles.get(Path(p.model).stem, "")) for p in projections]
 
 
-def nas_cost_kg(ps: ProfileSet, *, preset: str | None, cost_kg: float | None, cost_kwh: float | None,
-                hardware: str | None, count: float | None, hours: float | None, pue: float | None,
-                datacenter: DatacenterProfile | None, grid: float | None, region: tuple[RegionProfile, RegionYear] | None,
-                net: bool = False) -> tuple[float, list[dict], str]:
-    """The one-off search cost in kgCO2e, its inputs and a one-line description."""
-    given = sum(x is not None for x in (preset, cost_kg, cost_kwh, hardware))
-    if given != 1:
-        raise UsageError("give exactly one NAS cost: --nas-preset, --nas-cost-kg, --nas-cost-kwh, or --nas-hardware with --nas-count and --nas-hours")
-    if cost_kg is not None:
-        if not cost_kg >= 0:
-            raise UsageError(f"--nas-cost-kg {cost_kg}: must be >= 0")
-        return cost_kg, [{"name": "nas_cost_kg", "value": cost_kg, "unit": "kgCO2e", "source": "stated by the user", "kind": "stated"}], \
-            f"{cost_kg:g} kgCO2e (stated)"
-    if cost_kwh is not None:
-        if not cost_kwh >= 0:
-            raise UsageError(f"--nas-cost-kwh {cost_kwh}: must be >= 0")
-        _, g, place_inputs = place(pue, datacenter, grid, region, net, flag="--nas-")
-        return operational_co2e_kg(cost_kwh, g), [
-            {"name": "nas_cost_kwh", "value": cost_kwh, "unit": "kWh (facility)", "source": "stated by the user", "kind": "stated"},
-            place_inputs[1]], f"{cost_kwh:g} kWh at {g:.4g} gCO2e/kWh"
-    if preset is not None:
-        p = ps.get("nas", preset)
-        label = p.hardware or p.hardware_label
-        inputs = [{"name": "nas_preset", "value": p.name, "unit": "", "source": f"{p.title}; {p.file}", "kind": "published"},
-                  p.chip_hours.as_input("chip_hours", "h")]
-        if p.hardware:  # a hardware profile: the footprint accounting, power from the preset or the profile
-            f = footprint(ps.get("hardware", p.hardware), 1, p.chip_hours.value,
-                          avg_power_w=p.avg_power_w.value if p.avg_power_w else None, pue=pue, datacenter=datacenter,
-                          grid_gco2e_per_kwh=grid, region=region, net=net)
-            inputs += [i for i in f.inputs if i["name"] in ("avg_power_w", "pue", "grid_gco2e_per_kwh")]
-            return f.co2e_kg, inputs, f"{p.title}: {p.chip_hours.value:g} chip-hours on {label}"
-        # no profile for this chip (K40, GTX 1080 Ti): the preset states its power; same formulas
-        p_, g, place_inputs = place(pue, datacenter, grid, region, net, flag="--nas-")
-        kwh = energy_kwh(p.chip_hours.value, 1, p.avg_power_w.value, p_)  # type: ignore[union-attr]
-        inputs += [{"name": "hardware", "value": p.hardware_label, "unit": "", "source": p.avg_power_w.source, "kind": "datasheet"},  # type: ignore[union-attr]
-                   p.avg_power_w.as_input("avg_power_w", "W")] + place_inputs  # type: ignore[union-attr]
-        return operational_co2e_kg(kwh, g), inputs, f"{p.title}: {p.chip_hours.value:g} chip-hours on {label}"
-    hw = ps.get("hardware", hardware)  # type: ignore[arg-type]
-    if count is None or hours is None:
-        raise UsageError("--nas-hardware needs --nas-count and --nas-hours")
-    f = footprint(hw, count, hours, pue=pue, datacenter=datacenter, grid_gco2e_per_kwh=grid, region=region, net=net)
-    return f.co2e_kg, f.inputs, f"{count:g} x {hw.name} for {hours:g} h"
+def parse_weights(text: str | None) -> dict[str, float] | None:
+    """--weights co2e=1,latency=1,accuracy=1: finite, >= 0."""
+    if not text:
+        return None
+    from .place import check_number
+
+    w: dict[str, float] = {}
+    for item in text.split(","):
+        k, _, v = item.partition("=")
+        if k.strip() not in ("co2e", "latency", "accuracy"):
+            raise UsageError(f"--weights '{text}': keys are co2e, latency, accuracy")
+        try:
+            w[k.strip()] = check_number(f"--weights {k.strip()}", float(v), 0.0, 1e6)
+        except ValueError:
+            raise UsageError(f"--weights '{text}': '{item}' is not KEY=NUMBER") from None
+    return w
+
+
+def rank_models(paths: list[Path], placement: Placement, accuracy_csv: Path | None, objective: str, max_latency_ms: float | None,
+                min_accuracy: float | None, weights: str | None, store=None, profiles_ver: str = "", advance=None):
+    """Project and rank candidate files: (ranked rows, projections, one-line errors naming each failed model)."""
+    from .place import check_number
+    from .rank import rank
+
+    max_s = None if max_latency_ms is None else check_number("--max-latency-ms", max_latency_ms, 0.0, 1e9, low_open=True) / 1e3
+    min_acc = None if min_accuracy is None else check_number("--min-accuracy", min_accuracy, 0.0, 100.0)
+    w = parse_weights(weights)
+    projections, errors = project_models(paths, placement, store, profiles_ver, advance)
+    acc, roles = accuracy_from_manifests(paths)
+    if accuracy_csv is not None:
+        acc.update(accuracy_from_csv(accuracy_csv, {Path(p.model).stem for p in projections}))
+    rows = rank(candidates(projections, acc, roles), objective, max_latency_s=max_s, min_accuracy=min_acc, weights=w)
+    return rows, projections, errors

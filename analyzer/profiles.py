@@ -17,15 +17,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import AnalyzerError, UsageError
+from .errors import ProfileError, UnknownProfileError, UsageError
 
 KINDS = ("datasheet", "published", "measured", "calibrated", "estimated")
 DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
 SHIPPED = Path(os.environ.get("NAS_ANALYZER_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
-
-
-class ProfileError(AnalyzerError):
-    """A profile file is malformed, or a profile name is unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,10 +308,14 @@ class NasPreset:
     hardware_label: str = ""
     note: str = ""
     aliases: tuple[str, ...] = ()
+    # where the search ran, when its own accounting (or the chip) says so: PUE and grid intensity
+    site_pue: Sourced | None = None
+    site_grid_gco2e_per_kwh: Sourced | None = None
 
 
 def parse_nas(file: Path, data: dict) -> NasPreset:
-    _check_keys(file, data, {"name", "method", "chip_hours", "hardware", "avg_power_w", "hardware_label", "note", "aliases"})
+    _check_keys(file, data, {"name", "method", "chip_hours", "hardware", "avg_power_w", "hardware_label", "note", "aliases",
+                             "site_pue", "site_grid_gco2e_per_kwh"})
     if "chip_hours" not in data:
         raise _fail(file, "chip_hours", "missing (required)")
     power = _sourced(file, "avg_power_w", data["avg_power_w"], 0.1, 1e5) if "avg_power_w" in data else None
@@ -324,7 +324,10 @@ def parse_nas(file: Path, data: dict) -> NasPreset:
     return NasPreset(_text(file, data, "name"), _text(file, data, "method"), str(file),
                      _sourced(file, "chip_hours", data["chip_hours"], 1e-3, 1e9), _text(file, data, "hardware", required=False),
                      power, _text(file, data, "hardware_label", required=False), _text(file, data, "note", required=False),
-                     _aliases(file, data))
+                     _aliases(file, data),
+                     _sourced(file, "site_pue", data["site_pue"], 1.0, 5.0) if "site_pue" in data else None,
+                     _sourced(file, "site_grid_gco2e_per_kwh", data["site_grid_gco2e_per_kwh"], 0.0, 2000.0)
+                     if "site_grid_gco2e_per_kwh" in data else None)
 
 
 _PARSERS = {"hardware": parse_hardware, "datacenter": parse_datacenter, "region": parse_region, "nas": parse_nas}
@@ -345,7 +348,18 @@ class ProfileSet:
                 return p
         close = suggest(key, {p.name: p.aliases for p in table.values()})
         hint = f"; did you mean {', '.join(close)}?" if close else f"; see `nas-analyzer profiles list {kind}`"
-        raise ProfileError(f"unknown {kind} '{name}'{hint}")
+        raise UnknownProfileError(f"unknown {kind} '{name}'{hint}")
+
+    def find(self, name: str):
+        """A profile of any kind by name or alias (hardware, datacenter, region, nas in that order)."""
+        for kind in ("hardware", "datacenter", "region", "nas"):
+            try:
+                return self.get(kind, name)
+            except UnknownProfileError:
+                pass
+        close = suggest(name, {p.name: p.aliases for k in ("hardware", "datacenter", "region", "nas") for p in getattr(self, k).values()})
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `nas-analyzer profiles list`"
+        raise UnknownProfileError(f"unknown profile '{name}'{hint}")
 
     def region_at(self, spec: str) -> tuple[RegionProfile, RegionYear]:
         """'name' (latest year) or 'name@YEAR'."""

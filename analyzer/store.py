@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import __version__
-from .errors import AnalyzerError
+from .errors import StoreError
+from .paths import cache_dir
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -36,13 +36,8 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
-class StoreError(AnalyzerError):
-    """The store cannot be used (corrupt, from a newer tool, unwritable)."""
-
-
 def default_path() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "nas-analyzer" / "results.sqlite"
+    return cache_dir() / "results.sqlite"
 
 
 def profiles_version(root: Path) -> str:
@@ -52,6 +47,31 @@ def profiles_version(root: Path) -> str:
         st = f.stat()
         h.update(f"{f.relative_to(root)}|{st.st_size}|{st.st_mtime_ns}".encode())
     return h.hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """sha256 (16 hex digits) of a small file's bytes; '' if it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""
+
+
+_CODE_VERSION: list[str] = []
+
+
+def code_version() -> str:
+    """A digest of the package's source: results computed by other code are not read back."""
+    if not _CODE_VERSION:
+        h = hashlib.sha256(__version__.encode())
+        root = Path(__file__).resolve().parent
+        for f in sorted(root.rglob("*.py")):
+            try:
+                h.update(f.read_bytes())
+            except OSError:
+                pass
+        _CODE_VERSION.append(h.hexdigest()[:16])
+    return _CODE_VERSION[0]
 
 
 def result_key(kind: str, model_sha256: str, settings: dict[str, Any], profiles_ver: str) -> str:
@@ -85,6 +105,21 @@ class Store:
             raise StoreError(f"store {path} is not usable ({e}); it was left untouched; use --store PATH or --no-store") from None
         except OSError as e:
             raise StoreError(f"store {path} cannot be opened ({e.strerror}); use --store PATH or --no-store") from None
+        return cls(path, conn)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> "Store":
+        """For listing and export: never writes, so a read-only store (or folder) works."""
+        if not path.is_file():
+            raise StoreError(f"no results store at {path}; run analyze or project first, or give --store PATH")
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+            version = cls._version(conn)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"store {path} is not usable ({e}); it was left untouched") from None
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(f"store {path} has schema v{version}, newer than this tool's v{SCHEMA_VERSION}; upgrade nas-analyzer")
         return cls(path, conn)
 
     @staticmethod

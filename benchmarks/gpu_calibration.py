@@ -274,9 +274,13 @@ def cmd_measure(args: argparse.Namespace) -> int:
         csv.DictWriter(f, FIELDS).writeheader()
     models = args.models.split(",") if args.models else list(IMAGE_MODELS)
     skipped: list[str] = []
+    batches = [int(b) for b in args.batches.split(",")]
+    dtypes = args.dtypes.split(",")
+    if args.validate:
+        validate_product_path(torch, out)
     for name in models:
-        for dtype in DTYPES:
-            for batch in BATCHES:
+        for dtype in dtypes:
+            for batch in batches:
                 if time.perf_counter() > deadline:
                     skipped.append(f"{name}/{dtype}/{batch}")
                     continue
@@ -295,7 +299,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     train_path = out / "train.csv"
     with open(train_path, "w", newline="") as f:
         csv.DictWriter(f, TRAIN_FIELDS).writeheader()
-    for name in TRAIN_MODELS if not args.models else ():
+    for name in TRAIN_MODELS if not (args.models or args.no_train) else ():
         for precision in ("fp32", "bf16"):
             for batch in (64, 256):
                 if time.perf_counter() > deadline:
@@ -312,7 +316,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
                     csv.DictWriter(f, TRAIN_FIELDS).writerow(r)
                 _log(f"train {name:<16} {precision} b{batch:<3} {r['step_ms_median']:9.3f} ms {r['avg_power_w']:6.1f} W "
                      f"{r['energy_j_per_sample']:.5f} J/sample kernels {r['kernels_per_step']}")
-    for name in TV_MODELS if not args.models else ():
+    for name in TV_MODELS if not (args.models or args.no_train) else ():
         for dtype in DTYPES:
             for batch in (1, 256):
                 if time.perf_counter() > deadline:
@@ -381,6 +385,28 @@ def measure_one(torch, meter: Nvml, name: str, dtype: str, batch: int, traces: P
     return rows
 
 
+def validate_product_path(torch, out: Path) -> None:
+    """The product's PyTorch backend on this GPU: measure_torch with CUDA events, with and without CUDA
+    graphs, metered by NVML (analyzer.measure.torch_backend). Written to validate.json."""
+    import architectures
+
+    from analyzer.measure.torch_backend import measure_torch
+
+    rows = []
+    for graphs in (False, True):
+        try:
+            model = architectures.randomise_(architectures.FACTORIES["resnet18"]()).half()
+            x = torch.randn(64, 3, 224, 224).half()
+            m = measure_torch(model, (x,), device="cuda", cuda_graphs=graphs, max_time_s=4.0, meter="auto", name="resnet18")
+            rows.append(m.to_dict())
+            _log(f"measure_torch resnet18 fp16 b64 graphs={graphs}: {m.latency_s_median * 1e3:.3f} ms, {m.energy_j_per_item} J/item, "
+                 f"{m.energy_source}, converged {m.converged}")
+        except Exception as e:  # noqa: BLE001 - report and go on with the measurements
+            rows.append({"error": f"{type(e).__name__}: {e}", "cuda_graphs": graphs})
+            _log(f"measure_torch FAILED graphs={graphs}: {type(e).__name__}: {e}")
+    (out / "validate.json").write_text(json.dumps(rows, indent=1, default=str))
+
+
 TRAIN_MODELS = ("resnet50", "mobilenet_v2", "efficientnet_b0", "resnet18", "deit_tiny")
 TRAIN_FIELDS = ("model", "precision", "batch", "optimizer", "step_ms_median", "avg_power_w", "energy_j_per_sample",
                 "kernels_per_step", "iterations")
@@ -427,6 +453,10 @@ def main() -> int:
     m.add_argument("--out", required=True)
     m.add_argument("--budget-s", type=float, default=420.0)
     m.add_argument("--models", default="")
+    m.add_argument("--batches", default="1,32,256", help="comma-separated batch sizes")
+    m.add_argument("--dtypes", default="fp32,fp16")
+    m.add_argument("--no-train", action="store_true", help="skip the training steps and the torchvision models")
+    m.add_argument("--validate", action="store_true", help="also run the product's own measure_torch (CUDA events, CUDA graphs, NVML)")
     f = sub.add_parser("fit", help="calibrate the projection on measured data")
     f.add_argument("--data", default=str(ROOT / "profiles" / "measurements" / "h100-sxm-2026-11-27"))
     f.add_argument("--shared", default=str(ROOT / "profiles" / "measurements" / "h100-sxm-calibration-set.csv"),

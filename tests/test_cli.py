@@ -115,7 +115,7 @@ def test_bad_inputs(tmp_path):
         ((bad_graph,), 1, "invalid ONNX graph"),
         ((unknown,), 1, "com.acme::Foo"),
         ((good,), 1, "unbound dims batch"),
-        ((good, "--dim", "batch=0"), 2, "positive integer"),
+        ((good, "--dim", "batch=0"), 2, "integer VALUE from 1 to 2^31"),
         ((good, "--dim", "nonsense"), 2, "NAME=VALUE"),
         ((good, "--batch", "0"), 2, ""),
         ((good, "--format", "xml"), 2, ""),

@@ -370,7 +370,7 @@ def test_project_bad_input(shipped):
     r = cli("project", shipped["mobilenet_v2"], "--hardware", "t4", "--dtype", "bf16")
     assert r.exit_code == 2 and "has no bf16 throughput; it has: fp32, fp16, int8" in r.stderr
     r = cli("project", shipped["mobilenet_v2"], "--hardware", "t5")
-    assert r.exit_code == 1 and "unknown hardware 't5'" in r.stderr
+    assert r.exit_code == 2 and "unknown hardware 't5'" in r.stderr
     r = cli("project", shipped["mobilenet_v2"], "--hardware", "t4", "--runtime", "jit")
     assert r.exit_code == 2 and "expected one of eager, graph, ort" in r.stderr
     r = cli("project", shipped["resnet50"], "--hardware", "t4", "--batch", "4096", "--format", "json")

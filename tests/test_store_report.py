@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.store import SCHEMA_VERSION, Store, StoreError
+from analyzer.errors import StoreError
+from analyzer.store import SCHEMA_VERSION, Store
 from cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,13 +8,13 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from ..paths import cache_dir
 
 MAX_ENTRIES = 4096
 
 
 def cache_path() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "nas-analyzer" / "sha256-cache.json"
+    return cache_dir() / "sha256-cache.json"
 
 
 def _key(path: Path) -> str:

@@ -24,7 +24,8 @@ from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import dtype_itemsize, dtype_name
 from . import contrib_shapes, hash_cache
 from .external_data import ExternalRef, resolve
-from .wire import WireError, strip_weights
+from ..errors import WireError
+from .wire import strip_weights
 
 PINNED_NOTE = ("constants in the graph pin the batch; profiled one item and scaled per-item work and activation "
                "traffic by {batch} (weights counted once)")

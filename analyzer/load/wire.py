@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from ..errors import ModelLoadError
+from ..errors import WireError
 
 MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_NAME, TENSOR_RAW_DATA = 7, 5, 8, 9
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
-
-
-class WireError(ModelLoadError):
-    pass
 
 
 def _varint(buf, pos: int, end: int) -> tuple[int, int]:

@@ -10,17 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import InputError, UsageError
 from ..ir import Graph, TensorInfo
 
 _NUMPY = {"float32": np.float32, "float16": np.float16, "float64": np.float64, "int64": np.int64, "int32": np.int32,
           "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
           "uint64": np.uint64, "bool": np.bool_}
 _PASS_THROUGH = {"Cast", "Identity", "Reshape", "Unsqueeze", "Squeeze", "Flatten", "Expand"}
-
-
-class InputError(AnalyzerError):
-    """Inputs cannot be synthesised or do not match the model."""
 
 
 def embedding_bounds(graph: Graph) -> dict[str, int]:

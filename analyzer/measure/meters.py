@@ -16,14 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import AnalyzerError
+from ..errors import MeterUnavailable, UsageError
 
 UJ_PER_J = 1_000_000
 MJ_PER_J = 1_000
-
-
-class MeterUnavailable(AnalyzerError):
-    """No energy counter can be read here; the message is the reason, reported as energy_source."""
 
 
 class EnergyMeter(ABC):
@@ -221,3 +217,21 @@ def auto_meter(provider: str, device: int = 0) -> EnergyMeter:
     if provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider", "cuda"):
         return NvmlMeter(device)
     return RaplMeter()
+
+
+def meter_from_spec(spec: str, provider: str, device: int) -> "EnergyMeter | MeterUnavailable | None":
+    """A meter, or the MeterUnavailable that says why there is none (reported as energy_source)."""
+    try:
+        if spec == "none":
+            return None
+        if spec == "auto":
+            return auto_meter(provider, device)
+        if spec == "rapl":
+            return RaplMeter()
+        if spec == "nvml":
+            return NvmlMeter(device)
+        if spec.startswith("replay:"):
+            return ReplayMeter.from_csv(spec.removeprefix("replay:"))
+    except MeterUnavailable as e:
+        return e
+    raise UsageError(f"--meter '{spec}': expected auto, rapl, nvml, none or replay:FILE.csv")

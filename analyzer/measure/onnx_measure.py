@@ -8,7 +8,8 @@ from ..errors import UsageError
 from ..load.onnx_graph import rebatched_model_bytes
 from ..profile import load_for_batch
 from .inputs import from_npz, synthesise
-from .meters import EnergyMeter, MeterUnavailable, measure_energy
+from ..errors import MeterUnavailable
+from .meters import EnergyMeter, measure_energy
 from .ort_runner import create_session, make_runner, runtime_version
 from .record import Measurement, cpu_model
 from .timing import measure_latency

@@ -7,16 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import RuntimeFailure, UsageError
 
 PROVIDER_ALIASES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
                     "rocm": "ROCMExecutionProvider", "migraphx": "MIGraphXExecutionProvider", "openvino": "OpenVINOExecutionProvider",
                     "dml": "DmlExecutionProvider", "coreml": "CoreMLExecutionProvider", "qnn": "QNNExecutionProvider"}
 OPT_LEVELS = ("disable", "basic", "extended", "all")
-
-
-class RuntimeFailure(AnalyzerError):
-    """ONNX Runtime could not load or run the model."""
 
 
 def _first_line(e: Exception) -> str:

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from ..errors import AnalyzerError
 from .record import Measurement
+from ..paths import cache_dir
 
 
 def default_path() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "nas-analyzer" / "measurements.jsonl"
+    return cache_dir() / "measurements.jsonl"
 
 
 def append(path: Path, records: list[Measurement]) -> None:

@@ -7,7 +7,8 @@ import hashlib
 from typing import Any, Sequence
 
 from ..errors import AnalyzerError, UsageError
-from .meters import EnergyMeter, MeterUnavailable, auto_meter, measure_energy
+from ..errors import MeterUnavailable
+from .meters import EnergyMeter, auto_meter, measure_energy
 from .record import Measurement, cpu_model
 from .timing import measure_latency
 

@@ -1,6 +1,7 @@
-"""A self-contained HTML report of an analysis (`analyze` result JSON): ranked table, Pareto front,
-break-even chart, 4Ms waterfall, per-model operator breakdown, provenance and a paste-ready footprint
-paragraph. Plots are matplotlib PNGs inlined as data URIs; no scripts, no network. Every piece of text
+"""A self-contained HTML report of an analysis (the `Analysis` record's JSON): the pair and the scenario, the
+verdict with P(net saving), what would flip it (table and tornado chart), ranked table, Pareto front,
+break-even chart, 4Ms waterfall, per-model kernel-class breakdown, provenance and a paste-ready footprint
+paragraph. Rendered from the record alone, so `report analysis.json` reproduces `analyze --out`. Plots are matplotlib PNGs inlined as data URIs; no scripts, no network. Every piece of text
 that came from a model, a file name or a profile is escaped."""
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def pareto_plot(result: dict) -> str:
     ax.plot([r["co2e_g_per_item"] for r in front], [r["accuracy"] for r in front], "k--", lw=0.8, label="Pareto front")
     for r in known:
         ax.annotate(r["name"], (r["co2e_g_per_item"], r["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
-        if r["name"] == result.get("chosen"):
-            ax.scatter([r["co2e_g_per_item"]], [r["accuracy"]], marker="*", s=300, c="red", zorder=5, label="chosen")
+        if r["name"] == result["pair"]["nas"]:
+            ax.scatter([r["co2e_g_per_item"]], [r["accuracy"]], marker="*", s=300, c="red", zorder=5, label="NAS model of the pair")
     ax.set_xscale("log")
     ax.set_xlabel("gCO2e per item (projected)")
     ax.set_ylabel("top-1 accuracy (%)")
@@ -65,7 +66,7 @@ def break_even_plot(result: dict) -> str | None:
     a = result.get("amortization")
     if not a:
         return None
-    base = next(r for r in result["ranking"] if r["name"] == result["baseline"])
+    base = next(r for r in result["ranking"] if r["name"] == result["pair"]["baseline"])
     nas_g = a["intensity_g_per_item"]["operational (SCI for AI: training excluded)"]
     spent = a["spent_kg"]
     n_max = max(a["items_over_horizon"], (a["break_even_items"] or 0) * 1.5, 1.0)
@@ -81,7 +82,7 @@ def break_even_plot(result: dict) -> str | None:
     ax.plot(xs, n_line, label="NAS model incl. search cost")
     u = rng(base["name"])
     ax.fill_between(xs, [y / (1 + u) for y in b_line], [y * (1 + u) for y in b_line], alpha=0.15)
-    v = rng(next((k for k, p in proj.items() if abs(p["co2e_g_per_item"] - nas_g) < 1e-15), ""))
+    v = rng(result["pair"]["nas"])
     ax.fill_between(xs, [spent + (y - spent) / (1 + v) for y in n_line], [spent + (y - spent) * (1 + v) for y in n_line], alpha=0.15)
     if a["break_even_items"] is not None and a["break_even_items"] <= n_max:
         be = a["break_even_items"]
@@ -117,6 +118,25 @@ def fourms_plot(result: dict) -> str | None:
     return _png(fig)
 
 
+def tornado_plot(result: dict) -> str | None:
+    rows = result.get("sensitivities") or []
+    if not rows:
+        return None
+    rows = sorted(rows, key=lambda r: r["swing_kg"])
+    net = (result.get("amortization") or {}).get("net_savings_kg") or 0.0
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.5))
+    for i, r in enumerate(rows):
+        lo, hi = sorted((r["net_low_kg"], r["net_high_kg"]))
+        ax.barh(i, hi - lo, left=lo, color="tab:green" if hi > 0 and lo > 0 else ("tab:red" if hi < 0 else "tab:orange"))
+        ax.text(hi, i, f"  {r['low']} .. {r['high']}", va="center", fontsize=7)
+    ax.axvline(0, color="k", lw=1)
+    ax.axvline(net, color="grey", ls="--", lw=0.8)
+    ax.set_yticks(range(len(rows)), [r["name"] for r in rows], fontsize=8)
+    ax.set_xlabel("net saving over the horizon, kgCO2e (each assumption moved alone; dashed: as stated)")
+    ax.set_xscale("symlog", linthresh=max(abs(net), 1.0) / 10)
+    return _png(fig)
+
+
 def breakdown_plot(result: dict) -> str | None:
     projs = result.get("projections") or []
     if not projs:
@@ -132,7 +152,7 @@ def breakdown_plot(result: dict) -> str | None:
             left = [a + b for a, b in zip(left, vals)]
         ax.set_xlabel(key.replace("_", " "))
     ax2.legend(fontsize=7, loc="lower right")
-    fig.suptitle("share by operator class (compute/memory/overhead-bound shares are in the table)", fontsize=9)
+    fig.suptitle("share by kernel class (compute/memory/latency-bound and host-wait shares are in the table)", fontsize=9)
     return _png(fig)
 
 
@@ -147,64 +167,76 @@ def _g(x: Any) -> str:
 
 
 def footprint_paragraph(result: dict) -> str:
-    t = result["target"]
-    chosen = result.get("chosen")
-    proj = next((p for p in result.get("projections", []) if p["model"].rsplit("/", 1)[-1].removesuffix(".onnx") == chosen), None)
-    text = (f"We estimate inference with {chosen} on one {t['hardware']} ({t['dtype']}, batch {t['batch']}, {t['runtime']} runtime) in a "
+    t, pair = result["target"], result["pair"]
+    nas = pair["nas"]
+    proj = next((p for p in result.get("projections", []) if p["model"].rsplit("/", 1)[-1].removesuffix(".onnx") == nas), None)
+    text = (f"We estimate inference with {nas} on one {t['hardware']} ({t['dtype']}, batch {t['batch']}, {t['runtime']} runtime) in a "
             f"datacenter with PUE {t['pue']:.3g} on a grid of {t['grid_gco2e_per_kwh']:.4g} gCO2e/kWh")
     if proj:
         text += (f" at {proj['energy_j_per_item']:.3g} J and {proj['co2e_g_per_item']:.3g} gCO2e per item "
-                 f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; range {proj['range']['low']:.3g}-{proj['range']['high']:.3g} J), "
+                 f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; 90% range {proj['range']['low']:.3g}-{proj['range']['high']:.3g} J), "
                  f"plus {_g(proj['embodied_co2e_g_per_item'])} g embodied per item")
-    a = result.get("amortization")
+    a, v, s = result.get("amortization"), result["verdict"], result["search"]
     if a:
-        text += (f". The architecture search is accounted at {a['spent_kg']:.4g} kgCO2e; with the stated reuse it "
-                 f"{a['verdict']}")
-    text += (f". Numbers were projected with nas-analyzer {__version__} (per-operator roofline on "
+        text += (f". The architecture search ({s['description']}) is accounted at {s['cost_kg']:.4g} kgCO2e; against "
+                 f"{pair['baseline']} and with the stated reuse ({result['scenario']['items_per_day_per_deployment']} items/day per deployment, "
+                 f"{result['scenario']['deployments']} deployments, {result['scenario']['horizon_years']} years) it {v['text']}")
+    text += (f". Numbers were projected with nas-analyzer {__version__} (kernel-level model on "
              f"{proj['basis'] if proj else 'datasheet'} hardware figures; Patterson et al. 2021 accounting).")
     return text
 
 
 def render_html(result: dict, title: str = "nas-analyzer report") -> str:
-    t = result["target"]
+    t, pair, v = result["target"], result["pair"], result["verdict"]
+    sc = result["scenario"]
+    gap = "" if pair["matched"] or pair["accuracy_gap_points"] is None else f" Accuracy gap: {pair['accuracy_gap_points']:.2f} top-1 points."
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{e(title)}</h1>",
-             f"<p class='muted'>Target: {e(t['hardware'])}, {e(t['dtype'])}, {e(t['runtime'])} runtime, batch {e(t['batch'])}, "
-             f"PUE {e(_g(t['pue']))}, grid {e(_g(t['grid_gco2e_per_kwh']))} gCO2e/kWh. Baseline: {e(result['baseline'])}; "
-             f"chosen: {e(result.get('chosen'))}.</p>"]
-    a = result.get("amortization")
-    if a:
-        parts.append(f"<p class='verdict'>{e(a['verdict'])}</p>")
+             f"<p class='muted'>Pair: {e(pair['nas'])} (NAS-found) vs {e(pair['baseline'])} (baseline): {e(pair['how'])}.{e(gap)}</p>",
+             f"<p class='muted'>Serving: {e(t['hardware'])}, {e(t['dtype'])}, {e(t['runtime'])} runtime, batch {e(t['batch'])}, "
+             f"PUE {e(_g(t['pue']))}, grid {e(_g(t['grid_gco2e_per_kwh']))} gCO2e/kWh. Reuse: {e(sc['items_per_day_per_deployment'])} items/day "
+             f"per deployment x {e(sc['deployments'])} deployments x {e(sc['horizon_years'])} years. Search: {e(result['search']['description'])}.</p>",
+             f"<p class='verdict' id='verdict'>{e(v['text'])}</p>"]
+    sens = result.get("sensitivities") or []
+    if sens:
+        parts.append("<h2>What would flip the verdict</h2>")
+        parts.append(_table(["assumption", "option", "now", "flips at", "tried", "net kg at low end", "net kg at high end"],
+                            [[x["name"], x["option"], x["base"], x["flip"] or "never in the range tried", x["tried"],
+                              f"{x['net_low_kg']:.4g} ({x['low']})", f"{x['net_high_kg']:.4g} ({x['high']})"] for x in sens], {0, 1, 2, 3, 4}))
+        tp = tornado_plot(result)
+        if tp:
+            parts.append(_img(tp, "tornado chart of the net saving", "plot-tornado"))
     parts.append("<h2>Ranked candidates</h2>")
     parts.append(_table(["rank", "model", "role", "top-1 %", "gCO2e/item", "J/item", "latency s", "Pareto", "dominated by / excluded"],
                         [[r["rank"] or "-", r["name"], r["role"], _g(r["accuracy"]), _g(r["co2e_g_per_item"]), _g(r["energy_j_per_item"]),
                           _g(r["latency_s"]), "yes" if r["pareto"] else "", r["excluded"] or ", ".join(r["dominated_by"])] for r in result["ranking"]],
                         {1, 2, 8}))
     parts.append("<h2>Pareto front: accuracy vs CO2e per item</h2>" + _img(pareto_plot(result), "Pareto front", "plot-pareto"))
+    a = result.get("amortization")
     be = break_even_plot(result)
     if be:
         parts.append("<h2>Break-even</h2>" + _img(be, "break-even chart", "plot-breakeven"))
-        parts.append(_table(["quantity", "value"], [[k, _g(v)] for k, v in a.items()
-                                                    if isinstance(v, (int, float)) or v is None], {0}))
+        parts.append(_table(["quantity", "value"], [[k, _g(x)] for k, x in a.items() if isinstance(x, (int, float)) or x is None], {0}))
     fm = fourms_plot(result)
     if fm:
         f = result["fourms"]
         parts.append("<h2>The 4Ms</h2>" + f"<p class='muted'>{e(f.get('description', ''))}</p>" + _img(fm, "4Ms waterfall", "plot-fourms"))
     bd = breakdown_plot(result)
     if bd:
-        parts.append("<h2>Where the time and energy go</h2>" + _img(bd, "operator breakdown", "plot-breakdown"))
-        parts.append(_table(["model", "compute-bound", "memory-bound", "overhead-bound", "basis"],
-                            [[p["model"].rsplit("/", 1)[-1], f"{p['bound']['compute']:.0%}", f"{p['bound']['memory']:.0%}",
-                              f"{p['bound']['overhead']:.0%}", p["basis"]] for p in result.get("projections", [])], {0, 4}))
+        parts.append("<h2>Where the time and energy go</h2>" + _img(bd, "kernel-class breakdown", "plot-breakdown"))
+        parts.append(_table(["model", "kernels", "compute-bound", "memory-bound", "latency-bound", "waiting on the host", "basis"],
+                            [[p["model"].rsplit("/", 1)[-1], p.get("kernels", ""), f"{p['bound'].get('compute', 0):.0%}",
+                              f"{p['bound'].get('memory', 0):.0%}", f"{p['bound'].get('latency', 0):.0%}", f"{p['bound'].get('overhead', 0):.0%}",
+                              p["basis"]] for p in result.get("projections", [])], {0, 6}))
     seen, prov = set(), []
-    for p in result.get("projections", []):
-        for i in p.get("inputs", []):
-            k = (i["name"], str(i["value"]))
-            if k not in seen:
-                seen.add(k)
-                prov.append([i["name"], _g(i["value"]), i.get("unit", ""), i.get("kind", ""), i.get("source", "")])
+    inputs = [i for p in result.get("projections", []) for i in p.get("inputs", [])] + list(result["search"].get("inputs", []))
+    for i in inputs:
+        k = (i["name"], str(i["value"]))
+        if k not in seen:
+            seen.add(k)
+            prov.append([i["name"], _g(i["value"]), i.get("unit", ""), i.get("kind", ""), i.get("source", "")])
     parts.append("<h2>Provenance</h2>" + _table(["input", "value", "unit", "kind", "source"], prov, {0, 2, 3, 4}))
-    parts.append(f"<p class='muted'>nas-analyzer {e(__version__)}; profiles {e(result.get('profiles_version', ''))}. "
+    parts.append(f"<p class='muted'>nas-analyzer {e(__version__)}; analysis schema {e(result.get('schema_version'))}. "
                  + " ".join(e(n) for n in result.get("notes", [])) + "</p>")
     parts.append("<h2>Report your footprint</h2><p class='paste' id='footprint'>" + e(footprint_paragraph(result)) + "</p>")
     parts.append("</body></html>")

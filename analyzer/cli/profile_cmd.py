@@ -1,8 +1,7 @@
-"""The command line: parses arguments, calls the library, renders records. No arithmetic here."""
+"""Command `profile`: the static profile of ONNX files and PyTorch modules. Parsing and rendering only."""
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import replace
 from enum import Enum
@@ -10,15 +9,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
-from . import __version__
-from .errors import AnalyzerError, UsageError
-
-app = typer.Typer(
-    help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
-    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+from ..errors import AnalyzerError, UsageError
+from .app import app, command, console, err, parse_dims
 
 
 class Format(str, Enum):
@@ -27,36 +20,8 @@ class Format(str, Enum):
     csv = "csv"
 
 
-_DIM = re.compile(r"^([A-Za-z_][\w.\-/:]*)=([0-9]+)$")
-
-
-def parse_dims(items: list[str]) -> dict[str, int]:
-    dims: dict[str, int] = {}
-    for item in items:
-        m = _DIM.match(item.strip())
-        if not m or int(m.group(2)) < 1:
-            raise UsageError(f"--dim '{item}': expected NAME=VALUE with a positive integer VALUE")
-        dims[m.group(1)] = int(m.group(2))
-    return dims
-
-
-def _fail(e: AnalyzerError) -> None:
-    err.print(f"error: {e}", markup=False)
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"nas-analyzer {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                                help="Print the version and exit.")] = False) -> None:
-    pass
-
-
 @app.command()
+@command
 def profile(
     models: Annotated[list[Path], typer.Argument(help="ONNX files, or folders (a manifest.toml's models, else *.onnx).")],
     dim: Annotated[Optional[list[str]], typer.Option("--dim", help="Bind a symbolic input dim: NAME=VALUE (repeatable).")] = None,
@@ -70,36 +35,32 @@ def profile(
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
-    from .manifest import expand_model_args
-    from .profile import profile_onnx
-    from .records import ModelProfile
-    from .report.serialize import to_csv, to_json
-    from .report.text import render_profiles
+    from ..manifest import expand_model_args
+    from ..profile import profile_onnx
+    from ..records import ModelProfile
+    from ..report.serialize import to_csv, to_json
+    from ..report.text import render_profiles
 
-    from .load.torch_fvcore import is_torch_spec
+    from ..load.torch_fvcore import is_torch_spec
 
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
-    try:
-        dims = parse_dims(dim or [])
-        paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
-        shapes = [_parse_shape(s) for s in input_shape or []]
-    except AnalyzerError as e:
-        _fail(e)
-        raise typer.Exit(e.exit_code) from None
+    dims = parse_dims(dim or [])
+    paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
+    shapes = [_parse_shape(s) for s in input_shape or []]
     results: list[ModelProfile] = []
     code = 0
     for spec in torch_specs:
         try:
             results += _profile_torch_spec(spec, shapes, trust_pickle, export_onnx, per_op, sparsity)
         except AnalyzerError as e:
-            err.print(f"error: {e}", markup=False)
+            err.print(f"error: {e}")
             code = max(code, e.exit_code)
     for path in paths:
         try:
             results.append(profile_onnx(path, dims, batch, per_op=per_op, scan_sparsity=sparsity))
         except AnalyzerError as e:  # report and go on: one bad file must not lose the others' results
             msg = str(e)
-            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}", markup=False)
+            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
             code = max(code, e.exit_code)
     if results:
         if fmt is Format.json:
@@ -107,7 +68,7 @@ def profile(
         elif fmt is Format.csv:
             sys.stdout.write(to_csv(results, per_op))
         else:
-            render_profiles(results, Console(highlight=False), per_op)
+            render_profiles(results, console(), per_op)
     raise typer.Exit(code)
 
 
@@ -124,8 +85,8 @@ def _parse_shape(text: str) -> list[int]:
 def _profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity) -> list:
     """Profile a PyTorch module through fvcore; with --export-onnx, also its ONNX export, and print the
     per-op-type differences on stderr."""
-    from .load import torch_fvcore as tf
-    from .profile import profile_onnx
+    from ..load import torch_fvcore as tf
+    from ..profile import profile_onnx
 
     if spec.rpartition(":")[0].endswith(".py"):
         module, inputs, name = tf.load_factory(spec)
@@ -150,28 +111,8 @@ def _profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsit
         op = profile_onnx(export_path, per_op=per_op, scan_sparsity=sparsity)
         out.append(op)
         diff = (op.macs - tp.macs) / tp.macs if tp.macs else 0.0
-        err.print(f"{name}: MACs fvcore {tp.macs:,} vs ONNX {op.macs:,} ({diff:+.3%}); FLOPs {tp.flops:,} vs {op.flops:,}", markup=False)
+        err.print(f"{name}: MACs fvcore {tp.macs:,} vs ONNX {op.macs:,} ({diff:+.3%}); FLOPs {tp.flops:,} vs {op.flops:,}")
         for label, t in (("fvcore", tp.op_type_totals), ("ONNX", op.op_type_totals)):
             shown = ", ".join(f"{k} {v['macs']:,}" for k, v in t.items() if v["macs"])
-            err.print(f"  MACs by op type ({label}): {shown}", markup=False)
+            err.print(f"  MACs by op type ({label}): {shown}")
     return out
-
-
-from . import cli_calibrate, cli_carbon, cli_decide, cli_measure, cli_project, cli_store  # noqa: E402,F401  register the other commands
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
-        sys.exit(130)
-    except MemoryError:
-        err.print("error: out of memory", markup=False)
-        sys.exit(1)
-    except RecursionError:
-        err.print("error: the model nests subgraphs too deeply to analyse", markup=False)
-        sys.exit(1)
-    except Exception as e:  # noqa: BLE001 - a bug of ours: still one line, never a traceback
-        err.print(f"internal error: {type(e).__name__}: {e} (please report this with the model)", markup=False)
-        sys.exit(1)

@@ -1,0 +1,126 @@
+"""Commands `analyze` (the main job) and `report`: parsing and rendering only; the job is
+`analyzer.analysis.analyze`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import UsageError
+from .app import (DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
+                  app, command, console, err, load, print_json, report_errors)
+from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
+from .store import open_store
+
+
+@app.command()
+@command
+def analyze(
+    folder: Annotated[Path, typer.Argument(help="Folder of candidates (a manifest.toml gives roles and top-1 accuracy).")] = Path("models"),
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Baseline candidate (default: the manifest's baseline).")] = None,
+    nas_model: Annotated[Optional[str], typer.Option("--nas-model", help="Judge this NAS-found candidate (default: the one at comparable accuracy).")] = None,
+    accuracy_tolerance: Annotated[float, typer.Option("--accuracy-tolerance", help="Top-1 points below the baseline that still count as the same job.")] = 0.5,
+    hardware: Annotated[str, typer.Option("--hardware", help="Where it is served (default h100: the calibrated H100 SXM).")] = "h100",
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Serving dtype.")] = "fp16",
+    batch: Annotated[int, typer.Option("--batch", help="Serving batch size.")] = 64,
+    runtime: Annotated[str, typer.Option("--runtime", help="eager, graph (CUDA graphs) or ort.")] = "graph",
+    pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None, net: NetOpt = False,
+    inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Items per day per deployment: N or a range (LOW..HIGH[:log]).")] = "1e6..1e8:log",
+    deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "10",
+    horizon_years: Annotated[str, typer.Option("--horizon-years", help="Years in service (number or range).")] = "1..3",
+    growth: Annotated[str, typer.Option("--growth", help="Traffic growth per year, fraction.")] = "0",
+    nas_preset: Annotated[Optional[str], typer.Option("--nas-preset", help="Published search cost (default: mnasnet, the search behind MnasNet/EfficientNet).")] = None,
+    nas_cost_kg: Annotated[Optional[float], typer.Option("--nas-cost-kg", help="Search cost, kgCO2e, instead of a preset.")] = None,
+    nas_pue: NasPueOpt = None, nas_datacenter: NasDcOpt = None, nas_grid: NasGridOpt = None, nas_region: NasRegionOpt = None,
+    budget_hardware: Annotated[Optional[str], typer.Option("--budget-hardware", help="Largest budget in chip-hours of this chip (default: the search's).")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="Ranking objective: co2e, energy, latency, weighted.")] = "co2e",
+    max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this per batch.")] = None,
+    min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
+    store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """The main job: profile and project every candidate where it would be served, rank them, pair the baseline
+    with the NAS-found model at comparable accuracy, cost the search where it ran, amortise it over the stated
+    reuse with every uncertainty in one Monte Carlo, and say whether it pays back, with P(net saving), and what
+    would flip the verdict. The scenario is printed next to the verdict."""
+    from ..analysis import AnalysisRequest, analyze as run
+    from ..report.progress import progress_bar
+
+    req = AnalysisRequest(str(folder), baseline, nas_model, accuracy_tolerance, hardware, dtype, runtime, batch, pue, datacenter, grid,
+                          region, net, inferences_per_day, deployments, horizon_years, growth, nas_preset, nas_cost_kg, nas_pue,
+                          nas_datacenter, nas_grid, nas_region, budget_hardware, objective, max_latency_ms, min_accuracy, samples, seed)
+    ps = load(profiles)
+    db, pver = open_store(store, no_store)
+    from ..manifest import expand_model_args
+
+    total = len(expand_model_args([folder])) if folder.exists() else 0
+    with progress_bar("profiling and projecting", total, quiet) as advance:
+        a = run(req, ps, db, pver, advance)
+    record = a.to_dict()
+    report_errors(a.errors)
+    if db is not None:
+        try:
+            db.log_run("analyze", {"folder": str(folder), **{k: record["target"][k] for k in ("hardware", "dtype", "runtime", "batch")}},
+                       {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["outcome"], "p_net_saving": a.verdict["p_net_saving"]})
+        except UsageError as e:
+            err.print(f"warning: {e}")
+    if out is not None:
+        from ..report.outputs import write_outputs
+
+        write_outputs(out, record)
+    if fmt is OutFormat.json:
+        print_json(record)
+    else:
+        from ..report.decide_text import render_amortization, render_answer, render_ranking, render_sensitivities
+
+        c = console()
+        t = record["target"]
+        render_ranking(record["ranking"], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})")
+        render_amortization(record["amortization"] | {"notes": []}, c, quiet=True)
+        if not quiet:
+            render_sensitivities(record["sensitivities"], c)
+        render_answer(record, c)
+        for n in [] if quiet else record["notes"]:
+            c.print(f"[yellow]note[/] {escape(n)}")
+        if out is not None:
+            c.print(escape(f"wrote {out / 'analysis.json'}, {out / 'ranking.csv'} and {out / 'report.html'}"))
+    raise typer.Exit(1 if a.errors else 0)
+
+
+@app.command()
+@command
+def report(
+    results: Annotated[list[Path], typer.Argument(help="analysis.json files written by `analyze --out` (or its --format json output).")],
+    html_out: Annotated[Path, typer.Option("--html", help="Write the self-contained HTML report here.")],
+) -> None:
+    """Render saved analyses as one self-contained HTML report (inline CSS and plots, no network), exactly as
+    `analyze --out` rendered them."""
+    from ..analysis import Analysis
+    from ..report.html import render_html
+
+    pages = []
+    for path in results:
+        try:
+            record = Analysis.from_dict(json.loads(path.read_text())).to_dict()
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file") from None
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            raise UsageError(f"{path}: not an analysis written by `analyze --out` ({type(e).__name__})") from None
+        except UsageError as e:
+            raise UsageError(f"{path}: {e}") from None
+        pages.append(render_html(record) if len(results) == 1 else render_html(record, f"nas-analyzer report: {path.name}"))
+    body = pages[0] if len(pages) == 1 else pages[0].replace("</body></html>", "") + "".join(
+        p.split("<body>", 1)[1].replace("</body></html>", "") for p in pages[1:]) + "</body></html>"
+    try:
+        html_out.parent.mkdir(parents=True, exist_ok=True)
+        html_out.write_text(body)
+    except OSError as e:
+        raise UsageError(f"--html {html_out}: cannot write ({e.strerror})") from None
+    print(f"wrote {html_out}")

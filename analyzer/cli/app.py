@@ -1,0 +1,121 @@
+"""The typer app, the options commands share, and the one error decorator: an AnalyzerError becomes one line
+on stderr and its exit code (2 usage, 1 analysis), in every command the same way."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Callable, NoReturn, Optional
+
+import typer
+from rich.console import Console
+
+from .. import __version__
+from ..errors import AnalyzerError, UsageError
+
+app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+class OutFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+ProfilesOpt = Annotated[Optional[list[Path]], typer.Option("--profiles", help="Extra profile folder (hardware/, datacenter/, region/ inside); overrides shipped profiles by name. Repeatable.")]
+FormatOpt = Annotated[OutFormat, typer.Option("--format", help="Output format.")]
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Results store (SQLite; default: the user cache).")]
+NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="Neither read nor write the results store.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")]
+HardwareOpt = Annotated[str, typer.Option("--hardware", help="Target hardware profile or alias (see `profiles list hardware`).")]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, tf32, fp16, bf16, int8 (default: the first of bf16, fp16, fp32 the hardware has).")]
+BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size (1 to 1,048,576).")]
+RuntimeOpt = Annotated[Optional[str], typer.Option("--runtime", help="eager (PyTorch), graph (CUDA-graph replay) or ort (ONNX Runtime).")]
+PueOpt = Annotated[Optional[float], typer.Option("--pue", help="Datacenter PUE where it runs (1 to 5).")]
+DatacenterOpt = Annotated[Optional[str], typer.Option("--datacenter", help="Datacenter profile where it runs (its PUE).")]
+GridOpt = Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="Grid carbon intensity where it runs (0 to 2000 gCO2e/kWh).")]
+RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Region profile NAME[@YEAR] where it runs (its grid intensity).")]
+NetOpt = Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")]
+UtilizationOpt = Annotated[float, typer.Option("--utilization", help="Busy share of the hardware's life, for the embodied share (0-1].")]
+
+
+def fail(e: AnalyzerError) -> NoReturn:
+    err.print(f"error: {e}")
+    raise typer.Exit(e.exit_code)
+
+
+def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A command body: an AnalyzerError becomes one line and its exit code. Nothing else is caught here."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AnalyzerError as e:
+            fail(e)
+    return run
+
+
+def console() -> Console:
+    c = Console(highlight=False)
+    if not c.is_terminal:
+        c.width = max(c.width, 160)
+    return c
+
+
+def load(dirs: list[Path] | None):
+    from ..profiles import load_profiles
+
+    return load_profiles(tuple(Path(d) for d in dirs or ()))
+
+
+def print_json(obj: Any) -> None:
+    """Machine-clean JSON on stdout: never NaN or Infinity."""
+    sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
+
+
+def report_errors(messages: list[str]) -> None:
+    for m in messages:
+        err.print(f"error: {m}")
+
+
+_DIM = re.compile(r"^([A-Za-z_][\w.\-/:]*)=([0-9]+)$")
+
+
+def parse_dims(items: list[str]) -> dict[str, int]:
+    dims: dict[str, int] = {}
+    for item in items:
+        m = _DIM.match(item.strip())
+        if not m or not 1 <= int(m.group(2)) <= 1 << 31:
+            raise UsageError(f"--dim '{item}': expected NAME=VALUE with an integer VALUE from 1 to 2^31")
+        dims[m.group(1)] = int(m.group(2))
+    return dims
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"nas-analyzer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    pass
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except MemoryError:
+        err.print("error: out of memory")
+        sys.exit(1)
+    except RecursionError:
+        err.print("error: the model nests subgraphs too deeply to analyse")
+        sys.exit(1)

@@ -1,0 +1,160 @@
+"""Commands for profiles, run footprints and the 4Ms. Parsing and rendering only."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import UsageError
+from .app import FormatOpt, OutFormat, ProfilesOpt, app, command, console, load, print_json
+
+profiles_app = typer.Typer(help="List and show hardware, datacenter, region and search profiles.", no_args_is_help=True)
+app.add_typer(profiles_app, name="profiles")
+
+
+class Kind(str, Enum):
+    hardware = "hardware"
+    datacenter = "datacenter"
+    region = "region"
+    nas = "nas"
+
+
+@profiles_app.command("list")
+@command
+def profiles_list(kind: Annotated[Optional[Kind], typer.Argument(help="hardware, datacenter, region or nas (search presets); all if omitted.")] = None,
+                  profiles: ProfilesOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
+    """List the available profiles with a one-line summary."""
+    ps = load(profiles)
+    if fmt is OutFormat.json:
+        kinds = [kind.value] if kind else ["hardware", "datacenter", "region", "nas"]
+        print_json({k: sorted(getattr(ps, k)) for k in kinds})
+    else:
+        from ..report.carbon_text import render_profile_list
+
+        render_profile_list(ps, kind.value if kind else None, console())
+
+
+@profiles_app.command("show")
+@command
+def profiles_show(name: Annotated[str, typer.Argument(help="Profile name or alias (any kind); a region may be NAME@YEAR.")],
+                  profiles: ProfilesOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
+    """Show every value of one profile with its source, year and kind."""
+    ps = load(profiles)
+    found = ps.find(name.partition("@")[0])
+    if fmt is OutFormat.json:
+        print_json(asdict(found))
+    else:
+        from ..report.carbon_text import render_profile_show
+
+        render_profile_show(found, console())
+
+
+@app.command()
+@command
+def footprint(
+    hardware: Annotated[str, typer.Option("--hardware", help="Hardware profile name (see `profiles list hardware`).")],
+    count: Annotated[float, typer.Option("--count", help="Number of chips.")] = 1,
+    hours: Annotated[Optional[float], typer.Option("--hours", help="Run length in hours.")] = None,
+    days: Annotated[Optional[float], typer.Option("--days", help="Run length in days.")] = None,
+    avg_power_w: Annotated[Optional[float], typer.Option("--avg-power-w", help="Measured average power per chip (W).")] = None,
+    utilization: Annotated[Optional[float], typer.Option("--utilization", help="Estimate power as TDP x this fraction (0-1].")] = None,
+    pue: Annotated[Optional[float], typer.Option("--pue", help="Datacenter PUE (1 to 5).")] = None,
+    datacenter: Annotated[Optional[str], typer.Option("--datacenter", help="Datacenter profile (default: stated in the output).")] = None,
+    grid: Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="Grid carbon intensity (gCO2e/kWh).")] = None,
+    region: Annotated[Optional[str], typer.Option("--region", help="Region profile NAME[@YEAR] (default: stated in the output).")] = None,
+    net: Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")] = False,
+    profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Energy and CO2e of a run (Patterson et al. 2021: kWh = hours x chips x W x PUE / 1000; CO2e = kWh x
+    intensity), plus the embodied carbon of the share of the hardware's lifetime used, reported apart."""
+    from ..carbon import footprint as compute
+    from ..place import check_number, resolve_site
+
+    if (hours is None) == (days is None):
+        raise UsageError("give exactly one of --hours and --days")
+    length = check_number("--hours" if hours is not None else "--days", hours if hours is not None else days, 0, 1e7, low_open=True)
+    ps = load(profiles)
+    site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net)
+    result = compute(ps.get("hardware", hardware), count, length if hours is not None else length * 24,
+                     avg_power_w=avg_power_w, utilization=utilization, **site.accounting_args())
+    result.notes[:0] = list(site.notes)
+    from ..report.carbon_text import render_footprint
+
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result, console())
+
+
+def _compute(model: Path | None, flops: float | None, side: str) -> float | None:
+    if model is not None and flops is not None:
+        raise UsageError(f"give --{side}-model or --{side}-flops, not both")
+    if model is not None:
+        from ..profile import profile_onnx
+
+        return float(profile_onnx(model, scan_sparsity=False).flops)
+    if flops is not None:
+        from ..place import check_number
+
+        return check_number(f"--{side}-flops", flops, 0, 1e30, low_open=True)
+    return None
+
+
+@app.command()
+@command
+def fourm(
+    base_hardware: Annotated[str, typer.Option("--base-hardware", help="Baseline hardware profile.")],
+    new_hardware: Annotated[str, typer.Option("--new-hardware", help="Improved hardware profile.")],
+    model_ratio: Annotated[Optional[float], typer.Option("--model-ratio", help="Stated compute ratio base/new (Model factor).")] = None,
+    base_flops: Annotated[Optional[float], typer.Option("--base-flops", help="Baseline compute (FLOPs).")] = None,
+    new_flops: Annotated[Optional[float], typer.Option("--new-flops", help="Improved compute (FLOPs).")] = None,
+    base_model: Annotated[Optional[Path], typer.Option("--base-model", help="Baseline ONNX model: its profiled FLOPs.")] = None,
+    new_model: Annotated[Optional[Path], typer.Option("--new-model", help="Improved ONNX model: its profiled FLOPs.")] = None,
+    base_dtype: Annotated[Optional[str], typer.Option("--base-dtype", help="dtype for the baseline's peak throughput.")] = None,
+    new_dtype: Annotated[Optional[str], typer.Option("--new-dtype", help="dtype for the improved side's peak throughput.")] = None,
+    base_tflops: Annotated[Optional[float], typer.Option("--base-tflops", help="Stated baseline throughput per chip (TFLOP/s).")] = None,
+    new_tflops: Annotated[Optional[float], typer.Option("--new-tflops", help="Stated improved throughput per chip (TFLOP/s).")] = None,
+    achievable: Annotated[bool, typer.Option("--achievable", help="Use measured achievable ceilings, not datasheet peaks.")] = False,
+    base_power_w: Annotated[Optional[float], typer.Option("--base-power-w", help="Stated baseline average power per chip (W).")] = None,
+    new_power_w: Annotated[Optional[float], typer.Option("--new-power-w", help="Stated improved average power per chip (W).")] = None,
+    base_pue: Annotated[Optional[float], typer.Option("--base-pue", help="Baseline datacenter PUE.")] = None,
+    new_pue: Annotated[Optional[float], typer.Option("--new-pue", help="Improved datacenter PUE.")] = None,
+    base_datacenter: Annotated[Optional[str], typer.Option("--base-datacenter", help="Baseline datacenter profile.")] = None,
+    new_datacenter: Annotated[Optional[str], typer.Option("--new-datacenter", help="Improved datacenter profile.")] = None,
+    base_grid: Annotated[Optional[float], typer.Option("--base-grid-gco2e-per-kwh", help="Baseline grid intensity.")] = None,
+    new_grid: Annotated[Optional[float], typer.Option("--new-grid-gco2e-per-kwh", help="Improved grid intensity.")] = None,
+    base_region: Annotated[Optional[str], typer.Option("--base-region", help="Baseline region NAME[@YEAR].")] = None,
+    new_region: Annotated[Optional[str], typer.Option("--new-region", help="Improved region NAME[@YEAR].")] = None,
+    base_net: Annotated[bool, typer.Option("--base-net", help="CFE-net intensity for the baseline region.")] = False,
+    new_net: Annotated[bool, typer.Option("--new-net", help="CFE-net intensity for the improved region.")] = False,
+    profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """The 4Ms: factor a reduction into Model (compute) x Machine (perf/W) x Mechanization (PUE) = energy,
+    and x Map (grid intensity) = CO2e, with absolute numbers on both sides when compute is known."""
+    from ..fourms import Scenario, four_ms
+    from ..place import check_number, resolve_site
+
+    ps = load(profiles)
+    notes: list[str] = []
+    sides = []
+    for side, hw, model, flops, dtype, tflops, power, pue, dc, grid, region, net in (
+            ("base", base_hardware, base_model, base_flops, base_dtype, base_tflops, base_power_w, base_pue, base_datacenter, base_grid, base_region, base_net),
+            ("new", new_hardware, new_model, new_flops, new_dtype, new_tflops, new_power_w, new_pue, new_datacenter, new_grid, new_region, new_net)):
+        site = resolve_site(ps, pue=pue, datacenter=dc, grid=grid, region=region, net=net, flag=f"--{side}-", who=side)
+        notes += site.notes
+        for name, v in ((f"--{side}-tflops", tflops), (f"--{side}-power-w", power)):
+            if v is not None:
+                check_number(name, v, 0, 1e7, low_open=True)
+        sides.append(Scenario(ps.get("hardware", hw), _compute(model, flops, side), dtype, tflops, achievable, power, None,
+                              label=side, **site.accounting_args()))
+    if model_ratio is not None:
+        check_number("--model-ratio", model_ratio, 0, 1e12, low_open=True)
+    result = four_ms(sides[0], sides[1], model_ratio)
+    result.notes[:0] = notes
+    from ..report.carbon_text import render_fourms
+
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result, console())
+

@@ -1,0 +1,159 @@
+"""Commands `amortize`, `strategies` and `rank`: parsing and rendering only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from ..errors import AnalyzerError, UsageError
+from .app import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
+                  command, console, load, print_json, report_errors)
+
+NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
+NasDcOpt = Annotated[Optional[str], typer.Option("--nas-datacenter", help="Datacenter profile where the search runs.")]
+NasGridOpt = Annotated[Optional[float], typer.Option("--nas-grid-gco2e-per-kwh", help="Grid intensity where the search runs.")]
+NasRegionOpt = Annotated[Optional[str], typer.Option("--nas-region", help="Region NAME[@YEAR] where the search runs.")]
+
+
+@app.command()
+@command
+def amortize(
+    nas_preset: Annotated[Optional[str], typer.Option("--nas-preset", help="A published search (see `profiles list nas`).")] = None,
+    nas_cost_kg: Annotated[Optional[float], typer.Option("--nas-cost-kg", help="Search cost, kgCO2e.")] = None,
+    nas_cost_kwh: Annotated[Optional[float], typer.Option("--nas-cost-kwh", help="Search energy, facility kWh (x the search site's intensity).")] = None,
+    nas_hardware: Annotated[Optional[str], typer.Option("--nas-hardware", help="Search hardware profile (with --nas-count, --nas-hours).")] = None,
+    nas_count: Annotated[Optional[float], typer.Option("--nas-count", help="Chips the search used.")] = None,
+    nas_hours: Annotated[Optional[float], typer.Option("--nas-hours", help="Hours the search ran.")] = None,
+    nas_pue: NasPueOpt = None, nas_datacenter: NasDcOpt = None, nas_grid: NasGridOpt = None, nas_region: NasRegionOpt = None,
+    baseline_co2e_g: Annotated[Optional[str], typer.Option("--baseline-co2e-g", help="Baseline gCO2e per item (number or range).")] = None,
+    nas_co2e_g: Annotated[Optional[str], typer.Option("--nas-co2e-g", help="NAS-found model gCO2e per item (number or range).")] = None,
+    baseline_model: Annotated[Optional[Path], typer.Option("--baseline-model", help="Baseline ONNX model, projected on --hardware.")] = None,
+    nas_model: Annotated[Optional[Path], typer.Option("--nas-model", help="NAS-found ONNX model, projected on --hardware.")] = None,
+    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target for --*-model projections.")] = "h100",
+    dtype: DtypeOpt = "fp16", batch: BatchOpt = 64, runtime: Annotated[str, typer.Option("--runtime", help="eager, graph or ort.")] = "graph",
+    pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
+    inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH.")] = "1e6",
+    deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "1",
+    horizon_days: Annotated[Optional[str], typer.Option("--horizon-days", help="Reuse horizon in days (number or range).")] = None,
+    horizon_years: Annotated[Optional[str], typer.Option("--horizon-years", help="Reuse horizon in years (number or range).")] = None,
+    growth: Annotated[str, typer.Option("--growth", help="Traffic growth per year, fraction (0.5 = +50%/year).")] = "0",
+    per_deployment_cost_kg: Annotated[str, typer.Option("--per-deployment-cost-kg", help="Fine-tuning/retraining cost per deployment, kgCO2e.")] = "0",
+    retrains: Annotated[str, typer.Option("--retrains", help="Further retraining runs per deployment (each costs --per-deployment-cost-kg).")] = "0",
+    budget_hardware: Annotated[Optional[str], typer.Option("--budget-hardware", help="Express the largest NAS budget in chip-hours of this hardware (default: the search's).")] = None,
+    samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
+    profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
+    budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
+    or projected (projections carry their error model, shared between the two models)."""
+    from ..amortize import AmortizeInputs, amortize as run, parse_reuse
+    from ..dist import Dist, fixed, parse_dist
+    from ..carbon import choose_power
+    from ..place import resolve_placement
+    from ..pipeline import project_models
+    from ..search_cost import search_cost
+
+    ps = load(profiles)
+    sc = search_cost(ps, preset=nas_preset, cost_kg=nas_cost_kg, cost_kwh=nas_cost_kwh, hardware=nas_hardware, count=nas_count,
+                     hours=nas_hours, pue=nas_pue, datacenter=nas_datacenter, grid=nas_grid, region=nas_region)
+    notes = list(sc.notes)
+    per_item, emb, sig = {}, {"baseline": fixed(0), "nas": fixed(0)}, {"shared": 0.0, "baseline": 0.0, "nas": 0.0}
+    for side, stated, model in (("baseline", baseline_co2e_g, baseline_model), ("nas", nas_co2e_g, nas_model)):
+        if (stated is None) == (model is None):
+            raise UsageError(f"give exactly one of --{side}-co2e-g and --{side}-model")
+        if stated is not None:
+            per_item[side] = parse_dist(stated, f"--{side}-co2e-g")
+            continue
+        placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)
+        notes += [n for n in placement.notes if n not in notes]
+        projs, errors = project_models([model], placement)
+        if errors:
+            raise AnalyzerError(errors[0])
+        per_item[side], emb[side] = fixed(projs[0].co2e_g_per_item), fixed(projs[0].embodied_co2e_g_per_item or 0.0)
+        sig["shared"], sig[side] = projs[0].energy_log_sigma_shared, projs[0].energy_log_sigma_model
+    if baseline_model is None or nas_model is None:
+        sig["shared"] = 0.0  # a stated side shares no projection error with the other
+    chip = budget_hardware or (sc.chip if sc.chip in ps.hardware else None)
+    kw = sc.kw_per_chip_hour
+    if budget_hardware:
+        bhw = ps.get("hardware", budget_hardware)
+        chip, kw = bhw.name, choose_power(bhw, None, None)[0] * (sc.site.pue if sc.site else 1.0) / 1000
+    reuse = parse_reuse(inferences_per_day, deployments, horizon_days, horizon_years, growth, per_deployment_cost_kg, retrains)
+    cost = fixed(sc.cost_kg) if sc.low_kg == sc.high_kg else Dist("log-uniform", sc.low_kg, sc.high_kg)
+    a = run(AmortizeInputs(nas_cost_kg=cost, baseline_g_per_item=per_item["baseline"], nas_g_per_item=per_item["nas"],
+                           baseline_embodied_g_per_item=emb["baseline"], nas_embodied_g_per_item=emb["nas"],
+                           search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=sig["shared"], log_sigma_baseline=sig["baseline"],
+                           log_sigma_nas=sig["nas"], budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if chip else None,
+                           budget_hardware=chip or "", **reuse), samples=samples, seed=seed)
+    a.notes[:0] = notes + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
+    d = a.to_dict() | {"nas_inputs": sc.inputs}
+    d["inputs"]["budget_hardware"] = chip or ""
+    if fmt is OutFormat.json:
+        print_json(d)
+    else:
+        from ..report.decide_text import render_amortization
+
+        render_amortization(d, console())
+
+
+@app.command()
+@command
+def strategies(
+    one_off_kg: Annotated[float, typer.Option("--one-off-kg", help="One-off search-and-train cost (e.g. Once-for-All), kgCO2e.")],
+    per_scenario_kg: Annotated[float, typer.Option("--per-scenario-kg", help="Its cost per deployment scenario afterwards, kgCO2e.")],
+    search_per_scenario_kg: Annotated[float, typer.Option("--search-per-scenario-kg", help="A fresh search per scenario, kgCO2e.")],
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Once-for-All analysis: one search-and-train plus a per-scenario cost vs a search per scenario;
+    the break-even number of scenarios N = one-off / (per-search - per-scenario)."""
+    from ..amortize import strategies_break_even
+    from ..place import check_number
+
+    for name, v in (("--one-off-kg", one_off_kg), ("--per-scenario-kg", per_scenario_kg), ("--search-per-scenario-kg", search_per_scenario_kg)):
+        check_number(name, v, 0.0, 1e15)
+    n = strategies_break_even(one_off_kg, per_scenario_kg, search_per_scenario_kg)
+    out = {"break_even_scenarios": n, "verdict": "the per-scenario search is never dearer" if n is None else
+           f"the one-off strategy pays back from {n:.3g} deployment scenarios"}
+    print_json(out) if fmt is OutFormat.json else print(out["verdict"])
+
+
+@app.command("rank")
+@command
+def rank_cmd(
+    models: Annotated[list[Path], typer.Argument(help="ONNX files or folders (a manifest gives accuracy and roles).")],
+    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
+    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None,
+    pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
+    accuracy: Annotated[Optional[Path], typer.Option("--accuracy", help="CSV model,accuracy (top-1 %); else the manifest's.")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="co2e, energy, latency or weighted.")] = "co2e",
+    weights: Annotated[Optional[str], typer.Option("--weights", help="For weighted: co2e=1,latency=1,accuracy=1 (min-max normalised).")] = None,
+    max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this.")] = None,
+    min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
+    profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
+    under the constraints; dominated candidates are listed with who dominates them."""
+    from ..manifest import expand_model_args
+    from ..place import resolve_placement
+    from ..pipeline import rank_models
+
+    ps = load(profiles)
+    placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)
+    rows, _, errors = rank_models(expand_model_args(models), placement, accuracy, objective, max_latency_ms, min_accuracy, weights)
+    report_errors(errors)
+    if fmt is OutFormat.json:
+        print_json({"ranking": [r.to_dict() for r in rows], "notes": list(placement.notes)})
+    else:
+        from ..report.decide_text import render_ranking
+
+        c = console()
+        render_ranking([r.to_dict() for r in rows], c)
+        for n in placement.notes:
+            c.print(f"[yellow]note[/] {escape(n)}")
+    raise typer.Exit(1 if errors else 0)

@@ -1,0 +1,86 @@
+"""Command `measure`: parsing and rendering only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import AnalyzerError, UsageError
+from .app import FormatOpt, OutFormat, app, command, console, err, parse_dims, print_json
+
+
+def parse_batches(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"--batch '{text}': expected positive integers separated by commas, e.g. 1,8,32") from None
+    if not values or any(not 1 <= v <= 1 << 20 for v in values):
+        raise UsageError(f"--batch '{text}': every batch must be from 1 to 1,048,576")
+    return values
+
+
+@app.command()
+@command
+def measure(
+    models: Annotated[list[Path], typer.Argument(help="ONNX files, or folders (a manifest.toml's models, else *.onnx).")],
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated: 1,8,32.")] = "1",
+    dim: Annotated[Optional[list[str]], typer.Option("--dim", help="Bind a symbolic input dim: NAME=VALUE (repeatable).")] = None,
+    provider: Annotated[str, typer.Option("--provider", help="Execution provider: cpu, cuda, tensorrt, ... or a full ORT name.")] = "cpu",
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Intra-op threads (default: ORT's choice).")] = None,
+    opt_level: Annotated[str, typer.Option("--opt-level", help="Graph optimisation: disable, basic, extended, all.")] = "all",
+    max_time: Annotated[float, typer.Option("--max-time", help="Time budget per model and batch, seconds (0.1 to 86,400).")] = 30.0,
+    target_ci: Annotated[float, typer.Option("--target-ci", min=1e-4, max=1.0, help="Stop when the median's 95% CI is within +- this fraction.")] = 0.02,
+    inputs: Annotated[Optional[Path], typer.Option("--inputs", help="Inputs from an .npz file (arrays named as the model's inputs).")] = None,
+    meter: Annotated[str, typer.Option("--meter", help="Energy meter: auto (NVML on CUDA, else RAPL), rapl, nvml, none, replay:FILE.csv.")] = "auto",
+    device: Annotated[int, typer.Option("--device", min=0, help="GPU index for NVML.")] = 0,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Append measurements to this JSON-lines file (default: the user cache).")] = None,
+    no_store: Annotated[bool, typer.Option("--no-store", help="Do not save measurements.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Measure latency with ONNX Runtime (warm-up, then adaptive repetition until the median's 95% CI is
+    within --target-ci or --max-time ends) and, where a counter can be read, energy per item."""
+    from ..manifest import expand_model_args
+    from ..measure import store as mstore
+    from ..measure.onnx_measure import measure_onnx
+    from ..measure.meters import meter_from_spec
+    from ..measure.ort_runner import OPT_LEVELS, resolve_provider
+    from ..place import check_number
+
+    batches = parse_batches(batch)
+    dims = parse_dims(dim or [])
+    if opt_level not in OPT_LEVELS:
+        raise UsageError(f"--opt-level '{opt_level}': expected one of {', '.join(OPT_LEVELS)}")
+    check_number("--max-time", max_time, 0.1, 86_400)
+    full_provider = resolve_provider(provider)
+    paths = expand_model_args(models)
+    the_meter = meter_from_spec(meter, full_provider, device)
+    from ..report.progress import progress_bar
+
+    results, code = [], 0
+    with progress_bar("measuring", len(paths) * len(batches), quiet) as advance:
+        for path in paths:
+            for b in batches:
+                advance(f"{path.name} batch {b}")
+                try:
+                    results.append(measure_onnx(path, b, dims=dims, provider=full_provider, threads=threads, opt_level=opt_level,
+                                                max_time_s=max_time, target_ci=target_ci, inputs_npz=inputs, meter=the_meter))
+                except AnalyzerError as e:
+                    msg = str(e)
+                    err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'} (batch {b})")
+                    code = max(code, e.exit_code)
+    if results and not no_store:
+        try:
+            mstore.append(store or mstore.default_path(), results)
+        except AnalyzerError as e:
+            err.print(f"warning: {e}")
+    if results:
+        if fmt is OutFormat.json:
+            print_json([r.to_dict() for r in results])
+        else:
+            from ..report.measure_text import render_measurements
+
+            render_measurements(results, console(), quiet)
+    raise typer.Exit(code)

@@ -1,0 +1,127 @@
+"""Commands `project` and `calibrate`: parsing and rendering only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import AnalyzerError, UsageError
+from .app import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
+                  RuntimeOpt, UtilizationOpt, app, command, console, err, load, parse_dims, print_json)
+
+
+@app.command()
+@command
+def project(
+    models: Annotated[list[Path], typer.Argument(help="ONNX files, or folders (a manifest.toml's models, else *.onnx).")],
+    hardware: HardwareOpt,
+    dtype: DtypeOpt = None,
+    batch: BatchOpt = 1,
+    runtime: RuntimeOpt = None,
+    dim: Annotated[Optional[list[str]], typer.Option("--dim", help="Bind a symbolic input dim: NAME=VALUE (repeatable).")] = None,
+    pue: PueOpt = None,
+    datacenter: DatacenterOpt = None,
+    grid: GridOpt = None,
+    region: RegionOpt = None,
+    net: NetOpt = False,
+    utilization: UtilizationOpt = 1.0,
+    per_kernel: Annotated[bool, typer.Option("--per-kernel", help="List every kernel the runtime launches: class, unit, time, bound, energy.")] = False,
+    profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Project latency, energy and CO2e per inference onto target hardware: the graph becomes the kernels the
+    runtime launches (host-side shape work and views launch nothing; fusions per runtime), each kernel is
+    timed by its class's saturating roofline, the host issues operators on a timeline, and energy is static
+    and active power over time plus energy per FLOP and per byte. Says whether datasheet, achievable or
+    calibrated numbers were used, and gives the 90% band of the profile's error model."""
+    from ..manifest import expand_model_args
+    from ..place import resolve_placement
+    from ..profile import profile_onnx
+    from ..profiles import projection_defaults
+    from ..project import project as run_projection
+    from ..project import resolve_params
+
+    ps = load(profiles)
+    placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
+                                  grid=grid, region=region, net=net, utilization=utilization)
+    params = resolve_params(placement.hardware, placement.dtype, placement.runtime, projection_defaults())
+    paths = expand_model_args(models)
+    dims = parse_dims(dim or [])
+    results, code = [], 0
+    for path in paths:
+        try:
+            prof = profile_onnx(path, dims, placement.batch, per_op=True)
+            r = run_projection(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,
+                               grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh, utilization=placement.utilization,
+                               place_inputs=list(placement.site.inputs), per_kernel=per_kernel)
+            r.notes[:0] = list(placement.notes)
+            results.append(r)
+        except AnalyzerError as e:  # report and go on: one bad file must not lose the others' results
+            msg = str(e)
+            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
+            code = max(code, e.exit_code)
+    if results:
+        if fmt is OutFormat.json:
+            print_json([r.to_dict() for r in results])
+        else:
+            from ..report.projection_text import render_per_kernel, render_projections
+
+            c = console()
+            render_projections(results, c)
+            for r in results if per_kernel else []:
+                render_per_kernel(r, c)
+    raise typer.Exit(code)
+
+
+@app.command()
+@command
+def calibrate(
+    hardware: Annotated[str, typer.Option("--hardware", help="The hardware profile the measurements ran on.")],
+    out: Annotated[Path, typer.Option("--out", help="Write the calibrated profile (TOML) here.")],
+    measurements: Annotated[Optional[Path], typer.Option("--measurements", help="JSON-lines store written by `measure`.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="CSV: model, batch, latency_s (or latency_ms_median)[, energy_j_per_item, dtype, runtime].")] = None,
+    runtime: Annotated[str, typer.Option("--runtime", help="Runtime of rows that do not say: eager, graph, ort.")] = "ort",
+    dtype: Annotated[str, typer.Option("--dtype", help="dtype of rows that do not say.")] = "fp32",
+    models_dir: Annotated[Optional[Path], typer.Option("--models", help="Folder holding NAME.onnx for CSV rows that name a model instead of a path.")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Name of the calibrated profile (default: HARDWARE-calibrated).")] = None,
+    profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Fit a hardware profile's projection to measured forwards: the host cost of issuing operators (eager,
+    ONNX Runtime) or the gaps of CUDA-graph replay, scales on the kernel classes' efficiencies, bandwidth
+    and floor, and with measured energy the static power, active power and energy per byte. Writes a
+    calibrated profile that records every measurement it was fitted on, its prediction and error.
+    (Kernel classes from profiler traces: benchmarks/gpu_calibration.py fit.)"""
+    from ..calibrate import calibrate as fit
+    from ..calibrate import calibrated_profile_toml, observations_summary
+    from ..measure.record import cpu_model
+    from ..observations import observations, read_observations
+    from ..profiles import projection_defaults
+
+    ps = load(profiles)
+    hw = ps.get("hardware", hardware)
+    obs = observations(read_observations(measurements, csv_path, runtime, dtype, models_dir))
+    cal = fit(obs, hw, projection_defaults())
+    text = calibrated_profile_toml(hw, cal, obs, name or f"{hw.name}-calibrated", cpu_model())
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+    summary = {"profile": str(out), "values": {k: cal.values[k] for k in cal.fitted_keys}, "median_abs_error": cal.median_abs_error,
+               "p90_abs_error": cal.p90_abs_error, "energy_median_abs_error": cal.energy_median_abs_error,
+               "fitted_on": observations_summary(cal, obs)}
+    if fmt is OutFormat.json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    for row in summary["fitted_on"]:
+        e = "" if row["energy_error"] is None else f"  energy error {row['energy_error']:+.1%}"
+        print(f"{row['model']:<24} {row['dtype']:<5} {row['runtime']:<5} batch {row['batch']:>3}  measured "
+              f"{row['measured_s'] * 1e3:9.3f} ms  fitted {row['predicted_s'] * 1e3:9.3f} ms  error {row['error']:+.1%}{e}")
+    em = cal.energy_median_abs_error
+    print(f"latency median |error| {cal.median_abs_error:.1%}, p90 {cal.p90_abs_error:.1%}"
+          + (f"; energy median |error| {em:.1%}" if em is not None else "") + f"; wrote {out}")

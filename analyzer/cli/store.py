@@ -1,0 +1,95 @@
+"""Commands `history` and `export`, and opening the store for the commands that cache results."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import StoreError, UsageError
+from .app import NoStoreOpt, StoreOpt, app, command, err, print_json
+
+KINDS = ("profile", "projection", "measurement")
+
+
+def open_store(path: Path | None, disabled: bool):
+    """The store and the shipped profiles' fingerprint, or (None, '') when disabled or unusable (then a
+    one-line warning and the run goes on)."""
+    if disabled:
+        return None, ""
+    from ..profiles import SHIPPED
+    from ..store import Store, default_path, profiles_version
+
+    try:
+        return Store.open(path or default_path()), profiles_version(SHIPPED)
+    except StoreError as e:
+        err.print(f"warning: {e}; continuing without the store")
+        return None, ""
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    json = "json"
+    parquet = "parquet"
+
+
+@app.command()
+@command
+def history(store: StoreOpt = None, limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="How many runs, newest first.")] = 20,
+            fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table") -> None:
+    """List past runs recorded in the results store (read-only)."""
+    from ..report.store_text import render_history
+    from ..store import Store, default_path
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format '{fmt}': expected table or json")
+    s = Store.open_readonly(store or default_path())
+    runs = s.runs(limit)
+    print_json(runs) if fmt == "json" else render_history(runs, s.path)
+
+
+@app.command()
+@command
+def export(
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, json or parquet (parquet needs pyarrow).")] = ExportFormat.json,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="profile, projection or measurement (default: every kind).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default: stdout; parquet needs --out).")] = None,
+    store: StoreOpt = None,
+    measurements: Annotated[Optional[Path], typer.Option("--measurements", help="The measurements file (default: the user cache).")] = None,
+    no_store: NoStoreOpt = False,
+) -> None:
+    """Export stored results, every kind or one: the results store's profiles and projections and the
+    measurements `measure` appended. csv/parquet flatten settings and scalar fields into columns."""
+    from ..measure import store as mstore
+    from ..report.export import rows_to_csv, rows_to_parquet
+    from ..store import Store, default_path
+
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"--kind '{kind}': expected one of {', '.join(KINDS)}")
+    rows: list[dict] = []
+    if kind in (None, "profile", "projection") and not no_store:
+        path = store or default_path()
+        if path.is_file() or kind is not None:
+            rows += list(Store.open_readonly(path).results(kind))
+    if kind in (None, "measurement"):
+        rows += [{"kind": "measurement", **m.to_dict()} for m in mstore.read(measurements or mstore.default_path())]
+    if fmt is ExportFormat.parquet:
+        if out is None:
+            raise UsageError("--format parquet needs --out FILE")
+        rows_to_parquet(rows, out)
+        print(f"wrote {len(rows)} rows to {out}")
+        return
+    text = rows_to_csv(rows) if fmt is ExportFormat.csv else None
+    if out is None:
+        print_json(rows) if text is None else sys.stdout.write(text)
+    else:
+        import json
+
+        try:
+            out.write_text(text if text is not None else json.dumps(rows, indent=2, allow_nan=False) + "\n")
+        except OSError as e:
+            raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+        print(f"wrote {len(rows)} rows to {out}")

@@ -1,0 +1,75 @@
+"""Measured forwards for `calibrate`: rows of a measurement store (JSON lines from `measure`) or a CSV, each
+profiled into a calibration Observation. CSV columns: model (a path, or a name found in a models folder),
+batch, latency_s or latency_ms_median, optional energy_j_per_item or energy_j_per_sample, dtype, runtime."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .calibrate import Observation
+from .errors import UsageError
+from .profile import profile_onnx
+
+_RUNTIME_NAMES = {"cuda-graph": "graph", "cudagraph": "graph", "graph": "graph", "eager": "eager", "ort": "ort"}
+
+
+def _model_path(raw: str, base: Path, models_dir: Path | None) -> Path:
+    """A CSV's model column: a path (relative to the CSV), or a name found in --models DIR as NAME.onnx."""
+    p = Path(raw)
+    if models_dir is not None and not p.suffix:
+        for cand in (models_dir / f"{raw}.onnx", models_dir / "onnx" / f"{raw}.onnx"):
+            if cand.exists():
+                return cand
+        raise UsageError(f"--models {models_dir}: no {raw}.onnx in it (or in its onnx/ folder)")
+    return p if p.is_absolute() else base / p
+
+
+def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None):
+    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime) rows."""
+    rows = []
+    if measurements is not None:
+        from .measure.store import read
+
+        if not measurements.exists():
+            raise UsageError(f"--measurements {measurements}: no such file")
+        for m in read(measurements):
+            rt = "graph" if m.opt_level == "cuda-graph" else ("eager" if m.backend == "torch" else "ort")
+            rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, m.energy_j_per_item, dtype, rt))
+    if csv_path is not None:
+        try:
+            with open(csv_path, newline="") as f:
+                for i, r in enumerate(csv.DictReader(f), start=2):
+                    try:
+                        lat = float(r["latency_s"]) if r.get("latency_s") else float(r["latency_ms_median"]) / 1e3
+                        batch = int(r["batch"])
+                        e_raw = r.get("energy_j_per_item") or r.get("energy_j_per_sample")
+                        energy = float(e_raw) if e_raw else None
+                        rt = _RUNTIME_NAMES[(r.get("runtime") or runtime).strip().lower()]
+                        dt = (r.get("dtype") or dtype).strip().lower()
+                    except (KeyError, TypeError, ValueError):
+                        raise UsageError(f"{csv_path}: row {i}: need model, batch, latency_s (or latency_ms_median)"
+                                         "[, energy_j_per_item, dtype, runtime]") from None
+                    if not (lat > 0 and batch >= 1) or (energy is not None and not energy > 0):
+                        raise UsageError(f"{csv_path}: row {i}: latency and energy must be > 0 and batch >= 1")
+                    path = _model_path(r["model"], csv_path.parent, models_dir)
+                    rows.append((Path(r["model"]).stem, path, None, batch, lat, energy, dt, rt))
+        except FileNotFoundError:
+            raise UsageError(f"--csv {csv_path}: no such file") from None
+    if not rows:
+        raise UsageError("no measurements: give --measurements STORE.jsonl (from `measure`) or --csv FILE.csv")
+    return rows
+
+
+def observations(rows) -> list[Observation]:
+    """Profile each row's model (once per file and batch) into an Observation; refuse a file changed since it was measured."""
+    cache: dict = {}
+    out = []
+    for label, path, sha, batch, lat, energy, dt, rt in rows:
+        if (path, batch) not in cache:
+            cache[(path, batch)] = profile_onnx(path, batch=batch, per_op=True, scan_sparsity=False)
+        prof = cache[(path, batch)]
+        if sha and prof.sha256 != sha:
+            raise UsageError(f"{path}: the file changed since it was measured (sha256 differs); measure it again")
+        out.append(Observation(label, prof.sha256, batch, lat, prof, energy, dt, rt))
+    return out

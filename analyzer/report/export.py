@@ -1,0 +1,41 @@
+"""Stored results as CSV or Parquet: one row per result, settings and scalar fields as columns."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+
+def flatten(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k not in ("payload", "settings") and not isinstance(v, (dict, list))}
+    out.update({f"setting.{k}": v for k, v in (row.get("settings") or {}).items()})
+    for k, v in (row.get("payload") or {}).items():
+        if isinstance(v, (int, float, str, bool)) or v is None:
+            out[k] = v
+    return out
+
+
+def rows_to_csv(rows: list[dict[str, Any]]) -> str:
+    flat = [flatten(r) for r in rows]
+    cols = sorted({k for r in flat for k in r})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, cols, lineterminator="\n")
+    w.writeheader()
+    w.writerows(flat)
+    return buf.getvalue()
+
+
+def rows_to_parquet(rows: list[dict[str, Any]], out: Path) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError("parquet export needs pyarrow: pip install pyarrow") from None
+    try:
+        pq.write_table(pa.Table.from_pylist([flatten(r) for r in rows]), str(out))
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e})") from None

@@ -1,0 +1,34 @@
+"""`analyze --out DIR`: analysis.json (the record), ranking.csv and report.html, all from the record."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+
+def ranking_csv(rows: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["rank", "model", "role", "top1_accuracy_pct", "co2e_g_per_item", "energy_j_per_item", "latency_s", "pareto", "dominated_by", "excluded"])
+    for r in rows:
+        w.writerow([r["rank"] or "", r["name"], r["role"], "" if r["accuracy"] is None else r["accuracy"], r["co2e_g_per_item"],
+                    r["energy_j_per_item"], r["latency_s"], r["pareto"], ";".join(r["dominated_by"]), r["excluded"]])
+    return buf.getvalue()
+
+
+def write_outputs(out: Path, record: dict[str, Any]) -> None:
+    """Write the three files; the JSON first (complete and valid), so a failure later leaves a readable record."""
+    from .html import render_html
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "analysis.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
+        (out / "ranking.csv").write_text(ranking_csv(record["ranking"]))
+        (out / "report.html").write_text(render_html(record))
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None

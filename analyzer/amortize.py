@@ -144,6 +144,8 @@ MAX_SAMPLES = 1_000_000  # memory grows with the samples (about 1 kB each): a mi
 def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortization:
     if not 100 <= samples <= MAX_SAMPLES:
         raise UsageError(f"--samples {samples}: must be between 100 and {MAX_SAMPLES:,}")
+    if not 0 <= seed < 2**32:
+        raise UsageError(f"--seed {seed}: must be an integer from 0 to 2^32 - 1")
     dists: dict[str, Dist] = {k: getattr(a, k) for k in _KEYS}
     if dists["items_per_day"].high <= 0 or dists["deployments"].high <= 0 or dists["horizon_days"].high <= 0:
         raise UsageError("items per day, deployments and horizon must be > 0")
@@ -176,7 +178,7 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
                 pct = np.percentile(out[k], [5, 50, 95])
             unc[k] = {"p5": _finite(pct[0]), "p50": _finite(pct[1]), "p95": _finite(pct[2])}
         p_pos = float(np.mean(out["net_savings_kg"] > 0))
-    outcome, verdict = _verdict(p, p_pos)
+    outcome, verdict = _verdict(p, p_pos, None if unc is None else unc["net_savings_kg"]["p50"])
     return Amortization(
         savings_g_per_item=save, spent_kg=p["spent_kg"], items_over_horizon=p["items_over_horizon"],
         gross_savings_kg=p["gross_savings_kg"], net_savings_kg=p["net_savings_kg"],
@@ -211,7 +213,7 @@ def parse_reuse(items_per_day: str, deployments: str = "1", horizon_days: str | 
             "retrains_per_deployment": parse_dist(retrains, "--retrains")}
 
 
-def _verdict(p: dict[str, float], p_pos: float | None) -> tuple[str, str]:
+def _verdict(p: dict[str, float], p_pos: float | None, p50: float | None = None) -> tuple[str, str]:
     """(outcome, sentence). With uncertainty: three-valued on P(net saving); without: the point estimate."""
     save, net = p["savings_g_per_item"], p["net_savings_kg"]
     if p_pos is None:
@@ -228,7 +230,8 @@ def _verdict(p: dict[str, float], p_pos: float | None) -> tuple[str, str]:
         outcome = "does not pay back"
     else:
         outcome = "undetermined"
-    detail = (f"median net saving {net:.4g} kgCO2e over the horizon" if save > 0 else "no per-item saving at the point estimate")
+    median = net if p50 is None else p50
+    detail = (f"median net saving {median:.4g} kgCO2e over the horizon" if save > 0 else "no per-item saving at the point estimate")
     return outcome, f"{outcome}: probability of a net saving {p_pos:.0%} ({detail})"
 
 

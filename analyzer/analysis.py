@@ -139,14 +139,14 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     growth = parse_dist(req.growth, "--growth")
     folder = Path(req.folder)
     if not folder.exists():
-        raise UsageError(f"{folder}: no such folder or file")
+        raise UsageError(f"{folder}: no such file")
     paths = expand_model_args([folder])
     if not paths:
         raise UsageError(f"{folder}: no ONNX candidates in it")
     rows, projections, errors = rank_models(paths, placement, None, req.objective, req.max_latency_ms, req.min_accuracy, None,
                                             store, profiles_ver, progress)
     if not projections:
-        raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(errors))
+        raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(map(str, errors)))
     pair = choose_pair(rows, req.baseline, req.nas_model, req.accuracy_tolerance)
     if not pair.matched and pair.accuracy_gap_points is not None:
         notes.append(f"accuracy gap: {pair.nas} is {pair.accuracy_gap_points:.2f} top-1 points below {pair.baseline} "
@@ -194,7 +194,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), placement.to_dict(), scenario, [r.to_dict() for r in rows],
                     [p.to_dict() for p in projections], pair.to_dict(), sc.to_dict() | {"budget_hardware": budget_chip or ""},
                     saving, amort_d, verdict, [s.to_dict() for s in sens],
-                    _illustrative_fourms(ps, placement, base, nas), notes + amort.notes, errors)
+                    _illustrative_fourms(ps, placement, base, nas), notes + amort.notes, [str(e) for e in errors])
 
 
 def _sensitivities(req, ps, placement: Placement, pair, base: Projection, nas: Projection, sc, inputs: AmortizeInputs,

@@ -9,6 +9,16 @@ class AnalyzerError(Exception):
     exit_code = 1
 
 
+def naming(e: AnalyzerError, subject: str) -> AnalyzerError:
+    """The error with its message starting with `subject` (a model's path), its exit code kept."""
+    msg = str(e)
+    if msg.startswith(subject):
+        return e
+    out = AnalyzerError(f"{subject}: {msg}")
+    out.exit_code = e.exit_code
+    return out
+
+
 class UsageError(AnalyzerError):
     """The command line itself is wrong (bad flag value, missing file). Exit code 2."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .carbon import choose_power, place
 from .errors import UsageError
-from .profiles import DatacenterProfile, HardwareProfile, RegionProfile, RegionYear
+from .profiles import DatacenterProfile, HardwareProfile, RegionProfile, RegionYear, default_dtype
 from .units import G_PER_KG, J_PER_KWH
 
 
@@ -80,7 +80,7 @@ def _throughput(s: Scenario, side: str) -> tuple[float, dict]:
         return s.throughput_tflops, {"name": f"{side}.throughput_tflops", "value": s.throughput_tflops, "unit": "TFLOP/s",
                                      "source": "stated by the user", "kind": "stated"}
     table = hw.achievable_tflops if s.achievable else hw.peak_tflops
-    dtype = s.dtype or next((d for d in ("bf16", "fp16", "tf32", "fp32") if d in table), "bf16")
+    dtype = s.dtype or default_dtype(table) or "bf16"
     if dtype not in table:
         which = "achievable (measured)" if s.achievable else "peak"
         raise UsageError(f"hardware '{hw.name}' has no {which} {dtype} throughput; it has: {', '.join(table) or 'none'}")

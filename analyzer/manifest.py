@@ -66,5 +66,5 @@ def expand_model_args(args: list[Path]) -> list[Path]:
                     raise UsageError(f"{a}: is a directory with no .onnx models")
                 out.extend(found)
         else:
-            out.append(a)
+            out.append(a)  # a missing file fails on its own ("PATH: no such file", exit 2); the others still count
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .errors import AnalyzerError, UsageError
+from .errors import AnalyzerError, UsageError, naming
 from .manifest import MANIFEST, read_manifest
 from .place import Placement
 from .profile import profile_onnx
@@ -27,9 +27,10 @@ def projection_key_parts(placement: Placement) -> dict:
 
 
 def project_models(paths: list[Path], placement: Placement, store=None, profiles_ver: str = "",
-                   advance=None) -> tuple[list[Projection], list[str]]:
-    """Project each model; failures are collected as one-line messages naming the model, so the others
-    still count. With a store, a projection of the same file content and key parts is read back instead."""
+                   advance=None) -> tuple[list[Projection], list[AnalyzerError]]:
+    """Project each model; failures are collected (errors whose message names the model, with their exit
+    codes), so the others still count. With a store, a projection of the same file content and key parts is
+    read back instead."""
     from dataclasses import replace
 
     from .load.hash_cache import file_sha256
@@ -58,8 +59,7 @@ def project_models(paths: list[Path], placement: Placement, store=None, profiles
             if key is not None:
                 new_rows.append(("projection", key, str(path), prof.sha256, settings, profiles_ver, p.to_dict()))
         except AnalyzerError as e:
-            msg = str(e)
-            errors.append(msg if msg.startswith(str(path)) else f"{path}: {msg}")
+            errors.append(naming(e, str(path)))
     if store is not None and new_rows:
         store.put_many(new_rows)
     return out, errors
@@ -128,7 +128,7 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
 
 def rank_models(paths: list[Path], placement: Placement, accuracy_csv: Path | None, objective: str, max_latency_ms: float | None,
                 min_accuracy: float | None, weights: str | None, store=None, profiles_ver: str = "", advance=None):
-    """Project and rank candidate files: (ranked rows, projections, one-line errors naming each failed model)."""
+    """Project and rank candidate files: (ranked rows, projections, the errors of the models that failed)."""
     from .place import check_number
     from .rank import rank
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .carbon import place as _pue_and_grid
 from .errors import UsageError
-from .profiles import HardwareProfile, ProfileSet
+from .profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, ProfileSet, default_dtype
 
 # One set of defaults, said in the output whenever used.
 DEFAULT_DATACENTER = "industry-average-2021"  # Uptime Institute 2021 average PUE 1.57
@@ -108,15 +108,15 @@ def resolve_placement(ps: ProfileSet, hardware: str, *, dtype: str | None = None
                       pue: float | None = None, datacenter: str | None = None, grid: float | None = None,
                       region: str | None = None, net: bool = False, utilization: float = 1.0,
                       default_runtime: str = DEFAULT_RUNTIME) -> Placement:
-    """The deployment target: hardware (name or alias), dtype (default: the first of bf16, fp16, fp32 it has),
+    """The deployment target: hardware (name or alias), dtype (default: the first of bf16, fp16, tf32, fp32 it has),
     runtime, batch, and the site, every default said in the notes."""
     from .kernels import RUNTIMES
 
     hw: HardwareProfile = ps.get("hardware", hardware)
     notes: list[str] = []
-    chosen = dtype or next((d for d in ("bf16", "fp16", "fp32") if d in hw.peak_tflops), None)
+    chosen = dtype or default_dtype(hw.peak_tflops)
     if chosen is None:
-        raise UsageError(f"hardware '{hw.name}' has none of bf16, fp16, fp32; give --dtype")
+        raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DEFAULT_DTYPE_ORDER)}; give --dtype")
     if chosen not in hw.peak_tflops:
         raise UsageError(f"hardware '{hw.name}' has no {chosen} throughput; it has: {', '.join(hw.peak_tflops)}")
     if dtype is None:

@@ -50,3 +50,35 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         if lenient:  # the earlier inconsistency is the cause worth naming
             raise ShapeError(f"{path}: {e}; earlier, {lenient[0].removesuffix('; shapes inferred leniently')}") from None
         raise
+
+
+def profile_torch_spec(spec: str, shapes: list[list[int]], trust_pickle: bool, export_path: Path | None, per_op: bool,
+                       scan_sparsity: bool) -> tuple[list[ModelProfile], list[str]]:
+    """A PyTorch module (FILE.py:factory, a TorchScript or pickled file) through fvcore, and with export_path
+    also its ONNX export: (profiles, lines comparing the two). TorchScript is profiled through its ONNX
+    export (fvcore cannot hook a ScriptModule)."""
+    import tempfile
+
+    from .load import torch_fvcore as tf
+
+    if spec.rpartition(":")[0].endswith(".py"):
+        module, inputs, name = tf.load_factory(spec)
+    else:
+        module, inputs, name = tf.load_torch_file(spec, shapes, trust_pickle)
+    if tf.is_script_module(module):
+        with tempfile.TemporaryDirectory() as tmp:
+            target = export_path or Path(tmp) / "scripted.onnx"
+            tf.export_onnx(module, inputs, str(target))
+            p = profile_onnx(target, per_op=per_op, scan_sparsity=scan_sparsity)
+        note = f"TorchScript {name}: profiled through its ONNX export (torch.onnx.export, opset 17)"
+        return [replace(p, model=name, notes=[note] + p.notes)], []
+    tp = tf.profile_torch(module, inputs, name=name, per_op=per_op, scan_sparsity=scan_sparsity)
+    if export_path is None:
+        return [tp], []
+    tf.export_onnx(module, inputs, str(export_path))
+    op = profile_onnx(export_path, per_op=per_op, scan_sparsity=scan_sparsity)
+    diff = (op.macs - tp.macs) / tp.macs if tp.macs else 0.0
+    lines = [f"{name}: MACs fvcore {tp.macs:,} vs ONNX {op.macs:,} ({diff:+.3%}); FLOPs {tp.flops:,} vs {op.flops:,}"]
+    for label, t in (("fvcore", tp.op_type_totals), ("ONNX", op.op_type_totals)):
+        lines.append(f"  MACs by op type ({label}): " + ", ".join(f"{k} {v['macs']:,}" for k, v in t.items() if v["macs"]))
+    return [tp, op], lines

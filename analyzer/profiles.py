@@ -38,6 +38,14 @@ class Sourced:
         return {"name": name, "value": self.value, "unit": unit, "source": self.source, "year": self.year, "kind": self.kind}
 
 
+DEFAULT_DTYPE_ORDER = ("bf16", "fp16", "tf32", "fp32")  # without --dtype: the first of these the hardware has
+
+
+def default_dtype(peaks: dict) -> str | None:
+    """The dtype a projection or 4Ms comparison uses when none is given: the first of DEFAULT_DTYPE_ORDER present."""
+    return next((d for d in DEFAULT_DTYPE_ORDER if d in peaks), None)
+
+
 @dataclass(frozen=True)
 class HardwareProfile:
     name: str

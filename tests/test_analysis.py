@@ -105,7 +105,7 @@ def test_nas_model_override_and_bad_names(shipped):
     r = cli("analyze", folder, "--baseline", "vgg16", "--no-store")
     assert r.exit_code == 2 and "'vgg16' is not among the candidates" in r.stderr
     r = cli("analyze", folder / "nope", "--no-store")
-    assert r.exit_code == 2 and "no such folder" in r.stderr
+    assert r.exit_code == 2 and "no such file" in r.stderr
 
 
 def test_projected_savings_lie_in_their_bands_on_the_h100(shipped):

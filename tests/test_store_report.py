@@ -105,10 +105,60 @@ def test_second_analyze_reads_the_store(tmp_path, shipped):
     assert json.loads(a.stdout)["ranking"] == json.loads(b.stdout)["ranking"]
     h = cli("history", "--store", store, "--format", "json")
     assert [r["command"] for r in json.loads(h.stdout)] == ["analyze", "analyze"]
-    e = cli("export", "--format", "csv", "--store", store)
+    e = cli("export", "--format", "csv", "--store", store, "--kind", "projection")
     assert e.exit_code == 0 and e.stdout.startswith("basis,batch,") and len(e.stdout.splitlines()) == 8
     p = cli("export", "--format", "parquet", "--store", store)
     assert p.exit_code == 2 and "--out" in p.stderr
+    bogus = cli("export", "--kind", "bogus", "--store", store)
+    assert bogus.exit_code == 2 and "expected one of profile, projection, measurement" in bogus.stderr
+    h = cli("history", "--store", store)
+    assert "when (UTC)" in h.stdout and "command" in h.stdout and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", h.stdout)
+
+
+def test_export_includes_measurements_and_reads_a_read_only_store(tmp_path, shipped):
+    from analyzer.measure import store as mstore
+    from analyzer.measure.record import Measurement
+
+    folder = shipped["resnet50"].parent.parent
+    store = tmp_path / "r.sqlite"
+    assert cli("analyze", folder, "--store", store, "--samples", "200", "--format", "json").exit_code == 0
+    m = Measurement(model="m.onnx", sha256="ab", backend="ort", batch=1, provider="cpu", threads=1, opt_level="all", runtime_version="x",
+                    cpu_model="cpu", session_creation_s=0.0, latency_s_median=0.01, latency_s_p10=0.01, latency_s_p90=0.01,
+                    latency_s_ci95=(0.01, 0.01), ci_rel=0.01, converged=True, iterations=30, warmup_iterations=5,
+                    throughput_per_s=100.0, energy_j_per_item=None, dynamic_energy_j_per_item=None, idle_power_w=None,
+                    avg_power_w=None, energy_source="unavailable: test", notes=[])
+    mfile = tmp_path / "m.jsonl"
+    mstore.append(mfile, [m])
+    store.chmod(0o444)
+    tmp_path.chmod(0o555)
+    try:
+        r = cli("export", "--store", store, "--measurements", mfile, "--format", "json")
+        assert r.exit_code == 0, r.output
+        kinds = [row["kind"] for row in json.loads(r.stdout)]
+        assert kinds.count("projection") == 7 and kinds.count("measurement") == 1
+        r = cli("export", "--kind", "measurement", "--measurements", mfile, "--format", "csv", "--store", store)
+        assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2
+        assert cli("history", "--store", store).exit_code == 0
+    finally:
+        tmp_path.chmod(0o755)
+        store.chmod(0o644)
+
+
+def test_profiles_override_after_a_cached_run_gives_new_numbers(tmp_path, shipped):
+    """The cache key covers the hardware profile's content: overriding it with --profiles must not read back."""
+    folder = shipped["resnet50"].parent.parent
+    store = tmp_path / "r.sqlite"
+    over = tmp_path / "p" / "hardware"
+    over.mkdir(parents=True)
+    text = (ROOT / "profiles" / "hardware" / "t4.toml").read_text().replace("value = 320", "value = 160")
+    (over / "t4.toml").write_text(text)
+    a = json.loads(cli("analyze", folder, "--store", store, "--hardware", "t4", "--dtype", "fp16", "--samples", "200",
+                       "--format", "json").stdout)
+    b = json.loads(cli("analyze", folder, "--store", store, "--hardware", "t4", "--dtype", "fp16", "--samples", "200",
+                       "--profiles", tmp_path / "p", "--format", "json").stdout)
+    ea = {p["model"]: p["energy_j_per_item"] for p in a["projections"]}
+    eb = {p["model"]: p["energy_j_per_item"] for p in b["projections"]}
+    assert ea != eb  # the halved bandwidth changed the projections: nothing was read back from the cache
 
 
 def _report(tmp_path, shipped, hostile=False):
@@ -130,7 +180,7 @@ def _report(tmp_path, shipped, hostile=False):
 
 def test_report_is_self_contained_with_all_plots(tmp_path, shipped):
     text = _report(tmp_path, shipped).read_text()
-    for ident in ("plot-pareto", "plot-breakeven", "plot-fourms", "plot-breakdown"):
+    for ident in ("plot-tornado", "plot-pareto", "plot-breakeven", "plot-fourms", "plot-breakdown"):
         m = re.search(rf'id="{ident}"[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
         assert m, ident
         png = base64.b64decode(m.group(1))
@@ -164,7 +214,7 @@ def test_report_renders_in_headless_chromium(tmp_path, shipped):
     html_path = _report(tmp_path, shipped)
     dom = _run_chromium(exe, tmp_path, html_path, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert dom.stdout.count('class="plot"') == 4 and "Ranked candidates" in dom.stdout
+    assert dom.stdout.count('class="plot"') == 5 and "Ranked candidates" in dom.stdout and 'id="plot-tornado"' in dom.stdout
     assert not re.search(r"CONSOLE\(\d+\)|Uncaught|console\.error", dom.stderr), dom.stderr[-2000:]
     artifacts = ROOT / "ci-artifacts"
     artifacts.mkdir(exist_ok=True)

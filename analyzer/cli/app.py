@@ -19,7 +19,7 @@ from ..errors import AnalyzerError, UsageError
 
 app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 class OutFormat(str, Enum):
@@ -33,7 +33,7 @@ StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Results store
 NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="Neither read nor write the results store.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")]
 HardwareOpt = Annotated[str, typer.Option("--hardware", help="Target hardware profile or alias (see `profiles list hardware`).")]
-DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, tf32, fp16, bf16, int8 (default: the first of bf16, fp16, fp32 the hardware has).")]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, tf32, fp16, bf16, int8 (default: the first of bf16, fp16, tf32, fp32 the hardware has).")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size (1 to 1,048,576).")]
 RuntimeOpt = Annotated[Optional[str], typer.Option("--runtime", help="eager (PyTorch), graph (CUDA-graph replay) or ort (ONNX Runtime).")]
 PueOpt = Annotated[Optional[float], typer.Option("--pue", help="Datacenter PUE where it runs (1 to 5).")]
@@ -61,7 +61,7 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def console() -> Console:
-    c = Console(highlight=False)
+    c = Console(highlight=False, emoji=False)  # user text (file names, notes) is never markup or emoji codes
     if not c.is_terminal:
         c.width = max(c.width, 160)
     return c

@@ -85,7 +85,7 @@ def footprint(
     result.notes[:0] = list(site.notes)
     from ..report.carbon_text import render_footprint
 
-    print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result, console())
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result.to_dict(), console())
 
 
 def _compute(model: Path | None, flops: float | None, side: str) -> float | None:
@@ -156,5 +156,5 @@ def fourm(
     result.notes[:0] = notes
     from ..report.carbon_text import render_fourms
 
-    print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result, console())
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result.to_dict(), console())
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import UsageError
 from .app import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
                   command, console, load, print_json, report_errors)
 
@@ -71,9 +71,11 @@ def amortize(
             continue
         placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)
         notes += [n for n in placement.notes if n not in notes]
-        projs, errors = project_models([model], placement)
+        from ..manifest import expand_model_args
+
+        projs, errors = project_models(expand_model_args([model]), placement)
         if errors:
-            raise AnalyzerError(errors[0])
+            raise errors[0]
         per_item[side], emb[side] = fixed(projs[0].co2e_g_per_item), fixed(projs[0].embodied_co2e_g_per_item or 0.0)
         sig["shared"], sig[side] = projs[0].energy_log_sigma_shared, projs[0].energy_log_sigma_model
     if baseline_model is None or nas_model is None:
@@ -146,7 +148,7 @@ def rank_cmd(
     ps = load(profiles)
     placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)
     rows, _, errors = rank_models(expand_model_args(models), placement, accuracy, objective, max_latency_ms, min_accuracy, weights)
-    report_errors(errors)
+    report_errors([str(e) for e in errors])
     if fmt is OutFormat.json:
         print_json({"ranking": [r.to_dict() for r in rows], "notes": list(placement.notes)})
     else:
@@ -156,4 +158,4 @@ def rank_cmd(
         render_ranking([r.to_dict() for r in rows], c)
         for n in placement.notes:
             c.print(f"[yellow]note[/] {escape(n)}")
-    raise typer.Exit(1 if errors else 0)
+    raise typer.Exit(max((e.exit_code for e in errors), default=0))

@@ -28,13 +28,13 @@ def measure(
     batch: Annotated[str, typer.Option("--batch", help="Batch sizes, comma-separated: 1,8,32.")] = "1",
     dim: Annotated[Optional[list[str]], typer.Option("--dim", help="Bind a symbolic input dim: NAME=VALUE (repeatable).")] = None,
     provider: Annotated[str, typer.Option("--provider", help="Execution provider: cpu, cuda, tensorrt, ... or a full ORT name.")] = "cpu",
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="Intra-op threads (default: ORT's choice).")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Intra-op threads, 1 to 1024 (default: ORT's choice).")] = None,
     opt_level: Annotated[str, typer.Option("--opt-level", help="Graph optimisation: disable, basic, extended, all.")] = "all",
     max_time: Annotated[float, typer.Option("--max-time", help="Time budget per model and batch, seconds (0.1 to 86,400).")] = 30.0,
-    target_ci: Annotated[float, typer.Option("--target-ci", min=1e-4, max=1.0, help="Stop when the median's 95% CI is within +- this fraction.")] = 0.02,
+    target_ci: Annotated[float, typer.Option("--target-ci", help="Stop when the median's 95% CI is within +- this fraction (1e-4 to 1).")] = 0.02,
     inputs: Annotated[Optional[Path], typer.Option("--inputs", help="Inputs from an .npz file (arrays named as the model's inputs).")] = None,
     meter: Annotated[str, typer.Option("--meter", help="Energy meter: auto (NVML on CUDA, else RAPL), rapl, nvml, none, replay:FILE.csv.")] = "auto",
-    device: Annotated[int, typer.Option("--device", min=0, help="GPU index for NVML.")] = 0,
+    device: Annotated[int, typer.Option("--device", help="GPU index for NVML.")] = 0,
     store: Annotated[Optional[Path], typer.Option("--store", help="Append measurements to this JSON-lines file (default: the user cache).")] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save measurements.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
@@ -54,6 +54,10 @@ def measure(
     if opt_level not in OPT_LEVELS:
         raise UsageError(f"--opt-level '{opt_level}': expected one of {', '.join(OPT_LEVELS)}")
     check_number("--max-time", max_time, 0.1, 86_400)
+    check_number("--target-ci", target_ci, 1e-4, 1.0)
+    if threads is not None:
+        check_number("--threads", threads, 1, 1024)
+    check_number("--device", device, 0, 1024)
     full_provider = resolve_provider(provider)
     paths = expand_model_args(models)
     the_meter = meter_from_spec(meter, full_provider, device)

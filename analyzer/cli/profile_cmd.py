@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -45,6 +44,10 @@ def profile(
 
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
     dims = parse_dims(dim or [])
+    if batch is not None:
+        from ..place import MAX_BATCH, check_number
+
+        check_number("--batch", batch, 1, MAX_BATCH)
     paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
     shapes = [_parse_shape(s) for s in input_shape or []]
     results: list[ModelProfile] = []
@@ -83,36 +86,11 @@ def _parse_shape(text: str) -> list[int]:
 
 
 def _profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity) -> list:
-    """Profile a PyTorch module through fvcore; with --export-onnx, also its ONNX export, and print the
-    per-op-type differences on stderr."""
-    from ..load import torch_fvcore as tf
-    from ..profile import profile_onnx
+    """Profile a PyTorch module through fvcore; with --export-onnx also its ONNX export, with the per-op-type
+    MAC differences on stderr."""
+    from ..profile import profile_torch_spec
 
-    if spec.rpartition(":")[0].endswith(".py"):
-        module, inputs, name = tf.load_factory(spec)
-    else:
-        module, inputs, name = tf.load_torch_file(spec, shapes, trust_pickle)
-    import torch
-
-    if isinstance(module, torch.jit.ScriptModule):
-        # fvcore cannot hook a ScriptModule: count it through its ONNX export (kept when --export-onnx names a file)
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as tmp:
-            target = export_path or Path(tmp) / "scripted.onnx"
-            tf.export_onnx(module, inputs, str(target))
-            p = profile_onnx(target, per_op=per_op, scan_sparsity=sparsity)
-        note = f"TorchScript {name}: profiled through its ONNX export (torch.onnx.export, opset 17)"
-        return [replace(p, model=name, notes=[note] + p.notes)]
-    tp = tf.profile_torch(module, inputs, name=name, per_op=per_op, scan_sparsity=sparsity)
-    out = [tp]
-    if export_path is not None:
-        tf.export_onnx(module, inputs, str(export_path))
-        op = profile_onnx(export_path, per_op=per_op, scan_sparsity=sparsity)
-        out.append(op)
-        diff = (op.macs - tp.macs) / tp.macs if tp.macs else 0.0
-        err.print(f"{name}: MACs fvcore {tp.macs:,} vs ONNX {op.macs:,} ({diff:+.3%}); FLOPs {tp.flops:,} vs {op.flops:,}")
-        for label, t in (("fvcore", tp.op_type_totals), ("ONNX", op.op_type_totals)):
-            shown = ", ".join(f"{k} {v['macs']:,}" for k, v in t.items() if v["macs"])
-            err.print(f"  MACs by op type ({label}): {shown}")
-    return out
+    profiles, comparison = profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity)
+    for line in comparison:
+        err.print(line)
+    return profiles

@@ -8,6 +8,7 @@ counted in unsupported_ops and lower coverage, as in the ONNX path.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import Counter
 from typing import Any, Callable, Sequence
@@ -184,7 +185,6 @@ def profile_torch(module: Any, example_inputs: Sequence[Any], *, name: str | Non
     torch = _need_torch()
     from fvcore.nn.jit_analysis import JitModelAnalysis
 
-    from ..measure.torch_backend import module_sha256
 
     module = module.eval()
     if isinstance(module, torch.jit.ScriptModule):
@@ -361,3 +361,19 @@ def export_onnx(module: Any, inputs: tuple, out: str) -> None:
             torch.onnx.export(module, inputs, out, dynamo=False, opset_version=17)
     except Exception as e:  # noqa: BLE001
         raise AnalyzerError(f"export to {out} failed ({_first_line(e)})") from None
+
+
+def module_sha256(module: Any) -> str:
+    """Hash of the module's structure and every parameter and buffer, so stored measurements key on the model."""
+    import torch
+    h = hashlib.sha256(repr(module).encode())
+    for name, t in list(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def is_script_module(module: Any) -> bool:
+    import torch
+
+    return isinstance(module, torch.jit.ScriptModule)

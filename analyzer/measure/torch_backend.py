@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Sequence
 
 from ..errors import AnalyzerError, UsageError
@@ -11,6 +10,7 @@ from ..errors import MeterUnavailable
 from .meters import EnergyMeter, auto_meter, measure_energy
 from .record import Measurement, cpu_model
 from .timing import measure_latency
+from ..load.torch_fvcore import module_sha256
 
 
 def _torch():
@@ -19,16 +19,6 @@ def _torch():
     except ImportError:
         raise UsageError("the PyTorch backend needs the torch extra: pip install torch==2.13.0 && pip install -e '.[torch]'") from None
     return torch
-
-
-def module_sha256(module: Any) -> str:
-    """Hash of the module's structure and every parameter and buffer, so stored measurements key on the model."""
-    torch = _torch()
-    h = hashlib.sha256(repr(module).encode())
-    for name, t in list(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
-    return h.hexdigest()
 
 
 def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "cpu", cuda_graphs: bool = False,

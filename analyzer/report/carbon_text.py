@@ -1,4 +1,4 @@
-"""Terminal renderings of footprints, 4Ms comparisons and profiles."""
+"""Terminal renderings of footprints, 4Ms comparisons (from their records' dicts) and profiles."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..carbon import Footprint
-from ..fourms import FourMs
 from ..profiles import DatacenterProfile, HardwareProfile, NasPreset, ProfileSet, RegionProfile, Sourced
 
 
@@ -24,37 +22,36 @@ def _inputs_table(inputs: list[dict]) -> Table:
     return t
 
 
-def render_footprint(f: Footprint, console: Console) -> None:
+def render_footprint(f: dict, console: Console) -> None:
     t = Table(title="Footprint", title_justify="left")
     for col in ("energy (kWh)", "operational CO2e (kg)", "embodied CO2e (kg)", "total CO2e (kg)"):
         t.add_column(col, justify="right")
-    t.add_row(f"{f.energy_kwh:,.1f}", f"{f.co2e_kg:,.1f}", "n/a" if f.embodied_co2e_kg is None else f"{f.embodied_co2e_kg:,.1f}",
-              f"{f.total_co2e_kg:,.1f}")
+    emb = f["embodied_co2e_kg"]
+    t.add_row(f"{f['energy_kwh']:,.1f}", f"{f['co2e_kg']:,.1f}", "n/a" if emb is None else f"{emb:,.1f}", f"{f['total_co2e_kg']:,.1f}")
     console.print(t)
-    console.print(_inputs_table(f.inputs))
-    for n in f.notes:
+    console.print(_inputs_table(f["inputs"]))
+    for n in f["notes"]:
         console.print(f"[yellow]note[/] {escape(n)}")
 
 
-def render_fourms(r: FourMs, console: Console) -> None:
+def render_fourms(r: dict, console: Console) -> None:
     t = Table(title="The 4Ms", title_justify="left")
     for col in ("factor", "x"):
         t.add_column(col, justify="right" if col == "x" else "left")
-    for name, v in (("Model (compute)", r.model), ("Machine (perf/W)", r.machine), ("Mechanization (PUE)", r.mechanization),
-                    ("energy = Model x Machine x Mechanization", r.energy), ("Map (grid intensity)", r.map),
-                    ("CO2e = energy x Map", r.co2e)):
-        t.add_row(name, f"{v:,.3g}")
+    for name, key in (("Model (compute)", "model"), ("Machine (perf/W)", "machine"), ("Mechanization (PUE)", "mechanization"),
+                      ("energy = Model x Machine x Mechanization", "energy"), ("Map (grid intensity)", "map"), ("CO2e = energy x Map", "co2e")):
+        t.add_row(name, f"{r[key]:,.3g}")
     console.print(t)
     s = Table(title="Both sides", title_justify="left")
     for col in ("", "hardware", "TFLOP/s", "W", "PUE", "gCO2e/kWh", "energy kWh", "CO2e kg"):
         s.add_column(col, justify="left" if col in ("", "hardware") else "right")
-    for side in (r.base, r.new):
-        s.add_row(escape(side.label), escape(side.hardware), f"{side.throughput_tflops:g}", f"{side.avg_power_w:g}", f"{side.pue:g}",
-                  f"{side.grid_gco2e_per_kwh:.4g}", "n/a" if side.energy_kwh is None else f"{side.energy_kwh:,.4g}",
-                  "n/a" if side.co2e_kg is None else f"{side.co2e_kg:,.4g}")
+    for side in (r["base"], r["new"]):
+        s.add_row(escape(side["label"]), escape(side["hardware"]), f"{side['throughput_tflops']:g}", f"{side['avg_power_w']:g}",
+                  f"{side['pue']:g}", f"{side['grid_gco2e_per_kwh']:.4g}",
+                  "n/a" if side["energy_kwh"] is None else f"{side['energy_kwh']:,.4g}", "n/a" if side["co2e_kg"] is None else f"{side['co2e_kg']:,.4g}")
     console.print(s)
-    console.print(_inputs_table(r.inputs))
-    for n in r.notes:
+    console.print(_inputs_table(r["inputs"]))
+    for n in r["notes"]:
         console.print(f"[yellow]note[/] {escape(n)}")
 
 

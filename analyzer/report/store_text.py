@@ -17,7 +17,7 @@ def iso(ts: float) -> str:
 
 
 def render_history(runs: list[dict[str, Any]], path: Path, console: Console | None = None) -> None:
-    c = console or Console(highlight=False)
+    c = console or Console(highlight=False, emoji=False)
     if not runs:
         c.print(f"no runs recorded in {escape(str(path))}")
         return

@@ -27,6 +27,7 @@ from .search_cost import search_cost
 from .sensitivity import Scenario, Sensitivity, discrete, scenario_sensitivities
 
 SCHEMA_VERSION = 1
+DEFAULT_FOLDER = "models"
 DAYS_PER_YEAR = 365.25
 SERVING_DATACENTER = "google-fleet"  # a hyperscale cloud datacenter, where serving fleets run
 DEFAULT_SEARCH = "mnasnet"  # the search behind MnasNet and EfficientNet-B0
@@ -138,6 +139,11 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     years, days = _years(req.horizon_years)
     growth = parse_dist(req.growth, "--growth")
     folder = Path(req.folder)
+    if req.folder == DEFAULT_FOLDER and not folder.exists():  # outside a checkout: the samples shipped with the package
+        from .paths import shipped_samples
+
+        folder = shipped_samples()
+        notes.append(f"no ./{DEFAULT_FOLDER} folder here: analysed the sample candidates shipped with nas-analyzer ({folder})")
     if not folder.exists():
         raise UsageError(f"{folder}: no such file")
     paths = expand_model_args([folder])
@@ -210,6 +216,7 @@ def _sensitivities(req, ps, placement: Placement, pair, base: Projection, nas: P
     s_grid = sc.site.grid_gco2e_per_kwh if sc.site else 0.0
     out = scenario_sensitivities(point, ranges, placement.pue, placement.grid_gco2e_per_kwh, s_pue, s_grid)
     files = {p.stem: p for p in paths}
+    cache: dict = {}
 
     def net_with(**over) -> float | None:
         try:
@@ -218,7 +225,7 @@ def _sensitivities(req, ps, placement: Placement, pair, base: Projection, nas: P
                                    pue=placement.pue, grid=placement.grid_gco2e_per_kwh)
             from .pipeline import project_models
 
-            projs, errs = project_models([files[pair.baseline], files[pair.nas]], p2)
+            projs, errs = project_models([files[pair.baseline], files[pair.nas]], p2, profiles=cache)
             if errs or len(projs) != 2:
                 return None
             return point.net_kg(saving_g_per_item=projs[0].co2e_g_per_item - projs[1].co2e_g_per_item)

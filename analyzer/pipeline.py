@@ -27,10 +27,11 @@ def projection_key_parts(placement: Placement) -> dict:
 
 
 def project_models(paths: list[Path], placement: Placement, store=None, profiles_ver: str = "",
-                   advance=None) -> tuple[list[Projection], list[AnalyzerError]]:
+                   advance=None, profiles: dict | None = None) -> tuple[list[Projection], list[AnalyzerError]]:
     """Project each model; failures are collected (errors whose message names the model, with their exit
     codes), so the others still count. With a store, a projection of the same file content and key parts is
-    read back instead."""
+    read back instead. `profiles`, a dict, keeps static profiles by (path, batch) across calls (a sweep over
+    runtimes, dtypes and hardware profiles each model once per batch)."""
     from dataclasses import replace
 
     from .load.hash_cache import file_sha256
@@ -51,7 +52,12 @@ def project_models(paths: list[Path], placement: Placement, store=None, profiles
                 if hit is not None:
                     out.append(replace(Projection.from_dict(hit), model=str(path)))
                     continue
-            prof = profile_onnx(path, batch=placement.batch, per_op=True)
+            key_p = (str(path), placement.batch)
+            prof = profiles.get(key_p) if profiles is not None else None
+            if prof is None:
+                prof = profile_onnx(path, batch=placement.batch, per_op=True)
+                if profiles is not None:
+                    profiles[key_p] = prof
             p = project(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,
                         grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh, utilization=placement.utilization,
                         place_inputs=list(placement.site.inputs))

@@ -29,6 +29,26 @@ def load_for_batch(path: Path, dims: dict[str, int] | None, batch: int | None, h
     return replace(one, sha256=loaded.sha256, batch=batch, batch_scale=batch, notes=notes)
 
 
+def _remembered_sparsity(loaded: LoadedModel) -> tuple[float | None, float | None]:
+    """The weights' sparsity, scanned once per file version: remembered by the stat of the model file and of
+    every external-data file it reads, so a second profile reads no weight bytes."""
+    from .load import hash_cache
+
+    files = [Path(loaded.path)] + sorted({w.external.path for w in loaded.weights.values() if w.external is not None})
+    try:
+        key = hash_cache.stat_key(files)
+    except OSError:
+        key = None
+    hit = hash_cache.lookup_value("sparsity", key) if key else None
+    if isinstance(hit, list) and len(hit) == 2:
+        return hit[0], hit[1]
+    result = sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)
+    sp = (result.weight_sparsity, result.nm_sparsity)
+    if key:
+        hash_cache.remember_value("sparsity", key, list(sp))
+    return sp
+
+
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
                  per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True) -> ModelProfile:
     """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
@@ -37,14 +57,18 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
     loaded = load_for_batch(Path(path), dims, batch, hash_file)
     params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
     sp: tuple[float | None, float | None] = (None, None)
-    if scan_sparsity:
-        result = sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)
-        sp = (result.weight_sparsity, result.nm_sparsity)
+    notes = loaded.notes
+    if scan_sparsity and loaded.seeded is not None:  # a sample skeleton: no weight bytes, sparsity on record
+        sp = (float(loaded.seeded.get("weight_sparsity", 0.0)), float(loaded.seeded.get("nm_sparsity", 0.0)))
+        notes = notes + ("sample model without stored weights: seeded random weights are generated when measured; "
+                         "sparsity as recorded for them",)
+    elif scan_sparsity:
+        sp = _remembered_sparsity(loaded)
     try:
         return static.summarise(
             model=str(path), sha256=loaded.sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
             initializers=loaded.initializers, params=static.params_of(loaded.initializers, params),
-            scale=loaded.batch_scale, sparsity=sp, notes=loaded.notes, dims=loaded.dims, per_op=per_op)
+            scale=loaded.batch_scale, sparsity=sp, notes=notes, dims=loaded.dims, per_op=per_op)
     except UnboundDimError as e:
         lenient = [n for n in loaded.notes if n.endswith("shapes inferred leniently")]
         if lenient:  # the earlier inconsistency is the cause worth naming

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProfileError, UnknownProfileError, UsageError
+from .paths import shipped_profiles
 
 KINDS = ("datasheet", "published", "measured", "calibrated", "estimated")
 DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
-SHIPPED = Path(os.environ.get("NAS_ANALYZER_PROFILES", Path(__file__).resolve().parent.parent / "profiles"))
+SHIPPED = shipped_profiles()
 
 
 @dataclass(frozen=True, slots=True)

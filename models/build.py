@@ -1,12 +1,15 @@
-"""Build the shipped sample candidates (models/manifest.toml) as ONNX files, offline and reproducibly.
+"""Build the shipped sample candidates (models/manifest.toml), offline and reproducibly.
 
     python models/build.py [--force] [--only NAME]...
 
-Needs the torch extra (`pip install -e '.[torch]'`). Each model is defined layer for layer in
-models/architectures.py, given seeded random weights, and exported with torch.onnx.export (the
-TorchScript exporter, opset 17, training=PRESERVE on an eval-mode module so BatchNormalization nodes stay
-and the stored parameters equal the published count). A stamp beside each file records the inputs of the
-build, so an unchanged model is not rebuilt.
+Needs the torch extra (`pip install -e '.[torch]'`); using the samples does not. Each model is defined layer
+for layer in models/architectures.py, given seeded random weights, and exported with torch.onnx.export (the
+TorchScript exporter, opset 17, training=PRESERVE on an eval-mode module so BatchNormalization nodes stay and
+the stored parameters equal the published count) into models/onnx/ (not committed: the full exports, for
+exporter cross-checks). From each export, the shipped sample is written to models/<name>.onnx: the same graph
+and initializer dims, its large weights left as seeded random numbers that analyzer.load.seeded generates
+with numpy when a measurement needs them, and their sparsity recorded (analyzer.load.seeded). A stamp beside
+each sample records the inputs of the build, so an unchanged model is not rebuilt.
 """
 
 from __future__ import annotations
@@ -62,16 +65,40 @@ def main(argv: list[str] | None = None) -> int:
         name = entry["name"]
         if args.only and name not in args.only:
             continue
-        out = HERE / entry["file"]
-        stamp_file = out.with_suffix(".stamp")
+        sample = HERE / entry["file"]
+        full = HERE / "onnx" / f"{name}.onnx"
+        stamp_file = sample.with_suffix(".stamp")
         stamp = build_stamp(name, torch.__version__)
-        if not args.force and out.exists() and stamp_file.exists() and json.loads(stamp_file.read_text()).get("stamp") == stamp:
-            print(f"{name}: up to date ({out.relative_to(HERE.parent)})")
+        if not args.force and sample.exists() and full.exists() and stamp_file.exists() \
+                and json.loads(stamp_file.read_text()).get("stamp") == stamp:
+            print(f"{name}: up to date ({sample.relative_to(HERE.parent)})")
             continue
-        export(name, entry["input_shape"], out)
-        stamp_file.write_text(json.dumps({"stamp": stamp, "torch": torch.__version__}))
-        print(f"{name}: built {out.relative_to(HERE.parent)} ({out.stat().st_size / 1e6:.1f} MB)")
+        export(name, entry["input_shape"], full)
+        write_sample(full, sample)
+        stamp_file.write_text(json.dumps({"stamp": stamp, "torch": torch.__version__}) + "\n")
+        print(f"{name}: built {full.relative_to(HERE.parent)} ({full.stat().st_size / 1e6:.1f} MB) and the sample "
+              f"{sample.relative_to(HERE.parent)} ({sample.stat().st_size / 1e3:.0f} kB)")
     return 0
+
+
+def write_sample(full: Path, sample: Path, seed: int = 0) -> None:
+    """The weight-less sample of a full export, with the sparsity of the weights it will generate on record."""
+    import tempfile
+
+    import onnx
+
+    sys.path.insert(0, str(HERE.parent))
+    from analyzer.load import seeded
+    from analyzer.profile import profile_onnx
+
+    proto = onnx.load(str(full))
+    with tempfile.TemporaryDirectory() as tmp:
+        skeleton = Path(tmp) / sample.name
+        seeded.make_skeleton(proto, skeleton, seed, (0.0, 0.0))
+        materialised = seeded.materialize(skeleton, Path(tmp) / "cache")
+        p = profile_onnx(materialised, scan_sparsity=True, hash_file=False)
+        seeded.make_skeleton(proto, sample.with_suffix(".onnx.tmp"), seed, (p.weight_sparsity or 0.0, p.nm_sparsity or 0.0))
+    sample.with_suffix(".onnx.tmp").replace(sample)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def default_run(shipped, tmp_path_factory):
     out = tmp_path_factory.mktemp("analysis")
-    r = cli("analyze", shipped["resnet50"].parent.parent, "--out", out, "--format", "json", "--no-store", "--samples", "5000")
+    r = cli("analyze", shipped["resnet50"].parent, "--out", out, "--format", "json", "--no-store", "--samples", "5000")
     assert r.exit_code == 0, r.output
     return json.loads(r.stdout), out
 
@@ -45,7 +45,7 @@ def test_default_analysis_pairs_at_comparable_accuracy(default_run):
 
 
 def test_terminal_prints_pair_scenario_verdict_and_top_three(shipped):
-    r = cli("analyze", shipped["resnet50"].parent.parent, "--no-store", "--samples", "2000", "--quiet")
+    r = cli("analyze", shipped["resnet50"].parent, "--no-store", "--samples", "2000", "--quiet")
     assert r.exit_code == 0, r.output
     out = r.stdout
     assert "pair: efficientnet_b0 (NAS-found" in out and "serving: h100-sxm-calibrated" in out and "reuse:" in out
@@ -67,7 +67,7 @@ def test_record_round_trips_and_report_rerenders_the_same_html(default_run, tmp_
 
 def test_moving_an_input_across_its_printed_flip_point_flips_the_verdict(shipped):
     ps = load_profiles()
-    folder = str(shipped["resnet50"].parent.parent)
+    folder = str(shipped["resnet50"].parent)
     base = AnalysisRequest(folder=folder, items_per_day="1e7", deployments="10", horizon_years="2", samples=4000)
     a = analyze(base, ps)
     flip = next(s for s in a.sensitivities if s["option"] == "--inferences-per-day")
@@ -99,7 +99,7 @@ def test_no_nas_model_at_the_baselines_accuracy_gets_the_gap(shipped, tmp_path):
 
 
 def test_nas_model_override_and_bad_names(shipped):
-    folder = shipped["resnet50"].parent.parent
+    folder = shipped["resnet50"].parent
     r = cli("analyze", folder, "--nas-model", "mobilenet_v3_large", "--no-store", "--samples", "1000", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)["pair"]["nas"] == "mobilenet_v3_large"
     r = cli("analyze", folder, "--baseline", "vgg16", "--no-store")

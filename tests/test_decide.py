@@ -141,7 +141,7 @@ def test_amortize_bad_input():
 
 
 def test_rank_accuracy_file_errors(shipped, tmp_path):
-    folder = shipped["resnet50"].parent.parent
+    folder = shipped["resnet50"].parent
     bad = tmp_path / "acc.csv"
     bad.write_text("model,accuracy\nresnet50,76.1\nvgg16,71.6\n")
     r = cli("rank", folder, "--hardware", "t4", "--accuracy", bad)

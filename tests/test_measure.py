@@ -243,8 +243,11 @@ def test_measure_bad_input(tmp_path):
     assert r.exit_code == 2 and "no such file" in r.stderr
 
 
+@pytest.mark.torch
 def test_torch_backend_cpu_real_module():
-    torch = pytest.importorskip("torch") if not os.environ.get("CI") else __import__("torch")
+    from conftest import require_torch
+
+    torch = require_torch()
     from analyzer.measure.torch_backend import measure_torch
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),

@@ -408,6 +408,7 @@ def test_calibrate_command_from_csv(tmp_path, shipped):
     assert r.exit_code == 2 and "row 2" in r.stderr
 
 
+@pytest.mark.slow
 def test_calibrate_command_on_the_shared_h100_set(tmp_path, shipped):
     """The H100 calibration set as shipped (model names, ms, runtime column) against the shipped models."""
     from pathlib import Path

@@ -87,7 +87,7 @@ def test_corrupt_newer_and_unwritable_stores(tmp_path, shipped):
     c.close()
     with pytest.raises(StoreError, match="newer than this tool"):
         Store.open(newer)
-    folder = shipped["resnet50"].parent.parent
+    folder = shipped["resnet50"].parent
     for bad in (corrupt, newer, tmp_path / "a-file" / "x.sqlite"):
         (tmp_path / "a-file").write_text("") if not (tmp_path / "a-file").exists() else None
         r = cli("analyze", folder, "--store", bad)
@@ -96,7 +96,7 @@ def test_corrupt_newer_and_unwritable_stores(tmp_path, shipped):
 
 
 def test_second_analyze_reads_the_store(tmp_path, shipped):
-    folder = shipped["resnet50"].parent.parent
+    folder = shipped["resnet50"].parent
     store = tmp_path / "r.sqlite"
     a = cli("analyze", folder, "--store", store, "--format", "json")
     n = Store.open(store).conn.execute("SELECT count(*) FROM results").fetchone()[0]
@@ -119,7 +119,7 @@ def test_export_includes_measurements_and_reads_a_read_only_store(tmp_path, ship
     from analyzer.measure import store as mstore
     from analyzer.measure.record import Measurement
 
-    folder = shipped["resnet50"].parent.parent
+    folder = shipped["resnet50"].parent
     store = tmp_path / "r.sqlite"
     assert cli("analyze", folder, "--store", store, "--samples", "200", "--format", "json").exit_code == 0
     m = Measurement(model="m.onnx", sha256="ab", backend="ort", batch=1, provider="cpu", threads=1, opt_level="all", runtime_version="x",
@@ -146,7 +146,7 @@ def test_export_includes_measurements_and_reads_a_read_only_store(tmp_path, ship
 
 def test_profiles_override_after_a_cached_run_gives_new_numbers(tmp_path, shipped):
     """The cache key covers the hardware profile's content: overriding it with --profiles must not read back."""
-    folder = shipped["resnet50"].parent.parent
+    folder = shipped["resnet50"].parent
     store = tmp_path / "r.sqlite"
     over = tmp_path / "p" / "hardware"
     over.mkdir(parents=True)
@@ -162,7 +162,7 @@ def test_profiles_override_after_a_cached_run_gives_new_numbers(tmp_path, shippe
 
 
 def _report(tmp_path, shipped, hostile=False):
-    folder = shipped["resnet50"].parent.parent
+    folder = shipped["resnet50"].parent
     out = tmp_path / "out"
     r = cli("analyze", folder, "--out", out, "--no-store")
     assert r.exit_code == 0, r.output
@@ -199,7 +199,10 @@ def _chromium():
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail("CI installs Debian's chromium (.ci/run); it is missing")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        from conftest import LOUD
+
+        LOUD.append("the HTML report was NOT rendered in a browser: Chromium is missing (bash tests/install_browser.sh)")
+        pytest.skip("chromium is not installed (bash tests/install_browser.sh)")
     return exe
 
 

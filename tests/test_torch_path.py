@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-if os.environ.get("CI"):  # CI installs the torch extra: these tests must run there, never skip
-    import torch
-else:
-    torch = pytest.importorskip("torch", reason="needs the torch extra")
+from conftest import require_torch  # noqa: E402
+
+pytestmark = pytest.mark.torch
+torch = require_torch()
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models"))
 import architectures  # noqa: E402

@@ -41,6 +41,7 @@ def analyze(
     max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this per batch.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 20_000,
+    sensitivity: Annotated[bool, typer.Option("--sensitivity/--no-sensitivity", help="Say what would flip the verdict (re-projects the pair across batches, runtimes, dtypes and hardware).")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
     store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
@@ -55,7 +56,8 @@ def analyze(
 
     req = AnalysisRequest(str(folder), baseline, nas_model, accuracy_tolerance, hardware, dtype, runtime, batch, pue, datacenter, grid,
                           region, net, inferences_per_day, deployments, horizon_years, growth, nas_preset, nas_cost_kg, nas_pue,
-                          nas_datacenter, nas_grid, nas_region, budget_hardware, objective, max_latency_ms, min_accuracy, samples, seed)
+                          nas_datacenter, nas_grid, nas_region, budget_hardware, objective, max_latency_ms, min_accuracy, samples, seed,
+                          sensitivity)
     ps = load(profiles)
     db, pver = open_store(store, no_store)
     from ..manifest import expand_model_args

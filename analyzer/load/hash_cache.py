@@ -1,5 +1,5 @@
-"""sha256 of model files, remembered by (path, size, mtime_ns, ctime_ns, inode) as git's index does, so
-an unchanged multi-GB file is hashed once. The cache is a small JSON file in the user's cache folder,
+"""sha256 of model files (and their weights' sparsity), remembered by (path, size, mtime_ns, ctime_ns, inode)
+as git's index does, so an unchanged multi-GB file is hashed and scanned once. The cache is a small JSON file in the user's cache folder,
 replaced atomically; a corrupt or unwritable cache only costs a re-hash."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from ..paths import cache_dir
 MAX_ENTRIES = 4096
 
 
-def cache_path() -> Path:
-    return cache_dir() / "sha256-cache.json"
+def cache_path(name: str = "sha256") -> Path:
+    return cache_dir() / f"{name}-cache.json"
 
 
 def _key(path: Path) -> str:
@@ -46,15 +46,34 @@ def lookup(path: Path) -> str | None:
         return None
 
 
+def stat_key(paths: list[Path]) -> str:
+    """One key for a model and the external-data files it reads: changes when any of them changes."""
+    return "||".join(_key(p) for p in paths)
+
+
+def lookup_value(name: str, key: str):
+    return _load(cache_path(name)).get(key)
+
+
+def remember_value(name: str, key: str, value) -> None:
+    _store(cache_path(name), key, value)
+
+
 def remember(path: Path, digest: str) -> None:
-    p = cache_path()
+    try:
+        _store(cache_path(), _key(path), digest)
+    except OSError:
+        pass
+
+
+def _store(p: Path, key: str, value) -> None:
     try:
         entries = dict(_load(p))
-        entries[_key(path)] = digest
+        entries[key] = value
         if len(entries) > MAX_ENTRIES:  # keep the newest half
             entries = dict(list(entries.items())[-MAX_ENTRIES // 2 :])
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=".sha256-", suffix=".json")
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.stem}-", suffix=".json")
         with os.fdopen(fd, "w") as f:
             json.dump(entries, f)
         os.replace(tmp, p)

@@ -22,7 +22,7 @@ from onnx import helper, shape_inference
 from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
 from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import dtype_itemsize, dtype_name
-from . import contrib_shapes, hash_cache
+from . import contrib_shapes, hash_cache, seeded
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
 from .wire import strip_weights
@@ -42,6 +42,7 @@ class WeightData:
     dims: tuple[int, ...]
     raw: bytes | memoryview | None = None
     external: ExternalRef | None = None
+    seeded: bool = False  # a sample skeleton's weight, generated on demand (load/seeded.py), not stored
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class LoadedModel:
     batch_scale: int = 1  # > 1 when constants pin the batch: per-item counts are scaled by it
     dims: dict[str, int] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    seeded: dict | None = None  # a sample skeleton's record (seed, sparsity on record): weights generated on demand
 
 
 def map_model_file(path: Path) -> mmap.mmap:
@@ -118,7 +120,7 @@ def _skeleton(proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]]) -> o
 
 
 def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
-             stripped: dict[str, tuple[int, int]]) -> dict[str, WeightData]:
+             stripped: dict[str, tuple[int, int]], seeded_file: str | None = None) -> dict[str, WeightData]:
     out: dict[str, WeightData] = {}
     for t in proto.graph.initializer:
         dims = tuple(int(d) for d in t.dims)
@@ -127,6 +129,9 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
             out[t.name] = WeightData(t.name, t.data_type, dims, raw=mapped[offset : offset + length])
         elif t.data_location == onnx.TensorProto.EXTERNAL:
             entries = {e.key: e.value for e in t.external_data}
+            if seeded_file is not None and entries.get("location") == seeded_file and not (model_dir / seeded_file).is_file():
+                out[t.name] = WeightData(t.name, t.data_type, dims, seeded=True)  # a sample's generated weight
+                continue
             out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries))
         elif t.raw_data:
             out[t.name] = WeightData(t.name, t.data_type, dims, raw=t.raw_data)
@@ -213,12 +218,13 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
             raise ModelLoadError(f"{path}: not a valid ONNX file ({e})") from None
         proto = parse_model(path, light)
         opset = _default_opset(proto)
-        weights = _weights(proto, path.parent, memoryview(mapped), stripped)
+        rec = seeded.info(proto)
+        weights = _weights(proto, path.parent, memoryview(mapped), stripped, rec["file"] if rec else None)
         loaded = _analyse(path, proto, stripped, weights, opset, dims, batch)
         digest = sha_future.result()
         if hash_file and cached is None:
             hash_cache.remember(path, digest)
-        return replace(loaded, sha256=digest)
+        return replace(loaded, sha256=digest, seeded=rec if rec and any(w.seeded for w in weights.values()) else None)
 
 
 def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]], weights: dict[str, WeightData],

@@ -33,10 +33,17 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
     else:
         feeds, input_notes = synthesise(loaded.graph)
         notes += input_notes
-    model_bytes = rebatched_model_bytes(path, batch)
+    run_path = path
+    if loaded.seeded is not None:  # a sample without stored weights: run a complete copy with generated ones
+        from ..load.seeded import materialize
+        from ..paths import cache_dir
+
+        run_path = materialize(path, cache_dir() / "samples")
+        notes.append("sample model: measured with seeded random weights generated on demand (cached)")
+    model_bytes = rebatched_model_bytes(run_path, batch)
     if model_bytes is not None:
         notes.append(f"the model's inputs fix another batch; measured with the leading dim made symbolic (batch {batch})")
-    sess, creation_s = create_session(path, provider, threads, opt_level, model_bytes)
+    sess, creation_s = create_session(run_path, provider, threads, opt_level, model_bytes)
     run = make_runner(sess, feeds)
     timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci)
     if timing.note:

@@ -163,6 +163,31 @@ def test_module_entry_point_and_help():
     assert r.returncode == 2 and r.stderr.strip() == "error: /nonexistent.onnx: no such file"
 
 
+def test_every_command_maps_to_the_module_that_registers_it():
+    from typer.main import get_command_name
+
+    from analyzer.cli import COMMAND_MODULES, app
+
+    registered = {c.name or get_command_name(c.callback.__name__): c.callback.__module__ for c in app.registered_commands}
+    registered |= {g.name: g.typer_instance.registered_commands[0].callback.__module__ for g in app.registered_groups}
+    assert {name: f"analyzer.cli.{module}" for name, module in COMMAND_MODULES.items()} == registered
+
+
+def test_a_command_starts_without_the_others_or_heavy_packages(tmp_path):
+    """`nas-analyzer profile` imports its own command module only, and none of the packages that cost start-up
+    time where they are not used (issue #14: matplotlib, onnxruntime, torch, and pydantic through typer >= 0.29)."""
+    path = tmp_path / "relu.onnx"
+    onnx.save(one_node("Relu", {"x": [1, 8]}, {"y": None}), str(path))
+    code = ("import sys; sys.argv = ['nas-analyzer', 'profile', sys.argv[1]]\n"
+            "from analyzer.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print(' '.join(sorted(m for m in sys.modules if m.startswith('analyzer.cli.') or m.split('.')[0] in "
+            "('matplotlib', 'onnxruntime', 'torch', 'fvcore', 'pydantic'))))")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "analyzer.cli.base analyzer.cli.profile_cmd"
+
+
 def test_weight_bytes_that_do_not_fit_dims(tmp_path):
     m = model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", None)],
               [init("w", np.ones((64, 64), np.float32))])

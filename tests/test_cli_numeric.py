@@ -56,7 +56,7 @@ def _numeric_options():
     out = []
     for name, cmd in group.commands.items():
         for p in cmd.params:
-            if getattr(p, "param_type_name", "") == "option" and p.bare_type() in ("int", "float"):
+            if getattr(p, "param_type_name", "") == "option" and getattr(p.type, "name", "") in ("int", "integer", "float", "integer range", "float range"):
                 out.append((name, p.opts[0]))
     return out
 

@@ -96,8 +96,8 @@ def test_layers_hold():
 
 @pytest.mark.parametrize("rel, source", [
     ("records.py", "from .project import Projection\n"),  # a record reaching up to an estimator
-    ("project.py", "from .cli.app import app\n"),
-    ("report/html.py", "from ..cli.app import app\n"),
+    ("project.py", "from .cli.base import app\n"),
+    ("report/html.py", "from ..cli.base import app\n"),
     ("kernels/patterns.py", "from ..pipeline import project_models\n"),
     ("static.py", "import onnxruntime\n"),
     ("amortize.py", "import matplotlib.pyplot as plt\n"),

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .app import (DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
+from .base import (DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
                   app, command, console, err, load, print_json, report_errors)
 from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
 from .store import open_store

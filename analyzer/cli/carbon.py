@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from .app import FormatOpt, OutFormat, ProfilesOpt, app, command, console, load, print_json
+from .base import FormatOpt, OutFormat, ProfilesOpt, app, command, console, load, print_json
 
 profiles_app = typer.Typer(help="List and show hardware, datacenter, region and search profiles.", no_args_is_help=True)
 app.add_typer(profiles_app, name="profiles")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .app import FormatOpt, OutFormat, app, command, console, err, parse_dims, print_json
+from .base import FormatOpt, OutFormat, app, command, console, err, parse_dims, print_json
 
 
 def parse_batches(text: str) -> list[int]:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .app import app, command, console, err, parse_dims
+from .base import app, command, console, err, parse_dims
 
 
 class Format(str, Enum):

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .app import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
+from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
                   RuntimeOpt, UtilizationOpt, app, command, console, err, load, parse_dims, print_json)
 
 

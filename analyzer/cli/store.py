@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import StoreError, UsageError
-from .app import NoStoreOpt, StoreOpt, app, command, err, print_json
+from .base import NoStoreOpt, StoreOpt, app, command, err, print_json
 
 KINDS = ("profile", "projection", "measurement")
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 from . import sparsity, static
 from .errors import ShapeError, UnboundDimError
+from .load import hash_cache
 from .load.onnx_graph import PINNED_NOTE, LoadedModel, load_onnx
 from .records import ModelProfile
 
@@ -32,8 +34,6 @@ def load_for_batch(path: Path, dims: dict[str, int] | None, batch: int | None, h
 def _remembered_sparsity(loaded: LoadedModel) -> tuple[float | None, float | None]:
     """The weights' sparsity, scanned once per file version: remembered by the stat of the model file and of
     every external-data file it reads, so a second profile reads no weight bytes."""
-    from .load import hash_cache
-
     files = [Path(loaded.path)] + sorted({w.external.path for w in loaded.weights.values() if w.external is not None})
     try:
         key = hash_cache.stat_key(files)
@@ -54,19 +54,23 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
     """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte."""
-    loaded = load_for_batch(Path(path), dims, batch, hash_file)
-    params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
-    sp: tuple[float | None, float | None] = (None, None)
-    notes = loaded.notes
-    if scan_sparsity and loaded.seeded is not None:  # a sample skeleton: no weight bytes, sparsity on record
-        sp = (float(loaded.seeded.get("weight_sparsity", 0.0)), float(loaded.seeded.get("nm_sparsity", 0.0)))
-        notes = notes + ("sample model without stored weights: seeded random weights are generated when measured; "
-                         "sparsity as recorded for them",)
-    elif scan_sparsity:
-        sp = _remembered_sparsity(loaded)
+    with ThreadPoolExecutor(1) as pool:
+        # hashlib releases the GIL: the file is hashed while the graph is parsed and the weights scanned
+        digest = pool.submit(hash_cache.file_sha256, Path(path)) if hash_file else None
+        loaded = load_for_batch(Path(path), dims, batch, hash_file=False)
+        params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
+        sp: tuple[float | None, float | None] = (None, None)
+        notes = loaded.notes
+        if scan_sparsity and loaded.seeded is not None:  # a sample skeleton: no weight bytes, sparsity on record
+            sp = (float(loaded.seeded.get("weight_sparsity", 0.0)), float(loaded.seeded.get("nm_sparsity", 0.0)))
+            notes = notes + ("sample model without stored weights: seeded random weights are generated when measured; "
+                             "sparsity as recorded for them",)
+        elif scan_sparsity:
+            sp = _remembered_sparsity(loaded)
+        sha256 = digest.result() if digest is not None else ""
     try:
         return static.summarise(
-            model=str(path), sha256=loaded.sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
+            model=str(path), sha256=sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
             initializers=loaded.initializers, params=static.params_of(loaded.initializers, params),
             scale=loaded.batch_scale, sparsity=sp, notes=notes, dims=loaded.dims, per_op=per_op)
     except UnboundDimError as e:

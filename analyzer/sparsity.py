@@ -6,6 +6,8 @@ integer view of each element with the sign bit masked, so +0 and -0 count and an
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -18,6 +20,7 @@ from .load.onnx_graph import WeightData
 from .units import FLOAT_DTYPES
 
 CHUNK_BYTES = 16 * 1024 * 1024
+PARALLEL_BYTES = 64 * 1024 * 1024  # below this a thread pool costs more than it saves
 N, M = 2, 4  # 2:4 structured sparsity: at least N zeros in every group of M
 
 # BatchNormalization inputs 3 and 4 are running statistics (buffers), not parameters.
@@ -111,42 +114,58 @@ def _uint_view(buf: memoryview, itemsize: int, is_float: bool) -> np.ndarray:
 
 
 def scan(graph: Graph, initializers: tuple[TensorInfo, ...], weights: dict[str, WeightData]) -> SparsityResult:
+    """Count zeros and 2:4 groups over every parameter. Tensors are scanned on a thread per core when there is
+    enough to read: numpy's comparisons and counts and the file reads release the GIL."""
     params, axes = weight_roles(graph, initializers)
-    total = zeros = eligible = in_groups = 0
-    for t in initializers:
-        if t.name not in params or t.name not in weights or t.itemsize not in (1, 2, 4, 8):
-            continue
-        w = weights[t.name]
-        itemsize = int(t.itemsize)
-        numel = int(np.prod(w.dims)) if w.dims else 1
-        total += numel
-        dims = w.dims
-        axis = axes.get(t.name)
-        structured = axis is not None and len(dims) >= 2
-        if structured:
-            axis %= len(dims)
-            length, post = dims[axis], int(np.prod(dims[axis + 1 :]))
-            full = (length // M) * M
-            # One unit = whole groups: M rows of `post` (length divisible by M) or one full pre-row.
-            unit = M * post if length % M == 0 else length * post
-            eligible += numel
-        else:
-            unit, post, full, length = 0, 1, 0, 1
-        stored = len(w.raw) if w.raw is not None else (w.external.length if w.external and w.external.length is not None else None)
-        if stored is not None and stored != numel * itemsize:
-            raise ModelLoadError(f"initializer '{t.name}' holds {stored} bytes, its dims {list(dims)} need {numel * itemsize}")
-        seen = 0
-        for buf in _chunks(w, unit * itemsize):
-            u = _uint_view(buf, itemsize, t.dtype in FLOAT_DTYPES)
-            is_zero = u == 0
-            zeros += int(np.count_nonzero(is_zero))
-            if structured and full:
-                if length % M == 0:
-                    g = is_zero.reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
-                else:
-                    g = is_zero.reshape(-1, length, post)[:, :full].reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
-                in_groups += M * int(np.count_nonzero(g >= N))
-            seen += u.size
-        if seen != numel:
-            raise ModelLoadError(f"initializer '{t.name}' holds {seen} elements, its dims say {numel}")
-    return SparsityResult(total, zeros, eligible, in_groups)
+    todo = [(t, weights[t.name], axes.get(t.name)) for t in initializers
+            if t.name in params and t.name in weights and t.itemsize in (1, 2, 4, 8)]
+    nbytes = sum(_stored_bytes(w) or 0 for _, w, _ in todo)
+    workers = min(len(todo), os.cpu_count() or 1, 8) if nbytes >= PARALLEL_BYTES else 1
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(lambda job: _scan_tensor(*job), todo))
+    else:
+        parts = [_scan_tensor(*job) for job in todo]
+    return SparsityResult(*(sum(p[i] for p in parts) for i in range(4)))
+
+
+def _stored_bytes(w: WeightData) -> int | None:
+    if w.raw is not None:
+        return len(w.raw)
+    return w.external.length if w.external is not None else None
+
+
+def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, int, int, int]:
+    """(elements, zeros, 2:4-eligible elements, elements in groups of M with at least N zeros) of one tensor."""
+    itemsize = int(t.itemsize)
+    dims = w.dims
+    numel = int(np.prod(dims)) if dims else 1
+    zeros = eligible = in_groups = 0
+    structured = axis is not None and len(dims) >= 2
+    if structured:
+        axis %= len(dims)
+        length, post = dims[axis], int(np.prod(dims[axis + 1 :]))
+        full = (length // M) * M
+        # One unit = whole groups: M rows of `post` (length divisible by M) or one full pre-row.
+        unit = M * post if length % M == 0 else length * post
+        eligible = numel
+    else:
+        unit, post, full, length = 0, 1, 0, 1
+    stored = _stored_bytes(w)
+    if stored is not None and stored != numel * itemsize:
+        raise ModelLoadError(f"initializer '{t.name}' holds {stored} bytes, its dims {list(dims)} need {numel * itemsize}")
+    seen = 0
+    for buf in _chunks(w, unit * itemsize):
+        u = _uint_view(buf, itemsize, t.dtype in FLOAT_DTYPES)
+        is_zero = u == 0
+        zeros += int(np.count_nonzero(is_zero))
+        if structured and full:
+            if length % M == 0:
+                g = is_zero.reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
+            else:
+                g = is_zero.reshape(-1, length, post)[:, :full].reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
+            in_groups += M * int(np.count_nonzero(g >= N))
+        seen += u.size
+    if seen != numel:
+        raise ModelLoadError(f"initializer '{t.name}' holds {seen} elements, its dims say {numel}")
+    return numel, zeros, eligible, in_groups

@@ -47,12 +47,13 @@ def main() -> None:
         cli = [sys.executable, "-m", "analyzer"]
         ref = wall([sys.executable, "-c", "pass"], d, args.repeat)
         rows = [("python -c pass (reference)", ref),
+                ("python -c 'import onnx' (numpy + onnx: the floor)", wall([sys.executable, "-c", "import onnx"], d, args.repeat)),
                 ("nas-analyzer --help", wall(cli + ["--help"], d, args.repeat)),
                 ("nas-analyzer profile one-node.onnx", wall(cli + ["profile", "one.onnx"], d, args.repeat)),
                 ("nas-analyzer analyze --no-sensitivity", wall(cli + ["analyze", str(ROOT / "models"), "--no-store", "--no-sensitivity"], d, 3)),
                 ("nas-analyzer analyze (with what-flips sweeps)", wall(cli + ["analyze", str(ROOT / "models"), "--no-store"], d, 3))]
     for name, t in rows:
-        print(f"{name:<48} {t:7.3f} s   {t / ref:6.1f}x the reference")
+        print(f"{name:<52} {t:7.3f} s   {t / ref:6.1f}x the reference")
 
 
 if __name__ == "__main__":

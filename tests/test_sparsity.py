@@ -77,3 +77,29 @@ def test_sparsity_matches_numpy(tmp_path_factory, k, n, seed):
     full = (k // 4) * 4
     groups = (w[:full].reshape(-1, 4, n) == 0).sum(axis=1) >= 2
     assert p.nm_sparsity == pytest.approx(4 * groups.sum() / w.size)
+
+
+def test_the_threaded_scan_counts_what_the_serial_one_does(tmp_path, monkeypatch):
+    """Large models are scanned a tensor per thread; the counts, and an error in any tensor, are the same."""
+    from analyzer.errors import ModelLoadError
+    from analyzer.load.onnx_graph import load_onnx
+
+    rng = np.random.default_rng(3)
+    ws = [two_four((32, 32), 0, rng), (rng.random((32, 32)) > 0.3).astype(np.float32) * rng.random((32, 32)).astype(np.float32),
+          np.zeros((32, 32), np.float32)]
+    nodes = [helper.make_node("MatMul", [f"h{i}", f"w{i}"], [f"h{i + 1}"]) for i in range(3)]
+    m = model(nodes, [vi("h0", [1, 32])], [vi("h3", None)], [init(f"w{i}", w) for i, w in enumerate(ws)])
+    path = tmp_path / "three.onnx"
+    onnx.save(m, str(path))
+    loaded = load_onnx(path, hash_file=False)
+    serial = sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)
+    monkeypatch.setattr(sparsity, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(sparsity.os, "cpu_count", lambda: 2)
+    threaded = sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)
+    assert threaded == serial
+    assert serial.zero_params == sum(int(np.count_nonzero(w == 0)) for w in ws) and serial.params == 3 * 32 * 32
+    m.graph.initializer[2].raw_data = m.graph.initializer[2].raw_data[:-8]  # the last tensor is short
+    onnx.save(m, str(path))
+    bad = load_onnx(path, hash_file=False)
+    with pytest.raises(ModelLoadError, match="initializer 'w2' holds 4088 bytes"):
+        sparsity.scan(bad.graph, bad.initializers, bad.weights)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class AnalyzerError(Exception):
     """A problem with the user's input or environment that the user can fix. Exit code 1 (analysis)."""
@@ -38,14 +40,19 @@ class UnboundDimError(AnalyzerError):
 
     def __init__(self, dims: list[str], where: str = "") -> None:
         self.dims = sorted(set(dims))
-        named = [d for d in self.dims if d and not d.startswith("?")]
+        # ONNX names the dims it cannot infer unk__N: not the user's to bind, so never suggested as a flag
+        named = [d for d in self.dims if d and not d.startswith("?") and not _GENERATED_DIM.match(d)]
         place = f" at {where}" if where else ""
         if named:
             flags = " ".join(f"--dim {d}=N" for d in named)
-            msg = f"unbound dims {', '.join(self.dims)}{place}; bind with {flags} or --batch N for the leading (batch) dim"
+            msg = f"unbound dims {', '.join(named)}{place}; bind with {flags} or --batch N for the leading (batch) dim"
         else:  # no name to bind: shape inference could not determine these shapes
-            msg = f"unknown shape ({', '.join(self.dims)}){place}: shape inference could not determine it"
+            msg = (f"unknown shape{place}: neither shape inference nor evaluating the graph's shape computations "
+                   "determined it from the input dims")
         super().__init__(msg)
+
+
+_GENERATED_DIM = re.compile(r"^(unk__\d+|\?.*)$")
 
 
 class ShapeError(AnalyzerError):

@@ -20,6 +20,7 @@ class CostedNode:
     supported: bool
     act_bytes: int
     weight_bytes: int
+    unknown_tensors: int = 0  # tensors of a supported node whose shape is unknown: left out of the bytes
 
 
 def node_cost(node: Node) -> tuple[OpCost, bool]:
@@ -39,25 +40,26 @@ def node_cost(node: Node) -> tuple[OpCost, bool]:
         raise ShapeError(f"{node.where}: inputs do not fit the operator ({type(e).__name__}: {e})") from None
 
 
-def _node_bytes(node: Node, cost: OpCost) -> tuple[int, int]:
-    """(activation bytes, weight bytes) read and written by the node, each distinct tensor once.
-    Unknown shapes of unsupported nodes count as 0 here (the node is already reported unsupported)."""
+def _node_bytes(node: Node, cost: OpCost) -> tuple[int, int, int]:
+    """(activation bytes, weight bytes, tensors of unknown shape) read and written by the node, each distinct
+    tensor once. A tensor of unknown shape counts 0 bytes; the caller says how many there were."""
     if not cost.moves_bytes:
-        return 0, 0
+        return 0, 0, 0
     seen: set[str] = set()
-    act = weight = 0
+    act = weight = unknown = 0
     for t in (*node.inputs, *node.outputs):
         if t is None or t.name in seen:
             continue
         seen.add(t.name)
         if t.shape is None or not all(isinstance(d, int) for d in t.shape):
+            unknown += 1
             continue
         n = math.ceil(math.prod(t.shape) * t.itemsize)  # type: ignore[arg-type]
         if t.is_initializer:
             weight += n
         else:
             act += n
-    return act, weight
+    return act, weight, unknown
 
 
 def cost_nodes(graph: Graph) -> list[CostedNode]:
@@ -73,8 +75,8 @@ def cost_nodes(graph: Graph) -> list[CostedNode]:
             raise
         if not ok:
             unsupported_seen.append(node.qualified_op)
-        act, w = _node_bytes(node, cost)
-        out.append(CostedNode(node, cost, ok, act + cost.inner_bytes, w))
+        act, w, unknown = _node_bytes(node, cost)
+        out.append(CostedNode(node, cost, ok, act + cost.inner_bytes, w, unknown if ok else 0))
     return out
 
 
@@ -151,6 +153,10 @@ def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Gra
     moved = act + wread
     for op, count in sorted(unsupported.items()):
         all_notes.append(f"unsupported op {op} x{count}: its work is not counted")
+    unknown = sum(c.unknown_tensors for c in nodes)
+    if unknown:
+        all_notes.append(f"bytes moved leave out {unknown} tensors of supported ops whose shape could not be determined: "
+                         "a lower bound")
     return ModelProfile(
         model=model, sha256=sha256, opset=opset, batch=batch, params=params, macs=macs, flops=flops,
         weight_bytes=weight_bytes, activation_bytes=act, weight_read_bytes=wread, bytes_moved=moved,

@@ -41,6 +41,7 @@ DatacenterOpt = Annotated[Optional[str], typer.Option("--datacenter", help="Data
 GridOpt = Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="Grid carbon intensity where it runs (0 to 2000 gCO2e/kWh).")]
 RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Region profile NAME[@YEAR] where it runs (its grid intensity).")]
 NetOpt = Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")]
+AssumeUpperOpt = Annotated[bool, typer.Option("--assume-upper-bound", help="Where a size depends on input values (NonZero, Unique, Compress, NMS), cost the largest case: every element selected.")]
 UtilizationOpt = Annotated[float, typer.Option("--utilization", help="Busy share of the hardware's life, for the embodied share (0-1].")]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import app, command, console, err, parse_dims
+from .base import AssumeUpperOpt, app, command, console, err, parse_dims
 
 
 class Format(str, Enum):
@@ -31,6 +31,7 @@ def profile(
     input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="For TorchScript/PyTorch files: an input shape, e.g. 1,3,224,224 (repeatable).")] = None,
     export_onnx: Annotated[Optional[Path], typer.Option("--export-onnx", help="PyTorch inputs: also export to this ONNX file and profile both.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled module (runs code from the file).")] = False,
+    assume_upper_bound: AssumeUpperOpt = False,
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
@@ -60,7 +61,8 @@ def profile(
             code = max(code, e.exit_code)
     for path in paths:
         try:
-            results.append(profile_onnx(path, dims, batch, per_op=per_op, scan_sparsity=sparsity))
+            results.append(profile_onnx(path, dims, batch, per_op=per_op, scan_sparsity=sparsity,
+                                        assume_upper_bound=assume_upper_bound))
         except AnalyzerError as e:  # report and go on: one bad file must not lose the others' results
             msg = str(e)
             err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
+from .base import (AssumeUpperOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
                   RuntimeOpt, UtilizationOpt, app, command, console, err, load, parse_dims, print_json)
 
 
@@ -30,6 +30,7 @@ def project(
     net: NetOpt = False,
     utilization: UtilizationOpt = 1.0,
     per_kernel: Annotated[bool, typer.Option("--per-kernel", help="List every kernel the runtime launches: class, unit, time, bound, energy.")] = False,
+    assume_upper_bound: AssumeUpperOpt = False,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -54,7 +55,7 @@ def project(
     results, code = [], 0
     for path in paths:
         try:
-            prof = profile_onnx(path, dims, placement.batch, per_op=True)
+            prof = profile_onnx(path, dims, placement.batch, per_op=True, assume_upper_bound=assume_upper_bound)
             r = run_projection(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,
                                grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh, utilization=placement.utilization,
                                place_inputs=list(placement.site.inputs), per_kernel=per_kernel)

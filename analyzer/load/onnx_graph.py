@@ -22,7 +22,7 @@ from onnx import helper, shape_inference
 from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
 from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import dtype_itemsize, dtype_name
-from . import contrib_shapes, hash_cache, seeded
+from . import contrib_shapes, hash_cache, seeded, shape_fold
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
 from .wire import strip_weights
@@ -204,7 +204,7 @@ def _outputs_keep_batch(model: onnx.ModelProto, batch: int) -> bool:
 
 
 def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None = None,
-              hash_file: bool = True) -> LoadedModel:
+              hash_file: bool = True, assume_upper_bound: bool = False) -> LoadedModel:
     dims = dict(dims or {})
     mapped = map_model_file(path)
     with ThreadPoolExecutor(1) as pool:
@@ -220,7 +220,7 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
         opset = _default_opset(proto)
         rec = seeded.info(proto)
         weights = _weights(proto, path.parent, memoryview(mapped), stripped, rec["file"] if rec else None)
-        loaded = _analyse(path, proto, stripped, weights, opset, dims, batch)
+        loaded = _analyse(path, proto, stripped, weights, opset, dims, batch, assume_upper_bound)
         digest = sha_future.result()
         if hash_file and cached is None:
             hash_cache.remember(path, digest)
@@ -228,7 +228,7 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
 
 
 def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]], weights: dict[str, WeightData],
-             opset: int, dims: dict[str, int], batch: int | None) -> LoadedModel:
+             opset: int, dims: dict[str, int], batch: int | None, assume_upper_bound: bool = False) -> LoadedModel:
     sk = _skeleton(proto, stripped)
     inits = {t.name for t in proto.graph.initializer}
     _check(sk, path)
@@ -258,6 +258,10 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
     for name in sorted(set(dims) - found):
         notes.append(f"--dim {name} does not name a symbolic input dim of this model; ignored")
     _require_bound(inferred, inits)
+    inferred, assumed = shape_fold.resolve(bound, inferred, lambda m: _infer(m, path, strict=False), assume_upper_bound)
+    notes += assumed
+    if shape_fold.unknown_dims(inferred):
+        _explain_data_dependence(inferred, path)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in proto.opset_import}
     init_infos = {t.name: _tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, _const_values(t))
                   for t in proto.graph.initializer}
@@ -266,6 +270,17 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
     native_batch = batch if batch is not None else _leading_dim(inferred, inits)
     return LoadedModel(path, "", opset, graph, initializers, weights, native_batch, scale,
                        {k: v for k, v in dims.items() if k in found}, tuple(notes))
+
+
+def _explain_data_dependence(model: onnx.ModelProto, path: Path) -> None:
+    """Raise a ShapeError naming the node whose output size depends on input values, if there is one."""
+    found = shape_fold.data_dependent(model)
+    if found is None:
+        return  # left for the cost handlers to name where a count needs the unknown dim
+    node, op, out, inputs = found
+    on = f"the values of input {', '.join(repr(i) for i in inputs)}" if inputs else "values computed in the graph"
+    raise ShapeError(f"{path}: the size of '{out}' ({op} at node '{node}') depends on {on}, not on the input dims; "
+                     "cost the largest case with --assume-upper-bound")
 
 
 def _bind_leading_to_one(sk: onnx.ModelProto, inits: set[str]) -> None:

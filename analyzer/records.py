@@ -24,6 +24,7 @@ class OpCost:
     known_nodes: int = 0  # from subgraphs: nodes with a rule
     total_nodes: int = 0  # from subgraphs: all nodes
     inner_bytes: int = 0  # from subgraphs: bytes their nodes read and write
+    partial_reads: tuple[tuple[int, int], ...] = ()  # (input index, bytes read) where a node reads part of an input
 
 
 @dataclass(frozen=True, slots=True)

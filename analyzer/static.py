@@ -47,14 +47,15 @@ def _node_bytes(node: Node, cost: OpCost) -> tuple[int, int, int]:
         return 0, 0, 0
     seen: set[str] = set()
     act = weight = unknown = 0
-    for t in (*node.inputs, *node.outputs):
+    partial = dict(cost.partial_reads)
+    for i, t in enumerate((*node.inputs, *node.outputs)):
         if t is None or t.name in seen:
             continue
         seen.add(t.name)
         if t.shape is None or not all(isinstance(d, int) for d in t.shape):
             unknown += 1
             continue
-        n = math.ceil(math.prod(t.shape) * t.itemsize)  # type: ignore[arg-type]
+        n = partial[i] if i in partial else math.ceil(math.prod(t.shape) * t.itemsize)  # type: ignore[arg-type]
         if t.is_initializer:
             weight += n
         else:

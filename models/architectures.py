@@ -306,6 +306,65 @@ class GPT2(nn.Module):
         return x @ self.wte.weight.t()
 
 
+class CachedSelfAttention(SelfAttention):
+    """Causal self-attention over a KV cache, as generation runs it: the new tokens' queries attend to the
+    cached keys and values and their own; returns the output and the grown cache."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor):  # type: ignore[override]
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.proj(out.transpose(1, 2).reshape(b, n, d)), k, v
+
+
+class CachedBlock(Block):
+    def __init__(self, dim: int, heads: int, mlp: int, eps: float) -> None:
+        super().__init__(dim, heads, mlp, causal=True, eps=eps)
+        self.attn = CachedSelfAttention(dim, heads, causal=True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, past_k: torch.Tensor, past_v: torch.Tensor):  # type: ignore[override]
+        a, k, v = self.attn(self.norm1(x), mask, past_k, past_v)
+        x = x + a
+        return x + self.mlp(self.norm2(x)), k, v
+
+
+class GPT2WithPast(nn.Module):
+    """GPT-2 as Hugging Face exports it for generation (optimum's decoder_with_past): input_ids, attention_mask
+    [batch, past + seq], position_ids and past_key_values.N.key/value [batch, heads, past, head_dim] in; logits
+    and present.N.key/value out. The same parameters as GPT2 (same layer names)."""
+
+    def __init__(self, vocab: int = 50257, dim: int = 768, depth: int = 12, heads: int = 12, ctx: int = 1024) -> None:
+        super().__init__()
+        self.heads, self.depth = heads, depth
+        self.wte, self.wpe = nn.Embedding(vocab, dim), nn.Embedding(ctx, dim)
+        self.blocks = nn.ModuleList([CachedBlock(dim, heads, 4 * dim, eps=1e-5) for _ in range(depth)])
+        self.ln_f = nn.LayerNorm(dim, eps=1e-5)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, position_ids: torch.Tensor, *past: torch.Tensor):
+        n, past_len = input_ids.shape[1], past[0].shape[2]
+        total = attention_mask.shape[1]
+        causal = torch.ones(n, total, dtype=torch.bool, device=input_ids.device).tril(diagonal=past_len)
+        mask = causal[None, None] & attention_mask[:, None, None, :].bool()
+        x = self.wte(input_ids) + self.wpe(position_ids)
+        present = []
+        for i, block in enumerate(self.blocks):
+            x, k, v = block(x, mask, past[2 * i], past[2 * i + 1])
+            present += [k, v]
+        return (self.ln_f(x) @ self.wte.weight.t(), *present)
+
+    def example_inputs(self, batch: int = 1, seq: int = 4, past: int = 6) -> tuple[torch.Tensor, ...]:
+        head_dim = self.wte.weight.shape[1] // self.heads
+        cache = [torch.randn(batch, self.heads, past, head_dim) for _ in range(2 * self.depth)]
+        return (torch.randint(0, 1000, (batch, seq)), torch.ones(batch, past + seq, dtype=torch.int64),
+                torch.arange(past, past + seq).unsqueeze(0).expand(batch, -1), *cache)
+
+    def io_names(self) -> tuple[list[str], list[str]]:
+        cache = [f"past_key_values.{i}.{kv}" for i in range(self.depth) for kv in ("key", "value")]
+        present = [f"present.{i}.{kv}" for i in range(self.depth) for kv in ("key", "value")]
+        return ["input_ids", "attention_mask", "position_ids", *cache], ["logits", *present]
+
+
 FACTORIES: dict[str, Callable[[], nn.Module]] = {
     "resnet18": resnet18, "resnet50": resnet50, "mobilenet_v2": MobileNetV2, "mobilenet_v3_large": MobileNetV3Large,
     "mnasnet1_0": MnasNet, "efficientnet_b0": EfficientNetB0, "deit_tiny": deit_tiny, "vit_b_16": vit_b_16,

@@ -165,3 +165,28 @@ def test_evaluators_match_the_reference(op, inputs, attrs):
 def test_shape_with_start_and_end():
     got = EVALUATORS["Shape"]([None], {"_shape": [2, 3, 5, 7], "start": 1, "end": -1}, 17)[0]
     assert got.tolist() == [3, 5]
+
+
+def test_dim_expressions_as_exporters_write_them():
+    from analyzer.load import dim_expr
+
+    dims = {"past_sequence_length": 7, "sequence_length": 1, "s3": 5}
+    assert dim_expr.evaluate("past_sequence_length + sequence_length", dims) == 8
+    assert dim_expr.evaluate("2*s3 - 1", dims) == 9
+    assert dim_expr.evaluate("s3//2", dims) == 2
+    assert dim_expr.evaluate("sequence_length", dims) == 1
+    assert dim_expr.evaluate("unbound + 1", dims) is None
+    assert dim_expr.evaluate("__import__('os').getcwd()", dims) is None
+    assert dim_expr.evaluate("s3 ** 400", dims) is None
+    assert dim_expr.names("past_sequence_length + sequence_length") == {"past_sequence_length", "sequence_length"}
+    assert dim_expr.names("batch/size") == {"batch/size"}
+
+
+def test_an_attention_mask_sized_past_plus_seq_binds_from_its_parts(tmp_path):
+    """optimum names a decoder's attention-mask length 'past_sequence_length + sequence_length'."""
+    nodes = [helper.make_node("Cast", ["mask"], ["mf"], to=T.FLOAT), helper.make_node("MatMul", ["mf", "w"], ["y"])]
+    w = nh.from_array(np.ones((11, 3), np.float32), "w")
+    path = save(tmp_path, nodes, [helper.make_tensor_value_info("mask", T.INT64, ["batch", "past_sequence_length + sequence_length"])], [w])
+    p = profile_onnx(path, dims={"batch": 2, "past_sequence_length": 10, "sequence_length": 1}, scan_sparsity=False)
+    assert p.macs == 2 * 11 * 3
+    assert not any("does not name" in n for n in p.notes)

@@ -162,3 +162,19 @@ def test_scan_multiplies_body(tmp_path):
     mdl = model([node], [vi("c0", [3]), vi("seq", [7, 1, 3]), vi("w", [7, 3, 3])], [vi("cN", [3]), vi("outs", None)])
     p = profile_model(mdl, tmp_path)
     assert p.macs == 7 * 9 and any("Scan body x 7" in n for n in p.notes)
+
+
+def test_an_embedding_lookup_reads_its_rows_not_the_table(tmp_path):
+    table = np.ones((1000, 64), np.float32)
+    m = one_node("Gather", {"table": table, "ids": [1, 8]}, {"y": None})
+    m.graph.input[0].type.tensor_type.elem_type = TensorProto.INT64
+    p = profile_model(m, tmp_path)
+    assert p.weight_read_bytes == 8 * 64 * 4  # 8 rows of 64 floats, not 256,000 bytes
+    assert p.activation_bytes == 8 * 8 + 8 * 64 * 4  # int64 ids read, rows written
+
+
+def test_a_slice_reads_what_it_keeps(tmp_path):
+    m = one_node("Slice", {"x": [4, 100], "starts": np.array([0], np.int64), "ends": np.array([10], np.int64),
+                           "axes": np.array([1], np.int64)}, {"y": None})
+    p = profile_model(m, tmp_path)
+    assert p.activation_bytes == 2 * 4 * 10 * 4  # 40 floats read, 40 written

@@ -22,7 +22,7 @@ from onnx import helper, shape_inference
 from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
 from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import dtype_itemsize, dtype_name
-from . import contrib_shapes, hash_cache, seeded, shape_fold
+from . import contrib_shapes, dim_expr, hash_cache, seeded, shape_fold
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
 from .wire import strip_weights
@@ -169,9 +169,11 @@ def _bind_inputs(sk: onnx.ModelProto, dims: dict[str, int], batch: int | None, i
         shape = vi.type.tensor_type.shape.dim
         for i, d in enumerate(shape):
             if d.HasField("dim_param"):
-                found.add(d.dim_param)
-                if d.dim_param in dims:
-                    _set_dim(d, dims[d.dim_param])
+                names = dim_expr.names(d.dim_param)
+                found.update(names)
+                value = dim_expr.evaluate(d.dim_param, dims)
+                if value is not None:
+                    _set_dim(d, value)
             if i == 0 and batch is not None:
                 _set_dim(d, batch)
     if batch is not None:

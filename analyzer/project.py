@@ -101,6 +101,8 @@ class Params:
     energy_log_sigma_host: float = 0.0  # extra log-error per unit of host-bound share (the host's speed varies)
     power_cap_w: float = math.inf  # the board's power limit: beyond it clocks drop and the forward takes longer
     busy_power_w: float = 0.0  # board power in a large GEMM: eps_flop = (busy - static - active) / GEMM rate
+    l2_bytes: float = math.inf  # on-chip cache: weights beyond it are streamed from memory on every forward
+    stream_bandwidth_bytes_per_s: float = math.inf  # what streaming from memory reaches (a large copy)
     inputs: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -211,9 +213,19 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
     sigma_model, sigma_shared, sigma_host = _sigmas(hw, d, basis)
     supports = dtype in hw.peak_tflops_sparse
     cap = hw.tdp_w.value if hw.tdp_w is not None else math.inf
+    l2 = math.inf
+    stream = math.inf
+    if hw.l2_cache_mb is not None:
+        l2 = hw.l2_cache_mb.value * 1e6
+        inputs.append(hw.l2_cache_mb.as_input("l2_cache_mb", "MB"))
+        if hw.achievable_memory_bandwidth_gbps is not None:
+            stream = hw.achievable_memory_bandwidth_gbps.value * 1e9
+            inputs.append(hw.achievable_memory_bandwidth_gbps.as_input("achievable_memory_bandwidth_gbps (streaming)", "GB/s"))
+        else:
+            stream = bw * min(p("memory_efficiency_layout"), 1.0)  # copies: the layout class's bandwidth
     return Params(classes, host, gap, forward, async_device, static.value, active, eps_flop, eps_byte,
                   p("sparse_2_4_speedup") if supports else 1.0, supports, basis, BYTES_SCALE[dtype], sigma_model,
-                  sigma_shared, sigma_host, cap, busy.value, inputs)
+                  sigma_shared, sigma_host, cap, busy.value, l2, stream, inputs)
 
 
 def _sigmas(hw: HardwareProfile, d: dict[str, Sourced], basis: str) -> tuple[float, float, float]:
@@ -249,6 +261,7 @@ class KernelArrays:
         self.weights = np.array([k.weights for k in ks], dtype=bool)
         self.host = np.array([HOST_FAMILIES.index(k.host) if k.host else -1 for k in ks], dtype=int)
         self.outputs = np.array([k.outputs for k in ks], dtype=float)
+        self.weight_bytes = plan.weight_bytes
 
 
 def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.0) -> tuple[np.ndarray, ...]:
@@ -267,10 +280,18 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
     if params.supports_2_4 and nm_sparsity > 0:  # only the 2:4-structured share of the weights speeds up
         compute = np.where(a.weights, compute / params.sparse_2_4_speedup ** nm_sparsity, compute)
     nbytes = a.bytes * params.bytes_scale
+    if streams_weights(a.weight_bytes, params):
+        # the calibrated memory efficiencies hold for cache-resident working sets (kernels timed back to back);
+        # weights larger than the last-level cache come from memory on every forward, at most at copy speed
+        bw = np.minimum(bw, params.stream_bandwidth_bytes_per_s)
     memory = np.where(nbytes > 0, nbytes / bw, 0.0)
     t = t0 + np.maximum(compute, memory)
     energy = eps * a.flops + params.energy_per_byte_j * nbytes
     return t, compute, memory, energy
+
+
+def streams_weights(weight_bytes: float, params: Params) -> bool:
+    return weight_bytes * params.bytes_scale > params.l2_bytes
 
 
 def kernel_times(plan: KernelPlan, params: Params, nm_sparsity: float = 0.0) -> list[KernelTime]:
@@ -406,6 +427,10 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
         if need > hw.memory_gb.value * 1e9:
             notes.append(f"batch {batch} needs about {need / 1e9:.1f} GB (weights {profile.weight_bytes * params.bytes_scale / 1e9:.1f} GB "
                          f"+ the largest node's tensors) but {hw.name} has {hw.memory_gb.value:g} GB: it will not fit")
+    if streams_weights(plan.weight_bytes, params):
+        notes.append(f"weights ({plan.weight_bytes * params.bytes_scale / 1e6:,.0f} MB at {dtype}) exceed the "
+                     f"{params.l2_bytes / 1e6:g} MB on-chip cache: every forward streams them from memory at up to "
+                     f"{params.stream_bandwidth_bytes_per_s / 1e12:.2f} TB/s")
     if plan.unsupported_nodes:
         notes.append(f"{plan.unsupported_nodes} unsupported node(s) are not in the projection")
     breakdown: dict[str, dict[str, float]] = {}

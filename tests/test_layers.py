@@ -1,9 +1,9 @@
 """The package's layers, kept by parsing every module's imports:
 
   0 units, errors, records, ir, paths        constants, the error hierarchy, frozen records
-  1 load/, manifest, profiles, dist, fit     files -> IR and validated profiles; small maths
-  2 ops/, static, sparsity, profile, kernels/   IR -> profile, kernel plans
-  3 project, carbon, fourms, amortize, rank, calibrate, pairing, sensitivity, place, search_cost, measure/
+  1 load/, manifest, profiles, dist, fit, poly   files -> IR and validated profiles; small maths
+  2 ops/, static, sparsity, profile, kernels/, symbolic   IR -> profile, kernel plans, cost formulas
+  3 project, carbon, fourms, amortize, rank, calibrate, pairing, sensitivity, place, search_cost, measure/, generation
                                              estimators and measurement
   4 pipeline, observations, analysis, store  steps that chain them
   5 report/                                  tables, JSON/CSV, HTML
@@ -22,9 +22,10 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "analyzer"
 LAYERS = [
     {"units", "errors", "records", "ir", "paths", "__init__"},
-    {"load", "manifest", "profiles", "dist", "fit"},
-    {"ops", "static", "sparsity", "profile", "kernels"},
-    {"project", "carbon", "fourms", "amortize", "rank", "calibrate", "pairing", "sensitivity", "place", "search_cost", "measure"},
+    {"load", "manifest", "profiles", "dist", "fit", "poly"},
+    {"ops", "static", "sparsity", "profile", "kernels", "symbolic"},
+    {"project", "carbon", "fourms", "amortize", "rank", "calibrate", "pairing", "sensitivity", "place", "search_cost", "measure",
+     "generation"},
     {"pipeline", "observations", "analysis", "store"},
     {"report"},
     {"cli", "__main__"},

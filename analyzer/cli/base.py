@@ -42,6 +42,9 @@ GridOpt = Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="
 RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Region profile NAME[@YEAR] where it runs (its grid intensity).")]
 NetOpt = Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")]
 AssumeUpperOpt = Annotated[bool, typer.Option("--assume-upper-bound", help="Where a size depends on input values (NonZero, Unique, Compress, NMS), cost the largest case: every element selected.")]
+PhaseOpt = Annotated[Optional[str], typer.Option("--phase", help="A decoder exported with its KV cache: prefill (the prompt, empty cache) or decode (one token per step over the cache; with --output-tokens, a whole response).")]
+PromptOpt = Annotated[Optional[int], typer.Option("--prompt-tokens", help="Prompt length for --phase (default 128, said in the output).")]
+OutputTokensOpt = Annotated[Optional[int], typer.Option("--output-tokens", help="Tokens generated per response for --phase decode: energy per token and per response.")]
 UtilizationOpt = Annotated[float, typer.Option("--utilization", help="Busy share of the hardware's life, for the embodied share (0-1].")]
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, app, command, console, err, parse_dims
+from .base import AssumeUpperOpt, OutputTokensOpt, PhaseOpt, PromptOpt, app, command, console, err, parse_dims
 
 
 class Format(str, Enum):
@@ -32,6 +32,10 @@ def profile(
     export_onnx: Annotated[Optional[Path], typer.Option("--export-onnx", help="PyTorch inputs: also export to this ONNX file and profile both.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled module (runs code from the file).")] = False,
     assume_upper_bound: AssumeUpperOpt = False,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptOpt = None,
+    output_tokens: OutputTokensOpt = None,
+    symbolic: Annotated[bool, typer.Option("--symbolic", help="MACs, FLOPs and bytes as exact polynomials in the input dims left free (not bound by --dim or --batch), overall and per operator type.")] = False,
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
@@ -50,6 +54,11 @@ def profile(
 
         check_number("--batch", batch, 1, MAX_BATCH)
     paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
+    if symbolic:
+        _symbolic(paths, dims, batch, fmt, assume_upper_bound, bool(torch_specs))
+    from .phases import phase_args
+
+    phase, prompt, out_tokens, phase_notes = phase_args(phase, prompt_tokens, output_tokens)
     shapes = [_parse_shape(s) for s in input_shape or []]
     results: list[ModelProfile] = []
     code = 0
@@ -61,8 +70,11 @@ def profile(
             code = max(code, e.exit_code)
     for path in paths:
         try:
-            results.append(profile_onnx(path, dims, batch, per_op=per_op, scan_sparsity=sparsity,
-                                        assume_upper_bound=assume_upper_bound))
+            kw = dict(per_op=per_op, scan_sparsity=sparsity, assume_upper_bound=assume_upper_bound)
+            if phase is None:
+                results.append(profile_onnx(path, dims, batch, **kw))
+            else:
+                results.append(_phase_profile(path, phase, prompt, out_tokens, batch or 1, dims, phase_notes, kw))
         except AnalyzerError as e:  # report and go on: one bad file must not lose the others' results
             msg = str(e)
             err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
@@ -74,6 +86,47 @@ def profile(
             sys.stdout.write(to_csv(results, per_op))
         else:
             render_profiles(results, console(), per_op)
+    raise typer.Exit(code)
+
+
+def _phase_profile(path: Path, phase: str, prompt: int, out_tokens: int | None, batch: int, dims: dict[str, int],
+                   notes: list[str], kw: dict):
+    """The profile of one forward of the phase; with --output-tokens the response's exact MACs in its notes."""
+    from ..generation import phase_profile, response_macs
+    from ..profile import profile_onnx
+
+    p = phase_profile(path, phase, prompt, None, batch, dims, profile_onnx, **kw)
+    p.notes[:0] = notes
+    if out_tokens is not None:
+        r = response_macs(path, prompt, out_tokens, batch, dims, profile_onnx, scan_sparsity=False, hash_file=False)
+        p.notes.append(f"a response of {out_tokens} tokens after {prompt}: {r['macs_per_response']:,.0f} MACs per sequence "
+                       f"(prefill {r['prefill_macs']:,.0f}; decode {r['decode_macs_first_step']:,.0f} per token at the first "
+                       f"step, {r['decode_macs_last_step']:,.0f} at the last); the cache holds "
+                       f"{r['cache_bytes_per_cached_token']:,.0f} bytes per cached token per sequence (as exported)")
+    return p
+
+
+def _symbolic(paths: list[Path], dims: dict[str, int], batch: int | None, fmt: Format, assume_upper_bound: bool,
+              torch_specs: bool) -> None:
+    from ..report.symbolic_text import render_symbolic
+    from ..symbolic import cost_formulas
+
+    if torch_specs or fmt is Format.csv:
+        raise UsageError("--symbolic takes ONNX files and writes a table or JSON")
+    results, code = [], 0
+    for path in paths:
+        try:
+            results.append(cost_formulas(path, dims, batch, assume_upper_bound=assume_upper_bound))
+        except AnalyzerError as e:
+            msg = str(e)
+            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
+            code = max(code, e.exit_code)
+    if results and fmt is Format.json:
+        import json
+
+        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    elif results:
+        render_symbolic(results, console())
     raise typer.Exit(code)
 
 

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import (AssumeUpperOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
+from .base import (AssumeUpperOpt, BatchOpt, OutputTokensOpt, PhaseOpt, PromptOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
                   RuntimeOpt, UtilizationOpt, app, command, console, err, load, parse_dims, print_json)
 
 
@@ -31,6 +31,9 @@ def project(
     utilization: UtilizationOpt = 1.0,
     per_kernel: Annotated[bool, typer.Option("--per-kernel", help="List every kernel the runtime launches: class, unit, time, bound, energy.")] = False,
     assume_upper_bound: AssumeUpperOpt = False,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptOpt = None,
+    output_tokens: OutputTokensOpt = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -52,10 +55,22 @@ def project(
     params = resolve_params(placement.hardware, placement.dtype, placement.runtime, projection_defaults())
     paths = expand_model_args(models)
     dims = parse_dims(dim or [])
+    from .phases import phase_args
+
+    phase, prompt, out_tokens, phase_notes = phase_args(phase, prompt_tokens, output_tokens)
+    if phase == "decode" and out_tokens is not None:
+        _responses(paths, placement, params, prompt, out_tokens, dims, phase_notes, assume_upper_bound, fmt)
     results, code = [], 0
     for path in paths:
         try:
-            prof = profile_onnx(path, dims, placement.batch, per_op=True, assume_upper_bound=assume_upper_bound)
+            kw = dict(per_op=True, assume_upper_bound=assume_upper_bound)
+            if phase is None:
+                prof = profile_onnx(path, dims, placement.batch, **kw)
+            else:
+                from ..generation import phase_profile
+
+                prof = phase_profile(path, phase, prompt, None, placement.batch, dims, profile_onnx, **kw)
+                prof.notes[:0] = phase_notes
             r = run_projection(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,
                                grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh, utilization=placement.utilization,
                                place_inputs=list(placement.site.inputs), per_kernel=per_kernel)
@@ -75,6 +90,29 @@ def project(
             render_projections(results, c)
             for r in results if per_kernel else []:
                 render_per_kernel(r, c)
+    raise typer.Exit(code)
+
+
+def _responses(paths, placement, params, prompt: int, out_tokens: int, dims: dict[str, int], notes: list[str],
+               assume_upper_bound: bool, fmt: OutFormat) -> None:
+    """project --phase decode --output-tokens: the energy of a response and of each generated token."""
+    from ..generation import price_response
+    from ..report.generation_text import render_generation
+
+    results, code = [], 0
+    for path in paths:
+        try:
+            g = price_response(path, placement, params, prompt, out_tokens, dims, assume_upper_bound)
+            g.notes[:0] = list(placement.notes) + notes
+            results.append(g)
+        except AnalyzerError as e:
+            msg = str(e)
+            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
+            code = max(code, e.exit_code)
+    if results and fmt is OutFormat.json:
+        print_json([g.to_dict() for g in results])
+    elif results:
+        render_generation(results, console())
     raise typer.Exit(code)
 
 

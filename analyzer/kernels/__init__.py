@@ -64,6 +64,7 @@ class KernelPlan:
     fused_nodes: int  # nodes executed inside another node's kernel
     unsupported_nodes: int
     rules: tuple[str, ...] = field(default_factory=tuple)  # the fusion rules that fired, with counts
+    weight_bytes: float = 0.0  # the model's weights as profiled: whether they fit the on-chip cache
 
     @property
     def ops(self) -> int:
@@ -210,7 +211,7 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> 
     rules = tuple(f"{k} x{v}" for k, v in fired.items())
     if profile.shape_scale != 1:  # per-op shapes describe one item: scale what the plan derived from them
         kernels = [_shape_scaled(k, profile.shape_scale) for k in kernels]
-    return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules)
+    return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules, float(profile.weight_bytes))
 
 
 _SHAPE_BYTES = frozenset({"attention", "bias add", "layout:NCHW->NHWC", "layout:NHWC->NCHW", "embedding", "bn:invstd", "bn:copy"})

@@ -205,6 +205,36 @@ def _outputs_keep_batch(model: onnx.ModelProto, batch: int) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class InputSignature:
+    """A graph input as declared: its name and dims (a value, or the exporter's name or expression)."""
+
+    name: str
+    dims: tuple[int | str, ...] | None
+    dtype: str
+    itemsize: float
+
+
+def input_signature(path: Path) -> list[InputSignature]:
+    """The model's inputs (initializers excluded), read without its weights."""
+    mapped = map_model_file(path)
+    try:
+        light, _ = strip_weights(mapped, _STRIP_BYTES)
+    except WireError as e:
+        raise ModelLoadError(f"{path}: not a valid ONNX file ({e})") from None
+    proto = parse_model(path, light)
+    inits = {t.name for t in proto.graph.initializer}
+    out = []
+    for vi in proto.graph.input:
+        if vi.name in inits:
+            continue
+        shape, elem = _shape(vi.type)
+        out.append(InputSignature(vi.name, tuple(d if isinstance(d, int) and d > 0 or isinstance(d, str) else "?"
+                                                  for d in shape) if shape is not None else None, dtype_name(elem),
+                                  dtype_itemsize(elem)))
+    return out
+
+
 def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None = None,
               hash_file: bool = True, assume_upper_bound: bool = False) -> LoadedModel:
     dims = dict(dims or {})

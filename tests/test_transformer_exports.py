@@ -126,3 +126,20 @@ def test_decoder_with_past_decode_macs_in_closed_form(tmp_path, dynamo):
     assert prefill.macs == 50 * (DEPTH * (768 * 2304 + 768 * 768 + 2 * 768 * 3072) + 768 * 50257) + DEPTH * 2 * 768 * 50 * 50
     r = response_macs(path, 50, 20, 1, None, profile_onnx, scan_sparsity=False, hash_file=False)
     assert r["macs_per_response"] == prefill.macs + sum(_decode_macs(L) for L in range(50, 69))
+
+
+def test_decode_projections_against_h100_measurements(tmp_path):
+    """GPT-2 small decode and prefill measured on an H100 (never fitted on): projected energy per step within
+    20% median (11.9% when recorded) and latency rising with the cache as measured at batch 8."""
+    import statistics
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from decode_measure import projected_vs_measured
+
+    recorded = Path(__file__).resolve().parent.parent / "profiles/measurements/h100-sxm-2026-11-27-decode/decode.json"
+    rows = projected_vs_measured(recorded, "h100", tmp_path)
+    assert len(rows) == 14
+    errors = [abs(r["projected_energy_j_per_step"] / r["energy_j_per_step"] - 1) for r in rows]
+    assert statistics.median(errors) < 0.20
+    b8 = sorted((r["length"], r["projected_latency_ms"]) for r in rows if r["runtime"] == "graph" and r["batch"] == 8 and r["phase"] == "decode")
+    assert b8[0][1] < b8[1][1] < b8[2][1]

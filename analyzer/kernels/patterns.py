@@ -4,8 +4,9 @@ Exporters decompose what a framework runs as one operator. Each pattern below re
 the node graph (nodes in topological order, `Dataflow` facts from graph.py) and returns the node indices it
 claims. Patterns are tried in the order given by the runtime's rules; a node belongs to at most one group.
 
-- `attention`: MatMul(Q, K^T) [-> Mul/Div by a constant] [-> Add mask | Where] -> Softmax -> MatMul(., V),
-  with the constant pre-scaling Muls of Q and K that the exporters write for scaled_dot_product_attention.
+- `attention`: MatMul(Q, K^T) [-> Mul/Div by a constant] [-> Add mask | Where] -> Softmax [-> Where(IsNaN(p),
+  0, p), the guard torch writes with a boolean mask] -> MatMul(., V), with the constant pre-scaling Muls of Q
+  and K that the exporters write for scaled_dot_product_attention.
   PyTorch runs it as one scaled-dot-product-attention kernel (flash or memory-efficient) whose traffic is
   Q, K, V and the output once: the score matrix never reaches memory.
 - `recomposed`: a decomposed elementwise or normalisation operator (SiLU = x * sigmoid(x), erf and tanh
@@ -72,8 +73,13 @@ def attention(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: in
         t = _scores_input(nodes[j], flow)
     if qk is None or len(_only_dynamic(nodes[qk], flow)) != 2:
         return None
-    out = flow.single_consumer(s.outputs[0]) if s.outputs else None
-    if out is None or nodes[out].op_type != "MatMul" or nodes[out].inputs[0] != s.outputs[0] or out in claimed:
+    probs = s.outputs[0] if s.outputs else None
+    guard = _nan_guard(nodes, flow, claimed, probs) if probs else None
+    if guard is not None:  # Where(IsNaN(p), 0, p): SDPA with a boolean mask, exported; inside the kernel
+        group += guard
+        probs = nodes[guard[-1]].outputs[0]
+    out = flow.single_consumer(probs) if probs else None
+    if out is None or nodes[out].op_type != "MatMul" or nodes[out].inputs[0] != probs or out in claimed:
         return None
     group += [qk, out]
     for t in nodes[qk].inputs:  # constant pre-scaling of Q and K (sqrt of the scale on each)
@@ -82,6 +88,22 @@ def attention(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: in
                 and flow.single_consumer(t) == qk:
             group.append(p)
     return sorted(group)
+
+
+def _nan_guard(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], probs: str) -> list[int] | None:
+    """[IsNaN, Where] when the probabilities feed only Where(IsNaN(p), constant, p), as torch exports
+    scaled_dot_product_attention with a boolean mask (fully masked rows would be NaN)."""
+    users = flow.consumers.get(probs, [])
+    if len(users) != 2:
+        return None
+    isnan = next((k for k in users if nodes[k].op_type == "IsNaN"), None)
+    where = next((k for k in users if nodes[k].op_type == "Where"), None)
+    if isnan is None or where is None or isnan in claimed or where in claimed:
+        return None
+    w = nodes[where]
+    if len(w.inputs) != 3 or w.inputs[0] != nodes[isnan].outputs[0] or w.inputs[2] != probs or flow.is_dynamic(w.inputs[1]):
+        return None
+    return [isnan, where]
 
 
 def attention_bytes(nodes: list[NodeProfile], group: list[int]) -> float:

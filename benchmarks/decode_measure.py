@@ -1,0 +1,174 @@
+"""Decode and prefill of GPT-2 small with its KV cache, measured on a CUDA GPU, to check `project --phase`:
+
+    python benchmarks/decode_measure.py measure --out DIR [--budget-s 150]     (on the GPU machine)
+    python benchmarks/decode_measure.py compare DIR/decode.json --hardware h100 (here: projected vs measured)
+
+`measure`: models/architectures.py's GPT2WithPast (12 layers, seeded random weights) in fp16; one decode step
+(1 new token per sequence) at cache lengths 128, 512 and 960 for batch 1 and 8, and the prefill of 512
+tokens at batch 1, in eager PyTorch and as a CUDA-graph replay; latency from CUDA events, energy from NVML's
+counter over a window of at least 1.2 s (its counter advances in steps of tens of ms). Each step reruns the
+same cache length (the new cache is dropped), so every repetition is the same work. Writes decode.json.
+
+`compare`: exports the same module with the TorchScript exporter (optimum's dim names), projects each
+measured setting with the shipped profiles and prints projected / measured latency and energy per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "models"))
+sys.path.insert(0, str(ROOT))
+ENERGY_WINDOW_S = 1.2
+# GPT-2's 1024 positions: a decode step at cache length L writes position L, so L stays below 1024
+SETTINGS = [("decode", 1, 128), ("decode", 1, 512), ("decode", 1, 960), ("decode", 8, 128), ("decode", 8, 512),
+            ("decode", 8, 960), ("prefill", 1, 512)]
+
+
+def measure(out: Path, budget_s: float) -> None:
+    import pynvml
+    import torch
+
+    import architectures as A
+
+    t_start = time.perf_counter()
+    pynvml.nvmlInit()
+    h = pynvml.nvmlDeviceGetHandleByIndex(0)
+    torch.manual_seed(0)
+    model = A.randomise_(A.GPT2WithPast()).cuda().half().eval()
+    rows: list[dict] = []
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0), "cuda": torch.version.cuda,
+           "driver": pynvml.nvmlSystemGetDriverVersion()}
+
+    def inputs(phase: str, batch: int, length: int):
+        seq, past = (length, 0) if phase == "prefill" else (1, length)
+        x = model.example_inputs(batch=batch, seq=seq, past=past)
+        return tuple(t.cuda().half() if t.is_floating_point() else t.cuda() for t in x)
+
+    for runtime in ("graph", "eager"):
+        for phase, batch, length in SETTINGS:
+            if time.perf_counter() - t_start > budget_s:
+                env.setdefault("skipped", []).append(f"{runtime}/{phase}/{batch}/{length}")
+                continue
+            x = inputs(phase, batch, length)
+            with torch.no_grad():
+                fn = (lambda: model(*x))
+                if runtime == "graph":
+                    s = torch.cuda.Stream()
+                    s.wait_stream(torch.cuda.current_stream())
+                    with torch.cuda.stream(s):
+                        for _ in range(3):
+                            fn()
+                    torch.cuda.current_stream().wait_stream(s)
+                    g = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(g):
+                        fn()
+                    step = g.replay
+                else:
+                    step = fn
+                for _ in range(5):
+                    step()
+                torch.cuda.synchronize()
+                lat = []
+                for _ in range(30):
+                    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    a.record()
+                    step()
+                    b.record()
+                    b.synchronize()
+                    lat.append(a.elapsed_time(b))
+                iters = 0
+                e0 = pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
+                w0 = time.perf_counter()
+                while time.perf_counter() - w0 < ENERGY_WINDOW_S:
+                    for _ in range(20):
+                        step()
+                    iters += 20
+                    torch.cuda.synchronize()
+                wall = time.perf_counter() - w0
+                e1 = pynvml.nvmlDeviceGetTotalEnergyConsumption(h)
+            row = {"runtime": runtime, "phase": phase, "batch": batch, "length": length, "dtype": "fp16",
+                   "latency_ms_median": statistics.median(lat), "loop_ms_per_step": wall / iters * 1e3,
+                   "energy_j_per_step": (e1 - e0) / 1e3 / iters, "avg_power_w": (e1 - e0) / 1e3 / wall, "iterations": iters}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            (out / "decode.json").write_text(json.dumps({"env": env, "rows": rows}, indent=1))
+    (out / "decode.json").write_text(json.dumps({"env": env, "rows": rows}, indent=1))
+
+
+def projected_vs_measured(path: Path, hardware: str, onnx_dir: Path | None = None) -> list[dict]:
+    """Every measured setting of decode.json with its projection (the same module exported here)."""
+    import tempfile
+    import warnings
+
+    import torch
+
+    import architectures as A
+    from analyzer.generation import decoder_roles, phase_dims
+    from analyzer.place import resolve_placement
+    from analyzer.profile import profile_onnx
+    from analyzer.profiles import load_profiles, projection_defaults
+    from analyzer.project import project, resolve_params
+
+    data = json.loads(path.read_text())
+    m = A.randomise_(A.GPT2WithPast())
+    x = m.example_inputs()
+    ins, outs = m.io_names()
+    axes = {"input_ids": {0: "batch_size", 1: "sequence_length"}, "position_ids": {0: "batch_size", 1: "sequence_length"},
+            "attention_mask": {0: "batch_size", 1: "past_sequence_length + sequence_length"},
+            **{n: {0: "batch_size", 2: "past_sequence_length"} for n in ins[3:]}}
+    onnx_path = Path(onnx_dir or tempfile.mkdtemp()) / "gpt2_with_past.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, x, str(onnx_path), dynamo=False, opset_version=17, input_names=ins, output_names=outs, dynamic_axes=axes)
+    roles = decoder_roles(onnx_path)
+    ps = load_profiles(())
+    out = []
+    for r in data["rows"]:
+        pl = resolve_placement(ps, hardware, dtype=r["dtype"], runtime=r["runtime"], batch=r["batch"], pue=1.0, datacenter=None,
+                               grid=0.0, region=None, net=False, utilization=1.0)
+        params = resolve_params(pl.hardware, pl.dtype, pl.runtime, projection_defaults())
+        dims = phase_dims(roles, r["phase"], r["length"], None if r["phase"] == "prefill" else r["length"])
+        prof = profile_onnx(onnx_path, dims, r["batch"], per_op=True, scan_sparsity=False, hash_file=False)
+        p = project(prof, pl.hardware, params, pl.runtime, pl.dtype, pue=1.0, grid_gco2e_per_kwh=0.0)
+        out.append({**r, "projected_latency_ms": p.latency_s * 1e3, "projected_energy_j_per_step": p.energy_j_per_item * r["batch"]})
+    return out
+
+
+def compare(path: Path, hardware: str) -> None:
+    rows = projected_vs_measured(path, hardware)
+    print(f"{'runtime':<7} {'phase':<8} {'batch':>5} {'length':>6} | {'latency ms meas/proj':>22} | {'J/step meas/proj':>20} | ratio E")
+    errs = []
+    for r in rows:
+        ratio = r["projected_energy_j_per_step"] / r["energy_j_per_step"]
+        errs.append(abs(ratio - 1))
+        print(f"{r['runtime']:<7} {r['phase']:<8} {r['batch']:>5} {r['length']:>6} | {r['loop_ms_per_step']:9.3f} / "
+              f"{r['projected_latency_ms']:9.3f} | {r['energy_j_per_step']:8.4f} / {r['projected_energy_j_per_step']:8.4f} | {ratio:.2f}")
+    print(f"median |error| of energy per step: {statistics.median(errs):.1%} over {len(errs)} settings")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure")
+    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--budget-s", type=float, default=150.0)
+    c = sub.add_parser("compare")
+    c.add_argument("path", type=Path)
+    c.add_argument("--hardware", default="h100")
+    args = ap.parse_args()
+    if args.cmd == "measure":
+        measure(args.out, args.budget_s)
+    else:
+        compare(args.path, args.hardware)
+
+
+if __name__ == "__main__":
+    main()

@@ -87,3 +87,7 @@ class RuntimeFailure(AnalyzerError):
 
 class InputError(AnalyzerError):
     """Inputs cannot be synthesised or do not match the model."""
+
+
+class ResourceLimitError(AnalyzerError):
+    """Analysing an untrusted model hit the time or memory limit (load/guard.py)."""

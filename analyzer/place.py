@@ -12,12 +12,12 @@ from typing import Any
 from .carbon import place as _pue_and_grid
 from .errors import UsageError
 from .profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, ProfileSet, default_dtype
+from .units import MAX_BATCH  # re-exported: the CLI checks --batch against it
 
 # One set of defaults, said in the output whenever used.
 DEFAULT_DATACENTER = "industry-average-2021"  # Uptime Institute 2021 average PUE 1.57
 DEFAULT_REGION = "world-ember-2022"  # world average 436 gCO2e/kWh (Ember 2022), the most recent world figure shipped
 DEFAULT_RUNTIME = "ort"
-MAX_BATCH = 1 << 20  # work and memory grow with the batch; beyond a million items one forward is no serving scenario
 
 
 def check_number(name: str, value: float | int | None, low: float, high: float, *, low_open: bool = False) -> float:
@@ -26,6 +26,8 @@ def check_number(name: str, value: float | int | None, low: float, high: float, 
         raise UsageError(f"{name}: a number is required")
     v = float(value)
     if not math.isfinite(v) or v > high or v < low or (low_open and v == low):
+        if isinstance(value, int) and float(low).is_integer() and float(high).is_integer():
+            raise UsageError(f"{name} {value}: must be an integer from {int(low) + low_open:,} to {int(high):,}")
         rng = f"{'(' if low_open else '['}{low:g}, {high:g}]"
         raise UsageError(f"{name} {value}: must be a finite number in {rng}")
     return v

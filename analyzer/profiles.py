@@ -395,6 +395,9 @@ def suggest(key: str, names: dict[str, tuple[str, ...]], n: int = 4) -> list[str
     return out[:n]
 
 
+MAX_PROFILE_BYTES = 4 * 1024 * 1024  # a calibrated profile with its fitted forwards is about 100 kB
+
+
 def _load_dir(root: Path, out: dict[str, dict]) -> None:
     for kind, parse in _PARSERS.items():
         folder = root / kind
@@ -402,6 +405,10 @@ def _load_dir(root: Path, out: dict[str, dict]) -> None:
             continue
         for file in sorted(folder.rglob("*.toml")):
             try:
+                if not file.is_file():  # a FIFO or device named *.toml would block the read forever
+                    raise ProfileError(f"{file}: not a regular file")
+                if file.stat().st_size > MAX_PROFILE_BYTES:
+                    raise ProfileError(f"{file}: {file.stat().st_size:,} bytes; a profile is at most {MAX_PROFILE_BYTES:,}")
                 data = tomllib.loads(file.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError) as e:
                 raise ProfileError(f"{file}: cannot read ({e})") from None

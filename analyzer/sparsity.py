@@ -132,7 +132,14 @@ def scan(graph: Graph, initializers: tuple[TensorInfo, ...], weights: dict[str, 
 def _stored_bytes(w: WeightData) -> int | None:
     if w.raw is not None:
         return len(w.raw)
-    return w.external.length if w.external is not None else None
+    if w.external is None:
+        return None
+    if w.external.length is not None:
+        return w.external.length
+    try:  # to the end of the file
+        return w.external.path.stat().st_size - w.external.offset
+    except OSError:
+        return None
 
 
 def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, int, int, int]:
@@ -156,6 +163,8 @@ def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, i
         raise ModelLoadError(f"initializer '{t.name}' holds {stored} bytes, its dims {list(dims)} need {numel * itemsize}")
     seen = 0
     for buf in _chunks(w, unit * itemsize):
+        if len(buf) % itemsize:
+            raise ModelLoadError(f"initializer '{t.name}': {len(buf)} bytes are not whole {t.dtype} elements")
         u = _uint_view(buf, itemsize, t.dtype in FLOAT_DTYPES)
         is_zero = u == 0
         zeros += int(np.count_nonzero(is_zero))

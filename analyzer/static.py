@@ -152,6 +152,8 @@ def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Gra
                 simple_attrs(c.node.attrs)))
     weight_bytes = sum(math.ceil(math.prod(t.shape) * t.itemsize) for t in initializers if t.shape is not None)  # type: ignore[misc]
     moved = act + wread
+    if min(macs, flops, act, wread, weight_bytes) < 0:  # a backstop: shapes are checked at load time
+        raise ShapeError(f"{model}: counts came out negative (MACs {macs}, bytes {moved}): the model's shapes make no sense")
     for op, count in sorted(unsupported.items()):
         all_notes.append(f"unsupported op {op} x{count}: its work is not counted")
     unknown = sum(c.unknown_tensors for c in nodes)

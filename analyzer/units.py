@@ -8,6 +8,10 @@ G_PER_KG = 1000
 KG_PER_LB = 0.45359237  # exact, international avoirdupois pound
 HOURS_PER_DAY = 24
 HOURS_PER_YEAR = 8766  # 365.25 days: service lifetimes are quoted in calendar years
+MAX_BATCH = 1 << 20  # work and memory grow with the batch; beyond a million items one forward is no serving scenario
+MAX_DIM = 1 << 31  # a bound input dim
+# one tensor's elements: beyond 2**53 a count is no longer exact as a JSON number, and no machine holds such a tensor
+MAX_ELEMENTS = 1 << 53
 
 # ONNX TensorProto.DataType -> (name, bytes per element). Sub-byte types round up to 1 byte per element
 # in byte counts; this is said in the README.

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .base import (DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
+from .base import (MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
                   app, command, console, err, load, print_json, report_errors)
 from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
 from .store import open_store
@@ -45,6 +45,7 @@ def analyze(
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
     store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """The main job: profile and project every candidate where it would be served, rank them, pair the baseline

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import sys
 from enum import Enum
@@ -45,6 +46,8 @@ AssumeUpperOpt = Annotated[bool, typer.Option("--assume-upper-bound", help="Wher
 PhaseOpt = Annotated[Optional[str], typer.Option("--phase", help="A decoder exported with its KV cache: prefill (the prompt, empty cache) or decode (one token per step over the cache; with --output-tokens, a whole response).")]
 PromptOpt = Annotated[Optional[int], typer.Option("--prompt-tokens", help="Prompt length for --phase (default 128, said in the output).")]
 OutputTokensOpt = Annotated[Optional[int], typer.Option("--output-tokens", help="Tokens generated per response for --phase decode: energy per token and per response.")]
+TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds one model's parsing and shape inference may take (1 to 86,400); an untrusted file cannot hang the tool.")]
+MemoryLimitOpt = Annotated[float, typer.Option("--memory-limit", help="MB one model's shape inference may add to the process (64 to 1,048,576).")]
 UtilizationOpt = Annotated[float, typer.Option("--utilization", help="Busy share of the hardware's life, for the embodied share (0-1].")]
 
 
@@ -54,14 +57,58 @@ def fail(e: AnalyzerError) -> NoReturn:
 
 
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A command body: an AnalyzerError becomes one line and its exit code. Nothing else is caught here."""
+    """A command body: every float option must be finite (click's ranges let NaN through), and an
+    AnalyzerError becomes one line and its exit code. Nothing else is caught here."""
+    flags: dict[str, str] = {}
+
+    def flag(name: str) -> str:
+        if not flags:
+            flags.update(_option_flags(fn))
+        return flags.get(name, f"--{name.replace('_', '-')}")
+
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
+            for name, value in kwargs.items():
+                for x in value if isinstance(value, (list, tuple)) else (value,):
+                    if isinstance(x, float) and not math.isfinite(x):
+                        raise UsageError(f"{flag(name)} {x}: must be a finite number")
+            if "timeout" in kwargs or "memory_limit" in kwargs:
+                return _with_limits(fn, args, kwargs)
             return fn(*args, **kwargs)
         except AnalyzerError as e:
             fail(e)
     return run
+
+
+def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    """Run a command that loads models under its --timeout and --memory-limit (analyzer/load/guard.py)."""
+    from ..load import guard
+    from ..place import check_number
+
+    timeout = check_number("--timeout", kwargs.get("timeout", guard.Limits.timeout_s), 1, 86_400)
+    memory = check_number("--memory-limit", kwargs.get("memory_limit", guard.Limits.memory_mb), 64, 1 << 20)
+    with guard.limits(timeout_s=timeout, memory_mb=memory):
+        return fn(*args, **kwargs)
+
+
+def _option_flags(fn: Callable[..., Any]) -> dict[str, str]:
+    """Parameter name -> the option's first flag, from the typer.Option in its annotation."""
+    import typing
+
+    try:
+        hints = typing.get_type_hints(fn, include_extras=True)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation only costs the flag's exact spelling
+        return {}
+    out = {}
+    for name, hint in hints.items():
+        for meta in getattr(hint, "__metadata__", ()):
+            # typer.Option("--flag", ...) inside Annotated: the first flag arrives as the default
+            default = getattr(meta, "default", None)
+            decls = ([default] if isinstance(default, str) and default.startswith("-") else []) + list(getattr(meta, "param_decls", ()) or ())
+            if decls:
+                out[name] = decls[0]
+    return out
 
 
 def console() -> Console:
@@ -78,8 +125,24 @@ def load(dirs: list[Path] | None):
 
 
 def print_json(obj: Any) -> None:
-    """Machine-clean JSON on stdout: never NaN or Infinity."""
-    sys.stdout.write(json.dumps(obj, indent=2, allow_nan=False, default=str) + "\n")
+    """Machine-clean JSON on stdout: never NaN or Infinity. A value with no finite value becomes null, and a
+    note on stderr names it (a backstop: the library validates what it computes)."""
+    bad: list[str] = []
+    clean = _finite(obj, "", bad)
+    sys.stdout.write(json.dumps(clean, indent=2, allow_nan=False, default=str) + "\n")
+    if bad:
+        err.print(f"note {len(bad)} value(s) had no finite value and are null: {', '.join(bad[:5])}")
+
+
+def _finite(x: Any, at: str, bad: list[str]) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        bad.append(at or "(value)")
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v, f"{at}.{k}" if at else str(k), bad) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v, f"{at}[{i}]", bad) for i, v in enumerate(x)]
+    return x
 
 
 def report_errors(messages: list[str]) -> None:

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
+from .base import (MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
                   command, console, load, print_json, report_errors)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
@@ -137,6 +137,7 @@ def rank_cmd(
     max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
     profiles: ProfilesOpt = None,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import FormatOpt, OutFormat, app, command, console, err, parse_dims, print_json
+from .base import MemoryLimitOpt, TimeoutOpt, FormatOpt, OutFormat, app, command, console, err, parse_dims, print_json
 
 
 def parse_batches(text: str) -> list[int]:
@@ -38,6 +38,7 @@ def measure(
     store: Annotated[Optional[Path], typer.Option("--store", help="Append measurements to this JSON-lines file (default: the user cache).")] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save measurements.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Measure latency with ONNX Runtime (warm-up, then adaptive repetition until the median's 95% CI is

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, OutputTokensOpt, PhaseOpt, PromptOpt, app, command, console, err, parse_dims
+from .base import AssumeUpperOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, app, command, console, err, parse_dims
 
 
 class Format(str, Enum):
@@ -32,6 +32,8 @@ def profile(
     export_onnx: Annotated[Optional[Path], typer.Option("--export-onnx", help="PyTorch inputs: also export to this ONNX file and profile both.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled module (runs code from the file).")] = False,
     assume_upper_bound: AssumeUpperOpt = False,
+    timeout: TimeoutOpt = 60.0,
+    memory_limit: MemoryLimitOpt = 2048.0,
     phase: PhaseOpt = None,
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
@@ -122,9 +124,9 @@ def _symbolic(paths: list[Path], dims: dict[str, int], batch: int | None, fmt: F
             err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
             code = max(code, e.exit_code)
     if results and fmt is Format.json:
-        import json
+        from .base import print_json
 
-        sys.stdout.write(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        print_json([r.to_dict() for r in results])
     elif results:
         render_symbolic(results, console())
     raise typer.Exit(code)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import (AssumeUpperOpt, BatchOpt, OutputTokensOpt, PhaseOpt, PromptOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
+from .base import (AssumeUpperOpt, BatchOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
                   RuntimeOpt, UtilizationOpt, app, command, console, err, load, parse_dims, print_json)
 
 
@@ -31,6 +31,8 @@ def project(
     utilization: UtilizationOpt = 1.0,
     per_kernel: Annotated[bool, typer.Option("--per-kernel", help="List every kernel the runtime launches: class, unit, time, bound, energy.")] = False,
     assume_upper_bound: AssumeUpperOpt = False,
+    timeout: TimeoutOpt = 60.0,
+    memory_limit: MemoryLimitOpt = 2048.0,
     phase: PhaseOpt = None,
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
@@ -155,7 +157,7 @@ def calibrate(
                "p90_abs_error": cal.p90_abs_error, "energy_median_abs_error": cal.energy_median_abs_error,
                "fitted_on": observations_summary(cal, obs)}
     if fmt is OutFormat.json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        print_json(summary)
         return
     for row in summary["fitted_on"]:
         e = "" if row["energy_error"] is None else f"  energy error {row['energy_error']:+.1%}"

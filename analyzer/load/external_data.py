@@ -16,9 +16,19 @@ class ExternalRef:
     length: int | None  # None: to the end of the file
 
 
-def resolve(model_dir: Path, tensor_name: str, entries: dict[str, str]) -> ExternalRef:
+def resolve(model_dir: Path, tensor_name: str, entries: dict[str, str], model_file: Path | None = None) -> ExternalRef:
     """Resolve one tensor's external_data entries, refusing absolute paths, '..' and symlinks that leave
-    the model's folder, missing files, and ranges beyond the end of the file."""
+    the model's folder, the model file itself, names no filesystem takes, missing files, and ranges beyond
+    the end of the file."""
+    try:
+        return _resolve(model_dir, tensor_name, entries, model_file)
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte, a file that vanished
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ExternalDataError(f"tensor '{tensor_name}': external data location {entries.get('location', '')[:80]!r} "
+                                f"cannot be used ({reason})") from None
+
+
+def _resolve(model_dir: Path, tensor_name: str, entries: dict[str, str], model_file: Path | None) -> ExternalRef:
     location = entries.get("location", "")
     if not location:
         raise ExternalDataError(f"tensor '{tensor_name}': external data has no location")
@@ -32,6 +42,8 @@ def resolve(model_dir: Path, tensor_name: str, entries: dict[str, str]) -> Exter
         raise ExternalDataError(f"tensor '{tensor_name}': external data '{location}' resolves outside the model folder (symlink?); refused")
     if not target.is_file():
         raise ExternalDataError(f"tensor '{tensor_name}': external data file '{location}' is missing")
+    if model_file is not None and target == model_file.resolve():
+        raise ExternalDataError(f"tensor '{tensor_name}': external data '{location}' is the model file itself; refused")
     try:
         offset = int(entries.get("offset", 0))
         length = int(entries["length"]) if "length" in entries else None

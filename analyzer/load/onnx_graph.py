@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import mmap
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -21,8 +22,8 @@ from onnx import helper, shape_inference
 
 from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
 from ..ir import Dim, Graph, Node, TensorInfo
-from ..units import dtype_itemsize, dtype_name
-from . import contrib_shapes, dim_expr, hash_cache, seeded, shape_fold
+from ..units import MAX_BATCH, MAX_DIM, MAX_ELEMENTS, ONNX_DTYPES, dtype_itemsize, dtype_name
+from . import contrib_shapes, dim_expr, guard, hash_cache, seeded, shape_fold
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
 from .wire import strip_weights
@@ -120,7 +121,8 @@ def _skeleton(proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]]) -> o
 
 
 def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
-             stripped: dict[str, tuple[int, int]], seeded_file: str | None = None) -> dict[str, WeightData]:
+             stripped: dict[str, tuple[int, int]], seeded_file: str | None = None,
+             model_file: Path | None = None) -> dict[str, WeightData]:
     out: dict[str, WeightData] = {}
     for t in proto.graph.initializer:
         dims = tuple(int(d) for d in t.dims)
@@ -132,7 +134,7 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
             if seeded_file is not None and entries.get("location") == seeded_file and not (model_dir / seeded_file).is_file():
                 out[t.name] = WeightData(t.name, t.data_type, dims, seeded=True)  # a sample's generated weight
                 continue
-            out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries))
+            out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries, model_file))
         elif t.raw_data:
             out[t.name] = WeightData(t.name, t.data_type, dims, raw=t.raw_data)
         else:  # typed fields (float_data, int32_data, ...): small in practice
@@ -145,13 +147,60 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
 
 
 def _check(sk: onnx.ModelProto, path: Path) -> None:
+    # Outputs declared without a shape: ONNX Runtime accepts these, and so do we. The checker stops at the first
+    # such value, so it checks a copy in which they have an (unknown-rank) shape, and sees the rest of the graph.
+    checked = sk
+    if any(not vi.type.tensor_type.HasField("shape") for vi in _declared(sk.graph) if vi.type.HasField("tensor_type")):
+        checked = onnx.ModelProto()
+        checked.CopyFrom(sk)
+        for vi in _declared(checked.graph):
+            if vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape"):
+                vi.type.tensor_type.shape.SetInParent()
     try:
-        onnx.checker.check_model(sk)
-    except onnx.checker.ValidationError as e:
-        first = str(e).strip().splitlines()[0]
-        if "Field 'shape' of 'type' is required" in first:
-            return  # outputs declared without a shape: ONNX Runtime accepts these, and so do we
+        onnx.checker.check_model(checked)
+    except (onnx.checker.ValidationError, ValueError, RuntimeError, TypeError) as e:
+        lines = str(e).strip().splitlines()
+        first = lines[0] if lines else type(e).__name__
         raise ModelLoadError(f"{path}: invalid ONNX graph: {first}") from None
+
+
+def _declared(g: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    return [*g.input, *g.output, *g.value_info]
+
+
+def _check_dataflow(g: onnx.GraphProto, path: Path) -> None:
+    """Each value written once, and no cycle: ONNX Runtime refuses both, and a cycle has no cost to count.
+    (Nodes need not be listed in order; subgraphs read outer values by name, so only the main graph is walked.)"""
+    written: dict[str, str] = {vi.name: "a graph input" for vi in g.input}
+    written.update({t.name: "an initializer" for t in g.initializer if t.name not in written})
+    for n in g.node:
+        for o in n.output:
+            if not o:
+                continue
+            if o in written:
+                raise ModelLoadError(f"{path}: '{o}' is written by node '{n.name or n.op_type}' and by {written[o]}; "
+                                     "each value has one producer")
+            written[o] = f"node '{n.name or n.op_type}'"
+    producer = {o: i for i, n in enumerate(g.node) for o in n.output if o}
+    waiting = [sum(1 for x in set(n.input) if x in producer) for n in g.node]
+    readers: dict[int, list[int]] = {}
+    for i, n in enumerate(g.node):
+        for x in set(n.input):
+            if x in producer:
+                readers.setdefault(producer[x], []).append(i)
+    ready = [i for i, w in enumerate(waiting) if w == 0]
+    done = 0
+    while ready:
+        i = ready.pop()
+        done += 1
+        for r in readers.get(i, ()):
+            waiting[r] -= 1
+            if waiting[r] == 0:
+                ready.append(r)
+    if done < len(g.node):
+        stuck = next(n for i, n in enumerate(g.node) if waiting[i] > 0)
+        raise ModelLoadError(f"{path}: the graph has a cycle through node '{stuck.name or stuck.op_type}' "
+                             f"({stuck.op_type}); a model's graph is acyclic")
 
 
 def _set_dim(dim: onnx.TensorShapeProto.Dimension, value: int) -> None:
@@ -190,7 +239,8 @@ def _bind_inputs(sk: onnx.ModelProto, dims: dict[str, int], batch: int | None, i
 def _infer(sk: onnx.ModelProto, path: Path, strict: bool) -> onnx.ModelProto:
     try:
         inferred = shape_inference.infer_shapes(sk, check_type=False, strict_mode=strict, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError) as e:
+    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError, TypeError) as e:
+        # ONNX's C++ code raises ValueError for std::length_error ("vector::reserve") and TypeError for bad bindings
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ShapeError(f"{path}: shape inference failed: {first}") from None
     return contrib_shapes.complete(inferred, lambda m: shape_inference.infer_shapes(
@@ -203,6 +253,15 @@ def _outputs_keep_batch(model: onnx.ModelProto, batch: int) -> bool:
         if shape and shape[0].HasField("dim_value") and shape[0].dim_value != batch:
             return False
     return True
+
+
+def _check_bindings(dims: dict[str, int], batch: int | None) -> None:
+    """The API's own edge: the CLI checks its flags, a library caller gets the same limits."""
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH):
+        raise UsageError(f"batch {batch!r}: must be an integer from 1 to {MAX_BATCH:,}")
+    for name, v in dims.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_DIM:
+            raise UsageError(f"dim {name}={v!r}: must be an integer from 0 to {MAX_DIM:,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +297,7 @@ def input_signature(path: Path) -> list[InputSignature]:
 def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None = None,
               hash_file: bool = True, assume_upper_bound: bool = False) -> LoadedModel:
     dims = dict(dims or {})
+    _check_bindings(dims, batch)
     mapped = map_model_file(path)
     with ThreadPoolExecutor(1) as pool:
         # hashlib releases the GIL: the file is hashed while its graph is parsed and analysed
@@ -251,7 +311,8 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
         proto = parse_model(path, light)
         opset = _default_opset(proto)
         rec = seeded.info(proto)
-        weights = _weights(proto, path.parent, memoryview(mapped), stripped, rec["file"] if rec else None)
+        _reject_unreadable(proto, path)
+        weights = _weights(proto, path.parent, memoryview(mapped), stripped, rec["file"] if rec else None, path)
         loaded = _analyse(path, proto, stripped, weights, opset, dims, batch, assume_upper_bound)
         digest = sha_future.result()
         if hash_file and cached is None:
@@ -263,10 +324,34 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
              opset: int, dims: dict[str, int], batch: int | None, assume_upper_bound: bool = False) -> LoadedModel:
     sk = _skeleton(proto, stripped)
     inits = {t.name for t in proto.graph.initializer}
+    _check_declared_dims(sk, path)
+    _check_dataflow(sk.graph, path)
+    _reject_known_hazards(sk.graph, path)
+    # ONNX's C++ checker and inference, and our folding, under the time and memory limits (guard.py)
+    inferred_bytes, notes, scale, found = guard.run_limited(_shapes, sk, path, dims, batch, inits, assume_upper_bound,
+                                                            what=str(path))
+    if not guard.SUPPORTED:
+        notes.append(guard.NO_LIMIT_NOTE)
+    inferred = onnx.ModelProto()
+    inferred.ParseFromString(inferred_bytes)
+    _check_inferred_dims(inferred, path)
+    opsets = {("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in proto.opset_import}
+    init_infos = {t.name: _tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, _const_values(t))
+                  for t in proto.graph.initializer}
+    graph, _ = to_ir(inferred.graph, init_infos, opsets)
+    initializers = tuple(init_infos.values())
+    native_batch = batch if batch is not None else _leading_dim(inferred, inits)
+    return LoadedModel(path, "", opset, graph, initializers, weights, native_batch, scale,
+                       {k: v for k, v in dims.items() if k in found}, tuple(notes))
+
+
+def _shapes(sk: onnx.ModelProto, path: Path, dims: dict[str, int], batch: int | None, inits: set[str],
+            assume_upper_bound: bool) -> tuple[bytes, list[str], int, set[str]]:
+    """Check, bind and infer every shape (the part that runs ONNX's C++ code): (inferred model bytes, notes,
+    batch scale, the input dim names found)."""
     _check(sk, path)
     notes: list[str] = []
     scale = 1
-
     bound = onnx.ModelProto()
     bound.CopyFrom(sk)
     found = _bind_inputs(bound, dims, batch, inits)
@@ -274,6 +359,10 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
         inferred = _infer(bound, path, strict=True)
         pinned = batch is not None and not _outputs_keep_batch(inferred, batch)
     except ShapeError as e:
+        if "overflow" in str(e):  # a Reshape or Expand to more elements than int64 counts
+            raise ShapeError(f"{e}; a shape is larger than any tensor can be") from None
+        if any(k in str(e) for k in _CONTRADICTIONS) and (batch is None or _contradicts_unbatched(sk, path, dims, inits)):
+            raise ShapeError(f"{e}; the graph's shapes contradict each other") from None  # ONNX Runtime refuses it too
         if batch is None:
             inferred = _infer(bound, path, strict=False)
             notes.append(f"{str(e).removeprefix(f'{path}: ')}; shapes inferred leniently")
@@ -294,14 +383,120 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
     notes += assumed
     if shape_fold.unknown_dims(inferred):
         _explain_data_dependence(inferred, path)
-    opsets = {("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in proto.opset_import}
-    init_infos = {t.name: _tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, _const_values(t))
-                  for t in proto.graph.initializer}
-    graph, _ = to_ir(inferred.graph, init_infos, opsets)
-    initializers = tuple(init_infos.values())
-    native_batch = batch if batch is not None else _leading_dim(inferred, inits)
-    return LoadedModel(path, "", opset, graph, initializers, weights, native_batch, scale,
-                       {k: v for k, v in dims.items() if k in found}, tuple(notes))
+    return inferred.SerializeToString(), notes, scale, found
+
+
+def _contradicts_unbatched(sk: onnx.ModelProto, path: Path, dims: dict[str, int], inits: set[str]) -> bool:
+    """Whether the graph contradicts itself as declared. A contradiction that only --batch brings (an input
+    whose leading dim is not the batch, e.g. a weight fed as an input) takes the pinned-batch path instead."""
+    plain = onnx.ModelProto()
+    plain.CopyFrom(sk)
+    _bind_inputs(plain, dims, None, inits)
+    try:
+        _infer(plain, path, strict=True)
+    except ShapeError as e:
+        return any(k in str(e) for k in _CONTRADICTIONS)
+    return False
+
+
+_EINSUM = re.compile(rb"^[A-Za-z ,.>\-]*$")
+
+
+def _reject_known_hazards(g: onnx.GraphProto, path: Path) -> None:
+    """Inputs known to send ONNX's C++ inference into an endless loop, refused before it runs (the time limit
+    would stop them too, after --timeout): an Einsum equation with bytes other than letters, commas, '->'
+    and '...' (a NUL or a non-ASCII byte after '...')."""
+    for n in g.node:
+        for a in n.attribute:
+            if n.op_type == "Einsum" and a.name == "equation" and not _EINSUM.match(a.s):
+                raise ModelLoadError(f"{path}: Einsum at node '{n.name or n.output[0] if n.output else ''}': equation "
+                                     f"{a.s.decode('latin-1')!r} is not an Einsum equation (letters, commas, '->', '...')")
+            if a.type == onnx.AttributeProto.GRAPH:
+                _reject_known_hazards(a.g, path)
+            elif a.type == onnx.AttributeProto.GRAPHS:
+                for sub in a.graphs:
+                    _reject_known_hazards(sub, path)
+
+
+def _reject_unreadable(proto: onnx.ModelProto, path: Path) -> None:
+    """Text fields that are not UTF-8 (protobuf hands them over as bytes, and every later step would trip on
+    them) and initializers with impossible dims or types, refused with the model's name first."""
+    where = _non_utf8(proto, "model")
+    if where is not None:
+        raise ModelLoadError(f"{path}: {where} is not UTF-8 text")
+
+    def graph(g: onnx.GraphProto) -> None:
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    graph(a.g)
+                elif a.type == onnx.AttributeProto.GRAPHS:
+                    for sub in a.graphs:
+                        graph(sub)
+        for t in g.initializer:
+            if any(d < 0 for d in t.dims):
+                raise ModelLoadError(f"{path}: initializer '{t.name}' has dims {list(t.dims)}; dims are 0 or more")
+            if t.data_type not in ONNX_DTYPES:
+                raise ModelLoadError(f"{path}: initializer '{t.name}' has data type {t.data_type}, which ONNX does not define")
+
+    graph(proto.graph)
+
+
+_STRING, _MESSAGE = 9, 11  # FieldDescriptor.TYPE_STRING, TYPE_MESSAGE
+
+
+def _non_utf8(msg: Any, at: str) -> str | None:
+    """The first string field of `msg` (recursively) that holds bytes that are not UTF-8, named by its path."""
+    for fd, value in msg.ListFields():
+        if fd.type == _STRING:
+            single = isinstance(value, (str, bytes))
+            for i, v in enumerate([value] if single else value):
+                if not isinstance(v, str):
+                    return f"{at}.{fd.name}" + ("" if single else f"[{i}]") + f" ({bytes(v)[:40]!r})"
+        elif fd.type == _MESSAGE:
+            single = hasattr(value, "ListFields")
+            for i, v in enumerate([value] if single else value):
+                found = _non_utf8(v, f"{at}.{fd.name}" + ("" if single else f"[{i}]"))
+                if found:
+                    return found
+    return None
+
+
+# strict inference errors that mean the graph contradicts itself (others, such as an op without a schema,
+# leave the lenient pass to do what it can, with a note)
+_CONTRADICTIONS = ("Incompatible dimensions", "Inferred shape and existing shape differ", "Inferred elem type differs",
+                   "Incompatible ranks", "rank mismatch")
+
+
+def _check_declared_dims(sk: onnx.ModelProto, path: Path) -> None:
+    """Declared shapes with a negative dim (-1 is not 'unknown' in ONNX: that is a dim without a value)."""
+    for vi in _declared(sk.graph):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            for d in vi.type.tensor_type.shape.dim:
+                if d.HasField("dim_value") and d.dim_value < 0:
+                    raise ModelLoadError(f"{path}: '{vi.name}' declares dim {d.dim_value}; dims are 0 or more "
+                                         "(an unknown dim has a name or no value)")
+                if d.HasField("dim_value") and d.dim_value > MAX_DIM:
+                    raise ModelLoadError(f"{path}: '{vi.name}' declares dim {d.dim_value:,}; the largest dim this tool "
+                                         f"profiles is {MAX_DIM:,}")
+
+
+def _check_inferred_dims(inferred: onnx.ModelProto, path: Path) -> None:
+    """Shapes that inference computed negative: inputs that make no sense (a negative Resize scale, a Slice or
+    Pad that removes more than there is)."""
+    producer = {o: n for n in inferred.graph.node for o in n.output}
+    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            n = producer.get(vi.name)
+            at = f" at node '{n.name or n.op_type}' ({n.op_type})" if n is not None else ""
+            values = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
+            for v in values:
+                if v < 0:
+                    raise ShapeError(f"{path}: '{vi.name}' would have dim {v}{at}: its inputs or attributes "
+                                     "make no sense (a negative scale, pad or size?)")
+            if max(values, default=0) > MAX_DIM or math.prod(values) > MAX_ELEMENTS:
+                raise ShapeError(f"{path}: '{vi.name}' would have shape {values}{at}, more than this tool profiles "
+                                 f"(dims up to {MAX_DIM:,}, {MAX_ELEMENTS:,} elements a tensor)")
 
 
 def _explain_data_dependence(model: onnx.ModelProto, path: Path) -> None:

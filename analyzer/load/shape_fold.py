@@ -88,8 +88,8 @@ def _fold_once(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, int
             ins = [values[x] if x else None for x in node.input]
         try:
             outs = fn(ins, attrs, opset)
-        except (ValueError, IndexError, TypeError, OverflowError, ZeroDivisionError, MemoryError):
-            continue  # not foldable here; ONNX inference keeps what it knows
+        except Exception:  # noqa: BLE001 - values from an untrusted file: whatever fails is simply not folded
+            continue  # ONNX inference keeps what it knows
         if outs is None or any(o is None or o.size > MAX_FOLD_ELEMS for o in outs):
             continue
         for name, v in zip(node.output, outs):

@@ -31,9 +31,18 @@ def _conv_cost(node: Node, x_idx: int, w_idx: int, b_idx: int | None) -> OpCost:
     group = int(node.attrs.get("group", 1))
     if len(w) < 2 or len(y) != len(w):
         raise ShapeError(f"{node.where}: weight rank {len(w)} does not match output rank {len(y)}")
+    _check_groups(node, group, x[1], w[1] * group, w[0])
     macs = math.prod(y) * w[1] * math.prod(w[2:])
     bias = math.prod(y) if b_idx is not None and node.input(b_idx) is not None else 0
     return OpCost(macs=macs, flops=FLOPS_PER_MAC * macs + bias, op_class=_conv_class(group, x[1]))
+
+
+def _check_groups(node: Node, group: int, in_channels: int, weight_in_channels: int, groups_divide: int) -> None:
+    """What ONNX Runtime checks before it runs a convolution, and shape inference does not: the channels
+    match the weight and divide into the groups. A wrong group would count a cost no runtime runs."""
+    if group < 1 or in_channels != weight_in_channels or groups_divide % group:
+        raise ShapeError(f"{node.where}: group={group} does not fit {in_channels} input channels and a weight for "
+                         f"{weight_in_channels} (the channels must match and divide into the groups)")
 
 
 @register("Conv")
@@ -58,6 +67,7 @@ def conv_transpose(node: Node) -> OpCost:
     x = node.in_dims(0)
     w = node.in_dims(1)
     group = int(node.attrs.get("group", 1))
+    _check_groups(node, group, x[1], w[0], w[0] * 1)
     macs = math.prod(x) * w[1] * math.prod(w[2:])
     bias = node.out_numel(0) if node.input(2) is not None else 0
     cls = _conv_class(group, x[1])

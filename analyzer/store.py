@@ -137,6 +137,21 @@ class Store:
             raise StoreError(f"store {self.path}: read failed ({e})") from None
         return json.loads(row[0]) if row else None
 
+    def get_many(self, kind: str, keys: dict[str, Any]) -> dict[Any, dict[str, Any]]:
+        """{what each found key stands for: payload} for the keys the store holds, in queries of 500."""
+        out: dict[Any, dict[str, Any]] = {}
+        items = list(keys.items())
+        try:
+            for i in range(0, len(items), 500):
+                part = dict(items[i:i + 500])
+                marks = ",".join("?" * len(part))
+                for key, payload in self.conn.execute(f"SELECT key, payload FROM results WHERE kind=? AND key IN ({marks})",
+                                                      (kind, *part)):
+                    out[part[key]] = json.loads(payload)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"store {self.path}: read failed ({e})") from None
+        return out
+
     def put(self, kind: str, key: str, model: str, model_sha256: str, settings: dict[str, Any], profiles_ver: str,
             payload: dict[str, Any]) -> None:
         self.put_many([(kind, key, model, model_sha256, settings, profiles_ver, payload)])

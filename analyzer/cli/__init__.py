@@ -20,8 +20,9 @@ COMMAND_MODULES = {
     "amortize": "decide", "strategies": "decide", "rank": "decide",
     "analyze": "analyze", "report": "analyze",
     "history": "store", "export": "store",
+    "population": "population",
 }
-HELP_ORDER = ("profile_cmd", "project", "measure", "carbon", "decide", "analyze", "store")
+HELP_ORDER = ("profile_cmd", "project", "measure", "carbon", "decide", "analyze", "population", "store")
 
 
 def register(command: str | None = None) -> Any:

@@ -59,10 +59,14 @@ def generate(name: str, dims: tuple[int, ...], seed: int) -> np.ndarray:
 def make_skeleton(full: onnx.ModelProto, out: Path, seed: int, sparsity: tuple[float, float]) -> None:
     """Write `out`: `full`'s graph with its large float initializers as external data in `<stem>.weights`
     (not written) and the seed and sparsity on record."""
+    out.write_bytes(skeleton_proto(full, f"{out.stem}.weights", seed, sparsity).SerializeToString())
+
+
+def skeleton_proto(full: onnx.ModelProto, weights_file: str, seed: int, sparsity: tuple[float, float]) -> onnx.ModelProto:
+    """`full` as a skeleton: its large float initializers (data or only dims) external in `weights_file`."""
     model = onnx.ModelProto()
     model.CopyFrom(full)
     offset = 0
-    weights_file = f"{out.stem}.weights"
     for t in model.graph.initializer:
         nbytes = int(np.prod(t.dims)) * 4 if t.dims else 4
         if t.data_type != TensorProto.FLOAT or nbytes < MIN_EXTERNAL_BYTES:
@@ -83,7 +87,7 @@ def make_skeleton(full: onnx.ModelProto, out: Path, seed: int, sparsity: tuple[f
     p.key = META_KEY
     p.value = json.dumps({"seed": seed, "file": weights_file, "bytes": offset, "weight_sparsity": sparsity[0],
                           "nm_sparsity": sparsity[1], "generator": "analyzer.load.seeded.generate (numpy)"})
-    out.write_bytes(model.SerializeToString())
+    return model
 
 
 def materialize(path: Path, cache: Path) -> Path:

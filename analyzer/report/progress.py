@@ -7,17 +7,25 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 @contextmanager
-def progress_bar(label: str, total: int, quiet: bool = False) -> Iterator[Callable[[str], None]]:
-    """Yields advance(name): call once per finished item."""
+def progress_bar(label: str, total: int, quiet: bool = False, rate: bool = False) -> Iterator[Callable[..., None]]:
+    """Yields advance(name, n=1): call as items finish. rate adds items per second and the time left."""
     console = Console(stderr=True)
     if quiet or not console.is_terminal or total < 2:
-        yield lambda name: None
+        yield lambda name, n=1: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    extra = (TextColumn("{task.fields[rate]}"), TimeRemainingColumn()) if rate else ()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), *extra,
                   TextColumn("{task.fields[item]}"), console=console, transient=True) as p:
-        task = p.add_task(label, total=total, item="")
-        yield lambda name: p.update(task, advance=1, item=name)
+        task = p.add_task(label, total=total, item="", rate="")
+
+        def advance(name: str, n: int = 1) -> None:
+            p.update(task, advance=n, item=name)
+            speed = p.tasks[0].speed
+            if rate and speed:
+                p.update(task, rate=f"{speed:,.0f}/s")
+
+        yield advance

@@ -1,0 +1,120 @@
+"""Command `population`: a search's candidates at scale, on a process pool or a Ray cluster (issue #17)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import UsageError
+from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
+                   PueOpt, QuietOpt, RegionOpt, RuntimeOpt, StoreOpt, TimeoutOpt, app, command, console, load, print_json,
+                   report_errors)
+
+
+@app.command()
+@command
+def population(
+    source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), FILE.py:NAME (a generator), a folder, a manifest.toml or an .onnx file.")],
+    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
+    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None,
+    pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=1024, help="Local worker processes (default: one per core).")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Run the tasks on Ray (the ray extra): a local cluster, or --ray-address.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster ('auto', ray://HOST:PORT); implies --ray.")] = None,
+    objective: Annotated[str, typer.Option("--objective", help="Order of the top list: co2e, energy, latency or macs.")] = "co2e",
+    top_k: Annotated[int, typer.Option("--top", min=0, max=10_000, help="Candidates listed by the objective.")] = 10,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write every candidate's record here (.csv or .jsonl).")] = None,
+    store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """Profile, project and rank a search population: every candidate's MACs, latency, energy and CO2e per
+    item on the target, the Pareto front (CO2e and latency, and accuracy where every candidate has one) and
+    the best by the objective. Each result is stored as it finishes: a killed run resumes where it stopped and
+    a repeated run reads the store."""
+    from ..load.sources import read
+    from ..place import resolve_placement
+    from ..population import LocalExecutor, RayExecutor, pareto_front, run_population, top
+    from ..report.progress import progress_bar
+    from .store import open_store
+
+    if out is not None and out.suffix not in (".csv", ".jsonl"):
+        raise UsageError(f"--out {out}: give a .csv or .jsonl file")
+    ps = load(profiles)
+    placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
+                                  grid=grid, region=region)
+    tasks = read(source)
+    size = _size(source)
+    executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)
+    db, pver = open_store(store, no_store)
+    with progress_bar("candidates", size or 0, quiet, rate=True) as advance:
+        run = run_population(tasks, placement, executor, db, pver, advance=lambda n: advance("", n))
+    axes = ("co2e_g_per_item", "latency_s") + (("accuracy",) if run.records and all(r["accuracy"] is not None for r in run.records) else ())
+    front = [run.records[i] for i in pareto_front(run.records, axes)]
+    result = {"source": source, "target": placement.to_dict(), "candidates": len(run.records) + len(run.errors),
+              "evaluated": run.evaluated, "from_store": run.from_store, "failed": len(run.errors), "seconds": round(run.seconds, 3),
+              "executor": run.executor, "workers": run.workers, "front_axes": list(axes), "front": front,
+              "top": top(run.records, objective, top_k), "objective": objective}
+    if out is not None:
+        _write(out, run.records)
+    report_errors([e["error"] for e in run.errors[:20]] + ([f"... and {len(run.errors) - 20} more failed"] if len(run.errors) > 20 else []))
+    if db is not None:
+        db.log_run("population", {"source": source, **placement.settings()},
+                   {k: result[k] for k in ("candidates", "evaluated", "from_store", "failed", "seconds", "executor")})
+    if fmt is OutFormat.json:
+        print_json(result)
+    else:
+        _render(result, quiet)
+    raise typer.Exit(max((e["exit_code"] for e in run.errors), default=0))
+
+
+def _size(source: str) -> int | None:
+    import re
+
+    m = re.match(r"^space:(\d+)", source)
+    return int(m.group(1)) if m else None
+
+
+def _write(out: Path, records: list[dict]) -> None:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", newline="") as f:
+            if out.suffix == ".jsonl":
+                for r in records:
+                    f.write(json.dumps(r) + "\n")
+            else:
+                cols = ["name", "role", "accuracy", "macs", "flops", "params", "bytes_moved", "latency_s", "energy_j_per_item",
+                        "co2e_g_per_item", "kernels", "host"]
+                w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+                w.writeheader()
+                w.writerows(records)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+
+
+def _render(result: dict, quiet: bool) -> None:
+    c = console()
+    t = result["target"]
+    c.print(escape(f"{result['candidates']:,} candidates from {result['source']} on {t['hardware']} ({t['dtype']}, "
+                   f"{t['runtime']}, batch {t['batch']}): {result['evaluated']:,} evaluated, {result['from_store']:,} from the "
+                   f"store, {result['failed']:,} failed; {result['seconds']:.1f} s on {result['workers']} "
+                   f"{result['executor']} worker(s)"))
+    for title, rows in ((f"Pareto front ({', '.join(result['front_axes'])})", result["front"][:50]),
+                        (f"Top {len(result['top'])} by {result['objective']}", result["top"])):
+        table = Table(title=escape(title), title_justify="left")
+        for col in ("model", "top-1 %", "GMACs", "params M", "latency ms", "J/item", "gCO2e/item"):
+            table.add_column(col, justify="left" if col == "model" else "right")
+        for r in rows:
+            table.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / 1e9:.3f}",
+                          f"{r['params'] / 1e6:.2f}", f"{r['latency_s'] * 1e3:.3f}", f"{r['energy_j_per_item']:.4g}",
+                          f"{r['co2e_g_per_item']:.3g}")
+        c.print(table)
+    if not quiet:
+        for n in t["notes"]:
+            c.print(f"[yellow]note[/] {escape(n)}")

@@ -1,0 +1,172 @@
+"""Where a search population comes from (issue #17), as a stream of plain, serialisable candidate tasks:
+
+  space:N[:SEED]   the first N candidates of the synthetic MobileNet-like space (load/space.py), built by the
+                   workers themselves: a task is only (seed, index)
+  FILE.py:NAME     the user's generator: NAME() (or NAME itself, if it is iterable) yields candidates, each
+                   (name, model), (name, model, accuracy) or a dict with keys name, model, accuracy,
+                   example_inputs; a model is an onnx.ModelProto, ONNX bytes, a path to an .onnx file, or a
+                   torch.nn.Module with example_inputs (exported with torch's TorchScript exporter, opset 17)
+  a folder         its manifest.toml (accuracy and role from it) or else its *.onnx files
+  manifest.toml    the models it lists
+  FILE.onnx        one model
+
+Streams are lazy: a population of any size is read a slice at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import AnalyzerError, UsageError
+from ..manifest import MANIFEST, read_manifest
+from . import space as synthetic
+
+_SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
+MAX_CANDIDATES = 10_000_000  # a population; work grows with it
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateTask:
+    """One candidate to evaluate: its identity (what the store keys on) and how to get its model."""
+
+    name: str
+    identity: str  # sha256 of the model's bytes, or of the space's choices for a synthetic candidate
+    data: bytes | None = None  # the model, for generated candidates
+    path: str | None = None  # the model file
+    space: tuple[int, int] | None = None  # (seed, index) of a synthetic candidate, built where it is evaluated
+    accuracy: float | None = None
+    role: str = ""
+    arch: dict | None = None
+
+
+def read(spec: str) -> Iterator[CandidateTask]:
+    """The candidates `spec` names (see the module docstring), lazily."""
+    m = _SPACE.match(spec)
+    if m:
+        n, seed = int(m.group(1)), int(m.group(2) or 0)
+        if not 1 <= n <= MAX_CANDIDATES:
+            raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
+        return _space(n, seed)
+    if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
+        return _generator(spec)
+    path = Path(spec)
+    if not path.exists():
+        raise UsageError(f"{spec}: no such file or folder (give a folder, a manifest, an .onnx file, space:N or FILE.py:NAME)")
+    return _files(path)
+
+
+def _space(n: int, seed: int) -> Iterator[CandidateTask]:
+    for i in range(n):
+        a = synthetic.sample(seed, i)
+        arch = a.to_dict()
+        ident = hashlib.sha256(json.dumps(["mobile-space-v1", seed, arch], sort_keys=True).encode()).hexdigest()
+        yield CandidateTask(a.name(i), ident, space=(seed, i), arch=arch)
+
+
+def _files(path: Path) -> Iterator[CandidateTask]:
+    from .hash_cache import file_sha256
+
+    entries: list[tuple[str, Path, float | None, str]]
+    manifest = path / MANIFEST if path.is_dir() else path if path.name == MANIFEST else None
+    if manifest is not None and manifest.is_file():
+        entries = [(e.name, e.file, e.top1_accuracy_pct, e.role) for e in read_manifest(manifest)]
+    elif path.is_dir():
+        entries = [(f.stem, f, None, "") for f in sorted(path.glob("*.onnx"))]
+        if not entries:
+            raise UsageError(f"{path}: is a directory with no .onnx models")
+    else:
+        entries = [(path.stem, path, None, "")]
+    for name, file, acc, role in entries:
+        if not file.is_file():
+            raise UsageError(f"{file}: no such file")
+        try:
+            digest = file_sha256(file)
+        except OSError as e:
+            raise UsageError(f"{file}: cannot be read ({e.strerror})") from None
+        yield CandidateTask(name, digest, path=str(file), accuracy=acc, role=role)
+
+
+def _generator(spec: str) -> Iterator[CandidateTask]:
+    file, _, attr = spec.rpartition(":")
+    path = Path(file)
+    if not path.is_file():
+        raise UsageError(f"{file}: no such file")
+    loader = importlib.util.spec_from_file_location(f"_nas_analyzer_space_{abs(hash(str(path.resolve())))}", path)
+    if loader is None or loader.loader is None:
+        raise UsageError(f"{file}: cannot be imported as Python")
+    mod = importlib.util.module_from_spec(loader)
+    try:
+        loader.loader.exec_module(mod)
+    except Exception as e:  # noqa: BLE001 - the user's own file: its error in one line
+        raise AnalyzerError(f"{file}: importing it failed ({type(e).__name__}: {e})") from None
+    gen = getattr(mod, attr, None)
+    if gen is None:
+        raise UsageError(f"{file}: no generator '{attr}'")
+    try:
+        items = gen() if callable(gen) else iter(gen)
+    except Exception as e:  # noqa: BLE001
+        raise AnalyzerError(f"{spec}: the generator failed ({type(e).__name__}: {e})") from None
+    seen: set[str] = set()
+    i = 0
+    while True:
+        try:
+            item = next(items)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001
+            raise AnalyzerError(f"{spec}: the generator failed after {i} candidates ({type(e).__name__}: {e})") from None
+        task = _task(spec, i, item)
+        if task.name in seen:
+            raise UsageError(f"{spec}: candidate #{i + 1}: name '{task.name}' is used twice; names must be unique")
+        seen.add(task.name)
+        i += 1
+        yield task
+
+
+def _task(spec: str, i: int, item: Any) -> CandidateTask:
+    where = f"{spec}: candidate #{i + 1}"
+    if isinstance(item, dict):
+        name, model, acc, inputs = item.get("name"), item.get("model"), item.get("accuracy"), item.get("example_inputs")
+    elif isinstance(item, tuple) and len(item) in (2, 3):
+        name, model, acc, inputs = item[0], item[1], item[2] if len(item) == 3 else None, None
+    else:
+        raise UsageError(f"{where}: yield (name, model), (name, model, accuracy) or a dict with name and model")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise UsageError(f"{where}: name {name!r} must be a non-empty string without '/'")
+    if acc is not None and not (isinstance(acc, (int, float)) and not isinstance(acc, bool) and 0 <= acc <= 100):
+        raise UsageError(f"{where} ('{name}'): accuracy {acc!r} must be a number in 0..100 (top-1 %)")
+    data = _model_bytes(where, name, model, inputs)
+    return CandidateTask(name, hashlib.sha256(data).hexdigest(), data=data, accuracy=None if acc is None else float(acc))
+
+
+def _model_bytes(where: str, name: str, model: Any, inputs: Any) -> bytes:
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return model.SerializeToString()
+    if isinstance(model, (bytes, bytearray)):
+        return bytes(model)
+    if isinstance(model, (str, Path)):
+        try:
+            return Path(model).read_bytes()
+        except OSError as e:
+            raise UsageError(f"{where} ('{name}'): {model}: cannot be read ({e.strerror})") from None
+    if type(model).__module__.startswith("torch") or hasattr(model, "forward"):
+        if inputs is None:
+            raise UsageError(f"{where} ('{name}'): a torch module needs example_inputs")
+        import tempfile
+
+        from .torch_fvcore import export_onnx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / f"{name}.onnx"
+            export_onnx(model, inputs if isinstance(inputs, tuple) else (inputs,), str(out))
+            return out.read_bytes()
+    raise UsageError(f"{where} ('{name}'): model of type {type(model).__name__}; expected an onnx.ModelProto, bytes, "
+                     "a path or a torch module")

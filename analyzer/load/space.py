@@ -1,0 +1,140 @@
+"""A synthetic MobileNet-like search space (issue #17), for tests and benchmarks: candidates of a real
+NAS space's shape, built with onnx.helper in milliseconds.
+
+The space is MobileNetV2's macro-architecture (Sandler et al., CVPR 2018) with the per-block choices of
+ProxylessNAS / MnasNet-style searches: a stem (3x3 conv, stride 2), seven stages of inverted-residual blocks
+(1x1 expand, kxk depthwise, 1x1 project; a residual Add where shapes allow), a 1x1 head to 1280 channels,
+global pooling and a 1000-way classifier. Choices: a width multiplier for the whole net, and per stage a
+depth, and per block a kernel size and an expansion ratio. Convolutions carry a bias (BatchNorm folded, as
+ONNX exporters emit inference graphs) and ReLU6 is Clip(0, 6).
+
+Candidates are seeded skeletons (load/seeded.py): every dim is in the file, large weights are seeded random
+numbers generated only if something measures the model, so a candidate is a few KB and profiles without
+reading any weight bytes. The choices are a pure function of (seed, index): candidate i of a population is
+the same on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from . import seeded
+
+WIDTHS = (0.75, 1.0, 1.25)
+KERNELS = (3, 5, 7)
+EXPANSIONS = (3, 4, 6)
+# (base channels, first block's stride, depth choices) per stage, as MobileNetV2's table 2
+STAGES = ((16, 1, (1,)), (24, 2, (2, 3, 4)), (32, 2, (2, 3, 4)), (64, 2, (2, 3, 4)), (96, 1, (2, 3, 4)),
+          (160, 2, (2, 3, 4)), (320, 1, (1,)))
+STEM, HEAD, CLASSES, RESOLUTION = 32, 1280, 1000, 224
+ARCH_KEY = "nas_analyzer.arch"
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One candidate's choices: plain data, serialisable as JSON."""
+
+    width: float
+    depths: tuple[int, ...]
+    kernels: tuple[tuple[int, ...], ...]
+    expansions: tuple[tuple[int, ...], ...]
+
+    def name(self, index: int) -> str:
+        return f"cand{index:06d}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def sample(seed: int, index: int) -> Arch:
+    """Candidate `index` of the population drawn with `seed` (uniform over the choices)."""
+    rng = random.Random(f"{seed}:{index}")
+    depths = tuple(rng.choice(choices) for _, _, choices in STAGES)
+    kernels = tuple(tuple(rng.choice(KERNELS) for _ in range(d)) for d in depths)
+    expansions = tuple(tuple(1 if s == 0 else rng.choice(EXPANSIONS) for _ in range(d)) for s, d in enumerate(depths))
+    return Arch(rng.choice(WIDTHS), depths, kernels, expansions)
+
+
+def _channels(base: int, width: float) -> int:
+    """MobileNet's rounding: a multiple of 8, never below 90% of the scaled width."""
+    scaled = base * width
+    c = max(8, int(scaled + 4) // 8 * 8)
+    return c + 8 if c < 0.9 * scaled else c
+
+
+class _Builder:
+    def __init__(self, seed: int):
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.seed = seed
+        self.n = 0
+
+    def _weight(self, name: str, dims: tuple[int, ...]) -> str:
+        if int(np.prod(dims)) * 4 < seeded.MIN_EXTERNAL_BYTES:
+            self.inits.append(onnx.numpy_helper.from_array(seeded.generate(name, dims, self.seed), name))
+        else:  # dims only: make_skeleton_proto turns it into seeded external data
+            t = TensorProto(name=name, data_type=TensorProto.FLOAT)
+            t.dims.extend(dims)
+            self.inits.append(t)
+        return name
+
+    def conv(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1, group: int = 1, act: bool = True) -> str:
+        self.n += 1
+        i = self.n
+        w = self._weight(f"conv{i}.weight", (c_out, c_in // group, k, k))
+        b = self._weight(f"conv{i}.bias", (c_out,))
+        y = f"conv{i}"
+        self.nodes.append(helper.make_node("Conv", [x, w, b], [y], name=f"Conv_{i}", kernel_shape=[k, k],
+                                           strides=[stride, stride], pads=[k // 2] * 4, group=group))
+        if not act:
+            return y
+        self.nodes.append(helper.make_node("Clip", [y, "zero", "six"], [f"relu6_{i}"], name=f"Clip_{i}"))
+        return f"relu6_{i}"
+
+
+def build(arch: Arch, seed: int = 0) -> onnx.ModelProto:
+    """The candidate as an ONNX skeleton (opset 17), batch dim named 'batch'."""
+    b = _Builder(seed)
+    b.inits += [onnx.numpy_helper.from_array(np.array(0, np.float32), "zero"),
+                onnx.numpy_helper.from_array(np.array(6, np.float32), "six")]
+    c = _channels(STEM, arch.width)
+    x = b.conv("input", 3, c, 3, stride=2)
+    for s, (base, stride, _) in enumerate(STAGES):
+        c_out = _channels(base, arch.width)
+        for j in range(arch.depths[s]):
+            hidden = c * arch.expansions[s][j]
+            h = b.conv(x, c, hidden, 1) if hidden != c else x
+            h = b.conv(h, hidden, hidden, arch.kernels[s][j], stride=stride if j == 0 else 1, group=hidden)
+            h = b.conv(h, hidden, c_out, 1, act=False)
+            if j > 0 or (stride == 1 and c == c_out):
+                b.nodes.append(helper.make_node("Add", [x, h], [f"{h}_res"], name=f"Add_{b.n}"))
+                h = f"{h}_res"
+            x, c = h, c_out
+    head = max(HEAD, _channels(HEAD, arch.width))
+    x = b.conv(x, c, head, 1)
+    b.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pool"], name="GlobalAveragePool"))
+    b.nodes.append(helper.make_node("Flatten", ["pool"], ["flat"], name="Flatten", axis=1))
+    fc_w = b._weight("classifier.weight", (CLASSES, head))
+    fc_b = b._weight("classifier.bias", (CLASSES,))
+    b.nodes.append(helper.make_node("Gemm", ["flat", fc_w, fc_b], ["logits"], name="Gemm", transB=1))
+    graph = helper.make_graph(b.nodes, "mobile_space",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, RESOLUTION, RESOLUTION])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])], b.inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="nas-analyzer space")
+    model.ir_version = 8
+    proto = seeded.skeleton_proto(model, "candidate.weights", seed, (0.0, 0.0))
+    p = proto.metadata_props.add()
+    p.key, p.value = ARCH_KEY, json.dumps(arch.to_dict())
+    return proto
+
+
+def candidate(seed: int, index: int) -> tuple[str, bytes, Arch]:
+    """(name, ONNX bytes, choices) of candidate `index`."""
+    arch = sample(seed, index)
+    return arch.name(index), build(arch, seed).SerializeToString(), arch

@@ -1,0 +1,211 @@
+"""Search populations (issue #17): the synthetic space, population sources, the pure task on a process pool,
+store-backed resume after a killed driver, and the Pareto front."""
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import helper
+
+from analyzer.errors import AnalyzerError, UsageError
+from analyzer.load import space
+from analyzer.load.sources import read
+from analyzer.place import resolve_placement
+from analyzer.population import LocalExecutor, pareto_front, run_population
+from analyzer.profile import profile_onnx
+from analyzer.profiles import load_profiles
+from analyzer.store import Store
+from cli_helpers import cli
+from onnx_builders import init, model, vi
+
+
+@pytest.fixture(scope="module")
+def placement():
+    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", pue=1.1, grid=100.0)
+
+
+def _expected_macs(arch: space.Arch) -> int:
+    """MobileNetV2-style inverted residuals, counted by hand: k x k x C_in/group x C_out x H_out x W_out each."""
+    res = space.RESOLUTION // 2
+    c = space._channels(space.STEM, arch.width)
+    macs = 3 * 3 * 3 * c * res * res
+    for s, (base, stride, _) in enumerate(space.STAGES):
+        c_out = space._channels(base, arch.width)
+        for j in range(arch.depths[s]):
+            hidden = c * arch.expansions[s][j]
+            if hidden != c:
+                macs += c * hidden * res * res
+            if j == 0 and stride == 2:
+                res = (res + 1) // 2
+            k = arch.kernels[s][j]
+            macs += k * k * hidden * res * res
+            macs += hidden * c_out * res * res
+            c = c_out
+    head = max(space.HEAD, space._channels(space.HEAD, arch.width))
+    return macs + c * head * res * res + head * space.CLASSES
+
+
+def test_space_candidates_are_deterministic_and_costed_as_counted_by_hand(tmp_path):
+    for i in range(6):
+        name, data, arch = space.candidate(7, i)
+        assert space.candidate(7, i)[1] == data  # the same bytes on every machine
+        assert len(data) < 100_000  # a skeleton: dims and seeds, no weights
+        path = tmp_path / f"{name}.onnx"
+        path.write_bytes(data)
+        onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False), strict_mode=True)
+        p = profile_onnx(path, batch=1)
+        assert p.macs == _expected_macs(arch), (i, arch)
+        assert 100e6 < p.macs < 1.2e9 and 1.5e6 < p.params < 12e6  # MobileNetV2-space sizes (300 MMACs, 3.4 M)
+        assert p.coverage == 1.0 and p.weight_sparsity == 0.0
+    assert space.sample(7, 0) != space.sample(8, 0)
+
+
+def test_channels_round_as_mobilenet_does():
+    assert [space._channels(c, 1.0) for c in (16, 24, 32, 96, 320)] == [16, 24, 32, 96, 320]
+    assert space._channels(24, 0.75) == 24 and space._channels(32, 0.75) == 24 and space._channels(16, 1.25) == 24
+
+
+def _write_generator(tmp_path: Path, body: str) -> Path:
+    f = tmp_path / "gen.py"
+    f.write_text("import numpy as np\nimport onnx\nfrom onnx import helper, numpy_helper, TensorProto\n" + body)
+    return f
+
+
+GEN = """
+def _mlp(width):
+    w = numpy_helper.from_array(np.ones((64, width), np.float32), 'w')
+    g = helper.make_graph([helper.make_node('MatMul', ['x', 'w'], ['y'])], 'g',
+                          [helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 64])],
+                          [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, width])], [w])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', 17)]); m.ir_version = 8
+    return m
+
+def space():
+    yield 'a', _mlp(8), 71.5
+    yield 'b', _mlp(16).SerializeToString()
+    yield {'name': 'c', 'model': _mlp(32), 'accuracy': 74.0}
+"""
+
+
+def test_a_generator_feeds_models_and_accuracy(tmp_path, placement):
+    gen = _write_generator(tmp_path, GEN)
+    tasks = list(read(f"{gen}:space"))
+    assert [t.name for t in tasks] == ["a", "b", "c"] and [t.accuracy for t in tasks] == [71.5, None, 74.0]
+    run = run_population(read(f"{gen}:space"), placement, LocalExecutor(1))
+    macs = {r["name"]: r["macs"] for r in run.records}
+    assert macs == {"a": 64 * 8, "b": 64 * 16, "c": 64 * 32} and not run.errors
+
+
+@pytest.mark.parametrize("body, says", [
+    ("def space():\n    yield 'a', b'not onnx'\n", None),
+    ("def space():\n    yield 'a', 1\n", "expected an onnx.ModelProto"),
+    ("def space():\n    yield ('a',)\n", "yield (name, model)"),
+    ("def space():\n    yield 'a', b'', 101\n", "must be a number in 0..100"),
+    ("def space():\n    yield 'a', b''\n    yield 'a', b''\n", "used twice"),
+    ("def space():\n    raise RuntimeError('boom')\n    yield 1\n", "the generator failed after 0 candidates (RuntimeError: boom)"),
+    ("x = 1\n", "no generator 'space'"),
+    ("raise ValueError('bad file')\n", "importing it failed"),
+])
+def test_generator_errors_are_one_line(tmp_path, placement, body, says):
+    gen = _write_generator(tmp_path, body)
+    if says is None:  # a candidate that is not a model fails alone, named
+        run = run_population(read(f"{gen}:space"), placement, LocalExecutor(1))
+        assert not run.records and run.errors[0]["name"] == "a" and "not a valid ONNX file" in run.errors[0]["error"]
+        return
+    with pytest.raises(AnalyzerError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        run_population(read(f"{gen}:space"), placement, LocalExecutor(1))
+
+
+def test_bad_sources_are_usage_errors(tmp_path):
+    for spec in ("space:0", "space:99999999999", str(tmp_path / "missing"), f"{tmp_path / 'missing.py'}:space"):
+        with pytest.raises(UsageError):
+            list(read(spec))
+
+
+def test_pool_of_two_equals_one_process_and_the_store_answers_a_repeat(tmp_path, placement):
+    one = run_population(read("space:40:3"), placement, LocalExecutor(1))
+    db = Store.open(tmp_path / "s.sqlite")
+    two = run_population(read("space:40:3"), placement, LocalExecutor(2), db, "v1")
+    key = lambda r: r["name"]  # noqa: E731
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "host"} for r in sorted(rs, key=key)]  # noqa: E731
+    assert strip(one.records) == strip(two.records) and two.evaluated == 40 and two.from_store == 0
+    again = run_population(read("space:40:3"), placement, LocalExecutor(2), db, "v1")
+    assert again.evaluated == 0 and again.from_store == 40
+    assert json.loads(json.dumps(strip(again.records))) == json.loads(json.dumps(strip(two.records)))
+    other = resolve_placement(load_profiles(), "h100", dtype="fp32", runtime="graph", pue=1.1, grid=100.0)
+    assert run_population(read("space:5:3"), other, LocalExecutor(1), db, "v1").evaluated == 5  # other settings: new rows
+
+
+def test_a_killed_driver_resumes_with_every_candidate_stored_once(tmp_path):
+    """kill -9 the CLI mid-run, run it again: it evaluates only what is missing, and the store holds each
+    candidate exactly once."""
+    store = tmp_path / "s.sqlite"
+    n = 160
+    args = [sys.executable, "-m", "analyzer", "population", f"space:{n}:5", "--hardware", "h100", "--store", str(store),
+            "--workers", "2", "--format", "json", "--quiet"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if store.exists():
+            try:
+                with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as c:
+                    done = c.execute("SELECT count(*) FROM results WHERE kind='candidate'").fetchone()[0]
+            except sqlite3.DatabaseError:
+                continue
+            if done >= 32:
+                break
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers
+    proc.wait()
+    r = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["candidates"] == n and out["from_store"] >= 32 and out["evaluated"] == n - out["from_store"]
+    with sqlite3.connect(store) as c:
+        rows = c.execute("SELECT model, count(*) FROM results WHERE kind='candidate' GROUP BY key").fetchall()
+    assert len(rows) == n and all(k == 1 for _, k in rows) and len({m for m, _ in rows}) == n
+
+
+def _dominated(p, q):
+    return all(a <= b for a, b in zip(q, p)) and any(a < b for a, b in zip(q, p))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8), st.integers(0, 8)), min_size=1, max_size=40))
+def test_pareto_front_is_the_brute_force_front(points):
+    recs = [{"co2e_g_per_item": a, "latency_s": b, "accuracy": c} for a, b, c in points]
+    axes = ("co2e_g_per_item", "latency_s", "accuracy")
+    got = set(pareto_front(recs, axes))
+    pts = [(a, b, -c) for a, b, c in points]
+    want = {i for i, p in enumerate(pts) if not any(_dominated(p, q) for q in pts)}
+    assert got == want
+
+
+def test_population_command(tmp_path):
+    out = tmp_path / "all.csv"
+    r = cli("population", "space:12", "--hardware", "h100", "--no-store", "--workers", "1", "--top", "3", "--out", out,
+            "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["candidates"] == 12 and d["evaluated"] == 12 and len(d["top"]) == 3 and d["front"]
+    assert d["top"][0]["co2e_g_per_item"] == min(x["co2e_g_per_item"] for x in d["front"])
+    assert len(out.read_text().splitlines()) == 13
+    models = Path(__file__).resolve().parent.parent / "models"
+    r = cli("population", models, "--hardware", "h100", "--no-store", "--workers", "1", "--format", "json")
+    d = json.loads(r.stdout)
+    assert r.exit_code == 0 and d["front_axes"] == ["co2e_g_per_item", "latency_s", "accuracy"]
+    bad = cli("population", "space:12", "--hardware", "h100", "--no-store", "--out", tmp_path / "x.txt")
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1

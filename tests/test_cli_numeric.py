@@ -46,6 +46,7 @@ def _base_args(command: str, tiny) -> list[str] | None:
         "amortize": ["--nas-cost-kg", "1", "--baseline-co2e-g", "1", "--nas-co2e-g", "0.5", "--format", "json"],
         "strategies": ["--one-off-kg", "1", "--per-scenario-kg", "0.1", "--search-per-scenario-kg", "0.5", "--format", "json"],
         "measure": [m, "--max-time", "0.2", "--no-store", "--meter", "none", "--format", "json"],
+        "population": ["space:2", "--hardware", "h100", "--no-store", "--workers", "1", "--format", "json"],
     }.get(command)
 
 
@@ -88,7 +89,7 @@ def _negative_quantities(d, path=""):
 
 
 @pytest.mark.parametrize("command, option", [c for c in NUMERIC if c[0] in ("profile", "project", "rank", "footprint", "fourm",
-                                                                               "amortize", "strategies", "analyze", "measure")])
+                                                                               "amortize", "strategies", "analyze", "measure", "population")])
 def test_numeric_option_abuse(tiny, command, option):
     base = _base_args(command, tiny)
     for value in VALUES:

@@ -5,7 +5,7 @@
   2 ops/, static, sparsity, profile, kernels/, symbolic   IR -> profile, kernel plans, cost formulas
   3 project, carbon, fourms, amortize, rank, calibrate, pairing, sensitivity, place, search_cost, measure/, generation
                                              estimators and measurement
-  4 pipeline, observations, analysis, store  steps that chain them
+  4 pipeline, observations, analysis, store, population  steps that chain them
   5 report/                                  tables, JSON/CSV, HTML
   6 cli/                                     parse flags, call the library, render
 
@@ -26,7 +26,7 @@ LAYERS = [
     {"ops", "static", "sparsity", "profile", "kernels", "symbolic"},
     {"project", "carbon", "fourms", "amortize", "rank", "calibrate", "pairing", "sensitivity", "place", "search_cost", "measure",
      "generation"},
-    {"pipeline", "observations", "analysis", "store"},
+    {"pipeline", "observations", "analysis", "store", "population"},
     {"report"},
     {"cli", "__main__"},
 ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from . import sparsity, static
 from .errors import ShapeError, UnboundDimError
 from .load import hash_cache
+from .load.hash_cache import INLINE_HASH_BYTES, Inline
 from .load.onnx_graph import PINNED_NOTE, LoadedModel, load_onnx
 from .records import ModelProfile
 
@@ -50,6 +51,14 @@ def _remembered_sparsity(loaded: LoadedModel) -> tuple[float | None, float | Non
     return sp
 
 
+def _hasher(path: Path | None) -> ThreadPoolExecutor | Inline:
+    try:
+        small = path is None or path.stat().st_size < INLINE_HASH_BYTES
+    except OSError:
+        small = True  # the loader says what is wrong with it
+    return Inline() if small else ThreadPoolExecutor(1)
+
+
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
                  per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True,
                  assume_upper_bound: bool = False) -> ModelProfile:
@@ -57,8 +66,8 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte. assume_upper_bound costs the largest
     output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note."""
-    with ThreadPoolExecutor(1) as pool:
-        # hashlib releases the GIL: the file is hashed while the graph is parsed and the weights scanned
+    with _hasher(Path(path) if hash_file else None) as pool:
+        # hashlib releases the GIL: a large file is hashed while the graph is parsed and the weights scanned
         digest = pool.submit(hash_cache.file_sha256, Path(path)) if hash_file else None
         loaded = load_for_batch(Path(path), dims, batch, hash_file=False, assume_upper_bound=assume_upper_bound)
         params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)

@@ -6,6 +6,8 @@ integer view of each element with the sign bit masked, so +0 and -0 count and an
 
 from __future__ import annotations
 
+import math
+
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -146,12 +148,12 @@ def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, i
     """(elements, zeros, 2:4-eligible elements, elements in groups of M with at least N zeros) of one tensor."""
     itemsize = int(t.itemsize)
     dims = w.dims
-    numel = int(np.prod(dims)) if dims else 1
+    numel = math.prod(dims)
     zeros = eligible = in_groups = 0
     structured = axis is not None and len(dims) >= 2
     if structured:
         axis %= len(dims)
-        length, post = dims[axis], int(np.prod(dims[axis + 1 :]))
+        length, post = dims[axis], math.prod(dims[axis + 1 :])
         full = (length // M) * M
         # One unit = whole groups: M rows of `post` (length divisible by M) or one full pre-row.
         unit = M * post if length % M == 0 else length * post

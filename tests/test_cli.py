@@ -202,13 +202,18 @@ def test_weight_bytes_that_do_not_fit_dims(tmp_path):
     assert r.exit_code == 1 and "holds 16378 bytes" in r.stderr
 
 
-def test_sha256_is_of_the_file_and_cached_until_it_changes(tmp_path):
+def test_sha256_is_of_the_file_and_cached_until_it_changes(tmp_path, monkeypatch):
     import hashlib
 
+    from analyzer import profile as profile_mod
     from analyzer import profile_onnx
-    from analyzer.load import hash_cache
+    from analyzer.load import hash_cache, onnx_graph
 
     path = _mm_model(tmp_path)
+    small = profile_onnx(path, batch=1)  # under 4 MB: hashed each time, never written to the cache
+    assert small.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and hash_cache.lookup(path) is None
+    for mod in (hash_cache, onnx_graph, profile_mod):
+        monkeypatch.setattr(mod, "INLINE_HASH_BYTES", 0)  # as for a large file
     first = profile_onnx(path, batch=1)
     assert first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert hash_cache.lookup(path) == first.sha256

@@ -1,6 +1,7 @@
 """Hostile input (issue #16): the corpus of files that once broke the tool, a short seeded fuzz campaign, and
 the limits that keep an untrusted model from hanging the tool or taking the machine's memory."""
 
+import os
 import time
 import tomllib
 from pathlib import Path
@@ -62,23 +63,55 @@ def test_the_time_limit_stops_a_loop():
     assert time.monotonic() - t < 5
 
 
+def _hog() -> int:
+    return len(bytearray(1 << 31))
+
+
+def _unbound() -> None:
+    raise UnboundDimError(["seq"], "node 'x'")
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+def _divide_by_zero() -> float:
+    return 1 / 0
+
+
+def _abort() -> None:
+    os.abort()
+
+
 @pytest.mark.skipif(not guard.SUPPORTED, reason="no fork on this platform")
 def test_the_memory_limit_stops_an_allocation():
     with guard.limits(memory_mb=128), pytest.raises(ResourceLimitError, match="128 MB memory limit"):
-        guard.run_limited(lambda: len(bytearray(1 << 31)), what="hog")
+        guard.run_limited(_hog, what="hog")
 
 
 @pytest.mark.skipif(not guard.SUPPORTED, reason="no fork on this platform")
 def test_errors_cross_the_process_boundary_as_they_were():
-    def unbound():
-        raise UnboundDimError(["seq"], "node 'x'")
-
     with pytest.raises(UnboundDimError, match="--dim seq=N") as e:
-        guard.run_limited(unbound, what="m")
+        guard.run_limited(_unbound, what="m")
     assert e.value.exit_code == 1
-    assert guard.run_limited(lambda a, b: a + b, 2, 3, what="m") == 5
+    assert guard.run_limited(_add, 2, 3, what="m") == 5
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
-        guard.run_limited(lambda: 1 / 0, what="m")
+        guard.run_limited(_divide_by_zero, what="m")
+
+
+@pytest.mark.skipif(not guard.SUPPORTED, reason="no fork on this platform")
+def test_one_worker_serves_many_models_and_a_dead_one_is_replaced():
+    """The worker is forked once and reused; after it is killed (timeout) or dies (abort), the next request
+    gets a fresh one, and results stay right."""
+    first = guard.run_limited(os.getpid, what="m")
+    assert guard.run_limited(os.getpid, what="m") == first != os.getpid()
+    with pytest.raises(ResourceLimitError, match="aborted"):
+        guard.run_limited(_abort, what="m")
+    second = guard.run_limited(os.getpid, what="m")
+    assert second != first and guard.run_limited(_add, 1, 1, what="m") == 2
+    with guard.limits(timeout_s=1), pytest.raises(ResourceLimitError, match="did not finish"):
+        guard.run_limited(time.sleep, 30, what="m")
+    assert guard.run_limited(os.getpid, what="m") not in (first, second)
 
 
 def test_cli_timeout_and_memory_limit_flags(tmp_path):

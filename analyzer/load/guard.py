@@ -1,8 +1,9 @@
 """Untrusted models under limits: ONNX's C++ checker and shape inference (and our shape folding) run in a
-forked child with a wall-clock limit and an address-space limit, so no file can hang the tool or take the
+forked worker with a wall-clock limit per model and an address-space limit, so no file can hang the tool or take the
 machine's memory. A crafted Einsum equation sends ONNX's inference into an endless loop; a Expand to a huge
-shape or a billion-element constant would allocate without end. The child inherits the parsed, weightless
-model (fork: no copy, a few ms) and sends back the inferred model's bytes; the parent builds everything else.
+shape or a billion-element constant would allocate without end. One worker process, forked once and reused
+(a fork per model cost ~9 ms), receives the weightless model and sends back the inferred model's bytes; the
+parent builds everything else. A request over the time limit kills the worker; the next request forks anew.
 
 Limits are ambient for one command (`with limits(timeout_s=..., memory_mb=...)`, set by the CLI's --timeout
 and --memory-limit); defaults 60 s and 2048 MB added to the process's own address space. Where the platform
@@ -17,6 +18,7 @@ import os
 import pickle
 import select
 import signal
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -66,87 +68,158 @@ def _mapped_bytes() -> int:
         return 0
 
 
+class _Server:
+    """A forked process that runs requests one at a time under the memory limit; it lives across models (a
+    fork per model cost ~9 ms of page-table copying and exit), and is killed and replaced when a request
+    overruns its time, and replaced when it died (an abort, an allocation beyond its limit)."""
+
+    def __init__(self, memory_mb: float):
+        self.memory_mb = memory_mb
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        self.err_r, err_w = os.pipe()  # its stderr: C++ assertions print there before they abort
+        base = _mapped_bytes()
+        self.pid = os.fork()
+        if self.pid == 0:  # the server: never returns into the caller's stack
+            try:
+                os.close(self.req_w)
+                os.close(self.resp_r)
+                os.close(self.err_r)
+                os.dup2(err_w, 2)
+                import faulthandler
+
+                faulthandler.disable()  # the C++ message, not a Python stack dump, is the last line we report
+                if base and resource is not None:
+                    cap = base + int(memory_mb * 1024 * 1024)
+                    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+                _serve(req_r, resp_w)
+            finally:
+                os._exit(0)
+        os.close(req_r)
+        os.close(resp_w)
+        os.close(err_w)
+        self.owner = os.getpid()
+        self.said = ""
+
+    def close(self, kill: bool = False) -> int:
+        """Stop the server; its wait status."""
+        for fd in (self.req_w, self.resp_r):
+            _close_quietly(fd)
+        if kill:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.said += _drain(self.err_r)
+        os.close(self.err_r)
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            status = 0
+        return status
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        block = os.read(fd, min(n - len(buf), 1 << 20))
+        if not block:
+            return None
+        buf += block
+    return bytes(buf)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(len(data).to_bytes(8, "little") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _serve(req_r: int, resp_w: int) -> None:
+    while True:
+        head = _read_exact(req_r, 8)
+        if head is None:
+            return  # the parent is gone or done with us
+        body = _read_exact(req_r, int.from_bytes(head, "little"))
+        if body is None:
+            return
+        try:
+            fn, args = pickle.loads(body)
+            payload = ("ok", fn(*args))
+        except MemoryError:
+            payload = ("memory", "")
+        except AnalyzerError as e:
+            payload = ("error", (type(e).__module__, type(e).__qualname__, str(e), e.exit_code))
+        except BaseException as e:  # noqa: BLE001 - reported by the parent as an internal error
+            text = f"{type(e).__name__}: {e}"
+            payload = ("memory", "") if "bad_alloc" in text else ("internal", traceback.format_exc())
+        try:
+            data = pickle.dumps(payload)
+        except MemoryError:
+            data = pickle.dumps(("memory", ""))
+        _write_all(resp_w, data)
+
+
+_server: list[_Server] = []
+_lock = threading.Lock()
+
+
+def shutdown() -> None:
+    """Stop the worker (the next request forks a fresh one: tests that patch what it runs call this)."""
+    with _lock:
+        while _server:
+            srv = _server.pop()
+            if srv.owner == os.getpid():
+                srv.close()
+
+
+atexit.register(shutdown)
+
+
 def run_limited(fn: Callable[..., Any], *args: Any, what: str) -> Any:
-    """fn(*args) in a forked child under the current limits; its result (picklable) or its AnalyzerError
-    comes back. `what` names the model in a limit's error."""
+    """fn(*args) in the limited worker process under the current limits; its result (picklable) or its
+    AnalyzerError comes back. `fn` must be a module-level function. `what` names the model in a limit's error."""
     lim = _LIMITS.get()
     if not SUPPORTED:
         return fn(*args)
-    r, w = os.pipe()
-    er, ew = os.pipe()  # the child's stderr: C++ assertions print there before they abort
-    base = _mapped_bytes()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into the caller's stack
-        os.close(r)
-        os.close(er)
-        os.dup2(ew, 2)
+    request = pickle.dumps((fn, args))
+    with _lock:
+        if _server and _server[0].owner != os.getpid():  # inherited through a fork: the parent's, not ours
+            for fd in (_server[0].req_w, _server[0].resp_r, _server[0].err_r):
+                _close_quietly(fd)
+            _server.pop()
+        if _server and _server[0].memory_mb != lim.memory_mb:
+            _server.pop().close()
+        if not _server:
+            _server.append(_Server(lim.memory_mb))
+        srv = _server[0]
         try:
-            if base and resource is not None:
-                cap = base + int(lim.memory_mb * 1024 * 1024)
-                resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-            try:
-                payload = ("ok", fn(*args))
-            except MemoryError:
-                payload = ("memory", "")
-            except AnalyzerError as e:
-                payload = ("error", (type(e).__module__, type(e).__qualname__, str(e), e.exit_code))
-            except BaseException as e:  # noqa: BLE001 - reported by the parent as an internal error
-                text = f"{type(e).__name__}: {e}"
-                payload = ("memory", "") if "bad_alloc" in text else ("internal", traceback.format_exc())
-            data = pickle.dumps(payload)
-            data = len(data).to_bytes(8, "little") + data  # the parent stops reading at the end, not at our exit
-            view = memoryview(data)
-            while view:
-                view = view[os.write(w, view):]
-        finally:
-            os._exit(0)
-    os.close(w)
-    os.close(ew)
-    buf = bytearray()
-    need: int | None = None
-    deadline = time.monotonic() + lim.timeout_s
-    complete = False
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                os.kill(pid, signal.SIGKILL)
-                raise ResourceLimitError(f"{what}: shape inference did not finish within {lim.timeout_s:g} s "
-                                         "(--timeout); the model may be crafted to loop")
-            ready, _, _ = select.select([r], [], [], min(left, 1.0))
-            if not ready:
-                continue
-            block = os.read(r, 1 << 20)
-            if not block:
-                break
-            buf += block
-            if need is None and len(buf) >= 8:
-                need = int.from_bytes(buf[:8], "little")
-            if need is not None and len(buf) >= 8 + need:
-                complete = True
-                break
-    finally:
-        os.close(r)
-        if complete:
-            _pending.append(pid)  # reaped later: its exit (freeing its memory) need not delay us
-        else:
-            _reap(pid)
-        _reap_finished()
-    said = _drain(er) if not complete else ""
-    os.close(er)
-    if not complete:
-        status = _last_status.pop(pid, 0)
-        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-        last = said.strip().splitlines()[-1][-160:] if said.strip() else ""
-        if sig == signal.SIGABRT:
-            raise ResourceLimitError(f"{what}: ONNX's shape inference aborted" + (f" ({last})" if last else "")
-                                     + "; the model trips an assertion in its C++ code, or needed more than the "
-                                     f"{lim.memory_mb:g} MB memory limit")
-        raise ResourceLimitError(f"{what}: shape inference was stopped"
-                                 + (f" by signal {signal.Signals(sig).name}" if sig else "")
-                                 + (f" ({last})" if last else "")
-                                 + f"; it may have exceeded the {lim.memory_mb:g} MB memory limit (--memory-limit)")
-    data = bytes(buf[8 : 8 + need])  # type: ignore[operator]
+            _write_all(srv.req_w, request)
+            data = _response(srv, lim, what)
+        except BrokenPipeError:
+            data = None
+        if data is None:  # the worker died: an abort or the memory limit
+            _server.pop()
+            status = srv.close()
+            said = srv.said
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            last = said.strip().splitlines()[-1][-160:] if said.strip() else ""
+            if sig == signal.SIGABRT:
+                raise ResourceLimitError(f"{what}: ONNX's shape inference aborted" + (f" ({last})" if last else "")
+                                         + "; the model trips an assertion in its C++ code, or needed more than the "
+                                         f"{lim.memory_mb:g} MB memory limit")
+            raise ResourceLimitError(f"{what}: shape inference was stopped"
+                                     + (f" by signal {signal.Signals(sig).name}" if sig else "")
+                                     + (f" ({last})" if last else "")
+                                     + f"; it may have exceeded the {lim.memory_mb:g} MB memory limit (--memory-limit)")
+        srv.said = (srv.said + _drain(srv.err_r))[-4096:]  # keep its stderr pipe from filling
     kind, value = pickle.loads(data)
     if kind == "ok":
         return value
@@ -156,6 +229,30 @@ def run_limited(fn: Callable[..., Any], *args: Any, what: str) -> Any:
     if kind == "error":
         return _raise(*value)
     raise RuntimeError(f"shape inference worker failed:\n{value}")
+
+
+def _response(srv: _Server, lim: Limits, what: str) -> bytes | None:
+    """The worker's reply within the time limit; None when it died. Over the limit it is killed."""
+    buf = bytearray()
+    need: int | None = None
+    deadline = time.monotonic() + lim.timeout_s
+    while need is None or len(buf) < 8 + need:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            _server.pop()
+            srv.close(kill=True)
+            raise ResourceLimitError(f"{what}: shape inference did not finish within {lim.timeout_s:g} s "
+                                     "(--timeout); the model may be crafted to loop")
+        ready, _, _ = select.select([srv.resp_r], [], [], min(left, 1.0))
+        if not ready:
+            continue
+        block = os.read(srv.resp_r, 1 << 20)
+        if not block:
+            return None
+        buf += block
+        if need is None and len(buf) >= 8:
+            need = int.from_bytes(buf[:8], "little")
+    return bytes(buf[8:8 + need])
 
 
 def _drain(fd: int, limit: int = 1 << 16) -> str:
@@ -170,31 +267,6 @@ def _drain(fd: int, limit: int = 1 << 16) -> str:
             break
         out += block
     return out.decode("utf-8", "replace")
-
-
-_last_status: dict[int, int] = {}
-_pending: list[int] = []  # children that delivered their result and are exiting
-
-
-def _reap(pid: int) -> None:
-    try:
-        _, status = os.waitpid(pid, 0)
-        _last_status[pid] = status
-    except ChildProcessError:
-        pass
-
-
-def _reap_finished() -> None:
-    for pid in list(_pending):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            _pending.remove(pid)
-
-
-atexit.register(lambda: [_reap(p) for p in list(_pending)])
 
 
 def _raise(module: str, qualname: str, message: str, exit_code: int) -> Any:

@@ -24,6 +24,7 @@ from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
 from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import MAX_BATCH, MAX_DIM, MAX_ELEMENTS, ONNX_DTYPES, dtype_itemsize, dtype_name
 from . import contrib_shapes, dim_expr, guard, hash_cache, seeded, shape_fold
+from .hash_cache import INLINE_HASH_BYTES, Inline
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
 from .wire import strip_weights
@@ -124,6 +125,7 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
              stripped: dict[str, tuple[int, int]], seeded_file: str | None = None,
              model_file: Path | None = None) -> dict[str, WeightData]:
     out: dict[str, WeightData] = {}
+    generated = seeded_file is not None and not (model_dir / seeded_file).is_file()  # a sample's weights: generated
     for t in proto.graph.initializer:
         dims = tuple(int(d) for d in t.dims)
         if t.name in stripped:
@@ -131,7 +133,7 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
             out[t.name] = WeightData(t.name, t.data_type, dims, raw=mapped[offset : offset + length])
         elif t.data_location == onnx.TensorProto.EXTERNAL:
             entries = {e.key: e.value for e in t.external_data}
-            if seeded_file is not None and entries.get("location") == seeded_file and not (model_dir / seeded_file).is_file():
+            if generated and entries.get("location") == seeded_file:
                 out[t.name] = WeightData(t.name, t.data_type, dims, seeded=True)  # a sample's generated weight
                 continue
             out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries, model_file))
@@ -299,9 +301,10 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
     dims = dict(dims or {})
     _check_bindings(dims, batch)
     mapped = map_model_file(path)
-    with ThreadPoolExecutor(1) as pool:
-        # hashlib releases the GIL: the file is hashed while its graph is parsed and analysed
-        cached = hash_cache.lookup(path) if hash_file else ""
+    large = hash_file and len(mapped) >= INLINE_HASH_BYTES  # a small file is hashed in line and not remembered
+    with ThreadPoolExecutor(1) if large else Inline() as pool:
+        # hashlib releases the GIL: a large file is hashed while its graph is parsed and analysed
+        cached = hash_cache.lookup(path) if large else None if hash_file else ""
         sha_future = pool.submit(lambda: cached if cached is not None else hashlib.sha256(mapped).hexdigest())
         try:
             light, stripped = strip_weights(mapped, _STRIP_BYTES)
@@ -315,7 +318,7 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
         weights = _weights(proto, path.parent, memoryview(mapped), stripped, rec["file"] if rec else None, path)
         loaded = _analyse(path, proto, stripped, weights, opset, dims, batch, assume_upper_bound)
         digest = sha_future.result()
-        if hash_file and cached is None:
+        if large and cached is None:
             hash_cache.remember(path, digest)
         return replace(loaded, sha256=digest, seeded=rec if rec and any(w.seeded for w in weights.values()) else None)
 

@@ -13,6 +13,7 @@ other 1-D tensors named *weight uniform in [0.9, 1.1], other 1-D tensors normal(
 from __future__ import annotations
 
 import json
+import math
 import os
 import zlib
 from pathlib import Path
@@ -50,7 +51,7 @@ def generate(name: str, dims: tuple[int, ...], seed: int) -> np.ndarray:
         if name.endswith("weight"):
             return rng.uniform(0.9, 1.1, dims).astype(np.float32)
         return rng.normal(0.0, 0.01, dims).astype(np.float32)
-    fan_in = int(np.prod(dims[1:])) or 1
+    fan_in = math.prod(dims[1:]) or 1
     w = rng.normal(0.0, 1.0 / np.sqrt(fan_in), dims).astype(np.float32)
     w[w == 0] = np.float32(1e-12)  # exact zeros would change the sparsity on record
     return w
@@ -62,32 +63,42 @@ def make_skeleton(full: onnx.ModelProto, out: Path, seed: int, sparsity: tuple[f
     out.write_bytes(skeleton_proto(full, f"{out.stem}.weights", seed, sparsity).SerializeToString())
 
 
-def skeleton_proto(full: onnx.ModelProto, weights_file: str, seed: int, sparsity: tuple[float, float]) -> onnx.ModelProto:
-    """`full` as a skeleton: its large float initializers (data or only dims) external in `weights_file`."""
+def skeleton_proto(full: onnx.ModelProto, weights_file: str, seed: int, sparsity: tuple[float, float],
+                   min_external_bytes: int = MIN_EXTERNAL_BYTES) -> onnx.ModelProto:
+    """`full` as a skeleton: its float initializers of min_external_bytes or more (data or only dims) external
+    in `weights_file`."""
     model = onnx.ModelProto()
     model.CopyFrom(full)
     offset = 0
     for t in model.graph.initializer:
-        nbytes = int(np.prod(t.dims)) * 4 if t.dims else 4
-        if t.data_type != TensorProto.FLOAT or nbytes < MIN_EXTERNAL_BYTES:
+        nbytes = math.prod(t.dims) * 4
+        if t.data_type != TensorProto.FLOAT or nbytes < min_external_bytes:
             continue
-        dims = list(t.dims)
-        t.ClearField("raw_data")
-        t.ClearField("float_data")
-        t.data_location = TensorProto.EXTERNAL
-        del t.external_data[:]
-        for k, v in (("location", weights_file), ("offset", str(offset)), ("length", str(nbytes))):
-            e = t.external_data.add()
-            e.key, e.value = k, v
-        offset += nbytes
-        del t.dims[:]
-        t.dims.extend(dims)
+        offset = make_external(t, weights_file, offset)
     del model.metadata_props[:]
+    record(model, seed, weights_file, offset, sparsity)
+    return model
+
+
+def make_external(t: onnx.TensorProto, weights_file: str, offset: int) -> int:
+    """Make a float tensor's data external at `offset` of `weights_file` (never written); the next offset."""
+    nbytes = math.prod(t.dims) * 4
+    t.ClearField("raw_data")
+    t.ClearField("float_data")
+    t.data_location = TensorProto.EXTERNAL
+    del t.external_data[:]
+    for k, v in (("location", weights_file), ("offset", str(offset)), ("length", str(nbytes))):
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    return offset + nbytes
+
+
+def record(model: onnx.ModelProto, seed: int, weights_file: str, nbytes: int, sparsity: tuple[float, float]) -> None:
+    """Put the seed and the generated weights' sparsity on record in the model's metadata."""
     p = model.metadata_props.add()
     p.key = META_KEY
-    p.value = json.dumps({"seed": seed, "file": weights_file, "bytes": offset, "weight_sparsity": sparsity[0],
+    p.value = json.dumps({"seed": seed, "file": weights_file, "bytes": nbytes, "weight_sparsity": sparsity[0],
                           "nm_sparsity": sparsity[1], "generator": "analyzer.load.seeded.generate (numpy)"})
-    return model
 
 
 def materialize(path: Path, cache: Path) -> Path:

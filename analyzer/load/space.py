@@ -8,7 +8,7 @@ global pooling and a 1000-way classifier. Choices: a width multiplier for the wh
 depth, and per block a kernel size and an expansion ratio. Convolutions carry a bias (BatchNorm folded, as
 ONNX exporters emit inference graphs) and ReLU6 is Clip(0, 6).
 
-Candidates are seeded skeletons (load/seeded.py): every dim is in the file, large weights are seeded random
+Candidates are seeded skeletons (load/seeded.py): every dim is in the file, the weights are seeded random
 numbers generated only if something measures the model, so a candidate is a few KB and profiles without
 reading any weight bytes. The choices are a pure function of (seed, index): candidate i of a population is
 the same on every machine.
@@ -68,20 +68,35 @@ def _channels(base: int, width: float) -> int:
     return c + 8 if c < 0.9 * scaled else c
 
 
+def _node(op: str, inputs: list[str], outputs: list[str], name: str, **attrs: int | list[int]) -> onnx.NodeProto:
+    """A NodeProto built directly (onnx.helper.make_node costs several times more, and a candidate has ~100)."""
+    n = onnx.NodeProto(op_type=op, name=name)
+    n.input.extend(inputs)
+    n.output.extend(outputs)
+    for key, value in attrs.items():
+        a = n.attribute.add()
+        a.name = key
+        if isinstance(value, int):
+            a.type, a.i = onnx.AttributeProto.INT, value
+        else:
+            a.type = onnx.AttributeProto.INTS
+            a.ints.extend(value)
+    return n
+
+
 class _Builder:
-    def __init__(self, seed: int):
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.seed = seed
+    WEIGHTS = "candidate.weights"
+
+    def __init__(self, graph: onnx.GraphProto):
+        self.g = graph
         self.n = 0
+        self.offset = 0
 
     def _weight(self, name: str, dims: tuple[int, ...]) -> str:
-        if int(np.prod(dims)) * 4 < seeded.MIN_EXTERNAL_BYTES:
-            self.inits.append(onnx.numpy_helper.from_array(seeded.generate(name, dims, self.seed), name))
-        else:  # dims only: make_skeleton_proto turns it into seeded external data
-            t = TensorProto(name=name, data_type=TensorProto.FLOAT)
-            t.dims.extend(dims)
-            self.inits.append(t)
+        """A float weight with dims only: seeded external data (load/seeded.py) generated if measured."""
+        t = self.g.initializer.add(name=name, data_type=TensorProto.FLOAT)
+        t.dims.extend(dims)
+        self.offset = seeded.make_external(t, self.WEIGHTS, self.offset)
         return name
 
     def conv(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1, group: int = 1, act: bool = True) -> str:
@@ -90,19 +105,23 @@ class _Builder:
         w = self._weight(f"conv{i}.weight", (c_out, c_in // group, k, k))
         b = self._weight(f"conv{i}.bias", (c_out,))
         y = f"conv{i}"
-        self.nodes.append(helper.make_node("Conv", [x, w, b], [y], name=f"Conv_{i}", kernel_shape=[k, k],
-                                           strides=[stride, stride], pads=[k // 2] * 4, group=group))
+        self.g.node.append(_node("Conv", [x, w, b], [y], f"Conv_{i}", kernel_shape=[k, k], strides=[stride, stride],
+                                 pads=[k // 2] * 4, group=group))
         if not act:
             return y
-        self.nodes.append(helper.make_node("Clip", [y, "zero", "six"], [f"relu6_{i}"], name=f"Clip_{i}"))
+        self.g.node.append(_node("Clip", [y, "zero", "six"], [f"relu6_{i}"], f"Clip_{i}"))
         return f"relu6_{i}"
 
 
 def build(arch: Arch, seed: int = 0) -> onnx.ModelProto:
     """The candidate as an ONNX skeleton (opset 17), batch dim named 'batch'."""
-    b = _Builder(seed)
-    b.inits += [onnx.numpy_helper.from_array(np.array(0, np.float32), "zero"),
-                onnx.numpy_helper.from_array(np.array(6, np.float32), "six")]
+    model = onnx.ModelProto(ir_version=8, producer_name="nas-analyzer space")
+    model.opset_import.add(domain="", version=17)
+    g = model.graph
+    g.name = "mobile_space"
+    b = _Builder(g)
+    g.initializer.append(onnx.numpy_helper.from_array(np.array(0, np.float32), "zero"))
+    g.initializer.append(onnx.numpy_helper.from_array(np.array(6, np.float32), "six"))
     c = _channels(STEM, arch.width)
     x = b.conv("input", 3, c, 3, stride=2)
     for s, (base, stride, _) in enumerate(STAGES):
@@ -113,25 +132,22 @@ def build(arch: Arch, seed: int = 0) -> onnx.ModelProto:
             h = b.conv(h, hidden, hidden, arch.kernels[s][j], stride=stride if j == 0 else 1, group=hidden)
             h = b.conv(h, hidden, c_out, 1, act=False)
             if j > 0 or (stride == 1 and c == c_out):
-                b.nodes.append(helper.make_node("Add", [x, h], [f"{h}_res"], name=f"Add_{b.n}"))
+                g.node.append(_node("Add", [x, h], [f"{h}_res"], f"Add_{b.n}"))
                 h = f"{h}_res"
             x, c = h, c_out
     head = max(HEAD, _channels(HEAD, arch.width))
     x = b.conv(x, c, head, 1)
-    b.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pool"], name="GlobalAveragePool"))
-    b.nodes.append(helper.make_node("Flatten", ["pool"], ["flat"], name="Flatten", axis=1))
+    g.node.append(_node("GlobalAveragePool", [x], ["pool"], "GlobalAveragePool"))
+    g.node.append(_node("Flatten", ["pool"], ["flat"], "Flatten", axis=1))
     fc_w = b._weight("classifier.weight", (CLASSES, head))
     fc_b = b._weight("classifier.bias", (CLASSES,))
-    b.nodes.append(helper.make_node("Gemm", ["flat", fc_w, fc_b], ["logits"], name="Gemm", transB=1))
-    graph = helper.make_graph(b.nodes, "mobile_space",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, RESOLUTION, RESOLUTION])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])], b.inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="nas-analyzer space")
-    model.ir_version = 8
-    proto = seeded.skeleton_proto(model, "candidate.weights", seed, (0.0, 0.0))
-    p = proto.metadata_props.add()
+    g.node.append(_node("Gemm", ["flat", fc_w, fc_b], ["logits"], "Gemm", transB=1))
+    g.input.append(helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, RESOLUTION, RESOLUTION]))
+    g.output.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES]))
+    seeded.record(model, seed, _Builder.WEIGHTS, b.offset, (0.0, 0.0))
+    p = model.metadata_props.add()
     p.key, p.value = ARCH_KEY, json.dumps(arch.to_dict())
-    return proto
+    return model
 
 
 def candidate(seed: int, index: int) -> tuple[str, bytes, Arch]:

@@ -25,6 +25,19 @@ def require_torch():
     return torch
 
 
+def require_extra(module: str, require_env: str, loud: str):
+    """An optional extra's module, or a skip said loudly at the end; where `require_env` is set, a failure."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if os.environ.get(require_env):
+            pytest.fail(f"{module} is required here ({require_env}) but not installed")
+        LOUD.append(loud)
+        pytest.skip(f"needs {module}", allow_module_level=True)
+
+
 def pytest_terminal_summary(terminalreporter):
     for msg in dict.fromkeys(LOUD):
         terminalreporter.write_line(f"WARNING: {msg}", yellow=True, bold=True)

@@ -1,0 +1,92 @@
+"""The population's tasks on a local Ray cluster (issue #17): the same results as the process pool, and a
+killed Ray worker costs nothing (its task is retried; every candidate is stored once). Needs the ray extra;
+CI's second phase installs it (NAS_ANALYZER_REQUIRE_RAY=1 makes a missing Ray a failure there)."""
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import require_extra
+
+ray = require_extra("ray", "NAS_ANALYZER_REQUIRE_RAY", "the Ray executor tests did NOT run: ray is not installed "
+                    "(pip install -e '.[ray]')")
+
+from analyzer.load.sources import read  # noqa: E402
+from analyzer.place import resolve_placement  # noqa: E402
+from analyzer.population import LocalExecutor, RayExecutor, run_population  # noqa: E402
+from analyzer.profiles import load_profiles  # noqa: E402
+from analyzer.store import Store  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ex = RayExecutor(None, workers=2)
+    yield ex
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def placement():
+    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", pue=1.1, grid=100.0)
+
+
+def _plain(records):
+    return sorted(({k: v for k, v in r.items() if k != "host"} for r in records), key=lambda r: r["name"])
+
+
+def test_ray_gives_the_process_pools_results(cluster, placement, tmp_path):
+    local = run_population(read("space:48:9"), placement, LocalExecutor(1))
+    on_ray = run_population(read("space:48:9"), placement, cluster, Store.open(tmp_path / "s.sqlite"), "v")
+    assert on_ray.executor == "ray" and on_ray.workers == 2 and not on_ray.errors
+    assert _plain(on_ray.records) == _plain(local.records)
+
+
+def _ray_task_pids() -> list[int]:
+    """Ray workers running our task (Ray titles a busy worker's process ray::<function>; the shape-inference
+    worker each forks inherits the title, and is left out by its parent)."""
+    ray_procs = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+                if cmd.startswith(b"ray::"):
+                    ray_procs[int(d.name)] = (cmd, int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]))
+            except (OSError, ValueError, IndexError):
+                pass
+    return [pid for pid, (cmd, parent) in ray_procs.items() if cmd.startswith(b"ray::evaluate_chunk") and parent not in ray_procs]
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds Ray's workers through /proc")
+def test_a_killed_ray_worker_loses_and_duplicates_nothing(cluster, placement, tmp_path):
+    n = 160
+    db_path = tmp_path / "s.sqlite"
+    result: dict = {}
+
+    def go():
+        result["run"] = run_population(read(f"space:{n}:4"), placement, cluster, Store.open(db_path), "v", chunk=8)
+
+    t = threading.Thread(target=go)
+    t.start()
+    killed = None
+    deadline = time.monotonic() + 60
+    while killed is None and time.monotonic() < deadline and t.is_alive():
+        pids = _ray_task_pids()
+        if pids:
+            os.kill(pids[0], signal.SIGKILL)
+            killed = pids[0]
+        time.sleep(0.05)
+    t.join(300)
+    assert killed is not None, "no Ray worker was seen running a task"
+    run = result["run"]
+    assert not run.errors and len(run.records) == n == run.evaluated
+    with sqlite3.connect(db_path) as c:
+        rows = c.execute("SELECT model, count(*) FROM results WHERE kind='candidate' GROUP BY key").fetchall()
+    assert len(rows) == n and all(k == 1 for _, k in rows) and len({m for m, _ in rows}) == n
+    assert _plain(run.records) == _plain(run_population(read(f"space:{n}:4"), placement, LocalExecutor(2)).records)

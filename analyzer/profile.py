@@ -19,14 +19,14 @@ def _macs(loaded: LoadedModel) -> int:
 
 
 def load_for_batch(path: Path, dims: dict[str, int] | None, batch: int | None, hash_file: bool = True,
-                   assume_upper_bound: bool = False) -> LoadedModel:
+                   assume_upper_bound: bool = False, trusted: bool = False) -> LoadedModel:
     """Load with the batch bound. Constants in the graph (a Reshape to [1, ...]) can pin parts of it to the
     traced batch, which shape inference does not always notice: when matrix work at batch N is not N x
     the work at batch 1, profile one item and scale by N instead, and say so."""
-    loaded = load_onnx(path, dims, batch, hash_file, assume_upper_bound)
+    loaded = load_onnx(path, dims, batch, hash_file, assume_upper_bound, trusted)
     if batch is None or batch == 1 or loaded.batch_scale != 1:
         return loaded
-    one = load_onnx(path, dims, 1, hash_file=False, assume_upper_bound=assume_upper_bound)
+    one = load_onnx(path, dims, 1, hash_file=False, assume_upper_bound=assume_upper_bound, trusted=trusted)
     if _macs(loaded) == batch * _macs(one):
         return loaded
     notes = tuple(n for n in one.notes) + (PINNED_NOTE.format(batch=batch),)
@@ -61,15 +61,17 @@ def _hasher(path: Path | None) -> ThreadPoolExecutor | Inline:
 
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
                  per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True,
-                 assume_upper_bound: bool = False) -> ModelProfile:
+                 assume_upper_bound: bool = False, trusted: bool = False) -> ModelProfile:
     """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte. assume_upper_bound costs the largest
-    output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note."""
+    output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note.
+    trusted: a model this tool built itself in this process (see load_onnx)."""
     with _hasher(Path(path) if hash_file else None) as pool:
         # hashlib releases the GIL: a large file is hashed while the graph is parsed and the weights scanned
         digest = pool.submit(hash_cache.file_sha256, Path(path)) if hash_file else None
-        loaded = load_for_batch(Path(path), dims, batch, hash_file=False, assume_upper_bound=assume_upper_bound)
+        loaded = load_for_batch(Path(path), dims, batch, hash_file=False, assume_upper_bound=assume_upper_bound,
+                                trusted=trusted)
         params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
         sp: tuple[float | None, float | None] = (None, None)
         notes = loaded.notes

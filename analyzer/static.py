@@ -52,7 +52,7 @@ def _node_bytes(node: Node, cost: OpCost) -> tuple[int, int, int]:
         if t is None or t.name in seen:
             continue
         seen.add(t.name)
-        if t.shape is None or not all(isinstance(d, int) for d in t.shape):
+        if t.shape is None or str in set(map(type, t.shape)):  # a named dim: unknown
             unknown += 1
             continue
         n = partial[i] if i in partial else math.ceil(math.prod(t.shape) * t.itemsize)  # type: ignore[arg-type]
@@ -103,11 +103,15 @@ def simple_attrs(attrs: Any) -> dict[str, Any]:
     short strings and number lists; tensors and subgraphs are left out."""
     out: dict[str, Any] = {}
     for k, v in attrs.items():
-        if isinstance(v, bool | int | float) or (isinstance(v, str) and len(v) <= 64):
+        kind = type(v)
+        if kind is int or kind is float or kind is bool or (kind is str and len(v) <= 64):
             out[k] = v
-        elif isinstance(v, tuple | list) and len(v) <= 16 and all(isinstance(x, int | float) for x in v):
+        elif (kind is list or kind is tuple) and len(v) <= 16 and set(map(type, v)) <= _NUMBERS:
             out[k] = list(v)
     return out
+
+
+_NUMBERS = {int, float}
 
 
 def params_of(initializers: tuple[TensorInfo, ...], param_names: set[str]) -> int:

@@ -105,6 +105,8 @@ def _known(model: onnx.ModelProto) -> dict[str, tuple[Shape, int]]:
 
 def complete(model: onnx.ModelProto, infer: Callable[[onnx.ModelProto], onnx.ModelProto]) -> onnx.ModelProto:
     contrib = [n for n in model.graph.node if n.domain == MS and n.op_type in RULES]
+    if not contrib:
+        return model
     for _ in range(len(contrib) + 1):
         known = _known(model)
         added = 0

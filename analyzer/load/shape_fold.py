@@ -43,6 +43,15 @@ def unknown_dims(model: onnx.ModelProto) -> set[str]:
     return out
 
 
+def has_unknown_dims(model: onnx.ModelProto) -> bool:
+    """Whether unknown_dims(model) is not empty, stopping at the first."""
+    for vi in (*model.graph.value_info, *model.graph.output):
+        tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and tt.HasField("shape") and any(not d.HasField("dim_value") for d in tt.shape.dim):
+            return True
+    return False
+
+
 def _shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     shapes: dict[str, list[int | None]] = {}
     for vi in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
@@ -137,7 +146,7 @@ def resolve(bound: onnx.ModelProto, inferred: onnx.ModelProto, infer: Infer,
             assume_upper_bound: bool = False) -> tuple[onnx.ModelProto, list[str]]:
     """Shapes for every value whose dims follow from the bound input dims. Returns the inferred model with
     them merged in, and notes (what was assumed). Values still unknown are left for the caller to name."""
-    if not unknown_dims(inferred):
+    if not has_unknown_dims(inferred):
         return inferred, []
     notes: list[str] = []
     opset = _opset(bound)
@@ -151,7 +160,7 @@ def resolve(bound: onnx.ModelProto, inferred: onnx.ModelProto, infer: Infer,
         if not n and not bounded:
             break
         work = infer(_without_stale_shapes(folded))
-        if not unknown_dims(work):
+        if not has_unknown_dims(work):
             break
     return _merge(inferred, work), notes
 

@@ -100,11 +100,13 @@ def strip_weights(buf, strip_bytes: int) -> tuple[bytes, dict[str, tuple[int, in
     stripped initializer its (offset, length) in buf."""
     out = bytearray()
     refs: dict[str, tuple[int, int]] = {}
+    if len(buf) <= strip_bytes:  # nothing in it can be larger (a malformed file fails to parse next)
+        return bytes(buf), refs
     for number, wire, fs, vs, ve in fields(buf, 0, len(buf)):
         if number == MODEL_GRAPH and wire == LEN:
             graph = bytearray()
             for g_number, g_wire, g_fs, g_vs, g_ve in fields(buf, vs, ve):
-                if g_number == GRAPH_INITIALIZER and g_wire == LEN:
+                if g_number == GRAPH_INITIALIZER and g_wire == LEN and g_ve - g_vs > strip_bytes:
                     tensor, ref = _light_tensor(buf, g_vs, g_ve, strip_bytes)
                     graph += _length_delimited(GRAPH_INITIALIZER, tensor)
                     if ref is not None:

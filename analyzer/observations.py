@@ -25,15 +25,26 @@ def _model_path(raw: str, base: Path, models_dir: Path | None) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None):
-    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime) rows."""
+def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None,
+                      device_kind: str | None = None):
+    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime) rows. With
+    device_kind, only the measurements a fleet took on that kind (its Ray resource, or a part of the device's
+    or CPU's name)."""
     rows = []
     if measurements is not None:
         from .measure.store import read
 
         if not measurements.exists():
             raise UsageError(f"--measurements {measurements}: no such file")
-        for m in read(measurements):
+        found = read(measurements)
+        if device_kind is not None:
+            kinds = sorted({m.node.get("fleet_resource") or m.node.get("device") or m.cpu_model for m in found})
+            found = [m for m in found if device_kind == m.node.get("fleet_resource")
+                     or device_kind.lower() in (m.node.get("device") or m.cpu_model).lower()]
+            if not found:
+                raise UsageError(f"--device-kind {device_kind}: no measurement in {measurements} was taken there; "
+                                 f"kinds there: {', '.join(kinds) or 'none'}")
+        for m in found:
             rt = "graph" if m.opt_level == "cuda-graph" else ("eager" if m.backend == "torch" else "ort")
             rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, m.energy_j_per_item, dtype, rt))
     if csv_path is not None:

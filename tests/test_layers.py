@@ -26,7 +26,7 @@ LAYERS = [
     {"ops", "static", "sparsity", "profile", "kernels", "symbolic"},
     {"project", "carbon", "fourms", "amortize", "rank", "calibrate", "pairing", "sensitivity", "place", "search_cost", "measure",
      "generation"},
-    {"pipeline", "observations", "analysis", "store", "population"},
+    {"pipeline", "observations", "analysis", "store", "population", "fleet"},
     {"report"},
     {"cli", "__main__"},
 ]

@@ -16,7 +16,9 @@ from conftest import require_extra
 ray = require_extra("ray", "NAS_ANALYZER_REQUIRE_RAY", "the Ray executor tests did NOT run: ray is not installed "
                     "(pip install -e '.[ray]')")
 
+from analyzer.errors import UsageError  # noqa: E402
 from analyzer.load.sources import read  # noqa: E402
+from analyzer.observations import read_observations  # noqa: E402
 from analyzer.place import resolve_placement  # noqa: E402
 from analyzer.population import LocalExecutor, RayExecutor, run_population  # noqa: E402
 from analyzer.profiles import load_profiles  # noqa: E402
@@ -27,6 +29,8 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module")
 def cluster():
+    # a local cluster whose one node also plays two device kinds of a fleet
+    ray.init(num_cpus=2, resources={"fleet:a": 1, "fleet:b": 1}, include_dashboard=False, log_to_driver=False)
     ex = RayExecutor(None, workers=2)
     yield ex
     ray.shutdown()
@@ -90,3 +94,35 @@ def test_a_killed_ray_worker_loses_and_duplicates_nothing(cluster, placement, tm
         rows = c.execute("SELECT model, count(*) FROM results WHERE kind='candidate' GROUP BY key").fetchall()
     assert len(rows) == n and all(k == 1 for _, k in rows) and len({m for m, _ in rows}) == n
     assert _plain(run.records) == _plain(run_population(read(f"space:{n}:4"), placement, LocalExecutor(2)).records)
+
+
+def test_a_fleet_measures_on_each_kind_and_calibrate_takes_one_kind(cluster, tmp_path):
+    """`measure --on KIND` runs the product's measurer on a node of each kind (here two resources of the
+    local node), tags every record with it, and calibration reads one kind's records."""
+    import json
+
+    import numpy as np
+    import onnx
+    from onnx import helper
+
+    from cli_helpers import cli
+    from onnx_builders import init, model, vi
+
+    paths = []
+    for width in (32, 64):
+        m = model([helper.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", [1, 64])], [vi("y", None)],
+                  [init("w", np.ones((64, width), np.float32))])
+        paths.append(tmp_path / f"mm{width}.onnx")
+        onnx.save(m, str(paths[-1]))
+    store = tmp_path / "m.jsonl"
+    r = cli("measure", *paths, "--batch", "1,4", "--on", "fleet:a", "--on", "fleet:b", "--max-time", "0.2", "--meter", "none",
+            "--store", store, "--format", "json")
+    assert r.exit_code == 0, r.output
+    recs = json.loads(r.stdout)
+    assert len(recs) == 8 and {x["node"]["fleet_resource"] for x in recs} == {"fleet:a", "fleet:b"}
+    assert all(x["node"]["host"] == os.uname().nodename and x["latency_s_median"] > 0 for x in recs)
+    assert len(read_observations(store, None, "ort", "fp32", None, "fleet:a")) == 4
+    with pytest.raises(UsageError, match="kinds there: "):
+        read_observations(store, None, "ort", "fp32", None, "fleet:zzz")
+    bad = cli("measure", paths[0], "--on", "accelerator_type:H100", "--meter", "none", "--no-store")
+    assert bad.exit_code == 2 and "no node of the cluster offers" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -38,11 +38,14 @@ def measure(
     store: Annotated[Optional[Path], typer.Option("--store", help="Append measurements to this JSON-lines file (default: the user cache).")] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save measurements.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
+    on: Annotated[Optional[list[str]], typer.Option("--on", help="Measure on a Ray fleet's nodes of this kind (a Ray resource, e.g. accelerator_type:H100; repeatable).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="The Ray cluster for --on ('auto', ray://HOST:PORT; default: a local one).")] = None,
     timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Measure latency with ONNX Runtime (warm-up, then adaptive repetition until the median's 95% CI is
-    within --target-ci or --max-time ends) and, where a counter can be read, energy per item."""
+    within --target-ci or --max-time ends) and, where a counter can be read, energy per item. With --on,
+    on every kind of device of a Ray fleet, each record tagged with the node it ran on."""
     from ..manifest import expand_model_args
     from ..measure import store as mstore
     from ..measure.onnx_measure import measure_onnx
@@ -61,12 +64,23 @@ def measure(
     check_number("--device", device, 0, 1024)
     full_provider = resolve_provider(provider)
     paths = expand_model_args(models)
-    the_meter = meter_from_spec(meter, full_provider, device)
     from ..report.progress import progress_bar
 
     results, code = [], 0
-    with progress_bar("measuring", len(paths) * len(batches), quiet) as advance:
-        for path in paths:
+    if on:
+        from ..fleet import measure_fleet
+        from ..measure.record import Measurement
+
+        settings = {"provider": provider, "device": device, "meter": meter, "dims": dims, "threads": threads,
+                    "opt_level": opt_level, "max_time_s": max_time, "target_ci": target_ci}
+        records, errors = measure_fleet(paths, batches, list(on), settings, ray_address)
+        results = [Measurement.from_dict(r) for r in records]
+        for e in errors:
+            err.print(f"error: {e}")
+        code = 1 if errors else 0
+    the_meter = meter_from_spec(meter, full_provider, device) if not on else None
+    with progress_bar("measuring", 0 if on else len(paths) * len(batches), quiet) as advance:
+        for path in [] if on else paths:
             for b in batches:
                 advance(f"{path.name} batch {b}")
                 try:

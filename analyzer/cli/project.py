@@ -129,6 +129,7 @@ def calibrate(
     dtype: Annotated[str, typer.Option("--dtype", help="dtype of rows that do not say.")] = "fp32",
     models_dir: Annotated[Optional[Path], typer.Option("--models", help="Folder holding NAME.onnx for CSV rows that name a model instead of a path.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Name of the calibrated profile (default: HARDWARE-calibrated).")] = None,
+    device_kind: Annotated[Optional[str], typer.Option("--device-kind", help="Only measurements a fleet took on this kind (`measure --on`), or whose device name contains it.")] = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -145,7 +146,7 @@ def calibrate(
 
     ps = load(profiles)
     hw = ps.get("hardware", hardware)
-    obs = observations(read_observations(measurements, csv_path, runtime, dtype, models_dir))
+    obs = observations(read_observations(measurements, csv_path, runtime, dtype, models_dir, device_kind))
     cal = fit(obs, hw, projection_defaults())
     text = calibrated_profile_toml(hw, cal, obs, name or f"{hw.name}-calibrated", cpu_model())
     try:

@@ -271,6 +271,19 @@ def _check_bindings(dims: dict[str, int], batch: int | None) -> None:
             raise UsageError(f"dim {name}={v!r}: must be an integer from 0 to {MAX_DIM:,}")
 
 
+def stored_external_weights(path: Path) -> bool:
+    """Whether the model keeps weights in external files (a seeded sample's generated weights do not count:
+    they are made wherever the model is measured)."""
+    try:
+        light, _ = strip_weights(map_model_file(path), _STRIP_BYTES)
+    except WireError as e:
+        raise ModelLoadError(f"{path}: not a valid ONNX file ({e})") from None
+    proto = parse_model(path, light)
+    rec = seeded.info(proto)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL and not (rec and any(
+        e.key == "location" and e.value == rec["file"] for e in t.external_data)) for t in proto.graph.initializer)
+
+
 @dataclass(frozen=True, slots=True)
 class InputSignature:
     """A graph input as declared: its name and dims (a value, or the exporter's name or expression)."""

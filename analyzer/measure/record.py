@@ -36,6 +36,7 @@ class Measurement:
     energy_source: str  # meter name, or "unavailable: <reason>"
     dims: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    node: dict[str, str] = field(default_factory=dict)  # where a fleet measured it: host, device, fleet_resource
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

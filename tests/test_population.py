@@ -209,3 +209,36 @@ def test_population_command(tmp_path):
     assert r.exit_code == 0 and d["front_axes"] == ["co2e_g_per_item", "latency_s", "accuracy"]
     bad = cli("population", "space:12", "--hardware", "h100", "--no-store", "--out", tmp_path / "x.txt")
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1
+
+
+TORCH_GEN = """
+import torch
+
+class Net(torch.nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, width, 3, padding=1)
+        self.fc = torch.nn.Linear(width, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).mean((2, 3)))
+
+def space():
+    for width in (8, 16):
+        yield {"name": f"net{width}", "model": Net(width).eval(), "example_inputs": torch.zeros(1, 3, 16, 16),
+               "accuracy": 50.0 + width}
+"""
+
+
+@pytest.mark.torch
+def test_a_generator_of_torch_modules(tmp_path, placement):
+    from conftest import require_torch
+
+    require_torch()
+    gen = tmp_path / "torch_space.py"
+    gen.write_text(TORCH_GEN)
+    run = run_population(read(f"{gen}:space"), placement, LocalExecutor(1))
+    assert not run.errors
+    got = {r["name"]: (r["macs"], r["accuracy"]) for r in run.records}
+    # conv: 16 x 16 x width x 3 x 3 x 3 MACs, linear: width x 10
+    assert got == {f"net{w}": (16 * 16 * w * 27 + w * 10, 50.0 + w) for w in (8, 16)}

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import (AssumeUpperOpt, BatchOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
+from .base import (OptimizerOpt, AssumeUpperOpt, BatchOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
                   RuntimeOpt, UtilizationOpt, app, command, console, err, load, parse_dims, print_json)
 
 
@@ -36,6 +36,7 @@ def project(
     phase: PhaseOpt = None,
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
+    optimizer: OptimizerOpt = "sgd-momentum",
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -52,6 +53,11 @@ def project(
     from ..project import resolve_params
 
     ps = load(profiles)
+    if phase == "train":
+        from .training_cmd import project_training_cmd
+
+        project_training_cmd(ps, models, hardware, dtype, runtime, batch, pue, datacenter, grid, region, net, parse_dims(dim or []),
+                             optimizer, fmt)
     placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
                                   grid=grid, region=region, net=net, utilization=utilization)
     params = resolve_params(placement.hardware, placement.dtype, placement.runtime, projection_defaults())

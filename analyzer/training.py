@@ -1,0 +1,188 @@
+"""A training step projected on the same kernel model as inference (issue #18).
+
+A training step in eager PyTorch is the forward (as `plan_kernels` gives it for the eager runtime, with
+training-mode normalisation), the backward the autograd engine runs in reverse order, and the optimizer
+step. Per forward kernel, the backward launches (Goyal et al. 2017, cuDNN's dgrad/wgrad; the FLOP rule of
+Kaplan et al. 2020: backward = 2x forward for matrix work):
+
+- a convolution or GEMM with weights: the gradient of its input (dgrad: the same multiply-accumulates as
+  the forward, reading the output's gradient and the weights, writing the input's gradient) and of its
+  weights (wgrad: the same multiply-accumulates, reading the input and the output's gradient, writing the
+  weights' gradient); the first one, reading the model's input, needs no dgrad;
+- attention (fused SDPA): one kernel of 2.5x the forward's FLOPs (FlashAttention-2's backward recomputes
+  the attention matrix: 5 matmuls to the forward's 2);
+- elementwise, pooling and layout kernels: one kernel reading the output's gradient and what the forward
+  saved, writing the input's gradient (1.5x the forward's traffic, the same FLOPs);
+- a normalisation in training mode: the forward computes the batch statistics first (a reduction over its
+  input, 1.5x the inference traffic), and the backward is a reduction of the gradients and an elementwise
+  pass (2.5x the input's traffic).
+
+The optimizer (PyTorch's default foreach implementation on CUDA) makes passes over every parameter: SGD with
+momentum 3 (24 bytes a parameter), Adam 7 (72 bytes a parameter: torch.optim._multi_tensor_adam's
+lerp, mul, addcmul, sqrt, div, add and addcdiv), each pass a multi-tensor kernel per ~110 tensors. Mixed
+precision (autocast bf16/fp16) keeps fp32 master weights: each step casts every weight to 16 bits (one
+kernel per weight tensor, 6 bytes a parameter) and the cast's backward turns each weight's gradient back to
+fp32 (6 bytes a parameter); the optimizer's traffic stays fp32. Host work: each backward operator is
+issued by the autograd engine at the forward operator's eager cost (an assumption, said in the output).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .errors import UsageError
+from .kernels import TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
+from .project import Params, kernel_times, schedule
+from .records import ModelProfile
+
+# foreach passes over the parameters and bytes moved per parameter (fp32 state), per optimizer
+OPTIMIZERS = {"sgd": (1, 12), "sgd-momentum": (3, 24), "adam": (7, 72), "adamw": (8, 80)}
+PRECISIONS = ("fp32", "bf16", "fp16")  # bf16/fp16: autocast with fp32 master weights
+TENSORS_PER_FOREACH_KERNEL = 110  # torch's multi_tensor_apply depth-1 list size (MultiTensorApply.cuh)
+ATTENTION_BACKWARD_FLOPS = 2.5
+ACTIVATION_BACKWARD_BYTES = 1.5
+NORM_FORWARD_BYTES, NORM_BACKWARD_BYTES = 1.5, 2.5
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One training step's time and energy per sample on the target (device energy; CO2e by the caller)."""
+
+    model: str
+    batch: int
+    precision: str
+    optimizer: str
+    step_s: float
+    energy_j_per_sample: float
+    forward_kernels: int
+    backward_kernels: int
+    optimizer_kernels: int
+    param_tensors: int
+    params: int
+    flops: float  # per step
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def _weight_tensors(profile: ModelProfile) -> int:
+    """Parameter tensors: the initializer inputs of nodes that carry weights (conv, gemm, normalisation)."""
+    n = 0
+    for node in profile.per_op or []:
+        if node.op_class in ("conv", "depthwise_conv", "grouped_conv", "gemm", "normalization", "conv_transpose") or \
+                node.op_type in ("BatchNormalization", "LayerNormalization", "Gemm", "MatMul"):
+            shapes = node.input_shapes or []
+            for i, is_init in enumerate(node.initializer_inputs):
+                if is_init and i < len(shapes) and shapes[i] and math.prod(d for d in shapes[i] if isinstance(d, int)) > 1:
+                    n += 1
+    return n
+
+
+def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
+    host = k.host or ""
+    if (k.kclass in TENSOR_CLASSES and k.kclass != "attention") or k.kclass == "depthwise":
+        if k.weights or k.kclass == "depthwise":
+            wgrad = Kernel(k.op, f"{k.op_type}:wgrad", k.kclass, k.flops, k.bytes, "", False, k.outputs)
+            if first_with_weights:  # the model's input needs no gradient
+                return [replace(wgrad, host=host)]
+            return [Kernel(k.op, f"{k.op_type}:dgrad", k.kclass, k.flops, k.bytes, host, k.weights, k.outputs), wgrad]
+        # a product of two activations: the gradient of each
+        return [Kernel(k.op, f"{k.op_type}:grad", k.kclass, 2 * k.flops, 2 * k.bytes, host, False, k.outputs)]
+    if k.kclass == "attention":
+        return [Kernel(k.op, "attention:backward", "attention", ATTENTION_BACKWARD_FLOPS * k.flops, 2 * k.bytes, host,
+                       False, k.outputs)]
+    if k.kclass in ("bn", "norm"):
+        return [Kernel(k.op, f"{k.op_type}:grad-reduce", "reduce", k.flops, k.bytes, host),
+                Kernel(k.op, f"{k.op_type}:grad", "elementwise", k.flops, NORM_BACKWARD_BYTES * k.bytes - k.bytes, "")]
+    return [Kernel(k.op, f"{k.op_type}:grad", k.kclass, k.flops, ACTIVATION_BACKWARD_BYTES * k.bytes, host)]
+
+
+def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bool, bytes_scale: float
+                  ) -> tuple[KernelPlan, int, int, int, int]:
+    """(the step's kernels, forward, backward, optimizer kernel counts, parameter tensors). `bytes_scale` is
+    the projection's (0.5 for 16-bit compute): fp32 optimizer and master-weight traffic is stated so that
+    after that scaling it is what moves."""
+    if optimizer not in OPTIMIZERS:
+        raise UsageError(f"--optimizer '{optimizer}': expected one of {', '.join(OPTIMIZERS)}")
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+    fwd_plan = plan_kernels(profile, "eager", precision, gpu)
+    fwd = [replace(k, bytes=k.bytes * NORM_FORWARD_BYTES) if k.kclass in ("bn", "norm") else k for k in fwd_plan.kernels]
+    first = next((i for i, k in enumerate(fwd) if k.weights or k.kclass == "depthwise"), None)
+    bwd: list[Kernel] = []
+    for i in range(len(fwd) - 1, -1, -1):
+        bwd += _backward(fwd[i], i == first)
+    tensors = _weight_tensors(profile)
+    params = profile.params
+    fp32 = 1.0 / bytes_scale  # bytes that stay fp32 whatever the compute dtype
+    passes, per_param = OPTIMIZERS[optimizer]
+    launches = max(1, math.ceil(tensors / TENSORS_PER_FOREACH_KERNEL))
+    opt = [Kernel("optimizer", f"{optimizer}:pass{p + 1}", "elementwise", 2.0 * params / passes,
+                  per_param * params / passes * fp32 / launches, "elementwise" if j == 0 else "")
+           for p in range(passes) for j in range(launches)]
+    casts: list[Kernel] = []
+    if precision != "fp32" and tensors:
+        per_tensor = params / tensors
+        casts = [Kernel("autocast", "cast:weight->16", "elementwise", 0.0, 6 * per_tensor * fp32, "elementwise")
+                 for _ in range(tensors)]
+        bwd += [Kernel("autocast", "cast:grad->32", "elementwise", 0.0, 6 * per_tensor * fp32, "elementwise")
+                for _ in range(tensors)]
+    kernels = tuple(casts + fwd + bwd + opt)
+    plan = KernelPlan("eager", kernels, fwd_plan.host_nodes, fwd_plan.view_nodes, fwd_plan.fused_nodes,
+                      fwd_plan.unsupported_nodes, fwd_plan.rules, fwd_plan.weight_bytes)
+    return plan, len(casts) + len(fwd), len(bwd), len(opt), tensors
+
+
+def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> TrainingStep:
+    """Time and device energy of one training step at the profile's batch, per sample."""
+    if profile.per_op is None:
+        raise UsageError("a training projection needs the per-op profile (profile_onnx(..., per_op=True))")
+    plan, n_fwd, n_bwd, n_opt, tensors = training_plan(profile, precision, optimizer, gpu, params.bytes_scale)
+    times = kernel_times(plan, params, 0.0)
+    tl = schedule(times, params)
+    batch = profile.batch or 1
+    notes = ("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
+             "cost is not calibrated)", f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state")
+    return TrainingStep(profile.model, batch, precision, optimizer, tl.latency_s, tl.energy_j / batch, n_fwd, n_bwd, n_opt,
+                        tensors, profile.params, float(sum(k.flops for k in plan.kernels)), notes)
+
+
+# The training projection is not calibrated on training steps: its band adds this log-error (an assumption
+# stated in the output) to the inference error model's.
+TRAINING_LOG_SIGMA = 0.3
+
+
+def training_record(path: Any, placement: Any, optimizer: str, dims: dict[str, int] | None = None) -> dict[str, Any]:
+    """One model's training step where `placement` says (hardware, precision = its dtype, batch, site): time,
+    energy and CO2e per sample with a 90% band, and the ratio to an eager inference of the same batch."""
+    from .profile import profile_onnx
+    from .profiles import projection_defaults
+    from .project import band, project, resolve_params
+    from .units import J_PER_KWH
+
+    hw = placement.hardware
+    prof = profile_onnx(path, dims or {}, placement.batch, per_op=True)
+    params = resolve_params(hw, placement.dtype, "eager", projection_defaults())
+    step = project_training(prof, params, placement.dtype, optimizer, gpu=hw.category == "gpu")
+    inference = project(prof, hw, params, "eager", placement.dtype, pue=placement.pue,
+                        grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh)
+    sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + TRAINING_LOG_SIGMA ** 2)
+    facility = step.energy_j_per_sample * placement.pue
+    notes = list(placement.notes) + list(prof.notes) + list(step.notes) + [
+        f"training steps are not calibrated: the band adds a log-error of {TRAINING_LOG_SIGMA} to the inference error model's"]
+    return {"model": str(path), "hardware": hw.name, "precision": placement.dtype, "optimizer": optimizer,
+            "batch": step.batch, "step_s": step.step_s, "samples_per_s": step.batch / step.step_s,
+            "energy_j_per_sample": step.energy_j_per_sample, "range": band(step.energy_j_per_sample, sigma),
+            "energy_log_sigma": sigma, "facility_energy_j_per_sample": facility,
+            "co2e_g_per_sample": facility / J_PER_KWH * placement.grid_gco2e_per_kwh,
+            "inference_energy_j_per_item": inference.energy_j_per_item,
+            "training_to_inference_energy": step.energy_j_per_sample / inference.energy_j_per_item,
+            "forward_kernels": step.forward_kernels, "backward_kernels": step.backward_kernels,
+            "optimizer_kernels": step.optimizer_kernels, "param_tensors": step.param_tensors, "params": step.params,
+            "flops_per_step": step.flops, "pue": placement.pue, "grid_gco2e_per_kwh": placement.grid_gco2e_per_kwh,
+            "inputs": list(placement.site.inputs), "notes": notes}

@@ -69,6 +69,7 @@ class AnalysisRequest:
     samples: int = 20_000
     seed: int = 0
     sensitivity: bool = True
+    search_plan: str | None = None  # a plan-search --out file: the search's cost and its band
 
 
 @dataclass(frozen=True)
@@ -159,11 +160,14 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                      f"(tolerance {pair.tolerance_points:g}): it does not do the same job")
     proj = {Path(p.model).stem: p for p in projections}
     base, nas = proj[pair.baseline], proj[pair.nas]
-    preset = req.nas_preset if (req.nas_preset or req.nas_cost_kg is not None) else DEFAULT_SEARCH
-    if preset == DEFAULT_SEARCH and req.nas_preset is None:
-        notes.append(f"no --nas-preset/--nas-cost-kg: the {DEFAULT_SEARCH} search is assumed (the search behind MnasNet and EfficientNet-B0)")
-    sc = search_cost(ps, preset=preset if req.nas_cost_kg is None else None, cost_kg=req.nas_cost_kg, pue=req.nas_pue,
-                     datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region)
+    stated = req.nas_preset or req.nas_cost_kg is not None or req.search_plan
+    preset = req.nas_preset if stated else DEFAULT_SEARCH
+    if not stated:
+        notes.append(f"no --nas-preset/--nas-cost-kg/--search-plan: the {DEFAULT_SEARCH} search is assumed (the search "
+                     "behind MnasNet and EfficientNet-B0)")
+    sc = search_cost(ps, preset=preset if req.nas_cost_kg is None and not req.search_plan else None, cost_kg=req.nas_cost_kg,
+                     pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
+                     plan=req.search_plan or None)
     notes += sc.notes + [f"search cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
     budget_chip = req.budget_hardware or (sc.chip if sc.chip in ps.hardware else None)
     kw = sc.kw_per_chip_hour
@@ -173,7 +177,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
         bhw = ps.get("hardware", req.budget_hardware)
         budget_chip = bhw.name
         kw = choose_power(bhw, None, None)[0] * (sc.site.pue if sc.site else placement.pue) / 1000
-    search_dist = fixed(sc.cost_kg) if sc.low_kg == sc.high_kg else Dist("log-uniform", sc.low_kg, sc.high_kg)
+    search_dist = sc.dist()
     inputs = AmortizeInputs(
         nas_cost_kg=search_dist, baseline_g_per_item=fixed(base.co2e_g_per_item), nas_g_per_item=fixed(nas.co2e_g_per_item),
         items_per_day=ipd, deployments=deployments, horizon_days=days, growth_per_year=growth,

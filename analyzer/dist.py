@@ -18,7 +18,7 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 @dataclass(frozen=True)
 class Dist:
-    kind: str  # fixed | uniform | log-uniform | triangular
+    kind: str  # fixed | uniform | log-uniform | triangular | lognormal (low, high: its 5th and 95th percentiles)
     low: float
     high: float
     mode: float | None = None
@@ -30,7 +30,7 @@ class Dist:
             return self.low
         if self.kind == "log-uniform":
             return math.sqrt(self.low * self.high)
-        if self.kind == "triangular":
+        if self.kind in ("triangular", "lognormal"):
             return float(self.mode)  # type: ignore[arg-type]
         return (self.low + self.high) / 2
 
@@ -45,14 +45,30 @@ class Dist:
             return rng.uniform(self.low, self.high, n)
         if self.kind == "log-uniform":
             return np.exp(rng.uniform(math.log(self.low), math.log(self.high), n))
+        if self.kind == "lognormal":
+            sigma = math.log(self.high / self.low) / (2 * Z90)
+            return np.exp(rng.normal(math.log(float(self.mode)), sigma, n))  # type: ignore[arg-type]
         return rng.triangular(self.low, float(self.mode), self.high, n)
 
     def text(self) -> str:
         if self.kind == "fixed":
             return f"{self.low:g}"
+        if self.kind == "lognormal":
+            return f"{self.mode:g} (lognormal, 90% {self.low:g}..{self.high:g})"
         if self.kind == "triangular":
             return f"{self.low:g}..{self.mode:g}..{self.high:g}"
         return f"{self.low:g}..{self.high:g}" + (":log" if self.kind == "log-uniform" else "")
+
+
+Z90 = 1.6448536269514722  # the standard normal's 95th percentile: a 90% band is +-Z90 sigma
+
+
+def lognormal(median: float, log_sigma: float) -> Dist:
+    """A lognormal value by its median and log-sigma, kept as its 90% band."""
+    if log_sigma <= 0:
+        return fixed(median)
+    f = math.exp(Z90 * log_sigma)
+    return Dist("lognormal", median / f, median * f, median)
 
 
 def fixed(v: float) -> Dist:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .carbon import choose_power, embodied_share_kg, energy_kwh, operational_co2e_kg
+from .dist import Dist, fixed
 from .errors import UsageError
 from .place import Site, check_number, resolve_site
 from .profiles import NasPreset, ProfileSet
@@ -37,11 +38,20 @@ class SearchCost:
     site: Site | None
     inputs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    log_sigma: float | None = None  # a planned search's band is lognormal (else the range is log-uniform)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["site"] = self.site.to_dict() if self.site else None
         return d
+
+    def dist(self) -> Dist:
+        """The cost as the amortisation's Monte Carlo draws it."""
+        if self.low_kg == self.high_kg:
+            return fixed(self.cost_kg)
+        if self.log_sigma:
+            return Dist("lognormal", self.low_kg, self.high_kg, self.cost_kg)
+        return Dist("log-uniform", self.low_kg, self.high_kg)
 
 
 def _site(ps: ProfileSet, preset: NasPreset | None, pue, datacenter, grid, region, net) -> Site:
@@ -71,10 +81,13 @@ def _site(ps: ProfileSet, preset: NasPreset | None, pue, datacenter, grid, regio
 def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | None = None, cost_kwh: float | None = None,
                 hardware: str | None = None, count: float | None = None, hours: float | None = None, pue: float | None = None,
                 datacenter: str | None = None, grid: float | None = None, region: str | None = None,
-                net: bool = False) -> SearchCost:
-    given = sum(x is not None for x in (preset, cost_kg, cost_kwh, hardware))
+                net: bool = False, plan: Any = None) -> SearchCost:
+    given = sum(x is not None for x in (preset, cost_kg, cost_kwh, hardware, plan))
     if given != 1:
-        raise UsageError("give exactly one NAS cost: --nas-preset, --nas-cost-kg, --nas-cost-kwh, or --nas-hardware with --nas-count and --nas-hours")
+        raise UsageError("give exactly one NAS cost: --nas-preset, --nas-cost-kg, --nas-cost-kwh, --search-plan, or "
+                         "--nas-hardware with --nas-count and --nas-hours")
+    if plan is not None:
+        return _planned(plan)
     if cost_kg is not None:
         kg = check_number("--nas-cost-kg", cost_kg, 0.0, 1e12)
         return SearchCost(kg, kg, kg, None, 0.0, f"{kg:g} kgCO2e (stated)", "", None, None, None,
@@ -134,3 +147,19 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
                      + ("(a fleet average under ML load, x/÷ 1.15)" if spread[1] > 1 else "(between half its TDP and its TDP)"))
     return SearchCost(point, low, high, kwh * math.sqrt(spread[0] * spread[1]), embodied, desc, label,
                       site.grid_gco2e_per_kwh / 1000, watts * site.pue / 1000, site, inputs + [power_in, *site.inputs], notes)
+
+
+def _planned(path: Any) -> SearchCost:
+    """A search planned with `plan-search --out`: its total CO2e with its lognormal band, at its own site."""
+    from .search_plan import read_plan
+
+    d = read_plan(path)
+    t = d["total"]
+    kg, kwh, hours = float(t["co2e_kg"]), float(t["energy_kwh"]), float(t["chip_hours"])
+    desc = (f"planned search ({d.get('population', 0):,} candidates, {d.get('schedule', '?')}, on {d.get('hardware', '?')}; "
+            f"{d.get('basis', '')}) {kg:,.4g} kgCO2e, 90% {float(t['low_kg']):,.4g}..{float(t['high_kg']):,.4g}")
+    inputs = [{"name": "search_plan", "value": str(path), "unit": "", "source": "plan-search --out", "kind": "projected"
+               if d.get("basis") == "projected" else "stated"}]
+    return SearchCost(kg, float(t["low_kg"]), float(t["high_kg"]), kwh, float(d.get("embodied_kg") or 0.0), desc,
+                      str(d.get("hardware", "")), float(d.get("grid_gco2e_per_kwh", 0)) / 1000, kwh / hours if hours else None,
+                      None, inputs, list(d.get("notes", []))[:3], log_sigma=float(t.get("log_sigma") or 0.0) or None)

@@ -47,6 +47,7 @@ def _base_args(command: str, tiny) -> list[str] | None:
         "strategies": ["--one-off-kg", "1", "--per-scenario-kg", "0.1", "--search-per-scenario-kg", "0.5", "--format", "json"],
         "measure": [m, "--max-time", "0.2", "--no-store", "--meter", "none", "--format", "json"],
         "population": ["space:2", "--hardware", "h100", "--no-store", "--workers", "1", "--format", "json"],
+        "plan-search": ["--candidate-chip-hours", "1", "--population", "10", "--hardware", "h100", "--format", "json"],
     }.get(command)
 
 
@@ -89,7 +90,8 @@ def _negative_quantities(d, path=""):
 
 
 @pytest.mark.parametrize("command, option", [c for c in NUMERIC if c[0] in ("profile", "project", "rank", "footprint", "fourm",
-                                                                               "amortize", "strategies", "analyze", "measure", "population")])
+                                                                               "amortize", "strategies", "analyze", "measure", "population",
+                                                                               "plan-search")])
 def test_numeric_option_abuse(tiny, command, option):
     base = _base_args(command, tiny)
     for value in VALUES:

@@ -25,7 +25,7 @@ LAYERS = [
     {"load", "manifest", "profiles", "dist", "fit", "poly"},
     {"ops", "static", "sparsity", "profile", "kernels", "symbolic"},
     {"project", "carbon", "fourms", "amortize", "rank", "calibrate", "pairing", "sensitivity", "place", "search_cost", "measure",
-     "generation", "training"},
+     "generation", "training", "search_plan"},
     {"pipeline", "observations", "analysis", "store", "population", "fleet"},
     {"report"},
     {"cli", "__main__"},

@@ -21,8 +21,9 @@ COMMAND_MODULES = {
     "analyze": "analyze", "report": "analyze",
     "history": "store", "export": "store",
     "population": "population",
+    "plan-search": "plan",
 }
-HELP_ORDER = ("profile_cmd", "project", "measure", "carbon", "decide", "analyze", "population", "store")
+HELP_ORDER = ("profile_cmd", "project", "measure", "carbon", "decide", "analyze", "population", "plan", "store")
 
 
 def register(command: str | None = None) -> Any:

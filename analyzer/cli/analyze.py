@@ -41,6 +41,7 @@ def analyze(
     max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this per batch.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 20_000,
+    search_plan: Annotated[Optional[Path], typer.Option("--search-plan", help="The search's cost from `plan-search --out plan.json`, with its band.")] = None,
     sensitivity: Annotated[bool, typer.Option("--sensitivity/--no-sensitivity", help="Say what would flip the verdict (re-projects the pair across batches, runtimes, dtypes and hardware).")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
@@ -58,7 +59,7 @@ def analyze(
     req = AnalysisRequest(str(folder), baseline, nas_model, accuracy_tolerance, hardware, dtype, runtime, batch, pue, datacenter, grid,
                           region, net, inferences_per_day, deployments, horizon_years, growth, nas_preset, nas_cost_kg, nas_pue,
                           nas_datacenter, nas_grid, nas_region, budget_hardware, objective, max_latency_ms, min_accuracy, samples, seed,
-                          sensitivity)
+                          sensitivity, str(search_plan) if search_plan else None)
     ps = load(profiles)
     db, pver = open_store(store, no_store)
     from ..manifest import expand_model_args

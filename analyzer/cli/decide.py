@@ -23,6 +23,7 @@ NasRegionOpt = Annotated[Optional[str], typer.Option("--nas-region", help="Regio
 def amortize(
     nas_preset: Annotated[Optional[str], typer.Option("--nas-preset", help="A published search (see `profiles list nas`).")] = None,
     nas_cost_kg: Annotated[Optional[float], typer.Option("--nas-cost-kg", help="Search cost, kgCO2e.")] = None,
+    search_plan: Annotated[Optional[Path], typer.Option("--search-plan", help="The search's cost from `plan-search --out plan.json`, with its band.")] = None,
     nas_cost_kwh: Annotated[Optional[float], typer.Option("--nas-cost-kwh", help="Search energy, facility kWh (x the search site's intensity).")] = None,
     nas_hardware: Annotated[Optional[str], typer.Option("--nas-hardware", help="Search hardware profile (with --nas-count, --nas-hours).")] = None,
     nas_count: Annotated[Optional[float], typer.Option("--nas-count", help="Chips the search used.")] = None,
@@ -52,7 +53,7 @@ def amortize(
     budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
     or projected (projections carry their error model, shared between the two models)."""
     from ..amortize import AmortizeInputs, amortize as run, parse_reuse
-    from ..dist import Dist, fixed, parse_dist
+    from ..dist import fixed, parse_dist
     from ..carbon import choose_power
     from ..place import resolve_placement
     from ..pipeline import project_models
@@ -60,7 +61,7 @@ def amortize(
 
     ps = load(profiles)
     sc = search_cost(ps, preset=nas_preset, cost_kg=nas_cost_kg, cost_kwh=nas_cost_kwh, hardware=nas_hardware, count=nas_count,
-                     hours=nas_hours, pue=nas_pue, datacenter=nas_datacenter, grid=nas_grid, region=nas_region)
+                     hours=nas_hours, pue=nas_pue, datacenter=nas_datacenter, grid=nas_grid, region=nas_region, plan=search_plan)
     notes = list(sc.notes)
     per_item, emb, sig = {}, {"baseline": fixed(0), "nas": fixed(0)}, {"shared": 0.0, "baseline": 0.0, "nas": 0.0}
     for side, stated, model in (("baseline", baseline_co2e_g, baseline_model), ("nas", nas_co2e_g, nas_model)):
@@ -86,7 +87,7 @@ def amortize(
         bhw = ps.get("hardware", budget_hardware)
         chip, kw = bhw.name, choose_power(bhw, None, None)[0] * (sc.site.pue if sc.site else 1.0) / 1000
     reuse = parse_reuse(inferences_per_day, deployments, horizon_days, horizon_years, growth, per_deployment_cost_kg, retrains)
-    cost = fixed(sc.cost_kg) if sc.low_kg == sc.high_kg else Dist("log-uniform", sc.low_kg, sc.high_kg)
+    cost = sc.dist()
     a = run(AmortizeInputs(nas_cost_kg=cost, baseline_g_per_item=per_item["baseline"], nas_g_per_item=per_item["nas"],
                            baseline_embodied_g_per_item=emb["baseline"], nas_embodied_g_per_item=emb["nas"],
                            search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=sig["shared"], log_sigma_baseline=sig["baseline"],

@@ -1,0 +1,147 @@
+"""Command `plan-search`: a search's cost before it runs (issue #18). Parsing and rendering only."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..errors import AnalyzerError, UsageError
+from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
+                   RegionOpt, app, command, console, err, load, print_json)
+
+
+@app.command("plan-search")
+@command
+def plan_search(
+    source: Annotated[Optional[str], typer.Argument(help="The search's candidates, as `population` takes them (space:N, FILE.py:NAME, a folder, a manifest); not needed with --candidate-chip-hours.")] = None,
+    hardware: Annotated[str, typer.Option("--hardware", help="The chip the search trains on.")] = "h100",
+    population: Annotated[Optional[int], typer.Option("--population", min=1, max=10_000_000, help="Candidates the search trains (default: all of SOURCE).")] = None,
+    sample: Annotated[int, typer.Option("--sample", min=1, max=1000, help="Candidates of SOURCE whose training is projected; their mean stands for all.")] = 16,
+    dataset_samples: Annotated[Optional[float], typer.Option("--dataset-samples", help="Samples in one epoch of the dataset (ImageNet-1k: 1,281,167).")] = None,
+    epochs: Annotated[Optional[float], typer.Option("--epochs", help="Epochs one candidate trains (with --dataset-samples).")] = None,
+    samples_per_candidate: Annotated[Optional[float], typer.Option("--samples-per-candidate", help="Training samples one candidate sees (instead of --epochs).")] = None,
+    candidate_chip_hours: Annotated[Optional[float], typer.Option("--candidate-chip-hours", help="State the training of one candidate in chip-hours instead of projecting it.")] = None,
+    schedule: Annotated[str, typer.Option("--schedule", help="full, early-stop:F (mean fraction trained) or halving:ETA (successive halving).")] = "full",
+    final_epochs: Annotated[Optional[float], typer.Option("--final-epochs", help="Epochs of the chosen model's final training (with --dataset-samples).")] = None,
+    final_chip_hours: Annotated[Optional[float], typer.Option("--final-chip-hours", help="The final training in chip-hours (with --candidate-chip-hours).")] = None,
+    final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
+    dtype: DtypeOpt = None, batch: BatchOpt = 64, optimizer: OptimizerOpt = "sgd-momentum",
+    pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
+    profiles: ProfilesOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+) -> None:
+    """What a planned search will cost before it runs: candidates trained under a schedule, then the final
+    training, on a chip at a site: energy, CO2e (with its 90% band) and chip-hours per phase. Training per
+    candidate is projected per sample on a sample of the candidates, or stated in chip-hours."""
+    from ..place import check_number, resolve_placement
+    from ..search_plan import plan_projected, plan_stated
+
+    ps = load(profiles)
+    placement = resolve_placement(ps, hardware, dtype=dtype, runtime="eager", batch=batch, pue=pue, datacenter=datacenter,
+                                  grid=grid, region=region)
+    for name, v in (("--dataset-samples", dataset_samples), ("--epochs", epochs), ("--samples-per-candidate", samples_per_candidate),
+                    ("--candidate-chip-hours", candidate_chip_hours), ("--final-epochs", final_epochs),
+                    ("--final-chip-hours", final_chip_hours)):
+        if v is not None:
+            check_number(name, v, 0.0, 1e15, low_open=True)
+    if candidate_chip_hours is not None:
+        if final_epochs is not None or samples_per_candidate is not None or epochs is not None:
+            raise UsageError("--candidate-chip-hours states the training: give --final-chip-hours, not epochs or samples")
+        from ..carbon import footprint
+
+        n = population or (_count(source) if source else None)
+        if n is None:
+            raise UsageError("--candidate-chip-hours needs --population (or a SOURCE to count)")
+        hw = placement.hardware
+        plan = plan_stated(lambda h: footprint(hw, 1, h, pue=placement.pue, grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh),
+                           hw.name, n, candidate_chip_hours, schedule, final_chip_hours)
+    else:
+        if source is None:
+            raise UsageError("give the search's candidates (SOURCE), or state --candidate-chip-hours")
+        if samples_per_candidate is None:
+            if epochs is None or dataset_samples is None:
+                raise UsageError("give --samples-per-candidate, or --epochs with --dataset-samples")
+            samples_per_candidate = epochs * dataset_samples
+        final_samples = None
+        if final_epochs is not None:
+            if dataset_samples is None:
+                raise UsageError("--final-epochs needs --dataset-samples")
+            final_samples = final_epochs * dataset_samples
+        records, total = _projected(source, placement, optimizer, sample)
+        final_record = None
+        if final_model is not None:
+            from ..training import training_record
+
+            final_record = training_record(final_model, placement, optimizer)
+        plan = plan_projected(records, population or total, samples_per_candidate, schedule, final_samples, final_record)
+    plan.notes = list(dict.fromkeys(list(placement.notes) + plan.notes))
+    d = plan.to_dict()
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(d, indent=2, allow_nan=False))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--out {out}: cannot write ({getattr(e, 'strerror', None) or e})") from None
+    if fmt is OutFormat.json:
+        print_json(d)
+    else:
+        _render(d, out)
+
+
+def _count(source: str) -> int:
+    from ..load.sources import read
+
+    return sum(1 for _ in read(source))
+
+
+def _projected(source: str, placement, optimizer: str, sample: int) -> tuple[list[dict], int]:
+    """Training records of the first `sample` candidates of SOURCE, and how many candidates it has."""
+    from ..load import space
+    from ..load.sources import read
+    from ..training import training_record
+
+    records, total = [], 0
+    with tempfile.TemporaryDirectory(prefix="nas-analyzer-plan-") as tmp:
+        for task in read(source):
+            total += 1
+            if len(records) >= sample:
+                continue
+            path = Path(task.path) if task.path else Path(tmp) / f"{task.name}.onnx"
+            if task.path is None:
+                path.write_bytes(task.data if task.data is not None else
+                                 space.build(space.sample(*task.space), task.space[0]).SerializeToString())
+            try:
+                records.append(training_record(path, placement, optimizer))
+            except AnalyzerError as e:
+                err.print(f"error: {task.name}: {e}")
+    return records, total
+
+
+def _render(d: dict, out: Path | None) -> None:
+    c = console()
+    c.print(escape(f"Planned search: {d['population']:,} candidates, schedule {d['schedule']}, on {d['hardware']} "
+                   f"({d['basis']}; PUE {d['pue']:g}, {d['grid_gco2e_per_kwh']:g} gCO2e/kWh)"))
+    t = Table(title_justify="left")
+    for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh", "kgCO2e",
+                "90% band"):
+        t.add_column(col, justify="left" if col == "phase" else "right")
+    for name in ("search", "final", "total"):
+        p = d[name]
+        if p is None:
+            continue
+        t.add_row(name, f"{p['samples']:,.4g}", f"{p['chip_hours']:,.4g}", f"{p['energy_kwh']:,.4g}", f"{p['co2e_kg']:,.4g}",
+                  f"{p['low_kg']:,.3g}-{p['high_kg']:,.3g}")
+    c.print(t)
+    if len(d["rounds"]) > 1:
+        c.print("rounds: " + ", ".join(f"{r['candidates']:,} x {r['samples_each']:,.4g}" for r in d["rounds"]))
+    for n in d["notes"]:
+        c.print(f"[yellow]note[/] {escape(n)}")
+    if out is not None:
+        c.print(escape(f"wrote {out}: give it to amortize or analyze as --search-plan"))

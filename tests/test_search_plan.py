@@ -1,0 +1,113 @@
+"""A search priced before it runs (issue #18): schedules in closed form, stated chip-hours that reproduce
+`footprint` exactly, projected plans, and the plan's band carried into amortize and analyze."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from analyzer.dist import Z90
+from analyzer.errors import UsageError
+from analyzer.search_plan import read_plan, schedule_samples
+from cli_helpers import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("n, eta, rounds", [(81, 3, 5), (27, 3, 4), (64, 2, 7), (1, 3, 1)])
+def test_successive_halving_of_eta_powers_costs_rounds_times_one_full_training(n, eta, rounds):
+    total, rs = schedule_samples(f"halving:{eta}", n, 1000.0)
+    assert len(rs) == rounds and total == pytest.approx(rounds * 1000.0)  # N = eta^K: each round costs S
+    assert rs[-1] == {"candidates": 1, "samples_each": 1000.0}
+
+
+def test_schedules_in_closed_form():
+    total, rs = schedule_samples("halving:3", 100, 81.0)  # K = 4: 100, 33, 11, 3, 1 candidates for 1, 3, 9, 27, 81
+    assert [r["candidates"] for r in rs] == [100, 33, 11, 3, 1] and total == pytest.approx(100 + 99 + 99 + 81 + 81)
+    assert schedule_samples("full", 10, 5.0)[0] == 50 and schedule_samples("early-stop:0.25", 10, 8.0)[0] == 20
+    for bad in ("halving:1", "halving:2.5", "early-stop:0", "early-stop:1.5", "full:3", "hyperband", "halving:x"):
+        with pytest.raises(UsageError, match="--schedule"):
+            schedule_samples(bad, 10, 1.0)
+
+
+def test_stated_chip_hours_reproduce_footprint_exactly(tmp_path):
+    site = ["--hardware", "a100", "--pue", "1.1", "--grid-gco2e-per-kwh", "350"]
+    r = cli("plan-search", "--candidate-chip-hours", "2.5", "--population", "40", "--final-chip-hours", "30", *site,
+            "--out", tmp_path / "plan.json", "--format", "json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    for phase, hours in (("search", 100), ("final", 30), ("total", 130)):
+        fp = json.loads(cli("footprint", "--hours", str(hours), *site, "--format", "json").stdout)
+        assert plan[phase]["energy_kwh"] == pytest.approx(fp["energy_kwh"], rel=1e-12), phase
+        assert plan[phase]["co2e_kg"] == pytest.approx(fp["co2e_kg"], rel=1e-12), phase
+        assert plan[phase]["low_kg"] == plan[phase]["high_kg"] == plan[phase]["co2e_kg"]  # stated: no band
+    halving = json.loads(cli("plan-search", "--candidate-chip-hours", "1", "--population", "81", "--schedule", "halving:3",
+                             *site, "--format", "json").stdout)
+    assert halving["search"]["chip_hours"] == pytest.approx(5.0)
+    assert read_plan(tmp_path / "plan.json")["population"] == 40
+
+
+def test_a_projected_plan_is_samples_times_the_mean_training_cost(tmp_path):
+    models = ROOT / "models"
+    site = ["--hardware", "h100", "--dtype", "bf16", "--pue", "1.2", "--grid-gco2e-per-kwh", "200", "--batch", "64"]
+    recs = json.loads(cli("project", models / "mobilenet_v2.onnx", models / "efficientnet_b0.onnx", "--phase", "train",
+                          *site, "--format", "json").stdout)
+    mean_j = sum(r["energy_j_per_sample"] for r in recs) / 2
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for r in recs:
+        (folder / Path(r["model"]).name).write_bytes(Path(r["model"]).read_bytes())
+    r = cli("plan-search", folder, *site, "--epochs", "2", "--dataset-samples", "1000", "--population", "100", "--format", "json")
+    assert r.exit_code == 0, r.output
+    plan = json.loads(r.stdout)
+    assert plan["sampled"] == 2 and plan["search"]["samples"] == 100 * 2 * 1000
+    assert plan["search"]["energy_kwh"] == pytest.approx(2e5 * mean_j * 1.2 / 3.6e6)
+    assert plan["search"]["co2e_kg"] == pytest.approx(plan["search"]["energy_kwh"] * 0.2)
+    lo, mid, hi = plan["total"]["low_kg"], plan["total"]["co2e_kg"], plan["total"]["high_kg"]
+    assert lo < mid < hi and math.log(hi / mid) == pytest.approx(Z90 * plan["total"]["log_sigma"])
+    for args, says in ((["--epochs", "2"], "--dataset-samples"), ([], "--samples-per-candidate"),
+                       (["--samples-per-candidate", "5", "--schedule", "halving:1"], "--schedule")):
+        bad = cli("plan-search", folder, "--hardware", "h100", *args)
+        assert bad.exit_code == 2 and says in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.output
+
+
+def _plan(tmp_path: Path, name: str, median: float, sigma: float) -> Path:
+    f = math.exp(Z90 * sigma)
+    phase = {"samples": 1.0, "energy_kwh": median / 0.4, "co2e_kg": median, "low_kg": median / f, "high_kg": median * f,
+             "chip_hours": 10.0, "log_sigma": sigma}
+    path = tmp_path / name
+    path.write_text(json.dumps({"kind": "nas-analyzer search plan", "population": 10, "schedule": "full", "hardware": "h100",
+                                "basis": "projected", "grid_gco2e_per_kwh": 400.0, "search": phase, "final": None,
+                                "total": phase, "notes": []}))
+    return path
+
+
+def test_the_plans_band_reaches_p_net_saving(tmp_path):
+    """Amortising a plan whose median is exactly the break-even cost: a point plan gives a net saving of 0
+    and P near one half either way; the band spreads the net saving, and a wider band a wider spread."""
+    args = ["--baseline-co2e-g", "2", "--nas-co2e-g", "1", "--inferences-per-day", "1000", "--horizon-days", "100",
+            "--format", "json", "--samples", "20000"]
+    out = {}
+    for name, sigma in (("point", 0.0), ("narrow", 0.1), ("wide", 0.8)):
+        r = cli("amortize", "--search-plan", _plan(tmp_path, f"{name}.json", 100.0, sigma), *args)
+        assert r.exit_code == 0, r.output
+        out[name] = json.loads(r.stdout)
+    assert out["point"]["net_savings_kg"] == pytest.approx(0.0, abs=1e-9)
+    spread = {k: v["uncertainty"]["net_savings_kg"]["p95"] - v["uncertainty"]["net_savings_kg"]["p5"] for k, v in out.items()
+              if "net_savings_kg" in (v.get("uncertainty") or {})}
+    assert spread.get("point", 0.0) == pytest.approx(0.0, abs=1e-9) and 0 < spread["narrow"] < spread["wide"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "something else"}')
+    r = cli("amortize", "--search-plan", bad, *args)
+    assert r.exit_code == 2 and "not a plan" in r.stderr
+
+
+def test_analyze_takes_a_search_plan(tmp_path):
+    plan = _plan(tmp_path, "plan.json", 50.0, 0.5)
+    r = cli("analyze", ROOT / "models", "--search-plan", plan, "--no-store", "--no-sensitivity", "--samples", "2000",
+            "--format", "json", "--quiet")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert any("planned search" in n for n in d["notes"])
+    assert 0.0 <= d["verdict"]["p_net_saving"] <= 1.0

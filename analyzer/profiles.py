@@ -321,11 +321,30 @@ class NasPreset:
     # where the search ran, when its own accounting (or the chip) says so: PUE and grid intensity
     site_pue: Sourced | None = None
     site_grid_gco2e_per_kwh: Sourced | None = None
+    # the search's procedure as its paper gives it, for plan-search --preset: candidates trained, samples each
+    procedure: dict | None = None
+
+
+def _procedure(file: Path, data: Any) -> dict | None:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise _fail(file, "procedure", "must be a table")
+    _check_keys(file, data, {"candidates", "samples_per_candidate", "dtype", "source", "stand_in"})
+    out = dict(data)
+    for key, lo, hi in (("candidates", 1, 1e9), ("samples_per_candidate", 1, 1e15)):
+        v = data.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+            raise _fail(file, f"procedure.{key}", f"must be a number from {lo:g} to {hi:g}")
+    for key in ("source", "stand_in"):
+        if not isinstance(data.get(key), str) or not data[key]:
+            raise _fail(file, f"procedure.{key}", "missing (required text)")
+    return out
 
 
 def parse_nas(file: Path, data: dict) -> NasPreset:
     _check_keys(file, data, {"name", "method", "chip_hours", "hardware", "avg_power_w", "hardware_label", "note", "aliases",
-                             "site_pue", "site_grid_gco2e_per_kwh"})
+                             "site_pue", "site_grid_gco2e_per_kwh", "procedure"})
     if "chip_hours" not in data:
         raise _fail(file, "chip_hours", "missing (required)")
     power = _sourced(file, "avg_power_w", data["avg_power_w"], 0.1, 1e5) if "avg_power_w" in data else None
@@ -337,7 +356,7 @@ def parse_nas(file: Path, data: dict) -> NasPreset:
                      _aliases(file, data),
                      _sourced(file, "site_pue", data["site_pue"], 1.0, 5.0) if "site_pue" in data else None,
                      _sourced(file, "site_grid_gco2e_per_kwh", data["site_grid_gco2e_per_kwh"], 0.0, 2000.0)
-                     if "site_grid_gco2e_per_kwh" in data else None)
+                     if "site_grid_gco2e_per_kwh" in data else None, _procedure(file, data.get("procedure")))
 
 
 _PARSERS = {"hardware": parse_hardware, "datacenter": parse_datacenter, "region": parse_region, "nas": parse_nas}

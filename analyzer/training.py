@@ -146,8 +146,9 @@ def project_training(profile: ModelProfile, params: Params, precision: str, opti
     times = kernel_times(plan, params, 0.0)
     tl = schedule(times, params)
     batch = profile.batch or 1
-    notes = ("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
-             "cost is not calibrated)", f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state")
+    notes = (("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
+              "cost is not calibrated)",) if params.host_s else ()) + (
+        f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",)
     return TrainingStep(profile.model, batch, precision, optimizer, tl.latency_s, tl.energy_j / batch, n_fwd, n_bwd, n_opt,
                         tensors, profile.params, float(sum(k.flops for k in plan.kernels)), notes)
 
@@ -166,15 +167,19 @@ def training_record(path: Any, placement: Any, optimizer: str, dims: dict[str, i
     from .units import J_PER_KWH
 
     hw = placement.hardware
+    # a TPU runs the step XLA compiled: no operator is issued from the host one by one
+    runtime = "graph" if hw.category == "tpu" else "eager"
     prof = profile_onnx(path, dims or {}, placement.batch, per_op=True)
-    params = resolve_params(hw, placement.dtype, "eager", projection_defaults())
+    params = resolve_params(hw, placement.dtype, runtime, projection_defaults())
     step = project_training(prof, params, placement.dtype, optimizer, gpu=hw.category == "gpu")
-    inference = project(prof, hw, params, "eager", placement.dtype, pue=placement.pue,
+    inference = project(prof, hw, params, runtime, placement.dtype, pue=placement.pue,
                         grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh)
     sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + TRAINING_LOG_SIGMA ** 2)
     facility = step.energy_j_per_sample * placement.pue
     notes = list(placement.notes) + list(prof.notes) + list(step.notes) + [
         f"training steps are not calibrated: the band adds a log-error of {TRAINING_LOG_SIGMA} to the inference error model's"]
+    if runtime == "graph":
+        notes.append(f"{hw.name}: the step is projected compiled (XLA), without per-operator host cost")
     return {"model": str(path), "hardware": hw.name, "precision": placement.dtype, "optimizer": optimizer,
             "batch": step.batch, "step_s": step.step_s, "samples_per_s": step.batch / step.step_s,
             "energy_j_per_sample": step.energy_j_per_sample, "range": band(step.energy_j_per_sample, sigma),

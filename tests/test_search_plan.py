@@ -111,3 +111,16 @@ def test_analyze_takes_a_search_plan(tmp_path):
     d = json.loads(r.stdout)
     assert any("planned search" in n for n in d["notes"])
     assert 0.0 <= d["verdict"]["p_net_saving"] <= 1.0
+
+
+def test_a_published_searchs_procedure_beside_its_published_cost():
+    r = cli("plan-search", "--preset", "mnasnet", "--sample", "4", "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    pub = d["published"]
+    assert d["population"] == 8000 and d["samples_per_candidate"] == 6155835 and d["hardware"] == "tpu-v2"
+    assert pub["chip_hours"] == 6912 and pub["ratio_chip_hours"] == pytest.approx(d["total"]["chip_hours"] / 6912)
+    assert pub["ratio_co2e"] == pytest.approx(d["total"]["co2e_kg"] / pub["co2e_kg"])
+    assert d["pue"] == 1.11 and d["grid_gco2e_per_kwh"] == 429  # the search's own site, as its preset gives it
+    bad = cli("plan-search", "--preset", "darts-1st")
+    assert bad.exit_code == 2 and "presets with one: mnasnet" in bad.stderr

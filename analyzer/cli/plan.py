@@ -31,6 +31,7 @@ def plan_search(
     final_epochs: Annotated[Optional[float], typer.Option("--final-epochs", help="Epochs of the chosen model's final training (with --dataset-samples).")] = None,
     final_chip_hours: Annotated[Optional[float], typer.Option("--final-chip-hours", help="The final training in chip-hours (with --candidate-chip-hours).")] = None,
     final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]) and print it beside the published cost.")] = None,
     dtype: DtypeOpt = None, batch: BatchOpt = 64, optimizer: OptimizerOpt = "sgd-momentum",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
@@ -44,6 +45,10 @@ def plan_search(
     from ..search_plan import plan_projected, plan_stated
 
     ps = load(profiles)
+    published = None
+    if preset is not None:
+        source, hardware, dtype, population, samples_per_candidate, pue, grid, published = _preset(
+            ps, preset, source, dtype, pue, datacenter, grid, region)
     placement = resolve_placement(ps, hardware, dtype=dtype, runtime="eager", batch=batch, pue=pue, datacenter=datacenter,
                                   grid=grid, region=region)
     for name, v in (("--dataset-samples", dataset_samples), ("--epochs", epochs), ("--samples-per-candidate", samples_per_candidate),
@@ -83,6 +88,11 @@ def plan_search(
         plan = plan_projected(records, population or total, samples_per_candidate, schedule, final_samples, final_record)
     plan.notes = list(dict.fromkeys(list(placement.notes) + plan.notes))
     d = plan.to_dict()
+    if published is not None:
+        t = d["total"]
+        published["ratio_chip_hours"] = t["chip_hours"] / published["chip_hours"]
+        published["ratio_co2e"] = t["co2e_kg"] / published["co2e_kg"] if published["co2e_kg"] else None
+        d["published"] = published
     if out is not None:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +103,32 @@ def plan_search(
         print_json(d)
     else:
         _render(d, out)
+
+
+def _preset(ps, name: str, source, dtype, pue, datacenter, grid, region):
+    """A published search's procedure: what plan-search projects for it, and its published account."""
+    from ..search_cost import search_cost
+
+    p = ps.get("nas", name)
+    proc = p.procedure
+    if proc is None:
+        have = sorted(n for n, q in ps.nas.items() if q.procedure is not None)
+        raise UsageError(f"--preset {name}: its paper's procedure is not in the profile; presets with one: {', '.join(have)}")
+    if source is not None:
+        raise UsageError("--preset plans the published procedure's own candidates: give no SOURCE")
+    if not p.hardware:
+        raise UsageError(f"--preset {name}: its chip has no hardware profile to project on")
+    site_given = any(v is not None for v in (pue, datacenter, grid, region))
+    if not site_given:  # the search's own site, as its accounting gives it
+        pue = p.site_pue.value if p.site_pue else None
+        grid = p.site_grid_gco2e_per_kwh.value if p.site_grid_gco2e_per_kwh else None
+    sc = search_cost(ps, preset=name, pue=pue, datacenter=datacenter, grid=grid, region=region)
+    published = {"preset": p.name, "title": p.title, "chip_hours": p.chip_hours.value, "co2e_kg": sc.cost_kg,
+                 "chip_hours_source": p.chip_hours.source, "procedure_source": proc["source"],
+                 "stand_in": "the synthetic MobileNetV2-like space stands in for the search's own candidates"
+                 if proc["stand_in"] == "space" else proc["stand_in"]}
+    return (f"{proc['stand_in']}:{int(proc['candidates'])}", p.hardware, dtype or proc.get("dtype"), int(proc["candidates"]),
+            float(proc["samples_per_candidate"]), pue, grid, published)
 
 
 def _count(source: str) -> int:
@@ -143,5 +179,12 @@ def _render(d: dict, out: Path | None) -> None:
         c.print("rounds: " + ", ".join(f"{r['candidates']:,} x {r['samples_each']:,.4g}" for r in d["rounds"]))
     for n in d["notes"]:
         c.print(f"[yellow]note[/] {escape(n)}")
+    pub = d.get("published")
+    if pub:
+        c.print(escape(f"published: {pub['title']}: {pub['chip_hours']:,.4g} chip-hours, {pub['co2e_kg']:,.4g} kgCO2e; "
+                       f"this plan of its procedure: {d['total']['chip_hours']:,.4g} chip-hours "
+                       f"({pub['ratio_chip_hours']:.3g}x), {d['total']['co2e_kg']:,.4g} kgCO2e "
+                       f"({pub['ratio_co2e']:.3g}x); {pub['stand_in']}"))
+        c.print(escape(f"procedure: {pub['procedure_source']}"))
     if out is not None:
         c.print(escape(f"wrote {out}: give it to amortize or analyze as --search-plan"))

@@ -44,6 +44,11 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
             if not found:
                 raise UsageError(f"--device-kind {device_kind}: no measurement in {measurements} was taken there; "
                                  f"kinds there: {', '.join(kinds) or 'none'}")
+        training = [m for m in found if m.opt_level.startswith("train:")]
+        found = [m for m in found if not m.opt_level.startswith("train:")]  # a step is not a forward: never fitted as one
+        if training and not found and csv_path is None:
+            raise UsageError(f"--measurements {measurements}: only training steps ({len(training)}); calibration fits "
+                             "forwards (fitting training steps is not built yet)")
         for m in found:
             rt = "graph" if m.opt_level == "cuda-graph" else ("eager" if m.backend == "torch" else "ort")
             rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, m.energy_j_per_item, dtype, rt))

@@ -263,6 +263,35 @@ def test_torch_backend_cpu_real_module():
         measure_torch(net, (torch.randn(4, 5, 16, 16),), max_time_s=1, meter=None)
 
 
+@pytest.mark.torch
+def test_torch_backend_measures_a_training_step():
+    """phase='train': forward, backward and the optimizer's step, which change the weights; a step costs more
+    than a forward of the same batch."""
+    from conftest import require_torch
+
+    torch = require_torch()
+    from analyzer.measure.torch_backend import measure_torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(16, 10))
+    x = torch.randn(8, 3, 32, 32)
+    before = net[0].weight.detach().clone()
+    rec = ReplayMeter([(0.0, 0.0), (1e9, 30e9)], clock=__import__("time").perf_counter)
+    train = measure_torch(net, (x,), phase="train", optimizer="adam", precision="bf16", max_time_s=2, meter=rec, threads=1,
+                          name="tiny")
+    assert not torch.equal(before, net[0].weight.detach())  # the optimizer stepped
+    assert train.opt_level == "train:adam:bf16" and train.batch == 8 and train.energy_j_per_item > 0
+    infer = measure_torch(net, (x,), max_time_s=2, meter=None, threads=1)
+    assert train.latency_s_median > infer.latency_s_median
+    for kw, says in (({"optimizer": "lion"}, "optimizer 'lion'"), ({"precision": "fp16"}, "needs a CUDA device"),
+                     ({"precision": "int8"}, "precision 'int8'")):
+        with pytest.raises(Exception, match=says):
+            measure_torch(net, (x,), phase="train", max_time_s=1, meter=None, **kw)
+    with pytest.raises(Exception, match="no trainable parameters"):
+        measure_torch(torch.nn.ReLU(), (x,), phase="train", max_time_s=1, meter=None)
+
+
 def test_block_ci_widens_under_drift():
     from analyzer.measure.stats import median_ci, robust_median_ci
 

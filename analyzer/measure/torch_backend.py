@@ -21,11 +21,21 @@ def _torch():
     return torch
 
 
+TRAIN_OPTIMIZERS = ("sgd-momentum", "adam")
+
+
 def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "cpu", cuda_graphs: bool = False,
                   max_time_s: float = 30.0, target_ci: float = 0.02, meter: EnergyMeter | MeterUnavailable | str | None = "auto",
-                  threads: int | None = None, name: str | None = None) -> Measurement:
+                  threads: int | None = None, name: str | None = None, phase: str = "inference",
+                  optimizer: str = "sgd-momentum", precision: str = "fp32") -> Measurement:
     """Median latency (95% CI) per forward of `module(*example_inputs)` and, where a meter reads, J/item.
-    The batch is the leading dim of the first input. meter='auto' picks NVML on CUDA and RAPL on CPU."""
+    The batch is the leading dim of the first input. meter='auto' picks NVML on CUDA and RAPL on CPU.
+    phase='train' measures a training step instead (see _train_step): J per sample, opt_level 'train:...'."""
+    if phase == "train":
+        return _measure_train(module, example_inputs, device=device, max_time_s=max_time_s, target_ci=target_ci,
+                              meter=meter, threads=threads, name=name, optimizer=optimizer, precision=precision)
+    if phase != "inference":
+        raise UsageError(f"phase '{phase}': expected inference or train")
     torch = _torch()
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -105,3 +115,86 @@ def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "
         energy_source=source, notes=notes)
 
 
+def _train_step(torch: Any, module: Any, inputs: tuple, opt: Any, autocast: Any) -> None:
+    """One step as a training loop runs it: gradients reset (set to None), forward under autocast, a loss
+    (the output's mean: the data's loss is not the model's cost), backward, the optimizer's step."""
+    opt.zero_grad(set_to_none=True)
+    with autocast():
+        out = module(*inputs)
+        out = out[0] if isinstance(out, (tuple, list)) else out
+    out.float().mean().backward()
+    opt.step()
+
+
+def _measure_train(module: Any, example_inputs: Sequence[Any], *, device: str, max_time_s: float, target_ci: float,
+                   meter: Any, threads: int | None, name: str | None, optimizer: str, precision: str) -> Measurement:
+    """A training step of `module` (train mode): SGD with momentum 0.9 or Adam (PyTorch's defaults otherwise,
+    foreach on CUDA), fp32 or bf16/fp16 autocast with fp32 master weights, timed with CUDA events on a GPU."""
+    import contextlib
+
+    torch = _torch()
+    if optimizer not in TRAIN_OPTIMIZERS:
+        raise UsageError(f"optimizer '{optimizer}': expected one of {', '.join(TRAIN_OPTIMIZERS)}")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise UsageError(f"precision '{precision}': expected fp32, bf16 or fp16 (autocast)")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' requested but torch sees no CUDA device")
+    if precision == "fp16" and dev.type != "cuda":
+        raise UsageError("fp16 autocast needs a CUDA device (bf16 runs on CPUs)")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    module = module.to(dev).train()
+    inputs = tuple(x.to(dev) if hasattr(x, "to") else x for x in example_inputs)
+    batch = int(inputs[0].shape[0]) if inputs and hasattr(inputs[0], "shape") and len(inputs[0].shape) else 1
+    params = [p for p in module.parameters() if p.requires_grad]
+    if not params:
+        raise UsageError("the module has no trainable parameters: nothing to train")
+    opt = (torch.optim.SGD(params, lr=1e-3, momentum=0.9) if optimizer == "sgd-momentum"
+           else torch.optim.Adam(params, lr=1e-4))
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    autocast = (lambda: torch.autocast(dev.type, dtype=dtype)) if dtype is not None else contextlib.nullcontext
+    try:
+        _train_step(torch, module, inputs, opt, autocast)
+    except Exception as e:  # noqa: BLE001 - any failure of the user's module is reported in one line
+        raise AnalyzerError(f"a training step fails on these inputs: {type(e).__name__}: "
+                            f"{str(e).splitlines()[0] if str(e) else ''}") from None
+
+    def run() -> None:
+        _train_step(torch, module, inputs, opt, autocast)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    sample = None
+    if dev.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+        def sample() -> float:
+            start.record()
+            _train_step(torch, module, inputs, opt, autocast)
+            end.record()
+            end.synchronize()
+            return start.elapsed_time(end) / 1e3
+    timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci, sample=sample)
+    notes = [f"training step: {optimizer}, {precision}{' autocast (fp32 master weights)' if dtype else ''}, loss = output mean"]
+    if timing.note:
+        notes.append(timing.note)
+    if meter == "auto":
+        try:
+            meter = auto_meter("cuda" if dev.type == "cuda" else "cpu", dev.index or 0)
+        except MeterUnavailable as e:
+            meter = e
+    energy = measure_energy(run, meter, batch, timing.median_s) if isinstance(meter, EnergyMeter) else None
+    source = energy.source if energy else (f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested")
+    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
+    return Measurement(
+        model=name or type(module).__name__, sha256=module_sha256(module), backend="torch", batch=batch,
+        provider=f"cuda:{dev.index or 0} ({gpu})" if gpu else "cpu", threads=threads or torch.get_num_threads(),
+        opt_level=f"train:{optimizer}:{precision}", runtime_version=f"torch {torch.__version__}", cpu_model=cpu_model(),
+        session_creation_s=0.0, latency_s_median=timing.median_s, latency_s_p10=timing.p10_s, latency_s_p90=timing.p90_s,
+        latency_s_ci95=timing.ci95_s, ci_rel=timing.ci_rel, converged=timing.converged, iterations=len(timing.samples_s),
+        warmup_iterations=timing.warmup_iterations, throughput_per_s=batch / timing.median_s,
+        energy_j_per_item=energy.energy_j_per_item if energy else None,
+        dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
+        idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
+        energy_source=source, notes=notes)

@@ -50,3 +50,11 @@ def test_wheel_in_a_fresh_venv_without_torch(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)[0]["params"] == 25_557_032
     r = run("measure", Path(samples) / "resnet18.onnx", "--max-time", "1", "--no-store", "--meter", "none", "--format", "json")
     assert r.returncode == 0, r.stderr
+    r = run("population", "space:40", "--hardware", "h100", "--workers", "2", "--format", "json", "--quiet")
+    assert r.returncode == 0 and json.loads(r.stdout)["evaluated"] == 40, r.stderr  # then from the user's store
+    assert json.loads(run("population", "space:40", "--hardware", "h100", "--format", "json", "--quiet").stdout)["from_store"] == 40
+    r = run("plan-search", "--preset", "mnasnet", "--sample", "2", "--out", "plan.json", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["published"]["chip_hours"] == 6912, r.stderr
+    assert run("amortize", "--search-plan", "plan.json", "--baseline-co2e-g", "1e-5", "--nas-co2e-g", "5e-6").returncode == 0
+    r = run("project", Path(samples) / "resnet18.onnx", "--hardware", "h100", "--phase", "train", "--batch", "64", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["energy_j_per_sample"] > 0, r.stderr

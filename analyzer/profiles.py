@@ -71,6 +71,7 @@ class HardwareProfile:
     aliases: tuple[str, ...] = ()
     projection: dict[str, Sourced] = field(default_factory=dict)  # measured or calibrated projection parameters
     calibration: dict[str, Any] = field(default_factory=dict)  # the data a calibrated profile was fitted on
+    training: dict[str, Sourced] = field(default_factory=dict)  # training-step parameters fitted by calibrate --phase train
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
     "l2_cache_mb": (0.01, 1e5),
 }
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
-_HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration")
+_HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration", "training")
+# training-step parameters (analyzer/training.py) -> valid range
+TRAINING_KEYS: dict[str, tuple[float, float]] = {"autograd_host_s": (0.0, 1e-2), "backward_slowdown": (0.1, 20.0)}
 # projection parameter -> valid range (see analyzer/project.py for what each means)
 _KCLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention", "elementwise", "bn", "norm", "reduce", "layout")
 _HOST_FAMILIES = ("conv", "norm", "gemm", "attention", "elementwise", "reduce", "layout")
@@ -228,8 +231,15 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
     for key, (lo, hi) in _CALIBRATION_NUMBERS.items():  # the numbers a projection reads from it
         if key in calibration:
             calibration = {**calibration, key: _number(file, f"calibration.{key}", calibration[key], lo, hi)}
+    raw_training = data.get("training", {})
+    if not isinstance(raw_training, dict):
+        raise _fail(file, "training", "must be a table of parameter = { value, source, year, kind }")
+    for k in raw_training:
+        if k not in TRAINING_KEYS:
+            raise _fail(file, f"training.{k}", f"unknown training parameter; valid: {', '.join(TRAINING_KEYS)}")
+    training = {k: _sourced(file, f"training.{k}", v, *TRAINING_KEYS[k]) for k, v in raw_training.items()}
     return HardwareProfile(
-        projection=projection, calibration=calibration,
+        projection=projection, calibration=calibration, training=training,
         name=_text(file, data, "name"), title=_text(file, data, "title"),
         category=_text(file, data, "category", choices=_CATEGORIES), file=str(file),
         embodied_method=_text(file, data, "embodied_method", choices=_EMBODIED_METHODS),

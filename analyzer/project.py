@@ -314,11 +314,15 @@ class Timeline:
     energy_j: float
 
 
-def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params) -> Timeline:
+def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params,
+                    extra_host: np.ndarray | None = None) -> Timeline:
     """Latency and energy of one forward (see the module docstring). On an asynchronous device kernel i
     ends at d_i = max(d_(i-1) + gap, issued_i) + t_i, issued_i the host time when its operator was issued;
-    unrolled, d_n = S_n + gap n + max over j <= n of (issued_j - S_(j-1) - gap j), S the running sum of t."""
+    unrolled, d_n = S_n + gap n + max over j <= n of (issued_j - S_(j-1) - gap j), S the running sum of t.
+    `extra_host`: host seconds added before each kernel (a training step's autograd engine)."""
     host_cost = np.array([params.host_s.get(f, 0.0) for f in HOST_FAMILIES] + [0.0])[a.host]
+    if extra_host is not None:
+        host_cost = host_cost + extra_host
     host_total = float(host_cost.sum())
     busy = float(t.sum())
     n = len(t)
@@ -339,10 +343,10 @@ def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: 
     return Timeline(latency, busy, host_total, e)
 
 
-def schedule(times: list[KernelTime], params: Params) -> Timeline:
+def schedule(times: list[KernelTime], params: Params, extra_host: np.ndarray | None = None) -> Timeline:
     plan_like = KernelPlan("", tuple(t.kernel for t in times), 0, 0, 0, 0)
     return schedule_arrays(KernelArrays(plan_like), np.array([t.time_s for t in times]),
-                           np.array([t.energy_j for t in times]), params)
+                           np.array([t.energy_j for t in times]), params, extra_host)
 
 
 @dataclass(frozen=True)

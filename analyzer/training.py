@@ -34,7 +34,7 @@ from typing import Any
 
 from .errors import UsageError
 from .kernels import TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
-from .project import Params, kernel_times, schedule
+from .project import Params
 from .records import ModelProfile
 
 # foreach passes over the parameters and bytes moved per parameter (fp32 state), per optimizer
@@ -138,19 +138,73 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     return plan, len(casts) + len(fwd), len(bwd), len(opt), tensors
 
 
-def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> TrainingStep:
-    """Time and device energy of one training step at the profile's batch, per sample."""
+@dataclass(frozen=True)
+class TrainingParams:
+    """What a training step adds to the inference model, fitted by `calibrate --phase train` (defaults: none):
+    host seconds the autograd engine spends per backward operator, and how much slower the backward's
+    matrix kernels (dgrad, wgrad) run than the forward's model of them."""
+
+    autograd_host_s: float = 0.0
+    backward_slowdown: float = 1.0
+
+    @classmethod
+    def of(cls, hw: Any) -> "TrainingParams":
+        t = getattr(hw, "training", {}) or {}
+        return cls(*(t[k].value if k in t else getattr(cls, k) for k in ("autograd_host_s", "backward_slowdown")))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A step's kernels timed once; TrainingParams only rescale and reschedule them (fast: calibration)."""
+
+    arrays: Any
+    times: Any  # seconds per kernel
+    energy: Any  # joules per kernel (its FLOPs and bytes)
+    backward_matrix: Any  # backward dgrad/wgrad kernels: slowed by backward_slowdown
+    backward_issued: Any  # backward operators' first kernels: the autograd engine's host cost before each
+    counts: tuple[int, int, int, int]  # forward, backward, optimizer kernels, parameter tensors
+    flops: float
+
+
+def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> _Prepared:
+    import numpy as np
+
+    from .project import KernelArrays, kernel_arrays_times
+
     if profile.per_op is None:
         raise UsageError("a training projection needs the per-op profile (profile_onnx(..., per_op=True))")
     plan, n_fwd, n_bwd, n_opt, tensors = training_plan(profile, precision, optimizer, gpu, params.bytes_scale)
-    times = kernel_times(plan, params, 0.0)
-    tl = schedule(times, params)
+    a = KernelArrays(plan)
+    t, _, _, energy = kernel_arrays_times(a, params, 0.0)
+    backward = np.zeros(len(plan.kernels), dtype=bool)
+    backward[n_fwd:n_fwd + n_bwd] = True
+    matrix = np.array([k.kclass in TENSOR_CLASSES or k.kclass == "depthwise" for k in plan.kernels], dtype=bool)
+    issued = np.array([bool(k.host) for k in plan.kernels], dtype=bool)
+    return _Prepared(a, t, energy, backward & matrix, backward & issued, (n_fwd, n_bwd, n_opt, tensors),
+                     float(sum(k.flops for k in plan.kernels)))
+
+
+def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
+    import numpy as np
+
+    from .project import schedule_arrays
+
+    t = np.where(p.backward_matrix, p.times * tp.backward_slowdown, p.times)
+    return schedule_arrays(p.arrays, t, p.energy, params, np.where(p.backward_issued, tp.autograd_host_s, 0.0))
+
+
+def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool,
+                     tp: TrainingParams = TrainingParams()) -> TrainingStep:
+    """Time and device energy of one training step at the profile's batch, per sample."""
+    p = _prepare(profile, params, precision, optimizer, gpu)
+    tl = _timeline(p, params, tp)
+    n_fwd, n_bwd, n_opt, tensors = p.counts
     batch = profile.batch or 1
     notes = (("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
               "cost is not calibrated)",) if params.host_s else ()) + (
         f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",)
     return TrainingStep(profile.model, batch, precision, optimizer, tl.latency_s, tl.energy_j / batch, n_fwd, n_bwd, n_opt,
-                        tensors, profile.params, float(sum(k.flops for k in plan.kernels)), notes)
+                        tensors, profile.params, p.flops, notes)
 
 
 # The training projection is not calibrated on training steps: its band adds this log-error (an assumption
@@ -171,13 +225,17 @@ def training_record(path: Any, placement: Any, optimizer: str, dims: dict[str, i
     runtime = "graph" if hw.category == "tpu" else "eager"
     prof = profile_onnx(path, dims or {}, placement.batch, per_op=True)
     params = resolve_params(hw, placement.dtype, runtime, projection_defaults())
-    step = project_training(prof, params, placement.dtype, optimizer, gpu=hw.category == "gpu")
+    tp = TrainingParams.of(hw)
+    step = project_training(prof, params, placement.dtype, optimizer, gpu=hw.category == "gpu", tp=tp)
     inference = project(prof, hw, params, runtime, placement.dtype, pue=placement.pue,
                         grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh)
     sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + TRAINING_LOG_SIGMA ** 2)
     facility = step.energy_j_per_sample * placement.pue
-    notes = list(placement.notes) + list(prof.notes) + list(step.notes) + [
-        f"training steps are not calibrated: the band adds a log-error of {TRAINING_LOG_SIGMA} to the inference error model's"]
+    calibrated = bool(getattr(hw, "training", None))
+    notes = list(placement.notes) + list(prof.notes) + list(step.notes) + (
+        [f"training parameters calibrated on this hardware: autograd host {tp.autograd_host_s * 1e6:.3g} us per backward "
+         f"operator, backward matrix kernels x{tp.backward_slowdown:.3g}"] if calibrated else []) + [
+        f"the band adds a log-error of {TRAINING_LOG_SIGMA} for training to the inference error model's"]
     if runtime == "graph":
         notes.append(f"{hw.name}: the step is projected compiled (XLA), without per-operator host cost")
     return {"model": str(path), "hardware": hw.name, "precision": placement.dtype, "optimizer": optimizer,
@@ -191,3 +249,117 @@ def training_record(path: Any, placement: Any, optimizer: str, dims: dict[str, i
             "optimizer_kernels": step.optimizer_kernels, "param_tensors": step.param_tensors, "params": step.params,
             "flops_per_step": step.flops, "pue": placement.pue, "grid_gco2e_per_kwh": placement.grid_gco2e_per_kwh,
             "inputs": list(placement.site.inputs), "notes": notes}
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """One measured training step, for calibration: the model's per-op profile at the measured batch."""
+
+    profile: ModelProfile
+    precision: str
+    optimizer: str
+    step_s: float
+    energy_j_per_sample: float | None = None
+
+
+def fit_training(samples: list[TrainingSample], params_of: Any, gpu: bool) -> dict[str, Any]:
+    """TrainingParams that best explain measured steps (least squares in log step time; a grid over the
+    autograd host cost, 0 to 300 us, and the backward slowdown, 0.5x to 5x, then a finer one around the best):
+    {'values', 'median_abs_error' before and after, 'energy_median_abs_error' after, 'n'}.
+    `params_of(precision)` gives the inference Params for a precision."""
+    import numpy as np
+
+    if len(samples) < 2:
+        raise UsageError(f"calibrating training needs at least 2 measured steps (got {len(samples)})")
+    params = {s.precision: params_of(s.precision) for s in samples}
+    measured = np.log([s.step_s for s in samples])
+    prepared = [_prepare(s.profile, params[s.precision], s.precision, s.optimizer, gpu) for s in samples]
+
+    def steps(tp: TrainingParams) -> list[tuple[float, float]]:
+        """(step seconds, J per sample) of every sample under tp."""
+        out = []
+        for s, p in zip(samples, prepared):
+            tl = _timeline(p, params[s.precision], tp)
+            out.append((tl.latency_s, tl.energy_j / (s.profile.batch or 1)))
+        return out
+
+    def loss(tp: TrainingParams) -> float:
+        return float(np.sum((np.log([st for st, _ in steps(tp)]) - measured) ** 2))
+
+    hosts, slows = np.linspace(0.0, 300e-6, 13), np.geomspace(0.5, 5.0, 13)
+    best = min((TrainingParams(h, w) for h in hosts for w in slows), key=loss)
+    dh, dw = 300e-6 / 12, (5.0 / 0.5) ** (1 / 12)
+    fine = [TrainingParams(max(0.0, h), w) for h in np.linspace(best.autograd_host_s - dh, best.autograd_host_s + dh, 9)
+            for w in np.geomspace(best.backward_slowdown / dw, best.backward_slowdown * dw, 9)]
+    best = min(fine, key=loss)
+
+    def errors(sts: list[tuple[float, float]]) -> tuple[float, float | None]:
+        t = float(np.median([abs(st / s.step_s - 1) for (st, _), s in zip(sts, samples)]))
+        e = [abs(ej / s.energy_j_per_sample - 1) for (_, ej), s in zip(sts, samples) if s.energy_j_per_sample]
+        return t, (float(np.median(e)) if e else None)
+
+    before, _ = errors(steps(TrainingParams()))
+    after, energy_after = errors(steps(best))
+    return {"values": {"autograd_host_s": best.autograd_host_s, "backward_slowdown": best.backward_slowdown},
+            "median_abs_error_before": before, "median_abs_error": after, "energy_median_abs_error": energy_after,
+            "n": len(samples)}
+
+
+def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str, int, str, float, float | None]]:
+    """(model, precision, batch, optimizer, step_s, energy_j_per_sample or None) from measure_torch's training
+    records (opt_level train:OPTIMIZER:PRECISION) and/or a CSV with model, precision, batch, optimizer,
+    step_ms_median (or step_s)[, energy_j_per_sample]."""
+    import csv
+    from pathlib import Path
+
+    rows = []
+    if measurements is not None:
+        from .measure.store import read
+
+        if not Path(measurements).exists():
+            raise UsageError(f"--measurements {measurements}: no such file")
+        for m in read(Path(measurements)):
+            if m.opt_level.startswith("train:"):
+                _, opt, prec = m.opt_level.split(":", 2)
+                rows.append((m.model, prec, m.batch, opt, m.latency_s_median, m.energy_j_per_item))
+    if csv_path is not None:
+        try:
+            with open(csv_path, newline="") as f:
+                for i, r in enumerate(csv.DictReader(f), start=2):
+                    try:
+                        step = float(r["step_s"]) if r.get("step_s") else float(r["step_ms_median"]) / 1e3
+                        e = float(r["energy_j_per_sample"]) if r.get("energy_j_per_sample") else None
+                        row = (r["model"], r["precision"], int(r["batch"]), r.get("optimizer") or "sgd-momentum", step, e)
+                    except (KeyError, TypeError, ValueError):
+                        raise UsageError(f"{csv_path}: row {i}: need model, precision, batch, optimizer, step_ms_median "
+                                         "(or step_s)[, energy_j_per_sample]") from None
+                    if not (math.isfinite(step) and step > 0 and row[2] >= 1) or (e is not None and not (math.isfinite(e) and e > 0)):
+                        raise UsageError(f"{csv_path}: row {i}: step time, batch and energy must be positive and finite")
+                    rows.append(row)
+        except FileNotFoundError:
+            raise UsageError(f"--csv {csv_path}: no such file") from None
+    if not rows:
+        raise UsageError("no training steps to fit: give --measurements (measure_torch phase='train') or --csv")
+    return rows
+
+
+def training_samples(rows: list[tuple], models_dir: Any) -> list[TrainingSample]:
+    """Each row's model profiled at its batch: MODELS_DIR/NAME.onnx, or the name as a path."""
+    from pathlib import Path
+
+    from .profile import profile_onnx
+
+    cache: dict[tuple[str, int], ModelProfile] = {}
+    out = []
+    for name, prec, batch, opt, step, energy in rows:
+        path = Path(models_dir) / f"{name}.onnx" if models_dir is not None else Path(name)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file (the measured model '{name}'; give --models DIR holding NAME.onnx)")
+        if prec not in PRECISIONS or opt not in OPTIMIZERS:
+            raise UsageError(f"'{name}': precision '{prec}' or optimizer '{opt}' unknown; valid: {', '.join(PRECISIONS)}; "
+                             f"{', '.join(OPTIMIZERS)}")
+        key = (str(path), batch)
+        if key not in cache:
+            cache[key] = profile_onnx(path, batch=batch, per_op=True)
+        out.append(TrainingSample(cache[key], prec, opt, step, energy))
+    return out

@@ -136,6 +136,7 @@ def calibrate(
     models_dir: Annotated[Optional[Path], typer.Option("--models", help="Folder holding NAME.onnx for CSV rows that name a model instead of a path.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Name of the calibrated profile (default: HARDWARE-calibrated).")] = None,
     device_kind: Annotated[Optional[str], typer.Option("--device-kind", help="Only measurements a fleet took on this kind (`measure --on`), or whose device name contains it.")] = None,
+    phase: Annotated[Optional[str], typer.Option("--phase", help="train: fit training steps (measure_torch phase='train', or a CSV model,precision,batch,optimizer,step_ms_median[,energy_j_per_sample]).")] = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -152,6 +153,11 @@ def calibrate(
 
     ps = load(profiles)
     hw = ps.get("hardware", hardware)
+    if phase is not None:
+        from .training_cmd import calibrate_training_cmd
+
+        calibrate_training_cmd(hw, phase, measurements, csv_path, models_dir, out, fmt)
+        return
     obs = observations(read_observations(measurements, csv_path, runtime, dtype, models_dir, device_kind))
     cal = fit(obs, hw, projection_defaults())
     text = calibrated_profile_toml(hw, cal, obs, name or f"{hw.name}-calibrated", cpu_model())

@@ -58,3 +58,40 @@ def _render(results: list[dict]) -> None:
     c.print(t)
     for n in dict.fromkeys(n for r in results for n in r["notes"]):
         c.print(f"[yellow]note[/] {escape(n)}")
+
+
+def calibrate_training_cmd(hw, phase: str, measurements: Path | None, csv_path: Path | None, models_dir: Path | None,
+                           out: Path, fmt: OutFormat) -> None:
+    """calibrate --phase train: fit the training parameters to measured steps; write the hardware profile with
+    a [training] table (same name: a --profiles folder holding it overrides the shipped one)."""
+    import re
+
+    from ..profiles import projection_defaults
+    from ..project import resolve_params
+    from ..training import fit_training, read_training_rows, training_samples
+
+    if phase != "train":
+        raise UsageError(f"--phase {phase}: calibrate fits forwards (no --phase) or training steps (--phase train)")
+    rows = read_training_rows(measurements, csv_path)
+    samples = training_samples(rows, models_dir)
+    runtime = "graph" if hw.category == "tpu" else "eager"
+    fit = fit_training(samples, lambda prec: resolve_params(hw, prec, runtime, projection_defaults()), hw.category == "gpu")
+    v = fit["values"]
+    where = str(measurements or csv_path)
+    said = (f"calibrated on {fit['n']} training steps ({where}): step time median |error| "
+            f"{fit['median_abs_error_before']:.1%} -> {fit['median_abs_error']:.1%}")
+    text = re.sub(r"(?ms)^\[training\].*?(?=^\[|\Z)", "", Path(hw.file).read_text()).rstrip() + "\n\n[training]\n" + "".join(
+        f'{k} = {{ value = {v[k]:.6g}, source = "{said}", year = 2026, kind = "calibrated" }}\n' for k in v)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+    summary = {"profile": str(out), **fit}
+    if fmt is OutFormat.json:
+        print_json(summary)
+        return
+    em = fit["energy_median_abs_error"]
+    print(f"autograd host {v['autograd_host_s'] * 1e6:.3g} us per backward operator, backward matrix kernels "
+          f"x{v['backward_slowdown']:.3g}; {said}" + (f"; energy median |error| {em:.1%}" if em is not None else "")
+          + f"; wrote {out}")

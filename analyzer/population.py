@@ -176,8 +176,9 @@ class PopulationRun:
 
 def run_population(tasks: Iterable[CandidateTask], placement: Placement, executor: LocalExecutor | RayExecutor,
                    store: Any = None, profiles_ver: str = "", advance: Callable[[int], None] | None = None,
-                   chunk: int = CHUNK) -> PopulationRun:
-    """Evaluate every candidate, reading what the store holds and writing each finished chunk to it."""
+                   chunk: int = CHUNK, keep_arch: bool = True) -> PopulationRun:
+    """Evaluate every candidate, reading what the store holds and writing each finished chunk to it.
+    keep_arch=False leaves synthetic candidates' choices out of the records (most of their size)."""
     from .pipeline import projection_key_parts
     from .profiles import projection_defaults
     from .project import resolve_params
@@ -187,7 +188,7 @@ def run_population(tasks: Iterable[CandidateTask], placement: Placement, executo
     params = resolve_params(placement.hardware, placement.dtype, placement.runtime, projection_defaults())
     settings = projection_key_parts(placement) if store is not None else placement.settings()
     out = PopulationRun(executor=executor.name, workers=executor.workers)
-    extra: dict[str, tuple[float | None, str, dict | None]] = {}
+    extra: dict[str, tuple[float | None, str, dict | None]] = {}  # by name, until the candidate's record is made
     names: set[str] = set()
 
     def todo() -> Iterator[list[CandidateTask]]:
@@ -200,8 +201,14 @@ def run_population(tasks: Iterable[CandidateTask], placement: Placement, executo
                 if t.name in names:
                     raise UsageError(f"candidate name '{t.name}' is used twice; names must be unique")
                 names.add(t.name)
-                extra[t.identity] = (t.accuracy, t.role, t.arch)
-            hits = store.get_many(KIND, {_key(t): i for i, t in enumerate(block)}) if store is not None else {}
+                extra[t.name] = (t.accuracy, t.role, t.arch if keep_arch else None)
+            hits: dict[int, dict] = {}
+            if store is not None:
+                by_key: dict[str, list[int]] = {}
+                for i, t in enumerate(block):  # identical models under two names share one row
+                    by_key.setdefault(_key(t), []).append(i)
+                found = store.get_many(KIND, {k: k for k in by_key})
+                hits = {i: found[k] for k, idx in by_key.items() if k in found for i in idx}
             for i, payload in hits.items():
                 out.records.append(_finish(payload, block[i].name, extra))
             out.from_store += len(hits)
@@ -218,6 +225,7 @@ def run_population(tasks: Iterable[CandidateTask], placement: Placement, executo
         rows = []
         for r in results:
             if "error" in r:
+                extra.pop(r["name"], None)
                 out.errors.append(r)
                 continue
             out.records.append(_finish(r, r["name"], extra))
@@ -234,7 +242,7 @@ def run_population(tasks: Iterable[CandidateTask], placement: Placement, executo
 
 
 def _finish(payload: dict[str, Any], name: str, extra: dict) -> dict[str, Any]:
-    acc, role, arch = extra.get(payload["identity"], (None, "", None))
+    acc, role, arch = extra.pop(name, (None, "", None))
     rec = {"name": name, **{k: payload.get(k) for k in RECORD_KEYS}, "accuracy": acc, "role": role}
     if arch is not None:
         rec["arch"] = arch

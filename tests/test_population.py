@@ -242,3 +242,20 @@ def test_a_generator_of_torch_modules(tmp_path, placement):
     got = {r["name"]: (r["macs"], r["accuracy"]) for r in run.records}
     # conv: 16 x 16 x width x 3 x 3 x 3 MACs, linear: width x 10
     assert got == {f"net{w}": (16 * 16 * w * 27 + w * 10, 50.0 + w) for w in (8, 16)}
+
+
+def test_two_candidates_with_the_same_model_keep_their_own_accuracy(tmp_path, placement):
+    """Identical bytes under two names (a folder with a copy): one store row serves both, each keeps its
+    manifest's accuracy and role."""
+    m = model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [1, 8])], [vi("y", None)])
+    for name in ("a", "b"):
+        onnx.save(m, str(tmp_path / f"{name}.onnx"))
+    (tmp_path / "manifest.toml").write_text(
+        '[[model]]\nname = "a"\nfile = "a.onnx"\nrole = "baseline"\ntop1_accuracy_pct = 60.0\n\n'
+        '[[model]]\nname = "b"\nfile = "b.onnx"\nrole = "NAS-found"\ntop1_accuracy_pct = 70.0\n')
+    db = Store.open(tmp_path / "s.sqlite")
+    run = run_population(read(str(tmp_path)), placement, LocalExecutor(1), db, "v")
+    got = {r["name"]: (r["accuracy"], r["role"]) for r in run.records}
+    assert got == {"a": (60.0, "baseline"), "b": (70.0, "NAS-found")}
+    again = run_population(read(str(tmp_path)), placement, LocalExecutor(1), db, "v")
+    assert again.from_store == 2 and {r["name"]: (r["accuracy"], r["role"]) for r in again.records} == got

@@ -54,7 +54,7 @@ def population(
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)
     db, pver = open_store(store, no_store)
     with progress_bar("candidates", size or 0, quiet, rate=True) as advance:
-        run = run_population(tasks, placement, executor, db, pver, advance=lambda n: advance("", n))
+        run = run_population(tasks, placement, executor, db, pver, advance=lambda n: advance("", n), keep_arch=out is not None)
     axes = ("co2e_g_per_item", "latency_s") + (("accuracy",) if run.records and all(r["accuracy"] is not None for r in run.records) else ())
     front = [run.records[i] for i in pareto_front(run.records, axes)]
     result = {"source": source, "target": placement.to_dict(), "candidates": len(run.records) + len(run.errors),

@@ -73,10 +73,16 @@ def evaluate_one(task: CandidateTask, placement: Placement, params: Any) -> dict
             written.unlink(missing_ok=True)
 
 
-def evaluate_chunk(tasks: list[CandidateTask], placement: Placement, params: Any) -> list[dict[str, Any]]:
-    """The unit of work both executors run; tagged with where it ran."""
+def evaluate_chunk(tasks: list[CandidateTask], placement: Placement, params: Any, limits: Any = None) -> list[dict[str, Any]]:
+    """The unit of work both executors run; tagged with where it ran. `limits` (guard.Limits): the driver's
+    --timeout and --memory-limit, which a worker process does not inherit."""
+    from contextlib import nullcontext
+
+    from .load import guard
+
     host = os.uname().nodename
-    return [evaluate_one(t, placement, params) | {"host": host} for t in tasks]
+    with guard.limits(limits.timeout_s, limits.memory_mb) if limits is not None else nullcontext():
+        return [evaluate_one(t, placement, params) | {"host": host} for t in tasks]
 
 
 # ---- executors -------------------------------------------------------------------------------------------
@@ -84,8 +90,8 @@ def evaluate_chunk(tasks: list[CandidateTask], placement: Placement, params: Any
 _WORKER_CONTEXT: list[Any] = []
 
 
-def _init_worker(placement: Placement, params: Any) -> None:
-    _WORKER_CONTEXT[:] = [placement, params]
+def _init_worker(placement: Placement, params: Any, limits: Any = None) -> None:
+    _WORKER_CONTEXT[:] = [placement, params, limits]
 
 
 def _run_in_worker(tasks: list[CandidateTask]) -> list[dict[str, Any]]:
@@ -100,16 +106,17 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
 
-    def run(self, chunks: Iterable[list[CandidateTask]], placement: Placement, params: Any) -> Iterator[list[dict]]:
+    def run(self, chunks: Iterable[list[CandidateTask]], placement: Placement, params: Any,
+            limits: Any = None) -> Iterator[list[dict]]:
         if self.workers == 1:
             for c in chunks:
-                yield evaluate_chunk(c, placement, params)
+                yield evaluate_chunk(c, placement, params, limits)
             return
         import multiprocessing as mp
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(placement, params)) as pool:
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(placement, params, limits)) as pool:
             pending: set = set()
             it = iter(chunks)
             for c in islice(it, 2 * self.workers):
@@ -147,18 +154,19 @@ class RayExecutor:
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self.max_retries = max_retries
 
-    def run(self, chunks: Iterable[list[CandidateTask]], placement: Placement, params: Any) -> Iterator[list[dict]]:
+    def run(self, chunks: Iterable[list[CandidateTask]], placement: Placement, params: Any,
+            limits: Any = None) -> Iterator[list[dict]]:
         ray = self.ray
         remote = ray.remote(num_cpus=1, max_retries=self.max_retries)(evaluate_chunk)
         placement_ref, params_ref = ray.put(placement), ray.put(params)  # sent to each node once
         it = iter(chunks)
-        pending = [remote.remote(c, placement_ref, params_ref) for c in islice(it, 2 * self.workers)]
+        pending = [remote.remote(c, placement_ref, params_ref, limits) for c in islice(it, 2 * self.workers)]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(remote.remote(nxt, placement_ref, params_ref))
+                pending.append(remote.remote(nxt, placement_ref, params_ref, limits))
 
 
 # ---- the driver ------------------------------------------------------------------------------------------
@@ -221,7 +229,9 @@ def run_population(tasks: Iterable[CandidateTask], placement: Placement, executo
     def _key(t: CandidateTask) -> str:
         return result_key(KIND, t.identity, settings, profiles_ver)
 
-    for results in executor.run(todo(), placement, params):
+    from .load import guard
+
+    for results in executor.run(todo(), placement, params, guard.current()):
         rows = []
         for r in results:
             if "error" in r:

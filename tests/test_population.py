@@ -259,3 +259,27 @@ def test_two_candidates_with_the_same_model_keep_their_own_accuracy(tmp_path, pl
     assert got == {"a": (60.0, "baseline"), "b": (70.0, "NAS-found")}
     again = run_population(read(str(tmp_path)), placement, LocalExecutor(1), db, "v")
     assert again.from_store == 2 and {r["name"]: (r["accuracy"], r["role"]) for r in again.records} == got
+
+
+def test_the_drivers_limits_reach_the_workers(placement, monkeypatch):
+    """--timeout and --memory-limit are set in the driver; each chunk applies them where it runs (a worker
+    process does not inherit the driver's context)."""
+    from analyzer import population
+    from analyzer.load import guard
+
+    seen = []
+
+    def spy(task, pl, params):
+        seen.append(guard.current())
+        return {"name": task.name, "identity": task.identity, "error": f"{task.name}: skipped", "exit_code": 1}
+
+    monkeypatch.setattr(population, "evaluate_one", spy)
+    population.evaluate_chunk(list(read("space:2")), placement, None, guard.Limits(7.0, 512.0))  # as a worker runs it
+    assert seen == [guard.Limits(7.0, 512.0)] * 2 and guard.current() == guard.Limits()
+    with guard.limits(timeout_s=3.0, memory_mb=256.0):  # the driver's limits travel with every chunk
+        run_population(read("space:3"), placement, LocalExecutor(1), chunk=2)
+    assert seen[2:] == [guard.Limits(3.0, 256.0)] * 3
+    monkeypatch.undo()
+    r = cli("population", "space:4", "--hardware", "h100", "--no-store", "--workers", "2", "--timeout", "5",
+            "--memory-limit", "512", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["evaluated"] == 4, r.output

@@ -37,16 +37,11 @@ def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "
     if phase != "inference":
         raise UsageError(f"phase '{phase}': expected inference or train")
     torch = _torch()
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' requested but torch sees no CUDA device")
+    dev = _device(torch, device, threads)
     if cuda_graphs and dev.type != "cuda":
         raise UsageError("CUDA graphs need a CUDA device")
-    if threads is not None:
-        torch.set_num_threads(threads)
     module = module.to(dev).eval()
-    inputs = tuple(x.to(dev) if hasattr(x, "to") else x for x in example_inputs)
-    batch = int(inputs[0].shape[0]) if inputs and hasattr(inputs[0], "shape") and len(inputs[0].shape) else 1
+    inputs, batch = _inputs(example_inputs, dev)
     notes: list[str] = []
     try:
         with torch.inference_mode():
@@ -73,14 +68,7 @@ def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "
             def forward():
                 with torch.inference_mode():
                     module(*inputs)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-        def sample() -> float:
-            start.record()
-            forward()
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3  # ms -> s
+        sample = _cuda_sampler(torch, forward)
 
         def run() -> None:
             forward()
@@ -91,6 +79,42 @@ def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "
                 module(*inputs)
         sample = None
 
+    return _measured(torch, dev, module, name, run, sample, batch, threads, "cuda-graph" if cuda_graphs else "eager",
+                     notes, meter, max_time_s, target_ci)
+
+
+def _device(torch: Any, device: str, threads: int | None) -> Any:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("device 'cuda' requested but torch sees no CUDA device")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return dev
+
+
+def _inputs(example_inputs: Sequence[Any], dev: Any) -> tuple[tuple, int]:
+    """The inputs on the device, and the batch: the leading dim of the first input."""
+    inputs = tuple(x.to(dev) if hasattr(x, "to") else x for x in example_inputs)
+    batch = int(inputs[0].shape[0]) if inputs and hasattr(inputs[0], "shape") and len(inputs[0].shape) else 1
+    return inputs, batch
+
+
+def _cuda_sampler(torch: Any, step: Any) -> Any:
+    """One timed `step` between CUDA events, in seconds."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def sample() -> float:
+        start.record()
+        step()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3  # ms -> s
+    return sample
+
+
+def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sample: Any, batch: int, threads: int | None,
+              opt_level: str, notes: list[str], meter: Any, max_time_s: float, target_ci: float) -> Measurement:
+    """Time `run` (with `sample` where CUDA events time it), meter its energy, and record it."""
     timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci, sample=sample)
     if timing.note:
         notes.append(timing.note)
@@ -105,7 +129,7 @@ def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "
     return Measurement(
         model=name or type(module).__name__, sha256=module_sha256(module), backend="torch", batch=batch,
         provider=f"cuda:{dev.index or 0} ({gpu})" if gpu else "cpu", threads=threads or torch.get_num_threads(),
-        opt_level="cuda-graph" if cuda_graphs else "eager", runtime_version=f"torch {torch.__version__}", cpu_model=cpu_model(),
+        opt_level=opt_level, runtime_version=f"torch {torch.__version__}", cpu_model=cpu_model(),
         session_creation_s=0.0, latency_s_median=timing.median_s, latency_s_p10=timing.p10_s, latency_s_p90=timing.p90_s,
         latency_s_ci95=timing.ci95_s, ci_rel=timing.ci_rel, converged=timing.converged, iterations=len(timing.samples_s),
         warmup_iterations=timing.warmup_iterations, throughput_per_s=batch / timing.median_s,
@@ -137,16 +161,11 @@ def _measure_train(module: Any, example_inputs: Sequence[Any], *, device: str, m
         raise UsageError(f"optimizer '{optimizer}': expected one of {', '.join(TRAIN_OPTIMIZERS)}")
     if precision not in ("fp32", "bf16", "fp16"):
         raise UsageError(f"precision '{precision}': expected fp32, bf16 or fp16 (autocast)")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("device 'cuda' requested but torch sees no CUDA device")
+    dev = _device(torch, device, threads)
     if precision == "fp16" and dev.type != "cuda":
         raise UsageError("fp16 autocast needs a CUDA device (bf16 runs on CPUs)")
-    if threads is not None:
-        torch.set_num_threads(threads)
     module = module.to(dev).train()
-    inputs = tuple(x.to(dev) if hasattr(x, "to") else x for x in example_inputs)
-    batch = int(inputs[0].shape[0]) if inputs and hasattr(inputs[0], "shape") and len(inputs[0].shape) else 1
+    inputs, batch = _inputs(example_inputs, dev)
     params = [p for p in module.parameters() if p.requires_grad]
     if not params:
         raise UsageError("the module has no trainable parameters: nothing to train")
@@ -160,41 +179,15 @@ def _measure_train(module: Any, example_inputs: Sequence[Any], *, device: str, m
         raise AnalyzerError(f"a training step fails on these inputs: {type(e).__name__}: "
                             f"{str(e).splitlines()[0] if str(e) else ''}") from None
 
-    def run() -> None:
+    def step() -> None:
         _train_step(torch, module, inputs, opt, autocast)
+
+    def run() -> None:
+        step()
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    sample = None
-    if dev.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-        def sample() -> float:
-            start.record()
-            _train_step(torch, module, inputs, opt, autocast)
-            end.record()
-            end.synchronize()
-            return start.elapsed_time(end) / 1e3
-    timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci, sample=sample)
+    sample = _cuda_sampler(torch, step) if dev.type == "cuda" else None
     notes = [f"training step: {optimizer}, {precision}{' autocast (fp32 master weights)' if dtype else ''}, loss = output mean"]
-    if timing.note:
-        notes.append(timing.note)
-    if meter == "auto":
-        try:
-            meter = auto_meter("cuda" if dev.type == "cuda" else "cpu", dev.index or 0)
-        except MeterUnavailable as e:
-            meter = e
-    energy = measure_energy(run, meter, batch, timing.median_s) if isinstance(meter, EnergyMeter) else None
-    source = energy.source if energy else (f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested")
-    gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
-    return Measurement(
-        model=name or type(module).__name__, sha256=module_sha256(module), backend="torch", batch=batch,
-        provider=f"cuda:{dev.index or 0} ({gpu})" if gpu else "cpu", threads=threads or torch.get_num_threads(),
-        opt_level=f"train:{optimizer}:{precision}", runtime_version=f"torch {torch.__version__}", cpu_model=cpu_model(),
-        session_creation_s=0.0, latency_s_median=timing.median_s, latency_s_p10=timing.p10_s, latency_s_p90=timing.p90_s,
-        latency_s_ci95=timing.ci95_s, ci_rel=timing.ci_rel, converged=timing.converged, iterations=len(timing.samples_s),
-        warmup_iterations=timing.warmup_iterations, throughput_per_s=batch / timing.median_s,
-        energy_j_per_item=energy.energy_j_per_item if energy else None,
-        dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
-        idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
-        energy_source=source, notes=notes)
+    return _measured(torch, dev, module, name, run, sample, batch, threads, f"train:{optimizer}:{precision}", notes, meter,
+                     max_time_s, target_ci)

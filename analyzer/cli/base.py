@@ -146,6 +146,21 @@ def _finite(x: Any, at: str, bad: list[str]) -> Any:
     return x
 
 
+def per_model(paths: list[Path], fn: Callable[[Path], Any]) -> tuple[list[Any], int]:
+    """fn(path) for each model: the results, and the worst exit code. A failure is one line on stderr naming
+    the model, and the others still count: one bad file must not lose the others' results."""
+    from ..errors import naming
+
+    results, code = [], 0
+    for path in paths:
+        try:
+            results.append(fn(path))
+        except AnalyzerError as e:
+            err.print(f"error: {naming(e, str(path))}")
+            code = max(code, e.exit_code)
+    return results, code
+
+
 def report_errors(messages: list[str]) -> None:
     for m in messages:
         err.print(f"error: {m}")

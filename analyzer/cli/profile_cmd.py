@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, app, command, console, err, parse_dims
+from .base import AssumeUpperOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, app, command, console, err, parse_dims, per_model
 
 
 class Format(str, Enum):
@@ -70,17 +70,11 @@ def profile(
         except AnalyzerError as e:
             err.print(f"error: {e}")
             code = max(code, e.exit_code)
-    for path in paths:
-        try:
-            kw = dict(per_op=per_op, scan_sparsity=sparsity, assume_upper_bound=assume_upper_bound)
-            if phase is None:
-                results.append(profile_onnx(path, dims, batch, **kw))
-            else:
-                results.append(_phase_profile(path, phase, prompt, out_tokens, batch or 1, dims, phase_notes, kw))
-        except AnalyzerError as e:  # report and go on: one bad file must not lose the others' results
-            msg = str(e)
-            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
-            code = max(code, e.exit_code)
+    kw = dict(per_op=per_op, scan_sparsity=sparsity, assume_upper_bound=assume_upper_bound)
+    profiled, failed = per_model(paths, lambda path: profile_onnx(path, dims, batch, **kw) if phase is None else
+                                 _phase_profile(path, phase, prompt, out_tokens, batch or 1, dims, phase_notes, kw))
+    results += profiled
+    code = max(code, failed)
     if results:
         if fmt is Format.json:
             sys.stdout.write(to_json(results) + "\n")
@@ -115,14 +109,7 @@ def _symbolic(paths: list[Path], dims: dict[str, int], batch: int | None, fmt: F
 
     if torch_specs or fmt is Format.csv:
         raise UsageError("--symbolic takes ONNX files and writes a table or JSON")
-    results, code = [], 0
-    for path in paths:
-        try:
-            results.append(cost_formulas(path, dims, batch, assume_upper_bound=assume_upper_bound))
-        except AnalyzerError as e:
-            msg = str(e)
-            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
-            code = max(code, e.exit_code)
+    results, code = per_model(paths, lambda path: cost_formulas(path, dims, batch, assume_upper_bound=assume_upper_bound))
     if results and fmt is Format.json:
         from .base import print_json
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import UsageError
 from .base import (OptimizerOpt, AssumeUpperOpt, BatchOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, NetOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt,
-                  RuntimeOpt, UtilizationOpt, app, command, console, err, load, parse_dims, print_json)
+                  RuntimeOpt, UtilizationOpt, app, command, console, load, parse_dims, per_model, print_json)
 
 
 @app.command()
@@ -68,26 +66,22 @@ def project(
     phase, prompt, out_tokens, phase_notes = phase_args(phase, prompt_tokens, output_tokens)
     if phase == "decode" and out_tokens is not None:
         _responses(paths, placement, params, prompt, out_tokens, dims, phase_notes, assume_upper_bound, fmt)
-    results, code = [], 0
-    for path in paths:
-        try:
-            kw = dict(per_op=True, assume_upper_bound=assume_upper_bound)
-            if phase is None:
-                prof = profile_onnx(path, dims, placement.batch, **kw)
-            else:
-                from ..generation import phase_profile
+    def one(path: Path):
+        kw = dict(per_op=True, assume_upper_bound=assume_upper_bound)
+        if phase is None:
+            prof = profile_onnx(path, dims, placement.batch, **kw)
+        else:
+            from ..generation import phase_profile
 
-                prof = phase_profile(path, phase, prompt, None, placement.batch, dims, profile_onnx, **kw)
-                prof.notes[:0] = phase_notes
-            r = run_projection(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,
-                               grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh, utilization=placement.utilization,
-                               place_inputs=list(placement.site.inputs), per_kernel=per_kernel)
-            r.notes[:0] = list(placement.notes)
-            results.append(r)
-        except AnalyzerError as e:  # report and go on: one bad file must not lose the others' results
-            msg = str(e)
-            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
-            code = max(code, e.exit_code)
+            prof = phase_profile(path, phase, prompt, None, placement.batch, dims, profile_onnx, **kw)
+            prof.notes[:0] = phase_notes
+        r = run_projection(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,
+                           grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh, utilization=placement.utilization,
+                           place_inputs=list(placement.site.inputs), per_kernel=per_kernel)
+        r.notes[:0] = list(placement.notes)
+        return r
+
+    results, code = per_model(paths, one)
     if results:
         if fmt is OutFormat.json:
             print_json([r.to_dict() for r in results])
@@ -107,16 +101,12 @@ def _responses(paths, placement, params, prompt: int, out_tokens: int, dims: dic
     from ..generation import price_response
     from ..report.generation_text import render_generation
 
-    results, code = [], 0
-    for path in paths:
-        try:
-            g = price_response(path, placement, params, prompt, out_tokens, dims, assume_upper_bound)
-            g.notes[:0] = list(placement.notes) + notes
-            results.append(g)
-        except AnalyzerError as e:
-            msg = str(e)
-            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
-            code = max(code, e.exit_code)
+    def one(path: Path):
+        g = price_response(path, placement, params, prompt, out_tokens, dims, assume_upper_bound)
+        g.notes[:0] = list(placement.notes) + notes
+        return g
+
+    results, code = per_model(paths, one)
     if results and fmt is OutFormat.json:
         print_json([g.to_dict() for g in results])
     elif results:

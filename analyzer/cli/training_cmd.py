@@ -8,8 +8,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import AnalyzerError, UsageError
-from .base import OutFormat, console, err, print_json
+from ..errors import UsageError
+from .base import OutFormat, console, per_model, print_json
 
 
 def project_training_cmd(ps, models: list[Path], hardware: str, dtype: str | None, runtime: str | None, batch: int,
@@ -27,14 +27,7 @@ def project_training_cmd(ps, models: list[Path], hardware: str, dtype: str | Non
                                   grid=grid, region=region, net=net)
     if placement.dtype not in ("fp32", "bf16", "fp16"):
         raise UsageError(f"--dtype {placement.dtype}: training is projected in fp32 or with bf16/fp16 autocast")
-    results, code = [], 0
-    for path in expand_model_args(models):
-        try:
-            results.append(training_record(path, placement, optimizer, dims))
-        except AnalyzerError as e:
-            msg = str(e)
-            err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'}")
-            code = max(code, e.exit_code)
+    results, code = per_model(expand_model_args(models), lambda path: training_record(path, placement, optimizer, dims))
     if results:
         if fmt is OutFormat.json:
             print_json(results)

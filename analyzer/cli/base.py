@@ -64,7 +64,9 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     def flag(name: str) -> str:
         if not flags:
-            flags.update(_option_flags(fn))
+            from .flags import option_flags
+
+            flags.update(option_flags(fn))
         return flags.get(name, f"--{name.replace('_', '-')}")
 
     @functools.wraps(fn)
@@ -91,25 +93,6 @@ def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     memory = check_number("--memory-limit", kwargs.get("memory_limit", guard.Limits.memory_mb), 64, 1 << 20)
     with guard.limits(timeout_s=timeout, memory_mb=memory):
         return fn(*args, **kwargs)
-
-
-def _option_flags(fn: Callable[..., Any]) -> dict[str, str]:
-    """Parameter name -> the option's first flag, from the typer.Option in its annotation."""
-    import typing
-
-    try:
-        hints = typing.get_type_hints(fn, include_extras=True)
-    except Exception:  # noqa: BLE001 - an unresolvable annotation only costs the flag's exact spelling
-        return {}
-    out = {}
-    for name, hint in hints.items():
-        for meta in getattr(hint, "__metadata__", ()):
-            # typer.Option("--flag", ...) inside Annotated: the first flag arrives as the default
-            default = getattr(meta, "default", None)
-            decls = ([default] if isinstance(default, str) and default.startswith("-") else []) + list(getattr(meta, "param_decls", ()) or ())
-            if decls:
-                out[name] = decls[0]
-    return out
 
 
 def console() -> Console:

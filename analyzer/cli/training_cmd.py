@@ -61,7 +61,8 @@ def calibrate_training_cmd(hw, phase: str, measurements: Path | None, csv_path: 
 
     from ..profiles import projection_defaults
     from ..project import resolve_params
-    from ..training import fit_training, read_training_rows, training_samples
+    from ..observations import read_training_rows, training_samples
+    from ..training import fit_training
 
     if phase != "train":
         raise UsageError(f"--phase {phase}: calibrate fits forwards (no --phase) or training steps (--phase train)")

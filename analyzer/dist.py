@@ -63,14 +63,6 @@ class Dist:
 Z90 = 1.6448536269514722  # the standard normal's 95th percentile: a 90% band is +-Z90 sigma
 
 
-def lognormal(median: float, log_sigma: float) -> Dist:
-    """A lognormal value by its median and log-sigma, kept as its 90% band."""
-    if log_sigma <= 0:
-        return fixed(median)
-    f = math.exp(Z90 * log_sigma)
-    return Dist("lognormal", median / f, median * f, median)
-
-
 def fixed(v: float) -> Dist:
     return Dist("fixed", float(v), float(v))
 

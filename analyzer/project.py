@@ -54,6 +54,7 @@ from .errors import UsageError
 from .kernels import KERNEL_CLASSES, RUNTIMES, TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
 from .profiles import HardwareProfile, Sourced
 from .records import ModelProfile
+from .dist import Z90  # re-exported: generation.py and the band below
 from .units import G_PER_KG, HOURS_PER_YEAR, J_PER_KWH
 
 VECTOR_CLASSES = tuple(c for c in KERNEL_CLASSES if c not in TENSOR_CLASSES and c != "aux")
@@ -63,7 +64,6 @@ MEMORY_POWER_SHARE = Sourced((528 - 123) / (700 - 123), "estimated: H100 SXM mea
                              "(profiles/measurements/h100-sxm-ceilings.md)", 2026, "estimated")
 # Tensors are stored in the compute dtype on the target: bytes scale from the profiled (fp32) model's.
 BYTES_SCALE = {"fp64": 2.0, "fp32": 1.0, "tf32": 1.0, "fp16": 0.5, "bf16": 0.5, "fp8": 0.25, "int8": 0.25, "int4": 0.125}
-Z90 = 1.6448536269514722  # two-sided 90% band of a normal in log space
 
 
 FILL_CLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention")

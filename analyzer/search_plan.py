@@ -21,6 +21,7 @@ from typing import Any
 
 from .dist import Z90
 from .errors import UsageError
+from .project import band
 from .units import J_PER_KWH
 
 SCHEDULES = ("full", "early-stop:F", "halving:ETA")
@@ -92,8 +93,8 @@ class SearchPlan:
 def _phase(samples: float, j_per_sample: float, s_per_sample: float, pue: float, grid: float, sigma: float) -> Phase:
     kwh = samples * j_per_sample * pue / J_PER_KWH
     kg = kwh * grid / 1000
-    f = math.exp(Z90 * sigma)
-    return Phase(samples, kwh, kg, kg / f, kg * f, samples * s_per_sample / 3600, sigma)
+    b = band(kg, sigma)
+    return Phase(samples, kwh, kg, b["low"], b["high"], samples * s_per_sample / 3600, sigma)
 
 
 def _total(search: Phase, final: Phase | None) -> Phase:

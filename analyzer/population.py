@@ -45,18 +45,14 @@ def _scratch() -> Path:
 
 def evaluate_one(task: CandidateTask, placement: Placement, params: Any) -> dict[str, Any]:
     """Profile and project one candidate: a record of plain values, or {'name', 'error', 'exit_code'}."""
-    from .load import space
+    from .load.sources import candidate_file
     from .profile import profile_onnx
     from .project import project
 
     written = None
     try:
-        if task.path is not None:
-            path = Path(task.path)
-        else:
-            data = task.data if task.data is not None else space.build(space.sample(*task.space), task.space[0]).SerializeToString()
-            path = written = _scratch() / f"{task.name}.onnx"
-            path.write_bytes(data)
+        path = candidate_file(task, _scratch())
+        written = path if task.path is None else None
         # a synthetic candidate was built here by our own code: not an untrusted file (see load_onnx)
         prof = profile_onnx(path, batch=placement.batch, per_op=True, trusted=task.space is not None)
         p = project(prof, placement.hardware, params, placement.runtime, placement.dtype, pue=placement.pue,

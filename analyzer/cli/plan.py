@@ -139,8 +139,8 @@ def _count(source: str) -> int:
 
 def _projected(source: str, placement, optimizer: str, sample: int) -> tuple[list[dict], int]:
     """Training records of the first `sample` candidates of SOURCE, and how many candidates it has."""
-    from ..load import space
-    from ..load.sources import read
+    from ..errors import naming
+    from ..load.sources import candidate_file, read
     from ..training import training_record
 
     records, total = [], 0
@@ -149,14 +149,10 @@ def _projected(source: str, placement, optimizer: str, sample: int) -> tuple[lis
             total += 1
             if len(records) >= sample:
                 continue
-            path = Path(task.path) if task.path else Path(tmp) / f"{task.name}.onnx"
-            if task.path is None:
-                path.write_bytes(task.data if task.data is not None else
-                                 space.build(space.sample(*task.space), task.space[0]).SerializeToString())
             try:
-                records.append(training_record(path, placement, optimizer))
+                records.append(training_record(candidate_file(task, Path(tmp)), placement, optimizer))
             except AnalyzerError as e:
-                err.print(f"error: {task.name}: {e}")
+                err.print(f"error: {naming(e, task.name)}")
     return records, total
 
 

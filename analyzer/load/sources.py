@@ -45,6 +45,17 @@ class CandidateTask:
     arch: dict | None = None
 
 
+def candidate_file(task: CandidateTask, folder: Path) -> Path:
+    """The candidate's model file: its own path, or its bytes (a synthetic one built here) written to
+    folder/NAME.onnx, which the caller removes."""
+    if task.path is not None:
+        return Path(task.path)
+    data = task.data if task.data is not None else synthetic.build(synthetic.sample(*task.space), task.space[0]).SerializeToString()
+    out = folder / f"{task.name}.onnx"
+    out.write_bytes(data)
+    return out
+
+
 def read(spec: str) -> Iterator[CandidateTask]:
     """The candidates `spec` names (see the module docstring), lazily."""
     m = _SPACE.match(spec)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 from . import sparsity, static
 from .errors import ShapeError, UnboundDimError
 from .load import hash_cache
-from .load.hash_cache import INLINE_HASH_BYTES, Inline
 from .load.onnx_graph import PINNED_NOTE, LoadedModel, load_onnx
 from .records import ModelProfile
 
@@ -51,12 +49,12 @@ def _remembered_sparsity(loaded: LoadedModel) -> tuple[float | None, float | Non
     return sp
 
 
-def _hasher(path: Path | None) -> ThreadPoolExecutor | Inline:
+def _hasher(path: Path | None):
     try:
-        small = path is None or path.stat().st_size < INLINE_HASH_BYTES
+        size = 0 if path is None else path.stat().st_size
     except OSError:
-        small = True  # the loader says what is wrong with it
-    return Inline() if small else ThreadPoolExecutor(1)
+        size = 0  # the loader says what is wrong with it
+    return hash_cache.hashing_pool(size)
 
 
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,

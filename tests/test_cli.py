@@ -205,14 +205,13 @@ def test_weight_bytes_that_do_not_fit_dims(tmp_path):
 def test_sha256_is_of_the_file_and_cached_until_it_changes(tmp_path, monkeypatch):
     import hashlib
 
-    from analyzer import profile as profile_mod
     from analyzer import profile_onnx
     from analyzer.load import hash_cache, onnx_graph
 
     path = _mm_model(tmp_path)
     small = profile_onnx(path, batch=1)  # under 4 MB: hashed each time, never written to the cache
     assert small.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and hash_cache.lookup(path) is None
-    for mod in (hash_cache, onnx_graph, profile_mod):
+    for mod in (hash_cache, onnx_graph):
         monkeypatch.setattr(mod, "INLINE_HASH_BYTES", 0)  # as for a large file
     first = profile_onnx(path, batch=1)
     assert first.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()

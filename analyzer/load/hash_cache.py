@@ -9,7 +9,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 from ..paths import cache_dir
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 MAX_ENTRIES = 4096
 
@@ -131,3 +135,11 @@ class Inline:
         except BaseException as e:  # noqa: BLE001 - raised where result() is called, as from a thread
             f.set_exception(e)
         return f
+
+
+def hashing_pool(nbytes: int) -> "Inline | ThreadPoolExecutor":
+    """Where to hash `nbytes` while the graph is analysed: a thread for a large file (hashlib releases the
+    GIL), in line for a small one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(1) if nbytes >= INLINE_HASH_BYTES else Inline()

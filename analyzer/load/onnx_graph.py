@@ -10,7 +10,6 @@ import hashlib
 import math
 import mmap
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +23,7 @@ from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
 from ..ir import Dim, Graph, Node, TensorInfo
 from ..units import MAX_BATCH, MAX_DIM, MAX_ELEMENTS, ONNX_DTYPES, dtype_itemsize, dtype_name
 from . import contrib_shapes, dim_expr, guard, hash_cache, seeded, shape_fold
-from .hash_cache import INLINE_HASH_BYTES, Inline
+from .hash_cache import INLINE_HASH_BYTES
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
 from .wire import strip_weights
@@ -324,7 +323,7 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
     _check_bindings(dims, batch)
     mapped = map_model_file(path)
     large = hash_file and len(mapped) >= INLINE_HASH_BYTES  # a small file is hashed in line and not remembered
-    with ThreadPoolExecutor(1) if large else Inline() as pool:
+    with hash_cache.hashing_pool(len(mapped) if hash_file else 0) as pool:
         # hashlib releases the GIL: a large file is hashed while its graph is parsed and analysed
         cached = hash_cache.lookup(path) if large else None if hash_file else ""
         sha_future = pool.submit(lambda: cached if cached is not None else hashlib.sha256(mapped).hexdigest())

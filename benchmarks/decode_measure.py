@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "models"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_calibration import capture_graph  # noqa: E402 - the same warm-up and capture as the calibration runs
 ENERGY_WINDOW_S = 1.2
 # GPT-2's 1024 positions: a decode step at cache length L writes position L, so L stays below 1024
 SETTINGS = [("decode", 1, 128), ("decode", 1, 512), ("decode", 1, 960), ("decode", 8, 128), ("decode", 8, 512),
@@ -60,19 +62,7 @@ def measure(out: Path, budget_s: float) -> None:
             x = inputs(phase, batch, length)
             with torch.no_grad():
                 fn = (lambda: model(*x))
-                if runtime == "graph":
-                    s = torch.cuda.Stream()
-                    s.wait_stream(torch.cuda.current_stream())
-                    with torch.cuda.stream(s):
-                        for _ in range(3):
-                            fn()
-                    torch.cuda.current_stream().wait_stream(s)
-                    g = torch.cuda.CUDAGraph()
-                    with torch.cuda.graph(g):
-                        fn()
-                    step = g.replay
-                else:
-                    step = fn
+                step = capture_graph(torch, fn).replay if runtime == "graph" else fn
                 for _ in range(5):
                     step()
                 torch.cuda.synchronize()

@@ -38,7 +38,7 @@ def population(
     item on the target, the Pareto front (CO2e and latency, and accuracy where every candidate has one) and
     the best by the objective. Each result is stored as it finishes: a killed run resumes where it stopped and
     a repeated run reads the store."""
-    from ..load.sources import read
+    from ..load.sources import known_size, read
     from ..place import resolve_placement
     from ..population import LocalExecutor, RayExecutor, pareto_front, run_population, top
     from ..report.progress import progress_bar
@@ -50,7 +50,7 @@ def population(
     placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
                                   grid=grid, region=region)
     tasks = read(source)
-    size = _size(source)
+    size = known_size(source)
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)
     db, pver = open_store(store, no_store)
     with progress_bar("candidates", size or 0, quiet, rate=True) as advance:
@@ -72,13 +72,6 @@ def population(
     else:
         _render(result, quiet)
     raise typer.Exit(max((e["exit_code"] for e in run.errors), default=0))
-
-
-def _size(source: str) -> int | None:
-    import re
-
-    m = re.match(r"^space:(\d+)", source)
-    return int(m.group(1)) if m else None
 
 
 def _write(out: Path, records: list[dict]) -> None:

@@ -45,6 +45,12 @@ class CandidateTask:
     arch: dict | None = None
 
 
+def known_size(spec: str) -> int | None:
+    """How many candidates `spec` holds, when that is known without reading them (space:N)."""
+    m = _SPACE.match(spec)
+    return int(m.group(1)) if m else None
+
+
 def candidate_file(task: CandidateTask, folder: Path) -> Path:
     """The candidate's model file: its own path, or its bytes (a synthetic one built here) written to
     folder/NAME.onnx, which the caller removes."""

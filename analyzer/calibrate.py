@@ -29,7 +29,7 @@ from . import __version__
 from .errors import UsageError
 from .fit import nelder_mead
 from .kernels import KERNEL_CLASSES, TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
-from .profiles import PROJECTION_KEYS, HardwareProfile, Sourced
+from .profiles import HW_SCALAR_KEYS, PROJECTION_KEYS, HardwareProfile, Sourced
 from .project import FILL_CLASSES, HOST_FAMILIES, KernelArrays, kernel_arrays_times, resolve_params, schedule_arrays
 from .records import ModelProfile
 
@@ -348,8 +348,7 @@ def calibrated_profile_toml(hw: HardwareProfile, cal: Calibration, observations:
         lines.append(f"aliases = [{', '.join(_q(a) for a in aliases)}]")
     if hw.note:
         lines.append(f"note = {_q(hw.note)}")
-    for k in ("memory_gb", "memory_bandwidth_gbps", "achievable_memory_bandwidth_gbps", "tdp_w", "idle_w", "avg_power_w",
-              "busy_power_w", "memory_bound_power_w", "embodied_co2e_kg", "lifetime_years"):
+    for k in HW_SCALAR_KEYS:  # every sourced scalar the profile has (the L2 size and SM count included)
         v = getattr(hw, k)
         if v is not None:
             lines.append(f"{k} = {_sourced(v)}")

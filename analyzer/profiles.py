@@ -60,6 +60,9 @@ class HardwareProfile:
     memory_bandwidth_gbps: Sourced | None = None
     achievable_memory_bandwidth_gbps: Sourced | None = None
     l2_cache_mb: Sourced | None = None  # the last on-chip cache: a working set beyond it streams from memory
+    # streaming multiprocessors and the threads each holds at once: how many blocks a kernel needs to fill the chip
+    sm_count: Sourced | None = None
+    max_threads_per_sm: Sourced | None = None
     tdp_w: Sourced | None = None
     idle_w: Sourced | None = None
     avg_power_w: Sourced | None = None
@@ -117,8 +120,9 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
     "memory_gb": (0.001, 1e5), "memory_bandwidth_gbps": (0.001, 1e6), "achievable_memory_bandwidth_gbps": (0.001, 1e6),
     "tdp_w": (0.1, 1e5), "idle_w": (0.0, 1e5), "avg_power_w": (0.1, 1e5), "busy_power_w": (0.1, 1e5),
     "memory_bound_power_w": (0.1, 1e5), "embodied_co2e_kg": (0.0, 1e6), "lifetime_years": (0.1, 50.0),
-    "l2_cache_mb": (0.01, 1e5),
+    "l2_cache_mb": (0.01, 1e5), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5),
 }
+HW_SCALAR_KEYS = tuple(_HW_SCALARS)
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
 _HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration", "training")
 # training-step parameters (analyzer/training.py) -> valid range

@@ -7,6 +7,11 @@ of class c (conv, conv1x1, depthwise, gemm, attention, elementwise, norm, reduce
   rate_c = peak(unit of c) x efficiency_c, bandwidth_c = datasheet bandwidth x memory_efficiency_c
   (2:4-sparse weights: the compute term / speedup^(2:4 share))
 
+A kernel whose grid is too small to fill the chip (`grid_threads` below the SMs' resident threads,
+sm_count x max_threads_per_sm) runs both terms at the share of the chip it occupies: each resident thread
+keeps the same loads in flight whatever the others do, so a kernel's bandwidth grows with its threads
+until the memory saturates (Little's law).
+
 t0_c is the time a kernel of that class takes however little it does (launch latency on the device, ramp-up
 and tail of its waves). fill_c (tensor-core classes) is the number of output elements at which a kernel's
 tiles occupy half the chip: a GEMM or convolution with few outputs runs on few SMs whatever its FLOPs;
@@ -102,6 +107,7 @@ class Params:
     power_cap_w: float = math.inf  # the board's power limit: beyond it clocks drop and the forward takes longer
     busy_power_w: float = 0.0  # board power in a large GEMM: eps_flop = (busy - static - active) / GEMM rate
     l2_bytes: float = math.inf  # on-chip cache: weights beyond it are streamed from memory on every forward
+    resident_threads: float = math.inf  # threads the chip holds at once (SMs x threads per SM)
     stream_bandwidth_bytes_per_s: float = math.inf  # what streaming from memory reaches (a large copy)
     inputs: list[dict[str, Any]] = field(default_factory=list)
 
@@ -215,6 +221,10 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
     cap = hw.tdp_w.value if hw.tdp_w is not None else math.inf
     l2 = math.inf
     stream = math.inf
+    resident = math.inf
+    if hw.sm_count is not None and hw.max_threads_per_sm is not None:
+        resident = hw.sm_count.value * hw.max_threads_per_sm.value
+        inputs += [hw.sm_count.as_input("sm_count", ""), hw.max_threads_per_sm.as_input("max_threads_per_sm", "")]
     if hw.l2_cache_mb is not None:
         l2 = hw.l2_cache_mb.value * 1e6
         inputs.append(hw.l2_cache_mb.as_input("l2_cache_mb", "MB"))
@@ -225,7 +235,7 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
             stream = bw * min(p("memory_efficiency_layout"), 1.0)  # copies: the layout class's bandwidth
     return Params(classes, host, gap, forward, async_device, static.value, active, eps_flop, eps_byte,
                   p("sparse_2_4_speedup") if supports else 1.0, supports, basis, BYTES_SCALE[dtype], sigma_model,
-                  sigma_shared, sigma_host, cap, busy.value, l2, stream, inputs)
+                  sigma_shared, sigma_host, cap, busy.value, l2, resident, stream, inputs)
 
 
 def _sigmas(hw: HardwareProfile, d: dict[str, Sourced], basis: str) -> tuple[float, float, float]:
@@ -261,6 +271,7 @@ class KernelArrays:
         self.weights = np.array([k.weights for k in ks], dtype=bool)
         self.host = np.array([HOST_FAMILIES.index(k.host) if k.host else -1 for k in ks], dtype=int)
         self.outputs = np.array([k.outputs for k in ks], dtype=float)
+        self.grid_threads = np.array([k.grid_threads for k in ks], dtype=float)  # 0: sized to the work
         self.weight_bytes = plan.weight_bytes
 
 
@@ -285,6 +296,11 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
         # weights larger than the last-level cache come from memory on every forward, at most at copy speed
         bw = np.minimum(bw, params.stream_bandwidth_bytes_per_s)
     memory = np.where(nbytes > 0, nbytes / bw, 0.0)
+    # the share of the chip a small grid occupies (1 for grids sized to the work, or where the SMs are unknown)
+    share = np.minimum(a.grid_threads / params.resident_threads, 1.0) \
+        if math.isfinite(params.resident_threads) else np.ones(len(a.grid_threads))
+    share = np.where(a.grid_threads > 0, share, 1.0)
+    compute, memory = compute / share, memory / share
     t = t0 + np.maximum(compute, memory)
     energy = eps * a.flops + params.energy_per_byte_j * nbytes
     return t, compute, memory, energy

@@ -15,14 +15,18 @@ Kaplan et al. 2020: backward = 2x forward for matrix work):
   saved, writing the input's gradient (1.5x the forward's traffic, the same FLOPs);
 - a normalisation in training mode: the forward computes the batch statistics first (a reduction over its
   input, 1.5x the inference traffic), and the backward is a reduction of the gradients and an elementwise
-  pass (2.5x the input's traffic).
+  pass (2.5x the input's traffic). A batch norm runs where PyTorch dispatches it (`batch_norm_backend`):
+  cuDNN for fp32 and fp16 autocast, PyTorch's own kernels for bf16, whose statistics and backward launch one
+  512-thread block per channel: a grid that fills a fraction of the chip (`Kernel.grid_threads`), so a
+  bf16 step can be slower than an fp32 one (measured so for mobile networks, see the README).
 
 The optimizer (PyTorch's default foreach implementation on CUDA) makes passes over every parameter: SGD with
 momentum 3 (24 bytes a parameter), Adam 7 (72 bytes a parameter: torch.optim._multi_tensor_adam's
 lerp, mul, addcmul, sqrt, div, add and addcdiv), each pass a multi-tensor kernel per ~110 tensors. Mixed
 precision (autocast bf16/fp16) keeps fp32 master weights: each step casts every weight to 16 bits (one
 kernel per weight tensor, 6 bytes a parameter) and the cast's backward turns each weight's gradient back to
-fp32 (6 bytes a parameter); the optimizer's traffic stays fp32. Host work: each backward operator is
+fp32 (6 bytes a parameter); autocast casts only the inputs of the operators on its 16-bit list (convolutions,
+linear, matmul), never a normalisation's parameters. The optimizer's traffic stays fp32. Host work: each backward operator is
 issued by the autograd engine at the forward operator's eager cost (an assumption, said in the output).
 """
 
@@ -70,17 +74,73 @@ class TrainingStep:
         return asdict(self)
 
 
-def _weight_tensors(profile: ModelProfile) -> int:
-    """Parameter tensors: the initializer inputs of nodes that carry weights (conv, gemm, normalisation)."""
-    n = 0
+_MATRIX_OPS = frozenset({"conv", "depthwise_conv", "grouped_conv", "conv_transpose", "depthwise_conv_transpose", "gemm"})
+# a normalisation's learned inputs; BatchNormalization's 4th and 5th (running mean and variance) are buffers
+_NORM_PARAMETER_INPUTS = {"BatchNormalization": (1, 2), "LayerNormalization": (1, 2), "InstanceNormalization": (1, 2),
+                          "GroupNormalization": (1, 2)}
+
+
+def _initializer_sizes(node: Any, positions: Any = None) -> list[int]:
+    shapes = node.input_shapes or []
+    return [math.prod(d for d in shapes[i] if isinstance(d, int))
+            for i, is_init in enumerate(node.initializer_inputs)
+            if is_init and i < len(shapes) and shapes[i] and (positions is None or i in positions)]
+
+
+def parameter_tensors(profile: ModelProfile) -> tuple[list[int], list[int]]:
+    """(elements of every parameter tensor, of those autocast casts to 16 bits). Parameters: the weights and
+    biases of convolutions and GEMMs and the scale and shift of normalisations (not batch norm's running
+    statistics, which are buffers). Autocast casts only the inputs of the operators on its lower-precision
+    list (convolutions, linear, matmul); a batch norm keeps its fp32 parameters and runs mixed."""
+    params: list[int] = []
+    cast: list[int] = []
     for node in profile.per_op or []:
-        if node.op_class in ("conv", "depthwise_conv", "grouped_conv", "gemm", "normalization", "conv_transpose") or \
-                node.op_type in ("BatchNormalization", "LayerNormalization", "Gemm", "MatMul"):
-            shapes = node.input_shapes or []
-            for i, is_init in enumerate(node.initializer_inputs):
-                if is_init and i < len(shapes) and shapes[i] and math.prod(d for d in shapes[i] if isinstance(d, int)) > 1:
-                    n += 1
-    return n
+        if node.op_class in _MATRIX_OPS or node.op_type in ("Gemm", "MatMul"):
+            sizes = [n for n in _initializer_sizes(node) if n > 1]
+            params += sizes
+            cast += sizes
+        elif node.op_type in _NORM_PARAMETER_INPUTS:
+            params += [n for n in _initializer_sizes(node, _NORM_PARAMETER_INPUTS[node.op_type]) if n > 1]
+    return params, cast
+
+
+def batch_norm_backend(precision: str) -> str:
+    """Which library runs a training batch norm in eager PyTorch on CUDA (`_select_batch_norm_backend`,
+    aten/src/ATen/native/Normalization.cpp): cuDNN unless the input or weight is bf16, or the input is fp16 with
+    fp16 weights. Under autocast the weights stay fp32, so fp32 and fp16 run cuDNN, bf16 runs PyTorch's own."""
+    return "native" if precision == "bf16" else "cudnn"
+
+
+# PyTorch's native NCHW batch norm (aten/src/ATen/native/cuda/Normalization.cuh): the statistics and the
+# backward kernels launch one block per channel of MAX_BLOCK_SIZE threads
+NATIVE_BN_BLOCK_THREADS = 512
+
+
+def _batch_norm_training(node: Any, backend: str) -> tuple[list[Kernel], list[Kernel]]:
+    """A training batch norm's forward and backward kernels (bytes stated at fp32 size, as every kernel's).
+    cuDNN: one forward kernel computing the batch statistics and normalising (1.5x the inference traffic), a
+    backward reduction and elementwise pass. PyTorch's native kernels (bf16): the statistics over each channel
+    (one block per channel: reads x), the running statistics' update and inversion (one tiny kernel), the
+    normalisation (reads x, writes y; a grid sized to the tensor); one fused backward kernel, again one block
+    per channel, that reduces the gradients and then writes the input's gradient (reads x and dy twice,
+    writes dx)."""
+    out = node.output_shapes[0] if node.output_shapes else []
+    elements = float(_numel_of(out))
+    channels = float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 0.0
+    if backend == "cudnn":
+        fwd = Kernel(node.name, node.op_type, "bn", node.flops, NORM_FORWARD_BYTES * node.bytes, "norm")
+        return [fwd], [Kernel(node.name, f"{node.op_type}:grad-reduce", "reduce", fwd.flops, fwd.bytes, "norm"),
+                       Kernel(node.name, f"{node.op_type}:grad", "elementwise", fwd.flops,
+                              NORM_BACKWARD_BYTES * fwd.bytes - fwd.bytes, "")]
+    per_channel = channels * NATIVE_BN_BLOCK_THREADS
+    fwd = [Kernel(node.name, "bn:stats", "bn", node.flops, 4.0 * elements, "norm", grid_threads=per_channel),
+           Kernel(node.name, "bn:update-invstd", "aux", 0.0, 4.0 * 4 * channels),
+           Kernel(node.name, "bn:transform", "bn", node.flops, 8.0 * elements)]
+    return fwd, [Kernel(node.name, "bn:backward", "bn", 2 * node.flops, 20.0 * elements, "norm", grid_threads=per_channel)]
+
+
+def _numel_of(shape: list) -> int:
+    return math.prod(shape) if shape and all(isinstance(d, int) for d in shape) else 0
 
 
 def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
@@ -96,7 +156,7 @@ def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
     if k.kclass == "attention":
         return [Kernel(k.op, "attention:backward", "attention", ATTENTION_BACKWARD_FLOPS * k.flops, 2 * k.bytes, host,
                        False, k.outputs)]
-    if k.kclass in ("bn", "norm"):
+    if k.kclass == "norm":
         return [Kernel(k.op, f"{k.op_type}:grad-reduce", "reduce", k.flops, k.bytes, host),
                 Kernel(k.op, f"{k.op_type}:grad", "elementwise", k.flops, NORM_BACKWARD_BYTES * k.bytes - k.bytes, "")]
     return [Kernel(k.op, f"{k.op_type}:grad", k.kclass, k.flops, ACTIVATION_BACKWARD_BYTES * k.bytes, host)]
@@ -112,12 +172,25 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     if precision not in PRECISIONS:
         raise UsageError(f"--precision '{precision}': expected one of {', '.join(PRECISIONS)}")
     fwd_plan = plan_kernels(profile, "eager", precision, gpu)
-    fwd = [replace(k, bytes=k.bytes * NORM_FORWARD_BYTES) if k.kclass in ("bn", "norm") else k for k in fwd_plan.kernels]
+    batch_norms = {n.name: n for n in profile.per_op or [] if n.op_type == "BatchNormalization"}
+    backend = batch_norm_backend(precision) if gpu else "cudnn"
+    # (forward kernel, its backward kernels); a batch norm's training kernels replace its inference ones
+    steps: list[tuple[Kernel, list[Kernel] | None]] = []
+    for k in fwd_plan.kernels:
+        node = batch_norms.get(k.op)
+        if node is None:
+            steps.append((replace(k, bytes=k.bytes * NORM_FORWARD_BYTES) if k.kclass == "norm" else k, None))
+        elif k.kclass == "bn":
+            f, b = _batch_norm_training(node, backend)
+            steps += [(x, b if i == 0 else []) for i, x in enumerate(f)]
+    fwd = [k for k, _ in steps]
     first = next((i for i, k in enumerate(fwd) if k.weights or k.kclass == "depthwise"), None)
     bwd: list[Kernel] = []
-    for i in range(len(fwd) - 1, -1, -1):
-        bwd += _backward(fwd[i], i == first)
-    tensors = _weight_tensors(profile)
+    for i in range(len(steps) - 1, -1, -1):
+        k, known = steps[i]
+        bwd += _backward(k, i == first) if known is None else known
+    sizes, cast = parameter_tensors(profile)
+    tensors = len(sizes)
     params = profile.params
     fp32 = 1.0 / bytes_scale  # bytes that stay fp32 whatever the compute dtype
     passes, per_param = OPTIMIZERS[optimizer]
@@ -126,12 +199,10 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
                   per_param * params / passes * fp32 / launches, "elementwise" if j == 0 else "")
            for p in range(passes) for j in range(launches)]
     casts: list[Kernel] = []
-    if precision != "fp32" and tensors:
-        per_tensor = params / tensors
-        casts = [Kernel("autocast", "cast:weight->16", "elementwise", 0.0, 6 * per_tensor * fp32, "elementwise")
-                 for _ in range(tensors)]
-        bwd += [Kernel("autocast", "cast:grad->32", "elementwise", 0.0, 6 * per_tensor * fp32, "elementwise")
-                for _ in range(tensors)]
+    if precision != "fp32" and cast:
+        # each cast reads 4 bytes and writes 2 per element, forward (the weight) and backward (its gradient)
+        casts = [Kernel("autocast", "cast:weight->16", "elementwise", 0.0, 6 * n * fp32, "elementwise") for n in cast]
+        bwd += [Kernel("autocast", "cast:grad->32", "elementwise", 0.0, 6 * n * fp32, "elementwise") for n in cast]
     kernels = tuple(casts + fwd + bwd + opt)
     plan = KernelPlan("eager", kernels, fwd_plan.host_nodes, fwd_plan.view_nodes, fwd_plan.fused_nodes,
                       fwd_plan.unsupported_nodes, fwd_plan.rules, fwd_plan.weight_bytes)
@@ -164,6 +235,7 @@ class _Prepared:
     backward_issued: Any  # backward operators' first kernels: the autograd engine's host cost before each
     counts: tuple[int, int, int, int]  # forward, backward, optimizer kernels, parameter tensors
     flops: float
+    per_channel_kernels: int = 0  # kernels whose grid is one block per channel
 
 
 def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> _Prepared:
@@ -181,7 +253,7 @@ def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: s
     matrix = np.array([k.kclass in TENSOR_CLASSES or k.kclass == "depthwise" for k in plan.kernels], dtype=bool)
     issued = np.array([bool(k.host) for k in plan.kernels], dtype=bool)
     return _Prepared(a, t, energy, backward & matrix, backward & issued, (n_fwd, n_bwd, n_opt, tensors),
-                     float(sum(k.flops for k in plan.kernels)))
+                     float(sum(k.flops for k in plan.kernels)), sum(1 for k in plan.kernels if k.grid_threads))
 
 
 def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
@@ -203,6 +275,11 @@ def project_training(profile: ModelProfile, params: Params, precision: str, opti
     notes = (("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
               "cost is not calibrated)",) if params.host_s else ()) + (
         f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",)
+    if p.per_channel_kernels:
+        notes += ((f"batch norm in {precision}: PyTorch's own kernels, one block per channel",) if math.isfinite(
+            params.resident_threads) else (f"batch norm in {precision}: PyTorch's own kernels, one block per channel; "
+                                           "the hardware profile has no sm_count/max_threads_per_sm, so they are "
+                                           "projected as if they filled the chip (too fast)",))
     return TrainingStep(profile.model, batch, precision, optimizer, tl.latency_s, tl.energy_j / batch, n_fwd, n_bwd, n_opt,
                         tensors, profile.params, p.flops, notes)
 

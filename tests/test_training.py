@@ -4,6 +4,7 @@ counted by hand on a small network, and the held-out H100 training measurements 
 import csv
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from onnx import helper
 from analyzer import profile_onnx
 from analyzer.profiles import load_profiles, projection_defaults
 from analyzer.project import resolve_params
-from analyzer.training import OPTIMIZERS, project_training, training_plan
+from analyzer.training import parameter_tensors, project_training, training_plan
 from cli_helpers import cli
 from onnx_builders import init, model, vi
 
@@ -56,6 +57,62 @@ def test_backward_and_optimizer_kernels_as_counted_by_hand(mlp):
     assert sum(k.bytes for k in casts) * 0.5 == pytest.approx(12 * params)
 
 
+def test_parameters_and_autocast_casts_of_resnet18():
+    """torchvision's ResNet-18 has 11,689,512 parameters in 62 tensors: 20 convolution weights, the classifier's
+    weight and bias, and 20 batch norms' scale and shift (their running statistics are buffers). Autocast casts
+    only the 22 convolution and linear tensors; a batch norm keeps its fp32 parameters."""
+    prof = profile_onnx(ROOT / "models" / "resnet18.onnx", batch=8, per_op=True)
+    params, cast = parameter_tensors(prof)
+    assert len(params) == 62 and sum(params) == prof.params == 11_689_512
+    assert len(cast) == 22 and sum(cast) == 11_689_512 - 2 * 4800  # 4,800 channels of batch norm, 2 tensors each
+    plan = training_plan(prof, "bf16", "sgd-momentum", gpu=True, bytes_scale=0.5)[0]
+    assert sum(k.op_type == "cast:weight->16" for k in plan.kernels) == sum(k.op_type == "cast:grad->32" for k in plan.kernels) == 22
+
+
+def test_batch_norm_runs_where_pytorch_dispatches_it():
+    """PyTorch's `_select_batch_norm_backend`: bf16 input -> its own kernels (statistics, update, normalise;
+    one fused backward), the statistics and backward with one 512-thread block per channel; fp32, and fp16
+    under autocast (fp32 weights) -> cuDNN (one forward kernel, a reduction and an elementwise backward)."""
+    from analyzer.training import batch_norm_backend
+
+    assert [batch_norm_backend(p) for p in ("fp32", "fp16", "bf16")] == ["cudnn", "cudnn", "native"]
+    prof = profile_onnx(ROOT / "models" / "resnet18.onnx", batch=8, per_op=True)
+    bn = next(n for n in prof.per_op if n.op_type == "BatchNormalization")
+    channels, elements = bn.output_shapes[0][1], math.prod(bn.output_shapes[0])
+    for precision in ("fp32", "fp16", "bf16"):
+        plan, n_fwd, n_bwd, _, _ = training_plan(prof, precision, "sgd-momentum", gpu=True, bytes_scale=1.0)
+        mine = [(i < n_fwd, k) for i, k in enumerate(plan.kernels) if k.op == bn.name]
+        kinds = [(fwd, k.op_type) for fwd, k in mine]
+        if precision == "bf16":
+            assert kinds == [(True, "bn:stats"), (True, "bn:update-invstd"), (True, "bn:transform"), (False, "bn:backward")]
+            stats, back = mine[0][1], mine[3][1]
+            assert stats.grid_threads == back.grid_threads == channels * 512
+            assert stats.bytes == 4 * elements and back.bytes == 20 * elements  # x read; x, dy read twice, dx written
+        else:
+            assert kinds == [(True, "BatchNormalization"), (False, "BatchNormalization:grad-reduce"),
+                             (False, "BatchNormalization:grad")]
+            assert all(k.grid_threads == 0 for _, k in mine)
+
+
+def test_a_grid_smaller_than_the_chip_runs_at_its_share():
+    """A kernel of 64 blocks x 512 threads on an H100 (132 SMs x 2,048 resident threads) occupies 32,768 of
+    270,336 thread slots: its busy time is 270,336 / 32,768 = 8.25x that of the same work on a full grid."""
+    from analyzer.kernels import Kernel, KernelPlan
+    from analyzer.project import KernelArrays, kernel_arrays_times
+
+    hw = load_profiles().get("hardware", "h100")
+    params = resolve_params(hw, "bf16", "eager", projection_defaults())
+    assert params.resident_threads == 132 * 2048
+    k = Kernel("bn", "bn:stats", "bn", 2e6, 4e6, "norm")
+    plan = KernelPlan("eager", (k, replace(k, grid_threads=64 * 512)), 0, 0, 0, 0)
+    t, _, _, energy = kernel_arrays_times(KernelArrays(plan), params)
+    t0 = params.classes["bn"].t0_s
+    assert (t[1] - t0) / (t[0] - t0) == pytest.approx(132 * 2048 / (64 * 512))
+    assert energy[0] == energy[1]  # the same bytes and FLOPs: the extra time is paid in static power
+    full = replace(k, grid_threads=1e9)
+    assert kernel_arrays_times(KernelArrays(KernelPlan("eager", (full,), 0, 0, 0, 0)), params)[0][0] == pytest.approx(t[0])
+
+
 def test_training_costs_more_than_inference_and_adam_more_than_sgd(mlp):
     hw = load_profiles().get("hardware", "h100")
     for precision in ("fp32", "bf16"):
@@ -74,8 +131,7 @@ def _rank(x):
 def test_held_out_h100_training_steps():
     """Five architectures x fp32/bf16 autocast x batch 64/256, SGD with momentum, eager PyTorch, NVML energy
     (profiles/measurements/h100-sxm-2026-11-27/train.csv; never fitted on). The issue asks a median |error|
-    <= 30% and a rank correlation >= 0.9: the first is met (20%), the second not yet (0.87); this guards
-    against regressions."""
+    <= 30% and a rank correlation >= 0.9 (13.5% and 0.907 since batch norm runs where PyTorch dispatches it)."""
     hw = load_profiles().get("hardware", "h100-sxm-calibrated")
     rows = list(csv.DictReader(open(ROOT / "profiles/measurements/h100-sxm-2026-11-27/train.csv")))
     pred, meas = [], []
@@ -86,7 +142,7 @@ def test_held_out_h100_training_steps():
         meas.append(float(r["energy_j_per_sample"]))
     err = np.abs(np.array(pred) / np.array(meas) - 1)
     rho = np.corrcoef(_rank(pred), _rank(meas))[0, 1]
-    assert len(rows) == 17 and np.median(err) <= 0.30 and rho >= 0.85, (np.median(err), rho)
+    assert len(rows) == 17 and np.median(err) <= 0.30 and rho >= 0.9, (np.median(err), rho)
 
 
 def test_project_phase_train_command():

@@ -53,6 +53,9 @@ class Kernel:
     host: str = ""  # the launching operator's host-work family; "" for its 2nd, 3rd ... kernels
     weights: bool = False  # a GEMM-class kernel reading weights (2:4 sparsity applies)
     outputs: float = 0.0  # output elements: the parallel work a tensor-core kernel tiles across the chip
+    # a grid too small to fill the chip (PyTorch's per-channel batch-norm kernels: one block per channel):
+    # blocks x threads per block; 0 when the grid is sized to the work (most kernels)
+    grid_threads: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,9 @@ def test_calibrating_training_recovers_known_parameters(tmp_path):
     r = cli("calibrate", "--phase", "train", "--hardware", "h100", "--csv", csv_path, "--models", ROOT / "models",
             "--out", prof_dir / "h100.toml", "--format", "json")
     assert r.exit_code == 0, r.output
-    assert "[training]" in (prof_dir / "h100.toml").read_text()
+    written = (prof_dir / "h100.toml").read_text()
+    assert "[training]" in written
+    assert all(f"\n{k} = " in written for k in ("l2_cache_mb", "sm_count", "max_threads_per_sm"))  # the base's scalars
     args = ["project", ROOT / "models" / "resnet18.onnx", "--hardware", "h100", "--phase", "train", "--batch", "16",
             "--dtype", "fp32", "--format", "json"]
     plain = json.loads(cli(*args).stdout)[0]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
@@ -315,6 +316,10 @@ def training_record(path: Any, placement: Any, optimizer: str, dims: dict[str, i
         f"the band adds a log-error of {TRAINING_LOG_SIGMA} for training to the inference error model's"]
     if runtime == "graph":
         notes.append(f"{hw.name}: the step is projected compiled (XLA), without per-operator host cost")
+    if any(n.op_class in _MATRIX_OPS for n in prof.per_op or []) and \
+            not any(n.op_type in _NORM_PARAMETER_INPUTS for n in prof.per_op or []):
+        notes.append(f"{Path(str(path)).name} has no normalisation layers: if it trains with batch norm (folded into "
+                     "its convolutions by an inference export), the step leaves that cost out")
     return {"model": str(path), "hardware": hw.name, "precision": placement.dtype, "optimizer": optimizer,
             "batch": step.batch, "step_s": step.step_s, "samples_per_s": step.batch / step.step_s,
             "energy_j_per_sample": step.energy_j_per_sample, "range": band(step.energy_j_per_sample, sigma),

@@ -72,6 +72,31 @@ def test_a_projected_plan_is_samples_times_the_mean_training_cost(tmp_path):
         assert bad.exit_code == 2 and says in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, bad.output
 
 
+def test_synthetic_candidates_are_trained_in_their_training_form(tmp_path):
+    """plan-search builds the synthetic space with a batch norm after every convolution (the network as it is
+    trained): the same convolutions and MACs as the inference form, no conv biases, one BatchNormalization each;
+    its training step costs more than the folded graph's. A file without normalisation gets a note."""
+    from analyzer import profile_onnx
+    from analyzer.load import space
+
+    arch = space.sample(0, 0)  # what space:1 holds
+    folded, trained = tmp_path / "folded.onnx", tmp_path / "trained.onnx"
+    folded.write_bytes(space.build(arch).SerializeToString())
+    trained.write_bytes(space.build(arch, batch_norm=True).SerializeToString())
+    pf, pt = profile_onnx(folded, batch=1, per_op=True), profile_onnx(trained, batch=1, per_op=True)
+    convs = sum(n.op_type == "Conv" for n in pt.per_op)
+    assert sum(n.op_type == "BatchNormalization" for n in pt.per_op) == convs == sum(n.op_type == "Conv" for n in pf.per_op)
+    assert sum(n.macs for n in pt.per_op if n.op_type == "Conv") == sum(n.macs for n in pf.per_op if n.op_type == "Conv")
+    site = ["--hardware", "h100", "--dtype", "bf16", "--batch", "32", "--pue", "1.1", "--grid-gco2e-per-kwh", "100"]
+    recs = json.loads(cli("project", folded, trained, "--phase", "train", *site, "--format", "json").stdout)
+    assert recs[1]["energy_j_per_sample"] > 1.3 * recs[0]["energy_j_per_sample"]
+    assert any("no normalisation layers" in n for n in recs[0]["notes"])
+    assert not any("no normalisation layers" in n for n in recs[1]["notes"])
+    plan = json.loads(cli("plan-search", "space:1", *site, "--samples-per-candidate", "1000", "--format", "json").stdout)
+    assert plan["search"]["energy_kwh"] * 3.6e6 / 1.1 / 1000 == pytest.approx(recs[1]["energy_j_per_sample"], rel=1e-9)
+    assert not any("no normalisation layers" in n for n in plan["notes"])
+
+
 def _plan(tmp_path: Path, name: str, median: float, sigma: float) -> Path:
     f = math.exp(Z90 * sigma)
     phase = {"samples": 1.0, "energy_kwh": median / 0.4, "co2e_kg": median, "low_kg": median / f, "high_kg": median * f,

@@ -150,7 +150,7 @@ def _projected(source: str, placement, optimizer: str, sample: int) -> tuple[lis
             if len(records) >= sample:
                 continue
             try:
-                records.append(training_record(candidate_file(task, Path(tmp)), placement, optimizer))
+                records.append(training_record(candidate_file(task, Path(tmp), training=True), placement, optimizer))
             except AnalyzerError as e:
                 err.print(f"error: {naming(e, task.name)}")
     return records, total

@@ -51,12 +51,13 @@ def known_size(spec: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def candidate_file(task: CandidateTask, folder: Path) -> Path:
-    """The candidate's model file: its own path, or its bytes (a synthetic one built here) written to
-    folder/NAME.onnx, which the caller removes."""
+def candidate_file(task: CandidateTask, folder: Path, training: bool = False) -> Path:
+    """The candidate's model file: its own path, or its bytes (a synthetic one built here, in its training
+    form with batch norms when `training`) written to folder/NAME.onnx, which the caller removes."""
     if task.path is not None:
         return Path(task.path)
-    data = task.data if task.data is not None else synthetic.build(synthetic.sample(*task.space), task.space[0]).SerializeToString()
+    data = task.data if task.data is not None else \
+        synthetic.build(synthetic.sample(*task.space), task.space[0], batch_norm=training).SerializeToString()
     out = folder / f"{task.name}.onnx"
     out.write_bytes(data)
     return out

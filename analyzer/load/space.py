@@ -6,7 +6,8 @@ ProxylessNAS / MnasNet-style searches: a stem (3x3 conv, stride 2), seven stages
 (1x1 expand, kxk depthwise, 1x1 project; a residual Add where shapes allow), a 1x1 head to 1280 channels,
 global pooling and a 1000-way classifier. Choices: a width multiplier for the whole net, and per stage a
 depth, and per block a kernel size and an expansion ratio. Convolutions carry a bias (BatchNorm folded, as
-ONNX exporters emit inference graphs) and ReLU6 is Clip(0, 6).
+ONNX exporters emit inference graphs) and ReLU6 is Clip(0, 6). The training form (`batch_norm=True`, what
+plan-search trains) keeps each convolution's BatchNormalization, bias-free as the network is trained.
 
 Candidates are seeded skeletons (load/seeded.py): every dim is in the file, the weights are seeded random
 numbers generated only if something measures the model, so a candidate is a few KB and profiles without
@@ -87,10 +88,11 @@ def _node(op: str, inputs: list[str], outputs: list[str], name: str, **attrs: in
 class _Builder:
     WEIGHTS = "candidate.weights"
 
-    def __init__(self, graph: onnx.GraphProto):
+    def __init__(self, graph: onnx.GraphProto, batch_norm: bool = False):
         self.g = graph
         self.n = 0
         self.offset = 0
+        self.batch_norm = batch_norm
 
     def _weight(self, name: str, dims: tuple[int, ...]) -> str:
         """A float weight with dims only: seeded external data (load/seeded.py) generated if measured."""
@@ -103,23 +105,28 @@ class _Builder:
         self.n += 1
         i = self.n
         w = self._weight(f"conv{i}.weight", (c_out, c_in // group, k, k))
-        b = self._weight(f"conv{i}.bias", (c_out,))
         y = f"conv{i}"
-        self.g.node.append(_node("Conv", [x, w, b], [y], f"Conv_{i}", kernel_shape=[k, k], strides=[stride, stride],
+        inputs = [x, w] if self.batch_norm else [x, w, self._weight(f"conv{i}.bias", (c_out,))]
+        self.g.node.append(_node("Conv", inputs, [y], f"Conv_{i}", kernel_shape=[k, k], strides=[stride, stride],
                                  pads=[k // 2] * 4, group=group))
+        if self.batch_norm:
+            stats = [self._weight(f"bn{i}.{t}", (c_out,)) for t in ("weight", "bias", "running_mean", "running_var")]
+            self.g.node.append(_node("BatchNormalization", [y, *stats], [f"bn{i}"], f"BatchNormalization_{i}"))
+            y = f"bn{i}"
         if not act:
             return y
         self.g.node.append(_node("Clip", [y, "zero", "six"], [f"relu6_{i}"], f"Clip_{i}"))
         return f"relu6_{i}"
 
 
-def build(arch: Arch, seed: int = 0) -> onnx.ModelProto:
-    """The candidate as an ONNX skeleton (opset 17), batch dim named 'batch'."""
+def build(arch: Arch, seed: int = 0, batch_norm: bool = False) -> onnx.ModelProto:
+    """The candidate as an ONNX skeleton (opset 17), batch dim named 'batch'; with `batch_norm`, its
+    training form (a BatchNormalization after every convolution)."""
     model = onnx.ModelProto(ir_version=8, producer_name="nas-analyzer space")
     model.opset_import.add(domain="", version=17)
     g = model.graph
     g.name = "mobile_space"
-    b = _Builder(g)
+    b = _Builder(g, batch_norm)
     g.initializer.append(onnx.numpy_helper.from_array(np.array(0, np.float32), "zero"))
     g.initializer.append(onnx.numpy_helper.from_array(np.array(6, np.float32), "six"))
     c = _channels(STEM, arch.width)

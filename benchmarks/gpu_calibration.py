@@ -299,9 +299,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
     train_path = out / "train.csv"
     with open(train_path, "w", newline="") as f:
         csv.DictWriter(f, TRAIN_FIELDS).writeheader()
-    for name in TRAIN_MODELS if not (args.models or args.no_train) else ():
-        for precision in ("fp32", "bf16"):
-            for batch in (64, 256):
+    train_models = [m for m in args.train_models.split(",") if m] if args.train_models else list(TRAIN_MODELS)
+    for name in train_models if not (args.models or args.no_train) else ():
+        for precision in args.train_precisions.split(","):
+            for batch in (int(b) for b in args.train_batches.split(",")):
                 if time.perf_counter() > deadline:
                     skipped.append(f"train/{name}/{precision}/{batch}")
                     continue
@@ -414,7 +415,8 @@ TRAIN_FIELDS = ("model", "precision", "batch", "optimizer", "step_ms_median", "a
 
 def measure_train(torch, meter: Nvml, name: str, precision: str, batch: int, traces: Path) -> dict:
     """One training step (forward, cross-entropy, backward, SGD with momentum) in eager PyTorch: fp32 as
-    PyTorch defaults, or bf16 autocast with fp32 master weights. Kept for issue #18's training projection."""
+    PyTorch defaults, or bf16/fp16 autocast with fp32 master weights. The five TRAIN_MODELS are kept back
+    to check issue #18's training projection; other models (--train-models) are for `calibrate --phase train`."""
     import architectures
 
     sync = torch.cuda.synchronize
@@ -426,7 +428,8 @@ def measure_train(torch, meter: Nvml, name: str, precision: str, batch: int, tra
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast("cuda", dtype=torch.float16 if precision == "fp16" else torch.bfloat16,
+                            enabled=precision != "fp32"):
             loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
@@ -456,6 +459,11 @@ def main() -> int:
     m.add_argument("--batches", default="1,32,256", help="comma-separated batch sizes")
     m.add_argument("--dtypes", default="fp32,fp16")
     m.add_argument("--no-train", action="store_true", help="skip the training steps and the torchvision models")
+    m.add_argument("--train-models", default="", help="comma-separated models whose training steps to measure (default: "
+                   "the five kept back to check the training projection; name others, e.g. mobilenet_v3_large,mnasnet1_0, "
+                   "to calibrate it)")
+    m.add_argument("--train-precisions", default="fp32,bf16", help="comma-separated: fp32, bf16, fp16 (autocast)")
+    m.add_argument("--train-batches", default="64,256")
     m.add_argument("--validate", action="store_true", help="also run the product's own measure_torch (CUDA events, CUDA graphs, NVML)")
     f = sub.add_parser("fit", help="calibrate the projection on measured data")
     f.add_argument("--data", default=str(ROOT / "profiles" / "measurements" / "h100-sxm-2026-11-27"))

@@ -140,6 +140,67 @@ def _batch_norm_training(node: Any, backend: str) -> tuple[list[Kernel], list[Ke
     return fwd, [Kernel(node.name, "bn:backward", "bn", 2 * node.flops, 20.0 * elements, "norm", grid_threads=per_channel)]
 
 
+def depthwise_backend(precision: str) -> str:
+    """Which kernels run a depthwise convolution in eager PyTorch on CUDA (`_select_conv_backend`,
+    `use_cudnn_depthwise` in aten/src/ATen/native/Convolution.cpp): cuDNN only for fp16 input and weights
+    (autocast fp16 casts both), PyTorch's own `conv_depthwise2d` kernels otherwise (fp32, bf16)."""
+    return "cudnn" if precision == "fp16" else "native"
+
+
+# DepthwiseConv2d.cu: the weight gradient launches one block per (channel, filter tap) of up to 256 threads
+# (a warp per batch item), each reducing over the batch and the output's pixels
+NATIVE_DW_WGRAD_MAX_THREADS = 256
+
+
+def _depthwise_backward(k: Kernel, node: Any, first: bool) -> list[Kernel]:
+    """PyTorch's native depthwise backward: the input's gradient (one thread per input element, k x k taps of
+    the output's gradient: the forward's work) and the weights' gradient, which loads for every output element
+    and tap one input and one gradient element, twice the forward's loads, in a grid of channels x taps blocks."""
+    w = node.input_shapes[1] if len(node.input_shapes) > 1 else []
+    x = node.input_shapes[0] if node.input_shapes else []
+    taps = _numel_of(list(w[2:])) if len(w) > 2 else 1
+    batch = x[0] if x and isinstance(x[0], int) else 1
+    threads = min(32 * batch, NATIVE_DW_WGRAD_MAX_THREADS)
+    wgrad = Kernel(k.op, f"{k.op_type}:wgrad", k.kclass, 2 * k.flops, 2 * k.bytes, "" if not first else k.host, False,
+                   k.outputs, grid_threads=float((w[0] if w and isinstance(w[0], int) else 1) * taps * threads))
+    if first:
+        return [wgrad]
+    return [Kernel(k.op, f"{k.op_type}:dgrad", k.kclass, k.flops, k.bytes, k.host, k.weights, k.outputs), wgrad]
+
+
+def _binary_backward(k: Kernel, node: Any) -> list[Kernel]:
+    """What autograd launches for an elementwise Add, Sub, Mul or Div (derivatives.yaml; a gradient whose
+    operand was broadcast is summed back to its shape, `sum_to_size`): Add passes the output's gradient on
+    unchanged (no kernel) and Sub negates its second operand's; Mul and Div compute each operand's gradient
+    from the output's gradient and the other operand (Div's second also reads the first), one full-size kernel
+    each; a broadcast operand's gradient is then reduced. Scalars (constants) get no gradient; other inputs,
+    parameters included, do. Bytes at fp32 size, as every kernel's."""
+    out = node.output_shapes[0] if node.output_shapes else []
+    e = float(_numel_of(out))
+    sizes = [float(_numel_of(sh)) if sh is not None else 0.0 for sh in (node.input_shapes or [])][:2]
+    ks: list[Kernel] = []
+    for i, n in enumerate(sizes):
+        if n <= 1:
+            continue
+        other = sizes[1 - i] if len(sizes) == 2 else 0.0
+        if node.op_type in ("Mul", "Div"):
+            extra = e if node.op_type == "Div" and i == 1 else 0.0
+            ks.append(Kernel(k.op, f"{node.op_type}:grad{i}", "elementwise", e, 4 * (2 * e + other + extra)))
+        elif node.op_type == "Sub" and i == 1:
+            ks.append(Kernel(k.op, "Sub:grad1", "elementwise", e, 8 * e))
+        if n < e:  # the operand was broadcast: its gradient is summed over the broadcast dims
+            ks.append(Kernel(k.op, f"{node.op_type}:grad{i}-reduce", "reduce", e, 4 * (e + n)))
+    return [replace(x, host=k.host if j == 0 else "") for j, x in enumerate(ks)]
+
+
+def _bias_backward(k: Kernel, node: Any) -> list[Kernel]:
+    """A convolution's separate bias add: its input's gradient passes on unchanged; the bias's gradient sums
+    the output's gradient over the batch and the pixels (one reduction)."""
+    out = node.output_shapes[0] if node.output_shapes else []
+    e, c = float(_numel_of(out)), float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 1.0
+    return [Kernel(k.op, "bias:grad", "reduce", e, 4 * (e + c), k.host)]
+
+
 def _numel_of(shape: list) -> int:
     return math.prod(shape) if shape and all(isinstance(d, int) for d in shape) else 0
 
@@ -173,8 +234,11 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     if precision not in PRECISIONS:
         raise UsageError(f"--precision '{precision}': expected one of {', '.join(PRECISIONS)}")
     fwd_plan = plan_kernels(profile, "eager", precision, gpu)
-    batch_norms = {n.name: n for n in profile.per_op or [] if n.op_type == "BatchNormalization"}
+    nodes = {n.name: n for n in profile.per_op or []}
+    batch_norms = {name: n for name, n in nodes.items() if n.op_type == "BatchNormalization"}
     backend = batch_norm_backend(precision) if gpu else "cudnn"
+    depthwise = {n.name: n for n in profile.per_op or [] if n.op_class == "depthwise_conv"} \
+        if gpu and depthwise_backend(precision) == "native" else {}
     # (forward kernel, its backward kernels); a batch norm's training kernels replace its inference ones
     steps: list[tuple[Kernel, list[Kernel] | None]] = []
     for k in fwd_plan.kernels:
@@ -189,6 +253,12 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     bwd: list[Kernel] = []
     for i in range(len(steps) - 1, -1, -1):
         k, known = steps[i]
+        if known is None and k.kclass == "depthwise" and k.op in depthwise:
+            known = _depthwise_backward(k, depthwise[k.op], i == first)
+        elif known is None and k.op in nodes and k.op_type == nodes[k.op].op_type in ("Add", "Sub", "Mul", "Div"):
+            known = _binary_backward(k, nodes[k.op])
+        elif known is None and k.op_type == "bias add" and k.op in nodes:
+            known = _bias_backward(k, nodes[k.op])
         bwd += _backward(k, i == first) if known is None else known
     sizes, cast = parameter_tensors(profile)
     tensors = len(sizes)

@@ -2,7 +2,7 @@
 
   0 units, errors, records, ir, paths        constants, the error hierarchy, frozen records
   1 load/, manifest, profiles, dist, fit, poly   files -> IR and validated profiles; small maths
-  2 ops/, static, sparsity, profile, kernels/, symbolic   IR -> profile, kernel plans, cost formulas
+  2 ops/, static, sparsity, profile, kernels/, training_kernels, symbolic   IR -> profile, kernel plans, cost formulas
   3 project, carbon, fourms, amortize, rank, calibrate, pairing, sensitivity, place, search_cost, measure/, generation
                                              estimators and measurement
   4 pipeline, observations, analysis, store, population  steps that chain them
@@ -23,7 +23,7 @@ PKG = Path(__file__).resolve().parent.parent / "analyzer"
 LAYERS = [
     {"units", "errors", "records", "ir", "paths", "__init__"},
     {"load", "manifest", "profiles", "dist", "fit", "poly"},
-    {"ops", "static", "sparsity", "profile", "kernels", "symbolic"},
+    {"ops", "static", "sparsity", "profile", "kernels", "training_kernels", "symbolic"},
     {"project", "carbon", "fourms", "amortize", "rank", "calibrate", "pairing", "sensitivity", "place", "search_cost", "measure",
      "generation", "training", "search_plan"},
     {"pipeline", "observations", "analysis", "store", "population", "fleet"},

@@ -15,7 +15,8 @@ from onnx import helper
 from analyzer import profile_onnx
 from analyzer.profiles import load_profiles, projection_defaults
 from analyzer.project import resolve_params
-from analyzer.training import parameter_tensors, project_training, training_plan
+from analyzer.training import project_training
+from analyzer.training_kernels import parameter_tensors, training_plan
 from cli_helpers import cli
 from onnx_builders import init, model, vi
 
@@ -73,7 +74,7 @@ def test_batch_norm_runs_where_pytorch_dispatches_it():
     """PyTorch's `_select_batch_norm_backend`: bf16 input -> its own kernels (statistics, update, normalise;
     one fused backward), the statistics and backward with one 512-thread block per channel; fp32, and fp16
     under autocast (fp32 weights) -> cuDNN (one forward kernel, a reduction and an elementwise backward)."""
-    from analyzer.training import batch_norm_backend
+    from analyzer.training_kernels import batch_norm_backend
 
     assert [batch_norm_backend(p) for p in ("fp32", "fp16", "bf16")] == ["cudnn", "cudnn", "native"]
     prof = profile_onnx(ROOT / "models" / "resnet18.onnx", batch=8, per_op=True)
@@ -120,7 +121,7 @@ def test_pytorchs_depthwise_backward():
     """fp32 and bf16 depthwise convolutions run PyTorch's conv_depthwise2d kernels: the input's gradient at the
     forward's cost, the weights' gradient at twice its loads (an input and a gradient element per output element
     and tap) in channels x taps blocks of min(32 x batch, 256) threads; fp16 runs cuDNN's."""
-    from analyzer.training import depthwise_backend
+    from analyzer.training_kernels import depthwise_backend
 
     assert [depthwise_backend(p) for p in ("fp32", "bf16", "fp16")] == ["native", "native", "cudnn"]
     prof = profile_onnx(ROOT / "models" / "mobilenet_v2.onnx", batch=4, per_op=True)

@@ -206,6 +206,54 @@ def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
     return [Kernel(k.op, f"{k.op_type}:grad", k.kclass, k.flops, ACTIVATION_BACKWARD_BYTES * k.bytes, host)]
 
 
+# torch.autocast's CUDA op lists (torch/csrc/autograd/autocast_mode / the AMP docs), as ONNX operators: the
+# 16-bit list's inputs are cast to 16 bits, the fp32 list's to fp32; other operators run in their inputs'
+# widest type (type promotion: a non-scalar fp32 operand makes the result fp32), a batch norm in its input's,
+# a reshape, transpose or slice in its data's
+AUTOCAST_16 = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum"})
+AUTOCAST_32 = frozenset({"LayerNormalization", "GroupNormalization", "Softmax", "LogSoftmax", "Exp", "Log", "Pow",
+                         "Reciprocal", "Softplus", "ReduceSum", "ReduceProd", "ReduceLogSumExp", "CumSum"})
+_CAST_TO = {1: "32", 10: "16", 16: "16"}  # ONNX Cast's `to`: FLOAT, FLOAT16, BFLOAT16
+
+
+def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[int]]]:
+    """Per node under autocast: (whether it runs in fp32, the elements of each activation input cast first).
+    The graph's inputs are fp32 (an image batch), initializers fp32 parameters; a scalar never promotes."""
+    dtype: dict[str, str] = {}
+    matrix_outputs: set[str] = set()
+    out: dict[str, tuple[bool, list[int]]] = {}
+    for n in profile.per_op or []:
+        shapes = n.input_shapes or []
+        acts = [(dtype.get(name, "32"), _numel_of(shapes[i]) if i < len(shapes) and shapes[i] else 0)
+                for i, name in enumerate(n.inputs)
+                if name and not (i < len(n.initializer_inputs) and n.initializer_inputs[i])]
+        params32 = any(is_init and i < len(shapes) and shapes[i] and _numel_of(shapes[i]) > 1
+                       for i, is_init in enumerate(n.initializer_inputs))
+        if n.op_type in AUTOCAST_16 or n.op_class in _MATRIX_OPS:
+            result, casts = "16", [e for d, e in acts if d == "32" and e > 1]
+            matrix_outputs.update(n.outputs)
+        elif n.op_type == "Add" and set(n.inputs) & matrix_outputs and all(
+                len(sh) <= 1 for sh, is_init in zip(shapes, n.initializer_inputs) if is_init and sh):
+            result, casts = "16", []  # a linear layer's bias, exported as its own Add: inside the 16-bit op
+        elif n.op_type in AUTOCAST_32:
+            result, casts = "32", [e for d, e in acts if d == "16" and e > 1]
+        elif n.op_type == "BatchNormalization":
+            result, casts = (acts[0][0] if acts else "32"), []
+        elif n.op_type == "Cast":
+            result, casts = _CAST_TO.get(int(n.attrs.get("to", 1)), "32"), []
+        elif n.op_class in ("movement", "view") and n.op_type not in ("Concat", "Shape", "ConstantOfShape"):
+            first = n.inputs[0] if n.inputs else ""
+            result = "32" if (n.initializer_inputs[:1] == [True]) else dtype.get(first, "32")
+            casts = []
+        else:
+            result = "32" if params32 or any(d == "32" and e > 1 for d, e in acts) else "16"
+            casts = []
+        for name in n.outputs:
+            dtype[name] = result
+        out[n.name] = (result == "32", casts)
+    return out
+
+
 def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bool, bytes_scale: float
                   ) -> tuple[KernelPlan, int, int, int, int]:
     """(the step's kernels, forward, backward, optimizer kernel counts, parameter tensors). `bytes_scale` is
@@ -221,31 +269,46 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     backend = batch_norm_backend(precision) if gpu else "cudnn"
     depthwise = {n.name: n for n in profile.per_op or [] if n.op_class == "depthwise_conv"} \
         if gpu and depthwise_backend(precision) == "native" else {}
-    # (forward kernel, its backward kernels); a batch norm's training kernels replace its inference ones
-    steps: list[tuple[Kernel, list[Kernel] | None]] = []
+    fp32 = 1.0 / bytes_scale  # bytes that stay fp32 whatever the compute dtype
+    autocast = autocast_activations(profile) if gpu and precision != "fp32" else {}
+    graph_inputs = set(profile.per_op[0].inputs[:1]) if profile.per_op else set()
+    # (forward kernel, its backward kernels or None for the rule by class, byte factor of both); a batch norm's
+    # training kernels replace its inference ones; autocast's activation casts go before their operator
+    steps: list[tuple[Kernel, list[Kernel] | None, float]] = []
+    cast_done: set[str] = set()
     for k in fwd_plan.kernels:
+        runs32, casts = autocast.get(k.op, (False, []))
+        if k.op not in cast_done:
+            cast_done.add(k.op)
+            # 2 bytes read and 4 written per element or the reverse; its backward casts the gradient back
+            for e in casts:
+                cast = Kernel(k.op, "cast:activation", "elementwise", 0.0, 6 * e * fp32, "elementwise")
+                steps.append((cast, [] if set(nodes[k.op].inputs) & graph_inputs else
+                              [replace(cast, op_type="cast:activation-grad")], 1.0))
+        scale = fp32 if runs32 else 1.0
         node = batch_norms.get(k.op)
         if node is None:
-            steps.append((replace(k, bytes=k.bytes * NORM_FORWARD_BYTES) if k.kclass == "norm" else k, None))
+            steps.append((replace(k, bytes=k.bytes * NORM_FORWARD_BYTES) if k.kclass == "norm" else k, None, scale))
         elif k.kclass == "bn":
             f, b = _batch_norm_training(node, backend)
-            steps += [(x, b if i == 0 else []) for i, x in enumerate(f)]
-    fwd = [k for k, _ in steps]
+            steps += [(x, b if i == 0 else [], scale) for i, x in enumerate(f)]
+    steps = [(replace(k, bytes=k.bytes * f), None if b is None else [replace(x, bytes=x.bytes * f) for x in b], f)
+             for k, b, f in steps]
+    fwd = [k for k, _, _ in steps]
     first = next((i for i, k in enumerate(fwd) if k.weights or k.kclass == "depthwise"), None)
     bwd: list[Kernel] = []
     for i in range(len(steps) - 1, -1, -1):
-        k, known = steps[i]
+        k, known, factor = steps[i]
         if known is None and k.kclass == "depthwise" and k.op in depthwise:
             known = _depthwise_backward(k, depthwise[k.op], i == first)
         elif known is None and k.op in nodes and k.op_type == nodes[k.op].op_type in ("Add", "Sub", "Mul", "Div"):
-            known = _binary_backward(k, nodes[k.op])
+            known = [replace(x, bytes=x.bytes * factor) for x in _binary_backward(k, nodes[k.op])]
         elif known is None and k.op_type == "bias add" and k.op in nodes:
-            known = _bias_backward(k, nodes[k.op])
+            known = [replace(x, bytes=x.bytes * factor) for x in _bias_backward(k, nodes[k.op])]
         bwd += _backward(k, i == first) if known is None else known
     sizes, cast = parameter_tensors(profile)
     tensors = len(sizes)
     params = profile.params
-    fp32 = 1.0 / bytes_scale  # bytes that stay fp32 whatever the compute dtype
     passes, per_param = OPTIMIZERS[optimizer]
     launches = max(1, math.ceil(tensors / TENSORS_PER_FOREACH_KERNEL))
     opt = [Kernel("optimizer", f"{optimizer}:pass{p + 1}", "elementwise", 2.0 * params / passes,

@@ -52,8 +52,9 @@ def test_backward_and_optimizer_kernels_as_counted_by_hand(mlp):
     adam = training_plan(mlp, "fp32", "adam", gpu=True, bytes_scale=1.0)[0].kernels[-7:]
     assert sum(k.bytes for k in adam) == pytest.approx(3 * 24 * params)  # 72 bytes a parameter
     half, n_fwd16, n_bwd16, _, _ = training_plan(mlp, "bf16", "sgd-momentum", gpu=True, bytes_scale=0.5)
-    casts = [k for k in half.kernels if k.op_type.startswith("cast:")]
+    casts = [k for k in half.kernels if k.op_type.startswith("cast:weight") or k.op_type.startswith("cast:grad")]
     assert len(casts) == 2 * tensors  # a weight cast per tensor forward, a gradient cast back
+    assert [k.op_type for k in half.kernels].count("cast:activation") == 1  # the fp32 input x, cast once
     # fp32 bytes stay fp32 after the projection's 16-bit scaling: 6 bytes a parameter each way
     assert sum(k.bytes for k in casts) * 0.5 == pytest.approx(12 * params)
 
@@ -115,6 +116,34 @@ def test_autograd_backward_of_binary_operators(tmp_path):
     assert "add" not in back
     assert back["mul"] == [("Mul:grad0", "elementwise", 4 * (2 * e + g)), ("Mul:grad1", "elementwise", 4 * (3 * e)),
                            ("Mul:grad1-reduce", "reduce", 4 * (e + g))]
+
+
+def test_autocast_casts_activations_and_runs_its_fp32_list_in_fp32(tmp_path):
+    """x[4,8] (fp32 input) -> MatMul(W1) -> Add(b1, 1-D: the linear's bias) -> LayerNormalization -> Add(.., the
+    linear's output) -> MatMul(W2). Under autocast: the first MatMul casts x to 16 bits; the bias stays inside
+    it (16-bit); layer_norm is on the fp32 list, so its input is cast up and it runs in fp32; the residual Add
+    promotes to fp32 (one operand fp32); the second MatMul casts its input down. Each cast of an activation
+    that needs a gradient casts the gradient back in the backward; the graph's input needs none."""
+    from analyzer.training_kernels import autocast_activations
+
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["m1"], name="m1"), helper.make_node("Add", ["m1", "b1"], ["a1"], name="a1"),
+             helper.make_node("LayerNormalization", ["a1", "g", "b"], ["ln"], name="ln", axis=-1),
+             helper.make_node("Add", ["ln", "a1"], ["r"], name="r"), helper.make_node("MatMul", ["r", "w2"], ["y"], name="m2")]
+    inits = [init("w1", np.ones((8, 8), np.float32)), init("b1", np.ones(8, np.float32)), init("g", np.ones(8, np.float32)),
+             init("b", np.zeros(8, np.float32)), init("w2", np.ones((8, 8), np.float32))]
+    path = tmp_path / "block.onnx"
+    onnx.save(model(nodes, [vi("x", [4, 8])], [vi("y", None)], inits), str(path))
+    prof = profile_onnx(path, per_op=True)
+    assert autocast_activations(prof) == {"m1": (False, [32]), "a1": (False, []), "ln": (True, [32]), "r": (True, []),
+                                          "m2": (False, [32])}
+    plan, n_fwd, n_bwd, _, _ = training_plan(prof, "bf16", "sgd", gpu=True, bytes_scale=0.5)
+    fwd, bwd = plan.kernels[:n_fwd], plan.kernels[n_fwd:n_fwd + n_bwd]
+    assert sum(k.op_type == "cast:activation" for k in fwd) == 3
+    assert sum(k.op_type == "cast:activation-grad" for k in bwd) == 2
+    # the fp32 operators move 4-byte elements: their stated bytes are doubled against the projection's 0.5
+    ln16 = next(k for k in training_plan(prof, "fp32", "sgd", gpu=True, bytes_scale=1.0)[0].kernels if k.op == "ln")
+    assert next(k for k in fwd if k.op == "ln" and k.kclass == "norm").bytes == 2 * ln16.bytes
+    assert training_plan(prof, "fp32", "sgd", gpu=True, bytes_scale=1.0)[0].kernels[0].op_type != "cast:activation"
 
 
 def test_pytorchs_depthwise_backward():

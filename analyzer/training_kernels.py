@@ -39,6 +39,7 @@ from typing import Any
 
 from .errors import UsageError
 from .kernels import TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
+from .kernels.graph import numel
 from .records import ModelProfile
 
 # foreach passes over the parameters and bytes moved per parameter (fp32 state), per optimizer
@@ -108,7 +109,7 @@ def _batch_norm_training(node: Any, backend: str) -> tuple[list[Kernel], list[Ke
     per channel, that reduces the gradients and then writes the input's gradient (reads x and dy twice,
     writes dx)."""
     out = node.output_shapes[0] if node.output_shapes else []
-    elements = float(_numel_of(out))
+    elements = float(numel(out))
     channels = float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 0.0
     if backend == "cudnn":
         fwd = Kernel(node.name, node.op_type, "bn", node.flops, NORM_FORWARD_BYTES * node.bytes, "norm")
@@ -140,7 +141,7 @@ def _depthwise_backward(k: Kernel, node: Any, first: bool) -> list[Kernel]:
     and tap one input and one gradient element, twice the forward's loads, in a grid of channels x taps blocks."""
     w = node.input_shapes[1] if len(node.input_shapes) > 1 else []
     x = node.input_shapes[0] if node.input_shapes else []
-    taps = _numel_of(list(w[2:])) if len(w) > 2 else 1
+    taps = numel(list(w[2:])) if len(w) > 2 else 1
     batch = x[0] if x and isinstance(x[0], int) else 1
     threads = min(32 * batch, NATIVE_DW_WGRAD_MAX_THREADS)
     wgrad = Kernel(k.op, f"{k.op_type}:wgrad", k.kclass, 2 * k.flops, 2 * k.bytes, "" if not first else k.host, False,
@@ -158,8 +159,8 @@ def _binary_backward(k: Kernel, node: Any) -> list[Kernel]:
     each; a broadcast operand's gradient is then reduced. Scalars (constants) get no gradient; other inputs,
     parameters included, do. Bytes at fp32 size, as every kernel's."""
     out = node.output_shapes[0] if node.output_shapes else []
-    e = float(_numel_of(out))
-    sizes = [float(_numel_of(sh)) if sh is not None else 0.0 for sh in (node.input_shapes or [])][:2]
+    e = float(numel(out))
+    sizes = [float(numel(sh)) if sh is not None else 0.0 for sh in (node.input_shapes or [])][:2]
     ks: list[Kernel] = []
     for i, n in enumerate(sizes):
         if n <= 1:
@@ -179,12 +180,8 @@ def _bias_backward(k: Kernel, node: Any) -> list[Kernel]:
     """A convolution's separate bias add: its input's gradient passes on unchanged; the bias's gradient sums
     the output's gradient over the batch and the pixels (one reduction)."""
     out = node.output_shapes[0] if node.output_shapes else []
-    e, c = float(_numel_of(out)), float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 1.0
+    e, c = float(numel(out)), float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 1.0
     return [Kernel(k.op, "bias:grad", "reduce", e, 4 * (e + c), k.host)]
-
-
-def _numel_of(shape: list) -> int:
-    return math.prod(shape) if shape and all(isinstance(d, int) for d in shape) else 0
 
 
 def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
@@ -224,10 +221,10 @@ def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[in
     out: dict[str, tuple[bool, list[int]]] = {}
     for n in profile.per_op or []:
         shapes = n.input_shapes or []
-        acts = [(dtype.get(name, "32"), _numel_of(shapes[i]) if i < len(shapes) and shapes[i] else 0)
+        acts = [(dtype.get(name, "32"), numel(shapes[i]) if i < len(shapes) and shapes[i] else 0)
                 for i, name in enumerate(n.inputs)
                 if name and not (i < len(n.initializer_inputs) and n.initializer_inputs[i])]
-        params32 = any(is_init and i < len(shapes) and shapes[i] and _numel_of(shapes[i]) > 1
+        params32 = any(is_init and i < len(shapes) and shapes[i] and numel(shapes[i]) > 1
                        for i, is_init in enumerate(n.initializer_inputs))
         if n.op_type in AUTOCAST_16 or n.op_class in _MATRIX_OPS:
             result, casts = "16", [e for d, e in acts if d == "32" and e > 1]

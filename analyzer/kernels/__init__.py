@@ -23,12 +23,11 @@ that launched it. `plan_kernels(...).kernels` is what `project --per-kernel` lis
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 from ..records import ModelProfile, NodeProfile
 from . import patterns
-from .graph import dataflow
+from .graph import dataflow, numel
 
 KERNEL_CLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention", "elementwise", "bn", "norm", "reduce", "layout", "aux")
 TENSOR_CLASSES = frozenset({"conv", "conv1x1", "gemm", "attention"})
@@ -74,21 +73,17 @@ class KernelPlan:
         return sum(1 for k in self.kernels if k.host)
 
 
-def _numel(shape: list) -> int:
-    return math.prod(shape) if shape and all(isinstance(d, int) for d in shape) else 0
-
-
 def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) -> list[Kernel]:
     ks = n.attrs.get("kernel_shape") or (n.input_shapes[1][2:] if len(n.input_shapes) > 1 else [])
     group = int(n.attrs.get("group", 1))
     weight_bytes = float(n.weight_bytes)
-    outs = float(_numel(n.output_shapes[0])) if n.output_shapes else 0.0
+    outs = float(numel(n.output_shapes[0])) if n.output_shapes else 0.0
     if n.op_class not in ("conv", "conv_transpose"):
         out = [Kernel(n.name, n.op_type, "depthwise", n.flops, n.bytes, "conv", True, outs)]
     elif all(k == 1 for k in ks) and group == 1:
         out = [Kernel(n.name, n.op_type, "conv1x1", n.flops, n.bytes, "conv", True, outs)]
     else:
-        x = 4.0 * _numel(n.input_shapes[0]) if n.input_shapes else 0.0
+        x = 4.0 * numel(n.input_shapes[0]) if n.input_shapes else 0.0
         y = 4.0 * outs
         main = Kernel(n.name, n.op_type, "conv", n.flops, n.bytes, "conv", True, outs)
         if layout_transforms:  # cuDNN: NCHW -> NHWC for input and weights, NHWC -> NCHW for the output
@@ -99,7 +94,7 @@ def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) 
             out = [main]
     has_bias = len(n.inputs) > 2 and bool(n.inputs[2])
     if has_bias and bias_separate:
-        y = 4.0 * _numel(n.output_shapes[0]) if n.output_shapes else 0.0
+        y = 4.0 * numel(n.output_shapes[0]) if n.output_shapes else 0.0
         c = float(n.output_shapes[0][1]) if n.output_shapes and len(n.output_shapes[0]) > 1 else 0.0
         out.append(Kernel(n.name, "bias add", "elementwise", y / 4, 2 * y + 4 * c))
     return _one_operator(out, "conv")
@@ -116,7 +111,7 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
     if n.op_type == "BatchNormalization":
         ks = [Kernel(n.name, n.op_type, "bn", n.flops, n.bytes, "norm")]
         if gpu and half and runtime != "ort":  # PyTorch's native half BN: invstd and a parameter copy first
-            c = 4.0 * (_numel(n.input_shapes[1]) if len(n.input_shapes) > 1 else 0)
+            c = 4.0 * (numel(n.input_shapes[1]) if len(n.input_shapes) > 1 else 0)
             ks = [Kernel(n.name, "bn:invstd", "aux", 0.0, 2 * c, "norm"), Kernel(n.name, "bn:copy", "aux", 0.0, 2 * c),
                   Kernel(n.name, n.op_type, "bn", n.flops, n.bytes)]
         return ks
@@ -129,14 +124,14 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
             if runtime != "ort" and not data_const and idx_const:
                 return []  # x[:, 0] in PyTorch: a view
             if data_const:  # embedding lookup: the rows read and the output written
-                y = 4.0 * _numel(n.output_shapes[0]) if n.output_shapes else float(n.bytes)
+                y = 4.0 * numel(n.output_shapes[0]) if n.output_shapes else float(n.bytes)
                 return [Kernel(n.name, "embedding", "layout", 0.0, 2 * y, "layout")]
         return [Kernel(n.name, n.op_type, "layout", 0.0, n.bytes, "layout")]
     cls = _CLASS_OF.get(n.op_class)
     if cls is None:
         return []
     weights = cls in TENSOR_CLASSES and any(n.initializer_inputs)
-    outs = float(_numel(n.output_shapes[0])) if n.output_shapes else 0.0
+    outs = float(numel(n.output_shapes[0])) if n.output_shapes else 0.0
     return [Kernel(n.name, n.op_type, cls, n.flops, n.bytes, cls if cls in HOST_FAMILIES else "layout", weights, outs)]
 
 
@@ -169,11 +164,11 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> 
             flops = float(sum(m.flops for m in members))
             if name == "attention":
                 k = Kernel(n.name, "attention", "attention", flops, patterns.attention_bytes(nodes, g), "attention",
-                           outputs=float(_numel(nodes[max(g)].output_shapes[0])))
+                           outputs=float(numel(nodes[max(g)].output_shapes[0])))
                 extra = []
             elif name == "linear_bias":
                 k = Kernel(n.name, "MatMul+bias", "gemm", flops, float(members[0].bytes + members[1].weight_bytes), "gemm",
-                           any(members[0].initializer_inputs), float(_numel(members[1].output_shapes[0])))
+                           any(members[0].initializer_inputs), float(numel(members[1].output_shapes[0])))
                 extra = []
             else:
                 cls = "norm" if any(m.op_type.startswith("Reduce") for m in members) else "elementwise"

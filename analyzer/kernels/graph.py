@@ -10,6 +10,7 @@ host values even when their input is run-time data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..records import NodeProfile
@@ -34,6 +35,11 @@ class Dataflow:
     def single_consumer(self, tensor: str) -> int | None:
         users = self.consumers.get(tensor, [])
         return users[0] if len(users) == 1 and tensor not in self.graph_outputs else None
+
+
+def numel(shape: list | None) -> int:
+    """Elements of a shape whose dims are all known integers; 0 when any is symbolic or the shape is unknown."""
+    return math.prod(shape) if shape and all(isinstance(d, int) for d in shape) else 0
 
 
 def dataflow(nodes: list[NodeProfile]) -> Dataflow:

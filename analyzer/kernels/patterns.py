@@ -23,20 +23,15 @@ claims. Patterns are tried in the order given by the runtime's rules; a node bel
 
 from __future__ import annotations
 
-import math
 
 from ..records import NodeProfile
-from .graph import Dataflow
+from .graph import Dataflow, numel
 
 RECOMPOSABLE = frozenset({
     "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Reciprocal", "Neg", "Abs", "Exp", "Log", "Erf", "Tanh", "Sigmoid",
     "Relu", "Clip", "Min", "Max", "HardSigmoid", "HardSwish", "ReduceMean", "ReduceSum", "Where", "Softplus",
 })
 _SCALE_OPS = frozenset({"Mul", "Div"})
-
-
-def _numel(shape: list) -> int:
-    return math.prod(d for d in shape if isinstance(d, int)) if shape and all(isinstance(d, int) for d in shape) else 0
 
 
 def _only_dynamic(node: NodeProfile, flow: Dataflow) -> list[str]:
@@ -46,7 +41,7 @@ def _only_dynamic(node: NodeProfile, flow: Dataflow) -> list[str]:
 def _scores_input(node: NodeProfile, flow: Dataflow) -> str | None:
     """The run-time input of a mask/scale node that carries the scores: the largest produced one (masks
     broadcast over heads and queries, so they are smaller)."""
-    cands = [(_numel(shape), t) for t, shape in zip(node.inputs, node.input_shapes) if flow.is_dynamic(t) and t in flow.producer]
+    cands = [(numel(shape), t) for t, shape in zip(node.inputs, node.input_shapes) if flow.is_dynamic(t) and t in flow.producer]
     return max(cands)[1] if cands else None
 
 
@@ -110,7 +105,7 @@ def attention_bytes(nodes: list[NodeProfile], group: list[int]) -> float:
     """Flash-style traffic, in fp32 bytes: Q, K, V read once and the output written once."""
     mm = [k for k in group if nodes[k].op_type == "MatMul"]
     qk, pv = nodes[mm[0]], nodes[mm[-1]]
-    elems = _numel(qk.input_shapes[0]) + _numel(qk.input_shapes[1]) + _numel(pv.input_shapes[1]) + _numel(pv.output_shapes[0])
+    elems = numel(qk.input_shapes[0]) + numel(qk.input_shapes[1]) + numel(pv.input_shapes[1]) + numel(pv.output_shapes[0])
     return 4.0 * elems
 
 
@@ -155,8 +150,8 @@ def recomposed_bytes(nodes: list[NodeProfile], group: list[int], flow: Dataflow)
     leaving = next(t for k in group for t in nodes[k].outputs if t and (t in flow.graph_outputs or any(
         c not in group for c in flow.consumers.get(t, []))))
     out_node = nodes[flow.producer[leaving]]
-    params = sum(_numel(s) for k in group for s, c in zip(nodes[k].input_shapes, nodes[k].initializer_inputs) if c)
-    return 4.0 * (_numel(first.input_shapes[0]) + _numel(out_node.output_shapes[0]) + params)
+    params = sum(numel(s) for k in group for s, c in zip(nodes[k].input_shapes, nodes[k].initializer_inputs) if c)
+    return 4.0 * (numel(first.input_shapes[0]) + numel(out_node.output_shapes[0]) + params)
 
 
 def linear_bias(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: int) -> list[int] | None:

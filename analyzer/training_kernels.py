@@ -113,9 +113,7 @@ def _batch_norm_training(node: Any, backend: str) -> tuple[list[Kernel], list[Ke
     channels = float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 0.0
     if backend == "cudnn":
         fwd = Kernel(node.name, node.op_type, "bn", node.flops, NORM_FORWARD_BYTES * node.bytes, "norm")
-        return [fwd], [Kernel(node.name, f"{node.op_type}:grad-reduce", "reduce", fwd.flops, fwd.bytes, "norm"),
-                       Kernel(node.name, f"{node.op_type}:grad", "elementwise", fwd.flops,
-                              NORM_BACKWARD_BYTES * fwd.bytes - fwd.bytes, "")]
+        return [fwd], _normalisation_backward(fwd)
     per_channel = channels * NATIVE_BN_BLOCK_THREADS
     fwd = [Kernel(node.name, "bn:stats", "bn", node.flops, 4.0 * elements, "norm", grid_threads=per_channel),
            Kernel(node.name, "bn:update-invstd", "aux", 0.0, 4.0 * 4 * channels),
@@ -184,6 +182,13 @@ def _bias_backward(k: Kernel, node: Any) -> list[Kernel]:
     return [Kernel(k.op, "bias:grad", "reduce", e, 4 * (e + c), k.host)]
 
 
+def _normalisation_backward(k: Kernel) -> list[Kernel]:
+    """A normalisation's backward (layer norm; batch norm on cuDNN): a reduction of the gradients over what
+    the forward normalised, then an elementwise pass, 2.5x the forward's traffic in all."""
+    return [Kernel(k.op, f"{k.op_type}:grad-reduce", "reduce", k.flops, k.bytes, k.host),
+            Kernel(k.op, f"{k.op_type}:grad", "elementwise", k.flops, NORM_BACKWARD_BYTES * k.bytes - k.bytes, "")]
+
+
 def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
     host = k.host or ""
     if (k.kclass in TENSOR_CLASSES and k.kclass != "attention") or k.kclass == "depthwise":
@@ -198,8 +203,7 @@ def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
         return [Kernel(k.op, "attention:backward", "attention", ATTENTION_BACKWARD_FLOPS * k.flops, 2 * k.bytes, host,
                        False, k.outputs)]
     if k.kclass == "norm":
-        return [Kernel(k.op, f"{k.op_type}:grad-reduce", "reduce", k.flops, k.bytes, host),
-                Kernel(k.op, f"{k.op_type}:grad", "elementwise", k.flops, NORM_BACKWARD_BYTES * k.bytes - k.bytes, "")]
+        return _normalisation_backward(k)
     return [Kernel(k.op, f"{k.op_type}:grad", k.kclass, k.flops, ACTIVATION_BACKWARD_BYTES * k.bytes, host)]
 
 
@@ -213,27 +217,29 @@ AUTOCAST_32 = frozenset({"LayerNormalization", "GroupNormalization", "Softmax", 
 _CAST_TO = {1: "32", 10: "16", 16: "16"}  # ONNX Cast's `to`: FLOAT, FLOAT16, BFLOAT16
 
 
-def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[int]]]:
-    """Per node under autocast: (whether it runs in fp32, the elements of each activation input cast first).
-    The graph's inputs are fp32 (an image batch), initializers fp32 parameters; a scalar never promotes."""
+def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[tuple[int, bool]]]]:
+    """Per node under autocast: whether it runs in fp32, and each activation input cast first as (elements,
+    whether its gradient is cast back: not for the graph's own inputs). The graph's inputs (what no node
+    produces) are fp32 (an image batch), initializers fp32 parameters; a scalar never promotes."""
     dtype: dict[str, str] = {}
     matrix_outputs: set[str] = set()
-    out: dict[str, tuple[bool, list[int]]] = {}
+    out: dict[str, tuple[bool, list[tuple[int, bool]]]] = {}
     for n in profile.per_op or []:
         shapes = n.input_shapes or []
-        acts = [(dtype.get(name, "32"), numel(shapes[i]) if i < len(shapes) and shapes[i] else 0)
+        # (dtype, elements, produced by a node) of each activation input
+        acts = [(dtype.get(name, "32"), numel(shapes[i]) if i < len(shapes) else 0, name in dtype)
                 for i, name in enumerate(n.inputs)
                 if name and not (i < len(n.initializer_inputs) and n.initializer_inputs[i])]
         params32 = any(is_init and i < len(shapes) and shapes[i] and numel(shapes[i]) > 1
                        for i, is_init in enumerate(n.initializer_inputs))
         if n.op_type in AUTOCAST_16 or n.op_class in _MATRIX_OPS:
-            result, casts = "16", [e for d, e in acts if d == "32" and e > 1]
+            result, casts = "16", [(e, grad) for d, e, grad in acts if d == "32" and e > 1]
             matrix_outputs.update(n.outputs)
         elif n.op_type == "Add" and set(n.inputs) & matrix_outputs and all(
                 len(sh) <= 1 for sh, is_init in zip(shapes, n.initializer_inputs) if is_init and sh):
             result, casts = "16", []  # a linear layer's bias, exported as its own Add: inside the 16-bit op
         elif n.op_type in AUTOCAST_32:
-            result, casts = "32", [e for d, e in acts if d == "16" and e > 1]
+            result, casts = "32", [(e, grad) for d, e, grad in acts if d == "16" and e > 1]
         elif n.op_type == "BatchNormalization":
             result, casts = (acts[0][0] if acts else "32"), []
         elif n.op_type == "Cast":
@@ -243,7 +249,7 @@ def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[in
             result = "32" if (n.initializer_inputs[:1] == [True]) else dtype.get(first, "32")
             casts = []
         else:
-            result = "32" if params32 or any(d == "32" and e > 1 for d, e in acts) else "16"
+            result = "32" if params32 or any(d == "32" and e > 1 for d, e, _ in acts) else "16"
             casts = []
         for name in n.outputs:
             dtype[name] = result
@@ -264,11 +270,10 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     nodes = {n.name: n for n in profile.per_op or []}
     batch_norms = {name: n for name, n in nodes.items() if n.op_type == "BatchNormalization"}
     backend = batch_norm_backend(precision) if gpu else "cudnn"
-    depthwise = {n.name: n for n in profile.per_op or [] if n.op_class == "depthwise_conv"} \
+    depthwise = {name: n for name, n in nodes.items() if n.op_class == "depthwise_conv"} \
         if gpu and depthwise_backend(precision) == "native" else {}
     fp32 = 1.0 / bytes_scale  # bytes that stay fp32 whatever the compute dtype
     autocast = autocast_activations(profile) if gpu and precision != "fp32" else {}
-    graph_inputs = set(profile.per_op[0].inputs[:1]) if profile.per_op else set()
     # (forward kernel, its backward kernels or None for the rule by class, byte factor of both); a batch norm's
     # training kernels replace its inference ones; autocast's activation casts go before their operator
     steps: list[tuple[Kernel, list[Kernel] | None, float]] = []
@@ -278,10 +283,9 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
         if k.op not in cast_done:
             cast_done.add(k.op)
             # 2 bytes read and 4 written per element or the reverse; its backward casts the gradient back
-            for e in casts:
+            for e, grad in casts:
                 cast = Kernel(k.op, "cast:activation", "elementwise", 0.0, 6 * e * fp32, "elementwise")
-                steps.append((cast, [] if set(nodes[k.op].inputs) & graph_inputs else
-                              [replace(cast, op_type="cast:activation-grad")], 1.0))
+                steps.append((cast, [replace(cast, op_type="cast:activation-grad")] if grad else [], 1.0))
         scale = fp32 if runs32 else 1.0
         node = batch_norms.get(k.op)
         if node is None:

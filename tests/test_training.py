@@ -134,8 +134,8 @@ def test_autocast_casts_activations_and_runs_its_fp32_list_in_fp32(tmp_path):
     path = tmp_path / "block.onnx"
     onnx.save(model(nodes, [vi("x", [4, 8])], [vi("y", None)], inits), str(path))
     prof = profile_onnx(path, per_op=True)
-    assert autocast_activations(prof) == {"m1": (False, [32]), "a1": (False, []), "ln": (True, [32]), "r": (True, []),
-                                          "m2": (False, [32])}
+    assert autocast_activations(prof) == {"m1": (False, [(32, False)]), "a1": (False, []), "ln": (True, [(32, True)]),
+                                          "r": (True, []), "m2": (False, [(32, True)])}
     plan, n_fwd, n_bwd, _, _ = training_plan(prof, "bf16", "sgd", gpu=True, bytes_scale=0.5)
     fwd, bwd = plan.kernels[:n_fwd], plan.kernels[n_fwd:n_fwd + n_bwd]
     assert sum(k.op_type == "cast:activation" for k in fwd) == 3

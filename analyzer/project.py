@@ -297,10 +297,9 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
         bw = np.minimum(bw, params.stream_bandwidth_bytes_per_s)
     memory = np.where(nbytes > 0, nbytes / bw, 0.0)
     # the share of the chip a small grid occupies (1 for grids sized to the work, or where the SMs are unknown)
-    share = np.minimum(a.grid_threads / params.resident_threads, 1.0) \
-        if math.isfinite(params.resident_threads) else np.ones(len(a.grid_threads))
-    share = np.where(a.grid_threads > 0, share, 1.0)
-    compute, memory = compute / share, memory / share
+    if math.isfinite(params.resident_threads) and a.grid_threads.any():
+        share = np.where(a.grid_threads > 0, np.minimum(a.grid_threads / params.resident_threads, 1.0), 1.0)
+        compute, memory = compute / share, memory / share
     t = t0 + np.maximum(compute, memory)
     energy = eps * a.flops + params.energy_per_byte_j * nbytes
     return t, compute, memory, energy

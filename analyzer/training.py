@@ -70,7 +70,7 @@ class _Prepared:
     backward_issued: Any  # backward operators' first kernels: the autograd engine's host cost before each
     counts: tuple[int, int, int, int]  # forward, backward, optimizer kernels, parameter tensors
     flops: float
-    per_channel_kernels: int = 0  # kernels whose grid is one block per channel
+    small_grid_kernels: int = 0  # kernels whose grid is sized by channels, not by the work (Kernel.grid_threads)
 
 
 def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> _Prepared:
@@ -110,11 +110,12 @@ def project_training(profile: ModelProfile, params: Params, precision: str, opti
     notes = (("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
               "cost is not calibrated)",) if params.host_s else ()) + (
         f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",)
-    if p.per_channel_kernels:
-        notes += ((f"batch norm in {precision}: PyTorch's own kernels, one block per channel",) if math.isfinite(
-            params.resident_threads) else (f"batch norm in {precision}: PyTorch's own kernels, one block per channel; "
-                                           "the hardware profile has no sm_count/max_threads_per_sm, so they are "
-                                           "projected as if they filled the chip (too fast)",))
+    if p.small_grid_kernels:
+        what = (f"{p.small_grid_kernels} kernels of PyTorch's own (batch norm's statistics and backward in bf16, "
+                "depthwise weight gradients) launch a block per channel or filter tap")
+        notes += ((f"{what}: projected at the share of the chip they occupy",) if math.isfinite(params.resident_threads)
+                  else (f"{what}; the hardware profile has no sm_count/max_threads_per_sm, so they are projected as if "
+                        "they filled the chip (too fast)",))
     return TrainingStep(profile.model, batch, precision, optimizer, tl.latency_s, tl.energy_j / batch, n_fwd, n_bwd, n_opt,
                         tensors, profile.params, p.flops, notes)
 

@@ -7,8 +7,8 @@ from .errors import AnalyzerError  # noqa: E402
 __all__ = ["AnalyzerError", "ModelProfile", "NodeProfile", "profile_onnx", "profile_torch", "load_profiles", "footprint", "four_ms",
            "Scenario", "__version__"]
 
-_LAZY = {"profile_torch": "load.torch_fvcore", "profile_onnx": "profile", "ModelProfile": "records", "NodeProfile": "records", "load_profiles": "profiles",
-         "footprint": "carbon", "four_ms": "fourms", "Scenario": "fourms"}
+_LAZY = {"profile_torch": "load.torch_fvcore", "profile_onnx": "count.profile", "ModelProfile": "records", "NodeProfile": "records", "load_profiles": "profiles",
+         "footprint": "account.carbon", "four_ms": "account.fourms", "Scenario": "account.fourms"}
 
 
 def __getattr__(name: str):

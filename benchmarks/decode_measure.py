@@ -101,11 +101,11 @@ def projected_vs_measured(path: Path, hardware: str, onnx_dir: Path | None = Non
     import torch
 
     import architectures as A
-    from analyzer.generation import decoder_roles, phase_dims
-    from analyzer.place import resolve_placement
-    from analyzer.profile import profile_onnx
+    from analyzer.project.generation import decoder_roles, phase_dims
+    from analyzer.target.resolve import resolve_placement
+    from analyzer.count.profile import profile_onnx
     from analyzer.profiles import load_profiles, projection_defaults
-    from analyzer.project import project, resolve_params
+    from analyzer.project.projection import project, resolve_params
 
     data = json.loads(path.read_text())
     m = A.randomise_(A.GPT2WithPast())

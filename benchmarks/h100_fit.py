@@ -37,7 +37,7 @@ def onnx_path(name: str) -> Path:
 
 @lru_cache(maxsize=None)
 def profile(name: str, batch: int):
-    from analyzer.profile import profile_onnx
+    from analyzer.count.profile import profile_onnx
 
     return profile_onnx(onnx_path(name), batch=batch, per_op=True, scan_sparsity=False)
 
@@ -61,7 +61,7 @@ def read_rows(data: Path, shared: Path | None) -> list[dict]:
 
 
 def observations(rows: list[dict]):
-    from analyzer.calibrate import Observation
+    from analyzer.project.calibrate import Observation
 
     return [Observation(f"{r['model']} ({r['source']})", profile(r["model"], r["batch"]).sha256, r["batch"], r["latency_s"],
                         profile(r["model"], r["batch"]), r["energy_j_per_item"], r["dtype"], r["runtime"]) for r in rows]
@@ -72,8 +72,8 @@ def op_samples(models, data: Path, hw):
     import tarfile
     import tempfile
 
-    from analyzer.calibrate import OpSample
-    from analyzer.kernels import plan_kernels
+    from analyzer.project.calibrate import OpSample
+    from analyzer.project.kernels import plan_kernels
     from analyzer.measure.torch_trace import align, read_trace
 
     out = []
@@ -103,8 +103,8 @@ def gemm_samples(data: Path):
     the sweep issues them from an eager loop, so they time the host, not the kernel."""
     import json
 
-    from analyzer.calibrate import OpSample
-    from analyzer.kernels import Kernel
+    from analyzer.project.calibrate import OpSample
+    from analyzer.project.kernels import Kernel
 
     out = []
     for g in json.loads((data / "micro.json").read_text()).get("gemm", []):
@@ -119,7 +119,7 @@ def gemm_samples(data: Path):
 def split_op(kernels, traced, dtype):
     """One sample per role (main kernel, layout transforms, bias add, helpers) where the trace names them,
     so the classes are fitted on their own kernels rather than on an operator's sum."""
-    from analyzer.calibrate import OpSample
+    from analyzer.project.calibrate import OpSample
     from analyzer.measure.torch_trace import kernel_role
 
     plan_role = {"layout": "layout", "aux": "aux"}
@@ -137,7 +137,7 @@ def split_op(kernels, traced, dtype):
 
 
 def fit(models, rows, data: Path, hw, defaults):
-    from analyzer.calibrate import calibrate, fit_kernel_classes
+    from analyzer.project.calibrate import calibrate, fit_kernel_classes
 
     samples = op_samples(models, data, hw) + gemm_samples(data)
     # A 1x1 convolution is a GEMM (M = N x H x W, N = C_out, K = C_in) and cuDNN runs it with GEMM kernels:
@@ -152,7 +152,7 @@ def fit(models, rows, data: Path, hw, defaults):
 
 
 def predict(values: dict, rows: list[dict], hw, defaults):
-    from analyzer.project import project, resolve_params
+    from analyzer.project.projection import project, resolve_params
 
     out = []
     for r in rows:
@@ -177,7 +177,7 @@ def report(label: str, rows, preds) -> dict:
 
 
 def cmd_fit(args) -> int:
-    from analyzer.calibrate import calibrated_profile_toml, error_model
+    from analyzer.project.calibrate import calibrated_profile_toml, error_model
     from analyzer.profiles import load_profiles, projection_defaults
 
     data = Path(args.data)

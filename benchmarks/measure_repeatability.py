@@ -21,7 +21,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--batch", type=int, default=1)
     args = ap.parse_args()
-    from analyzer.manifest import read_manifest
+    from analyzer.load.manifest import read_manifest
     from analyzer.measure.onnx_measure import measure_onnx
 
     print(f"{'model':<20} {'run':>3} {'median ms':>10} {'95% CI ms':>19} {'+-':>6} {'iters':>6} {'wall s':>7}  overlap")

@@ -33,14 +33,14 @@ TEST = ("resnet50", "mobilenet_v2", "efficientnet_b0")
 
 
 def cpu(args) -> None:
-    from analyzer.calibrate import Observation, calibrate, calibrated_profile_toml
+    from analyzer.project.calibrate import Observation, calibrate, calibrated_profile_toml
     from analyzer.errors import AnalyzerError
-    from analyzer.manifest import read_manifest
+    from analyzer.load.manifest import read_manifest
     from analyzer.measure.onnx_measure import measure_onnx
     from analyzer.measure.record import cpu_model
-    from analyzer.profile import profile_onnx
+    from analyzer.count.profile import profile_onnx
     from analyzer.profiles import load_profiles, projection_defaults
-    from analyzer.project import project, resolve_params
+    from analyzer.project.projection import project, resolve_params
 
     hw = load_profiles().get("hardware", args.hardware)
     defaults = projection_defaults()

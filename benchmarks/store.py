@@ -47,9 +47,9 @@ def generate_candidates(folder: Path, n: int) -> list[Path]:
 
 
 def run(paths: list[Path], store, pver: str) -> float:
-    from analyzer.pipeline import Target, candidates, project_models
+    from analyzer.decide.ranking import Target, candidates, project_models
     from analyzer.profiles import load_profiles
-    from analyzer.rank import rank
+    from analyzer.decide.rank import rank
 
     hw = load_profiles().get("hardware", "a100-40gb")
     target = Target(hw, "bf16", "ort", 8, 1.57, 436.0, [])
@@ -66,9 +66,9 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["XDG_CACHE_HOME"] = str(Path(tmp) / "cache")  # cold sha256 cache and store for the first run
-        from analyzer.manifest import read_manifest
+        from analyzer.load.manifest import read_manifest
         from analyzer.profiles import SHIPPED
-        from analyzer.store import Store, profiles_version
+        from analyzer.engine.store import Store, profiles_version
 
         pver = profiles_version(SHIPPED)
         shipped = [e.file for e in read_manifest(ROOT / "models" / "manifest.toml")]

@@ -89,7 +89,7 @@ def write_sample(full: Path, sample: Path, seed: int = 0) -> None:
 
     sys.path.insert(0, str(HERE.parent))
     from analyzer.load import seeded
-    from analyzer.profile import profile_onnx
+    from analyzer.count.profile import profile_onnx
 
     proto = onnx.load(str(full))
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.analysis import Analysis, AnalysisRequest, analyze
+from analyzer.decide.analysis import Analysis, AnalysisRequest, analyze
 from analyzer.profiles import load_profiles
 from cli_helpers import cli
 
@@ -111,9 +111,9 @@ def test_nas_model_override_and_bad_names(shipped):
 def test_projected_savings_lie_in_their_bands_on_the_h100(shipped):
     """Measured on an H100 at batch 64 (profiles/measurements/h100-sxm-2026-11-27-b64): every NAS-found and
     hand-designed model's per-image saving over ResNet-50 lies in the band `saving_band` prints."""
-    from analyzer.profile import profile_onnx
+    from analyzer.count.profile import profile_onnx
     from analyzer.profiles import projection_defaults
-    from analyzer.project import project, resolve_params, saving_band
+    from analyzer.project.projection import project, resolve_params, saving_band
 
     hw = load_profiles().get("hardware", "h100")
     rows = {(r["model"], r["dtype"], r["runtime"]): float(r["energy_j_per_sample"])

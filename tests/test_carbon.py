@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.carbon import energy_kwh, footprint, operational_co2e_kg
-from analyzer.fourms import FourMs, Scenario, four_ms
+from analyzer.account.carbon import energy_kwh, footprint, operational_co2e_kg
+from analyzer.account.fourms import FourMs, Scenario, four_ms
 from analyzer.profiles import load_profiles
 from analyzer.units import KG_PER_LB
 from cli_helpers import cli
@@ -66,7 +66,7 @@ def test_defaults_are_stated_not_silent():
 
 def test_json_round_trip():
     f = footprint(PS.get("hardware", "a100-80gb"), 4, 12, pue=1.2, grid_gco2e_per_kwh=300)
-    from analyzer.carbon import Footprint
+    from analyzer.account.carbon import Footprint
 
     assert Footprint.from_dict(json.loads(json.dumps(f.to_dict()))) == f
     r = four_ms(Scenario(PS.get("hardware", "v100"), 1e18, pue=1.5, grid_gco2e_per_kwh=400),

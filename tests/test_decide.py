@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.amortize import AmortizeInputs, amortize, days_to_serve, items_served, strategies_break_even
+from analyzer.decide.amortize import AmortizeInputs, amortize, days_to_serve, items_served, strategies_break_even
 from analyzer.dist import fixed, parse_dist
 from analyzer.errors import UsageError
-from analyzer.rank import Candidate, dominates, pareto, rank
+from analyzer.decide.rank import Candidate, dominates, pareto, rank
 from cli_helpers import cli
 
 

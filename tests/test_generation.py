@@ -13,8 +13,8 @@ from onnx import helper
 from onnx import numpy_helper as nh
 
 from analyzer.errors import UsageError
-from analyzer.generation import (decoder_roles, generation_cost, phase_dims, polynomial_sum, response_macs, sum_linear)
-from analyzer.profile import profile_onnx
+from analyzer.project.generation import decoder_roles, generation_cost, phase_dims, polynomial_sum, response_macs, sum_linear
+from analyzer.count.profile import profile_onnx
 from cli_helpers import cli
 
 D, H, DH, VOCAB, CTX = 16, 2, 8, 50, 64
@@ -108,10 +108,10 @@ def test_sum_linear_is_exact_for_linear_data():
 
 
 def _price(path, prompt, out, placement_kw=None):
-    from analyzer.generation import price_response
-    from analyzer.place import resolve_placement
+    from analyzer.project.generation import price_response
+    from analyzer.target.resolve import resolve_placement
     from analyzer.profiles import load_profiles, projection_defaults
-    from analyzer.project import resolve_params
+    from analyzer.project.projection import resolve_params
 
     ps = load_profiles(())
     pl = resolve_placement(ps, "h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, datacenter=None, grid=400.0,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from onnx import helper
 
 from analyzer import profile_onnx
-from analyzer.kernels import plan_kernels
+from analyzer.project.kernels import plan_kernels
 from onnx_builders import init, model, vi
 
 

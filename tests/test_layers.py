@@ -22,11 +22,14 @@ import pytest
 PKG = Path(__file__).resolve().parent.parent / "analyzer"
 LAYERS = [
     {"units", "errors", "records", "ir", "paths", "__init__"},
-    {"load", "manifest", "profiles", "dist", "fit", "poly"},
-    {"ops", "static", "sparsity", "profile", "kernels", "training_kernels", "symbolic"},
-    {"project", "carbon", "fourms", "amortize", "rank", "calibrate", "pairing", "sensitivity", "place", "search_cost", "measure",
-     "generation", "training", "search_plan"},
-    {"pipeline", "observations", "analysis", "store", "population", "fleet"},
+    {"load", "load.manifest", "profiles", "dist", "project.fit", "count.poly"},
+    {"count.ops", "count.static", "count.sparsity", "count.profile", "project.kernels", "project.training_kernels",
+     "count.symbolic", "count"},
+    {"project.projection", "account.carbon", "account.fourms", "decide.amortize", "decide.rank", "project.calibrate",
+     "decide.pairing", "decide.sensitivity", "target.resolve", "account.search_cost", "measure", "project.generation",
+     "project.training", "account.search_plan", "project", "account", "decide", "target"},
+    {"decide.ranking", "project.observations", "decide.analysis", "engine.store", "engine.population", "engine.fleet",
+     "engine"},
     {"report"},
     {"cli", "__main__"},
 ]
@@ -41,7 +44,12 @@ def layer_of(unit: str) -> int:
     raise AssertionError(f"module group '{unit}' is in no layer: add it to tests/test_layers.py")
 
 
+STAGES = ("count", "project", "account", "decide", "engine", "target")
+
+
 def _unit(rel: Path) -> str:
+    if rel.parts[0] in STAGES and len(rel.parts) > 1:
+        return f"{rel.parts[0]}.{rel.parts[1].removesuffix('.py')}".removesuffix(".__init__")
     return rel.parts[0].removesuffix(".py")
 
 
@@ -57,13 +65,17 @@ def _imports(source: str, rel: Path) -> list[tuple[str, int]]:
                 mod = node.module or ""
                 if mod.startswith("analyzer"):
                     parts = mod.split(".")[1:]
-                    out.append(("analyzer." + (parts[0] if parts else "__init__"), node.lineno))
+                    out.append(("analyzer." + (".".join(parts[:2]) if parts and parts[0] in STAGES else (parts[0] if parts else "__init__")), node.lineno))
                 else:
                     out.append((mod.split(".")[0], node.lineno))
                 continue
             base = pkg_parts[: len(pkg_parts) - (node.level - 1)]
             target = base + (node.module.split(".") if node.module else [])
-            if len(target) > 1:
+            if len(target) > 2 and target[1] in STAGES:
+                out.append(("analyzer." + ".".join(target[1:3]), node.lineno))
+            elif len(target) > 1 and target[1] in STAGES:
+                out += [("analyzer." + target[1] + "." + a.name, node.lineno) for a in node.names]
+            elif len(target) > 1:
                 out.append(("analyzer." + target[1], node.lineno))
             else:  # `from . import x` at the package root, or `from .. import __version__`
                 out += [("analyzer." + a.name, node.lineno) for a in node.names] if not node.module else []
@@ -96,12 +108,12 @@ def test_layers_hold():
 
 
 @pytest.mark.parametrize("rel, source", [
-    ("records.py", "from .project import Projection\n"),  # a record reaching up to an estimator
+    ("records.py", "from .project.projection import Projection\n"),  # a record reaching up to an estimator
     ("project.py", "from .cli.base import app\n"),
     ("report/html.py", "from ..cli.base import app\n"),
-    ("kernels/patterns.py", "from ..pipeline import project_models\n"),
-    ("static.py", "import onnxruntime\n"),
-    ("amortize.py", "import matplotlib.pyplot as plt\n"),
+    ("project/kernels/patterns.py", "from ...decide.ranking import project_models\n"),
+    ("count/static.py", "import onnxruntime\n"),
+    ("decide/amortize.py", "import matplotlib.pyplot as plt\n"),
     ("report/decide_text.py", "import torch\n"),
 ])
 def test_the_layer_test_catches_a_forbidden_import(rel, source):
@@ -109,7 +121,7 @@ def test_the_layer_test_catches_a_forbidden_import(rel, source):
 
 
 def test_the_layer_test_allows_what_is_allowed():
-    assert not violations("from ..errors import UsageError\nfrom ..project import Projection\n", Path("report/projection_text.py"))
+    assert not violations("from ..errors import UsageError\nfrom ..project.projection import Projection\n", Path("report/projection_text.py"))
     assert not violations("import onnx\n", Path("load/onnx_graph.py"))
     assert not violations("from .. import __version__\n", Path("report/html.py"))
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from analyzer.ops import ZERO_COST, registered_ops
+from analyzer.count.ops import ZERO_COST, registered_ops
 from onnx_builders import init, model, one_node, profile_model, vi
 
 W = lambda *s: np.ones(s, np.float32)  # noqa: E731

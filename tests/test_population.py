@@ -21,11 +21,11 @@ from onnx import helper
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.load import space
 from analyzer.load.sources import read
-from analyzer.place import resolve_placement
-from analyzer.population import LocalExecutor, pareto_front, run_population
-from analyzer.profile import profile_onnx
+from analyzer.target.resolve import resolve_placement
+from analyzer.engine.population import LocalExecutor, pareto_front, run_population
+from analyzer.count.profile import profile_onnx
 from analyzer.profiles import load_profiles
-from analyzer.store import Store
+from analyzer.engine.store import Store
 from cli_helpers import cli
 from onnx_builders import init, model, vi
 
@@ -264,7 +264,7 @@ def test_two_candidates_with_the_same_model_keep_their_own_accuracy(tmp_path, pl
 def test_the_drivers_limits_reach_the_workers(placement, monkeypatch):
     """--timeout and --memory-limit are set in the driver; each chunk applies them where it runs (a worker
     process does not inherit the driver's context)."""
-    from analyzer import population
+    from analyzer.engine import population
     from analyzer.load import guard
 
     seen = []

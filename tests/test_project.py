@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from onnx import helper
 
 from analyzer import profile_onnx
-from analyzer.calibrate import Observation, calibrate
+from analyzer.project.calibrate import Observation, calibrate
 from analyzer.profiles import load_profiles, projection_defaults
-from analyzer.project import project, resolve_params
+from analyzer.project.projection import project, resolve_params
 from onnx_builders import init, model, vi
 from cli_helpers import cli
 
@@ -260,7 +260,7 @@ def test_energy_per_item_continuous_and_not_rising_with_batch(cnn_h100):
 
 
 def test_calibrated_h100_band_and_saving(cnn_h100):
-    from analyzer.project import saving_band
+    from analyzer.project.projection import saving_band
 
     base = cnn_h100[("resnet50", "fp16", "graph", 64)]
     nas = cnn_h100[("efficientnet_b0", "fp16", "graph", 64)]
@@ -312,15 +312,15 @@ def test_calibration_recovers_known_parameters(tmp_path, synth):
 
 
 def test_kernel_class_fit_recovers_known_parameters(synth):
-    from analyzer.calibrate import OpSample, fit_kernel_classes
-    from analyzer.kernels import Kernel
+    from analyzer.project.calibrate import OpSample, fit_kernel_classes
+    from analyzer.project.kernels import Kernel
 
     _, hw = synth
     truth = {"efficiency_conv1x1": 0.3, "memory_efficiency_conv1x1": 0.6, "t0_conv1x1_s": 3e-6, "fill_conv1x1": 2e5,
              "kdepth_conv1x1": 40.0}
     params = resolve_params(hw, "fp16", "eager", projection_defaults(), overrides=truth)
-    from analyzer.kernels import KernelPlan
-    from analyzer.project import kernel_times
+    from analyzer.project.kernels import KernelPlan
+    from analyzer.project.projection import kernel_times
 
     samples = []
     rng = np.random.default_rng(1)
@@ -337,7 +337,7 @@ def test_kernel_class_fit_recovers_known_parameters(synth):
 
 
 def test_error_model():
-    from analyzer.calibrate import error_model
+    from analyzer.project.calibrate import error_model
 
     shared = {"a": 0.1, "b": -0.2}
     own = {("m1", "a"): 0.05, ("m2", "a"): -0.05, ("m1", "b"): 0.05, ("m2", "b"): -0.05}

@@ -18,11 +18,11 @@ ray = require_extra("ray", "NAS_ANALYZER_REQUIRE_RAY", "the Ray executor tests d
 
 from analyzer.errors import UsageError  # noqa: E402
 from analyzer.load.sources import read  # noqa: E402
-from analyzer.observations import read_observations  # noqa: E402
-from analyzer.place import resolve_placement  # noqa: E402
-from analyzer.population import LocalExecutor, RayExecutor, run_population  # noqa: E402
+from analyzer.project.observations import read_observations  # noqa: E402
+from analyzer.target.resolve import resolve_placement  # noqa: E402
+from analyzer.engine.population import LocalExecutor, RayExecutor, run_population  # noqa: E402
 from analyzer.profiles import load_profiles  # noqa: E402
-from analyzer.store import Store  # noqa: E402
+from analyzer.engine.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.ray
 

@@ -9,7 +9,7 @@ import pytest
 
 from analyzer.dist import Z90
 from analyzer.errors import UsageError
-from analyzer.search_plan import read_plan, schedule_samples
+from analyzer.account.search_plan import read_plan, schedule_samples
 from cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent

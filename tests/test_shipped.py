@@ -46,7 +46,7 @@ def test_manifest_matches_profiles(shipped):
     """Every manifest entry's published params equal what the graph stores (BatchNorm kept)."""
     import tomllib
 
-    from analyzer.manifest import read_manifest
+    from analyzer.load.manifest import read_manifest
 
     entries = read_manifest(Path(__file__).parent.parent / "models" / "manifest.toml")
     for e in entries:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from onnx import helper
 
-from analyzer import sparsity
+from analyzer.count import sparsity
 from onnx_builders import init, model, one_node, profile_model, vi
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.errors import StoreError
-from analyzer.store import SCHEMA_VERSION, Store
+from analyzer.engine.store import SCHEMA_VERSION, Store
 from cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def test_put_get_and_round_trip(tmp_path):
 
 _WRITER = r"""
 import sys, time
-from analyzer.store import Store
+from analyzer.engine.store import Store
 s = Store.open(__import__("pathlib").Path(sys.argv[1]))
 s.put("projection", "committed", "m", "sha", {}, "pv", {"ok": True})
 s.conn.execute("BEGIN IMMEDIATE")
@@ -57,7 +57,7 @@ def test_writer_killed_mid_transaction_leaves_store_readable(tmp_path):
 
 _CONCURRENT = r"""
 import sys
-from analyzer.store import Store
+from analyzer.engine.store import Store
 s = Store.open(__import__("pathlib").Path(sys.argv[1]))
 for i in range(100):
     s.put("projection", f"{sys.argv[2]}-{i}", "m", "sha", {}, "pv", {"i": i})

@@ -15,8 +15,8 @@ from onnx import numpy_helper as nh
 
 from analyzer import profile_onnx
 from analyzer.errors import UsageError
-from analyzer.poly import Poly, interpolate, interpolate_1d, lowest_degree
-from analyzer.symbolic import cost_formulas
+from analyzer.count.poly import Poly, interpolate, interpolate_1d, lowest_degree
+from analyzer.count.symbolic import cost_formulas
 from cli_helpers import cli
 from test_dynamic_shapes import heads_reshape_model
 

@@ -53,7 +53,7 @@ def analyze(
     with the NAS-found model at comparable accuracy, cost the search where it ran, amortise it over the stated
     reuse with every uncertainty in one Monte Carlo, and say whether it pays back, with P(net saving), and what
     would flip the verdict. The scenario is printed next to the verdict."""
-    from ..analysis import AnalysisRequest, analyze as run
+    from ..decide.analysis import AnalysisRequest, analyze as run
     from ..report.progress import progress_bar
 
     req = AnalysisRequest(str(folder), baseline, nas_model, accuracy_tolerance, hardware, dtype, runtime, batch, pue, datacenter, grid,
@@ -62,7 +62,7 @@ def analyze(
                           sensitivity, str(search_plan) if search_plan else None)
     ps = load(profiles)
     db, pver = open_store(store, no_store)
-    from ..manifest import expand_model_args
+    from ..load.manifest import expand_model_args
 
     total = len(expand_model_args([folder])) if folder.exists() else 0
     with progress_bar("profiling and projecting", total, quiet) as advance:
@@ -106,7 +106,7 @@ def report(
 ) -> None:
     """Render saved analyses as one self-contained HTML report (inline CSS and plots, no network), exactly as
     `analyze --out` rendered them."""
-    from ..analysis import Analysis
+    from ..decide.analysis import Analysis
     from ..report.html import render_html
 
     pages = []

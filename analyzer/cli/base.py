@@ -87,7 +87,7 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """Run a command that loads models under its --timeout and --memory-limit (analyzer/load/guard.py)."""
     from ..load import guard
-    from ..place import check_number
+    from ..target.resolve import check_number
 
     timeout = check_number("--timeout", kwargs.get("timeout", guard.Limits.timeout_s), 1, 86_400)
     memory = check_number("--memory-limit", kwargs.get("memory_limit", guard.Limits.memory_mb), 64, 1 << 20)

@@ -72,8 +72,8 @@ def footprint(
 ) -> None:
     """Energy and CO2e of a run (Patterson et al. 2021: kWh = hours x chips x W x PUE / 1000; CO2e = kWh x
     intensity), plus the embodied carbon of the share of the hardware's lifetime used, reported apart."""
-    from ..carbon import footprint as compute
-    from ..place import check_number, resolve_site
+    from ..account.carbon import footprint as compute
+    from ..target.resolve import check_number, resolve_site
 
     if (hours is None) == (days is None):
         raise UsageError("give exactly one of --hours and --days")
@@ -92,11 +92,11 @@ def _compute(model: Path | None, flops: float | None, side: str) -> float | None
     if model is not None and flops is not None:
         raise UsageError(f"give --{side}-model or --{side}-flops, not both")
     if model is not None:
-        from ..profile import profile_onnx
+        from ..count.profile import profile_onnx
 
         return float(profile_onnx(model, scan_sparsity=False).flops)
     if flops is not None:
-        from ..place import check_number
+        from ..target.resolve import check_number
 
         return check_number(f"--{side}-flops", flops, 0, 1e30, low_open=True)
     return None
@@ -134,8 +134,8 @@ def fourm(
 ) -> None:
     """The 4Ms: factor a reduction into Model (compute) x Machine (perf/W) x Mechanization (PUE) = energy,
     and x Map (grid intensity) = CO2e, with absolute numbers on both sides when compute is known."""
-    from ..fourms import Scenario, four_ms
-    from ..place import check_number, resolve_site
+    from ..account.fourms import Scenario, four_ms
+    from ..target.resolve import check_number, resolve_site
 
     ps = load(profiles)
     notes: list[str] = []

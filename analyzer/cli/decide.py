@@ -52,12 +52,12 @@ def amortize(
     """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
     budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
     or projected (projections carry their error model, shared between the two models)."""
-    from ..amortize import AmortizeInputs, amortize as run, parse_reuse
+    from ..decide.amortize import AmortizeInputs, amortize as run, parse_reuse
     from ..dist import fixed, parse_dist
-    from ..carbon import choose_power
-    from ..place import resolve_placement
-    from ..pipeline import project_models
-    from ..search_cost import search_cost
+    from ..account.carbon import choose_power
+    from ..target.resolve import resolve_placement
+    from ..decide.ranking import project_models
+    from ..account.search_cost import search_cost
 
     ps = load(profiles)
     sc = search_cost(ps, preset=nas_preset, cost_kg=nas_cost_kg, cost_kwh=nas_cost_kwh, hardware=nas_hardware, count=nas_count,
@@ -72,7 +72,7 @@ def amortize(
             continue
         placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)
         notes += [n for n in placement.notes if n not in notes]
-        from ..manifest import expand_model_args
+        from ..load.manifest import expand_model_args
 
         projs, errors = project_models(expand_model_args([model]), placement)
         if errors:
@@ -114,8 +114,8 @@ def strategies(
 ) -> None:
     """Once-for-All analysis: one search-and-train plus a per-scenario cost vs a search per scenario;
     the break-even number of scenarios N = one-off / (per-search - per-scenario)."""
-    from ..amortize import strategies_break_even
-    from ..place import check_number
+    from ..decide.amortize import strategies_break_even
+    from ..target.resolve import check_number
 
     for name, v in (("--one-off-kg", one_off_kg), ("--per-scenario-kg", per_scenario_kg), ("--search-per-scenario-kg", search_per_scenario_kg)):
         check_number(name, v, 0.0, 1e15)
@@ -143,9 +143,9 @@ def rank_cmd(
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
     under the constraints; dominated candidates are listed with who dominates them."""
-    from ..manifest import expand_model_args
-    from ..place import resolve_placement
-    from ..pipeline import rank_models
+    from ..load.manifest import expand_model_args
+    from ..target.resolve import resolve_placement
+    from ..decide.ranking import rank_models
 
     ps = load(profiles)
     placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)

@@ -46,12 +46,12 @@ def measure(
     """Measure latency with ONNX Runtime (warm-up, then adaptive repetition until the median's 95% CI is
     within --target-ci or --max-time ends) and, where a counter can be read, energy per item. With --on,
     on every kind of device of a Ray fleet, each record tagged with the node it ran on."""
-    from ..manifest import expand_model_args
+    from ..load.manifest import expand_model_args
     from ..measure import store as mstore
     from ..measure.onnx_measure import measure_onnx
     from ..measure.meters import meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
-    from ..place import check_number
+    from ..target.resolve import check_number
 
     batches = parse_batches(batch)
     dims = parse_dims(dim or [])
@@ -68,7 +68,7 @@ def measure(
 
     results, code = [], 0
     if on:
-        from ..fleet import measure_fleet
+        from ..engine.fleet import measure_fleet
         from ..measure.record import Measurement
 
         settings = {"provider": provider, "device": device, "meter": meter, "dims": dims, "threads": threads,

@@ -9,7 +9,7 @@ DEFAULT_PROMPT_TOKENS = 128
 
 def phase_args(phase: str | None, prompt_tokens: int | None, output_tokens: int | None) -> tuple[str | None, int, int | None, list[str]]:
     """(phase, prompt tokens, output tokens, notes) after validation; notes say which defaults were taken."""
-    from ..generation import PHASES, check_lengths
+    from ..project.generation import PHASES, check_lengths
 
     if phase is None:
         if prompt_tokens is not None or output_tokens is not None:

@@ -41,8 +41,8 @@ def plan_search(
     """What a planned search will cost before it runs: candidates trained under a schedule, then the final
     training, on a chip at a site: energy, CO2e (with its 90% band) and chip-hours per phase. Training per
     candidate is projected per sample on a sample of the candidates, or stated in chip-hours."""
-    from ..place import check_number, resolve_placement
-    from ..search_plan import plan_projected, plan_stated
+    from ..target.resolve import check_number, resolve_placement
+    from ..account.search_plan import plan_projected, plan_stated
 
     ps = load(profiles)
     published = None
@@ -59,7 +59,7 @@ def plan_search(
     if candidate_chip_hours is not None:
         if final_epochs is not None or samples_per_candidate is not None or epochs is not None:
             raise UsageError("--candidate-chip-hours states the training: give --final-chip-hours, not epochs or samples")
-        from ..carbon import footprint
+        from ..account.carbon import footprint
 
         n = population or (_count(source) if source else None)
         if n is None:
@@ -82,7 +82,7 @@ def plan_search(
         records, total = _projected(source, placement, optimizer, sample)
         final_record = None
         if final_model is not None:
-            from ..training import training_record
+            from ..project.training import training_record
 
             final_record = training_record(final_model, placement, optimizer)
         plan = plan_projected(records, population or total, samples_per_candidate, schedule, final_samples, final_record)
@@ -107,7 +107,7 @@ def plan_search(
 
 def _preset(ps, name: str, source, dtype, pue, datacenter, grid, region):
     """A published search's procedure: what plan-search projects for it, and its published account."""
-    from ..search_cost import search_cost
+    from ..account.search_cost import search_cost
 
     p = ps.get("nas", name)
     proc = p.procedure
@@ -141,7 +141,7 @@ def _projected(source: str, placement, optimizer: str, sample: int) -> tuple[lis
     """Training records of the first `sample` candidates of SOURCE, and how many candidates it has."""
     from ..errors import naming
     from ..load.sources import candidate_file, read
-    from ..training import training_record
+    from ..project.training import training_record
 
     records, total = [], 0
     with tempfile.TemporaryDirectory(prefix="nas-analyzer-plan-") as tmp:

@@ -39,8 +39,8 @@ def population(
     the best by the objective. Each result is stored as it finishes: a killed run resumes where it stopped and
     a repeated run reads the store."""
     from ..load.sources import known_size, read
-    from ..place import resolve_placement
-    from ..population import LocalExecutor, RayExecutor, pareto_front, run_population, top
+    from ..target.resolve import resolve_placement
+    from ..engine.population import LocalExecutor, RayExecutor, pareto_front, run_population, top
     from ..report.progress import progress_bar
     from .store import open_store
 

@@ -41,8 +41,8 @@ def profile(
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
-    from ..manifest import expand_model_args
-    from ..profile import profile_onnx
+    from ..load.manifest import expand_model_args
+    from ..count.profile import profile_onnx
     from ..records import ModelProfile
     from ..report.serialize import to_csv, to_json
     from ..report.text import render_profiles
@@ -52,7 +52,7 @@ def profile(
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
     dims = parse_dims(dim or [])
     if batch is not None:
-        from ..place import MAX_BATCH, check_number
+        from ..target.resolve import MAX_BATCH, check_number
 
         check_number("--batch", batch, 1, MAX_BATCH)
     paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
@@ -88,8 +88,8 @@ def profile(
 def _phase_profile(path: Path, phase: str, prompt: int, out_tokens: int | None, batch: int, dims: dict[str, int],
                    notes: list[str], kw: dict):
     """The profile of one forward of the phase; with --output-tokens the response's exact MACs in its notes."""
-    from ..generation import phase_profile, response_macs
-    from ..profile import profile_onnx
+    from ..project.generation import phase_profile, response_macs
+    from ..count.profile import profile_onnx
 
     p = phase_profile(path, phase, prompt, None, batch, dims, profile_onnx, **kw)
     p.notes[:0] = notes
@@ -105,7 +105,7 @@ def _phase_profile(path: Path, phase: str, prompt: int, out_tokens: int | None, 
 def _symbolic(paths: list[Path], dims: dict[str, int], batch: int | None, fmt: Format, assume_upper_bound: bool,
               torch_specs: bool) -> None:
     from ..report.symbolic_text import render_symbolic
-    from ..symbolic import cost_formulas
+    from ..count.symbolic import cost_formulas
 
     if torch_specs or fmt is Format.csv:
         raise UsageError("--symbolic takes ONNX files and writes a table or JSON")
@@ -132,7 +132,7 @@ def _parse_shape(text: str) -> list[int]:
 def _profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity) -> list:
     """Profile a PyTorch module through fvcore; with --export-onnx also its ONNX export, with the per-op-type
     MAC differences on stderr."""
-    from ..profile import profile_torch_spec
+    from ..count.profile import profile_torch_spec
 
     profiles, comparison = profile_torch_spec(spec, shapes, trust_pickle, export_path, per_op, sparsity)
     for line in comparison:

@@ -43,12 +43,12 @@ def project(
     timed by its class's saturating roofline, the host issues operators on a timeline, and energy is static
     and active power over time plus energy per FLOP and per byte. Says whether datasheet, achievable or
     calibrated numbers were used, and gives the 90% band of the profile's error model."""
-    from ..manifest import expand_model_args
-    from ..place import resolve_placement
-    from ..profile import profile_onnx
+    from ..load.manifest import expand_model_args
+    from ..target.resolve import resolve_placement
+    from ..count.profile import profile_onnx
     from ..profiles import projection_defaults
-    from ..project import project as run_projection
-    from ..project import resolve_params
+    from ..project.projection import project as run_projection
+    from ..project.projection import resolve_params
 
     ps = load(profiles)
     if phase == "train":
@@ -71,7 +71,7 @@ def project(
         if phase is None:
             prof = profile_onnx(path, dims, placement.batch, **kw)
         else:
-            from ..generation import phase_profile
+            from ..project.generation import phase_profile
 
             prof = phase_profile(path, phase, prompt, None, placement.batch, dims, profile_onnx, **kw)
             prof.notes[:0] = phase_notes
@@ -98,7 +98,7 @@ def project(
 def _responses(paths, placement, params, prompt: int, out_tokens: int, dims: dict[str, int], notes: list[str],
                assume_upper_bound: bool, fmt: OutFormat) -> None:
     """project --phase decode --output-tokens: the energy of a response and of each generated token."""
-    from ..generation import price_response
+    from ..project.generation import price_response
     from ..report.generation_text import render_generation
 
     def one(path: Path):
@@ -135,10 +135,10 @@ def calibrate(
     and floor, and with measured energy the static power, active power and energy per byte. Writes a
     calibrated profile that records every measurement it was fitted on, its prediction and error.
     (Kernel classes from profiler traces: benchmarks/gpu_calibration.py fit.)"""
-    from ..calibrate import calibrate as fit
-    from ..calibrate import calibrated_profile_toml, observations_summary
+    from ..project.calibrate import calibrate as fit
+    from ..project.calibrate import calibrated_profile_toml, observations_summary
     from ..measure.record import cpu_model
-    from ..observations import observations, read_observations
+    from ..project.observations import observations, read_observations
     from ..profiles import projection_defaults
 
     ps = load(profiles)

@@ -21,7 +21,7 @@ def open_store(path: Path | None, disabled: bool):
     if disabled:
         return None, ""
     from ..profiles import SHIPPED
-    from ..store import Store, default_path, profiles_version
+    from ..engine.store import Store, default_path, profiles_version
 
     try:
         return Store.open(path or default_path()), profiles_version(SHIPPED)
@@ -42,7 +42,7 @@ def history(store: StoreOpt = None, limit: Annotated[int, typer.Option("--limit"
             fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table") -> None:
     """List past runs recorded in the results store (read-only)."""
     from ..report.store_text import render_history
-    from ..store import Store, default_path
+    from ..engine.store import Store, default_path
 
     if fmt not in ("table", "json"):
         raise UsageError(f"--format '{fmt}': expected table or json")
@@ -65,7 +65,7 @@ def export(
     measurements `measure` appended. csv/parquet flatten settings and scalar fields into columns."""
     from ..measure import store as mstore
     from ..report.export import rows_to_csv, rows_to_parquet
-    from ..store import Store, default_path
+    from ..engine.store import Store, default_path
 
     if kind is not None and kind not in KINDS:
         raise UsageError(f"--kind '{kind}': expected one of {', '.join(KINDS)}")

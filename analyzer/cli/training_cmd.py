@@ -15,9 +15,9 @@ from .base import OutFormat, console, per_model, print_json
 def project_training_cmd(ps, models: list[Path], hardware: str, dtype: str | None, runtime: str | None, batch: int,
                          pue, datacenter, grid, region, net: bool, dims: dict[str, int], optimizer: str,
                          fmt: OutFormat) -> None:
-    from ..manifest import expand_model_args
-    from ..place import resolve_placement
-    from ..training import OPTIMIZERS, training_record
+    from ..load.manifest import expand_model_args
+    from ..target.resolve import resolve_placement
+    from ..project.training import OPTIMIZERS, training_record
 
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"--optimizer '{optimizer}': expected one of {', '.join(OPTIMIZERS)}")
@@ -60,9 +60,9 @@ def calibrate_training_cmd(hw, phase: str, measurements: Path | None, csv_path: 
     import re
 
     from ..profiles import projection_defaults
-    from ..project import resolve_params
-    from ..observations import read_training_rows, training_samples
-    from ..training import fit_training
+    from ..project.projection import resolve_params
+    from ..project.observations import read_training_rows, training_samples
+    from ..project.training import fit_training
 
     if phase != "train":
         raise UsageError(f"--phase {phase}: calibrate fits forwards (no --phase) or training steps (--phase train)")

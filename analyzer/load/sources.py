@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import AnalyzerError, UsageError
-from ..manifest import MANIFEST, read_manifest
+from .manifest import MANIFEST, read_manifest
 from . import space as synthetic
 
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..load.onnx_graph import rebatched_model_bytes
-from ..profile import load_for_batch
+from ..count.profile import load_for_batch
 from .inputs import from_npz, synthesise
 from ..errors import MeterUnavailable
 from .meters import EnergyMeter, measure_energy

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..generation import GenerationCost
+from ..project.generation import GenerationCost
 
 
 def _j(x: float) -> str:

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..project import Projection
+from ..project.projection import Projection
 
 
 def render_projections(results: list[Projection], console: Console) -> None:

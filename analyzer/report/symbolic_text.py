@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..symbolic import SymbolicProfile
+from ..count.symbolic import SymbolicProfile
 
 _LABELS = {"macs": "MACs", "flops": "FLOPs", "bytes_moved": "bytes moved", "activation_bytes": "activation bytes",
            "weight_read_bytes": "weight bytes read"}

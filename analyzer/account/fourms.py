@@ -1,0 +1,129 @@
+"""The 4Ms (Patterson et al. 2022): explain an energy and CO2e reduction between two scenarios as the
+product of Model (compute), Machine (performance per watt), Mechanization (PUE) and Map (grid intensity).
+
+  energy per unit of work  E = compute / throughput x power x PUE
+  energy factor  = E_base / E_new = Model x Machine x Mechanization
+  CO2e factor    = energy factor x Map
+with Model = compute_base / compute_new, Machine = (throughput/power)_new / (throughput/power)_base,
+Mechanization = PUE_base / PUE_new, Map = intensity_base / intensity_new.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .carbon import choose_power, place
+from ..errors import UsageError
+from ..profiles import DatacenterProfile, HardwareProfile, RegionProfile, RegionYear, default_dtype
+from ..units import G_PER_KG, J_PER_KWH
+
+
+@dataclass(frozen=True)
+class Scenario:
+    hardware: HardwareProfile
+    compute_flops: float | None = None  # absolute work, if known
+    dtype: str | None = None  # None: the first of bf16, fp16, tf32, fp32 the profile has (said in the inputs)
+    throughput_tflops: float | None = None  # stated per-chip throughput on this workload (TFLOP/s)
+    achievable: bool = False  # use the profile's measured ceiling instead of the datasheet peak
+    avg_power_w: float | None = None
+    utilization: float | None = None
+    pue: float | None = None
+    datacenter: DatacenterProfile | None = None
+    grid_gco2e_per_kwh: float | None = None
+    region: tuple[RegionProfile, RegionYear] | None = None
+    net: bool = False
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    hardware: str
+    throughput_tflops: float
+    avg_power_w: float
+    tflops_per_w: float
+    pue: float
+    grid_gco2e_per_kwh: float
+    compute_flops: float | None
+    energy_kwh: float | None
+    co2e_kg: float | None
+
+
+@dataclass(frozen=True)
+class FourMs:
+    model: float
+    machine: float
+    mechanization: float
+    map: float
+    energy: float
+    co2e: float
+    base: Side
+    new: Side
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FourMs":
+        d = dict(d)
+        return cls(**{**d, "base": Side(**d["base"]), "new": Side(**d["new"])})
+
+
+def _throughput(s: Scenario, side: str) -> tuple[float, dict]:
+    hw = s.hardware
+    if s.throughput_tflops is not None:
+        if not s.throughput_tflops > 0:
+            raise UsageError(f"{side} throughput must be > 0 TFLOP/s")
+        return s.throughput_tflops, {"name": f"{side}.throughput_tflops", "value": s.throughput_tflops, "unit": "TFLOP/s",
+                                     "source": "stated by the user", "kind": "stated"}
+    table = hw.achievable_tflops if s.achievable else hw.peak_tflops
+    dtype = s.dtype or default_dtype(table) or "bf16"
+    if dtype not in table:
+        which = "achievable (measured)" if s.achievable else "peak"
+        raise UsageError(f"hardware '{hw.name}' has no {which} {dtype} throughput; it has: {', '.join(table) or 'none'}")
+    v = table[dtype]
+    return v.value, v.as_input(f"{side}.throughput_tflops ({dtype}, {'achievable' if s.achievable else 'datasheet peak'})", "TFLOP/s")
+
+
+def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dict], list[str]]:
+    tput, t_in = _throughput(s, side)
+    watts, w_in, w_note = choose_power(s.hardware, s.avg_power_w, s.utilization)
+    pue, grid, (p_in, g_in) = place(s.pue, s.datacenter, s.grid_gco2e_per_kwh, s.region, s.net, flag=f"--{side}-")
+    if grid <= 0:
+        raise UsageError(f"{side}: grid intensity is 0; the Map factor is undefined")
+    p_in, g_in = p_in | {"name": f"{side}.pue"}, g_in | {"name": f"{side}.grid_gco2e_per_kwh"}
+    kwh = None if compute is None else compute / (tput * 1e12) * watts * pue / J_PER_KWH
+    out = Side(s.label or side, s.hardware.name, tput, watts, tput / watts, pue, grid, compute, kwh,
+               None if kwh is None else kwh * grid / G_PER_KG)
+    return out, [t_in, w_in | {"name": f"{side}.avg_power_w"}, p_in, g_in], [f"{side}: {w_note}"] if w_note else []
+
+
+def four_ms(base: Scenario, new: Scenario, model_ratio: float | None = None) -> FourMs:
+    """Factors of the 4Ms between base and new. Model comes from compute_flops on both sides, or from a
+    stated model_ratio (compute_base / compute_new)."""
+    inputs: list[dict] = []
+    if model_ratio is not None:
+        if not model_ratio > 0:
+            raise UsageError("--model-ratio must be > 0")
+        model = model_ratio
+        inputs.append({"name": "model_ratio", "value": model_ratio, "unit": "", "source": "stated by the user", "kind": "stated"})
+        new_compute = None if base.compute_flops is None else base.compute_flops / model_ratio
+        base_compute = base.compute_flops
+    elif base.compute_flops and new.compute_flops:
+        model = base.compute_flops / new.compute_flops
+        base_compute, new_compute = base.compute_flops, new.compute_flops
+    else:
+        raise UsageError("Model factor: give compute (FLOPs or a profiled model) for both sides, or --model-ratio")
+    b, b_in, b_notes = _side(base, "base", base_compute)
+    n, n_in, n_notes = _side(new, "new", new_compute)
+    machine = n.tflops_per_w / b.tflops_per_w
+    mech = b.pue / n.pue
+    map_ = b.grid_gco2e_per_kwh / n.grid_gco2e_per_kwh
+    energy = model * machine * mech
+    notes = b_notes + n_notes
+    if base_compute is None:
+        notes.append("no absolute compute given: factors only (energy_kwh and co2e_kg are null)")
+    return FourMs(model, machine, mech, map_, energy, energy * map_, b, n, inputs + b_in + n_in, notes)

@@ -1,0 +1,165 @@
+"""The one-off cost of a search, sited where it ran: from a published preset, a stated kgCO2e or facility
+kWh, or N chips of a hardware profile for H hours; with its range, the search hardware's embodied share,
+and the units to express a budget in (kgCO2e per kWh, facility kW per chip-hour of the search's chip).
+
+Range: what a past search's account does not pin down is the average power of its chips. A measured
+average (the Evolved Transformer's 208 W) is taken as is; a published fleet average under ML load is not
+this search's, so the cost is log-uniform within x/÷ 1.15 of it; with only a TDP, between half and all of
+it (an upper bound). Stated costs are taken as stated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .carbon import choose_power, embodied_share_kg, energy_kwh, operational_co2e_kg
+from ..dist import Dist, fixed
+from ..errors import UsageError
+from ..target.resolve import Site, check_number, resolve_site
+from ..profiles import NasPreset, ProfileSet
+
+PUBLISHED_AVERAGE_SPREAD = 1.15
+TDP_LOW_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class SearchCost:
+    cost_kg: float  # point estimate (the geometric middle of the range)
+    low_kg: float
+    high_kg: float
+    energy_kwh: float | None  # facility kWh, when known
+    embodied_kg: float  # the search hardware's embodied share (its lifetime used by the search)
+    description: str
+    chip: str  # the search's chip, for a budget in chip-hours ("" when unknown)
+    kg_per_kwh: float | None
+    kw_per_chip_hour: float | None  # facility kW drawn per chip-hour
+    site: Site | None
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    log_sigma: float | None = None  # a planned search's band is lognormal (else the range is log-uniform)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["site"] = self.site.to_dict() if self.site else None
+        return d
+
+    def dist(self) -> Dist:
+        """The cost as the amortisation's Monte Carlo draws it."""
+        if self.low_kg == self.high_kg:
+            return fixed(self.cost_kg)
+        if self.log_sigma:
+            return Dist("lognormal", self.low_kg, self.high_kg, self.cost_kg)
+        return Dist("log-uniform", self.low_kg, self.high_kg)
+
+
+def _site(ps: ProfileSet, preset: NasPreset | None, pue, datacenter, grid, region, net) -> Site:
+    """The user's site if any part was given; else the preset's own accounting; else the stated defaults."""
+    if any(v is not None for v in (pue, datacenter, grid, region)) or preset is None:
+        return resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, flag="--nas-", who="search")
+    inputs, notes = [], []
+    if preset.site_pue is not None:
+        p = preset.site_pue.value
+        inputs.append(preset.site_pue.as_input("pue", ""))
+    else:
+        d = resolve_site(ps, flag="--nas-", who="search")
+        p, inputs, notes = d.pue, [d.inputs[0]], [n for n in d.notes if "pue" in n]
+    if preset.site_grid_gco2e_per_kwh is not None:
+        g = preset.site_grid_gco2e_per_kwh.value
+        inputs.append(preset.site_grid_gco2e_per_kwh.as_input("grid_gco2e_per_kwh", "gCO2e/kWh"))
+    else:
+        d = resolve_site(ps, flag="--nas-", who="search")
+        g = d.grid_gco2e_per_kwh
+        inputs.append(d.inputs[1])
+        notes += [n for n in d.notes if "grid" in n]
+    if preset.site_pue is not None or preset.site_grid_gco2e_per_kwh is not None:
+        notes.insert(0, f"search sited as {preset.title} ran: PUE {p:g}, {g:g} gCO2e/kWh ({preset.site_pue.kind if preset.site_pue else 'default'})")
+    return Site(p, g, tuple(inputs), tuple(notes))
+
+
+def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | None = None, cost_kwh: float | None = None,
+                hardware: str | None = None, count: float | None = None, hours: float | None = None, pue: float | None = None,
+                datacenter: str | None = None, grid: float | None = None, region: str | None = None,
+                net: bool = False, plan: Any = None) -> SearchCost:
+    given = sum(x is not None for x in (preset, cost_kg, cost_kwh, hardware, plan))
+    if given != 1:
+        raise UsageError("give exactly one NAS cost: --nas-preset, --nas-cost-kg, --nas-cost-kwh, --search-plan, or "
+                         "--nas-hardware with --nas-count and --nas-hours")
+    if plan is not None:
+        return _planned(plan)
+    if cost_kg is not None:
+        kg = check_number("--nas-cost-kg", cost_kg, 0.0, 1e12)
+        return SearchCost(kg, kg, kg, None, 0.0, f"{kg:g} kgCO2e (stated)", "", None, None, None,
+                          [{"name": "nas_cost_kg", "value": kg, "unit": "kgCO2e", "source": "stated by the user", "kind": "stated"}],
+                          ["search cost stated in kgCO2e: its hardware's embodied share is not known and not counted"])
+    p_obj = ps.get("nas", preset) if preset is not None else None
+    site = _site(ps, p_obj, pue, datacenter, grid, region, net)
+    if cost_kwh is not None:
+        kwh = check_number("--nas-cost-kwh", cost_kwh, 0.0, 1e12)
+        kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
+        return SearchCost(kg, kg, kg, kwh, 0.0, f"{kwh:g} kWh at {site.grid_gco2e_per_kwh:.4g} gCO2e/kWh", "",
+                          site.grid_gco2e_per_kwh / 1000, None, site,
+                          [{"name": "nas_cost_kwh", "value": kwh, "unit": "kWh (facility)", "source": "stated by the user", "kind": "stated"},
+                           site.inputs[1]], list(site.notes))
+    notes = list(site.notes)
+    if p_obj is not None:
+        hw = ps.get("hardware", p_obj.hardware) if p_obj.hardware else None
+        chip_hours = p_obj.chip_hours.value
+        label = p_obj.hardware or p_obj.hardware_label
+        inputs = [{"name": "nas_preset", "value": p_obj.name, "unit": "", "source": f"{p_obj.title}; {p_obj.file}", "kind": "published"},
+                  p_obj.chip_hours.as_input("chip_hours", "h")]
+        desc = f"{p_obj.title}: {chip_hours:g} chip-hours on {label}"
+        if p_obj.avg_power_w is not None:
+            watts, spread, power_in = p_obj.avg_power_w.value, (1.0, 1.0), p_obj.avg_power_w.as_input("avg_power_w", "W")
+            if "TDP" in p_obj.avg_power_w.source:
+                spread = (TDP_LOW_SHARE, 1.0)
+        else:
+            watts, power_in, note = choose_power(hw, None, None)  # type: ignore[arg-type]
+            spread = (1 / PUBLISHED_AVERAGE_SPREAD, PUBLISHED_AVERAGE_SPREAD) if hw.avg_power_w is not None else (TDP_LOW_SHARE, 1.0)  # type: ignore[union-attr]
+            if note:
+                notes.append(f"search {note}")
+        count_, hours_ = 1.0, chip_hours
+    else:
+        hw = ps.get("hardware", hardware)  # type: ignore[arg-type]
+        if count is None or hours is None:
+            raise UsageError("--nas-hardware needs --nas-count and --nas-hours")
+        count_ = check_number("--nas-count", count, 0.0, 1e9, low_open=True)
+        hours_ = check_number("--nas-hours", hours, 0.0, 1e7, low_open=True)
+        watts, power_in, note = choose_power(hw, None, None)
+        spread = (1 / PUBLISHED_AVERAGE_SPREAD, PUBLISHED_AVERAGE_SPREAD) if hw.avg_power_w is not None else (TDP_LOW_SHARE, 1.0)
+        if note:
+            notes.append(f"search {note}")
+        label, desc = hw.name, f"{count_:g} x {hw.name} for {hours_:g} h"
+        inputs = [{"name": "hardware", "value": hw.name, "unit": "", "source": hw.file, "kind": "profile"},
+                  {"name": "chip_hours", "value": count_ * hours_, "unit": "h", "source": "stated by the user", "kind": "stated"}]
+    kwh = energy_kwh(hours_, count_, watts, site.pue)
+    kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
+    low, high = kg * spread[0], kg * spread[1]
+    point = math.sqrt(low * high)
+    embodied = 0.0
+    if hw is not None and hw.embodied_co2e_kg is not None and hw.lifetime_years is not None:
+        embodied = embodied_share_kg(hw.embodied_co2e_kg.value, hw.lifetime_years.value, hours_, count_)
+    else:
+        notes.append(f"no embodied carbon figure for the search hardware ({label}): not counted")
+    if spread != (1.0, 1.0):
+        notes.append(f"search cost range {low:,.4g}..{high:,.4g} kgCO2e: the search's average power is not measured "
+                     + ("(a fleet average under ML load, x/÷ 1.15)" if spread[1] > 1 else "(between half its TDP and its TDP)"))
+    return SearchCost(point, low, high, kwh * math.sqrt(spread[0] * spread[1]), embodied, desc, label,
+                      site.grid_gco2e_per_kwh / 1000, watts * site.pue / 1000, site, inputs + [power_in, *site.inputs], notes)
+
+
+def _planned(path: Any) -> SearchCost:
+    """A search planned with `plan-search --out`: its total CO2e with its lognormal band, at its own site."""
+    from .search_plan import read_plan
+
+    d = read_plan(path)
+    t = d["total"]
+    kg, kwh, hours = float(t["co2e_kg"]), float(t["energy_kwh"]), float(t["chip_hours"])
+    desc = (f"planned search ({d.get('population', 0):,} candidates, {d.get('schedule', '?')}, on {d.get('hardware', '?')}; "
+            f"{d.get('basis', '')}) {kg:,.4g} kgCO2e, 90% {float(t['low_kg']):,.4g}..{float(t['high_kg']):,.4g}")
+    inputs = [{"name": "search_plan", "value": str(path), "unit": "", "source": "plan-search --out", "kind": "projected"
+               if d.get("basis") == "projected" else "stated"}]
+    return SearchCost(kg, float(t["low_kg"]), float(t["high_kg"]), kwh, float(d.get("embodied_kg") or 0.0), desc,
+                      str(d.get("hardware", "")), float(d.get("grid_gco2e_per_kwh", 0)) / 1000, kwh / hours if hours else None,
+                      None, inputs, list(d.get("notes", []))[:3], log_sigma=float(t.get("log_sigma") or 0.0) or None)

@@ -1,0 +1,180 @@
+"""A planned search's cost, before it runs (issue #18): how many candidates are trained, for how long, under
+which schedule, then the final training of the chosen model, on a stated chip at a stated site.
+
+Training per candidate is projected per sample (`training.training_record`, on a sample of the population's
+candidates: the mean is used for every candidate, and its sampling error joins the band) or stated as
+chip-hours per candidate (then it is exactly the run footprint of those chip-hours, `carbon.footprint`).
+
+Schedules, with S the samples one candidate's full training sees and N candidates:
+  full            N x S
+  early-stop:F    N x F x S  (F: the mean fraction of the budget a candidate trains before it is stopped)
+  halving:ETA     successive halving (Jamieson & Talwalkar, AISTATS 2016; the inner loop of Hyperband, Li et al.
+                  JMLR 2018): rounds i = 0..K with K = floor(log_ETA N); round i trains floor(N / ETA^i)
+                  candidates for S x ETA^(i-K) samples each, from scratch; for N = ETA^K the total is (K+1) x S.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..dist import Z90
+from ..errors import UsageError
+from ..project.projection import band
+from ..units import J_PER_KWH
+
+SCHEDULES = ("full", "early-stop:F", "halving:ETA")
+
+
+def schedule_samples(schedule: str, candidates: int, samples_per_candidate: float) -> tuple[float, list[dict[str, float]]]:
+    """(training samples over the whole search, its rounds) for a schedule (see the module docstring)."""
+    if candidates < 1:
+        raise UsageError(f"--population {candidates}: at least one candidate")
+    kind, _, arg = schedule.partition(":")
+    if kind == "full" and not arg:
+        return candidates * samples_per_candidate, [{"candidates": candidates, "samples_each": samples_per_candidate}]
+    try:
+        value = float(arg)
+    except ValueError:
+        value = math.nan
+    if kind == "early-stop" and 0 < value <= 1:
+        return candidates * value * samples_per_candidate, [{"candidates": candidates, "samples_each": value * samples_per_candidate}]
+    if kind == "halving" and value >= 2 and value.is_integer():
+        eta = int(value)
+        k = 0
+        while eta ** (k + 1) <= candidates:
+            k += 1
+        rounds = [{"candidates": candidates // eta ** i, "samples_each": samples_per_candidate * float(eta) ** (i - k)}
+                  for i in range(k + 1)]
+        return sum(r["candidates"] * r["samples_each"] for r in rounds), rounds
+    raise UsageError(f"--schedule '{schedule}': expected full, early-stop:F with 0 < F <= 1, or halving:ETA with an integer "
+                     "ETA >= 2")
+
+
+@dataclass
+class Phase:
+    samples: float
+    energy_kwh: float  # facility
+    co2e_kg: float  # median
+    low_kg: float
+    high_kg: float
+    chip_hours: float
+    log_sigma: float
+
+
+@dataclass
+class SearchPlan:
+    population: int
+    sampled: int
+    samples_per_candidate: float
+    schedule: str
+    rounds: list[dict[str, float]]
+    hardware: str
+    precision: str
+    optimizer: str
+    batch: int
+    pue: float
+    grid_gco2e_per_kwh: float
+    energy_j_per_sample: float  # device, the mean over the sampled candidates
+    step_s_per_sample: float
+    search: Phase
+    final: Phase | None
+    total: Phase
+    basis: str  # projected | stated chip-hours
+    embodied_kg: float = 0.0
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "nas-analyzer search plan", **asdict(self)}
+
+
+def _phase(samples: float, j_per_sample: float, s_per_sample: float, pue: float, grid: float, sigma: float) -> Phase:
+    kwh = samples * j_per_sample * pue / J_PER_KWH
+    kg = kwh * grid / 1000
+    b = band(kg, sigma)
+    return Phase(samples, kwh, kg, b["low"], b["high"], samples * s_per_sample / 3600, sigma)
+
+
+def _total(search: Phase, final: Phase | None) -> Phase:
+    if final is None:
+        return search
+    kg = search.co2e_kg + final.co2e_kg
+    # the two phases share the projection's error (the same chip and code): their bands add linearly
+    return Phase(search.samples + final.samples, search.energy_kwh + final.energy_kwh, kg, search.low_kg + final.low_kg,
+                 search.high_kg + final.high_kg, search.chip_hours + final.chip_hours,
+                 math.log((search.high_kg + final.high_kg) / kg) / Z90 if kg > 0 else 0.0)
+
+
+def plan_projected(records: list[dict[str, Any]], population: int, samples_per_candidate: float, schedule: str,
+                   final_samples: float | None, final_record: dict[str, Any] | None) -> SearchPlan:
+    """A plan from training projections of a sample of the candidates (training_record dicts)."""
+    if not records:
+        raise UsageError("no candidate could be projected: nothing to plan from")
+    n = len(records)
+    e = [r["energy_j_per_sample"] for r in records]
+    s = [r["step_s"] / r["batch"] for r in records]
+    mean_e, mean_s = sum(e) / n, sum(s) / n
+    cv = (math.sqrt(sum((x - mean_e) ** 2 for x in e) / (n - 1)) / mean_e) if n > 1 else 0.0
+    r0 = records[0]
+    # the projection's error is shared by every candidate; the sample mean's error shrinks with the sample
+    sigma = math.hypot(r0["energy_log_sigma"], cv / math.sqrt(n) if population > n else 0.0)
+    samples, rounds = schedule_samples(schedule, population, samples_per_candidate)
+    search = _phase(samples, mean_e, mean_s, r0["pue"], r0["grid_gco2e_per_kwh"], sigma)
+    final = None
+    notes = [f"per-sample energy: the mean of {n} candidate(s) projected (coefficient of variation {cv:.1%}), used for "
+             f"all {population:,}", "search samples are counted as the schedule trains them (halving: each round from scratch)"]
+    if final_samples:
+        fr = final_record or r0
+        final = _phase(final_samples, fr["energy_j_per_sample"] if final_record else mean_e,
+                       fr["step_s"] / fr["batch"] if final_record else mean_s, r0["pue"], r0["grid_gco2e_per_kwh"],
+                       fr["energy_log_sigma"])
+        if final_record is None:
+            notes.append("final training: no --final-model, so the mean candidate's per-sample cost")
+    notes += [n_ for n_ in dict.fromkeys(x for r in records for x in r["notes"])]
+    return SearchPlan(population, n, samples_per_candidate, schedule, rounds, r0["hardware"], r0["precision"], r0["optimizer"],
+                      r0["batch"], r0["pue"], r0["grid_gco2e_per_kwh"], mean_e, mean_s, search, final, _total(search, final),
+                      "projected", 0.0, list(r0["inputs"]), notes)
+
+
+def plan_stated(footprint_of: Any, hardware: str, population: int, chip_hours_per_candidate: float, schedule: str,
+                final_chip_hours: float | None) -> SearchPlan:
+    """A plan from stated chip-hours per candidate: each phase is the footprint of its chip-hours
+    (`footprint_of(hours)` -> carbon.Footprint on one chip at the plan's site), exactly."""
+    hours, rounds = schedule_samples(schedule, population, chip_hours_per_candidate)
+    fp = footprint_of(hours)
+    search = Phase(hours, fp.energy_kwh, fp.co2e_kg, fp.co2e_kg, fp.co2e_kg, hours, 0.0)
+    final = None
+    embodied = fp.embodied_co2e_kg or 0.0
+    if final_chip_hours:
+        ffp = footprint_of(final_chip_hours)
+        final = Phase(final_chip_hours, ffp.energy_kwh, ffp.co2e_kg, ffp.co2e_kg, ffp.co2e_kg, final_chip_hours, 0.0)
+        embodied += ffp.embodied_co2e_kg or 0.0
+    return SearchPlan(population, 0, chip_hours_per_candidate, schedule, rounds, hardware, "", "", 0, fp.pue,
+                      fp.grid_gco2e_per_kwh, 0.0, 0.0, search, final, _total(search, final), "stated chip-hours", embodied,
+                      list(fp.inputs), list(fp.notes) + ["samples are chip-hours here: the plan was stated per candidate"])
+
+
+def read_plan(path: Any) -> dict[str, Any]:
+    """A plan written by `plan-search --out`, checked."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--search-plan {p}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--search-plan {p}: not a plan written by `plan-search --out` ({type(e).__name__})") from None
+    try:
+        if d.get("kind") != "nas-analyzer search plan":
+            raise KeyError("kind")
+        t = d["total"]
+        vals = [float(t["co2e_kg"]), float(t["low_kg"]), float(t["high_kg"]), float(t["energy_kwh"]), float(t["chip_hours"])]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise UsageError(f"--search-plan {p}: not a plan written by `plan-search --out`") from None
+    if not all(math.isfinite(v) and v >= 0 for v in vals) or not vals[1] <= vals[0] <= vals[2]:
+        raise UsageError(f"--search-plan {p}: its totals are not finite, non-negative and ordered low <= median <= high")
+    return d

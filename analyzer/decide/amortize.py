@@ -1,0 +1,242 @@
+"""NAS amortisation: does a one-off search (plus per-deployment costs) pay back through cheaper inference
+over the reuse horizon? Closed forms for the point estimate, Monte Carlo (seeded) for ranges.
+
+Items served by time T (days), r items/day per deployment, D deployments, growth g per year (compound):
+  N(T) = r D T                                     (g = 0)
+  N(T) = r D 365 / ln(1+g) ((1+g)^(T/365) - 1)     (g > 0)
+Spent S = NAS cost + D x per-deployment cost x (1 + retrains per deployment)       [kg]
+Saved per item s = baseline - NAS model                                             [g/item]
+  break_even_items = 1000 S / s;  break_even_days = N^-1(break_even_items)
+  net_savings_kg   = N(horizon) s / 1000 - S;  savings_ratio = N(horizon) s / 1000 / S
+  max_nas_budget_kg = max(0, N(horizon) s / 1000 - deployment costs): the largest search cost that still
+                      pays back (none when nothing is saved)
+  with embodied: the serving hardware's embodied share per item enters s, and the search hardware's
+                 embodied share (of its life used by the search) enters S.
+Uncertainty: every input may be a range; projected per-item CO2e carries the projection's error model,
+  baseline x exp(sigma_shared z_s + sigma_b z_b) and NAS model x exp(sigma_shared z_s + sigma_n z_n), so the
+  error the two projections share scales the saving rather than blurring its sign. The verdict is three-valued:
+  pays back when P(net saving > 0) >= 90%, does not when <= 10%, undetermined in between.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..dist import Dist, fixed
+from ..errors import UsageError
+from ..units import G_PER_KG
+
+
+@dataclass(frozen=True)
+class AmortizeInputs:
+    nas_cost_kg: Dist
+    baseline_g_per_item: Dist
+    nas_g_per_item: Dist
+    items_per_day: Dist  # per deployment
+    deployments: Dist = fixed(1)
+    horizon_days: Dist = fixed(365)
+    growth_per_year: Dist = fixed(0)
+    per_deployment_cost_kg: Dist = fixed(0)
+    retrains_per_deployment: Dist = fixed(0)
+    baseline_embodied_g_per_item: Dist = fixed(0)
+    nas_embodied_g_per_item: Dist = fixed(0)
+    search_embodied_kg: Dist = fixed(0)  # the search hardware's embodied share
+    # the projections' error model (log space): shared by both models, and each model's own
+    log_sigma_shared: float = 0.0
+    log_sigma_baseline: float = 0.0
+    log_sigma_nas: float = 0.0
+    # to express the budget in energy and hours of a stated hardware: kgCO2e per kWh and kW per chip (x PUE)
+    budget_kg_per_kwh: float | None = None
+    budget_kw_per_chip_hour: float | None = None
+    budget_hardware: str = ""
+
+
+GROWTH_EPS = 1e-9
+
+
+def items_served(rate: Any, deployments: Any, days: Any, growth: Any) -> Any:
+    """N(T), vectorised; growth per year, compound."""
+    rate, deployments, days, growth = map(np.asarray, (rate, deployments, days, growth))
+    compounding = growth > GROWTH_EPS  # below this, (1+g)^t is 1 to double precision over any horizon
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lg = np.where(compounding, np.log1p(growth), 1.0)
+        grown = rate * deployments * 365 * np.expm1(lg * days / 365) / lg
+    return np.where(compounding, grown, rate * deployments * days)
+
+
+def days_to_serve(items: Any, rate: Any, deployments: Any, growth: Any) -> Any:
+    """N^-1: days until `items` have been served."""
+    items, rate, deployments, growth = map(np.asarray, (items, rate, deployments, growth))
+    compounding = growth > GROWTH_EPS
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lg = np.where(compounding, np.log1p(growth), 1.0)
+        grown = 365 * np.log1p(items * lg / (365 * rate * deployments)) / lg
+        flat = items / (rate * deployments)
+    return np.where(compounding, grown, flat)
+
+
+def _evaluate(v: dict[str, Any]) -> dict[str, Any]:
+    """All outputs for arrays (or scalars) of inputs."""
+    dep_cost = v["deployments"] * v["per_deployment_cost_kg"] * (1 + v["retrains_per_deployment"])
+    spent = v["nas_cost_kg"] + dep_cost
+    save = v["baseline_g_per_item"] - v["nas_g_per_item"]
+    save_emb = save + v["baseline_embodied_g_per_item"] - v["nas_embodied_g_per_item"]
+    n = items_served(v["items_per_day"], v["deployments"], v["horizon_days"], v["growth_per_year"])
+    gross = n * save / G_PER_KG
+    with np.errstate(divide="ignore", invalid="ignore"):
+        be_items = np.where(save > 0, spent * G_PER_KG / np.where(save > 0, save, 1), np.inf)
+        be_days = np.where(save > 0, days_to_serve(be_items, v["items_per_day"], v["deployments"], v["growth_per_year"]), np.inf)
+        ratio = np.where(spent > 0, gross / np.where(spent > 0, spent, 1), np.inf)
+        nas_share = np.where(n > 0, spent * G_PER_KG / np.where(n > 0, n, 1), np.inf)
+    return {"savings_g_per_item": save, "spent_kg": spent, "items_over_horizon": n, "gross_savings_kg": gross,
+            "net_savings_kg": gross - spent,
+            "net_savings_with_embodied_kg": n * save_emb / G_PER_KG - spent - v["search_embodied_kg"],
+            "break_even_items": be_items, "break_even_days": be_days, "savings_ratio": ratio,
+            "max_nas_budget_kg": np.maximum(gross - dep_cost, 0.0), "nas_share_g_per_item": nas_share}
+
+
+@dataclass(frozen=True)
+class Amortization:
+    savings_g_per_item: float
+    spent_kg: float
+    items_over_horizon: float
+    gross_savings_kg: float
+    net_savings_kg: float
+    net_savings_with_embodied_kg: float
+    break_even_items: float | None  # None: never (the NAS model saves nothing per item)
+    break_even_days: float | None
+    savings_ratio: float | None
+    max_nas_budget_kg: float  # >= 0; 0 when nothing is saved
+    max_nas_budget_kwh: float | None
+    max_nas_budget_chip_hours: float | None
+    intensity_g_per_item: dict[str, float]  # NAS model: operational only (SCI for AI) and with the amortised NAS share
+    verdict: str
+    uncertainty: dict[str, dict[str, float | None]] | None = None  # P5/P50/P95 per output; None: never / no finite value
+    p_positive: float | None = None
+    outcome: str = ""  # pays back | does not pay back | undetermined | never pays back
+    samples: int = 0
+    seed: int | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_KEYS = ("nas_cost_kg", "baseline_g_per_item", "nas_g_per_item", "items_per_day", "deployments", "horizon_days",
+         "growth_per_year", "per_deployment_cost_kg", "retrains_per_deployment", "baseline_embodied_g_per_item",
+         "nas_embodied_g_per_item", "search_embodied_kg")
+UNDETERMINED = (0.1, 0.9)  # P(net saving) between these: the sign of the net saving is not established
+
+
+def _finite(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+MAX_SAMPLES = 1_000_000  # memory grows with the samples (about 1 kB each): a million is plenty for P5/P95
+
+
+def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortization:
+    if not 100 <= samples <= MAX_SAMPLES:
+        raise UsageError(f"--samples {samples}: must be between 100 and {MAX_SAMPLES:,}")
+    if not 0 <= seed < 2**32:
+        raise UsageError(f"--seed {seed}: must be an integer from 0 to 2^32 - 1")
+    dists: dict[str, Dist] = {k: getattr(a, k) for k in _KEYS}
+    if dists["items_per_day"].high <= 0 or dists["deployments"].high <= 0 or dists["horizon_days"].high <= 0:
+        raise UsageError("items per day, deployments and horizon must be > 0")
+    point = _evaluate({k: d.point for k, d in dists.items()})
+    p = {k: float(v) for k, v in point.items()}
+    save = p["savings_g_per_item"]
+    notes = []
+    if save <= 0:
+        notes.append("the NAS model saves nothing per item on this target: the search never pays back")
+    kwh = hours = None
+    if a.budget_kg_per_kwh:
+        kwh = max(p["max_nas_budget_kg"], 0.0) / a.budget_kg_per_kwh
+        if a.budget_kw_per_chip_hour:
+            hours = kwh / a.budget_kw_per_chip_hour
+    unc = p_pos = None
+    n = 0
+    sigmas = (a.log_sigma_shared, a.log_sigma_baseline, a.log_sigma_nas)
+    if any(d.is_range for d in dists.values()) or any(sigmas):
+        rng = np.random.default_rng(seed)
+        n = samples
+        draws = {k: d.sample(rng, n) for k, d in dists.items()}
+        if any(sigmas):
+            z_shared = rng.standard_normal(n)
+            draws["baseline_g_per_item"] = draws["baseline_g_per_item"] * np.exp(sigmas[0] * z_shared + sigmas[1] * rng.standard_normal(n))
+            draws["nas_g_per_item"] = draws["nas_g_per_item"] * np.exp(sigmas[0] * z_shared + sigmas[2] * rng.standard_normal(n))
+        out = _evaluate(draws)
+        unc = {}
+        for k in ("net_savings_kg", "break_even_days", "savings_ratio", "max_nas_budget_kg", "savings_g_per_item"):
+            with np.errstate(invalid="ignore"):  # inf (never pays back) propagates; reported as None
+                pct = np.percentile(out[k], [5, 50, 95])
+            unc[k] = {"p5": _finite(pct[0]), "p50": _finite(pct[1]), "p95": _finite(pct[2])}
+        p_pos = float(np.mean(out["net_savings_kg"] > 0))
+    outcome, verdict = _verdict(p, p_pos, None if unc is None else unc["net_savings_kg"]["p50"])
+    return Amortization(
+        savings_g_per_item=save, spent_kg=p["spent_kg"], items_over_horizon=p["items_over_horizon"],
+        gross_savings_kg=p["gross_savings_kg"], net_savings_kg=p["net_savings_kg"],
+        net_savings_with_embodied_kg=p["net_savings_with_embodied_kg"],
+        break_even_items=_finite(p["break_even_items"]), break_even_days=_finite(p["break_even_days"]),
+        savings_ratio=_finite(p["savings_ratio"]), max_nas_budget_kg=p["max_nas_budget_kg"], max_nas_budget_kwh=kwh,
+        max_nas_budget_chip_hours=hours, outcome=outcome,
+        intensity_g_per_item={"operational (SCI for AI: training excluded)": a.nas_g_per_item.point,
+                              "with amortised NAS share": a.nas_g_per_item.point + p["nas_share_g_per_item"]},
+        verdict=verdict, uncertainty=unc, p_positive=p_pos, samples=n, seed=seed if n else None,
+        inputs={k: d.text() for k, d in dists.items()}, notes=notes)
+
+
+DAYS_PER_YEAR = 365.25
+
+
+def parse_reuse(items_per_day: str, deployments: str = "1", horizon_days: str | None = None, horizon_years: str | None = None,
+                growth: str = "0", per_deployment_cost_kg: str = "0", retrains: str = "0") -> dict[str, Dist]:
+    """The reuse scenario from its option texts (numbers or ranges), the horizon in days."""
+    from ..dist import parse_dist
+
+    if horizon_years is not None and horizon_days is not None:
+        raise UsageError("give one of --horizon-days and --horizon-years")
+    if horizon_years is not None:
+        y = parse_dist(horizon_years, "--horizon-years", allow_zero=False)
+        days = Dist(y.kind, y.low * DAYS_PER_YEAR, y.high * DAYS_PER_YEAR, None if y.mode is None else y.mode * DAYS_PER_YEAR)
+    else:
+        days = parse_dist(horizon_days or "365", "--horizon-days", allow_zero=False)
+    return {"items_per_day": parse_dist(items_per_day, "--inferences-per-day", allow_zero=False),
+            "deployments": parse_dist(deployments, "--deployments", allow_zero=False), "horizon_days": days,
+            "growth_per_year": parse_dist(growth, "--growth"), "per_deployment_cost_kg": parse_dist(per_deployment_cost_kg, "--per-deployment-cost-kg"),
+            "retrains_per_deployment": parse_dist(retrains, "--retrains")}
+
+
+def _verdict(p: dict[str, float], p_pos: float | None, p50: float | None = None) -> tuple[str, str]:
+    """(outcome, sentence). With uncertainty: three-valued on P(net saving); without: the point estimate."""
+    save, net = p["savings_g_per_item"], p["net_savings_kg"]
+    if p_pos is None:
+        if save <= 0:
+            return "never pays back", "never pays back (no per-item saving)"
+        if net > 0:
+            return "pays back", (f"pays back after {p['break_even_days']:.3g} days ({p['break_even_items']:.3g} items); net saving "
+                                 f"{net:.4g} kgCO2e over the horizon, {p['savings_ratio']:.3g}x what was spent")
+        return "does not pay back", "does not pay back within the horizon"
+    lo, hi = UNDETERMINED
+    if p_pos >= hi:
+        outcome = "pays back"
+    elif p_pos <= lo:
+        outcome = "does not pay back"
+    else:
+        outcome = "undetermined"
+    median = net if p50 is None else p50
+    detail = (f"median net saving {median:.4g} kgCO2e over the horizon" if save > 0 else "no per-item saving at the point estimate")
+    return outcome, f"{outcome}: probability of a net saving {p_pos:.0%} ({detail})"
+
+
+def strategies_break_even(one_off_kg: float, per_scenario_after_kg: float, per_scenario_search_kg: float) -> float | None:
+    """Once-for-All analysis: a one-off search-and-train plus a per-scenario cost, vs a search per scenario.
+    Break-even N solves one_off + N x after = N x search: N = one_off / (search - after); None if never."""
+    gain = per_scenario_search_kg - per_scenario_after_kg
+    return one_off_kg / gain if gain > 0 else None

@@ -1,0 +1,68 @@
+"""Which two candidates a search is judged on: the baseline, and the NAS-found model that does the same job
+for less. A search is justified by a model at comparable accuracy, not by the cheapest model found."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..errors import UsageError
+from .rank import Ranked
+
+NAS_ROLE = "NAS-found"
+
+
+@dataclass(frozen=True)
+class Pair:
+    baseline: str
+    nas: str
+    how: str  # one sentence: how the NAS-found model was chosen
+    matched: bool  # the NAS-found model reaches the baseline's accuracy within the tolerance
+    tolerance_points: float
+    baseline_accuracy: float | None
+    nas_accuracy: float | None
+    accuracy_gap_points: float | None  # baseline - NAS model (positive: the NAS model is less accurate)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None, tolerance: float) -> Pair:
+    """Baseline: `baseline`, else the candidate whose role is 'baseline'. NAS model: `nas_model`, else the
+    NAS-found candidate within `tolerance` top-1 points of the baseline's accuracy that uses the least energy
+    per item; if none is, the best-ranked NAS-found candidate on the Pareto front, with the gap said."""
+    by_name = {r.candidate.name: r for r in rows}
+    base_name = baseline or next((r.candidate.name for r in rows if r.candidate.role == "baseline"), None)
+    if base_name is None:
+        raise UsageError("no baseline: give --baseline NAME (no candidate has role 'baseline' in the manifest)")
+    if base_name not in by_name:
+        raise UsageError(f"--baseline '{base_name}' is not among the candidates: {', '.join(sorted(by_name))}")
+    base = by_name[base_name].candidate
+    if nas_model is not None:
+        if nas_model not in by_name:
+            raise UsageError(f"--nas-model '{nas_model}' is not among the candidates: {', '.join(sorted(by_name))}")
+        c = by_name[nas_model].candidate
+        how = f"--nas-model {nas_model}" + ("" if c.role == NAS_ROLE else f" (its role is '{c.role or 'unknown'}', not NAS-found)")
+        return _pair(base, c, how, tolerance)
+    nas = [r for r in rows if r.candidate.role == NAS_ROLE and r.rank is not None and r.candidate.name != base_name]
+    if not nas:
+        raise UsageError("no NAS-found candidate passes the constraints: nothing to amortise (roles come from the manifest)")
+    if base.accuracy is not None:
+        close = [r for r in nas if r.candidate.accuracy is not None and r.candidate.accuracy >= base.accuracy - tolerance]
+        if close:
+            best = min(close, key=lambda r: (r.candidate.energy_j_per_item, r.candidate.name))
+            return _pair(base, best.candidate, f"the NAS-found candidate within {tolerance:g} top-1 points of the baseline "
+                                               f"({base.accuracy:g}%) that uses the least energy per item", tolerance)
+        front = [r for r in nas if r.pareto] or nas
+        best = min(front, key=lambda r: (r.rank, r.candidate.name))
+        return _pair(base, best.candidate, f"no NAS-found candidate reaches the baseline's {base.accuracy:g}% within "
+                                           f"{tolerance:g} points: the best-ranked NAS-found one on the Pareto front", tolerance)
+    best = min(nas, key=lambda r: (r.candidate.energy_j_per_item, r.candidate.name))
+    return _pair(base, best.candidate, "the baseline's accuracy is unknown: the NAS-found candidate that uses the least "
+                                       "energy per item (accuracy not compared)", tolerance)
+
+
+def _pair(base, nas, how: str, tolerance: float) -> Pair:
+    gap = None if base.accuracy is None or nas.accuracy is None else base.accuracy - nas.accuracy
+    matched = gap is not None and gap <= tolerance
+    return Pair(base.name, nas.name, how, matched, tolerance, base.accuracy, nas.accuracy, gap)

@@ -1,0 +1,123 @@
+"""What would flip the verdict: for each assumption, the value at which the point estimate of the net saving
+changes sign (there P(net saving) is about 50%), or 'never within the range tried', and the net saving at
+the ends of a plausible range (the tornado chart). Continuous assumptions are solved by bisection (in log
+space) on the amortisation's own closed form; discrete ones (batch, runtime, dtype, hardware) re-project
+the pair."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from .amortize import items_served
+from ..units import G_PER_KG
+
+
+@dataclass(frozen=True)
+class Sensitivity:
+    name: str
+    option: str
+    base: str
+    flip: str | None  # the value where the net saving changes sign; None: never within `tried`
+    tried: str
+    low: str
+    high: str
+    net_low_kg: float
+    net_high_kg: float
+
+    @property
+    def swing_kg(self) -> float:
+        return abs(self.net_high_kg - self.net_low_kg)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"swing_kg": self.swing_kg}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Point values of the amortisation, in the units the options use."""
+
+    saving_g_per_item: float  # baseline - NAS model, operational
+    search_kg: float
+    items_per_day: float
+    deployments: float
+    horizon_days: float
+    growth_per_year: float = 0.0
+    deployment_costs_kg: float = 0.0
+
+    def net_kg(self, **over: float) -> float:
+        v = {**asdict(self), **over}
+        n = float(items_served(v["items_per_day"], v["deployments"], v["horizon_days"], v["growth_per_year"]))
+        return n * v["saving_g_per_item"] / G_PER_KG - v["search_kg"] - v["deployment_costs_kg"]
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}"
+
+
+def _root(f: Callable[[float], float], lo: float, hi: float) -> float | None:
+    """x in [lo, hi] with f(x) = 0 by bisection in log space; None if f keeps its sign there."""
+    a, b = math.log(lo), math.log(hi)
+    fa, fb = f(lo), f(hi)
+    if fa == 0:
+        return lo
+    if (fa > 0) == (fb > 0):
+        return None
+    for _ in range(80):
+        m = (a + b) / 2
+        fm = f(math.exp(m))
+        if (fm > 0) == (fa > 0):
+            a, fa = m, fm
+        else:
+            b = m
+    return math.exp((a + b) / 2)
+
+
+def continuous(name: str, option: str, base: float, tried: tuple[float, float], ends: tuple[float, float],
+               net_at: Callable[[float], float], unit: str = "") -> Sensitivity:
+    flip = _root(net_at, *tried)
+    return Sensitivity(name, option, _fmt(base) + unit, None if flip is None else _fmt(flip) + unit,
+                       f"{_fmt(tried[0])}..{_fmt(tried[1])}{unit}", _fmt(ends[0]) + unit, _fmt(ends[1]) + unit,
+                       net_at(ends[0]), net_at(ends[1]))
+
+
+def discrete(name: str, option: str, base: str, values: list[str], net_at: Callable[[str], float | None]) -> Sensitivity | None:
+    """Values in order of distance from the base; the flip is the first whose sign differs from the base's."""
+    nets = {v: net_at(v) for v in values}
+    nets = {v: n for v, n in nets.items() if n is not None}
+    if base not in nets or len(nets) < 2:
+        return None
+    order = sorted(nets, key=lambda v: abs(values.index(v) - values.index(base)))
+    flip = next((v for v in order if (nets[v] > 0) != (nets[base] > 0)), None)
+    lo = min(nets, key=lambda v: nets[v])
+    hi = max(nets, key=lambda v: nets[v])
+    return Sensitivity(name, option, base, flip, ", ".join(nets), lo, hi, nets[lo], nets[hi])
+
+
+def scenario_sensitivities(sc: Scenario, ranges: dict[str, tuple[float, float]], serve_pue: float, serve_grid: float,
+                           search_pue: float, search_grid: float) -> list[Sensitivity]:
+    """The reuse, search-cost and site assumptions, each moved alone with the others at their point values."""
+    ipd_lo, ipd_hi = ranges["items_per_day"]
+    dep_lo, dep_hi = ranges["deployments"]
+    yr_lo, yr_hi = ranges["horizon_years"]
+    s_lo, s_hi = ranges["search_kg"]
+    out = [
+        continuous("daily volume per deployment", "--inferences-per-day", sc.items_per_day, (ipd_lo / 1e3, ipd_hi * 1e3),
+                   (ipd_lo, ipd_hi), lambda x: sc.net_kg(items_per_day=x), " items/day"),
+        continuous("deployments", "--deployments", sc.deployments, (1.0, 1e5), (dep_lo, dep_hi), lambda x: sc.net_kg(deployments=x)),
+        continuous("horizon", "--horizon-years", sc.horizon_days / 365.25, (0.01, 30.0), (yr_lo, yr_hi),
+                   lambda x: sc.net_kg(horizon_days=x * 365.25), " years"),
+        continuous("search cost", "--nas-cost-kg", sc.search_kg, (max(sc.search_kg, 1e-6) / 1e4, max(sc.search_kg, 1e-6) * 1e4),
+                   (s_lo, s_hi), lambda x: sc.net_kg(search_kg=x), " kgCO2e"),
+        continuous("PUE where served", "--pue", serve_pue, (1.0, 3.0), (1.1, 2.0),
+                   lambda x: sc.net_kg(saving_g_per_item=sc.saving_g_per_item * x / serve_pue)),
+        continuous("grid where served", "--grid-gco2e-per-kwh", serve_grid, (1.0, 2000.0), (20.0, 800.0),
+                   lambda x: sc.net_kg(saving_g_per_item=sc.saving_g_per_item * x / serve_grid) if serve_grid > 0 else -sc.search_kg,
+                   " g/kWh"),
+        continuous("PUE where the search ran", "--nas-pue", search_pue, (1.0, 3.0), (1.1, 2.0),
+                   lambda x: sc.net_kg(search_kg=sc.search_kg * x / search_pue)),
+        continuous("grid where the search ran", "--nas-grid-gco2e-per-kwh", search_grid, (1.0, 2000.0), (20.0, 800.0),
+                   lambda x: sc.net_kg(search_kg=sc.search_kg * x / search_grid) if search_grid > 0 else sc.net_kg(), " g/kWh"),
+    ]
+    return out

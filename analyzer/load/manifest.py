@@ -1,0 +1,70 @@
+"""Model manifests (models/manifest.toml): which files a folder of candidates holds, and their role,
+published accuracy and source. Also expands command-line model arguments into files."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import AnalyzerError, UsageError
+
+MANIFEST = "manifest.toml"
+ROLES = ("baseline", "hand-designed", "NAS-found")
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    name: str
+    file: Path
+    role: str
+    architecture: str
+    top1_accuracy_pct: float | None
+    accuracy_source: str
+    params_published: int | None
+    macs_published: float | None
+
+
+def read_manifest(path: Path) -> list[ManifestEntry]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise AnalyzerError(f"{path}: cannot read manifest ({e})") from None
+    entries = []
+    for i, m in enumerate(data.get("model", [])):
+        where = f"{path}: [[model]] #{i + 1}"
+        for key in ("name", "file", "role"):
+            if not isinstance(m.get(key), str):
+                raise AnalyzerError(f"{where}: missing or non-string key '{key}'")
+        if m["role"] not in ROLES:
+            raise AnalyzerError(f"{where}: role '{m['role']}' is not one of {', '.join(ROLES)}")
+        acc = m.get("top1_accuracy_pct")
+        if acc is not None and not (isinstance(acc, (int, float)) and 0 <= acc <= 100):
+            raise AnalyzerError(f"{where}: top1_accuracy_pct must be a number in 0..100, got {acc!r}")
+        entries.append(ManifestEntry(m["name"], path.parent / m["file"], m["role"], m.get("architecture", ""),
+                                     acc, m.get("accuracy_source", ""), m.get("params_published"),
+                                     m.get("macs_published")))
+    return entries
+
+
+def expand_model_args(args: list[Path]) -> list[Path]:
+    """Files stay as given; a folder gives the files of its manifest (which must be built) or else
+    its *.onnx files, sorted."""
+    out: list[Path] = []
+    for a in args:
+        if a.is_dir():
+            manifest = a / MANIFEST
+            if manifest.is_file():
+                entries = read_manifest(manifest)
+                missing = [e.name for e in entries if not e.file.is_file()]
+                if missing:
+                    raise UsageError(f"{a}: models not built yet ({', '.join(missing)}); run: python models/build.py")
+                out.extend(e.file for e in entries)
+            else:
+                found = sorted(a.glob("*.onnx"))
+                if not found:
+                    raise UsageError(f"{a}: is a directory with no .onnx models")
+                out.extend(found)
+        else:
+            out.append(a)  # a missing file fails on its own ("PATH: no such file", exit 2); the others still count
+    return out

@@ -1,0 +1,229 @@
+"""From an exported ONNX graph to the kernels a runtime launches (issue #11).
+
+An exported graph is not what a runtime executes. The projection costs kernels, not nodes:
+
+- Host-side work launches nothing: shape arithmetic and everything computed from constants (graph.py),
+  and views. In eager PyTorch (and so in CUDA graphs, which replay eager's kernels) Reshape, Flatten,
+  Squeeze, Unsqueeze, Transpose, Slice, Split, Expand and Gather with a constant index are views:
+  consumers read strided tensors. ONNX Runtime materialises Transpose, Slice, Split, Expand and Gather.
+- Fusion patterns (patterns.py) turn groups of nodes back into the one kernel the framework ran:
+  scaled-dot-product attention, decomposed elementwise/normalisation operators, Linear with its bias;
+  ONNX Runtime adds its epilogue fusions and folds BatchNormalization into the convolution before it.
+- One node can launch several kernels (measured on an H100 with torch 2.11 + cuDNN 9.19, profiles/
+  measurements/h100-sxm-2026-11-27/): cuDNN runs a dense kxk convolution on NCHW tensors as layout
+  transforms of the input and the weights into NHWC, the convolution, and a transform of the output back
+  (4 kernels in most of the 228 such convolutions traced, fp32 and fp16); a convolution's bias is a
+  separate elementwise kernel in PyTorch; BatchNormalization in fp16/bf16 runs as 3 kernels (two small
+  helpers, then the transform), in fp32 as one cuDNN kernel. 1x1 convolutions run as one GEMM-like kernel.
+
+Every kernel keeps its FLOPs and the bytes it moves (at fp32 element size; the projection scales them to
+the compute dtype), its class (which sets its throughput and energy) and the host work of the operator
+that launched it. `plan_kernels(...).kernels` is what `project --per-kernel` lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ...records import ModelProfile, NodeProfile
+from . import patterns
+from .graph import dataflow, numel
+
+KERNEL_CLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention", "elementwise", "bn", "norm", "reduce", "layout", "aux")
+TENSOR_CLASSES = frozenset({"conv", "conv1x1", "gemm", "attention"})
+HOST_FAMILIES = ("conv", "norm", "gemm", "attention", "elementwise", "reduce", "layout")
+RUNTIMES = ("eager", "graph", "ort")
+HALF_DTYPES = frozenset({"fp16", "bf16"})
+
+_EAGER_VIEWS = frozenset({"Transpose", "Slice", "Split", "Expand"})
+_CONV_CLASSES = frozenset({"conv", "conv_transpose", "depthwise_conv", "grouped_conv", "depthwise_conv_transpose",
+                           "grouped_conv_transpose"})
+_CLASS_OF = {"gemm": "gemm", "control_flow": "gemm", "attention": "attention", "elementwise": "elementwise",
+             "normalization": "norm", "softmax": "reduce", "pooling": "reduce", "reduction": "reduce", "movement": "layout"}
+
+
+@dataclass(frozen=True)
+class Kernel:
+    op: str  # the ONNX node (first of its group) whose operator launched this kernel
+    op_type: str  # what runs: "Conv", "attention", "layout:NCHW->NHWC", ...
+    kclass: str  # one of KERNEL_CLASSES
+    flops: float
+    bytes: float  # bytes read and written, at fp32 element size
+    host: str = ""  # the launching operator's host-work family; "" for its 2nd, 3rd ... kernels
+    weights: bool = False  # a GEMM-class kernel reading weights (2:4 sparsity applies)
+    outputs: float = 0.0  # output elements: the parallel work a tensor-core kernel tiles across the chip
+    # a grid too small to fill the chip (PyTorch's per-channel batch-norm kernels: one block per channel):
+    # blocks x threads per block; 0 when the grid is sized to the work (most kernels)
+    grid_threads: float = 0.0
+
+
+@dataclass(frozen=True)
+class KernelPlan:
+    runtime: str
+    kernels: tuple[Kernel, ...]
+    host_nodes: int  # nodes computed on the host or folded at load time: no kernel
+    view_nodes: int  # views: no kernel, no traffic
+    fused_nodes: int  # nodes executed inside another node's kernel
+    unsupported_nodes: int
+    rules: tuple[str, ...] = field(default_factory=tuple)  # the fusion rules that fired, with counts
+    weight_bytes: float = 0.0  # the model's weights as profiled: whether they fit the on-chip cache
+
+    @property
+    def ops(self) -> int:
+        return sum(1 for k in self.kernels if k.host)
+
+
+def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) -> list[Kernel]:
+    ks = n.attrs.get("kernel_shape") or (n.input_shapes[1][2:] if len(n.input_shapes) > 1 else [])
+    group = int(n.attrs.get("group", 1))
+    weight_bytes = float(n.weight_bytes)
+    outs = float(numel(n.output_shapes[0])) if n.output_shapes else 0.0
+    if n.op_class not in ("conv", "conv_transpose"):
+        out = [Kernel(n.name, n.op_type, "depthwise", n.flops, n.bytes, "conv", True, outs)]
+    elif all(k == 1 for k in ks) and group == 1:
+        out = [Kernel(n.name, n.op_type, "conv1x1", n.flops, n.bytes, "conv", True, outs)]
+    else:
+        x = 4.0 * numel(n.input_shapes[0]) if n.input_shapes else 0.0
+        y = 4.0 * outs
+        main = Kernel(n.name, n.op_type, "conv", n.flops, n.bytes, "conv", True, outs)
+        if layout_transforms:  # cuDNN: NCHW -> NHWC for input and weights, NHWC -> NCHW for the output
+            out = [Kernel(n.name, "layout:NCHW->NHWC", "layout", 0.0, 2 * x),
+                   Kernel(n.name, "layout:weights->NHWC", "layout", 0.0, 2 * weight_bytes), main,
+                   Kernel(n.name, "layout:NHWC->NCHW", "layout", 0.0, 2 * y)]
+        else:
+            out = [main]
+    has_bias = len(n.inputs) > 2 and bool(n.inputs[2])
+    if has_bias and bias_separate:
+        y = 4.0 * numel(n.output_shapes[0]) if n.output_shapes else 0.0
+        c = float(n.output_shapes[0][1]) if n.output_shapes and len(n.output_shapes[0]) > 1 else 0.0
+        out.append(Kernel(n.name, "bias add", "elementwise", y / 4, 2 * y + 4 * c))
+    return _one_operator(out, "conv")
+
+
+def _one_operator(kernels: list[Kernel], family: str) -> list[Kernel]:
+    """The kernels of one operator: the first carries the operator's host work, the others none."""
+    return [replace(k, host=family if i == 0 else "") for i, k in enumerate(kernels)]
+
+
+def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> list[Kernel]:
+    if n.op_class in _CONV_CLASSES:
+        return _conv_kernels(n, layout_transforms=gpu, bias_separate=runtime != "ort")
+    if n.op_type == "BatchNormalization":
+        ks = [Kernel(n.name, n.op_type, "bn", n.flops, n.bytes, "norm")]
+        if gpu and half and runtime != "ort":  # PyTorch's native half BN: invstd and a parameter copy first
+            c = 4.0 * (numel(n.input_shapes[1]) if len(n.input_shapes) > 1 else 0)
+            ks = [Kernel(n.name, "bn:invstd", "aux", 0.0, 2 * c, "norm"), Kernel(n.name, "bn:copy", "aux", 0.0, 2 * c),
+                  Kernel(n.name, n.op_type, "bn", n.flops, n.bytes)]
+        return ks
+    if n.op_class == "movement":
+        if runtime != "ort" and n.op_type in _EAGER_VIEWS:
+            return []
+        if n.op_type == "Gather":
+            data_const = bool(n.initializer_inputs and n.initializer_inputs[0])
+            idx_const = len(n.initializer_inputs) > 1 and n.initializer_inputs[1]
+            if runtime != "ort" and not data_const and idx_const:
+                return []  # x[:, 0] in PyTorch: a view
+            if data_const:  # embedding lookup: the rows read and the output written
+                y = 4.0 * numel(n.output_shapes[0]) if n.output_shapes else float(n.bytes)
+                return [Kernel(n.name, "embedding", "layout", 0.0, 2 * y, "layout")]
+        return [Kernel(n.name, n.op_type, "layout", 0.0, n.bytes, "layout")]
+    cls = _CLASS_OF.get(n.op_class)
+    if cls is None:
+        return []
+    weights = cls in TENSOR_CLASSES and any(n.initializer_inputs)
+    outs = float(numel(n.output_shapes[0])) if n.output_shapes else 0.0
+    return [Kernel(n.name, n.op_type, cls, n.flops, n.bytes, cls if cls in HOST_FAMILIES else "layout", weights, outs)]
+
+
+def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> KernelPlan:
+    """The kernels `runtime` launches for one forward pass of `profile` (per-op profile required).
+    `gpu`: the target runs convolutions through cuDNN on NCHW tensors (layout transforms, separate bias)."""
+    nodes = profile.per_op or []
+    flow = dataflow(nodes)
+    half = dtype in HALF_DTYPES
+    claimed: set[int] = set()
+    groups: dict[int, tuple[str, list[int]]] = {}  # first index -> (pattern, members)
+    fired: dict[str, int] = {}
+    order = [("attention", patterns.attention), ("recomposed", patterns.recomposed), ("linear_bias", patterns.linear_bias)]
+    for name, match in order:
+        for i in range(len(nodes)):
+            if i in claimed or not flow.device_node(nodes[i]):
+                continue
+            g = match(nodes, flow, claimed, i)
+            if g:
+                claimed.update(g)
+                groups[min(g)] = (name, g)
+                fired[name] = fired.get(name, 0) + 1
+    kernels: list[Kernel] = []
+    host = views = fused = unsupported = 0
+    producer_class: dict[str, str] = {}
+    for i, n in enumerate(nodes):
+        if i in groups:
+            name, g = groups[i]
+            members = [nodes[k] for k in g]
+            flops = float(sum(m.flops for m in members))
+            if name == "attention":
+                k = Kernel(n.name, "attention", "attention", flops, patterns.attention_bytes(nodes, g), "attention",
+                           outputs=float(numel(nodes[max(g)].output_shapes[0])))
+                extra = []
+            elif name == "linear_bias":
+                k = Kernel(n.name, "MatMul+bias", "gemm", flops, float(members[0].bytes + members[1].weight_bytes), "gemm",
+                           any(members[0].initializer_inputs), float(numel(members[1].output_shapes[0])))
+                extra = []
+            else:
+                cls = "norm" if any(m.op_type.startswith("Reduce") for m in members) else "elementwise"
+                k = Kernel(n.name, "+".join(dict.fromkeys(m.op_type for m in members)), cls, flops,
+                           patterns.recomposed_bytes(nodes, g, flow), cls)
+                extra = []
+            kernels += [k] + extra
+            fused += len(g) - 1
+            for t in (t for m in members for t in m.outputs if t):
+                producer_class[t] = k.kclass
+            continue
+        if i in claimed:
+            continue
+        if not n.supported:
+            unsupported += 1
+            continue
+        if n.op_class == "view" or n.op_class == "unsupported":
+            views += 1
+            continue
+        if not flow.device_node(n):
+            host += 1
+            continue
+        if runtime == "ort" and _ort_fused(nodes, flow, producer_class, i):
+            fused += 1
+            for t in n.outputs:
+                if t:
+                    producer_class[t] = producer_class.get(n.inputs[0], "gemm")
+            continue
+        ks = _node_kernels(n, runtime, gpu, half, flow)
+        if not ks:
+            views += 1
+            continue
+        kernels += ks
+        main = next((k.kclass for k in ks if k.kclass not in ("layout", "aux") or len(ks) == 1), ks[0].kclass)
+        for t in n.outputs:
+            if t:
+                producer_class[t] = main
+    rules = tuple(f"{k} x{v}" for k, v in fired.items())
+    if profile.shape_scale != 1:  # per-op shapes describe one item: scale what the plan derived from them
+        kernels = [_shape_scaled(k, profile.shape_scale) for k in kernels]
+    return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules, float(profile.weight_bytes))
+
+
+_SHAPE_BYTES = frozenset({"attention", "bias add", "layout:NCHW->NHWC", "layout:NHWC->NCHW", "embedding", "bn:invstd", "bn:copy"})
+
+
+def _shape_scaled(k: Kernel, scale: int) -> Kernel:
+    """Flops and node bytes of a pinned-batch profile are already scaled; outputs and the bytes the plan
+    computed from shapes (fused traffic, layout transforms, bias adds) are not."""
+    shape_bytes = k.op_type in _SHAPE_BYTES or ("+" in k.op_type and k.op_type != "MatMul+bias")
+    return replace(k, outputs=k.outputs * scale, bytes=k.bytes * scale if shape_bytes and not k.op_type.startswith("bn:") else k.bytes)
+
+
+def _ort_fused(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i: int) -> bool:
+    n = nodes[i]
+    if n.op_type == "BatchNormalization":  # ConvBNFusion: folded into the convolution's weights at load
+        return producer_class.get(n.inputs[0]) in ("conv", "conv1x1", "depthwise") and flow.single_consumer(n.inputs[0]) == i
+    return patterns.epilogue_fused(nodes, flow, producer_class, i)

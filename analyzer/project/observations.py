@@ -1,0 +1,151 @@
+"""Measured forwards for `calibrate`: rows of a measurement store (JSON lines from `measure`) or a CSV, each
+profiled into a calibration Observation. CSV columns: model (a path, or a name found in a models folder),
+batch, latency_s or latency_ms_median, optional energy_j_per_item or energy_j_per_sample, dtype, runtime."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from .calibrate import Observation
+from ..errors import UsageError
+from ..count.profile import profile_onnx
+from .training import OPTIMIZERS, PRECISIONS, TrainingSample
+
+_RUNTIME_NAMES = {"cuda-graph": "graph", "cudagraph": "graph", "graph": "graph", "eager": "eager", "ort": "ort"}
+
+
+def _model_path(raw: str, base: Path, models_dir: Path | None) -> Path:
+    """A CSV's model column: a path (relative to the CSV), or a name found in --models DIR as NAME.onnx."""
+    p = Path(raw)
+    if models_dir is not None and not p.suffix:
+        for cand in (models_dir / f"{raw}.onnx", models_dir / "onnx" / f"{raw}.onnx"):
+            if cand.exists():
+                return cand
+        raise UsageError(f"--models {models_dir}: no {raw}.onnx in it (or in its onnx/ folder)")
+    return p if p.is_absolute() else base / p
+
+
+def _csv_rows(csv_path: Path, parse) -> list:
+    """parse(row, 'FILE: row N') for each row of a CSV; a missing file is a usage error."""
+    try:
+        with open(csv_path, newline="") as f:
+            return [parse(r, f"{csv_path}: row {i}") for i, r in enumerate(csv.DictReader(f), start=2)]
+    except FileNotFoundError:
+        raise UsageError(f"--csv {csv_path}: no such file") from None
+
+
+def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None,
+                      device_kind: str | None = None):
+    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime) rows. With
+    device_kind, only the measurements a fleet took on that kind (its Ray resource, or a part of the device's
+    or CPU's name)."""
+    rows = []
+    if measurements is not None:
+        from ..measure.store import read
+
+        if not measurements.exists():
+            raise UsageError(f"--measurements {measurements}: no such file")
+        found = read(measurements)
+        if device_kind is not None:
+            kinds = sorted({m.node.get("fleet_resource") or m.node.get("device") or m.cpu_model for m in found})
+            found = [m for m in found if device_kind == m.node.get("fleet_resource")
+                     or device_kind.lower() in (m.node.get("device") or m.cpu_model).lower()]
+            if not found:
+                raise UsageError(f"--device-kind {device_kind}: no measurement in {measurements} was taken there; "
+                                 f"kinds there: {', '.join(kinds) or 'none'}")
+        training = [m for m in found if m.opt_level.startswith("train:")]
+        found = [m for m in found if not m.opt_level.startswith("train:")]  # a step is not a forward: never fitted as one
+        if training and not found and csv_path is None:
+            raise UsageError(f"--measurements {measurements}: only training steps ({len(training)}); fit them with "
+                             "calibrate --phase train")
+        for m in found:
+            rt = "graph" if m.opt_level == "cuda-graph" else ("eager" if m.backend == "torch" else "ort")
+            rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, m.energy_j_per_item, dtype, rt))
+    if csv_path is not None:
+        def forward(r: dict, where: str) -> tuple:
+            try:
+                lat = float(r["latency_s"]) if r.get("latency_s") else float(r["latency_ms_median"]) / 1e3
+                batch = int(r["batch"])
+                e_raw = r.get("energy_j_per_item") or r.get("energy_j_per_sample")
+                energy = float(e_raw) if e_raw else None
+                rt = _RUNTIME_NAMES[(r.get("runtime") or runtime).strip().lower()]
+                dt = (r.get("dtype") or dtype).strip().lower()
+            except (KeyError, TypeError, ValueError):
+                raise UsageError(f"{where}: need model, batch, latency_s (or latency_ms_median)"
+                                 "[, energy_j_per_item, dtype, runtime]") from None
+            if not (lat > 0 and batch >= 1) or (energy is not None and not energy > 0):
+                raise UsageError(f"{where}: latency and energy must be > 0 and batch >= 1")
+            return Path(r["model"]).stem, _model_path(r["model"], csv_path.parent, models_dir), None, batch, lat, energy, dt, rt
+
+        rows += _csv_rows(csv_path, forward)
+    if not rows:
+        raise UsageError("no measurements: give --measurements STORE.jsonl (from `measure`) or --csv FILE.csv")
+    return rows
+
+
+def observations(rows) -> list[Observation]:
+    """Profile each row's model (once per file and batch) into an Observation; refuse a file changed since it was measured."""
+    cache: dict = {}
+    out = []
+    for label, path, sha, batch, lat, energy, dt, rt in rows:
+        if (path, batch) not in cache:
+            cache[(path, batch)] = profile_onnx(path, batch=batch, per_op=True, scan_sparsity=False)
+        prof = cache[(path, batch)]
+        if sha and prof.sha256 != sha:
+            raise UsageError(f"{path}: the file changed since it was measured (sha256 differs); measure it again")
+        out.append(Observation(label, prof.sha256, batch, lat, prof, energy, dt, rt))
+    return out
+
+
+def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str, int, str, float, float | None]]:
+    """(model, precision, batch, optimizer, step_s, energy_j_per_sample or None) from measure_torch's training
+    records (opt_level train:OPTIMIZER:PRECISION) and/or a CSV with model, precision, batch, optimizer,
+    step_ms_median (or step_s)[, energy_j_per_sample]."""
+    rows = []
+    if measurements is not None:
+        from ..measure.store import read
+
+        if not Path(measurements).exists():
+            raise UsageError(f"--measurements {measurements}: no such file")
+        for m in read(Path(measurements)):
+            if m.opt_level.startswith("train:"):
+                _, opt, prec = m.opt_level.split(":", 2)
+                rows.append((m.model, prec, m.batch, opt, m.latency_s_median, m.energy_j_per_item))
+    if csv_path is not None:
+        def step(r: dict, where: str) -> tuple:
+            try:
+                s = float(r["step_s"]) if r.get("step_s") else float(r["step_ms_median"]) / 1e3
+                e = float(r["energy_j_per_sample"]) if r.get("energy_j_per_sample") else None
+                row = (r["model"], r["precision"], int(r["batch"]), r.get("optimizer") or "sgd-momentum", s, e)
+            except (KeyError, TypeError, ValueError):
+                raise UsageError(f"{where}: need model, precision, batch, optimizer, step_ms_median "
+                                 "(or step_s)[, energy_j_per_sample]") from None
+            if not (math.isfinite(s) and s > 0 and row[2] >= 1) or (e is not None and not (math.isfinite(e) and e > 0)):
+                raise UsageError(f"{where}: step time, batch and energy must be positive and finite")
+            return row
+
+        rows += _csv_rows(Path(csv_path), step)
+    if not rows:
+        raise UsageError("no training steps to fit: give --measurements (measure_torch phase='train') or --csv")
+    return rows
+
+
+def training_samples(rows: list[tuple], models_dir: Any) -> list[TrainingSample]:
+    """Each row's model profiled at its batch: MODELS_DIR/NAME.onnx, or the name as a path."""
+    cache: dict[tuple[str, int], Any] = {}
+    out = []
+    for name, prec, batch, opt, step, energy in rows:
+        path = _model_path(name, Path.cwd(), Path(models_dir) if models_dir is not None else None)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file (the measured model '{name}'; give --models DIR holding NAME.onnx)")
+        if prec not in PRECISIONS or opt not in OPTIMIZERS:
+            raise UsageError(f"'{name}': precision '{prec}' or optimizer '{opt}' unknown; valid: {', '.join(PRECISIONS)}; "
+                             f"{', '.join(OPTIMIZERS)}")
+        key = (str(path), batch)
+        if key not in cache:
+            cache[key] = profile_onnx(path, batch=batch, per_op=True)
+        out.append(TrainingSample(cache[key], prec, opt, step, energy))
+    return out

@@ -1,0 +1,221 @@
+"""A training step projected on the same kernel model as inference (issue #18): the step's kernels
+(`analyzer.training_kernels`, as eager PyTorch launches them) timed and scheduled as a forward's are, with
+the autograd engine's host cost and the backward's matrix-kernel slowdown that `calibrate --phase train`
+fits; the record `project --phase train` and `plan-search` print."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .projection import Params
+from ..records import ModelProfile
+from .kernels import TENSOR_CLASSES
+from .training_kernels import OPTIMIZERS, PRECISIONS, normalisation_folded, training_plan
+
+__all__ = ["OPTIMIZERS", "PRECISIONS", "TrainingStep", "TrainingParams", "project_training", "training_record",
+           "TrainingSample", "fit_training", "training_plan"]
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One training step's time and energy per sample on the target (device energy; CO2e by the caller)."""
+
+    model: str
+    batch: int
+    precision: str
+    optimizer: str
+    step_s: float
+    energy_j_per_sample: float
+    forward_kernels: int
+    backward_kernels: int
+    optimizer_kernels: int
+    param_tensors: int
+    params: int
+    flops: float  # per step
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    """What a training step adds to the inference model, fitted by `calibrate --phase train` (defaults: none):
+    host seconds the autograd engine spends per backward operator, and how much slower the backward's
+    matrix kernels (dgrad, wgrad) run than the forward's model of them."""
+
+    autograd_host_s: float = 0.0
+    backward_slowdown: float = 1.0
+
+    @classmethod
+    def of(cls, hw: Any) -> "TrainingParams":
+        t = getattr(hw, "training", {}) or {}
+        return cls(*(t[k].value if k in t else getattr(cls, k) for k in ("autograd_host_s", "backward_slowdown")))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A step's kernels timed once; TrainingParams only rescale and reschedule them (fast: calibration)."""
+
+    arrays: Any
+    times: Any  # seconds per kernel
+    energy: Any  # joules per kernel (its FLOPs and bytes)
+    backward_matrix: Any  # backward dgrad/wgrad kernels: slowed by backward_slowdown
+    backward_issued: Any  # backward operators' first kernels: the autograd engine's host cost before each
+    counts: tuple[int, int, int, int]  # forward, backward, optimizer kernels, parameter tensors
+    flops: float
+    small_grid_kernels: int = 0  # kernels whose grid is sized by channels, not by the work (Kernel.grid_threads)
+
+
+def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> _Prepared:
+    import numpy as np
+
+    from .projection import KernelArrays, kernel_arrays_times
+
+    if profile.per_op is None:
+        raise UsageError("a training projection needs the per-op profile (profile_onnx(..., per_op=True))")
+    plan, n_fwd, n_bwd, n_opt, tensors = training_plan(profile, precision, optimizer, gpu, params.bytes_scale)
+    a = KernelArrays(plan)
+    t, _, _, energy = kernel_arrays_times(a, params, 0.0)
+    backward = np.zeros(len(plan.kernels), dtype=bool)
+    backward[n_fwd:n_fwd + n_bwd] = True
+    matrix = np.array([k.kclass in TENSOR_CLASSES or k.kclass == "depthwise" for k in plan.kernels], dtype=bool)
+    issued = np.array([bool(k.host) for k in plan.kernels], dtype=bool)
+    return _Prepared(a, t, energy, backward & matrix, backward & issued, (n_fwd, n_bwd, n_opt, tensors),
+                     float(sum(k.flops for k in plan.kernels)), sum(1 for k in plan.kernels if k.grid_threads))
+
+
+def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
+    import numpy as np
+
+    from .projection import schedule_arrays
+
+    t = np.where(p.backward_matrix, p.times * tp.backward_slowdown, p.times)
+    return schedule_arrays(p.arrays, t, p.energy, params, np.where(p.backward_issued, tp.autograd_host_s, 0.0))
+
+
+def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool,
+                     tp: TrainingParams = TrainingParams()) -> TrainingStep:
+    """Time and device energy of one training step at the profile's batch, per sample."""
+    p = _prepare(profile, params, precision, optimizer, gpu)
+    tl = _timeline(p, params, tp)
+    n_fwd, n_bwd, n_opt, tensors = p.counts
+    batch = profile.batch or 1
+    notes = (("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
+              "cost is not calibrated)",) if params.host_s else ()) + (
+        f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",)
+    if p.small_grid_kernels:
+        what = (f"{p.small_grid_kernels} kernels of PyTorch's own (batch norm's statistics and backward in bf16, "
+                "depthwise weight gradients) launch a block per channel or filter tap")
+        notes += ((f"{what}: projected at the share of the chip they occupy",) if math.isfinite(params.resident_threads)
+                  else (f"{what}; the hardware profile has no sm_count/max_threads_per_sm, so they are projected as if "
+                        "they filled the chip (too fast)",))
+    return TrainingStep(profile.model, batch, precision, optimizer, tl.latency_s, tl.energy_j / batch, n_fwd, n_bwd, n_opt,
+                        tensors, profile.params, p.flops, notes)
+
+
+# The training projection is not calibrated on training steps: its band adds this log-error (an assumption
+# stated in the output) to the inference error model's.
+TRAINING_LOG_SIGMA = 0.3
+
+
+def training_record(path: Any, placement: Any, optimizer: str, dims: dict[str, int] | None = None) -> dict[str, Any]:
+    """One model's training step where `placement` says (hardware, precision = its dtype, batch, site): time,
+    energy and CO2e per sample with a 90% band, and the ratio to an eager inference of the same batch."""
+    from ..count.profile import profile_onnx
+    from ..profiles import projection_defaults
+    from .projection import band, project, resolve_params
+    from ..units import J_PER_KWH
+
+    hw = placement.hardware
+    # a TPU runs the step XLA compiled: no operator is issued from the host one by one
+    runtime = "graph" if hw.category == "tpu" else "eager"
+    prof = profile_onnx(path, dims or {}, placement.batch, per_op=True)
+    params = resolve_params(hw, placement.dtype, runtime, projection_defaults())
+    tp = TrainingParams.of(hw)
+    step = project_training(prof, params, placement.dtype, optimizer, gpu=hw.category == "gpu", tp=tp)
+    inference = project(prof, hw, params, runtime, placement.dtype, pue=placement.pue,
+                        grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh)
+    sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + TRAINING_LOG_SIGMA ** 2)
+    facility = step.energy_j_per_sample * placement.pue
+    calibrated = bool(getattr(hw, "training", None))
+    notes = list(placement.notes) + list(prof.notes) + list(step.notes) + (
+        [f"training parameters calibrated on this hardware: autograd host {tp.autograd_host_s * 1e6:.3g} us per backward "
+         f"operator, backward matrix kernels x{tp.backward_slowdown:.3g}"] if calibrated else []) + [
+        f"the band adds a log-error of {TRAINING_LOG_SIGMA} for training to the inference error model's"]
+    if runtime == "graph":
+        notes.append(f"{hw.name}: the step is projected compiled (XLA), without per-operator host cost")
+    if normalisation_folded(prof):
+        notes.append(f"{Path(str(path)).name} has no normalisation layers: if it trains with batch norm (folded into "
+                     "its convolutions by an inference export), the step leaves that cost out")
+    return {"model": str(path), "hardware": hw.name, "precision": placement.dtype, "optimizer": optimizer,
+            "batch": step.batch, "step_s": step.step_s, "samples_per_s": step.batch / step.step_s,
+            "energy_j_per_sample": step.energy_j_per_sample, "range": band(step.energy_j_per_sample, sigma),
+            "energy_log_sigma": sigma, "facility_energy_j_per_sample": facility,
+            "co2e_g_per_sample": facility / J_PER_KWH * placement.grid_gco2e_per_kwh,
+            "inference_energy_j_per_item": inference.energy_j_per_item,
+            "training_to_inference_energy": step.energy_j_per_sample / inference.energy_j_per_item,
+            "forward_kernels": step.forward_kernels, "backward_kernels": step.backward_kernels,
+            "optimizer_kernels": step.optimizer_kernels, "param_tensors": step.param_tensors, "params": step.params,
+            "flops_per_step": step.flops, "pue": placement.pue, "grid_gco2e_per_kwh": placement.grid_gco2e_per_kwh,
+            "inputs": list(placement.site.inputs), "notes": notes}
+
+
+@dataclass(frozen=True)
+class TrainingSample:
+    """One measured training step, for calibration: the model's per-op profile at the measured batch."""
+
+    profile: ModelProfile
+    precision: str
+    optimizer: str
+    step_s: float
+    energy_j_per_sample: float | None = None
+
+
+def fit_training(samples: list[TrainingSample], params_of: Any, gpu: bool) -> dict[str, Any]:
+    """TrainingParams that best explain measured steps (least squares in log step time; a grid over the
+    autograd host cost, 0 to 300 us, and the backward slowdown, 0.5x to 5x, then a finer one around the best):
+    {'values', 'median_abs_error' before and after, 'energy_median_abs_error' after, 'n'}.
+    `params_of(precision)` gives the inference Params for a precision."""
+    import numpy as np
+
+    if len(samples) < 2:
+        raise UsageError(f"calibrating training needs at least 2 measured steps (got {len(samples)})")
+    params = {s.precision: params_of(s.precision) for s in samples}
+    measured = np.log([s.step_s for s in samples])
+    prepared = [_prepare(s.profile, params[s.precision], s.precision, s.optimizer, gpu) for s in samples]
+
+    def steps(tp: TrainingParams) -> list[tuple[float, float]]:
+        """(step seconds, J per sample) of every sample under tp."""
+        out = []
+        for s, p in zip(samples, prepared):
+            tl = _timeline(p, params[s.precision], tp)
+            out.append((tl.latency_s, tl.energy_j / (s.profile.batch or 1)))
+        return out
+
+    def loss(tp: TrainingParams) -> float:
+        return float(np.sum((np.log([st for st, _ in steps(tp)]) - measured) ** 2))
+
+    hosts, slows = np.linspace(0.0, 300e-6, 13), np.geomspace(0.5, 5.0, 13)
+    best = min((TrainingParams(h, w) for h in hosts for w in slows), key=loss)
+    dh, dw = 300e-6 / 12, (5.0 / 0.5) ** (1 / 12)
+    fine = [TrainingParams(max(0.0, h), w) for h in np.linspace(best.autograd_host_s - dh, best.autograd_host_s + dh, 9)
+            for w in np.geomspace(best.backward_slowdown / dw, best.backward_slowdown * dw, 9)]
+    best = min(fine, key=loss)
+
+    def errors(sts: list[tuple[float, float]]) -> tuple[float, float | None]:
+        t = float(np.median([abs(st / s.step_s - 1) for (st, _), s in zip(sts, samples)]))
+        e = [abs(ej / s.energy_j_per_sample - 1) for (_, ej), s in zip(sts, samples) if s.energy_j_per_sample]
+        return t, (float(np.median(e)) if e else None)
+
+    before, _ = errors(steps(TrainingParams()))
+    after, energy_after = errors(steps(best))
+    return {"values": {"autograd_host_s": best.autograd_host_s, "backward_slowdown": best.backward_slowdown},
+            "median_abs_error_before": before, "median_abs_error": after, "energy_median_abs_error": energy_after,
+            "n": len(samples)}

@@ -5,10 +5,15 @@ __version__ = "0.1.0"
 from .errors import AnalyzerError  # noqa: E402
 
 __all__ = ["AnalyzerError", "ModelProfile", "NodeProfile", "profile_onnx", "profile_torch", "load_profiles", "footprint", "four_ms",
-           "Scenario", "__version__"]
+           "Scenario", "Target", "resolve_target", "resolve_site", "evaluate", "Evaluation", "analyze", "AnalysisRequest",
+           "Analysis", "__version__"]
 
-_LAZY = {"profile_torch": "load.torch_fvcore", "profile_onnx": "count.profile", "ModelProfile": "records", "NodeProfile": "records", "load_profiles": "profiles",
-         "footprint": "account.carbon", "four_ms": "account.fourms", "Scenario": "account.fourms"}
+# the public API, by stage: load/count (profiles of model files), target (where it runs), engine (the evaluation
+# chain), account (footprints, the 4Ms) and decide (the main job)
+_LAZY = {"profile_torch": "load.torch_fvcore", "profile_onnx": "count.profile", "ModelProfile": "records", "NodeProfile": "records",
+         "load_profiles": "profiles", "footprint": "account.carbon", "four_ms": "account.fourms", "Scenario": "account.fourms",
+         "Target": "target", "resolve_target": "target", "resolve_site": "target", "evaluate": "engine.run",
+         "Evaluation": "records", "analyze": "decide.analysis", "AnalysisRequest": "decide.analysis", "Analysis": "decide.analysis"}
 
 
 def __getattr__(name: str):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UsageError, param
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -71,30 +71,36 @@ MAXIMUM = 1e15  # no scenario value is larger; products of a few such values sta
 
 
 def parse_dist(text: str, name: str, *, minimum: float = 0.0, allow_zero: bool = True, maximum: float = MAXIMUM) -> Dist:
-    """Parse a scenario value; errors name the option and say what is wrong."""
+    """Parse a scenario value; errors name the parameter `name` and say what is wrong."""
     t = str(text).strip()
     log = t.endswith(":log")
     if log:
         t = t[:-4]
     parts = t.split("..")
     if not all(re.fullmatch(_NUM, p.strip()) for p in parts) or len(parts) > 3:
-        raise UsageError(f"{name} '{text}': expected a number, LOW..HIGH, LOW..HIGH:log or LOW..MODE..HIGH")
+        raise UsageError(f"{param(name)} '{text}': expected a number, LOW..HIGH, LOW..HIGH:log or LOW..MODE..HIGH")
     vals = [float(p) for p in parts]
     for v in vals:
         if not math.isfinite(v) or v < minimum or (v == 0 and not allow_zero) or v > maximum:
-            raise UsageError(f"{name} '{text}': values must be finite, {'>' if not allow_zero else '>='} {minimum:g} and <= {maximum:g}")
+            raise UsageError(f"{param(name)} '{text}': values must be finite, {'>' if not allow_zero else '>='} {minimum:g} and <= {maximum:g}")
     if len(vals) == 1:
         if log:
-            raise UsageError(f"{name} '{text}': ':log' needs a range LOW..HIGH")
+            raise UsageError(f"{param(name)} '{text}': ':log' needs a range LOW..HIGH")
         return fixed(vals[0])
     if vals[0] > vals[-1]:
-        raise UsageError(f"{name} '{text}': the range's low {vals[0]:g} is above its high {vals[-1]:g}")
+        raise UsageError(f"{param(name)} '{text}': the range's low {vals[0]:g} is above its high {vals[-1]:g}")
     if len(vals) == 3:
         if log:
-            raise UsageError(f"{name} '{text}': ':log' applies to LOW..HIGH ranges only")
+            raise UsageError(f"{param(name)} '{text}': ':log' applies to LOW..HIGH ranges only")
         if not vals[0] <= vals[1] <= vals[2]:
-            raise UsageError(f"{name} '{text}': the mode {vals[1]:g} must lie between {vals[0]:g} and {vals[2]:g}")
+            raise UsageError(f"{param(name)} '{text}': the mode {vals[1]:g} must lie between {vals[0]:g} and {vals[2]:g}")
         return Dist("triangular", vals[0], vals[2], vals[1])
     if log and vals[0] <= 0:
-        raise UsageError(f"{name} '{text}': a log-uniform range needs LOW > 0")
+        raise UsageError(f"{param(name)} '{text}': a log-uniform range needs LOW > 0")
     return Dist("log-uniform" if log else "uniform", vals[0], vals[1])
+
+
+def band(value: float, sigma: float) -> dict[str, float]:
+    """The 90% band of a lognormal error of log-sigma `sigma` around `value`: value / f .. value x f, f = exp(Z90 sigma)."""
+    f = math.exp(Z90 * sigma)
+    return {"low": value / f, "high": value * f}

@@ -1,8 +1,27 @@
-"""One error hierarchy. The library raises these; only the CLI turns them into one line and an exit code."""
+"""One error hierarchy. The library raises these; only the CLI turns them into one line and an exit code.
+
+Messages speak of parameters, not of command-line flags: a parameter's name is written with `param(name)`,
+which the library prints as the name itself (`batch 0: must be ...`) and the CLI as the flag that sets it
+(`--batch 0: must be ...`, cli/base.py), so the library reads the same without the CLI's words.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Callable
+
+_MARK = "\x1f"  # ASCII unit separator: never in a user's text that reaches a message unescaped
+_PARAM = re.compile(f"{_MARK}([A-Za-z_][A-Za-z0-9_]*){_MARK}")
+
+
+def param(name: str) -> str:
+    """A parameter's name inside an error message (see the module docstring)."""
+    return f"{_MARK}{name}{_MARK}"
+
+
+def render(message: str, flag_of: Callable[[str], str] | None = None) -> str:
+    """A message with its parameters written as their names, or as `flag_of(name)`."""
+    return _PARAM.sub(lambda m: flag_of(m.group(1)) if flag_of else m.group(1), message)
 
 
 class AnalyzerError(Exception):
@@ -10,13 +29,26 @@ class AnalyzerError(Exception):
 
     exit_code = 1
 
+    @property
+    def message(self) -> str:
+        """The message as raised, its parameters still marked (what travels between processes)."""
+        return str(self.args[0]) if self.args else ""
+
+    def params(self) -> list[str]:
+        return _PARAM.findall(self.message)
+
+    def render(self, flag_of: Callable[[str], str] | None = None) -> str:
+        return render(self.message, flag_of)
+
+    def __str__(self) -> str:
+        return self.render()
+
 
 def naming(e: AnalyzerError, subject: str) -> AnalyzerError:
     """The error with its message starting with `subject` (a model's path), its exit code kept."""
-    msg = str(e)
-    if msg.startswith(subject):
+    if str(e).startswith(subject):
         return e
-    out = AnalyzerError(f"{subject}: {msg}")
+    out = AnalyzerError(f"{subject}: {e.message}")
     out.exit_code = e.exit_code
     return out
 
@@ -44,8 +76,8 @@ class UnboundDimError(AnalyzerError):
         named = [d for d in self.dims if d and not d.startswith("?") and not _GENERATED_DIM.match(d)]
         place = f" at {where}" if where else ""
         if named:
-            flags = " ".join(f"--dim {d}=N" for d in named)
-            msg = f"unbound dims {', '.join(named)}{place}; bind with {flags} or --batch N for the leading (batch) dim"
+            flags = " ".join(f"{param('dim')} {d}=N" for d in named)
+            msg = f"unbound dims {', '.join(named)}{place}; bind with {flags} or {param('batch')} N for the leading (batch) dim"
         else:  # no name to bind: shape inference could not determine these shapes
             msg = (f"unknown shape{place}: neither shape inference nor evaluating the graph's shape computations "
                    "determined it from the input dims")

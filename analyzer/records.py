@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
+
+from .errors import render
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,3 +85,65 @@ class ModelProfile:
         d = dict(d)
         per_op = d.pop("per_op", None)
         return cls(**d, per_op=None if per_op is None else [NodeProfile(**p) for p in per_op])
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One candidate evaluated where a target says (analyzer.engine.evaluate): the projection's time and device
+    energy, the accounting's facility energy and CO2e, per item of the phase (an input, a prompt, a generated
+    token, a response per sequence, or a training sample), and the provenance of every input. `detail` holds the
+    phase's own record (a projection, a response's generation cost, a training step). A candidate that could not
+    be evaluated has `error` (one line naming it) and its exit code, and no figures."""
+
+    name: str
+    model: str
+    identity: str  # sha256 of the model's bytes, or of a synthetic candidate's choices
+    hardware: str = ""
+    dtype: str = ""
+    runtime: str = ""
+    batch: int = 0
+    phase: str = "inference"
+    item: str = "input"
+    latency_s: float = 0.0  # one forward, step or response of the batch
+    throughput_per_s: float = 0.0  # items per second
+    energy_j_per_item: float = 0.0  # device energy
+    energy_range_j: dict[str, float] = field(default_factory=dict)  # its 90% band
+    latency_range_s: dict[str, float] = field(default_factory=dict)
+    energy_log_sigma_model: float = 0.0  # the error that is this model's own (log space)
+    energy_log_sigma_shared: float = 0.0  # the error every model shares on this target
+    energy_log_sigma: float = 0.0  # the whole error of the band
+    facility_energy_j_per_item: float = 0.0  # x PUE
+    co2e_g_per_item: float = 0.0  # operational
+    co2e_kg_per_million: float = 0.0
+    embodied_co2e_g_per_item: float | None = None  # the hardware's embodied share (None: no figure, or excluded)
+    basis: str = ""  # datasheet | achievable | calibrated
+    macs: int = 0  # per batch
+    flops: float = 0.0
+    params: int = 0
+    bytes_moved: int = 0
+    kernels: int = 0
+    sha256: str = ""
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    exit_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def error_text(self, flag_of: Callable[[str], str] | None = None) -> str:
+        """The error, its parameters named as `flag_of` says (errors.render)."""
+        return render(self.error or "", flag_of)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if self.error is not None:
+            d["error"] = self.error_text()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -7,7 +7,9 @@ W_PER_KW = 1000
 G_PER_KG = 1000
 KG_PER_LB = 0.45359237  # exact, international avoirdupois pound
 HOURS_PER_DAY = 24
-HOURS_PER_YEAR = 8766  # 365.25 days: service lifetimes are quoted in calendar years
+SECONDS_PER_HOUR = 3600
+DAYS_PER_YEAR = 365.25  # the Julian year: lifetimes, horizons and growth rates are quoted in calendar years
+HOURS_PER_YEAR = HOURS_PER_DAY * DAYS_PER_YEAR  # 8766
 MAX_BATCH = 1 << 20  # work and memory grow with the batch; beyond a million items one forward is no serving scenario
 MAX_DIM = 1 << 31  # a bound input dim
 # one tensor's elements: beyond 2**53 a count is no longer exact as a JSON number, and no machine holds such a tensor
@@ -43,6 +45,17 @@ ONNX_DTYPES: dict[int, tuple[str, float]] = {
     25: ("uint2", 0.25),
     26: ("int2", 0.25),
 }
+
+# A compute dtype's bytes per element on the target. Profiles count bytes at the exported model's element size
+# (fp32, FP32_BYTES); a projection scales them by DTYPE_BYTES[dtype] / FP32_BYTES.
+FP32_BYTES = 4
+DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "int4": 0.5}
+
+
+def bytes_scale(dtype: str) -> float:
+    """Bytes of a tensor held in `dtype` relative to the profiled fp32 tensor."""
+    return DTYPE_BYTES[dtype] / FP32_BYTES
+
 
 FLOAT_DTYPES = frozenset(
     {"float32", "float16", "float64", "bfloat16", "float8e4m3fn", "float8e4m3fnuz", "float8e5m2",

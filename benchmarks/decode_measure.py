@@ -101,11 +101,10 @@ def projected_vs_measured(path: Path, hardware: str, onnx_dir: Path | None = Non
     import torch
 
     import architectures as A
-    from analyzer.project.generation import decoder_roles, phase_dims
-    from analyzer.target.resolve import resolve_placement
-    from analyzer.count.profile import profile_onnx
+    from analyzer.count.decoder import decoder_roles, phase_dims
+    from analyzer.count import profile_onnx
     from analyzer.profiles import load_profiles, projection_defaults
-    from analyzer.project.projection import project, resolve_params
+    from analyzer.project import project, resolve_params
 
     data = json.loads(path.read_text())
     m = A.randomise_(A.GPT2WithPast())
@@ -122,12 +121,11 @@ def projected_vs_measured(path: Path, hardware: str, onnx_dir: Path | None = Non
     ps = load_profiles(())
     out = []
     for r in data["rows"]:
-        pl = resolve_placement(ps, hardware, dtype=r["dtype"], runtime=r["runtime"], batch=r["batch"], pue=1.0, datacenter=None,
-                               grid=0.0, region=None, net=False, utilization=1.0)
-        params = resolve_params(pl.hardware, pl.dtype, pl.runtime, projection_defaults())
+        hw = ps.get("hardware", hardware)
+        params = resolve_params(hw, r["dtype"], r["runtime"], projection_defaults())
         dims = phase_dims(roles, r["phase"], r["length"], None if r["phase"] == "prefill" else r["length"])
         prof = profile_onnx(onnx_path, dims, r["batch"], per_op=True, scan_sparsity=False, hash_file=False)
-        p = project(prof, pl.hardware, params, pl.runtime, pl.dtype, pue=1.0, grid_gco2e_per_kwh=0.0)
+        p = project(prof, hw, params, r["runtime"], r["dtype"])
         out.append({**r, "projected_latency_ms": p.latency_s * 1e3, "projected_energy_j_per_step": p.energy_j_per_item * r["batch"]})
     return out
 

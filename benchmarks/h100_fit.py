@@ -152,12 +152,12 @@ def fit(models, rows, data: Path, hw, defaults):
 
 
 def predict(values: dict, rows: list[dict], hw, defaults):
-    from analyzer.project.projection import project, resolve_params
+    from analyzer.project import project, resolve_params
 
     out = []
     for r in rows:
         params = resolve_params(hw, r["dtype"], r["runtime"], defaults, overrides=values)
-        p = project(profile(r["model"], r["batch"]), hw, params, r["runtime"], r["dtype"], pue=1.0, grid_gco2e_per_kwh=0.0)
+        p = project(profile(r["model"], r["batch"]), hw, params, r["runtime"], r["dtype"])
         out.append(p)
     return out
 

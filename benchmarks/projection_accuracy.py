@@ -40,7 +40,7 @@ def cpu(args) -> None:
     from analyzer.measure.record import cpu_model
     from analyzer.count.profile import profile_onnx
     from analyzer.profiles import load_profiles, projection_defaults
-    from analyzer.project.projection import project, resolve_params
+    from analyzer.project import project, resolve_params
 
     hw = load_profiles().get("hardware", args.hardware)
     defaults = projection_defaults()
@@ -65,8 +65,8 @@ def cpu(args) -> None:
     print(f"{'model':<18} {'batch':>5} {'measured ms':>12} {'projected ms':>13} {'error':>8} {'uncalibrated':>13}")
     errs, raw = [], []
     for o in test:
-        p = project(o.profile, hw, fitted, "ort", "fp32", pue=1.0, grid_gco2e_per_kwh=0.0)
-        u = project(o.profile, hw, before, "ort", "fp32", pue=1.0, grid_gco2e_per_kwh=0.0)
+        p = project(o.profile, hw, fitted, "ort", "fp32")
+        u = project(o.profile, hw, before, "ort", "fp32")
         e, ue = p.latency_s / o.latency_s - 1, u.latency_s / o.latency_s - 1
         errs.append(abs(e))
         raw.append(abs(ue))

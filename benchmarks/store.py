@@ -47,16 +47,18 @@ def generate_candidates(folder: Path, n: int) -> list[Path]:
 
 
 def run(paths: list[Path], store, pver: str) -> float:
-    from analyzer.decide.ranking import Target, candidates, project_models
-    from analyzer.profiles import load_profiles
     from analyzer.decide.rank import rank
+    from analyzer.decide.ranking import candidates
+    from analyzer.engine import evaluate
+    from analyzer.profiles import load_profiles
+    from analyzer.target import resolve_target
 
-    hw = load_profiles().get("hardware", "a100-40gb")
-    target = Target(hw, "bf16", "ort", 8, 1.57, 436.0, [])
+    target = resolve_target(load_profiles(), "a100-40gb", dtype="bf16", runtime="ort", batch=8, pue=1.57, grid=436.0)
     t = time.perf_counter()
-    projections, errors = project_models(paths, target, store, pver)
-    assert not errors, errors[:3]
-    rank(candidates(projections, {}, {}))
+    evaluations = evaluate(paths, target, store=store, profiles_ver=pver)
+    failed = [e.error for e in evaluations if not e.ok]
+    assert not failed, failed[:3]
+    rank(candidates(evaluations, {}, {}))
     return time.perf_counter() - t
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from analyzer import profile_onnx  # noqa: E402
 from analyzer.profiles import load_profiles, projection_defaults  # noqa: E402
-from analyzer.project.projection import resolve_params  # noqa: E402
+from analyzer.project import resolve_params  # noqa: E402
 from analyzer.project.training import project_training  # noqa: E402
 
 

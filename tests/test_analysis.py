@@ -70,7 +70,7 @@ def test_moving_an_input_across_its_printed_flip_point_flips_the_verdict(shipped
     folder = str(shipped["resnet50"].parent)
     base = AnalysisRequest(folder=folder, items_per_day="1e7", deployments="10", horizon_years="2", samples=4000)
     a = analyze(base, ps)
-    flip = next(s for s in a.sensitivities if s["option"] == "--inferences-per-day")
+    flip = next(s for s in a.sensitivities if s["param"] == "inferences_per_day")
     assert flip["flip"] is not None
     x = float(flip["flip"].split()[0])
     below = analyze(AnalysisRequest(folder=folder, items_per_day=f"{x / 3:g}", deployments="10", horizon_years="2", samples=4000), ps)
@@ -113,7 +113,7 @@ def test_projected_savings_lie_in_their_bands_on_the_h100(shipped):
     hand-designed model's per-image saving over ResNet-50 lies in the band `saving_band` prints."""
     from analyzer.count.profile import profile_onnx
     from analyzer.profiles import projection_defaults
-    from analyzer.project.projection import project, resolve_params, saving_band
+    from analyzer.project import project, resolve_params, saving_band
 
     hw = load_profiles().get("hardware", "h100")
     rows = {(r["model"], r["dtype"], r["runtime"]): float(r["energy_j_per_sample"])
@@ -124,7 +124,7 @@ def test_projected_savings_lie_in_their_bands_on_the_h100(shipped):
     for dtype in ("fp16", "fp32"):
         for runtime, name in (("eager", "eager"), ("graph", "cuda-graph")):
             params = resolve_params(hw, dtype, runtime, projection_defaults())
-            p = {m: project(pr, hw, params, runtime, dtype, pue=1.0, grid_gco2e_per_kwh=0.0) for m, pr in profs.items()}
+            p = {m: project(pr, hw, params, runtime, dtype) for m, pr in profs.items()}
             for m in profs:
                 if m == "resnet50":
                     continue

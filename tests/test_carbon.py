@@ -10,10 +10,15 @@ from hypothesis import strategies as st
 from analyzer.account.carbon import energy_kwh, footprint, operational_co2e_kg
 from analyzer.account.fourms import FourMs, Scenario, four_ms
 from analyzer.profiles import load_profiles
+from analyzer.target import resolve_site
 from analyzer.units import KG_PER_LB
 from cli_helpers import cli
 
 PS = load_profiles()
+
+
+def site(**kw):
+    return resolve_site(PS, **kw)
 
 
 
@@ -35,26 +40,26 @@ def test_evolved_transformer_nas_patterson_2021():
 def test_strubell_2019_preset_reproduces_nas_row():
     """Strubell et al. 2019, Table 3 (NAS): 274,120 h x 1,515.43 W x PUE 1.58 -> 656,347 kWh; x 0.954 lb/kWh
     -> 626,155 lb CO2e. The hardware is their 8 x P100 machine, whose 1,515.43 W includes the host."""
-    f = footprint(PS.get("hardware", "p100"), 1, 274_120, avg_power_w=1_515.43, datacenter=PS.get("datacenter", "strubell-2019"),
-                  region=PS.region_at("strubell-2019-us"))
+    f = footprint(PS.get("hardware", "p100"), 1, 274_120, site(datacenter="strubell-2019", region="strubell-2019-us"),
+                  avg_power_w=1_515.43)
     assert round(f.energy_kwh) == 656_347
     assert round(f.co2e_kg / KG_PER_LB) == 626_155
 
 
 def test_power_estimates_are_said():
     hw = PS.get("hardware", "v100")
-    measured = footprint(hw, 8, 10, pue=1.5, grid_gco2e_per_kwh=400)
+    measured = footprint(hw, 8, 10, site(pue=1.5, grid=400))
     assert measured.avg_power_w == 325 and "published average" in measured.notes[0]
-    util = footprint(hw, 8, 10, utilization=0.5, pue=1.5, grid_gco2e_per_kwh=400)
+    util = footprint(hw, 8, 10, site(pue=1.5, grid=400), utilization=0.5)
     assert util.avg_power_w == 150 and "TDP x utilisation" in util.inputs[3]["source"]
-    tdp_only = footprint(PS.get("hardware", "h100-sxm"), 1, 1, pue=1.1, grid_gco2e_per_kwh=100)
+    tdp_only = footprint(PS.get("hardware", "h100-sxm"), 1, 1, site(pue=1.1, grid=100))
     assert tdp_only.avg_power_w == 700 and "upper bound" in tdp_only.notes[0]
 
 
 def test_net_intensity_uses_cfe():
-    f = footprint(PS.get("hardware", "tpu-v4"), 1, 100, pue=1.1, region=PS.region_at("us-central1@2019"), net=True)
+    f = footprint(PS.get("hardware", "tpu-v4"), 1, 100, site(pue=1.1, region="us-central1@2019", net=True))
     assert f.grid_gco2e_per_kwh == pytest.approx(479 * (1 - 0.78))
-    assert footprint(PS.get("hardware", "tpu-v4"), 1, 100, pue=1.1, region=PS.region_at("us-central1@2019")).grid_gco2e_per_kwh == 479
+    assert footprint(PS.get("hardware", "tpu-v4"), 1, 100, site(pue=1.1, region="us-central1@2019")).grid_gco2e_per_kwh == 479
 
 
 def test_defaults_are_stated_not_silent():
@@ -65,12 +70,12 @@ def test_defaults_are_stated_not_silent():
 
 
 def test_json_round_trip():
-    f = footprint(PS.get("hardware", "a100-80gb"), 4, 12, pue=1.2, grid_gco2e_per_kwh=300)
+    f = footprint(PS.get("hardware", "a100-80gb"), 4, 12, site(pue=1.2, grid=300))
     from analyzer.account.carbon import Footprint
 
     assert Footprint.from_dict(json.loads(json.dumps(f.to_dict()))) == f
-    r = four_ms(Scenario(PS.get("hardware", "v100"), 1e18, pue=1.5, grid_gco2e_per_kwh=400),
-                Scenario(PS.get("hardware", "a100-80gb"), 5e17, pue=1.1, grid_gco2e_per_kwh=100))
+    r = four_ms(Scenario(PS.get("hardware", "v100"), 1e18, site=site(pue=1.5, grid=400)),
+                Scenario(PS.get("hardware", "a100-80gb"), 5e17, site=site(pue=1.1, grid=100)))
     assert FourMs.from_dict(json.loads(json.dumps(r.to_dict()))) == r
 
 
@@ -82,8 +87,8 @@ def test_four_ms_patterson_2022_transformer_vs_primer():
         PS.get("hardware", "p100"),
         throughput_tflops=1.0,  # relative per-chip throughput on the workload: see the new side's comment
         # power: the P100 profile's published average under ML load, 271 W (Patterson et al. 2021, Table 3)
-        datacenter=PS.get("datacenter", "industry-average-2021"),  # PUE 1.57 (Uptime 2021), the paper's average DC
-        region=PS.region_at("world-ember-2022"),  # world average 436 gCO2e/kWh (Ember 2022)
+        # PUE 1.57 (Uptime 2021), the paper's average DC; world average 436 gCO2e/kWh (Ember 2022)
+        site=site(datacenter="industry-average-2021", region="world-ember-2022"),
     )
     new = Scenario(
         PS.get("hardware", "tpu-v4"),
@@ -91,10 +96,10 @@ def test_four_ms_patterson_2022_transformer_vs_primer():
         # per-chip throughputs; we state the relative throughput that with the profiles' powers (170 W,
         # Cloud TPU docs mean; 271 W) gives that ratio: 14 x 170 / 271 = 8.78 P100s per TPU v4 chip.
         throughput_tflops=14 * 170 / 271,
-        datacenter=PS.get("datacenter", "google-fleet"),  # PUE 1.10 (Google fleet 2021)
-        # Oklahoma's CFE-net intensity at the time of the paper is not in the shipped data (us-central2 appears
-        # in 2024: 372.23 g x (1 - 0.88) = 44.7 g); stated as 48.5 g, consistent with the paper's ~9x Map.
-        grid_gco2e_per_kwh=48.5,
+        # PUE 1.10 (Google fleet 2021). Oklahoma's CFE-net intensity at the time of the paper is not in the shipped
+        # data (us-central2 appears in 2024: 372.23 g x (1 - 0.88) = 44.7 g); stated as 48.5 g, consistent with
+        # the paper's ~9x Map.
+        site=site(datacenter="google-fleet", grid=48.5),
     )
     r = four_ms(base, new, model_ratio=4.2)  # Model: Primer needs 4.2x less compute (So et al. 2021)
     # "within rounding": the paper's factors have two significant figures
@@ -105,15 +110,15 @@ def test_four_ms_patterson_2022_transformer_vs_primer():
     assert r.map == pytest.approx(9, rel=0.04)
     assert r.co2e == pytest.approx(747, rel=0.02)
     # The same comparison with shipped 2024 data for Oklahoma (us-central2, CFE-net) instead of the stated value
-    now = four_ms(base, Scenario(new.hardware, throughput_tflops=new.throughput_tflops, datacenter=new.datacenter,
-                                 region=PS.region_at("us-central2@2024"), net=True), model_ratio=4.2)
+    now = four_ms(base, Scenario(new.hardware, throughput_tflops=new.throughput_tflops,
+                                 site=site(datacenter="google-fleet", region="us-central2@2024", net=True)), model_ratio=4.2)
     assert now.map == pytest.approx(436 / (372.23 * 0.12))
 
 
 def test_four_ms_from_profiles_and_absolute_numbers():
     """Machine from datasheet peaks and published power; absolute kWh when compute is known."""
-    base = Scenario(PS.get("hardware", "v100"), 1e21, dtype="fp16", pue=1.57, grid_gco2e_per_kwh=436)
-    new = Scenario(PS.get("hardware", "h100-sxm"), 5e20, dtype="fp16", achievable=True, pue=1.1, grid_gco2e_per_kwh=100)
+    base = Scenario(PS.get("hardware", "v100"), 1e21, dtype="fp16", site=site(pue=1.57, grid=436))
+    new = Scenario(PS.get("hardware", "h100-sxm"), 5e20, dtype="fp16", achievable=True, site=site(pue=1.1, grid=100))
     r = four_ms(base, new)
     assert r.model == 2
     assert r.machine == pytest.approx((645 / 700) / (125 / 325))  # H100 measured ceiling at TDP vs V100 peak at 325 W
@@ -140,8 +145,8 @@ def test_linearity(h, n, w, p, g, k):
        g1=st.floats(1, 1500), g2=st.floats(1, 1500))
 def test_four_ms_factors_multiply(ratio, t, w, p1, p2, g1, g2):
     hw = PS.get("hardware", "a100-40gb")
-    r = four_ms(Scenario(hw, throughput_tflops=100, avg_power_w=300, pue=p1, grid_gco2e_per_kwh=g1),
-                Scenario(hw, throughput_tflops=t, avg_power_w=w, pue=p2, grid_gco2e_per_kwh=g2), model_ratio=ratio)
+    r = four_ms(Scenario(hw, throughput_tflops=100, avg_power_w=300, site=site(pue=p1, grid=g1)),
+                Scenario(hw, throughput_tflops=t, avg_power_w=w, site=site(pue=p2, grid=g2)), model_ratio=ratio)
     assert r.energy == pytest.approx(r.model * r.machine * r.mechanization)
     assert r.co2e == pytest.approx(r.energy * r.map)
     assert math.isfinite(r.co2e)
@@ -152,10 +157,10 @@ def test_four_ms_factors_multiply(ratio, t, w, p1, p2, g1, g2):
     (["--hours", "-3"], "--hours -3.0: must be a finite number in (0, 1e+07]"),
     (["--hours", "nan"], "--hours nan: must be a finite number"),
     (["--hours", "1", "--days", "1"], "exactly one of --hours and --days"),
-    (["--hours", "1", "--pue", "0.9"], "a PUE is at least 1.0"),
+    (["--hours", "1", "--pue", "0.9"], "--pue 0.9: must be a finite number in [1, 5]"),
     (["--hours", "1", "--count", "0"], "--count = 0.0"),
     (["--hours", "1", "--utilization", "1.5"], "--utilization = 1.5"),
-    (["--hours", "1", "--grid-gco2e-per-kwh", "-1"], "--grid-gco2e-per-kwh = -1.0"),
+    (["--hours", "1", "--grid-gco2e-per-kwh", "-1"], "--grid-gco2e-per-kwh -1.0: must be a finite number in [0, 2000]"),
     (["--hours", "1", "--region", "atlantis"], "unknown region 'atlantis'"),
     (["--hours", "1", "--region", "us-central1@1999"], "no data for 1999"),
     (["--hours", "1", "--region", "fra", "--net"], "no carbon-free-energy share"),

@@ -13,7 +13,8 @@ from onnx import helper
 from onnx import numpy_helper as nh
 
 from analyzer.errors import UsageError
-from analyzer.project.generation import decoder_roles, generation_cost, phase_dims, polynomial_sum, response_macs, sum_linear
+from analyzer.count.decoder import decoder_roles, phase_dims, polynomial_sum, response_macs
+from analyzer.project.generation import generation_cost, sum_linear
 from analyzer.count.profile import profile_onnx
 from cli_helpers import cli
 
@@ -107,36 +108,39 @@ def test_sum_linear_is_exact_for_linear_data():
     assert sum_linear(samples, steps) == pytest.approx(sum(2.0 + 0.5 * L for L in steps))
 
 
-def _price(path, prompt, out, placement_kw=None):
-    from analyzer.project.generation import price_response
-    from analyzer.target.resolve import resolve_placement
-    from analyzer.profiles import load_profiles, projection_defaults
-    from analyzer.project.projection import resolve_params
+def _price(path, prompt, out):
+    """A response evaluated by the engine: the Evaluation (per response per sequence) and its generation cost."""
+    from analyzer.engine import evaluate
+    from analyzer.profiles import load_profiles
+    from analyzer.target import resolve_target
 
-    ps = load_profiles(())
-    pl = resolve_placement(ps, "h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, datacenter=None, grid=400.0,
-                           region=None, net=False, utilization=1.0)
-    return price_response(path, pl, resolve_params(pl.hardware, pl.dtype, pl.runtime, projection_defaults()), prompt, out)
+    t = resolve_target(load_profiles(()), "h100", dtype="fp16", runtime="graph", batch=1, phase="decode", prompt_tokens=prompt,
+                       output_tokens=out, pue=1.1, grid=400.0)
+    e = evaluate([path], t)[0]
+    assert e.ok and e.phase == "response", e.error
+    return e, e.detail
 
 
 def test_energy_per_token_grows_with_the_cache_as_its_traffic_says(tmp_path):
     """A decode step reads the whole cache (and the exported concat copies it): its energy grows linearly with
     the cache length, by at least the energy of moving each cached position's bytes (pJ/byte) per position;
     the rest of the growth is time (attention over one query keeps few of the chip's units busy)."""
-    g = _price(decoder(tmp_path), 16, 800)
-    pts = [(s["past"], s["energy_j_per_token"]) for s in g.samples]
+    e, g = _price(decoder(tmp_path), 16, 800)
+    pts = [(s["past"], s["energy_j_per_token"]) for s in g["samples"]]
     slopes = [(e1 - e0) / (l1 - l0) for (l0, e0), (l1, e1) in zip(pts, pts[1:])]
     assert all(x > 0 for x in slopes)
     assert max(slopes) == pytest.approx(min(slopes), rel=1e-3)  # linear in the cache length
-    inputs = {i["name"]: i["value"] for i in g.decode_first["inputs"]}
+    inputs = {i["name"]: i["value"] for i in e.inputs}
     eps_byte = inputs["energy_per_byte_pj"] * 1e-12
     cache_bytes_per_position = 2 * H * DH * 2  # keys and values in fp16
     # read by the concat and by the two products, written by the concat
     assert slopes[0] >= eps_byte * 4 * cache_bytes_per_position
-    assert g.decode_bytes_per_token["kv_cache_last"] == (16 + 798) * 2 * H * DH * 2  # in fp16
-    assert "MB of cache" in g.decode_bound
-    assert g.energy_j_per_response_band["low"] < g.energy_j_per_response < g.energy_j_per_response_band["high"]
-    assert g.energy_j_per_response == pytest.approx(g.prefill["energy_j_per_item"] + g.decode_energy_j_per_token_mean * 799)
+    assert g["decode_bytes_per_token"]["kv_cache_last"] == (16 + 798) * 2 * H * DH * 2  # in fp16
+    assert "MB of cache" in g["decode_bound"]
+    assert e.energy_range_j["low"] < e.energy_j_per_item < e.energy_range_j["high"]
+    assert e.energy_j_per_item == g["energy_j_per_response"]
+    assert e.energy_j_per_item == pytest.approx(g["prefill"]["energy_j_per_item"] + g["decode_energy_j_per_token_mean"] * 799)
+    assert e.co2e_g_per_item == pytest.approx(e.energy_j_per_item * 1.1 / 3.6e6 * 400)  # the accounting's, per response
 
 
 def test_generation_cost_is_a_pure_function_of_its_callables(tmp_path):
@@ -154,8 +158,8 @@ def test_generation_cost_is_a_pure_function_of_its_callables(tmp_path):
         def to_dict(self):
             return {"energy_j_per_item": self.energy_j_per_item}
 
-    g = generation_cost(path, 10, 6, 1, lambda d: profile_onnx(path, d, 1, per_op=True, scan_sparsity=False, hash_file=False),
-                        lambda prof: P(prof.macs))
+    g = generation_cost(str(path), decoder_roles(path), 10, 6, 1,
+                        lambda d: profile_onnx(path, d, 1, per_op=True, scan_sparsity=False, hash_file=False), lambda prof: P(prof.macs))
     assert g.energy_j_per_response == pytest.approx(forward_macs(1, 10, 0) + sum(forward_macs(1, 1, L) for L in range(10, 15)))
     assert g.macs_per_response == g.energy_j_per_response
 
@@ -166,8 +170,9 @@ def test_cli_decode_response_and_errors(tmp_path):
             "--format", "json", "--pue", "1.1", "--grid-gco2e-per-kwh", "400")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)[0]
-    assert d["prompt_tokens"] == 16 and d["output_tokens"] == 32 and d["energy_j_per_response"] > 0
-    assert d["macs_per_response"] == forward_macs(1, 16, 0) + sum(forward_macs(1, 1, L) for L in range(16, 47))
+    g = d["detail"]
+    assert g["prompt_tokens"] == 16 and g["output_tokens"] == 32 and d["energy_j_per_item"] == g["energy_j_per_response"] > 0
+    assert d["item"] == "response" and g["macs_per_response"] == forward_macs(1, 16, 0) + sum(forward_macs(1, 1, L) for L in range(16, 47))
     r = cli("profile", path, "--phase", "prefill", "--prompt-tokens", "24", "--format", "json")
     assert r.exit_code == 0 and json.loads(r.stdout)[0]["macs"] == forward_macs(1, 24, 0)
     r = cli("profile", path, "--phase", "decode", "--output-tokens", "5")

@@ -21,8 +21,9 @@ from onnx import helper
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.load import space
 from analyzer.load.sources import read
-from analyzer.target.resolve import resolve_placement
-from analyzer.engine.population import LocalExecutor, pareto_front, run_population
+from analyzer.target import resolve_target as resolve_placement
+from analyzer.engine import LocalExecutor
+from analyzer.engine.population import pareto_front, run_population
 from analyzer.count.profile import profile_onnx
 from analyzer.profiles import load_profiles
 from analyzer.engine.store import Store
@@ -162,7 +163,7 @@ def test_a_killed_driver_resumes_with_every_candidate_stored_once(tmp_path):
         if store.exists():
             try:
                 with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as c:
-                    done = c.execute("SELECT count(*) FROM results WHERE kind='candidate'").fetchone()[0]
+                    done = c.execute("SELECT count(*) FROM results WHERE kind='evaluation'").fetchone()[0]
             except sqlite3.DatabaseError:
                 continue
             if done >= 32:
@@ -175,7 +176,7 @@ def test_a_killed_driver_resumes_with_every_candidate_stored_once(tmp_path):
     out = json.loads(r.stdout)
     assert out["candidates"] == n and out["from_store"] >= 32 and out["evaluated"] == n - out["from_store"]
     with sqlite3.connect(store) as c:
-        rows = c.execute("SELECT model, count(*) FROM results WHERE kind='candidate' GROUP BY key").fetchall()
+        rows = c.execute("SELECT model, count(*) FROM results WHERE kind='evaluation' GROUP BY key").fetchall()
     assert len(rows) == n and all(k == 1 for _, k in rows) and len({m for m, _ in rows}) == n
 
 
@@ -264,17 +265,18 @@ def test_two_candidates_with_the_same_model_keep_their_own_accuracy(tmp_path, pl
 def test_the_drivers_limits_reach_the_workers(placement, monkeypatch):
     """--timeout and --memory-limit are set in the driver; each chunk applies them where it runs (a worker
     process does not inherit the driver's context)."""
-    from analyzer.engine import population
+    from analyzer.engine import executors
     from analyzer.load import guard
+    from analyzer.records import Evaluation
 
     seen = []
 
-    def spy(task, pl, params):
+    def spy(task, target, cache=None):
         seen.append(guard.current())
-        return {"name": task.name, "identity": task.identity, "error": f"{task.name}: skipped", "exit_code": 1}
+        return Evaluation(task.name, task.name, task.identity, error=f"{task.name}: skipped", exit_code=1)
 
-    monkeypatch.setattr(population, "evaluate_one", spy)
-    population.evaluate_chunk(list(read("space:2")), placement, None, guard.Limits(7.0, 512.0))  # as a worker runs it
+    monkeypatch.setattr(executors, "evaluate_one", spy)
+    executors.evaluate_chunk(list(read("space:2")), placement, guard.Limits(7.0, 512.0))  # as a worker runs it
     assert seen == [guard.Limits(7.0, 512.0)] * 2 and guard.current() == guard.Limits()
     with guard.limits(timeout_s=3.0, memory_mb=256.0):  # the driver's limits travel with every chunk
         run_population(read("space:3"), placement, LocalExecutor(1), chunk=2)

@@ -13,7 +13,7 @@ from onnx import helper
 from analyzer import profile_onnx
 from analyzer.project.calibrate import Observation, calibrate
 from analyzer.profiles import load_profiles, projection_defaults
-from analyzer.project.projection import project, resolve_params
+from analyzer.project import project, resolve_params
 from onnx_builders import init, model, vi
 from cli_helpers import cli
 
@@ -111,7 +111,15 @@ def _profile(tmp_path, nodes, inputs, inits=(), name="m.onnx", **kw):
 
 def _run(prof, hw, dtype="fp32", runtime="eager", **kw):
     params = resolve_params(hw, dtype, runtime, projection_defaults())
-    return project(prof, hw, params, runtime, dtype, pue=kw.pop("pue", 1.0), grid_gco2e_per_kwh=kw.pop("grid", 500.0), **kw)
+    return project(prof, hw, params, runtime, dtype, **kw)
+
+
+def _co2e_g(r, hw, pue, grid):
+    """The accounting's gCO2e per item of projection `r` at a site of this PUE and intensity."""
+    from analyzer.account.serving import account_item
+    from analyzer.target import Site
+
+    return account_item(r.energy_j_per_item, r.latency_s / r.batch, hw, Site(pue, grid, ()))
 
 
 E_FLOP_FP32, E_FLOP_FP16, E_BYTE, STATIC = 10e-12, 1e-12, 50e-12, 10.0
@@ -144,9 +152,10 @@ def test_memory_bound_elementwise_and_carbon(tmp_path, synth):
     assert r.latency_s == pytest.approx(nbytes / 1000e9) and r.bound["memory"] == pytest.approx(1.0)
     flops = 4096 * 4096
     assert r.energy_j_per_item == pytest.approx((STATIC * r.latency_s + E_FLOP_FP32 * flops + E_BYTE * nbytes) / 4096)
-    r2 = _run(prof, hw, pue=1.5, grid=400.0)  # CO2e = J x PUE / 3.6e6 x g/kWh
-    assert r2.co2e_g_per_item == pytest.approx(r2.energy_j_per_item * 1.5 / 3.6e6 * 400)
-    assert r2.co2e_kg_per_million == pytest.approx(r2.co2e_g_per_item * 1000)
+    a = _co2e_g(r, hw, 1.5, 400.0)  # CO2e = J x PUE / 3.6e6 x g/kWh
+    assert a.co2e_g_per_item == pytest.approx(r.energy_j_per_item * 1.5 / 3.6e6 * 400)
+    assert a.co2e_kg_per_million == pytest.approx(a.co2e_g_per_item * 1000)
+    assert a.facility_energy_j_per_item == pytest.approx(r.energy_j_per_item * 1.5)
 
 
 def test_host_bound_timeline(tmp_path, synth):
@@ -183,7 +192,7 @@ def test_saturating_class_curve(tmp_path, synth):
     prof = _profile(tmp_path, [helper.make_node("MatMul", ["a", "b"], ["y"])], [vi("a", [128, 1024]), vi("b", [1024, 16])])
     over = {"t0_gemm_s": 2e-6, "fill_gemm": 1024.0, "kdepth_gemm": 8.0, "memory_efficiency_gemm": 10.0}  # compute-bound
     params = resolve_params(hw, "fp16", "graph", projection_defaults(), overrides=over)
-    r = project(prof, hw, params, "graph", "fp16", pue=1.0, grid_gco2e_per_kwh=0.0)
+    r = project(prof, hw, params, "graph", "fp16")
     out, flops = 128 * 16, 2 * 128 * 1024 * 16
     kd = 8.0 * 100 / 100  # kdepth is stated at the 16-bit tensor rate; this is that unit
     assert r.latency_s == pytest.approx(2e-6 + (flops + 2 * kd * out) / 100e12 * (1 + 1024 / out))
@@ -230,7 +239,8 @@ def test_monotonic(tmp_path_factory, synth, bw, factor, pue, dpue):
     slow = replace(hw, memory_bandwidth_gbps=Sourced(bw, "t", 2026, "datasheet"))
     fast = replace(hw, memory_bandwidth_gbps=Sourced(bw * factor, "t", 2026, "datasheet"))
     assert _run(prof, fast).latency_s <= _run(prof, slow).latency_s * (1 + 1e-12)
-    assert _run(prof, hw, pue=pue + dpue).co2e_g_per_item >= _run(prof, hw, pue=pue).co2e_g_per_item
+    r = _run(prof, hw)
+    assert _co2e_g(r, hw, pue + dpue, 400.0).co2e_g_per_item >= _co2e_g(r, hw, pue, 400.0).co2e_g_per_item
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +255,7 @@ def cnn_h100(shipped):
             for dtype in ("fp32", "fp16"):
                 for runtime in ("eager", "graph"):
                     params = resolve_params(hw, dtype, runtime, projection_defaults())
-                    out[(name, dtype, runtime, batch)] = project(prof, hw, params, runtime, dtype, pue=1.0, grid_gco2e_per_kwh=0.0)
+                    out[(name, dtype, runtime, batch)] = project(prof, hw, params, runtime, dtype)
     return out
 
 
@@ -260,7 +270,7 @@ def test_energy_per_item_continuous_and_not_rising_with_batch(cnn_h100):
 
 
 def test_calibrated_h100_band_and_saving(cnn_h100):
-    from analyzer.project.projection import saving_band
+    from analyzer.project import saving_band
 
     base = cnn_h100[("resnet50", "fp16", "graph", 64)]
     nas = cnn_h100[("efficientnet_b0", "fp16", "graph", 64)]
@@ -293,7 +303,7 @@ def _synthetic_observations(tmp_path, hw, truth, runtime):
         onnx.save(model(nodes, inputs, [vi(nodes[-1].output[0], None)], inits, opset=23), str(path))
         for batch in (1, 16):
             prof = profile_onnx(path, batch=batch, per_op=True)
-            p = project(prof, hw, params, runtime, "fp32", pue=1.0, grid_gco2e_per_kwh=0.0)
+            p = project(prof, hw, params, runtime, "fp32")
             obs.append(Observation(name, prof.sha256, batch, p.latency_s, prof, p.energy_j_per_item, "fp32", runtime))
     return obs
 
@@ -320,7 +330,7 @@ def test_kernel_class_fit_recovers_known_parameters(synth):
              "kdepth_conv1x1": 40.0}
     params = resolve_params(hw, "fp16", "eager", projection_defaults(), overrides=truth)
     from analyzer.project.kernels import KernelPlan
-    from analyzer.project.projection import kernel_times
+    from analyzer.project import kernel_times
 
     samples = []
     rng = np.random.default_rng(1)
@@ -351,13 +361,15 @@ def test_project_command(shipped):
             "--batch", "256", "--runtime", "eager", "--datacenter", "google-fleet", "--region", "us-central1@2024", "--format", "json")
     assert r.exit_code == 0, r.output
     res, eff = json.loads(r.stdout)
-    for k in ("latency_s", "energy_j_per_item", "co2e_g_per_item", "co2e_kg_per_million", "embodied_co2e_g_per_item", "range",
-              "bound", "kernels", "energy_log_sigma_shared"):
+    for k in ("latency_s", "energy_j_per_item", "co2e_g_per_item", "co2e_kg_per_million", "embodied_co2e_g_per_item",
+              "energy_range_j", "kernels", "energy_log_sigma_shared", "inputs", "detail"):
         assert k in res
     assert res["hardware"] == "h100-sxm-calibrated" and res["basis"] == "calibrated"
-    assert res["range"]["low"] < res["energy_j_per_item"] < res["range"]["high"]
-    assert sum(res["bound"].values()) == pytest.approx(1.0) and res["kernels"] == 331
-    assert res["pue"] == 1.10 and res["grid_gco2e_per_kwh"] == 412.72
+    assert res["energy_range_j"]["low"] < res["energy_j_per_item"] < res["energy_range_j"]["high"]
+    assert sum(res["detail"]["bound"].values()) == pytest.approx(1.0) and res["kernels"] == 331
+    site = {i["name"]: i for i in res["inputs"]}  # the site's values, with their provenance
+    assert site["pue"]["value"] == 1.10 and site["grid_gco2e_per_kwh"]["value"] == 412.72
+    assert res["co2e_g_per_item"] == pytest.approx(res["energy_j_per_item"] * 1.10 / 3.6e6 * 412.72)
     # measured on an H100 (profiles/measurements/h100-sxm-2026-11-27): 0.0629 J and 0.0365 J per image
     assert 0.045 < res["energy_j_per_item"] < 0.085 and 0.025 < eff["energy_j_per_item"] < 0.05
     r = cli("project", shipped["mobilenet_v3_large"], "--hardware", "h100-sxm", "--runtime", "graph", "--per-kernel")

@@ -19,8 +19,9 @@ ray = require_extra("ray", "NAS_ANALYZER_REQUIRE_RAY", "the Ray executor tests d
 from analyzer.errors import UsageError  # noqa: E402
 from analyzer.load.sources import read  # noqa: E402
 from analyzer.project.observations import read_observations  # noqa: E402
-from analyzer.target.resolve import resolve_placement  # noqa: E402
-from analyzer.engine.population import LocalExecutor, RayExecutor, run_population  # noqa: E402
+from analyzer.target import resolve_target as resolve_placement  # noqa: E402
+from analyzer.engine import LocalExecutor, RayExecutor  # noqa: E402
+from analyzer.engine.population import run_population  # noqa: E402
 from analyzer.profiles import load_profiles  # noqa: E402
 from analyzer.engine.store import Store  # noqa: E402
 
@@ -91,7 +92,7 @@ def test_a_killed_ray_worker_loses_and_duplicates_nothing(cluster, placement, tm
     run = result["run"]
     assert not run.errors and len(run.records) == n == run.evaluated
     with sqlite3.connect(db_path) as c:
-        rows = c.execute("SELECT model, count(*) FROM results WHERE kind='candidate' GROUP BY key").fetchall()
+        rows = c.execute("SELECT model, count(*) FROM results WHERE kind='evaluation' GROUP BY key").fetchall()
     assert len(rows) == n and all(k == 1 for _, k in rows) and len({m for m, _ in rows}) == n
     assert _plain(run.records) == _plain(run_population(read(f"space:{n}:4"), placement, LocalExecutor(2)).records)
 

@@ -105,12 +105,12 @@ def test_second_analyze_reads_the_store(tmp_path, shipped):
     assert json.loads(a.stdout)["ranking"] == json.loads(b.stdout)["ranking"]
     h = cli("history", "--store", store, "--format", "json")
     assert [r["command"] for r in json.loads(h.stdout)] == ["analyze", "analyze"]
-    e = cli("export", "--format", "csv", "--store", store, "--kind", "projection")
+    e = cli("export", "--format", "csv", "--store", store, "--kind", "evaluation")
     assert e.exit_code == 0 and e.stdout.startswith("basis,batch,") and len(e.stdout.splitlines()) == 8
     p = cli("export", "--format", "parquet", "--store", store)
     assert p.exit_code == 2 and "--out" in p.stderr
     bogus = cli("export", "--kind", "bogus", "--store", store)
-    assert bogus.exit_code == 2 and "expected one of profile, projection, measurement" in bogus.stderr
+    assert bogus.exit_code == 2 and "expected one of evaluation, measurement" in bogus.stderr
     h = cli("history", "--store", store)
     assert "when (UTC)" in h.stdout and "command" in h.stdout and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", h.stdout)
 
@@ -135,7 +135,7 @@ def test_export_includes_measurements_and_reads_a_read_only_store(tmp_path, ship
         r = cli("export", "--store", store, "--measurements", mfile, "--format", "json")
         assert r.exit_code == 0, r.output
         kinds = [row["kind"] for row in json.loads(r.stdout)]
-        assert kinds.count("projection") == 7 and kinds.count("measurement") == 1
+        assert kinds.count("evaluation") == 7 and kinds.count("measurement") == 1
         r = cli("export", "--kind", "measurement", "--measurements", mfile, "--format", "csv", "--store", store)
         assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2
         assert cli("history", "--store", store).exit_code == 0

@@ -14,7 +14,7 @@ from onnx import helper
 
 from analyzer import profile_onnx
 from analyzer.profiles import load_profiles, projection_defaults
-from analyzer.project.projection import resolve_params
+from analyzer.project import resolve_params
 from analyzer.project.training import project_training
 from analyzer.project.training_kernels import parameter_tensors, training_plan
 from cli_helpers import cli
@@ -172,7 +172,7 @@ def test_a_grid_smaller_than_the_chip_runs_at_its_share():
     """A kernel of 64 blocks x 512 threads on an H100 (132 SMs x 2,048 resident threads) occupies 32,768 of
     270,336 thread slots: its busy time is 270,336 / 32,768 = 8.25x that of the same work on a full grid."""
     from analyzer.project.kernels import Kernel, KernelPlan
-    from analyzer.project.projection import KernelArrays, kernel_arrays_times
+    from analyzer.project import KernelArrays, kernel_arrays_times
 
     hw = load_profiles().get("hardware", "h100")
     params = resolve_params(hw, "bf16", "eager", projection_defaults())
@@ -226,10 +226,12 @@ def test_project_phase_train_command():
             "--pue", "1.1", "--grid-gco2e-per-kwh", "100", "--format", "json")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)[0]
-    assert d["precision"] == "bf16" and d["optimizer"] == "adam" and d["batch"] == 64
-    assert d["range"]["low"] < d["energy_j_per_sample"] < d["range"]["high"]
-    assert d["co2e_g_per_sample"] == pytest.approx(d["energy_j_per_sample"] * 1.1 / 3.6e6 * 100)
-    assert 2 < d["training_to_inference_energy"] < 10
+    step = d["detail"]
+    assert d["dtype"] == step["precision"] == "bf16" and step["optimizer"] == "adam" and d["batch"] == 64
+    assert d["item"] == "training sample" and d["energy_j_per_item"] == step["energy_j_per_sample"]
+    assert d["energy_range_j"]["low"] < d["energy_j_per_item"] < d["energy_range_j"]["high"]
+    assert d["co2e_g_per_item"] == pytest.approx(d["energy_j_per_item"] * 1.1 / 3.6e6 * 100)
+    assert 2 < step["training_to_inference_energy"] < 10
     for args in (("--runtime", "graph"), ("--optimizer", "lion"), ("--dtype", "int8")):
         bad = cli("project", m, "--hardware", "h100", "--phase", "train", *args)
         assert bad.exit_code == 2 and len(bad.stderr.strip().splitlines()) == 1, (args, bad.output)
@@ -269,7 +271,7 @@ def test_calibrating_training_recovers_known_parameters(tmp_path):
     plain = json.loads(cli(*args).stdout)[0]
     calibrated = json.loads(cli(*args, "--profiles", tmp_path / "profiles").stdout)[0]
     measured = next(s for s in samples if s.precision == "fp32" and "resnet18" in s.profile.model)
-    assert abs(calibrated["step_s"] / measured.step_s - 1) < 0.05 < abs(plain["step_s"] / measured.step_s - 1)
+    assert abs(calibrated["latency_s"] / measured.step_s - 1) < 0.05 < abs(plain["latency_s"] / measured.step_s - 1)
     assert any("calibrated on this hardware" in n for n in calibrated["notes"])
     bad = cli("calibrate", "--phase", "train", "--hardware", "h100", "--csv", csv_path, "--out", tmp_path / "x.toml")
     assert bad.exit_code == 2 and "--models" in bad.stderr  # the CSV names models, not paths

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models"))
 import architectures as A  # noqa: E402
 
 from analyzer import profile_onnx  # noqa: E402
-from analyzer.project.generation import decoder_roles, phase_dims, response_macs  # noqa: E402
+from analyzer.count.decoder import decoder_roles, phase_dims, response_macs  # noqa: E402
 from analyzer.count.symbolic import cost_formulas  # noqa: E402
 
 DEPTH = 2

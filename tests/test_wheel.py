@@ -57,4 +57,4 @@ def test_wheel_in_a_fresh_venv_without_torch(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["published"]["chip_hours"] == 6912, r.stderr
     assert run("amortize", "--search-plan", "plan.json", "--baseline-co2e-g", "1e-5", "--nas-co2e-g", "5e-6").returncode == 0
     r = run("project", Path(samples) / "resnet18.onnx", "--hardware", "h100", "--phase", "train", "--batch", "64", "--format", "json")
-    assert r.returncode == 0 and json.loads(r.stdout)[0]["energy_j_per_sample"] > 0, r.stderr
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["energy_j_per_item"] > 0, r.stderr

@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .carbon import choose_power, place
-from ..errors import UsageError
-from ..profiles import DatacenterProfile, HardwareProfile, RegionProfile, RegionYear, default_dtype
+from .carbon import choose_power
+from ..errors import UsageError, param
+from ..profiles import HardwareProfile, default_dtype
+from ..target import Site
 from ..units import G_PER_KG, J_PER_KWH
 
 
@@ -28,11 +29,7 @@ class Scenario:
     achievable: bool = False  # use the profile's measured ceiling instead of the datasheet peak
     avg_power_w: float | None = None
     utilization: float | None = None
-    pue: float | None = None
-    datacenter: DatacenterProfile | None = None
-    grid_gco2e_per_kwh: float | None = None
-    region: tuple[RegionProfile, RegionYear] | None = None
-    net: bool = False
+    site: Site | None = None  # where it runs (analyzer.target.resolve_site): PUE and grid intensity
     label: str = ""
 
 
@@ -91,7 +88,9 @@ def _throughput(s: Scenario, side: str) -> tuple[float, dict]:
 def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dict], list[str]]:
     tput, t_in = _throughput(s, side)
     watts, w_in, w_note = choose_power(s.hardware, s.avg_power_w, s.utilization)
-    pue, grid, (p_in, g_in) = place(s.pue, s.datacenter, s.grid_gco2e_per_kwh, s.region, s.net, flag=f"--{side}-")
+    if s.site is None:
+        raise UsageError(f"{side}: no site (PUE and grid intensity) given")
+    pue, grid, (p_in, g_in) = s.site.pue, s.site.grid_gco2e_per_kwh, s.site.inputs[:2]
     if grid <= 0:
         raise UsageError(f"{side}: grid intensity is 0; the Map factor is undefined")
     p_in, g_in = p_in | {"name": f"{side}.pue"}, g_in | {"name": f"{side}.grid_gco2e_per_kwh"}
@@ -107,7 +106,7 @@ def four_ms(base: Scenario, new: Scenario, model_ratio: float | None = None) -> 
     inputs: list[dict] = []
     if model_ratio is not None:
         if not model_ratio > 0:
-            raise UsageError("--model-ratio must be > 0")
+            raise UsageError(f"{param('model_ratio')} must be > 0")
         model = model_ratio
         inputs.append({"name": "model_ratio", "value": model_ratio, "unit": "", "source": "stated by the user", "kind": "stated"})
         new_compute = None if base.compute_flops is None else base.compute_flops / model_ratio
@@ -116,7 +115,7 @@ def four_ms(base: Scenario, new: Scenario, model_ratio: float | None = None) -> 
         model = base.compute_flops / new.compute_flops
         base_compute, new_compute = base.compute_flops, new.compute_flops
     else:
-        raise UsageError("Model factor: give compute (FLOPs or a profiled model) for both sides, or --model-ratio")
+        raise UsageError(f"Model factor: give compute (FLOPs or a profiled model) for both sides, or {param('model_ratio')}")
     b, b_in, b_notes = _side(base, "base", base_compute)
     n, n_in, n_notes = _side(new, "new", new_compute)
     machine = n.tflops_per_w / b.tflops_per_w

@@ -16,12 +16,17 @@ from typing import Any
 
 from .carbon import choose_power, embodied_share_kg, energy_kwh, operational_co2e_kg
 from ..dist import Dist, fixed
-from ..errors import UsageError
-from ..target.resolve import Site, check_number, resolve_site
-from ..profiles import NasPreset, ProfileSet
+from ..errors import UsageError, param
+from ..checks import check_number
+from ..target import Site, resolve_search_site
+from ..profiles import HardwareProfile, ProfileSet, defaults
 
-PUBLISHED_AVERAGE_SPREAD = 1.15
-TDP_LOW_SHARE = 0.5
+
+
+def _spreads() -> tuple[float, float]:
+    """(x/÷ spread of a published fleet average power, low share of a TDP): profiles/defaults.toml [search]."""
+    d = defaults()["search"]
+    return float(d["published_average_spread"].value), float(d["tdp_low_share"].value)
 
 
 @dataclass(frozen=True)
@@ -54,49 +59,26 @@ class SearchCost:
         return Dist("log-uniform", self.low_kg, self.high_kg)
 
 
-def _site(ps: ProfileSet, preset: NasPreset | None, pue, datacenter, grid, region, net) -> Site:
-    """The user's site if any part was given; else the preset's own accounting; else the stated defaults."""
-    if any(v is not None for v in (pue, datacenter, grid, region)) or preset is None:
-        return resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, flag="--nas-", who="search")
-    inputs, notes = [], []
-    if preset.site_pue is not None:
-        p = preset.site_pue.value
-        inputs.append(preset.site_pue.as_input("pue", ""))
-    else:
-        d = resolve_site(ps, flag="--nas-", who="search")
-        p, inputs, notes = d.pue, [d.inputs[0]], [n for n in d.notes if "pue" in n]
-    if preset.site_grid_gco2e_per_kwh is not None:
-        g = preset.site_grid_gco2e_per_kwh.value
-        inputs.append(preset.site_grid_gco2e_per_kwh.as_input("grid_gco2e_per_kwh", "gCO2e/kWh"))
-    else:
-        d = resolve_site(ps, flag="--nas-", who="search")
-        g = d.grid_gco2e_per_kwh
-        inputs.append(d.inputs[1])
-        notes += [n for n in d.notes if "grid" in n]
-    if preset.site_pue is not None or preset.site_grid_gco2e_per_kwh is not None:
-        notes.insert(0, f"search sited as {preset.title} ran: PUE {p:g}, {g:g} gCO2e/kWh ({preset.site_pue.kind if preset.site_pue else 'default'})")
-    return Site(p, g, tuple(inputs), tuple(notes))
-
-
 def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | None = None, cost_kwh: float | None = None,
                 hardware: str | None = None, count: float | None = None, hours: float | None = None, pue: float | None = None,
                 datacenter: str | None = None, grid: float | None = None, region: str | None = None,
                 net: bool = False, plan: Any = None) -> SearchCost:
     given = sum(x is not None for x in (preset, cost_kg, cost_kwh, hardware, plan))
     if given != 1:
-        raise UsageError("give exactly one NAS cost: --nas-preset, --nas-cost-kg, --nas-cost-kwh, --search-plan, or "
-                         "--nas-hardware with --nas-count and --nas-hours")
+        raise UsageError(f"give exactly one NAS cost: {param('nas_preset')}, {param('nas_cost_kg')}, {param('nas_cost_kwh')}, {param('search_plan')}, or "
+                         f"{param('nas_hardware')} with {param('nas_count')} and {param('nas_hours')}")
     if plan is not None:
         return _planned(plan)
     if cost_kg is not None:
-        kg = check_number("--nas-cost-kg", cost_kg, 0.0, 1e12)
+        kg = check_number("nas_cost_kg", cost_kg, 0.0, 1e12)
         return SearchCost(kg, kg, kg, None, 0.0, f"{kg:g} kgCO2e (stated)", "", None, None, None,
                           [{"name": "nas_cost_kg", "value": kg, "unit": "kgCO2e", "source": "stated by the user", "kind": "stated"}],
                           ["search cost stated in kgCO2e: its hardware's embodied share is not known and not counted"])
     p_obj = ps.get("nas", preset) if preset is not None else None
-    site = _site(ps, p_obj, pue, datacenter, grid, region, net)
+    site = resolve_search_site(ps, p_obj, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net)
+    spread_avg, tdp_low = _spreads()
     if cost_kwh is not None:
-        kwh = check_number("--nas-cost-kwh", cost_kwh, 0.0, 1e12)
+        kwh = check_number("nas_cost_kwh", cost_kwh, 0.0, 1e12)
         kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
         return SearchCost(kg, kg, kg, kwh, 0.0, f"{kwh:g} kWh at {site.grid_gco2e_per_kwh:.4g} gCO2e/kWh", "",
                           site.grid_gco2e_per_kwh / 1000, None, site,
@@ -113,21 +95,21 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
         if p_obj.avg_power_w is not None:
             watts, spread, power_in = p_obj.avg_power_w.value, (1.0, 1.0), p_obj.avg_power_w.as_input("avg_power_w", "W")
             if "TDP" in p_obj.avg_power_w.source:
-                spread = (TDP_LOW_SHARE, 1.0)
+                spread = (tdp_low, 1.0)
         else:
             watts, power_in, note = choose_power(hw, None, None)  # type: ignore[arg-type]
-            spread = (1 / PUBLISHED_AVERAGE_SPREAD, PUBLISHED_AVERAGE_SPREAD) if hw.avg_power_w is not None else (TDP_LOW_SHARE, 1.0)  # type: ignore[union-attr]
+            spread = (1 / spread_avg, spread_avg) if hw.avg_power_w is not None else (tdp_low, 1.0)  # type: ignore[union-attr]
             if note:
                 notes.append(f"search {note}")
         count_, hours_ = 1.0, chip_hours
     else:
         hw = ps.get("hardware", hardware)  # type: ignore[arg-type]
         if count is None or hours is None:
-            raise UsageError("--nas-hardware needs --nas-count and --nas-hours")
-        count_ = check_number("--nas-count", count, 0.0, 1e9, low_open=True)
-        hours_ = check_number("--nas-hours", hours, 0.0, 1e7, low_open=True)
+            raise UsageError(f"{param('nas_hardware')} needs {param('nas_count')} and {param('nas_hours')}")
+        count_ = check_number("nas_count", count, 0.0, 1e9, low_open=True)
+        hours_ = check_number("nas_hours", hours, 0.0, 1e7, low_open=True)
         watts, power_in, note = choose_power(hw, None, None)
-        spread = (1 / PUBLISHED_AVERAGE_SPREAD, PUBLISHED_AVERAGE_SPREAD) if hw.avg_power_w is not None else (TDP_LOW_SHARE, 1.0)
+        spread = (1 / spread_avg, spread_avg) if hw.avg_power_w is not None else (tdp_low, 1.0)
         if note:
             notes.append(f"search {note}")
         label, desc = hw.name, f"{count_:g} x {hw.name} for {hours_:g} h"
@@ -144,7 +126,8 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
         notes.append(f"no embodied carbon figure for the search hardware ({label}): not counted")
     if spread != (1.0, 1.0):
         notes.append(f"search cost range {low:,.4g}..{high:,.4g} kgCO2e: the search's average power is not measured "
-                     + ("(a fleet average under ML load, x/÷ 1.15)" if spread[1] > 1 else "(between half its TDP and its TDP)"))
+                     + (f"(a fleet average under ML load, x/÷ {spread_avg:g})" if spread[1] > 1
+                        else f"(between {tdp_low:.0%} of its TDP and its TDP)"))
     return SearchCost(point, low, high, kwh * math.sqrt(spread[0] * spread[1]), embodied, desc, label,
                       site.grid_gco2e_per_kwh / 1000, watts * site.pue / 1000, site, inputs + [power_in, *site.inputs], notes)
 
@@ -163,3 +146,16 @@ def _planned(path: Any) -> SearchCost:
     return SearchCost(kg, float(t["low_kg"]), float(t["high_kg"]), kwh, float(d.get("embodied_kg") or 0.0), desc,
                       str(d.get("hardware", "")), float(d.get("grid_gco2e_per_kwh", 0)) / 1000, kwh / hours if hours else None,
                       None, inputs, list(d.get("notes", []))[:3], log_sigma=float(t.get("log_sigma") or 0.0) or None)
+
+
+def budget_kw_per_chip(sc: SearchCost, hw: HardwareProfile | None, fallback: Site) -> tuple[str, float | None, list[str]]:
+    """(chip, facility kW per chip, notes) to express a search budget in chip-hours: of `hw` when given (its
+    average power under ML load, at the search's PUE), else of the search's own chip. A search without a site
+    (a cost stated in kgCO2e) is charged at `fallback`'s PUE, and a note says so."""
+    if hw is None:
+        return sc.chip, sc.kw_per_chip_hour, []
+    notes = []
+    pue = sc.site.pue if sc.site is not None else fallback.pue
+    if sc.site is None:
+        notes.append(f"the search's site is not known: its budget in {hw.name} chip-hours assumes PUE {pue:g} ({fallback.label})")
+    return hw.name, choose_power(hw, None, None)[0] * pue / 1000, notes

@@ -1,7 +1,7 @@
 """A planned search's cost, before it runs (issue #18): how many candidates are trained, for how long, under
 which schedule, then the final training of the chosen model, on a stated chip at a stated site.
 
-Training per candidate is projected per sample (`training.training_record`, on a sample of the population's
+Training per candidate is projected per sample (training steps evaluated by the engine, on a sample of the population's
 candidates: the mean is used for every candidate, and its sampling error joins the band) or stated as
 chip-hours per candidate (then it is exactly the run footprint of those chip-hours, `carbon.footprint`).
 
@@ -19,9 +19,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..dist import Z90
-from ..errors import UsageError
-from ..project.projection import band
+from ..dist import Z90, band
+from ..errors import UsageError, param
+from ..records import Evaluation
+from ..target import Target
 from ..units import J_PER_KWH
 
 SCHEDULES = ("full", "early-stop:F", "halving:ETA")
@@ -30,7 +31,7 @@ SCHEDULES = ("full", "early-stop:F", "halving:ETA")
 def schedule_samples(schedule: str, candidates: int, samples_per_candidate: float) -> tuple[float, list[dict[str, float]]]:
     """(training samples over the whole search, its rounds) for a schedule (see the module docstring)."""
     if candidates < 1:
-        raise UsageError(f"--population {candidates}: at least one candidate")
+        raise UsageError(f"{param('population')} {candidates}: at least one candidate")
     kind, _, arg = schedule.partition(":")
     if kind == "full" and not arg:
         return candidates * samples_per_candidate, [{"candidates": candidates, "samples_each": samples_per_candidate}]
@@ -48,7 +49,7 @@ def schedule_samples(schedule: str, candidates: int, samples_per_candidate: floa
         rounds = [{"candidates": candidates // eta ** i, "samples_each": samples_per_candidate * float(eta) ** (i - k)}
                   for i in range(k + 1)]
         return sum(r["candidates"] * r["samples_each"] for r in rounds), rounds
-    raise UsageError(f"--schedule '{schedule}': expected full, early-stop:F with 0 < F <= 1, or halving:ETA with an integer "
+    raise UsageError(f"{param('schedule')} '{schedule}': expected full, early-stop:F with 0 < F <= 1, or halving:ETA with an integer "
                      "ETA >= 2")
 
 
@@ -107,35 +108,36 @@ def _total(search: Phase, final: Phase | None) -> Phase:
                  math.log((search.high_kg + final.high_kg) / kg) / Z90 if kg > 0 else 0.0)
 
 
-def plan_projected(records: list[dict[str, Any]], population: int, samples_per_candidate: float, schedule: str,
-                   final_samples: float | None, final_record: dict[str, Any] | None) -> SearchPlan:
-    """A plan from training projections of a sample of the candidates (training_record dicts)."""
-    if not records:
+def plan_projected(evaluations: list[Evaluation], target: Target, population: int, samples_per_candidate: float,
+                   schedule: str, final_samples: float | None, final: Evaluation | None) -> SearchPlan:
+    """A plan from training steps of a sample of the candidates, evaluated on `target` (phase train): energy and
+    time per training sample, at the target's site."""
+    if not evaluations:
         raise UsageError("no candidate could be projected: nothing to plan from")
-    n = len(records)
-    e = [r["energy_j_per_sample"] for r in records]
-    s = [r["step_s"] / r["batch"] for r in records]
+    n = len(evaluations)
+    e = [r.energy_j_per_item for r in evaluations]
+    s = [r.latency_s / r.batch for r in evaluations]
     mean_e, mean_s = sum(e) / n, sum(s) / n
     cv = (math.sqrt(sum((x - mean_e) ** 2 for x in e) / (n - 1)) / mean_e) if n > 1 else 0.0
-    r0 = records[0]
+    r0 = evaluations[0]
+    pue, grid = target.pue, target.grid_gco2e_per_kwh
     # the projection's error is shared by every candidate; the sample mean's error shrinks with the sample
-    sigma = math.hypot(r0["energy_log_sigma"], cv / math.sqrt(n) if population > n else 0.0)
+    sigma = math.hypot(r0.energy_log_sigma, cv / math.sqrt(n) if population > n else 0.0)
     samples, rounds = schedule_samples(schedule, population, samples_per_candidate)
-    search = _phase(samples, mean_e, mean_s, r0["pue"], r0["grid_gco2e_per_kwh"], sigma)
-    final = None
+    search = _phase(samples, mean_e, mean_s, pue, grid, sigma)
+    final_phase = None
     notes = [f"per-sample energy: the mean of {n} candidate(s) projected (coefficient of variation {cv:.1%}), used for "
              f"all {population:,}", "search samples are counted as the schedule trains them (halving: each round from scratch)"]
     if final_samples:
-        fr = final_record or r0
-        final = _phase(final_samples, fr["energy_j_per_sample"] if final_record else mean_e,
-                       fr["step_s"] / fr["batch"] if final_record else mean_s, r0["pue"], r0["grid_gco2e_per_kwh"],
-                       fr["energy_log_sigma"])
-        if final_record is None:
-            notes.append("final training: no --final-model, so the mean candidate's per-sample cost")
-    notes += [n_ for n_ in dict.fromkeys(x for r in records for x in r["notes"])]
-    return SearchPlan(population, n, samples_per_candidate, schedule, rounds, r0["hardware"], r0["precision"], r0["optimizer"],
-                      r0["batch"], r0["pue"], r0["grid_gco2e_per_kwh"], mean_e, mean_s, search, final, _total(search, final),
-                      "projected", 0.0, list(r0["inputs"]), notes)
+        fr = final or r0
+        final_phase = _phase(final_samples, fr.energy_j_per_item if final else mean_e, fr.latency_s / fr.batch if final else mean_s,
+                             pue, grid, fr.energy_log_sigma)
+        if final is None:
+            notes.append("final training: no final model given, so the mean candidate's per-sample cost")
+    notes += [n_ for n_ in dict.fromkeys(x for r in evaluations for x in r.notes)]
+    return SearchPlan(population, n, samples_per_candidate, schedule, rounds, r0.hardware, r0.dtype, target.phase.optimizer or "",
+                      r0.batch, pue, grid, mean_e, mean_s, search, final_phase, _total(search, final_phase),
+                      "projected", 0.0, list(r0.inputs), notes)
 
 
 def plan_stated(footprint_of: Any, hardware: str, population: int, chip_hours_per_candidate: float, schedule: str,
@@ -165,16 +167,16 @@ def read_plan(path: Any) -> dict[str, Any]:
     try:
         d = json.loads(p.read_text())
     except FileNotFoundError:
-        raise UsageError(f"--search-plan {p}: no such file") from None
+        raise UsageError(f"{param('search_plan')} {p}: no such file") from None
     except (OSError, ValueError) as e:
-        raise UsageError(f"--search-plan {p}: not a plan written by `plan-search --out` ({type(e).__name__})") from None
+        raise UsageError(f"{param('search_plan')} {p}: not a plan written by `plan-search {param('out')}` ({type(e).__name__})") from None
     try:
         if d.get("kind") != "nas-analyzer search plan":
             raise KeyError("kind")
         t = d["total"]
         vals = [float(t["co2e_kg"]), float(t["low_kg"]), float(t["high_kg"]), float(t["energy_kwh"]), float(t["chip_hours"])]
     except (AttributeError, KeyError, TypeError, ValueError):
-        raise UsageError(f"--search-plan {p}: not a plan written by `plan-search --out`") from None
+        raise UsageError(f"{param('search_plan')} {p}: not a plan written by `plan-search {param('out')}`") from None
     if not all(math.isfinite(v) and v >= 0 for v in vals) or not vals[1] <= vals[0] <= vals[2]:
-        raise UsageError(f"--search-plan {p}: its totals are not finite, non-negative and ordered low <= median <= high")
+        raise UsageError(f"{param('search_plan')} {p}: its totals are not finite, non-negative and ordered low <= median <= high")
     return d

@@ -14,7 +14,7 @@ from typing import Any
 # command or group name -> the module that registers it (a test checks this against the registered app)
 COMMAND_MODULES = {
     "profile": "profile_cmd",
-    "project": "project", "calibrate": "project",
+    "project": "project", "calibrate": "calibrate_cmd",
     "measure": "measure",
     "footprint": "carbon", "fourm": "carbon", "profiles": "carbon",
     "amortize": "decide", "strategies": "decide", "rank": "decide",
@@ -23,7 +23,7 @@ COMMAND_MODULES = {
     "population": "population",
     "plan-search": "plan",
 }
-HELP_ORDER = ("profile_cmd", "project", "measure", "carbon", "decide", "analyze", "population", "plan", "store")
+HELP_ORDER = ("profile_cmd", "project", "calibrate_cmd", "measure", "carbon", "decide", "analyze", "population", "plan", "store")
 
 
 def register(command: str | None = None) -> Any:

@@ -1,5 +1,5 @@
 """Commands `analyze` (the main job) and `report`: parsing and rendering only; the job is
-`analyzer.analysis.analyze`."""
+`analyzer.decide.analysis.analyze`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from ..errors import UsageError
 from .base import (MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
-                  app, command, console, err, load, print_json, report_errors)
+                  app, command, console, err, flag_of, load, message, print_json, report_errors)
 from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
 from .store import open_store
 
@@ -24,10 +24,10 @@ def analyze(
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Baseline candidate (default: the manifest's baseline).")] = None,
     nas_model: Annotated[Optional[str], typer.Option("--nas-model", help="Judge this NAS-found candidate (default: the one at comparable accuracy).")] = None,
     accuracy_tolerance: Annotated[float, typer.Option("--accuracy-tolerance", help="Top-1 points below the baseline that still count as the same job.")] = 0.5,
-    hardware: Annotated[str, typer.Option("--hardware", help="Where it is served (default h100: the calibrated H100 SXM).")] = "h100",
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Serving dtype.")] = "fp16",
-    batch: Annotated[int, typer.Option("--batch", help="Serving batch size.")] = 64,
-    runtime: Annotated[str, typer.Option("--runtime", help="eager, graph (CUDA graphs) or ort.")] = "graph",
+    hardware: Annotated[Optional[str], typer.Option("--hardware", help="Where it is served (default: the serving default, h100, the calibrated H100 SXM; profiles/defaults.toml).")] = None,
+    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Serving dtype (default: the serving default, fp16).")] = None,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="Serving batch size (default: the serving default, 64).")] = None,
+    runtime: Annotated[Optional[str], typer.Option("--runtime", help="eager, graph (CUDA graphs) or ort (default: the serving default, graph).")] = None,
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None, net: NetOpt = False,
     inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Items per day per deployment: N or a range (LOW..HIGH[:log]).")] = "1e6..1e8:log",
     deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "10",
@@ -56,10 +56,14 @@ def analyze(
     from ..decide.analysis import AnalysisRequest, analyze as run
     from ..report.progress import progress_bar
 
-    req = AnalysisRequest(str(folder), baseline, nas_model, accuracy_tolerance, hardware, dtype, runtime, batch, pue, datacenter, grid,
-                          region, net, inferences_per_day, deployments, horizon_years, growth, nas_preset, nas_cost_kg, nas_pue,
-                          nas_datacenter, nas_grid, nas_region, budget_hardware, objective, max_latency_ms, min_accuracy, samples, seed,
-                          sensitivity, str(search_plan) if search_plan else None)
+    req = AnalysisRequest(
+        folder=str(folder), baseline=baseline, nas_model=nas_model, accuracy_tolerance=accuracy_tolerance, hardware=hardware,
+        dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net,
+        items_per_day=inferences_per_day, deployments=deployments, horizon_years=horizon_years, growth=growth,
+        nas_preset=nas_preset, nas_cost_kg=nas_cost_kg, nas_pue=nas_pue, nas_datacenter=nas_datacenter, nas_grid=nas_grid,
+        nas_region=nas_region, budget_hardware=budget_hardware, objective=objective, max_latency_ms=max_latency_ms,
+        min_accuracy=min_accuracy, samples=samples, seed=seed, sensitivity=sensitivity,
+        search_plan=str(search_plan) if search_plan else None)
     ps = load(profiles)
     db, pver = open_store(store, no_store)
     from ..load.manifest import expand_model_args
@@ -74,11 +78,11 @@ def analyze(
             db.log_run("analyze", {"folder": str(folder), **{k: record["target"][k] for k in ("hardware", "dtype", "runtime", "batch")}},
                        {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["outcome"], "p_net_saving": a.verdict["p_net_saving"]})
         except UsageError as e:
-            err.print(f"warning: {e}")
+            err.print(f"warning: {message(e)}")
     if out is not None:
         from ..report.outputs import write_outputs
 
-        write_outputs(out, record)
+        write_outputs(out, record, flag_of)
     if fmt is OutFormat.json:
         print_json(record)
     else:
@@ -89,8 +93,8 @@ def analyze(
         render_ranking(record["ranking"], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})")
         render_amortization(record["amortization"] | {"notes": []}, c, quiet=True)
         if not quiet:
-            render_sensitivities(record["sensitivities"], c)
-        render_answer(record, c)
+            render_sensitivities(record["sensitivities"], c, flag_of)
+        render_answer(record, c, flag_of=flag_of)
         for n in [] if quiet else record["notes"]:
             c.print(f"[yellow]note[/] {escape(n)}")
         if out is not None:
@@ -118,8 +122,9 @@ def report(
         except (OSError, ValueError, TypeError, AttributeError) as e:
             raise UsageError(f"{path}: not an analysis written by `analyze --out` ({type(e).__name__})") from None
         except UsageError as e:
-            raise UsageError(f"{path}: {e}") from None
-        pages.append(render_html(record) if len(results) == 1 else render_html(record, f"nas-analyzer report: {path.name}"))
+            raise UsageError(f"{path}: {e.message}") from None
+        pages.append(render_html(record, flag_of=flag_of) if len(results) == 1 else
+                     render_html(record, f"nas-analyzer report: {path.name}", flag_of=flag_of))
     body = pages[0] if len(pages) == 1 else pages[0].replace("</body></html>", "") + "".join(
         p.split("<body>", 1)[1].replace("</body></html>", "") for p in pages[1:]) + "</body></html>"
     try:

@@ -4,7 +4,6 @@ on stderr and its exit code (2 usage, 1 analysis), in every command the same way
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 import sys
@@ -16,7 +15,8 @@ import typer
 from rich.console import Console
 
 from .. import __version__
-from ..errors import AnalyzerError, UsageError
+from ..errors import AnalyzerError, UsageError, param
+from .flags import _COMMAND_FLAGS, flag_of, message, option_flags  # noqa: F401 (flag_of, message: for commands)
 
 app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
@@ -44,7 +44,7 @@ RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Region profi
 NetOpt = Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")]
 AssumeUpperOpt = Annotated[bool, typer.Option("--assume-upper-bound", help="Where a size depends on input values (NonZero, Unique, Compress, NMS), cost the largest case: every element selected.")]
 PhaseOpt = Annotated[Optional[str], typer.Option("--phase", help="A decoder exported with its KV cache: prefill (the prompt, empty cache) or decode (one token per step over the cache; with --output-tokens, a whole response). For `project`, also train: one training step (forward, backward, optimizer) per sample.")]
-OptimizerOpt = Annotated[str, typer.Option("--optimizer", help="With --phase train: sgd, sgd-momentum, adam or adamw (PyTorch's foreach implementation).")]
+OptimizerOpt = Annotated[Optional[str], typer.Option("--optimizer", help="With --phase train: sgd, sgd-momentum (the default), adam or adamw (PyTorch's foreach implementation).")]
 PromptOpt = Annotated[Optional[int], typer.Option("--prompt-tokens", help="Prompt length for --phase (default 128, said in the output).")]
 OutputTokensOpt = Annotated[Optional[int], typer.Option("--output-tokens", help="Tokens generated per response for --phase decode: energy per token and per response.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds one model's parsing and shape inference may take (1 to 86,400); an untrusted file cannot hang the tool.")]
@@ -53,44 +53,46 @@ UtilizationOpt = Annotated[float, typer.Option("--utilization", help="Busy share
 
 
 def fail(e: AnalyzerError) -> NoReturn:
-    err.print(f"error: {e}")
+    err.print(f"error: {message(e)}")
     raise typer.Exit(e.exit_code)
 
 
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     """A command body: every float option must be finite (click's ranges let NaN through), and an
-    AnalyzerError becomes one line and its exit code. Nothing else is caught here."""
+    AnalyzerError becomes one line and its exit code, its parameters named by the command's flags. Nothing else
+    is caught here."""
     flags: dict[str, str] = {}
 
-    def flag(name: str) -> str:
+    def command_flags() -> dict[str, str]:
         if not flags:
-            from .flags import option_flags
-
             flags.update(option_flags(fn))
-        return flags.get(name, f"--{name.replace('_', '-')}")
+        return flags
 
     @functools.wraps(fn)
     def run(*args: Any, **kwargs: Any) -> Any:
+        _COMMAND_FLAGS.append(command_flags)
         try:
             for name, value in kwargs.items():
                 for x in value if isinstance(value, (list, tuple)) else (value,):
                     if isinstance(x, float) and not math.isfinite(x):
-                        raise UsageError(f"{flag(name)} {x}: must be a finite number")
+                        raise UsageError(f"{param(name)} {x}: must be a finite number")
             if "timeout" in kwargs or "memory_limit" in kwargs:
                 return _with_limits(fn, args, kwargs)
             return fn(*args, **kwargs)
         except AnalyzerError as e:
             fail(e)
+        finally:
+            _COMMAND_FLAGS.pop()
     return run
 
 
 def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """Run a command that loads models under its --timeout and --memory-limit (analyzer/load/guard.py)."""
+    from ..checks import check_number
     from ..load import guard
-    from ..target.resolve import check_number
 
-    timeout = check_number("--timeout", kwargs.get("timeout", guard.Limits.timeout_s), 1, 86_400)
-    memory = check_number("--memory-limit", kwargs.get("memory_limit", guard.Limits.memory_mb), 64, 1 << 20)
+    timeout = check_number("timeout", kwargs.get("timeout", guard.Limits.timeout_s), 1, 86_400)
+    memory = check_number("memory_limit", kwargs.get("memory_limit", guard.Limits.memory_mb), 64, 1 << 20)
     with guard.limits(timeout_s=timeout, memory_mb=memory):
         return fn(*args, **kwargs)
 
@@ -111,22 +113,12 @@ def load(dirs: list[Path] | None):
 def print_json(obj: Any) -> None:
     """Machine-clean JSON on stdout: never NaN or Infinity. A value with no finite value becomes null, and a
     note on stderr names it (a backstop: the library validates what it computes)."""
-    bad: list[str] = []
-    clean = _finite(obj, "", bad)
-    sys.stdout.write(json.dumps(clean, indent=2, allow_nan=False, default=str) + "\n")
+    from ..report.serialize import finite_json
+
+    text, bad = finite_json(obj)
+    sys.stdout.write(text + "\n")
     if bad:
         err.print(f"note {len(bad)} value(s) had no finite value and are null: {', '.join(bad[:5])}")
-
-
-def _finite(x: Any, at: str, bad: list[str]) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        bad.append(at or "(value)")
-        return None
-    if isinstance(x, dict):
-        return {k: _finite(v, f"{at}.{k}" if at else str(k), bad) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_finite(v, f"{at}[{i}]", bad) for i, v in enumerate(x)]
-    return x
 
 
 def per_model(paths: list[Path], fn: Callable[[Path], Any]) -> tuple[list[Any], int]:
@@ -139,7 +131,7 @@ def per_model(paths: list[Path], fn: Callable[[Path], Any]) -> tuple[list[Any], 
         try:
             results.append(fn(path))
         except AnalyzerError as e:
-            err.print(f"error: {naming(e, str(path))}")
+            err.print(f"error: {message(naming(e, str(path)))}")
             code = max(code, e.exit_code)
     return results, code
 
@@ -147,6 +139,20 @@ def per_model(paths: list[Path], fn: Callable[[Path], Any]) -> tuple[list[Any], 
 def report_errors(messages: list[str]) -> None:
     for m in messages:
         err.print(f"error: {m}")
+
+
+def raise_failed(evaluation: Any) -> NoReturn:
+    """A failed evaluation's error, raised again (its parameters still marked, its exit code kept)."""
+    e = AnalyzerError(evaluation.error)
+    e.exit_code = evaluation.exit_code
+    raise e
+
+
+def report_failed(evaluations: list[Any]) -> int:
+    """One line per evaluation that failed (its parameters named by their flags); the worst exit code."""
+    for e in evaluations:
+        err.print(f"error: {e.error_text(flag_of)}")
+    return max((e.exit_code for e in evaluations), default=0)
 
 
 _DIM = re.compile(r"^([A-Za-z_][\w.\-/:]*)=([0-9]+)$")
@@ -157,7 +163,7 @@ def parse_dims(items: list[str]) -> dict[str, int]:
     for item in items:
         m = _DIM.match(item.strip())
         if not m or not 1 <= int(m.group(2)) <= 1 << 31:
-            raise UsageError(f"--dim '{item}': expected NAME=VALUE with an integer VALUE from 1 to 2^31")
+            raise UsageError(f"{param('dim')} '{item}': expected NAME=VALUE with an integer VALUE from 1 to 2^31")
         dims[m.group(1)] = int(m.group(2))
     return dims
 

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
+from ..units import HOURS_PER_DAY
 from .base import FormatOpt, OutFormat, ProfilesOpt, app, command, console, load, print_json
 
 profiles_app = typer.Typer(help="List and show hardware, datacenter, region and search profiles.", no_args_is_help=True)
@@ -35,7 +36,7 @@ def profiles_list(kind: Annotated[Optional[Kind], typer.Argument(help="hardware,
     else:
         from ..report.carbon_text import render_profile_list
 
-        render_profile_list(ps, kind.value if kind else None, console())
+        render_profile_list(ps.listing(kind.value if kind else None), console())
 
 
 @profiles_app.command("show")
@@ -44,9 +45,9 @@ def profiles_show(name: Annotated[str, typer.Argument(help="Profile name or alia
                   profiles: ProfilesOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
     """Show every value of one profile with its source, year and kind."""
     ps = load(profiles)
-    found = ps.find(name.partition("@")[0])
+    found = asdict(ps.find(name.partition("@")[0]))
     if fmt is OutFormat.json:
-        print_json(asdict(found))
+        print_json(found)
     else:
         from ..report.carbon_text import render_profile_show
 
@@ -73,15 +74,16 @@ def footprint(
     """Energy and CO2e of a run (Patterson et al. 2021: kWh = hours x chips x W x PUE / 1000; CO2e = kWh x
     intensity), plus the embodied carbon of the share of the hardware's lifetime used, reported apart."""
     from ..account.carbon import footprint as compute
-    from ..target.resolve import check_number, resolve_site
+    from ..checks import check_number
+    from ..target import resolve_site
 
     if (hours is None) == (days is None):
         raise UsageError("give exactly one of --hours and --days")
-    length = check_number("--hours" if hours is not None else "--days", hours if hours is not None else days, 0, 1e7, low_open=True)
+    length = check_number("hours" if hours is not None else "days", hours if hours is not None else days, 0, 1e7, low_open=True)
     ps = load(profiles)
     site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net)
-    result = compute(ps.get("hardware", hardware), count, length if hours is not None else length * 24,
-                     avg_power_w=avg_power_w, utilization=utilization, **site.accounting_args())
+    result = compute(ps.get("hardware", hardware), count, length if hours is not None else length * HOURS_PER_DAY, site,
+                     avg_power_w=avg_power_w, utilization=utilization)
     result.notes[:0] = list(site.notes)
     from ..report.carbon_text import render_footprint
 
@@ -92,13 +94,13 @@ def _compute(model: Path | None, flops: float | None, side: str) -> float | None
     if model is not None and flops is not None:
         raise UsageError(f"give --{side}-model or --{side}-flops, not both")
     if model is not None:
-        from ..count.profile import profile_onnx
+        from ..count import profile_onnx
 
         return float(profile_onnx(model, scan_sparsity=False).flops)
     if flops is not None:
-        from ..target.resolve import check_number
+        from ..checks import check_number
 
-        return check_number(f"--{side}-flops", flops, 0, 1e30, low_open=True)
+        return check_number(f"{side}_flops", flops, 0, 1e30, low_open=True)
     return None
 
 
@@ -135,7 +137,8 @@ def fourm(
     """The 4Ms: factor a reduction into Model (compute) x Machine (perf/W) x Mechanization (PUE) = energy,
     and x Map (grid intensity) = CO2e, with absolute numbers on both sides when compute is known."""
     from ..account.fourms import Scenario, four_ms
-    from ..target.resolve import check_number, resolve_site
+    from ..checks import check_number
+    from ..target import resolve_site
 
     ps = load(profiles)
     notes: list[str] = []
@@ -143,15 +146,15 @@ def fourm(
     for side, hw, model, flops, dtype, tflops, power, pue, dc, grid, region, net in (
             ("base", base_hardware, base_model, base_flops, base_dtype, base_tflops, base_power_w, base_pue, base_datacenter, base_grid, base_region, base_net),
             ("new", new_hardware, new_model, new_flops, new_dtype, new_tflops, new_power_w, new_pue, new_datacenter, new_grid, new_region, new_net)):
-        site = resolve_site(ps, pue=pue, datacenter=dc, grid=grid, region=region, net=net, flag=f"--{side}-", who=side)
+        site = resolve_site(ps, pue=pue, datacenter=dc, grid=grid, region=region, net=net, prefix=f"{side}_", who=side)
         notes += site.notes
-        for name, v in ((f"--{side}-tflops", tflops), (f"--{side}-power-w", power)):
+        for name, v in ((f"{side}_tflops", tflops), (f"{side}_power_w", power)):
             if v is not None:
                 check_number(name, v, 0, 1e7, low_open=True)
         sides.append(Scenario(ps.get("hardware", hw), _compute(model, flops, side), dtype, tflops, achievable, power, None,
-                              label=side, **site.accounting_args()))
+                              site=site, label=side))
     if model_ratio is not None:
-        check_number("--model-ratio", model_ratio, 0, 1e12, low_open=True)
+        check_number("model_ratio", model_ratio, 0, 1e12, low_open=True)
     result = four_ms(sides[0], sides[1], model_ratio)
     result.notes[:0] = notes
     from ..report.carbon_text import render_fourms

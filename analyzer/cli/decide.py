@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from ..errors import UsageError
+from ..errors import UsageError, param
 from .base import (MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
-                  command, console, load, print_json, report_errors)
+                  command, console, load, print_json, raise_failed, report_failed)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
 NasDcOpt = Annotated[Optional[str], typer.Option("--nas-datacenter", help="Datacenter profile where the search runs.")]
@@ -52,50 +52,54 @@ def amortize(
     """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
     budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
     or projected (projections carry their error model, shared between the two models)."""
+    from ..account.search_cost import budget_kw_per_chip, search_cost
     from ..decide.amortize import AmortizeInputs, amortize as run, parse_reuse
     from ..dist import fixed, parse_dist
-    from ..account.carbon import choose_power
-    from ..target.resolve import resolve_placement
-    from ..decide.ranking import project_models
-    from ..account.search_cost import search_cost
+    from ..engine import evaluate
+    from ..load.manifest import expand_model_args
+    from ..target import resolve_target
 
     ps = load(profiles)
     sc = search_cost(ps, preset=nas_preset, cost_kg=nas_cost_kg, cost_kwh=nas_cost_kwh, hardware=nas_hardware, count=nas_count,
                      hours=nas_hours, pue=nas_pue, datacenter=nas_datacenter, grid=nas_grid, region=nas_region, plan=search_plan)
     notes = list(sc.notes)
     per_item, emb, sig = {}, {"baseline": fixed(0), "nas": fixed(0)}, {"shared": 0.0, "baseline": 0.0, "nas": 0.0}
+    target = None
     for side, stated, model in (("baseline", baseline_co2e_g, baseline_model), ("nas", nas_co2e_g, nas_model)):
         if (stated is None) == (model is None):
-            raise UsageError(f"give exactly one of --{side}-co2e-g and --{side}-model")
+            raise UsageError(f"give exactly one of {param(side + '_co2e_g')} and {param(side + '_model')}")
         if stated is not None:
-            per_item[side] = parse_dist(stated, f"--{side}-co2e-g")
+            per_item[side] = parse_dist(stated, f"{side}_co2e_g")
             continue
-        placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)
-        notes += [n for n in placement.notes if n not in notes]
-        from ..load.manifest import expand_model_args
-
-        projs, errors = project_models(expand_model_args([model]), placement)
-        if errors:
-            raise errors[0]
-        per_item[side], emb[side] = fixed(projs[0].co2e_g_per_item), fixed(projs[0].embodied_co2e_g_per_item or 0.0)
-        sig["shared"], sig[side] = projs[0].energy_log_sigma_shared, projs[0].energy_log_sigma_model
+        if target is None:
+            target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
+                                    grid=grid, region=region)
+            notes += [n for n in target.notes if n not in notes]
+        e = evaluate(expand_model_args([model]), target)[0]
+        if not e.ok:
+            raise_failed(e)
+        per_item[side], emb[side] = fixed(e.co2e_g_per_item), fixed(e.embodied_co2e_g_per_item or 0.0)
+        sig["shared"], sig[side] = e.energy_log_sigma_shared, e.energy_log_sigma_model
     if baseline_model is None or nas_model is None:
         sig["shared"] = 0.0  # a stated side shares no projection error with the other
-    chip = budget_hardware or (sc.chip if sc.chip in ps.hardware else None)
-    kw = sc.kw_per_chip_hour
-    if budget_hardware:
-        bhw = ps.get("hardware", budget_hardware)
-        chip, kw = bhw.name, choose_power(bhw, None, None)[0] * (sc.site.pue if sc.site else 1.0) / 1000
+    bhw = ps.get("hardware", budget_hardware) if budget_hardware else None
+    fallback = target.site if target is not None else None
+    if fallback is None:
+        from ..target import resolve_site
+
+        fallback = resolve_site(ps, prefix="nas_", who="search")
+    chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, fallback)
+    notes += budget_notes
+    chip = chip if (bhw is not None or chip in ps.hardware) else ""
     reuse = parse_reuse(inferences_per_day, deployments, horizon_days, horizon_years, growth, per_deployment_cost_kg, retrains)
-    cost = sc.dist()
-    a = run(AmortizeInputs(nas_cost_kg=cost, baseline_g_per_item=per_item["baseline"], nas_g_per_item=per_item["nas"],
+    a = run(AmortizeInputs(nas_cost_kg=sc.dist(), baseline_g_per_item=per_item["baseline"], nas_g_per_item=per_item["nas"],
                            baseline_embodied_g_per_item=emb["baseline"], nas_embodied_g_per_item=emb["nas"],
                            search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=sig["shared"], log_sigma_baseline=sig["baseline"],
                            log_sigma_nas=sig["nas"], budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if chip else None,
-                           budget_hardware=chip or "", **reuse), samples=samples, seed=seed)
+                           budget_hardware=chip, **reuse), samples=samples, seed=seed)
     a.notes[:0] = notes + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
     d = a.to_dict() | {"nas_inputs": sc.inputs}
-    d["inputs"]["budget_hardware"] = chip or ""
+    d["inputs"]["budget_hardware"] = chip
     if fmt is OutFormat.json:
         print_json(d)
     else:
@@ -115,9 +119,9 @@ def strategies(
     """Once-for-All analysis: one search-and-train plus a per-scenario cost vs a search per scenario;
     the break-even number of scenarios N = one-off / (per-search - per-scenario)."""
     from ..decide.amortize import strategies_break_even
-    from ..target.resolve import check_number
+    from ..checks import check_number
 
-    for name, v in (("--one-off-kg", one_off_kg), ("--per-scenario-kg", per_scenario_kg), ("--search-per-scenario-kg", search_per_scenario_kg)):
+    for name, v in (("one_off_kg", one_off_kg), ("per_scenario_kg", per_scenario_kg), ("search_per_scenario_kg", search_per_scenario_kg)):
         check_number(name, v, 0.0, 1e15)
     n = strategies_break_even(one_off_kg, per_scenario_kg, search_per_scenario_kg)
     out = {"break_even_scenarios": n, "verdict": "the per-scenario search is never dearer" if n is None else
@@ -143,21 +147,24 @@ def rank_cmd(
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
     under the constraints; dominated candidates are listed with who dominates them."""
-    from ..load.manifest import expand_model_args
-    from ..target.resolve import resolve_placement
     from ..decide.ranking import rank_models
+    from ..load.manifest import expand_model_args
+    from ..target import resolve_target
 
     ps = load(profiles)
-    placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region)
-    rows, _, errors = rank_models(expand_model_args(models), placement, accuracy, objective, max_latency_ms, min_accuracy, weights)
-    report_errors([str(e) for e in errors])
+    target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
+                            region=region)
+    rows, evaluations, failed = rank_models(expand_model_args(models), target, accuracy, objective, max_latency_ms, min_accuracy,
+                                            weights)
+    code = report_failed(failed)
     if fmt is OutFormat.json:
-        print_json({"ranking": [r.to_dict() for r in rows], "notes": list(placement.notes)})
+        print_json({"ranking": [r.to_dict() for r in rows], "target": target.to_dict(), "notes": list(target.notes),
+                    "evaluations": [e.to_dict() for e in evaluations]})
     else:
         from ..report.decide_text import render_ranking
 
         c = console()
         render_ranking([r.to_dict() for r in rows], c)
-        for n in placement.notes:
+        for n in target.notes:
             c.print(f"[yellow]note[/] {escape(n)}")
-    raise typer.Exit(max((e.exit_code for e in errors), default=0))
+    raise typer.Exit(code)

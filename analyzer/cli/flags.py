@@ -1,8 +1,12 @@
-"""A command's option flags, read from its signature, for messages that name the flag as the user typed it."""
+"""A command's option flags, read from its signature, and the mapping of library parameters to them: the library's
+errors name parameters (errors.param), the command line names the flags that set them."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from ..errors import AnalyzerError
 
 
 def option_flags(fn: Callable[..., Any]) -> dict[str, str]:
@@ -22,3 +26,21 @@ def option_flags(fn: Callable[..., Any]) -> dict[str, str]:
             if decls:
                 out[name] = decls[0]
     return out
+
+
+# Library parameters whose command-line option has another name (errors name parameters; the CLI, flags).
+PARAM_FLAGS = {"items_per_day": "--inferences-per-day", "dims": "--dim", "grid": "--grid-gco2e-per-kwh",
+               "nas_grid": "--nas-grid-gco2e-per-kwh", "base_grid": "--base-grid-gco2e-per-kwh", "new_grid": "--new-grid-gco2e-per-kwh"}
+_COMMAND_FLAGS: list[Callable[[], dict[str, str]]] = []  # the running command's parameter -> flag
+
+
+def flag_of(name: str) -> str:
+    """The flag that sets library parameter `name` in the running command (its own option of that name, else the
+    shared spelling)."""
+    flags = _COMMAND_FLAGS[-1]() if _COMMAND_FLAGS else {}
+    return flags.get(name) or PARAM_FLAGS.get(name) or f"--{name.replace('_', '-')}"
+
+
+def message(e: AnalyzerError) -> str:
+    """An error's one line as the command line says it: its parameters named by their flags."""
+    return e.render(flag_of)

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import MemoryLimitOpt, TimeoutOpt, FormatOpt, OutFormat, app, command, console, err, parse_dims, print_json
+from ..errors import naming
+from .base import MemoryLimitOpt, TimeoutOpt, FormatOpt, OutFormat, app, command, console, err, message, parse_dims, print_json
 
 
 def parse_batches(text: str) -> list[int]:
@@ -51,17 +52,17 @@ def measure(
     from ..measure.onnx_measure import measure_onnx
     from ..measure.meters import meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
-    from ..target.resolve import check_number
+    from ..checks import check_number
 
     batches = parse_batches(batch)
     dims = parse_dims(dim or [])
     if opt_level not in OPT_LEVELS:
         raise UsageError(f"--opt-level '{opt_level}': expected one of {', '.join(OPT_LEVELS)}")
-    check_number("--max-time", max_time, 0.1, 86_400)
-    check_number("--target-ci", target_ci, 1e-4, 1.0)
+    check_number("max_time", max_time, 0.1, 86_400)
+    check_number("target_ci", target_ci, 1e-4, 1.0)
     if threads is not None:
-        check_number("--threads", threads, 1, 1024)
-    check_number("--device", device, 0, 1024)
+        check_number("threads", threads, 1, 1024)
+    check_number("device", device, 0, 1024)
     full_provider = resolve_provider(provider)
     paths = expand_model_args(models)
     from ..report.progress import progress_bar
@@ -76,7 +77,7 @@ def measure(
         records, errors = measure_fleet(paths, batches, list(on), settings, ray_address)
         results = [Measurement.from_dict(r) for r in records]
         for e in errors:
-            err.print(f"error: {e}")
+            err.print(f"error: {message(e)}")
         code = 1 if errors else 0
     the_meter = meter_from_spec(meter, full_provider, device) if not on else None
     with progress_bar("measuring", 0 if on else len(paths) * len(batches), quiet) as advance:
@@ -87,14 +88,13 @@ def measure(
                     results.append(measure_onnx(path, b, dims=dims, provider=full_provider, threads=threads, opt_level=opt_level,
                                                 max_time_s=max_time, target_ci=target_ci, inputs_npz=inputs, meter=the_meter))
                 except AnalyzerError as e:
-                    msg = str(e)
-                    err.print(f"error: {msg if msg.startswith(str(path)) else f'{path}: {msg}'} (batch {b})")
+                    err.print(f"error: {message(naming(e, str(path)))} (batch {b})")
                     code = max(code, e.exit_code)
     if results and not no_store:
         try:
             mstore.append(store or mstore.default_path(), results)
         except AnalyzerError as e:
-            err.print(f"warning: {e}")
+            err.print(f"warning: {message(e)}")
     if results:
         if fmt is OutFormat.json:
             print_json([r.to_dict() for r in results])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,9 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import UsageError
 from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
-                   RegionOpt, app, command, console, err, load, print_json)
+                   RegionOpt, app, command, console, load, print_json, raise_failed, report_failed)
 
 
 @app.command("plan-search")
@@ -41,19 +40,20 @@ def plan_search(
     """What a planned search will cost before it runs: candidates trained under a schedule, then the final
     training, on a chip at a site: energy, CO2e (with its 90% band) and chip-hours per phase. Training per
     candidate is projected per sample on a sample of the candidates, or stated in chip-hours."""
-    from ..target.resolve import check_number, resolve_placement
     from ..account.search_plan import plan_projected, plan_stated
+    from ..checks import check_number
+    from ..target import resolve_target
 
     ps = load(profiles)
-    published = None
+    published, site = None, None
     if preset is not None:
-        source, hardware, dtype, population, samples_per_candidate, pue, grid, published = _preset(
+        source, hardware, dtype, population, samples_per_candidate, site, published = _preset(
             ps, preset, source, dtype, pue, datacenter, grid, region)
-    placement = resolve_placement(ps, hardware, dtype=dtype, runtime="eager", batch=batch, pue=pue, datacenter=datacenter,
-                                  grid=grid, region=region)
-    for name, v in (("--dataset-samples", dataset_samples), ("--epochs", epochs), ("--samples-per-candidate", samples_per_candidate),
-                    ("--candidate-chip-hours", candidate_chip_hours), ("--final-epochs", final_epochs),
-                    ("--final-chip-hours", final_chip_hours)):
+    target = resolve_target(ps, hardware, dtype=dtype, batch=batch, phase="train", optimizer=optimizer, pue=pue,
+                            datacenter=datacenter, grid=grid, region=region, site=site)
+    for name, v in (("dataset_samples", dataset_samples), ("epochs", epochs), ("samples_per_candidate", samples_per_candidate),
+                    ("candidate_chip_hours", candidate_chip_hours), ("final_epochs", final_epochs),
+                    ("final_chip_hours", final_chip_hours)):
         if v is not None:
             check_number(name, v, 0.0, 1e15, low_open=True)
     if candidate_chip_hours is not None:
@@ -64,9 +64,8 @@ def plan_search(
         n = population or (_count(source) if source else None)
         if n is None:
             raise UsageError("--candidate-chip-hours needs --population (or a SOURCE to count)")
-        hw = placement.hardware
-        plan = plan_stated(lambda h: footprint(hw, 1, h, pue=placement.pue, grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh),
-                           hw.name, n, candidate_chip_hours, schedule, final_chip_hours)
+        hw = target.hardware
+        plan = plan_stated(lambda h: footprint(hw, 1, h, target.site), hw.name, n, candidate_chip_hours, schedule, final_chip_hours)
     else:
         if source is None:
             raise UsageError("give the search's candidates (SOURCE), or state --candidate-chip-hours")
@@ -79,14 +78,16 @@ def plan_search(
             if dataset_samples is None:
                 raise UsageError("--final-epochs needs --dataset-samples")
             final_samples = final_epochs * dataset_samples
-        records, total = _projected(source, placement, optimizer, sample)
-        final_record = None
+        evaluations, total = _projected(source, target, sample)
+        final = None
         if final_model is not None:
-            from ..project.training import training_record
+            from ..engine import evaluate
 
-            final_record = training_record(final_model, placement, optimizer)
-        plan = plan_projected(records, population or total, samples_per_candidate, schedule, final_samples, final_record)
-    plan.notes = list(dict.fromkeys(list(placement.notes) + plan.notes))
+            final = evaluate([final_model], target)[0]
+            if not final.ok:
+                raise_failed(final)
+        plan = plan_projected(evaluations, target, population or total, samples_per_candidate, schedule, final_samples, final)
+    plan.notes = list(dict.fromkeys(list(target.notes) + plan.notes))
     d = plan.to_dict()
     if published is not None:
         t = d["total"]
@@ -106,8 +107,10 @@ def plan_search(
 
 
 def _preset(ps, name: str, source, dtype, pue, datacenter, grid, region):
-    """A published search's procedure: what plan-search projects for it, and its published account."""
+    """A published search's procedure: what plan-search projects for it, where (the search's own site unless one
+    is given), and its published account."""
     from ..account.search_cost import search_cost
+    from ..target import resolve_search_site
 
     p = ps.get("nas", name)
     proc = p.procedure
@@ -118,17 +121,14 @@ def _preset(ps, name: str, source, dtype, pue, datacenter, grid, region):
         raise UsageError("--preset plans the published procedure's own candidates: give no SOURCE")
     if not p.hardware:
         raise UsageError(f"--preset {name}: its chip has no hardware profile to project on")
-    site_given = any(v is not None for v in (pue, datacenter, grid, region))
-    if not site_given:  # the search's own site, as its accounting gives it
-        pue = p.site_pue.value if p.site_pue else None
-        grid = p.site_grid_gco2e_per_kwh.value if p.site_grid_gco2e_per_kwh else None
+    site = resolve_search_site(ps, p, pue=pue, datacenter=datacenter, grid=grid, region=region)
     sc = search_cost(ps, preset=name, pue=pue, datacenter=datacenter, grid=grid, region=region)
     published = {"preset": p.name, "title": p.title, "chip_hours": p.chip_hours.value, "co2e_kg": sc.cost_kg,
                  "chip_hours_source": p.chip_hours.source, "procedure_source": proc["source"],
                  "stand_in": "the synthetic MobileNetV2-like space stands in for the search's own candidates"
                  if proc["stand_in"] == "space" else proc["stand_in"]}
     return (f"{proc['stand_in']}:{int(proc['candidates'])}", p.hardware, dtype or proc.get("dtype"), int(proc["candidates"]),
-            float(proc["samples_per_candidate"]), pue, grid, published)
+            float(proc["samples_per_candidate"]), site, published)
 
 
 def _count(source: str) -> int:
@@ -137,23 +137,19 @@ def _count(source: str) -> int:
     return sum(1 for _ in read(source))
 
 
-def _projected(source: str, placement, optimizer: str, sample: int) -> tuple[list[dict], int]:
-    """Training records of the first `sample` candidates of SOURCE, and how many candidates it has."""
-    from ..errors import naming
-    from ..load.sources import candidate_file, read
-    from ..project.training import training_record
+def _projected(source: str, target, sample: int) -> tuple[list, int]:
+    """Training steps of the first `sample` candidates of SOURCE that evaluate on the target, and how many
+    candidates SOURCE has; a candidate that fails is one line on stderr."""
+    from ..engine import evaluate
+    from ..load.sources import read
 
-    records, total = [], 0
-    with tempfile.TemporaryDirectory(prefix="nas-analyzer-plan-") as tmp:
-        for task in read(source):
-            total += 1
-            if len(records) >= sample:
-                continue
-            try:
-                records.append(training_record(candidate_file(task, Path(tmp), training=True), placement, optimizer))
-            except AnalyzerError as e:
-                err.print(f"error: {naming(e, task.name)}")
-    return records, total
+    ok, total = [], 0
+    for task in read(source):
+        total += 1
+        if len(ok) < sample:
+            e = evaluate([task], target)[0]
+            ok.append(e) if e.ok else report_failed([e])
+    return ok, total
 
 
 def _render(d: dict, out: Path | None) -> None:

@@ -14,7 +14,7 @@ from rich.table import Table
 from ..errors import UsageError
 from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
                    PueOpt, QuietOpt, RegionOpt, RuntimeOpt, StoreOpt, TimeoutOpt, app, command, console, load, print_json,
-                   report_errors)
+                   report_errors, report_failed)
 
 
 @app.command()
@@ -38,34 +38,39 @@ def population(
     item on the target, the Pareto front (CO2e and latency, and accuracy where every candidate has one) and
     the best by the objective. Each result is stored as it finishes: a killed run resumes where it stopped and
     a repeated run reads the store."""
+    from ..engine import LocalExecutor, RayExecutor
+    from ..engine.population import pareto_front, run_population, top
     from ..load.sources import known_size, read
-    from ..target.resolve import resolve_placement
-    from ..engine.population import LocalExecutor, RayExecutor, pareto_front, run_population, top
+    from ..target import resolve_target
     from ..report.progress import progress_bar
     from .store import open_store
 
     if out is not None and out.suffix not in (".csv", ".jsonl"):
         raise UsageError(f"--out {out}: give a .csv or .jsonl file")
     ps = load(profiles)
-    placement = resolve_placement(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
-                                  grid=grid, region=region)
+    target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
+                            grid=grid, region=region)
     tasks = read(source)
     size = known_size(source)
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)
     db, pver = open_store(store, no_store)
     with progress_bar("candidates", size or 0, quiet, rate=True) as advance:
-        run = run_population(tasks, placement, executor, db, pver, advance=lambda n: advance("", n), keep_arch=out is not None)
+        run = run_population(tasks, target, executor, db, pver, advance=lambda n: advance("", n), keep_arch=out is not None)
     axes = ("co2e_g_per_item", "latency_s") + (("accuracy",) if run.records and all(r["accuracy"] is not None for r in run.records) else ())
     front = [run.records[i] for i in pareto_front(run.records, axes)]
-    result = {"source": source, "target": placement.to_dict(), "candidates": len(run.records) + len(run.errors),
+    from ..engine import target_inputs
+
+    result = {"source": source, "target": target.to_dict(), "inputs": target_inputs(target), "candidates": len(run.records) + len(run.errors),
               "evaluated": run.evaluated, "from_store": run.from_store, "failed": len(run.errors), "seconds": round(run.seconds, 3),
               "executor": run.executor, "workers": run.workers, "front_axes": list(axes), "front": front,
               "top": top(run.records, objective, top_k), "objective": objective}
     if out is not None:
         _write(out, run.records)
-    report_errors([e["error"] for e in run.errors[:20]] + ([f"... and {len(run.errors) - 20} more failed"] if len(run.errors) > 20 else []))
+    report_failed([e["evaluation"] for e in run.errors[:20]])
+    if len(run.errors) > 20:
+        report_errors([f"... and {len(run.errors) - 20} more failed"])
     if db is not None:
-        db.log_run("population", {"source": source, **placement.settings()},
+        db.log_run("population", {"source": source, **target.settings()},
                    {k: result[k] for k in ("candidates", "evaluated", "from_store", "failed", "seconds", "executor")})
     if fmt is OutFormat.json:
         print_json(result)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, app, command, console, err, parse_dims, per_model
+from .base import AssumeUpperOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, app, command, console, err, message, parse_dims, per_model
 
 
 class Format(str, Enum):
@@ -41,26 +41,29 @@ def profile(
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
+    from ..count import profile_onnx
     from ..load.manifest import expand_model_args
-    from ..count.profile import profile_onnx
+    from ..load.torch_fvcore import is_torch_spec
     from ..records import ModelProfile
     from ..report.serialize import to_csv, to_json
     from ..report.text import render_profiles
-
-    from ..load.torch_fvcore import is_torch_spec
+    from ..target import resolve_phase
 
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
     dims = parse_dims(dim or [])
     if batch is not None:
-        from ..target.resolve import MAX_BATCH, check_number
+        from ..checks import check_number
+        from ..units import MAX_BATCH
 
-        check_number("--batch", batch, 1, MAX_BATCH)
+        check_number("batch", batch, 1, MAX_BATCH)
     paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
     if symbolic:
         _symbolic(paths, dims, batch, fmt, assume_upper_bound, bool(torch_specs))
-    from .phases import phase_args
-
-    phase, prompt, out_tokens, phase_notes = phase_args(phase, prompt_tokens, output_tokens)
+    ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens)
+    if ph.kind == "train":
+        raise UsageError("profile --phase: prefill or decode (a training step is projected: project --phase train)")
+    phase = None if ph.kind == "inference" else ("decode" if ph.kind == "response" else ph.kind)
+    prompt, out_tokens = ph.prompt_tokens or 0, ph.output_tokens
     shapes = [_parse_shape(s) for s in input_shape or []]
     results: list[ModelProfile] = []
     code = 0
@@ -68,7 +71,7 @@ def profile(
         try:
             results += _profile_torch_spec(spec, shapes, trust_pickle, export_onnx, per_op, sparsity)
         except AnalyzerError as e:
-            err.print(f"error: {e}")
+            err.print(f"error: {message(e)}")
             code = max(code, e.exit_code)
     kw = dict(per_op=per_op, scan_sparsity=sparsity, assume_upper_bound=assume_upper_bound)
     profiled, failed = per_model(paths, lambda path: profile_onnx(path, dims, batch, **kw) if phase is None else
@@ -88,8 +91,8 @@ def profile(
 def _phase_profile(path: Path, phase: str, prompt: int, out_tokens: int | None, batch: int, dims: dict[str, int],
                    notes: list[str], kw: dict):
     """The profile of one forward of the phase; with --output-tokens the response's exact MACs in its notes."""
-    from ..project.generation import phase_profile, response_macs
-    from ..count.profile import profile_onnx
+    from ..count import profile_onnx
+    from ..count.decoder import phase_profile, response_macs
 
     p = phase_profile(path, phase, prompt, None, batch, dims, profile_onnx, **kw)
     p.notes[:0] = notes
@@ -115,7 +118,7 @@ def _symbolic(paths: list[Path], dims: dict[str, int], batch: int | None, fmt: F
 
         print_json([r.to_dict() for r in results])
     elif results:
-        render_symbolic(results, console())
+        render_symbolic([r.to_dict() for r in results], console())
     raise typer.Exit(code)
 
 

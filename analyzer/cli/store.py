@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import StoreError, UsageError
-from .base import NoStoreOpt, StoreOpt, app, command, err, print_json
+from .base import NoStoreOpt, StoreOpt, app, command, err, message, print_json
 
-KINDS = ("profile", "projection", "measurement")
+KINDS = ("evaluation", "measurement")  # the engine's evaluations (results store) and `measure`'s records
 
 
 def open_store(path: Path | None, disabled: bool):
@@ -26,7 +26,7 @@ def open_store(path: Path | None, disabled: bool):
     try:
         return Store.open(path or default_path()), profiles_version(SHIPPED)
     except StoreError as e:
-        err.print(f"warning: {e}; continuing without the store")
+        err.print(f"warning: {message(e)}; continuing without the store")
         return None, ""
 
 
@@ -55,14 +55,14 @@ def history(store: StoreOpt = None, limit: Annotated[int, typer.Option("--limit"
 @command
 def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, json or parquet (parquet needs pyarrow).")] = ExportFormat.json,
-    kind: Annotated[Optional[str], typer.Option("--kind", help="profile, projection or measurement (default: every kind).")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="evaluation or measurement (default: every kind).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default: stdout; parquet needs --out).")] = None,
     store: StoreOpt = None,
     measurements: Annotated[Optional[Path], typer.Option("--measurements", help="The measurements file (default: the user cache).")] = None,
     no_store: NoStoreOpt = False,
 ) -> None:
-    """Export stored results, every kind or one: the results store's profiles and projections and the
-    measurements `measure` appended. csv/parquet flatten settings and scalar fields into columns."""
+    """Export stored results, every kind or one: the results store's evaluations and the measurements `measure`
+    appended. csv/parquet flatten settings and scalar fields into columns."""
     from ..measure import store as mstore
     from ..report.export import rows_to_csv, rows_to_parquet
     from ..engine.store import Store, default_path
@@ -70,7 +70,7 @@ def export(
     if kind is not None and kind not in KINDS:
         raise UsageError(f"--kind '{kind}': expected one of {', '.join(KINDS)}")
     rows: list[dict] = []
-    if kind in (None, "profile", "projection") and not no_store:
+    if kind in (None, "evaluation") and not no_store:
         path = store or default_path()
         if path.is_file() or kind is not None:
             rows += list(Store.open_readonly(path).results(kind))

@@ -16,7 +16,7 @@ def _macs(loaded: LoadedModel) -> int:
     return sum(c.cost.macs for c in static.cost_nodes(loaded.graph))
 
 
-def load_for_batch(path: Path, dims: dict[str, int] | None, batch: int | None, hash_file: bool = True,
+def load_at_batch(path: Path, dims: dict[str, int] | None, batch: int | None, hash_file: bool = True,
                    assume_upper_bound: bool = False, trusted: bool = False) -> LoadedModel:
     """Load with the batch bound. Constants in the graph (a Reshape to [1, ...]) can pin parts of it to the
     traced batch, which shape inference does not always notice: when matrix work at batch N is not N x
@@ -68,7 +68,7 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
     with _hasher(Path(path) if hash_file else None) as pool:
         # hashlib releases the GIL: a large file is hashed while the graph is parsed and the weights scanned
         digest = pool.submit(hash_cache.file_sha256, Path(path)) if hash_file else None
-        loaded = load_for_batch(Path(path), dims, batch, hash_file=False, assume_upper_bound=assume_upper_bound,
+        loaded = load_at_batch(Path(path), dims, batch, hash_file=False, assume_upper_bound=assume_upper_bound,
                                 trusted=trusted)
         params, _ = sparsity.weight_roles(loaded.graph, loaded.initializers)
         sp: tuple[float | None, float | None] = (None, None)

@@ -22,7 +22,7 @@ from itertools import product
 from pathlib import Path
 from typing import Callable
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import AnalyzerError, UsageError, param
 from ..load import dim_expr
 from ..load.onnx_graph import input_signature
 from .poly import Poly, interpolate, lowest_degree
@@ -98,7 +98,7 @@ def cost_formulas(path: Path, dims: dict[str, int] | None = None, batch: int | N
         free = list(variables)
     if not free:
         raise UsageError(f"{path}: no free input dim: every input dim is fixed or bound, so the cost is one number "
-                         "(run profile without --symbolic)")
+                         f"(profile without {param('symbolic')})")
     cache: dict[tuple[int, ...], dict[str, int]] = {}
 
     def at(values: tuple[int, ...]) -> dict[str, int]:
@@ -131,7 +131,7 @@ def cost_formulas(path: Path, dims: dict[str, int] | None = None, batch: int | N
         checks.append(dict(zip(free, pt)))
         if bad and offset == 0:
             raise NotPolynomialError(f"{path}: {bad[0].replace(chr(0), ' ')} is not a polynomial of degree <= {MAX_DEGREE} "
-                                     f"in {', '.join(free)} (checked at {dict(zip(free, pt))}); bind some dims with --dim "
+                                     f"in {', '.join(free)} (checked at {dict(zip(free, pt))}); bind some dims with {param('dim')} "
                                      "for formulas in the others")
         if bad:
             lattice_only = [v for v in free if v not in leading]

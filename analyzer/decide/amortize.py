@@ -3,7 +3,7 @@ over the reuse horizon? Closed forms for the point estimate, Monte Carlo (seeded
 
 Items served by time T (days), r items/day per deployment, D deployments, growth g per year (compound):
   N(T) = r D T                                     (g = 0)
-  N(T) = r D 365 / ln(1+g) ((1+g)^(T/365) - 1)     (g > 0)
+  N(T) = r D Y / ln(1+g) ((1+g)^(T/Y) - 1)         (g > 0; Y = 365.25 days a year)
 Spent S = NAS cost + D x per-deployment cost x (1 + retrains per deployment)       [kg]
 Saved per item s = baseline - NAS model                                             [g/item]
   break_even_items = 1000 S / s;  break_even_days = N^-1(break_even_items)
@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..dist import Dist, fixed
-from ..errors import UsageError
-from ..units import G_PER_KG
+from ..errors import UsageError, param
+from ..units import DAYS_PER_YEAR, G_PER_KG
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class AmortizeInputs:
     nas_g_per_item: Dist
     items_per_day: Dist  # per deployment
     deployments: Dist = fixed(1)
-    horizon_days: Dist = fixed(365)
+    horizon_days: Dist = fixed(DAYS_PER_YEAR)
     growth_per_year: Dist = fixed(0)
     per_deployment_cost_kg: Dist = fixed(0)
     retrains_per_deployment: Dist = fixed(0)
@@ -64,7 +64,7 @@ def items_served(rate: Any, deployments: Any, days: Any, growth: Any) -> Any:
     compounding = growth > GROWTH_EPS  # below this, (1+g)^t is 1 to double precision over any horizon
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lg = np.where(compounding, np.log1p(growth), 1.0)
-        grown = rate * deployments * 365 * np.expm1(lg * days / 365) / lg
+        grown = rate * deployments * DAYS_PER_YEAR * np.expm1(lg * days / DAYS_PER_YEAR) / lg
     return np.where(compounding, grown, rate * deployments * days)
 
 
@@ -74,7 +74,7 @@ def days_to_serve(items: Any, rate: Any, deployments: Any, growth: Any) -> Any:
     compounding = growth > GROWTH_EPS
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         lg = np.where(compounding, np.log1p(growth), 1.0)
-        grown = 365 * np.log1p(items * lg / (365 * rate * deployments)) / lg
+        grown = DAYS_PER_YEAR * np.log1p(items * lg / (DAYS_PER_YEAR * rate * deployments)) / lg
         flat = items / (rate * deployments)
     return np.where(compounding, grown, flat)
 
@@ -143,9 +143,9 @@ MAX_SAMPLES = 1_000_000  # memory grows with the samples (about 1 kB each): a mi
 
 def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortization:
     if not 100 <= samples <= MAX_SAMPLES:
-        raise UsageError(f"--samples {samples}: must be between 100 and {MAX_SAMPLES:,}")
+        raise UsageError(f"{param('samples')} {samples}: must be between 100 and {MAX_SAMPLES:,}")
     if not 0 <= seed < 2**32:
-        raise UsageError(f"--seed {seed}: must be an integer from 0 to 2^32 - 1")
+        raise UsageError(f"{param('seed')} {seed}: must be an integer from 0 to 2^32 - 1")
     dists: dict[str, Dist] = {k: getattr(a, k) for k in _KEYS}
     if dists["items_per_day"].high <= 0 or dists["deployments"].high <= 0 or dists["horizon_days"].high <= 0:
         raise UsageError("items per day, deployments and horizon must be > 0")
@@ -192,25 +192,22 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
         inputs={k: d.text() for k, d in dists.items()}, notes=notes)
 
 
-DAYS_PER_YEAR = 365.25
-
-
 def parse_reuse(items_per_day: str, deployments: str = "1", horizon_days: str | None = None, horizon_years: str | None = None,
                 growth: str = "0", per_deployment_cost_kg: str = "0", retrains: str = "0") -> dict[str, Dist]:
     """The reuse scenario from its option texts (numbers or ranges), the horizon in days."""
     from ..dist import parse_dist
 
     if horizon_years is not None and horizon_days is not None:
-        raise UsageError("give one of --horizon-days and --horizon-years")
+        raise UsageError(f"give one of {param('horizon_days')} and {param('horizon_years')}")
     if horizon_years is not None:
-        y = parse_dist(horizon_years, "--horizon-years", allow_zero=False)
+        y = parse_dist(horizon_years, "horizon_years", allow_zero=False)
         days = Dist(y.kind, y.low * DAYS_PER_YEAR, y.high * DAYS_PER_YEAR, None if y.mode is None else y.mode * DAYS_PER_YEAR)
     else:
-        days = parse_dist(horizon_days or "365", "--horizon-days", allow_zero=False)
-    return {"items_per_day": parse_dist(items_per_day, "--inferences-per-day", allow_zero=False),
-            "deployments": parse_dist(deployments, "--deployments", allow_zero=False), "horizon_days": days,
-            "growth_per_year": parse_dist(growth, "--growth"), "per_deployment_cost_kg": parse_dist(per_deployment_cost_kg, "--per-deployment-cost-kg"),
-            "retrains_per_deployment": parse_dist(retrains, "--retrains")}
+        days = parse_dist(horizon_days or str(DAYS_PER_YEAR), "horizon_days", allow_zero=False)
+    return {"items_per_day": parse_dist(items_per_day, "inferences_per_day", allow_zero=False),
+            "deployments": parse_dist(deployments, "deployments", allow_zero=False), "horizon_days": days,
+            "growth_per_year": parse_dist(growth, "growth"), "per_deployment_cost_kg": parse_dist(per_deployment_cost_kg, "per_deployment_cost_kg"),
+            "retrains_per_deployment": parse_dist(retrains, "retrains")}
 
 
 def _verdict(p: dict[str, float], p_pos: float | None, p50: float | None = None) -> tuple[str, str]:

@@ -15,22 +15,22 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .amortize import AmortizeInputs, amortize
+from ..account.search_cost import budget_kw_per_chip, search_cost
+from ..checks import check_number
 from ..dist import Dist, fixed, parse_dist
-from ..errors import AnalyzerError, UsageError
+from ..errors import AnalyzerError, UsageError, param
 from ..load.manifest import expand_model_args
+from ..profiles import ProfileSet, defaults
+from ..project import saving_band
+from ..records import Evaluation
+from ..target import Target, resolve_site, resolve_target, serving_target
+from ..units import DAYS_PER_YEAR
+from .amortize import AmortizeInputs, amortize
 from .pairing import choose_pair
-from ..target.resolve import Placement, check_number, resolve_placement
-from ..profiles import ProfileSet
-from ..project.projection import Projection
-from ..account.search_cost import search_cost
 from .sensitivity import Scenario, Sensitivity, discrete, scenario_sensitivities
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: projections are the engine's evaluations; sensitivities name parameters
 DEFAULT_FOLDER = "models"
-DAYS_PER_YEAR = 365.25
-SERVING_DATACENTER = "google-fleet"  # a hyperscale cloud datacenter, where serving fleets run
-DEFAULT_SEARCH = "mnasnet"  # the search behind MnasNet and EfficientNet-B0
 SWEEP_BATCHES = ("1", "8", "32", "64", "128", "256")
 SWEEP_HARDWARE = ("h100", "a100", "l4", "t4", "v100")
 
@@ -43,10 +43,10 @@ class AnalysisRequest:
     baseline: str | None = None
     nas_model: str | None = None
     accuracy_tolerance: float = 0.5  # top-1 points
-    hardware: str = "h100"
-    dtype: str | None = "fp16"
-    runtime: str = "graph"
-    batch: int = 64
+    hardware: str | None = None  # None: the serving default (profiles/defaults.toml [serving]), said in the notes
+    dtype: str | None = None
+    runtime: str | None = None
+    batch: int | None = None
     pue: float | None = None
     datacenter: str | None = None
     grid: float | None = None
@@ -76,10 +76,10 @@ class AnalysisRequest:
 class Analysis:
     schema_version: int
     request: dict[str, Any]
-    target: dict[str, Any]  # the placement: hardware, dtype, runtime, batch, PUE, grid, with their sources
+    target: dict[str, Any]  # where it is served: hardware, dtype, runtime, batch, PUE, grid, with their sources
     scenario: dict[str, str]  # reuse as stated (number or range text)
     ranking: list[dict[str, Any]]
-    projections: list[dict[str, Any]]
+    projections: list[dict[str, Any]]  # each candidate's Evaluation on the target
     pair: dict[str, Any]
     search: dict[str, Any]
     saving: dict[str, Any]  # per-item saving of the pair with its band
@@ -118,7 +118,7 @@ def _json_safe(x: Any) -> Any:
 
 
 def _years(text: str) -> tuple[Dist, Dist]:
-    d = parse_dist(text, "--horizon-years", allow_zero=False)
+    d = parse_dist(text, "horizon_years", allow_zero=False)
     days = Dist(d.kind, d.low * DAYS_PER_YEAR, d.high * DAYS_PER_YEAR, None if d.mode is None else d.mode * DAYS_PER_YEAR)
     return d, days
 
@@ -127,18 +127,14 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
             progress: Callable[[str], None] | None = None) -> Analysis:
     from .ranking import rank_models
 
-    check_number("--accuracy-tolerance", req.accuracy_tolerance, 0.0, 100.0)
-    notes: list[str] = []
-    site_dc = req.datacenter if (req.datacenter or req.pue is not None) else SERVING_DATACENTER
-    placement = resolve_placement(ps, req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch, pue=req.pue,
-                                  datacenter=site_dc, grid=req.grid, region=req.region, net=req.net)
-    if site_dc == SERVING_DATACENTER and req.datacenter is None:
-        notes.append(f"serving datacenter: {SERVING_DATACENTER} (PUE {placement.pue:g}), the default of analyze: serving fleets run in cloud datacenters")
-    notes += list(placement.notes)
-    ipd = parse_dist(req.items_per_day, "--inferences-per-day", allow_zero=False)
-    deployments = parse_dist(req.deployments, "--deployments", allow_zero=False)
+    check_number("accuracy_tolerance", req.accuracy_tolerance, 0.0, 100.0)
+    target, notes = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
+                                   datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net)
+    notes += list(target.notes)
+    ipd = parse_dist(req.items_per_day, "items_per_day", allow_zero=False)
+    deployments = parse_dist(req.deployments, "deployments", allow_zero=False)
     years, days = _years(req.horizon_years)
-    growth = parse_dist(req.growth, "--growth")
+    growth = parse_dist(req.growth, "growth")
     folder = Path(req.folder)
     if req.folder == DEFAULT_FOLDER and not folder.exists():  # outside a checkout: the samples shipped with the package
         from ..paths import shipped_samples
@@ -150,44 +146,38 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     paths = expand_model_args([folder])
     if not paths:
         raise UsageError(f"{folder}: no ONNX candidates in it")
-    rows, projections, errors = rank_models(paths, placement, None, req.objective, req.max_latency_ms, req.min_accuracy, None,
-                                            store, profiles_ver, progress)
-    if not projections:
-        raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(map(str, errors)))
+    cache: dict = {}
+    rows, evaluations, failed = rank_models(paths, target, None, req.objective, req.max_latency_ms, req.min_accuracy, None,
+                                            store, profiles_ver, progress, cache)
+    if not evaluations:
+        raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(e.error or "" for e in failed))
     pair = choose_pair(rows, req.baseline, req.nas_model, req.accuracy_tolerance)
     if not pair.matched and pair.accuracy_gap_points is not None:
         notes.append(f"accuracy gap: {pair.nas} is {pair.accuracy_gap_points:.2f} top-1 points below {pair.baseline} "
                      f"(tolerance {pair.tolerance_points:g}): it does not do the same job")
-    proj = {Path(p.model).stem: p for p in projections}
-    base, nas = proj[pair.baseline], proj[pair.nas]
+    by_name = {e.name: e for e in evaluations}
+    base, nas = by_name[pair.baseline], by_name[pair.nas]
     stated = req.nas_preset or req.nas_cost_kg is not None or req.search_plan
-    preset = req.nas_preset if stated else DEFAULT_SEARCH
+    preset = req.nas_preset if stated else str(defaults()["search"]["preset"].value)
     if not stated:
-        notes.append(f"no --nas-preset/--nas-cost-kg/--search-plan: the {DEFAULT_SEARCH} search is assumed (the search "
-                     "behind MnasNet and EfficientNet-B0)")
+        notes.append(f"no search cost given (a preset, a cost in kgCO2e or a plan): the {preset} search is assumed "
+                     f"({defaults()['search']['preset'].why})")
     sc = search_cost(ps, preset=preset if req.nas_cost_kg is None and not req.search_plan else None, cost_kg=req.nas_cost_kg,
                      pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
                      plan=req.search_plan or None)
     notes += sc.notes + [f"search cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
-    budget_chip = req.budget_hardware or (sc.chip if sc.chip in ps.hardware else None)
-    kw = sc.kw_per_chip_hour
-    if req.budget_hardware:
-        from ..account.carbon import choose_power
-
-        bhw = ps.get("hardware", req.budget_hardware)
-        budget_chip = bhw.name
-        kw = choose_power(bhw, None, None)[0] * (sc.site.pue if sc.site else placement.pue) / 1000
-    search_dist = sc.dist()
+    bhw = ps.get("hardware", req.budget_hardware) if req.budget_hardware else None
+    chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, target.site)
+    notes += budget_notes
+    budget_chip = chip if (bhw is not None or chip in ps.hardware) else ""
     inputs = AmortizeInputs(
-        nas_cost_kg=search_dist, baseline_g_per_item=fixed(base.co2e_g_per_item), nas_g_per_item=fixed(nas.co2e_g_per_item),
+        nas_cost_kg=sc.dist(), baseline_g_per_item=fixed(base.co2e_g_per_item), nas_g_per_item=fixed(nas.co2e_g_per_item),
         items_per_day=ipd, deployments=deployments, horizon_days=days, growth_per_year=growth,
         baseline_embodied_g_per_item=fixed(base.embodied_co2e_g_per_item or 0.0), nas_embodied_g_per_item=fixed(nas.embodied_co2e_g_per_item or 0.0),
         search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=base.energy_log_sigma_shared,
         log_sigma_baseline=base.energy_log_sigma_model, log_sigma_nas=nas.energy_log_sigma_model,
-        budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if budget_chip else None, budget_hardware=budget_chip or "")
+        budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if budget_chip else None, budget_hardware=budget_chip)
     amort = amortize(inputs, samples=req.samples, seed=req.seed)
-    from ..project.projection import saving_band
-
     band = saving_band(base, nas)
     g_per_j = base.co2e_g_per_item / base.energy_j_per_item if base.energy_j_per_item else 0.0
     saving = {**band, "saving_g_per_item": band["saving_j_per_item"] * g_per_j, "low_g": band["low"] * g_per_j,
@@ -196,19 +186,21 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                 "growth_per_year": growth.text()}
     sens: list[Sensitivity] = []
     if req.sensitivity:
-        sens = _sensitivities(req, ps, placement, pair, base, nas, sc, inputs, years, paths)
+        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache)
         sens.sort(key=lambda s: -s.swing_kg)
     verdict = {"outcome": amort.outcome, "p_net_saving": amort.p_positive, "text": amort.verdict}
     amort_d = amort.to_dict()
-    amort_d["inputs"]["budget_hardware"] = budget_chip or ""
-    return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), placement.to_dict(), scenario, [r.to_dict() for r in rows],
-                    [p.to_dict() for p in projections], pair.to_dict(), sc.to_dict() | {"budget_hardware": budget_chip or ""},
+    amort_d["inputs"]["budget_hardware"] = budget_chip
+    return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), target.to_dict(), scenario, [r.to_dict() for r in rows],
+                    [e.to_dict() for e in evaluations], pair.to_dict(), sc.to_dict() | {"budget_hardware": budget_chip},
                     saving, amort_d, verdict, [s.to_dict() for s in sens],
-                    _illustrative_fourms(ps, placement, base, nas), notes + amort.notes, [str(e) for e in errors])
+                    _illustrative_fourms(ps, target, base, nas), notes + amort.notes, [e.error_text() for e in failed])
 
 
-def _sensitivities(req, ps, placement: Placement, pair, base: Projection, nas: Projection, sc, inputs: AmortizeInputs,
-                   years: Dist, paths: list[Path]) -> list[Sensitivity]:
+def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluation, sc, inputs: AmortizeInputs,
+                   years: Dist, paths: list[Path], cache: dict) -> list[Sensitivity]:
+    from ..engine import evaluate
+
     point = Scenario(base.co2e_g_per_item - nas.co2e_g_per_item, sc.cost_kg, inputs.items_per_day.point,
                      inputs.deployments.point, inputs.horizon_days.point, inputs.growth_per_year.point)
     dep = inputs.deployments
@@ -218,32 +210,31 @@ def _sensitivities(req, ps, placement: Placement, pair, base: Projection, nas: P
               "search_kg": (sc.low_kg, sc.high_kg) if sc.low_kg < sc.high_kg else (sc.cost_kg / 3, sc.cost_kg * 3)}
     s_pue = sc.site.pue if sc.site else 1.0
     s_grid = sc.site.grid_gco2e_per_kwh if sc.site else 0.0
-    out = scenario_sensitivities(point, ranges, placement.pue, placement.grid_gco2e_per_kwh, s_pue, s_grid)
+    out = scenario_sensitivities(point, ranges, target.pue, target.grid_gco2e_per_kwh, s_pue, s_grid)
     files = {p.stem: p for p in paths}
-    cache: dict = {}
 
     def net_with(**over) -> float | None:
+        """The net saving with the pair re-evaluated on the target changed in one setting (the same site)."""
         try:
-            p2 = resolve_placement(ps, over.get("hardware", req.hardware), dtype=over.get("dtype", placement.dtype),
-                                   runtime=over.get("runtime", placement.runtime), batch=int(over.get("batch", placement.batch)),
-                                   pue=placement.pue, grid=placement.grid_gco2e_per_kwh)
-            from .ranking import project_models
-
-            projs, errs = project_models([files[pair.baseline], files[pair.nas]], p2, profiles=cache)
-            if errs or len(projs) != 2:
+            t2 = resolve_target(ps, over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
+                                runtime=over.get("runtime", target.runtime), batch=int(over.get("batch", target.batch)),
+                                site=target.site)
+            evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache)
+            if not all(e.ok for e in evs):
                 return None
-            return point.net_kg(saving_g_per_item=projs[0].co2e_g_per_item - projs[1].co2e_g_per_item)
+            return point.net_kg(saving_g_per_item=evs[0].co2e_g_per_item - evs[1].co2e_g_per_item)
         except AnalyzerError:
             return None
 
-    hw = placement.hardware
+    hw = target.hardware
+    hw_spec = req.hardware or str(defaults()["serving"]["hardware"].value)  # as named, so the sweep does not repeat it
     dtypes = [d for d in ("fp32", "tf32", "bf16", "fp16") if d in hw.peak_tflops]
-    sweeps = [("batch", "--batch", str(placement.batch), sorted(set(SWEEP_BATCHES) | {str(placement.batch)}, key=int),
+    sweeps = [("batch", "batch", str(target.batch), sorted(set(SWEEP_BATCHES) | {str(target.batch)}, key=int),
                lambda v: net_with(batch=int(v))),
-              ("runtime", "--runtime", placement.runtime, ["eager", "graph", "ort"], lambda v: net_with(runtime=v)),
-              ("dtype", "--dtype", placement.dtype, dtypes, lambda v: net_with(dtype=v)),
-              ("hardware", "--hardware", req.hardware, list(dict.fromkeys([req.hardware, *SWEEP_HARDWARE])),
-               lambda v: net_with(hardware=v, dtype=None if v != req.hardware else placement.dtype))]
+              ("runtime", "runtime", target.runtime, ["eager", "graph", "ort"], lambda v: net_with(runtime=v)),
+              ("dtype", "dtype", target.dtype, dtypes, lambda v: net_with(dtype=v)),
+              ("hardware", "hardware", hw_spec, list(dict.fromkeys([hw_spec, *SWEEP_HARDWARE])),
+               lambda v: net_with(hardware=v, dtype=None if v != hw_spec else target.dtype))]
     for name, opt, base_v, values, fn in sweeps:
         s = discrete(name, opt, base_v, values, fn)
         if s is not None:
@@ -251,7 +242,7 @@ def _sensitivities(req, ps, placement: Placement, pair, base: Projection, nas: P
     return out
 
 
-def _illustrative_fourms(ps: ProfileSet, placement: Placement, base: Projection, nas: Projection) -> dict | None:
+def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: Evaluation) -> dict | None:
     """The 4Ms between the baseline as deployed and an illustrative better choice: the NAS model on an H100
     (measured ceilings) in a hyperscale datacenter in us-central1 (Iowa), CFE-net, latest year: the setting
     Patterson et al. 2021 report Google's training in. Labelled illustrative."""
@@ -259,19 +250,13 @@ def _illustrative_fourms(ps: ProfileSet, placement: Placement, base: Projection,
     from ..account.fourms import four_ms
 
     try:
-        best = ps.get("region", "us-central1")
         h100 = ps.get("hardware", "h100-sxm")
-        b = FourMScenario(placement.hardware, float(base.flops), placement.dtype, pue=placement.pue,
-                          grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh)
-        n = FourMScenario(h100, float(nas.flops), "bf16", achievable=True, datacenter=ps.get("datacenter", "google-fleet"),
-                          region=(best, best.at(None)), net=True)
+        better = resolve_site(ps, datacenter="google-fleet", region="us-central1", net=True)
+        b = FourMScenario(target.hardware, float(base.flops), target.dtype, site=target.site)
+        n = FourMScenario(h100, float(nas.flops), "bf16", achievable=True, site=better)
         d = four_ms(b, n).to_dict()
     except AnalyzerError:
         return None
-    d["description"] = (f"illustrative: {Path(base.model).stem} on {placement.hardware.name} as deployed vs {Path(nas.model).stem} on "
-                        f"an H100 (measured ceilings) in a hyperscale datacenter (google-fleet) in {best.name}@{best.at(None).year}, CFE-net")
+    d["description"] = (f"illustrative: {base.name} on {target.hardware.name} as deployed vs {nas.name} on an H100 "
+                        f"(measured ceilings) in a hyperscale datacenter (google-fleet) in {better.label.split(', ')[1]}")
     return d
-
-
-def request_with(req: AnalysisRequest, **changes: Any) -> AnalysisRequest:
-    return replace(req, **changes)

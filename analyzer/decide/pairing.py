@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, param
 from .rank import Ranked
 
 NAS_ROLE = "NAS-found"
@@ -34,13 +34,13 @@ def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None,
     by_name = {r.candidate.name: r for r in rows}
     base_name = baseline or next((r.candidate.name for r in rows if r.candidate.role == "baseline"), None)
     if base_name is None:
-        raise UsageError("no baseline: give --baseline NAME (no candidate has role 'baseline' in the manifest)")
+        raise UsageError(f"no baseline: give {param('baseline')} NAME (no candidate has role 'baseline' in the manifest)")
     if base_name not in by_name:
-        raise UsageError(f"--baseline '{base_name}' is not among the candidates: {', '.join(sorted(by_name))}")
+        raise UsageError(f"{param('baseline')} '{base_name}' is not among the candidates: {', '.join(sorted(by_name))}")
     base = by_name[base_name].candidate
     if nas_model is not None:
         if nas_model not in by_name:
-            raise UsageError(f"--nas-model '{nas_model}' is not among the candidates: {', '.join(sorted(by_name))}")
+            raise UsageError(f"{param('nas_model')} '{nas_model}' is not among the candidates: {', '.join(sorted(by_name))}")
         c = by_name[nas_model].candidate
         how = f"--nas-model {nas_model}" + ("" if c.role == NAS_ROLE else f" (its role is '{c.role or 'unknown'}', not NAS-found)")
         return _pair(base, c, how, tolerance)

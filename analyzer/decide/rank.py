@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, param
 
 OBJECTIVES = ("co2e", "energy", "latency", "weighted")
 
@@ -67,7 +67,7 @@ def _weighted(cands: list[Candidate], weights: dict[str, float]) -> dict[str, fl
 def rank(cands: list[Candidate], objective: str = "co2e", *, max_latency_s: float | None = None,
          min_accuracy: float | None = None, weights: dict[str, float] | None = None) -> list[Ranked]:
     if objective not in OBJECTIVES:
-        raise UsageError(f"--objective '{objective}': expected one of {', '.join(OBJECTIVES)}")
+        raise UsageError(f"{param('objective')} '{objective}': expected one of {', '.join(OBJECTIVES)}")
     names = [c.name for c in cands]
     if len(set(names)) != len(names):
         raise UsageError(f"candidate names must be unique: {sorted({n for n in names if names.count(n) > 1})}")

@@ -11,13 +11,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from .amortize import items_served
-from ..units import G_PER_KG
+from ..units import DAYS_PER_YEAR, G_PER_KG
 
 
 @dataclass(frozen=True)
 class Sensitivity:
     name: str
-    option: str
+    param: str  # the parameter (analyze's option) that sets the assumption
     base: str
     flip: str | None  # the value where the net saving changes sign; None: never within `tried`
     tried: str
@@ -74,15 +74,15 @@ def _root(f: Callable[[float], float], lo: float, hi: float) -> float | None:
     return math.exp((a + b) / 2)
 
 
-def continuous(name: str, option: str, base: float, tried: tuple[float, float], ends: tuple[float, float],
+def continuous(name: str, param: str, base: float, tried: tuple[float, float], ends: tuple[float, float],
                net_at: Callable[[float], float], unit: str = "") -> Sensitivity:
     flip = _root(net_at, *tried)
-    return Sensitivity(name, option, _fmt(base) + unit, None if flip is None else _fmt(flip) + unit,
+    return Sensitivity(name, param, _fmt(base) + unit, None if flip is None else _fmt(flip) + unit,
                        f"{_fmt(tried[0])}..{_fmt(tried[1])}{unit}", _fmt(ends[0]) + unit, _fmt(ends[1]) + unit,
                        net_at(ends[0]), net_at(ends[1]))
 
 
-def discrete(name: str, option: str, base: str, values: list[str], net_at: Callable[[str], float | None]) -> Sensitivity | None:
+def discrete(name: str, param: str, base: str, values: list[str], net_at: Callable[[str], float | None]) -> Sensitivity | None:
     """Values in order of distance from the base; the flip is the first whose sign differs from the base's."""
     nets = {v: net_at(v) for v in values}
     nets = {v: n for v, n in nets.items() if n is not None}
@@ -92,7 +92,7 @@ def discrete(name: str, option: str, base: str, values: list[str], net_at: Calla
     flip = next((v for v in order if (nets[v] > 0) != (nets[base] > 0)), None)
     lo = min(nets, key=lambda v: nets[v])
     hi = max(nets, key=lambda v: nets[v])
-    return Sensitivity(name, option, base, flip, ", ".join(nets), lo, hi, nets[lo], nets[hi])
+    return Sensitivity(name, param, base, flip, ", ".join(nets), lo, hi, nets[lo], nets[hi])
 
 
 def scenario_sensitivities(sc: Scenario, ranges: dict[str, tuple[float, float]], serve_pue: float, serve_grid: float,
@@ -103,21 +103,21 @@ def scenario_sensitivities(sc: Scenario, ranges: dict[str, tuple[float, float]],
     yr_lo, yr_hi = ranges["horizon_years"]
     s_lo, s_hi = ranges["search_kg"]
     out = [
-        continuous("daily volume per deployment", "--inferences-per-day", sc.items_per_day, (ipd_lo / 1e3, ipd_hi * 1e3),
+        continuous("daily volume per deployment", "inferences_per_day", sc.items_per_day, (ipd_lo / 1e3, ipd_hi * 1e3),
                    (ipd_lo, ipd_hi), lambda x: sc.net_kg(items_per_day=x), " items/day"),
-        continuous("deployments", "--deployments", sc.deployments, (1.0, 1e5), (dep_lo, dep_hi), lambda x: sc.net_kg(deployments=x)),
-        continuous("horizon", "--horizon-years", sc.horizon_days / 365.25, (0.01, 30.0), (yr_lo, yr_hi),
-                   lambda x: sc.net_kg(horizon_days=x * 365.25), " years"),
-        continuous("search cost", "--nas-cost-kg", sc.search_kg, (max(sc.search_kg, 1e-6) / 1e4, max(sc.search_kg, 1e-6) * 1e4),
+        continuous("deployments", "deployments", sc.deployments, (1.0, 1e5), (dep_lo, dep_hi), lambda x: sc.net_kg(deployments=x)),
+        continuous("horizon", "horizon_years", sc.horizon_days / DAYS_PER_YEAR, (0.01, 30.0), (yr_lo, yr_hi),
+                   lambda x: sc.net_kg(horizon_days=x * DAYS_PER_YEAR), " years"),
+        continuous("search cost", "nas_cost_kg", sc.search_kg, (max(sc.search_kg, 1e-6) / 1e4, max(sc.search_kg, 1e-6) * 1e4),
                    (s_lo, s_hi), lambda x: sc.net_kg(search_kg=x), " kgCO2e"),
-        continuous("PUE where served", "--pue", serve_pue, (1.0, 3.0), (1.1, 2.0),
+        continuous("PUE where served", "pue", serve_pue, (1.0, 3.0), (1.1, 2.0),
                    lambda x: sc.net_kg(saving_g_per_item=sc.saving_g_per_item * x / serve_pue)),
-        continuous("grid where served", "--grid-gco2e-per-kwh", serve_grid, (1.0, 2000.0), (20.0, 800.0),
+        continuous("grid where served", "grid", serve_grid, (1.0, 2000.0), (20.0, 800.0),
                    lambda x: sc.net_kg(saving_g_per_item=sc.saving_g_per_item * x / serve_grid) if serve_grid > 0 else -sc.search_kg,
                    " g/kWh"),
-        continuous("PUE where the search ran", "--nas-pue", search_pue, (1.0, 3.0), (1.1, 2.0),
+        continuous("PUE where the search ran", "nas_pue", search_pue, (1.0, 3.0), (1.1, 2.0),
                    lambda x: sc.net_kg(search_kg=sc.search_kg * x / search_pue)),
-        continuous("grid where the search ran", "--nas-grid-gco2e-per-kwh", search_grid, (1.0, 2000.0), (20.0, 800.0),
+        continuous("grid where the search ran", "nas_grid", search_grid, (1.0, 2000.0), (20.0, 800.0),
                    lambda x: sc.net_kg(search_kg=sc.search_kg * x / search_grid) if search_grid > 0 else sc.net_kg(), " g/kWh"),
     ]
     return out

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..errors import AnalyzerError, UsageError, naming
+from ..errors import AnalyzerError, UsageError, naming, param
 from ..load.onnx_graph import stored_external_weights
 
 
@@ -71,17 +71,17 @@ def _require_kinds(ray: Any, kinds: list[str]) -> None:
     missing = [k for k in kinds if offered.get(k, 0) < 1]
     if missing:
         have = sorted(k for k in offered if not k.startswith("node:") and k not in ("CPU", "GPU", "memory", "object_store_memory"))
-        raise UsageError(f"--on {', '.join(missing)}: no node of the cluster offers this resource (a task would wait "
+        raise UsageError(f"{param('on')} {', '.join(missing)}: no node of the cluster offers this resource (a task would wait "
                          f"forever); offered: {', '.join(have) or 'only CPU/GPU/memory'}")
 
 
 def measure_fleet(paths: list[Path], batches: list[int], kinds: list[str], settings: dict[str, Any],
                   address: str | None = None) -> tuple[list[dict[str, Any]], list[str]]:
     """Each model measured once on a node of each kind: (measurement dicts tagged with 'node', errors)."""
-    from .population import RayExecutor
+    from .executors import RayExecutor
 
     if not kinds:
-        raise UsageError("--on: name at least one device kind (a Ray resource)")
+        raise UsageError(f"{param('on')}: name at least one device kind (a Ray resource)")
     ex = RayExecutor(address)
     ray = ex.ray
     _require_kinds(ray, kinds)

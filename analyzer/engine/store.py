@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import __version__
-from ..errors import StoreError
+from ..errors import StoreError, param
 from ..paths import cache_dir
 
 SCHEMA_VERSION = 1
@@ -95,23 +95,23 @@ class Store:
             if version > SCHEMA_VERSION:
                 conn.close()
                 raise StoreError(f"store {path} has schema v{version}, newer than this tool's v{SCHEMA_VERSION}; "
-                                 "upgrade nas-analyzer or use --store PATH / --no-store")
+                                 f"upgrade nas-analyzer or use {param('store')} PATH / {param('no_store')}")
             conn.execute("BEGIN IMMEDIATE")
             for stmt in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
                 conn.execute(stmt)
             conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             conn.execute("COMMIT")
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"store {path} is not usable ({e}); it was left untouched; use --store PATH or --no-store") from None
+            raise StoreError(f"store {path} is not usable ({e}); it was left untouched; use {param('store')} PATH or {param('no_store')}") from None
         except OSError as e:
-            raise StoreError(f"store {path} cannot be opened ({e.strerror}); use --store PATH or --no-store") from None
+            raise StoreError(f"store {path} cannot be opened ({e.strerror}); use {param('store')} PATH or {param('no_store')}") from None
         return cls(path, conn)
 
     @classmethod
     def open_readonly(cls, path: Path) -> "Store":
         """For listing and export: never writes, so a read-only store (or folder) works."""
         if not path.is_file():
-            raise StoreError(f"no results store at {path}; run analyze or project first, or give --store PATH")
+            raise StoreError(f"no results store at {path}; run analyze or project first, or give {param('store')} PATH")
         try:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
             version = cls._version(conn)

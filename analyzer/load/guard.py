@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from ..errors import AnalyzerError, ResourceLimitError
+from ..errors import AnalyzerError, ResourceLimitError, param
 
 try:
     import resource
@@ -156,7 +156,7 @@ def _serve(req_r: int, resp_w: int) -> None:
         except MemoryError:
             payload = ("memory", "")
         except AnalyzerError as e:
-            payload = ("error", (type(e).__module__, type(e).__qualname__, str(e), e.exit_code))
+            payload = ("error", (type(e).__module__, type(e).__qualname__, e.message, e.exit_code))
         except BaseException as e:  # noqa: BLE001 - reported by the parent as an internal error
             text = f"{type(e).__name__}: {e}"
             payload = ("memory", "") if "bad_alloc" in text else ("internal", traceback.format_exc())
@@ -218,14 +218,14 @@ def run_limited(fn: Callable[..., Any], *args: Any, what: str) -> Any:
             raise ResourceLimitError(f"{what}: shape inference was stopped"
                                      + (f" by signal {signal.Signals(sig).name}" if sig else "")
                                      + (f" ({last})" if last else "")
-                                     + f"; it may have exceeded the {lim.memory_mb:g} MB memory limit (--memory-limit)")
+                                     + f"; it may have exceeded the {lim.memory_mb:g} MB memory limit ({param('memory_limit')})")
         srv.said = (srv.said + _drain(srv.err_r))[-4096:]  # keep its stderr pipe from filling
     kind, value = pickle.loads(data)
     if kind == "ok":
         return value
     if kind == "memory":
         raise ResourceLimitError(f"{what}: shape inference needed more than the {lim.memory_mb:g} MB memory limit "
-                                 "(--memory-limit)")
+                                 f"({param('memory_limit')})")
     if kind == "error":
         return _raise(*value)
     raise RuntimeError(f"shape inference worker failed:\n{value}")
@@ -242,7 +242,7 @@ def _response(srv: _Server, lim: Limits, what: str) -> bytes | None:
             _server.pop()
             srv.close(kill=True)
             raise ResourceLimitError(f"{what}: shape inference did not finish within {lim.timeout_s:g} s "
-                                     "(--timeout); the model may be crafted to loop")
+                                     f"({param('timeout')}); the model may be crafted to loop")
         ready, _, _ = select.select([srv.resp_r], [], [], min(left, 1.0))
         if not ready:
             continue

@@ -7,31 +7,29 @@ inference, and their bytes are only located (inline slice or external file range
 from __future__ import annotations
 
 import hashlib
-import math
 import mmap
-import re
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import helper, shape_inference
+from onnx import shape_inference
 
 from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
-from ..ir import Dim, Graph, Node, TensorInfo
-from ..units import MAX_BATCH, MAX_DIM, MAX_ELEMENTS, ONNX_DTYPES, dtype_itemsize, dtype_name
+from ..ir import Graph, TensorInfo
+from ..units import MAX_BATCH, MAX_DIM, dtype_itemsize, dtype_name
 from . import contrib_shapes, dim_expr, guard, hash_cache, seeded, shape_fold
 from .hash_cache import INLINE_HASH_BYTES
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
+from .to_ir import const_values, shape_of, tensor_info, to_ir
+from .validate import (CONTRADICTIONS, check_model, check_dataflow, check_declared_dims, check_inferred_dims,
+                       explain_data_dependence, reject_known_hazards, reject_unreadable)
 from .wire import strip_weights
 
 PINNED_NOTE = ("constants in the graph pin the batch; profiled one item and scaled per-item work and activation "
                "traffic by {batch} (weights counted once)")
 _STRIP_BYTES = 4096  # initializers larger than this lose their data in the inference skeleton
-_CONST_MAX_ELEMS = 16  # small constants keep their values (trip counts, scales)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,63 +150,6 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
     return out
 
 
-def _check(sk: onnx.ModelProto, path: Path) -> None:
-    # Outputs declared without a shape: ONNX Runtime accepts these, and so do we. The checker stops at the first
-    # such value, so it checks a copy in which they have an (unknown-rank) shape, and sees the rest of the graph.
-    checked = sk
-    if any(not vi.type.tensor_type.HasField("shape") for vi in _declared(sk.graph) if vi.type.HasField("tensor_type")):
-        checked = onnx.ModelProto()
-        checked.CopyFrom(sk)
-        for vi in _declared(checked.graph):
-            if vi.type.HasField("tensor_type") and not vi.type.tensor_type.HasField("shape"):
-                vi.type.tensor_type.shape.SetInParent()
-    try:
-        onnx.checker.check_model(checked)
-    except (onnx.checker.ValidationError, ValueError, RuntimeError, TypeError) as e:
-        lines = str(e).strip().splitlines()
-        first = lines[0] if lines else type(e).__name__
-        raise ModelLoadError(f"{path}: invalid ONNX graph: {first}") from None
-
-
-def _declared(g: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
-    return [*g.input, *g.output, *g.value_info]
-
-
-def _check_dataflow(g: onnx.GraphProto, path: Path) -> None:
-    """Each value written once, and no cycle: ONNX Runtime refuses both, and a cycle has no cost to count.
-    (Nodes need not be listed in order; subgraphs read outer values by name, so only the main graph is walked.)"""
-    written: dict[str, str] = {vi.name: "a graph input" for vi in g.input}
-    written.update({t.name: "an initializer" for t in g.initializer if t.name not in written})
-    for n in g.node:
-        for o in n.output:
-            if not o:
-                continue
-            if o in written:
-                raise ModelLoadError(f"{path}: '{o}' is written by node '{n.name or n.op_type}' and by {written[o]}; "
-                                     "each value has one producer")
-            written[o] = f"node '{n.name or n.op_type}'"
-    producer = {o: i for i, n in enumerate(g.node) for o in n.output if o}
-    waiting = [sum(1 for x in set(n.input) if x in producer) for n in g.node]
-    readers: dict[int, list[int]] = {}
-    for i, n in enumerate(g.node):
-        for x in set(n.input):
-            if x in producer:
-                readers.setdefault(producer[x], []).append(i)
-    ready = [i for i, w in enumerate(waiting) if w == 0]
-    done = 0
-    while ready:
-        i = ready.pop()
-        done += 1
-        for r in readers.get(i, ()):
-            waiting[r] -= 1
-            if waiting[r] == 0:
-                ready.append(r)
-    if done < len(g.node):
-        stuck = next(n for i, n in enumerate(g.node) if waiting[i] > 0)
-        raise ModelLoadError(f"{path}: the graph has a cycle through node '{stuck.name or stuck.op_type}' "
-                             f"({stuck.op_type}); a model's graph is acyclic")
-
-
 def _set_dim(dim: onnx.TensorShapeProto.Dimension, value: int) -> None:
     dim.Clear()
     dim.dim_value = value
@@ -306,7 +247,7 @@ def input_signature(path: Path) -> list[InputSignature]:
     for vi in proto.graph.input:
         if vi.name in inits:
             continue
-        shape, elem = _shape(vi.type)
+        shape, elem = shape_of(vi.type)
         out.append(InputSignature(vi.name, tuple(d if isinstance(d, int) and d > 0 or isinstance(d, str) else "?"
                                                   for d in shape) if shape is not None else None, dtype_name(elem),
                                   dtype_itemsize(elem)))
@@ -336,7 +277,7 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
         opset = _default_opset(proto)
         rec = seeded.info(proto)
         if not trusted:
-            _reject_unreadable(proto, path)
+            reject_unreadable(proto, path)
         weights = _weights(proto, path.parent, memoryview(mapped), stripped, rec["file"] if rec else None, path)
         loaded = _analyse(path, proto, stripped, weights, opset, dims, batch, assume_upper_bound, trusted)
         digest = sha_future.result()
@@ -353,9 +294,9 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
     if trusted:
         inferred, notes, scale, found = _shapes_proto(sk, path, dims, batch, inits, assume_upper_bound)
     else:
-        _check_declared_dims(sk, path)
-        _check_dataflow(sk.graph, path)
-        _reject_known_hazards(sk.graph, path)
+        check_declared_dims(sk, path)
+        check_dataflow(sk.graph, path)
+        reject_known_hazards(sk.graph, path)
         # ONNX's C++ checker and inference, and our folding, under the time and memory limits (guard.py)
         inferred_bytes, notes, scale, found = guard.run_limited(_shapes, sk, path, dims, batch, inits, assume_upper_bound,
                                                                 what=str(path))
@@ -363,9 +304,9 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
             notes.append(guard.NO_LIMIT_NOTE)
         inferred = onnx.ModelProto()
         inferred.ParseFromString(inferred_bytes)
-    _check_inferred_dims(inferred, path)
+    check_inferred_dims(inferred, path)
     opsets = {("" if o.domain == "ai.onnx" else o.domain): int(o.version) for o in proto.opset_import}
-    init_infos = {t.name: _tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, _const_values(t))
+    init_infos = {t.name: tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, const_values(t))
                   for t in proto.graph.initializer}
     graph, _ = to_ir(inferred.graph, init_infos, opsets)
     initializers = tuple(init_infos.values())
@@ -385,7 +326,7 @@ def _shapes_proto(sk: onnx.ModelProto, path: Path, dims: dict[str, int], batch: 
                   assume_upper_bound: bool) -> tuple[onnx.ModelProto, list[str], int, set[str]]:
     """Check, bind and infer every shape (the part that runs ONNX's C++ code): (inferred model, notes,
     batch scale, the input dim names found)."""
-    _check(sk, path)
+    check_model(sk, path)
     notes: list[str] = []
     scale = 1
     bound = onnx.ModelProto()
@@ -397,7 +338,7 @@ def _shapes_proto(sk: onnx.ModelProto, path: Path, dims: dict[str, int], batch: 
     except ShapeError as e:
         if "overflow" in str(e):  # a Reshape or Expand to more elements than int64 counts
             raise ShapeError(f"{e}; a shape is larger than any tensor can be") from None
-        if any(k in str(e) for k in _CONTRADICTIONS) and (batch is None or _contradicts_unbatched(sk, path, dims, inits)):
+        if any(k in str(e) for k in CONTRADICTIONS) and (batch is None or _contradicts_unbatched(sk, path, dims, inits)):
             raise ShapeError(f"{e}; the graph's shapes contradict each other") from None  # ONNX Runtime refuses it too
         if batch is None:
             inferred = _infer(bound, path, strict=False)
@@ -419,7 +360,7 @@ def _shapes_proto(sk: onnx.ModelProto, path: Path, dims: dict[str, int], batch: 
         inferred, assumed = shape_fold.resolve(bound, inferred, lambda m: _infer(m, path, strict=False), assume_upper_bound)
         notes += assumed
         if shape_fold.has_unknown_dims(inferred):
-            _explain_data_dependence(inferred, path)
+            explain_data_dependence(inferred, path)
     return inferred, notes, scale, found
 
 
@@ -432,167 +373,9 @@ def _contradicts_unbatched(sk: onnx.ModelProto, path: Path, dims: dict[str, int]
     try:
         _infer(plain, path, strict=True)
     except ShapeError as e:
-        return any(k in str(e) for k in _CONTRADICTIONS)
+        return any(k in str(e) for k in CONTRADICTIONS)
     return False
 
-
-_EINSUM = re.compile(rb"^[A-Za-z ,.>\-]*$")
-
-
-def _reject_known_hazards(g: onnx.GraphProto, path: Path) -> None:
-    """Inputs known to send ONNX's C++ inference into an endless loop, refused before it runs (the time limit
-    would stop them too, after --timeout): an Einsum equation with bytes other than letters, commas, '->'
-    and '...' (a NUL or a non-ASCII byte after '...')."""
-    for n in g.node:
-        for a in n.attribute:
-            if n.op_type == "Einsum" and a.name == "equation" and not _EINSUM.match(a.s):
-                raise ModelLoadError(f"{path}: Einsum at node '{n.name or n.output[0] if n.output else ''}': equation "
-                                     f"{a.s.decode('latin-1')!r} is not an Einsum equation (letters, commas, '->', '...')")
-            if a.type == onnx.AttributeProto.GRAPH:
-                _reject_known_hazards(a.g, path)
-            elif a.type == onnx.AttributeProto.GRAPHS:
-                for sub in a.graphs:
-                    _reject_known_hazards(sub, path)
-
-
-def _reject_unreadable(proto: onnx.ModelProto, path: Path) -> None:
-    """Text fields that are not UTF-8 (protobuf hands them over as bytes, and every later step would trip on
-    them) and initializers with impossible dims or types, refused with the model's name first."""
-    where = _non_utf8(proto, "model")
-    if where is not None:
-        raise ModelLoadError(f"{path}: {where} is not UTF-8 text")
-
-    def graph(g: onnx.GraphProto) -> None:
-        for n in g.node:
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    graph(a.g)
-                elif a.type == onnx.AttributeProto.GRAPHS:
-                    for sub in a.graphs:
-                        graph(sub)
-        for t in g.initializer:
-            if any(d < 0 for d in t.dims):
-                raise ModelLoadError(f"{path}: initializer '{t.name}' has dims {list(t.dims)}; dims are 0 or more")
-            if t.data_type not in ONNX_DTYPES:
-                raise ModelLoadError(f"{path}: initializer '{t.name}' has data type {t.data_type}, which ONNX does not define")
-
-    graph(proto.graph)
-
-
-_STRING, _MESSAGE = 9, 11  # FieldDescriptor.TYPE_STRING, TYPE_MESSAGE
-
-
-def _non_utf8(msg: Any, at: str) -> str | None:
-    """The first string field of `msg` (recursively) that holds bytes that are not UTF-8, named by its path.
-    A fast pass finds whether there is one; only then is the path built (the walk visits every message)."""
-    return _non_utf8_path(msg, at) if _has_non_utf8(msg) else None
-
-
-_LEAVES: dict[Any, tuple[str, ...] | None] = {}
-
-
-def _leaf_strings(desc: Any) -> tuple[str, ...] | None:
-    """For a message type with no message fields and no repeated strings (StringStringEntryProto,
-    OperatorSetIdProto): its string fields, checked in line rather than by recursion. Else None."""
-    if desc not in _LEAVES:
-        leaf = all(f.type != _MESSAGE and not (f.type == _STRING and f.is_repeated) for f in desc.fields)
-        _LEAVES[desc] = tuple(f.name for f in desc.fields if f.type == _STRING) if leaf else None
-    return _LEAVES[desc]
-
-
-def _has_non_utf8(msg: Any) -> bool:
-    """The fast pass: no paths, repeated strings checked by one join (it raises on bytes), lists of leaf
-    messages (external_data, metadata) checked in line."""
-    for fd, value in msg.ListFields():
-        t = fd.type
-        if t == _STRING:
-            if fd.is_repeated:
-                try:
-                    "".join(value)
-                except TypeError:
-                    return True
-            elif type(value) is not str:
-                return True
-        elif t == _MESSAGE:
-            if not fd.is_repeated:
-                if _has_non_utf8(value):
-                    return True
-                continue
-            leaf = _leaf_strings(fd.message_type)
-            if leaf is not None:
-                try:
-                    "".join([getattr(v, name) for v in value for name in leaf])
-                except TypeError:
-                    return True
-                continue
-            for v in value:
-                if _has_non_utf8(v):
-                    return True
-    return False
-
-
-def _non_utf8_path(msg: Any, at: str) -> str | None:
-    for fd, value in msg.ListFields():
-        if fd.type == _STRING:
-            single = isinstance(value, (str, bytes))
-            for i, v in enumerate([value] if single else value):
-                if not isinstance(v, str):
-                    return f"{at}.{fd.name}" + ("" if single else f"[{i}]") + f" ({bytes(v)[:40]!r})"
-        elif fd.type == _MESSAGE:
-            single = hasattr(value, "ListFields")
-            for i, v in enumerate([value] if single else value):
-                found = _non_utf8_path(v, f"{at}.{fd.name}" + ("" if single else f"[{i}]"))
-                if found:
-                    return found
-    return None
-
-
-# strict inference errors that mean the graph contradicts itself (others, such as an op without a schema,
-# leave the lenient pass to do what it can, with a note)
-_CONTRADICTIONS = ("Incompatible dimensions", "Inferred shape and existing shape differ", "Inferred elem type differs",
-                   "Incompatible ranks", "rank mismatch")
-
-
-def _check_declared_dims(sk: onnx.ModelProto, path: Path) -> None:
-    """Declared shapes with a negative dim (-1 is not 'unknown' in ONNX: that is a dim without a value)."""
-    for vi in _declared(sk.graph):
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
-            for d in vi.type.tensor_type.shape.dim:
-                if d.HasField("dim_value") and d.dim_value < 0:
-                    raise ModelLoadError(f"{path}: '{vi.name}' declares dim {d.dim_value}; dims are 0 or more "
-                                         "(an unknown dim has a name or no value)")
-                if d.HasField("dim_value") and d.dim_value > MAX_DIM:
-                    raise ModelLoadError(f"{path}: '{vi.name}' declares dim {d.dim_value:,}; the largest dim this tool "
-                                         f"profiles is {MAX_DIM:,}")
-
-
-def _check_inferred_dims(inferred: onnx.ModelProto, path: Path) -> None:
-    """Shapes that inference computed negative: inputs that make no sense (a negative Resize scale, a Slice or
-    Pad that removes more than there is)."""
-    producer = {o: n for n in inferred.graph.node for o in n.output}
-    for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
-        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
-            n = producer.get(vi.name)
-            at = f" at node '{n.name or n.op_type}' ({n.op_type})" if n is not None else ""
-            values = [d.dim_value for d in vi.type.tensor_type.shape.dim if d.HasField("dim_value")]
-            for v in values:
-                if v < 0:
-                    raise ShapeError(f"{path}: '{vi.name}' would have dim {v}{at}: its inputs or attributes "
-                                     "make no sense (a negative scale, pad or size?)")
-            if max(values, default=0) > MAX_DIM or math.prod(values) > MAX_ELEMENTS:
-                raise ShapeError(f"{path}: '{vi.name}' would have shape {values}{at}, more than this tool profiles "
-                                 f"(dims up to {MAX_DIM:,}, {MAX_ELEMENTS:,} elements a tensor)")
-
-
-def _explain_data_dependence(model: onnx.ModelProto, path: Path) -> None:
-    """Raise a ShapeError naming the node whose output size depends on input values, if there is one."""
-    found = shape_fold.data_dependent(model)
-    if found is None:
-        return  # left for the cost handlers to name where a count needs the unknown dim
-    node, op, out, inputs = found
-    on = f"the values of input {', '.join(repr(i) for i in inputs)}" if inputs else "values computed in the graph"
-    raise ShapeError(f"{path}: the size of '{out}' ({op} at node '{node}') depends on {on}, not on the input dims; "
-                     "cost the largest case with --assume-upper-bound")
 
 
 def _bind_leading_to_one(sk: onnx.ModelProto, inits: set[str]) -> None:
@@ -624,91 +407,6 @@ def _require_bound(model: onnx.ModelProto, inits: set[str]) -> None:
 
 
 # ---- protobuf -> IR -------------------------------------------------------------------------------
-
-
-def _shape(t: onnx.TypeProto) -> tuple[tuple[Dim, ...] | None, int]:
-    if not t.HasField("tensor_type"):
-        return None, 0
-    tt = t.tensor_type
-    if not tt.HasField("shape"):
-        return None, tt.elem_type
-    dims: list[Dim] = []
-    for d in tt.shape.dim:
-        if d.HasField("dim_value"):
-            dims.append(int(d.dim_value))
-        else:
-            dims.append(d.dim_param or "?")
-    return tuple(dims), tt.elem_type
-
-
-def _tensor_info(name: str, shape: tuple[Dim, ...] | None, elem: int, init: bool = False,
-                 const: tuple[float, ...] | None = None) -> TensorInfo:
-    return TensorInfo(name, shape, dtype_name(elem), dtype_itemsize(elem), init, const)
-
-
-def _const_values(t: onnx.TensorProto) -> tuple[float, ...] | None:
-    n = math.prod(t.dims) if t.dims else 1
-    if n > _CONST_MAX_ELEMS or t.data_location == onnx.TensorProto.EXTERNAL or t.data_type in (8, 14, 15):
-        return None
-    try:
-        return tuple(float(v) for v in onnx.numpy_helper.to_array(t).reshape(-1))
-    except Exception:  # noqa: BLE001 - malformed constant: just no value
-        return None
-
-
-@lru_cache(maxsize=None)
-def _attr_defaults(op_type: str, domain: str, opset: int) -> dict[str, Any]:
-    try:
-        schema = onnx.defs.get_schema(op_type, opset, domain)
-    except onnx.defs.SchemaError:
-        return {}
-    out = {}
-    for name, a in schema.attributes.items():
-        if a.default_value.name:
-            v = helper.get_attribute_value(a.default_value)
-            out[name] = v.decode() if isinstance(v, bytes) else v
-    return out
-
-
-def to_ir(g: onnx.GraphProto, outer: dict[str, TensorInfo], opsets: dict[str, int] | None = None
-          ) -> tuple[Graph, tuple[TensorInfo, ...]]:
-    values = dict(outer)
-    inits: list[TensorInfo] = []
-    for t in g.initializer:
-        ti = _tensor_info(t.name, tuple(int(d) for d in t.dims), t.data_type, True, _const_values(t))
-        values[t.name] = ti
-        inits.append(ti)
-    for vi in list(g.input) + list(g.value_info) + list(g.output):
-        if vi.name in values and values[vi.name].is_initializer:
-            continue
-        shape, elem = _shape(vi.type)
-        if vi.name not in values or values[vi.name].shape is None:
-            values[vi.name] = _tensor_info(vi.name, shape, elem)
-    nodes = []
-    for i, n in enumerate(g.node):
-        attrs: dict[str, Any] = dict(_attr_defaults(n.op_type, n.domain, (opsets or {}).get(n.domain, 10**6)))
-        subgraphs: dict[str, Graph] = {}
-        for a in n.attribute:
-            if a.type == onnx.AttributeProto.GRAPH:
-                subgraphs[a.name] = to_ir(a.g, values, opsets)[0]
-            elif a.type in (onnx.AttributeProto.TENSOR, onnx.AttributeProto.SPARSE_TENSOR):
-                attrs[a.name] = None
-                if n.op_type == "Constant" and a.type == onnx.AttributeProto.TENSOR and n.output:
-                    shape = tuple(int(d) for d in a.t.dims)
-                    values[n.output[0]] = _tensor_info(n.output[0], shape, a.t.data_type, True, _const_values(a.t))  # a constant: read like a weight
-            elif a.type == onnx.AttributeProto.INT:  # the common kinds read directly (get_attribute_value is slower)
-                attrs[a.name] = a.i
-            elif a.type == onnx.AttributeProto.INTS:
-                attrs[a.name] = list(a.ints)
-            elif a.type != onnx.AttributeProto.GRAPHS:
-                v = helper.get_attribute_value(a)
-                attrs[a.name] = v.decode(errors="replace") if isinstance(v, bytes) else v
-        ins = tuple((values.get(x) or _tensor_info(x, None, 0)) if x else None for x in n.input)
-        outs = tuple((values.get(x) or _tensor_info(x, None, 0)) if x else None for x in n.output)
-        nodes.append(Node(n.name or f"{n.op_type}_{i}", n.op_type, n.domain, attrs, ins, outs, subgraphs))
-    graph = Graph(g.name, tuple(nodes), tuple(values[v.name] for v in g.input if v.name in values and not values[v.name].is_initializer),
-                  tuple(values[v.name] for v in g.output if v.name in values))
-    return graph, tuple(inits)
 
 
 def rebatched_model_bytes(path: Path, batch: int) -> bytes | None:

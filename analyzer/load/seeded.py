@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto
 
 from ..errors import ModelLoadError
 
@@ -127,10 +127,3 @@ def materialize(path: Path, cache: Path) -> Path:
     tmp.write_bytes(proto.SerializeToString())
     tmp.replace(out)
     return out
-
-
-def full_array(t: onnx.TensorProto, seed: int) -> np.ndarray:
-    """One initializer's values: stored, or generated as materialize writes them."""
-    if t.data_location == TensorProto.EXTERNAL:
-        return generate(t.name, tuple(int(d) for d in t.dims), seed)
-    return numpy_helper.to_array(t)

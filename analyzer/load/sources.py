@@ -44,6 +44,23 @@ class CandidateTask:
     role: str = ""
     arch: dict | None = None
 
+    def model_label(self) -> str:
+        """How errors name the candidate: its file, or its name when it has none."""
+        return self.path if self.path is not None else self.name
+
+
+def from_path(path: Path | str, name: str | None = None, accuracy: float | None = None, role: str = "") -> CandidateTask:
+    """A model file as a candidate; its identity is the file's sha256 ('' when it cannot be read: evaluating it
+    then says why, naming the file)."""
+    from .hash_cache import file_sha256
+
+    p = Path(path)
+    try:
+        identity = file_sha256(p) if p.is_file() else ""
+    except OSError:
+        identity = ""
+    return CandidateTask(name or p.stem, identity, path=str(p), accuracy=accuracy, role=role)
+
 
 def known_size(spec: str) -> int | None:
     """How many candidates `spec` holds, when that is known without reading them (space:N)."""

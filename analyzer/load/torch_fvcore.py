@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import AnalyzerError, UsageError, param
 from ..records import ModelProfile, NodeProfile
 from ..units import FLOPS_PER_MAC
 
@@ -328,7 +328,7 @@ def load_torch_file(path_text: str, input_shapes: list[list[int]], trust_pickle:
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     if not input_shapes:
-        raise UsageError(f"{path}: give --input-shape (e.g. --input-shape 1,3,224,224) for a module loaded from a file")
+        raise UsageError(f"{path}: give {param('input_shape')} (e.g. {param('input_shape')} 1,3,224,224) for a module loaded from a file")
     inputs = tuple(torch.randn(*s) for s in input_shapes)
     try:
         return torch.jit.load(str(path), map_location="cpu").eval(), inputs, path.name
@@ -339,7 +339,7 @@ def load_torch_file(path_text: str, input_shapes: list[list[int]], trust_pickle:
     except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as e:
         if not trust_pickle:
             raise AnalyzerError(f"{path}: loading it would run arbitrary pickled code ({_first_line(e)}); refused. "
-                                "Pass --trust-pickle only for a file you trust, or use FILE.py:factory") from None
+                                f"Pass {param('trust_pickle')} only for a file you trust, or use FILE.py:factory") from None
         try:
             obj = torch.load(str(path), map_location="cpu", weights_only=False)
         except Exception as e2:  # noqa: BLE001

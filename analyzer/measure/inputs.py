@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, UsageError
-from ..ir import Graph, TensorInfo
+from ..errors import InputError, UsageError, param
+from ..ir import Graph
 
 _NUMPY = {"float32": np.float32, "float16": np.float16, "float64": np.float64, "int64": np.int64, "int32": np.int32,
           "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
@@ -53,7 +53,7 @@ def synthesise(graph: Graph, seed: int = 0) -> tuple[dict[str, np.ndarray], list
         shape = t.dims(f"input '{t.name}'")
         dtype = _NUMPY.get(t.dtype)
         if dtype is None:
-            raise InputError(f"input '{t.name}': cannot synthesise dtype {t.dtype}; pass --inputs FILE.npz")
+            raise InputError(f"input '{t.name}': cannot synthesise dtype {t.dtype}; pass {param('inputs')} FILE.npz")
         if np.issubdtype(dtype, np.floating):
             feeds[t.name] = rng.standard_normal(shape).astype(dtype)
         elif dtype is np.bool_:
@@ -72,20 +72,15 @@ def from_npz(path: Path, graph: Graph) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:  # never unpickle user files
             arrays = {k: data[k] for k in data.files}
     except FileNotFoundError:
-        raise UsageError(f"--inputs {path}: no such file") from None
+        raise UsageError(f"{param('inputs')} {path}: no such file") from None
     except (OSError, ValueError) as e:
-        raise InputError(f"--inputs {path}: not a readable .npz of arrays ({e})") from None
+        raise InputError(f"{param('inputs')} {path}: not a readable .npz of arrays ({e})") from None
     names = [t.name for t in graph.inputs]
     missing = [n for n in names if n not in arrays]
     if missing:
-        raise InputError(f"--inputs {path}: missing input(s) {', '.join(missing)}; the model needs {', '.join(names)}")
+        raise InputError(f"{param('inputs')} {path}: missing input(s) {', '.join(missing)}; the model needs {', '.join(names)}")
     for t in graph.inputs:
         a = arrays[t.name]
         if t.shape is not None and len(a.shape) != len(t.shape):
-            raise InputError(f"--inputs {path}: '{t.name}' has rank {a.ndim}, the model expects {len(t.shape)}")
+            raise InputError(f"{param('inputs')} {path}: '{t.name}' has rank {a.ndim}, the model expects {len(t.shape)}")
     return {n: arrays[n] for n in names}
-
-
-def batch_of(feeds: dict[str, np.ndarray], inputs: tuple[TensorInfo, ...]) -> int:
-    first = feeds[inputs[0].name] if inputs else None
-    return int(first.shape[0]) if first is not None and first.ndim else 1

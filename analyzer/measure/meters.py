@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import MeterUnavailable, UsageError
+from ..errors import MeterUnavailable, UsageError, param
 
 UJ_PER_J = 1_000_000
 MJ_PER_J = 1_000
@@ -234,4 +234,4 @@ def meter_from_spec(spec: str, provider: str, device: int) -> "EnergyMeter | Met
             return ReplayMeter.from_csv(spec.removeprefix("replay:"))
     except MeterUnavailable as e:
         return e
-    raise UsageError(f"--meter '{spec}': expected auto, rapl, nvml, none or replay:FILE.csv")
+    raise UsageError(f"{param('meter')} '{spec}': expected auto, rapl, nvml, none or replay:FILE.csv")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import UsageError, param
 from ..load.onnx_graph import rebatched_model_bytes
-from ..count.profile import load_for_batch
+from ..count import load_at_batch
 from .inputs import from_npz, synthesise
 from ..errors import MeterUnavailable
 from .meters import EnergyMeter, measure_energy
 from .ort_runner import create_session, make_runner, runtime_version
-from .record import Measurement, cpu_model
+from .record import Measurement, cpu_model, now_utc
 from .timing import measure_latency
 
 
@@ -21,11 +21,11 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
     """`provider` must already be resolved (ort_runner.resolve_provider). `meter` is a meter, or the
     MeterUnavailable that says why there is none."""
     if batch < 1:
-        raise UsageError(f"--batch {batch}: must be >= 1")
-    loaded = load_for_batch(path, dims, batch, hash_file=True)
+        raise UsageError(f"{param('batch')} {batch}: must be >= 1")
+    loaded = load_at_batch(path, dims, batch, hash_file=True)
     if loaded.batch_scale != 1:
         raise UsageError(f"{path}: constants in the graph pin the batch to 1, so it cannot run at batch {batch}; "
-                         "export it with a dynamic batch axis, or measure --batch 1")
+                         f"export it with a dynamic batch axis, or measure {param('batch')} 1")
     notes = list(loaded.notes)  # a pinned batch was refused above, so no scaling note can be here
     if inputs_npz is not None:
         feeds = from_npz(inputs_npz, loaded.graph)
@@ -64,4 +64,4 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
         energy_j_per_item=energy.energy_j_per_item if energy else None,
         dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
         idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
-        energy_source=source, dims=dict(loaded.dims), notes=notes)
+        energy_source=source, dims=dict(loaded.dims), notes=notes, measured_at=now_utc())

@@ -37,6 +37,7 @@ class Measurement:
     dims: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     node: dict[str, str] = field(default_factory=dict)  # where a fleet measured it: host, device, fleet_resource
+    measured_at: str = ""  # ISO 8601 UTC time of the measurement ("" in records written before it was kept)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -61,3 +62,10 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def now_utc() -> str:
+    """The time of a measurement, ISO 8601 in UTC to the second."""
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()

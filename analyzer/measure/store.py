@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import AnalyzerError
+from ..errors import AnalyzerError, param
 from .record import Measurement
 from ..paths import cache_dir
 
@@ -31,7 +31,7 @@ def append(path: Path, records: list[Measurement]) -> None:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
     except OSError as e:
-        raise AnalyzerError(f"cannot write measurements to {path} ({e.strerror}); use --store PATH or --no-store") from None
+        raise AnalyzerError(f"cannot write measurements to {path} ({e.strerror}); use {param('store')} PATH or {param('no_store')}") from None
 
 
 def read(path: Path) -> list[Measurement]:

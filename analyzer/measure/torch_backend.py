@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from ..errors import AnalyzerError, UsageError
 from ..errors import MeterUnavailable
 from .meters import EnergyMeter, auto_meter, measure_energy
-from .record import Measurement, cpu_model
+from .record import Measurement, cpu_model, now_utc
 from .timing import measure_latency
 from ..load.torch_fvcore import module_sha256
 
@@ -136,7 +136,7 @@ def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sam
         energy_j_per_item=energy.energy_j_per_item if energy else None,
         dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
         idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
-        energy_source=source, notes=notes)
+        energy_source=source, notes=notes, measured_at=now_utc())
 
 
 def _train_step(torch: Any, module: Any, inputs: tuple, opt: Any, autocast: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import AnalyzerError
 
-# aten operator -> the host family of analyzer.kernels
+# aten operator -> the host family of analyzer.project.kernels
 FAMILY = {
     **dict.fromkeys(("conv2d", "conv1d", "conv3d", "convolution", "_convolution", "conv_transpose2d", "conv_transpose1d"), "conv"),
     **dict.fromkeys(("batch_norm", "layer_norm", "group_norm", "instance_norm", "native_layer_norm", "rms_norm"), "norm"),

@@ -28,9 +28,12 @@ import numpy as np
 from .. import __version__
 from ..errors import UsageError
 from .fit import nelder_mead
-from .kernels import KERNEL_CLASSES, TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
-from ..profiles import HW_SCALAR_KEYS, PROJECTION_KEYS, HardwareProfile, Sourced
-from .projection import FILL_CLASSES, HOST_FAMILIES, KernelArrays, kernel_arrays_times, resolve_params, schedule_arrays
+from ..taxonomy import KERNEL_CLASSES, TENSOR_CLASSES
+from .kernels import Kernel, KernelPlan, plan_kernels
+from ..profiles import PROJECTION_KEYS, HardwareProfile, Sourced
+from ..taxonomy import FILL_CLASSES, HOST_FAMILIES
+from .params import resolve_params
+from .roofline import KernelArrays, kernel_arrays_times, schedule_arrays
 from ..records import ModelProfile
 
 STARTS = 6
@@ -324,60 +327,40 @@ def error_model(log_errors: dict[tuple[str, str], float], host_share: dict[tuple
 # ---- writing the calibrated profile -----------------------------------------------------------------------
 
 
-def _q(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
-
-
-def _sourced(s: Sourced) -> str:
-    note = f", note = {_q(s.note)}" if s.note else ""
-    return f"{{ value = {s.value!r}, source = {_q(s.source)}, year = {s.year}, kind = {_q(s.kind)}{note} }}"
-
-
 def calibrated_profile_toml(hw: HardwareProfile, cal: Calibration, observations: list[Observation], name: str,
                             measured_on: str, source: str = "", aliases: tuple[str, ...] = (),
-                            extra: dict[str, Any] | None = None) -> str:
-    """The hardware profile with the fitted values as `calibrated` [projection] entries and a [calibration]
-    table holding every measurement it was fitted on, its prediction and error."""
+                            extra: dict[str, Any] | None = None, data_year: int | None = None) -> str:
+    """The hardware profile with the fitted values as `calibrated` [projection] entries (their year: the year of
+    the measurements, `data_year`, else this year) and a [calibration] table holding every measurement it was
+    fitted on, its prediction and error; written by the one profile writer (profiles/writer.py)."""
+    from ..profiles.writer import hardware_toml
+
     today = date.today()
+    year = data_year or today.year
     src = source or (f"calibrated by nas-analyzer {__version__} on {today.isoformat()}: {len(observations)} measurements on "
                      f"{measured_on}; median |latency error| {cal.median_abs_error:.1%}")
-    lines = [f"# Calibrated from {Path(hw.file).name} by nas-analyzer; the data it was fitted on is in [calibration].",
-             f"name = {_q(name)}", f"title = {_q(hw.title + ' (calibrated)')}", f"category = {_q(hw.category)}",
-             f"embodied_method = {_q(hw.embodied_method)}"]
-    if aliases:
-        lines.append(f"aliases = [{', '.join(_q(a) for a in aliases)}]")
-    if hw.note:
-        lines.append(f"note = {_q(hw.note)}")
-    for k in HW_SCALAR_KEYS:  # every sourced scalar the profile has (the L2 size and SM count included)
-        v = getattr(hw, k)
-        if v is not None:
-            lines.append(f"{k} = {_sourced(v)}")
-    for table in ("peak_tflops", "peak_tflops_sparse", "achievable_tflops"):
-        values = getattr(hw, table)
-        if values:
-            lines += ["", f"[{table}]"] + [f"{dt} = {_sourced(s)}" for dt, s in values.items()]
-    lines += ["", "[projection]"]
     merged: dict[str, Sourced] = dict(hw.projection)
     for k, v in sorted(cal.values.items()):
-        merged[k] = Sourced(float(f"{v:.6g}"), src, today.year, "calibrated")
-    lines += [f"{k} = {_sourced(s)}" for k, s in merged.items()]
-    e_med = cal.energy_median_abs_error
-    lines += ["", "[calibration]", f"date = {_q(today.isoformat())}", f"measured_on = {_q(measured_on)}",
-              f"fitted_keys = [{', '.join(_q(k) for k in cal.fitted_keys)}]",
-              f"median_abs_error = {cal.median_abs_error:.6g}", f"p90_abs_error = {cal.p90_abs_error:.6g}"]
-    if e_med is not None:
-        lines.append(f"energy_median_abs_error = {e_med:.6g}")
-    for k, v in (extra or {}).items():
-        lines.append(f"{k} = {_q(v) if isinstance(v, str) else repr(v)}")
-    lines.append("fitted_on = [")
+        merged[k] = Sourced(float(f"{v:.6g}"), src, year, "calibrated")
+    table: dict[str, Any] = {"date": today.isoformat(), "data_year": year, "measured_on": measured_on,
+                             "fitted_keys": list(cal.fitted_keys), "median_abs_error": float(f"{cal.median_abs_error:.6g}"),
+                             "p90_abs_error": float(f"{cal.p90_abs_error:.6g}")}
+    if cal.energy_median_abs_error is not None:
+        table["energy_median_abs_error"] = float(f"{cal.energy_median_abs_error:.6g}")
+    table.update(extra or {})
+    rows = []
     for o, p, e, ep, ee in zip(observations, cal.predicted_s, cal.errors, cal.energy_predicted_j or [None] * len(observations),
                                cal.energy_errors or [None] * len(observations)):
-        energy = (f", energy_j_per_item = {o.energy_j_per_item:.6g}, predicted_energy_j_per_item = {ep:.6g}, energy_error = {ee:.4f}"
-                  if o.energy_j_per_item is not None and ep is not None else "")
-        lines.append(f"  {{ model = {_q(o.name)}, sha256 = {_q(o.sha256)}, dtype = {_q(o.dtype)}, runtime = {_q(o.runtime)}, "
-                     f"batch = {o.batch}, measured_s = {o.latency_s:.6g}, predicted_s = {p:.6g}, error = {e:.4f}{energy} }},")
-    lines.append("]")
-    return "\n".join(lines) + "\n"
+        row = {"model": o.name, "sha256": o.sha256, "dtype": o.dtype, "runtime": o.runtime, "batch": o.batch,
+               "measured_s": float(f"{o.latency_s:.6g}"), "predicted_s": float(f"{p:.6g}"), "error": round(e, 4)}
+        if o.energy_j_per_item is not None and ep is not None:
+            row |= {"energy_j_per_item": float(f"{o.energy_j_per_item:.6g}"), "predicted_energy_j_per_item": float(f"{ep:.6g}"),
+                    "energy_error": round(ee, 4)}
+        rows.append(row)
+    table["fitted_on"] = rows
+    return hardware_toml(hw, name=name, title=hw.title + " (calibrated)", aliases=aliases, projection=merged, training={},
+                         calibration=table, header=f"Calibrated from {Path(hw.file).name} by nas-analyzer; the data it was "
+                                                   "fitted on is in [calibration].")
 
 
 def observations_summary(cal: Calibration, observations: list[Observation]) -> list[dict[str, Any]]:

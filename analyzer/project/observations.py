@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .calibrate import Observation
-from ..errors import UsageError
+from ..errors import UsageError, param
 from ..count.profile import profile_onnx
 from .training import OPTIMIZERS, PRECISIONS, TrainingSample
 
@@ -24,7 +24,7 @@ def _model_path(raw: str, base: Path, models_dir: Path | None) -> Path:
         for cand in (models_dir / f"{raw}.onnx", models_dir / "onnx" / f"{raw}.onnx"):
             if cand.exists():
                 return cand
-        raise UsageError(f"--models {models_dir}: no {raw}.onnx in it (or in its onnx/ folder)")
+        raise UsageError(f"{param('models')} {models_dir}: no {raw}.onnx in it (or in its onnx/ folder)")
     return p if p.is_absolute() else base / p
 
 
@@ -34,12 +34,12 @@ def _csv_rows(csv_path: Path, parse) -> list:
         with open(csv_path, newline="") as f:
             return [parse(r, f"{csv_path}: row {i}") for i, r in enumerate(csv.DictReader(f), start=2)]
     except FileNotFoundError:
-        raise UsageError(f"--csv {csv_path}: no such file") from None
+        raise UsageError(f"{param('csv')} {csv_path}: no such file") from None
 
 
 def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None,
                       device_kind: str | None = None):
-    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime) rows. With
+    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime, date or '') rows. With
     device_kind, only the measurements a fleet took on that kind (its Ray resource, or a part of the device's
     or CPU's name)."""
     rows = []
@@ -47,23 +47,24 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
         from ..measure.store import read
 
         if not measurements.exists():
-            raise UsageError(f"--measurements {measurements}: no such file")
+            raise UsageError(f"{param('measurements')} {measurements}: no such file")
         found = read(measurements)
         if device_kind is not None:
             kinds = sorted({m.node.get("fleet_resource") or m.node.get("device") or m.cpu_model for m in found})
             found = [m for m in found if device_kind == m.node.get("fleet_resource")
                      or device_kind.lower() in (m.node.get("device") or m.cpu_model).lower()]
             if not found:
-                raise UsageError(f"--device-kind {device_kind}: no measurement in {measurements} was taken there; "
+                raise UsageError(f"{param('device_kind')} {device_kind}: no measurement in {measurements} was taken there; "
                                  f"kinds there: {', '.join(kinds) or 'none'}")
         training = [m for m in found if m.opt_level.startswith("train:")]
         found = [m for m in found if not m.opt_level.startswith("train:")]  # a step is not a forward: never fitted as one
         if training and not found and csv_path is None:
-            raise UsageError(f"--measurements {measurements}: only training steps ({len(training)}); fit them with "
-                             "calibrate --phase train")
+            raise UsageError(f"{param('measurements')} {measurements}: only training steps ({len(training)}); fit them with "
+                             f"calibrate {param('phase')} train")
         for m in found:
             rt = "graph" if m.opt_level == "cuda-graph" else ("eager" if m.backend == "torch" else "ort")
-            rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, m.energy_j_per_item, dtype, rt))
+            rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, m.energy_j_per_item, dtype, rt,
+                         m.measured_at[:10]))
     if csv_path is not None:
         def forward(r: dict, where: str) -> tuple:
             try:
@@ -78,11 +79,12 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
                                  "[, energy_j_per_item, dtype, runtime]") from None
             if not (lat > 0 and batch >= 1) or (energy is not None and not energy > 0):
                 raise UsageError(f"{where}: latency and energy must be > 0 and batch >= 1")
-            return Path(r["model"]).stem, _model_path(r["model"], csv_path.parent, models_dir), None, batch, lat, energy, dt, rt
+            return (Path(r["model"]).stem, _model_path(r["model"], csv_path.parent, models_dir), None, batch, lat, energy, dt, rt,
+                    (r.get("date") or "").strip())
 
         rows += _csv_rows(csv_path, forward)
     if not rows:
-        raise UsageError("no measurements: give --measurements STORE.jsonl (from `measure`) or --csv FILE.csv")
+        raise UsageError(f"no measurements: give {param('measurements')} STORE.jsonl (from `measure`) or {param('csv')} FILE.csv")
     return rows
 
 
@@ -90,7 +92,7 @@ def observations(rows) -> list[Observation]:
     """Profile each row's model (once per file and batch) into an Observation; refuse a file changed since it was measured."""
     cache: dict = {}
     out = []
-    for label, path, sha, batch, lat, energy, dt, rt in rows:
+    for label, path, sha, batch, lat, energy, dt, rt, _ in rows:
         if (path, batch) not in cache:
             cache[(path, batch)] = profile_onnx(path, batch=batch, per_op=True, scan_sparsity=False)
         prof = cache[(path, batch)]
@@ -100,8 +102,8 @@ def observations(rows) -> list[Observation]:
     return out
 
 
-def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str, int, str, float, float | None]]:
-    """(model, precision, batch, optimizer, step_s, energy_j_per_sample or None) from measure_torch's training
+def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str, int, str, float, float | None, str]]:
+    """(model, precision, batch, optimizer, step_s, energy_j_per_sample or None, date or '') from measure_torch's training
     records (opt_level train:OPTIMIZER:PRECISION) and/or a CSV with model, precision, batch, optimizer,
     step_ms_median (or step_s)[, energy_j_per_sample]."""
     rows = []
@@ -109,17 +111,18 @@ def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str,
         from ..measure.store import read
 
         if not Path(measurements).exists():
-            raise UsageError(f"--measurements {measurements}: no such file")
+            raise UsageError(f"{param('measurements')} {measurements}: no such file")
         for m in read(Path(measurements)):
             if m.opt_level.startswith("train:"):
                 _, opt, prec = m.opt_level.split(":", 2)
-                rows.append((m.model, prec, m.batch, opt, m.latency_s_median, m.energy_j_per_item))
+                rows.append((m.model, prec, m.batch, opt, m.latency_s_median, m.energy_j_per_item, m.measured_at[:10]))
     if csv_path is not None:
         def step(r: dict, where: str) -> tuple:
             try:
                 s = float(r["step_s"]) if r.get("step_s") else float(r["step_ms_median"]) / 1e3
                 e = float(r["energy_j_per_sample"]) if r.get("energy_j_per_sample") else None
-                row = (r["model"], r["precision"], int(r["batch"]), r.get("optimizer") or "sgd-momentum", s, e)
+                row = (r["model"], r["precision"], int(r["batch"]), r.get("optimizer") or "sgd-momentum", s, e,
+                       (r.get("date") or "").strip())
             except (KeyError, TypeError, ValueError):
                 raise UsageError(f"{where}: need model, precision, batch, optimizer, step_ms_median "
                                  "(or step_s)[, energy_j_per_sample]") from None
@@ -129,7 +132,7 @@ def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str,
 
         rows += _csv_rows(Path(csv_path), step)
     if not rows:
-        raise UsageError("no training steps to fit: give --measurements (measure_torch phase='train') or --csv")
+        raise UsageError(f"no training steps to fit: give {param('measurements')} (measure_torch phase='train') or {param('csv')}")
     return rows
 
 
@@ -137,10 +140,10 @@ def training_samples(rows: list[tuple], models_dir: Any) -> list[TrainingSample]
     """Each row's model profiled at its batch: MODELS_DIR/NAME.onnx, or the name as a path."""
     cache: dict[tuple[str, int], Any] = {}
     out = []
-    for name, prec, batch, opt, step, energy in rows:
+    for name, prec, batch, opt, step, energy, _ in rows:
         path = _model_path(name, Path.cwd(), Path(models_dir) if models_dir is not None else None)
         if not path.is_file():
-            raise UsageError(f"{path}: no such file (the measured model '{name}'; give --models DIR holding NAME.onnx)")
+            raise UsageError(f"{path}: no such file (the measured model '{name}'; give {param('models')} DIR holding NAME.onnx)")
         if prec not in PRECISIONS or opt not in OPTIMIZERS:
             raise UsageError(f"'{name}': precision '{prec}' or optimizer '{opt}' unknown; valid: {', '.join(PRECISIONS)}; "
                              f"{', '.join(OPTIMIZERS)}")
@@ -149,3 +152,9 @@ def training_samples(rows: list[tuple], models_dir: Any) -> list[TrainingSample]
             cache[key] = profile_onnx(path, batch=batch, per_op=True)
         out.append(TrainingSample(cache[key], prec, opt, step, energy))
     return out
+
+
+def data_year(dates: list[str]) -> int | None:
+    """The year of the newest measurement among ISO dates (YYYY-MM-DD...), None when none is dated."""
+    years = [int(d[:4]) for d in dates if len(d) >= 4 and d[:4].isdigit() and 1950 <= int(d[:4]) <= 2100]
+    return max(years) if years else None

@@ -1,5 +1,5 @@
 """A training step projected on the same kernel model as inference (issue #18): the step's kernels
-(`analyzer.training_kernels`, as eager PyTorch launches them) timed and scheduled as a forward's are, with
+(`analyzer.project.training_kernels`, as eager PyTorch launches them) timed and scheduled as a forward's are, with
 the autograd engine's host cost and the backward's matrix-kernel slowdown that `calibrate --phase train`
 fits; the record `project --phase train` and `plan-search` print."""
 
@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .projection import Params
+from ..profiles import HardwareProfile
+from .params import Params
 from ..records import ModelProfile
 from .kernels import TENSOR_CLASSES
 from .training_kernels import OPTIMIZERS, PRECISIONS, normalisation_folded, training_plan
 
-__all__ = ["OPTIMIZERS", "PRECISIONS", "TrainingStep", "TrainingParams", "project_training", "training_record",
+__all__ = ["OPTIMIZERS", "PRECISIONS", "TrainingStep", "TrainingParams", "project_training", "step_record", "training_runtime",
            "TrainingSample", "fit_training", "training_plan"]
 
 
@@ -76,7 +77,7 @@ class _Prepared:
 def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> _Prepared:
     import numpy as np
 
-    from .projection import KernelArrays, kernel_arrays_times
+    from .roofline import KernelArrays, kernel_arrays_times
 
     if profile.per_op is None:
         raise UsageError("a training projection needs the per-op profile (profile_onnx(..., per_op=True))")
@@ -94,7 +95,7 @@ def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: s
 def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
     import numpy as np
 
-    from .projection import schedule_arrays
+    from .roofline import schedule_arrays
 
     t = np.where(p.backward_matrix, p.times * tp.backward_slowdown, p.times)
     return schedule_arrays(p.arrays, t, p.energy, params, np.where(p.backward_issued, tp.autograd_host_s, 0.0))
@@ -120,51 +121,44 @@ def project_training(profile: ModelProfile, params: Params, precision: str, opti
                         tensors, profile.params, p.flops, notes)
 
 
-# The training projection is not calibrated on training steps: its band adds this log-error (an assumption
-# stated in the output) to the inference error model's.
-TRAINING_LOG_SIGMA = 0.3
+def training_runtime(hw: HardwareProfile) -> str:
+    """A GPU or CPU runs the step as eager PyTorch issues it; a TPU runs it XLA-compiled (no per-operator host cost)."""
+    return "graph" if hw.category == "tpu" else "eager"
 
 
-def training_record(path: Any, placement: Any, optimizer: str, dims: dict[str, int] | None = None) -> dict[str, Any]:
-    """One model's training step where `placement` says (hardware, precision = its dtype, batch, site): time,
-    energy and CO2e per sample with a 90% band, and the ratio to an eager inference of the same batch."""
-    from ..count.profile import profile_onnx
-    from ..profiles import projection_defaults
-    from .projection import band, project, resolve_params
-    from ..units import J_PER_KWH
+def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, precision: str, optimizer: str,
+                training_log_sigma: float) -> dict[str, Any]:
+    """One training step at the profile's batch on `hw` (device energy and time per sample, its 90% band, the ratio
+    to an inference of the same batch, the step's kernels), with its notes. The band adds `training_log_sigma`
+    (an assumption, profiles/projection-defaults.toml) to the inference error model's."""
+    from ..dist import band
+    from .projection import project
 
-    hw = placement.hardware
-    # a TPU runs the step XLA compiled: no operator is issued from the host one by one
-    runtime = "graph" if hw.category == "tpu" else "eager"
-    prof = profile_onnx(path, dims or {}, placement.batch, per_op=True)
-    params = resolve_params(hw, placement.dtype, runtime, projection_defaults())
+    runtime = training_runtime(hw)
     tp = TrainingParams.of(hw)
-    step = project_training(prof, params, placement.dtype, optimizer, gpu=hw.category == "gpu", tp=tp)
-    inference = project(prof, hw, params, runtime, placement.dtype, pue=placement.pue,
-                        grid_gco2e_per_kwh=placement.grid_gco2e_per_kwh)
-    sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + TRAINING_LOG_SIGMA ** 2)
-    facility = step.energy_j_per_sample * placement.pue
-    calibrated = bool(getattr(hw, "training", None))
-    notes = list(placement.notes) + list(prof.notes) + list(step.notes) + (
+    step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp)
+    inference = project(profile, hw, params, runtime, precision)
+    sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + training_log_sigma ** 2)
+    notes = list(profile.notes) + list(step.notes) + (
         [f"training parameters calibrated on this hardware: autograd host {tp.autograd_host_s * 1e6:.3g} us per backward "
-         f"operator, backward matrix kernels x{tp.backward_slowdown:.3g}"] if calibrated else []) + [
-        f"the band adds a log-error of {TRAINING_LOG_SIGMA} for training to the inference error model's"]
+         f"operator, backward matrix kernels x{tp.backward_slowdown:.3g}"] if hw.training else []) + [
+        f"the band adds a log-error of {training_log_sigma} for training to the inference error model's"]
     if runtime == "graph":
         notes.append(f"{hw.name}: the step is projected compiled (XLA), without per-operator host cost")
-    if normalisation_folded(prof):
-        notes.append(f"{Path(str(path)).name} has no normalisation layers: if it trains with batch norm (folded into "
+    if normalisation_folded(profile):
+        notes.append(f"{Path(profile.model).name} has no normalisation layers: if it trains with batch norm (folded into "
                      "its convolutions by an inference export), the step leaves that cost out")
-    return {"model": str(path), "hardware": hw.name, "precision": placement.dtype, "optimizer": optimizer,
+    return {"model": profile.model, "hardware": hw.name, "precision": precision, "optimizer": optimizer, "runtime": runtime,
             "batch": step.batch, "step_s": step.step_s, "samples_per_s": step.batch / step.step_s,
             "energy_j_per_sample": step.energy_j_per_sample, "range": band(step.energy_j_per_sample, sigma),
-            "energy_log_sigma": sigma, "facility_energy_j_per_sample": facility,
-            "co2e_g_per_sample": facility / J_PER_KWH * placement.grid_gco2e_per_kwh,
+            "latency_range_s": band(step.step_s, sigma), "energy_log_sigma": sigma,
+            "energy_log_sigma_model": math.hypot(params.energy_log_sigma_model, training_log_sigma),
+            "energy_log_sigma_shared": params.energy_log_sigma_shared, "basis": params.basis,
             "inference_energy_j_per_item": inference.energy_j_per_item,
             "training_to_inference_energy": step.energy_j_per_sample / inference.energy_j_per_item,
             "forward_kernels": step.forward_kernels, "backward_kernels": step.backward_kernels,
             "optimizer_kernels": step.optimizer_kernels, "param_tensors": step.param_tensors, "params": step.params,
-            "flops_per_step": step.flops, "pue": placement.pue, "grid_gco2e_per_kwh": placement.grid_gco2e_per_kwh,
-            "inputs": list(placement.site.inputs), "notes": notes}
+            "flops_per_step": step.flops, "notes": notes}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The kernels of a training step as eager PyTorch launches them (issue #18): the projection in
-`analyzer.training` times them on the same kernel model as inference.
+`analyzer.project.training` times them on the same kernel model as inference.
 
 A training step in eager PyTorch is the forward (as `plan_kernels` gives it for the eager runtime, with
 training-mode normalisation), the backward the autograd engine runs in reverse order, and the optimizer
@@ -37,14 +37,17 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, param
 from .kernels import TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
 from .kernels.graph import numel
 from ..records import ModelProfile
+from ..taxonomy import OPTIMIZERS, TRAINING_PRECISIONS
+from ..units import FP32_BYTES
 
 # foreach passes over the parameters and bytes moved per parameter (fp32 state), per optimizer
-OPTIMIZERS = {"sgd": (1, 12), "sgd-momentum": (3, 24), "adam": (7, 72), "adamw": (8, 80)}
-PRECISIONS = ("fp32", "bf16", "fp16")  # bf16/fp16: autocast with fp32 master weights
+OPTIMIZER_PASSES = {"sgd": (1, 12), "sgd-momentum": (3, 24), "adam": (7, 72), "adamw": (8, 80)}
+assert tuple(OPTIMIZER_PASSES) == OPTIMIZERS  # every optimizer the target accepts has its passes here
+PRECISIONS = TRAINING_PRECISIONS
 TENSORS_PER_FOREACH_KERNEL = 110  # torch's multi_tensor_apply depth-1 list size (MultiTensorApply.cuh)
 ATTENTION_BACKWARD_FLOPS = 2.5
 ACTIVATION_BACKWARD_BYTES = 1.5
@@ -115,8 +118,8 @@ def _batch_norm_training(node: Any, backend: str) -> tuple[list[Kernel], list[Ke
         fwd = Kernel(node.name, node.op_type, "bn", node.flops, NORM_FORWARD_BYTES * node.bytes, "norm")
         return [fwd], _normalisation_backward(fwd)
     per_channel = channels * NATIVE_BN_BLOCK_THREADS
-    fwd = [Kernel(node.name, "bn:stats", "bn", node.flops, 4.0 * elements, "norm", grid_threads=per_channel),
-           Kernel(node.name, "bn:update-invstd", "aux", 0.0, 4.0 * 4 * channels),
+    fwd = [Kernel(node.name, "bn:stats", "bn", node.flops, FP32_BYTES * elements, "norm", grid_threads=per_channel),
+           Kernel(node.name, "bn:update-invstd", "aux", 0.0, FP32_BYTES * 4 * channels),
            Kernel(node.name, "bn:transform", "bn", node.flops, 8.0 * elements)]
     return fwd, [Kernel(node.name, "bn:backward", "bn", 2 * node.flops, 20.0 * elements, "norm", grid_threads=per_channel)]
 
@@ -166,11 +169,11 @@ def _binary_backward(k: Kernel, node: Any) -> list[Kernel]:
         other = sizes[1 - i] if len(sizes) == 2 else 0.0
         if node.op_type in ("Mul", "Div"):
             extra = e if node.op_type == "Div" and i == 1 else 0.0
-            ks.append(Kernel(k.op, f"{node.op_type}:grad{i}", "elementwise", e, 4 * (2 * e + other + extra)))
+            ks.append(Kernel(k.op, f"{node.op_type}:grad{i}", "elementwise", e, FP32_BYTES * (2 * e + other + extra)))
         elif node.op_type == "Sub" and i == 1:
             ks.append(Kernel(k.op, "Sub:grad1", "elementwise", e, 8 * e))
         if n < e:  # the operand was broadcast: its gradient is summed over the broadcast dims
-            ks.append(Kernel(k.op, f"{node.op_type}:grad{i}-reduce", "reduce", e, 4 * (e + n)))
+            ks.append(Kernel(k.op, f"{node.op_type}:grad{i}-reduce", "reduce", e, FP32_BYTES * (e + n)))
     return [replace(x, host=k.host if j == 0 else "") for j, x in enumerate(ks)]
 
 
@@ -179,7 +182,7 @@ def _bias_backward(k: Kernel, node: Any) -> list[Kernel]:
     the output's gradient over the batch and the pixels (one reduction)."""
     out = node.output_shapes[0] if node.output_shapes else []
     e, c = float(numel(out)), float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 1.0
-    return [Kernel(k.op, "bias:grad", "reduce", e, 4 * (e + c), k.host)]
+    return [Kernel(k.op, "bias:grad", "reduce", e, FP32_BYTES * (e + c), k.host)]
 
 
 def _normalisation_backward(k: Kernel) -> list[Kernel]:
@@ -263,9 +266,9 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     the projection's (0.5 for 16-bit compute): fp32 optimizer and master-weight traffic is stated so that
     after that scaling it is what moves."""
     if optimizer not in OPTIMIZERS:
-        raise UsageError(f"--optimizer '{optimizer}': expected one of {', '.join(OPTIMIZERS)}")
+        raise UsageError(f"{param('optimizer')} '{optimizer}': expected one of {', '.join(OPTIMIZERS)}")
     if precision not in PRECISIONS:
-        raise UsageError(f"--precision '{precision}': expected one of {', '.join(PRECISIONS)}")
+        raise UsageError(f"{param('precision')} '{precision}': expected one of {', '.join(PRECISIONS)}")
     fwd_plan = plan_kernels(profile, "eager", precision, gpu)
     nodes = {n.name: n for n in profile.per_op or []}
     batch_norms = {name: n for name, n in nodes.items() if n.op_type == "BatchNormalization"}
@@ -310,7 +313,7 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     sizes, cast = parameter_tensors(profile)
     tensors = len(sizes)
     params = profile.params
-    passes, per_param = OPTIMIZERS[optimizer]
+    passes, per_param = OPTIMIZER_PASSES[optimizer]
     launches = max(1, math.ceil(tensors / TENSORS_PER_FOREACH_KERNEL))
     opt = [Kernel("optimizer", f"{optimizer}:pass{p + 1}", "elementwise", 2.0 * params / passes,
                   per_param * params / passes * fp32 / launches, "elementwise" if j == 0 else "")

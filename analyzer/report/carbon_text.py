@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..profiles import DatacenterProfile, HardwareProfile, NasPreset, ProfileSet, RegionProfile, Sourced
 
 
 def _inputs_table(inputs: list[dict]) -> Table:
@@ -55,49 +54,45 @@ def render_fourms(r: dict, console: Console) -> None:
         console.print(f"[yellow]note[/] {escape(n)}")
 
 
-def render_profile_list(ps: ProfileSet, kind: str | None, console: Console) -> None:
-    for k in (kind,) if kind else ("hardware", "datacenter", "region", "nas"):
-        t = Table(title=k, title_justify="left")
+def render_profile_list(listing: dict[str, list[dict[str, str]]], console: Console) -> None:
+    """`profiles list`: per kind, each profile's name, title and one-line summary (ProfileSet.listing)."""
+    for kind, rows in listing.items():
+        t = Table(title=kind, title_justify="left")
         t.add_column("name")
         t.add_column("title", overflow="fold")
         t.add_column("summary", overflow="fold")
-        for p in getattr(ps, k).values():
-            t.add_row(escape(p.name), escape(p.title), escape(_summary(p)))
+        for r in rows:
+            t.add_row(escape(r["name"]), escape(r["title"]), escape(r["summary"]))
         console.print(t)
 
 
-def _summary(p) -> str:
-    if isinstance(p, HardwareProfile):
-        peaks = ", ".join(f"{dt} {v.value:g}" for dt, v in p.peak_tflops.items())
-        tdp = f"TDP {p.tdp_w.value:g} W; " if p.tdp_w else ""
-        return f"{tdp}peak TFLOP/s: {peaks}"
-    if isinstance(p, DatacenterProfile):
-        return f"PUE {p.pue.value:g} ({p.pue.year})"
-    if isinstance(p, NasPreset):
-        return f"{p.chip_hours.value:g} chip-hours on {p.hardware or p.hardware_label}"
-    y = max(p.years)
-    row = p.years[y]
-    cfe = f", CFE {row.cfe_fraction:g}" if row.cfe_fraction is not None else ""
-    return f"{row.grid_gco2e_per_kwh:g} gCO2e/kWh in {y}{cfe}; years {min(p.years)}-{y}"
+def _is_sourced(v: Any) -> bool:
+    return isinstance(v, dict) and {"value", "source", "year", "kind"} <= set(v)
 
 
-def render_profile_show(p, console: Console) -> None:
-    t = Table(title=f"{p.name}: {p.title}  ({p.file})", title_justify="left")
+def render_profile_show(p: dict[str, Any], console: Console) -> None:
+    """`profiles show`: every value of one profile (its record as a dict) with its source, year and kind."""
+    t = Table(title=f"{escape(p['name'])}: {escape(p['title'])}  ({escape(p['file'])})", title_justify="left")
     for col in ("key", "value", "kind", "year", "source"):
         t.add_column(col, overflow="fold")
-    if isinstance(p, RegionProfile):
-        for y, row in sorted(p.years.items()):
-            t.add_row(f"{y} grid_gco2e_per_kwh", f"{row.grid_gco2e_per_kwh:g}", row.kind, str(y), escape(row.source))
-            if row.cfe_fraction is not None:
-                t.add_row(f"{y} cfe_fraction", f"{row.cfe_fraction:g}", row.kind, str(y), escape(row.source))
+    if "years" in p:  # a region: one row per year
+        for y, row in sorted(p["years"].items()):
+            t.add_row(f"{y} grid_gco2e_per_kwh", f"{row['grid_gco2e_per_kwh']:g}", row["kind"], str(y), escape(row["source"]))
+            if row.get("cfe_fraction") is not None:
+                t.add_row(f"{y} cfe_fraction", f"{row['cfe_fraction']:g}", row["kind"], str(y), escape(row["source"]))
     else:
-        for f in fields(p):
-            v = getattr(p, f.name)
-            if isinstance(v, Sourced):
-                t.add_row(f.name, f"{v.value:g}", v.kind, str(v.year), escape(v.source))
-            elif isinstance(v, dict):
-                for dt, s in v.items():
-                    t.add_row(f"{f.name}.{dt}", f"{s.value:g}", s.kind, str(s.year), escape(s.source))
-            elif f.name not in ("name", "title", "file") and v:
-                t.add_row(f.name, escape(str(v)), "", "", "")
+        for key, v in p.items():
+            if _is_sourced(v):
+                t.add_row(key, f"{v['value']:g}", v["kind"], str(v["year"]), escape(v["source"]))
+            elif isinstance(v, dict) and v and all(_is_sourced(x) for x in v.values()):
+                for sub, x in v.items():
+                    t.add_row(f"{key}.{sub}", f"{x['value']:g}", x["kind"], str(x["year"]), escape(x["source"]))
+            elif isinstance(v, dict):  # a table of plain values ([calibration], a search's procedure)
+                for sub, x in v.items():
+                    if _is_sourced(x):
+                        t.add_row(f"{key}.{sub}", f"{x['value']:g}", x["kind"], str(x["year"]), escape(x["source"]))
+                    elif not isinstance(x, (dict, list)):
+                        t.add_row(f"{key}.{sub}", escape(str(x)), "", "", "")
+            elif key not in ("name", "title", "file") and v:
+                t.add_row(key, escape(str(v)), "", "", "")
     console.print(t)

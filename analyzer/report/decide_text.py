@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
 from rich.markup import escape
@@ -52,7 +52,11 @@ def render_amortization(a: dict[str, Any], console: Console, title: str = "NAS a
         console.print(f"[yellow]note[/] {escape(n)}")
 
 
-def render_answer(d: dict[str, Any], console: Console, quiet: bool = False) -> None:
+def _same(name: str) -> str:
+    return name
+
+
+def render_answer(d: dict[str, Any], console: Console, quiet: bool = False, flag_of: Callable[[str], str] = _same) -> None:
     """The main job's answer: the pair, the scenario, the verdict with P(net saving), what would flip it."""
     t, p, s, sc = d["target"], d["pair"], d["scenario"], d["search"]
     site = t["site"]
@@ -75,15 +79,15 @@ def render_answer(d: dict[str, Any], console: Console, quiet: bool = False) -> N
         console.print("[bold]what would flip it[/] (the three assumptions that move the net saving most):")
         for x in top:
             flip = f"flips at {x['flip']}" if x["flip"] else "never flips within " + x["tried"]
-            console.print(f"  {escape(x['name'])} ({x['option']}, now {escape(x['base'])}): {escape(flip)}; net saving "
+            console.print(f"  {escape(x['name'])} ({flag_of(x['param'])}, now {escape(x['base'])}): {escape(flip)}; net saving "
                           f"{x['net_low_kg']:,.4g} kg at {escape(x['low'])} .. {x['net_high_kg']:,.4g} kg at {escape(x['high'])}")
 
 
-def render_sensitivities(rows: list[dict[str, Any]], console: Console) -> None:
+def render_sensitivities(rows: list[dict[str, Any]], console: Console, flag_of: Callable[[str], str] = _same) -> None:
     t = Table(title="What would flip the verdict (each assumption alone)", title_justify="left")
     for col in ("assumption", "option", "now", "flips at", "tried", "net kg (low end)", "net kg (high end)"):
         t.add_column(col, overflow="fold", justify="right" if "net" in col else "left")
     for x in rows:
-        t.add_row(escape(x["name"]), x["option"], escape(x["base"]), escape(x["flip"] or "never in the range tried"), escape(x["tried"]),
+        t.add_row(escape(x["name"]), flag_of(x["param"]), escape(x["base"]), escape(x["flip"] or "never in the range tried"), escape(x["tried"]),
                   f"{x['net_low_kg']:,.4g} ({escape(x['low'])})", f"{x['net_high_kg']:,.4g} ({escape(x['high'])})")
     console.print(t)

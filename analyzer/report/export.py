@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, param
 
 
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
@@ -38,4 +38,4 @@ def rows_to_parquet(rows: list[dict[str, Any]], out: Path) -> None:
     try:
         pq.write_table(pa.Table.from_pylist([flatten(r) for r in rows]), str(out))
     except OSError as e:
-        raise UsageError(f"--out {out}: cannot write ({e})") from None
+        raise UsageError(f"{param('out')} {out}: cannot write ({e})") from None

@@ -10,7 +10,7 @@ import base64
 import html
 import io
 import math
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
@@ -71,10 +71,11 @@ def break_even_plot(result: dict) -> str | None:
     spent = a["spent_kg"]
     n_max = max(a["items_over_horizon"], (a["break_even_items"] or 0) * 1.5, 1.0)
     xs = [n_max * i / 200 for i in range(201)]
-    proj = {p["model"].rsplit("/", 1)[-1].removesuffix(".onnx"): p for p in result.get("projections", [])}
+    proj = {p["name"]: p for p in result.get("projections", [])}
+
     def rng(name):
         p = proj.get(name)
-        return (p["range"]["high"] / p["energy_j_per_item"] - 1) if p else 0.0
+        return (p["energy_range_j"]["high"] / p["energy_j_per_item"] - 1) if p else 0.0
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     b_line = [x * base["co2e_g_per_item"] / 1000 for x in xs]
     n_line = [spent + x * nas_g / 1000 for x in xs]
@@ -141,13 +142,13 @@ def breakdown_plot(result: dict) -> str | None:
     projs = result.get("projections") or []
     if not projs:
         return None
-    classes = sorted({c for p in projs for c in p.get("breakdown", {})})
+    classes = sorted({c for p in projs for c in p["detail"].get("breakdown", {})})
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 0.5 * len(projs) + 2), sharey=True)
-    names = [p["model"].rsplit("/", 1)[-1].removesuffix(".onnx") for p in projs]
+    names = [p["name"] for p in projs]
     for ax, key in ((ax1, "time_share"), (ax2, "energy_share")):
         left = [0.0] * len(projs)
         for c in classes:
-            vals = [p.get("breakdown", {}).get(c, {}).get(key, 0.0) for p in projs]
+            vals = [p["detail"].get("breakdown", {}).get(c, {}).get(key, 0.0) for p in projs]
             ax.barh(names, vals, left=left, label=c)
             left = [a + b for a, b in zip(left, vals)]
         ax.set_xlabel(key.replace("_", " "))
@@ -169,12 +170,12 @@ def _g(x: Any) -> str:
 def footprint_paragraph(result: dict) -> str:
     t, pair = result["target"], result["pair"]
     nas = pair["nas"]
-    proj = next((p for p in result.get("projections", []) if p["model"].rsplit("/", 1)[-1].removesuffix(".onnx") == nas), None)
+    proj = next((p for p in result.get("projections", []) if p["name"] == nas), None)
     text = (f"We estimate inference with {nas} on one {t['hardware']} ({t['dtype']}, batch {t['batch']}, {t['runtime']} runtime) in a "
             f"datacenter with PUE {t['pue']:.3g} on a grid of {t['grid_gco2e_per_kwh']:.4g} gCO2e/kWh")
     if proj:
         text += (f" at {proj['energy_j_per_item']:.3g} J and {proj['co2e_g_per_item']:.3g} gCO2e per item "
-                 f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; 90% range {proj['range']['low']:.3g}-{proj['range']['high']:.3g} J), "
+                 f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; 90% range {proj['energy_range_j']['low']:.3g}-{proj['energy_range_j']['high']:.3g} J), "
                  f"plus {_g(proj['embodied_co2e_g_per_item'])} g embodied per item")
     a, v, s = result.get("amortization"), result["verdict"], result["search"]
     if a:
@@ -186,7 +187,10 @@ def footprint_paragraph(result: dict) -> str:
     return text
 
 
-def render_html(result: dict, title: str = "nas-analyzer report") -> str:
+def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Callable[[str], str] | None = None) -> str:
+    """The report of one analysis record; `flag_of` names the parameters of what would flip the verdict as the
+    caller's options (the CLI's flags), else by their names."""
+    flag_of = flag_of or (lambda name: name)
     t, pair, v = result["target"], result["pair"], result["verdict"]
     sc = result["scenario"]
     gap = "" if pair["matched"] or pair["accuracy_gap_points"] is None else f" Accuracy gap: {pair['accuracy_gap_points']:.2f} top-1 points."
@@ -201,7 +205,7 @@ def render_html(result: dict, title: str = "nas-analyzer report") -> str:
     if sens:
         parts.append("<h2>What would flip the verdict</h2>")
         parts.append(_table(["assumption", "option", "now", "flips at", "tried", "net kg at low end", "net kg at high end"],
-                            [[x["name"], x["option"], x["base"], x["flip"] or "never in the range tried", x["tried"],
+                            [[x["name"], flag_of(x["param"]), x["base"], x["flip"] or "never in the range tried", x["tried"],
                               f"{x['net_low_kg']:.4g} ({x['low']})", f"{x['net_high_kg']:.4g} ({x['high']})"] for x in sens], {0, 1, 2, 3, 4}))
         tp = tornado_plot(result)
         if tp:
@@ -225,9 +229,9 @@ def render_html(result: dict, title: str = "nas-analyzer report") -> str:
     if bd:
         parts.append("<h2>Where the time and energy go</h2>" + _img(bd, "kernel-class breakdown", "plot-breakdown"))
         parts.append(_table(["model", "kernels", "compute-bound", "memory-bound", "latency-bound", "waiting on the host", "basis"],
-                            [[p["model"].rsplit("/", 1)[-1], p.get("kernels", ""), f"{p['bound'].get('compute', 0):.0%}",
-                              f"{p['bound'].get('memory', 0):.0%}", f"{p['bound'].get('latency', 0):.0%}", f"{p['bound'].get('overhead', 0):.0%}",
-                              p["basis"]] for p in result.get("projections", [])], {0, 6}))
+                            [[p["name"], p.get("kernels", ""), f"{b.get('compute', 0):.0%}", f"{b.get('memory', 0):.0%}",
+                              f"{b.get('latency', 0):.0%}", f"{b.get('overhead', 0):.0%}", p["basis"]]
+                             for p in result.get("projections", []) for b in [p["detail"].get("bound", {})]], {0, 6}))
     seen, prov = set(), []
     inputs = [i for p in result.get("projections", []) for i in p.get("inputs", [])] + list(result["search"].get("inputs", []))
     for i in inputs:

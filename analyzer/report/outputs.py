@@ -6,9 +6,9 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..errors import UsageError
+from ..errors import UsageError, param
 
 
 def ranking_csv(rows: list[dict[str, Any]]) -> str:
@@ -21,14 +21,15 @@ def ranking_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def write_outputs(out: Path, record: dict[str, Any]) -> None:
-    """Write the three files; the JSON first (complete and valid), so a failure later leaves a readable record."""
+def write_outputs(out: Path, record: dict[str, Any], flag_of: Callable[[str], str] | None = None) -> None:
+    """Write the three files; the JSON first (complete and valid), so a failure later leaves a readable record.
+    `flag_of` names the parameters of what would flip the verdict as the caller's options."""
     from .html import render_html
 
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "analysis.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
         (out / "ranking.csv").write_text(ranking_csv(record["ranking"]))
-        (out / "report.html").write_text(render_html(record))
+        (out / "report.html").write_text(render_html(record, flag_of=flag_of))
     except OSError as e:
-        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+        raise UsageError(f"{param('out')} {out}: cannot write ({e.strerror})") from None

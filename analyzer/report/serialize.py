@@ -1,10 +1,12 @@
-"""JSON and CSV renderings of profiles."""
+"""JSON and CSV renderings of profiles, and machine-clean JSON of any record."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
+from typing import Any
 
 from ..records import ModelProfile
 
@@ -38,3 +40,20 @@ def to_csv(profiles: list[ModelProfile], per_op: bool = False) -> str:
             row["notes"] = " | ".join(d["notes"])
             w.writerow(row)
     return buf.getvalue()
+
+
+def finite_json(obj: Any) -> tuple[str, list[str]]:
+    """(JSON text with every non-finite float as null, the paths of those values)."""
+    bad: list[str] = []
+    return json.dumps(_finite(obj, "", bad), indent=2, allow_nan=False, default=str), bad
+
+
+def _finite(x: Any, at: str, bad: list[str]) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        bad.append(at or "(value)")
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v, f"{at}.{k}" if at else str(k), bad) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v, f"{at}[{i}]", bad) for i, v in enumerate(x)]
+    return x

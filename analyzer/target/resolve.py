@@ -1,134 +1,207 @@
-"""Where and how a model runs, resolved once: hardware, dtype, runtime, batch, the datacenter's PUE and the
-grid's carbon intensity (and a search's site), validated in one place and returned as frozen records that
-carry every value's provenance. Every command resolves through here; the defaults are stated here only.
+"""The one resolver: options and profiles -> a frozen `Target` (and the `Site` of a search). The only module that
+reads a datacenter's PUE or a region's grid intensity from the profiles; every default it takes comes from
+profiles/defaults.toml and is said in the target's notes.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
-from ..account.carbon import place as _pue_and_grid
-from ..errors import UsageError
-from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, ProfileSet, default_dtype
-from ..units import MAX_BATCH  # re-exported: the CLI checks --batch against it
+from ..checks import check_number
+from ..errors import UsageError, param
+from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileSet, default_dtype, defaults
+from ..taxonomy import OPTIMIZERS, PHASES, RUNTIMES, TRAINING_PRECISIONS
+from ..units import MAX_BATCH, MAX_DIM
+from .records import EMBODIED_POLICIES, Phase, Site, Target
 
-# One set of defaults, said in the output whenever used.
-DEFAULT_DATACENTER = "industry-average-2021"  # Uptime Institute 2021 average PUE 1.57
-DEFAULT_REGION = "world-ember-2022"  # world average 436 gCO2e/kWh (Ember 2022), the most recent world figure shipped
-DEFAULT_RUNTIME = "ort"
-
-
-def check_number(name: str, value: float | int | None, low: float, high: float, *, low_open: bool = False) -> float:
-    """A numeric option: finite and within [low, high] (or (low, high]); the one validation every command uses."""
-    if value is None or isinstance(value, bool):
-        raise UsageError(f"{name}: a number is required")
-    v = float(value)
-    if not math.isfinite(v) or v > high or v < low or (low_open and v == low):
-        if isinstance(value, int) and float(low).is_integer() and float(high).is_integer():
-            raise UsageError(f"{name} {value}: must be an integer from {int(low) + low_open:,} to {int(high):,}")
-        rng = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise UsageError(f"{name} {value}: must be a finite number in {rng}")
-    return v
+MAX_TOKENS = 1 << 20
+PUE_RANGE = (1.0, 5.0)  # total facility power / IT power: 1 is the ideal, 5 beyond any surveyed datacenter
+GRID_RANGE = (0.0, 2000.0)  # gCO2e/kWh: 0 (all carbon-free) to above the dirtiest grid (coal, about 1,100)
 
 
-@dataclass(frozen=True)
-class Site:
-    """A datacenter and grid: PUE and gCO2e/kWh with their provenance."""
-
-    pue: float
-    grid_gco2e_per_kwh: float
-    inputs: tuple[dict[str, Any], ...]
-    notes: tuple[str, ...] = ()
-    # what it was resolved from, for the accounting functions that take profiles (footprint, the 4Ms)
-    source: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def accounting_args(self) -> dict[str, Any]:
-        """pue/datacenter and grid/region as carbon.footprint and fourms.Scenario take them."""
-        return dict(self.source)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"pue": self.pue, "grid_gco2e_per_kwh": self.grid_gco2e_per_kwh, "inputs": list(self.inputs), "notes": list(self.notes)}
+def _stated(name: str, value: float, unit: str) -> dict[str, Any]:
+    return {"name": name, "value": value, "unit": unit, "source": "stated by the user", "kind": "stated"}
 
 
-@dataclass(frozen=True)
-class Placement:
-    """How and where a model is served."""
+def _pue(ps: ProfileSet, pue: float | None, datacenter: str | None, prefix: str) -> tuple[float, dict[str, Any], str]:
+    if pue is not None:
+        p = check_number(prefix + "pue", pue, *PUE_RANGE)
+        return p, _stated("pue", p, ""), f"PUE {p:g}"
+    dc = ps.get("datacenter", datacenter)
+    return dc.pue.value, dc.pue.as_input("pue", "") | {"source": f"{dc.name}: {dc.pue.source}"}, dc.name
 
-    hardware: HardwareProfile
-    dtype: str
-    runtime: str
-    batch: int
-    site: Site
-    utilization: float = 1.0
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
-    @property
-    def pue(self) -> float:
-        return self.site.pue
-
-    @property
-    def grid_gco2e_per_kwh(self) -> float:
-        return self.site.grid_gco2e_per_kwh
-
-    def settings(self) -> dict[str, Any]:
-        """What a projection depends on besides the model and the profile files (for cache keys and reports)."""
-        return {"hardware": self.hardware.name, "dtype": self.dtype, "runtime": self.runtime, "batch": self.batch,
-                "pue": self.pue, "grid_gco2e_per_kwh": self.grid_gco2e_per_kwh, "utilization": self.utilization}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.settings(), "hardware_title": self.hardware.title, "site": self.site.to_dict(), "notes": list(self.notes)}
+def region_intensity(ps: ProfileSet, region: str, net: bool, prefix: str = "") -> tuple[float, dict[str, Any], str, list[str]]:
+    """(gCO2e/kWh, its input, label, notes) of a region NAME[@YEAR]: gross (location-based), or with `net` the
+    carbon-free-energy-net intensity gross x (1 - CFE share)."""
+    reg, row = ps.region_at(region)
+    label = f"{reg.name}@{row.year}"
+    notes = [f"region {reg.name}: latest year {row.year} used (NAME@YEAR picks another)"] \
+        if "@" not in region and len(reg.years) > 1 else []
+    if not net:
+        return row.grid_gco2e_per_kwh, {"name": "grid_gco2e_per_kwh", "value": row.grid_gco2e_per_kwh, "unit": "gCO2e/kWh",
+                                        "source": f"{label} gross: {row.source}", "kind": row.kind}, label, notes
+    if row.cfe_fraction is None:
+        raise UsageError(f"region {label} has no carbon-free-energy share; {param(prefix + 'net')} needs one "
+                         "(Google Cloud regions have it)")
+    g = row.grid_gco2e_per_kwh * (1 - row.cfe_fraction)
+    return g, {"name": "grid_gco2e_per_kwh", "value": g, "unit": "gCO2e/kWh", "kind": row.kind,
+               "source": f"{label} CFE-net: {row.grid_gco2e_per_kwh:g} x (1 - {row.cfe_fraction:g}); {row.source}"}, \
+        f"{label} CFE-net", notes
 
 
 def resolve_site(ps: ProfileSet, *, pue: float | None = None, datacenter: str | None = None, grid: float | None = None,
-                 region: str | None = None, net: bool = False, flag: str = "--", who: str = "",
-                 default_datacenter: str = DEFAULT_DATACENTER, default_region: str = DEFAULT_REGION) -> Site:
-    """PUE from --pue or a datacenter profile, intensity from --grid-gco2e-per-kwh or a region (NAME[@YEAR]),
-    defaults when neither is given (and a note saying so). `flag` prefixes option names in errors."""
+                 region: str | None = None, net: bool = False, utilization: float = 1.0, embodied: str = "lifetime-share",
+                 prefix: str = "", who: str = "", default_datacenter: str | None = None,
+                 default_region: str | None = None) -> Site:
+    """PUE from `pue` or a datacenter profile, intensity from `grid` or a region (NAME[@YEAR], gross or CFE-net),
+    the stated defaults (profiles/defaults.toml) where neither is given, with a note saying so. `prefix` names
+    the parameters in errors (a search's site: 'nas_')."""
     if pue is not None and datacenter is not None:
-        raise UsageError(f"give one of {flag}pue and {flag}datacenter, not both")
+        raise UsageError(f"give one of {param(prefix + 'pue')} and {param(prefix + 'datacenter')}, not both")
     if grid is not None and region is not None:
-        raise UsageError(f"give one of {flag}grid-gco2e-per-kwh and {flag}region, not both")
+        raise UsageError(f"give one of {param(prefix + 'grid')} and {param(prefix + 'region')}, not both")
     lead = f"{who}: " if who else ""
+    stated = defaults()["site"]
     notes: list[str] = []
-    dc = ps.get("datacenter", datacenter) if datacenter else None
-    if pue is None and dc is None:
-        dc = ps.get("datacenter", default_datacenter)
-        notes.append(f"{lead}no {flag}pue/{flag}datacenter given: assumed {dc.name} (PUE {dc.pue.value:g})")
-    reg = ps.region_at(region) if region else None
-    if grid is None and reg is None:
-        reg = ps.region_at(default_region)
-        notes.append(f"{lead}no {flag}grid-gco2e-per-kwh/{flag}region given: assumed {reg[0].name} ({reg[1].grid_gco2e_per_kwh:g} gCO2e/kWh)")
-    elif reg is not None and region and "@" not in region and len(reg[0].years) > 1:
-        notes.append(f"{lead}region {reg[0].name}: latest year {reg[1].year} used (NAME@YEAR picks another)")
-    p, g, inputs = _pue_and_grid(pue, dc, grid, reg, net, flag=flag)
-    return Site(p, g, tuple(inputs), tuple(notes), {"pue": pue, "datacenter": dc, "grid_gco2e_per_kwh": grid, "region": reg, "net": net})
+    if pue is None and datacenter is None:
+        datacenter = default_datacenter or str(stated["datacenter"].value)
+        dc = ps.get("datacenter", datacenter)
+        notes.append(f"{lead}no PUE or datacenter given: assumed {dc.name} (PUE {dc.pue.value:g})")
+    p, p_in, p_label = _pue(ps, pue, datacenter, prefix)
+    if grid is not None:
+        if net:
+            raise UsageError(f"{param(prefix + 'net')} needs {param(prefix + 'region')} (a stated intensity is used as given)")
+        g = check_number(prefix + "grid", grid, *GRID_RANGE)
+        g_in, g_label = _stated("grid_gco2e_per_kwh", g, "gCO2e/kWh"), f"{g:g} gCO2e/kWh"
+    else:
+        given = region is not None
+        if region is None:
+            region = default_region or str(stated["region"].value)
+            reg, row = ps.region_at(region)
+            notes.append(f"{lead}no grid intensity or region given: assumed {reg.name} ({row.grid_gco2e_per_kwh:g} gCO2e/kWh)")
+        g, g_in, g_label, more = region_intensity(ps, region, net, prefix)
+        notes += [f"{lead}{n}" for n in more if given]
+    u = check_number("utilization", utilization, 0.0, 1.0, low_open=True)
+    if embodied not in EMBODIED_POLICIES:
+        raise UsageError(f"{param('embodied')} '{embodied}': expected one of {', '.join(EMBODIED_POLICIES)}")
+    inputs = (p_in, g_in, {"name": "utilization", "value": u, "unit": "",
+                           "source": "stated (embodied share assumes this busy fraction)", "kind": "stated"})
+    return Site(p, g, inputs, tuple(notes), u, embodied, f"{p_label}, {g_label}")
 
 
-def resolve_placement(ps: ProfileSet, hardware: str, *, dtype: str | None = None, runtime: str | None = None, batch: int = 1,
-                      pue: float | None = None, datacenter: str | None = None, grid: float | None = None,
-                      region: str | None = None, net: bool = False, utilization: float = 1.0,
-                      default_runtime: str = DEFAULT_RUNTIME) -> Placement:
-    """The deployment target: hardware (name or alias), dtype (default: the first of bf16, fp16, tf32, fp32 it has),
-    runtime, batch, and the site, every default said in the notes."""
-    from ..project.kernels import RUNTIMES
+def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, *, pue: float | None = None, datacenter: str | None = None,
+                        grid: float | None = None, region: str | None = None, net: bool = False) -> Site:
+    """Where a search ran: the user's site if any part of it was given; else the preset's own accounting (its
+    PUE and grid, where its publication gives them); else the stated defaults."""
+    from dataclasses import replace
 
+    if any(v is not None for v in (pue, datacenter, grid, region)) or preset is None:
+        site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, prefix="nas_", who="search")
+        return replace(site, inputs=site.inputs[:2])  # PUE and grid: a search is charged by its chip-hours
+    fallback = resolve_site(ps, prefix="nas_", who="search")
+    p, p_in = (preset.site_pue.value, preset.site_pue.as_input("pue", "")) if preset.site_pue else (fallback.pue, fallback.inputs[0])
+    if preset.site_grid_gco2e_per_kwh is not None:
+        g, g_in = preset.site_grid_gco2e_per_kwh.value, preset.site_grid_gco2e_per_kwh.as_input("grid_gco2e_per_kwh", "gCO2e/kWh")
+    else:
+        g, g_in = fallback.grid_gco2e_per_kwh, fallback.inputs[1]
+    notes = [n for n in fallback.notes if ("PUE" in n and not preset.site_pue) or ("grid" in n and not preset.site_grid_gco2e_per_kwh)]
+    if preset.site_pue is not None or preset.site_grid_gco2e_per_kwh is not None:
+        notes.insert(0, f"search sited as {preset.title} ran: PUE {p:g}, {g:g} gCO2e/kWh "
+                        f"({preset.site_pue.kind if preset.site_pue else 'default'})")
+    return Site(p, g, (p_in, g_in), tuple(notes), label=f"as {preset.name} ran")
+
+
+def resolve_phase(phase: str | None, prompt_tokens: int | None = None, output_tokens: int | None = None,
+                  optimizer: str | None = None) -> tuple[Phase, list[str]]:
+    """The phase and its lengths; `decode` with output tokens is a whole response. Notes say which defaults were
+    taken."""
+    kind = phase or "inference"
+    if kind not in PHASES:
+        raise UsageError(f"{param('phase')} '{phase}': expected one of prefill, decode, train")
+    notes: list[str] = []
+    if kind in ("inference", "train") and (prompt_tokens is not None or output_tokens is not None):
+        raise UsageError(f"{param('prompt_tokens')} and {param('output_tokens')} need {param('phase')} prefill or decode")
+    if kind != "train" and optimizer is not None:
+        raise UsageError(f"{param('optimizer')} prices a training step: use it with {param('phase')} train")
+    if kind == "train":
+        opt = optimizer or "sgd-momentum"
+        if opt not in OPTIMIZERS:
+            raise UsageError(f"{param('optimizer')} '{opt}': expected one of {', '.join(OPTIMIZERS)}")
+        if optimizer is None:
+            notes.append(f"no optimizer given: {opt} assumed")
+        return Phase("train", optimizer=opt), notes
+    if kind == "inference":
+        return Phase(), notes
+    if prompt_tokens is None:
+        prompt_tokens = int(defaults()["target"]["prompt_tokens"].value)
+        notes.append(f"no prompt length given: assumed {prompt_tokens} tokens")
+    if kind == "prefill" and output_tokens is not None:
+        raise UsageError(f"{param('output_tokens')} prices a response: use it with {param('phase')} decode")
+    for name, v in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
+        if v is not None and not 1 <= v <= MAX_TOKENS:
+            raise UsageError(f"{param(name)} {v}: must be from 1 to {MAX_TOKENS:,}")
+    if kind == "decode" and output_tokens is not None:
+        kind = "response"
+    return Phase(kind, prompt_tokens, output_tokens), notes
+
+
+def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, runtime: str | None = None, batch: int = 1,
+                   phase: str | None = None, prompt_tokens: int | None = None, output_tokens: int | None = None,
+                   optimizer: str | None = None, dims: dict[str, int] | None = None, assume_upper_bound: bool = False,
+                   per_kernel: bool = False, pue: float | None = None, datacenter: str | None = None,
+                   grid: float | None = None, region: str | None = None, net: bool = False, utilization: float = 1.0,
+                   embodied: str = "lifetime-share", default_runtime: str | None = None,
+                   default_datacenter: str | None = None, site: Site | None = None) -> Target:
+    """The target: hardware (name or alias), dtype (default: the first of bf16, fp16, tf32, fp32 it has), runtime,
+    batch, phase and the site (or `site` as resolved already), every default said in the notes. A training step
+    runs as eager PyTorch launches it (compiled by XLA on a TPU)."""
     hw: HardwareProfile = ps.get("hardware", hardware)
     notes: list[str] = []
+    ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens, optimizer)
     chosen = dtype or default_dtype(hw.peak_tflops)
     if chosen is None:
-        raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DEFAULT_DTYPE_ORDER)}; give --dtype")
+        raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DEFAULT_DTYPE_ORDER)}; give {param('dtype')}")
     if chosen not in hw.peak_tflops:
         raise UsageError(f"hardware '{hw.name}' has no {chosen} throughput; it has: {', '.join(hw.peak_tflops)}")
     if dtype is None:
-        notes.append(f"no --dtype given: projected in {chosen}")
-    rt = runtime or default_runtime
-    if rt not in RUNTIMES:
-        raise UsageError(f"--runtime '{rt}': expected one of {', '.join(RUNTIMES)}")
-    if runtime is None:
-        notes.append(f"no --runtime given: projected for {rt}")
-    b = int(check_number("--batch", batch, 1, MAX_BATCH))
-    u = check_number("--utilization", utilization, 0.0, 1.0, low_open=True)
-    site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net)
-    return Placement(hw, chosen, rt, b, site, u, tuple(notes) + site.notes)
+        notes.append(f"no dtype given: projected in {chosen}")
+    if ph.kind == "train":
+        if chosen not in TRAINING_PRECISIONS:
+            raise UsageError(f"{param('dtype')} {chosen}: training is projected in fp32 or with bf16/fp16 autocast")
+        if runtime not in (None, "eager"):
+            raise UsageError(f"{param('runtime')} {runtime}: a training step is projected as eager PyTorch runs it "
+                             f"({param('runtime')} eager)")
+        rt = "graph" if hw.category == "tpu" else "eager"
+    else:
+        rt = runtime or default_runtime or str(defaults()["target"]["runtime"].value)
+        if rt not in RUNTIMES:
+            raise UsageError(f"{param('runtime')} '{rt}': expected one of {', '.join(RUNTIMES)}")
+        if runtime is None:
+            notes.append(f"no runtime given: projected for {rt}")
+    b = int(check_number("batch", batch, 1, MAX_BATCH))
+    bound = tuple(sorted((dims or {}).items()))
+    for name, v in bound:
+        check_number("dim", v, 0, MAX_DIM)
+    if site is None:
+        site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, utilization=utilization,
+                            embodied=embodied, default_datacenter=default_datacenter)
+    return Target(hw, chosen, rt, b, site, ph, bound, assume_upper_bound, per_kernel, tuple(notes + phase_notes) + site.notes)
+
+
+def serving_target(ps: ProfileSet, *, hardware: str | None = None, dtype: str | None = None, runtime: str | None = None,
+                   batch: int | None = None, datacenter: str | None = None, pue: float | None = None,
+                   **site: Any) -> tuple[Target, list[str]]:
+    """`analyze`'s serving scenario: profiles/defaults.toml's [serving] where an option is not given, each
+    default said in the notes."""
+    d = defaults()["serving"]
+    notes = []
+    dc = datacenter
+    if dc is None and pue is None:
+        dc = str(d["datacenter"].value)
+    t = resolve_target(ps, hardware or str(d["hardware"].value), dtype=dtype or str(d["dtype"].value),
+                       runtime=runtime or str(d["runtime"].value), batch=batch if batch is not None else int(d["batch"].value),
+                       datacenter=dc, pue=pue, **site)
+    if datacenter is None and pue is None:
+        notes.append(f"serving datacenter: {dc} (PUE {t.pue:g}), the default of analyze: {d['datacenter'].why}")
+    return t, notes

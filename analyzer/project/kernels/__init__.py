@@ -16,8 +16,8 @@ An exported graph is not what a runtime executes. The projection costs kernels, 
   separate elementwise kernel in PyTorch; BatchNormalization in fp16/bf16 runs as 3 kernels (two small
   helpers, then the transform), in fp32 as one cuDNN kernel. 1x1 convolutions run as one GEMM-like kernel.
 
-Every kernel keeps its FLOPs and the bytes it moves (at fp32 element size; the projection scales them to
-the compute dtype), its class (which sets its throughput and energy) and the host work of the operator
+Every kernel keeps its FLOPs and the bytes it moves (at fp32 element size, FP32_BYTES; the projection scales
+them to the compute dtype), its class (which sets its throughput and energy) and the host work of the operator
 that launched it. `plan_kernels(...).kernels` is what `project --per-kernel` lists.
 """
 
@@ -29,11 +29,8 @@ from ...records import ModelProfile, NodeProfile
 from . import patterns
 from .graph import dataflow, numel
 
-KERNEL_CLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention", "elementwise", "bn", "norm", "reduce", "layout", "aux")
-TENSOR_CLASSES = frozenset({"conv", "conv1x1", "gemm", "attention"})
-HOST_FAMILIES = ("conv", "norm", "gemm", "attention", "elementwise", "reduce", "layout")
-RUNTIMES = ("eager", "graph", "ort")
-HALF_DTYPES = frozenset({"fp16", "bf16"})
+from ...taxonomy import HALF_DTYPES, HOST_FAMILIES, KERNEL_CLASSES, RUNTIMES, TENSOR_CLASSES  # noqa: F401 (re-exported)
+from ...units import FP32_BYTES
 
 _EAGER_VIEWS = frozenset({"Transpose", "Slice", "Split", "Expand"})
 _CONV_CLASSES = frozenset({"conv", "conv_transpose", "depthwise_conv", "grouped_conv", "depthwise_conv_transpose",
@@ -83,8 +80,8 @@ def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) 
     elif all(k == 1 for k in ks) and group == 1:
         out = [Kernel(n.name, n.op_type, "conv1x1", n.flops, n.bytes, "conv", True, outs)]
     else:
-        x = 4.0 * numel(n.input_shapes[0]) if n.input_shapes else 0.0
-        y = 4.0 * outs
+        x = FP32_BYTES * numel(n.input_shapes[0]) if n.input_shapes else 0.0
+        y = FP32_BYTES * outs
         main = Kernel(n.name, n.op_type, "conv", n.flops, n.bytes, "conv", True, outs)
         if layout_transforms:  # cuDNN: NCHW -> NHWC for input and weights, NHWC -> NCHW for the output
             out = [Kernel(n.name, "layout:NCHW->NHWC", "layout", 0.0, 2 * x),
@@ -94,7 +91,7 @@ def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) 
             out = [main]
     has_bias = len(n.inputs) > 2 and bool(n.inputs[2])
     if has_bias and bias_separate:
-        y = 4.0 * numel(n.output_shapes[0]) if n.output_shapes else 0.0
+        y = FP32_BYTES * numel(n.output_shapes[0]) if n.output_shapes else 0.0
         c = float(n.output_shapes[0][1]) if n.output_shapes and len(n.output_shapes[0]) > 1 else 0.0
         out.append(Kernel(n.name, "bias add", "elementwise", y / 4, 2 * y + 4 * c))
     return _one_operator(out, "conv")
@@ -111,7 +108,7 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
     if n.op_type == "BatchNormalization":
         ks = [Kernel(n.name, n.op_type, "bn", n.flops, n.bytes, "norm")]
         if gpu and half and runtime != "ort":  # PyTorch's native half BN: invstd and a parameter copy first
-            c = 4.0 * (numel(n.input_shapes[1]) if len(n.input_shapes) > 1 else 0)
+            c = FP32_BYTES * (numel(n.input_shapes[1]) if len(n.input_shapes) > 1 else 0)
             ks = [Kernel(n.name, "bn:invstd", "aux", 0.0, 2 * c, "norm"), Kernel(n.name, "bn:copy", "aux", 0.0, 2 * c),
                   Kernel(n.name, n.op_type, "bn", n.flops, n.bytes)]
         return ks
@@ -124,7 +121,7 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
             if runtime != "ort" and not data_const and idx_const:
                 return []  # x[:, 0] in PyTorch: a view
             if data_const:  # embedding lookup: the rows read and the output written
-                y = 4.0 * numel(n.output_shapes[0]) if n.output_shapes else float(n.bytes)
+                y = FP32_BYTES * numel(n.output_shapes[0]) if n.output_shapes else float(n.bytes)
                 return [Kernel(n.name, "embedding", "layout", 0.0, 2 * y, "layout")]
         return [Kernel(n.name, n.op_type, "layout", 0.0, n.bytes, "layout")]
     cls = _CLASS_OF.get(n.op_class)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 
 from ...records import NodeProfile
+from ...units import FP32_BYTES
 from .graph import Dataflow, numel
 
 RECOMPOSABLE = frozenset({
@@ -106,7 +107,7 @@ def attention_bytes(nodes: list[NodeProfile], group: list[int]) -> float:
     mm = [k for k in group if nodes[k].op_type == "MatMul"]
     qk, pv = nodes[mm[0]], nodes[mm[-1]]
     elems = numel(qk.input_shapes[0]) + numel(qk.input_shapes[1]) + numel(pv.input_shapes[1]) + numel(pv.output_shapes[0])
-    return 4.0 * elems
+    return FP32_BYTES * elems
 
 
 def recomposed(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: int) -> list[int] | None:
@@ -151,7 +152,7 @@ def recomposed_bytes(nodes: list[NodeProfile], group: list[int], flow: Dataflow)
         c not in group for c in flow.consumers.get(t, []))))
     out_node = nodes[flow.producer[leaving]]
     params = sum(numel(s) for k in group for s, c in zip(nodes[k].input_shapes, nodes[k].initializer_inputs) if c)
-    return 4.0 * (numel(first.input_shapes[0]) + numel(out_node.output_shapes[0]) + params)
+    return FP32_BYTES * (numel(first.input_shapes[0]) + numel(out_node.output_shapes[0]) + params)
 
 
 def linear_bias(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: int) -> list[int] | None:

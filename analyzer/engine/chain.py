@@ -1,0 +1,191 @@
+"""The one evaluation chain: a candidate's model file -> its static profile (count) -> the kernels its runtime
+launches, timed and scheduled on the target's hardware (project) -> device energy per item -> facility energy,
+CO2e and the embodied share at the target's site (account), for whichever phase the target names. Every command
+that evaluates a model comes through `evaluate_one`; nothing else chains these steps.
+
+`evaluate_one` is a pure function of a candidate task and a target (plain, picklable records), so a process
+pool or a Ray cluster runs it unchanged (engine/executors.py). What it returns is an `Evaluation` record; the
+provenance of its inputs is the target's (`target_inputs`), the same for every candidate.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ..account.serving import account_item
+from ..errors import AnalyzerError, naming
+from ..load.sources import CandidateTask, candidate_file
+from ..profiles import projection_defaults
+from ..project import Params, project, resolve_params
+from ..records import Evaluation, ModelProfile
+from ..target import Target
+
+_SCRATCH: list[Path] = []
+
+
+def _scratch() -> Path:
+    """A folder of this process for generated candidates' bytes (profiles read files)."""
+    if not _SCRATCH:
+        _SCRATCH.append(Path(tempfile.mkdtemp(prefix="nas-analyzer-eval-")))
+    return _SCRATCH[0]
+
+
+def params_for(target: Target) -> Params:
+    """The projection's parameters on the target (for a training step: at the runtime the step runs on)."""
+    return _params(target.hardware, target.dtype, _runtime(target))
+
+
+_PARAMS: dict[tuple[int, str, str], tuple[Any, Params]] = {}
+
+
+def _params(hw: Any, dtype: str, runtime: str) -> Params:
+    """resolve_params, remembered per profile object (profiles are frozen; the object is kept with its entry so its
+    id is not reused)."""
+    key = (id(hw), dtype, runtime)
+    hit = _PARAMS.get(key)
+    if hit is None or hit[0] is not hw:
+        if len(_PARAMS) > 256:
+            _PARAMS.clear()
+        hit = _PARAMS[key] = (hw, resolve_params(hw, dtype, runtime, projection_defaults()))
+    return hit[1]
+
+
+def _runtime(target: Target) -> str:
+    if target.phase.kind == "train":
+        from ..project.training import training_runtime
+
+        return training_runtime(target.hardware)
+    return target.runtime
+
+
+def target_inputs(target: Target) -> list[dict[str, Any]]:
+    """The provenance of every number an evaluation on `target` uses: the hardware's projection parameters, the
+    training parameters of a training step, the site (PUE, grid, utilisation) and the embodied figures."""
+    params = params_for(target)
+    hw = target.hardware
+    inputs = list(params.inputs)
+    if target.phase.kind == "train":
+        inputs.append(projection_defaults()[hw.category]["energy_log_sigma_training"].as_input("energy_log_sigma_training", ""))
+        inputs += [s.as_input(f"training.{k}", "s" if k.endswith("_s") else "") for k, s in hw.training.items()]
+    inputs += list(target.site.inputs)
+    inputs += list(account_item(0.0, 0.0, hw, target.site).inputs)
+    return inputs
+
+
+def _profile(path: Path, target: Target, trusted: bool, cache: dict | None, key: tuple) -> ModelProfile:
+    from ..count import profile_onnx
+
+    if cache is not None and key in cache:
+        return cache[key]
+    prof = profile_onnx(path, dict(target.dims), target.batch, per_op=True, assume_upper_bound=target.assume_upper_bound,
+                        trusted=trusted)
+    if cache is not None:
+        cache[key] = prof
+    return prof
+
+
+def _device(path: Path, task: CandidateTask, target: Target, cache: dict | None) -> dict[str, Any]:
+    """The project stage of the phase: time and device energy per item, with the phase's own record."""
+    hw, params, phase = target.hardware, params_for(target), target.phase
+    trusted = task.space is not None  # a synthetic candidate was built here by our own code (see load_onnx)
+    if phase.kind in ("inference", "train"):
+        prof = _profile(path, target, trusted, cache, (task.identity or str(path), target.batch, target.dims,
+                                                        target.assume_upper_bound, phase.kind == "train"))
+        if phase.kind == "train":
+            from ..project.training import step_record
+
+            sigma_t = projection_defaults()[hw.category]["energy_log_sigma_training"].value
+            rec = step_record(prof, hw, params, target.dtype, phase.optimizer or "sgd-momentum", sigma_t)
+            return {"profile": prof, "latency_s": rec["step_s"], "energy_j_per_item": rec["energy_j_per_sample"],
+                    "energy_range_j": rec["range"], "latency_range_s": rec["latency_range_s"],
+                    "energy_log_sigma": rec["energy_log_sigma"], "energy_log_sigma_model": rec["energy_log_sigma_model"],
+                    "energy_log_sigma_shared": rec["energy_log_sigma_shared"], "basis": rec["basis"], "flops": rec["flops_per_step"],
+                    "kernels": rec["forward_kernels"] + rec["backward_kernels"] + rec["optimizer_kernels"],
+                    "items_per_batch": rec["batch"], "notes": rec.pop("notes"), "detail": rec}
+        proj = project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel)
+        return _from_projection(prof, proj)
+    if phase.kind in ("prefill", "decode"):
+        from ..count import profile_onnx
+        from ..count.decoder import phase_profile
+
+        prof = phase_profile(path, phase.kind, phase.prompt_tokens or 0, None, target.batch, dict(target.dims), profile_onnx,
+                             per_op=True, assume_upper_bound=target.assume_upper_bound)
+        return _from_projection(prof, project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel))
+    return _response(path, target, params)
+
+
+def _from_projection(prof: ModelProfile, proj: Any) -> dict[str, Any]:
+    sigma = math.hypot(proj.energy_log_sigma_model, proj.energy_log_sigma_shared)
+    detail = proj.to_dict()
+    detail.pop("inputs")  # the evaluation's inputs are the target's
+    return {"profile": prof, "latency_s": proj.latency_s, "energy_j_per_item": proj.energy_j_per_item,
+            "energy_range_j": proj.range, "latency_range_s": proj.latency_range_s, "energy_log_sigma": sigma,
+            "energy_log_sigma_model": proj.energy_log_sigma_model, "energy_log_sigma_shared": proj.energy_log_sigma_shared,
+            "basis": proj.basis, "flops": proj.flops, "kernels": proj.kernels, "items_per_batch": proj.batch,
+            "notes": detail.pop("notes"), "detail": detail}
+
+
+def _response(path: Path, target: Target, params: Params) -> dict[str, Any]:
+    """A whole response per sequence: the prefill, then the decode steps over the growing cache."""
+    from ..count import profile_onnx
+    from ..count.decoder import decoder_roles
+    from ..dist import band
+    from ..project.generation import generation_cost
+
+    hw, phase = target.hardware, target.phase
+
+    def profile_at(d: dict[str, int]) -> ModelProfile:
+        return profile_onnx(path, d, target.batch, per_op=True, scan_sparsity=False, hash_file=False,
+                            assume_upper_bound=target.assume_upper_bound)
+
+    def project_one(p: ModelProfile) -> Any:
+        return project(p, hw, params, target.runtime, target.dtype)
+
+    g = generation_cost(str(path), decoder_roles(path), phase.prompt_tokens or 0, phase.output_tokens or 1, target.batch,
+                        profile_at, project_one, dict(target.dims))
+    detail = g.to_dict()
+    first = g.prefill
+    return {"profile": None, "latency_s": g.response_latency_s, "energy_j_per_item": g.energy_j_per_response,
+            "energy_range_j": g.energy_j_per_response_band, "latency_range_s": band(g.response_latency_s, g.energy_log_sigma),
+            "energy_log_sigma": g.energy_log_sigma, "energy_log_sigma_model": first["energy_log_sigma_model"],
+            "energy_log_sigma_shared": first["energy_log_sigma_shared"], "basis": first["basis"],
+            "flops": 2.0 * g.macs_per_response * target.batch, "macs": round(g.macs_per_response * target.batch),
+            "kernels": first["kernels"], "items_per_batch": target.batch, "notes": detail.pop("notes"), "detail": detail}
+
+
+def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None) -> Evaluation:
+    """Profile, project and account one candidate on `target`: its Evaluation, or one naming its error.
+    `cache` (a dict) keeps static profiles across calls in one process (a sweep over targets)."""
+    written = None
+    try:
+        path = candidate_file(task, _scratch(), training=target.phase.kind == "train")
+        written = path if task.path is None else None
+        dev = _device(path, task, target, cache)
+        prof: ModelProfile | None = dev["profile"]
+        items = dev["items_per_batch"]
+        acct = account_item(dev["energy_j_per_item"], dev["latency_s"] / items, target.hardware, target.site)
+        return Evaluation(
+            name=task.name, model=str(task.path) if task.path is not None else task.name, identity=task.identity,
+            hardware=target.hardware.name, dtype=target.dtype, runtime=_runtime(target), batch=items,
+            phase=target.phase.kind, item=target.phase.item, latency_s=dev["latency_s"],
+            throughput_per_s=items / dev["latency_s"], energy_j_per_item=dev["energy_j_per_item"],
+            energy_range_j=dev["energy_range_j"], latency_range_s=dev["latency_range_s"],
+            energy_log_sigma_model=dev["energy_log_sigma_model"], energy_log_sigma_shared=dev["energy_log_sigma_shared"],
+            energy_log_sigma=dev["energy_log_sigma"], facility_energy_j_per_item=acct.facility_energy_j_per_item,
+            co2e_g_per_item=acct.co2e_g_per_item, co2e_kg_per_million=acct.co2e_kg_per_million,
+            embodied_co2e_g_per_item=acct.embodied_co2e_g_per_item, basis=dev["basis"],
+            macs=prof.macs if prof is not None else dev.get("macs", 0), flops=float(dev["flops"]),
+            params=prof.params if prof is not None else 0, bytes_moved=prof.bytes_moved if prof is not None else 0,
+            kernels=dev["kernels"], sha256=prof.sha256 if prof is not None else "", inputs=target_inputs(target),
+            notes=list(dev["notes"]) + list(acct.notes), detail=dev["detail"])
+    except AnalyzerError as e:
+        e = naming(e, task.model_label())
+        return Evaluation(task.name, task.model_label(), task.identity, hardware=target.hardware.name, dtype=target.dtype,
+                          runtime=_runtime(target), batch=target.batch, phase=target.phase.kind, item=target.phase.item,
+                          error=str(e), exit_code=e.exit_code)
+    finally:
+        if written is not None:
+            written.unlink(missing_ok=True)

@@ -1,0 +1,128 @@
+"""Evaluating many candidates on one target: `evaluate(candidates, target, *, executor, store)`.
+
+Candidates stream in blocks; each block's results are read from the results store where it holds them (keyed
+by the candidate's identity and the engine's key: the target's settings, the contents of the hardware profile,
+the projection defaults and the stated defaults, and the code), and the rest are evaluated in chunks by the
+executor (this process, a process pool or Ray), each finished chunk written to the store in one transaction. So
+a killed run resumes where it stopped, a repeated run reads the store, and identical models under two names
+share one row.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from ..load.sources import CandidateTask, from_path
+from ..records import Evaluation
+from ..target import Target
+from .chain import target_inputs
+from .executors import InlineExecutor
+
+KIND = "evaluation"
+CHUNK = 32  # candidates per task: large enough that dispatch costs little, small enough to balance 2 workers
+BLOCK = 16  # chunks read from the candidates (and looked up in the store) at a time
+
+
+def engine_key(target: Target) -> dict[str, Any]:
+    """What an evaluation depends on besides the model's bytes: the target's settings, the contents of the
+    hardware profile and of the shipped defaults (a --profiles override changes the key), and the code."""
+    from ..profiles import SHIPPED
+    from .store import code_version, file_digest
+
+    return {**target.settings(), "hardware_profile": file_digest(Path(target.hardware.file)),
+            "projection_defaults": file_digest(SHIPPED / "projection-defaults.toml"),
+            "defaults": file_digest(SHIPPED / "defaults.toml"), "code": code_version()}
+
+
+@dataclass(frozen=True)
+class Result:
+    """One candidate's evaluation, where it came from (store or evaluated) and the host that evaluated it."""
+
+    task: CandidateTask
+    evaluation: Evaluation
+    from_store: bool = False
+    host: str = ""
+
+
+def _task(c: CandidateTask | Path | str) -> CandidateTask:
+    return c if isinstance(c, CandidateTask) else from_path(c)
+
+
+def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Target, *, executor: Any = None,
+                  store: Any = None, profiles_ver: str = "", chunk: int = CHUNK, limits: Any = None,
+                  cache: dict | None = None) -> Iterator[Result]:
+    """Each candidate's Result as soon as it is known (from the store first, then as chunks finish: not in input
+    order). `cache` keeps static profiles across calls when evaluating in this process."""
+    from ..load import guard
+    from .store import result_key
+
+    executor = executor or InlineExecutor(cache)
+    use_store = store is not None and not target.per_kernel  # every kernel's row is not worth keeping
+    key_parts = engine_key(target) if use_store else {}
+    inputs = target_inputs(target)
+    limits = limits if limits is not None else guard.current()
+    pending: dict[int, list[CandidateTask]] = {}
+
+    def attach(e: Evaluation, t: CandidateTask) -> Evaluation:
+        model = t.path if t.path is not None else t.name
+        return replace(e, name=t.name, model=model, inputs=list(inputs)) if e.ok else e
+
+    def chunks() -> Iterator[tuple[int, list[CandidateTask]]]:
+        it = iter(_task(c) for c in candidates)
+        n = 0
+        while True:
+            block = list(islice(it, BLOCK * chunk))
+            if not block:
+                return
+            found: dict[int, Evaluation] = {}
+            if use_store:
+                keys: dict[str, list[int]] = {}
+                for i, t in enumerate(block):
+                    if t.identity:
+                        keys.setdefault(result_key(KIND, t.identity, key_parts, profiles_ver), []).append(i)
+                rows = store.get_many(KIND, {k: k for k in keys})
+                found = {i: Evaluation.from_dict({"name": "", "model": "", **rows[k]}) for k, idx in keys.items() if k in rows
+                         for i in idx}
+            hits.extend(Result(block[i], attach(e, block[i]), True) for i, e in found.items())
+            rest = [t for i, t in enumerate(block) if i not in found]
+            for j in range(0, len(rest), chunk):
+                pending[n] = rest[j:j + chunk]
+                yield n, pending[n]
+                n += 1
+
+    hits: deque[Result] = deque()  # read from the store: yielded before the chunks read with them are evaluated
+    for done in executor.run(chunks(), target, limits):
+        while hits:
+            yield hits.popleft()
+        i, host, evaluations = done
+        tasks = pending.pop(i)
+        rows = []
+        for t, e in zip(tasks, evaluations):
+            e = attach(e, t)
+            if use_store and e.ok and t.identity:
+                payload = {k: v for k, v in e.to_dict().items() if k not in ("inputs", "name", "model")}
+                rows.append((KIND, result_key(KIND, t.identity, key_parts, profiles_ver), e.model, e.sha256 or t.identity,
+                             key_parts, profiles_ver, payload))
+            yield Result(t, e, False, host)
+        if rows:
+            store.put_many(rows)
+    while hits:
+        yield hits.popleft()
+
+
+def evaluate(candidates: Iterable[CandidateTask | Path | str], target: Target, *, executor: Any = None, store: Any = None,
+             profiles_ver: str = "", cache: dict | None = None, progress: Callable[[str], None] | None = None) -> list[Evaluation]:
+    """Every candidate evaluated on `target` (see the module docstring), in the order given. A candidate that
+    fails is an Evaluation with its error, so one bad file does not lose the others' results."""
+    tasks = [_task(c) for c in candidates]
+    order = {id(t): i for i, t in enumerate(tasks)}
+    out: list[Evaluation | None] = [None] * len(tasks)
+    for r in iter_evaluate(tasks, target, executor=executor, store=store, profiles_ver=profiles_ver, cache=cache):
+        out[order[id(r.task)]] = r.evaluation
+        if progress is not None:
+            progress(r.task.name)
+    return [e for e in out if e is not None]

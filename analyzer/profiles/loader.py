@@ -1,0 +1,186 @@
+"""Loading profiles: the shipped profiles/ folder, then users' folders (overriding by name), into one frozen
+`ProfileSet`; the projection's per-category defaults."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ProfileError, UnknownProfileError, UsageError, param
+from ..paths import shipped_profiles
+from .parse import CATEGORIES, DEFAULT_ONLY_KEYS, PARSERS, PROJECTION_KEYS, fail, parse_projection
+from .schema import DatacenterProfile, HardwareProfile, NasPreset, RegionProfile, RegionYear, Sourced
+
+SHIPPED = shipped_profiles()
+
+@lru_cache(maxsize=4)
+def projection_defaults(root: Path = SHIPPED) -> dict[str, dict[str, Sourced]]:
+    """Per-category default projection parameters (profiles/projection-defaults.toml)."""
+    file = root / "projection-defaults.toml"
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ProfileError(f"{file}: cannot read ({e})") from None
+    out = {}
+    for cat in CATEGORIES:
+        if cat not in data:
+            raise fail(file, cat, f"missing category table; need {', '.join(CATEGORIES)}")
+        out[cat] = parse_projection(file, data[cat], cat, defaults=True)
+        missing = (set(PROJECTION_KEYS) | set(DEFAULT_ONLY_KEYS)) - set(out[cat])
+        if missing:
+            raise fail(file, f"{cat}.{sorted(missing)[0]}", "missing default")
+    return out
+
+
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    hardware: dict[str, HardwareProfile]
+    datacenter: dict[str, DatacenterProfile]
+    region: dict[str, RegionProfile]
+    nas: dict[str, NasPreset] = field(default_factory=dict)
+
+    def get(self, kind: str, name: str):
+        table = getattr(self, kind)
+        key = name.strip().lower()
+        for p in table.values():
+            if key == p.name.lower() or key in (a.lower() for a in p.aliases):
+                return p
+        close = suggest(key, {p.name: p.aliases for p in table.values()})
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; see `nas-analyzer profiles list {kind}`"
+        raise UnknownProfileError(f"unknown {kind} '{name}'{hint}")
+
+    def find(self, name: str):
+        """A profile of any kind by name or alias (hardware, datacenter, region, nas in that order)."""
+        for kind in ("hardware", "datacenter", "region", "nas"):
+            try:
+                return self.get(kind, name)
+            except UnknownProfileError:
+                pass
+        close = suggest(name, {p.name: p.aliases for k in ("hardware", "datacenter", "region", "nas") for p in getattr(self, k).values()})
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see `nas-analyzer profiles list`"
+        raise UnknownProfileError(f"unknown profile '{name}'{hint}")
+
+    def listing(self, kind: str | None = None) -> dict[str, list[dict[str, str]]]:
+        """Per kind (or one), each profile's name, title and a one-line summary of its headline values."""
+        kinds = (kind,) if kind else ("hardware", "datacenter", "region", "nas")
+        return {k: [{"name": p.name, "title": p.title, "summary": summary(p)} for p in getattr(self, k).values()] for k in kinds}
+
+    def region_at(self, spec: str) -> tuple[RegionProfile, RegionYear]:
+        """'name' (latest year) or 'name@YEAR'."""
+        name, _, year = spec.partition("@")
+        if year and not year.isdigit():
+            raise UsageError(f"region '{spec}': expected NAME or NAME@YEAR")
+        region = self.get("region", name)
+        return region, region.at(int(year) if year else None)
+
+
+def suggest(key: str, names: dict[str, tuple[str, ...]], n: int = 4) -> list[str]:
+    """Profile names for a mistyped one: those whose name or an alias contains it (or is contained in it),
+    then the closest by edit distance; each profile once, under its own name."""
+    key = key.lower()
+    spellings = {s.lower(): name for name, aliases in names.items() for s in (name, *aliases)}
+    out: list[str] = []
+    for s, name in sorted(spellings.items()):
+        if len(key) >= 2 and (key in s or s in key) and name not in out:
+            out.append(name)
+    for s in difflib.get_close_matches(key, list(spellings), n=2 * n, cutoff=0.5):
+        if spellings[s] not in out:
+            out.append(spellings[s])
+    return out[:n]
+
+
+MAX_PROFILE_BYTES = 4 * 1024 * 1024  # a calibrated profile with its fitted forwards is about 100 kB
+
+
+def _load_dir(root: Path, out: dict[str, dict]) -> None:
+    for kind, parse in PARSERS.items():
+        folder = root / kind
+        if not folder.is_dir():
+            continue
+        for file in sorted(folder.rglob("*.toml")):
+            try:
+                if not file.is_file():  # a FIFO or device named *.toml would block the read forever
+                    raise ProfileError(f"{file}: not a regular file")
+                if file.stat().st_size > MAX_PROFILE_BYTES:
+                    raise ProfileError(f"{file}: {file.stat().st_size:,} bytes; a profile is at most {MAX_PROFILE_BYTES:,}")
+                data = tomllib.loads(file.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as e:
+                raise ProfileError(f"{file}: cannot read ({e})") from None
+            except tomllib.TOMLDecodeError as e:
+                raise ProfileError(f"{file}: malformed TOML ({e})") from None
+            profile = parse(file, data)
+            out[kind][profile.name] = profile  # later folders override earlier ones by name
+
+
+@lru_cache(maxsize=8)
+def load_profiles(extra_dirs: tuple[Path, ...] = ()) -> ProfileSet:
+    """Shipped profiles, then each extra folder (hardware/, datacenter/, region/ inside), overriding by name."""
+    if not SHIPPED.is_dir():
+        raise ProfileError(f"shipped profiles not found at {SHIPPED}; set NAS_ANALYZER_PROFILES to the profiles/ folder")
+    out: dict[str, dict] = {k: {} for k in PARSERS}
+    _load_dir(SHIPPED, out)
+    for d in extra_dirs:
+        if not Path(d).is_dir():
+            raise UsageError(f"{param('profiles')} {d}: not a directory")
+        if not any((Path(d) / k).is_dir() for k in PARSERS):
+            raise UsageError(f"{param('profiles')} {d}: holds none of the folders {', '.join(PARSERS)}")
+        _load_dir(Path(d), out)
+    return ProfileSet(**out)
+
+
+@dataclass(frozen=True)
+class Default:
+    """One stated default: its value and what it stands for."""
+
+    value: str | float | int
+    why: str
+
+
+_DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"runtime": str, "prompt_tokens": int},
+                 "serving": {"hardware": str, "dtype": str, "runtime": str, "batch": int, "datacenter": str},
+                 "search": {"preset": str, "published_average_spread": float, "tdp_low_share": float}}
+
+
+@lru_cache(maxsize=4)
+def defaults(root: Path = SHIPPED) -> dict[str, dict[str, Default]]:
+    """The stated defaults (profiles/defaults.toml): section -> key -> Default, every key present and typed."""
+    file = root / "defaults.toml"
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ProfileError(f"{file}: cannot read ({e})") from None
+    out: dict[str, dict[str, Default]] = {}
+    for section, keys in _DEFAULT_KEYS.items():
+        table = data.get(section)
+        if not isinstance(table, dict):
+            raise fail(file, section, "missing table")
+        out[section] = {}
+        for key, kind in keys.items():
+            raw = table.get(key)
+            ok = isinstance(raw, dict) and isinstance(raw.get("why"), str) and raw["why"].strip() and \
+                isinstance(raw.get("value"), (int, float) if kind is float else kind) and not isinstance(raw.get("value"), bool)
+            if not ok:
+                raise fail(file, f"{section}.{key}", f"expected {{ value = <{kind.__name__}>, why = \"...\" }}")
+            out[section][key] = Default(kind(raw["value"]), raw["why"])
+    return out
+
+
+def summary(p: HardwareProfile | DatacenterProfile | RegionProfile | NasPreset) -> str:
+    """A profile's headline values in one line."""
+    if isinstance(p, HardwareProfile):
+        peaks = ", ".join(f"{dt} {v.value:g}" for dt, v in p.peak_tflops.items())
+        tdp = f"TDP {p.tdp_w.value:g} W; " if p.tdp_w else ""
+        return f"{tdp}peak TFLOP/s: {peaks}"
+    if isinstance(p, DatacenterProfile):
+        return f"PUE {p.pue.value:g} ({p.pue.year})"
+    if isinstance(p, NasPreset):
+        return f"{p.chip_hours.value:g} chip-hours on {p.hardware or p.hardware_label}"
+    y = max(p.years)
+    row = p.years[y]
+    cfe = f", CFE {row.cfe_fraction:g}" if row.cfe_fraction is not None else ""
+    return f"{row.grid_gco2e_per_kwh:g} gCO2e/kWh in {y}{cfe}; years {min(p.years)}-{y}"

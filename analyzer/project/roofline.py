@@ -1,0 +1,131 @@
+"""The roofline of each kernel and the timeline of a forward: per kernel, t = t0 + max(compute, memory) with the
+class's saturating efficiency and a small grid's share of the chip; per forward, the host issuing operators
+while the device runs what is queued (see analyzer/project/__init__.py for the model). Pure functions over
+arrays, so a projection and each step of a calibration search are a few vector operations."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..taxonomy import HOST_FAMILIES, KERNEL_CLASSES
+from .kernels import Kernel, KernelPlan
+from .params import Params
+
+@dataclass(frozen=True)
+class KernelTime:
+    kernel: Kernel
+    time_s: float
+    compute_s: float
+    memory_s: float
+    energy_j: float  # the kernel's own energy: flops and bytes (static and active power are per timeline)
+    bound: str  # compute | memory | latency (t0 dominates)
+
+
+class KernelArrays:
+    """A plan as arrays, so a projection (and each step of a calibration search) is a few vector operations."""
+
+    def __init__(self, plan: KernelPlan) -> None:
+        ks = plan.kernels
+        self.kernels = ks
+        self.cls = np.array([KERNEL_CLASSES.index(k.kclass) for k in ks], dtype=int)
+        self.flops = np.array([k.flops for k in ks], dtype=float)
+        self.bytes = np.array([k.bytes for k in ks], dtype=float)
+        self.weights = np.array([k.weights for k in ks], dtype=bool)
+        self.host = np.array([HOST_FAMILIES.index(k.host) if k.host else -1 for k in ks], dtype=int)
+        self.outputs = np.array([k.outputs for k in ks], dtype=float)
+        self.grid_threads = np.array([k.grid_threads for k in ks], dtype=float)  # 0: sized to the work
+        self.weight_bytes = plan.weight_bytes
+
+
+def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.0) -> tuple[np.ndarray, ...]:
+    """(time, compute, memory, energy) per kernel: t = t0 + max(flops / rate, bytes x scale / bandwidth)."""
+    cl = [params.classes[c] for c in KERNEL_CLASSES]
+    rate = np.array([c.rate_flops_per_s for c in cl])[a.cls]
+    bw = np.array([c.bandwidth_bytes_per_s for c in cl])[a.cls]
+    t0 = np.array([c.t0_s for c in cl])[a.cls]
+    eps = np.array([params.energy_per_flop_j.get(c.unit, 0.0) for c in cl])[a.cls]
+    fill = np.array([c.fill for c in cl])[a.cls]
+    kdepth = np.array([c.kdepth for c in cl])[a.cls]
+    out = np.maximum(a.outputs, 1.0)
+    # a kernel with fewer output tiles than the chip has units runs on part of it (rate x out / (out + fill));
+    # each output's reduction of depth K costs K + kdepth steps (tile prologue and epilogue)
+    compute = np.where(a.flops > 0, (a.flops + 2.0 * kdepth * out) / rate * (1.0 + fill / out), 0.0)
+    if params.supports_2_4 and nm_sparsity > 0:  # only the 2:4-structured share of the weights speeds up
+        compute = np.where(a.weights, compute / params.sparse_2_4_speedup ** nm_sparsity, compute)
+    nbytes = a.bytes * params.bytes_scale
+    if streams_weights(a.weight_bytes, params):
+        # the calibrated memory efficiencies hold for cache-resident working sets (kernels timed back to back);
+        # weights larger than the last-level cache come from memory on every forward, at most at copy speed
+        bw = np.minimum(bw, params.stream_bandwidth_bytes_per_s)
+    memory = np.where(nbytes > 0, nbytes / bw, 0.0)
+    # the share of the chip a small grid occupies (1 for grids sized to the work, or where the SMs are unknown)
+    if math.isfinite(params.resident_threads) and a.grid_threads.any():
+        share = np.where(a.grid_threads > 0, np.minimum(a.grid_threads / params.resident_threads, 1.0), 1.0)
+        compute, memory = compute / share, memory / share
+    t = t0 + np.maximum(compute, memory)
+    energy = eps * a.flops + params.energy_per_byte_j * nbytes
+    return t, compute, memory, energy
+
+
+def streams_weights(weight_bytes: float, params: Params) -> bool:
+    return weight_bytes * params.bytes_scale > params.l2_bytes
+
+
+def kernel_times(plan: KernelPlan, params: Params, nm_sparsity: float = 0.0) -> list[KernelTime]:
+    a = KernelArrays(plan)
+    t, compute, memory, energy = kernel_arrays_times(a, params, nm_sparsity)
+    t0 = np.array([params.classes[k.kclass].t0_s for k in plan.kernels])
+    out = []
+    for i, k in enumerate(plan.kernels):
+        busy = max(compute[i], memory[i])
+        bound = "latency" if t0[i] >= busy else ("compute" if compute[i] >= memory[i] else "memory")
+        out.append(KernelTime(k, float(t[i]), float(compute[i]), float(memory[i]), float(energy[i]), bound))
+    return out
+
+
+@dataclass(frozen=True)
+class Timeline:
+    latency_s: float
+    busy_s: float  # device time running kernels
+    host_s: float  # host time issuing operators
+    energy_j: float
+
+
+def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params,
+                    extra_host: np.ndarray | None = None) -> Timeline:
+    """Latency and energy of one forward (see the module docstring). On an asynchronous device kernel i
+    ends at d_i = max(d_(i-1) + gap, issued_i) + t_i, issued_i the host time when its operator was issued;
+    unrolled, d_n = S_n + gap n + max over j <= n of (issued_j - S_(j-1) - gap j), S the running sum of t.
+    `extra_host`: host seconds added before each kernel (a training step's autograd engine)."""
+    host_cost = np.array([params.host_s.get(f, 0.0) for f in HOST_FAMILIES] + [0.0])[a.host]
+    if extra_host is not None:
+        host_cost = host_cost + extra_host
+    host_total = float(host_cost.sum())
+    busy = float(t.sum())
+    n = len(t)
+    if n == 0:
+        latency = params.forward_s + host_total
+    elif params.async_device:
+        issued = np.cumsum(host_cost)
+        s = np.cumsum(t)
+        idx = np.arange(n)
+        start_term = issued - (s - t) - params.gap_s * idx
+        device = s + params.gap_s * idx + np.maximum.accumulate(start_term)
+        latency = max(float(device[-1]), float(issued[-1])) + params.forward_s
+    else:
+        latency = host_total + busy + params.gap_s * n + params.forward_s
+    e = params.static_power_w * latency + params.active_power_w * busy + float(energy.sum())
+    if e > params.power_cap_w * latency:  # power-limited: the board lowers its clocks, the same work takes longer
+        latency = e / params.power_cap_w
+    return Timeline(latency, busy, host_total, e)
+
+
+def schedule(times: list[KernelTime], params: Params, extra_host: np.ndarray | None = None) -> Timeline:
+    plan_like = KernelPlan("", tuple(t.kernel for t in times), 0, 0, 0, 0)
+    return schedule_arrays(KernelArrays(plan_like), np.array([t.time_s for t in times]),
+                           np.array([t.energy_j for t in times]), params, extra_host)
+
+

@@ -1,0 +1,99 @@
+"""Where and how a model runs, as frozen records: the `Site` (PUE, grid intensity, the hardware's busy share and
+the embodied-carbon policy) and the `Target` (hardware, dtype, runtime, batch, phase and site). Resolved once by
+target/resolve.py from options and profiles; every value keeps its provenance in `inputs`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..profiles import HardwareProfile
+
+# how the hardware's embodied carbon is charged to what runs on it
+EMBODIED_POLICIES = ("lifetime-share", "excluded")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A datacenter on a grid: PUE and gCO2e/kWh, the share of the hardware's life it is busy (its embodied
+    carbon is spread over the busy time), and whether embodied carbon is charged at all."""
+
+    pue: float
+    grid_gco2e_per_kwh: float
+    inputs: tuple[dict[str, Any], ...]
+    notes: tuple[str, ...] = ()
+    utilization: float = 1.0
+    embodied: str = "lifetime-share"
+    label: str = ""  # e.g. "google-fleet, world-ember-2022@2022"
+
+    def settings(self) -> dict[str, Any]:
+        return {"pue": self.pue, "grid_gco2e_per_kwh": self.grid_gco2e_per_kwh, "utilization": self.utilization,
+                "embodied": self.embodied}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.settings(), "label": self.label, "inputs": list(self.inputs), "notes": list(self.notes)}
+
+
+@dataclass(frozen=True)
+class Phase:
+    """What one evaluation costs: a forward ('inference'), a decoder's prompt ('prefill') or one generated token
+    ('decode'), a whole response ('response': prefill, then output_tokens - 1 decode steps) or a training step
+    ('train', with its optimizer)."""
+
+    kind: str = "inference"
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    optimizer: str | None = None
+
+    @property
+    def item(self) -> str:
+        """What one item of the evaluation's per-item figures is."""
+        return {"inference": "input", "prefill": "prompt", "decode": "generated token", "response": "response",
+                "train": "training sample"}[self.kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "prompt_tokens": self.prompt_tokens, "output_tokens": self.output_tokens,
+                "optimizer": self.optimizer}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how a candidate runs: every setting an evaluation depends on besides the model itself."""
+
+    hardware: HardwareProfile
+    dtype: str
+    runtime: str
+    batch: int
+    site: Site
+    phase: Phase = Phase()
+    dims: tuple[tuple[str, int], ...] = ()  # bindings of the models' symbolic input dims
+    assume_upper_bound: bool = False  # value-dependent sizes costed at their largest
+    per_kernel: bool = False  # keep every kernel's row in the projection
+    notes: tuple[str, ...] = ()
+
+    @property
+    def pue(self) -> float:
+        return self.site.pue
+
+    @property
+    def grid_gco2e_per_kwh(self) -> float:
+        return self.site.grid_gco2e_per_kwh
+
+    @property
+    def utilization(self) -> float:
+        return self.site.utilization
+
+    def settings(self) -> dict[str, Any]:
+        """What an evaluation depends on besides the model and the profile files (cache keys, reports)."""
+        return {"hardware": self.hardware.name, "dtype": self.dtype, "runtime": self.runtime, "batch": self.batch,
+                "phase": self.phase.to_dict(), "dims": dict(self.dims), "assume_upper_bound": self.assume_upper_bound,
+                **self.site.settings()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.settings(), "hardware_title": self.hardware.title, "site": self.site.to_dict(), "notes": list(self.notes)}
+
+    def with_site(self, site: Site) -> "Target":
+        from dataclasses import replace
+
+        return replace(self, site=site)
+

@@ -1,0 +1,24 @@
+"""The names the stages share, defined once: kernel classes and the host families that issue them, runtimes,
+compute dtypes and phases. Profiles validate against these lists, kernel plans produce them and the projection
+indexes its parameters by them, so a name added here is a name every stage knows."""
+
+# What a kernel is, for its throughput and energy (analyzer/project/kernels): tensor-core classes run on the
+# dtype's matrix peak, the rest on the vector units; "aux" is a tiny helper kernel (a floor and nothing else).
+KERNEL_CLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention", "elementwise", "bn", "norm", "reduce", "layout", "aux")
+TENSOR_CLASSES = frozenset({"conv", "conv1x1", "gemm", "attention"})
+# classes whose kernels tile their outputs across the chip (a small one leaves SMs idle)
+FILL_CLASSES = ("conv", "conv1x1", "depthwise", "gemm", "attention")
+VECTOR_CLASSES = tuple(c for c in KERNEL_CLASSES if c not in TENSOR_CLASSES and c != "aux")
+# the operator families whose host-side issue cost eager frameworks pay per operator
+HOST_FAMILIES = ("conv", "norm", "gemm", "attention", "elementwise", "reduce", "layout")
+
+# eager PyTorch, CUDA-graph replay of eager's kernels, ONNX Runtime
+RUNTIMES = ("eager", "graph", "ort")
+COMPUTE_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
+HALF_DTYPES = frozenset({"fp16", "bf16"})
+TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")  # bf16/fp16: autocast with fp32 master weights
+OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")  # PyTorch's foreach implementations
+
+# what one evaluation costs: a forward (inference), the prompt's forward or one token's step of a decoder with
+# its KV cache, a whole response (prefill then decode steps), or one training step
+PHASES = ("inference", "prefill", "decode", "response", "train")

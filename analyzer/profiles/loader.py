@@ -16,14 +16,19 @@ from .schema import DatacenterProfile, HardwareProfile, NasPreset, RegionProfile
 
 SHIPPED = shipped_profiles()
 
+
+def _read(file: Path) -> dict:
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise ProfileError(f"{file}: cannot read ({e})") from None
+
+
 @lru_cache(maxsize=4)
 def projection_defaults(root: Path = SHIPPED) -> dict[str, dict[str, Sourced]]:
     """Per-category default projection parameters (profiles/projection-defaults.toml)."""
     file = root / "projection-defaults.toml"
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ProfileError(f"{file}: cannot read ({e})") from None
+    data = _read(file)
     out = {}
     for cat in CATEGORIES:
         if cat not in data:
@@ -150,10 +155,7 @@ _DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"runtime
 def defaults(root: Path = SHIPPED) -> dict[str, dict[str, Default]]:
     """The stated defaults (profiles/defaults.toml): section -> key -> Default, every key present and typed."""
     file = root / "defaults.toml"
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ProfileError(f"{file}: cannot read ({e})") from None
+    data = _read(file)
     out: dict[str, dict[str, Default]] = {}
     for section, keys in _DEFAULT_KEYS.items():
         table = data.get(section)

@@ -139,21 +139,23 @@ def test_unbound_dim_message_names_flags(tmp_path):
     assert "--dim batch=N" in r.stderr and "--batch N" in r.stderr
 
 
-def test_batch_pinned_by_constants_is_scaled_and_said(tmp_path):
-    """A fixed-batch export reshapes to a constant [1, 4, 16]; --batch 8 cannot re-infer it, so the profile
-    scales one item's work by 8 and says so."""
-    shape = init("shape", np.array([1, 4, 16], np.int64))
-    nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("MatMul", ["r", "w"], ["y"])]
-    m = model(nodes, [vi("x", [1, 64])], [vi("y", None)], [shape, init("w", np.ones((16, 8), np.float32))])
-    path = tmp_path / "pinned.onnx"
-    onnx.save(m, str(path))
-    one = json.loads(run("profile", path, "--format", "json").stdout)[0]
-    r = run("profile", path, "--batch", "8", "--format", "json")
-    assert r.exit_code == 0, r.output
-    eight = json.loads(r.stdout)[0]
-    assert eight["macs"] == 8 * one["macs"] == 8 * 4 * 16 * 8
-    assert eight["weight_read_bytes"] == one["weight_read_bytes"]
-    assert any("pin the batch" in n for n in eight["notes"])
+def test_batch_pinned_by_constants_is_rewritten_or_scaled_and_said(tmp_path):
+    """A fixed-batch export reshapes to a constant [1, 4, 16]: --batch 8 rewrites that target to [8, 4, 16] and
+    says so. One that merges the batch into another dim ([4, 16] from [1, 64]) cannot be rewritten: the profile
+    scales one item's work by 8 and says so. Both count what 8 items cost."""
+    w = init("w", np.ones((16, 8), np.float32))
+    for target, said in (([1, 4, 16], "rewritten to follow the batch, 8"), ([4, 16], "pin the batch")):
+        nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("MatMul", ["r", "w"], ["y"])]
+        m = model(nodes, [vi("x", [1, 64])], [vi("y", None)], [init("shape", np.array(target, np.int64)), w])
+        path = tmp_path / f"pinned{len(target)}.onnx"
+        onnx.save(m, str(path))
+        one = json.loads(run("profile", path, "--format", "json").stdout)[0]
+        r = run("profile", path, "--batch", "8", "--format", "json")
+        assert r.exit_code == 0, r.output
+        eight = json.loads(r.stdout)[0]
+        assert eight["macs"] == 8 * one["macs"] == 8 * 4 * 16 * 8
+        assert eight["weight_read_bytes"] == one["weight_read_bytes"]
+        assert any(said in n for n in eight["notes"]), eight["notes"]
 
 
 def test_module_entry_point_and_help():

@@ -102,9 +102,9 @@ def test_the_threaded_scan_counts_what_the_serial_one_does(tmp_path, monkeypatch
     onnx.save(m, str(path))
     with pytest.raises(ModelLoadError, match="raw_data size"):  # small tensors stay in the graph: the checker sees it
         load_onnx(path, hash_file=False)
-    from analyzer.load import onnx_graph
+    from analyzer.load import binding, onnx_graph
 
-    monkeypatch.setattr(onnx_graph, "check_model", lambda sk, path: None)  # as for a large tensor, stripped before the checker
+    monkeypatch.setattr(binding, "check_model", lambda sk, path: None)  # as for a large tensor, stripped before the checker
     monkeypatch.setattr(onnx_graph.guard, "run_limited", lambda fn, *args, what: fn(*args))  # the patch applies in-process
     bad = load_onnx(path, hash_file=False)
     with pytest.raises(ModelLoadError, match="initializer 'w2' holds 4088 bytes"):

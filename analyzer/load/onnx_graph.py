@@ -1,4 +1,4 @@
-"""ONNX model file -> our IR. The only module (with load/contrib_shapes.py) that imports onnx.
+"""ONNX model file -> our IR. Only the load package imports onnx; shapes are bound and inferred in binding.py.
 
 Weights are never loaded to count work: large initializers are stripped to their dims before shape
 inference, and their bytes are only located (inline slice or external file range) for the sparsity scan.
@@ -13,22 +13,19 @@ from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import shape_inference
 
-from ..errors import ModelLoadError, ShapeError, UnboundDimError, UsageError
+from ..errors import ModelLoadError, UsageError
 from ..ir import Graph, TensorInfo
 from ..units import MAX_BATCH, MAX_DIM, dtype_itemsize, dtype_name
-from . import contrib_shapes, dim_expr, guard, hash_cache, seeded, shape_fold
+from . import guard, hash_cache, seeded
 from .hash_cache import INLINE_HASH_BYTES
 from .external_data import ExternalRef, resolve
 from ..errors import WireError
+from .binding import PINNED_NOTE, bind_and_infer, leading_dim  # noqa: F401 (PINNED_NOTE re-exported)
 from .to_ir import const_values, shape_of, tensor_info, to_ir
-from .validate import (CONTRADICTIONS, check_model, check_dataflow, check_declared_dims, check_inferred_dims,
-                       explain_data_dependence, reject_known_hazards, reject_unreadable)
+from .validate import check_dataflow, check_declared_dims, check_inferred_dims, reject_known_hazards, reject_unreadable
 from .wire import strip_weights
 
-PINNED_NOTE = ("constants in the graph pin the batch; profiled one item and scaled per-item work and activation "
-               "traffic by {batch} (weights counted once)")
 _STRIP_BYTES = 4096  # initializers larger than this lose their data in the inference skeleton
 
 
@@ -150,58 +147,6 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
     return out
 
 
-def _set_dim(dim: onnx.TensorShapeProto.Dimension, value: int) -> None:
-    dim.Clear()
-    dim.dim_value = value
-
-
-def _bind_inputs(sk: onnx.ModelProto, dims: dict[str, int], batch: int | None, inits: set[str]) -> set[str]:
-    """Bind symbolic input dims in place; with batch, set the leading dim of every graph input
-    (initializers excluded). Returns the dim names that were found."""
-    found: set[str] = set()
-    for vi in sk.graph.input:
-        if vi.name in inits or not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
-            continue
-        shape = vi.type.tensor_type.shape.dim
-        for i, d in enumerate(shape):
-            if d.HasField("dim_param"):
-                names = dim_expr.names(d.dim_param)
-                found.update(names)
-                value = dim_expr.evaluate(d.dim_param, dims)
-                if value is not None:
-                    _set_dim(d, value)
-            if i == 0 and batch is not None:
-                _set_dim(d, batch)
-    if batch is not None:
-        # Exporters also declare the traced batch on outputs and intermediate values; left in place those
-        # would contradict the new batch, so outputs' leading dims become free and value_info is re-inferred.
-        for vi in sk.graph.output:
-            dims_out = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else []
-            if dims_out:
-                dims_out[0].Clear()
-        del sk.graph.value_info[:]
-    return found
-
-
-def _infer(sk: onnx.ModelProto, path: Path, strict: bool) -> onnx.ModelProto:
-    try:
-        inferred = shape_inference.infer_shapes(sk, check_type=False, strict_mode=strict, data_prop=True)
-    except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError, TypeError) as e:
-        # ONNX's C++ code raises ValueError for std::length_error ("vector::reserve") and TypeError for bad bindings
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ShapeError(f"{path}: shape inference failed: {first}") from None
-    return contrib_shapes.complete(inferred, lambda m: shape_inference.infer_shapes(
-        m, check_type=False, strict_mode=False, data_prop=True))
-
-
-def _outputs_keep_batch(model: onnx.ModelProto, batch: int) -> bool:
-    for vi in model.graph.output:
-        shape = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else []
-        if shape and shape[0].HasField("dim_value") and shape[0].dim_value != batch:
-            return False
-    return True
-
-
 def _check_bindings(dims: dict[str, int], batch: int | None) -> None:
     """The API's own edge: the CLI checks its flags, a library caller gets the same limits."""
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH):
@@ -292,7 +237,7 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
     sk = _skeleton(proto, stripped)
     inits = {t.name for t in proto.graph.initializer}
     if trusted:
-        inferred, notes, scale, found = _shapes_proto(sk, path, dims, batch, inits, assume_upper_bound)
+        inferred, notes, scale, found = bind_and_infer(sk, path, dims, batch, inits, assume_upper_bound)
     else:
         check_declared_dims(sk, path)
         check_dataflow(sk.graph, path)
@@ -310,100 +255,16 @@ def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, 
                   for t in proto.graph.initializer}
     graph, _ = to_ir(inferred.graph, init_infos, opsets)
     initializers = tuple(init_infos.values())
-    native_batch = batch if batch is not None else _leading_dim(inferred, inits)
+    native_batch = batch if batch is not None else leading_dim(inferred, inits)
     return LoadedModel(path, "", opset, graph, initializers, weights, native_batch, scale,
                        {k: v for k, v in dims.items() if k in found}, tuple(notes))
 
 
 def _shapes(sk: onnx.ModelProto, path: Path, dims: dict[str, int], batch: int | None, inits: set[str],
             assume_upper_bound: bool) -> tuple[bytes, list[str], int, set[str]]:
-    """_shapes_proto with the inferred model as bytes, as the limited worker sends it back."""
-    inferred, notes, scale, found = _shapes_proto(sk, path, dims, batch, inits, assume_upper_bound)
+    """bind_and_infer with the inferred model as bytes, as the limited worker sends it back."""
+    inferred, notes, scale, found = bind_and_infer(sk, path, dims, batch, inits, assume_upper_bound)
     return inferred.SerializeToString(), notes, scale, found
-
-
-def _shapes_proto(sk: onnx.ModelProto, path: Path, dims: dict[str, int], batch: int | None, inits: set[str],
-                  assume_upper_bound: bool) -> tuple[onnx.ModelProto, list[str], int, set[str]]:
-    """Check, bind and infer every shape (the part that runs ONNX's C++ code): (inferred model, notes,
-    batch scale, the input dim names found)."""
-    check_model(sk, path)
-    notes: list[str] = []
-    scale = 1
-    bound = onnx.ModelProto()
-    bound.CopyFrom(sk)
-    found = _bind_inputs(bound, dims, batch, inits)
-    try:
-        inferred = _infer(bound, path, strict=True)
-        pinned = batch is not None and not _outputs_keep_batch(inferred, batch)
-    except ShapeError as e:
-        if "overflow" in str(e):  # a Reshape or Expand to more elements than int64 counts
-            raise ShapeError(f"{e}; a shape is larger than any tensor can be") from None
-        if any(k in str(e) for k in CONTRADICTIONS) and (batch is None or _contradicts_unbatched(sk, path, dims, inits)):
-            raise ShapeError(f"{e}; the graph's shapes contradict each other") from None  # ONNX Runtime refuses it too
-        if batch is None:
-            inferred = _infer(bound, path, strict=False)
-            notes.append(f"{str(e).removeprefix(f'{path}: ')}; shapes inferred leniently")
-        pinned = batch is not None
-    if pinned:
-        # Constants in the graph fix the batch (e.g. Reshape to [1, ...]): profile one item and scale.
-        bound = onnx.ModelProto()
-        bound.CopyFrom(sk)
-        _bind_inputs(bound, dims, None, inits)
-        _bind_leading_to_one(bound, inits)
-        inferred = _infer(bound, path, strict=False)
-        scale = batch  # type: ignore[assignment]
-        notes.append(PINNED_NOTE.format(batch=batch))
-    for name in sorted(set(dims) - found):
-        notes.append(f"--dim {name} does not name a symbolic input dim of this model; ignored")
-    _require_bound(inferred, inits)
-    if shape_fold.has_unknown_dims(inferred):  # dims that only shape computations determine
-        inferred, assumed = shape_fold.resolve(bound, inferred, lambda m: _infer(m, path, strict=False), assume_upper_bound)
-        notes += assumed
-        if shape_fold.has_unknown_dims(inferred):
-            explain_data_dependence(inferred, path)
-    return inferred, notes, scale, found
-
-
-def _contradicts_unbatched(sk: onnx.ModelProto, path: Path, dims: dict[str, int], inits: set[str]) -> bool:
-    """Whether the graph contradicts itself as declared. A contradiction that only --batch brings (an input
-    whose leading dim is not the batch, e.g. a weight fed as an input) takes the pinned-batch path instead."""
-    plain = onnx.ModelProto()
-    plain.CopyFrom(sk)
-    _bind_inputs(plain, dims, None, inits)
-    try:
-        _infer(plain, path, strict=True)
-    except ShapeError as e:
-        return any(k in str(e) for k in CONTRADICTIONS)
-    return False
-
-
-
-def _bind_leading_to_one(sk: onnx.ModelProto, inits: set[str]) -> None:
-    for vi in sk.graph.input:
-        if vi.name not in inits and vi.type.tensor_type.shape.dim:
-            d = vi.type.tensor_type.shape.dim[0]
-            if d.HasField("dim_param") or not d.HasField("dim_value"):
-                _set_dim(d, 1)
-
-
-def _leading_dim(model: onnx.ModelProto, inits: set[str]) -> int | None:
-    for vi in model.graph.input:
-        if vi.name not in inits and vi.type.tensor_type.shape.dim:
-            d = vi.type.tensor_type.shape.dim[0]
-            return int(d.dim_value) if d.HasField("dim_value") else None
-    return None
-
-
-def _require_bound(model: onnx.ModelProto, inits: set[str]) -> None:
-    unbound: list[str] = []
-    for vi in model.graph.input:
-        if vi.name in inits or not vi.type.HasField("tensor_type"):
-            continue
-        for d in vi.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value"):
-                unbound.append(d.dim_param or f"?({vi.name})")
-    if unbound:
-        raise UnboundDimError(unbound, "model inputs")
 
 
 # ---- protobuf -> IR -------------------------------------------------------------------------------

@@ -62,6 +62,14 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
     return shapes
 
 
+def _types(model: onnx.ModelProto) -> dict[str, int]:
+    """Each tensor's element type where the graph declares or inference found it."""
+    types = {vi.name: vi.type.tensor_type.elem_type for vi in list(model.graph.input) + list(model.graph.value_info)
+             + list(model.graph.output) if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type}
+    types.update({t.name: t.data_type for t in model.graph.initializer})
+    return types
+
+
 def _values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     values: dict[str, np.ndarray] = {}
     for t in model.graph.initializer:
@@ -76,16 +84,21 @@ def _values(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 def _fold_once(model: onnx.ModelProto, opset: int) -> tuple[onnx.ModelProto, int]:
     """Evaluate every shape computation whose inputs are known; return a copy with those nodes replaced by
     Constants, and how many were replaced."""
-    shapes, values = _shapes(model), _values(model)
+    shapes, values, types = _shapes(model), _values(model), _types(model)
     replaced: dict[int, list[np.ndarray]] = {}
     for i, node in enumerate(model.graph.node):
         if node.domain not in ("", "ai.onnx"):
             continue
-        fn = EVALUATORS.get(node.op_type)
+        fn = EVALUATORS.get("Cast" if node.op_type == "CastLike" else node.op_type)
         if fn is None:
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type in ("Shape", "Size"):
+        if node.op_type == "CastLike":  # a Cast to the type of its second input, whose values it never reads
+            if len(node.input) < 2 or node.input[0] not in values or node.input[1] not in types:
+                continue
+            ins = [values[node.input[0]]]
+            attrs = {"to": types[node.input[1]]}
+        elif node.op_type in ("Shape", "Size"):
             shape = shapes.get(node.input[0])
             if shape is None or any(d is None for d in shape):
                 continue

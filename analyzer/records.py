@@ -47,6 +47,7 @@ class NodeProfile:
     input_shapes: list[list[int | str]] = field(default_factory=list)
     initializer_inputs: list[bool] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
+    input_dtypes: list[str] = field(default_factory=list)  # element types ("float32", "int64", ...; "" when omitted)
 
 
 @dataclass(frozen=True, slots=True)

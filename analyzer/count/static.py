@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import ops
+from .canonical import canonical, constant_tensors
 from ..errors import AnalyzerError, ShapeError, UnboundDimError
 from ..ir import Graph, Node, TensorInfo
 from ..records import ModelProfile, NodeProfile, OpCost
@@ -40,9 +41,10 @@ def node_cost(node: Node) -> tuple[OpCost, bool]:
         raise ShapeError(f"{node.where}: inputs do not fit the operator ({type(e).__name__}: {e})") from None
 
 
-def _node_bytes(node: Node, cost: OpCost) -> tuple[int, int, int]:
+def _node_bytes(node: Node, cost: OpCost, const: frozenset[str] = frozenset()) -> tuple[int, int, int]:
     """(activation bytes, weight bytes, tensors of unknown shape) read and written by the node, each distinct
-    tensor once. A tensor of unknown shape counts 0 bytes; the caller says how many there were."""
+    tensor once; constant tensors (`const`) count as weights. A tensor of unknown shape counts 0 bytes; the
+    caller says how many there were."""
     if not cost.moves_bytes:
         return 0, 0, 0
     seen: set[str] = set()
@@ -56,7 +58,7 @@ def _node_bytes(node: Node, cost: OpCost) -> tuple[int, int, int]:
             unknown += 1
             continue
         n = partial[i] if i in partial else math.ceil(math.prod(t.shape) * t.itemsize)  # type: ignore[arg-type]
-        if t.is_initializer:
+        if t.is_initializer or t.name in const:
             weight += n
         else:
             act += n
@@ -64,8 +66,11 @@ def _node_bytes(node: Node, cost: OpCost) -> tuple[int, int, int]:
 
 
 def cost_nodes(graph: Graph) -> list[CostedNode]:
+    """Each node of the canonical graph (count/canonical.py) with its cost and bytes."""
+    graph = canonical(graph)
     out: list[CostedNode] = []
     unsupported_seen: list[str] = []
+    const = constant_tensors(graph)
     for node in graph.nodes:
         try:
             cost, ok = node_cost(node)
@@ -76,7 +81,7 @@ def cost_nodes(graph: Graph) -> list[CostedNode]:
             raise
         if not ok:
             unsupported_seen.append(node.qualified_op)
-        act, w, unknown = _node_bytes(node, cost)
+        act, w, unknown = _node_bytes(node, cost, const)
         out.append(CostedNode(node, cost, ok, act + cost.inner_bytes, w, unknown if ok else 0))
     return out
 
@@ -124,7 +129,9 @@ def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Gra
               dims: dict[str, int] | None = None, per_op: bool = False) -> ModelProfile:
     """Fold per-node costs into a ModelProfile. `scale` > 1 multiplies per-item work and activation
     traffic (batch pinned by constants); weights are counted once."""
+    graph = canonical(graph)
     nodes = cost_nodes(graph)
+    const = constant_tensors(graph)
     unsupported: Counter[str] = Counter()
     by_type: dict[str, dict[str, int]] = {}
     known = total = 0
@@ -152,8 +159,8 @@ def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Gra
                 c.supported, [t.name if t is not None else "" for t in c.node.inputs],
                 [t.name if t is not None else "" for t in c.node.outputs],
                 [list(t.shape) if t is not None and t.shape is not None else [] for t in c.node.inputs],
-                [bool(t is not None and (t.is_initializer or t.const_value is not None)) for t in c.node.inputs],
-                simple_attrs(c.node.attrs)))
+                [bool(t is not None and (t.is_initializer or t.const_value is not None or t.name in const)) for t in c.node.inputs],
+                simple_attrs(c.node.attrs), [t.dtype if t is not None else "" for t in c.node.inputs]))
     weight_bytes = sum(math.ceil(math.prod(t.shape) * t.itemsize) for t in initializers if t.shape is not None)  # type: ignore[misc]
     moved = act + wread
     if min(macs, flops, act, wread, weight_bytes) < 0:  # a backstop: shapes are checked at load time

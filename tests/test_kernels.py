@@ -164,3 +164,32 @@ def test_fused_traffic_never_exceeds_unfused(tmp_path_factory, b, h, n, d, scale
         plan = plan_kernels(prof, runtime, "fp32", gpu=True)
         assert sum(k.bytes for k in plan.kernels) <= sum(x.bytes for x in prof.per_op)
         assert sum(k.flops for k in plan.kernels) == sum(x.flops for x in prof.per_op)
+
+
+def _slices_model(tmp_path, ends, name):
+    """q, k, v = qkv.unbind(0) as the dynamo exporter writes it: Slices of one tensor along axis 0, each squeezed,
+    then summed so every piece is used."""
+    nodes, pieces = [], []
+    for i, (a, b) in enumerate(ends):
+        nodes.append(helper.make_node("Slice", ["x", f"s{i}", f"e{i}", "ax"], [f"p{i}"]))
+        nodes.append(helper.make_node("Squeeze", [f"p{i}", "ax"], [f"q{i}"]))
+        pieces.append(f"q{i}")
+    acc = pieces[0]
+    for i, p in enumerate(pieces[1:]):
+        nodes.append(helper.make_node("Add", [acc, p], [f"sum{i}"]))
+        acc = f"sum{i}"
+    inits = [init("ax", np.array([0], np.int64))]
+    inits += [init(f"s{i}", np.array([a], np.int64)) for i, (a, _) in enumerate(ends)]
+    inits += [init(f"e{i}", np.array([b], np.int64)) for i, (_, b) in enumerate(ends)]
+    return _prof(tmp_path, nodes, [vi("x", [3, 8, 64])], inits, name=name)
+
+
+def test_ort_runs_slices_that_cut_a_tensor_whole_as_one_split(tmp_path):
+    whole = _slices_model(tmp_path, [(0, 1), (1, 2), (2, 3)], "whole.onnx")
+    ort = plan_kernels(whole, "ort", "fp32", gpu=True)
+    splits = [k for k in ort.kernels if k.op_type == "Split"]
+    assert len(splits) == 1 and splits[0].bytes == 2 * 4 * 3 * 8 * 64  # the tensor read once, its pieces written once
+    assert "split x1" in ort.rules and not any(k.op_type == "Slice" for k in ort.kernels)
+    assert not any(k.op_type in ("Slice", "Split") for k in plan_kernels(whole, "eager", "fp32", gpu=True).kernels)  # views
+    part = _slices_model(tmp_path, [(0, 1), (1, 2)], "part.onnx")  # two of three pieces: ORT's fusion does not apply
+    assert [k.op_type for k in plan_kernels(part, "ort", "fp32", gpu=True).kernels].count("Slice") == 2

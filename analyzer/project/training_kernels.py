@@ -39,7 +39,7 @@ from typing import Any
 
 from ..errors import UsageError, param
 from .kernels import TENSOR_CLASSES, Kernel, KernelPlan, plan_kernels
-from .kernels.graph import numel
+from .kernels.graph import at_full_batch, numel
 from ..records import ModelProfile
 from ..taxonomy import OPTIMIZERS, TRAINING_PRECISIONS
 from ..units import FP32_BYTES
@@ -218,6 +218,7 @@ AUTOCAST_16 = frozenset({"Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum"})
 AUTOCAST_32 = frozenset({"LayerNormalization", "GroupNormalization", "Softmax", "LogSoftmax", "Exp", "Log", "Pow",
                          "Reciprocal", "Softplus", "ReduceSum", "ReduceProd", "ReduceLogSumExp", "CumSum"})
 _CAST_TO = {1: "32", 10: "16", 16: "16"}  # ONNX Cast's `to`: FLOAT, FLOAT16, BFLOAT16
+_FLOAT_TYPES = frozenset({"float32", "float16", "bfloat16", "float64"})
 
 
 def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[tuple[int, bool]]]]:
@@ -229,11 +230,15 @@ def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[tu
     out: dict[str, tuple[bool, list[tuple[int, bool]]]] = {}
     for n in profile.per_op or []:
         shapes = n.input_shapes or []
+        # integer inputs (indices, axes, shapes) are neither activations autocast casts nor fp32 parameters: an
+        # exporter that passes ReduceMean's axes as an input must not make the mean fp32
+        real = [not n.input_dtypes or i >= len(n.input_dtypes) or n.input_dtypes[i] in _FLOAT_TYPES
+                for i in range(len(n.inputs))]
         # (dtype, elements, produced by a node) of each activation input
         acts = [(dtype.get(name, "32"), numel(shapes[i]) if i < len(shapes) else 0, name in dtype)
                 for i, name in enumerate(n.inputs)
-                if name and not (i < len(n.initializer_inputs) and n.initializer_inputs[i])]
-        params32 = any(is_init and i < len(shapes) and shapes[i] and numel(shapes[i]) > 1
+                if name and real[i] and not (i < len(n.initializer_inputs) and n.initializer_inputs[i])]
+        params32 = any(is_init and real[i] and i < len(shapes) and shapes[i] and numel(shapes[i]) > 1
                        for i, is_init in enumerate(n.initializer_inputs))
         if n.op_type in AUTOCAST_16 or n.op_class in _MATRIX_OPS:
             result, casts = "16", [(e, grad) for d, e, grad in acts if d == "32" and e > 1]
@@ -269,6 +274,8 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
         raise UsageError(f"{param('optimizer')} '{optimizer}': expected one of {', '.join(OPTIMIZERS)}")
     if precision not in PRECISIONS:
         raise UsageError(f"{param('precision')} '{precision}': expected one of {', '.join(PRECISIONS)}")
+    if profile.shape_scale != 1:  # shapes of one item (constants pin the batch): the whole batch's, as it trains
+        profile = replace(profile, per_op=at_full_batch(profile.per_op or [], profile.shape_scale), shape_scale=1)
     fwd_plan = plan_kernels(profile, "eager", precision, gpu)
     nodes = {n.name: n for n in profile.per_op or []}
     batch_norms = {name: n for name, n in nodes.items() if n.op_type == "BatchNormalization"}

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from ...records import ModelProfile, NodeProfile
 from . import patterns
-from .graph import dataflow, numel
+from .graph import at_full_batch, dataflow, numel
 
 from ...taxonomy import HALF_DTYPES, HOST_FAMILIES, KERNEL_CLASSES, RUNTIMES, TENSOR_CLASSES  # noqa: F401 (re-exported)
 from ...units import FP32_BYTES
@@ -135,13 +135,15 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
 def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> KernelPlan:
     """The kernels `runtime` launches for one forward pass of `profile` (per-op profile required).
     `gpu`: the target runs convolutions through cuDNN on NCHW tensors (layout transforms, separate bias)."""
-    nodes = profile.per_op or []
+    nodes = at_full_batch(profile.per_op or [], profile.shape_scale)
     flow = dataflow(nodes)
     half = dtype in HALF_DTYPES
     claimed: set[int] = set()
     groups: dict[int, tuple[str, list[int]]] = {}  # first index -> (pattern, members)
     fired: dict[str, int] = {}
     order = [("attention", patterns.attention), ("recomposed", patterns.recomposed), ("linear_bias", patterns.linear_bias)]
+    if runtime == "ort":  # eager PyTorch and CUDA graphs cut tensors by views: no kernel to fuse
+        order.append(("split", patterns.parallel_slices))
     for name, match in order:
         for i in range(len(nodes)):
             if i in claimed or not flow.device_node(nodes[i]):
@@ -159,9 +161,18 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> 
             name, g = groups[i]
             members = [nodes[k] for k in g]
             flops = float(sum(m.flops for m in members))
+            if runtime == "ort" and name == "recomposed" and patterns.group_epilogue_fused(nodes, flow, producer_class, g):
+                fused += len(g)  # ONNX Runtime's fusions (GeluFusion, then BiasGelu) run it inside the GEMM
+                for t in (t for m in members for t in m.outputs if t):
+                    producer_class[t] = producer_class.get(members[0].inputs[0], "gemm")
+                continue
             if name == "attention":
                 k = Kernel(n.name, "attention", "attention", flops, patterns.attention_bytes(nodes, g), "attention",
                            outputs=float(numel(nodes[max(g)].output_shapes[0])))
+                extra = []
+            elif name == "split":
+                # the tensor read once and its pieces written once
+                k = Kernel(n.name, "Split", "layout", 0.0, 2 * FP32_BYTES * numel(n.input_shapes[0]), "layout")
                 extra = []
             elif name == "linear_bias":
                 k = Kernel(n.name, "MatMul+bias", "gemm", flops, float(members[0].bytes + members[1].weight_bytes), "gemm",
@@ -204,19 +215,7 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> 
             if t:
                 producer_class[t] = main
     rules = tuple(f"{k} x{v}" for k, v in fired.items())
-    if profile.shape_scale != 1:  # per-op shapes describe one item: scale what the plan derived from them
-        kernels = [_shape_scaled(k, profile.shape_scale) for k in kernels]
     return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules, float(profile.weight_bytes))
-
-
-_SHAPE_BYTES = frozenset({"attention", "bias add", "layout:NCHW->NHWC", "layout:NHWC->NCHW", "embedding", "bn:invstd", "bn:copy"})
-
-
-def _shape_scaled(k: Kernel, scale: int) -> Kernel:
-    """Flops and node bytes of a pinned-batch profile are already scaled; outputs and the bytes the plan
-    computed from shapes (fused traffic, layout transforms, bias adds) are not."""
-    shape_bytes = k.op_type in _SHAPE_BYTES or ("+" in k.op_type and k.op_type != "MatMul+bias")
-    return replace(k, outputs=k.outputs * scale, bytes=k.bytes * scale if shape_bytes and not k.op_type.startswith("bn:") else k.bytes)
 
 
 def _ort_fused(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i: int) -> bool:

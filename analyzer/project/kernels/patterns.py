@@ -18,7 +18,12 @@ claims. Patterns are tried in the order given by the runtime's rules; a node bel
   with a bias epilogue (cuBLASLt), as PyTorch's addmm runs it.
 - `epilogue`: (ONNX Runtime) an elementwise or normalisation node whose first input is the single-consumer
   output of a GEMM, convolution or attention kernel runs inside that kernel (Conv+BN folding, FusedConv
-  with activation and residual Add, FusedMatMul/Gemm with activation).
+  with activation and residual Add, FusedMatMul/Gemm with activation); so does a recomposed operator all of
+  whose reads of that output are its own (a written-out GELU: GeluFusion then BiasGelu).
+- `parallel_slices`: (ONNX Runtime) Slice nodes, and Gathers of one constant index, that together cut one
+  run-time tensor into pieces covering all of it: one Split kernel (GatherSliceToSplitFusion,
+  onnxruntime/core/optimizer/gather_slice_fusion.h). The dynamo exporter writes `q, k, v = qkv.unbind(0)` as
+  three Slices where the TorchScript exporter writes one Split.
 """
 
 from __future__ import annotations
@@ -135,11 +140,24 @@ def recomposed(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: i
         inside.update(t for t in nodes[k].outputs if t)
         for t in nodes[k].outputs:
             frontier += [c for c in flow.consumers.get(t, []) if fits(c)]
-    leaving = [t for k in group for t in nodes[k].outputs
-               if t and (t in flow.graph_outputs or any(c not in group for c in flow.consumers.get(t, [])))]
+    leaving = _leaving(nodes, flow, group)
+    # a reduction (or any node) that only reads the result is the next operator, not part of this one: an
+    # exporter that writes global pooling as ReduceMean puts it right after a decomposed SiLU
+    while len(leaving) > 1:
+        tails = [k for k in group if all(c not in group for t in nodes[k].outputs for c in flow.consumers.get(t, []))]
+        if not tails:
+            break
+        group.discard(max(tails))
+        leaving = _leaving(nodes, flow, group)
     if len(group) < 2 or len(leaving) != 1 or sum(1 for k in flow.consumers.get(x, []) if k in group) < 2:
         return None
     return sorted(group)
+
+
+def _leaving(nodes: list[NodeProfile], flow: Dataflow, group: set[int]) -> list[str]:
+    """The group's results that something outside it reads (or that the graph returns)."""
+    return [t for k in group for t in nodes[k].outputs
+            if t and (t in flow.graph_outputs or any(c not in group for c in flow.consumers.get(t, [])))]
 
 
 _MAX_RECOMPOSED = 32
@@ -176,3 +194,40 @@ def epilogue_fused(nodes: list[NodeProfile], flow: Dataflow, producer_class: dic
         return False
     src = n.inputs[0]
     return producer_class.get(src) in ("gemm", "conv", "conv1x1", "depthwise", "attention") and flow.single_consumer(src) == i
+
+
+def group_epilogue_fused(nodes: list[NodeProfile], flow: Dataflow, producer_class: dict[str, str], group: list[int]) -> bool:
+    """ONNX Runtime: does a recomposed GELU (erf or tanh, written out) run inside the GEMM,
+    convolution or attention kernel whose output it alone reads? ORT recognises the written-out GELU (GeluFusion)
+    and then fuses it with the GEMM's bias (BiasGelu, FusedMatMul), as it fuses a Gelu node an exporter wrote as
+    one: two exports of one network then run the same kernels."""
+    if not any(nodes[k].op_type in ("Erf", "Tanh") for k in group):  # a GELU (ORT fuses no written-out SiLU)
+        return False
+    x = nodes[group[0]].inputs[0]
+    readers = flow.consumers.get(x, [])
+    return (producer_class.get(x) in ("gemm", "conv", "conv1x1", "depthwise", "attention") and x not in flow.graph_outputs
+            and bool(readers) and all(k in group for k in readers))
+
+
+_CUTS = frozenset({"Slice", "Gather"})
+
+
+def parallel_slices(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: int) -> list[int] | None:
+    """Claim the Slices/Gathers that read the tensor node i cuts, when at least two of them cut it whole
+    (their outputs add up to it: ORT's fusion requires contiguous pieces covering the axis)."""
+    n = nodes[i]
+    if n.op_type not in _CUTS or not n.inputs or not flow.is_dynamic(n.inputs[0]):
+        return None
+    x = n.inputs[0]
+
+    def cut(k: int) -> bool:  # every input but the data is a constant (starts, ends, axes; a scalar index)
+        m = nodes[k]
+        return (k not in claimed and m.op_type in _CUTS and m.inputs[0] == x and m.output_shapes
+                and not any(flow.is_dynamic(t) for t in m.inputs[1:])
+                and (m.op_type == "Slice" or (len(m.input_shapes) > 1 and m.input_shapes[1] in ([], [1]))))
+
+    group = [k for k in flow.consumers.get(x, []) if cut(k)]
+    total = numel(n.input_shapes[0]) if n.input_shapes else 0
+    if len(group) < 2 or not total or sum(numel(nodes[k].output_shapes[0]) for k in group) != total:
+        return None
+    return sorted(group)

@@ -22,3 +22,7 @@ OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")  # PyTorch's foreach imple
 # what one evaluation costs: a forward (inference), the prompt's forward or one token's step of a decoder with
 # its KV cache, a whole response (prefill then decode steps), or one training step
 PHASES = ("inference", "prefill", "decode", "response", "train")
+
+# batch norms an inference export folded into its convolutions (project/canonical.py): unfolded where PyTorch runs
+# the network ("auto"), or the graph projected as it is ("as-exported")
+BATCH_NORM_POLICIES = ("auto", "as-exported")

@@ -42,6 +42,7 @@ DatacenterOpt = Annotated[Optional[str], typer.Option("--datacenter", help="Data
 GridOpt = Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="Grid carbon intensity where it runs (0 to 2000 gCO2e/kWh).")]
 RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Region profile NAME[@YEAR] where it runs (its grid intensity).")]
 NetOpt = Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")]
+BatchNormOpt = Annotated[str, typer.Option("--batch-norm", help="auto: where PyTorch runs the network (eager, graph, training), unfold batch norms an inference export folded into its convolutions (detected, said in a note); as-exported: project the graph as it is.")]
 AssumeUpperOpt = Annotated[bool, typer.Option("--assume-upper-bound", help="Where a size depends on input values (NonZero, Unique, Compress, NMS), cost the largest case: every element selected.")]
 PhaseOpt = Annotated[Optional[str], typer.Option("--phase", help="A decoder exported with its KV cache: prefill (the prompt, empty cache) or decode (one token per step over the cache; with --output-tokens, a whole response). For `project`, also train: one training step (forward, backward, optimizer) per sample.")]
 OptimizerOpt = Annotated[Optional[str], typer.Option("--optimizer", help="With --phase train: sgd, sgd-momentum (the default), adam or adamw (PyTorch's foreach implementation).")]

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError, param
-from .base import (MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
+from .base import (BatchNormOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
                   command, console, load, print_json, raise_failed, report_failed)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
@@ -134,7 +134,7 @@ def strategies(
 def rank_cmd(
     models: Annotated[list[Path], typer.Argument(help="ONNX files or folders (a manifest gives accuracy and roles).")],
     hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
-    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None,
+    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     accuracy: Annotated[Optional[Path], typer.Option("--accuracy", help="CSV model,accuracy (top-1 %); else the manifest's.")] = None,
     objective: Annotated[str, typer.Option("--objective", help="co2e, energy, latency or weighted.")] = "co2e",
@@ -153,7 +153,7 @@ def rank_cmd(
 
     ps = load(profiles)
     target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
-                            region=region)
+                            region=region, batch_norm=batch_norm)
     rows, evaluations, failed = rank_models(expand_model_args(models), target, accuracy, objective, max_latency_ms, min_accuracy,
                                             weights)
     code = report_failed(failed)

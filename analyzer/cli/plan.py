@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
+from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
                    RegionOpt, app, command, console, load, print_json, raise_failed, report_failed)
 
 
@@ -31,7 +31,7 @@ def plan_search(
     final_chip_hours: Annotated[Optional[float], typer.Option("--final-chip-hours", help="The final training in chip-hours (with --candidate-chip-hours).")] = None,
     final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]) and print it beside the published cost.")] = None,
-    dtype: DtypeOpt = None, batch: BatchOpt = 64, optimizer: OptimizerOpt = "sgd-momentum",
+    dtype: DtypeOpt = None, batch: BatchOpt = 64, optimizer: OptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
     profiles: ProfilesOpt = None,
@@ -50,7 +50,7 @@ def plan_search(
         source, hardware, dtype, population, samples_per_candidate, site, published = _preset(
             ps, preset, source, dtype, pue, datacenter, grid, region)
     target = resolve_target(ps, hardware, dtype=dtype, batch=batch, phase="train", optimizer=optimizer, pue=pue,
-                            datacenter=datacenter, grid=grid, region=region, site=site)
+                            datacenter=datacenter, grid=grid, region=region, site=site, batch_norm=batch_norm)
     for name, v in (("dataset_samples", dataset_samples), ("epochs", epochs), ("samples_per_candidate", samples_per_candidate),
                     ("candidate_chip_hours", candidate_chip_hours), ("final_epochs", final_epochs),
                     ("final_chip_hours", final_chip_hours)):

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
+from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
                    PueOpt, QuietOpt, RegionOpt, RuntimeOpt, StoreOpt, TimeoutOpt, app, command, console, load, print_json,
                    report_errors, report_failed)
 
@@ -22,7 +22,7 @@ from .base import (BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, Memory
 def population(
     source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), FILE.py:NAME (a generator), a folder, a manifest.toml or an .onnx file.")],
     hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
-    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None,
+    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=1024, help="Local worker processes (default: one per core).")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Run the tasks on Ray (the ray extra): a local cluster, or --ray-address.")] = False,
@@ -49,7 +49,7 @@ def population(
         raise UsageError(f"--out {out}: give a .csv or .jsonl file")
     ps = load(profiles)
     target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
-                            grid=grid, region=region)
+                            grid=grid, region=region, batch_norm=batch_norm)
     tasks = read(source)
     size = known_size(source)
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)

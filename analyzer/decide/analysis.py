@@ -52,6 +52,7 @@ class AnalysisRequest:
     grid: float | None = None
     region: str | None = None
     net: bool = False
+    batch_norm: str = "auto"  # batch norms an inference export folded: unfolded where PyTorch runs them
     items_per_day: str = "1e6..1e8:log"
     deployments: str = "10"
     horizon_years: str = "1..3"
@@ -129,7 +130,8 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
 
     check_number("accuracy_tolerance", req.accuracy_tolerance, 0.0, 100.0)
     target, notes = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
-                                   datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net)
+                                   datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net,
+                                   batch_norm=req.batch_norm)
     notes += list(target.notes)
     ipd = parse_dist(req.items_per_day, "items_per_day", allow_zero=False)
     deployments = parse_dist(req.deployments, "deployments", allow_zero=False)
@@ -218,7 +220,7 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
         try:
             t2 = resolve_target(ps, over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
                                 runtime=over.get("runtime", target.runtime), batch=int(over.get("batch", target.batch)),
-                                site=target.site)
+                                site=target.site, batch_norm=target.batch_norm)
             evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache)
             if not all(e.ok for e in evs):
                 return None

@@ -98,14 +98,14 @@ def _device(path: Path, task: CandidateTask, target: Target, cache: dict | None)
             from ..project.training import step_record
 
             sigma_t = projection_defaults()[hw.category]["energy_log_sigma_training"].value
-            rec = step_record(prof, hw, params, target.dtype, phase.optimizer or "sgd-momentum", sigma_t)
+            rec = step_record(prof, hw, params, target.dtype, phase.optimizer or "sgd-momentum", sigma_t, target.batch_norm)
             return {"profile": prof, "latency_s": rec["step_s"], "energy_j_per_item": rec["energy_j_per_sample"],
                     "energy_range_j": rec["range"], "latency_range_s": rec["latency_range_s"],
                     "energy_log_sigma": rec["energy_log_sigma"], "energy_log_sigma_model": rec["energy_log_sigma_model"],
                     "energy_log_sigma_shared": rec["energy_log_sigma_shared"], "basis": rec["basis"], "flops": rec["flops_per_step"],
                     "kernels": rec["forward_kernels"] + rec["backward_kernels"] + rec["optimizer_kernels"],
                     "items_per_batch": rec["batch"], "notes": rec.pop("notes"), "detail": rec}
-        proj = project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel)
+        proj = project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel, batch_norm=target.batch_norm)
         return _from_projection(prof, proj)
     if phase.kind in ("prefill", "decode"):
         from ..count import profile_onnx
@@ -113,7 +113,8 @@ def _device(path: Path, task: CandidateTask, target: Target, cache: dict | None)
 
         prof = phase_profile(path, phase.kind, phase.prompt_tokens or 0, None, target.batch, dict(target.dims), profile_onnx,
                              per_op=True, assume_upper_bound=target.assume_upper_bound)
-        return _from_projection(prof, project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel))
+        return _from_projection(prof, project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel,
+                                              batch_norm=target.batch_norm))
     return _response(path, target, params)
 
 
@@ -142,7 +143,7 @@ def _response(path: Path, target: Target, params: Params) -> dict[str, Any]:
                             assume_upper_bound=target.assume_upper_bound)
 
     def project_one(p: ModelProfile) -> Any:
-        return project(p, hw, params, target.runtime, target.dtype)
+        return project(p, hw, params, target.runtime, target.dtype, batch_norm=target.batch_norm)
 
     g = generation_cost(str(path), decoder_roles(path), phase.prompt_tokens or 0, phase.output_tokens or 1, target.batch,
                         profile_at, project_one, dict(target.dims))

@@ -14,6 +14,7 @@ from ..errors import UsageError, param
 from ..profiles import HardwareProfile
 from ..records import ModelProfile
 from ..taxonomy import TENSOR_CLASSES
+from .canonical import as_run
 from .kernels import plan_kernels
 from .params import Params
 from .roofline import kernel_times, schedule, streams_weights
@@ -58,10 +59,13 @@ class Projection:
 
 
 def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime: str, dtype: str, *,
-            per_kernel: bool = False) -> Projection:
-    """Project one profiled model (at its batch) onto `hw`; see the module docstring for the model."""
+            per_kernel: bool = False, batch_norm: str = "auto") -> Projection:
+    """Project one profiled model (at its batch) onto `hw`; see analyzer/project/__init__.py for the model. The
+    graph is first made what `runtime` runs (project/canonical.py: full-batch shapes; for PyTorch, batch norms an
+    export folded, unless `batch_norm` is 'as-exported')."""
     if profile.per_op is None:
         raise UsageError("projection needs the per-op profile (profile_onnx(..., per_op=True))")
+    profile, unfolded = as_run(profile, runtime, batch_norm)
     plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu")
     times = kernel_times(plan, params, profile.nm_sparsity or 0.0)
     tl = schedule(times, params)
@@ -72,7 +76,7 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     shares = {b: sum(t.time_s for t in times if t.bound == b) / latency for b in ("compute", "memory", "latency")}
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
     e_item = tl.energy_j / batch
-    notes = list(profile.notes)
+    notes = list(profile.notes) + unfolded
     gemm_time = sum(t.time_s for t in times if t.kernel.kclass in TENSOR_CLASSES and t.bound == "compute")
     potential = (profile.weight_sparsity or 0.0) * gemm_time / latency
     if potential > 0:

@@ -102,15 +102,20 @@ def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
 
 
 def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool,
-                     tp: TrainingParams = TrainingParams()) -> TrainingStep:
-    """Time and device energy of one training step at the profile's batch, per sample."""
+                     tp: TrainingParams = TrainingParams(), batch_norm: str = "auto") -> TrainingStep:
+    """Time and device energy of one training step at the profile's batch, per sample. An inference export's
+    folded batch norms are trained as the network trains them (project/canonical.py, unless `batch_norm` is
+    'as-exported')."""
+    from .canonical import as_run
+
+    profile, unfolded = as_run(profile, "train", batch_norm)
     p = _prepare(profile, params, precision, optimizer, gpu)
     tl = _timeline(p, params, tp)
     n_fwd, n_bwd, n_opt, tensors = p.counts
     batch = profile.batch or 1
     notes = (("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
               "cost is not calibrated)",) if params.host_s else ()) + (
-        f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",)
+        f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",) + tuple(unfolded)
     if p.small_grid_kernels:
         what = (f"{p.small_grid_kernels} kernels of PyTorch's own (batch norm's statistics and backward in bf16, "
                 "depthwise weight gradients) launch a block per channel or filter tap")
@@ -127,7 +132,7 @@ def training_runtime(hw: HardwareProfile) -> str:
 
 
 def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, precision: str, optimizer: str,
-                training_log_sigma: float) -> dict[str, Any]:
+                training_log_sigma: float, batch_norm: str = "auto") -> dict[str, Any]:
     """One training step at the profile's batch on `hw` (device energy and time per sample, its 90% band, the ratio
     to an inference of the same batch, the step's kernels), with its notes. The band adds `training_log_sigma`
     (an assumption, profiles/projection-defaults.toml) to the inference error model's."""
@@ -136,8 +141,8 @@ def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, prec
 
     runtime = training_runtime(hw)
     tp = TrainingParams.of(hw)
-    step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp)
-    inference = project(profile, hw, params, runtime, precision)
+    step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp, batch_norm=batch_norm)
+    inference = project(profile, hw, params, runtime, precision, batch_norm=batch_norm)
     sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + training_log_sigma ** 2)
     notes = list(profile.notes) + list(step.notes) + (
         [f"training parameters calibrated on this hardware: autograd host {tp.autograd_host_s * 1e6:.3g} us per backward "
@@ -145,7 +150,7 @@ def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, prec
         f"the band adds a log-error of {training_log_sigma} for training to the inference error model's"]
     if runtime == "graph":
         notes.append(f"{hw.name}: the step is projected compiled (XLA), without per-operator host cost")
-    if normalisation_folded(profile):
+    if batch_norm == "as-exported" and normalisation_folded(profile):
         notes.append(f"{Path(profile.model).name} has no normalisation layers: if it trains with batch norm (folded into "
                      "its convolutions by an inference export), the step leaves that cost out")
     return {"model": profile.model, "hardware": hw.name, "precision": precision, "optimizer": optimizer, "runtime": runtime,

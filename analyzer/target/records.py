@@ -69,6 +69,7 @@ class Target:
     dims: tuple[tuple[str, int], ...] = ()  # bindings of the models' symbolic input dims
     assume_upper_bound: bool = False  # value-dependent sizes costed at their largest
     per_kernel: bool = False  # keep every kernel's row in the projection
+    batch_norm: str = "auto"  # batch norms an inference export folded: unfolded where PyTorch runs them, or as-exported
     notes: tuple[str, ...] = ()
 
     @property
@@ -87,7 +88,7 @@ class Target:
         """What an evaluation depends on besides the model and the profile files (cache keys, reports)."""
         return {"hardware": self.hardware.name, "dtype": self.dtype, "runtime": self.runtime, "batch": self.batch,
                 "phase": self.phase.to_dict(), "dims": dict(self.dims), "assume_upper_bound": self.assume_upper_bound,
-                **self.site.settings()}
+                "batch_norm": self.batch_norm, **self.site.settings()}
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.settings(), "hardware_title": self.hardware.title, "site": self.site.to_dict(), "notes": list(self.notes)}

@@ -10,7 +10,7 @@ from typing import Any
 from ..checks import check_number
 from ..errors import UsageError, param
 from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileSet, default_dtype, defaults
-from ..taxonomy import OPTIMIZERS, PHASES, RUNTIMES, TRAINING_PRECISIONS
+from ..taxonomy import BATCH_NORM_POLICIES, OPTIMIZERS, PHASES, RUNTIMES, TRAINING_PRECISIONS
 from ..units import MAX_BATCH, MAX_DIM
 from .records import EMBODIED_POLICIES, Phase, Site, Target
 
@@ -152,7 +152,7 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
                    per_kernel: bool = False, pue: float | None = None, datacenter: str | None = None,
                    grid: float | None = None, region: str | None = None, net: bool = False, utilization: float = 1.0,
                    embodied: str = "lifetime-share", default_runtime: str | None = None,
-                   default_datacenter: str | None = None, site: Site | None = None) -> Target:
+                   default_datacenter: str | None = None, site: Site | None = None, batch_norm: str = "auto") -> Target:
     """The target: hardware (name or alias), dtype (default: the first of bf16, fp16, tf32, fp32 it has), runtime,
     batch, phase and the site (or `site` as resolved already), every default said in the notes. A training step
     runs as eager PyTorch launches it (compiled by XLA on a TPU)."""
@@ -180,13 +180,16 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
         if runtime is None:
             notes.append(f"no runtime given: projected for {rt}")
     b = int(check_number("batch", batch, 1, MAX_BATCH))
+    if batch_norm not in BATCH_NORM_POLICIES:
+        raise UsageError(f"{param('batch_norm')} '{batch_norm}': expected one of {', '.join(BATCH_NORM_POLICIES)}")
     bound = tuple(sorted((dims or {}).items()))
     for name, v in bound:
         check_number("dim", v, 0, MAX_DIM)
     if site is None:
         site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, utilization=utilization,
                             embodied=embodied, default_datacenter=default_datacenter)
-    return Target(hw, chosen, rt, b, site, ph, bound, assume_upper_bound, per_kernel, tuple(notes + phase_notes) + site.notes)
+    return Target(hw, chosen, rt, b, site, ph, bound, assume_upper_bound, per_kernel, batch_norm,
+                  tuple(notes + phase_notes) + site.notes)
 
 
 def serving_target(ps: ProfileSet, *, hardware: str | None = None, dtype: str | None = None, runtime: str | None = None,

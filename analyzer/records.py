@@ -117,7 +117,7 @@ class Evaluation:
     co2e_g_per_item: float = 0.0  # operational
     co2e_kg_per_million: float = 0.0
     embodied_co2e_g_per_item: float | None = None  # the hardware's embodied share (None: no figure, or excluded)
-    basis: str = ""  # datasheet | achievable | calibrated
+    basis: str = ""  # datasheet | achievable | transferred | calibrated
     macs: int = 0  # per batch
     flops: float = 0.0
     params: int = 0

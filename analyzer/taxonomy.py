@@ -26,3 +26,7 @@ PHASES = ("inference", "prefill", "decode", "response", "train")
 # batch norms an inference export folded into its convolutions (project/canonical.py): unfolded where PyTorch runs
 # the network ("auto"), or the graph projected as it is ("as-exported")
 BATCH_NORM_POLICIES = ("auto", "as-exported")
+
+# GPU architecture families, oldest first: kernel efficiency curves and host costs learned on one part of a family
+# carry over to its other parts (profiles/transfer.py)
+GPU_FAMILIES = ("pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell")

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import ProfileError, UnknownProfileError, UsageError, param
 from ..paths import shipped_profiles
 from .parse import CATEGORIES, DEFAULT_ONLY_KEYS, PARSERS, PROJECTION_KEYS, fail, parse_projection
+from .transfer import with_transfers
 from .schema import DatacenterProfile, HardwareProfile, NasPreset, RegionProfile, RegionYear, Sourced
 
 SHIPPED = shipped_profiles()
@@ -135,6 +136,11 @@ def load_profiles(extra_dirs: tuple[Path, ...] = ()) -> ProfileSet:
         if not any((Path(d) / k).is_dir() for k in PARSERS):
             raise UsageError(f"{param('profiles')} {d}: holds none of the folders {', '.join(PARSERS)}")
         _load_dir(Path(d), out)
+    # a GPU never measured learns from a measured one (profiles/transfer.py); a user's own calibrated profile,
+    # loaded from an extra folder, becomes a donor like the shipped ones
+    gpu = projection_defaults()["gpu"]
+    out["hardware"] = with_transfers(out["hardware"], gpu["energy_log_sigma_transfer_step"].value,
+                                     gpu["memory_efficiency_layout"].value)
     return ProfileSet(**out)
 
 

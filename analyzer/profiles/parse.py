@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
-from ..taxonomy import COMPUTE_DTYPES, FILL_CLASSES, HOST_FAMILIES, KERNEL_CLASSES
+from ..taxonomy import COMPUTE_DTYPES, FILL_CLASSES, GPU_FAMILIES, HOST_FAMILIES, KERNEL_CLASSES
 from .schema import KINDS, DatacenterProfile, HardwareProfile, NasPreset, RegionProfile, RegionYear, Sourced
 
 # ---- validation ---------------------------------------------------------------------------------------
@@ -23,7 +23,8 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
 }
 HW_SCALAR_KEYS = tuple(_HW_SCALARS)
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
-_HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration", "training")
+_HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration", "training", "family",
+            "transfer")
 # training-step parameters (analyzer/project/training.py) -> valid range
 TRAINING_KEYS: dict[str, tuple[float, float]] = {"autograd_host_s": (0.0, 1e-2), "backward_slowdown": (0.1, 20.0)}
 # projection parameter -> valid range (see analyzer/project/__init__.py for what each means)
@@ -47,6 +48,8 @@ OPTIONAL_PROJECTION_KEYS: dict[str, tuple[float, float]] = {
 DEFAULT_ONLY_KEYS: dict[str, tuple[float, float]] = {
     **{f"energy_log_sigma_{part}_{basis}": (0.0, 5.0) for part in ("model", "shared") for basis in ("datasheet", "achievable")},
     "energy_log_sigma_host": (0.0, 5.0), "energy_log_sigma_training": (0.0, 5.0),
+    # the log-error one step away from a measured part adds (profiles/transfer.py)
+    "energy_log_sigma_transfer_step": (0.0, 5.0),
     # a board's power when bound by memory, as a share of the way from idle to busy, where a profile has no
     # memory-bound power of its own
     "memory_bound_power_share": (0.0, 1.0)}
@@ -146,7 +149,11 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
         if k not in TRAINING_KEYS:
             raise fail(file, f"training.{k}", f"unknown training parameter; valid: {', '.join(TRAINING_KEYS)}")
     training = {k: _sourced(file, f"training.{k}", v, *TRAINING_KEYS[k]) for k, v in raw_training.items()}
+    transferable = data.get("transfer", True)
+    if not isinstance(transferable, bool):
+        raise fail(file, "transfer", "must be true or false (false: never transfer a measured part's parameters to it)")
     return HardwareProfile(
+        family=_text(file, data, "family", required=False, choices=GPU_FAMILIES), transferable=transferable,
         projection=projection, calibration=calibration, training=training,
         name=_text(file, data, "name"), title=_text(file, data, "title"),
         category=_text(file, data, "category", choices=CATEGORIES), file=str(file),

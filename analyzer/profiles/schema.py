@@ -8,7 +8,9 @@ from typing import Any
 
 from ..errors import ProfileError
 
-KINDS = ("datasheet", "published", "measured", "calibrated", "estimated")
+# transferred: learned on a measured part of the same architecture family (or another family), carried over to
+# a part that was never measured by the rules of profiles/transfer.py
+KINDS = ("datasheet", "published", "measured", "calibrated", "estimated", "transferred")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +20,7 @@ class Sourced:
     value: float
     source: str
     year: int
-    kind: str  # datasheet | published | measured | calibrated | estimated
+    kind: str  # one of KINDS
     note: str = ""
 
     def as_input(self, name: str, unit: str) -> dict[str, Any]:
@@ -62,6 +64,11 @@ class HardwareProfile:
     projection: dict[str, Sourced] = field(default_factory=dict)  # measured or calibrated projection parameters
     calibration: dict[str, Any] = field(default_factory=dict)  # the data a calibrated profile was fitted on
     training: dict[str, Sourced] = field(default_factory=dict)  # training-step parameters fitted by calibrate --phase train
+    family: str = ""  # architecture family (taxonomy.GPU_FAMILIES): what a measured part teaches about the others
+    transferable: bool = True  # false: keep the datasheet and category defaults (a datasheet reference profile)
+    # set by the loader when the projection's parameters were transferred from a measured part (profiles/transfer.py):
+    # from, family, steps (1 same family, 2 another), sigma_step and the donor's error model
+    transfer: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..records import ModelProfile, NodeProfile
-from ..taxonomy import BATCH_NORM_POLICIES  # noqa: F401 (the policies this module applies)
 from ..units import FP32_BYTES
 from .kernels.graph import at_full_batch, numel
 

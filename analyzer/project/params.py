@@ -40,7 +40,7 @@ class Params:
     energy_per_byte_j: float
     sparse_2_4_speedup: float
     supports_2_4: bool
-    basis: str  # datasheet | achievable | calibrated
+    basis: str  # datasheet | achievable | transferred | calibrated
     bytes_scale: float = 1.0
     energy_log_sigma_model: float = 0.0  # log-error of one model's energy that is its own
     energy_log_sigma_shared: float = 0.0  # log-error shared by every model on this hardware (cancels in ratios)
@@ -157,6 +157,8 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
     calibrated = any(s.kind == "calibrated" for s in hw.projection.values()) or bool(ov)
     if calibrated:
         basis = "calibrated"
+    elif hw.transfer:
+        basis = "transferred"
     sigma_model, sigma_shared, sigma_host = _sigmas(hw, d, basis)
     supports = dtype in hw.peak_tflops_sparse
     cap = hw.tdp_w.value if hw.tdp_w is not None else math.inf
@@ -181,7 +183,13 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
 
 def _sigmas(hw: HardwareProfile, d: dict[str, Sourced], basis: str) -> tuple[float, float, float]:
     """The projection's error model in log space: calibrated profiles carry theirs (from out-of-sample
-    residuals); others take the category default for their basis."""
+    residuals); a transferred one carries its donor's, with each step away adding to the shared (systematic) part:
+    a part projected from another part's curves is off alike for every model; others take the category default
+    for their basis."""
+    if basis == "transferred":
+        t = hw.transfer
+        return (t["energy_log_sigma_model"], math.hypot(t["energy_log_sigma_shared"], math.sqrt(t["steps"]) * t["sigma_step"]),
+                t["energy_log_sigma_host"])
     cal = hw.calibration
     if basis == "calibrated" and "energy_log_sigma_model" in cal:
         return (float(cal["energy_log_sigma_model"]), float(cal.get("energy_log_sigma_shared", 0.0)),

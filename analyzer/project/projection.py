@@ -10,8 +10,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..dist import Z90, band
-from ..errors import UsageError, param
+from ..errors import UsageError
 from ..profiles import HardwareProfile
+from ..profiles.transfer import transfer_note
 from ..records import ModelProfile
 from ..taxonomy import TENSOR_CLASSES
 from .canonical import as_run
@@ -36,7 +37,7 @@ class Projection:
     range: dict[str, float]  # energy_j_per_item low/high: the 90% band of the error model
     latency_range_s: dict[str, float]
     bound: dict[str, float]  # share of latency in compute-, memory-, latency-bound kernels and overhead (device idle)
-    basis: str  # datasheet | achievable | calibrated
+    basis: str  # datasheet | achievable | transferred | calibrated
     potential_unstructured_savings: float  # share of time in dense GEMM-class kernels that zeros could remove
     macs: int = 0  # per batch
     flops: int = 0
@@ -76,7 +77,7 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     shares = {b: sum(t.time_s for t in times if t.bound == b) / latency for b in ("compute", "memory", "latency")}
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
     e_item = tl.energy_j / batch
-    notes = list(profile.notes) + unfolded
+    notes = list(profile.notes) + unfolded + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
     gemm_time = sum(t.time_s for t in times if t.kernel.kclass in TENSOR_CLASSES and t.bound == "compute")
     potential = (profile.weight_sparsity or 0.0) * gemm_time / latency
     if potential > 0:

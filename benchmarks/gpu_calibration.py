@@ -19,6 +19,14 @@ NCHW, cudnn.benchmark on, PyTorch's default TF32 switches (cuDNN convolutions ma
 A time budget bounds the run: what is left when it ends is skipped and said so.
 
 `fit` reads such a folder (or profiles/measurements/h100-sxm-calibration-set.csv) and calibrates the projection.
+
+A GPU no shipped calibration measured, in one command (issue #25; about 6 minutes on an H100):
+
+    python benchmarks/gpu_calibration.py new-gpu --hardware NAME --out DIR [--write PROFILE.toml]
+
+measures the 5 fit models and 4 held-out ones (fp32/fp16, batch 1/32/256, eager and CUDA graphs, no training),
+then runs benchmarks/new_gpu.py on what it measured: the blind error of the shipped (transferred) profile first,
+then the calibration on the 5 fit models, then the error on the 4 held out, then the profile written.
 """
 
 from __future__ import annotations
@@ -471,9 +479,27 @@ def main() -> int:
                    help="the shared H100 calibration set (fitted on too)")
     f.add_argument("--hardware", default="h100-sxm")
     f.add_argument("--write", default="", help="write the calibrated profile here")
+    g = sub.add_parser("new-gpu", help="measure 9 models here, project blind, calibrate on 5, check on 4 (one command)")
+    g.add_argument("--hardware", required=True, help="the profile of the GPU at hand (nas-analyzer profiles list hardware)")
+    g.add_argument("--out", required=True)
+    g.add_argument("--budget-s", type=float, default=420.0)
+    g.add_argument("--write", default="", help="write the calibrated profile here")
     args = ap.parse_args()
     if args.cmd == "measure":
         return cmd_measure(args)
+    if args.cmd == "new-gpu":
+        from new_gpu import FIT_MODELS, HELD_OUT
+        from new_gpu import main as check
+
+        ns = argparse.Namespace(out=args.out, budget_s=args.budget_s, models=",".join(FIT_MODELS + HELD_OUT), batches="1,32,256",
+                                dtypes="fp32,fp16", no_train=True, train_models="", train_precisions="", train_batches="",
+                                validate=False)
+        cmd_measure(ns)
+        name = ""
+        env = Path(args.out) / "env.json"
+        if env.exists():
+            name = json.loads(env.read_text()).get("device", "")
+        return check(["--data", args.out, "--hardware", args.hardware, "--write", args.write, "--measured-on", name])
     from h100_fit import cmd_fit
 
     return cmd_fit(args)

@@ -223,6 +223,9 @@ def cmd_fit(args) -> int:
     sigma_model, sigma_shared, sigma_host = error_model(log_err, host_share)
     print(f"\nerror model from out-of-sample log errors: sigma_model {sigma_model:.3f}, sigma_shared {sigma_shared:.3f}, "
           f"sigma_host {sigma_host:.3f} (per unit of host-bound share)")
+    sigma_session, pairs = session_spread(train, predict(cal.values, train, hw, defaults))
+    print(f"session to session (one setting measured in two sessions, {pairs} pairs): sigma_host_session {sigma_session:.3f} "
+          "per unit of host-bound share, shared by a session's models")
     if args.write:
         src = (f"calibrated on an H100 SXM 80GB (torch 2.11, CUDA 13.0, cuDNN 9.19) by benchmarks/gpu_calibration.py fit: "
                f"kernel classes on profiler traces and forwards of {', '.join(CAL_MODELS)} (profiles/measurements/{data.name}/) "
@@ -231,10 +234,31 @@ def cmd_fit(args) -> int:
                                        source=src, aliases=("h100", "h100-calibrated"),
                                        extra={"energy_log_sigma_model": round(sigma_model, 4), "energy_log_sigma_shared": round(sigma_shared, 4),
                                               "energy_log_sigma_host": round(sigma_host, 4),
+                                              "energy_log_sigma_host_session": round(sigma_session, 4),
                                               "lomo_energy_median_abs_error": round(float(np.median(lomo_shared)), 4)})
         Path(args.write).write_text(text)
         print(f"wrote {args.write}")
     return 0
+
+
+def session_spread(rows, preds) -> tuple[float, int]:
+    """The run-to-run spread of a host-bound forward, per unit of host-bound share: the log ratio of the energy per
+    item measured for one setting in two sessions (our session and the calibration set's runs 1 and 2) has variance
+    2 (h sigma)^2, h the projected host-bound share. Least squares over every such pair; (sigma, pairs)."""
+    by: dict[tuple, list] = {}
+    for r, p in zip(rows, preds):
+        by.setdefault((r["model"], r["dtype"], r["runtime"], r["batch"]), []).append((r["energy_j_per_item"], p.bound["overhead"]))
+    num = den = 0.0
+    pairs = 0
+    for group in by.values():
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                (ea, ha), (eb, hb) = group[i], group[j]
+                h = (ha + hb) / 2
+                num += np.log(ea / eb) ** 2
+                den += 2 * h * h
+                pairs += 1
+    return (float(np.sqrt(num / den)) if den > 0 else 0.0), pairs
 
 
 def savings(rows, preds) -> None:

@@ -56,6 +56,7 @@ DEFAULT_ONLY_KEYS: dict[str, tuple[float, float]] = {
 _CALIBRATION_NUMBERS = {"median_abs_error": (0.0, 100.0), "p90_abs_error": (0.0, 100.0),
                         "energy_log_sigma_model": (0.0, 5.0), "energy_log_sigma_shared": (0.0, 5.0),
                         "energy_log_sigma_host": (0.0, 5.0), "energy_log_sigma_training": (0.0, 5.0),
+                        "energy_log_sigma_host_session": (0.0, 5.0),
     # a board's power when bound by memory, as a share of the way from idle to busy, where a profile has no
     # memory-bound power of its own
     "memory_bound_power_share": (0.0, 1.0)}

@@ -140,7 +140,8 @@ def transferred(hw: HardwareProfile, donor: HardwareProfile, steps: int, sigma_s
     changes["transfer"] = {"from": donor.name, "family": donor.family, "steps": steps, "sigma_step": sigma_step,
                            "energy_log_sigma_model": float(cal.get("energy_log_sigma_model", 0.0)),
                            "energy_log_sigma_shared": float(cal.get("energy_log_sigma_shared", 0.0)),
-                           "energy_log_sigma_host": float(cal.get("energy_log_sigma_host", 0.0))}
+                           "energy_log_sigma_host": float(cal.get("energy_log_sigma_host", 0.0)),
+                           "energy_log_sigma_host_session": float(cal.get("energy_log_sigma_host_session", 0.0))}
     return replace(hw, **changes)
 
 

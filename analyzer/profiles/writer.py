@@ -48,6 +48,10 @@ def hardware_toml(hw: HardwareProfile, *, name: str | None = None, title: str | 
     doc["name"] = name or hw.name
     doc["title"] = title or hw.title
     doc["category"] = hw.category
+    if hw.family:
+        doc["family"] = hw.family
+    if not hw.transferable:
+        doc["transfer"] = False
     doc["embodied_method"] = hw.embodied_method
     al = tuple(hw.aliases if aliases is None else aliases)
     if al:

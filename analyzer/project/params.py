@@ -45,6 +45,7 @@ class Params:
     energy_log_sigma_model: float = 0.0  # log-error of one model's energy that is its own
     energy_log_sigma_shared: float = 0.0  # log-error shared by every model on this hardware (cancels in ratios)
     energy_log_sigma_host: float = 0.0  # extra log-error per unit of host-bound share (the host's speed varies)
+    energy_log_sigma_host_session: float = 0.0  # the same, shared by a session's models (measured run to run)
     power_cap_w: float = math.inf  # the board's power limit: beyond it clocks drop and the forward takes longer
     busy_power_w: float = 0.0  # board power in a large GEMM: eps_flop = (busy - static - active) / GEMM rate
     l2_bytes: float = math.inf  # on-chip cache: weights beyond it are streamed from memory on every forward
@@ -160,6 +161,8 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
     elif hw.transfer:
         basis = "transferred"
     sigma_model, sigma_shared, sigma_host = _sigmas(hw, d, basis)
+    session = float((hw.transfer if basis == "transferred" else hw.calibration if basis == "calibrated" else {})
+                    .get("energy_log_sigma_host_session", 0.0))
     supports = dtype in hw.peak_tflops_sparse
     cap = hw.tdp_w.value if hw.tdp_w is not None else math.inf
     l2 = math.inf
@@ -178,7 +181,7 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
             stream = bw * min(p("memory_efficiency_layout"), 1.0)  # copies: the layout class's bandwidth
     return Params(classes, host, gap, forward, async_device, static.value, active, eps_flop, eps_byte,
                   p("sparse_2_4_speedup") if supports else 1.0, supports, basis, bytes_scale(dtype), sigma_model,
-                  sigma_shared, sigma_host, cap, busy.value, l2, resident, stream, inputs)
+                  sigma_shared, sigma_host, session, cap, busy.value, l2, resident, stream, inputs)
 
 
 def _sigmas(hw: HardwareProfile, d: dict[str, Sourced], basis: str) -> tuple[float, float, float]:

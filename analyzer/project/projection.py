@@ -102,9 +102,12 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
         b["energy_share"] += t.energy_j / kernel_energy
         b["kernels"] += 1
     inputs = list(params.inputs)
-    # host-bound forwards inherit the variance of the host's speed (eager batch 1 varies 30% between sessions)
+    # host-bound forwards inherit the variance of the host's speed: what the model of issue costs leaves per model
+    # (sigma_host), and the session-to-session speed of the host, which moves every model of a session alike
+    # (sigma_host_session: eager batch 1 differs by 30-100% between sessions on one H100)
     sigma_model = math.hypot(params.energy_log_sigma_model, shares["overhead"] * params.energy_log_sigma_host)
-    sigma = math.hypot(sigma_model, params.energy_log_sigma_shared)
+    sigma_shared = math.hypot(params.energy_log_sigma_shared, shares["overhead"] * params.energy_log_sigma_host_session)
+    sigma = math.hypot(sigma_model, sigma_shared)
     rows = None
     if per_kernel:
         rows = [{"op": t.kernel.op, "kernel": t.kernel.op_type, "class": t.kernel.kclass, "unit": params.classes[t.kernel.kclass].unit,
@@ -116,7 +119,7 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
         throughput_per_s=batch / latency, energy_j_per_item=e_item, range=band(e_item, sigma),
         latency_range_s=band(latency, sigma), bound=shares, basis=params.basis, potential_unstructured_savings=potential, macs=profile.macs, flops=profile.flops, breakdown=breakdown,
         inputs=inputs, notes=notes, kernels=len(plan.kernels), host_ops=plan.ops,
-        energy_log_sigma_model=sigma_model, energy_log_sigma_shared=params.energy_log_sigma_shared,
+        energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared,
         per_kernel=rows)
 
 

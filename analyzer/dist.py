@@ -1,4 +1,6 @@
-"""Scenario inputs that may be uncertain: a number, a uniform or log-uniform range, or a triangle.
+"""Scenario inputs that may be uncertain: a number, a uniform or log-uniform range, or a triangle; and, built in
+code, a mixture (one of several readings of a published record, equally likely) and a product of independent
+factors (a search's chip-hours x its power x its site's PUE and grid).
 
 Text forms (command line): `5e6` (fixed), `1e6..1e8` (uniform), `1e6..1e8:log` (log-uniform),
 `1e6..5e6..1e8` (triangular with mode 5e6). Sampling is seeded and vectorised (numpy)."""
@@ -18,10 +20,11 @@ _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
 @dataclass(frozen=True)
 class Dist:
-    kind: str  # fixed | uniform | log-uniform | triangular | lognormal (low, high: its 5th and 95th percentiles)
-    low: float
+    kind: str  # fixed | uniform | log-uniform | triangular | lognormal | mixture | product (see `mixture`, `product`)
+    low: float  # lognormal, mixture, product: the 5th and 95th percentiles
     high: float
-    mode: float | None = None
+    mode: float | None = None  # triangular, lognormal: the mode; mixture, product: the point estimate
+    parts: tuple["Dist", ...] = ()  # mixture: the readings, equally likely; product: the factors
 
     @property
     def point(self) -> float:
@@ -30,7 +33,7 @@ class Dist:
             return self.low
         if self.kind == "log-uniform":
             return math.sqrt(self.low * self.high)
-        if self.kind in ("triangular", "lognormal"):
+        if self.kind in ("triangular", "lognormal", "mixture", "product"):
             return float(self.mode)  # type: ignore[arg-type]
         return (self.low + self.high) / 2
 
@@ -39,6 +42,14 @@ class Dist:
         return self.kind != "fixed"
 
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        if self.kind == "mixture":
+            draws = np.stack([p.sample(rng, n) for p in self.parts])
+            return draws[rng.integers(0, len(self.parts), n), np.arange(n)]
+        if self.kind == "product":
+            out = np.ones(n)
+            for p in self.parts:
+                out = out * p.sample(rng, n)
+            return out
         if self.kind == "fixed" or self.low == self.high:
             return np.full(n, self.low if self.kind != "triangular" else float(self.mode))
         if self.kind == "uniform":
@@ -51,6 +62,10 @@ class Dist:
         return rng.triangular(self.low, float(self.mode), self.high, n)
 
     def text(self) -> str:
+        if self.kind == "mixture":
+            return f"one of {len(self.parts)} readings: " + " | ".join(p.text() for p in self.parts)
+        if self.kind == "product":
+            return f"{self.mode:g} (90% {self.low:g}..{self.high:g})"
         if self.kind == "fixed":
             return f"{self.low:g}"
         if self.kind == "lognormal":
@@ -65,6 +80,30 @@ Z90 = 1.6448536269514722  # the standard normal's 95th percentile: a 90% band is
 
 def fixed(v: float) -> Dist:
     return Dist("fixed", float(v), float(v))
+
+
+_SPAN_DRAWS = 20_000  # draws behind a mixture's or product's stated 5th-95th percentiles (seeded: reproducible)
+
+
+def _span(kind: str, parts: tuple[Dist, ...], point: float) -> Dist:
+    d = Dist(kind, 0.0, 0.0, point, parts)
+    lo, hi = np.percentile(d.sample(np.random.default_rng(0), _SPAN_DRAWS), [5, 95])
+    return Dist(kind, float(lo), float(hi), point, parts)
+
+
+def mixture(parts: list[Dist]) -> Dist:
+    """One of several readings, equally likely (a published record read two ways); point: their geometric mean."""
+    if len(parts) == 1:
+        return parts[0]
+    return _span("mixture", tuple(parts), float(math.exp(np.mean([math.log(p.point) for p in parts]))))
+
+
+def product(parts: list[Dist]) -> Dist:
+    """The product of independent factors; point: the product of their points."""
+    parts = [p for p in parts if p.is_range or p.point != 1.0]
+    if len(parts) == 1:
+        return parts[0]
+    return _span("product", tuple(parts), float(np.prod([p.point for p in parts])))
 
 
 MAXIMUM = 1e15  # no scenario value is larger; products of a few such values stay far from float overflow

@@ -152,9 +152,74 @@ def test_amortize_counts_the_search_hardwares_embodied_carbon():
     r = cli("amortize", "--nas-preset", "mnasnet", "--baseline-co2e-g", "1e-5", "--nas-co2e-g", "5e-6", "--inferences-per-day", "1e9",
             "--horizon-years", "1", "--format", "json")
     d = json.loads(r.stdout)
-    # TPU v2 embodied share over 6,912 chip-hours (profile: per-chip embodied carbon and lifetime)
+    # TPU v2 embodied share over the chip-hours the preset's readings centre on (6,912 or 27,648: their geometric
+    # mean, 13,824), from the profile's per-chip embodied carbon and lifetime
     hw = load_profiles().get("hardware", "tpu-v2")
-    share = hw.embodied_co2e_kg.value * 6912 / (hw.lifetime_years.value * 8766)
+    share = hw.embodied_co2e_kg.value * (6912 * 27648) ** 0.5 / (hw.lifetime_years.value * 8766)
     gross_emb = d["items_over_horizon"] * (1e-5 - 5e-6) / 1000  # the serving embodied terms are zero here (stated intensities)
     assert d["net_savings_with_embodied_kg"] == pytest.approx(gross_emb - d["spent_kg"] - share, rel=1e-9)
     assert d["inputs"]["budget_hardware"] == "tpu-v2"
+
+
+@pytest.mark.parametrize("p, words", [(0.995, "virtually certain to pay back"), (0.93, "very likely to pay back"),
+                                      (0.7, "likely to pay back"), (0.5, "about as likely as not to pay back"),
+                                      (0.26, "unlikely to pay back"), (0.05, "very unlikely to pay back"),
+                                      (0.001, "exceptionally unlikely to pay back")])
+def test_the_probability_is_said_in_words_that_match_it(p, words):
+    from analyzer.decide.amortize import likelihood_words
+
+    assert likelihood_words(p) == words  # the IPCC AR5 calibrated likelihood scale
+
+
+def test_break_even_volume_and_probability_given_the_volume():
+    """N is linear in the daily volume r, so the search pays back exactly above r* = 1000 S / (s D T) (no growth):
+    its draws give the break-even with its band, and P(net saving | r) = P(r* < r) rises with r."""
+    from analyzer.decide.amortize import AmortizeInputs, amortize
+    from analyzer.dist import Dist, fixed
+
+    a = amortize(AmortizeInputs(nas_cost_kg=fixed(1000), baseline_g_per_item=fixed(2e-5), nas_g_per_item=fixed(1e-5),
+                                items_per_day=Dist("log-uniform", 1e5, 1e8), deployments=fixed(10), horizon_days=fixed(365.25)),
+                 samples=4000)
+    r_star = 1000 * 1000 / (1e-5 * 10 * 365.25)  # g per kg x kg / (g per item x deployments x days)
+    assert a.break_even_items_per_day["point"] == pytest.approx(r_star)
+    assert a.break_even_items_per_day["p5"] == pytest.approx(r_star) == a.break_even_items_per_day["p95"]  # nothing else varies
+    cond = a.p_given_items_per_day
+    assert cond["p_at_low"] == 0.0 and cond["p_at_high"] == 1.0
+    ps = [p for _, p in cond["curve"]]
+    assert ps == sorted(ps) and ps[0] == 0.0 and ps[-1] == 1.0
+    # over the stated log-uniform range the probability is the share of it above r*
+    assert a.p_positive == pytest.approx((8 - __import__("math").log10(r_star)) / 3, abs=0.03)
+
+
+def test_mnasnet_search_cost_range_covers_both_readings_of_its_devices():
+    """'64 TPUv2 devices' is 64 chips or 64 four-chip boards: 6,912 or 27,648 chip-hours. Both are drawn, and the
+    90% range holds the cost of each at the stated site and power."""
+    from analyzer.account.search_cost import search_cost
+
+    ps = load_profiles()
+    sc = search_cost(ps, preset="mnasnet")
+    assert [r["chip_hours"] for r in sc.readings] == [6912, 27648] and all(r["quote"] for r in sc.readings)
+    hw = ps.get("hardware", "tpu-v2")
+    per_chip_hour = hw.avg_power_w.value / 1000 * 1.11 * 429 / 1000  # kg per chip-hour at the stated site
+    assert sc.low_kg < 6912 * per_chip_hour and 27648 * per_chip_hour < sc.high_kg
+    assert sc.cost_kg == pytest.approx((6912 * 27648) ** 0.5 * per_chip_hour, rel=1e-6)
+
+
+def test_the_verdict_line_alone_says_the_search_the_break_even_and_the_probability(shipped):
+    """With no search given, the verdict names the assumed search (and that it stands in for the NAS model's own),
+    the daily volume at which it pays back, and the probability in words that match it; the assumed search cost
+    is among the three assumptions shown as moving it most."""
+    from analyzer.decide.amortize import likelihood_words
+
+    r = cli("analyze", str(shipped["resnet50"].parent), "--samples", "2000", "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    v = d["verdict"]
+    line = v["text"]
+    assert line.startswith(likelihood_words(v["p_net_saving"])) and f"({v['p_net_saving']:.0%}" in line
+    assert "search ASSUMED" in line and "mnasnet" in line and "stand-in for efficientnet_b0" in line
+    assert f"pays back above {v['break_even_items_per_day']['p50']:,.3g} items/day" in line
+    assert v["search_assumed"] is True
+    assert "nas_cost_kg" in [s["param"] for s in d["sensitivities"][:3]]
+    text = cli("analyze", str(shipped["resnet50"].parent), "--samples", "2000", "--no-sensitivity").stdout
+    assert "search ASSUMED" in text.split("verdict")[-1]

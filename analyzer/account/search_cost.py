@@ -2,10 +2,13 @@
 kWh, or N chips of a hardware profile for H hours; with its range, the search hardware's embodied share,
 and the units to express a budget in (kgCO2e per kWh, facility kW per chip-hour of the search's chip).
 
-Range: what a past search's account does not pin down is the average power of its chips. A measured
-average (the Evolved Transformer's 208 W) is taken as is; a published fleet average under ML load is not
-this search's, so the cost is log-uniform within x/÷ 1.15 of it; with only a TDP, between half and all of
-it (an upper bound). Stated costs are taken as stated.
+Range: what a past search's account does not pin down. The average power of its chips: a measured average (the
+Evolved Transformer's 208 W) is taken as is; a published fleet average under ML load is not this search's, so
+the cost is log-uniform within x/÷ 1.15 of it; with only a TDP, between half and all of it (an upper bound).
+Where the record reads several ways (MnasNet's "64 TPUv2 devices": 64 chips, or 64 four-chip boards), each
+reading is drawn with equal weight; estimated site inputs (PUE, grid) are drawn from their stated ranges (triangular, the stated value most likely). The
+cost is the product of these independent factors (dist.product); its range is the product's 90% band. Stated
+costs are taken as stated.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .carbon import choose_power, embodied_share_kg, energy_kwh, operational_co2e_kg
-from ..dist import Dist, fixed
+from ..dist import Dist, fixed, mixture, product
 from ..errors import UsageError, param
 from ..checks import check_number
 from ..target import Site, resolve_search_site
@@ -44,14 +47,19 @@ class SearchCost:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     log_sigma: float | None = None  # a planned search's band is lognormal (else the range is log-uniform)
+    distribution: Dist | None = field(default=None, compare=False)  # a preset's cost as drawn (readings, power, site)
+    readings: list[dict[str, Any]] = field(default_factory=list)  # the published record's readings, with quotes
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["site"] = self.site.to_dict() if self.site else None
+        d["distribution"] = self.distribution.text() if self.distribution else None
         return d
 
     def dist(self) -> Dist:
         """The cost as the amortisation's Monte Carlo draws it."""
+        if self.distribution is not None:
+            return self.distribution
         if self.low_kg == self.high_kg:
             return fixed(self.cost_kg)
         if self.log_sigma:
@@ -117,19 +125,50 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
                   {"name": "chip_hours", "value": count_ * hours_, "unit": "h", "source": "stated by the user", "kind": "stated"}]
     kwh = energy_kwh(hours_, count_, watts, site.pue)
     kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
-    low, high = kg * spread[0], kg * spread[1]
-    point = math.sqrt(low * high)
+    factors, readings = _uncertain_factors(p_obj, hours_, spread, pue is None and datacenter is None, grid is None and region is None,
+                                           site, notes)
+    total = product([fixed(kg), *factors])
+    low, high, point = total.low, total.high, total.point
+    if readings:
+        hours_ = math.exp(sum(math.log(r["chip_hours"]) for r in readings) / len(readings))
     embodied = 0.0
     if hw is not None and hw.embodied_co2e_kg is not None and hw.lifetime_years is not None:
         embodied = embodied_share_kg(hw.embodied_co2e_kg.value, hw.lifetime_years.value, hours_, count_)
     else:
         notes.append(f"no embodied carbon figure for the search hardware ({label}): not counted")
     if spread != (1.0, 1.0):
-        notes.append(f"search cost range {low:,.4g}..{high:,.4g} kgCO2e: the search's average power is not measured "
+        notes.append(f"search cost range {low:,.4g}..{high:,.4g} kgCO2e (90%): the search's average power is not measured "
                      + (f"(a fleet average under ML load, x/÷ {spread_avg:g})" if spread[1] > 1
-                        else f"(between {tdp_low:.0%} of its TDP and its TDP)"))
-    return SearchCost(point, low, high, kwh * math.sqrt(spread[0] * spread[1]), embodied, desc, label,
-                      site.grid_gco2e_per_kwh / 1000, watts * site.pue / 1000, site, inputs + [power_in, *site.inputs], notes)
+                        else f"(between {tdp_low:.0%} of its TDP and its TDP)")
+                     + ("; the record reads several ways (drawn equally)" if readings else ""))
+    return SearchCost(point, low, high, kwh * point / kg if kg else kwh, embodied, desc, label,
+                      site.grid_gco2e_per_kwh / 1000, watts * site.pue / 1000, site, inputs + [power_in, *site.inputs], notes,
+                      distribution=total if total.is_range else None, readings=readings)
+
+
+def _uncertain_factors(preset, chip_hours: float, spread: tuple[float, float], preset_pue: bool, preset_grid: bool, site: Site,
+                       notes: list[str]) -> tuple[list[Dist], list[dict[str, Any]]]:
+    """The cost's independent uncertain factors, each relative to the point the cost was computed at: the record's
+    readings of its chip-hours, the average power's spread, and the preset's estimated site ranges (unless the
+    user gave the site)."""
+    factors: list[Dist] = []
+    readings: list[dict[str, Any]] = []
+    if preset is not None and preset.readings:
+        readings = [dict(r) for r in preset.readings]
+        factors.append(mixture([fixed(r["chip_hours"] / chip_hours) for r in readings]))
+        notes.append("search chip-hours read several ways, each drawn with equal weight: "
+                     + "; ".join(f"{r['chip_hours']:,.0f} ({r['reading']})" for r in readings))
+    if spread != (1.0, 1.0):
+        factors.append(Dist("log-uniform", spread[0], spread[1]))
+    if preset is not None and preset_pue and preset.site_pue_range:
+        lo, hi, src = preset.site_pue_range
+        factors.append(Dist("triangular", lo / site.pue, hi / site.pue, 1.0))  # the stated value most likely
+        notes.append(f"search site PUE {lo:g}..{hi:g} ({src})")
+    if preset is not None and preset_grid and preset.site_grid_range:
+        lo, hi, src = preset.site_grid_range
+        factors.append(Dist("triangular", lo / site.grid_gco2e_per_kwh, hi / site.grid_gco2e_per_kwh, 1.0))
+        notes.append(f"search site grid {lo:g}..{hi:g} gCO2e/kWh ({src})")
+    return factors, readings
 
 
 def _planned(path: Any) -> SearchCost:

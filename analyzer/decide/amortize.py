@@ -15,7 +15,12 @@ Saved per item s = baseline - NAS model                                         
 Uncertainty: every input may be a range; projected per-item CO2e carries the projection's error model,
   baseline x exp(sigma_shared z_s + sigma_b z_b) and NAS model x exp(sigma_shared z_s + sigma_n z_n), so the
   error the two projections share scales the saving rather than blurring its sign. The verdict is three-valued:
-  pays back when P(net saving > 0) >= 90%, does not when <= 10%, undetermined in between.
+  pays back when P(net saving > 0) >= 90%, does not when <= 10%, undetermined in between; its words follow the
+  IPCC's calibrated likelihood scale (Mastrandrea et al. 2010, AR5 guidance note): "unlikely to pay back (26%)".
+What the probability rests on: N is linear in the daily volume r, so the search pays back exactly when r exceeds
+  the break-even volume r* = break_even_items x r / N(T). r* is drawn with everything else (its P5/P50/P95 is
+  the break-even reuse with its own uncertainty), and P(net saving | r) = P(r* < r): the curve of P against the
+  daily volume, free of the stated reuse range, next to P over that range.
 """
 
 from __future__ import annotations
@@ -118,6 +123,11 @@ class Amortization:
     uncertainty: dict[str, dict[str, float | None]] | None = None  # P5/P50/P95 per output; None: never / no finite value
     p_positive: float | None = None
     outcome: str = ""  # pays back | does not pay back | undetermined | never pays back
+    words: str = ""  # the likelihood in words (IPCC scale): "unlikely to pay back"
+    # the daily volume per deployment at which the search pays back over the horizon: point, and P5/P50/P95
+    break_even_items_per_day: dict[str, float | None] = field(default_factory=dict)
+    # P(net saving) with the daily volume fixed: at the stated range's low end, point and high end, and a curve
+    p_given_items_per_day: dict[str, Any] = field(default_factory=dict)
     samples: int = 0
     seed: int | None = None
     inputs: dict[str, str] = field(default_factory=dict)
@@ -178,14 +188,24 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
                 pct = np.percentile(out[k], [5, 50, 95])
             unc[k] = {"p5": _finite(pct[0]), "p50": _finite(pct[1]), "p95": _finite(pct[2])}
         p_pos = float(np.mean(out["net_savings_kg"] > 0))
+        be_rate, conditional = _break_even_rate(out, draws, dists["items_per_day"])
+    else:
+        be_rate = {"p5": None, "p50": None, "p95": None}
+        conditional = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        point_rate = float(p["break_even_items"] * dists["items_per_day"].point / p["items_over_horizon"]) \
+            if p["items_over_horizon"] > 0 else math.inf
+    be_rate["point"] = _finite(point_rate)
     outcome, verdict = _verdict(p, p_pos, None if unc is None else unc["net_savings_kg"]["p50"])
+    words = likelihood_words(p_pos) if p_pos is not None else outcome
     return Amortization(
         savings_g_per_item=save, spent_kg=p["spent_kg"], items_over_horizon=p["items_over_horizon"],
         gross_savings_kg=p["gross_savings_kg"], net_savings_kg=p["net_savings_kg"],
         net_savings_with_embodied_kg=p["net_savings_with_embodied_kg"],
         break_even_items=_finite(p["break_even_items"]), break_even_days=_finite(p["break_even_days"]),
         savings_ratio=_finite(p["savings_ratio"]), max_nas_budget_kg=p["max_nas_budget_kg"], max_nas_budget_kwh=kwh,
-        max_nas_budget_chip_hours=hours, outcome=outcome,
+        max_nas_budget_chip_hours=hours, outcome=outcome, words=words, break_even_items_per_day=be_rate,
+        p_given_items_per_day=conditional,
         intensity_g_per_item={"operational (SCI for AI: training excluded)": a.nas_g_per_item.point,
                               "with amortised NAS share": a.nas_g_per_item.point + p["nas_share_g_per_item"]},
         verdict=verdict, uncertainty=unc, p_positive=p_pos, samples=n, seed=seed if n else None,
@@ -210,6 +230,36 @@ def parse_reuse(items_per_day: str, deployments: str = "1", horizon_days: str | 
             "retrains_per_deployment": parse_dist(retrains, "retrains")}
 
 
+# the IPCC's calibrated likelihood language (Mastrandrea et al. 2010, Guidance Note for Lead Authors of the IPCC
+# AR5 on Consistent Treatment of Uncertainties, Table 1): P at or above each bound, the words for it
+LIKELIHOOD = ((0.99, "virtually certain to pay back"), (0.90, "very likely to pay back"), (0.66, "likely to pay back"),
+              (0.33, "about as likely as not to pay back"), (0.10, "unlikely to pay back"), (0.01, "very unlikely to pay back"),
+              (0.0, "exceptionally unlikely to pay back"))
+
+
+def likelihood_words(p: float) -> str:
+    """P(net saving) in words that match it (LIKELIHOOD)."""
+    return next(w for bound, w in LIKELIHOOD if p >= bound)
+
+
+def _break_even_rate(out: dict[str, Any], draws: dict[str, Any], rate: Dist) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """(P5/P50/P95 of the break-even daily volume r*, P(net saving) at fixed volumes): see the module docstring."""
+    n = out["items_over_horizon"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_star = np.where((n > 0) & np.isfinite(out["break_even_items"]),
+                          out["break_even_items"] * draws["items_per_day"] / np.where(n > 0, n, 1), np.inf)
+        pct = np.percentile(r_star, [5, 50, 95])
+    be = {"p5": _finite(pct[0]), "p50": _finite(pct[1]), "p95": _finite(pct[2])}
+    at = {"low": rate.low, "point": rate.point, "high": rate.high}
+    lo = max(min(rate.low, be["p5"] or rate.low) / 10, 1e-12)
+    hi = max(rate.high, be["p95"] or rate.high) * 10
+    grid = np.geomspace(lo, hi, 13)
+    conditional = {**{f"p_at_{k}": float(np.mean(r_star < v)) for k, v in at.items()},
+                   **{f"items_per_day_{k}": float(v) for k, v in at.items()},
+                   "curve": [[float(r), float(np.mean(r_star < r))] for r in grid]}
+    return be, conditional
+
+
 def _verdict(p: dict[str, float], p_pos: float | None, p50: float | None = None) -> tuple[str, str]:
     """(outcome, sentence). With uncertainty: three-valued on P(net saving); without: the point estimate."""
     save, net = p["savings_g_per_item"], p["net_savings_kg"]
@@ -229,7 +279,7 @@ def _verdict(p: dict[str, float], p_pos: float | None, p50: float | None = None)
         outcome = "undetermined"
     median = net if p50 is None else p50
     detail = (f"median net saving {median:.4g} kgCO2e over the horizon" if save > 0 else "no per-item saving at the point estimate")
-    return outcome, f"{outcome}: probability of a net saving {p_pos:.0%} ({detail})"
+    return outcome, f"{likelihood_words(p_pos)} ({p_pos:.0%} probability of a net saving; {detail})"
 
 
 def strategies_break_even(one_off_kg: float, per_scenario_after_kg: float, per_scenario_search_kg: float) -> float | None:

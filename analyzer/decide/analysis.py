@@ -159,11 +159,12 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                      f"(tolerance {pair.tolerance_points:g}): it does not do the same job")
     by_name = {e.name: e for e in evaluations}
     base, nas = by_name[pair.baseline], by_name[pair.nas]
-    stated = req.nas_preset or req.nas_cost_kg is not None or req.search_plan
-    preset = req.nas_preset if stated else str(defaults()["search"]["preset"].value)
+    stated = bool(req.nas_preset or req.nas_cost_kg is not None or req.search_plan)
+    preset, stand_in = req.nas_preset, ""
     if not stated:
-        notes.append(f"no search cost given (a preset, a cost in kgCO2e or a plan): the {preset} search is assumed "
-                     f"({defaults()['search']['preset'].why})")
+        preset, stand_in, why = assumed_search(paths, pair.nas)
+        notes.append(f"no search cost given (a preset, a cost in kgCO2e or a plan): the {preset} search is assumed ({why})"
+                     + (f"; it stands in for {pair.nas}'s own: {stand_in}" if stand_in else ""))
     sc = search_cost(ps, preset=preset if req.nas_cost_kg is None and not req.search_plan else None, cost_kg=req.nas_cost_kg,
                      pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
                      plan=req.search_plan or None)
@@ -190,13 +191,59 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     if req.sensitivity:
         sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache)
         sens.sort(key=lambda s: -s.swing_kg)
-    verdict = {"outcome": amort.outcome, "p_net_saving": amort.p_positive, "text": amort.verdict}
+        if not stated:  # an assumed search cost is always among the assumptions shown as moving the verdict most
+            i = next((k for k, x in enumerate(sens) if x.param == "nas_cost_kg"), None)
+            if i is not None and i >= TOP_ASSUMPTIONS:
+                sens.insert(TOP_ASSUMPTIONS - 1, sens.pop(i))
+    search_said = search_phrase(sc, preset if not stated else "", pair.nas if stand_in else "")
+    verdict = {"outcome": amort.outcome, "p_net_saving": amort.p_positive, "words": amort.words,
+               "text": verdict_line(amort, ipd, search_said), "search": search_said, "search_assumed": not stated,
+               "break_even_items_per_day": amort.break_even_items_per_day, "p_given_items_per_day": amort.p_given_items_per_day}
     amort_d = amort.to_dict()
     amort_d["inputs"]["budget_hardware"] = budget_chip
     return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), target.to_dict(), scenario, [r.to_dict() for r in rows],
                     [e.to_dict() for e in evaluations], pair.to_dict(), sc.to_dict() | {"budget_hardware": budget_chip},
                     saving, amort_d, verdict, [s.to_dict() for s in sens],
                     _illustrative_fourms(ps, target, base, nas), notes + amort.notes, [e.error_text() for e in failed])
+
+
+TOP_ASSUMPTIONS = 3  # the assumptions the answer shows as moving the net saving most
+
+
+def assumed_search(paths: list[Path], nas_name: str) -> tuple[str, str, str]:
+    """(preset, stand-in note, why) of the search a verdict assumes when none is stated: the one the NAS model's
+    manifest entry names (`search_preset`; `search_stand_in` when that search did not find it), else the default."""
+    from ..load.manifest import entries_for
+
+    entry = entries_for(paths).get(nas_name)
+    if entry is not None and entry.search_preset:
+        return entry.search_preset, entry.search_stand_in, f"the manifest names it for {nas_name}"
+    d = defaults()["search"]["preset"]
+    return str(d.value), "", d.why
+
+
+def search_phrase(sc, assumed_preset: str, stands_in_for: str) -> str:
+    """The search side of the verdict in a few words: what it is, whether it was assumed (and for whose search it
+    stands in), its cost and range."""
+    cost = f"{sc.cost_kg:,.4g} kgCO2e (90% {sc.low_kg:,.4g}..{sc.high_kg:,.4g})" if sc.low_kg < sc.high_kg else f"{sc.cost_kg:,.4g} kgCO2e"
+    if not assumed_preset:
+        return f"search as given: {sc.description}, {cost}"
+    extra = f" as a stand-in for {stands_in_for}'s own (never published)" if stands_in_for else ""
+    return f"search ASSUMED (none given): the {assumed_preset} search{extra}, {cost}"
+
+
+def verdict_line(amort, items_per_day: Dist, search_said: str) -> str:
+    """One line that says the verdict, the probability in words that match it, the reuse it rests on (the break-even
+    daily volume with its band, P at the stated volume) and the search it weighs."""
+    if amort.p_positive is None:
+        return f"{amort.verdict}; {search_said}"
+    be, cond = amort.break_even_items_per_day, amort.p_given_items_per_day
+    head = f"{amort.words} ({amort.p_positive:.0%} over the stated reuse, {items_per_day.text()} items/day per deployment)"
+    if be.get("p50") is None:
+        return f"{head}: the NAS model saves nothing per item in most draws; {search_said}"
+    band = f"90% {be['p5']:,.3g}..{be['p95']:,.3g}" if be.get("p95") is not None else f"at least {be['p5']:,.3g}"
+    return (f"{head}; it pays back above {be['p50']:,.3g} items/day per deployment ({band}), so P is "
+            f"{cond['p_at_point']:.0%} at {cond['items_per_day_point']:,.3g} items/day; {search_said}")
 
 
 def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluation, sc, inputs: AmortizeInputs,

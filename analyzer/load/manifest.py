@@ -23,6 +23,10 @@ class ManifestEntry:
     accuracy_source: str
     params_published: int | None
     macs_published: float | None
+    # the search that found it, as a nas preset; search_stand_in says why another search stands in for its own
+    search_preset: str = ""
+    search_stand_in: str = ""
+    accuracy_recipe: str = ""  # how the accuracy was trained (pairs prefer the same recipe)
 
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
@@ -41,10 +45,24 @@ def read_manifest(path: Path) -> list[ManifestEntry]:
         acc = m.get("top1_accuracy_pct")
         if acc is not None and not (isinstance(acc, (int, float)) and 0 <= acc <= 100):
             raise AnalyzerError(f"{where}: top1_accuracy_pct must be a number in 0..100, got {acc!r}")
+        for key in ("search_preset", "search_stand_in", "accuracy_recipe"):
+            if not isinstance(m.get(key, ""), str):
+                raise AnalyzerError(f"{where}: '{key}' must be a string")
         entries.append(ManifestEntry(m["name"], path.parent / m["file"], m["role"], m.get("architecture", ""),
                                      acc, m.get("accuracy_source", ""), m.get("params_published"),
-                                     m.get("macs_published")))
+                                     m.get("macs_published"), m.get("search_preset", ""), m.get("search_stand_in", ""),
+                                     m.get("accuracy_recipe", "")))
     return entries
+
+
+def entries_for(paths: list[Path]) -> dict[str, ManifestEntry]:
+    """Model file stem -> its manifest entry, from the manifests of the folders `paths` are in."""
+    out: dict[str, ManifestEntry] = {}
+    for folder in dict.fromkeys(p.parent for p in paths):
+        m = folder / MANIFEST
+        if m.is_file():
+            out.update({e.file.stem: e for e in read_manifest(m)})
+    return out
 
 
 def expand_model_args(args: list[Path]) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -231,21 +232,51 @@ def _procedure(file: Path, data: Any) -> dict | None:
     return out
 
 
+def _readings(file: Path, data: Any) -> tuple[dict, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list) or not data or not all(isinstance(r, dict) for r in data):
+        raise fail(file, "readings", "must be an array of tables [[readings]] with chip_hours, reading and quote")
+    out = []
+    for i, r in enumerate(data):
+        _check_keys(file, r, {"chip_hours", "reading", "quote"})
+        out.append({"chip_hours": _number(file, f"readings[{i}].chip_hours", r.get("chip_hours"), 1e-3, 1e9),
+                    "reading": _text(file, r, "reading"), "quote": _text(file, r, "quote")})
+    return tuple(out)
+
+
+def _range(file: Path, data: dict, key: str, around: Sourced | None, low: float, high: float) -> tuple[float, float, str] | None:
+    raw = data.get(key)
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) != {"low", "high", "source"}:
+        raise fail(file, key, "expected { low, high, source }")
+    lo, hi = (_number(file, f"{key}.{k}", raw[k], low, high) for k in ("low", "high"))
+    if around is None or not lo <= around.value <= hi:
+        raise fail(file, key, f"the range {lo:g}..{hi:g} must hold the stated value")
+    return lo, hi, _text(file, raw, "source")
+
+
 def parse_nas(file: Path, data: dict) -> NasPreset:
     _check_keys(file, data, {"name", "method", "chip_hours", "hardware", "avg_power_w", "hardware_label", "note", "aliases",
-                             "site_pue", "site_grid_gco2e_per_kwh", "procedure"})
+                             "site_pue", "site_grid_gco2e_per_kwh", "procedure", "readings", "site_pue_range",
+                             "site_grid_range"})
     if "chip_hours" not in data:
         raise fail(file, "chip_hours", "missing (required)")
     power = _sourced(file, "avg_power_w", data["avg_power_w"], 0.1, 1e5) if "avg_power_w" in data else None
     if not data.get("hardware") and power is None:
         raise fail(file, "hardware", "give a hardware profile name or avg_power_w")
-    return NasPreset(_text(file, data, "name"), _text(file, data, "method"), str(file),
+    preset = NasPreset(_text(file, data, "name"), _text(file, data, "method"), str(file),
                      _sourced(file, "chip_hours", data["chip_hours"], 1e-3, 1e9), _text(file, data, "hardware", required=False),
                      power, _text(file, data, "hardware_label", required=False), _text(file, data, "note", required=False),
                      _aliases(file, data),
                      _sourced(file, "site_pue", data["site_pue"], 1.0, 5.0) if "site_pue" in data else None,
                      _sourced(file, "site_grid_gco2e_per_kwh", data["site_grid_gco2e_per_kwh"], 0.0, 2000.0)
-                     if "site_grid_gco2e_per_kwh" in data else None, _procedure(file, data.get("procedure")))
+                     if "site_grid_gco2e_per_kwh" in data else None, _procedure(file, data.get("procedure")),
+                     _readings(file, data.get("readings")))
+    pue_range = _range(file, data, "site_pue_range", preset.site_pue, 1.0, 5.0)
+    grid_range = _range(file, data, "site_grid_range", preset.site_grid_gco2e_per_kwh, 0.0, 2000.0)
+    return replace(preset, site_pue_range=pue_range, site_grid_range=grid_range)
 
 
 PARSERS = {"hardware": parse_hardware, "datacenter": parse_datacenter, "region": parse_region, "nas": parse_nas}

@@ -125,4 +125,10 @@ class NasPreset:
     site_grid_gco2e_per_kwh: Sourced | None = None
     # the search's procedure as its paper gives it, for plan-search --preset: candidates trained, samples each
     procedure: dict | None = None
+    # where the published record reads several ways (a 'device' of one chip or of four): each reading's chip-hours
+    # with its quote; the Monte Carlo draws them, equally likely
+    readings: tuple[dict, ...] = ()
+    # estimated site inputs: (low, high, source) ranges around site_pue and site_grid_gco2e_per_kwh
+    site_pue_range: tuple[float, float, str] | None = None
+    site_grid_range: tuple[float, float, str] | None = None
 

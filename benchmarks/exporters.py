@@ -1,6 +1,6 @@
-"""The six reference networks exported by both of PyTorch's ONNX exporters, for the exporter-invariance check of
-issue #25: ResNet-50, MobileNetV2, EfficientNet-B0, ViT-B/16, BERT-base and GPT-2 small (models/architectures.py,
-seeded weights), each exported
+"""The reference networks exported by both of PyTorch's ONNX exporters, for the exporter-invariance check of
+issue #25: ResNet-50, MobileNetV2, EfficientNet-B0, ViT-B/16, BERT-base, GPT-2 small, ResNet-18 and DeiT-tiny
+(models/architectures.py, seeded weights), each exported
 
   torchscript:          torch.onnx.export(dynamo=False), eval mode, constant folding on (so batch norm is folded
                         into the convolutions and scaled-dot-product attention is decomposed), opset 17;
@@ -25,9 +25,12 @@ CACHE = Path(__file__).resolve().parent / ".cache" / "exporters"
 sys.path.insert(0, str(ROOT / "models"))
 
 # name -> (input shape, integer token ids?)
+# (resnet18 and deit_tiny: the calibration model and the small transformer of the H100 training steps, so
+# benchmarks/exporter_accuracy.py can project every row of train.csv from each exporter's file)
 NETWORKS = {"resnet50": ((1, 3, 224, 224), False), "mobilenet_v2": ((1, 3, 224, 224), False),
             "efficientnet_b0": ((1, 3, 224, 224), False), "vit_b_16": ((1, 3, 224, 224), False),
-            "bert_base": ((1, 128), True), "gpt2_small": ((1, 128), True)}
+            "bert_base": ((1, 128), True), "gpt2_small": ((1, 128), True),
+            "resnet18": ((1, 3, 224, 224), False), "deit_tiny": ((1, 3, 224, 224), False)}
 EXPORTERS = ("torchscript", "torchscript-preserve", "dynamo", "dynamo-raw")
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 from ..account.search_cost import budget_kw_per_chip, search_cost
 from ..checks import check_number
 from ..dist import Dist, fixed, parse_dist
-from ..errors import AnalyzerError, UsageError, param
+from ..errors import AnalyzerError, UsageError
 from ..load.manifest import expand_model_args
 from ..profiles import ProfileSet, defaults
 from ..project import saving_band

@@ -125,8 +125,7 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
                   {"name": "chip_hours", "value": count_ * hours_, "unit": "h", "source": "stated by the user", "kind": "stated"}]
     kwh = energy_kwh(hours_, count_, watts, site.pue)
     kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
-    factors, readings = _uncertain_factors(p_obj, hours_, spread, pue is None and datacenter is None, grid is None and region is None,
-                                           site, notes)
+    factors, readings = _uncertain_factors(p_obj, hours_, spread, site, notes)
     total = product([fixed(kg), *factors])
     low, high, point = total.low, total.high, total.point
     if readings:
@@ -146,11 +145,11 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
                       distribution=total if total.is_range else None, readings=readings)
 
 
-def _uncertain_factors(preset, chip_hours: float, spread: tuple[float, float], preset_pue: bool, preset_grid: bool, site: Site,
+def _uncertain_factors(preset, chip_hours: float, spread: tuple[float, float], site: Site,
                        notes: list[str]) -> tuple[list[Dist], list[dict[str, Any]]]:
     """The cost's independent uncertain factors, each relative to the point the cost was computed at: the record's
-    readings of its chip-hours, the average power's spread, and the preset's estimated site ranges (unless the
-    user gave the site)."""
+    readings of its chip-hours, the average power's spread, and the site's stated ranges (a preset's estimated
+    site; a site the user gave has none)."""
     factors: list[Dist] = []
     readings: list[dict[str, Any]] = []
     if preset is not None and preset.readings:
@@ -160,12 +159,12 @@ def _uncertain_factors(preset, chip_hours: float, spread: tuple[float, float], p
                      + "; ".join(f"{r['chip_hours']:,.0f} ({r['reading']})" for r in readings))
     if spread != (1.0, 1.0):
         factors.append(Dist("log-uniform", spread[0], spread[1]))
-    if preset is not None and preset_pue and preset.site_pue_range:
-        lo, hi, src = preset.site_pue_range
+    if site.pue_range:  # the preset's own estimated site (target/resolve.py sets the ranges only then)
+        lo, hi, src = site.pue_range
         factors.append(Dist("triangular", lo / site.pue, hi / site.pue, 1.0))  # the stated value most likely
         notes.append(f"search site PUE {lo:g}..{hi:g} ({src})")
-    if preset is not None and preset_grid and preset.site_grid_range:
-        lo, hi, src = preset.site_grid_range
+    if site.grid_range:
+        lo, hi, src = site.grid_range
         factors.append(Dist("triangular", lo / site.grid_gco2e_per_kwh, hi / site.grid_gco2e_per_kwh, 1.0))
         notes.append(f"search site grid {lo:g}..{hi:g} gCO2e/kWh ({src})")
     return factors, readings

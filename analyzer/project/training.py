@@ -74,7 +74,8 @@ class _Prepared:
     small_grid_kernels: int = 0  # kernels whose grid is sized by channels, not by the work (Kernel.grid_threads)
 
 
-def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool) -> _Prepared:
+def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool, compiled: bool = False
+             ) -> _Prepared:
     import numpy as np
 
     from .roofline import KernelArrays, kernel_arrays_times
@@ -82,6 +83,10 @@ def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: s
     if profile.per_op is None:
         raise UsageError("a training projection needs the per-op profile (profile_onnx(..., per_op=True))")
     plan, n_fwd, n_bwd, n_opt, tensors = training_plan(profile, precision, optimizer, gpu, params.bytes_scale)
+    if compiled:  # XLA (TPU): one program, its elementwise work fused (project/xla.py)
+        from .xla import compiled as xla_compiled
+
+        plan, n_fwd, n_bwd, n_opt = xla_compiled(plan, n_fwd, n_bwd, optimizer, profile.params, params.bytes_scale)
     a = KernelArrays(plan)
     t, _, _, energy = kernel_arrays_times(a, params, 0.0)
     backward = np.zeros(len(plan.kernels), dtype=bool)
@@ -102,20 +107,22 @@ def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
 
 
 def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool,
-                     tp: TrainingParams = TrainingParams(), batch_norm: str = "auto") -> TrainingStep:
+                     tp: TrainingParams = TrainingParams(), batch_norm: str = "auto", compiled: bool = False) -> TrainingStep:
     """Time and device energy of one training step at the profile's batch, per sample. An inference export's
     folded batch norms are trained as the network trains them (project/canonical.py, unless `batch_norm` is
     'as-exported')."""
     from .canonical import as_run
 
     profile, unfolded = as_run(profile, "train", batch_norm)
-    p = _prepare(profile, params, precision, optimizer, gpu)
+    p = _prepare(profile, params, precision, optimizer, gpu, compiled)
     tl = _timeline(p, params, tp)
     n_fwd, n_bwd, n_opt, tensors = p.counts
     batch = profile.batch or 1
     notes = (("backward operators issued at the forward operator's eager host cost (the autograd engine's own "
               "cost is not calibrated)",) if params.host_s else ()) + (
-        f"optimizer {optimizer}: PyTorch's foreach implementation, fp32 state",) + tuple(unfolded)
+        f"optimizer {optimizer}: " + ("one fused XLA update, fp32 state" if compiled else "PyTorch's foreach implementation, fp32 state"),
+    ) + (("XLA-compiled step: elementwise, layout and cast work fused into the matrix and reduction kernels "
+          "(analyzer/project/xla.py)",) if compiled else ()) + tuple(unfolded)
     if p.small_grid_kernels:
         what = (f"{p.small_grid_kernels} kernels of PyTorch's own (batch norm's statistics and backward in bf16, "
                 "depthwise weight gradients) launch a block per channel or filter tap")
@@ -141,7 +148,8 @@ def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, prec
 
     runtime = training_runtime(hw)
     tp = TrainingParams.of(hw)
-    step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp, batch_norm=batch_norm)
+    step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp, batch_norm=batch_norm,
+                            compiled=runtime == "graph" and hw.category == "tpu")
     inference = project(profile, hw, params, runtime, precision, batch_norm=batch_norm)
     sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + training_log_sigma ** 2)
     notes = list(profile.notes) + list(step.notes) + (

@@ -25,6 +25,10 @@ class Site:
     utilization: float = 1.0
     embodied: str = "lifetime-share"
     label: str = ""  # e.g. "google-fleet, world-ember-2022@2022"
+    # where the PUE or grid is an estimate with a stated range (a published search's unpublished site): (low, high,
+    # source); a cost drawn over the site's uncertainty uses them
+    pue_range: tuple[float, float, str] | None = None
+    grid_range: tuple[float, float, str] | None = None
 
     def settings(self) -> dict[str, Any]:
         return {"pue": self.pue, "grid_gco2e_per_kwh": self.grid_gco2e_per_kwh, "utilization": self.utilization,

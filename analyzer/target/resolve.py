@@ -109,7 +109,9 @@ def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, *, pue: float 
     if preset.site_pue is not None or preset.site_grid_gco2e_per_kwh is not None:
         notes.insert(0, f"search sited as {preset.title} ran: PUE {p:g}, {g:g} gCO2e/kWh "
                         f"({preset.site_pue.kind if preset.site_pue else 'default'})")
-    return Site(p, g, (p_in, g_in), tuple(notes), label=f"as {preset.name} ran")
+    return Site(p, g, (p_in, g_in), tuple(notes), label=f"as {preset.name} ran",
+                pue_range=preset.site_pue_range if preset.site_pue else None,
+                grid_range=preset.site_grid_range if preset.site_grid_gco2e_per_kwh is not None else None)
 
 
 def resolve_phase(phase: str | None, prompt_tokens: int | None = None, output_tokens: int | None = None,

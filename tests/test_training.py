@@ -275,3 +275,27 @@ def test_calibrating_training_recovers_known_parameters(tmp_path):
     assert any("calibrated on this hardware" in n for n in calibrated["notes"])
     bad = cli("calibrate", "--phase", "train", "--hardware", "h100", "--csv", csv_path, "--out", tmp_path / "x.toml")
     assert bad.exit_code == 2 and "--models" in bad.stderr  # the CSV names models, not paths
+
+
+def test_an_xla_step_fuses_its_elementwise_work_and_its_optimizer(mlp):
+    """XLA (TPU): the Relu and its gradient and the bias work fuse into the GEMMs; the optimizer is one fused
+    update reading parameter, gradient and momentum and writing parameter and momentum (20 bytes a parameter)."""
+    from analyzer.project.xla import compiled
+
+    plan, n_fwd, n_bwd, _, _ = training_plan(mlp, "fp32", "sgd-momentum", gpu=False, bytes_scale=1.0)
+    fused, f, b, o = compiled(plan, n_fwd, n_bwd, "sgd-momentum", mlp.params, 1.0)
+    assert {k.kclass for k in fused.kernels[:f + b]} <= {"gemm"} and f == 2  # no Relu, no bias add, no Relu gradient
+    assert b == 3  # dgrad and wgrad of the second GEMM, wgrad of the first (the input needs no gradient)
+    assert o == 1 and fused.kernels[-1].bytes == 20 * mlp.params
+    assert sum(k.bytes for k in fused.kernels) < sum(k.bytes for k in plan.kernels)
+
+
+def test_tpu_training_rates_held_out_of_the_one_row_fit(shipped):
+    """The TPU matrix-unit efficiency was fitted on MLPerf v0.5's TPU v3-8 row alone; TPU v4-16 (MLPerf v0.7,
+    3,478 images/s per chip at 256 per chip) and a TPU v2-8 (MLPerf v0.5, 1,118 at 256) were kept out."""
+    ps, d = load_profiles(), projection_defaults()
+    prof = profile_onnx(shipped["resnet50"], batch=256, per_op=True, scan_sparsity=False)
+    for hw_name, published, tolerance in (("tpu-v4", 3478.1, 0.12), ("tpu-v2", 1118.2, 0.20), ("tpu-v3", 1865.0, 0.01)):
+        hw = ps.get("hardware", hw_name)
+        st = project_training(prof, resolve_params(hw, "bf16", "graph", d), "bf16", "sgd-momentum", False, compiled=True)
+        assert abs(256 / st.step_s / published - 1) <= tolerance, (hw_name, 256 / st.step_s)

@@ -190,6 +190,7 @@ def cmd_fit(args) -> int:
     host_share: dict[tuple[str, str], float] = {}
     print("leave-one-model-out on the calibration models (fit on two, predict the third):")
     lomo_shared = []
+    lomo_points = []  # our session's held-out rows, for the exporter report's independent bands
     for held in CAL_MODELS:
         train = tuple(m for m in CAL_MODELS if m != held)
         cal, _, _ = fit(train, rows, data, hw, defaults)
@@ -201,6 +202,7 @@ def cmd_fit(args) -> int:
                 lomo_shared.append(abs(err))
             else:
                 log_err[(held, f"{r['dtype']}/{r['runtime']}/b{r['batch']}")] = float(np.log1p(err))
+                lomo_points.append((r, p))
                 host_share[(held, f"{r['dtype']}/{r['runtime']}/b{r['batch']}")] = p.bound["overhead"]
             print(f"  {held:<20} {r['source']:<22} {r['dtype']} {r['runtime']:<5} b{r['batch']:<3} measured {r['energy_j_per_item']:.4f} J "
                   f"projected {p.energy_j_per_item:.4f} J  {err:+.1%}")
@@ -226,6 +228,11 @@ def cmd_fit(args) -> int:
     sigma_session, pairs = session_spread(train, predict(cal.values, train, hw, defaults))
     print(f"session to session (one setting measured in two sessions, {pairs} pairs): sigma_host_session {sigma_session:.3f} "
           "per unit of host-bound share, shared by a session's models")
+    if getattr(args, "exporters", False):  # projection_accuracy.py: per exporter, bands checked independently
+        import exporter_accuracy
+
+        exporter_accuracy.report(cal.values, rows, data, hw, defaults, host_session=sigma_session,
+                                 lomo=[exporter_accuracy.point(r, p) for r, p in lomo_points])
     if args.write:
         src = (f"calibrated on an H100 SXM 80GB (torch 2.11, CUDA 13.0, cuDNN 9.19) by benchmarks/gpu_calibration.py fit: "
                f"kernel classes on profiler traces and forwards of {', '.join(CAL_MODELS)} (profiles/measurements/{data.name}/) "

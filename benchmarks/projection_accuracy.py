@@ -1,6 +1,6 @@
 """Projection accuracy against real measurements, printed per setting and summarised.
 
-    python benchmarks/projection_accuracy.py --hardware h100 [--write PROFILE.toml]
+    python benchmarks/projection_accuracy.py --hardware h100 [--write PROFILE.toml] [--quick]
     python models/build.py && python benchmarks/projection_accuracy.py --hardware ci-cpu-2vcpu [--max-time 10] [--write PROFILE.toml]
 
 h100 (no GPU needed): leave-one-model-out on the H100 calibration set (resnet18, mobilenet_v3_large,
@@ -9,7 +9,13 @@ session in profiles/measurements/h100-sxm-2026-11-27/), then the full fit checke
 saw (resnet50, mobilenet_v2, efficientnet_b0, deit_tiny, vit_b_16, bert_base), with the rank correlation
 and the per-item saving of EfficientNet-B0 and MobileNetV2 over ResNet-50. Target: leave-one-model-out
 median |error| <= 20% in energy per item. --write writes the calibrated profile (how the shipped
-profiles/hardware/h100-sxm-calibrated.toml was made).
+profiles/hardware/h100-sxm-calibrated.toml was made). Then, from the same fit (issue #25; --quick skips these):
+  per exporter (benchmarks/exporter_accuracy.py): the held-out models projected from each of four exports of
+    each network, median/p90 error, Spearman, savings, 90% band coverage with spreads estimated leaving the
+    checked model and exporter out, how far the exports lie apart, and training steps per exporter;
+  per GPU: the calibrated H100 (above); a GPU whose profile is wrong the way a transfer can be, before and after
+    `calibrate` on 5 models (benchmarks/new_gpu.py --displaced); other GPUs of other families, blind, against
+    NVIDIA's published ResNet-50 throughput (benchmarks/gpu_transfer.py).
 
 ci-cpu-2vcpu: measures the shipped models here with ONNX Runtime at batch 1 and 8, calibrates on
 ResNet-18, MobileNetV3-L, MnasNet and DeiT-Ti, and reports projected vs measured latency on ResNet-50,
@@ -84,6 +90,7 @@ def main() -> None:
     ap.add_argument("--hardware", default="ci-cpu-2vcpu", help="h100 (recorded H100 data) or ci-cpu-2vcpu (measures here)")
     ap.add_argument("--max-time", type=float, default=10.0)
     ap.add_argument("--write", type=Path, default=None)
+    ap.add_argument("--quick", action="store_true", help="h100: the fit and its held-out check only (no exporters, no GPUs)")
     args = ap.parse_args()
     if args.hardware.lower().startswith("h100"):
         from h100_fit import cmd_fit
@@ -92,7 +99,16 @@ def main() -> None:
         args.shared = str(ROOT / "profiles" / "measurements" / "h100-sxm-calibration-set.csv")
         args.hardware = "h100-sxm"
         args.write = str(args.write) if args.write else ""
+        args.exporters = not args.quick
         cmd_fit(args)
+        if not args.quick:
+            import gpu_transfer
+            import new_gpu
+
+            print("\nper GPU: a profile wrong as a transfer can be, then calibrated on 5 models (benchmarks/new_gpu.py --displaced)")
+            new_gpu.main(["--displaced", "--seeds", "3"])
+            print()
+            gpu_transfer.check()
     else:
         cpu(args)
 

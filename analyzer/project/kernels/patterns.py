@@ -149,6 +149,15 @@ def recomposed(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: i
             break
         group.discard(max(tails))
         leaving = _leaving(nodes, flow, group)
+    # a reduction whose result leaves the group is the next operator (global pooling written as ReduceMean after
+    # the last SiLU), even when it is the only result leaving: a decomposed normalisation ends in elementwise ops
+    while len(group) > 2:
+        tails = [k for k in group if nodes[k].op_type.startswith("Reduce")
+                 and all(c not in group for t in nodes[k].outputs for c in flow.consumers.get(t, []))]
+        if not tails:
+            break
+        group.discard(max(tails))
+        leaving = _leaving(nodes, flow, group)
     if len(group) < 2 or len(leaving) != 1 or sum(1 for k in flow.consumers.get(x, []) if k in group) < 2:
         return None
     return sorted(group)

@@ -19,14 +19,14 @@ from ..account.search_cost import budget_kw_per_chip, search_cost
 from ..checks import check_number
 from ..dist import Dist, fixed, parse_dist
 from ..errors import AnalyzerError, UsageError
-from ..load.manifest import expand_model_args
+from ..load.manifest import entries_for, expand_model_args
 from ..profiles import ProfileSet, defaults
 from ..project import saving_band
 from ..records import Evaluation
 from ..target import Target, resolve_site, resolve_target, serving_target
 from ..units import DAYS_PER_YEAR
 from .amortize import AmortizeInputs, amortize
-from .pairing import choose_pair
+from .pairing import choose_pair, recipes
 from .sensitivity import Scenario, Sensitivity, discrete, scenario_sensitivities
 
 SCHEMA_VERSION = 2  # 2: projections are the engine's evaluations; sensitivities name parameters
@@ -153,7 +153,13 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                                             store, profiles_ver, progress, cache)
     if not evaluations:
         raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(e.error or "" for e in failed))
-    pair = choose_pair(rows, req.baseline, req.nas_model, req.accuracy_tolerance)
+    entries = entries_for(paths)
+    recipe_of = {k: e.accuracy_recipe for k, e in entries.items()}
+    pair = choose_pair(rows, req.baseline, req.nas_model, req.accuracy_tolerance, recipe_of)
+    recipe = recipes(rows, pair, req.baseline, req.nas_model, req.accuracy_tolerance, recipe_of,
+                     {k: e.accuracy_alternatives for k, e in entries.items()})
+    if recipe["note"]:
+        notes.append(recipe["note"])
     if not pair.matched and pair.accuracy_gap_points is not None:
         notes.append(f"accuracy gap: {pair.nas} is {pair.accuracy_gap_points:.2f} top-1 points below {pair.baseline} "
                      f"(tolerance {pair.tolerance_points:g}): it does not do the same job")
@@ -202,7 +208,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     amort_d = amort.to_dict()
     amort_d["inputs"]["budget_hardware"] = budget_chip
     return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), target.to_dict(), scenario, [r.to_dict() for r in rows],
-                    [e.to_dict() for e in evaluations], pair.to_dict(), sc.to_dict() | {"budget_hardware": budget_chip},
+                    [e.to_dict() for e in evaluations], pair.to_dict() | {"recipes": recipe}, sc.to_dict() | {"budget_hardware": budget_chip},
                     saving, amort_d, verdict, [s.to_dict() for s in sens],
                     _illustrative_fourms(ps, target, base, nas), notes + amort.notes, [e.error_text() for e in failed])
 
@@ -213,8 +219,6 @@ TOP_ASSUMPTIONS = 3  # the assumptions the answer shows as moving the net saving
 def assumed_search(paths: list[Path], nas_name: str) -> tuple[str, str, str]:
     """(preset, stand-in note, why) of the search a verdict assumes when none is stated: the one the NAS model's
     manifest entry names (`search_preset`; `search_stand_in` when that search did not find it), else the default."""
-    from ..load.manifest import entries_for
-
     entry = entries_for(paths).get(nas_name)
     if entry is not None and entry.search_preset:
         return entry.search_preset, entry.search_stand_in, f"the manifest names it for {nas_name}"

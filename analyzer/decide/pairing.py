@@ -27,10 +27,12 @@ class Pair:
         return asdict(self)
 
 
-def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None, tolerance: float) -> Pair:
+def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None, tolerance: float,
+                recipe_of: dict[str, str] | None = None) -> Pair:
     """Baseline: `baseline`, else the candidate whose role is 'baseline'. NAS model: `nas_model`, else the
     NAS-found candidate within `tolerance` top-1 points of the baseline's accuracy that uses the least energy
-    per item; if none is, the best-ranked NAS-found candidate on the Pareto front, with the gap said."""
+    per item, preferring those whose accuracy was trained with the baseline's recipe (`recipe_of`); if none is,
+    the best-ranked NAS-found candidate on the Pareto front, with the gap said."""
     by_name = {r.candidate.name: r for r in rows}
     base_name = baseline or next((r.candidate.name for r in rows if r.candidate.role == "baseline"), None)
     if base_name is None:
@@ -49,10 +51,13 @@ def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None,
         raise UsageError("no NAS-found candidate passes the constraints: nothing to amortise (roles come from the manifest)")
     if base.accuracy is not None:
         close = [r for r in nas if r.candidate.accuracy is not None and r.candidate.accuracy >= base.accuracy - tolerance]
+        base_recipe = (recipe_of or {}).get(base_name, "")
+        same = [r for r in close if base_recipe and (recipe_of or {}).get(r.candidate.name) == base_recipe]
         if close:
-            best = min(close, key=lambda r: (r.candidate.energy_j_per_item, r.candidate.name))
+            best = min(same or close, key=lambda r: (r.candidate.energy_j_per_item, r.candidate.name))
             return _pair(base, best.candidate, f"the NAS-found candidate within {tolerance:g} top-1 points of the baseline "
-                                               f"({base.accuracy:g}%) that uses the least energy per item", tolerance)
+                                               f"({base.accuracy:g}%) that uses the least energy per item"
+                         + (", among those trained with the baseline's recipe" if same else ""), tolerance)
         front = [r for r in nas if r.pareto] or nas
         best = min(front, key=lambda r: (r.rank, r.candidate.name))
         return _pair(base, best.candidate, f"no NAS-found candidate reaches the baseline's {base.accuracy:g}% within "
@@ -66,3 +71,34 @@ def _pair(base, nas, how: str, tolerance: float) -> Pair:
     gap = None if base.accuracy is None or nas.accuracy is None else base.accuracy - nas.accuracy
     matched = gap is not None and gap <= tolerance
     return Pair(base.name, nas.name, how, matched, tolerance, base.accuracy, nas.accuracy, gap)
+
+
+def recipes(rows: list[Ranked], pair: Pair, baseline: str | None, nas_model: str | None, tolerance: float,
+            recipe_of: dict[str, str], alternatives_of: dict[str, tuple[dict, ...]]) -> dict[str, Any]:
+    """How the pair's accuracies were trained, and the pair again under each other recipe the manifest gives the
+    baseline's architecture: a search is justified against the baseline trained as well as the NAS model was.
+    {baseline_recipe, nas_recipe, same, note, alternatives: [{recipe, source, baseline_accuracy, pair}]}."""
+    from dataclasses import replace
+
+    b, n = recipe_of.get(pair.baseline, ""), recipe_of.get(pair.nas, "")
+    out: dict[str, Any] = {"baseline_recipe": b, "nas_recipe": n, "same": bool(b) and b == n, "note": "", "alternatives": []}
+    if not b or not n or b == n:
+        return out
+    out["note"] = (f"the accuracies were trained differently: {pair.baseline}'s {pair.baseline_accuracy}% with {b}, "
+                   f"{pair.nas}'s {pair.nas_accuracy}% with {n}")
+    for alt in alternatives_of.get(pair.baseline, ()):
+        moved = [replace(r, candidate=replace(r.candidate, accuracy=float(alt["top1"])))
+                 if r.candidate.name == pair.baseline else r for r in rows]
+        try:
+            again = choose_pair(moved, baseline, nas_model, tolerance, recipe_of)
+        except UsageError:
+            continue
+        same_gap = None if pair.nas_accuracy is None else float(alt["top1"]) - pair.nas_accuracy
+        out["alternatives"].append({"recipe": alt["recipe"], "source": alt["source"], "baseline_accuracy": float(alt["top1"]),
+                                    "nas_gap_points": same_gap, "pair": again.to_dict()})
+        said = "" if same_gap is None else (
+            f"{pair.nas} is then {same_gap:.2f} points below it" + (" (not the same job)" if same_gap > tolerance else ""))
+        out["note"] += (f"; with {alt['recipe']} {pair.baseline} reaches {alt['top1']}%: {said}"
+                        + (f"; the pairing would take {again.nas}" + ("" if again.matched else " (unmatched)")
+                           if again.nas != pair.nas else ""))
+    return out

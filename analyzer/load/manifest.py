@@ -27,6 +27,8 @@ class ManifestEntry:
     search_preset: str = ""
     search_stand_in: str = ""
     accuracy_recipe: str = ""  # how the accuracy was trained (pairs prefer the same recipe)
+    # the same architecture's accuracy under other training recipes: ({top1, recipe, source}, ...)
+    accuracy_alternatives: tuple[dict, ...] = ()
 
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
@@ -48,10 +50,17 @@ def read_manifest(path: Path) -> list[ManifestEntry]:
         for key in ("search_preset", "search_stand_in", "accuracy_recipe"):
             if not isinstance(m.get(key, ""), str):
                 raise AnalyzerError(f"{where}: '{key}' must be a string")
+        alts = m.get("accuracy_alternatives", [])
+        if not isinstance(alts, list) or not all(
+                isinstance(a, dict) and set(a) == {"top1", "recipe", "source"} and isinstance(a["top1"], (int, float))
+                and not isinstance(a["top1"], bool) and 0 <= a["top1"] <= 100 and isinstance(a["recipe"], str)
+                and isinstance(a["source"], str) for a in alts):
+            raise AnalyzerError(f"{where}: accuracy_alternatives must be [[model.accuracy_alternatives]] tables with top1 "
+                                "(0..100), recipe and source")
         entries.append(ManifestEntry(m["name"], path.parent / m["file"], m["role"], m.get("architecture", ""),
                                      acc, m.get("accuracy_source", ""), m.get("params_published"),
                                      m.get("macs_published"), m.get("search_preset", ""), m.get("search_stand_in", ""),
-                                     m.get("accuracy_recipe", "")))
+                                     m.get("accuracy_recipe", ""), tuple(dict(a) for a in alts)))
     return entries
 
 

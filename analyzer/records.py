@@ -113,7 +113,9 @@ class Evaluation:
     energy_log_sigma_model: float = 0.0  # the error that is this model's own (log space)
     energy_log_sigma_shared: float = 0.0  # the error every model shares on this target
     energy_log_sigma: float = 0.0  # the whole error of the band
-    facility_energy_j_per_item: float = 0.0  # x PUE
+    facility_energy_j_per_item: float = 0.0  # (device + idle + host) x PUE
+    idle_j_per_item: float = 0.0  # the device idling between items (the site's utilisation), per item
+    host_j_per_item: float = 0.0  # the host's share per accelerator (server power boundary), per item
     co2e_g_per_item: float = 0.0  # operational
     co2e_kg_per_million: float = 0.0
     embodied_co2e_g_per_item: float | None = None  # the hardware's embodied share (None: no figure, or excluded)

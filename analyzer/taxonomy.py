@@ -30,3 +30,9 @@ BATCH_NORM_POLICIES = ("auto", "as-exported")
 # GPU architecture families, oldest first: kernel efficiency curves and host costs learned on one part of a family
 # carry over to its other parts (profiles/transfer.py)
 GPU_FAMILIES = ("pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell")
+
+# accounting boundaries, chosen once and applied to serving and search alike (account/boundary.py): power at the chip
+# or at the server (the chip plus its share of the host: CPUs, memory, network, fans); embodied carbon of the chip (die
+# and package), the card, or the card plus its share of the server
+POWER_BOUNDARIES = ("chip", "server")
+EMBODIED_BOUNDARIES = ("chip", "card", "server")

@@ -206,3 +206,44 @@ def test_fourm_cli():
     assert d["co2e"] == pytest.approx(d["model"] * d["machine"] * d["mechanization"] * d["map"])
     r = cli("fourm", "--base-hardware", "p100", "--new-hardware", "tpu-v4")
     assert r.exit_code == 2 and "Model factor" in r.stderr
+
+
+def test_one_power_boundary_for_serving_and_search():
+    """Patterson et al.'s search powers are system power per chip (host included); serving counts the GPU board.
+    At the server boundary serving adds the host's share; at the chip boundary the search's figure loses it."""
+    from analyzer.account.boundary import power_at
+    from analyzer.account.search_cost import search_cost
+
+    tpu = PS.get("hardware", "tpu-v2")
+    assert power_at(tpu, 208, "server", "server") == (208, [])
+    assert power_at(tpu, 208, "server", "chip")[0] == 208 - 63
+    assert power_at(PS.get("hardware", "h100"), 500, "chip", "server")[0] == 850  # + 350 W host share (Latif et al.)
+    kg = {b: search_cost(PS, preset="evolved-transformer", pue=1.1, grid=431, power_boundary=b).cost_kg for b in ("chip", "server")}
+    assert kg["server"] == pytest.approx(32640 * 208 * 1.1 * 0.431 / 1000)
+    assert kg["chip"] == pytest.approx(32640 * (208 - 63) * 1.1 * 0.431 / 1000)
+
+
+@pytest.mark.parametrize("name, chip, card, server", [
+    ("h100", 14.7, 150.0, 150.0 + 1000 / 8),  # a die figure (LLMCarbon): at least CCF's card, plus the server's share
+    ("tpu-v2", 150.0, 150.0, 400.0),  # a server share (card + 1000 kg / 4 chips per host): less the share below it
+])
+def test_one_embodied_boundary(name, chip, card, server):
+    from analyzer.account.boundary import embodied_at
+
+    hw = PS.get("hardware", name)
+    assert [embodied_at(hw, b)[0] for b in ("chip", "card", "server")] == pytest.approx([chip, card, server])
+
+
+def test_serving_charges_idle_time_and_the_host_at_the_stated_boundary():
+    """Busy 80% of the time: each item carries its share of the idle 20% at the idle power; at the server boundary
+    the host's share runs all the time. Closed forms of account_item."""
+    from analyzer.account.serving import account_item
+
+    hw = PS.get("hardware", "h100")
+    s = site(pue=1.2, grid=500, utilization=0.8)
+    a = account_item(0.05, 0.002, hw, s)
+    assert a.idle_j_per_item == pytest.approx(123 * 0.002 * 0.25) and a.host_j_per_item == pytest.approx(350 * 0.002 / 0.8)
+    assert a.facility_energy_j_per_item == pytest.approx((0.05 + a.idle_j_per_item + a.host_j_per_item) * 1.2)
+    chip = account_item(0.05, 0.002, hw, site(pue=1.2, grid=500, utilization=1.0, power_boundary="chip"))
+    assert chip.facility_energy_j_per_item == pytest.approx(0.05 * 1.2) and chip.host_j_per_item == 0
+    assert s.settings()["power_boundary"] == "server" and s.settings()["embodied_boundary"] == "server"

@@ -115,7 +115,7 @@ def _price(path, prompt, out):
     from analyzer.target import resolve_target
 
     t = resolve_target(load_profiles(()), "h100", dtype="fp16", runtime="graph", batch=1, phase="decode", prompt_tokens=prompt,
-                       output_tokens=out, pue=1.1, grid=400.0)
+                       output_tokens=out, pue=1.1, grid=400.0, utilization=1.0, power_boundary="chip")  # device energy x PUE
     e = evaluate([path], t)[0]
     assert e.ok and e.phase == "response", e.error
     return e, e.detail

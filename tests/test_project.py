@@ -370,7 +370,12 @@ def test_project_command(shipped):
     assert sum(res["detail"]["bound"].values()) == pytest.approx(1.0) and res["kernels"] == 331
     site = {i["name"]: i for i in res["inputs"]}  # the site's values, with their provenance
     assert site["pue"]["value"] == 1.10 and site["grid_gco2e_per_kwh"]["value"] == 412.72
-    assert res["co2e_g_per_item"] == pytest.approx(res["energy_j_per_item"] * 1.10 / 3.6e6 * 412.72)
+    # the device's idle time (busy 80%, idle at 123 W) and its host's share (350 W per GPU, server boundary) per image
+    per_item_s = res["latency_s"] / 256
+    assert res["idle_j_per_item"] == pytest.approx(123 * per_item_s * 0.2 / 0.8)
+    assert res["host_j_per_item"] == pytest.approx(350 * per_item_s / 0.8)
+    assert res["co2e_g_per_item"] == pytest.approx(
+        (res["energy_j_per_item"] + res["idle_j_per_item"] + res["host_j_per_item"]) * 1.10 / 3.6e6 * 412.72)
     # measured on an H100 (profiles/measurements/h100-sxm-2026-11-27): 0.0629 J and 0.0365 J per image
     assert 0.045 < res["energy_j_per_item"] < 0.085 and 0.025 < eff["energy_j_per_item"] < 0.05
     r = cli("project", shipped["mobilenet_v3_large"], "--hardware", "h100-sxm", "--runtime", "graph", "--per-kernel")

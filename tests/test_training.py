@@ -230,7 +230,8 @@ def test_project_phase_train_command():
     assert d["dtype"] == step["precision"] == "bf16" and step["optimizer"] == "adam" and d["batch"] == 64
     assert d["item"] == "training sample" and d["energy_j_per_item"] == step["energy_j_per_sample"]
     assert d["energy_range_j"]["low"] < d["energy_j_per_item"] < d["energy_range_j"]["high"]
-    assert d["co2e_g_per_item"] == pytest.approx(d["energy_j_per_item"] * 1.1 / 3.6e6 * 100)
+    assert d["co2e_g_per_item"] == pytest.approx((d["energy_j_per_item"] + d["idle_j_per_item"] + d["host_j_per_item"])
+                                                 * 1.1 / 3.6e6 * 100)
     assert 2 < step["training_to_inference_energy"] < 10
     for args in (("--runtime", "graph"), ("--optimizer", "lion"), ("--dtype", "int8")):
         bad = cli("project", m, "--hardware", "h100", "--phase", "train", *args)

@@ -17,6 +17,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .boundary import embodied_at, power_at
 from .carbon import choose_power, embodied_share_kg, energy_kwh, operational_co2e_kg
 from ..dist import Dist, fixed, mixture, product
 from ..errors import UsageError, param
@@ -70,7 +71,8 @@ class SearchCost:
 def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | None = None, cost_kwh: float | None = None,
                 hardware: str | None = None, count: float | None = None, hours: float | None = None, pue: float | None = None,
                 datacenter: str | None = None, grid: float | None = None, region: str | None = None,
-                net: bool = False, plan: Any = None) -> SearchCost:
+                net: bool = False, plan: Any = None, power_boundary: str | None = None,
+                embodied_boundary: str | None = None) -> SearchCost:
     given = sum(x is not None for x in (preset, cost_kg, cost_kwh, hardware, plan))
     if given != 1:
         raise UsageError(f"give exactly one NAS cost: {param('nas_preset')}, {param('nas_cost_kg')}, {param('nas_cost_kwh')}, {param('search_plan')}, or "
@@ -83,7 +85,8 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
                           [{"name": "nas_cost_kg", "value": kg, "unit": "kgCO2e", "source": "stated by the user", "kind": "stated"}],
                           ["search cost stated in kgCO2e: its hardware's embodied share is not known and not counted"])
     p_obj = ps.get("nas", preset) if preset is not None else None
-    site = resolve_search_site(ps, p_obj, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net)
+    site = resolve_search_site(ps, p_obj, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net,
+                               power_boundary=power_boundary, embodied_boundary=embodied_boundary)
     spread_avg, tdp_low = _spreads()
     if cost_kwh is not None:
         kwh = check_number("nas_cost_kwh", cost_kwh, 0.0, 1e12)
@@ -99,13 +102,16 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
         label = p_obj.hardware or p_obj.hardware_label
         inputs = [{"name": "nas_preset", "value": p_obj.name, "unit": "", "source": f"{p_obj.title}; {p_obj.file}", "kind": "published"},
                   p_obj.chip_hours.as_input("chip_hours", "h")]
-        desc = f"{p_obj.title}: {chip_hours:g} chip-hours on {label}"
+        hours_text = " or ".join(f"{r['chip_hours']:g}" for r in p_obj.readings) if p_obj.readings else f"{chip_hours:g}"
+        desc = f"{p_obj.title}: {hours_text} chip-hours on {label}"
         if p_obj.avg_power_w is not None:
             watts, spread, power_in = p_obj.avg_power_w.value, (1.0, 1.0), p_obj.avg_power_w.as_input("avg_power_w", "W")
+            measured_at = p_obj.avg_power_boundary
             if "TDP" in p_obj.avg_power_w.source:
                 spread = (tdp_low, 1.0)
         else:
             watts, power_in, note = choose_power(hw, None, None)  # type: ignore[arg-type]
+            measured_at = hw.avg_power_boundary if hw.avg_power_w is not None else "chip"  # type: ignore[union-attr]
             spread = (1 / spread_avg, spread_avg) if hw.avg_power_w is not None else (tdp_low, 1.0)  # type: ignore[union-attr]
             if note:
                 notes.append(f"search {note}")
@@ -117,12 +123,15 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
         count_ = check_number("nas_count", count, 0.0, 1e9, low_open=True)
         hours_ = check_number("nas_hours", hours, 0.0, 1e7, low_open=True)
         watts, power_in, note = choose_power(hw, None, None)
+        measured_at = hw.avg_power_boundary if hw.avg_power_w is not None else "chip"
         spread = (1 / spread_avg, spread_avg) if hw.avg_power_w is not None else (tdp_low, 1.0)
         if note:
             notes.append(f"search {note}")
         label, desc = hw.name, f"{count_:g} x {hw.name} for {hours_:g} h"
         inputs = [{"name": "hardware", "value": hw.name, "unit": "", "source": hw.file, "kind": "profile"},
                   {"name": "chip_hours", "value": count_ * hours_, "unit": "h", "source": "stated by the user", "kind": "stated"}]
+    watts, moved = power_at(hw, watts, measured_at, site.power_boundary)
+    notes += [f"search power: {n}" for n in moved]
     kwh = energy_kwh(hours_, count_, watts, site.pue)
     kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
     factors, readings = _uncertain_factors(p_obj, hours_, spread, site, notes)
@@ -131,8 +140,9 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
     if readings:
         hours_ = math.exp(sum(math.log(r["chip_hours"]) for r in readings) / len(readings))
     embodied = 0.0
-    if hw is not None and hw.embodied_co2e_kg is not None and hw.lifetime_years is not None:
-        embodied = embodied_share_kg(hw.embodied_co2e_kg.value, hw.lifetime_years.value, hours_, count_)
+    per_chip = embodied_at(hw, site.embodied_boundary)[0] if hw is not None else None
+    if per_chip is not None and hw is not None and hw.lifetime_years is not None:
+        embodied = embodied_share_kg(per_chip, hw.lifetime_years.value, hours_, count_)
     else:
         notes.append(f"no embodied carbon figure for the search hardware ({label}): not counted")
     if spread != (1.0, 1.0):

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
+from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
                   app, command, console, err, flag_of, load, message, print_json, report_errors)
 from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
 from .store import open_store
@@ -29,7 +29,8 @@ def analyze(
     batch: Annotated[Optional[int], typer.Option("--batch", help="Serving batch size (default: the serving default, 64).")] = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="eager, graph (CUDA graphs) or ort (default: the serving default, graph).")] = None,
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None, net: NetOpt = False,
-    batch_norm: BatchNormOpt = "auto",
+    batch_norm: BatchNormOpt = "auto", utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None,
+    embodied_boundary: EmbodiedBoundaryOpt = None,
     inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Items per day per deployment: N or a range (LOW..HIGH[:log]).")] = "1e6..1e8:log",
     deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "10",
     horizon_years: Annotated[str, typer.Option("--horizon-years", help="Years in service (number or range).")] = "1..3",
@@ -60,7 +61,7 @@ def analyze(
     req = AnalysisRequest(
         folder=str(folder), baseline=baseline, nas_model=nas_model, accuracy_tolerance=accuracy_tolerance, hardware=hardware,
         dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net,
-        batch_norm=batch_norm,
+        batch_norm=batch_norm, utilization=utilization, power_boundary=power_boundary, embodied_boundary=embodied_boundary,
         items_per_day=inferences_per_day, deployments=deployments, horizon_years=horizon_years, growth=growth,
         nas_preset=nas_preset, nas_cost_kg=nas_cost_kg, nas_pue=nas_pue, nas_datacenter=nas_datacenter, nas_grid=nas_grid,
         nas_region=nas_region, budget_hardware=budget_hardware, objective=objective, max_latency_ms=max_latency_ms,

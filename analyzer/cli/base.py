@@ -50,7 +50,9 @@ PromptOpt = Annotated[Optional[int], typer.Option("--prompt-tokens", help="Promp
 OutputTokensOpt = Annotated[Optional[int], typer.Option("--output-tokens", help="Tokens generated per response for --phase decode: energy per token and per response.")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="Seconds one model's parsing and shape inference may take (1 to 86,400); an untrusted file cannot hang the tool.")]
 MemoryLimitOpt = Annotated[float, typer.Option("--memory-limit", help="MB one model's shape inference may add to the process (64 to 1,048,576).")]
-UtilizationOpt = Annotated[float, typer.Option("--utilization", help="Busy share of the hardware's life, for the embodied share (0-1].")]
+UtilizationOpt = Annotated[Optional[float], typer.Option("--utilization", help="Busy share of the hardware (0-1]: its idle time and embodied share are charged per item (default 0.8, profiles/defaults.toml [serving]).")]
+PowerBoundaryOpt = Annotated[Optional[str], typer.Option("--power-boundary", help="chip, or server: the chip and its host's share, for serving and search alike (default server, profiles/defaults.toml [boundary]).")]
+EmbodiedBoundaryOpt = Annotated[Optional[str], typer.Option("--embodied-boundary", help="chip, card, or server: the card and its share of the server (the default), for serving and search alike.")]
 
 
 def fail(e: AnalyzerError) -> NoReturn:

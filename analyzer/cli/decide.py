@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError, param
-from .base import (BatchNormOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
+from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
                   command, console, load, print_json, raise_failed, report_failed)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
@@ -136,6 +136,7 @@ def rank_cmd(
     hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
     dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
+    utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     accuracy: Annotated[Optional[Path], typer.Option("--accuracy", help="CSV model,accuracy (top-1 %); else the manifest's.")] = None,
     objective: Annotated[str, typer.Option("--objective", help="co2e, energy, latency or weighted.")] = "co2e",
     weights: Annotated[Optional[str], typer.Option("--weights", help="For weighted: co2e=1,latency=1,accuracy=1 (min-max normalised).")] = None,
@@ -153,7 +154,8 @@ def rank_cmd(
 
     ps = load(profiles)
     target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
-                            region=region, batch_norm=batch_norm)
+                            region=region, batch_norm=batch_norm, utilization=utilization, power_boundary=power_boundary,
+                            embodied_boundary=embodied_boundary)
     rows, evaluations, failed = rank_models(expand_model_args(models), target, accuracy, objective, max_latency_ms, min_accuracy,
                                             weights)
     code = report_failed(failed)

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
+from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
                    PueOpt, QuietOpt, RegionOpt, RuntimeOpt, StoreOpt, TimeoutOpt, app, command, console, load, print_json,
                    report_errors, report_failed)
 
@@ -24,6 +24,7 @@ def population(
     hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
     dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
+    utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=1024, help="Local worker processes (default: one per core).")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Run the tasks on Ray (the ray extra): a local cluster, or --ray-address.")] = False,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="Join this Ray cluster ('auto', ray://HOST:PORT); implies --ray.")] = None,
@@ -49,7 +50,8 @@ def population(
         raise UsageError(f"--out {out}: give a .csv or .jsonl file")
     ps = load(profiles)
     target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
-                            grid=grid, region=region, batch_norm=batch_norm)
+                            grid=grid, region=region, batch_norm=batch_norm, utilization=utilization,
+                            power_boundary=power_boundary, embodied_boundary=embodied_boundary)
     tasks = read(source)
     size = known_size(source)
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .base import (AssumeUpperOpt, BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
+from .base import (AssumeUpperOpt, BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
                    OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, RegionOpt, RuntimeOpt,
                    TimeoutOpt, UtilizationOpt, app, command, console, load, parse_dims, print_json, report_failed)
 
@@ -26,7 +26,9 @@ def project(
     grid: GridOpt = None,
     region: RegionOpt = None,
     net: NetOpt = False,
-    utilization: UtilizationOpt = 1.0,
+    utilization: UtilizationOpt = None,
+    power_boundary: PowerBoundaryOpt = None,
+    embodied_boundary: EmbodiedBoundaryOpt = None,
     per_kernel: Annotated[bool, typer.Option("--per-kernel", help="List every kernel the runtime launches: class, unit, time, bound, energy.")] = False,
     assume_upper_bound: AssumeUpperOpt = False,
     batch_norm: BatchNormOpt = "auto",
@@ -53,7 +55,8 @@ def project(
     target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, phase=phase, prompt_tokens=prompt_tokens,
                             output_tokens=output_tokens, optimizer=optimizer, dims=parse_dims(dim or []),
                             assume_upper_bound=assume_upper_bound, per_kernel=per_kernel, pue=pue, datacenter=datacenter,
-                            grid=grid, region=region, net=net, utilization=utilization, batch_norm=batch_norm)
+                            grid=grid, region=region, net=net, utilization=utilization, batch_norm=batch_norm,
+                            power_boundary=power_boundary, embodied_boundary=embodied_boundary)
     results = evaluate(expand_model_args(models), target)
     ok = [e for e in results if e.ok]
     code = report_failed([e for e in results if not e.ok])

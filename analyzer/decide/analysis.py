@@ -53,6 +53,9 @@ class AnalysisRequest:
     region: str | None = None
     net: bool = False
     batch_norm: str = "auto"  # batch norms an inference export folded: unfolded where PyTorch runs them
+    utilization: float | None = None  # the serving hardware's busy share (default: profiles/defaults.toml [serving])
+    power_boundary: str | None = None  # chip | server, serving and search alike (default: [boundary])
+    embodied_boundary: str | None = None  # chip | card | server, serving and search alike
     items_per_day: str = "1e6..1e8:log"
     deployments: str = "10"
     horizon_years: str = "1..3"
@@ -131,7 +134,8 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     check_number("accuracy_tolerance", req.accuracy_tolerance, 0.0, 100.0)
     target, notes = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
                                    datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net,
-                                   batch_norm=req.batch_norm)
+                                   batch_norm=req.batch_norm, utilization=req.utilization, power_boundary=req.power_boundary,
+                                   embodied_boundary=req.embodied_boundary)
     notes += list(target.notes)
     ipd = parse_dist(req.items_per_day, "items_per_day", allow_zero=False)
     deployments = parse_dist(req.deployments, "deployments", allow_zero=False)
@@ -173,7 +177,8 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                      + (f"; it stands in for {pair.nas}'s own: {stand_in}" if stand_in else ""))
     sc = search_cost(ps, preset=preset if req.nas_cost_kg is None and not req.search_plan else None, cost_kg=req.nas_cost_kg,
                      pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
-                     plan=req.search_plan or None)
+                     plan=req.search_plan or None, power_boundary=target.site.power_boundary,
+                     embodied_boundary=target.site.embodied_boundary)
     notes += sc.notes + [f"search cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
     bhw = ps.get("hardware", req.budget_hardware) if req.budget_hardware else None
     chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, target.site)

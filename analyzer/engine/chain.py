@@ -176,6 +176,7 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
             energy_range_j=dev["energy_range_j"], latency_range_s=dev["latency_range_s"],
             energy_log_sigma_model=dev["energy_log_sigma_model"], energy_log_sigma_shared=dev["energy_log_sigma_shared"],
             energy_log_sigma=dev["energy_log_sigma"], facility_energy_j_per_item=acct.facility_energy_j_per_item,
+            idle_j_per_item=acct.idle_j_per_item, host_j_per_item=acct.host_j_per_item,
             co2e_g_per_item=acct.co2e_g_per_item, co2e_kg_per_million=acct.co2e_kg_per_million,
             embodied_co2e_g_per_item=acct.embodied_co2e_g_per_item, basis=dev["basis"],
             macs=prof.macs if prof is not None else dev.get("macs", 0), flops=float(dev["flops"]),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
-from ..taxonomy import COMPUTE_DTYPES, FILL_CLASSES, GPU_FAMILIES, HOST_FAMILIES, KERNEL_CLASSES
+from ..taxonomy import COMPUTE_DTYPES, FILL_CLASSES, GPU_FAMILIES, HOST_FAMILIES, KERNEL_CLASSES, POWER_BOUNDARIES
 from .schema import KINDS, DatacenterProfile, HardwareProfile, NasPreset, RegionProfile, RegionYear, Sourced
 
 # ---- validation ---------------------------------------------------------------------------------------
@@ -21,11 +21,12 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
     "tdp_w": (0.1, 1e5), "idle_w": (0.0, 1e5), "avg_power_w": (0.1, 1e5), "busy_power_w": (0.1, 1e5),
     "memory_bound_power_w": (0.1, 1e5), "embodied_co2e_kg": (0.0, 1e6), "lifetime_years": (0.1, 50.0),
     "l2_cache_mb": (0.01, 1e5), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5),
+    "host_power_w": (0.0, 1e5), "accelerators_per_server": (1, 1e4),
 }
 HW_SCALAR_KEYS = tuple(_HW_SCALARS)
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
 _HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration", "training", "family",
-            "transfer")
+            "transfer", "avg_power_boundary")
 # training-step parameters (analyzer/project/training.py) -> valid range
 TRAINING_KEYS: dict[str, tuple[float, float]] = {"autograd_host_s": (0.0, 1e-2), "backward_slowdown": (0.1, 20.0)}
 # projection parameter -> valid range (see analyzer/project/__init__.py for what each means)
@@ -156,6 +157,7 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
         raise fail(file, "transfer", "must be true or false (false: never transfer a measured part's parameters to it)")
     return HardwareProfile(
         family=_text(file, data, "family", required=False, choices=GPU_FAMILIES), transferable=transferable,
+        avg_power_boundary=_text(file, data, "avg_power_boundary", required=False, choices=POWER_BOUNDARIES) or "chip",
         projection=projection, calibration=calibration, training=training,
         name=_text(file, data, "name"), title=_text(file, data, "title"),
         category=_text(file, data, "category", choices=CATEGORIES), file=str(file),
@@ -260,7 +262,7 @@ def _range(file: Path, data: dict, key: str, around: Sourced | None, low: float,
 def parse_nas(file: Path, data: dict) -> NasPreset:
     _check_keys(file, data, {"name", "method", "chip_hours", "hardware", "avg_power_w", "hardware_label", "note", "aliases",
                              "site_pue", "site_grid_gco2e_per_kwh", "procedure", "readings", "site_pue_range",
-                             "site_grid_range"})
+                             "site_grid_range", "avg_power_boundary"})
     if "chip_hours" not in data:
         raise fail(file, "chip_hours", "missing (required)")
     power = _sourced(file, "avg_power_w", data["avg_power_w"], 0.1, 1e5) if "avg_power_w" in data else None
@@ -276,7 +278,8 @@ def parse_nas(file: Path, data: dict) -> NasPreset:
                      _readings(file, data.get("readings")))
     pue_range = _range(file, data, "site_pue_range", preset.site_pue, 1.0, 5.0)
     grid_range = _range(file, data, "site_grid_range", preset.site_grid_gco2e_per_kwh, 0.0, 2000.0)
-    return replace(preset, site_pue_range=pue_range, site_grid_range=grid_range)
+    boundary = _text(file, data, "avg_power_boundary", required=False, choices=POWER_BOUNDARIES) or "chip"
+    return replace(preset, site_pue_range=pue_range, site_grid_range=grid_range, avg_power_boundary=boundary)
 
 
 PARSERS = {"hardware": parse_hardware, "datacenter": parse_datacenter, "region": parse_region, "nas": parse_nas}

@@ -64,6 +64,10 @@ class HardwareProfile:
     projection: dict[str, Sourced] = field(default_factory=dict)  # measured or calibrated projection parameters
     calibration: dict[str, Any] = field(default_factory=dict)  # the data a calibrated profile was fitted on
     training: dict[str, Sourced] = field(default_factory=dict)  # training-step parameters fitted by calibrate --phase train
+    # the host's power per accelerator under load (CPUs, memory, network, fans): the server boundary less the chip
+    host_power_w: Sourced | None = None
+    accelerators_per_server: Sourced | None = None  # how many share one server's embodied carbon
+    avg_power_boundary: str = "chip"  # what avg_power_w measured: the chip, or the server's share per chip
     family: str = ""  # architecture family (taxonomy.GPU_FAMILIES): what a measured part teaches about the others
     transferable: bool = True  # false: keep the datasheet and category defaults (a datasheet reference profile)
     # set by the loader when the projection's parameters were transferred from a measured part (profiles/transfer.py):
@@ -131,4 +135,5 @@ class NasPreset:
     # estimated site inputs: (low, high, source) ranges around site_pue and site_grid_gco2e_per_kwh
     site_pue_range: tuple[float, float, str] | None = None
     site_grid_range: tuple[float, float, str] | None = None
+    avg_power_boundary: str = "chip"  # what avg_power_w measured: the chip, or the server's share per chip
 

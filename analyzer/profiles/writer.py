@@ -52,6 +52,8 @@ def hardware_toml(hw: HardwareProfile, *, name: str | None = None, title: str | 
         doc["family"] = hw.family
     if not hw.transferable:
         doc["transfer"] = False
+    if hw.avg_power_boundary != "chip":
+        doc["avg_power_boundary"] = hw.avg_power_boundary
     doc["embodied_method"] = hw.embodied_method
     al = tuple(hw.aliases if aliases is None else aliases)
     if al:

@@ -66,7 +66,8 @@ def render_answer(d: dict[str, Any], console: Console, quiet: bool = False, flag
         console.print(f"[bold red]accuracy gap[/]: {p['accuracy_gap_points']:.2f} top-1 points (tolerance {p['tolerance_points']:g}): "
                       "the NAS-found model does not do the same job")
     console.print(f"[bold]serving[/]: {escape(t['hardware'])} ({escape(t['hardware_title'])}), {t['runtime']}, {t['dtype']}, batch {t['batch']}, "
-                  f"PUE {site['pue']:g}, {site['grid_gco2e_per_kwh']:g} gCO2e/kWh; reuse: {s['items_per_day_per_deployment']} items/day per "
+                  f"PUE {site['pue']:g}, {site['grid_gco2e_per_kwh']:g} gCO2e/kWh, busy {site.get('utilization', 1):.0%}; power at the "
+                  f"{site.get('power_boundary', 'chip')}, embodied at the {site.get('embodied_boundary', 'chip')} boundary (search alike); reuse: {s['items_per_day_per_deployment']} items/day per "
                   f"deployment x {s['deployments']} deployments x {s['horizon_years']} years")
     console.print(f"[bold]search[/]: {escape(sc['description'])}: {sc['cost_kg']:,.4g} kgCO2e ({sc['low_kg']:,.4g}..{sc['high_kg']:,.4g})")
     sv = d["saving"]

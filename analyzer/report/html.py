@@ -172,7 +172,9 @@ def footprint_paragraph(result: dict) -> str:
     nas = pair["nas"]
     proj = next((p for p in result.get("projections", []) if p["name"] == nas), None)
     text = (f"We estimate inference with {nas} on one {t['hardware']} ({t['dtype']}, batch {t['batch']}, {t['runtime']} runtime) in a "
-            f"datacenter with PUE {t['pue']:.3g} on a grid of {t['grid_gco2e_per_kwh']:.4g} gCO2e/kWh")
+            f"datacenter with PUE {t['pue']:.3g} on a grid of {t['grid_gco2e_per_kwh']:.4g} gCO2e/kWh, busy "
+            f"{t['site'].get('utilization', 1):.0%} of the time, power counted at the {t['site'].get('power_boundary', 'chip')} "
+            f"and embodied carbon at the {t['site'].get('embodied_boundary', 'chip')} boundary")
     if proj:
         text += (f" at {proj['energy_j_per_item']:.3g} J and {proj['co2e_g_per_item']:.3g} gCO2e per item "
                  f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; 90% range {proj['energy_range_j']['low']:.3g}-{proj['energy_range_j']['high']:.3g} J), "
@@ -198,7 +200,9 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
              f"<h1>{e(title)}</h1>",
              f"<p class='muted'>Pair: {e(pair['nas'])} (NAS-found) vs {e(pair['baseline'])} (baseline): {e(pair['how'])}.{e(gap)}</p>",
              f"<p class='muted'>Serving: {e(t['hardware'])}, {e(t['dtype'])}, {e(t['runtime'])} runtime, batch {e(t['batch'])}, "
-             f"PUE {e(_g(t['pue']))}, grid {e(_g(t['grid_gco2e_per_kwh']))} gCO2e/kWh. Reuse: {e(sc['items_per_day_per_deployment'])} items/day "
+             f"PUE {e(_g(t['pue']))}, grid {e(_g(t['grid_gco2e_per_kwh']))} gCO2e/kWh, busy {e(_g(t['site'].get('utilization', 1)))} of the time. "
+             f"Boundary, serving and search alike: power at the {e(t['site'].get('power_boundary', 'chip'))}, embodied carbon at the "
+             f"{e(t['site'].get('embodied_boundary', 'chip'))}. Reuse: {e(sc['items_per_day_per_deployment'])} items/day "
              f"per deployment x {e(sc['deployments'])} deployments x {e(sc['horizon_years'])} years. Search: {e(result['search']['description'])}.</p>",
              f"<p class='verdict' id='verdict'>{e(v['text'])}</p>"]
     sens = result.get("sensitivities") or []

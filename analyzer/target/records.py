@@ -29,10 +29,12 @@ class Site:
     # source); a cost drawn over the site's uncertainty uses them
     pue_range: tuple[float, float, str] | None = None
     grid_range: tuple[float, float, str] | None = None
+    power_boundary: str = "server"  # what a power figure counts: the chip, or the chip and its host's share
+    embodied_boundary: str = "server"  # chip, card, or card and server share (account/boundary.py)
 
     def settings(self) -> dict[str, Any]:
         return {"pue": self.pue, "grid_gco2e_per_kwh": self.grid_gco2e_per_kwh, "utilization": self.utilization,
-                "embodied": self.embodied}
+                "embodied": self.embodied, "power_boundary": self.power_boundary, "embodied_boundary": self.embodied_boundary}
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.settings(), "label": self.label, "inputs": list(self.inputs), "notes": list(self.notes)}

@@ -10,7 +10,8 @@ from typing import Any
 from ..checks import check_number
 from ..errors import UsageError, param
 from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileSet, default_dtype, defaults
-from ..taxonomy import BATCH_NORM_POLICIES, OPTIMIZERS, PHASES, RUNTIMES, TRAINING_PRECISIONS
+from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, OPTIMIZERS, PHASES, POWER_BOUNDARIES, RUNTIMES,
+                        TRAINING_PRECISIONS)
 from ..units import MAX_BATCH, MAX_DIM
 from .records import EMBODIED_POLICIES, Phase, Site, Target
 
@@ -51,12 +52,14 @@ def region_intensity(ps: ProfileSet, region: str, net: bool, prefix: str = "") -
 
 
 def resolve_site(ps: ProfileSet, *, pue: float | None = None, datacenter: str | None = None, grid: float | None = None,
-                 region: str | None = None, net: bool = False, utilization: float = 1.0, embodied: str = "lifetime-share",
+                 region: str | None = None, net: bool = False, utilization: float | None = None, embodied: str = "lifetime-share",
                  prefix: str = "", who: str = "", default_datacenter: str | None = None,
-                 default_region: str | None = None) -> Site:
+                 default_region: str | None = None, power_boundary: str | None = None,
+                 embodied_boundary: str | None = None) -> Site:
     """PUE from `pue` or a datacenter profile, intensity from `grid` or a region (NAME[@YEAR], gross or CFE-net),
-    the stated defaults (profiles/defaults.toml) where neither is given, with a note saying so. `prefix` names
-    the parameters in errors (a search's site: 'nas_')."""
+    the hardware's busy share (`utilization`) and the accounting boundaries (account/boundary.py), the stated
+    defaults (profiles/defaults.toml) where one is not given, with a note saying so. `prefix` names the parameters
+    in errors (a search's site: 'nas_')."""
     if pue is not None and datacenter is not None:
         raise UsageError(f"give one of {param(prefix + 'pue')} and {param(prefix + 'datacenter')}, not both")
     if grid is not None and region is not None:
@@ -82,24 +85,47 @@ def resolve_site(ps: ProfileSet, *, pue: float | None = None, datacenter: str | 
             notes.append(f"{lead}no grid intensity or region given: assumed {reg.name} ({row.grid_gco2e_per_kwh:g} gCO2e/kWh)")
         g, g_in, g_label, more = region_intensity(ps, region, net, prefix)
         notes += [f"{lead}{n}" for n in more if given]
-    u = check_number("utilization", utilization, 0.0, 1.0, low_open=True)
+    if utilization is None:
+        d = defaults()["serving"]["utilization"]
+        u, u_src, u_kind = float(d.value), f"default: {d.why}", "estimated"
+        notes.append(f"{lead}no utilisation given: the hardware is busy {u:.0%} of the time, idle the rest (idle power and "
+                     "embodied share charged per item)")
+    else:
+        u, u_src, u_kind = check_number("utilization", utilization, 0.0, 1.0, low_open=True), "stated", "stated"
     if embodied not in EMBODIED_POLICIES:
         raise UsageError(f"{param('embodied')} '{embodied}': expected one of {', '.join(EMBODIED_POLICIES)}")
-    inputs = (p_in, g_in, {"name": "utilization", "value": u, "unit": "",
-                           "source": "stated (embodied share assumes this busy fraction)", "kind": "stated"})
-    return Site(p, g, inputs, tuple(notes), u, embodied, f"{p_label}, {g_label}")
+    power_b, embodied_b = resolve_boundaries(power_boundary, embodied_boundary)
+    inputs = (p_in, g_in, {"name": "utilization", "value": u, "unit": "", "kind": u_kind,
+                           "source": f"{u_src} (the busy share: idle time and the embodied share are spread over it)"})
+    return Site(p, g, inputs, tuple(notes), u, embodied, f"{p_label}, {g_label}", power_boundary=power_b,
+                embodied_boundary=embodied_b)
+
+
+def resolve_boundaries(power: str | None, embodied: str | None) -> tuple[str, str]:
+    """The accounting boundaries (account/boundary.py): as given, else profiles/defaults.toml [boundary]."""
+    d = defaults()["boundary"]
+    p = power or str(d["power"].value)
+    e = embodied or str(d["embodied"].value)
+    if p not in POWER_BOUNDARIES:
+        raise UsageError(f"{param('power_boundary')} '{p}': expected one of {', '.join(POWER_BOUNDARIES)}")
+    if e not in EMBODIED_BOUNDARIES:
+        raise UsageError(f"{param('embodied_boundary')} '{e}': expected one of {', '.join(EMBODIED_BOUNDARIES)}")
+    return p, e
 
 
 def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, *, pue: float | None = None, datacenter: str | None = None,
-                        grid: float | None = None, region: str | None = None, net: bool = False) -> Site:
+                        grid: float | None = None, region: str | None = None, net: bool = False,
+                        power_boundary: str | None = None, embodied_boundary: str | None = None) -> Site:
     """Where a search ran: the user's site if any part of it was given; else the preset's own accounting (its
     PUE and grid, where its publication gives them); else the stated defaults."""
     from dataclasses import replace
 
     if any(v is not None for v in (pue, datacenter, grid, region)) or preset is None:
-        site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, prefix="nas_", who="search")
+        site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, prefix="nas_", who="search",
+                            utilization=1.0, power_boundary=power_boundary, embodied_boundary=embodied_boundary)
         return replace(site, inputs=site.inputs[:2])  # PUE and grid: a search is charged by its chip-hours
-    fallback = resolve_site(ps, prefix="nas_", who="search")
+    fallback = resolve_site(ps, prefix="nas_", who="search", utilization=1.0, power_boundary=power_boundary,
+                            embodied_boundary=embodied_boundary)
     p, p_in = (preset.site_pue.value, preset.site_pue.as_input("pue", "")) if preset.site_pue else (fallback.pue, fallback.inputs[0])
     if preset.site_grid_gco2e_per_kwh is not None:
         g, g_in = preset.site_grid_gco2e_per_kwh.value, preset.site_grid_gco2e_per_kwh.as_input("grid_gco2e_per_kwh", "gCO2e/kWh")
@@ -109,7 +135,8 @@ def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, *, pue: float 
     if preset.site_pue is not None or preset.site_grid_gco2e_per_kwh is not None:
         notes.insert(0, f"search sited as {preset.title} ran: PUE {p:g}, {g:g} gCO2e/kWh "
                         f"({preset.site_pue.kind if preset.site_pue else 'default'})")
-    return Site(p, g, (p_in, g_in), tuple(notes), label=f"as {preset.name} ran",
+    return Site(p, g, (p_in, g_in), tuple(notes), label=f"as {preset.name} ran", power_boundary=fallback.power_boundary,
+                embodied_boundary=fallback.embodied_boundary,
                 pue_range=preset.site_pue_range if preset.site_pue else None,
                 grid_range=preset.site_grid_range if preset.site_grid_gco2e_per_kwh is not None else None)
 
@@ -152,8 +179,9 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
                    phase: str | None = None, prompt_tokens: int | None = None, output_tokens: int | None = None,
                    optimizer: str | None = None, dims: dict[str, int] | None = None, assume_upper_bound: bool = False,
                    per_kernel: bool = False, pue: float | None = None, datacenter: str | None = None,
-                   grid: float | None = None, region: str | None = None, net: bool = False, utilization: float = 1.0,
+                   grid: float | None = None, region: str | None = None, net: bool = False, utilization: float | None = None,
                    embodied: str = "lifetime-share", default_runtime: str | None = None,
+                   power_boundary: str | None = None, embodied_boundary: str | None = None,
                    default_datacenter: str | None = None, site: Site | None = None, batch_norm: str = "auto") -> Target:
     """The target: hardware (name or alias), dtype (default: the first of bf16, fp16, tf32, fp32 it has), runtime,
     batch, phase and the site (or `site` as resolved already), every default said in the notes. A training step
@@ -189,7 +217,8 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
         check_number("dim", v, 0, MAX_DIM)
     if site is None:
         site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, utilization=utilization,
-                            embodied=embodied, default_datacenter=default_datacenter)
+                            embodied=embodied, default_datacenter=default_datacenter, power_boundary=power_boundary,
+                            embodied_boundary=embodied_boundary)
     return Target(hw, chosen, rt, b, site, ph, bound, assume_upper_bound, per_kernel, batch_norm,
                   tuple(notes + phase_notes) + site.notes)
 

@@ -93,9 +93,10 @@ def test_four_ms_patterson_2022_transformer_vs_primer():
     new = Scenario(
         PS.get("hardware", "tpu-v4"),
         # The paper reports TPU v4's performance/Watt on this workload as ~14x the P100's but publishes no
-        # per-chip throughputs; we state the relative throughput that with the profiles' powers (170 W,
-        # Cloud TPU docs mean; 271 W) gives that ratio: 14 x 170 / 271 = 8.78 P100s per TPU v4 chip.
-        throughput_tflops=14 * 170 / 271,
+        # per-chip throughputs; we state the relative throughput that with the profiles' powers at one (server)
+        # boundary gives that ratio: TPU v4 170 W (Cloud TPU docs, chip) + 63 W host share = 233 W against the
+        # P100's 271 W (Patterson et al. 2021, system power): 14 x 233 / 271 = 12.0 P100s per TPU v4 chip.
+        throughput_tflops=14 * 233 / 271,
         # PUE 1.10 (Google fleet 2021). Oklahoma's CFE-net intensity at the time of the paper is not in the shipped
         # data (us-central2 appears in 2024: 372.23 g x (1 - 0.88) = 44.7 g); stated as 48.5 g, consistent with
         # the paper's ~9x Map.
@@ -121,7 +122,8 @@ def test_four_ms_from_profiles_and_absolute_numbers():
     new = Scenario(PS.get("hardware", "h100-sxm"), 5e20, dtype="fp16", achievable=True, site=site(pue=1.1, grid=100))
     r = four_ms(base, new)
     assert r.model == 2
-    assert r.machine == pytest.approx((645 / 700) / (125 / 325))  # H100 measured ceiling at TDP vs V100 peak at 325 W
+    # H100 measured ceiling at its TDP plus its host share (700 + 350 W) vs the V100 peak at Patterson's system 325 W
+    assert r.machine == pytest.approx((645 / 1050) / (125 / 325))
     assert r.base.energy_kwh == pytest.approx(1e21 / 125e12 * 325 * 1.57 / 3.6e6)
     assert r.base.energy_kwh / r.new.energy_kwh == pytest.approx(r.energy)
     assert r.base.co2e_kg / r.new.co2e_kg == pytest.approx(r.co2e)
@@ -247,3 +249,19 @@ def test_serving_charges_idle_time_and_the_host_at_the_stated_boundary():
     chip = account_item(0.05, 0.002, hw, site(pue=1.2, grid=500, utilization=1.0, power_boundary="chip"))
     assert chip.facility_energy_j_per_item == pytest.approx(0.05 * 1.2) and chip.host_j_per_item == 0
     assert s.settings()["power_boundary"] == "server" and s.settings()["embodied_boundary"] == "server"
+
+
+def test_four_ms_headline_from_shipped_profiles_alone():
+    """Patterson et al. 2022's Transformer/P100 -> Primer/TPU v4 from profiles alone, every power at the server
+    boundary (the P100's 271 W is system power per processor, the TPU v4's 170 W a chip's plus its host's 63 W):
+    each factor within 15% of the paper's; CO2e compounds the Machine and Map gaps (+18%,
+    benchmarks/fourms_paper.py says why). Chip power against system power gave 124x / 1210x."""
+    import sys
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent.parent / "benchmarks"))
+    from fourms_paper import PAPER, from_profiles
+
+    r = from_profiles()
+    for k in ("machine", "mechanization", "energy", "map"):
+        assert abs(getattr(r, k) / PAPER[k] - 1) <= 0.15, (k, getattr(r, k))
+    assert abs(r.co2e / PAPER["co2e"] - 1) <= 0.20
+    assert r.new.avg_power_w == 170 + 63 and r.base.avg_power_w == 271

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .boundary import power_at
 from .carbon import choose_power
 from ..errors import UsageError, param
 from ..profiles import HardwareProfile, default_dtype
@@ -90,6 +91,17 @@ def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dic
     watts, w_in, w_note = choose_power(s.hardware, s.avg_power_w, s.utilization)
     if s.site is None:
         raise UsageError(f"{side}: no site (PUE and grid intensity) given")
+    # both sides at the site's power boundary (account/boundary.py): a chip's power against a system's is no Machine
+    # factor; a stated power is taken at the boundary it is given for
+    if s.avg_power_w is not None:
+        measured_at = s.site.power_boundary  # stated by the user, for the boundary of the comparison
+    elif s.utilization is None and s.hardware.avg_power_w is not None:
+        measured_at = s.hardware.avg_power_boundary
+    else:
+        measured_at = "chip"  # a TDP (x utilisation): the chip's
+    watts, moved = power_at(s.hardware, watts, measured_at, s.site.power_boundary)
+    if moved:
+        w_in = w_in | {"value": watts, "boundary": s.site.power_boundary}
     pue, grid, (p_in, g_in) = s.site.pue, s.site.grid_gco2e_per_kwh, s.site.inputs[:2]
     if grid <= 0:
         raise UsageError(f"{side}: grid intensity is 0; the Map factor is undefined")
@@ -97,7 +109,8 @@ def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dic
     kwh = None if compute is None else compute / (tput * 1e12) * watts * pue / J_PER_KWH
     out = Side(s.label or side, s.hardware.name, tput, watts, tput / watts, pue, grid, compute, kwh,
                None if kwh is None else kwh * grid / G_PER_KG)
-    return out, [t_in, w_in | {"name": f"{side}.avg_power_w"}, p_in, g_in], [f"{side}: {w_note}"] if w_note else []
+    return out, [t_in, w_in | {"name": f"{side}.avg_power_w"}, p_in, g_in], ([f"{side}: {w_note}"] if w_note else []) + \
+        [f"{side}: {n}" for n in moved]
 
 
 def four_ms(base: Scenario, new: Scenario, model_ratio: float | None = None) -> FourMs:

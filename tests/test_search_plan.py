@@ -155,3 +155,45 @@ def test_a_published_searchs_procedure_beside_its_published_cost():
     assert d["pue"] == 1.11 and d["grid_gco2e_per_kwh"] == 429  # the search's own site, as its preset gives it
     bad = cli("plan-search", "--preset", "darts-1st")
     assert bad.exit_code == 2 and "presets with one: mnasnet" in bad.stderr
+
+
+# ---- published searches' procedures (issue #26): supernets, cell networks, every preset on its own chip -------------
+
+
+def test_cifar_cell_networks_counted_by_hand(tmp_path):
+    """A cell network of identities and max pools (N=1, F=4: five cells) has only its 1x1 preprocessing, factorised
+    reductions, stem and classifier as multiply-accumulates: 1,266,464 (counted by hand below). DARTS's supernet has
+    every operation on each of a cell's 14 edges: 8 x 14 x 8 weighting Muls and 8 x 14 zeros, 4 Sums a cell, and
+    12 convolutions an edge (two separable convolutions of 4, two dilated of 2), 2 more on the 8 input edges of a
+    reduction cell (a factorised reduction for the identity), 2 per cell to preprocess (3 after a reduction) and
+    the stem: 1,395."""
+    from collections import Counter
+
+    from analyzer import profile_onnx
+    from analyzer.load import cells
+
+    arch = cells.CellArch("amoeba", ((1, "identity", 1, "identity"),) * 5, ((1, "max_pool_3x3", 1, "max_pool_3x3"),) * 5)
+    path = tmp_path / "cells.onnx"
+    path.write_bytes(cells.build(arch, 1, 4).SerializeToString())
+    by_hand = (1024 * 27 * 12  # stem: 3x3 conv, 3 -> 12 channels at 32x32
+               + 1024 * 12 * 4 * 2  # cell 0 (normal, 4 channels): two 1x1 preprocessings of the stem
+               + 1024 * 12 * 8 + 1024 * 20 * 8  # cell 1 (reduction, 8): the stem and cell 0's 5 x 4 channels
+               + 2 * 256 * 20 * 4 + 256 * 40 * 8  # cell 2: a factorised reduction of cell 0, 1x1 of cell 1 (5 x 8)
+               + 256 * 40 * 16 * 2  # cell 3 (reduction, 16): cells 1 and 2 at 16x16
+               + 2 * 64 * 40 * 8 + 64 * 80 * 16  # cell 4: factorised reduction of cell 2, 1x1 of cell 3 (5 x 16)
+               + 80 * 10)  # the classifier
+    assert by_hand == 1_266_464 and profile_onnx(path, batch=1, per_op=True).macs == by_hand
+    ops = Counter(n.op_type for n in cells.supernet(8, 16).graph.node)
+    assert ops["Mul"] == 8 * 14 * 8 + 8 * 14 and ops["Sum"] == 8 * 4
+    assert ops["Conv"] == 8 * 14 * 12 + 2 * 8 * 2 + 6 * 2 + 2 * 3 + 1 == 1395
+
+
+def test_stand_in_sources():
+    from analyzer.load.sources import known_size, read
+
+    assert known_size("cells:2x24:nasnet:3") == 3 and known_size("darts-supernet") == 1 and known_size("space:full") == 1
+    names = [t.name for t in read("cells:3x24:amoeba:2:7")]
+    assert names == ["cell000000", "cell000001"]
+    for bad in ("cells:2x24:darts:3", "cells:0x24:nasnet:3", "darts-supernet:2x16"):
+        with pytest.raises(UsageError, match="expected"):
+            list(read(bad))

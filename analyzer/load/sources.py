@@ -2,6 +2,10 @@
 
   space:N[:SEED]   the first N candidates of the synthetic MobileNet-like space (load/space.py), built by the
                    workers themselves: a task is only (seed, index)
+  space:full       that space's full network (every stage at its deepest, every block 7x7 with expansion 6)
+  cells:NxF:OPS:COUNT[:SEED]   the first COUNT candidates of a CIFAR-10 cell space (load/cells.py): random cells
+                   of NASNet's space with operation list OPS (nasnet or amoeba), N cells per stack, F filters
+  darts-supernet[:CELLSxCHANNELS]   DARTS's search network, every operation on every edge (default 8x16)
   FILE.py:NAME     the user's generator: NAME() (or NAME itself, if it is iterable) yields candidates, each
                    (name, model), (name, model, accuracy) or a dict with keys name, model, accuracy,
                    example_inputs; a model is an onnx.ModelProto, ONNX bytes, a path to an .onnx file, or a
@@ -28,6 +32,8 @@ from .manifest import MANIFEST, read_manifest
 from . import space as synthetic
 
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
+_CELLS = re.compile(r"^cells:(\d+)x(\d+):([a-z]+):(\d+)(?::(\d+))?$")
+_SUPERNET = re.compile(r"^darts-supernet(?::(\d+)x(\d+))?$")
 MAX_CANDIDATES = 10_000_000  # a population; work grows with it
 
 
@@ -63,9 +69,11 @@ def from_path(path: Path | str, name: str | None = None, accuracy: float | None 
 
 
 def known_size(spec: str) -> int | None:
-    """How many candidates `spec` holds, when that is known without reading them (space:N)."""
-    m = _SPACE.match(spec)
-    return int(m.group(1)) if m else None
+    """How many candidates `spec` holds, when that is known without reading them (space:N, cells, supernets)."""
+    m = _SPACE.match(spec) or _CELLS.match(spec)
+    if m:
+        return int(m.group(1) if m.re is _SPACE else m.group(4))
+    return 1 if spec == "space:full" or _SUPERNET.match(spec) else None
 
 
 def candidate_file(task: CandidateTask, folder: Path, training: bool = False) -> Path:
@@ -88,6 +96,8 @@ def read(spec: str) -> Iterator[CandidateTask]:
         if not 1 <= n <= MAX_CANDIDATES:
             raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
         return _space(n, seed)
+    if spec == "space:full" or _CELLS.match(spec) or _SUPERNET.match(spec):
+        return _built(spec)
     if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
         return _generator(spec)
     path = Path(spec)
@@ -102,6 +112,30 @@ def _space(n: int, seed: int) -> Iterator[CandidateTask]:
         arch = a.to_dict()
         ident = hashlib.sha256(json.dumps(["mobile-space-v1", seed, arch], sort_keys=True).encode()).hexdigest()
         yield CandidateTask(a.name(i), ident, space=(seed, i), arch=arch)
+
+
+def _built(spec: str) -> Iterator[CandidateTask]:
+    """Networks our own builders make in the driver (a plan evaluates a handful): the space's full network, CIFAR-10
+    cells, DARTS's supernet."""
+    from . import cells
+
+    m, s = _CELLS.match(spec), _SUPERNET.match(spec)
+    if m:
+        repeats, filters, ops, n, seed = int(m.group(1)), int(m.group(2)), m.group(3), int(m.group(4)), int(m.group(5) or 0)
+        if ops not in cells.OPS or not (1 <= repeats <= 10 and 1 <= filters <= 1024 and 1 <= n <= MAX_CANDIDATES):
+            raise UsageError(f"{spec}: expected cells:NxF:OPS:COUNT[:SEED] with OPS one of {', '.join(cells.OPS)}, "
+                             "N from 1 to 10, F from 1 to 1024")
+        models = ((a.name(i), cells.build(a, repeats, filters)) for i in range(n) for a in [cells.sample(ops, seed, i)])
+    elif s:
+        layers, channels = int(s.group(1) or 8), int(s.group(2) or 16)
+        if not (3 <= layers <= 50 and 1 <= channels <= 1024):
+            raise UsageError(f"{spec}: expected darts-supernet[:CELLSxCHANNELS] with 3 to 50 cells, 1 to 1024 channels")
+        models = iter([(f"darts_supernet_{layers}x{channels}", cells.supernet(layers, channels))])
+    else:
+        models = iter([("space_full", synthetic.build(synthetic.full(), 0, batch_norm=True))])
+    for name, model in models:
+        data = model.SerializeToString()
+        yield CandidateTask(name, hashlib.sha256(data).hexdigest(), data=data)
 
 
 def _files(path: Path) -> Iterator[CandidateTask]:

@@ -62,6 +62,15 @@ def sample(seed: int, index: int) -> Arch:
     return Arch(rng.choice(WIDTHS), depths, kernels, expansions)
 
 
+def full(width: float = 1.0) -> Arch:
+    """The space's full network at `width`: every stage at its deepest, every block with the largest kernel and
+    expansion (the first stage's single block keeps expansion 1), as a weight-sharing search's supernet holds them
+    (Once-for-All trains its space's full network first: Cai et al., ICLR 2020, Sec. 3.3)."""
+    depths = tuple(max(choices) for _, _, choices in STAGES)
+    return Arch(width, depths, tuple((max(KERNELS),) * d for d in depths),
+                tuple(((1,) if s == 0 else (max(EXPANSIONS),)) * d for s, d in enumerate(depths)))
+
+
 def _channels(base: int, width: float) -> int:
     """MobileNet's rounding: a multiple of 8, never below 90% of the scaled width."""
     scaled = base * width

@@ -10,6 +10,8 @@ import pytest
 from analyzer.dist import Z90
 from analyzer.errors import UsageError
 from analyzer.account.search_plan import read_plan, schedule_samples
+from analyzer.errors import ProfileError
+from analyzer.profiles.parse import parse_nas
 from cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,3 +199,30 @@ def test_stand_in_sources():
     for bad in ("cells:2x24:darts:3", "cells:0x24:nasnet:3", "darts-supernet:2x16"):
         with pytest.raises(UsageError, match="expected"):
             list(read(bad))
+
+
+def _supernet(**over):
+    proc = {"kind": "supernet", "supernets": 4, "dataset_samples": 25000, "stand_in": "darts-supernet", "source": "paper",
+            "quotes": {"supernets": "Sect. 3.3", "dataset_samples": "A.1.1"},
+            "phases": [{"epochs": 50, "train_passes": 2, "forward_passes": 1, "what": "first order"}]}
+    return {"name": "x", "method": "X", "chip_hours": {"value": 36, "source": "s", "year": 2019, "kind": "published"},
+            "avg_power_w": {"value": 250, "source": "s", "year": 2017, "kind": "datasheet"}, "procedure": {**proc, **over}}
+
+
+@pytest.mark.parametrize("over, key, says", [
+    ({"kind": "oneshot"}, "procedure.kind", "not one of candidates, supernet"),
+    ({"phases": []}, "procedure.phases", "array of tables"),
+    ({"phases": [{"epochs": 50, "train_passes": 0, "what": "w"}]}, "procedure.phases[0]", "trains nothing"),
+    ({"phases": [{"epochs": 50, "train_passes": 1}]}, "what", "missing"),
+    ({"quotes": {"supernets": "Sect. 3.3"}}, "procedure.quotes.dataset_samples", "quotes where each of its numbers"),
+    ({"quotes": {"supernets": "a", "dataset_samples": "b", "epochs": "c"}}, "procedure.quotes.epochs", "does not have"),
+    ({"dtype": "int8", "quotes": {"supernets": "a", "dataset_samples": "b", "dtype": "c"}}, "procedure.dtype", "training dtype"),
+    ({"supernets": 0}, "procedure.supernets", "not a number in"),
+    ({"candidates": 10}, "candidates", "unknown key"),
+])
+def test_a_supernet_procedure_is_validated_with_one_line_errors(over, key, says):
+    with pytest.raises(ProfileError) as e:
+        parse_nas(Path("x.toml"), _supernet(**over))
+    msg = str(e.value)
+    assert f"key '{key}'" in msg and says in msg and "\n" not in msg, msg
+    assert parse_nas(Path("x.toml"), _supernet()).procedure["phases"][0]["forward_passes"] == 1.0

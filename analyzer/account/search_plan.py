@@ -11,6 +11,14 @@ Schedules, with S the samples one candidate's full training sees and N candidate
   halving:ETA     successive halving (Jamieson & Talwalkar, AISTATS 2016; the inner loop of Hyperband, Li et al.
                   JMLR 2018): rounds i = 0..K with K = floor(log_ETA N); round i trains floor(N / ETA^i)
                   candidates for S x ETA^(i-K) samples each, from scratch; for N = ETA^K the total is (K+1) x S.
+
+A published search's own procedure (`preset_inputs`, from a NAS preset's [procedure]) is either candidates trained
+one by one (N candidates, S samples each), or weight-sharing supernets (`supernet_samples`): R supernet trainings
+of phases of E_i epochs over D samples, each training sample costing T_i training passes (forward and backward)
+and F_i forward-only passes of a stand-in network, so that S = D x sum_i E_i x (T_i + F_i / 3) stand-in training
+samples per supernet, and N = R. A forward-only pass (or a backward computing only input gradients) is counted as
+a third of a training pass: a training pass runs three matrix passes of equal multiply-accumulates (forward, the
+input gradient, the weight gradient; analyzer/project/training_kernels.py).
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from ..target import Target
 from ..units import J_PER_KWH
 
 SCHEDULES = ("full", "early-stop:F", "halving:ETA")
+FORWARD_PASS_SHARE = 1.0 / 3.0  # of a training pass: one of its three equal-MAC matrix passes (see the docstring)
 
 
 def schedule_samples(schedule: str, candidates: int, samples_per_candidate: float) -> tuple[float, list[dict[str, float]]]:
@@ -156,6 +165,78 @@ def plan_stated(footprint_of: Any, hardware: str, population: int, chip_hours_pe
     return SearchPlan(population, 0, chip_hours_per_candidate, schedule, rounds, hardware, "", "", 0, fp.pue,
                       fp.grid_gco2e_per_kwh, 0.0, 0.0, search, final, _total(search, final), "stated chip-hours", embodied,
                       list(fp.inputs), list(fp.notes) + ["samples are chip-hours here: the plan was stated per candidate"])
+
+
+def supernet_samples(procedure: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
+    """(stand-in training samples one supernet training costs, per phase): D x sum_i E_i x (T_i + F_i / 3)."""
+    d = float(procedure["dataset_samples"])
+    phases = [{**ph, "passes": ph["train_passes"] + FORWARD_PASS_SHARE * ph["forward_passes"]} for ph in procedure["phases"]]
+    for ph in phases:
+        ph["samples"] = d * ph["epochs"] * ph["passes"]
+    return sum(ph["samples"] for ph in phases), phases
+
+
+@dataclass
+class PresetInputs:
+    """What plan-search projects for a published search's procedure, and the published account beside it."""
+
+    source: str  # the stand-in candidates, as a population source
+    hardware: str
+    dtype: str | None
+    population: int
+    samples_per_candidate: float
+    site: Any  # target.Site: where the search ran, unless one is given
+    published: dict[str, Any]
+    procedure: dict[str, Any]
+    notes: list[str]
+
+
+def preset_inputs(ps: Any, name: str, *, hardware: str | None = None, dtype: str | None = None, pue: float | None = None,
+                  datacenter: str | None = None, grid: float | None = None, region: str | None = None) -> PresetInputs:
+    """A published search's procedure (its preset's [procedure]): on the search's own chip (or `hardware`, to price it
+    on today's), at its own site unless one is given, in its stated dtype unless one is given."""
+    from .search_cost import search_cost
+    from ..target import resolve_search_site
+
+    p = ps.get("nas", name)
+    proc = p.procedure
+    if proc is None:
+        have = sorted(n for n, q in ps.nas.items() if q.procedure is not None)
+        raise UsageError(f"{param('preset')} {name}: its paper's procedure is not in the profile; presets with one: {', '.join(have)}")
+    own = p.hardware or proc.get("hardware", "")
+    notes = []
+    if not p.hardware and own and hardware is None:
+        notes.append(f"{p.title} ran on {p.hardware_label or 'a chip'} with no hardware profile here: planned on {own} "
+                     f"({proc['quotes'].get('hardware', '')})")
+    if hardware is not None:
+        notes.append(f"planned on {hardware}, not the search's own {p.hardware_label or own or 'chip'}: today's price of its procedure")
+    chip = hardware or own
+    if not chip:
+        raise UsageError(f"{param('preset')} {name}: its chip has no hardware profile to project on; give {param('hardware')}")
+    if proc["kind"] == "supernet":
+        population, per, phases = int(proc["supernets"]), *supernet_samples(proc)
+        notes.append(f"supernet: {population} training(s) of a weight-sharing network; a sample is a training pass of the "
+                     f"stand-in ({proc['stand_in']}): {per / proc['dataset_samples']:,.4g} per training sample over the "
+                     f"search (epochs x passes, a forward-only pass a third of one; the phases)")
+    else:
+        population, per, phases = int(proc["candidates"]), float(proc["samples_per_candidate"]), []
+    stand_in = f"space:{population}" if proc["stand_in"] == "space" else proc["stand_in"]
+    site = resolve_search_site(ps, p, pue=pue, datacenter=datacenter, grid=grid, region=region)
+    sc = search_cost(ps, preset=name, pue=pue, datacenter=datacenter, grid=grid, region=region)
+    published = {"preset": p.name, "title": p.title, "chip_hours": p.chip_hours.value, "co2e_kg": sc.cost_kg,
+                 "chip_hours_source": p.chip_hours.source, "procedure_source": proc["source"],
+                 "stand_in": "the synthetic MobileNetV2-like space stands in for the search's own candidates"
+                 if proc["stand_in"] == "space" else proc["stand_in"]}
+    procedure = {"kind": proc["kind"], "stand_in": stand_in, "phases": phases, "quotes": proc["quotes"],
+                 "note": proc.get("note", "")}
+    return PresetInputs(stand_in, chip, dtype or proc.get("dtype"), population, per, site, published, procedure, notes)
+
+
+def beside_published(plan: dict[str, Any], published: dict[str, Any]) -> dict[str, Any]:
+    """The published account with this plan's ratios to it (chip-hours, kgCO2e)."""
+    t = plan["total"]
+    return {**published, "ratio_chip_hours": t["chip_hours"] / published["chip_hours"],
+            "ratio_co2e": t["co2e_kg"] / published["co2e_kg"] if published["co2e_kg"] else None}
 
 
 def read_plan(path: Any) -> dict[str, Any]:

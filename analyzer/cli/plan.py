@@ -18,8 +18,8 @@ from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, G
 @app.command("plan-search")
 @command
 def plan_search(
-    source: Annotated[Optional[str], typer.Argument(help="The search's candidates, as `population` takes them (space:N, FILE.py:NAME, a folder, a manifest); not needed with --candidate-chip-hours.")] = None,
-    hardware: Annotated[str, typer.Option("--hardware", help="The chip the search trains on.")] = "h100",
+    source: Annotated[Optional[str], typer.Argument(help="The search's candidates, as `population` takes them (space:N, space:full, cells:NxF:OPS:COUNT, darts-supernet, FILE.py:NAME, a folder, a manifest); not needed with --candidate-chip-hours or --preset.")] = None,
+    hardware: Annotated[Optional[str], typer.Option("--hardware", help="The chip the search trains on (default h100; with --preset, the search's own chip).")] = None,
     population: Annotated[Optional[int], typer.Option("--population", min=1, max=10_000_000, help="Candidates the search trains (default: all of SOURCE).")] = None,
     sample: Annotated[int, typer.Option("--sample", min=1, max=1000, help="Candidates of SOURCE whose training is projected; their mean stands for all.")] = 16,
     dataset_samples: Annotated[Optional[float], typer.Option("--dataset-samples", help="Samples in one epoch of the dataset (ImageNet-1k: 1,281,167).")] = None,
@@ -30,7 +30,7 @@ def plan_search(
     final_epochs: Annotated[Optional[float], typer.Option("--final-epochs", help="Epochs of the chosen model's final training (with --dataset-samples).")] = None,
     final_chip_hours: Annotated[Optional[float], typer.Option("--final-chip-hours", help="The final training in chip-hours (with --candidate-chip-hours).")] = None,
     final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]) and print it beside the published cost.")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]: candidates, or supernet phases) and print it beside the published cost; with --hardware, on another chip.")] = None,
     dtype: DtypeOpt = None, batch: BatchOpt = 64, optimizer: OptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
@@ -39,17 +39,21 @@ def plan_search(
 ) -> None:
     """What a planned search will cost before it runs: candidates trained under a schedule, then the final
     training, on a chip at a site: energy, CO2e (with its 90% band) and chip-hours per phase. Training per
-    candidate is projected per sample on a sample of the candidates, or stated in chip-hours."""
-    from ..account.search_plan import plan_projected, plan_stated
+    candidate is projected per sample on a sample of the candidates, or stated in chip-hours; --preset plans a
+    published search's own procedure (candidates, or a supernet's phases) beside its published cost."""
+    from ..account.search_plan import beside_published, plan_projected, plan_stated, preset_inputs
     from ..checks import check_number
     from ..target import resolve_target
 
     ps = load(profiles)
-    published, site = None, None
+    pre, site = None, None
     if preset is not None:
-        source, hardware, dtype, population, samples_per_candidate, site, published = _preset(
-            ps, preset, source, dtype, pue, datacenter, grid, region)
-    target = resolve_target(ps, hardware, dtype=dtype, batch=batch, phase="train", optimizer=optimizer, pue=pue,
+        if source is not None:
+            raise UsageError("--preset plans the published procedure's own candidates: give no SOURCE")
+        pre = preset_inputs(ps, preset, hardware=hardware, dtype=dtype, pue=pue, datacenter=datacenter, grid=grid, region=region)
+        source, hardware, dtype, population, samples_per_candidate, site = (pre.source, pre.hardware, pre.dtype, pre.population,
+                                                                             pre.samples_per_candidate, pre.site)
+    target = resolve_target(ps, hardware or "h100", dtype=dtype, batch=batch, phase="train", optimizer=optimizer, pue=pue,
                             datacenter=datacenter, grid=grid, region=region, site=site, batch_norm=batch_norm)
     for name, v in (("dataset_samples", dataset_samples), ("epochs", epochs), ("samples_per_candidate", samples_per_candidate),
                     ("candidate_chip_hours", candidate_chip_hours), ("final_epochs", final_epochs),
@@ -87,13 +91,10 @@ def plan_search(
             if not final.ok:
                 raise_failed(final)
         plan = plan_projected(evaluations, target, population or total, samples_per_candidate, schedule, final_samples, final)
-    plan.notes = list(dict.fromkeys(list(target.notes) + plan.notes))
+    plan.notes = list(dict.fromkeys(list(target.notes) + (pre.notes if pre else []) + plan.notes))
     d = plan.to_dict()
-    if published is not None:
-        t = d["total"]
-        published["ratio_chip_hours"] = t["chip_hours"] / published["chip_hours"]
-        published["ratio_co2e"] = t["co2e_kg"] / published["co2e_kg"] if published["co2e_kg"] else None
-        d["published"] = published
+    if pre is not None:
+        d["procedure"], d["published"] = pre.procedure, beside_published(d, pre.published)
     if out is not None:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,31 +105,6 @@ def plan_search(
         print_json(d)
     else:
         _render(d, out)
-
-
-def _preset(ps, name: str, source, dtype, pue, datacenter, grid, region):
-    """A published search's procedure: what plan-search projects for it, where (the search's own site unless one
-    is given), and its published account."""
-    from ..account.search_cost import search_cost
-    from ..target import resolve_search_site
-
-    p = ps.get("nas", name)
-    proc = p.procedure
-    if proc is None:
-        have = sorted(n for n, q in ps.nas.items() if q.procedure is not None)
-        raise UsageError(f"--preset {name}: its paper's procedure is not in the profile; presets with one: {', '.join(have)}")
-    if source is not None:
-        raise UsageError("--preset plans the published procedure's own candidates: give no SOURCE")
-    if not p.hardware:
-        raise UsageError(f"--preset {name}: its chip has no hardware profile to project on")
-    site = resolve_search_site(ps, p, pue=pue, datacenter=datacenter, grid=grid, region=region)
-    sc = search_cost(ps, preset=name, pue=pue, datacenter=datacenter, grid=grid, region=region)
-    published = {"preset": p.name, "title": p.title, "chip_hours": p.chip_hours.value, "co2e_kg": sc.cost_kg,
-                 "chip_hours_source": p.chip_hours.source, "procedure_source": proc["source"],
-                 "stand_in": "the synthetic MobileNetV2-like space stands in for the search's own candidates"
-                 if proc["stand_in"] == "space" else proc["stand_in"]}
-    return (f"{proc['stand_in']}:{int(proc['candidates'])}", p.hardware, dtype or proc.get("dtype"), int(proc["candidates"]),
-            float(proc["samples_per_candidate"]), site, published)
 
 
 def _count(source: str) -> int:
@@ -154,7 +130,10 @@ def _projected(source: str, target, sample: int) -> tuple[list, int]:
 
 def _render(d: dict, out: Path | None) -> None:
     c = console()
-    c.print(escape(f"Planned search: {d['population']:,} candidates, schedule {d['schedule']}, on {d['hardware']} "
+    proc = d.get("procedure") or {}
+    what = f"{d['population']:,} supernet training(s) of {proc['stand_in']}" if proc.get("kind") == "supernet" else \
+        f"{d['population']:,} candidates"
+    c.print(escape(f"Planned search: {what}, schedule {d['schedule']}, on {d['hardware']} "
                    f"({d['basis']}; PUE {d['pue']:g}, {d['grid_gco2e_per_kwh']:g} gCO2e/kWh)"))
     t = Table(title_justify="left")
     for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh", "kgCO2e",
@@ -169,6 +148,8 @@ def _render(d: dict, out: Path | None) -> None:
     c.print(t)
     if len(d["rounds"]) > 1:
         c.print("rounds: " + ", ".join(f"{r['candidates']:,} x {r['samples_each']:,.4g}" for r in d["rounds"]))
+    for ph in proc.get("phases", []):
+        c.print(escape(f"phase: {ph['epochs']:g} epochs x {ph['passes']:.4g} passes = {ph['samples']:,.4g} samples: {ph['what']}"))
     for n in d["notes"]:
         c.print(f"[yellow]note[/] {escape(n)}")
     pub = d.get("published")

@@ -217,20 +217,66 @@ def parse_region(file: Path, data: dict) -> RegionProfile:
 
 
 
+# a published search's procedure ([procedure] of a NAS preset), for plan-search --preset: candidates trained one by
+# one (kind "candidates"), or supernets trained for phases of epochs (kind "supernet"), each training sample a
+# number of training passes (forward and backward) and forward-only passes of a stand-in network
+_PROCEDURE_NUMBERS = {"candidates": {"candidates": (1, 1e9), "samples_per_candidate": (1, 1e15)},
+                      "supernet": {"supernets": (1, 1e6), "dataset_samples": (1, 1e12)}}
+_PROCEDURE_TEXT = ("source", "stand_in", "dtype", "hardware", "note")
+_PHASE_NUMBERS = {"epochs": (0.001, 1e6), "train_passes": (0.0, 1e3), "forward_passes": (0.0, 1e3)}
+
+
 def _procedure(file: Path, data: Any) -> dict | None:
+    from ..taxonomy import TRAINING_PRECISIONS
+
     if data is None:
         return None
     if not isinstance(data, dict):
         raise fail(file, "procedure", "must be a table")
-    _check_keys(file, data, {"candidates", "samples_per_candidate", "dtype", "source", "stand_in"})
-    out = dict(data)
-    for key, lo, hi in (("candidates", 1, 1e9), ("samples_per_candidate", 1, 1e15)):
-        v = data.get(key)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-            raise fail(file, f"procedure.{key}", f"must be a number from {lo:g} to {hi:g}")
-    for key in ("source", "stand_in"):
-        if not isinstance(data.get(key), str) or not data[key]:
-            raise fail(file, f"procedure.{key}", "missing (required text)")
+    kind = data.get("kind", "candidates")
+    if kind not in _PROCEDURE_NUMBERS:
+        raise fail(file, "procedure.kind", f"'{kind}' is not one of {', '.join(_PROCEDURE_NUMBERS)}")
+    numbers = _PROCEDURE_NUMBERS[kind]
+    _check_keys(file, data, {"kind", "quotes", *numbers, *_PROCEDURE_TEXT} | ({"phases"} if kind == "supernet" else set()))
+    out: dict[str, Any] = {"kind": kind}
+    for key, (lo, hi) in numbers.items():
+        out[key] = _number(file, f"procedure.{key}", data.get(key), lo, hi)
+    for key in _PROCEDURE_TEXT:
+        if key in data or key in ("source", "stand_in"):
+            if not isinstance(data.get(key), str) or not data[key].strip():
+                raise fail(file, f"procedure.{key}", "missing or not a non-empty string")
+            out[key] = data[key].strip()
+    if "dtype" in out and out["dtype"] not in TRAINING_PRECISIONS:
+        raise fail(file, "procedure.dtype", f"'{out['dtype']}' is not one of {', '.join(TRAINING_PRECISIONS)} (a training dtype)")
+    quotes = data.get("quotes", {})
+    if not isinstance(quotes, dict) or not all(isinstance(q, str) and q.strip() for q in quotes.values()):
+        raise fail(file, "procedure.quotes", "must be a table of key = \"the paper's words and where they are\"")
+    for key in quotes:
+        if key not in out or key == "kind":
+            raise fail(file, f"procedure.quotes.{key}", f"quotes a key the procedure does not have; its keys: "
+                       f"{', '.join(k for k in out if k != 'kind')}")
+    if kind == "supernet":  # every number the plan rests on is quoted, or its reading stated
+        for key in [*numbers, *(k for k in ("dtype", "hardware") if k in out)]:
+            if key not in quotes:
+                raise fail(file, f"procedure.quotes.{key}", "missing: a supernet procedure quotes where each of its numbers comes from")
+        out["phases"] = _phases(file, data.get("phases"))
+    out["quotes"] = dict(quotes)
+    return out
+
+
+def _phases(file: Path, data: Any) -> list[dict]:
+    if not isinstance(data, list) or not data or not all(isinstance(p, dict) for p in data):
+        raise fail(file, "procedure.phases", "must be an array of tables [[procedure.phases]] with epochs, train_passes, "
+                   "forward_passes and what")
+    out = []
+    for i, p in enumerate(data):
+        _check_keys(file, p, {*_PHASE_NUMBERS, "what"})
+        phase: dict[str, Any] = {k: _number(file, f"procedure.phases[{i}].{k}", p.get(k, 0.0 if k == "forward_passes" else None),
+                                            lo, hi) for k, (lo, hi) in _PHASE_NUMBERS.items()}
+        if phase["train_passes"] + phase["forward_passes"] <= 0:
+            raise fail(file, f"procedure.phases[{i}]", "trains nothing: give train_passes or forward_passes above 0")
+        phase["what"] = _text(file, p, "what").strip()
+        out.append(phase)
     return out
 
 

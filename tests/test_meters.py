@@ -261,3 +261,13 @@ def test_power_integrator_trapezoid():
     clock.sleep(1.0)
     assert meter.joules_between(a, meter.snapshot()) == pytest.approx(20.0)
     assert isinstance(StreamMeter(tools.TegrastatsParser(0.1), "t", lines=[]).snapshot(), float)
+
+
+def test_measure_reports_an_estimate_with_band_and_method():
+    from cli_helpers import cli
+
+    model = Path(__file__).resolve().parent.parent / "models" / "mobilenet_v2.onnx"
+    r = cli("measure", model, "--max-time", "0.3", "--threads", "1", "--meter", "estimate", "--no-store")
+    assert r.exit_code == 0, r.output
+    assert "est." in r.stdout and "estimated CPU+DRAM energy (not measured)" in r.stdout and "band" in r.stdout
+    assert "method: estimated, not measured: CPU J =" in r.stdout.replace("\n", " ")

@@ -50,7 +50,7 @@ def measure(
     from ..load.manifest import expand_model_args
     from ..measure import store as mstore
     from ..measure.onnx_measure import measure_onnx
-    from ..measure.meters import meter_from_spec
+    from ..measure.meters import EnergyMeter, meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
     from ..checks import check_number
 
@@ -90,6 +90,8 @@ def measure(
                 except AnalyzerError as e:
                     err.print(f"error: {message(naming(e, str(path)))} (batch {b})")
                     code = max(code, e.exit_code)
+    if isinstance(the_meter, EnergyMeter):
+        the_meter.close()  # a sampling thread or a tool's process (tegrastats, powermetrics)
     if results and not no_store:
         try:
             mstore.append(store or mstore.default_path(), results)

@@ -32,6 +32,7 @@ class EnergyMeter(ABC):
     method: str = ""
     band: tuple[float, float] | None = None
     attribution: str = ""  # how the joules were narrowed to this run (devices used, a process's share)
+    selection: str = ""  # set by meter auto: which meter it picked and why the ones before could not read
 
     @abstractmethod
     def snapshot(self) -> Any: ...

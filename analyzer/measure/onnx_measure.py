@@ -52,7 +52,7 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
     if isinstance(meter, EnergyMeter):
         energy = measure_energy(run, meter, batch, timing.median_s)
         source = energy.source
-        if getattr(meter, "selection", ""):
+        if meter.selection:
             notes.append(meter.selection)
     else:
         source = f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested (--meter none)"

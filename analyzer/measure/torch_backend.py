@@ -125,7 +125,7 @@ def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sam
         except MeterUnavailable as e:
             meter = e
     energy = measure_energy(run, meter, batch, timing.median_s) if isinstance(meter, EnergyMeter) else None
-    if energy and getattr(meter, "selection", ""):
+    if energy and meter.selection:
         notes.append(meter.selection)
     source = energy.source if energy else (f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested")
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""

@@ -19,7 +19,7 @@ COMMAND_MODULES = {
     "footprint": "carbon", "fourm": "carbon", "profiles": "carbon",
     "amortize": "decide", "strategies": "decide", "rank": "decide",
     "analyze": "analyze", "report": "analyze",
-    "history": "store", "export": "store",
+    "history": "store", "export": "store", "import-codecarbon": "store",
     "population": "population",
     "plan-search": "plan",
 }

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError, param
-from .base import FormatOpt, OutFormat, ProfilesOpt, app, command, load, print_json
+from .base import FormatOpt, OutFormat, ProfilesOpt, app, command, err, load, print_json
 
 
 @app.command()
@@ -23,6 +23,12 @@ def calibrate(
     models_dir: Annotated[Optional[Path], typer.Option("--models", help="Folder holding NAME.onnx for CSV rows that name a model instead of a path.")] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="Name of the calibrated profile (default: HARDWARE-calibrated).")] = None,
     device_kind: Annotated[Optional[str], typer.Option("--device-kind", help="Only measurements a fleet took on this kind (`measure --on`), or whose device name contains it.")] = None,
+    zeus: Annotated[Optional[Path], typer.Option("--zeus", help="Zeus-style measurement JSON: records of model, batch, iterations and Zeus's time and gpu_energy.")] = None,
+    measure: Annotated[Optional[list[Path]], typer.Option("--measure", help="Measure this ONNX model here first (repeatable, up to 5); the records are kept beside --out as PROFILE.measurements.jsonl.")] = None,
+    provider: Annotated[str, typer.Option("--provider", help="With --measure: execution provider (cpu, cuda, rocm, ...).")] = "cpu",
+    meter: Annotated[str, typer.Option("--meter", help="With --measure: energy meter, as for `measure` (an estimated energy is never fitted).")] = "auto",
+    batch: Annotated[int, typer.Option("--batch", min=1, max=1 << 20, help="With --measure: the batch to measure at.")] = 1,
+    max_time: Annotated[float, typer.Option("--max-time", min=0.1, max=86_400, help="With --measure: seconds per model.")] = 30.0,
     phase: Annotated[Optional[str], typer.Option("--phase", help="train: fit training steps (measure_torch phase='train', or a CSV model,precision,batch,optimizer,step_ms_median[,energy_j_per_sample,date]).")] = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
@@ -31,7 +37,9 @@ def calibrate(
     ONNX Runtime) or the gaps of CUDA-graph replay, scales on the kernel classes' efficiencies, bandwidth
     and floor, and with measured energy the static power, active power and energy per byte. Writes a
     calibrated profile that records every measurement it was fitted on, its prediction and error; its values
-    carry the year of the measurements. (Kernel classes from profiler traces: benchmarks/gpu_calibration.py fit.)"""
+    carry the year of the measurements. One command from a device to its profile: --measure MODEL (up to 5) measures
+them here first and keeps the records beside the profile. (Kernel classes from profiler traces:
+benchmarks/gpu_calibration.py fit.)"""
     ps = load(profiles)
     hw = ps.get("hardware", hardware)
     if phase is not None:
@@ -43,7 +51,12 @@ def calibrate(
     from ..project.calibrate import calibrated_profile_toml, observations_summary
     from ..project.observations import data_year, observations, read_observations
 
-    rows = read_observations(measurements, csv_path, runtime, dtype, models_dir, device_kind)
+    if measure:
+        measurements = _measure_here(measure, out, batch, provider, meter, max_time, measurements)
+    notes: list[str] = []
+    rows = read_observations(measurements, csv_path, runtime, dtype, models_dir, device_kind, zeus, notes)
+    for n in notes:
+        err.print(f"note: {n}")
     obs = observations(rows)
     cal = fit(obs, hw, projection_defaults())
     text = calibrated_profile_toml(hw, cal, obs, name or f"{hw.name}-calibrated", cpu_model(),
@@ -58,6 +71,24 @@ def calibrate(
     from ..report.calibration_text import render_calibration
 
     render_calibration(summary)
+
+
+def _measure_here(models: list[Path], out: Path, batch: int, provider: str, meter: str, max_time: float,
+                  given: Path | None) -> Path:
+    """calibrate --measure: measure the models now and keep the records beside the profile."""
+    from ..measure import store as mstore
+    from ..measure.onnx_measure import measure_for_calibration
+
+    if given is not None:
+        raise UsageError(f"{param('measure')} writes its own measurements file; drop {param('measurements')} or {param('measure')}")
+    records = measure_for_calibration(list(models), batch, provider, meter, max_time_s=max_time)
+    path = out.with_suffix(".measurements.jsonl")
+    mstore.append(path, records)
+    for m in records:
+        err.print(f"measured {Path(m.model).name} batch {m.batch}: {m.latency_s_median * 1e3:.4g} ms, energy "
+                  f"{'n/a' if m.energy_j_per_item is None else f'{m.energy_j_per_item:.4g} J/item'} ({m.energy_source})")
+    err.print(f"kept {len(records)} measurement(s) in {path}")
+    return path
 
 
 def _write(out: Path, text: str) -> None:

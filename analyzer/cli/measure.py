@@ -34,8 +34,8 @@ def measure(
     max_time: Annotated[float, typer.Option("--max-time", help="Time budget per model and batch, seconds (0.1 to 86,400).")] = 30.0,
     target_ci: Annotated[float, typer.Option("--target-ci", help="Stop when the median's 95% CI is within +- this fraction (1e-4 to 1).")] = 0.02,
     inputs: Annotated[Optional[Path], typer.Option("--inputs", help="Inputs from an .npz file (arrays named as the model's inputs).")] = None,
-    meter: Annotated[str, typer.Option("--meter", help="Energy meter: auto (NVML on CUDA, else RAPL), rapl, nvml, none, replay:FILE.csv.")] = "auto",
-    device: Annotated[int, typer.Option("--device", help="GPU index for NVML.")] = 0,
+    meter: Annotated[str, typer.Option("--meter", help="Energy meter: auto (the first that reads for the provider, the CPU estimate last), rapl, nvml, rocm-smi, powermetrics, jetson, tegrastats, hwmon[:CHIP], estimate, none, replay:FILE.csv.")] = "auto",
+    device: Annotated[int, typer.Option("--device", help="The run's GPU (CUDA/ROCm index; mapped through CUDA_VISIBLE_DEVICES or the SLURM allocation for NVML).")] = 0,
     store: Annotated[Optional[Path], typer.Option("--store", help="Append measurements to this JSON-lines file (default: the user cache).")] = None,
     no_store: Annotated[bool, typer.Option("--no-store", help="Do not save measurements.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
@@ -50,7 +50,7 @@ def measure(
     from ..load.manifest import expand_model_args
     from ..measure import store as mstore
     from ..measure.onnx_measure import measure_onnx
-    from ..measure.meters import meter_from_spec
+    from ..measure.meters import EnergyMeter, meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
     from ..checks import check_number
 
@@ -90,6 +90,8 @@ def measure(
                 except AnalyzerError as e:
                     err.print(f"error: {message(naming(e, str(path)))} (batch {b})")
                     code = max(code, e.exit_code)
+    if isinstance(the_meter, EnergyMeter):
+        the_meter.close()  # a sampling thread or a tool's process (tegrastats, powermetrics)
     if results and not no_store:
         try:
             mstore.append(store or mstore.default_path(), results)

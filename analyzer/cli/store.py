@@ -34,6 +34,7 @@ class ExportFormat(str, Enum):
     csv = "csv"
     json = "json"
     parquet = "parquet"
+    codecarbon = "codecarbon"
 
 
 @app.command()
@@ -54,21 +55,29 @@ def history(store: StoreOpt = None, limit: Annotated[int, typer.Option("--limit"
 @app.command()
 @command
 def export(
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, json or parquet (parquet needs pyarrow).")] = ExportFormat.json,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, json, parquet (needs pyarrow) or codecarbon (measurements as CodeCarbon's emissions.csv, one row per measured forward).")] = ExportFormat.json,
     kind: Annotated[Optional[str], typer.Option("--kind", help="evaluation or measurement (default: every kind).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default: stdout; parquet needs --out).")] = None,
     store: StoreOpt = None,
     measurements: Annotated[Optional[Path], typer.Option("--measurements", help="The measurements file (default: the user cache).")] = None,
     no_store: NoStoreOpt = False,
+    grid: Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", min=0, max=5000, help="With --format codecarbon: the grid intensity for its emissions column (empty without).")] = None,
 ) -> None:
     """Export stored results, every kind or one: the results store's evaluations and the measurements `measure`
-    appended. csv/parquet flatten settings and scalar fields into columns."""
+    appended. csv/parquet flatten settings and scalar fields into columns; codecarbon writes the measurements in
+    CodeCarbon's emissions.csv columns (energies in kWh)."""
     from ..measure import store as mstore
     from ..report.export import rows_to_csv, rows_to_parquet
     from ..engine.store import Store, default_path
 
     if kind is not None and kind not in KINDS:
         raise UsageError(f"--kind '{kind}': expected one of {', '.join(KINDS)}")
+    if fmt is ExportFormat.codecarbon:
+        from ..measure.interchange import codecarbon_rows, write_codecarbon
+
+        cc = codecarbon_rows(mstore.read(measurements or mstore.default_path()), grid)
+        _emit(write_codecarbon(cc), out, len(cc))
+        return
     rows: list[dict] = []
     if kind in (None, "evaluation") and not no_store:
         path = store or default_path()
@@ -83,13 +92,39 @@ def export(
         print(f"wrote {len(rows)} rows to {out}")
         return
     text = rows_to_csv(rows) if fmt is ExportFormat.csv else None
-    if out is None:
-        print_json(rows) if text is None else sys.stdout.write(text)
-    else:
-        import json
+    if out is None and text is None:
+        print_json(rows)
+        return
+    import json
 
-        try:
-            out.write_text(text if text is not None else json.dumps(rows, indent=2, allow_nan=False) + "\n")
-        except OSError as e:
-            raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
-        print(f"wrote {len(rows)} rows to {out}")
+    _emit(text if text is not None else json.dumps(rows, indent=2, allow_nan=False) + "\n", out, len(rows))
+
+
+def _emit(text: str, out: Path | None, n: int) -> None:
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+    print(f"wrote {n} rows to {out}")
+
+
+@app.command("import-codecarbon")
+@command
+def import_codecarbon(
+    path: Annotated[Path, typer.Argument(help="A CodeCarbon emissions.csv.")],
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Read a CodeCarbon emissions.csv in this tool's units (joules, seconds, watts) beside how CodeCarbon got each
+    run (tracking mode, CPU and GPU), to compare with `measure` on the same models or to carry the runs over."""
+    from dataclasses import asdict
+
+    from ..measure.interchange import read_codecarbon
+    from ..report.measure_text import render_codecarbon
+
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format '{fmt}': expected table or json")
+    runs = read_codecarbon(path)
+    print_json([asdict(r) for r in runs]) if fmt == "json" else render_codecarbon(runs)

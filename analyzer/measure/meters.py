@@ -12,25 +12,40 @@ import csv
 import re
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from ..errors import MeterUnavailable, UsageError, param
+from ..errors import MeterUnavailable
 
 UJ_PER_J = 1_000_000
 MJ_PER_J = 1_000
 
 
 class EnergyMeter(ABC):
+    """A source of cumulative energy. `provenance` says whether its joules are measured (a counter or a power
+    sensor) or estimated (a model: then `method` states it and `band` gives the factors [low, high] around it)."""
+
     source: str = ""
     min_window_s: float = 1.0  # shortest interval worth measuring, given the counter's update rate
+    provenance: str = "measured"
+    method: str = ""
+    band: tuple[float, float] | None = None
+    attribution: str = ""  # how the joules were narrowed to this run (devices used, a process's share)
+    selection: str = ""  # set by meter auto: which meter it picked and why the ones before could not read
 
     @abstractmethod
     def snapshot(self) -> Any: ...
 
     @abstractmethod
     def joules_between(self, a: Any, b: Any) -> float: ...
+
+    def joules_by_part(self, a: Any, b: Any) -> dict[str, float]:
+        """The joules split by component (cpu, dram, gpu, ...), where the meter knows; {} otherwise."""
+        return {}
+
+    def close(self) -> None:
+        """Stop what the meter started (a sampling thread, a tool's process)."""
 
 
 # ---- RAPL -------------------------------------------------------------------------------------------------
@@ -106,12 +121,14 @@ def _read_text(p: Path) -> str:
 
 
 class NvmlMeter(EnergyMeter):
-    """nvmlDeviceGetTotalEnergyConsumption: millijoules since the driver loaded (Volta and newer).
+    """nvmlDeviceGetTotalEnergyConsumption: millijoules since the driver loaded (Volta and newer), summed over the
+    GPUs given (NVML's physical indices: attribution.physical_gpus maps a run's CUDA devices to them).
     `nvml` is the pynvml module (nvidia-ml-py); tests pass a replay of recorded counter values."""
 
     min_window_s = 2.0  # the counter advances about every 100 ms on recent drivers
 
-    def __init__(self, device: int = 0, nvml: Any = None) -> None:
+    def __init__(self, device: int | str | Sequence[int | str] = 0, nvml: Any = None) -> None:
+        devices = (device,) if isinstance(device, (int, str)) else tuple(device)
         if nvml is None:
             try:
                 import pynvml as nvml  # nvidia-ml-py
@@ -120,18 +137,36 @@ class NvmlMeter(EnergyMeter):
         self.nvml = nvml
         try:
             nvml.nvmlInit()
-            self.handle = nvml.nvmlDeviceGetHandleByIndex(device)
-            name = nvml.nvmlDeviceGetName(self.handle)
-            nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+            pairs = [_nvml_handle(nvml, d) for d in devices]
+            self.handles = [h for h, _ in pairs]
+            self.mig_names = [m for _, m in pairs]  # a MIG instance's name where the device was one, else None
+            names = [nvml.nvmlDeviceGetName(h) for h in self.handles]
+            for h in self.handles:
+                nvml.nvmlDeviceGetTotalEnergyConsumption(h)
         except Exception as e:  # noqa: BLE001 - NVMLError subclasses are generated at run time
-            raise MeterUnavailable(f"no NVML energy counter on GPU {device}: {e}") from None
-        self.source = f"nvml:gpu{device} ({name.decode() if isinstance(name, bytes) else name})"
+            raise MeterUnavailable(f"no NVML energy counter on GPU {', '.join(map(str, devices))}: {e}") from None
+        self.devices = devices
+        self.handle = self.handles[0]
+        name = names[0].decode() if isinstance(names[0], bytes) else names[0]
+        self.source = f"nvml:{'+'.join(f'gpu{d}' for d in devices)} ({name})"
 
-    def snapshot(self) -> int:
-        return int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle))
+    def snapshot(self) -> tuple[int, ...]:
+        return tuple(int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self.handles)
 
-    def joules_between(self, a: int, b: int) -> float:
-        return max(b - a, 0) / MJ_PER_J
+    def joules_between(self, a: Any, b: Any) -> float:
+        a, b = (a,) if isinstance(a, int) else a, (b,) if isinstance(b, int) else b
+        return sum(max(y - x, 0) for x, y in zip(a, b)) / MJ_PER_J
+
+
+def _nvml_handle(nvml: Any, device: int | str) -> tuple[Any, str | None]:
+    """A device's handle by index or UUID; for a MIG instance (MIG-... UUID) its parent GPU's, with the instance's name."""
+    if isinstance(device, int):
+        return nvml.nvmlDeviceGetHandleByIndex(device), None
+    h = nvml.nvmlDeviceGetHandleByUUID(device)
+    if not device.startswith("MIG-"):
+        return h, None
+    name = nvml.nvmlDeviceGetName(h)
+    return nvml.nvmlDeviceGetDeviceHandleFromMigDeviceHandle(h), name.decode() if isinstance(name, bytes) else name
 
 
 # ---- Replay -----------------------------------------------------------------------------------------------
@@ -188,6 +223,11 @@ class EnergyResult:
     window_s: float
     iterations: int
     source: str
+    provenance: str = "measured"
+    method: str = ""
+    band_j_per_item: tuple[float, float] | None = None  # the estimate's band around energy_j_per_item
+    parts_j_per_item: dict[str, float] = field(default_factory=dict)
+    attribution: str = ""
 
 
 def measure_energy(run: Callable[[], object], meter: EnergyMeter, items_per_run: int, latency_s: float, *,
@@ -208,30 +248,24 @@ def measure_energy(run: Callable[[], object], meter: EnergyMeter, items_per_run:
     b, t1 = meter.snapshot(), clock()
     joules, seconds = meter.joules_between(a, b), t1 - t0
     items = runs * items_per_run
-    return EnergyResult(joules / items, (joules - idle_w * seconds) / items, idle_w, joules / seconds if seconds else 0.0,
-                        seconds, runs, meter.source)
+    per = joules / items
+    band = (per * meter.band[0], per * meter.band[1]) if meter.band else None
+    parts = {k: v / items for k, v in meter.joules_by_part(a, b).items()}
+    return EnergyResult(per, (joules - idle_w * seconds) / items, idle_w, joules / seconds if seconds else 0.0,
+                        seconds, runs, meter.source, meter.provenance, meter.method, band, parts, meter.attribution)
 
 
-def auto_meter(provider: str, device: int = 0) -> EnergyMeter:
-    """NVML for CUDA/TensorRT providers, RAPL otherwise."""
-    if provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider", "cuda"):
-        return NvmlMeter(device)
-    return RaplMeter()
+def energy_fields(e: EnergyResult | None) -> dict[str, Any]:
+    """The Measurement fields that say how an EnergyResult's joules were obtained."""
+    if e is None:
+        return {}
+    return {"energy_provenance": e.provenance, "energy_method": e.method,
+            "energy_j_per_item_band": list(e.band_j_per_item) if e.band_j_per_item else None,
+            "energy_parts_j_per_item": dict(e.parts_j_per_item), "energy_attribution": e.attribution}
 
 
-def meter_from_spec(spec: str, provider: str, device: int) -> "EnergyMeter | MeterUnavailable | None":
-    """A meter, or the MeterUnavailable that says why there is none (reported as energy_source)."""
-    try:
-        if spec == "none":
-            return None
-        if spec == "auto":
-            return auto_meter(provider, device)
-        if spec == "rapl":
-            return RaplMeter()
-        if spec == "nvml":
-            return NvmlMeter(device)
-        if spec.startswith("replay:"):
-            return ReplayMeter.from_csv(spec.removeprefix("replay:"))
-    except MeterUnavailable as e:
-        return e
-    raise UsageError(f"{param('meter')} '{spec}': expected auto, rapl, nvml, none or replay:FILE.csv")
+def meter_from_spec(spec: str, provider: str, device: int | None = None) -> "EnergyMeter | MeterUnavailable | None":
+    """A meter, or the MeterUnavailable that says why there is none (see select.py)."""
+    from .select import meter_from_spec as pick
+
+    return pick(spec, provider, device)

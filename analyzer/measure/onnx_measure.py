@@ -9,7 +9,7 @@ from ..load.onnx_graph import rebatched_model_bytes
 from ..count import load_at_batch
 from .inputs import from_npz, synthesise
 from ..errors import MeterUnavailable
-from .meters import EnergyMeter, measure_energy
+from .meters import EnergyMeter, energy_fields, measure_energy
 from .ort_runner import create_session, make_runner, runtime_version
 from .record import Measurement, cpu_model, now_utc
 from .timing import measure_latency
@@ -52,6 +52,8 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
     if isinstance(meter, EnergyMeter):
         energy = measure_energy(run, meter, batch, timing.median_s)
         source = energy.source
+        if meter.selection:
+            notes.append(meter.selection)
     else:
         source = f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested (--meter none)"
     return Measurement(
@@ -64,4 +66,25 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
         energy_j_per_item=energy.energy_j_per_item if energy else None,
         dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
         idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
-        energy_source=source, dims=dict(loaded.dims), notes=notes, measured_at=now_utc())
+        energy_source=source, dims=dict(loaded.dims), notes=notes, measured_at=now_utc(), **energy_fields(energy))
+
+
+MAX_CALIBRATION_MODELS = 5
+
+
+def measure_for_calibration(paths: list[Path], batch: int, provider: str, meter_spec: str, device: int = 0,
+                            max_time_s: float = 30.0, threads: int | None = None) -> list[Measurement]:
+    """Measure up to MAX_CALIBRATION_MODELS models, one meter for all (chosen once, as `measure` does)."""
+    from .meters import meter_from_spec
+    from .ort_runner import resolve_provider
+
+    if not 1 <= len(paths) <= MAX_CALIBRATION_MODELS:
+        raise UsageError(f"{param('measure')}: {len(paths)} models; give 1 to {MAX_CALIBRATION_MODELS} (more belong in "
+                         f"a measure run and its store)")
+    full = resolve_provider(provider)
+    meter = meter_from_spec(meter_spec, full, device)
+    try:
+        return [measure_onnx(p, batch, provider=full, threads=threads, max_time_s=max_time_s, meter=meter) for p in paths]
+    finally:
+        if isinstance(meter, EnergyMeter):
+            meter.close()

@@ -38,6 +38,13 @@ class Measurement:
     notes: list[str] = field(default_factory=list)
     node: dict[str, str] = field(default_factory=dict)  # where a fleet measured it: host, device, fleet_resource
     measured_at: str = ""  # ISO 8601 UTC time of the measurement ("" in records written before it was kept)
+    # how the energy was obtained: "measured" (a counter or power sensor) or "estimated" (a model: its method and
+    # band are given and the joules are never shown as measured); "" in records written before it was kept
+    energy_provenance: str = ""
+    energy_method: str = ""
+    energy_j_per_item_band: list[float] | None = None  # [low, high] around energy_j_per_item, for an estimate
+    energy_parts_j_per_item: dict[str, float] = field(default_factory=dict)  # cpu, dram, ... where the meter splits
+    energy_attribution: str = ""  # which devices, what share of a shared GPU, and how that was decided
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -7,7 +7,8 @@ from typing import Any, Sequence
 
 from ..errors import AnalyzerError, UsageError
 from ..errors import MeterUnavailable
-from .meters import EnergyMeter, auto_meter, measure_energy
+from .meters import EnergyMeter, energy_fields, measure_energy
+from .select import auto_meter
 from .record import Measurement, cpu_model, now_utc
 from .timing import measure_latency
 from ..load.torch_fvcore import module_sha256
@@ -124,6 +125,8 @@ def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sam
         except MeterUnavailable as e:
             meter = e
     energy = measure_energy(run, meter, batch, timing.median_s) if isinstance(meter, EnergyMeter) else None
+    if energy and meter.selection:
+        notes.append(meter.selection)
     source = energy.source if energy else (f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested")
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
     return Measurement(
@@ -136,7 +139,7 @@ def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sam
         energy_j_per_item=energy.energy_j_per_item if energy else None,
         dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
         idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
-        energy_source=source, notes=notes, measured_at=now_utc())
+        energy_source=source, notes=notes, measured_at=now_utc(), **energy_fields(energy))
 
 
 def _train_step(torch: Any, module: Any, inputs: tuple, opt: Any, autocast: Any) -> None:

@@ -38,11 +38,18 @@ def _csv_rows(csv_path: Path, parse) -> list:
 
 
 def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None,
-                      device_kind: str | None = None):
+                      device_kind: str | None = None, zeus_path: Path | None = None, notes: list[str] | None = None):
     """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime, date or '') rows. With
     device_kind, only the measurements a fleet took on that kind (its Ray resource, or a part of the device's
-    or CPU's name)."""
+    or CPU's name). zeus_path: Zeus-style measurement JSON (measure/interchange.py read_zeus). An estimated energy
+(no counter: measure/estimate.py) is never fitted as a measured one: its row keeps the latency only, said in notes."""
     rows = []
+    if zeus_path is not None:
+        from ..measure.interchange import read_zeus
+
+        for model, batch, lat, energy in read_zeus(zeus_path):
+            rows.append((Path(model).stem, _model_path(model, zeus_path.parent, models_dir), None, batch, lat, energy, dtype,
+                         runtime, ""))
     if measurements is not None:
         from ..measure.store import read
 
@@ -61,9 +68,14 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
         if training and not found and csv_path is None:
             raise UsageError(f"{param('measurements')} {measurements}: only training steps ({len(training)}); fit them with "
                              f"calibrate {param('phase')} train")
+        estimated = [m for m in found if m.energy_provenance == "estimated" and m.energy_j_per_item is not None]
+        if estimated and notes is not None:
+            notes.append(f"{len(estimated)} measurement(s) carry an estimated energy (no counter: {estimated[0].energy_source}); "
+                         "their latency is fitted, their energy is not")
         for m in found:
             rt = "graph" if m.opt_level == "cuda-graph" else ("eager" if m.backend == "torch" else "ort")
-            rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, m.energy_j_per_item, dtype, rt,
+            energy = None if m.energy_provenance == "estimated" else m.energy_j_per_item
+            rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, energy, dtype, rt,
                          m.measured_at[:10]))
     if csv_path is not None:
         def forward(r: dict, where: str) -> tuple:
@@ -84,7 +96,8 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
 
         rows += _csv_rows(csv_path, forward)
     if not rows:
-        raise UsageError(f"no measurements: give {param('measurements')} STORE.jsonl (from `measure`) or {param('csv')} FILE.csv")
+        raise UsageError(f"no measurements: give {param('measurements')} STORE.jsonl (from `measure`), {param('csv')} FILE.csv, "
+                         f"{param('zeus')} FILE.json or {param('measure')} MODEL")
     return rows
 
 

@@ -1,0 +1,150 @@
+"""Measurements to and from other tools' files.
+
+- CodeCarbon's emissions.csv: the columns of its EmissionsData record (codecarbon/output_methods/emissions_data.py,
+  written by output_methods/file.py, commit b05965e4): durations in s, energies in kWh, powers in W, emissions in
+  kg CO2e. Export writes one row per measurement for one forward of its batch; import reads any CodeCarbon file
+  (older ones lack experiment_id, water_consumed and the utilisation columns) into joules.
+- Zeus (ml-energy/zeus, zeus/monitor/energy.py Measurement): a window's `time` (s) and `gpu_energy` {GPU index: J},
+  optional `cpu_energy` and `dram_energy` {CPU index: J}. Zeus records no workload, so each record also names the
+  `model`, the `batch` and the `iterations` (forwards) the window ran; a record is that object, or one whose
+  `measurement` holds Zeus's fields. Calibration takes GPU joules per item, the device energy a profile projects.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError, param
+from ..units import G_PER_KG, J_PER_KWH
+from .record import Measurement
+
+CODECARBON_COLUMNS = (
+    "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions", "emissions_rate", "cpu_power",
+    "gpu_power", "ram_power", "cpu_energy", "gpu_energy", "ram_energy", "energy_consumed", "water_consumed",
+    "country_name", "country_iso_code", "region", "cloud_provider", "cloud_region", "os", "python_version",
+    "codecarbon_version", "cpu_count", "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude",
+    "ram_total_size", "tracking_mode", "cpu_utilization_percent", "gpu_utilization_percent",
+    "ram_utilization_percent", "ram_used_gb", "on_cloud", "pue", "wue")
+GPU_SOURCES = ("nvml", "rocm-smi", "hwmon:i915", "hwmon:xe")
+
+
+def _component(m: Measurement) -> str:
+    return "gpu" if m.energy_source.startswith(GPU_SOURCES) else "cpu"
+
+
+def codecarbon_rows(records: list[Measurement], grid_gco2e_per_kwh: float | None = None) -> list[dict[str, object]]:
+    """One CodeCarbon row per measured forward (duration = the median latency of one batch). Emissions are
+    written only with a grid intensity; without one they stay empty, never a default."""
+    rows = []
+    for m in records:
+        if m.energy_j_per_item is None:
+            continue
+        joules = m.energy_j_per_item * m.batch
+        parts = {k: v * m.batch for k, v in m.energy_parts_j_per_item.items()} or {_component(m): joules}
+        kwh = {k: parts.get(k, 0.0) / J_PER_KWH for k in ("cpu", "gpu", "dram")}
+        total_kwh = joules / J_PER_KWH
+        kg = total_kwh * grid_gco2e_per_kwh / G_PER_KG if grid_gco2e_per_kwh is not None else ""
+        s = m.latency_s_median
+        row = dict.fromkeys(CODECARBON_COLUMNS, "")
+        row.update({
+            "timestamp": m.measured_at[:19], "project_name": "nas-analyzer", "run_id": m.sha256[:32],
+            "experiment_id": f"{Path(m.model).stem}@batch{m.batch}", "duration": s, "emissions": kg,
+            "emissions_rate": kg / s if kg != "" else "", "cpu_power": parts.get("cpu", 0.0) / s,
+            "gpu_power": parts.get("gpu", 0.0) / s, "ram_power": parts.get("dram", 0.0) / s, "cpu_energy": kwh["cpu"],
+            "gpu_energy": kwh["gpu"], "ram_energy": kwh["dram"], "energy_consumed": total_kwh, "os": platform.platform(),
+            "python_version": platform.python_version(), "cpu_model": m.cpu_model,
+            "tracking_mode": "process" if m.energy_provenance == "estimated" else "machine", "pue": 1.0})
+        rows.append(row)
+    return rows
+
+
+def write_codecarbon(rows: list[dict[str, object]]) -> str:
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=CODECARBON_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()
+
+
+@dataclass(frozen=True)
+class CodeCarbonRun:
+    timestamp: str
+    project_name: str
+    run_id: str
+    experiment_id: str
+    duration_s: float
+    energy_j: float | None  # None where CodeCarbon left the cell empty (its appended rows drop all-empty columns)
+    cpu_energy_j: float | None
+    gpu_energy_j: float | None
+    ram_energy_j: float | None
+    emissions_kg: float | None
+    tracking_mode: str
+    cpu_model: str
+    gpu_model: str
+
+
+def _float(row: dict, key: str, where: str, required: bool = True) -> float | None:
+    raw = (row.get(key) or "").strip()
+    if not raw:
+        if required:
+            raise UsageError(f"{where}: column '{key}' is empty")
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"{where}: column '{key}' is {raw[:30]!r}, not a number") from None
+
+
+def _joules(kwh: float | None) -> float | None:
+    return None if kwh is None else kwh * J_PER_KWH
+
+
+def read_codecarbon(path: Path) -> list[CodeCarbonRun]:
+    """A CodeCarbon emissions.csv as runs in joules (kWh x 3.6e6)."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UsageError(f"{path}: cannot read ({e.strerror})") from None
+    reader = csv.DictReader(io.StringIO(text))
+    need = {"duration", "energy_consumed", "cpu_energy", "gpu_energy", "ram_energy"}
+    missing = sorted(need - set(reader.fieldnames or []))
+    if missing:
+        raise UsageError(f"{path}: not a CodeCarbon emissions.csv: no column {', '.join(missing)}")
+    runs = []
+    for i, r in enumerate(reader, start=2):
+        where = f"{path}: row {i}"
+        j = {k: _joules(_float(r, k, where, False)) for k in ("energy_consumed", "cpu_energy", "gpu_energy", "ram_energy")}
+        runs.append(CodeCarbonRun(r.get("timestamp", ""), r.get("project_name", ""), r.get("run_id", ""),
+                                  r.get("experiment_id", ""), _float(r, "duration", where), j["energy_consumed"],
+                                  j["cpu_energy"], j["gpu_energy"], j["ram_energy"],
+                                  _float(r, "emissions", where, False), r.get("tracking_mode", ""), r.get("cpu_model", ""),
+                                  r.get("gpu_model", "")))
+    return runs
+
+
+def read_zeus(path: Path) -> list[tuple[str, int, float, float]]:
+    """(model, batch, latency_s per forward, GPU J per item) from Zeus-style measurement records (a JSON object or list)."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as e:
+        raise UsageError(f"{param('zeus')} {path}: cannot read ({e.strerror})") from None
+    except ValueError as e:
+        raise UsageError(f"{param('zeus')} {path}: not JSON ({e})") from None
+    out = []
+    for i, rec in enumerate(data if isinstance(data, list) else [data]):
+        where = f"{path}: record {i}"
+        meas = rec.get("measurement", rec) if isinstance(rec, dict) else None
+        try:
+            model, batch, iters = str(rec["model"]), int(rec["batch"]), int(rec["iterations"])
+            seconds, gpu = float(meas["time"]), {k: float(v) for k, v in meas["gpu_energy"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise UsageError(f"{where}: need model, batch, iterations and Zeus's time and gpu_energy {{index: J}}") from None
+        if not (batch >= 1 and iters >= 1 and seconds > 0 and gpu and all(v >= 0 for v in gpu.values())):
+            raise UsageError(f"{where}: batch, iterations, time and a non-empty gpu_energy must be positive")
+        out.append((model, batch, seconds / iters, sum(gpu.values()) / (iters * batch)))
+    return out

@@ -42,13 +42,23 @@ def measure_task(name: str, data: bytes, batches: list[int], kind: str, settings
     """Runs on the fleet's node: the model's bytes to a local file, the product's measure_onnx for each batch,
     each record tagged with this node and the kind it was placed by. Returns {'records', 'errors'}."""
     from ..measure.meters import meter_from_spec
-    from ..measure.onnx_measure import measure_onnx
     from ..measure.ort_runner import resolve_provider
 
     provider = resolve_provider(settings.get("provider", "cpu"))
     node = node_hardware(provider, settings.get("device", 0)) | {"fleet_resource": kind}
     meter = meter_from_spec(settings.get("meter", "auto"), provider, settings.get("device", 0))
     records, errors = [], []
+    try:
+        _measure_all(name, data, batches, kind, settings, provider, node, meter, records, errors)
+    finally:  # a sampling thread or a tool's process (tegrastats, powermetrics) must not outlive the task
+        if meter is not None:
+            meter.close()
+    return {"records": records, "errors": errors}
+
+
+def _measure_all(name, data, batches, kind, settings, provider, node, meter, records, errors) -> None:
+    from ..measure.onnx_measure import measure_onnx
+
     with tempfile.TemporaryDirectory(prefix="nas-analyzer-fleet-") as tmp:
         path = Path(tmp) / f"{name}.onnx"
         path.write_bytes(data)
@@ -63,7 +73,6 @@ def measure_task(name: str, data: bytes, batches: list[int], kind: str, settings
                 records.append(d)
             except AnalyzerError as e:
                 errors.append(f"{str(naming(e, name))} (batch {b}, on {node['host']}, {kind})")
-    return {"records": records, "errors": errors}
 
 
 def _require_kinds(ray: Any, kinds: list[str]) -> None:

@@ -75,7 +75,7 @@ def candidate_file(task: CandidateTask, folder: Path, training: bool = False) ->
         return Path(task.path)
     data = task.data if task.data is not None else \
         synthetic.build(synthetic.sample(*task.space), task.space[0], batch_norm=training).SerializeToString()
-    out = folder / f"{task.name}.onnx"
+    out = folder / f"{task.name}.{'json' if data[:1] == b'{' else 'onnx'}"  # a decoder's config, or an ONNX model
     out.write_bytes(data)
     return out
 

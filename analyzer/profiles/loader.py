@@ -154,7 +154,9 @@ class Default:
 
 _DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"runtime": str, "prompt_tokens": int},
                  "serving": {"hardware": str, "dtype": str, "runtime": str, "batch": int, "datacenter": str},
-                 "search": {"preset": str, "published_average_spread": float, "tdp_low_share": float}}
+                 "search": {"preset": str, "published_average_spread": float, "tdp_low_share": float},
+                 "llm_serving": {"max_num_seqs": int, "max_num_batched_tokens": int, "gpu_memory_utilization": float,
+                                 "block_size": int, "prompt_tokens": int, "output_tokens": int}}
 
 
 @lru_cache(maxsize=4)

@@ -198,3 +198,40 @@ def test_published_llama_serving_energy_within_25_percent_in_order(ps):
     errors = [g / p - 1 for g, p in zip(got, published)]
     assert max(abs(x) for x in errors) < 0.25, errors
     assert list(np.argsort(got)) == list(np.argsort(published))
+
+
+def test_population_of_decoder_shapes(tmp_path):
+    r = cli("population", "decoders:6:3", "--hardware", "b200", "--phase", "serving", "--max-concurrency", "16", "--no-store",
+            "--workers", "1", "--format", "json")
+    assert r.exit_code in (0, 1), r.output
+    d = json.loads(r.stdout)
+    assert d["candidates"] == 6 and d["evaluated"] == 6 and d["target"]["phase"]["kind"] == "serving"
+    assert all(rec["energy_j_per_item"] > 0 for rec in d["top"])
+    gen = tmp_path / "space.py"
+    gen.write_text("import json\n"
+                   f"BASE = json.load(open({str(DECODERS / 'llama-3.1-8b.json')!r}))\n"
+                   "def grid():\n"
+                   "    for layers in (16, 32):\n"
+                   "        for kv in (2, 8):\n"
+                   "            yield {'name': f'l{layers}-kv{kv}', 'model': {**BASE, 'num_hidden_layers': layers, 'num_key_value_heads': kv}}\n")
+    r = cli("population", f"{gen}:grid", "--hardware", "h100", "--phase", "serving", "--no-store", "--workers", "1", "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    by = {x["name"]: x for x in d["top"]}
+    assert by["l16-kv2"]["energy_j_per_item"] < by["l32-kv2"]["energy_j_per_item"] < by["l32-kv8"]["energy_j_per_item"]
+
+
+def test_analyze_amortises_decoders_per_thousand_tokens(tmp_path):
+    base = json.loads((DECODERS / "llama-3.1-8b.json").read_text())
+    (tmp_path / "base.json").write_text(json.dumps(base))
+    (tmp_path / "searched.json").write_text(json.dumps({**base, "num_hidden_layers": 28, "num_key_value_heads": 4}))
+    (tmp_path / "manifest.toml").write_text(
+        '[[model]]\nname = "base"\nfile = "base.json"\nrole = "baseline"\ntop1_accuracy_pct = 60.0\n\n'
+        '[[model]]\nname = "searched"\nfile = "searched.json"\nrole = "NAS-found"\ntop1_accuracy_pct = 59.9\n')
+    r = cli("analyze", str(tmp_path), "--samples", "500", "--no-store", "--nas-cost-kg", "100", "--no-sensitivity", "--format", "json")
+    assert r.exit_code == 0, r.output
+    a = json.loads(r.stdout)
+    assert a["scenario"]["item"] == "1,000 output tokens" and a["target"]["phase"]["kind"] == "serving"
+    per_token = {p["name"]: p["co2e_g_per_item"] for p in a["projections"]}
+    assert float(a["amortization"]["inputs"]["baseline_g_per_item"]) == pytest.approx(1000 * per_token["base"], rel=1e-5)
+    assert any("1,000 output tokens" in n for n in a["notes"])

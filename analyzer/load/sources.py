@@ -2,11 +2,14 @@
 
   space:N[:SEED]   the first N candidates of the synthetic MobileNet-like space (load/space.py), built by the
                    workers themselves: a task is only (seed, index)
+  decoders:N[:SEED]  the first N decoder shapes of the synthetic decoder space (load/decoder_space.py): configs,
+                   priced with phase serving
   FILE.py:NAME     the user's generator: NAME() (or NAME itself, if it is iterable) yields candidates, each
                    (name, model), (name, model, accuracy) or a dict with keys name, model, accuracy,
                    example_inputs; a model is an onnx.ModelProto, ONNX bytes, a path to an .onnx file, or a
-                   torch.nn.Module with example_inputs (exported with torch's TorchScript exporter, opset 17)
-  a folder         its manifest.toml (accuracy and role from it) or else its *.onnx files
+                   torch.nn.Module with example_inputs (exported with torch's TorchScript exporter, opset 17), or a
+                   decoder's config (a dict, as its config.json holds it)
+  a folder         its manifest.toml (accuracy and role from it) or else its *.onnx files, else its *.json configs
   manifest.toml    the models it lists
   FILE.onnx        one model
 
@@ -28,6 +31,7 @@ from .manifest import MANIFEST, read_manifest
 from . import space as synthetic
 
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
+_DECODERS = re.compile(r"^decoders:(\d+)(?::(\d+))?$")
 MAX_CANDIDATES = 10_000_000  # a population; work grows with it
 
 
@@ -64,7 +68,7 @@ def from_path(path: Path | str, name: str | None = None, accuracy: float | None 
 
 def known_size(spec: str) -> int | None:
     """How many candidates `spec` holds, when that is known without reading them (space:N)."""
-    m = _SPACE.match(spec)
+    m = _SPACE.match(spec) or _DECODERS.match(spec)
     return int(m.group(1)) if m else None
 
 
@@ -88,6 +92,12 @@ def read(spec: str) -> Iterator[CandidateTask]:
         if not 1 <= n <= MAX_CANDIDATES:
             raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
         return _space(n, seed)
+    m = _DECODERS.match(spec)
+    if m:
+        n, seed = int(m.group(1)), int(m.group(2) or 0)
+        if not 1 <= n <= MAX_CANDIDATES:
+            raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
+        return _decoders(n, seed)
     if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
         return _generator(spec)
     path = Path(spec)
@@ -104,6 +114,15 @@ def _space(n: int, seed: int) -> Iterator[CandidateTask]:
         yield CandidateTask(a.name(i), ident, space=(seed, i), arch=arch)
 
 
+def _decoders(n: int, seed: int) -> Iterator[CandidateTask]:
+    from . import decoder_space
+
+    for i in range(n):
+        cfg = decoder_space.sample(seed, i)
+        data = json.dumps(cfg, sort_keys=True).encode()
+        yield CandidateTask(decoder_space.name(cfg, i), hashlib.sha256(data).hexdigest(), data=data, arch=cfg)
+
+
 def _files(path: Path) -> Iterator[CandidateTask]:
     from .hash_cache import file_sha256
 
@@ -112,9 +131,9 @@ def _files(path: Path) -> Iterator[CandidateTask]:
     if manifest is not None and manifest.is_file():
         entries = [(e.name, e.file, e.top1_accuracy_pct, e.role) for e in read_manifest(manifest)]
     elif path.is_dir():
-        entries = [(f.stem, f, None, "") for f in sorted(path.glob("*.onnx"))]
+        entries = [(f.stem, f, None, "") for f in sorted(path.glob("*.onnx")) or sorted(path.glob("*.json"))]
         if not entries:
-            raise UsageError(f"{path}: is a directory with no .onnx models")
+            raise UsageError(f"{path}: is a directory with no .onnx models (nor .json decoder configs)")
     else:
         entries = [(path.stem, path, None, "")]
     for name, file, acc, role in entries:
@@ -183,6 +202,11 @@ def _task(spec: str, i: int, item: Any) -> CandidateTask:
 def _model_bytes(where: str, name: str, model: Any, inputs: Any) -> bytes:
     import onnx
 
+    if isinstance(model, dict):  # a decoder's config.json, as a dict
+        try:
+            return json.dumps(model, sort_keys=True).encode()
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"{where} ('{name}'): the config dict is not JSON ({e})") from None
     if isinstance(model, onnx.ModelProto):
         return model.SerializeToString()
     if isinstance(model, (bytes, bytearray)):
@@ -204,4 +228,4 @@ def _model_bytes(where: str, name: str, model: Any, inputs: Any) -> bytes:
             export_onnx(model, inputs if isinstance(inputs, tuple) else (inputs,), str(out))
             return out.read_bytes()
     raise UsageError(f"{where} ('{name}'): model of type {type(model).__name__}; expected an onnx.ModelProto, bytes, "
-                     "a path or a torch module")
+                     "a path, a torch module or a decoder's config dict")

@@ -238,6 +238,10 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
         if runtime is None:
             notes.append(f"no runtime given: projected for {rt}")
     b = int(check_number("batch", batch, 1, MAX_BATCH))
+    if ph.serving is not None:  # a served decoder's batch is the requests running at once, at most
+        if b != 1 and b != ph.serving.max_num_seqs:
+            raise UsageError(f"{param('batch')} {b}: a served decoder's batch is its concurrency: give {param('max_concurrency')}")
+        b = ph.serving.max_num_seqs
     if batch_norm not in BATCH_NORM_POLICIES:
         raise UsageError(f"{param('batch_norm')} '{batch_norm}': expected one of {', '.join(BATCH_NORM_POLICIES)}")
     bound = tuple(sorted((dims or {}).items()))
@@ -251,18 +255,21 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
 
 
 def serving_target(ps: ProfileSet, *, hardware: str | None = None, dtype: str | None = None, runtime: str | None = None,
-                   batch: int | None = None, datacenter: str | None = None, pue: float | None = None,
+                   batch: int | None = None, datacenter: str | None = None, pue: float | None = None, decoders: bool = False,
                    **site: Any) -> tuple[Target, list[str]]:
     """`analyze`'s serving scenario: profiles/defaults.toml's [serving] where an option is not given, each
-    default said in the notes."""
+    default said in the notes. `decoders`: the candidates are decoders' configs, served (phase serving) with the
+    batch as their maximum concurrency."""
     d = defaults()["serving"]
     notes = []
     dc = datacenter
     if dc is None and pue is None:
         dc = str(d["datacenter"].value)
+    b = batch if batch is not None else int(d["batch"].value)
+    served = {"phase": "serving", "serving": {"max_concurrency": b}} if decoders else {}
     t = resolve_target(ps, hardware or str(d["hardware"].value), dtype=dtype or str(d["dtype"].value),
-                       runtime=runtime or str(d["runtime"].value), batch=batch if batch is not None else int(d["batch"].value),
-                       datacenter=dc, pue=pue, **site)
+                       runtime=runtime or str(d["runtime"].value), batch=b, datacenter=dc, pue=pue,
+                       **served, **site)
     if datacenter is None and pue is None:
         notes.append(f"serving datacenter: {dc} (PUE {t.pue:g}), the default of analyze: {d['datacenter'].why}")
     return t, notes

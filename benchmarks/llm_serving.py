@@ -15,7 +15,8 @@ What is assumed and what is fitted:
   figure is. The other cache-bound rows (Qwen3-8B at 512, Qwen3-30B-A3B at 96) check that inferred length.
 - Everything else is the hardware profiles' (the calibrated H100; the B200's datasheet values with the H100's
   curves transferred): nothing is fitted on these rows.
-Rows with more than one GPU (tensor or expert parallel) are listed as not projected.
+Rows on several GPUs are projected with tensor parallelism where vLLM ran it (Llama-3.1-70B); expert-parallel rows
+(Qwen3-30B-A3B on 2 H100s) are listed as not projected.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def pairs(config: str, prompt_mean: float, n: int = 4096, seed: int = 0) -> tupl
 
 def project_row(ps, r: dict, prompt_mean: float):
     t = resolve_target(ps, HARDWARE[r["gpu"]], dtype="bf16", runtime="graph", phase="serving", pue=1.0, grid=0.0)
-    s = Serving(int(r["max_num_seqs"]), 8192, lengths="pairs", pairs=pairs(r["config"], prompt_mean),
+    s = Serving(int(r["max_num_seqs"]), 8192, tensor_parallel=int(r["tensor_parallel"]), lengths="pairs", pairs=pairs(r["config"], prompt_mean),
                 pairs_source=f"{r['config']}: published output lengths, Pareto prompts of mean {prompt_mean:g}")
     t = replace(t, phase=Phase("serving", serving=s))
     e = evaluate([CONFIGS / f"{r['config']}.json"], t)[0]
@@ -89,22 +90,23 @@ def fit_prompt(ps, all_rows: list[dict]) -> float:
 
 def serving_check(ps, prompt_mean: float, all_rows: list[dict]) -> dict:
     print(f"\nML.ENERGY v3.0 LLM chat (published) against projections; prompts: Pareto(2.5), mean {prompt_mean:.0f} tokens")
-    print(f"{'model':15s} {'gpu':5s} {'conc':>5s} {'run pub/proj':>13s} {'J/token pub':>11s} {'proj':>8s} {'error':>7s} "
+    print(f"{'model':15s} {'gpu':7s} {'conc':>5s} {'run pub/proj':>13s} {'J/token pub':>11s} {'proj':>8s} {'error':>7s} "
           f"{'W pub/proj':>11s} {'ITL ms pub/proj':>16s} {'tok/s pub/proj':>15s}")
     out: dict[tuple[str, str], list[tuple[int, float, float]]] = {}
     for r in all_rows:
-        if r["num_gpus"] != 1:
+        if r["tensor_parallel"] != r["num_gpus"]:  # expert or data parallel: not modelled
             continue
         e = project_row(ps, r, prompt_mean)
         d = e.detail
         err = e.energy_j_per_item / r["energy_per_token_joules"] - 1
-        out.setdefault((r["config"], r["gpu"]), []).append((int(r["max_num_seqs"]), r["energy_per_token_joules"], e.energy_j_per_item))
-        print(f"{r['config']:15s} {r['gpu']:5s} {int(r['max_num_seqs']):5d} {r['avg_batch_size']:6.0f}/{d['concurrency']:<6d} "
+        gpu = r["gpu"] if r["num_gpus"] == 1 else f"{int(r['num_gpus'])}x{r['gpu']}"
+        out.setdefault((r["config"], gpu), []).append((int(r["max_num_seqs"]), r["energy_per_token_joules"], e.energy_j_per_item))
+        print(f"{r['config']:15s} {gpu:7s} {int(r['max_num_seqs']):5d} {r['avg_batch_size']:6.0f}/{d['concurrency']:<6d} "
               f"{r['energy_per_token_joules']:11.4f} {e.energy_j_per_item:8.4f} {100 * err:+6.1f}% "
               f"{r['avg_power_watts']:5.0f}/{d['mean_power_w']:<5.0f} {r['median_itl_ms']:7.2f}/{1e3 * d['inter_token_latency_p50_s']:<8.2f} "
               f"{r['output_throughput_tokens_per_sec']:7.0f}/{d['output_tokens_per_s']:<7.0f}")
-    skipped = sorted({(r["config"], r["gpu"], int(r["num_gpus"])) for r in all_rows if r["num_gpus"] != 1})
-    print("not projected (more than one GPU: tensor or expert parallel): " + ", ".join(f"{c} on {n}x {g}" for c, g, n in skipped))
+    skipped = sorted({(r["config"], r["gpu"], int(r["num_gpus"])) for r in all_rows if r["tensor_parallel"] != r["num_gpus"]})
+    print("not projected (expert parallel, not modelled): " + ", ".join(f"{c} on {n}x {g}" for c, g, n in skipped))
     print("\nsummary at each concurrency from 8 to 256 (|error| of J per output token; order across concurrencies)")
     summary = {}
     for (cfg, gpu), pts in out.items():
@@ -114,7 +116,7 @@ def serving_check(ps, prompt_mean: float, all_rows: list[dict]) -> dict:
         proj_order = np.argsort([p for _, _, p in inside], kind="stable")
         ordered = bool((meas_order == proj_order).all())
         summary[(cfg, gpu)] = (max(errs), float(np.median(errs)), ordered)
-        print(f"  {cfg:15s} {gpu:5s} rows {len(inside):2d}: max {100 * max(errs):5.1f}%, median {100 * np.median(errs):5.1f}%, "
+        print(f"  {cfg:15s} {gpu:7s} rows {len(inside):2d}: max {100 * max(errs):5.1f}%, median {100 * np.median(errs):5.1f}%, "
               f"same order as published: {'yes' if ordered else 'no'}")
     return summary
 

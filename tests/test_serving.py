@@ -235,3 +235,26 @@ def test_analyze_amortises_decoders_per_thousand_tokens(tmp_path):
     per_token = {p["name"]: p["co2e_g_per_item"] for p in a["projections"]}
     assert float(a["amortization"]["inputs"]["baseline_g_per_item"]) == pytest.approx(1000 * per_token["base"], rel=1e-5)
     assert any("1,000 output tokens" in n for n in a["notes"])
+
+
+def test_tensor_parallel_splits_the_model_and_pays_for_all_reduces(ps):
+    from analyzer.count.decoder_graph import params, tensor_shard
+    from analyzer.errors import UsageError
+
+    spec = read_config(DECODERS / "llama-3.1-70b.json")
+    shard = tensor_shard(spec, 4)
+    assert (shard.num_heads, shard.num_kv_heads, shard.intermediate_size, shard.vocab_size) == (16, 2, 7168, 32064)
+    assert params(shard)[0] * 4 == pytest.approx(params(spec)[0], rel=1e-3)  # only the norms are replicated
+    assert tensor_shard(spec, 16).num_kv_heads == 1  # 8 KV heads on 16 GPUs: replicated
+    with pytest.raises(UsageError, match="do not split 3 ways"):
+        tensor_shard(spec, 3)
+    one = resolve_target(ps, "b200", phase="serving", serving={"max_concurrency": 32})
+    four = resolve_target(ps, "h100", phase="serving", serving={"max_concurrency": 32, "tensor_parallel": 4})
+    a, b = (evaluate([DECODERS / "llama-3.1-70b.json"], t)[0] for t in (one, four))
+    assert a.ok and b.ok and b.detail["tensor_parallel"] == 4 and "4-way tensor parallel" in " ".join(b.notes)
+    assert b.detail["weight_bytes"] == a.detail["weight_bytes"] == params(spec)[0] * 2
+    # four H100s at 32 requests: about four times one's power
+    assert 4 * 400 < b.detail["mean_power_w"] < 4 * 700
+    l4 = evaluate([DECODERS / "llama-3.1-8b.json"], resolve_target(ps, "l4", phase="serving",
+                                                                  serving={"max_concurrency": 32, "tensor_parallel": 2}))[0]
+    assert l4.ok  # PCIe: the all-reduces cost more of the step than on NVLink

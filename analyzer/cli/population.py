@@ -15,7 +15,7 @@ from ..errors import UsageError
 from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
                    OutputTokensOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt, StoreOpt, TimeoutOpt, app, command, console, load,
                    print_json, report_errors, report_failed)
-from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, serving_options
+from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
 
 
 @app.command()
@@ -36,6 +36,7 @@ def population(
     phase: Annotated[Optional[str], typer.Option("--phase", help="serving: the candidates are decoders' configs, served as vLLM serves them (per output token).")] = None,
     prompt_tokens: PromptOpt = None, output_tokens: OutputTokensOpt = None, max_concurrency: MaxConcurrencyOpt = None,
     lengths: LengthsOpt = None, kv_dtype: KvDtypeOpt = None, max_batched_tokens: MaxBatchedTokensOpt = None,
+    tensor_parallel: TensorParallelOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Profile, project and rank a search population: every candidate's MACs, latency, energy and CO2e per
@@ -56,7 +57,7 @@ def population(
         raise UsageError(f"--phase {phase}: a population is priced per input, or with serving per output token of a decoder")
     target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
                             grid=grid, region=region, batch_norm=batch_norm, phase=phase, prompt_tokens=prompt_tokens,
-                            output_tokens=output_tokens, serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens))
+                            output_tokens=output_tokens, serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel))
     tasks = read(source)
     size = known_size(source)
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)

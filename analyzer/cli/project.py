@@ -10,7 +10,7 @@ import typer
 from .base import (AssumeUpperOpt, BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
                    OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, RegionOpt, RuntimeOpt,
                    TimeoutOpt, UtilizationOpt, app, command, console, load, parse_dims, print_json, report_failed)
-from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, serving_options
+from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
 
 
 @app.command()
@@ -41,6 +41,7 @@ def project(
     lengths: LengthsOpt = None,
     kv_dtype: KvDtypeOpt = None,
     max_batched_tokens: MaxBatchedTokensOpt = None,
+    tensor_parallel: TensorParallelOpt = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -61,7 +62,7 @@ def project(
                             output_tokens=output_tokens, optimizer=optimizer, dims=parse_dims(dim or []),
                             assume_upper_bound=assume_upper_bound, per_kernel=per_kernel, pue=pue, datacenter=datacenter,
                             grid=grid, region=region, net=net, utilization=utilization, batch_norm=batch_norm,
-                            serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens))
+                            serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel))
     results = evaluate(expand_model_args(models), target)
     ok = [e for e in results if e.ok]
     code = report_failed([e for e in results if not e.ok])

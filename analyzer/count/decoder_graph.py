@@ -25,10 +25,12 @@ the KV cache in its own dtype, logits in fp32.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..errors import UsageError, param
 from ..records import DecoderSpec
 
 AGGREGATES = ("one", "tokens", "logits", "pairs", "pairs_win", "kv_read", "kv_read_win", "experts")
@@ -93,6 +95,24 @@ def _mlp_params(spec: DecoderSpec, inner: int) -> int:
     if spec.gated_mlp:
         return 3 * h * inner + (2 * inner + h if spec.linear_bias else 0)
     return 2 * h * inner + (inner + h if spec.linear_bias else 0)
+
+
+def tensor_shard(spec: DecoderSpec, n: int) -> DecoderSpec:
+    """One GPU's part of `spec` under n-way tensor parallelism, as Megatron-style serving engines split a decoder
+    (vLLM): query heads, the MLP's and the experts' inner widths and the vocabulary (embedding and LM head) split n
+    ways; key/value heads split too, or replicated on every GPU when there are fewer than n; norms replicated. Each
+    layer then all-reduces its attention and MLP outputs (project/serving.py)."""
+    if n == 1:
+        return spec
+    if spec.num_heads % n:
+        raise UsageError(f"{param('tensor_parallel')} {n}: {spec.name}'s {spec.num_heads} attention heads do not split {n} ways")
+    kv = spec.num_kv_heads
+    if kv >= n and kv % n:
+        raise UsageError(f"{param('tensor_parallel')} {n}: {spec.name}'s {kv} key/value heads do not split {n} ways")
+    return replace(spec, num_heads=spec.num_heads // n, num_kv_heads=max(kv // n, 1),
+                   intermediate_size=math.ceil(spec.intermediate_size / n), moe_intermediate_size=math.ceil(spec.moe_intermediate_size / n),
+                   shared_expert_intermediate_size=math.ceil(spec.shared_expert_intermediate_size / n),
+                   vocab_size=math.ceil(spec.vocab_size / n))
 
 
 def kv_bytes_per_token(spec: DecoderSpec, kv_bytes: float) -> float:

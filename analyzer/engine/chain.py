@@ -179,7 +179,7 @@ def _served(path: Path, target: Target, params: Params) -> dict[str, Any]:
     w = workload(s.lengths, phase.prompt_tokens or 0, phase.output_tokens or 0, s.pairs,
                  max_len=min(spec.max_position_embeddings or 32768, 32768))
     r = serve(spec, target.hardware, params, target.dtype, target.runtime,
-              Engine(s.max_num_seqs, s.max_num_batched_tokens, s.block_size, s.gpu_memory_utilization, s.kv_dtype), w)
+              Engine(s.max_num_seqs, s.max_num_batched_tokens, s.block_size, s.gpu_memory_utilization, s.kv_dtype, s.tensor_parallel), w)
     detail = r.to_dict()
     latency = r.concurrency / r.output_tokens_per_s  # the time the engine takes to emit `concurrency` tokens
     return {"profile": None, "latency_s": latency, "energy_j_per_item": r.energy_j_per_output_token,

@@ -30,7 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from ..count.decoder_graph import AGGREGATES, QUERY_TILE, Dtypes, experts_touched, graph, kv_bytes_per_token, params as count_params
+from ..count.decoder_graph import (AGGREGATES, QUERY_TILE, Dtypes, experts_touched, graph, kv_bytes_per_token, params as count_params,
+                                   tensor_shard)
 from ..dist import band
 from ..errors import AnalyzerError, UsageError, param
 from ..records import DecoderSpec
@@ -119,8 +120,9 @@ class ServingResult:
     mean_power_w: float
     prefill_token_share: float  # of the tokens the steps process, the share that are prompt tokens
     kv_cache_capacity_tokens: float
-    kv_cache_bytes_per_token: float
-    weight_bytes: float
+    kv_cache_bytes_per_token: float  # the whole model's (every GPU's share)
+    weight_bytes: float  # the whole model's
+    tensor_parallel: int  # GPUs one replica spans; energy and power are of all of them
     params: int
     active_params: int
     macs_per_output_token: float
@@ -145,6 +147,7 @@ class Engine:
     block_size: int = 16
     gpu_memory_utilization: float = 0.9
     kv_dtype: str = "auto"
+    tensor_parallel: int = 1  # GPUs one replica spans (Megatron-style tensor parallelism)
 
 
 def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, engine: Engine, w: Workload,
@@ -157,10 +160,17 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
     if spec.weight_dtype != dtype:
         notes.append(f"the checkpoint is {spec.weight_dtype}; its weights are served in {dtype} (a converted copy)")
     total, active = count_params(spec)
-    weight_bytes = total * dt.weight
-    kv_tok = kv_bytes_per_token(spec, dt.kv)
-    ops = graph(spec, dt)
-    capacity, reserve = _kv_capacity(spec, hw, engine, weight_bytes, dt)
+    tp = engine.tensor_parallel
+    shard = tensor_shard(spec, tp)  # what one GPU holds and runs
+    weight_bytes = count_params(shard)[0] * dt.weight
+    kv_tok = kv_bytes_per_token(shard, dt.kv)
+    ops = graph(shard, dt)
+    capacity, reserve = _kv_capacity(shard, hw, engine, weight_bytes, dt)
+    if tp > 1:
+        notes.append(f"{tp}-way tensor parallel: each GPU holds {weight_bytes / 1e9:.1f} GB of weights and {shard.num_heads} query and "
+                     f"{shard.num_kv_heads} key/value heads, and all-reduces {2 * spec.num_layers + 1} activations a step over "
+                     f"{hw.interconnect_gbps.value if hw.interconnect_gbps else 0:g} GB/s ({_comm_source(hw)}); energy, power "
+                     "and memory are of all its GPUs")
     ctx = decode_context(w)
     ctx_win = decode_context(w, spec.sliding_window) if spec.window_layers else 0.0
     # a running request holds its cache, rounded up to whole blocks (half a block wasted on average)
@@ -178,14 +188,19 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
         b, bound = engine.max_num_batched_tokens, "token_budget"
         notes.append(f"each running request needs a token of the step budget: at most {b:,} run")
     if b < 1:
-        raise AnalyzerError(f"{spec.name}: does not fit on {hw.name}: {weight_bytes / 1e9:.1f} GB of weights in {dtype} and "
-                            f"{reserve / 1e9:.1f} GB of working memory leave room for {max(capacity, 0):,.0f} cached tokens, less "
-                            f"than one request's {held:,.0f} (give {param('dtype')} fp8, a larger GPU, or shorter requests)")
+        raise AnalyzerError(f"{spec.name}: does not fit on {hw.name}{f' x {tp}' if tp > 1 else ''}: {weight_bytes / 1e9:.1f} GB of "
+                            f"weights a GPU in {dtype} and {reserve / 1e9:.1f} GB of working memory leave room for {max(capacity, 0):,.0f} "
+                            f"cached tokens, less than one request's {held:,.0f} (give {param('dtype')} fp8, "
+                            f"{param('tensor_parallel')}, a larger GPU, or shorter requests)")
     rows, produced, done_steps, arrivals, completions = _steady_steps(spec, w, b, engine.max_num_batched_tokens, ctx, ctx_win, seed)
     uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
     st = step_times(ops, uniq, params, weight_bytes)
     inverse = inverse.ravel()
-    latency, energy = st.latency_s[inverse], st.energy_j[inverse]
+    comm = _allreduce_s(spec, tp, uniq[:, AGGREGATES.index("tokens")], hw, dt)
+    # while the GPUs exchange activations they are busy and draw their active power; clocks drop above the power limit
+    e_gpu = st.energy_j + (params.static_power_w + params.active_power_w) * comm
+    lat_gpu = np.maximum(st.latency_s + comm, e_gpu / params.power_cap_w)
+    latency, energy = lat_gpu[inverse], tp * e_gpu[inverse]
     warm = min(len(latency) // 8, 64)
     win = slice(warm, None)
     t_total, e_total, tokens = float(latency[win].sum()), float(energy[win].sum()), float(produced[win].sum())
@@ -197,9 +212,9 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
     busy = {k: float((getattr(st, f"{k}_bound_s")[inverse][win]).sum()) for k in ("compute", "memory", "latency")}
     busy_total = sum(busy.values()) or 1.0
     totals_tok = uniq[inverse][win].sum(axis=0)
-    macs = sum(op.repeat * totals_tok @ op.macs for op in ops) / tokens
-    flops = sum(op.repeat * totals_tok @ op.flops for op in ops) / tokens
-    nbytes = sum(op.repeat * totals_tok @ op.bytes for op in ops) / tokens
+    macs = tp * sum(op.repeat * totals_tok @ op.macs for op in ops) / tokens  # every GPU's
+    flops = tp * sum(op.repeat * totals_tok @ op.flops for op in ops) / tokens
+    nbytes = tp * sum(op.repeat * totals_tok @ op.bytes for op in ops) / tokens
     prefill_tokens = float(rows[win, AGGREGATES.index("tokens")].sum() - (rows[win, AGGREGATES.index("logits")].sum() - done_steps[win].sum()))
     share = prefill_tokens / max(float(rows[win, AGGREGATES.index("tokens")].sum()), 1.0)
     if st.streams_weights:
@@ -221,12 +236,31 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
         energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared, time_to_first_token_s=ttft[0],
         time_to_first_token_p90_s=ttft[1], time_per_output_token_s=tpot, inter_token_latency_p50_s=float(np.median(latency[win])),
         request_latency_s=ttft[0] + (mean_o - 1) * tpot, output_tokens_per_s=tokens / t_total, requests_per_s=tokens / t_total / mean_o,
-        mean_power_w=e_total / t_total, prefill_token_share=share, kv_cache_capacity_tokens=capacity, kv_cache_bytes_per_token=kv_tok,
-        weight_bytes=weight_bytes, params=total, active_params=active, macs_per_output_token=macs, flops_per_output_token=flops,
+        mean_power_w=e_total / t_total, prefill_token_share=share, kv_cache_capacity_tokens=capacity,
+        kv_cache_bytes_per_token=kv_bytes_per_token(spec, dt.kv), weight_bytes=total * dt.weight, tensor_parallel=tp, params=total, active_params=active, macs_per_output_token=macs, flops_per_output_token=flops,
         bytes_per_output_token=nbytes, kernels_per_step=st.kernels, steps=len(latency),
         bound={k: v / busy_total for k, v in busy.items()},
         workload={"label": w.label, "prompt_tokens_mean": float(w.prompt.mean()), "output_tokens_mean": mean_o,
                   "decode_context_mean": ctx}, notes=notes)
+
+
+def _allreduce_s(spec: DecoderSpec, tp: int, tokens: np.ndarray, hw: Any, dt: Dtypes) -> np.ndarray:
+    """Seconds a step spends in tensor parallelism's all-reduces: two a layer (after attention, after the MLP) and one
+    after the vocabulary-split embedding, each a ring all-reduce of the step's hidden states, 2 (n - 1) / n of them
+    through each GPU's link, plus a latency however small (profiles/projection-defaults.toml allreduce_latency_s)."""
+    if tp == 1:
+        return np.zeros_like(tokens, dtype=float)
+    if hw.interconnect_gbps is None:
+        raise UsageError(f"hardware '{hw.name}' has no interconnect bandwidth in its profile: {param('tensor_parallel')} needs one")
+    from ..profiles import projection_defaults
+
+    alpha = projection_defaults()[hw.category]["allreduce_latency_s"].value
+    nbytes = tokens * spec.hidden_size * dt.act
+    return (2 * spec.num_layers + 1) * (alpha + 2 * (tp - 1) / tp * nbytes / (hw.interconnect_gbps.value * 1e9))
+
+
+def _comm_source(hw: Any) -> str:
+    return f"{hw.interconnect_gbps.kind}" if hw.interconnect_gbps else "none"
 
 
 def _kv_capacity(spec: DecoderSpec, hw: Any, engine: Engine, weight_bytes: float, dt: Dtypes) -> tuple[float, float]:

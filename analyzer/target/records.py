@@ -44,13 +44,14 @@ class Serving:
     block_size: int = 16
     gpu_memory_utilization: float = 0.9
     kv_dtype: str = "auto"
+    tensor_parallel: int = 1  # GPUs one replica spans
     lengths: str = "pareto-exp"  # pareto-exp | fixed | pairs
     pairs: tuple[tuple[int, int], ...] = ()
     pairs_source: str = ""  # the file the pairs came from, and its sha256
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in ("max_num_seqs", "max_num_batched_tokens", "block_size", "gpu_memory_utilization",
-                                           "kv_dtype", "lengths", "pairs_source")}
+                                           "kv_dtype", "tensor_parallel", "lengths", "pairs_source")}
         d["pairs"] = len(self.pairs)  # how many; the source names them
         return d
 

@@ -192,7 +192,8 @@ def _serving_phase(prompt_tokens: int | None, output_tokens: int | None, optimiz
     if budget < seqs:
         raise UsageError(f"{param('max_batched_tokens')} {budget}: a step decodes one token of every running request, so it "
                          f"must be at least {param('max_concurrency')} ({seqs})")
-    serving = Serving(seqs, budget, int(d["block_size"].value), float(d["gpu_memory_utilization"].value), kv, lengths, pairs, source)
+    tp = int(check_number("tensor_parallel", given.get("tensor_parallel", 1), 1, 64))
+    serving = Serving(seqs, budget, int(d["block_size"].value), float(d["gpu_memory_utilization"].value), kv, tp, lengths, pairs, source)
     return Phase("serving", prompt_tokens, output_tokens, serving=serving), notes
 
 

@@ -28,7 +28,6 @@ from typing import Any, Iterator
 
 from ..errors import AnalyzerError, UsageError
 from .manifest import MANIFEST, read_manifest
-from . import space as synthetic
 
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
 _DECODERS = re.compile(r"^decoders:(\d+)(?::(\d+))?$")
@@ -77,6 +76,8 @@ def candidate_file(task: CandidateTask, folder: Path, training: bool = False) ->
     form with batch norms when `training`) written to folder/NAME.onnx, which the caller removes."""
     if task.path is not None:
         return Path(task.path)
+    from . import space as synthetic  # builds ONNX protos: onnx is imported only for them
+
     data = task.data if task.data is not None else \
         synthetic.build(synthetic.sample(*task.space), task.space[0], batch_norm=training).SerializeToString()
     out = folder / f"{task.name}.{'json' if data[:1] == b'{' else 'onnx'}"  # a decoder's config, or an ONNX model
@@ -107,6 +108,8 @@ def read(spec: str) -> Iterator[CandidateTask]:
 
 
 def _space(n: int, seed: int) -> Iterator[CandidateTask]:
+    from . import space as synthetic
+
     for i in range(n):
         a = synthetic.sample(seed, i)
         arch = a.to_dict()

@@ -34,7 +34,7 @@ StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Results store
 NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="Neither read nor write the results store.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")]
 HardwareOpt = Annotated[str, typer.Option("--hardware", help="Target hardware profile or alias (see `profiles list hardware`).")]
-DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, tf32, fp16, bf16, int8 (default: the first of bf16, fp16, tf32, fp32 the hardware has).")]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, tf32, fp16, bf16, int8, or fp8 for a served decoder (default: the first of bf16, fp16, tf32, fp32 the hardware has).")]
 BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size (1 to 1,048,576).")]
 RuntimeOpt = Annotated[Optional[str], typer.Option("--runtime", help="eager (PyTorch), graph (CUDA-graph replay) or ort (ONNX Runtime).")]
 PueOpt = Annotated[Optional[float], typer.Option("--pue", help="Datacenter PUE where it runs (1 to 5).")]

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..count.decoder_graph import (AGGREGATES, QUERY_TILE, Dtypes, experts_touched, graph, kv_bytes_per_token, params as count_params,
                                    tensor_shard)
-from ..dist import band
+from ..dist import Z90, band
 from ..errors import AnalyzerError, UsageError, param
 from ..records import DecoderSpec
 from ..units import BYTES_PER_GIB, DTYPE_BYTES
@@ -117,6 +117,10 @@ class ServingResult:
     request_latency_s: float
     output_tokens_per_s: float
     requests_per_s: float
+    # 90% bands of the times and the rate (the energy's error model: a step's time and energy err alike)
+    time_to_first_token_band_s: dict[str, float]
+    time_per_output_token_band_s: dict[str, float]
+    output_tokens_per_s_band: dict[str, float]
     mean_power_w: float
     prefill_token_share: float  # of the tokens the steps process, the share that are prompt tokens
     kv_cache_capacity_tokens: float
@@ -236,6 +240,8 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
         energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared, time_to_first_token_s=ttft[0],
         time_to_first_token_p90_s=ttft[1], time_per_output_token_s=tpot, inter_token_latency_p50_s=float(np.median(latency[win])),
         request_latency_s=ttft[0] + (mean_o - 1) * tpot, output_tokens_per_s=tokens / t_total, requests_per_s=tokens / t_total / mean_o,
+        time_to_first_token_band_s=band(ttft[0], sigma), time_per_output_token_band_s=band(tpot, sigma),
+        output_tokens_per_s_band={"low": tokens / t_total / math.exp(Z90 * sigma), "high": tokens / t_total * math.exp(Z90 * sigma)},
         mean_power_w=e_total / t_total, prefill_token_share=share, kv_cache_capacity_tokens=capacity,
         kv_cache_bytes_per_token=kv_bytes_per_token(spec, dt.kv), weight_bytes=total * dt.weight, tensor_parallel=tp, params=total, active_params=active, macs_per_output_token=macs, flops_per_output_token=flops,
         bytes_per_output_token=nbytes, kernels_per_step=st.kernels, steps=len(latency),

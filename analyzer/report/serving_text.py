@@ -24,16 +24,15 @@ def render_serving(evaluations: list[dict[str, Any]], console: Console) -> None:
         t.add_column(col, justify="left" if col in ("model", "hardware", "dtype/KV") else "right", overflow="fold")
     for e in evaluations:
         s = e["detail"]
-        sigma_f = s["energy_j_per_output_token_band"]["high"] / s["energy_j_per_output_token"]
-        ttft = s["time_to_first_token_s"] * 1e3
-        tpot = s["time_per_output_token_s"] * 1e3
         running = f"{s['concurrency']:,} ({s['max_num_seqs']:,})" + ("*" if s["concurrency_bound"] != "max_num_seqs" else "")
         params = f"{s['params'] / 1e9:.3g} B" + (f" ({s['active_params'] / 1e9:.3g} B)" if s["active_params"] != s["params"] else "")
         t.add_row(escape(Path(e["model"]).name), escape(e["hardware"]), f"{e['dtype']}/{s['kv_dtype']}", running,
                   _band(e["energy_j_per_item"], e["energy_range_j"]), f"{e['energy_j_per_item'] * 1e3:.4g}",
                   _band(s["energy_j_per_request"], s["energy_j_per_request_band"]), f"{s['per_request']['co2e_g']:.3g}",
-                  f"{ttft:.3g} ({ttft / sigma_f:.2g}-{ttft * sigma_f:.2g})", f"{tpot:.3g} ({tpot / sigma_f:.2g}-{tpot * sigma_f:.2g})",
-                  f"{s['output_tokens_per_s']:,.0f}", f"{s['mean_power_w']:.0f}", params)
+                  _band(s["time_to_first_token_s"], s["time_to_first_token_band_s"], 1e3),
+                  _band(s["time_per_output_token_s"], s["time_per_output_token_band_s"], 1e3),
+                  f"{s['output_tokens_per_s']:,.0f} ({s['output_tokens_per_s_band']['low']:,.0f}-{s['output_tokens_per_s_band']['high']:,.0f})",
+                  f"{s['mean_power_w']:.0f}", params)
     console.print(t)
     w = evaluations[0]["detail"]["workload"]
     console.print(f"[dim]requests: {escape(w['label'])}; a request: {w['prompt_tokens_mean']:,.0f} prompt and "

@@ -23,8 +23,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelLoadError, UsageError
+from ..errors import ModelLoadError
 from ..records import DecoderSpec
+from .small_files import read_bounded
 
 MAX_CONFIG_BYTES = 4 << 20  # a config.json is a few kB; a larger file is not one
 _LIMITS = {"hidden_size": 1 << 20, "num_layers": 10_000, "num_heads": 16_384, "num_kv_heads": 16_384, "head_dim": 65_536,
@@ -44,13 +45,7 @@ def read_config(path: Path | str) -> DecoderSpec:
     """The decoder that `path` (a config.json) describes; a one-line error naming the file and the key if not."""
     p = Path(path)
     try:
-        if not p.is_file():
-            raise UsageError(f"{p}: no such file")
-        if p.stat().st_size > MAX_CONFIG_BYTES:
-            raise ModelLoadError(f"{p}: {p.stat().st_size:,} bytes is no config.json (at most {MAX_CONFIG_BYTES:,})")
-        text = p.read_bytes().decode("utf-8")
-    except OSError as e:
-        raise UsageError(f"{p}: cannot be read ({e.strerror})") from None
+        text = read_bounded(p, MAX_CONFIG_BYTES, "decoder's config.json", ModelLoadError).decode("utf-8")
     except UnicodeDecodeError:
         raise ModelLoadError(f"{p}: not UTF-8 text (a config.json is JSON)") from None
     return spec_from_text(text, p.stem if p.name != "config.json" else p.parent.name or "config", str(p))

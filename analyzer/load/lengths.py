@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from ..errors import UsageError
+from .small_files import read_bounded
 
 MAX_LENGTHS_BYTES = 64 << 20
 MAX_REQUESTS = 1_000_000
@@ -20,14 +21,7 @@ _KEYS = (("prompt_tokens", "output_tokens"), ("prompt", "output"), ("input_len",
 def read_lengths(path: Path | str) -> tuple[tuple[tuple[int, int], ...], str]:
     """((prompt, output) per request, 'PATH (sha256 ...)')."""
     p = Path(path)
-    try:
-        if not p.is_file():
-            raise UsageError(f"{p}: no such file (request lengths: a JSON-lines file of prompt and output tokens)")
-        if p.stat().st_size > MAX_LENGTHS_BYTES:
-            raise UsageError(f"{p}: larger than {MAX_LENGTHS_BYTES >> 20} MB; give at most {MAX_REQUESTS:,} requests")
-        data = p.read_bytes()
-    except OSError as e:
-        raise UsageError(f"{p}: cannot be read ({e.strerror})") from None
+    data = read_bounded(p, MAX_LENGTHS_BYTES, "file of request lengths (JSON lines of prompt and output tokens)")
     pairs: list[tuple[int, int]] = []
     for n, raw in enumerate(data.splitlines(), 1):
         line = raw.strip()

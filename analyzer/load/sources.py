@@ -87,18 +87,13 @@ def candidate_file(task: CandidateTask, folder: Path, training: bool = False) ->
 
 def read(spec: str) -> Iterator[CandidateTask]:
     """The candidates `spec` names (see the module docstring), lazily."""
-    m = _SPACE.match(spec)
-    if m:
-        n, seed = int(m.group(1)), int(m.group(2) or 0)
-        if not 1 <= n <= MAX_CANDIDATES:
-            raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
-        return _space(n, seed)
-    m = _DECODERS.match(spec)
-    if m:
-        n, seed = int(m.group(1)), int(m.group(2) or 0)
-        if not 1 <= n <= MAX_CANDIDATES:
-            raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
-        return _decoders(n, seed)
+    for pattern, synthetic_space in ((_SPACE, _space), (_DECODERS, _decoders)):
+        m = pattern.match(spec)
+        if m:
+            n, seed = int(m.group(1)), int(m.group(2) or 0)
+            if not 1 <= n <= MAX_CANDIDATES:
+                raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
+            return synthetic_space(n, seed)
     if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
         return _generator(spec)
     path = Path(spec)

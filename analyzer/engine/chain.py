@@ -225,7 +225,7 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
         e = naming(e, task.model_label())
         return Evaluation(task.name, task.model_label(), task.identity, hardware=target.hardware.name, dtype=target.dtype,
                           runtime=_runtime(target), batch=target.batch, phase=target.phase.kind, item=target.phase.item,
-                          error=str(e), exit_code=e.exit_code)
+                          error=e.message, exit_code=e.exit_code)  # parameters still marked: rendered as flags by the CLI
     finally:
         if written is not None:
             written.unlink(missing_ok=True)

@@ -10,10 +10,11 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-# what travels: profile data with its sources and licences, and the weight-less sample models; not the
-# profiler traces and logs kept in profiles/measurements (evidence for the calibration, not needed to run)
+# what travels: profile data with its sources and licences, the weight-less sample models and the sample decoder
+# configs (models/decoders/); not the profiler traces and logs kept in profiles/measurements (evidence for the
+# calibration, not needed to run)
 DATA = {"_profiles": (ROOT / "profiles", ("*.toml", "*.csv", "*.json", "*.md", "LICENSE*", "SOURCE*"), ("tools",)),
-        "_samples": (ROOT / "models", ("*.onnx", "manifest.toml"), ("onnx",))}
+        "_samples": (ROOT / "models", ("*.onnx", "manifest.toml", "*.json", "README.md"), ("onnx",))}
 
 
 class BuildWithData(build_py):

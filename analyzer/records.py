@@ -150,3 +150,47 @@ class Evaluation:
     def from_dict(cls, d: dict[str, Any]) -> "Evaluation":
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class DecoderSpec:
+    """A decoder-only transformer as its Hugging Face config.json describes it, without weights: enough to count
+    its parameters, MACs, bytes and KV cache and to plan the kernels a serving engine launches (count/decoder_graph.py,
+    project/serving_kernels.py). Layers of one kind are identical, so counts of each kind are all the layers need:
+    `moe_layers` of the `num_layers` have routed experts (the rest a dense MLP), `window_layers` attend within
+    `sliding_window` positions (the rest over the whole context)."""
+
+    name: str
+    model_type: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int  # == num_heads: multi-head; 1: multi-query; between: grouped-query attention
+    head_dim: int
+    intermediate_size: int  # the dense MLP's inner width
+    vocab_size: int
+    tie_embeddings: bool = False
+    gated_mlp: bool = True  # SwiGLU-style gate and up projections (3 matrices); False: up and down (GPT-2)
+    norm: str = "rms"  # rms | layer (LayerNorm has a bias too)
+    qkv_bias: bool = False
+    linear_bias: bool = False  # every other linear (output projection, MLP) has a bias (GPT-2)
+    qk_norm: bool = False  # an RMSNorm over each head's queries and keys (Qwen3)
+    learned_positions: int = 0  # rows of a learned position table (GPT-2); 0 with rotary embeddings
+    num_experts: int = 0  # routed experts of an MoE layer; 0: dense
+    experts_per_token: int = 0
+    moe_intermediate_size: int = 0
+    shared_expert_intermediate_size: int = 0  # an always-active expert beside the routed ones (Qwen2-MoE)
+    moe_layers: int = 0
+    sliding_window: int = 0
+    window_layers: int = 0
+    max_position_embeddings: int = 0
+    weight_dtype: str = "bf16"  # the checkpoint's dtype (torch_dtype, or fp8 where quantized so)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DecoderSpec":
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -20,8 +20,12 @@ TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")  # bf16/fp16: autocast with fp32 
 OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")  # PyTorch's foreach implementations
 
 # what one evaluation costs: a forward (inference), the prompt's forward or one token's step of a decoder with
-# its KV cache, a whole response (prefill then decode steps), or one training step
-PHASES = ("inference", "prefill", "decode", "response", "train")
+# its KV cache, a whole response (prefill then decode steps), one training step, or an output token of a decoder
+# served as vLLM-like engines serve it (continuous batching, chunked prefill, paged KV cache)
+PHASES = ("inference", "prefill", "decode", "response", "train", "serving")
+# a served decoder's KV cache ("auto": the compute dtype) and its request lengths when only means are given
+KV_DTYPES = ("auto", "bf16", "fp16", "fp8")
+LENGTH_DISTRIBUTIONS = ("pareto-exp", "fixed")
 
 # batch norms an inference export folded into its convolutions (project/canonical.py): unfolded where PyTorch runs
 # the network ("auto"), or the graph projected as it is ("as-exported")

@@ -143,3 +143,28 @@ def test_decode_projections_against_h100_measurements(tmp_path):
     assert statistics.median(errors) < 0.20
     b8 = sorted((r["length"], r["projected_latency_ms"]) for r in rows if r["runtime"] == "graph" and r["batch"] == 8 and r["phase"] == "decode")
     assert b8[0][1] < b8[1][1] < b8[2][1]
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+def test_the_shipped_decoder_matches_its_config(tmp_path, dynamo):
+    """The shipped decoder (models/architectures.py's GPT2WithPast) exported with its cache, against the cost graph
+    built from GPT-2's config.json alone (count/decoder_graph.py, issue #29): MACs equal at prefill and decode,
+    parameters and cache bytes per token too."""
+    import json
+
+    from analyzer.count.decoder_graph import Dtypes, graph, kv_bytes_per_token, params, static_aggregates, totals
+    from analyzer.load.hf_config import spec_from_dict
+
+    cfg = json.loads((Path(__file__).resolve().parent.parent / "models" / "decoders" / "gpt2.json").read_text())
+    spec = spec_from_dict({**cfg, "n_layer": DEPTH}, "gpt2-2")
+    path = _gpt2_with_past(tmp_path, dynamo)
+    roles = decoder_roles(path)
+    ops = graph(spec, Dtypes(4, 4, 4))
+    for seq, past in ((50, 0), (1, 100), (1, 700)):
+        dims = phase_dims(roles, "prefill", seq) if past == 0 else phase_dims(roles, "decode", 10, past)
+        prof = profile_onnx(path, dims, 1, scan_sparsity=False)
+        assert totals(ops, static_aggregates(spec, 1, seq, past))["macs"] == prof.macs, (seq, past)
+    # TorchScript folds the tied LM head's transpose (wte.weight.t()) into a second, transposed copy of the table;
+    # dynamo keeps a one-element float constant
+    assert prof.params - params(spec)[0] in ((50257 * 768,) if not dynamo else (0, 1))
+    assert kv_bytes_per_token(spec, 4) == roles.cache_bytes_per_token

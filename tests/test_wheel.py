@@ -58,3 +58,9 @@ def test_wheel_in_a_fresh_venv_without_torch(tmp_path):
     assert run("amortize", "--search-plan", "plan.json", "--baseline-co2e-g", "1e-5", "--nas-co2e-g", "5e-6").returncode == 0
     r = run("project", Path(samples) / "resnet18.onnx", "--hardware", "h100", "--phase", "train", "--batch", "64", "--format", "json")
     assert r.returncode == 0 and json.loads(r.stdout)[0]["energy_j_per_item"] > 0, r.stderr
+    # a decoder from its config alone: the sample configs travel with the package (issue #29)
+    r = run("project", Path(samples) / "decoders" / "llama-3.1-70b.json", "--hardware", "h100", "--phase", "serving",
+            "--tensor-parallel", "4", "--max-concurrency", "32", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["item"] == "output token", r.stderr
+    r = run("population", "decoders:20", "--hardware", "b200", "--phase", "serving", "--no-store", "--format", "json", "--quiet")
+    assert r.returncode in (0, 1) and json.loads(r.stdout)["candidates"] == 20, r.stderr

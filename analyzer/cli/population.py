@@ -12,15 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
-                   PueOpt, QuietOpt, RegionOpt, RuntimeOpt, StoreOpt, TimeoutOpt, app, command, console, load, print_json,
-                   report_errors, report_failed)
+from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, EmbodiedBoundaryOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt,
+                   OutFormat, OutputTokensOpt, PowerBoundaryOpt, ProfilesOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt,
+                   StoreOpt, TimeoutOpt, UtilizationOpt, app, command, console, load, print_json, report_errors, report_failed)
+from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
 
 
 @app.command()
 @command
 def population(
-    source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), FILE.py:NAME (a generator), a folder, a manifest.toml or an .onnx file.")],
+    source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), decoders:N[:SEED] (synthetic decoder shapes, with --phase serving), FILE.py:NAME (a generator), a folder, a manifest.toml, an .onnx file or a decoder's config.json.")],
     hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
     dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
@@ -33,6 +34,10 @@ def population(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write every candidate's record here (.csv or .jsonl).")] = None,
     store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
     timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    phase: Annotated[Optional[str], typer.Option("--phase", help="serving: the candidates are decoders' configs, served as vLLM serves them (per output token).")] = None,
+    prompt_tokens: PromptOpt = None, output_tokens: OutputTokensOpt = None, max_concurrency: MaxConcurrencyOpt = None,
+    lengths: LengthsOpt = None, kv_dtype: KvDtypeOpt = None, max_batched_tokens: MaxBatchedTokensOpt = None,
+    tensor_parallel: TensorParallelOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Profile, project and rank a search population: every candidate's MACs, latency, energy and CO2e per
@@ -49,9 +54,13 @@ def population(
     if out is not None and out.suffix not in (".csv", ".jsonl"):
         raise UsageError(f"--out {out}: give a .csv or .jsonl file")
     ps = load(profiles)
+    if phase not in (None, "serving"):
+        raise UsageError(f"--phase {phase}: a population is priced per input, or with serving per output token of a decoder")
     target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
                             grid=grid, region=region, batch_norm=batch_norm, utilization=utilization,
-                            power_boundary=power_boundary, embodied_boundary=embodied_boundary)
+                            power_boundary=power_boundary, embodied_boundary=embodied_boundary, phase=phase,
+                            prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                            serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel))
     tasks = read(source)
     size = known_size(source)
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)

@@ -10,12 +10,13 @@ import typer
 from .base import (AssumeUpperOpt, BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
                    OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, RegionOpt, RuntimeOpt,
                    TimeoutOpt, UtilizationOpt, app, command, console, load, parse_dims, print_json, report_failed)
+from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
 
 
 @app.command()
 @command
 def project(
-    models: Annotated[list[Path], typer.Argument(help="ONNX files, or folders (a manifest.toml's models, else *.onnx).")],
+    models: Annotated[list[Path], typer.Argument(help="ONNX files, decoder config.json files (with --phase serving), or folders (a manifest.toml's models, else *.onnx, else *.json).")],
     hardware: HardwareOpt,
     dtype: DtypeOpt = None,
     batch: BatchOpt = 1,
@@ -38,6 +39,11 @@ def project(
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
     optimizer: OptimizerOpt = None,
+    max_concurrency: MaxConcurrencyOpt = None,
+    lengths: LengthsOpt = None,
+    kv_dtype: KvDtypeOpt = None,
+    max_batched_tokens: MaxBatchedTokensOpt = None,
+    tensor_parallel: TensorParallelOpt = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -46,7 +52,9 @@ def project(
     timed by its class's saturating roofline, the host issues operators on a timeline, and energy is static
     and active power over time plus energy per FLOP and per byte, then x PUE and x the grid's intensity. Says
     whether datasheet, achievable or calibrated numbers were used, and gives the 90% band of the profile's
-    error model. With --phase: a decoder's prefill, decode step or whole response, or a training step."""
+    error model. With --phase: a decoder's prefill, decode step or whole response, or a training step; or, from a
+    decoder's config.json alone, serving: J, CO2e, time to first token and per output token, tokens/s, per output
+    token and per request, at a maximum concurrency the KV cache must hold."""
     from ..engine import evaluate
     from ..load.manifest import expand_model_args
     from ..target import resolve_target
@@ -56,7 +64,8 @@ def project(
                             output_tokens=output_tokens, optimizer=optimizer, dims=parse_dims(dim or []),
                             assume_upper_bound=assume_upper_bound, per_kernel=per_kernel, pue=pue, datacenter=datacenter,
                             grid=grid, region=region, net=net, utilization=utilization, batch_norm=batch_norm,
-                            power_boundary=power_boundary, embodied_boundary=embodied_boundary)
+                            power_boundary=power_boundary, embodied_boundary=embodied_boundary,
+                            serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel))
     results = evaluate(expand_model_args(models), target)
     ok = [e for e in results if e.ok]
     code = report_failed([e for e in results if not e.ok])

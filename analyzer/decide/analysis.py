@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +29,7 @@ from .amortize import AmortizeInputs, amortize
 from .pairing import choose_pair, recipes
 from .sensitivity import Scenario, Sensitivity, discrete, scenario_sensitivities
 
+PER_THOUSAND = 1000.0  # a decoder's item in the amortisation: 1,000 output tokens
 SCHEMA_VERSION = 2  # 2: projections are the engine's evaluations; sensitivities name parameters
 DEFAULT_FOLDER = "models"
 SWEEP_BATCHES = ("1", "8", "32", "64", "128", "256")
@@ -131,16 +132,10 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
             progress: Callable[[str], None] | None = None) -> Analysis:
     from .ranking import rank_models
 
+    from ..load.hf_config import is_config
+
     check_number("accuracy_tolerance", req.accuracy_tolerance, 0.0, 100.0)
-    target, notes = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
-                                   datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net,
-                                   batch_norm=req.batch_norm, utilization=req.utilization, power_boundary=req.power_boundary,
-                                   embodied_boundary=req.embodied_boundary)
-    notes += list(target.notes)
-    ipd = parse_dist(req.items_per_day, "items_per_day", allow_zero=False)
-    deployments = parse_dist(req.deployments, "deployments", allow_zero=False)
-    years, days = _years(req.horizon_years)
-    growth = parse_dist(req.growth, "growth")
+    notes: list[str] = []
     folder = Path(req.folder)
     if req.folder == DEFAULT_FOLDER and not folder.exists():  # outside a checkout: the samples shipped with the package
         from ..paths import shipped_samples
@@ -152,6 +147,21 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     paths = expand_model_args([folder])
     if not paths:
         raise UsageError(f"{folder}: no ONNX candidates in it")
+    decoders = all(is_config(p) for p in paths)  # decoders' configs: served, and amortised per 1,000 output tokens
+    target, more = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
+                                  datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net,
+                                  batch_norm=req.batch_norm, decoders=decoders, utilization=req.utilization,
+                                  power_boundary=req.power_boundary, embodied_boundary=req.embodied_boundary)
+    notes += more + list(target.notes)
+    per = PER_THOUSAND if decoders else 1.0
+    if decoders:
+        notes.append(f"the candidates are decoders, served (continuous batching at a maximum concurrency of "
+                     f"{target.phase.serving.max_num_seqs}): an item is 1,000 output tokens, so the items per day are thousands "
+                     "of output tokens and every per-item figure of the amortisation is per 1,000 tokens")
+    ipd = parse_dist(req.items_per_day, "items_per_day", allow_zero=False)
+    deployments = parse_dist(req.deployments, "deployments", allow_zero=False)
+    years, days = _years(req.horizon_years)
+    growth = parse_dist(req.growth, "growth")
     cache: dict = {}
     rows, evaluations, failed = rank_models(paths, target, None, req.objective, req.max_latency_ms, req.min_accuracy, None,
                                             store, profiles_ver, progress, cache)
@@ -185,9 +195,10 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     notes += budget_notes
     budget_chip = chip if (bhw is not None or chip in ps.hardware) else ""
     inputs = AmortizeInputs(
-        nas_cost_kg=sc.dist(), baseline_g_per_item=fixed(base.co2e_g_per_item), nas_g_per_item=fixed(nas.co2e_g_per_item),
+        nas_cost_kg=sc.dist(), baseline_g_per_item=fixed(base.co2e_g_per_item * per), nas_g_per_item=fixed(nas.co2e_g_per_item * per),
         items_per_day=ipd, deployments=deployments, horizon_days=days, growth_per_year=growth,
-        baseline_embodied_g_per_item=fixed(base.embodied_co2e_g_per_item or 0.0), nas_embodied_g_per_item=fixed(nas.embodied_co2e_g_per_item or 0.0),
+        baseline_embodied_g_per_item=fixed((base.embodied_co2e_g_per_item or 0.0) * per),
+        nas_embodied_g_per_item=fixed((nas.embodied_co2e_g_per_item or 0.0) * per),
         search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=base.energy_log_sigma_shared,
         log_sigma_baseline=base.energy_log_sigma_model, log_sigma_nas=nas.energy_log_sigma_model,
         budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if budget_chip else None, budget_hardware=budget_chip)
@@ -196,11 +207,12 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     g_per_j = base.co2e_g_per_item / base.energy_j_per_item if base.energy_j_per_item else 0.0
     saving = {**band, "saving_g_per_item": band["saving_j_per_item"] * g_per_j, "low_g": band["low"] * g_per_j,
               "high_g": band["high"] * g_per_j}
+    saving = {k: v * per if isinstance(v, float) and k != "shared" else v for k, v in saving.items()}
     scenario = {"items_per_day_per_deployment": ipd.text(), "deployments": deployments.text(), "horizon_years": years.text(),
-                "growth_per_year": growth.text()}
+                "growth_per_year": growth.text(), **({"item": "1,000 output tokens"} if decoders else {})}
     sens: list[Sensitivity] = []
     if req.sensitivity:
-        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache)
+        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache, per)
         sens.sort(key=lambda s: -s.swing_kg)
         if not stated:  # an assumed search cost is always among the assumptions shown as moving the verdict most
             i = next((k for k, x in enumerate(sens) if x.param == "nas_cost_kg"), None)
@@ -256,10 +268,10 @@ def verdict_line(amort, items_per_day: Dist, search_said: str) -> str:
 
 
 def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluation, sc, inputs: AmortizeInputs,
-                   years: Dist, paths: list[Path], cache: dict) -> list[Sensitivity]:
+                   years: Dist, paths: list[Path], cache: dict, per: float = 1.0) -> list[Sensitivity]:
     from ..engine import evaluate
 
-    point = Scenario(base.co2e_g_per_item - nas.co2e_g_per_item, sc.cost_kg, inputs.items_per_day.point,
+    point = Scenario((base.co2e_g_per_item - nas.co2e_g_per_item) * per, sc.cost_kg, inputs.items_per_day.point,
                      inputs.deployments.point, inputs.horizon_days.point, inputs.growth_per_year.point)
     dep = inputs.deployments
     ranges = {"items_per_day": (inputs.items_per_day.low, inputs.items_per_day.high),
@@ -274,20 +286,25 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
     def net_with(**over) -> float | None:
         """The net saving with the pair re-evaluated on the target changed in one setting (the same site)."""
         try:
+            served = target.phase.serving
+            n = int(over.get("batch", target.batch))  # a decoder's batch is its maximum concurrency
             t2 = resolve_target(ps, over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
-                                runtime=over.get("runtime", target.runtime), batch=int(over.get("batch", target.batch)),
-                                site=target.site, batch_norm=target.batch_norm)
+                                runtime=over.get("runtime", target.runtime), batch=n, site=target.site, batch_norm=target.batch_norm,
+                                phase="serving" if served else None, serving={"max_concurrency": n} if served else None)
+            if served:  # the same requests
+                t2 = replace(t2, phase=replace(target.phase, serving=replace(served, max_num_seqs=n)))
             evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache)
             if not all(e.ok for e in evs):
                 return None
-            return point.net_kg(saving_g_per_item=evs[0].co2e_g_per_item - evs[1].co2e_g_per_item)
+            return point.net_kg(saving_g_per_item=(evs[0].co2e_g_per_item - evs[1].co2e_g_per_item) * per)
         except AnalyzerError:
             return None
 
     hw = target.hardware
     hw_spec = req.hardware or str(defaults()["serving"]["hardware"].value)  # as named, so the sweep does not repeat it
     dtypes = [d for d in ("fp32", "tf32", "bf16", "fp16") if d in hw.peak_tflops]
-    sweeps = [("batch", "batch", str(target.batch), sorted(set(SWEEP_BATCHES) | {str(target.batch)}, key=int),
+    b = str(target.phase.serving.max_num_seqs if target.phase.serving else target.batch)
+    sweeps = [("batch", "batch", b, sorted(set(SWEEP_BATCHES) | {b}, key=int),
                lambda v: net_with(batch=int(v))),
               ("runtime", "runtime", target.runtime, ["eager", "graph", "ort"], lambda v: net_with(runtime=v)),
               ("dtype", "dtype", target.dtype, dtypes, lambda v: net_with(dtype=v)),

@@ -91,6 +91,10 @@ def _device(path: Path, task: CandidateTask, target: Target, cache: dict | None)
     """The project stage of the phase: time and device energy per item, with the phase's own record."""
     hw, params, phase = target.hardware, params_for(target), target.phase
     trusted = task.space is not None  # a synthetic candidate was built here by our own code (see load_onnx)
+    from ..load.hf_config import is_config
+
+    if phase.kind == "serving" or is_config(path):
+        return _served(path, target, params)
     if phase.kind in ("inference", "train"):
         prof = _profile(path, target, trusted, cache, (task.identity or str(path), target.batch, target.dims,
                                                         target.assume_upper_bound, phase.kind == "train"))
@@ -157,6 +161,36 @@ def _response(path: Path, target: Target, params: Params) -> dict[str, Any]:
             "kernels": first["kernels"], "items_per_batch": target.batch, "notes": detail.pop("notes"), "detail": detail}
 
 
+def _served(path: Path, target: Target, params: Params) -> dict[str, Any]:
+    """A decoder from its config.json, served as a vLLM-like engine serves it (project/serving.py): per output token."""
+    from ..dist import band
+    from ..errors import UsageError, param
+    from ..load.hash_cache import file_sha256
+    from ..load.hf_config import is_config, read_config
+    from ..project.serving import Engine, serve, workload
+
+    if target.phase.kind != "serving":
+        raise UsageError(f"a decoder's config.json is priced as it is served: give {param('phase')} serving")
+    if not is_config(path):
+        raise UsageError(f"{param('phase')} serving prices a decoder from its Hugging Face config.json, not an ONNX file")
+    spec = read_config(path)
+    s, phase = target.phase.serving, target.phase
+    assert s is not None
+    w = workload(s.lengths, phase.prompt_tokens or 0, phase.output_tokens or 0, s.pairs,
+                 max_len=min(spec.max_position_embeddings or 32768, 32768))
+    r = serve(spec, target.hardware, params, target.dtype, target.runtime,
+              Engine(s.max_num_seqs, s.max_num_batched_tokens, s.block_size, s.gpu_memory_utilization, s.kv_dtype, s.tensor_parallel), w)
+    detail = r.to_dict()
+    latency = r.concurrency / r.output_tokens_per_s  # the time the engine takes to emit `concurrency` tokens
+    return {"profile": None, "latency_s": latency, "energy_j_per_item": r.energy_j_per_output_token,
+            "energy_range_j": r.energy_j_per_output_token_band, "latency_range_s": band(latency, r.energy_log_sigma),
+            "energy_log_sigma": r.energy_log_sigma, "energy_log_sigma_model": r.energy_log_sigma_model,
+            "energy_log_sigma_shared": r.energy_log_sigma_shared, "basis": params.basis, "flops": r.flops_per_output_token,
+            "macs": round(r.macs_per_output_token), "params": r.params, "bytes_moved": round(r.bytes_per_output_token),
+            "kernels": r.kernels_per_step, "items_per_batch": r.concurrency, "notes": detail.pop("notes"), "detail": detail,
+            "sha256": file_sha256(path)}
+
+
 def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None) -> Evaluation:
     """Profile, project and account one candidate on `target`: its Evaluation, or one naming its error.
     `cache` (a dict) keeps static profiles across calls in one process (a sweep over targets)."""
@@ -168,6 +202,10 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
         prof: ModelProfile | None = dev["profile"]
         items = dev["items_per_batch"]
         acct = account_item(dev["energy_j_per_item"], dev["latency_s"] / items, target.hardware, target.site)
+        if target.phase.kind == "serving":  # a request is its output tokens
+            per = dev["detail"]["workload"]["output_tokens_mean"]
+            dev["detail"]["per_request"] = {"output_tokens": per, "facility_energy_j": acct.facility_energy_j_per_item * per,
+                                            "co2e_g": acct.co2e_g_per_item * per}
         return Evaluation(
             name=task.name, model=str(task.path) if task.path is not None else task.name, identity=task.identity,
             hardware=target.hardware.name, dtype=target.dtype, runtime=_runtime(target), batch=items,
@@ -180,14 +218,15 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
             co2e_g_per_item=acct.co2e_g_per_item, co2e_kg_per_million=acct.co2e_kg_per_million,
             embodied_co2e_g_per_item=acct.embodied_co2e_g_per_item, basis=dev["basis"],
             macs=prof.macs if prof is not None else dev.get("macs", 0), flops=float(dev["flops"]),
-            params=prof.params if prof is not None else 0, bytes_moved=prof.bytes_moved if prof is not None else 0,
-            kernels=dev["kernels"], sha256=prof.sha256 if prof is not None else "", inputs=target_inputs(target),
+            params=prof.params if prof is not None else dev.get("params", 0),
+            bytes_moved=prof.bytes_moved if prof is not None else dev.get("bytes_moved", 0),
+            kernels=dev["kernels"], sha256=prof.sha256 if prof is not None else dev.get("sha256", ""), inputs=target_inputs(target),
             notes=list(dev["notes"]) + list(acct.notes), detail=dev["detail"])
     except AnalyzerError as e:
         e = naming(e, task.model_label())
         return Evaluation(task.name, task.model_label(), task.identity, hardware=target.hardware.name, dtype=target.dtype,
                           runtime=_runtime(target), batch=target.batch, phase=target.phase.kind, item=target.phase.item,
-                          error=str(e), exit_code=e.exit_code)
+                          error=e.message, exit_code=e.exit_code)  # parameters still marked: rendered as flags by the CLI
     finally:
         if written is not None:
             written.unlink(missing_ok=True)

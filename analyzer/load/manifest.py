@@ -76,7 +76,7 @@ def entries_for(paths: list[Path]) -> dict[str, ManifestEntry]:
 
 def expand_model_args(args: list[Path]) -> list[Path]:
     """Files stay as given; a folder gives the files of its manifest (which must be built) or else
-    its *.onnx files, sorted."""
+    its *.onnx files, or else its *.json decoder configs, sorted."""
     out: list[Path] = []
     for a in args:
         if a.is_dir():
@@ -88,9 +88,9 @@ def expand_model_args(args: list[Path]) -> list[Path]:
                     raise UsageError(f"{a}: models not built yet ({', '.join(missing)}); run: python models/build.py")
                 out.extend(e.file for e in entries)
             else:
-                found = sorted(a.glob("*.onnx"))
+                found = sorted(a.glob("*.onnx")) or sorted(a.glob("*.json"))  # models, else decoders' configs
                 if not found:
-                    raise UsageError(f"{a}: is a directory with no .onnx models")
+                    raise UsageError(f"{a}: is a directory with no .onnx models (nor .json decoder configs)")
                 out.extend(found)
         else:
             out.append(a)  # a missing file fails on its own ("PATH: no such file", exit 2); the others still count

@@ -6,11 +6,14 @@
   cells:NxF:OPS:COUNT[:SEED]   the first COUNT candidates of a CIFAR-10 cell space (load/cells.py): random cells
                    of NASNet's space with operation list OPS (nasnet or amoeba), N cells per stack, F filters
   darts-supernet[:CELLSxCHANNELS]   DARTS's search network, every operation on every edge (default 8x16)
+  decoders:N[:SEED]  the first N decoder shapes of the synthetic decoder space (load/decoder_space.py): configs,
+                   priced with phase serving
   FILE.py:NAME     the user's generator: NAME() (or NAME itself, if it is iterable) yields candidates, each
                    (name, model), (name, model, accuracy) or a dict with keys name, model, accuracy,
                    example_inputs; a model is an onnx.ModelProto, ONNX bytes, a path to an .onnx file, or a
-                   torch.nn.Module with example_inputs (exported with torch's TorchScript exporter, opset 17)
-  a folder         its manifest.toml (accuracy and role from it) or else its *.onnx files
+                   torch.nn.Module with example_inputs (exported with torch's TorchScript exporter, opset 17), or a
+                   decoder's config (a dict, as its config.json holds it)
+  a folder         its manifest.toml (accuracy and role from it) or else its *.onnx files, else its *.json configs
   manifest.toml    the models it lists
   FILE.onnx        one model
 
@@ -29,11 +32,11 @@ from typing import Any, Iterator
 
 from ..errors import AnalyzerError, UsageError
 from .manifest import MANIFEST, read_manifest
-from . import space as synthetic
 
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
 _CELLS = re.compile(r"^cells:(\d+)x(\d+):([a-z]+):(\d+)(?::(\d+))?$")
 _SUPERNET = re.compile(r"^darts-supernet(?::(\d+)x(\d+))?$")
+_DECODERS = re.compile(r"^decoders:(\d+)(?::(\d+))?$")
 MAX_CANDIDATES = 10_000_000  # a population; work grows with it
 
 
@@ -69,10 +72,10 @@ def from_path(path: Path | str, name: str | None = None, accuracy: float | None 
 
 
 def known_size(spec: str) -> int | None:
-    """How many candidates `spec` holds, when that is known without reading them (space:N, cells, supernets)."""
-    m = _SPACE.match(spec) or _CELLS.match(spec)
+    """How many candidates `spec` holds, when that is known without reading them (space:N, decoders:N, cells, supernets)."""
+    m = _SPACE.match(spec) or _DECODERS.match(spec) or _CELLS.match(spec)
     if m:
-        return int(m.group(1) if m.re is _SPACE else m.group(4))
+        return int(m.group(4) if m.re is _CELLS else m.group(1))
     return 1 if spec == "space:full" or _SUPERNET.match(spec) else None
 
 
@@ -81,21 +84,24 @@ def candidate_file(task: CandidateTask, folder: Path, training: bool = False) ->
     form with batch norms when `training`) written to folder/NAME.onnx, which the caller removes."""
     if task.path is not None:
         return Path(task.path)
+    from . import space as synthetic  # builds ONNX protos: onnx is imported only for them
+
     data = task.data if task.data is not None else \
         synthetic.build(synthetic.sample(*task.space), task.space[0], batch_norm=training).SerializeToString()
-    out = folder / f"{task.name}.onnx"
+    out = folder / f"{task.name}.{'json' if data[:1] == b'{' else 'onnx'}"  # a decoder's config, or an ONNX model
     out.write_bytes(data)
     return out
 
 
 def read(spec: str) -> Iterator[CandidateTask]:
     """The candidates `spec` names (see the module docstring), lazily."""
-    m = _SPACE.match(spec)
-    if m:
-        n, seed = int(m.group(1)), int(m.group(2) or 0)
-        if not 1 <= n <= MAX_CANDIDATES:
-            raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
-        return _space(n, seed)
+    for pattern, synthetic_space in ((_SPACE, _space), (_DECODERS, _decoders)):
+        m = pattern.match(spec)
+        if m:
+            n, seed = int(m.group(1)), int(m.group(2) or 0)
+            if not 1 <= n <= MAX_CANDIDATES:
+                raise UsageError(f"{spec}: the population size must be from 1 to {MAX_CANDIDATES:,}")
+            return synthetic_space(n, seed)
     if spec == "space:full" or _CELLS.match(spec) or _SUPERNET.match(spec):
         return _built(spec)
     if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
@@ -107,6 +113,8 @@ def read(spec: str) -> Iterator[CandidateTask]:
 
 
 def _space(n: int, seed: int) -> Iterator[CandidateTask]:
+    from . import space as synthetic
+
     for i in range(n):
         a = synthetic.sample(seed, i)
         arch = a.to_dict()
@@ -118,6 +126,7 @@ def _built(spec: str) -> Iterator[CandidateTask]:
     """Networks our own builders make in the driver (a plan evaluates a handful): the space's full network, CIFAR-10
     cells, DARTS's supernet."""
     from . import cells
+    from . import space as synthetic  # builds ONNX protos: onnx is imported only for them
 
     m, s = _CELLS.match(spec), _SUPERNET.match(spec)
     if m:
@@ -138,6 +147,15 @@ def _built(spec: str) -> Iterator[CandidateTask]:
         yield CandidateTask(name, hashlib.sha256(data).hexdigest(), data=data)
 
 
+def _decoders(n: int, seed: int) -> Iterator[CandidateTask]:
+    from . import decoder_space
+
+    for i in range(n):
+        cfg = decoder_space.sample(seed, i)
+        data = json.dumps(cfg, sort_keys=True).encode()
+        yield CandidateTask(decoder_space.name(cfg, i), hashlib.sha256(data).hexdigest(), data=data, arch=cfg)
+
+
 def _files(path: Path) -> Iterator[CandidateTask]:
     from .hash_cache import file_sha256
 
@@ -146,9 +164,9 @@ def _files(path: Path) -> Iterator[CandidateTask]:
     if manifest is not None and manifest.is_file():
         entries = [(e.name, e.file, e.top1_accuracy_pct, e.role) for e in read_manifest(manifest)]
     elif path.is_dir():
-        entries = [(f.stem, f, None, "") for f in sorted(path.glob("*.onnx"))]
+        entries = [(f.stem, f, None, "") for f in sorted(path.glob("*.onnx")) or sorted(path.glob("*.json"))]
         if not entries:
-            raise UsageError(f"{path}: is a directory with no .onnx models")
+            raise UsageError(f"{path}: is a directory with no .onnx models (nor .json decoder configs)")
     else:
         entries = [(path.stem, path, None, "")]
     for name, file, acc, role in entries:
@@ -217,6 +235,11 @@ def _task(spec: str, i: int, item: Any) -> CandidateTask:
 def _model_bytes(where: str, name: str, model: Any, inputs: Any) -> bytes:
     import onnx
 
+    if isinstance(model, dict):  # a decoder's config.json, as a dict
+        try:
+            return json.dumps(model, sort_keys=True).encode()
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"{where} ('{name}'): the config dict is not JSON ({e})") from None
     if isinstance(model, onnx.ModelProto):
         return model.SerializeToString()
     if isinstance(model, (bytes, bytearray)):
@@ -238,4 +261,4 @@ def _model_bytes(where: str, name: str, model: Any, inputs: Any) -> bytes:
             export_onnx(model, inputs if isinstance(inputs, tuple) else (inputs,), str(out))
             return out.read_bytes()
     raise UsageError(f"{where} ('{name}'): model of type {type(model).__name__}; expected an onnx.ModelProto, bytes, "
-                     "a path or a torch module")
+                     "a path, a torch module or a decoder's config dict")

@@ -156,7 +156,9 @@ _DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"runtime
                  "serving": {"hardware": str, "dtype": str, "runtime": str, "batch": int, "datacenter": str, "utilization": float},
                  "search": {"preset": str, "published_average_spread": float, "tdp_low_share": float},
                  "boundary": {"power": str, "embodied": str, "card_embodied_co2e_kg": float, "server_base_embodied_co2e_kg": float,
-                              "accelerators_per_server": float}}
+                              "accelerators_per_server": float},
+                 "llm_serving": {"max_num_seqs": int, "max_num_batched_tokens": int, "gpu_memory_utilization": float,
+                                 "block_size": int, "prompt_tokens": int, "output_tokens": int}}
 
 
 @lru_cache(maxsize=4)

@@ -20,7 +20,7 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
     "memory_gb": (0.001, 1e5), "memory_bandwidth_gbps": (0.001, 1e6), "achievable_memory_bandwidth_gbps": (0.001, 1e6),
     "tdp_w": (0.1, 1e5), "idle_w": (0.0, 1e5), "avg_power_w": (0.1, 1e5), "busy_power_w": (0.1, 1e5),
     "memory_bound_power_w": (0.1, 1e5), "embodied_co2e_kg": (0.0, 1e6), "lifetime_years": (0.1, 50.0),
-    "l2_cache_mb": (0.01, 1e5), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5),
+    "l2_cache_mb": (0.01, 1e5), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5), "interconnect_gbps": (0.1, 1e5),
     "host_power_w": (0.0, 1e5), "accelerators_per_server": (1, 1e4),
 }
 HW_SCALAR_KEYS = tuple(_HW_SCALARS)
@@ -54,14 +54,18 @@ DEFAULT_ONLY_KEYS: dict[str, tuple[float, float]] = {
     "energy_log_sigma_transfer_step": (0.0, 5.0),
     # a board's power when bound by memory, as a share of the way from idle to busy, where a profile has no
     # memory-bound power of its own
-    "memory_bound_power_share": (0.0, 1.0)}
+    "memory_bound_power_share": (0.0, 1.0),
+    # a small all-reduce between tensor-parallel GPUs, however few bytes it moves (project/serving.py)
+    "allreduce_latency_s": (0.0, 1e-2)}
 _CALIBRATION_NUMBERS = {"median_abs_error": (0.0, 100.0), "p90_abs_error": (0.0, 100.0),
                         "energy_log_sigma_model": (0.0, 5.0), "energy_log_sigma_shared": (0.0, 5.0),
                         "energy_log_sigma_host": (0.0, 5.0), "energy_log_sigma_training": (0.0, 5.0),
                         "energy_log_sigma_host_session": (0.0, 5.0),
     # a board's power when bound by memory, as a share of the way from idle to busy, where a profile has no
     # memory-bound power of its own
-    "memory_bound_power_share": (0.0, 1.0)}
+    "memory_bound_power_share": (0.0, 1.0),
+    # a small all-reduce between tensor-parallel GPUs, however few bytes it moves (project/serving.py)
+    "allreduce_latency_s": (0.0, 1e-2)}
 _EMBODIED_METHODS = ("per card", "per die area", "per server share")
 CATEGORIES = ("gpu", "tpu", "cpu", "other")
 

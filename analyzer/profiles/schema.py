@@ -49,6 +49,7 @@ class HardwareProfile:
     memory_bandwidth_gbps: Sourced | None = None
     achievable_memory_bandwidth_gbps: Sourced | None = None
     l2_cache_mb: Sourced | None = None  # the last on-chip cache: a working set beyond it streams from memory
+    interconnect_gbps: Sourced | None = None  # GPU-to-GPU bandwidth of one GPU, each direction (NVLink, else PCIe)
     # streaming multiprocessors and the threads each holds at once: how many blocks a kernel needs to fill the chip
     sm_count: Sourced | None = None
     max_threads_per_sm: Sourced | None = None

@@ -52,6 +52,9 @@ class Params:
     resident_threads: float = math.inf  # threads the chip holds at once (SMs x threads per SM)
     stream_bandwidth_bytes_per_s: float = math.inf  # what streaming from memory reaches (a large copy)
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    # energy of a byte streamed from memory (a large copy's power over its bandwidth); energy_per_byte_j may be
+    # calibrated on cache-resident working sets instead
+    stream_energy_per_byte_j: float = 0.0
 
 
 def _unit(cls: str, dtype: str, runtime: str, hw: HardwareProfile) -> str:
@@ -142,19 +145,21 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
             inputs.append(ach.as_input(f"achievable_tflops.{u}", "TFLOP/s"))
             basis = "achievable"
         eps_flop[u] = max(busy.value - static.value - active, 0.0) / rate * flop_scale
+    # a byte streamed from memory: the measured (or estimated) power of a large copy over its bandwidth
+    mem_w = hw.memory_bound_power_w.value if hw.memory_bound_power_w else \
+        hw.idle_w.value + d["memory_bound_power_share"].value * (busy.value - hw.idle_w.value)
+    ach_bw = hw.achievable_memory_bandwidth_gbps
+    stream_eps = max(mem_w - static.value - active, 0.0) / (ach_bw.value * 1e9 if ach_bw else bw * p("memory_efficiency_layout"))
     eps_b = opt("energy_per_byte_pj")
     if eps_b is not None:
         eps_byte = eps_b.value * 1e-12
         inputs.append(eps_b.as_input("energy_per_byte_pj", "pJ/B"))
     else:
-        mem_w = hw.memory_bound_power_w.value if hw.memory_bound_power_w else \
-            hw.idle_w.value + d["memory_bound_power_share"].value * (busy.value - hw.idle_w.value)
         if hw.memory_bound_power_w:
             inputs.append(hw.memory_bound_power_w.as_input("memory_bound_power_w", "W"))
         else:
             inputs.append(d["memory_bound_power_share"].as_input("memory_bound_power_share", ""))
-        ach_bw = hw.achievable_memory_bandwidth_gbps
-        eps_byte = max(mem_w - static.value - active, 0.0) / (ach_bw.value * 1e9 if ach_bw else bw * p("memory_efficiency_layout"))
+        eps_byte = stream_eps
     calibrated = any(s.kind == "calibrated" for s in hw.projection.values()) or bool(ov)
     if calibrated:
         basis = "calibrated"
@@ -181,7 +186,7 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
             stream = bw * min(p("memory_efficiency_layout"), 1.0)  # copies: the layout class's bandwidth
     return Params(classes, host, gap, forward, async_device, static.value, active, eps_flop, eps_byte,
                   p("sparse_2_4_speedup") if supports else 1.0, supports, basis, bytes_scale(dtype), sigma_model,
-                  sigma_shared, sigma_host, session, cap, busy.value, l2, resident, stream, inputs)
+                  sigma_shared, sigma_host, session, cap, busy.value, l2, resident, stream, inputs, stream_eps)
 
 
 def _sigmas(hw: HardwareProfile, d: dict[str, Sourced], basis: str) -> tuple[float, float, float]:

@@ -39,6 +39,18 @@ class KernelArrays:
         self.grid_threads = np.array([k.grid_threads for k in ks], dtype=float)  # 0: sized to the work
         self.weight_bytes = plan.weight_bytes
 
+    @classmethod
+    def of(cls, kclass: np.ndarray, flops: np.ndarray, nbytes: np.ndarray, weights: np.ndarray, host: np.ndarray,
+           outputs: np.ndarray, weight_bytes: float) -> "KernelArrays":
+        """Kernels given as arrays (class and host-family indices), for plans built without Kernel records: a
+        decoder's serving steps (project/serving_kernels.py), many steps at once."""
+        a = cls.__new__(cls)
+        a.kernels = ()
+        a.cls, a.flops, a.bytes, a.weights, a.host, a.outputs = kclass, flops, nbytes, weights, host, outputs
+        a.grid_threads = np.zeros_like(flops)
+        a.weight_bytes = weight_bytes
+        return a
+
 
 def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.0) -> tuple[np.ndarray, ...]:
     """(time, compute, memory, energy) per kernel: t = t0 + max(flops / rate, bytes x scale / bandwidth)."""
@@ -100,27 +112,35 @@ def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: 
     ends at d_i = max(d_(i-1) + gap, issued_i) + t_i, issued_i the host time when its operator was issued;
     unrolled, d_n = S_n + gap n + max over j <= n of (issued_j - S_(j-1) - gap j), S the running sum of t.
     `extra_host`: host seconds added before each kernel (a training step's autograd engine)."""
+    latency, busy, host, e = schedule_rows(a, t[None, :], energy[None, :], params, extra_host)
+    return Timeline(float(latency[0]), float(busy[0]), float(host), float(e[0]))
+
+
+def schedule_rows(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params,
+                  extra_host: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """schedule_arrays for many forwards of the same kernels at once: `t` and `energy` are (forwards, kernels);
+    returns each forward's latency, busy time and energy, and the host time (the same for all)."""
     host_cost = np.array([params.host_s.get(f, 0.0) for f in HOST_FAMILIES] + [0.0])[a.host]
     if extra_host is not None:
         host_cost = host_cost + extra_host
     host_total = float(host_cost.sum())
-    busy = float(t.sum())
-    n = len(t)
+    busy = t.sum(axis=-1)
+    n = t.shape[-1]
     if n == 0:
-        latency = params.forward_s + host_total
+        latency = np.full(t.shape[0], params.forward_s + host_total)
     elif params.async_device:
         issued = np.cumsum(host_cost)
-        s = np.cumsum(t)
+        s = np.cumsum(t, axis=-1)
         idx = np.arange(n)
         start_term = issued - (s - t) - params.gap_s * idx
-        device = s + params.gap_s * idx + np.maximum.accumulate(start_term)
-        latency = max(float(device[-1]), float(issued[-1])) + params.forward_s
+        device = s[:, -1] + params.gap_s * (n - 1) + np.max(start_term, axis=-1)
+        latency = np.maximum(device, issued[-1]) + params.forward_s
     else:
         latency = host_total + busy + params.gap_s * n + params.forward_s
-    e = params.static_power_w * latency + params.active_power_w * busy + float(energy.sum())
-    if e > params.power_cap_w * latency:  # power-limited: the board lowers its clocks, the same work takes longer
-        latency = e / params.power_cap_w
-    return Timeline(latency, busy, host_total, e)
+    e = params.static_power_w * latency + params.active_power_w * busy + energy.sum(axis=-1)
+    # power-limited: the board lowers its clocks, the same work takes longer
+    latency = np.where(e > params.power_cap_w * latency, e / params.power_cap_w, latency)
+    return latency, busy, host_total, e
 
 
 def schedule(times: list[KernelTime], params: Params, extra_host: np.ndarray | None = None) -> Timeline:

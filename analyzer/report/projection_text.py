@@ -1,6 +1,6 @@
 """Terminal tables for `project`: one row per evaluated model (a forward, a decoder's prefill or decode step), with
---per-kernel every kernel of each; responses and training steps have their own tables (generation_text.py,
-training_text.py). Rendered from Evaluation dicts and the target's dict alone."""
+--per-kernel every kernel of each; responses, training steps and served decoders have their own tables
+(generation_text.py, training_text.py, serving_text.py). Rendered from Evaluation dicts and the target's dict alone."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ def render_evaluations(evaluations: list[dict[str, Any]], target: dict[str, Any]
         from .training_text import render_training
 
         render_training(evaluations, console)
+    elif phase == "serving":
+        from .serving_text import render_serving
+
+        render_serving(evaluations, console)
     else:
         render_projections(evaluations, console)
         for e in evaluations:

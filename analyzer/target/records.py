@@ -41,25 +41,52 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How a decoder is served (vLLM's settings and names) and the requests it serves: lengths drawn from a
+    distribution about the phase's prompt and output means, or the given (prompt, output) pairs."""
+
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    block_size: int = 16
+    gpu_memory_utilization: float = 0.9
+    kv_dtype: str = "auto"
+    tensor_parallel: int = 1  # GPUs one replica spans
+    lengths: str = "pareto-exp"  # pareto-exp | fixed | pairs
+    pairs: tuple[tuple[int, int], ...] = ()
+    pairs_source: str = ""  # the file the pairs came from, and its sha256
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("max_num_seqs", "max_num_batched_tokens", "block_size", "gpu_memory_utilization",
+                                           "kv_dtype", "tensor_parallel", "lengths", "pairs_source")}
+        d["pairs"] = len(self.pairs)  # how many; the source names them
+        return d
+
+
+@dataclass(frozen=True)
 class Phase:
     """What one evaluation costs: a forward ('inference'), a decoder's prompt ('prefill') or one generated token
     ('decode'), a whole response ('response': prefill, then output_tokens - 1 decode steps) or a training step
-    ('train', with its optimizer)."""
+    ('train', with its optimizer), or an output token of a decoder served with continuous batching ('serving': the
+    prompt and output lengths are means, or its `serving` gives the pairs)."""
 
     kind: str = "inference"
     prompt_tokens: int | None = None
     output_tokens: int | None = None
     optimizer: str | None = None
+    serving: Serving | None = None
 
     @property
     def item(self) -> str:
         """What one item of the evaluation's per-item figures is."""
         return {"inference": "input", "prefill": "prompt", "decode": "generated token", "response": "response",
-                "train": "training sample"}[self.kind]
+                "train": "training sample", "serving": "output token"}[self.kind]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "prompt_tokens": self.prompt_tokens, "output_tokens": self.output_tokens,
-                "optimizer": self.optimizer}
+        d = {"kind": self.kind, "prompt_tokens": self.prompt_tokens, "output_tokens": self.output_tokens,
+             "optimizer": self.optimizer}
+        if self.serving is not None:
+            d["serving"] = self.serving.to_dict()
+        return d
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from typing import Any
 from ..checks import check_number
 from ..errors import UsageError, param
 from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileSet, default_dtype, defaults
-from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, OPTIMIZERS, PHASES, POWER_BOUNDARIES, RUNTIMES,
-                        TRAINING_PRECISIONS)
+from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, KV_DTYPES, LENGTH_DISTRIBUTIONS, OPTIMIZERS, PHASES,
+                        POWER_BOUNDARIES, RUNTIMES, TRAINING_PRECISIONS)
 from ..units import MAX_BATCH, MAX_DIM
-from .records import EMBODIED_POLICIES, Phase, Site, Target
+from .records import EMBODIED_POLICIES, Phase, Serving, Site, Target
 
 MAX_TOKENS = 1 << 20
 PUE_RANGE = (1.0, 5.0)  # total facility power / IT power: 1 is the ideal, 5 beyond any surveyed datacenter
@@ -142,15 +142,21 @@ def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, *, pue: float 
 
 
 def resolve_phase(phase: str | None, prompt_tokens: int | None = None, output_tokens: int | None = None,
-                  optimizer: str | None = None) -> tuple[Phase, list[str]]:
-    """The phase and its lengths; `decode` with output tokens is a whole response. Notes say which defaults were
+                  optimizer: str | None = None, serving: dict[str, Any] | None = None) -> tuple[Phase, list[str]]:
+    """The phase and its lengths; `decode` with output tokens is a whole response; `serving` takes the engine's
+    settings (`serving`: max_concurrency, lengths, kv_dtype, max_batched_tokens). Notes say which defaults were
     taken."""
     kind = phase or "inference"
     if kind not in PHASES:
-        raise UsageError(f"{param('phase')} '{phase}': expected one of prefill, decode, train")
+        raise UsageError(f"{param('phase')} '{phase}': expected one of prefill, decode, train, serving")
     notes: list[str] = []
+    given = {k: v for k, v in (serving or {}).items() if v is not None}
+    if given and kind != "serving":
+        raise UsageError(f"{param(next(iter(given)))} sets how a decoder is served: use it with {param('phase')} serving")
+    if kind == "serving":
+        return _serving_phase(prompt_tokens, output_tokens, optimizer, given)
     if kind in ("inference", "train") and (prompt_tokens is not None or output_tokens is not None):
-        raise UsageError(f"{param('prompt_tokens')} and {param('output_tokens')} need {param('phase')} prefill or decode")
+        raise UsageError(f"{param('prompt_tokens')} and {param('output_tokens')} need {param('phase')} prefill, decode or serving")
     if kind != "train" and optimizer is not None:
         raise UsageError(f"{param('optimizer')} prices a training step: use it with {param('phase')} train")
     if kind == "train":
@@ -167,12 +173,57 @@ def resolve_phase(phase: str | None, prompt_tokens: int | None = None, output_to
         notes.append(f"no prompt length given: assumed {prompt_tokens} tokens")
     if kind == "prefill" and output_tokens is not None:
         raise UsageError(f"{param('output_tokens')} prices a response: use it with {param('phase')} decode")
-    for name, v in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
-        if v is not None and not 1 <= v <= MAX_TOKENS:
-            raise UsageError(f"{param(name)} {v}: must be from 1 to {MAX_TOKENS:,}")
+    _check_lengths(prompt_tokens, output_tokens)
     if kind == "decode" and output_tokens is not None:
         kind = "response"
     return Phase(kind, prompt_tokens, output_tokens), notes
+
+
+def _check_lengths(prompt_tokens: int | None, output_tokens: int | None) -> None:
+    for name, v in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
+        if v is not None and not 1 <= v <= MAX_TOKENS:
+            raise UsageError(f"{param(name)} {v}: must be from 1 to {MAX_TOKENS:,}")
+
+
+def _serving_phase(prompt_tokens: int | None, output_tokens: int | None, optimizer: str | None,
+                   given: dict[str, Any]) -> tuple[Phase, list[str]]:
+    """A decoder served by a vLLM-like engine: its settings (profiles/defaults.toml [llm_serving] where not given)
+    and the requests' lengths (a JSON-lines file of pairs, or a distribution about the means)."""
+    if optimizer is not None:
+        raise UsageError(f"{param('optimizer')} prices a training step: use it with {param('phase')} train")
+    d = defaults()["llm_serving"]
+    notes: list[str] = []
+    seqs = int(check_number("max_concurrency", given.get("max_concurrency", d["max_num_seqs"].value), 1, 1 << 16))
+    budget = int(check_number("max_batched_tokens", given.get("max_batched_tokens", d["max_num_batched_tokens"].value), 1, 1 << 20))
+    kv = given.get("kv_dtype", "auto")
+    if kv not in KV_DTYPES:
+        raise UsageError(f"{param('kv_dtype')} '{kv}': expected one of {', '.join(KV_DTYPES)}")
+    lengths = str(given.get("lengths", LENGTH_DISTRIBUTIONS[0]))
+    pairs: tuple[tuple[int, int], ...] = ()
+    source = ""
+    if lengths not in LENGTH_DISTRIBUTIONS:
+        if prompt_tokens is not None or output_tokens is not None:
+            raise UsageError(f"give the request lengths either in a file ({param('lengths')}) or as means "
+                             f"({param('prompt_tokens')}, {param('output_tokens')}), not both")
+        from ..load.lengths import read_lengths
+
+        pairs, source = read_lengths(lengths)
+        lengths = "pairs"
+    else:
+        _check_lengths(prompt_tokens, output_tokens)
+        for name, v in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
+            if v is None:
+                notes.append(f"no {name.replace('_', ' ')} given: a mean of {int(d[name].value)} assumed ({d[name].why})")
+        prompt_tokens = prompt_tokens or int(d["prompt_tokens"].value)
+        output_tokens = output_tokens or int(d["output_tokens"].value)
+    if "max_concurrency" not in given:
+        notes.append(f"no maximum concurrency given: {seqs} running requests at most ({d['max_num_seqs'].why})")
+    if budget < seqs:
+        raise UsageError(f"{param('max_batched_tokens')} {budget}: a step decodes one token of every running request, so it "
+                         f"must be at least {param('max_concurrency')} ({seqs})")
+    tp = int(check_number("tensor_parallel", given.get("tensor_parallel", 1), 1, 64))
+    serving = Serving(seqs, budget, int(d["block_size"].value), float(d["gpu_memory_utilization"].value), kv, tp, lengths, pairs, source)
+    return Phase("serving", prompt_tokens, output_tokens, serving=serving), notes
 
 
 def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, runtime: str | None = None, batch: int = 1,
@@ -182,13 +233,14 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
                    grid: float | None = None, region: str | None = None, net: bool = False, utilization: float | None = None,
                    embodied: str = "lifetime-share", default_runtime: str | None = None,
                    power_boundary: str | None = None, embodied_boundary: str | None = None,
-                   default_datacenter: str | None = None, site: Site | None = None, batch_norm: str = "auto") -> Target:
+                   default_datacenter: str | None = None, site: Site | None = None, batch_norm: str = "auto",
+                   serving: dict[str, Any] | None = None) -> Target:
     """The target: hardware (name or alias), dtype (default: the first of bf16, fp16, tf32, fp32 it has), runtime,
     batch, phase and the site (or `site` as resolved already), every default said in the notes. A training step
     runs as eager PyTorch launches it (compiled by XLA on a TPU)."""
     hw: HardwareProfile = ps.get("hardware", hardware)
     notes: list[str] = []
-    ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens, optimizer)
+    ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens, optimizer, serving)
     chosen = dtype or default_dtype(hw.peak_tflops)
     if chosen is None:
         raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DEFAULT_DTYPE_ORDER)}; give {param('dtype')}")
@@ -203,6 +255,13 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
             raise UsageError(f"{param('runtime')} {runtime}: a training step is projected as eager PyTorch runs it "
                              f"({param('runtime')} eager)")
         rt = "graph" if hw.category == "tpu" else "eager"
+    elif ph.kind == "serving":  # a serving engine runs PyTorch, its steps replayed as CUDA graphs (vLLM's default)
+        rt = runtime or "graph"
+        if rt not in ("graph", "eager"):
+            raise UsageError(f"{param('runtime')} {rt}: a served decoder runs in PyTorch: graph (CUDA graphs, vLLM's default) or "
+                             "eager (vLLM's enforce_eager)")
+        if runtime is None:
+            notes.append("no runtime given: steps replayed as CUDA graphs, as vLLM runs them")
     else:
         rt = runtime or default_runtime or str(defaults()["target"]["runtime"].value)
         if rt not in RUNTIMES:
@@ -210,6 +269,10 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
         if runtime is None:
             notes.append(f"no runtime given: projected for {rt}")
     b = int(check_number("batch", batch, 1, MAX_BATCH))
+    if ph.serving is not None:  # a served decoder's batch is the requests running at once, at most
+        if b != 1 and b != ph.serving.max_num_seqs:
+            raise UsageError(f"{param('batch')} {b}: a served decoder's batch is its concurrency: give {param('max_concurrency')}")
+        b = ph.serving.max_num_seqs
     if batch_norm not in BATCH_NORM_POLICIES:
         raise UsageError(f"{param('batch_norm')} '{batch_norm}': expected one of {', '.join(BATCH_NORM_POLICIES)}")
     bound = tuple(sorted((dims or {}).items()))
@@ -224,18 +287,21 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
 
 
 def serving_target(ps: ProfileSet, *, hardware: str | None = None, dtype: str | None = None, runtime: str | None = None,
-                   batch: int | None = None, datacenter: str | None = None, pue: float | None = None,
+                   batch: int | None = None, datacenter: str | None = None, pue: float | None = None, decoders: bool = False,
                    **site: Any) -> tuple[Target, list[str]]:
     """`analyze`'s serving scenario: profiles/defaults.toml's [serving] where an option is not given, each
-    default said in the notes."""
+    default said in the notes. `decoders`: the candidates are decoders' configs, served (phase serving) with the
+    batch as their maximum concurrency."""
     d = defaults()["serving"]
     notes = []
     dc = datacenter
     if dc is None and pue is None:
         dc = str(d["datacenter"].value)
+    b = batch if batch is not None else int(d["batch"].value)
+    served = {"phase": "serving", "serving": {"max_concurrency": b}} if decoders else {}
     t = resolve_target(ps, hardware or str(d["hardware"].value), dtype=dtype or str(d["dtype"].value),
-                       runtime=runtime or str(d["runtime"].value), batch=batch if batch is not None else int(d["batch"].value),
-                       datacenter=dc, pue=pue, **site)
+                       runtime=runtime or str(d["runtime"].value), batch=b, datacenter=dc, pue=pue,
+                       **served, **site)
     if datacenter is None and pue is None:
         notes.append(f"serving datacenter: {dc} (PUE {t.pue:g}), the default of analyze: {d['datacenter'].why}")
     return t, notes

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError, param
-from .base import (BatchNormOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
+from .base import (BatchNormOpt, HardwareOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
                   command, console, load, print_json, raise_failed, report_failed)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
@@ -33,8 +33,7 @@ def amortize(
     nas_co2e_g: Annotated[Optional[str], typer.Option("--nas-co2e-g", help="NAS-found model gCO2e per item (number or range).")] = None,
     baseline_model: Annotated[Optional[Path], typer.Option("--baseline-model", help="Baseline ONNX model, projected on --hardware.")] = None,
     nas_model: Annotated[Optional[Path], typer.Option("--nas-model", help="NAS-found ONNX model, projected on --hardware.")] = None,
-    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target for --*-model projections.")] = "h100",
-    dtype: DtypeOpt = "fp16", batch: BatchOpt = 64, runtime: Annotated[str, typer.Option("--runtime", help="eager, graph or ort.")] = "graph",
+    hardware: HardwareOpt = None, dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None,
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH.")] = "1e6",
     deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "1",
@@ -133,8 +132,8 @@ def strategies(
 @command
 def rank_cmd(
     models: Annotated[list[Path], typer.Argument(help="ONNX files or folders (a manifest gives accuracy and roles).")],
-    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
-    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
+    hardware: HardwareOpt = None,
+    dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     accuracy: Annotated[Optional[Path], typer.Option("--accuracy", help="CSV model,accuracy (top-1 %); else the manifest's.")] = None,
     objective: Annotated[str, typer.Option("--objective", help="co2e, energy, latency or weighted.")] = "co2e",

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
+from .base import (BatchNormOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
                    RegionOpt, app, command, console, load, print_json, raise_failed, report_failed)
 
 
@@ -31,7 +31,7 @@ def plan_search(
     final_chip_hours: Annotated[Optional[float], typer.Option("--final-chip-hours", help="The final training in chip-hours (with --candidate-chip-hours).")] = None,
     final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]) and print it beside the published cost.")] = None,
-    dtype: DtypeOpt = None, batch: BatchOpt = 64, optimizer: OptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
+    dtype: DtypeOpt = None, batch: Annotated[int, typer.Option("--batch", help="Training batch size (1 to 1,048,576).")] = 64, optimizer: OptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
     profiles: ProfilesOpt = None,

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
+from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NoStoreOpt, OutFormat, ProfilesOpt,
                    PueOpt, QuietOpt, RegionOpt, RuntimeOpt, StoreOpt, TimeoutOpt, app, command, console, load, print_json,
                    report_errors, report_failed)
 
@@ -21,8 +21,8 @@ from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, G
 @command
 def population(
     source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), FILE.py:NAME (a generator), a folder, a manifest.toml or an .onnx file.")],
-    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
-    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
+    hardware: HardwareOpt = None,
+    dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=1024, help="Local worker processes (default: one per core).")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Run the tasks on Ray (the ray extra): a local cluster, or --ray-address.")] = False,

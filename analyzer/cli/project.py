@@ -16,9 +16,9 @@ from .base import (AssumeUpperOpt, BatchNormOpt, BatchOpt, DatacenterOpt, DtypeO
 @command
 def project(
     models: Annotated[list[Path], typer.Argument(help="ONNX files, or folders (a manifest.toml's models, else *.onnx).")],
-    hardware: HardwareOpt,
+    hardware: HardwareOpt = None,
     dtype: DtypeOpt = None,
-    batch: BatchOpt = 1,
+    batch: BatchOpt = None,
     runtime: RuntimeOpt = None,
     dim: Annotated[Optional[list[str]], typer.Option("--dim", help="Bind a symbolic input dim: NAME=VALUE (repeatable).")] = None,
     pue: PueOpt = None,

@@ -23,7 +23,7 @@ from ..load.manifest import expand_model_args
 from ..profiles import ProfileSet, defaults
 from ..project import saving_band
 from ..records import Evaluation
-from ..target import Target, resolve_site, resolve_target, serving_target
+from ..target import Target, resolve_site, resolve_target
 from ..units import DAYS_PER_YEAR
 from .amortize import AmortizeInputs, amortize
 from .pairing import choose_pair
@@ -129,10 +129,9 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     from .ranking import rank_models
 
     check_number("accuracy_tolerance", req.accuracy_tolerance, 0.0, 100.0)
-    target, notes = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
-                                   datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net,
-                                   batch_norm=req.batch_norm)
-    notes += list(target.notes)
+    target = resolve_target(ps, req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch, datacenter=req.datacenter,
+                            pue=req.pue, grid=req.grid, region=req.region, net=req.net, batch_norm=req.batch_norm)
+    notes = list(target.notes)
     ipd = parse_dist(req.items_per_day, "items_per_day", allow_zero=False)
     deployments = parse_dist(req.deployments, "deployments", allow_zero=False)
     years, days = _years(req.horizon_years)

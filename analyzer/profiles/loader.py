@@ -152,8 +152,9 @@ class Default:
     why: str
 
 
-_DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"runtime": str, "prompt_tokens": int},
-                 "serving": {"hardware": str, "dtype": str, "runtime": str, "batch": int, "datacenter": str},
+_DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"prompt_tokens": int},
+                 "serving": {"hardware": str, "dtype": str, "runtime": str, "cpu_runtime": str, "batch": int, "datacenter": str,
+                             "region": str},
                  "search": {"preset": str, "published_average_spread": float, "tdp_low_share": float}}
 
 

@@ -99,10 +99,15 @@ def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         return fn(*args, **kwargs)
 
 
-def console() -> Console:
-    c = Console(highlight=False, emoji=False)  # user text (file names, notes) is never markup or emoji codes
-    if not c.is_terminal:
-        c.width = max(c.width, 160)
+WIDTH = 100  # tables and text fit an ordinary terminal; --wide lifts it
+WideOpt = Annotated[bool, typer.Option("--wide", help="Tables as wide as their content, with every row and column (default: fit 100 columns).")]
+
+
+def console(wide: bool = False) -> Console:
+    """stdout for tables: 100 columns (fewer on a narrower terminal), or as wide as the content with --wide. User
+    text (file names, notes) is never markup or emoji codes."""
+    c = Console(highlight=False, emoji=False)
+    c.width = 1000 if wide else min(c.width, WIDTH) if c.is_terminal else WIDTH
     return c
 
 

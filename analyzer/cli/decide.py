@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from ..errors import UsageError, param
 from .base import (BatchNormOpt, HardwareOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
-                  command, console, load, print_json, raise_failed, report_failed)
+                  WideOpt, command, console, load, print_json, raise_failed, report_failed)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
 NasDcOpt = Annotated[Optional[str], typer.Option("--nas-datacenter", help="Datacenter profile where the search runs.")]
@@ -45,7 +44,7 @@ def amortize(
     budget_hardware: Annotated[Optional[str], typer.Option("--budget-hardware", help="Express the largest NAS budget in chip-hours of this hardware (default: the search's).")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
-    profiles: ProfilesOpt = None,
+    profiles: ProfilesOpt = None, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
@@ -104,7 +103,7 @@ def amortize(
     else:
         from ..report.decide_text import render_amortization
 
-        render_amortization(d, console())
+        render_amortization(d, console(wide))
 
 
 @app.command()
@@ -141,7 +140,7 @@ def rank_cmd(
     max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
     profiles: ProfilesOpt = None,
-    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
@@ -161,9 +160,10 @@ def rank_cmd(
                     "evaluations": [e.to_dict() for e in evaluations]})
     else:
         from ..report.decide_text import render_ranking
+        from ..report.text import notes
 
-        c = console()
-        render_ranking([r.to_dict() for r in rows], c)
-        for n in target.notes:
-            c.print(f"[yellow]note[/] {escape(n)}")
+        c = console(wide)
+        t = target.to_dict()
+        render_ranking([r.to_dict() for r in rows], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})")
+        notes(target.notes, c)
     raise typer.Exit(code)

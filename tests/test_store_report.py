@@ -287,3 +287,36 @@ def test_report_renders_in_headless_chromium(tmp_path, shipped):
     dom = _run_chromium(exe, tmp_path, hostile, "--dump-dom")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script>alert(1)" not in dom.stdout
 
+
+def test_every_run_is_in_the_history_and_export_covers_each_kind(tmp_path, shipped):
+    """Issue #28: profile, project, measure, analyze, population and plan-search each leave a run in the history;
+    export gives every run, or one command's."""
+    import onnx
+
+    from analyzer.engine.store import default_path
+    from onnx_builders import one_node
+
+    store = tmp_path / "r.sqlite"
+    r18 = shipped["resnet18"]
+    for args in (("profile", r18), ("project", r18), ("analyze", r18.parent, "--samples", "200", "--no-sensitivity"),
+                 ("population", "space:3", "--workers", "1"),
+                 ("plan-search", "space:3", "--sample", "2", "--samples-per-candidate", "1000")):
+        r = cli(*args, "--store", store, "--format", "json")
+        assert r.exit_code == 0, r.output
+    runs = json.loads(cli("history", "--store", store, "--format", "json").stdout)
+    assert [r["command"] for r in runs] == ["plan-search", "population", "analyze", "project", "profile"]
+    assert runs[-1]["summary"]["profiled"] == 1 and list(runs[-1]["summary"]["macs"].values())[0] > 1e9
+    assert runs[-2]["args"]["hardware"] == "h100-sxm-calibrated" and runs[-2]["summary"]["projected"] == 1
+    one = tmp_path / "relu.onnx"
+    onnx.save(one_node("Relu", {"x": [1, 8]}, {"y": [1, 8]}), str(one))
+    m = cli("measure", one, "--max-time", "0.3", "--meter", "none", "--store", tmp_path / "m.jsonl", "--format", "json")
+    assert m.exit_code == 0, m.output
+    assert Store.open_readonly(default_path()).runs(1)[0]["command"] == "measure"
+    every = json.loads(cli("export", "--store", store, "--kind", "run", "--format", "json").stdout)
+    assert sorted(r["command"] for r in every) == ["analyze", "plan-search", "population", "profile", "project"]
+    only = json.loads(cli("export", "--store", store, "--kind", "project", "--format", "json").stdout)
+    assert [r["command"] for r in only] == ["project"] and only[0]["kind"] == "run"
+    csv_text = cli("export", "--store", store, "--kind", "plan-search", "--format", "csv").stdout
+    assert "summary.co2e_kg" in csv_text.splitlines()[0] and len(csv_text.splitlines()) == 2
+    assert cli("profile", r18, "--store", store, "--no-store").exit_code == 0
+    assert len(Store.open_readonly(store).runs(None)) == 5  # --no-store: not recorded

@@ -95,6 +95,12 @@ def measure(
             mstore.append(store or mstore.default_path(), results)
         except AnalyzerError as e:
             err.print(f"warning: {message(e)}")
+    from .runlog import record_run
+
+    record_run("measure", {"models": [str(m) for m in models], "batches": batches, "provider": full_provider,
+                           "measurements": str(store or mstore.default_path())},
+               {"measured": len(results), "latency_s": {f"{r.model}@{r.batch}": r.latency_s_median for r in results[:20]}},
+               None, no_store)
     if results:
         if fmt is OutFormat.json:
             print_json([r.to_dict() for r in results])

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, app, command, console, err, message, parse_dims, per_model
+from .base import AssumeUpperOpt, MemoryLimitOpt, NoStoreOpt, OutputTokensOpt, PhaseOpt, PromptOpt, StoreOpt, TimeoutOpt, WideOpt, app, command, console, err, message, parse_dims, per_model
 
 
 class Format(str, Enum):
@@ -38,6 +38,7 @@ def profile(
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
     symbolic: Annotated[bool, typer.Option("--symbolic", help="MACs, FLOPs and bytes as exact polynomials in the input dims left free (not bound by --dim or --batch), overall and per operator type.")] = False,
+    store: StoreOpt = None, no_store: NoStoreOpt = False, wide: WideOpt = False,
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
@@ -78,13 +79,18 @@ def profile(
                                  _phase_profile(path, phase, prompt, out_tokens, batch or 1, dims, phase_notes, kw))
     results += profiled
     code = max(code, failed)
+    from .runlog import record_run
+
+    record_run("profile", {"models": [str(m) for m in models], "batch": batch, "dims": dims, "phase": phase},
+               {"profiled": len(results), "failed": len(paths) + len(torch_specs) - len(results),
+                "macs": {r.model: r.macs for r in results[:20]}}, store, no_store)
     if results:
         if fmt is Format.json:
             sys.stdout.write(to_json(results) + "\n")
         elif fmt is Format.csv:
             sys.stdout.write(to_csv(results, per_op))
         else:
-            render_profiles(results, console(), per_op)
+            render_profiles(results, console(wide), per_op)
     raise typer.Exit(code)
 
 

@@ -9,7 +9,7 @@ import typer
 
 from .base import (AssumeUpperOpt, BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
                    OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, RegionOpt, RuntimeOpt,
-                   TimeoutOpt, UtilizationOpt, app, command, console, load, parse_dims, print_json, report_failed)
+                   StoreOpt, NoStoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, parse_dims, print_json, report_failed)
 
 
 @app.command()
@@ -36,7 +36,7 @@ def project(
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
     optimizer: OptimizerOpt = None,
-    profiles: ProfilesOpt = None,
+    profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Project latency, energy and CO2e per item onto target hardware: the graph becomes the kernels the
@@ -57,10 +57,15 @@ def project(
     results = evaluate(expand_model_args(models), target)
     ok = [e for e in results if e.ok]
     code = report_failed([e for e in results if not e.ok])
+    from .runlog import record_run
+
+    record_run("project", {"models": [str(m) for m in models], **target.settings()},
+               {"projected": len(ok), "failed": len(results) - len(ok),
+                "co2e_g_per_item": {e.name: e.co2e_g_per_item for e in ok[:20]}}, store, no_store)
     if ok and fmt is OutFormat.json:
         print_json([e.to_dict() for e in ok])
     elif ok:
         from ..report.projection_text import render_evaluations
 
-        render_evaluations([e.to_dict() for e in ok], target.to_dict(), console())
+        render_evaluations([e.to_dict() for e in ok], target.to_dict(), console(wide), wide)
     raise typer.Exit(code)

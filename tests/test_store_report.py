@@ -320,3 +320,18 @@ def test_every_run_is_in_the_history_and_export_covers_each_kind(tmp_path, shipp
     assert "summary.co2e_kg" in csv_text.splitlines()[0] and len(csv_text.splitlines()) == 2
     assert cli("profile", r18, "--store", store, "--no-store").exit_code == 0
     assert len(Store.open_readonly(store).runs(None)) == 5  # --no-store: not recorded
+
+
+@pytest.mark.extras
+def test_export_writes_parquet_with_the_parquet_extra(tmp_path, shipped):
+    from conftest import require_extra
+
+    pq = require_extra("pyarrow.parquet", "NAS_ANALYZER_REQUIRE_PARQUET",
+                       "parquet export was NOT checked: pyarrow is not installed (pip install -e '.[parquet]')")
+    store = tmp_path / "r.sqlite"
+    assert cli("project", shipped["resnet18"], "--store", store).exit_code == 0
+    out = tmp_path / "runs.parquet"
+    r = cli("export", "--format", "parquet", "--kind", "run", "--store", store, "--out", out)
+    assert r.exit_code == 0, r.output
+    rows = pq.read_table(out).to_pylist()
+    assert len(rows) == 1 and rows[0]["command"] == "project" and rows[0]["summary.projected"] == 1

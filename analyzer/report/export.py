@@ -36,7 +36,7 @@ def rows_to_parquet(rows: list[dict[str, Any]], out: Path) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise UsageError("parquet export needs pyarrow: pip install pyarrow") from None
+        raise UsageError("parquet export needs pyarrow: pip install 'nas-analyzer[parquet]'") from None
     try:
         pq.write_table(pa.Table.from_pylist([flatten(r) for r in rows]), str(out))
     except OSError as e:

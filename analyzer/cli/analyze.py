@@ -1,8 +1,6 @@
 """Commands `analyze` (the main job) and `report`: parsing and rendering only; the job is
 `analyzer.decide.analysis.analyze`."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated, Optional

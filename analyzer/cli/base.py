@@ -1,8 +1,6 @@
 """The typer app, the options commands share, and the one error decorator: an AnalyzerError becomes one line
 on stderr and its exit code (2 usage, 1 analysis), in every command the same way."""
 
-from __future__ import annotations
-
 import functools
 import math
 import re

@@ -1,7 +1,5 @@
 """Commands `amortize`, `strategies` and `rank`: parsing and rendering only."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -1,7 +1,5 @@
 """Command `measure`: parsing and rendering only."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

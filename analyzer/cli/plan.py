@@ -1,7 +1,5 @@
 """Command `plan-search`: a search's cost before it runs (issue #18). Parsing and rendering only."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated, Optional

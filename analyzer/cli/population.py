@@ -1,7 +1,5 @@
 """Command `population`: a search's candidates at scale, on a process pool or a Ray cluster (issue #17)."""
 
-from __future__ import annotations
-
 import csv
 import json
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Command `project`: parsing and rendering only; the evaluation is the engine's."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -1,7 +1,5 @@
 """Commands `history` and `export`, and opening the store for the commands that cache results."""
 
-from __future__ import annotations
-
 import sys
 from enum import Enum
 from pathlib import Path

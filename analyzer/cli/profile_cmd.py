@@ -1,7 +1,5 @@
 """Command `profile`: the static profile of ONNX files and PyTorch modules. Parsing and rendering only."""
 
-from __future__ import annotations
-
 import sys
 from enum import Enum
 from pathlib import Path
@@ -42,12 +40,10 @@ def profile(
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
-    from ..count import profile_onnx
     from ..load.manifest import expand_model_args
     from ..load.torch_fvcore import is_torch_spec
     from ..records import ModelProfile
     from ..report.serialize import to_csv, to_json
-    from ..report.text import render_profiles
     from ..target import resolve_phase
 
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
@@ -75,7 +71,7 @@ def profile(
             err.print(f"error: {message(e)}")
             code = max(code, e.exit_code)
     kw = dict(per_op=per_op, scan_sparsity=sparsity, assume_upper_bound=assume_upper_bound)
-    profiled, failed = per_model(paths, lambda path: profile_onnx(path, dims, batch, **kw) if phase is None else
+    profiled, failed = per_model(paths, lambda path: _remembered(path, dims, batch, kw) if phase is None else
                                  _phase_profile(path, phase, prompt, out_tokens, batch or 1, dims, phase_notes, kw))
     results += profiled
     code = max(code, failed)
@@ -90,8 +86,30 @@ def profile(
         elif fmt is Format.csv:
             sys.stdout.write(to_csv(results, per_op))
         else:
+            from ..report.text import render_profiles
+
             render_profiles(results, console(wide), per_op)
     raise typer.Exit(code)
+
+
+def _remembered(path: Path, dims: dict[str, int], batch: int | None, kw: dict):
+    """The profile of `path`, read back (load/profile_memo.py) when the file, the options and the code are unchanged:
+    then neither onnx nor numpy is imported. Per-operator profiles are not remembered (they are large)."""
+    from ..load import profile_memo
+    from ..records import ModelProfile
+
+    options = {"dims": dims, "batch": batch, **kw}
+    if not kw["per_op"]:
+        hit = profile_memo.lookup(path, options)
+        if hit is not None:
+            return ModelProfile.from_dict(hit)
+    from ..count import profile_onnx
+
+    deps: list[Path] = []
+    p = profile_onnx(path, dims, batch, files_read=deps, **kw)
+    if not kw["per_op"]:
+        profile_memo.remember(path, options, p.to_dict(), deps)
+    return p
 
 
 def _phase_profile(path: Path, phase: str, prompt: int, out_tokens: int | None, batch: int, dims: dict[str, int],

@@ -59,12 +59,13 @@ def _hasher(path: Path | None):
 
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
                  per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True,
-                 assume_upper_bound: bool = False, trusted: bool = False) -> ModelProfile:
+                 assume_upper_bound: bool = False, trusted: bool = False, files_read: list[Path] | None = None) -> ModelProfile:
     """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte. assume_upper_bound costs the largest
     output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note.
-    trusted: a model this tool built itself in this process (see load_onnx)."""
+    trusted: a model this tool built itself in this process (see load_onnx). `files_read`, if given, receives the
+    external-data files the profile depends on (for remembering it: load/profile_memo.py)."""
     with _hasher(Path(path) if hash_file else None) as pool:
         # hashlib releases the GIL: a large file is hashed while the graph is parsed and the weights scanned
         digest = pool.submit(hash_cache.file_sha256, Path(path)) if hash_file else None
@@ -80,6 +81,8 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         elif scan_sparsity:
             sp = _remembered_sparsity(loaded)
         sha256 = digest.result() if digest is not None else ""
+        if files_read is not None:
+            files_read += sorted({w.external.path for w in loaded.weights.values() if w.external is not None})
     try:
         return static.summarise(
             model=str(path), sha256=sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,

@@ -187,7 +187,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                 "growth_per_year": growth.text()}
     sens: list[Sensitivity] = []
     if req.sensitivity:
-        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache)
+        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache, store, profiles_ver)
         sens.sort(key=lambda s: -s.swing_kg)
     verdict = {"outcome": amort.outcome, "p_net_saving": amort.p_positive, "text": amort.verdict}
     amort_d = amort.to_dict()
@@ -195,11 +195,11 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), target.to_dict(), scenario, [r.to_dict() for r in rows],
                     [e.to_dict() for e in evaluations], pair.to_dict(), sc.to_dict() | {"budget_hardware": budget_chip},
                     saving, amort_d, verdict, [s.to_dict() for s in sens],
-                    _illustrative_fourms(ps, target, base, nas, {p.stem: p for p in paths}, cache), notes + amort.notes, [e.error_text() for e in failed])
+                    _illustrative_fourms(ps, target, base, nas, {p.stem: p for p in paths}, cache, store, profiles_ver), notes + amort.notes, [e.error_text() for e in failed])
 
 
 def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluation, sc, inputs: AmortizeInputs,
-                   years: Dist, paths: list[Path], cache: dict) -> list[Sensitivity]:
+                   years: Dist, paths: list[Path], cache: dict, store=None, profiles_ver: str = "") -> list[Sensitivity]:
     from ..engine import evaluate
 
     point = Scenario(base.co2e_g_per_item - nas.co2e_g_per_item, sc.cost_kg, inputs.items_per_day.point,
@@ -220,7 +220,8 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
             t2 = resolve_target(ps, over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
                                 runtime=over.get("runtime", target.runtime), batch=int(over.get("batch", target.batch)),
                                 site=target.site, batch_norm=target.batch_norm)
-            evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache)
+            # through the results store: a repeated analyze reads the sweeps' evaluations back too
+            evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache, store=store, profiles_ver=profiles_ver)
             if not all(e.ok for e in evs):
                 return None
             return point.net_kg(saving_g_per_item=evs[0].co2e_g_per_item - evs[1].co2e_g_per_item)
@@ -244,7 +245,7 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
 
 
 def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: Evaluation, files: dict[str, Path],
-                         cache: dict) -> dict | None:
+                         cache: dict, store=None, profiles_ver: str = "") -> dict | None:
     """The 4Ms between the baseline as deployed and an illustrative better choice, from the same projections as the
     rest of the analysis: the NAS model on the serving default's hardware (the calibrated H100; the deployed one
     when it is that) at the same dtype, runtime and batch, in a hyperscale datacenter (google-fleet) in
@@ -261,7 +262,7 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
         if not same:
             t2 = resolve_target(ps, hw, dtype=target.dtype if target.dtype in ps.get("hardware", hw).peak_tflops else None,
                                 runtime=target.runtime, batch=target.batch, site=better, batch_norm=target.batch_norm)
-            on_better = evaluate([files[nas.name]], t2, cache=cache)[0]
+            on_better = evaluate([files[nas.name]], t2, cache=cache, store=store, profiles_ver=profiles_ver)[0]
             if not on_better.ok:
                 return None
     except (AnalyzerError, KeyError):

@@ -20,9 +20,10 @@ def load_at_batch(path: Path, dims: dict[str, int] | None, batch: int | None, ha
                    assume_upper_bound: bool = False, trusted: bool = False) -> LoadedModel:
     """Load with the batch bound. Constants in the graph (a Reshape to [1, ...]) can pin parts of it to the
     traced batch, which shape inference does not always notice: when matrix work at batch N is not N x
-    the work at batch 1, profile one item and scale by N instead, and say so."""
+    the work at batch 1, profile one item and scale by N instead, and say so. A model this tool built itself
+    (`trusted`: the synthetic space, whose only reshape is a Flatten from axis 1) pins nothing: not checked."""
     loaded = load_onnx(path, dims, batch, hash_file, assume_upper_bound, trusted)
-    if batch is None or batch == 1 or loaded.batch_scale != 1:
+    if batch is None or batch == 1 or loaded.batch_scale != 1 or trusted:
         return loaded
     one = load_onnx(path, dims, 1, hash_file=False, assume_upper_bound=assume_upper_bound, trusted=trusted)
     if _macs(loaded) == batch * _macs(one):

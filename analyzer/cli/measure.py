@@ -7,7 +7,7 @@ import typer
 
 from ..errors import AnalyzerError, UsageError
 from ..errors import naming
-from .base import MemoryLimitOpt, TimeoutOpt, FormatOpt, OutFormat, app, command, console, err, message, parse_dims, print_json
+from .base import MemoryLimitOpt, TimeoutOpt, WideOpt, FormatOpt, OutFormat, app, command, console, err, message, parse_dims, print_json
 
 
 def parse_batches(text: str) -> list[int]:
@@ -39,7 +39,7 @@ def measure(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
     on: Annotated[Optional[list[str]], typer.Option("--on", help="Measure on a Ray fleet's nodes of this kind (a Ray resource, e.g. accelerator_type:H100; repeatable).")] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="The Ray cluster for --on ('auto', ray://HOST:PORT; default: a local one).")] = None,
-    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Measure latency with ONNX Runtime (warm-up, then adaptive repetition until the median's 95% CI is
@@ -105,5 +105,5 @@ def measure(
         else:
             from ..report.measure_text import render_measurements
 
-            render_measurements(results, console(), quiet)
+            render_measurements(results, console(wide), quiet)
     raise typer.Exit(code)

@@ -41,7 +41,7 @@ def render_amortization(a: dict[str, Any], console: Console, title: str = "NAS a
     the verdict (unless the caller prints it last itself)."""
     unc = a.get("uncertainty") or {}
     chip = a.get("inputs", {}).get("budget_hardware") or ""
-    sm, su = unit_for([a["savings_g_per_item"]], CO2E_PER_ITEM)
+    sm, su = unit_for([a["savings_g_per_item"], *a["intensity_g_per_item"].values()], CO2E_PER_ITEM)  # one unit for all
     budget_kg = a["max_nas_budget_kg"]
     nothing = budget_kg is not None and budget_kg <= 0  # nothing saved: no budget in any unit
 

@@ -12,6 +12,9 @@
    the page cache and, where this process may drop it (root on Linux), from disk.
 4. Sparsity scan of external weights: throughput (target >= 1 GB/s) and peak RSS of a fresh process
    (target: well below the weights' size).
+5. Whole processes (issue #28): `nas-analyzer profile` of the three transformers, the first time (an empty cache)
+   and repeated (the profile read back, load/profile_memo.py), against a process running onnx-tool's model_profile
+   on the same files. Target: >= 20x (repeated). `--processes-only` runs this section alone.
 Prints a table; not a test (timings belong in benchmarks, not in the test suite).
 """
 
@@ -165,16 +168,54 @@ def bench_sparsity(gib: float) -> None:
               f" = {out['maxrss_kib'] * 1024 / size:.1%} of the weights' size")
 
 
+_TOOL = "import contextlib, io, sys, onnx_tool\nwith contextlib.redirect_stdout(io.StringIO()):\n    onnx_tool.model_profile(sys.argv[1])"
+
+
+def _process(cmd: list[str], env: dict) -> tuple[float, float]:
+    """(wall, CPU) seconds of one whole process."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, capture_output=True, check=True, cwd=HERE.parent)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def bench_processes(paths: dict[str, Path], repeats: int) -> None:
+    """The CLI as a user runs it against onnx-tool in its own process, on the three transformers together."""
+    names = [n for n in paths if n != "resnet50"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "XDG_CACHE_HOME": tmp}
+        cli = [sys.executable, "-m", "analyzer", "profile", "--no-store", *(str(paths[n]) for n in names)]
+        first = _process(cli, env)  # an empty cache: hashed, scanned, counted
+        again = [_process(cli, env) for _ in range(repeats)]
+        tool = [sum(x) for x in zip(*(_process([sys.executable, "-c", _TOOL, str(paths[n])], env) for n in names))]
+    rep = (statistics.median(w for w, _ in again), statistics.median(c for _, c in again))
+    print(f"\nwhole processes, the three transformers ({', '.join(names)}); load average {os.getloadavg()[0]:.2f}")
+    print(f"  onnx-tool (one process per model)   {tool[0]:7.2f} s wall {tool[1]:7.2f} s CPU")
+    print(f"  nas-analyzer profile, first          {first[0]:7.2f} s wall {first[1]:7.2f} s CPU   "
+          f"{tool[0] / first[0]:5.1f}x faster (wall), {tool[1] / first[1]:5.1f}x (CPU)")
+    print(f"  nas-analyzer profile, repeated       {rep[0]:7.2f} s wall {rep[1]:7.2f} s CPU   "
+          f"{tool[0] / rep[0]:5.1f}x faster (wall), {tool[1] / rep[1]:5.1f}x (CPU); target >= 20x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-onnx-tool", action="store_true")
     ap.add_argument("--sparsity-gib", type=float, default=1.0)
+    ap.add_argument("--processes-only", action="store_true")
     args = ap.parse_args()
     from export_models import export_all
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     paths = export_all()
+    if not args.no_onnx_tool:
+        bench_processes(paths, args.repeats)
+    if args.processes_only:
+        return
     bench_profile(paths, args.repeats, not args.no_onnx_tool)
     bench_first_profile(paths)
     if args.sparsity_gib > 0:

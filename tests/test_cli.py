@@ -223,3 +223,22 @@ def test_sha256_is_of_the_file_and_cached_until_it_changes(tmp_path, monkeypatch
     onnx.save(m, str(path))  # new content: size is the same, mtime/ctime change
     assert hash_cache.lookup(path) is None
     assert profile_onnx(path, batch=1).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_repeated_profile_is_read_back_without_onnx(tmp_path):
+    """Issue #28: the second profile of an unchanged file imports neither onnx nor numpy and gives the same record;
+    a changed file is profiled again."""
+    path = tmp_path / "relu.onnx"
+    onnx.save(one_node("Relu", {"x": [1, 8]}, {"y": None}), str(path))
+    code = ("import sys; sys.argv = ['nas-analyzer', 'profile', sys.argv[1], '--format', 'json', '--no-store']\n"
+            "from analyzer.cli import main\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('HEAVY', ' '.join(sorted(m for m in ('onnx', 'numpy') if m in sys.modules)))")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[0].stderr
+    first, second = (r.stdout.rsplit("HEAVY", 1) for r in runs)
+    assert first[1].split() == ["numpy", "onnx"] and second[1].split() == [] and json.loads(first[0]) == json.loads(second[0])
+    onnx.save(one_node("Relu", {"x": [1, 16]}, {"y": None}), str(path))  # changed: profiled again
+    third = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, env=env)
+    assert json.loads(third.stdout.rsplit("HEAVY", 1)[0])[0]["flops"] == 16

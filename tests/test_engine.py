@@ -43,6 +43,46 @@ def test_every_command_gives_the_same_evaluation():
     assert {"pue", "grid_gco2e_per_kwh", "utilization", "embodied_co2e_kg", "lifetime_years", "static_power_w"} <= names
 
 
+def test_one_serving_default_everywhere():
+    """Issue #28: the shipped ResNet-50 evaluated by analyze, project, rank and population with no target flag beyond
+    --hardware: identical energy and CO2e, the serving default (profiles/defaults.toml [serving]) taken by each and
+    said in its notes."""
+    from analyzer.profiles import defaults
+
+    d = defaults()["serving"]
+    hw = ["--hardware", "h100"]
+    r50 = MODELS / "resnet50.onnx"
+    project = _json("project", r50, *hw)[0]
+    ranked = _json("rank", MODELS, *hw)
+    rank = {e["name"]: e for e in ranked["evaluations"]}["resnet50"]
+    analysis = _json("analyze", MODELS, *hw, "--no-store", "--no-sensitivity", "--samples", "200")
+    analyze = {e["name"]: e for e in analysis["projections"]}["resnet50"]
+    population = _json("population", MODELS, *hw, "--no-store", "--workers", "1", "--top", "10")
+    pop = {r["name"]: r for r in population["top"]}["resnet50"]
+    for k in ("energy_j_per_item", "co2e_g_per_item"):
+        assert project[k] == rank[k] == analyze[k] == pop[k], k
+    assert (project["dtype"], project["runtime"], project["batch"]) == (d["dtype"].value, d["runtime"].value, d["batch"].value)
+    assert analysis["target"]["pue"] == ranked["target"]["pue"] == population["target"]["pue"] == 1.1  # google-fleet
+    for notes in (ranked["notes"], analysis["notes"], population["target"]["notes"]):
+        assert any(n.startswith("serving default (profiles/defaults.toml): dtype fp16, runtime graph, batch 64") for n in notes), notes
+        assert any("assumed google-fleet (PUE 1.1)" in n for n in notes), notes
+
+
+def test_the_serving_default_adapts_to_the_hardware_and_says_so():
+    """A CPU has no fp16 and no CUDA graphs: its first dtype and ONNX Runtime, each said; a training step keeps its
+    own defaults (eager, the hardware's first of bf16...)."""
+    from analyzer import load_profiles, resolve_target
+
+    ps = load_profiles()
+    cpu = resolve_target(ps, "epyc-7763")
+    assert (cpu.dtype, cpu.runtime, cpu.batch) == ("fp32", "ort", 64)
+    assert any("dtype fp32 (epyc-7763 has no fp16)" in n and "runtime ort" in n for n in cpu.notes), cpu.notes
+    train = resolve_target(ps, "h100", phase="train")
+    assert (train.dtype, train.runtime, train.batch, train.pue) == ("bf16", "eager", 1, 1.57)
+    default = resolve_target(ps)
+    assert default.hardware.name == "h100-sxm-calibrated" and any(n.startswith("no hardware given") for n in default.notes)
+
+
 def test_a_training_step_is_the_same_in_project_and_plan_search(tmp_path):
     train = ["--hardware", "h100", "--dtype", "bf16", "--batch", "32", "--pue", "1.2", "--grid-gco2e-per-kwh", "300"]
     one = tmp_path / "mobilenet_v2.onnx"

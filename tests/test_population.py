@@ -33,7 +33,7 @@ from onnx_builders import init, model, vi
 
 @pytest.fixture(scope="module")
 def placement():
-    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", pue=1.1, grid=100.0)
+    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, grid=100.0)
 
 
 def _expected_macs(arch: space.Arch) -> int:
@@ -67,6 +67,8 @@ def test_space_candidates_are_deterministic_and_costed_as_counted_by_hand(tmp_pa
         onnx.shape_inference.infer_shapes(onnx.load(str(path), load_external_data=False), strict_mode=True)
         p = profile_onnx(path, batch=1)
         assert p.macs == _expected_macs(arch), (i, arch)
+        # built here, trusted: its batch is not cross-checked against batch 1, so it must scale by itself
+        assert profile_onnx(path, batch=64, trusted=True).macs == 64 * _expected_macs(arch), (i, arch)
         assert 100e6 < p.macs < 1.2e9 and 1.5e6 < p.params < 12e6  # MobileNetV2-space sizes (300 MMACs, 3.4 M)
         assert p.coverage == 1.0 and p.weight_sparsity == 0.0
     assert space.sample(7, 0) != space.sample(8, 0)

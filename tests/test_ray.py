@@ -39,7 +39,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def placement():
-    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", pue=1.1, grid=100.0)
+    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, grid=100.0)
 
 
 def _plain(records):

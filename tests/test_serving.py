@@ -160,7 +160,8 @@ def test_cli_serving_table_and_json(tmp_path):
     e = json.loads(r.stdout)[0]
     assert e["item"] == "output token" and e["detail"]["concurrency"] == 32 and e["energy_j_per_item"] > 0
     r = cli("project", str(DECODERS / "gpt2.json"), "--hardware", "h100", "--phase", "serving", "--kv-dtype", "fp8")
-    assert r.exit_code == 0 and "J/token" in r.stdout and "fp8" in r.stdout
+    assert r.exit_code == 0 and "mJ/token" in r.stdout and "fp8" in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 100  # fits an ordinary terminal
     r = cli("project", str(DECODERS / "gpt2.json"), "--hardware", "h100", "--max-concurrency", "8")
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--max-concurrency" in r.stderr and "--phase serving" in r.stderr
     r = cli("project", str(DECODERS / "gpt2.json"), "--hardware", "h100", "--phase", "serving", "--kv-dtype", "int3")

@@ -1,7 +1,6 @@
 """Results store (transactions, kill -9, concurrency, corrupt/newer/unwritable stores) and the HTML report
 (plots present, hostile text escaped, rendered in headless Chromium)."""
 
-import base64
 import json
 import os
 import re
@@ -101,12 +100,13 @@ def test_second_analyze_reads_the_store(tmp_path, shipped):
     a = cli("analyze", folder, "--store", store, "--format", "json")
     n = Store.open(store).conn.execute("SELECT count(*) FROM results").fetchone()[0]
     b = cli("analyze", folder, "--store", store, "--format", "json")
-    assert n == 7 and Store.open(store).conn.execute("SELECT count(*) FROM results").fetchone()[0] == 7
+    # the 7 candidates, and the pair re-projected by the what-flips sweeps: all read back the second time, none added
+    assert n > 7 and Store.open(store).conn.execute("SELECT count(*) FROM results").fetchone()[0] == n
     assert json.loads(a.stdout)["ranking"] == json.loads(b.stdout)["ranking"]
     h = cli("history", "--store", store, "--format", "json")
     assert [r["command"] for r in json.loads(h.stdout)] == ["analyze", "analyze"]
     e = cli("export", "--format", "csv", "--store", store, "--kind", "evaluation")
-    assert e.exit_code == 0 and e.stdout.startswith("basis,batch,") and len(e.stdout.splitlines()) == 8
+    assert e.exit_code == 0 and e.stdout.startswith("basis,batch,") and len(e.stdout.splitlines()) == n + 1
     p = cli("export", "--format", "parquet", "--store", store)
     assert p.exit_code == 2 and "--out" in p.stderr
     bogus = cli("export", "--kind", "bogus", "--store", store)
@@ -135,7 +135,8 @@ def test_export_includes_measurements_and_reads_a_read_only_store(tmp_path, ship
         r = cli("export", "--store", store, "--measurements", mfile, "--format", "json")
         assert r.exit_code == 0, r.output
         kinds = [row["kind"] for row in json.loads(r.stdout)]
-        assert kinds.count("evaluation") == 7 and kinds.count("measurement") == 1
+        n = Store.open_readonly(store).conn.execute("SELECT count(*) FROM results").fetchone()[0]
+        assert kinds.count("evaluation") == n > 7 and kinds.count("measurement") == 1 and kinds.count("run") == 1
         r = cli("export", "--kind", "measurement", "--measurements", mfile, "--format", "csv", "--store", store)
         assert r.exit_code == 0 and len(r.stdout.splitlines()) == 2
         assert cli("history", "--store", store).exit_code == 0
@@ -180,18 +181,74 @@ def _report(tmp_path, shipped, hostile=False):
 
 def test_report_is_self_contained_with_all_plots(tmp_path, shipped):
     text = _report(tmp_path, shipped).read_text()
-    for ident in ("plot-tornado", "plot-pareto", "plot-breakeven", "plot-fourms", "plot-breakdown"):
-        m = re.search(rf'id="{ident}"[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-        assert m, ident
-        png = base64.b64decode(m.group(1))
-        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000, ident
-    assert "http://" not in text and "https://" not in text and "<script" not in text
+    for ident, figure in _figures(text).items():
+        assert figure.count("<svg") == 1 and len(figure) > 5000, ident
+    assert set(_figures(text)) == {"plot-tornado", "plot-pareto", "plot-breakeven", "plot-fourms", "plot-breakdown"}
+    namespaces = ('xmlns="http://www.w3.org/2000/svg"', 'xmlns:xlink="http://www.w3.org/1999/xlink"')  # names, never fetched
+    for ns in namespaces:
+        text = text.replace(ns, "")
+    assert "http://" not in text and "https://" not in text
+    assert "<script" not in text and "<img" not in text
     assert "Report your footprint" in text and "Provenance" in text
+
+
+def test_the_report_labels_every_chart(tmp_path, shipped):
+    """Without a browser too: the same checks on the file as written."""
+    html_path = _report(tmp_path, shipped)
+    _check_figures(html_path.read_text(), json.loads((html_path.parent / "analysis.json").read_text()))
+
+
+@pytest.mark.parametrize("outcome, p, words", [
+    ("pays back", 0.97, "the search pays back (probability of a net saving 97%)"),
+    ("does not pay back", 0.03, "the search does not pay back (probability of a net saving 3%)"),
+    ("undetermined", 0.26, "the search may or may not pay back (undetermined: probability of a net saving 26%)"),
+    ("never pays back", 0.0, "the search never pays back, as the NAS model saves nothing per item (probability of a net saving 0%)"),
+])
+def test_the_paste_ready_paragraph_reads_for_every_outcome(outcome, p, words):
+    from analyzer.report.html import verdict_clause
+
+    assert verdict_clause({"outcome": outcome, "p_net_saving": p}) == words
 
 
 def test_hostile_name_is_text_not_script(tmp_path, shipped):
     text = _report(tmp_path, shipped, hostile=True).read_text()
     assert "<script>alert(1)</script>" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def _figures(html: str) -> dict[str, str]:
+    """Each plot's figure element (inline SVG), by id."""
+    return {m.group(1): m.group(0) for m in re.finditer(r'<figure id="(plot-[a-z]+)".*?</figure>', html, re.S)}
+
+
+def _texts(figure: str) -> str:
+    """The words a figure shows (its SVG text elements), one string."""
+    return " ".join(re.sub(r"<[^>]+>", "", t) for t in re.findall(r"<text\b.*?</text>", figure, re.S))
+
+
+def _check_figures(html: str, analysis: dict) -> None:
+    """Legends, labels and reference lines of every chart, read from the page as a browser has it."""
+    import html as htmllib
+
+    figs = {k: htmllib.unescape(_texts(v)) for k, v in _figures(html).items()}
+    tornado = figs["plot-tornado"]
+    assert "break-even: no net saving" in tornado and "as stated:" in tornado and "net saving over the horizon" in tornado
+    assert any(k in tornado for k in ("saves over the whole range", "loses over the whole range", "the sign flips within the range"))
+    be = figs["plot-breakeven"]
+    assert "baseline resnet50" in be and "NAS model incl. search cost" in be and "end of the horizon" in be
+    assert "cumulative kgCO2e" in be and "items served" in be
+    fm, f = figs["plot-fourms"], analysis["fourms"]
+    p = {e["name"]: e for e in analysis["projections"]}
+    model = p["resnet50"]["energy_j_per_item"] / p[analysis["pair"]["nas"]]["energy_j_per_item"]
+    assert f["model"] == pytest.approx(model, rel=1e-12) and f"{model:.3g}x" in fm  # the projections' ratio, 1.84x
+    assert f["machine"] == 1.0 and "1x" in fm  # an H100 against the same H100
+    assert all(w in fm for w in ("Model", "Machine", "Mechanization", "Map", "CO2e: the product"))
+    bd = figs["plot-breakdown"]
+    classes = sorted({c for e in analysis["projections"] for c in e["detail"]["breakdown"]})
+    assert "kernel class" in bd and all(c in bd for c in classes) and "time share of the forward" in bd
+    legend_colours = re.findall(r"fill: (#[0-9a-f]{6})", _figures(html)["plot-breakdown"])
+    assert len(set(legend_colours)) >= len(classes)  # one colour per class
+    pareto = figs["plot-pareto"]
+    assert "Pareto front" in pareto and "NAS model of the pair" in pareto and "latency per batch (ms)" in pareto
 
 
 def _chromium():
@@ -218,6 +275,10 @@ def test_report_renders_in_headless_chromium(tmp_path, shipped):
     dom = _run_chromium(exe, tmp_path, html_path, "--dump-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert dom.stdout.count('class="plot"') == 5 and "Ranked candidates" in dom.stdout and 'id="plot-tornado"' in dom.stdout
+    _check_figures(dom.stdout, json.loads((html_path.parent / "analysis.json").read_text()))
+    assert "<details>" in dom.stdout and "<details open" not in dom.stdout  # provenance grouped, collapsed
+    assert re.search(r"<ul class=\"notes\"><li>", dom.stdout) and "savings_g_per_item" not in dom.stdout.split("Provenance")[0]
+    assert "net saving over the horizon (kgCO2e)" in dom.stdout
     assert not re.search(r"CONSOLE\(\d+\)|Uncaught|console\.error", dom.stderr), dom.stderr[-2000:]
     artifacts = ROOT / "ci-artifacts"
     artifacts.mkdir(exist_ok=True)
@@ -227,3 +288,52 @@ def test_report_renders_in_headless_chromium(tmp_path, shipped):
     hostile = _report(tmp_path / "h", shipped, hostile=True)
     dom = _run_chromium(exe, tmp_path, hostile, "--dump-dom")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script>alert(1)" not in dom.stdout
+
+
+def test_every_run_is_in_the_history_and_export_covers_each_kind(tmp_path, shipped):
+    """Issue #28: profile, project, measure, analyze, population and plan-search each leave a run in the history;
+    export gives every run, or one command's."""
+    import onnx
+
+    from analyzer.engine.store import default_path
+    from onnx_builders import one_node
+
+    store = tmp_path / "r.sqlite"
+    r18 = shipped["resnet18"]
+    for args in (("profile", r18), ("project", r18), ("analyze", r18.parent, "--samples", "200", "--no-sensitivity"),
+                 ("population", "space:3", "--workers", "1"),
+                 ("plan-search", "space:3", "--sample", "2", "--samples-per-candidate", "1000")):
+        r = cli(*args, "--store", store, "--format", "json")
+        assert r.exit_code == 0, r.output
+    runs = json.loads(cli("history", "--store", store, "--format", "json").stdout)
+    assert [r["command"] for r in runs] == ["plan-search", "population", "analyze", "project", "profile"]
+    assert runs[-1]["summary"]["profiled"] == 1 and list(runs[-1]["summary"]["macs"].values())[0] > 1e9
+    assert runs[-2]["args"]["hardware"] == "h100-sxm-calibrated" and runs[-2]["summary"]["projected"] == 1
+    one = tmp_path / "relu.onnx"
+    onnx.save(one_node("Relu", {"x": [1, 8]}, {"y": [1, 8]}), str(one))
+    m = cli("measure", one, "--max-time", "0.3", "--meter", "none", "--store", tmp_path / "m.jsonl", "--format", "json")
+    assert m.exit_code == 0, m.output
+    assert Store.open_readonly(default_path()).runs(1)[0]["command"] == "measure"
+    every = json.loads(cli("export", "--store", store, "--kind", "run", "--format", "json").stdout)
+    assert sorted(r["command"] for r in every) == ["analyze", "plan-search", "population", "profile", "project"]
+    only = json.loads(cli("export", "--store", store, "--kind", "project", "--format", "json").stdout)
+    assert [r["command"] for r in only] == ["project"] and only[0]["kind"] == "run"
+    csv_text = cli("export", "--store", store, "--kind", "plan-search", "--format", "csv").stdout
+    assert "summary.co2e_kg" in csv_text.splitlines()[0] and len(csv_text.splitlines()) == 2
+    assert cli("profile", r18, "--store", store, "--no-store").exit_code == 0
+    assert len(Store.open_readonly(store).runs(None)) == 5  # --no-store: not recorded
+
+
+@pytest.mark.extras
+def test_export_writes_parquet_with_the_parquet_extra(tmp_path, shipped):
+    from conftest import require_extra
+
+    pq = require_extra("pyarrow.parquet", "NAS_ANALYZER_REQUIRE_PARQUET",
+                       "parquet export was NOT checked: pyarrow is not installed (pip install -e '.[parquet]')")
+    store = tmp_path / "r.sqlite"
+    assert cli("project", shipped["resnet18"], "--store", store).exit_code == 0
+    out = tmp_path / "runs.parquet"
+    r = cli("export", "--format", "parquet", "--kind", "run", "--store", store, "--out", out)
+    assert r.exit_code == 0, r.output
+    rows = pq.read_table(out).to_pylist()
+    assert len(rows) == 1 and rows[0]["command"] == "project" and rows[0]["summary.projected"] == 1

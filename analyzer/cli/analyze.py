@@ -1,8 +1,6 @@
 """Commands `analyze` (the main job) and `report`: parsing and rendering only; the job is
 `analyzer.decide.analysis.analyze`."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,7 +10,7 @@ from rich.markup import escape
 
 from ..errors import UsageError
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
-                  app, command, console, err, flag_of, load, message, print_json, report_errors)
+                  WideOpt, app, command, console, err, flag_of, load, message, print_json, report_errors)
 from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
 from .store import open_store
 
@@ -48,7 +46,7 @@ def analyze(
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
     store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
-    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """The main job: profile and project every candidate where it would be served, rank them, pair the baseline
@@ -89,19 +87,21 @@ def analyze(
     if fmt is OutFormat.json:
         print_json(record)
     else:
-        from ..report.decide_text import render_amortization, render_answer, render_ranking, render_sensitivities
+        from ..report.decide_text import render_amortization, render_answer, render_ranking, render_sensitivities, render_verdict
+        from ..report.text import notes
 
-        c = console()
+        c = console(wide)
         t = record["target"]
         render_ranking(record["ranking"], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})")
-        render_amortization(record["amortization"] | {"notes": []}, c, quiet=True)
-        if not quiet:
-            render_sensitivities(record["sensitivities"], c, flag_of)
+        render_amortization(record["amortization"], c, quiet=True, verdict=False)
+        if record["sensitivities"]:
+            render_sensitivities(record["sensitivities"], c, flag_of, None if wide else 3)
         render_answer(record, c, flag_of=flag_of)
-        for n in [] if quiet else record["notes"]:
-            c.print(f"[yellow]note[/] {escape(n)}")
+        if not quiet:
+            notes(record["notes"], c)
         if out is not None:
             c.print(escape(f"wrote {out / 'analysis.json'}, {out / 'ranking.csv'} and {out / 'report.html'}"))
+        render_verdict(record["verdict"]["text"], c)
     raise typer.Exit(1 if a.errors else 0)
 
 

@@ -1,8 +1,6 @@
 """The typer app, the options commands share, and the one error decorator: an AnalyzerError becomes one line
 on stderr and its exit code (2 usage, 1 analysis), in every command the same way."""
 
-from __future__ import annotations
-
 import functools
 import math
 import re
@@ -33,10 +31,11 @@ FormatOpt = Annotated[OutFormat, typer.Option("--format", help="Output format.")
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Results store (SQLite; default: the user cache).")]
 NoStoreOpt = Annotated[bool, typer.Option("--no-store", help="Neither read nor write the results store.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")]
-HardwareOpt = Annotated[str, typer.Option("--hardware", help="Target hardware profile or alias (see `profiles list hardware`).")]
-DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, tf32, fp16, bf16, int8, or fp8 for a served decoder (default: the first of bf16, fp16, tf32, fp32 the hardware has).")]
-BatchOpt = Annotated[int, typer.Option("--batch", help="Batch size (1 to 1,048,576).")]
-RuntimeOpt = Annotated[Optional[str], typer.Option("--runtime", help="eager (PyTorch), graph (CUDA-graph replay) or ort (ONNX Runtime).")]
+# The serving default (profiles/defaults.toml [serving]) fills every target option not given; the output says which.
+HardwareOpt = Annotated[Optional[str], typer.Option("--hardware", help="Target hardware profile or alias (see `profiles list hardware`; default: the serving default, h100, the calibrated H100 SXM).")]
+DtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, tf32, fp16, bf16, int8, or fp8 for a served decoder (default: the serving default, fp16, else the hardware's first of bf16, tf32, fp32; training: its first of bf16, fp16, tf32, fp32).")]
+BatchOpt = Annotated[Optional[int], typer.Option("--batch", help="Batch size, 1 to 1,048,576 (default: the serving default, 64; a training step 1).")]
+RuntimeOpt = Annotated[Optional[str], typer.Option("--runtime", help="eager (PyTorch), graph (CUDA-graph replay) or ort (ONNX Runtime) (default: the serving default, graph; ort on a CPU).")]
 PueOpt = Annotated[Optional[float], typer.Option("--pue", help="Datacenter PUE where it runs (1 to 5).")]
 DatacenterOpt = Annotated[Optional[str], typer.Option("--datacenter", help="Datacenter profile where it runs (its PUE).")]
 GridOpt = Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="Grid carbon intensity where it runs (0 to 2000 gCO2e/kWh).")]
@@ -100,10 +99,15 @@ def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         return fn(*args, **kwargs)
 
 
-def console() -> Console:
-    c = Console(highlight=False, emoji=False)  # user text (file names, notes) is never markup or emoji codes
-    if not c.is_terminal:
-        c.width = max(c.width, 160)
+WIDTH = 100  # tables and text fit an ordinary terminal; --wide lifts it
+WideOpt = Annotated[bool, typer.Option("--wide", help="Tables as wide as their content, with every row and column (default: fit 100 columns).")]
+
+
+def console(wide: bool = False) -> Console:
+    """stdout for tables: 100 columns (fewer on a narrower terminal), or as wide as the content with --wide. User
+    text (file names, notes) is never markup or emoji codes."""
+    c = Console(highlight=False, emoji=False)
+    c.width = 1000 if wide else min(c.width, WIDTH) if c.is_terminal else WIDTH
     return c
 
 

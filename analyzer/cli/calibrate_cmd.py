@@ -1,7 +1,5 @@
 """Command `calibrate`: fit a hardware profile to measured forwards or training steps. Parsing and rendering only."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 

@@ -1,7 +1,5 @@
 """Commands for profiles, run footprints and the 4Ms. Parsing and rendering only."""
 
-from __future__ import annotations
-
 from dataclasses import asdict
 from enum import Enum
 from pathlib import Path

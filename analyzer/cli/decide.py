@@ -1,16 +1,13 @@
 """Commands `amortize`, `strategies` and `rank`: parsing and rendering only."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.markup import escape
 
 from ..errors import UsageError, param
-from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
-                  command, console, load, print_json, raise_failed, report_failed)
+from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
+                  WideOpt, command, console, load, print_json, raise_failed, report_failed)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
 NasDcOpt = Annotated[Optional[str], typer.Option("--nas-datacenter", help="Datacenter profile where the search runs.")]
@@ -33,8 +30,7 @@ def amortize(
     nas_co2e_g: Annotated[Optional[str], typer.Option("--nas-co2e-g", help="NAS-found model gCO2e per item (number or range).")] = None,
     baseline_model: Annotated[Optional[Path], typer.Option("--baseline-model", help="Baseline ONNX model, projected on --hardware.")] = None,
     nas_model: Annotated[Optional[Path], typer.Option("--nas-model", help="NAS-found ONNX model, projected on --hardware.")] = None,
-    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target for --*-model projections.")] = "h100",
-    dtype: DtypeOpt = "fp16", batch: BatchOpt = 64, runtime: Annotated[str, typer.Option("--runtime", help="eager, graph or ort.")] = "graph",
+    hardware: HardwareOpt = None, dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None,
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH.")] = "1e6",
     deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "1",
@@ -46,7 +42,7 @@ def amortize(
     budget_hardware: Annotated[Optional[str], typer.Option("--budget-hardware", help="Express the largest NAS budget in chip-hours of this hardware (default: the search's).")] = None,
     samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 10_000,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
-    profiles: ProfilesOpt = None,
+    profiles: ProfilesOpt = None, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
@@ -105,7 +101,7 @@ def amortize(
     else:
         from ..report.decide_text import render_amortization
 
-        render_amortization(d, console())
+        render_amortization(d, console(wide))
 
 
 @app.command()
@@ -133,8 +129,8 @@ def strategies(
 @command
 def rank_cmd(
     models: Annotated[list[Path], typer.Argument(help="ONNX files or folders (a manifest gives accuracy and roles).")],
-    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
-    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
+    hardware: HardwareOpt = None,
+    dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     accuracy: Annotated[Optional[Path], typer.Option("--accuracy", help="CSV model,accuracy (top-1 %); else the manifest's.")] = None,
@@ -143,7 +139,7 @@ def rank_cmd(
     max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
     profiles: ProfilesOpt = None,
-    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
@@ -164,9 +160,10 @@ def rank_cmd(
                     "evaluations": [e.to_dict() for e in evaluations]})
     else:
         from ..report.decide_text import render_ranking
+        from ..report.text import notes
 
-        c = console()
-        render_ranking([r.to_dict() for r in rows], c)
-        for n in target.notes:
-            c.print(f"[yellow]note[/] {escape(n)}")
+        c = console(wide)
+        t = target.to_dict()
+        render_ranking([r.to_dict() for r in rows], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})")
+        notes(target.notes, c)
     raise typer.Exit(code)

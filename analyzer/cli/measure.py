@@ -1,7 +1,5 @@
 """Command `measure`: parsing and rendering only."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,7 +7,7 @@ import typer
 
 from ..errors import AnalyzerError, UsageError
 from ..errors import naming
-from .base import MemoryLimitOpt, TimeoutOpt, FormatOpt, OutFormat, app, command, console, err, message, parse_dims, print_json
+from .base import MemoryLimitOpt, TimeoutOpt, WideOpt, FormatOpt, OutFormat, app, command, console, err, message, parse_dims, print_json
 
 
 def parse_batches(text: str) -> list[int]:
@@ -41,7 +39,7 @@ def measure(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
     on: Annotated[Optional[list[str]], typer.Option("--on", help="Measure on a Ray fleet's nodes of this kind (a Ray resource, e.g. accelerator_type:H100; repeatable).")] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="The Ray cluster for --on ('auto', ray://HOST:PORT; default: a local one).")] = None,
-    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Measure latency with ONNX Runtime (warm-up, then adaptive repetition until the median's 95% CI is
@@ -97,11 +95,17 @@ def measure(
             mstore.append(store or mstore.default_path(), results)
         except AnalyzerError as e:
             err.print(f"warning: {message(e)}")
+    from .runlog import record_run
+
+    record_run("measure", {"models": [str(m) for m in models], "batches": batches, "provider": full_provider,
+                           "measurements": str(store or mstore.default_path())},
+               {"measured": len(results), "latency_s": {f"{r.model}@{r.batch}": r.latency_s_median for r in results[:20]}},
+               None, no_store)
     if results:
         if fmt is OutFormat.json:
             print_json([r.to_dict() for r in results])
         else:
             from ..report.measure_text import render_measurements
 
-            render_measurements(results, console(), quiet)
+            render_measurements(results, console(wide), quiet)
     raise typer.Exit(code)

@@ -1,18 +1,15 @@
 """Command `plan-search`: a search's cost before it runs (issue #18). Parsing and rendering only."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
-                   RegionOpt, app, command, console, load, print_json, raise_failed, report_failed)
+from .base import (BatchNormOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
+                   RegionOpt, NoStoreOpt, StoreOpt, WideOpt, app, command, console, load, print_json, raise_failed, report_failed)
 
 
 @app.command("plan-search")
@@ -31,10 +28,10 @@ def plan_search(
     final_chip_hours: Annotated[Optional[float], typer.Option("--final-chip-hours", help="The final training in chip-hours (with --candidate-chip-hours).")] = None,
     final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]: candidates, or supernet phases) and print it beside the published cost; with --hardware, on another chip.")] = None,
-    dtype: DtypeOpt = None, batch: BatchOpt = 64, optimizer: OptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
+    dtype: DtypeOpt = None, batch: Annotated[int, typer.Option("--batch", help="Training batch size (1 to 1,048,576).")] = 64, optimizer: OptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
-    profiles: ProfilesOpt = None,
+    profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """What a planned search will cost before it runs: candidates trained under a schedule, then the final
@@ -101,10 +98,14 @@ def plan_search(
             out.write_text(json.dumps(d, indent=2, allow_nan=False))
         except (OSError, ValueError) as e:
             raise UsageError(f"--out {out}: cannot write ({getattr(e, 'strerror', None) or e})") from None
+    from .runlog import record_run
+
+    record_run("plan-search", {"source": source, "preset": preset, "schedule": schedule, **target.settings()},
+               {k: d["total"][k] for k in ("chip_hours", "energy_kwh", "co2e_kg")} | {"population": d["population"]}, store, no_store)
     if fmt is OutFormat.json:
         print_json(d)
     else:
-        _render(d, out)
+        _render(d, out, wide)
 
 
 def _count(source: str) -> int:
@@ -128,14 +129,16 @@ def _projected(source: str, target, sample: int) -> tuple[list, int]:
     return ok, total
 
 
-def _render(d: dict, out: Path | None) -> None:
-    c = console()
+def _render(d: dict, out: Path | None, wide: bool) -> None:
+    from ..report.text import notes, table
+
+    c = console(wide)
     proc = d.get("procedure") or {}
     what = f"{d['population']:,} supernet training(s) of {proc['stand_in']}" if proc.get("kind") == "supernet" else \
         f"{d['population']:,} candidates"
     c.print(escape(f"Planned search: {what}, schedule {d['schedule']}, on {d['hardware']} "
                    f"({d['basis']}; PUE {d['pue']:g}, {d['grid_gco2e_per_kwh']:g} gCO2e/kWh)"))
-    t = Table(title_justify="left")
+    t = table()
     for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh", "kgCO2e",
                 "90% band"):
         t.add_column(col, justify="left" if col == "phase" else "right")
@@ -150,8 +153,7 @@ def _render(d: dict, out: Path | None) -> None:
         c.print("rounds: " + ", ".join(f"{r['candidates']:,} x {r['samples_each']:,.4g}" for r in d["rounds"]))
     for ph in proc.get("phases", []):
         c.print(escape(f"phase: {ph['epochs']:g} epochs x {ph['passes']:.4g} passes = {ph['samples']:,.4g} samples: {ph['what']}"))
-    for n in d["notes"]:
-        c.print(f"[yellow]note[/] {escape(n)}")
+    notes(d["notes"], c)
     pub = d.get("published")
     if pub:
         c.print(escape(f"published: {pub['title']}: {pub['chip_hours']:,.4g} chip-hours, {pub['co2e_kg']:,.4g} kgCO2e; "

@@ -1,7 +1,5 @@
 """Command `population`: a search's candidates at scale, on a process pool or a Ray cluster (issue #17)."""
 
-from __future__ import annotations
-
 import csv
 import json
 from pathlib import Path
@@ -9,12 +7,12 @@ from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, EmbodiedBoundaryOpt, FormatOpt, GridOpt, MemoryLimitOpt, NoStoreOpt,
-                   OutFormat, OutputTokensOpt, PowerBoundaryOpt, ProfilesOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt,
-                   StoreOpt, TimeoutOpt, UtilizationOpt, app, command, console, load, print_json, report_errors, report_failed)
+from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, EmbodiedBoundaryOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt,
+                   NoStoreOpt, OutFormat, OutputTokensOpt, PowerBoundaryOpt, ProfilesOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt,
+                   RuntimeOpt, StoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, print_json, report_errors,
+                   report_failed)
 from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
 
 
@@ -22,8 +20,8 @@ from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrency
 @command
 def population(
     source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), decoders:N[:SEED] (synthetic decoder shapes, with --phase serving), FILE.py:NAME (a generator), a folder, a manifest.toml, an .onnx file or a decoder's config.json.")],
-    hardware: Annotated[str, typer.Option("--hardware", help="Deployment target.")],
-    dtype: DtypeOpt = None, batch: BatchOpt = 1, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
+    hardware: HardwareOpt = None,
+    dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=1024, help="Local worker processes (default: one per core).")] = None,
@@ -33,7 +31,7 @@ def population(
     top_k: Annotated[int, typer.Option("--top", min=0, max=10_000, help="Candidates listed by the objective.")] = 10,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write every candidate's record here (.csv or .jsonl).")] = None,
     store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
-    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0,
+    timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     phase: Annotated[Optional[str], typer.Option("--phase", help="serving: the candidates are decoders' configs, served as vLLM serves them (per output token).")] = None,
     prompt_tokens: PromptOpt = None, output_tokens: OutputTokensOpt = None, max_concurrency: MaxConcurrencyOpt = None,
     lengths: LengthsOpt = None, kv_dtype: KvDtypeOpt = None, max_batched_tokens: MaxBatchedTokensOpt = None,
@@ -86,7 +84,7 @@ def population(
     if fmt is OutFormat.json:
         print_json(result)
     else:
-        _render(result, quiet)
+        _render(result, quiet, wide)
     raise typer.Exit(max((e["exit_code"] for e in run.errors), default=0))
 
 
@@ -107,23 +105,26 @@ def _write(out: Path, records: list[dict]) -> None:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
 
 
-def _render(result: dict, quiet: bool) -> None:
-    c = console()
+def _render(result: dict, quiet: bool, wide: bool) -> None:
+    from ..report.text import CO2E_PER_ITEM, ENERGY_PER_ITEM, notes, num, table, unit_for
+
+    c = console(wide)
     t = result["target"]
     c.print(escape(f"{result['candidates']:,} candidates from {result['source']} on {t['hardware']} ({t['dtype']}, "
                    f"{t['runtime']}, batch {t['batch']}): {result['evaluated']:,} evaluated, {result['from_store']:,} from the "
                    f"store, {result['failed']:,} failed; {result['seconds']:.1f} s on {result['workers']} "
                    f"{result['executor']} worker(s)"))
-    for title, rows in ((f"Pareto front ({', '.join(result['front_axes'])})", result["front"][:50]),
+    for title, rows in ((f"Pareto front ({', '.join(result['front_axes'])})", result["front"][:None if wide else 20]),
                         (f"Top {len(result['top'])} by {result['objective']}", result["top"])):
-        table = Table(title=escape(title), title_justify="left")
-        for col in ("model", "top-1 %", "GMACs", "params M", "latency ms", "J/item", "gCO2e/item"):
-            table.add_column(col, justify="left" if col == "model" else "right")
+        em, eu = unit_for((r["energy_j_per_item"] for r in rows), ENERGY_PER_ITEM)
+        cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
+        t = table(title + ("" if len(rows) == len(result["front"]) or "Top" in title else f": {len(rows)} of {len(result['front'])}, --wide for all"))
+        for col in ("model", "top-1 %", "GMACs per item", "params M", "latency ms", eu, cu):
+            t.add_column(col.replace(" ", "\n", 1), justify="left" if col == "model" else "right", no_wrap=True)
         for r in rows:
-            table.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / 1e9:.3f}",
-                          f"{r['params'] / 1e6:.2f}", f"{r['latency_s'] * 1e3:.3f}", f"{r['energy_j_per_item']:.4g}",
-                          f"{r['co2e_g_per_item']:.3g}")
-        c.print(table)
+            t.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / t['batch'] / 1e9:.3f}",
+                      f"{r['params'] / 1e6:.2f}", num(r["latency_s"] * 1e3), num(r["energy_j_per_item"] * em),
+                      num(r["co2e_g_per_item"] * cm))
+        c.print(t)
     if not quiet:
-        for n in t["notes"]:
-            c.print(f"[yellow]note[/] {escape(n)}")
+        notes(result["target"]["notes"], c)

@@ -1,7 +1,5 @@
 """Command `profile`: the static profile of ONNX files and PyTorch modules. Parsing and rendering only."""
 
-from __future__ import annotations
-
 import sys
 from enum import Enum
 from pathlib import Path
@@ -10,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, MemoryLimitOpt, OutputTokensOpt, PhaseOpt, PromptOpt, TimeoutOpt, app, command, console, err, message, parse_dims, per_model
+from .base import AssumeUpperOpt, MemoryLimitOpt, NoStoreOpt, OutputTokensOpt, PhaseOpt, PromptOpt, StoreOpt, TimeoutOpt, WideOpt, app, command, console, err, message, parse_dims, per_model
 
 
 class Format(str, Enum):
@@ -38,15 +36,14 @@ def profile(
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
     symbolic: Annotated[bool, typer.Option("--symbolic", help="MACs, FLOPs and bytes as exact polynomials in the input dims left free (not bound by --dim or --batch), overall and per operator type.")] = False,
+    store: StoreOpt = None, no_store: NoStoreOpt = False, wide: WideOpt = False,
 ) -> None:
     """Static profile: MACs, FLOPs (= 2 x MACs + other arithmetic), params, bytes moved, weight sparsity and
     operator coverage, per model and optionally per node. Exit 2 on usage errors, 1 if any model fails."""
-    from ..count import profile_onnx
     from ..load.manifest import expand_model_args
     from ..load.torch_fvcore import is_torch_spec
     from ..records import ModelProfile
     from ..report.serialize import to_csv, to_json
-    from ..report.text import render_profiles
     from ..target import resolve_phase
 
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
@@ -74,18 +71,45 @@ def profile(
             err.print(f"error: {message(e)}")
             code = max(code, e.exit_code)
     kw = dict(per_op=per_op, scan_sparsity=sparsity, assume_upper_bound=assume_upper_bound)
-    profiled, failed = per_model(paths, lambda path: profile_onnx(path, dims, batch, **kw) if phase is None else
+    profiled, failed = per_model(paths, lambda path: _remembered(path, dims, batch, kw) if phase is None else
                                  _phase_profile(path, phase, prompt, out_tokens, batch or 1, dims, phase_notes, kw))
     results += profiled
     code = max(code, failed)
+    from .runlog import record_run
+
+    record_run("profile", {"models": [str(m) for m in models], "batch": batch, "dims": dims, "phase": phase},
+               {"profiled": len(results), "failed": len(paths) + len(torch_specs) - len(results),
+                "macs": {r.model: r.macs for r in results[:20]}}, store, no_store)
     if results:
         if fmt is Format.json:
             sys.stdout.write(to_json(results) + "\n")
         elif fmt is Format.csv:
             sys.stdout.write(to_csv(results, per_op))
         else:
-            render_profiles(results, console(), per_op)
+            from ..report.text import render_profiles
+
+            render_profiles(results, console(wide), per_op)
     raise typer.Exit(code)
+
+
+def _remembered(path: Path, dims: dict[str, int], batch: int | None, kw: dict):
+    """The profile of `path`, read back (load/profile_memo.py) when the file, the options and the code are unchanged:
+    then neither onnx nor numpy is imported. Per-operator profiles are not remembered (they are large)."""
+    from ..load import profile_memo
+    from ..records import ModelProfile
+
+    options = {"dims": dims, "batch": batch, **kw}
+    if not kw["per_op"]:
+        hit = profile_memo.lookup(path, options)
+        if hit is not None:
+            return ModelProfile.from_dict(hit)
+    from ..count import profile_onnx
+
+    deps: list[Path] = []
+    p = profile_onnx(path, dims, batch, files_read=deps, **kw)
+    if not kw["per_op"]:
+        profile_memo.remember(path, options, p.to_dict(), deps)
+    return p
 
 
 def _phase_profile(path: Path, phase: str, prompt: int, out_tokens: int | None, batch: int, dims: dict[str, int],

@@ -1,7 +1,5 @@
 """Command `project`: parsing and rendering only; the evaluation is the engine's."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,7 +7,7 @@ import typer
 
 from .base import (AssumeUpperOpt, BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
                    OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, RegionOpt, RuntimeOpt,
-                   TimeoutOpt, UtilizationOpt, app, command, console, load, parse_dims, print_json, report_failed)
+                   StoreOpt, NoStoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, parse_dims, print_json, report_failed)
 from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
 
 
@@ -17,9 +15,9 @@ from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrency
 @command
 def project(
     models: Annotated[list[Path], typer.Argument(help="ONNX files, decoder config.json files (with --phase serving), or folders (a manifest.toml's models, else *.onnx, else *.json).")],
-    hardware: HardwareOpt,
+    hardware: HardwareOpt = None,
     dtype: DtypeOpt = None,
-    batch: BatchOpt = 1,
+    batch: BatchOpt = None,
     runtime: RuntimeOpt = None,
     dim: Annotated[Optional[list[str]], typer.Option("--dim", help="Bind a symbolic input dim: NAME=VALUE (repeatable).")] = None,
     pue: PueOpt = None,
@@ -44,7 +42,7 @@ def project(
     kv_dtype: KvDtypeOpt = None,
     max_batched_tokens: MaxBatchedTokensOpt = None,
     tensor_parallel: TensorParallelOpt = None,
-    profiles: ProfilesOpt = None,
+    profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
     """Project latency, energy and CO2e per item onto target hardware: the graph becomes the kernels the
@@ -69,10 +67,15 @@ def project(
     results = evaluate(expand_model_args(models), target)
     ok = [e for e in results if e.ok]
     code = report_failed([e for e in results if not e.ok])
+    from .runlog import record_run
+
+    record_run("project", {"models": [str(m) for m in models], **target.settings()},
+               {"projected": len(ok), "failed": len(results) - len(ok),
+                "co2e_g_per_item": {e.name: e.co2e_g_per_item for e in ok[:20]}}, store, no_store)
     if ok and fmt is OutFormat.json:
         print_json([e.to_dict() for e in ok])
     elif ok:
         from ..report.projection_text import render_evaluations
 
-        render_evaluations([e.to_dict() for e in ok], target.to_dict(), console())
+        render_evaluations([e.to_dict() for e in ok], target.to_dict(), console(wide), wide)
     raise typer.Exit(code)

@@ -1,7 +1,5 @@
 """Commands `history` and `export`, and opening the store for the commands that cache results."""
 
-from __future__ import annotations
-
 import sys
 from enum import Enum
 from pathlib import Path
@@ -11,8 +9,9 @@ import typer
 
 from ..errors import StoreError, UsageError
 from .base import NoStoreOpt, StoreOpt, app, command, err, message, print_json
+from .runlog import RUN_COMMANDS
 
-KINDS = ("evaluation", "measurement")  # the engine's evaluations (results store) and `measure`'s records
+KINDS = ("evaluation", "measurement", "run")  # the engine's evaluations (results store), `measure`'s records, the run history
 
 
 def open_store(path: Path | None, disabled: bool):
@@ -56,22 +55,23 @@ def history(store: StoreOpt = None, limit: Annotated[int, typer.Option("--limit"
 @command
 def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, json, parquet (needs pyarrow) or codecarbon (measurements as CodeCarbon's emissions.csv, one row per measured forward).")] = ExportFormat.json,
-    kind: Annotated[Optional[str], typer.Option("--kind", help="evaluation or measurement (default: every kind).")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="evaluation, measurement, run (the history of every command), or a command's runs: profile, project, measure, analyze, population, plan-search (default: every kind).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default: stdout; parquet needs --out).")] = None,
     store: StoreOpt = None,
     measurements: Annotated[Optional[Path], typer.Option("--measurements", help="The measurements file (default: the user cache).")] = None,
     no_store: NoStoreOpt = False,
     grid: Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", min=0, max=5000, help="With --format codecarbon: the grid intensity for its emissions column (empty without).")] = None,
 ) -> None:
-    """Export stored results, every kind or one: the results store's evaluations and the measurements `measure`
-    appended. csv/parquet flatten settings and scalar fields into columns; codecarbon writes the measurements in
+    """Export stored results, every kind or one: the results store's evaluations, the measurements `measure`
+    appended, and the run history (every profile, project, measure, analyze, population and plan-search run).
+    csv/parquet flatten settings, arguments and scalar fields into columns; codecarbon writes the measurements in
     CodeCarbon's emissions.csv columns (energies in kWh)."""
     from ..measure import store as mstore
     from ..report.export import rows_to_csv, rows_to_parquet
     from ..engine.store import Store, default_path
 
-    if kind is not None and kind not in KINDS:
-        raise UsageError(f"--kind '{kind}': expected one of {', '.join(KINDS)}")
+    if kind is not None and kind not in KINDS + RUN_COMMANDS:
+        raise UsageError(f"--kind '{kind}': expected one of {', '.join(KINDS + RUN_COMMANDS)}")
     if fmt is ExportFormat.codecarbon:
         from ..measure.interchange import codecarbon_rows, write_codecarbon
 
@@ -79,10 +79,15 @@ def export(
         _emit(write_codecarbon(cc), out, len(cc))
         return
     rows: list[dict] = []
-    if kind in (None, "evaluation") and not no_store:
-        path = store or default_path()
-        if path.is_file() or kind is not None:
-            rows += list(Store.open_readonly(path).results(kind))
+    if kind not in (None, "measurement") and no_store:
+        raise UsageError(f"--kind {kind} is read from the results store: drop --no-store")
+    path = store or default_path()
+    if kind not in ("measurement",) and not no_store and (path.is_file() or kind is not None):
+        db = Store.open_readonly(path)
+        if kind in (None, "evaluation"):
+            rows += list(db.results(kind))
+        if kind not in ("evaluation",):
+            rows += [{"kind": "run", **r} for r in db.runs(None) if kind in (None, "run") or r["command"] == kind]
     if kind in (None, "measurement"):
         rows += [{"kind": "measurement", **m.to_dict()} for m in mstore.read(measurements or mstore.default_path())]
     if fmt is ExportFormat.parquet:

@@ -20,9 +20,10 @@ def load_at_batch(path: Path, dims: dict[str, int] | None, batch: int | None, ha
                    assume_upper_bound: bool = False, trusted: bool = False) -> LoadedModel:
     """Load with the batch bound. Constants in the graph (a Reshape to [1, ...]) can pin parts of it to the
     traced batch, which shape inference does not always notice: when matrix work at batch N is not N x
-    the work at batch 1, profile one item and scale by N instead, and say so."""
+    the work at batch 1, profile one item and scale by N instead, and say so. A model this tool built itself
+    (`trusted`: the synthetic space, whose only reshape is a Flatten from axis 1) pins nothing: not checked."""
     loaded = load_onnx(path, dims, batch, hash_file, assume_upper_bound, trusted)
-    if batch is None or batch == 1 or loaded.batch_scale != 1:
+    if batch is None or batch == 1 or loaded.batch_scale != 1 or trusted:
         return loaded
     one = load_onnx(path, dims, 1, hash_file=False, assume_upper_bound=assume_upper_bound, trusted=trusted)
     if _macs(loaded) == batch * _macs(one):
@@ -59,12 +60,13 @@ def _hasher(path: Path | None):
 
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
                  per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True,
-                 assume_upper_bound: bool = False, trusted: bool = False) -> ModelProfile:
+                 assume_upper_bound: bool = False, trusted: bool = False, files_read: list[Path] | None = None) -> ModelProfile:
     """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte. assume_upper_bound costs the largest
     output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note.
-    trusted: a model this tool built itself in this process (see load_onnx)."""
+    trusted: a model this tool built itself in this process (see load_onnx). `files_read`, if given, receives the
+    external-data files the profile depends on (for remembering it: load/profile_memo.py)."""
     with _hasher(Path(path) if hash_file else None) as pool:
         # hashlib releases the GIL: a large file is hashed while the graph is parsed and the weights scanned
         digest = pool.submit(hash_cache.file_sha256, Path(path)) if hash_file else None
@@ -80,6 +82,8 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         elif scan_sparsity:
             sp = _remembered_sparsity(loaded)
         sha256 = digest.result() if digest is not None else ""
+        if files_read is not None:
+            files_read += sorted({w.external.path for w in loaded.weights.values() if w.external is not None})
     try:
         return static.summarise(
             model=str(path), sha256=sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,

@@ -183,7 +183,8 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
             draws["nas_g_per_item"] = draws["nas_g_per_item"] * np.exp(sigmas[0] * z_shared + sigmas[2] * rng.standard_normal(n))
         out = _evaluate(draws)
         unc = {}
-        for k in ("net_savings_kg", "break_even_days", "savings_ratio", "max_nas_budget_kg", "savings_g_per_item"):
+        for k in ("net_savings_kg", "break_even_days", "break_even_items", "savings_ratio", "max_nas_budget_kg",
+                  "savings_g_per_item", "spent_kg", "net_savings_with_embodied_kg"):
             with np.errstate(invalid="ignore"):  # inf (never pays back) propagates; reported as None
                 pct = np.percentile(out[k], [5, 50, 95])
             unc[k] = {"p5": _finite(pct[0]), "p50": _finite(pct[1]), "p95": _finite(pct[2])}

@@ -212,7 +212,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                 "growth_per_year": growth.text(), **({"item": "1,000 output tokens"} if decoders else {})}
     sens: list[Sensitivity] = []
     if req.sensitivity:
-        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache, per)
+        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache, per, store, profiles_ver)
         sens.sort(key=lambda s: -s.swing_kg)
         if not stated:  # an assumed search cost is always among the assumptions shown as moving the verdict most
             i = next((k for k, x in enumerate(sens) if x.param == "nas_cost_kg"), None)
@@ -227,7 +227,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), target.to_dict(), scenario, [r.to_dict() for r in rows],
                     [e.to_dict() for e in evaluations], pair.to_dict() | {"recipes": recipe}, sc.to_dict() | {"budget_hardware": budget_chip},
                     saving, amort_d, verdict, [s.to_dict() for s in sens],
-                    _illustrative_fourms(ps, target, base, nas), notes + amort.notes, [e.error_text() for e in failed])
+                    _illustrative_fourms(ps, target, base, nas, {p.stem: p for p in paths}, cache, store, profiles_ver), notes + amort.notes, [e.error_text() for e in failed])
 
 
 TOP_ASSUMPTIONS = 3  # the assumptions the answer shows as moving the net saving most
@@ -268,7 +268,8 @@ def verdict_line(amort, items_per_day: Dist, search_said: str) -> str:
 
 
 def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluation, sc, inputs: AmortizeInputs,
-                   years: Dist, paths: list[Path], cache: dict, per: float = 1.0) -> list[Sensitivity]:
+                   years: Dist, paths: list[Path], cache: dict, per: float = 1.0, store=None,
+                   profiles_ver: str = "") -> list[Sensitivity]:
     from ..engine import evaluate
 
     point = Scenario((base.co2e_g_per_item - nas.co2e_g_per_item) * per, sc.cost_kg, inputs.items_per_day.point,
@@ -293,7 +294,8 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
                                 phase="serving" if served else None, serving={"max_concurrency": n} if served else None)
             if served:  # the same requests
                 t2 = replace(t2, phase=replace(target.phase, serving=replace(served, max_num_seqs=n)))
-            evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache)
+            # through the results store: a repeated analyze reads the sweeps' evaluations back too
+            evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache, store=store, profiles_ver=profiles_ver)
             if not all(e.ok for e in evs):
                 return None
             return point.net_kg(saving_g_per_item=(evs[0].co2e_g_per_item - evs[1].co2e_g_per_item) * per)
@@ -317,21 +319,37 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
     return out
 
 
-def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: Evaluation) -> dict | None:
-    """The 4Ms between the baseline as deployed and an illustrative better choice: the NAS model on an H100
-    (measured ceilings) in a hyperscale datacenter in us-central1 (Iowa), CFE-net, latest year: the setting
-    Patterson et al. 2021 report Google's training in. Labelled illustrative."""
-    from ..account.fourms import Scenario as FourMScenario
-    from ..account.fourms import four_ms
+def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: Evaluation, files: dict[str, Path],
+                         cache: dict, store=None, profiles_ver: str = "") -> dict | None:
+    """The 4Ms between the baseline as deployed and an illustrative better choice, from the same projections as the
+    rest of the analysis: the NAS model on the serving default's hardware (the calibrated H100; the deployed one
+    when it is that) at the same dtype, runtime and batch, in a hyperscale datacenter (google-fleet) in
+    us-central1 (Iowa), CFE-net, latest year: the setting Patterson et al. 2021 report Google's training in.
+    Model = baseline / NAS energy per item as deployed; Machine = the NAS model's energy per item as deployed / on
+    that hardware (1 when it is the same); Mechanization = PUE ratio; Map = grid ratio. Labelled illustrative."""
+    from ..engine import evaluate
 
     try:
-        h100 = ps.get("hardware", "h100-sxm")
         better = resolve_site(ps, datacenter="google-fleet", region="us-central1", net=True)
-        b = FourMScenario(target.hardware, float(base.flops), target.dtype, site=target.site)
-        n = FourMScenario(h100, float(nas.flops), "bf16", achievable=True, site=better)
-        d = four_ms(b, n).to_dict()
-    except AnalyzerError:
+        hw = str(defaults()["serving"]["hardware"].value)
+        same = ps.get("hardware", hw).name == target.hardware.name
+        on_better = nas
+        if not same:
+            t2 = resolve_target(ps, hw, dtype=target.dtype if target.dtype in ps.get("hardware", hw).peak_tflops else None,
+                                runtime=target.runtime, batch=target.batch, site=better, batch_norm=target.batch_norm)
+            on_better = evaluate([files[nas.name]], t2, cache=cache, store=store, profiles_ver=profiles_ver)[0]
+            if not on_better.ok:
+                return None
+    except (AnalyzerError, KeyError):
         return None
-    d["description"] = (f"illustrative: {base.name} on {target.hardware.name} as deployed vs {nas.name} on an H100 "
-                        f"(measured ceilings) in a hyperscale datacenter (google-fleet) in {better.label.split(', ')[1]}")
-    return d
+    f = {"model": base.energy_j_per_item / nas.energy_j_per_item,
+         "machine": nas.energy_j_per_item / on_better.energy_j_per_item,
+         "mechanization": target.pue / better.pue, "map": target.grid_gco2e_per_kwh / better.grid_gco2e_per_kwh,
+         "basis": "projections", "base_hardware": target.hardware.name, "new_hardware": on_better.hardware}
+    f["energy"] = f["model"] * f["machine"] * f["mechanization"]
+    f["co2e"] = f["energy"] * f["map"]
+    f["description"] = (f"illustrative, from the projections: {base.name} on {target.hardware.name} as deployed (PUE "
+                        f"{target.pue:g}, {target.grid_gco2e_per_kwh:g} gCO2e/kWh) vs {nas.name} on {on_better.hardware} at "
+                        f"{target.dtype}, {target.runtime}, batch {target.batch} in a hyperscale datacenter (google-fleet, PUE "
+                        f"{better.pue:g}) in {better.label.split(', ')[1]} ({better.grid_gco2e_per_kwh:.4g} gCO2e/kWh)")
+    return f

@@ -22,6 +22,7 @@ class Pair:
     baseline_accuracy: float | None
     nas_accuracy: float | None
     accuracy_gap_points: float | None  # baseline - NAS model (positive: the NAS model is less accurate)
+    nas_role: str = "NAS-found"  # the judged model's role in the manifest ('--nas-model' may name another)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,7 +45,8 @@ def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None,
         if nas_model not in by_name:
             raise UsageError(f"{param('nas_model')} '{nas_model}' is not among the candidates: {', '.join(sorted(by_name))}")
         c = by_name[nas_model].candidate
-        how = f"--nas-model {nas_model}" + ("" if c.role == NAS_ROLE else f" (its role is '{c.role or 'unknown'}', not NAS-found)")
+        how = f"--nas-model {nas_model}" + ("" if c.role == NAS_ROLE else f", judged as if a search had found it (its role is "
+                                                                       f"'{c.role or 'unknown'}')")
         return _pair(base, c, how, tolerance)
     nas = [r for r in rows if r.candidate.role == NAS_ROLE and r.rank is not None and r.candidate.name != base_name]
     if not nas:
@@ -55,9 +57,11 @@ def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None,
         same = [r for r in close if base_recipe and (recipe_of or {}).get(r.candidate.name) == base_recipe]
         if close:
             best = min(same or close, key=lambda r: (r.candidate.energy_j_per_item, r.candidate.name))
-            return _pair(base, best.candidate, f"the NAS-found candidate within {tolerance:g} top-1 points of the baseline "
-                                               f"({base.accuracy:g}%) that uses the least energy per item"
-                         + (", among those trained with the baseline's recipe" if same else ""), tolerance)
+            c = best.candidate
+            return _pair(base, c, f"the NAS-found candidate using the least energy per item among those at most {tolerance:g} "
+                                  f"top-1 points below the baseline ({base.accuracy:g}%)"
+                                  + (", trained with the baseline's recipe" if same else "")
+                                  + f"; {c.name} is {_relative(c.accuracy - base.accuracy)}", tolerance)
         front = [r for r in nas if r.pareto] or nas
         best = min(front, key=lambda r: (r.rank, r.candidate.name))
         return _pair(base, best.candidate, f"no NAS-found candidate reaches the baseline's {base.accuracy:g}% within "
@@ -67,10 +71,17 @@ def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None,
                                        "energy per item (accuracy not compared)", tolerance)
 
 
+def _relative(points: float) -> str:
+    """'1.56 top-1 points above it', 'as accurate', '0.30 top-1 points below it'."""
+    if abs(points) < 0.005:
+        return "as accurate"
+    return f"{abs(points):.2f} top-1 points {'above' if points > 0 else 'below'} it"
+
+
 def _pair(base, nas, how: str, tolerance: float) -> Pair:
     gap = None if base.accuracy is None or nas.accuracy is None else base.accuracy - nas.accuracy
     matched = gap is not None and gap <= tolerance
-    return Pair(base.name, nas.name, how, matched, tolerance, base.accuracy, nas.accuracy, gap)
+    return Pair(base.name, nas.name, how, matched, tolerance, base.accuracy, nas.accuracy, gap, nas.role or "unknown")
 
 
 def recipes(rows: list[Ranked], pair: Pair, baseline: str | None, nas_model: str | None, tolerance: float,

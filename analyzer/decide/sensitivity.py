@@ -1,6 +1,6 @@
 """What would flip the verdict: for each assumption, the value at which the point estimate of the net saving
 changes sign (there P(net saving) is about 50%), or 'never within the range tried', and the net saving at
-the ends of a plausible range (the tornado chart). Continuous assumptions are solved by bisection (in log
+the worse and the better end of a plausible range (the tornado chart). Continuous assumptions are solved by bisection (in log
 space) on the amortisation's own closed form; discrete ones (batch, runtime, dtype, hardware) re-project
 the pair."""
 
@@ -21,8 +21,8 @@ class Sensitivity:
     base: str
     flip: str | None  # the value where the net saving changes sign; None: never within `tried`
     tried: str
-    low: str
-    high: str
+    low: str  # the worse end of the plausible range: the one with the lower net saving
+    high: str  # the better end: the higher net saving (so every row reads the same way, whatever the value's order)
     net_low_kg: float
     net_high_kg: float
 
@@ -77,9 +77,10 @@ def _root(f: Callable[[float], float], lo: float, hi: float) -> float | None:
 def continuous(name: str, param: str, base: float, tried: tuple[float, float], ends: tuple[float, float],
                net_at: Callable[[float], float], unit: str = "") -> Sensitivity:
     flip = _root(net_at, *tried)
+    worse, better = sorted(ends, key=net_at)
     return Sensitivity(name, param, _fmt(base) + unit, None if flip is None else _fmt(flip) + unit,
-                       f"{_fmt(tried[0])}..{_fmt(tried[1])}{unit}", _fmt(ends[0]) + unit, _fmt(ends[1]) + unit,
-                       net_at(ends[0]), net_at(ends[1]))
+                       f"{_fmt(tried[0])}..{_fmt(tried[1])}{unit}", _fmt(worse) + unit, _fmt(better) + unit,
+                       net_at(worse), net_at(better))
 
 
 def discrete(name: str, param: str, base: str, values: list[str], net_at: Callable[[str], float | None]) -> Sensitivity | None:
@@ -90,8 +91,8 @@ def discrete(name: str, param: str, base: str, values: list[str], net_at: Callab
         return None
     order = sorted(nets, key=lambda v: abs(values.index(v) - values.index(base)))
     flip = next((v for v in order if (nets[v] > 0) != (nets[base] > 0)), None)
-    lo = min(nets, key=lambda v: nets[v])
-    hi = max(nets, key=lambda v: nets[v])
+    lo = min(nets, key=lambda v: nets[v])  # the worse end
+    hi = max(nets, key=lambda v: nets[v])  # the better end
     return Sensitivity(name, param, base, flip, ", ".join(nets), lo, hi, nets[lo], nets[hi])
 
 

@@ -181,8 +181,10 @@ class Store:
                 self.conn.execute("ROLLBACK")
             raise StoreError(f"store {self.path}: write failed ({e})") from None
 
-    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT id, created_at, command, args, summary FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    def runs(self, limit: int | None = 50) -> list[dict[str, Any]]:
+        """The newest `limit` runs (all with None), newest first."""
+        rows = self.conn.execute("SELECT id, created_at, command, args, summary FROM runs ORDER BY id DESC LIMIT ?",
+                                 (-1 if limit is None else limit,)).fetchall()
         return [{"id": r[0], "created_at": r[1], "command": r[2], "args": json.loads(r[3]), "summary": json.loads(r[4])} for r in rows]
 
     def results(self, kind: str | None = None) -> Iterator[dict[str, Any]]:

@@ -152,8 +152,9 @@ class Default:
     why: str
 
 
-_DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"runtime": str, "prompt_tokens": int},
-                 "serving": {"hardware": str, "dtype": str, "runtime": str, "batch": int, "datacenter": str, "utilization": float},
+_DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"prompt_tokens": int},
+                 "serving": {"hardware": str, "dtype": str, "runtime": str, "cpu_runtime": str, "batch": int, "datacenter": str,
+                             "region": str, "utilization": float},
                  "search": {"preset": str, "published_average_spread": float, "tdp_low_share": float},
                  "boundary": {"power": str, "embodied": str, "card_embodied_co2e_kg": float, "server_base_embodied_co2e_kg": float,
                               "accelerators_per_server": float},

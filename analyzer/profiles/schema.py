@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ProfileError
+from ..errors import UnknownProfileError
 
 # transferred: learned on a measured part of the same architecture family (or another family), carried over to
 # a part that was never measured by the rules of profiles/transfer.py
@@ -108,7 +108,7 @@ class RegionProfile:
         if year is None:
             return self.years[max(self.years)]
         if year not in self.years:
-            raise ProfileError(f"region '{self.name}' has no data for {year}; years: {', '.join(map(str, sorted(self.years)))}")
+            raise UnknownProfileError(f"region '{self.name}' has no data for {year}; years: {', '.join(map(str, sorted(self.years)))}")
         return self.years[year]
 
 

@@ -1,4 +1,5 @@
-"""Terminal tables for ranking, amortisation and the main job's answer."""
+"""Terminal tables for ranking, amortisation and the main job's answer: compact tables in readable units, the
+notes once, and the verdict printed once, last."""
 
 from __future__ import annotations
 
@@ -6,50 +7,83 @@ from typing import Any, Callable
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.rule import Rule
 
-
-def _n(x: Any) -> str:
-    return "never" if x is None else f"{x:,.4g}"
+from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, count, notes, num, table, unit_for
 
 
 def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "Candidates") -> None:
-    t = Table(title=escape(title), title_justify="left")
-    for col in ("rank", "model", "role", "top-1 %", "gCO2e/item", "J/item", "latency ms", "Pareto", "dominated by / excluded"):
-        t.add_column(col, justify="right" if col in ("rank", "top-1 %", "gCO2e/item", "J/item", "latency ms") else "left", overflow="fold")
+    cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
+    em, eu = unit_for((r["energy_j_per_item"] for r in rows), ENERGY_PER_ITEM)
+    tm, tu = unit_for((r["latency_s"] for r in rows), TIME)
+    t = table(title)
+    for col in ("#", "model", "role", "top-1 %", cu, eu, f"latency {tu}", "Pareto"):
+        t.add_column(col.replace(" ", "\n", 1) if col in (cu, eu) else col, justify="left" if col in ("model", "role", "Pareto") else "right",
+                     no_wrap=True)
+    t.add_column("dominated by / excluded", min_width=18)
     for r in rows:
         t.add_row("-" if r["rank"] is None else str(r["rank"]), escape(r["name"]), escape(r["role"]),
-                  "n/a" if r["accuracy"] is None else f"{r['accuracy']:g}", f"{r['co2e_g_per_item']:.3g}",
-                  f"{r['energy_j_per_item']:.3g}", f"{r['latency_s'] * 1e3:.3g}", "yes" if r["pareto"] else "",
+                  "n/a" if r["accuracy"] is None else f"{r['accuracy']:.2f}", num(r["co2e_g_per_item"] * cm),
+                  num(r["energy_j_per_item"] * em), num(r["latency_s"] * tm), "yes" if r["pareto"] else "",
                   escape(r["excluded"] or ", ".join(r["dominated_by"])))
     console.print(t)
 
 
-def render_amortization(a: dict[str, Any], console: Console, title: str = "NAS amortisation", quiet: bool = False) -> None:
-    t = Table(title=title, title_justify="left")
-    t.add_column("quantity")
-    t.add_column("value", justify="right")
-    t.add_column("P5 / P50 / P95", justify="right")
+def _band(u: dict | None, scale: float = 1.0, fmt: Callable[[float | None], str] = num) -> str:
+    if not u:
+        return ""
+    return " / ".join(fmt(None if u[k] is None else u[k] * scale) for k in ("p5", "p50", "p95"))
+
+
+def render_amortization(a: dict[str, Any], console: Console, title: str = "NAS amortisation", quiet: bool = False,
+                        verdict: bool = True) -> None:
+    """The amortisation's quantities, each with its Monte Carlo band where one was drawn; then the notes, then
+    the verdict (unless the caller prints it last itself)."""
     unc = a.get("uncertainty") or {}
     chip = a.get("inputs", {}).get("budget_hardware") or ""
-    budget_hw = f"largest NAS budget (chip-hours of {chip})" if chip else "largest NAS budget (chip-hours)"
-    for label, key, v in (("saving per item (gCO2e)", "savings_g_per_item", a["savings_g_per_item"]), ("spent (kgCO2e)", None, a["spent_kg"]),
-                          ("break-even items", None, a["break_even_items"]), ("break-even days", "break_even_days", a["break_even_days"]),
-                          ("net saving over horizon (kgCO2e)", "net_savings_kg", a["net_savings_kg"]),
-                          ("net saving with embodied, search hardware's included (kgCO2e)", None, a["net_savings_with_embodied_kg"]),
-                          ("saved / spent", "savings_ratio", a["savings_ratio"]),
-                          ("largest NAS budget (kgCO2e)", "max_nas_budget_kg", a["max_nas_budget_kg"] if a["max_nas_budget_kg"] > 0 else None),
-                          ("largest NAS budget (kWh where the search runs)", None, a["max_nas_budget_kwh"]),
-                          (budget_hw, None, a["max_nas_budget_chip_hours"])):
-        u = unc.get(key) if key else None
-        value = "none" if "budget" in label and (v is None or v == 0) else _n(v)
-        t.add_row(label, value, "" if not u else " / ".join(_n(u[k]) for k in ("p5", "p50", "p95")))
+    sm, su = unit_for([a["savings_g_per_item"], *a["intensity_g_per_item"].values()], CO2E_PER_ITEM)  # one unit for all
+    budget_kg = a["max_nas_budget_kg"]
+    nothing = budget_kg is not None and budget_kg <= 0  # nothing saved: no budget in any unit
+
+    def budget(v: float | None) -> str:
+        return "none" if nothing else num(v, "n/a (no search site to convert)")
+    kg_per = {k: a[k] / budget_kg for k in ("max_nas_budget_kwh", "max_nas_budget_chip_hours")
+              if budget_kg and a.get(k) is not None}
+    scaled = {k: {p: (None if v is None else v * f) for p, v in (unc.get("max_nas_budget_kg") or {}).items()}
+              for k, f in kg_per.items()} if unc.get("max_nas_budget_kg") else {}
+    rows = [(f"saving ({su})", num(a["savings_g_per_item"] * sm),
+             _band(unc.get("savings_g_per_item"), sm)),
+            ("spent (kgCO2e)", num(a["spent_kg"]), _band(unc.get("spent_kg"))),
+            ("break-even (items)", count(a["break_even_items"]), _band(unc.get("break_even_items"), fmt=count)),
+            ("break-even (days)", count(a["break_even_days"]), _band(unc.get("break_even_days"), fmt=count)),
+            ("net saving over the horizon (kgCO2e)", num(a["net_savings_kg"]), _band(unc.get("net_savings_kg"))),
+            ("net saving incl. embodied (kgCO2e)", num(a["net_savings_with_embodied_kg"]),
+             _band(unc.get("net_savings_with_embodied_kg"))),
+            ("saved / spent", num(a["savings_ratio"], "never"), _band(unc.get("savings_ratio"))),
+            ("largest NAS budget (kgCO2e)", budget(budget_kg), "" if nothing else _band(unc.get("max_nas_budget_kg"))),
+            ("largest NAS budget (kWh, search site)", budget(a["max_nas_budget_kwh"]),
+             "" if nothing else _band(scaled.get("max_nas_budget_kwh"))),
+            (f"largest NAS budget (chip-hours{', ' + chip if chip else ''})", budget(a["max_nas_budget_chip_hours"]),
+             "" if nothing else _band(scaled.get("max_nas_budget_chip_hours")))]
     for k, v in a["intensity_g_per_item"].items():
-        t.add_row(f"NAS model gCO2e/item, {k}", f"{v:.4g}", "")
+        rows.append((f"NAS model, {k.split(' (')[0]} ({su})", num(v * sm), ""))
+    t = table(title)
+    t.add_column("quantity", overflow="fold")
+    t.add_column("point", justify="right")
+    t.add_column("P5 / P50 / P95", justify="right")
+    for r in rows:
+        t.add_row(*r)
     console.print(t)
-    console.print(f"[bold]verdict[/]: {escape(a['verdict'])}")
-    for n in [] if quiet else a["notes"]:
-        console.print(f"[yellow]note[/] {escape(n)}")
+    if not quiet:
+        notes(a["notes"], console)
+    if verdict:
+        render_verdict(a["verdict"], console)
+
+
+def render_verdict(text: str, console: Console) -> None:
+    """The verdict, once, last and set apart."""
+    console.print(Rule(style="bold"))
+    console.print(f"[bold]VERDICT[/bold]: [bold]{escape(text)}[/bold]")
 
 
 def _same(name: str) -> str:
@@ -57,38 +91,40 @@ def _same(name: str) -> str:
 
 
 def render_answer(d: dict[str, Any], console: Console, quiet: bool = False, flag_of: Callable[[str], str] = _same) -> None:
-    """The main job's answer: the pair, the scenario, the verdict with P(net saving), what would flip it."""
+    """The main job's answer: the pair, the scenario, the search and the saving (the verdict is printed last, by
+    render_verdict)."""
     t, p, s, sc = d["target"], d["pair"], d["scenario"], d["search"]
     site = t["site"]
-    console.print(f"[bold]pair[/]: {escape(p['nas'])} (NAS-found, {p['nas_accuracy']}% top-1) vs {escape(p['baseline'])} "
+    role = p.get("nas_role", "NAS-found")
+    console.print(f"[bold]pair[/]: {escape(p['nas'])} ({escape(role)}, {p['nas_accuracy']}% top-1) vs {escape(p['baseline'])} "
                   f"(baseline, {p['baseline_accuracy']}%): {escape(p['how'])}")
     if not p["matched"] and p["accuracy_gap_points"] is not None:
         console.print(f"[bold red]accuracy gap[/]: {p['accuracy_gap_points']:.2f} top-1 points (tolerance {p['tolerance_points']:g}): "
-                      "the NAS-found model does not do the same job")
+                      f"{escape(p['nas'])} does not do the baseline's job")
     console.print(f"[bold]serving[/]: {escape(t['hardware'])} ({escape(t['hardware_title'])}), {t['runtime']}, {t['dtype']}, batch {t['batch']}, "
                   f"PUE {site['pue']:g}, {site['grid_gco2e_per_kwh']:g} gCO2e/kWh, busy {site.get('utilization', 1):.0%}; power at the "
                   f"{site.get('power_boundary', 'chip')}, embodied at the {site.get('embodied_boundary', 'chip')} boundary (search alike); reuse: {s['items_per_day_per_deployment']} items/day per "
                   f"deployment x {s['deployments']} deployments x {s['horizon_years']} years")
-    console.print(f"[bold]search[/]: {escape(sc['description'])}: {sc['cost_kg']:,.4g} kgCO2e ({sc['low_kg']:,.4g}..{sc['high_kg']:,.4g})")
+    console.print(f"[bold]search[/]: {escape(sc['description'])}: {num(sc['cost_kg'])} kgCO2e ({num(sc['low_kg'])}..{num(sc['high_kg'])})")
     sv = d["saving"]
-    console.print(f"[bold]saving per item[/]: {sv['saving_j_per_item']:.3g} J ({sv['low']:.3g}..{sv['high']:.3g} J, 90%, the projections' "
-                  f"shared error cancelling); {sv['saving_g_per_item']:.3g} gCO2e")
-    v = d["verdict"]
-    console.print(f"[bold]verdict[/]: {escape(v['text'])}")
-    top = [x for x in d["sensitivities"]][:3]
-    if top:
-        console.print("[bold]what would flip it[/] (the three assumptions that move the net saving most):")
-        for x in top:
-            flip = f"flips at {x['flip']}" if x["flip"] else "never flips within " + x["tried"]
-            console.print(f"  {escape(x['name'])} ({flag_of(x['param'])}, now {escape(x['base'])}): {escape(flip)}; net saving "
-                          f"{x['net_low_kg']:,.4g} kg at {escape(x['low'])} .. {x['net_high_kg']:,.4g} kg at {escape(x['high'])}")
+    em, eu = unit_for([sv["saving_j_per_item"], sv["low"], sv["high"]], ENERGY_PER_ITEM)
+    cm, cu = unit_for([sv["saving_g_per_item"]], CO2E_PER_ITEM)
+    console.print(f"[bold]saving[/]: {num(sv['saving_j_per_item'] * em)} {eu} ({num(sv['low'] * em)}..{num(sv['high'] * em)}, 90%, the "
+                  f"projections' shared error cancelling); {num(sv['saving_g_per_item'] * cm)} {cu}")
 
 
-def render_sensitivities(rows: list[dict[str, Any]], console: Console, flag_of: Callable[[str], str] = _same) -> None:
-    t = Table(title="What would flip the verdict (each assumption alone)", title_justify="left")
-    for col in ("assumption", "option", "now", "flips at", "tried", "net kg (low end)", "net kg (high end)"):
-        t.add_column(col, overflow="fold", justify="right" if "net" in col else "left")
-    for x in rows:
-        t.add_row(escape(x["name"]), flag_of(x["param"]), escape(x["base"]), escape(x["flip"] or "never in the range tried"), escape(x["tried"]),
-                  f"{x['net_low_kg']:,.4g} ({escape(x['low'])})", f"{x['net_high_kg']:,.4g} ({escape(x['high'])})")
+def render_sensitivities(rows: list[dict[str, Any]], console: Console, flag_of: Callable[[str], str] = _same,
+                         limit: int | None = None) -> None:
+    """What would flip the verdict: each assumption moved alone, its net saving at the worse and the better end of
+    its plausible range; the `limit` that move it most (all with None)."""
+    shown = rows if limit is None else rows[:limit]
+    title = "What would flip the verdict (each assumption moved alone)"
+    if len(shown) < len(rows):
+        title += f": the {len(shown)} that move it most; --wide shows all {len(rows)}"
+    t = table(title)
+    for col in ("assumption", "option", "now", "flips at", "net kg at the worse end", "net kg at the better end"):
+        t.add_column(col, justify="left", no_wrap=col == "option", min_width=12 if col == "assumption" else None)
+    for x in shown:
+        t.add_row(escape(x["name"]), flag_of(x["param"]), escape(x["base"]), escape(x["flip"] or f"never in {x['tried']}"),
+                  f"{num(x['net_low_kg'])} at {escape(x['low'])}", f"{num(x['net_high_kg'])} at {escape(x['high'])}")
     console.print(t)

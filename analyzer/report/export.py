@@ -13,6 +13,8 @@ from ..errors import UsageError, param
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in row.items() if k not in ("payload", "settings") and not isinstance(v, (dict, list))}
     out.update({f"setting.{k}": v for k, v in (row.get("settings") or {}).items()})
+    for part in ("args", "summary"):  # a run of the history: its arguments and summary, scalars as columns
+        out.update({f"{part}.{k}": v for k, v in (row.get(part) or {}).items() if isinstance(v, (int, float, str, bool)) or v is None})
     for k, v in (row.get("payload") or {}).items():
         if isinstance(v, (int, float, str, bool)) or v is None:
             out[k] = v
@@ -34,7 +36,7 @@ def rows_to_parquet(rows: list[dict[str, Any]], out: Path) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise UsageError("parquet export needs pyarrow: pip install pyarrow") from None
+        raise UsageError("parquet export needs pyarrow: pip install 'nas-analyzer[parquet]'") from None
     try:
         pq.write_table(pa.Table.from_pylist([flatten(r) for r in rows]), str(out))
     except OSError as e:

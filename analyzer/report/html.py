@@ -6,10 +6,10 @@ that came from a model, a file name or a profile is escaped."""
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import math
+import re
 from typing import Any, Callable
 
 import matplotlib
@@ -17,28 +17,35 @@ import matplotlib
 matplotlib.use("Agg")  # headless: never opens a window
 import matplotlib.pyplot as plt  # noqa: E402
 
+# Plots are inline SVG with their text as text (legends, axis labels and reference-line labels are in the page, so
+# a browser, a screen reader and the tests read them); a fixed hash salt and no date keep the report reproducible.
+matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "nas-analyzer"})
+
 from .. import __version__  # noqa: E402
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:.85rem}
 td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:#f4f4f4}td.l,th.l{text-align:left}
 .verdict{font-size:1.1rem;background:#f6f8ff;border-left:4px solid #4a6cf7;padding:.6rem 1rem}.muted{color:#666;font-size:.85rem}
-img{max-width:100%;border:1px solid #eee}.paste{background:#fafafa;border:1px solid #ddd;padding:1rem;font-family:Georgia,serif}"""
+figure.plot{margin:1rem 0}figure.plot svg{max-width:100%;height:auto;border:1px solid #eee}
+details{margin:.2rem 0}summary{cursor:pointer;font-size:.9rem}ul.notes{font-size:.85rem;color:#444}.paste{background:#fafafa;border:1px solid #ddd;padding:1rem;font-family:Georgia,serif}"""
 
 
 def e(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+def _svg(fig) -> str:
+    """The figure as an SVG document ."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
 
 
-def _img(b64: str, alt: str, ident: str) -> str:
-    return f'<img id="{e(ident)}" class="plot" alt="{e(alt)}" src="data:image/png;base64,{b64}">'
+def _img(svg: str, alt: str, ident: str) -> str:
+    body = re.sub(r"\s*<metadata>.*?</metadata>", "", svg[svg.index("<svg"):], flags=re.S)  # an RDF block naming its creator
+    return f'<figure id="{e(ident)}" class="plot" role="img" aria-label="{e(alt)}">{body}</figure>'
 
 
 def pareto_plot(result: dict) -> str:
@@ -59,7 +66,7 @@ def pareto_plot(result: dict) -> str:
     ax.set_ylabel("top-1 accuracy (%)")
     fig.colorbar(sc, ax=ax, label="latency per batch (ms)")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return _svg(fig)
 
 
 def break_even_plot(result: dict) -> str | None:
@@ -91,11 +98,12 @@ def break_even_plot(result: dict) -> str | None:
         ax.annotate(f"break-even\n{be:.3g} items", (be, spent), fontsize=8, xytext=(5, 10), textcoords="offset points")
     else:
         ax.text(0.02, 0.92, "no break-even within the horizon", transform=ax.transAxes, fontsize=9)
-    ax.axvline(a["items_over_horizon"], color="grey", ls="--", lw=0.8)
+    ax.axvline(a["items_over_horizon"], color="grey", ls="--", lw=0.8,
+               label=f"end of the horizon: {a['items_over_horizon']:.3g} items served")
     ax.set_xlabel("items served (all deployments)")
     ax.set_ylabel("cumulative kgCO2e")
     ax.legend(fontsize=8)
-    return _png(fig)
+    return _svg(fig)
 
 
 def fourms_plot(result: dict) -> str | None:
@@ -108,15 +116,20 @@ def fourms_plot(result: dict) -> str | None:
     level = 1.0
     for i, (lab, x) in enumerate(zip(labels, factors)):
         new = level * x
-        ax.bar(i, math.log10(new) - math.log10(level), bottom=math.log10(level), color="tab:green" if x >= 1 else "tab:red")
-        ax.text(i, math.log10(max(new, level)) + 0.05, f"{x:.3g}x", ha="center", fontsize=9)
+        ax.bar(i, math.log10(new) - math.log10(level), bottom=math.log10(level), color="tab:green" if x >= 1 else "tab:red",
+               label=("reduces (factor > 1)" if x >= 1 else "increases (factor < 1)"))
+        ax.text(i, math.log10(max(new, level)) + 0.02, f"{x:.3g}x", ha="center", fontsize=9)
         level = new
-    ax.bar(4, math.log10(level), color="tab:blue")
-    ax.text(4, math.log10(level) + 0.05, f"{level:.3g}x", ha="center", fontsize=9)
+    ax.bar(4, math.log10(level), color="tab:blue", label="CO2e: the product")
+    ax.text(4, math.log10(max(level, 1.0)) + 0.02, f"{level:.3g}x", ha="center", fontsize=9)
+    ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks(range(5), labels + ["CO2e"])
     ax.set_ylabel("log10 of the cumulative reduction")
-    ax.set_title("4Ms: baseline as deployed vs the illustrative improved scenario", fontsize=9)
-    return _png(fig)
+    handles, names = ax.get_legend_handles_labels()
+    keep = dict(zip(names, handles))
+    ax.legend(keep.values(), keep.keys(), fontsize=8, loc="upper left")
+    ax.set_title("4Ms: baseline as deployed vs the illustrative improved scenario (from the projections)", fontsize=9)
+    return _svg(fig)
 
 
 def tornado_plot(result: dict) -> str | None:
@@ -125,17 +138,25 @@ def tornado_plot(result: dict) -> str | None:
         return None
     rows = sorted(rows, key=lambda r: r["swing_kg"])
     net = (result.get("amortization") or {}).get("net_savings_kg") or 0.0
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.5))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 2.0))
+    kinds = {"tab:green": "saves over the whole range", "tab:red": "loses over the whole range",
+             "tab:orange": "the sign flips within the range"}
     for i, r in enumerate(rows):
-        lo, hi = sorted((r["net_low_kg"], r["net_high_kg"]))
-        ax.barh(i, hi - lo, left=lo, color="tab:green" if hi > 0 and lo > 0 else ("tab:red" if hi < 0 else "tab:orange"))
+        lo, hi = r["net_low_kg"], r["net_high_kg"]  # the worse and the better end
+        colour = "tab:green" if lo > 0 else ("tab:red" if hi < 0 else "tab:orange")
+        ax.barh(i, hi - lo, left=lo, color=colour, label=kinds[colour])
         ax.text(hi, i, f"  {r['low']} .. {r['high']}", va="center", fontsize=7)
-    ax.axvline(0, color="k", lw=1)
-    ax.axvline(net, color="grey", ls="--", lw=0.8)
+    ax.axvline(0, color="k", lw=1, label="break-even: no net saving")
+    ax.axvline(net, color="grey", ls="--", lw=0.8, label=f"as stated: {net:,.4g} kg")
     ax.set_yticks(range(len(rows)), [r["name"] for r in rows], fontsize=8)
-    ax.set_xlabel("net saving over the horizon, kgCO2e (each assumption moved alone; dashed: as stated)")
-    ax.set_xscale("symlog", linthresh=max(abs(net), 1.0) / 10)
-    return _png(fig)
+    ax.set_xlabel("net saving over the horizon, kgCO2e (each assumption moved alone; worse end .. better end)")
+    span = max(max(abs(r["net_low_kg"]), abs(r["net_high_kg"])) for r in rows)
+    ax.set_xscale("symlog", linthresh=max(span / 20, abs(net) / 2, 1.0))  # linear around zero: no crowded ticks there
+    ax.xaxis.set_major_locator(matplotlib.ticker.SymmetricalLogLocator(base=10, linthresh=max(span / 20, abs(net) / 2, 1.0), subs=[1.0]))
+    handles, names = ax.get_legend_handles_labels()
+    keep = dict(zip(names, handles))
+    ax.legend(keep.values(), keep.keys(), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
+    return _svg(fig)
 
 
 def breakdown_plot(result: dict) -> str | None:
@@ -143,18 +164,20 @@ def breakdown_plot(result: dict) -> str | None:
     if not projs:
         return None
     classes = sorted({c for p in projs for c in p["detail"].get("breakdown", {})})
+    colours = matplotlib.colormaps["tab20"].colors  # 20 distinct colours: one per kernel class
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 0.5 * len(projs) + 2), sharey=True)
     names = [p["name"] for p in projs]
     for ax, key in ((ax1, "time_share"), (ax2, "energy_share")):
         left = [0.0] * len(projs)
-        for c in classes:
+        for i, c in enumerate(classes):
             vals = [p["detail"].get("breakdown", {}).get(c, {}).get(key, 0.0) for p in projs]
-            ax.barh(names, vals, left=left, label=c)
+            ax.barh(names, vals, left=left, label=c, color=colours[i % len(colours)])
             left = [a + b for a, b in zip(left, vals)]
-        ax.set_xlabel(key.replace("_", " "))
-    ax2.legend(fontsize=7, loc="lower right")
+        ax.set_xlabel(key.replace("_", " ") + " of the forward")
+        ax.set_xlim(0, 1)
+    ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="kernel class", title_fontsize=7)
     fig.suptitle("share by kernel class (compute/memory/latency-bound and host-wait shares are in the table)", fontsize=9)
-    return _png(fig)
+    return _svg(fig)
 
 
 def _table(headers: list[str], rows: list[list[Any]], left: set[int] = frozenset()) -> str:
@@ -165,6 +188,30 @@ def _table(headers: list[str], rows: list[list[Any]], left: set[int] = frozenset
 
 def _g(x: Any) -> str:
     return "n/a" if x is None else (f"{x:.4g}" if isinstance(x, float) else str(x))
+
+
+# what each verdict outcome says about the search, as the end of "with the stated reuse ... the search ..."
+OUTCOME_PHRASES = {"pays back": "pays back", "does not pay back": "does not pay back",
+                   "undetermined": "may or may not pay back",
+                   "never pays back": "never pays back, as the NAS model saves nothing per item"}
+
+QUANTITY_LABELS = {  # the amortisation record's keys as a person reads them
+    "savings_g_per_item": "saving per item (gCO2e)", "spent_kg": "spent: search and deployment costs (kgCO2e)",
+    "items_over_horizon": "items served over the horizon", "gross_savings_kg": "gross saving over the horizon (kgCO2e)",
+    "net_savings_kg": "net saving over the horizon (kgCO2e)",
+    "net_savings_with_embodied_kg": "net saving incl. embodied carbon (kgCO2e)", "break_even_items": "break-even (items served)",
+    "break_even_days": "break-even (days)", "savings_ratio": "saved / spent", "max_nas_budget_kg": "largest search budget (kgCO2e)",
+    "max_nas_budget_kwh": "largest search budget (kWh where the search runs)",
+    "max_nas_budget_chip_hours": "largest search budget (chip-hours)", "p_positive": "P(net saving > 0)",
+    "samples": "Monte Carlo samples", "seed": "Monte Carlo seed"}
+
+
+def verdict_clause(v: dict) -> str:
+    """'the search pays back (probability of a net saving 97%)': grammatical for every outcome."""
+    phrase = OUTCOME_PHRASES.get(v.get("outcome", ""), f"is judged: {v.get('outcome', 'n/a')}")
+    p = v.get("p_net_saving")
+    why = "undetermined: " if v.get("outcome") == "undetermined" else ""
+    return f"the search {phrase}" + ("" if p is None else f" ({why}probability of a net saving {p:.0%})")
 
 
 def footprint_paragraph(result: dict) -> str:
@@ -183,10 +230,27 @@ def footprint_paragraph(result: dict) -> str:
     if a:
         text += (f". The architecture search ({s['description']}) is accounted at {s['cost_kg']:.4g} kgCO2e; against "
                  f"{pair['baseline']} and with the stated reuse ({result['scenario']['items_per_day_per_deployment']} items/day per deployment, "
-                 f"{result['scenario']['deployments']} deployments, {result['scenario']['horizon_years']} years) it {v['text']}")
+                 f"{result['scenario']['deployments']} deployments, {result['scenario']['horizon_years']} years) {verdict_clause(v)}")
     text += (f". Numbers were projected with nas-analyzer {__version__} (kernel-level model on "
              f"{proj['basis'] if proj else 'datasheet'} hardware figures; Patterson et al. 2021 accounting).")
     return text
+
+
+def provenance(result: dict) -> str:
+    """Every input of the projections and the search, each value once, grouped by its source; each group collapsed
+    (a summary line: the source, its kind and how many inputs)."""
+    groups: dict[str, dict[tuple, list]] = {}
+    inputs = [i for p in result.get("projections", []) for i in p.get("inputs", [])] + list(result["search"].get("inputs", []))
+    for i in inputs:
+        row = [i["name"], _g(i["value"]), i.get("unit", ""), i.get("kind", "")]
+        groups.setdefault(i.get("source", "") or "(no source given)", {})[(i["name"], str(i["value"]))] = row
+    out = []
+    for source, rows in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        kinds = ", ".join(sorted({r[3] for r in rows.values() if r[3]}))
+        out.append(f"<details><summary>{e(source)} <span class='muted'>({len(rows)} input{'s' if len(rows) > 1 else ''}"
+                   f"{'; ' + e(kinds) if kinds else ''})</span></summary>"
+                   + _table(["input", "value", "unit", "kind"], list(rows.values()), {0, 2, 3}) + "</details>")
+    return "".join(out)
 
 
 def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Callable[[str], str] | None = None) -> str:
@@ -198,7 +262,7 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
     gap = "" if pair["matched"] or pair["accuracy_gap_points"] is None else f" Accuracy gap: {pair['accuracy_gap_points']:.2f} top-1 points."
     parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title><style>{CSS}</style></head><body>",
              f"<h1>{e(title)}</h1>",
-             f"<p class='muted'>Pair: {e(pair['nas'])} (NAS-found) vs {e(pair['baseline'])} (baseline): {e(pair['how'])}.{e(gap)}</p>",
+             f"<p class='muted'>Pair: {e(pair['nas'])} ({e(pair.get('nas_role', 'NAS-found'))}) vs {e(pair['baseline'])} (baseline): {e(pair['how'])}.{e(gap)}</p>",
              f"<p class='muted'>Serving: {e(t['hardware'])}, {e(t['dtype'])}, {e(t['runtime'])} runtime, batch {e(t['batch'])}, "
              f"PUE {e(_g(t['pue']))}, grid {e(_g(t['grid_gco2e_per_kwh']))} gCO2e/kWh, busy {e(_g(t['site'].get('utilization', 1)))} of the time. "
              f"Boundary, serving and search alike: power at the {e(t['site'].get('power_boundary', 'chip'))}, embodied carbon at the "
@@ -208,7 +272,7 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
     sens = result.get("sensitivities") or []
     if sens:
         parts.append("<h2>What would flip the verdict</h2>")
-        parts.append(_table(["assumption", "option", "now", "flips at", "tried", "net kg at low end", "net kg at high end"],
+        parts.append(_table(["assumption", "option", "now", "flips at", "tried", "net kg at the worse end", "net kg at the better end"],
                             [[x["name"], flag_of(x["param"]), x["base"], x["flip"] or "never in the range tried", x["tried"],
                               f"{x['net_low_kg']:.4g} ({x['low']})", f"{x['net_high_kg']:.4g} ({x['high']})"] for x in sens], {0, 1, 2, 3, 4}))
         tp = tornado_plot(result)
@@ -224,7 +288,11 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
     be = break_even_plot(result)
     if be:
         parts.append("<h2>Break-even</h2>" + _img(be, "break-even chart", "plot-breakeven"))
-        parts.append(_table(["quantity", "value"], [[k, _g(x)] for k, x in a.items() if isinstance(x, (int, float)) or x is None], {0}))
+        unc = a.get("uncertainty") or {}
+        parts.append(_table(["quantity", "point value", "P5", "P50", "P95"],
+                            [[QUANTITY_LABELS.get(k, k.replace("_", " ")), _g(x)] + ([_g(unc[k].get(q)) for q in ("p5", "p50", "p95")] if unc.get(k) else ["", "", ""])
+                             for k, x in a.items() if (isinstance(x, (int, float)) and not isinstance(x, bool)) or (x is None and k in QUANTITY_LABELS)],
+                            {0}))
     fm = fourms_plot(result)
     if fm:
         f = result["fourms"]
@@ -236,16 +304,9 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
                             [[p["name"], p.get("kernels", ""), f"{b.get('compute', 0):.0%}", f"{b.get('memory', 0):.0%}",
                               f"{b.get('latency', 0):.0%}", f"{b.get('overhead', 0):.0%}", p["basis"]]
                              for p in result.get("projections", []) for b in [p["detail"].get("bound", {})]], {0, 6}))
-    seen, prov = set(), []
-    inputs = [i for p in result.get("projections", []) for i in p.get("inputs", [])] + list(result["search"].get("inputs", []))
-    for i in inputs:
-        k = (i["name"], str(i["value"]))
-        if k not in seen:
-            seen.add(k)
-            prov.append([i["name"], _g(i["value"]), i.get("unit", ""), i.get("kind", ""), i.get("source", "")])
-    parts.append("<h2>Provenance</h2>" + _table(["input", "value", "unit", "kind", "source"], prov, {0, 2, 3, 4}))
-    parts.append(f"<p class='muted'>nas-analyzer {e(__version__)}; analysis schema {e(result.get('schema_version'))}. "
-                 + " ".join(e(n) for n in result.get("notes", [])) + "</p>")
+    parts.append("<h2>Provenance</h2>" + provenance(result))
+    parts.append("<h2>Notes</h2><ul class='notes'>" + "".join(f"<li>{e(n)}</li>" for n in dict.fromkeys(result.get("notes", [])))
+                 + f"</ul><p class='muted'>nas-analyzer {e(__version__)}; analysis schema {e(result.get('schema_version'))}.</p>")
     parts.append("<h2>Report your footprint</h2><p class='paste' id='footprint'>" + e(footprint_paragraph(result)) + "</p>")
     parts.append("</body></html>")
     return "\n".join(parts)

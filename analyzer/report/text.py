@@ -1,12 +1,78 @@
-"""Terminal tables (rich). Human units here only; records keep raw SI numbers."""
+"""Terminal tables (rich). Human units here only; records keep raw SI numbers.
+
+Tables are compact (no vertical rules) and fit 100 columns unless the command is given --wide; a quantity per item
+is shown in the unit that puts its column's largest value between 1 and 1,000 (mg of CO2e per 1,000 items, mJ per
+item, ms), the unit in the header."""
 
 from __future__ import annotations
 
+import re
+from typing import Iterable
+
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from ..records import ModelProfile
+
+# (multiplier from the base unit, header label), largest multiplier first
+CO2E_PER_ITEM = ((1e6, "mgCO2e per 1k items"), (1e3, "gCO2e per 1k items"), (1.0, "kgCO2e per 1k items"))  # from g/item
+ENERGY_PER_ITEM = ((1e3, "mJ per item"), (1.0, "J per item"), (1e-3, "kJ per item"))  # from J per item
+TIME = ((1e6, "us"), (1e3, "ms"), (1.0, "s"))  # from s
+
+
+def table(title: str = "") -> Table:
+    """A compact table: a rule under the header, no vertical rules, the title left."""
+    return Table(title=escape(title) if title else None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                 show_edge=False, collapse_padding=True)
+
+
+def unit_for(values: Iterable[float | None], ladder: tuple[tuple[float, str], ...]) -> tuple[float, str]:
+    """The unit of `ladder` in which the largest of `values` is below 1,000 (the smallest such unit that still is);
+    values are then shown x the multiplier."""
+    top = max((abs(v) for v in values if v is not None), default=0.0)
+    for mult, label in ladder:
+        if top * mult < 1000:
+            return mult, label
+    return ladder[-1]
+
+
+def num(x: float | None, none: str = "n/a") -> str:
+    """Three significant figures without exponents in the range a table shows; thousands separated."""
+    if x is None:
+        return none
+    a = abs(x)
+    if a >= 1e15 or (0 < a < 1e-3):
+        return f"{x:.3g}"
+    if a >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.3g}"
+
+
+def count(x: float | None, none: str = "never") -> str:
+    """A count of items or days as a person reads it: 1,986; 27.2 M; 199 bn."""
+    if x is None:
+        return none
+    for f, s in ((1e12, " tn"), (1e9, " bn"), (1e6, " M")):
+        if abs(x) >= f:
+            return f"{x / f:.3g}{s}"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
+def dedupe(lines: Iterable[str]) -> list[str]:
+    """Each note once, in order; notes that differ only in their numbers (one per model of a sample) become the
+    first of them and how many more there were."""
+    groups: dict[str, list[str]] = {}
+    for n in dict.fromkeys(lines):
+        groups.setdefault(re.sub(r"\d[\d,.]*", "#", n), []).append(n)
+    return [g[0] if len(g) == 1 else f"{g[0]} (and {len(g) - 1} more like it, with other numbers)" for g in groups.values()]
+
+
+def notes(lines: Iterable[str], console: Console, prefix: str = "") -> None:
+    """Each note once (dedupe), in order."""
+    for n in dedupe(lines):
+        console.print(f"[yellow]note[/] {escape(prefix + n)}")
 
 
 def _si(x: float, unit: str = "") -> str:
@@ -21,23 +87,22 @@ def _pct(x: float | None) -> str:
 
 
 def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False) -> None:
-    if not console.is_terminal:  # pipes and files get the full table rather than 80 squeezed columns
-        console.width = max(console.width, 160)
-    t = Table(title="Static profile", title_justify="left")
+    t = table("Static profile")
+    name_width = min(max((len(p.model) for p in profiles), default=5), 40)  # a name folds only beyond 40 characters
     for col in ("model", "batch", "params", "MACs", "FLOPs", "weights", "activations", "FLOP/B", "zeros", "2:4", "coverage"):
-        t.add_column(col, justify="left" if col == "model" else "right")
+        t.add_column(col, justify="left" if col == "model" else "right", overflow="fold",
+                     min_width=name_width if col == "model" else None, no_wrap=col != "model")
     for p in profiles:
         t.add_row(escape(p.model), str(p.batch), f"{p.params:,}", _si(p.macs), _si(p.flops), _si(p.weight_bytes, "B"),
                   _si(p.activation_bytes, "B"), f"{p.arithmetic_intensity:.1f}", _pct(p.weight_sparsity),
                   _pct(p.nm_sparsity), _pct(p.coverage))
     console.print(t)
     for p in profiles:
-        for note in p.notes:
-            console.print(f"[yellow]note[/] {escape(p.model)}: {escape(note)}", highlight=False)
+        notes(p.notes, console, f"{p.model}: ")
         if per_op and p.per_op:
-            nt = Table(title=f"Per operator: {escape(p.model)}", title_justify="left")
+            nt = table(f"Per operator: {p.model}")
             for col in ("node", "op", "class", "MACs", "FLOPs", "bytes", "output shapes"):
-                nt.add_column(col, justify="right" if col in ("MACs", "FLOPs", "bytes") else "left")
+                nt.add_column(col, justify="right" if col in ("MACs", "FLOPs", "bytes") else "left", overflow="fold")
             for n in p.per_op:
                 shapes = ", ".join("x".join(str(d) for d in s) for s in n.output_shapes)
                 nt.add_row(escape(n.name), escape(n.op_type) + ("" if n.supported else " (unsupported)"), n.op_class,

@@ -226,28 +226,67 @@ def _serving_phase(prompt_tokens: int | None, output_tokens: int | None, optimiz
     return Phase("serving", prompt_tokens, output_tokens, serving=serving), notes
 
 
-def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, runtime: str | None = None, batch: int = 1,
-                   phase: str | None = None, prompt_tokens: int | None = None, output_tokens: int | None = None,
-                   optimizer: str | None = None, dims: dict[str, int] | None = None, assume_upper_bound: bool = False,
-                   per_kernel: bool = False, pue: float | None = None, datacenter: str | None = None,
-                   grid: float | None = None, region: str | None = None, net: bool = False, utilization: float | None = None,
-                   embodied: str = "lifetime-share", default_runtime: str | None = None,
-                   power_boundary: str | None = None, embodied_boundary: str | None = None,
-                   default_datacenter: str | None = None, site: Site | None = None, batch_norm: str = "auto",
+def serving_defaults(hw: HardwareProfile, dtype: str | None, runtime: str | None, batch: int | None) -> tuple[str | None, str, int, list[str]]:
+    """The serving default (profiles/defaults.toml [serving]) for what is not given: dtype (the hardware's first of
+    bf16, fp16, tf32, fp32 where it has not the default's), runtime (a CPU's own where it is a CPU) and batch; one
+    note says which were taken."""
+    d = defaults()["serving"]
+    taken = []
+    if dtype is None:
+        dtype = str(d["dtype"].value)
+        if dtype not in hw.peak_tflops:
+            dtype = default_dtype(hw.peak_tflops)
+            taken.append(f"dtype {dtype} ({hw.name} has no {d['dtype'].value})")
+        else:
+            taken.append(f"dtype {dtype}")
+    if runtime is None:
+        runtime = str(d["cpu_runtime" if hw.category == "cpu" else "runtime"].value)
+        taken.append(f"runtime {runtime}")
+    if batch is None:
+        batch = int(d["batch"].value)
+        taken.append(f"batch {batch}")
+    notes = [f"serving default (profiles/defaults.toml): {', '.join(taken)}"] if taken else []
+    return dtype, runtime, batch, notes
+
+
+def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | None = None, runtime: str | None = None,
+                   batch: int | None = None, phase: str | None = None, prompt_tokens: int | None = None,
+                   output_tokens: int | None = None, optimizer: str | None = None, dims: dict[str, int] | None = None,
+                   assume_upper_bound: bool = False, per_kernel: bool = False, pue: float | None = None,
+                   datacenter: str | None = None, grid: float | None = None, region: str | None = None, net: bool = False,
+                   utilization: float | None = None, embodied: str = "lifetime-share", site: Site | None = None,
+                   batch_norm: str = "auto", power_boundary: str | None = None, embodied_boundary: str | None = None,
                    serving: dict[str, Any] | None = None) -> Target:
-    """The target: hardware (name or alias), dtype (default: the first of bf16, fp16, tf32, fp32 it has), runtime,
-    batch, phase and the site (or `site` as resolved already), every default said in the notes. A training step
-    runs as eager PyTorch launches it (compiled by XLA on a TPU)."""
-    hw: HardwareProfile = ps.get("hardware", hardware)
+    """The target: hardware (name or alias), dtype, runtime, batch, phase and the site (or `site` as resolved
+    already). What is not given is the serving default (profiles/defaults.toml [serving]: hardware, dtype,
+    runtime, batch, datacenter and region), one place for every command, each default taken said in the notes.
+    A training step runs as eager PyTorch launches it (compiled by XLA on a TPU), in the hardware's first of
+    bf16, fp16, tf32, fp32 and batch 1 where not given, and at the run site's default ([site]). A served decoder
+    (phase serving) runs as a vLLM-like engine runs it: CUDA graphs, the hardware's first 16-bit dtype, its batch
+    the maximum concurrency."""
+    d_serving = defaults()["serving"]
     notes: list[str] = []
+    if hardware is None:
+        hardware = str(d_serving["hardware"].value)
+        notes.append(f"no hardware given: the serving default, {hardware} ({d_serving['hardware'].why})")
+    hw: HardwareProfile = ps.get("hardware", hardware)
     ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens, optimizer, serving)
-    chosen = dtype or default_dtype(hw.peak_tflops)
+    rt = runtime or ""
+    if ph.kind in ("train", "serving"):
+        chosen = dtype or default_dtype(hw.peak_tflops)
+        if dtype is None and chosen is not None:
+            notes.append(f"no dtype given: {'a training step' if ph.kind == 'train' else 'served'} in {chosen}")
+        if batch is None:
+            batch = 1
+            if ph.kind == "train":
+                notes.append("no batch given: a training step of batch 1")
+    else:
+        chosen, rt, batch, taken = serving_defaults(hw, dtype, runtime, batch)
+        notes += taken
     if chosen is None:
         raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DEFAULT_DTYPE_ORDER)}; give {param('dtype')}")
     if chosen not in hw.peak_tflops:
         raise UsageError(f"hardware '{hw.name}' has no {chosen} throughput; it has: {', '.join(hw.peak_tflops)}")
-    if dtype is None:
-        notes.append(f"no dtype given: projected in {chosen}")
     if ph.kind == "train":
         if chosen not in TRAINING_PRECISIONS:
             raise UsageError(f"{param('dtype')} {chosen}: training is projected in fp32 or with bf16/fp16 autocast")
@@ -262,12 +301,8 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
                              "eager (vLLM's enforce_eager)")
         if runtime is None:
             notes.append("no runtime given: steps replayed as CUDA graphs, as vLLM runs them")
-    else:
-        rt = runtime or default_runtime or str(defaults()["target"]["runtime"].value)
-        if rt not in RUNTIMES:
-            raise UsageError(f"{param('runtime')} '{rt}': expected one of {', '.join(RUNTIMES)}")
-        if runtime is None:
-            notes.append(f"no runtime given: projected for {rt}")
+    elif rt not in RUNTIMES:
+        raise UsageError(f"{param('runtime')} '{rt}': expected one of {', '.join(RUNTIMES)}")
     b = int(check_number("batch", batch, 1, MAX_BATCH))
     if ph.serving is not None:  # a served decoder's batch is the requests running at once, at most
         if b != 1 and b != ph.serving.max_num_seqs:
@@ -278,30 +313,22 @@ def resolve_target(ps: ProfileSet, hardware: str, *, dtype: str | None = None, r
     bound = tuple(sorted((dims or {}).items()))
     for name, v in bound:
         check_number("dim", v, 0, MAX_DIM)
+    if ph.kind == "train" and utilization is None:
+        utilization = 1.0  # a training run keeps its chips busy: no idle share
     if site is None:
+        at = {} if ph.kind == "train" else {"default_datacenter": str(d_serving["datacenter"].value),
+                                            "default_region": str(d_serving["region"].value)}
         site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, utilization=utilization,
-                            embodied=embodied, default_datacenter=default_datacenter, power_boundary=power_boundary,
-                            embodied_boundary=embodied_boundary)
+                            embodied=embodied, power_boundary=power_boundary, embodied_boundary=embodied_boundary, **at)
     return Target(hw, chosen, rt, b, site, ph, bound, assume_upper_bound, per_kernel, batch_norm,
                   tuple(notes + phase_notes) + site.notes)
 
 
-def serving_target(ps: ProfileSet, *, hardware: str | None = None, dtype: str | None = None, runtime: str | None = None,
-                   batch: int | None = None, datacenter: str | None = None, pue: float | None = None, decoders: bool = False,
-                   **site: Any) -> tuple[Target, list[str]]:
-    """`analyze`'s serving scenario: profiles/defaults.toml's [serving] where an option is not given, each
-    default said in the notes. `decoders`: the candidates are decoders' configs, served (phase serving) with the
-    batch as their maximum concurrency."""
-    d = defaults()["serving"]
-    notes = []
-    dc = datacenter
-    if dc is None and pue is None:
-        dc = str(d["datacenter"].value)
-    b = batch if batch is not None else int(d["batch"].value)
-    served = {"phase": "serving", "serving": {"max_concurrency": b}} if decoders else {}
-    t = resolve_target(ps, hardware or str(d["hardware"].value), dtype=dtype or str(d["dtype"].value),
-                       runtime=runtime or str(d["runtime"].value), batch=b, datacenter=dc, pue=pue,
-                       **served, **site)
-    if datacenter is None and pue is None:
-        notes.append(f"serving datacenter: {dc} (PUE {t.pue:g}), the default of analyze: {d['datacenter'].why}")
-    return t, notes
+def serving_target(ps: ProfileSet, *, batch: int | None = None, decoders: bool = False, **given: Any) -> tuple[Target, list[str]]:
+    """`analyze`'s target: resolve_target's serving default where an option is not given; `decoders`: the candidates
+    are decoders' configs, served (phase serving) with the batch (or the serving default's) as their maximum
+    concurrency."""
+    if decoders:
+        b = batch if batch is not None else int(defaults()["serving"]["batch"].value)
+        return resolve_target(ps, phase="serving", serving={"max_concurrency": b}, **given), []
+    return resolve_target(ps, batch=batch, **given), []

@@ -23,7 +23,9 @@ DATA_INPUTS = {"CastLike": (0,)}
 def data_inputs(node: NodeProfile) -> list[str]:
     """The node's inputs whose values it reads (CastLike reads only its second input's type)."""
     keep = DATA_INPUTS.get(node.op_type)
-    return [t for i, t in enumerate(node.inputs) if keep is None or i in keep]
+    if keep is None:  # nearly every node: all its inputs (no copy; callers only read it)
+        return node.inputs
+    return [t for i, t in enumerate(node.inputs) if i in keep]
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,10 @@ class Dataflow:
 
     def device_node(self, node: NodeProfile) -> bool:
         """True when the node works on run-time data, so a runtime launches kernels for it."""
-        return node.op_type not in METADATA_OPS and any(self.is_dynamic(t) for t in data_inputs(node))
+        if node.op_type in METADATA_OPS:
+            return False
+        dynamic = self.dynamic
+        return any(t in dynamic for t in data_inputs(node) if t)
 
     def single_consumer(self, tensor: str) -> int | None:
         users = self.consumers.get(tensor, [])

@@ -176,6 +176,9 @@ class Finding:
     data: bytes
 
 
+SLOW_S = 3.0  # issue #27's limit: every input, whatever it holds, is answered within this (a model: both profiles)
+
+
 @dataclass
 class Campaign:
     inputs: int = 0
@@ -185,6 +188,8 @@ class Campaign:
     refused: int = 0
     limited: int = 0
     findings: list[Finding] = field(default_factory=list)
+    slowest_s: float = 0.0
+    slow_s: float = SLOW_S
 
 
 def check_profile(p) -> str | None:
@@ -204,6 +209,17 @@ def check_profile(p) -> str | None:
 
 
 def run_one(data: bytes, workdir: Path, profile: Callable, campaign: Campaign) -> None:
+    import time
+
+    t0 = time.perf_counter()
+    _run_one(data, workdir, profile, campaign)
+    took = time.perf_counter() - t0
+    campaign.slowest_s = max(campaign.slowest_s, took)
+    if took > campaign.slow_s:
+        campaign.findings.append(Finding("slow", f"{took:.1f} s (limit {campaign.slow_s:g} s)", data))
+
+
+def _run_one(data: bytes, workdir: Path, profile: Callable, campaign: Campaign) -> None:
     from analyzer.errors import AnalyzerError, ResourceLimitError
 
     path = workdir / "model.onnx"
@@ -230,13 +246,15 @@ def run_one(data: bytes, workdir: Path, profile: Callable, campaign: Campaign) -
 
 
 def campaign(n_bytes: int, n_structure: int, seed: int, workdir: Path, profile: Callable,
-             deadline: float | None = None) -> Campaign:
+             deadline: float | None = None, slow_s: float = SLOW_S) -> Campaign:
+    """`n_bytes` byte-level then `n_structure` structure-aware inputs, seeded, until `deadline`; an input that takes
+    longer than `slow_s` is a finding."""
     import time
 
     rng = random.Random(seed)
     base = seeds()
     encoded = [m.SerializeToString() for m in base]
-    c = Campaign()
+    c = Campaign(slow_s=slow_s)
     for k in range(n_bytes + n_structure):
         if deadline is not None and time.monotonic() > deadline:
             break

@@ -1,5 +1,6 @@
 """Hostile input (issue #16): the corpus of files that once broke the tool, a short seeded fuzz campaign, and
-the limits that keep an untrusted model from hanging the tool or taking the machine's memory."""
+the limits that keep an untrusted model from hanging the tool or taking the machine's memory. The other doors
+(issue #27: stores, manifests, saved analyses, search plans, profile TOML): their corpus and a short campaign."""
 
 import os
 import time
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import fuzz_doors
 import fuzzing
 from analyzer import profile_onnx
 from analyzer.errors import ResourceLimitError, UnboundDimError
@@ -16,6 +18,12 @@ from cli_helpers import cli
 
 CORPUS = Path(__file__).parent / "corpus"
 EXPECTED = tomllib.loads((CORPUS / "expected.toml").read_text())
+DOOR_CORPUS = CORPUS / "doors"
+# a model slower than this (wall time: its inference runs in a worker process) is a finding in the suite: a hang,
+# not a busy machine's jitter; benchmarks/fuzz.py holds every model to fuzzing.SLOW_S, 3 s. The other doors are held
+# to 3 s of CPU time here too (fuzz_doors.campaign), which a loaded machine does not stretch
+LOADED_SLOW_S = 15.0
+DOOR_EXPECTED = tomllib.loads((DOOR_CORPUS / "expected.toml").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -37,10 +45,76 @@ def test_a_short_fuzz_campaign_finds_nothing(tmp_path):
     """Seeded byte-level and structure-aware mutations of the seed models: every outcome is a sane profile or
     one of our errors (benchmarks/fuzz.py runs the long campaigns)."""
     with guard.limits(timeout_s=10, memory_mb=1024):
-        c = fuzzing.campaign(400, 400, 20261127, tmp_path, profile_onnx, deadline=time.monotonic() + 25)
+        c = fuzzing.campaign(400, 400, 20261127, tmp_path, profile_onnx, deadline=time.monotonic() + 25, slow_s=LOADED_SLOW_S)
     details = "\n\n".join(f"{f.kind}: {f.detail}" for f in c.findings[:3])
     assert not c.findings, details
     assert c.inputs >= 200 and c.profiled > 0 and c.refused > 0
+
+
+# door -> the command (FILE: the case; DIR: the folder that holds it where the door needs a folder)
+DOOR_COMMANDS = {
+    "store": ["export", "--store", "FILE", "--kind", "evaluation", "--format", "csv"],
+    "manifest": ["profile", "DIR"],
+    "analysis": ["report", "FILE", "--html", "DIR/report.html"],
+    "plan": ["amortize", "--search-plan", "FILE", "--baseline-co2e-g", "1", "--nas-co2e-g", "0.5", "--inferences-per-day", "1e6"],
+    "profile": ["profiles", "list", "hardware", "--profiles", "DIR"],
+}
+
+
+def _door_command(door: str, name: str, data: bytes, folder: Path) -> tuple[list[str], Path]:
+    """The command for one corpus case written into `folder` (a manifest beside the seed models, a profile in a
+    hardware/ folder), and the file its error must name."""
+    file = {"manifest": folder / "manifest.toml", "profile": folder / "hardware" / name}.get(door, folder / name)
+    if door == "manifest":
+        fuzz_doors.tiny_models(folder)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_bytes(data)
+    return [a.replace("FILE", str(file)).replace("DIR", str(folder)) for a in DOOR_COMMANDS[door]], file
+
+
+@pytest.fixture(scope="module")
+def door_seeds(tmp_path_factory):
+    return fuzz_doors.seeds(tmp_path_factory.mktemp("door-seeds"))
+
+
+@pytest.mark.parametrize("name", sorted(DOOR_EXPECTED))
+def test_door_corpus_case_is_refused_in_one_line(name, door_seeds, tmp_path):
+    """Each case through its door's fuzz oracle (refused, or a store found damaged and left as it was), then
+    through the command a user would run on it: one error line naming the file, the right exit code, and a store's
+    bytes untouched."""
+    want = DOOR_EXPECTED[name]
+    data = (DOOR_CORPUS / name).read_bytes()
+    assert fuzz_doors.run_door(want["door"], data, door_seeds) is False
+    args, file = _door_command(want["door"], name, data, tmp_path)
+    r = cli(*args)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert r.exit_code == want["exit"], r.output
+    assert file.read_bytes() == data
+    if not want["exit"]:
+        assert not lines, r.stderr
+        return
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    assert want["says"] in lines[0] and str(file) in lines[0], lines[0]
+
+
+def test_every_door_corpus_file_is_listed():
+    assert {p.name for p in DOOR_CORPUS.iterdir() if p.name not in ("build.py", "expected.toml")} == set(DOOR_EXPECTED)
+    assert {w["door"] for w in DOOR_EXPECTED.values()} == set(fuzz_doors.DOORS)
+
+
+def test_a_short_door_campaign_finds_nothing(door_seeds):
+    """Byte-level and structure-aware mutations of a store, a manifest, an analysis, a plan and profiles the tool
+    wrote or ships: each refused in one line or used soundly within 3 s of CPU time (benchmarks/fuzz.py runs the
+    long campaigns)."""
+    per_door = {"store": 60, "manifest": 60, "analysis": 10, "plan": 24, "profile": 60}
+    c = fuzz_doors.campaign(per_door, 20261202, door_seeds.workdir, deadline=time.monotonic() + 40, s=door_seeds)
+    details = "\n\n".join(f"{f.kind}: {f.detail}" for f in c.findings[:3])
+    assert not c.findings, details
+    for door, n in per_door.items():
+        assert c.inputs[door] >= n // 2, c.inputs  # the mutations that cannot be written as TOML are skipped
+        assert c.refused[door] > 0, (door, c.refused)
+    assert all(c.accepted[d] > 0 for d in ("store", "analysis", "plan")), c.accepted
 
 
 def test_the_seed_models_profile_cleanly(tmp_path):
@@ -112,6 +186,45 @@ def test_one_worker_serves_many_models_and_a_dead_one_is_replaced():
     with guard.limits(timeout_s=1), pytest.raises(ResourceLimitError, match="did not finish"):
         guard.run_limited(time.sleep, 30, what="m")
     assert guard.run_limited(os.getpid, what="m") not in (first, second)
+
+
+_UNDER_ULIMIT = """
+import sys
+from analyzer.errors import ResourceLimitError
+from analyzer.load import guard
+
+
+def hog():
+    return len(bytearray(3 << 30))
+
+
+try:
+    guard.run_limited(hog, what="hog")
+except ResourceLimitError as e:
+    print(e)
+"""
+
+
+@pytest.mark.skipif(not guard.SUPPORTED or not Path("/proc/self/statm").exists(), reason="needs fork and /proc")
+def test_a_process_limit_is_kept_and_named(tmp_path):
+    """Under `ulimit -v 2000000` (2 GB, soft and hard) a small model profiles (the worker never tries to raise the
+    limit), and a model that needs more is told the truth: the process limit binds, not --memory-limit."""
+    import resource
+    import subprocess
+    import sys
+
+    def ulimit():
+        resource.setrlimit(resource.RLIMIT_AS, (2_000_000 * 1024, 2_000_000 * 1024))
+
+    path = tmp_path / "one.onnx"
+    path.write_bytes(fuzzing.seeds()[0].SerializeToString())
+    r = subprocess.run([sys.executable, "-m", "analyzer", "profile", str(path), "--format", "json"], capture_output=True,
+                       text=True, preexec_fn=ulimit, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert __import__("json").loads(r.stdout)[0]["macs"] == 8 * 3 * 3 * 3 * 8 * 8 + 10 * 8
+    r = subprocess.run([sys.executable, "-c", _UNDER_ULIMIT], capture_output=True, text=True, preexec_fn=ulimit, timeout=120)
+    assert "hog: shape inference ran out of memory: the process limit (ulimit -v) is 1953 MB" in r.stdout, r.stdout + r.stderr
+    assert "memory_limit" not in r.stdout
 
 
 def test_cli_timeout_and_memory_limit_flags(tmp_path):

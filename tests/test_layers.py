@@ -1,6 +1,7 @@
 """The package's stages and their direction, kept by parsing every module's imports:
 
-  0 core       units, errors, records, ir, paths, dist, taxonomy, checks   constants, errors, records, vocabulary
+  0 core       units, errors, records, ir, paths, dist, taxonomy, checks,  constants, errors, records, vocabulary,
+               files                                        reading untrusted input files
   1 load, profiles                                model files -> IR; profiles/ -> validated profile records
   2 count, target                                 IR -> static profile; options + profiles -> a Target
   3 project, measure                              kernels, time and device energy; measuring the machine at hand
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "analyzer"
-CORE = {"units", "errors", "records", "ir", "paths", "dist", "taxonomy", "checks", "__init__"}
+CORE = {"units", "errors", "records", "ir", "paths", "dist", "taxonomy", "checks", "files", "__init__"}
 LAYERS = [CORE, {"load", "profiles"}, {"count", "target"}, {"project", "measure"}, {"account"}, {"engine"}, {"decide"},
           {"report"}, {"cli", "__main__"}]
 HEAVY = {"onnx": ("load/",), "onnxruntime": ("measure/",), "torch": ("load/torch_fvcore.py", "measure/torch_backend.py"),

@@ -117,8 +117,9 @@ def test_a_generator_feeds_models_and_accuracy(tmp_path, placement):
     ("def space():\n    yield 'a', b'', 101\n", "must be a number in 0..100"),
     ("def space():\n    yield 'a', b''\n    yield 'a', b''\n", "used twice"),
     ("def space():\n    raise RuntimeError('boom')\n    yield 1\n", "the generator failed after 0 candidates (RuntimeError: boom)"),
-    ("x = 1\n", "no generator 'space'"),
-    ("raise ValueError('bad file')\n", "importing it failed"),
+    ("x = 1\n", "defines no top-level generator 'space'"),
+    ("def space(:\n", "not Python"),
+    ("raise ValueError('bad file')\nspace = []\n", "running it failed (ValueError: bad file)"),
 ])
 def test_generator_errors_are_one_line(tmp_path, placement, body, says):
     gen = _write_generator(tmp_path, body)
@@ -128,6 +129,17 @@ def test_generator_errors_are_one_line(tmp_path, placement, body, says):
         return
     with pytest.raises(AnalyzerError, match=says.replace("(", r"\(").replace(")", r"\)")):
         run_population(read(f"{gen}:space"), placement, LocalExecutor(1))
+
+
+def test_a_generator_file_without_the_name_is_not_run(tmp_path):
+    """FILE.py:NAME runs FILE.py's top-level code; a NAME it does not define is refused before a line of it runs."""
+    marker = tmp_path / "ran"
+    gen = _write_generator(tmp_path, f"open({str(marker)!r}, 'w').write('x')\ndef other():\n    yield 1\n")
+    r = cli("population", f"{gen}:space", "--hardware", "t4", "--no-store")
+    assert r.exit_code == 2 and "defines no top-level generator 'space'" in r.stderr and "it was not run" in r.stderr
+    assert "other" in r.stderr.split("it defines")[1] and not marker.exists()
+    r = cli("population", f"{gen}:other", "--hardware", "t4", "--no-store")
+    assert marker.exists()  # named as it is defined: run, as documented
 
 
 def test_bad_sources_are_usage_errors(tmp_path):
@@ -180,6 +192,69 @@ def test_a_killed_driver_resumes_with_every_candidate_stored_once(tmp_path):
     with sqlite3.connect(store) as c:
         rows = c.execute("SELECT model, count(*) FROM results WHERE kind='evaluation' GROUP BY key").fetchall()
     assert len(rows) == n and all(k == 1 for _, k in rows) and len({m for m, _ in rows}) == n
+
+
+_GENERATOR = """
+from onnx import TensorProto, helper
+
+
+def space():
+    for i in range(1_000_000):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, i + 1])
+        g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [helper.make_tensor_value_info("y", 1, None)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+        m.ir_version = 8
+        yield f"relu{i}", m
+"""
+
+
+def _alive_in_session(sid: int) -> list[tuple[int, str]]:
+    """(pid, command) of every live (not zombie) process in session `sid`, from /proc."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:100]
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # state ppid pgrp session ...
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append((int(d.name), cmd))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_no_process_outlives_a_killed_driver(tmp_path):
+    """SIGKILL the driver alone (not its group) mid-run, while its pool workers profile generated candidates in
+    their limited shape-inference workers: every process it started (forkserver, resource tracker, workers and
+    theirs) is gone within 5 s."""
+    (tmp_path / "gen.py").write_text(_GENERATOR)
+    args = [sys.executable, "-m", "analyzer", "population", f"{tmp_path / 'gen.py'}:space", "--hardware", "t4", "--no-store",
+            "--workers", "2", "--quiet", "--format", "json"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        started: list = []
+        # the driver, the resource tracker, the forkserver, 2 workers and at least one worker's shape-inference worker
+        while time.monotonic() < deadline and len(started) < 6 and proc.poll() is None:
+            time.sleep(0.1)
+            started = _alive_in_session(proc.pid)
+        assert len(started) >= 6, started
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = time.monotonic()
+        left = _alive_in_session(proc.pid)
+        while left and time.monotonic() - killed < 5:
+            time.sleep(0.05)
+            left = _alive_in_session(proc.pid)
+        assert not left, f"alive {time.monotonic() - killed:.1f} s after the driver was killed: {left}"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # only what this test started: its own session's group
+        except ProcessLookupError:
+            pass
 
 
 def _dominated(p, q):

@@ -92,7 +92,7 @@ def test_user_folder_adds_and_overrides(tmp_path):
 
 @pytest.mark.parametrize("text,needle", [
     ('name = "x"\ntitle = "x"\npue = { value = 0.9, source = "s", year = 2020, kind = "measured" }\n', "key 'pue': value 0.9 is not a number in [1, 5]"),
-    ('name = "x"\ntitle = "x"\npue = { value = nan, source = "s", year = 2020, kind = "measured" }\n', "key 'pue'"),
+    ('name = "x"\ntitle = "x"\npue = { value = nan, source = "s", year = 2020, kind = "measured" }\n', "key 'pue.value': nan is not a finite number"),
     ('name = "x"\ntitle = "x"\npue = { value = 1.2, year = 2020, kind = "measured" }\n', "missing 'source'"),
     ('name = "x"\ntitle = "x"\npue = { value = 1.2, source = "s", year = 2020, kind = "guess" }\n', "kind 'guess' is not one of"),
     ('name = "x"\ntitle = "x"\n', "key 'pue': missing"),

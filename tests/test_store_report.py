@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -72,6 +71,20 @@ def test_concurrent_writers(tmp_path):
     assert s.conn.execute("SELECT count(*) FROM results").fetchone()[0] == 300
 
 
+def test_a_store_in_use_is_checked_with_its_log(tmp_path):
+    """While a writer holds the store, its rows sit in PATH-wal, not yet in the file: another run's check and
+    reads see them (the file is read as unchanging only when nothing is beside it)."""
+    path = tmp_path / "r.sqlite"
+    writer = Store.open(path)
+    writer.put_many([("evaluation", f"k{i}", "m", "sha", {}, "pv", {"latency_s": i}) for i in range(5)])
+    assert Path(f"{path}-wal").stat().st_size > 0
+    reader = Store.open(path)
+    assert len(reader.get_many("evaluation", {f"k{i}": i for i in range(5)})) == 5
+    assert [r["payload"]["latency_s"] for r in Store.open_readonly(path).results()] == [0, 1, 2, 3, 4]
+    reader.close()
+    writer.close()
+
+
 def test_corrupt_newer_and_unwritable_stores(tmp_path, shipped):
     corrupt = tmp_path / "corrupt.sqlite"
     corrupt.write_bytes(b"this is not a database" * 100)
@@ -92,6 +105,103 @@ def test_corrupt_newer_and_unwritable_stores(tmp_path, shipped):
         r = cli("analyze", folder, "--store", bad)
         assert r.exit_code == 0 and "continuing without the store" in r.stderr, r.output
     assert corrupt.read_bytes() == before  # nothing of the user's lost
+
+
+def _damaged_store(tmp_path) -> Path:
+    """A real store whose results b-tree has a page of garbage in the middle (a disk or copy gone wrong)."""
+    path = tmp_path / "damaged.sqlite"
+    s = Store.open(path)
+    s.put_many([("evaluation", f"k{i}", "m", "sha", {}, "pv", {"latency_s": i, "pad": "x" * 400}) for i in range(200)])
+    s.close()
+    Store.open(path).close()  # the last writer's close checkpoints the WAL into the file
+    data = bytearray(path.read_bytes())
+    page = 4096
+    middle = (len(data) // page // 2) * page
+    data[middle + 8: middle + 400] = b"A" * 392
+    path.write_bytes(bytes(data))
+    for side in ("-wal", "-shm"):
+        Path(str(path) + side).unlink(missing_ok=True)
+    return path
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_corrupt_store_is_never_written(tmp_path):
+    """Opened read-only and checked first: the run goes on without it, with one warning naming it; export and
+    history give one line; the file's bytes never change (it is kept for recovery), and nothing is created beside
+    it (a read-only connection to a WAL store leaves PATH-wal and PATH-shm)."""
+    bad = _damaged_store(tmp_path)
+    before = _sha(bad)
+    with pytest.raises(StoreError, match="is corrupt .*left untouched for recovery"):
+        Store.open(bad)
+    r = cli("population", "space:3", "--hardware", "t4", "--store", bad, "--workers", "1", "--format", "json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["evaluated"] == 3, r.output
+    warning = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(warning) == 1 and warning[0].startswith(f"warning: store {bad} is corrupt") and "continuing without" in warning[0]
+    folder = tmp_path / "models"
+    folder.mkdir()
+    shutil.copy(ROOT / "models" / "mobilenet_v2.onnx", folder / "a.onnx")
+    r = cli("analyze", folder, "--store", bad, "--nas-model", "a", "--baseline", "a", "--samples", "200", "--no-sensitivity",
+            "--format", "json")
+    assert r.exit_code == 0 and f"warning: store {bad} is corrupt" in r.stderr, r.output
+    for args in (("export", "--store", bad, "--format", "csv"), ("history", "--store", bad)):
+        r = cli(*args)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.exit_code == 1 and len(lines) == 1 and "is corrupt" in lines[0], (args, r.output)
+    assert _sha(bad) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.sqlite", "models"]  # no -wal, -shm or -journal beside it
+
+
+def test_a_damaged_row_stops_the_store_for_the_run(tmp_path):
+    """A structurally sound store whose stored result is not what the engine writes (text where a number belongs,
+    a negative energy): never read as a result, never written over; the run evaluates and says so once."""
+    store = tmp_path / "s.sqlite"
+    r = cli("population", "space:3", "--hardware", "t4", "--store", store, "--workers", "1", "--format", "json")
+    first = json.loads(r.stdout)["top"]
+    with sqlite3.connect(store) as c:
+        key, payload = c.execute("SELECT key, payload FROM results LIMIT 1").fetchone()
+        c.execute("UPDATE results SET payload=? WHERE key=?", (payload.replace('"co2e_g_per_item": ', '"co2e_g_per_item": -'), key))
+    before = _sha(store)
+    r = cli("population", "space:3", "--hardware", "t4", "--store", store, "--workers", "1", "--format", "json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["from_store"] == 0 and out["evaluated"] == 3 and out["top"] == first
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "a stored result is damaged (co2e_g_per_item = -" in lines[0] and "went on without" in lines[0]
+    assert _sha(store) == before
+
+
+def test_special_files_and_foreign_databases_are_not_stores(tmp_path):
+    """/dev/null, a FIFO and a folder are refused before SQLite opens them (it would create PATH-journal beside
+    them); another program's SQLite database is refused untouched."""
+    journal = Path("/dev/null-journal")
+    existed = journal.exists()
+    targets = [tmp_path]
+    if Path("/dev/null").exists():
+        targets.append(Path("/dev/null"))
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo.sqlite")
+        targets.append(tmp_path / "fifo.sqlite")
+    for t in targets:
+        r = cli("population", "space:2", "--hardware", "t4", "--store", t, "--workers", "1", "--quiet")
+        assert r.exit_code == 0 and f"warning: store {t} is a" in r.stderr and "not a regular file" in r.stderr, r.output
+        r = cli("export", "--store", t)
+        assert r.exit_code == 1 and "not a regular file" in r.stderr, r.output
+    if not existed:
+        assert not journal.exists() and not Path("/dev/null-wal").exists()
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE accounts (id INTEGER, balance REAL)")
+    before = _sha(other)
+    with pytest.raises(StoreError, match="not a nas-analyzer results store"):
+        Store.open(other)
+    r = cli("population", "space:2", "--hardware", "t4", "--store", other, "--workers", "1", "--quiet")
+    assert r.exit_code == 0 and "not a nas-analyzer results store" in r.stderr
+    assert _sha(other) == before and {t for (t,) in sqlite3.connect(other).execute("SELECT name FROM sqlite_master")} == {"accounts"}
 
 
 def test_second_analyze_reads_the_store(tmp_path, shipped):

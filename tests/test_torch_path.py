@@ -117,7 +117,7 @@ def test_cli_factory_torchscript_and_refusals(tmp_path):
     assert r.exit_code == 1 and "the factory failed" not in r.stderr and "cannot trace the module" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     r = cli("profile", f"{f}:missing")
-    assert r.exit_code == 2 and "no function 'missing'" in r.stderr
+    assert r.exit_code == 2 and "defines no top-level function 'missing'" in r.stderr
     r = cli("profile", f"{f}:not_a_pair")
     assert r.exit_code == 2 and "(module, example_inputs)" in r.stderr
     r = cli("profile", f"{tmp_path / 'nofile.py'}:make")

@@ -187,13 +187,13 @@ def _planned(path: Any) -> SearchCost:
     d = read_plan(path)
     t = d["total"]
     kg, kwh, hours = float(t["co2e_kg"]), float(t["energy_kwh"]), float(t["chip_hours"])
-    desc = (f"planned search ({d.get('population', 0):,} candidates, {d.get('schedule', '?')}, on {d.get('hardware', '?')}; "
-            f"{d.get('basis', '')}) {kg:,.4g} kgCO2e, 90% {float(t['low_kg']):,.4g}..{float(t['high_kg']):,.4g}")
+    desc = (f"planned search ({d.get('population') or 0:,} candidates, {d.get('schedule') or '?'}, on {d.get('hardware') or '?'}; "
+            f"{d.get('basis') or ''}) {kg:,.4g} kgCO2e, 90% {float(t['low_kg']):,.4g}..{float(t['high_kg']):,.4g}")
     inputs = [{"name": "search_plan", "value": str(path), "unit": "", "source": "plan-search --out", "kind": "projected"
                if d.get("basis") == "projected" else "stated"}]
     return SearchCost(kg, float(t["low_kg"]), float(t["high_kg"]), kwh, float(d.get("embodied_kg") or 0.0), desc,
-                      str(d.get("hardware", "")), float(d.get("grid_gco2e_per_kwh", 0)) / 1000, kwh / hours if hours else None,
-                      None, inputs, list(d.get("notes", []))[:3], log_sigma=float(t.get("log_sigma") or 0.0) or None)
+                      str(d.get("hardware") or ""), float(d.get("grid_gco2e_per_kwh") or 0) / 1000, kwh / hours if hours else None,
+                      None, inputs, list(d.get("notes") or [])[:3], log_sigma=float(t.get("log_sigma") or 0.0) or None)
 
 
 def budget_kw_per_chip(sc: SearchCost, hw: HardwareProfile | None, fallback: Site) -> tuple[str, float | None, list[str]]:

@@ -27,6 +27,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..checks import List, Num, Obj, Opt, TEXT, check
 from ..dist import Z90, band
 from ..errors import UsageError, param
 from ..records import Evaluation
@@ -239,25 +240,32 @@ def beside_published(plan: dict[str, Any], published: dict[str, Any]) -> dict[st
             "ratio_co2e": t["co2e_kg"] / published["co2e_kg"] if published["co2e_kg"] else None}
 
 
+PHASE = Obj({"co2e_kg": Num(0, 1e12), "low_kg": Num(0, 1e12), "high_kg": Num(0, 1e12), "energy_kwh": Num(0, 1e12),
+              "chip_hours": Num(0, 1e16), "log_sigma": Opt(Num(0, 10))})
+# what amortize and analyze read from a plan, capped as their own options are (nas_cost_kg and nas_cost_kwh at 1e12,
+# a grid intensity at 2000 g/kWh): a plan file is no way around the command line's limits
+PLAN = Obj({"kind": TEXT, "total": PHASE, "population": Opt(Num(0, 1e12, integer=True)), "schedule": Opt(TEXT),
+            "hardware": Opt(TEXT), "basis": Opt(TEXT), "embodied_kg": Opt(Num(0, 1e12)), "grid_gco2e_per_kwh": Opt(Num(0, 2000)),
+            "notes": Opt(List(TEXT))})
+
+
 def read_plan(path: Any) -> dict[str, Any]:
-    """A plan written by `plan-search --out`, checked."""
-    import json
+    """A plan written by `plan-search --out`, checked: the fields amortize and analyze use, typed and in the ranges
+    their options allow; the first wrong one is named."""
     from pathlib import Path
 
+    from ..files import read_json
+
     p = Path(path)
+    where = f"{param('search_plan')} {p}"
+    d = read_json(p, UsageError, what=where)
+    if not isinstance(d, dict) or d.get("kind") != "nas-analyzer search plan":
+        raise UsageError(f"{where}: not a plan written by `plan-search {param('out')}`")
     try:
-        d = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{param('search_plan')} {p}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise UsageError(f"{param('search_plan')} {p}: not a plan written by `plan-search {param('out')}` ({type(e).__name__})") from None
-    try:
-        if d.get("kind") != "nas-analyzer search plan":
-            raise KeyError("kind")
-        t = d["total"]
-        vals = [float(t["co2e_kg"]), float(t["low_kg"]), float(t["high_kg"]), float(t["energy_kwh"]), float(t["chip_hours"])]
-    except (AttributeError, KeyError, TypeError, ValueError):
-        raise UsageError(f"{param('search_plan')} {p}: not a plan written by `plan-search {param('out')}`") from None
-    if not all(math.isfinite(v) and v >= 0 for v in vals) or not vals[1] <= vals[0] <= vals[2]:
-        raise UsageError(f"{param('search_plan')} {p}: its totals are not finite, non-negative and ordered low <= median <= high")
+        check({k: d.get(k) for k in PLAN.fields}, PLAN, "")
+    except UsageError as e:
+        raise UsageError(f"{where}: {e.message}") from None
+    t = d["total"]
+    if not t["low_kg"] <= t["co2e_kg"] <= t["high_kg"]:
+        raise UsageError(f"{where}: total: its CO2e is not ordered low_kg <= co2e_kg <= high_kg")
     return d

@@ -38,9 +38,39 @@ def register(command: str | None = None) -> Any:
 
 def main() -> None:
     register(sys.argv[1] if len(sys.argv) > 1 else None)
-    from .base import main as run
+    _run()
 
-    run()
+
+def _run() -> None:
+    """The app, with what escapes a command's own error handling turned into one line and an exit code."""
+    import typer
+
+    from .base import app, err
+
+    # typer vendors click in some versions: its base exception, found where typer's own subclass has it
+    click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    try:
+        code = app(standalone_mode=False)
+    except click_error as e:  # a usage error click found: it quotes the user's text, shown escaped (report/safe.py)
+        from ..report.safe import terminal
+
+        if type(e).__name__ != "NoArgsIsHelpError":  # that one's message is our own help text, lines and all
+            e.message = terminal(e.message)
+        e.show()
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except MemoryError:
+        err.print("error: out of memory")
+        sys.exit(1)
+    except RecursionError:
+        err.print("error: the model nests subgraphs too deeply to analyse")
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,6 @@
 """Commands `analyze` (the main job) and `report`: parsing and rendering only; the job is
 `analyzer.decide.analysis.analyze`."""
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,9 +9,9 @@ from rich.markup import escape
 
 from ..errors import UsageError
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
-                  WideOpt, app, command, console, err, flag_of, load, message, print_json, report_errors)
+                  WideOpt, app, command, console, flag_of, load, print_json, report_errors)
 from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
-from .store import open_store
+from .store import finish_store, open_store
 
 
 @app.command()
@@ -74,12 +73,8 @@ def analyze(
         a = run(req, ps, db, pver, advance)
     record = a.to_dict()
     report_errors(a.errors)
-    if db is not None:
-        try:
-            db.log_run("analyze", {"folder": str(folder), **{k: record["target"][k] for k in ("hardware", "dtype", "runtime", "batch")}},
-                       {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["outcome"], "p_net_saving": a.verdict["p_net_saving"]})
-        except UsageError as e:
-            err.print(f"warning: {message(e)}")
+    finish_store(db, "analyze", {"folder": str(folder), **{k: record["target"][k] for k in ("hardware", "dtype", "runtime", "batch")}},
+                 {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["outcome"], "p_net_saving": a.verdict["p_net_saving"]})
     if out is not None:
         from ..report.outputs import write_outputs
 
@@ -113,19 +108,18 @@ def report(
 ) -> None:
     """Render saved analyses as one self-contained HTML report (inline CSS and plots, no network), exactly as
     `analyze --out` rendered them."""
-    from ..decide.analysis import Analysis
+    from ..decide.analysis import MAX_ANALYSIS_BYTES, Analysis
+    from ..errors import naming
+    from ..files import read_json
     from ..report.html import render_html
+    from ..report.safe import terminal
 
     pages = []
     for path in results:
         try:
-            record = Analysis.from_dict(json.loads(path.read_text())).to_dict()
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file") from None
-        except (OSError, ValueError, TypeError, AttributeError) as e:
-            raise UsageError(f"{path}: not an analysis written by `analyze --out` ({type(e).__name__})") from None
+            record = Analysis.from_dict(read_json(path, UsageError, MAX_ANALYSIS_BYTES)).to_dict()
         except UsageError as e:
-            raise UsageError(f"{path}: {e.message}") from None
+            raise naming(e, str(path)) from None
         pages.append(render_html(record, flag_of=flag_of) if len(results) == 1 else
                      render_html(record, f"nas-analyzer report: {path.name}", flag_of=flag_of))
     body = pages[0] if len(pages) == 1 else pages[0].replace("</body></html>", "") + "".join(
@@ -135,4 +129,4 @@ def report(
         html_out.write_text(body)
     except OSError as e:
         raise UsageError(f"--html {html_out}: cannot write ({e.strerror})") from None
-    print(f"wrote {html_out}")
+    print(terminal(f"wrote {html_out}"))

@@ -14,11 +14,13 @@ from rich.console import Console
 
 from .. import __version__
 from ..errors import AnalyzerError, UsageError, param
+from ..report.safe import SafeConsole
 from .flags import _COMMAND_FLAGS, flag_of, message, option_flags  # noqa: F401 (flag_of, message: for commands)
 
 app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+# user text (file, model, node names) reaches the terminal escaped (report/safe.py): one error line stays one line
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 class OutFormat(str, Enum):
@@ -105,8 +107,8 @@ WideOpt = Annotated[bool, typer.Option("--wide", help="Tables as wide as their c
 
 def console(wide: bool = False) -> Console:
     """stdout for tables: 100 columns (fewer on a narrower terminal), or as wide as the content with --wide. User
-    text (file names, notes) is never markup or emoji codes."""
-    c = Console(highlight=False, emoji=False)
+    text (file names, notes) is never markup, emoji or control codes (SafeConsole)."""
+    c = SafeConsole(highlight=False, emoji=False)
     c.width = 1000 if wide else min(c.width, WIDTH) if c.is_terminal else WIDTH
     return c
 
@@ -184,17 +186,3 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
     pass
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except MemoryError:
-        err.print("error: out of memory")
-        sys.exit(1)
-    except RecursionError:
-        err.print("error: the model nests subgraphs too deeply to analyse")
-        sys.exit(1)

@@ -15,7 +15,7 @@ from .base import (BatchNormOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, Op
 @app.command("plan-search")
 @command
 def plan_search(
-    source: Annotated[Optional[str], typer.Argument(help="The search's candidates, as `population` takes them (space:N, space:full, cells:NxF:OPS:COUNT, darts-supernet, FILE.py:NAME, a folder, a manifest); not needed with --candidate-chip-hours or --preset.")] = None,
+    source: Annotated[Optional[str], typer.Argument(help="The search's candidates, as `population` takes them (space:N, space:full, cells:NxF:OPS:COUNT, darts-supernet, FILE.py:NAME, which runs FILE.py, a folder, a manifest); not needed with --candidate-chip-hours or --preset.")] = None,
     hardware: Annotated[Optional[str], typer.Option("--hardware", help="The chip the search trains on (default h100; with --preset, the search's own chip).")] = None,
     population: Annotated[Optional[int], typer.Option("--population", min=1, max=10_000_000, help="Candidates the search trains (default: all of SOURCE).")] = None,
     sample: Annotated[int, typer.Option("--sample", min=1, max=1000, help="Candidates of SOURCE whose training is projected; their mean stands for all.")] = 16,
@@ -43,7 +43,7 @@ def plan_search(
     from ..target import resolve_target
 
     ps = load(profiles)
-    pre, site = None, None
+    pre, site, worst = None, None, 0
     if preset is not None:
         if source is not None:
             raise UsageError("--preset plans the published procedure's own candidates: give no SOURCE")
@@ -79,7 +79,7 @@ def plan_search(
             if dataset_samples is None:
                 raise UsageError("--final-epochs needs --dataset-samples")
             final_samples = final_epochs * dataset_samples
-        evaluations, total = _projected(source, target, sample)
+        evaluations, total, worst = _projected(source, target, sample)
         final = None
         if final_model is not None:
             from ..engine import evaluate
@@ -106,6 +106,7 @@ def plan_search(
         print_json(d)
     else:
         _render(d, out, wide)
+    raise typer.Exit(worst)  # a sampled candidate that failed was named on stderr; the plan is from the others
 
 
 def _count(source: str) -> int:
@@ -114,19 +115,19 @@ def _count(source: str) -> int:
     return sum(1 for _ in read(source))
 
 
-def _projected(source: str, target, sample: int) -> tuple[list, int]:
-    """Training steps of the first `sample` candidates of SOURCE that evaluate on the target, and how many
-    candidates SOURCE has; a candidate that fails is one line on stderr."""
+def _projected(source: str, target, sample: int) -> tuple[list, int, int]:
+    """Training steps of the first `sample` candidates of SOURCE that evaluate on the target, how many candidates
+    SOURCE has, and the worst exit code of those that failed (each one line on stderr)."""
     from ..engine import evaluate
     from ..load.sources import read
 
-    ok, total = [], 0
+    ok, total, worst = [], 0, 0
     for task in read(source):
         total += 1
         if len(ok) < sample:
             e = evaluate([task], target)[0]
-            ok.append(e) if e.ok else report_failed([e])
-    return ok, total
+            ok.append(e) if e.ok else (worst := max(worst, report_failed([e])))
+    return ok, total, worst
 
 
 def _render(d: dict, out: Path | None, wide: bool) -> None:

@@ -1,14 +1,15 @@
 """Command `population`: a search's candidates at scale, on a process pool or a Ray cluster (issue #17)."""
 
-import csv
 import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
+from rich.text import Text  # a header we wrap ourselves: our line break, not a user's control character
 
 from ..errors import UsageError
+from ..report.safe import write_dict_csv
 from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, EmbodiedBoundaryOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt,
                    NoStoreOpt, OutFormat, OutputTokensOpt, PowerBoundaryOpt, ProfilesOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt,
                    RuntimeOpt, StoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, print_json, report_errors,
@@ -19,7 +20,7 @@ from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrency
 @app.command()
 @command
 def population(
-    source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), decoders:N[:SEED] (synthetic decoder shapes, with --phase serving), FILE.py:NAME (a generator), a folder, a manifest.toml, an .onnx file or a decoder's config.json.")],
+    source: Annotated[str, typer.Argument(help="space:N[:SEED] (the synthetic MobileNet-like space), decoders:N[:SEED] (synthetic decoder shapes, with --phase serving), FILE.py:NAME (a generator: runs FILE.py's top-level code, as python would; name only files you trust), a folder, a manifest.toml, an .onnx file or a decoder's config.json.")],
     hardware: HardwareOpt = None,
     dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
@@ -47,7 +48,7 @@ def population(
     from ..load.sources import known_size, read
     from ..target import resolve_target
     from ..report.progress import progress_bar
-    from .store import open_store
+    from .store import finish_store, open_store
 
     if out is not None and out.suffix not in (".csv", ".jsonl"):
         raise UsageError(f"--out {out}: give a .csv or .jsonl file")
@@ -78,9 +79,8 @@ def population(
     report_failed([e["evaluation"] for e in run.errors[:20]])
     if len(run.errors) > 20:
         report_errors([f"... and {len(run.errors) - 20} more failed"])
-    if db is not None:
-        db.log_run("population", {"source": source, **target.settings()},
-                   {k: result[k] for k in ("candidates", "evaluated", "from_store", "failed", "seconds", "executor")})
+    finish_store(db, "population", {"source": source, **target.settings()},
+                 {k: result[k] for k in ("candidates", "evaluated", "from_store", "failed", "seconds", "executor")})
     if fmt is OutFormat.json:
         print_json(result)
     else:
@@ -96,11 +96,8 @@ def _write(out: Path, records: list[dict]) -> None:
                 for r in records:
                     f.write(json.dumps(r) + "\n")
             else:
-                cols = ["name", "role", "accuracy", "macs", "flops", "params", "bytes_moved", "latency_s", "energy_j_per_item",
-                        "co2e_g_per_item", "kernels", "host"]
-                w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
-                w.writeheader()
-                w.writerows(records)
+                write_dict_csv(f, ["name", "role", "accuracy", "macs", "flops", "params", "bytes_moved", "latency_s",
+                                   "energy_j_per_item", "co2e_g_per_item", "kernels", "host"], records)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
 
@@ -110,6 +107,7 @@ def _render(result: dict, quiet: bool, wide: bool) -> None:
 
     c = console(wide)
     t = result["target"]
+    batch = t["batch"]
     c.print(escape(f"{result['candidates']:,} candidates from {result['source']} on {t['hardware']} ({t['dtype']}, "
                    f"{t['runtime']}, batch {t['batch']}): {result['evaluated']:,} evaluated, {result['from_store']:,} from the "
                    f"store, {result['failed']:,} failed; {result['seconds']:.1f} s on {result['workers']} "
@@ -118,13 +116,16 @@ def _render(result: dict, quiet: bool, wide: bool) -> None:
                         (f"Top {len(result['top'])} by {result['objective']}", result["top"])):
         em, eu = unit_for((r["energy_j_per_item"] for r in rows), ENERGY_PER_ITEM)
         cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
-        t = table(title + ("" if len(rows) == len(result["front"]) or "Top" in title else f": {len(rows)} of {len(result['front'])}, --wide for all"))
+        tab = table(title + ("" if len(rows) == len(result["front"]) or "Top" in title else f": {len(rows)} of {len(result['front'])}, --wide for all"))
         for col in ("model", "top-1 %", "GMACs per item", "params M", "latency ms", eu, cu):
-            t.add_column(col.replace(" ", "\n", 1), justify="left" if col == "model" else "right", no_wrap=True)
+            if col == "model":  # a long (or hostile) name folds inside its column; the numbers keep theirs
+                tab.add_column(col, justify="left", overflow="fold", max_width=None if wide else 40)
+            else:
+                tab.add_column(Text(col.replace(" ", "\n", 1)), justify="right", no_wrap=True)
         for r in rows:
-            t.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / t['batch'] / 1e9:.3f}",
+            tab.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / batch / 1e9:.3f}",
                       f"{r['params'] / 1e6:.2f}", num(r["latency_s"] * 1e3), num(r["energy_j_per_item"] * em),
                       num(r["co2e_g_per_item"] * cm))
-        c.print(t)
+        c.print(tab)
     if not quiet:
         notes(result["target"]["notes"], c)

@@ -20,7 +20,7 @@ class Format(str, Enum):
 @app.command()
 @command
 def profile(
-    models: Annotated[list[Path], typer.Argument(help="ONNX files, or folders (a manifest.toml's models, else *.onnx).")],
+    models: Annotated[list[Path], typer.Argument(help="ONNX files, or folders (a manifest.toml's models, else *.onnx); FILE.py:NAME (torch extra) runs FILE.py and profiles what NAME() returns: name only files you would run with python.")],
     dim: Annotated[Optional[list[str]], typer.Option("--dim", help="Bind a symbolic input dim: NAME=VALUE (repeatable).")] = None,
     batch: Annotated[Optional[int], typer.Option("--batch", min=1, help="Set the leading (batch) dim of every input, symbolic or fixed.")] = None,
     per_op: Annotated[bool, typer.Option("--per-op", help="Include one record per node.")] = False,
@@ -43,6 +43,7 @@ def profile(
     from ..load.manifest import expand_model_args
     from ..load.torch_fvcore import is_torch_spec
     from ..records import ModelProfile
+    from ..report.safe import terminal_lines
     from ..report.serialize import to_csv, to_json
     from ..target import resolve_phase
 
@@ -84,7 +85,8 @@ def profile(
         if fmt is Format.json:
             sys.stdout.write(to_json(results) + "\n")
         elif fmt is Format.csv:
-            sys.stdout.write(to_csv(results, per_op))
+            text = to_csv(results, per_op)
+            sys.stdout.write(terminal_lines(text) if sys.stdout.isatty() else text)  # names' control codes, shown
         else:
             from ..report.text import render_profiles
 

@@ -29,6 +29,19 @@ def open_store(path: Path | None, disabled: bool):
         return None, ""
 
 
+def finish_store(db, command: str, args: dict, summary: dict) -> None:
+    """Record the run in the store, unless a read or write failed during it: then say so (one line), once."""
+    if db is None:
+        return
+    if db.broken is None:
+        try:
+            db.log_run(command, args, summary)
+        except StoreError:
+            pass  # marked broken: said below
+    if db.broken is not None:
+        err.print(f"warning: {message(db.broken)}; the run went on without the store")
+
+
 class ExportFormat(str, Enum):
     csv = "csv"
     json = "json"
@@ -68,6 +81,7 @@ def export(
     CodeCarbon's emissions.csv columns (energies in kWh)."""
     from ..measure import store as mstore
     from ..report.export import rows_to_csv, rows_to_parquet
+    from ..report.safe import terminal, terminal_lines
     from ..engine.store import Store, default_path
 
     if kind is not None and kind not in KINDS + RUN_COMMANDS:
@@ -82,7 +96,8 @@ def export(
     if kind not in (None, "measurement") and no_store:
         raise UsageError(f"--kind {kind} is read from the results store: drop --no-store")
     path = store or default_path()
-    if kind not in ("measurement",) and not no_store and (path.is_file() or kind is not None):
+    # the default store not made yet is no error; a special file is (the store refuses it)
+    if kind not in ("measurement",) and not no_store and (path.exists() or kind is not None):
         db = Store.open_readonly(path)
         if kind in (None, "evaluation"):
             rows += list(db.results(kind))
@@ -94,18 +109,22 @@ def export(
         if out is None:
             raise UsageError("--format parquet needs --out FILE")
         rows_to_parquet(rows, out)
-        print(f"wrote {len(rows)} rows to {out}")
+        print(terminal(f"wrote {len(rows)} rows to {out}"))
         return
     text = rows_to_csv(rows) if fmt is ExportFormat.csv else None
     if out is None and text is None:
         print_json(rows)
         return
+    if out is None and text is not None and sys.stdout.isatty():
+        text = terminal_lines(text)  # control characters in names are escaped on a terminal
     import json
 
     _emit(text if text is not None else json.dumps(rows, indent=2, allow_nan=False) + "\n", out, len(rows))
 
 
 def _emit(text: str, out: Path | None, n: int) -> None:
+    from ..report.safe import terminal
+
     if out is None:
         sys.stdout.write(text)
         return
@@ -113,7 +132,7 @@ def _emit(text: str, out: Path | None, n: int) -> None:
         out.write_text(text)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
-    print(f"wrote {n} rows to {out}")
+    print(terminal(f"wrote {n} rows to {out}"))
 
 
 @app.command("import-codecarbon")

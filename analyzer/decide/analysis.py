@@ -31,6 +31,7 @@ from .sensitivity import Scenario, Sensitivity, discrete, scenario_sensitivities
 
 PER_THOUSAND = 1000.0  # a decoder's item in the amortisation: 1,000 output tokens
 SCHEMA_VERSION = 2  # 2: projections are the engine's evaluations; sensitivities name parameters
+MAX_ANALYSIS_BYTES = 64 * 1024 * 1024  # a saved analysis holds each candidate's projection: ~30 kB a candidate
 DEFAULT_FOLDER = "models"
 SWEEP_BATCHES = ("1", "8", "32", "64", "128", "256")
 SWEEP_HARDWARE = ("h100", "a100", "l4", "t4", "v100")
@@ -103,11 +104,13 @@ class Analysis:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Analysis":
+        if not isinstance(d, dict):
+            raise UsageError(f"not an analysis: a JSON {type(d).__name__}, not an object")
+        from .record_schema import check_analysis
+
         if d.get("schema_version") != SCHEMA_VERSION:
             raise UsageError(f"analysis schema {d.get('schema_version')!r} is not {SCHEMA_VERSION}: re-run `analyze` with this version")
-        missing = [f.name for f in fields(cls) if f.name not in d and f.name not in ("notes", "errors")]
-        if missing:
-            raise UsageError(f"not an analysis: missing {', '.join(missing)}")
+        check_analysis(d)  # every field the report renders, typed and in range: the first wrong one is named
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 
@@ -169,7 +172,14 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
         raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(e.error or "" for e in failed))
     entries = entries_for(paths)
     recipe_of = {k: e.accuracy_recipe for k, e in entries.items()}
-    pair = choose_pair(rows, req.baseline, req.nas_model, req.accuracy_tolerance, recipe_of)
+    try:
+        pair = choose_pair(rows, req.baseline, req.nas_model, req.accuracy_tolerance, recipe_of)
+    except AnalyzerError as e:
+        if not failed:
+            raise
+        # the candidate the pair needed may be one that failed: name every failed file, not only the consequence
+        raise AnalyzerError(f"{e.message}; {len(failed)} candidate(s) could not be evaluated: "
+                            + "; ".join(f.error or "" for f in failed)) from None
     recipe = recipes(rows, pair, req.baseline, req.nas_model, req.accuracy_tolerance, recipe_of,
                      {k: e.accuracy_alternatives for k, e in entries.items()})
     if recipe["note"]:

@@ -54,8 +54,25 @@ class InlineExecutor:
 _WORKER_CONTEXT: list[Any] = []
 
 
-def _init_worker(target: Target, limits: Any = None) -> None:
+def _init_worker(target: Target, limits: Any = None, lifeline: Any = None) -> None:
     _WORKER_CONTEXT[:] = [target, limits]
+    if lifeline is not None:
+        import threading
+
+        threading.Thread(target=_die_with_driver, args=(lifeline,), daemon=True).start()
+
+
+def _die_with_driver(lifeline: Any) -> None:
+    """A pool worker's watchdog: the read end of a pipe whose only write end the driver holds. It reads nothing
+    until the driver is gone (killed with SIGKILL too): then it ends this worker at once, whatever the worker is
+    doing, and the forkserver and resource tracker, held open only by the driver and the workers, end with it.
+    A parent-death signal cannot do this: a worker's parent is the forkserver, which outlives the driver while a
+    worker holds its pipe."""
+    try:
+        lifeline.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(1)
 
 
 def _run_in_worker(chunk: Chunk) -> Done:
@@ -75,10 +92,19 @@ class LocalExecutor:
             yield from InlineExecutor().run(chunks, target, limits)
             return
         import multiprocessing as mp
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         ctx = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(target, limits)) as pool:
+        lifeline, alive = ctx.Pipe(duplex=False)  # the workers read; this process never writes: see _die_with_driver
+        try:
+            yield from self._pool(ctx, chunks, target, limits, lifeline)
+        finally:
+            alive.close()  # after the pool has shut down: a worker sees EOF only when the driver is done with it
+            lifeline.close()
+
+    def _pool(self, ctx: Any, chunks: Iterable[Chunk], target: Target, limits: Any, lifeline: Any) -> Iterator[Done]:
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker, initargs=(target, limits, lifeline)) as pool:
             pending: set = set()
             it = iter(chunks)
             for c in islice(it, 2 * self.workers):

@@ -16,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from ..errors import StoreError
 from ..load.sources import CandidateTask, from_path
 from ..records import Evaluation
 from ..target import Target
@@ -46,6 +47,50 @@ class Result:
     evaluation: Evaluation
     from_store: bool = False
     host: str = ""
+
+
+_NUMBERS = ("latency_s", "throughput_per_s", "energy_j_per_item", "facility_energy_j_per_item", "co2e_g_per_item",
+            "co2e_kg_per_million", "energy_log_sigma_model", "energy_log_sigma_shared", "energy_log_sigma", "macs", "flops",
+            "params", "bytes_moved", "kernels", "batch")
+_TEXTS = ("identity", "hardware", "dtype", "runtime", "phase", "item", "basis", "sha256")
+
+
+def stored_evaluation(store: Any, payload: Any) -> Evaluation:
+    """A stored row as an Evaluation, checked as the engine would have made it (a row written by this code is
+    always one): a dict with finite, non-negative numbers (an integer at most 2**53, as JSON holds exactly) and text
+    where text belongs. Anything else means the file was damaged or written by something else: the store is marked
+    broken (a StoreError)."""
+    import math
+
+    from ..checks import MAX_EXACT_INT
+
+    def bad(why: str) -> StoreError:
+        store.broken = StoreError(f"store {store.path}: a stored result is damaged ({why}); it was left as it is")
+        return store.broken
+
+    def number(v: Any) -> bool:
+        return (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                and not (isinstance(v, int) and v > MAX_EXACT_INT))
+
+    if not isinstance(payload, dict):
+        raise bad(f"a JSON {type(payload).__name__}, not an object")
+    if "identity" not in payload:  # the one field without a default (name and model are the caller's)
+        raise bad("identity is missing")
+    for k in _NUMBERS:
+        if not number(payload.get(k, 0)):
+            raise bad(f"{k} = {payload[k]!r}")
+    for k in _TEXTS:
+        if not isinstance(payload.get(k, ""), str):
+            raise bad(f"{k} = {payload[k]!r}")
+    for k, kind in (("energy_range_j", dict), ("latency_range_s", dict), ("notes", list), ("detail", dict), ("inputs", list)):
+        if not isinstance(payload.get(k, kind()), kind):
+            raise bad(f"{k} is not a {kind.__name__}")
+    embodied = payload.get("embodied_co2e_g_per_item")
+    if embodied is not None and not number(embodied):
+        raise bad(f"embodied_co2e_g_per_item = {embodied!r}")
+    if payload.get("error") is not None:
+        raise bad("a failed evaluation is never stored")
+    return Evaluation.from_dict({"name": "", "model": "", **payload})
 
 
 def _task(c: CandidateTask | Path | str) -> CandidateTask:
@@ -79,14 +124,16 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
             if not block:
                 return
             found: dict[int, Evaluation] = {}
-            if use_store:
+            if use_store and store.broken is None:
                 keys: dict[str, list[int]] = {}
                 for i, t in enumerate(block):
                     if t.identity:
                         keys.setdefault(result_key(KIND, t.identity, key_parts, profiles_ver), []).append(i)
-                rows = store.get_many(KIND, {k: k for k in keys})
-                found = {i: Evaluation.from_dict({"name": "", "model": "", **rows[k]}) for k, idx in keys.items() if k in rows
-                         for i in idx}
+                try:
+                    rows = store.get_many(KIND, {k: k for k in keys})
+                    found = {i: stored_evaluation(store, rows[k]) for k, idx in keys.items() if k in rows for i in idx}
+                except StoreError:
+                    found = {}  # the store is marked broken: these are evaluated, and nothing more is read or written
             hits.extend(Result(block[i], attach(e, block[i]), True) for i, e in found.items())
             rest = [t for i, t in enumerate(block) if i not in found]
             for j in range(0, len(rest), chunk):
@@ -108,8 +155,11 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
                 rows.append((KIND, result_key(KIND, t.identity, key_parts, profiles_ver), e.model, e.sha256 or t.identity,
                              key_parts, profiles_ver, payload))
             yield Result(t, e, False, host)
-        if rows:
-            store.put_many(rows)
+        if rows and store.broken is None:
+            try:
+                store.put_many(rows)
+            except StoreError:
+                pass  # marked broken: the run goes on without the store, and the caller says so
     while hits:
         yield hits.popleft()
 

@@ -6,8 +6,10 @@ shape or a billion-element constant would allocate without end. One worker proce
 parent builds everything else. A request over the time limit kills the worker; the next request forks anew.
 
 Limits are ambient for one command (`with limits(timeout_s=..., memory_mb=...)`, set by the CLI's --timeout
-and --memory-limit); defaults 60 s and 2048 MB added to the process's own address space. Where the platform
-has no fork (Windows), the work runs in-process without limits and the caller says so.
+and --memory-limit); defaults 60 s and 2048 MB added to the process's own address space. A lower address-space
+limit the environment set (ulimit -v) is kept, never raised, and named when a model runs into it. The worker holds
+none of the parent's files and dies with it (address_space_cap, _detach). Where the platform has no fork
+(Windows), the work runs in-process without limits and the caller says so.
 """
 
 from __future__ import annotations
@@ -73,26 +75,22 @@ class _Server:
     fork per model cost ~9 ms of page-table copying and exit), and is killed and replaced when a request
     overruns its time, and replaced when it died (an abort, an allocation beyond its limit)."""
 
-    def __init__(self, memory_mb: float):
-        self.memory_mb = memory_mb
+    def __init__(self, memory_mb: float, timeout_s: float):
+        self.memory_mb, self.timeout_s = memory_mb, timeout_s
         req_r, self.req_w = os.pipe()
         self.resp_r, resp_w = os.pipe()
         self.err_r, err_w = os.pipe()  # its stderr: C++ assertions print there before they abort
-        base = _mapped_bytes()
+        self.base = _mapped_bytes()
+        self.cap, self.process_limit = address_space_cap(self.base, memory_mb)
+        parent, main_thread = os.getpid(), threading.current_thread() is threading.main_thread()
         self.pid = os.fork()
         if self.pid == 0:  # the server: never returns into the caller's stack
             try:
-                os.close(self.req_w)
-                os.close(self.resp_r)
-                os.close(self.err_r)
-                os.dup2(err_w, 2)
-                import faulthandler
-
-                faulthandler.disable()  # the C++ message, not a Python stack dump, is the last line we report
-                if base and resource is not None:
-                    cap = base + int(memory_mb * 1024 * 1024)
-                    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-                _serve(req_r, resp_w)
+                _detach(parent, main_thread, keep=(req_r, resp_w, err_w), stderr=err_w)
+                if self.cap is not None:
+                    # lowers the soft limit only: the hard limit (the environment's) is never raised, nor touched
+                    resource.setrlimit(resource.RLIMIT_AS, (self.cap, resource.getrlimit(resource.RLIMIT_AS)[1]))
+                _serve(req_r, resp_w, timeout_s)
             finally:
                 os._exit(0)
         os.close(req_r)
@@ -100,6 +98,13 @@ class _Server:
         os.close(err_w)
         self.owner = os.getpid()
         self.said = ""
+
+    def out_of_memory(self) -> str:
+        """Which limit the worker ran into, truthfully: the process's own (ulimit -v) when it is the lower one."""
+        if self.process_limit is not None:
+            return (f"the process limit (ulimit -v) is {self.process_limit / MB:.0f} MB, and this process already maps "
+                    f"{self.base / MB:.0f} MB of it: raise the limit to analyse this model")
+        return f"it needed more than the {self.memory_mb:g} MB memory limit ({param('memory_limit')})"
 
     def close(self, kill: bool = False) -> int:
         """Stop the server; its wait status."""
@@ -117,6 +122,65 @@ class _Server:
         except ChildProcessError:
             status = 0
         return status
+
+
+MB = 1024 * 1024
+
+
+def address_space_cap(base: int, memory_mb: float) -> tuple[int | None, int | None]:
+    """(the worker's address-space limit, the process's own soft limit when that is the lower one). The worker may
+    add `memory_mb` to the `base` bytes the process maps; a soft limit set by the environment (ulimit -v) that is
+    lower binds instead and is kept, never raised (raising a soft limit above its hard limit fails, and a limit
+    the user set is theirs). (None, None) where limits cannot be read or set."""
+    if resource is None or not base:
+        return None, None
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]  # the soft limit is at most the hard one
+    want = base + int(memory_mb * MB)
+    if soft != resource.RLIM_INFINITY and soft <= want:
+        return None, soft
+    return want, None
+
+
+def _detach(parent: int, main_thread: bool, keep: tuple[int, ...], stderr: int) -> None:
+    """In the forked worker: hold nothing of the parent's (its files, sockets, the pipes that tell a process pool's
+    workers or a reader of our stdout that we are gone) and die with the parent: on Linux by a parent-death signal
+    (set only when forked from the main thread: it fires when the forking thread ends), and on every platform by a
+    watchdog thread that sees the parent change."""
+    import faulthandler
+
+    faulthandler.disable()  # the C++ message, not a Python stack dump, is the last line we report
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(stderr, 2)
+    top = max(keep)
+    try:
+        hi = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if resource is not None else 65536
+        hi = 65536 if hi == getattr(resource, "RLIM_INFINITY", -1) or hi > 1 << 20 else hi
+    except (OSError, ValueError):
+        hi = 65536
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(max(low, top + 1), max(hi, top + 1))
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)  # _serve's backstop alarm must kill, whatever the parent installed
+    if main_thread and hasattr(os, "uname") and os.uname().sysname == "Linux":
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _close_quietly(fd: int) -> None:
@@ -142,7 +206,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _serve(req_r: int, resp_w: int) -> None:
+def _serve(req_r: int, resp_w: int, timeout_s: float) -> None:
     while True:
         head = _read_exact(req_r, 8)
         if head is None:
@@ -152,6 +216,9 @@ def _serve(req_r: int, resp_w: int) -> None:
             return
         try:
             fn, args = pickle.loads(body)
+            # a backstop where the parent is gone and nothing else stops a request (no parent-death signal, the GIL
+            # held by C++): the parent kills us at its time limit; the alarm, a little later, kills us without it
+            signal.alarm(int(timeout_s) + 5)
             payload = ("ok", fn(*args))
         except MemoryError:
             payload = ("memory", "")
@@ -160,6 +227,7 @@ def _serve(req_r: int, resp_w: int) -> None:
         except BaseException as e:  # noqa: BLE001 - reported by the parent as an internal error
             text = f"{type(e).__name__}: {e}"
             payload = ("memory", "") if "bad_alloc" in text else ("internal", traceback.format_exc())
+        signal.alarm(0)
         try:
             data = pickle.dumps(payload)
         except MemoryError:
@@ -195,10 +263,10 @@ def run_limited(fn: Callable[..., Any], *args: Any, what: str) -> Any:
             for fd in (_server[0].req_w, _server[0].resp_r, _server[0].err_r):
                 _close_quietly(fd)
             _server.pop()
-        if _server and _server[0].memory_mb != lim.memory_mb:
+        if _server and (_server[0].memory_mb, _server[0].timeout_s) != (lim.memory_mb, lim.timeout_s):
             _server.pop().close()
         if not _server:
-            _server.append(_Server(lim.memory_mb))
+            _server.append(_Server(lim.memory_mb, lim.timeout_s))
         srv = _server[0]
         try:
             _write_all(srv.req_w, request)
@@ -213,19 +281,17 @@ def run_limited(fn: Callable[..., Any], *args: Any, what: str) -> Any:
             last = said.strip().splitlines()[-1][-160:] if said.strip() else ""
             if sig == signal.SIGABRT:
                 raise ResourceLimitError(f"{what}: ONNX's shape inference aborted" + (f" ({last})" if last else "")
-                                         + "; the model trips an assertion in its C++ code, or needed more than the "
-                                         f"{lim.memory_mb:g} MB memory limit")
+                                         + "; the model trips an assertion in its C++ code, or ran out of memory: "
+                                         + srv.out_of_memory())
             raise ResourceLimitError(f"{what}: shape inference was stopped"
                                      + (f" by signal {signal.Signals(sig).name}" if sig else "")
-                                     + (f" ({last})" if last else "")
-                                     + f"; it may have exceeded the {lim.memory_mb:g} MB memory limit ({param('memory_limit')})")
+                                     + (f" ({last})" if last else "") + "; it may have run out of memory: " + srv.out_of_memory())
         srv.said = (srv.said + _drain(srv.err_r))[-4096:]  # keep its stderr pipe from filling
     kind, value = pickle.loads(data)
     if kind == "ok":
         return value
     if kind == "memory":
-        raise ResourceLimitError(f"{what}: shape inference needed more than the {lim.memory_mb:g} MB memory limit "
-                                 f"({param('memory_limit')})")
+        raise ResourceLimitError(f"{what}: shape inference ran out of memory: {srv.out_of_memory()}")
     if kind == "error":
         return _raise(*value)
     raise RuntimeError(f"shape inference worker failed:\n{value}")

@@ -94,20 +94,21 @@ def file_sha256(path: Path) -> str:
         small = path.stat().st_size < INLINE_HASH_BYTES
     except OSError:
         small = False  # open() below says what is wrong
+    from ..errors import UsageError
+    from ..files import open_regular
+
     if small:  # hashing it costs less than reading and rewriting the cache (a population has thousands)
-        with open(path, "rb") as f:
+        with open_regular(path, UsageError) as f:
             return hashlib.sha256(f.read()).hexdigest()
     cached = lookup(path)
     if cached is not None:
         return cached
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, UsageError) as f:  # a FIFO or a device would block or never end: refused
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
     except OSError as e:
-        from ..errors import UsageError
-
         raise UsageError(f"{path}: cannot read ({e.strerror})") from None
     digest = h.hexdigest()
     remember(path, digest)

@@ -3,11 +3,12 @@ published accuracy and source. Also expands command-line model arguments into fi
 
 from __future__ import annotations
 
-import tomllib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import AnalyzerError, UsageError
+from ..files import read_toml
 
 MANIFEST = "manifest.toml"
 ROLES = ("baseline", "hand-designed", "NAS-found")
@@ -32,21 +33,28 @@ class ManifestEntry:
 
 
 def read_manifest(path: Path) -> list[ManifestEntry]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        raise AnalyzerError(f"{path}: cannot read manifest ({e})") from None
+    """A manifest's entries, checked: strings where text belongs, numbers (never booleans) where numbers do, and
+    every file inside the manifest's folder (see `entry_file`). Errors name the manifest and the entry."""
+    data = read_toml(path, AnalyzerError, what=f"{path}: manifest")
+    models = data.get("model", [])
+    if not isinstance(models, list):
+        raise AnalyzerError(f"{path}: 'model' must be an array of tables ([[model]])")
     entries = []
-    for i, m in enumerate(data.get("model", [])):
+    for i, m in enumerate(models):
         where = f"{path}: [[model]] #{i + 1}"
+        if not isinstance(m, dict):
+            raise AnalyzerError(f"{where}: not a table")
         for key in ("name", "file", "role"):
             if not isinstance(m.get(key), str):
                 raise AnalyzerError(f"{where}: missing or non-string key '{key}'")
+        for key in ("architecture", "accuracy_source"):
+            if not isinstance(m.get(key, ""), str):
+                raise AnalyzerError(f"{where}: '{key}' must be a string, got {m[key]!r}")
         if m["role"] not in ROLES:
             raise AnalyzerError(f"{where}: role '{m['role']}' is not one of {', '.join(ROLES)}")
-        acc = m.get("top1_accuracy_pct")
-        if acc is not None and not (isinstance(acc, (int, float)) and 0 <= acc <= 100):
-            raise AnalyzerError(f"{where}: top1_accuracy_pct must be a number in 0..100, got {acc!r}")
+        acc = _number(where, m, "top1_accuracy_pct", 100.0)
+        params = _number(where, m, "params_published", 1e15)
+        macs = _number(where, m, "macs_published", 1e18)
         for key in ("search_preset", "search_stand_in", "accuracy_recipe"):
             if not isinstance(m.get(key, ""), str):
                 raise AnalyzerError(f"{where}: '{key}' must be a string")
@@ -57,10 +65,10 @@ def read_manifest(path: Path) -> list[ManifestEntry]:
                 and isinstance(a["source"], str) for a in alts):
             raise AnalyzerError(f"{where}: accuracy_alternatives must be [[model.accuracy_alternatives]] tables with top1 "
                                 "(0..100), recipe and source")
-        entries.append(ManifestEntry(m["name"], path.parent / m["file"], m["role"], m.get("architecture", ""),
-                                     acc, m.get("accuracy_source", ""), m.get("params_published"),
-                                     m.get("macs_published"), m.get("search_preset", ""), m.get("search_stand_in", ""),
-                                     m.get("accuracy_recipe", ""), tuple(dict(a) for a in alts)))
+        entries.append(ManifestEntry(m["name"], entry_file(path, where, m["file"]), m["role"], m.get("architecture", ""),
+                                     acc, m.get("accuracy_source", ""), None if params is None else int(params), macs,
+                                     m.get("search_preset", ""), m.get("search_stand_in", ""), m.get("accuracy_recipe", ""),
+                                     tuple(dict(a) for a in alts)))
     return entries
 
 
@@ -74,6 +82,41 @@ def entries_for(paths: list[Path]) -> dict[str, ManifestEntry]:
     return out
 
 
+def _number(where: str, m: dict, key: str, high: float) -> float | None:
+    """An optional number in [0, high]; a boolean is not a number (TOML's `true` is not 1%)."""
+    v = m.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= high:
+        raise AnalyzerError(f"{where}: {key} must be a number in 0..{high:g}, got {v!r}")
+    return v
+
+
+def entry_file(manifest: Path, where: str, name: str) -> Path:
+    """An entry's file: a path relative to the manifest's folder that stays inside it (`sub/x.onnx`, not `../x.onnx` or
+    `/abs/x.onnx`), so a manifest that comes with a downloaded folder never names files elsewhere; a model elsewhere
+    is given on the command line. A symlink inside the folder is followed (a folder of links to models is how
+    candidates are often gathered): its target is read only if it is a regular file and a valid model."""
+    folder = manifest.parent
+    if not name or "\x00" in name:
+        raise AnalyzerError(f"{where}: file {name!r} is not a file name")
+    rel = Path(name)
+    if rel.is_absolute() or rel.drive:
+        raise AnalyzerError(f"{where}: file '{name}' is an absolute path; a manifest names files inside its folder "
+                            f"({folder}); give a model elsewhere on the command line")
+    if os.path.normpath(rel).split(os.sep)[0] == os.pardir:
+        raise AnalyzerError(f"{where}: file '{name}' lies outside the manifest's folder ({folder}); a manifest names files "
+                            "inside its folder; give a model elsewhere on the command line")
+    return folder / rel
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for the file system, say: then it does not exist
+        return False
+
+
 def expand_model_args(args: list[Path]) -> list[Path]:
     """Files stay as given; a folder gives the files of its manifest (which must be built) or else
     its *.onnx files, or else its *.json decoder configs, sorted."""
@@ -83,9 +126,9 @@ def expand_model_args(args: list[Path]) -> list[Path]:
             manifest = a / MANIFEST
             if manifest.is_file():
                 entries = read_manifest(manifest)
-                missing = [e.name for e in entries if not e.file.is_file()]
+                missing = [str(e.file) for e in entries if not _exists(e.file)]
                 if missing:
-                    raise UsageError(f"{a}: models not built yet ({', '.join(missing)}); run: python models/build.py")
+                    raise UsageError(f"{manifest}: lists files that do not exist: {', '.join(missing)}")
                 out.extend(e.file for e in entries)
             else:
                 found = sorted(a.glob("*.onnx")) or sorted(a.glob("*.json"))  # models, else decoders' configs

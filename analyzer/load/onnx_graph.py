@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from ..errors import ModelLoadError, UsageError
+from ..files import open_regular
 from ..ir import Graph, TensorInfo
 from ..units import MAX_BATCH, MAX_DIM, dtype_itemsize, dtype_name
 from . import guard, hash_cache, seeded
@@ -63,8 +65,8 @@ def map_model_file(path: Path) -> mmap.mmap:
     if path.is_dir():
         raise UsageError(f"{path}: is a directory with no .onnx models")
     try:
-        with open(path, "rb") as f:
-            if path.stat().st_size == 0:
+        with open_regular(path, UsageError) as f:  # a FIFO or a device (/dev/zero) is refused, never read
+            if os.fstat(f.fileno()).st_size == 0:
                 raise ModelLoadError(f"{path}: not a valid ONNX file (empty)")
             return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except OSError as e:

@@ -23,7 +23,6 @@ Streams are lazy: a population of any size is read a slice at a time.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 from dataclasses import dataclass
@@ -170,31 +169,17 @@ def _files(path: Path) -> Iterator[CandidateTask]:
     else:
         entries = [(path.stem, path, None, "")]
     for name, file, acc, role in entries:
-        if not file.is_file():
-            raise UsageError(f"{file}: no such file")
         try:
-            digest = file_sha256(file)
+            digest = file_sha256(file)  # a missing file, or a FIFO or device, is an error naming it
         except OSError as e:
             raise UsageError(f"{file}: cannot be read ({e.strerror})") from None
         yield CandidateTask(name, digest, path=str(file), accuracy=acc, role=role)
 
 
 def _generator(spec: str) -> Iterator[CandidateTask]:
-    file, _, attr = spec.rpartition(":")
-    path = Path(file)
-    if not path.is_file():
-        raise UsageError(f"{file}: no such file")
-    loader = importlib.util.spec_from_file_location(f"_nas_analyzer_space_{abs(hash(str(path.resolve())))}", path)
-    if loader is None or loader.loader is None:
-        raise UsageError(f"{file}: cannot be imported as Python")
-    mod = importlib.util.module_from_spec(loader)
-    try:
-        loader.loader.exec_module(mod)
-    except Exception as e:  # noqa: BLE001 - the user's own file: its error in one line
-        raise AnalyzerError(f"{file}: importing it failed ({type(e).__name__}: {e})") from None
-    gen = getattr(mod, attr, None)
-    if gen is None:
-        raise UsageError(f"{file}: no generator '{attr}'")
+    from .user_code import load_attr
+
+    _, _, gen = load_attr(spec, "generator")  # runs FILE.py's top-level code (user_code.py says when, and why)
     try:
         items = gen() if callable(gen) else iter(gen)
     except Exception as e:  # noqa: BLE001

@@ -285,27 +285,12 @@ def _first_line(e: BaseException) -> str:
 def load_factory(spec: str) -> tuple[Any, tuple, str]:
     """Run FILE.py's `factory()` (the user's own code, named on the command line) -> (module, inputs, name).
     The factory returns (module, example_inputs) with example_inputs a tensor or a tuple of tensors."""
-    import importlib.util
-    from pathlib import Path
+    from .user_code import load_attr
 
     _need_torch()
-    file, _, func = spec.rpartition(":")
-    path = Path(file)
-    if not path.is_file():
-        raise UsageError(f"{file}: no such file")
-    module_name = f"_nas_analyzer_user_{abs(hash(str(path.resolve())))}"
-    loader_spec = importlib.util.spec_from_file_location(module_name, path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise UsageError(f"{file}: cannot be imported as Python")
-    mod = importlib.util.module_from_spec(loader_spec)
-    try:
-        loader_spec.loader.exec_module(mod)
-    except Exception as e:  # noqa: BLE001 - the user's file: report its error in one line
-        raise AnalyzerError(f"{file}: importing it failed ({_first_line(e)})") from None
-    factory = getattr(mod, func, None)
+    path, func, factory = load_attr(spec, "function")  # runs FILE.py's top-level code (user_code.py says when, and why)
     if not callable(factory):
-        names = [n for n in dir(mod) if callable(getattr(mod, n)) and not n.startswith("_")]
-        raise UsageError(f"{file}: no function '{func}'; callables there: {', '.join(names) or 'none'}")
+        raise UsageError(f"{path}: '{func}' is not a function")
     try:
         result = factory()
     except Exception as e:  # noqa: BLE001

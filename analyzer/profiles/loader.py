@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import difflib
-import tomllib
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from ..files import read_toml
 from ..errors import ProfileError, UnknownProfileError, UsageError, param
 from ..paths import shipped_profiles
 from .parse import CATEGORIES, DEFAULT_ONLY_KEYS, PARSERS, PROJECTION_KEYS, fail, parse_projection
@@ -16,13 +17,11 @@ from .transfer import with_transfers
 from .schema import DatacenterProfile, HardwareProfile, NasPreset, RegionProfile, RegionYear, Sourced
 
 SHIPPED = shipped_profiles()
+MAX_PROFILE_BYTES = 4 * 1024 * 1024  # a calibrated profile with its fitted forwards is about 100 kB
 
 
 def _read(file: Path) -> dict:
-    try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ProfileError(f"{file}: cannot read ({e})") from None
+    return read_toml(file, ProfileError, MAX_PROFILE_BYTES)
 
 
 @lru_cache(maxsize=4)
@@ -100,27 +99,35 @@ def suggest(key: str, names: dict[str, tuple[str, ...]], n: int = 4) -> list[str
     return out[:n]
 
 
-MAX_PROFILE_BYTES = 4 * 1024 * 1024  # a calibrated profile with its fitted forwards is about 100 kB
-
-
 def _load_dir(root: Path, out: dict[str, dict]) -> None:
-    for kind, parse in PARSERS.items():
+    for kind in PARSERS:
         folder = root / kind
         if not folder.is_dir():
             continue
         for file in sorted(folder.rglob("*.toml")):
-            try:
-                if not file.is_file():  # a FIFO or device named *.toml would block the read forever
-                    raise ProfileError(f"{file}: not a regular file")
-                if file.stat().st_size > MAX_PROFILE_BYTES:
-                    raise ProfileError(f"{file}: {file.stat().st_size:,} bytes; a profile is at most {MAX_PROFILE_BYTES:,}")
-                data = tomllib.loads(file.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError) as e:
-                raise ProfileError(f"{file}: cannot read ({e})") from None
-            except tomllib.TOMLDecodeError as e:
-                raise ProfileError(f"{file}: malformed TOML ({e})") from None
-            profile = parse(file, data)
+            profile = read_profile(file, kind)
             out[kind][profile.name] = profile  # later folders override earlier ones by name
+
+
+def read_profile(file: Path, kind: str) -> HardwareProfile | DatacenterProfile | RegionProfile | NasPreset:
+    """One profile file of `kind` (hardware, datacenter, region, nas), validated: a regular file of at most 4 MB
+    (a FIFO named *.toml is refused, never read), and no NaN or infinity anywhere in it (TOML has both), the
+    tables kept as recorded (a calibration's fitted forwards) included; then its kind's parser."""
+    data = _read(file)
+    _finite(file, data, "")
+    return PARSERS[kind](file, data)
+
+
+def _finite(file: Path, x: object, at: str) -> None:
+    """Recursive, which the readers' cap on nesting (files.MAX_DEPTH) keeps shallow."""
+    if isinstance(x, float) and not math.isfinite(x):
+        raise fail(file, at, f"{x} is not a finite number")
+    if isinstance(x, dict):
+        for k, v in x.items():
+            _finite(file, v, f"{at}.{k}" if at else str(k))
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            _finite(file, v, f"{at}[{i}]")
 
 
 @lru_cache(maxsize=8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,9 @@ _PROCEDURE_NUMBERS = {"candidates": {"candidates": (1, 1e9), "samples_per_candid
                       "supernet": {"supernets": (1, 1e6), "dataset_samples": (1, 1e12)}}
 _PROCEDURE_TEXT = ("source", "stand_in", "dtype", "hardware", "note")
 _PHASE_NUMBERS = {"epochs": (0.001, 1e6), "train_passes": (0.0, 1e3), "forward_passes": (0.0, 1e3)}
+# a stand-in becomes a population source: only the tool's own builders (the synthetic space, CIFAR-10 cells, DARTS's
+# supernet), never a file or FILE.py:NAME, so a profile never names code
+STAND_IN = re.compile(r"^(space(:full|:\d+(:\d+)?)?|cells:\d+x\d+:[a-z]+:\d+(:\d+)?|darts-supernet(:\d+x\d+)?)$")
 
 
 def _procedure(file: Path, data: Any) -> dict | None:
@@ -244,7 +248,11 @@ def _procedure(file: Path, data: Any) -> dict | None:
     _check_keys(file, data, {"kind", "quotes", *numbers, *_PROCEDURE_TEXT} | ({"phases"} if kind == "supernet" else set()))
     out: dict[str, Any] = {"kind": kind}
     for key, (lo, hi) in numbers.items():
-        out[key] = _number(file, f"procedure.{key}", data.get(key), lo, hi)
+        v = data.get(key)
+        if key == "candidates" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi or v != int(v)):
+            # a population's size, as space:N on the command line (2.5 was taken as 2)
+            raise fail(file, "procedure.candidates", f"must be a whole number from {lo:g} to {hi:g}")
+        out[key] = _number(file, f"procedure.{key}", v, lo, hi)
     for key in _PROCEDURE_TEXT:
         if key in data or key in ("source", "stand_in"):
             if not isinstance(data.get(key), str) or not data[key].strip():
@@ -265,6 +273,9 @@ def _procedure(file: Path, data: Any) -> dict | None:
                 raise fail(file, f"procedure.quotes.{key}", "missing: a supernet procedure quotes where each of its numbers comes from")
         out["phases"] = _phases(file, data.get("phases"))
     out["quotes"] = dict(quotes)
+    if not STAND_IN.match(out["stand_in"]):
+        raise fail(file, "procedure.stand_in", f"'{out['stand_in']}' is not a population the tool builds (space, space:full, "
+                   "cells:NxF:OPS:COUNT, darts-supernet[:CxC]); a profile never names a file or code")
     return out
 
 

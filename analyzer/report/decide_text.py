@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rich.console import Console
+from rich.text import Text  # a header we wrap ourselves: our line break, not a user's control character
 from rich.markup import escape
 from rich.rule import Rule
 
@@ -18,7 +19,7 @@ def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "C
     tm, tu = unit_for((r["latency_s"] for r in rows), TIME)
     t = table(title)
     for col in ("#", "model", "role", "top-1 %", cu, eu, f"latency {tu}", "Pareto"):
-        t.add_column(col.replace(" ", "\n", 1) if col in (cu, eu) else col, justify="left" if col in ("model", "role", "Pareto") else "right",
+        t.add_column(Text(col.replace(" ", "\n", 1)) if col in (cu, eu) else col, justify="left" if col in ("model", "role", "Pareto") else "right",
                      no_wrap=True)
     t.add_column("dominated by / excluded", min_width=18)
     for r in rows:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, param
+from .safe import write_dict_csv
 
 
 def flatten(row: dict[str, Any]) -> dict[str, Any]:
@@ -25,9 +25,7 @@ def rows_to_csv(rows: list[dict[str, Any]]) -> str:
     flat = [flatten(r) for r in rows]
     cols = sorted({k for r in flat for k in r})
     buf = io.StringIO()
-    w = csv.DictWriter(buf, cols, lineterminator="\n")
-    w.writeheader()
-    w.writerows(flat)
+    write_dict_csv(buf, cols, flat)  # names, and column names from stored keys, through safe.csv_cell
     return buf.getvalue()
 
 

@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "nas-analyzer"})
 
 from .. import __version__  # noqa: E402
+from .safe import terminal  # noqa: E402
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}table{border-collapse:collapse;font-size:.85rem}
@@ -33,6 +34,12 @@ details{margin:.2rem 0}summary{cursor:pointer;font-size:.9rem}ul.notes{font-size
 
 def e(x: Any) -> str:
     return html.escape(str(x), quote=True)
+
+
+def _label(x: Any) -> str:
+    """Text drawn in a plot: control characters shown as escapes (matplotlib has no glyph for them and warns with
+    the raw character), and '$' kept literal (matplotlib would parse it as mathtext, and fail on an odd count)."""
+    return terminal(str(x)).replace("$", r"\$")
 
 
 def _svg(fig) -> str:
@@ -58,10 +65,11 @@ def pareto_plot(result: dict) -> str:
     front = sorted((r for r in known if r["pareto"]), key=lambda r: r["co2e_g_per_item"])
     ax.plot([r["co2e_g_per_item"] for r in front], [r["accuracy"] for r in front], "k--", lw=0.8, label="Pareto front")
     for r in known:
-        ax.annotate(r["name"], (r["co2e_g_per_item"], r["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        ax.annotate(_label(r["name"]), (r["co2e_g_per_item"], r["accuracy"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
         if r["name"] == result["pair"]["nas"]:
             ax.scatter([r["co2e_g_per_item"]], [r["accuracy"]], marker="*", s=300, c="red", zorder=5, label="NAS model of the pair")
-    ax.set_xscale("log")
+    if any(r["co2e_g_per_item"] > 0 for r in known):  # a grid of 0 gCO2e/kWh makes every item 0: a linear axis then
+        ax.set_xscale("log")
     ax.set_xlabel("gCO2e per item (projected)")
     ax.set_ylabel("top-1 accuracy (%)")
     fig.colorbar(sc, ax=ax, label="latency per batch (ms)")
@@ -82,11 +90,11 @@ def break_even_plot(result: dict) -> str | None:
 
     def rng(name):
         p = proj.get(name)
-        return (p["energy_range_j"]["high"] / p["energy_j_per_item"] - 1) if p else 0.0
+        return (p["energy_range_j"]["high"] / p["energy_j_per_item"] - 1) if p and p["energy_j_per_item"] > 0 else 0.0
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     b_line = [x * base["co2e_g_per_item"] / 1000 for x in xs]
     n_line = [spent + x * nas_g / 1000 for x in xs]
-    ax.plot(xs, b_line, label=f"baseline {base['name']}")
+    ax.plot(xs, b_line, label=f"baseline {_label(base['name'])}")
     ax.plot(xs, n_line, label="NAS model incl. search cost")
     u = rng(base["name"])
     ax.fill_between(xs, [y / (1 + u) for y in b_line], [y * (1 + u) for y in b_line], alpha=0.15)
@@ -145,10 +153,10 @@ def tornado_plot(result: dict) -> str | None:
         lo, hi = r["net_low_kg"], r["net_high_kg"]  # the worse and the better end
         colour = "tab:green" if lo > 0 else ("tab:red" if hi < 0 else "tab:orange")
         ax.barh(i, hi - lo, left=lo, color=colour, label=kinds[colour])
-        ax.text(hi, i, f"  {r['low']} .. {r['high']}", va="center", fontsize=7)
+        ax.text(hi, i, _label(f"  {r['low']} .. {r['high']}"), va="center", fontsize=7)
     ax.axvline(0, color="k", lw=1, label="break-even: no net saving")
     ax.axvline(net, color="grey", ls="--", lw=0.8, label=f"as stated: {net:,.4g} kg")
-    ax.set_yticks(range(len(rows)), [r["name"] for r in rows], fontsize=8)
+    ax.set_yticks(range(len(rows)), [_label(r["name"]) for r in rows], fontsize=8)
     ax.set_xlabel("net saving over the horizon, kgCO2e (each assumption moved alone; worse end .. better end)")
     span = max(max(abs(r["net_low_kg"]), abs(r["net_high_kg"])) for r in rows)
     ax.set_xscale("symlog", linthresh=max(span / 20, abs(net) / 2, 1.0))  # linear around zero: no crowded ticks there
@@ -166,12 +174,12 @@ def breakdown_plot(result: dict) -> str | None:
     classes = sorted({c for p in projs for c in p["detail"].get("breakdown", {})})
     colours = matplotlib.colormaps["tab20"].colors  # 20 distinct colours: one per kernel class
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 0.5 * len(projs) + 2), sharey=True)
-    names = [p["name"] for p in projs]
+    names = [_label(p["name"]) for p in projs]
     for ax, key in ((ax1, "time_share"), (ax2, "energy_share")):
         left = [0.0] * len(projs)
         for i, c in enumerate(classes):
             vals = [p["detail"].get("breakdown", {}).get(c, {}).get(key, 0.0) for p in projs]
-            ax.barh(names, vals, left=left, label=c, color=colours[i % len(colours)])
+            ax.barh(names, vals, left=left, label=_label(c), color=colours[i % len(colours)])
             left = [a + b for a, b in zip(left, vals)]
         ax.set_xlabel(key.replace("_", " ") + " of the forward")
         ax.set_xlim(0, 1)

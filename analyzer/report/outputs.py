@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import UsageError, param
+from .safe import write_csv
 
 
 def ranking_csv(rows: list[dict[str, Any]]) -> str:
+    """Candidate names come from users' files: every text cell goes through safe.csv_cell (CSV injection)."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["rank", "model", "role", "top1_accuracy_pct", "co2e_g_per_item", "energy_j_per_item", "latency_s", "pareto", "dominated_by", "excluded"])
-    for r in rows:
-        w.writerow([r["rank"] or "", r["name"], r["role"], "" if r["accuracy"] is None else r["accuracy"], r["co2e_g_per_item"],
-                    r["energy_j_per_item"], r["latency_s"], r["pareto"], ";".join(r["dominated_by"]), r["excluded"]])
+    write_csv(buf, ["rank", "model", "role", "top1_accuracy_pct", "co2e_g_per_item", "energy_j_per_item", "latency_s", "pareto",
+                    "dominated_by", "excluded"],
+              ([r["rank"] or "", r["name"], r["role"], "" if r["accuracy"] is None else r["accuracy"], r["co2e_g_per_item"],
+                r["energy_j_per_item"], r["latency_s"], r["pareto"], ";".join(r["dominated_by"]), r["excluded"]] for r in rows))
     return buf.getvalue()
 
 

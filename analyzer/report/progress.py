@@ -6,14 +6,16 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from .safe import SafeConsole, terminal
 
 
 @contextmanager
 def progress_bar(label: str, total: int, quiet: bool = False, rate: bool = False) -> Iterator[Callable[..., None]]:
     """Yields advance(name, n=1): call as items finish. rate adds items per second and the time left."""
-    console = Console(stderr=True)
+    console = SafeConsole(stderr=True)
     if quiet or not console.is_terminal or total < 2:
         yield lambda name, n=1: None
         return
@@ -23,7 +25,7 @@ def progress_bar(label: str, total: int, quiet: bool = False, rate: bool = False
         task = p.add_task(label, total=total, item="", rate="")
 
         def advance(name: str, n: int = 1) -> None:
-            p.update(task, advance=n, item=name)
+            p.update(task, advance=n, item=escape(terminal(name)))  # a column renders markup, not through the console
             speed = p.tasks[0].speed
             if rate and speed:
                 p.update(task, rate=f"{speed:,.0f}/s")

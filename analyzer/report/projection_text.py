@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text  # a header we wrap ourselves: our line break, not a user's control character
 from rich.markup import escape
 
 from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, notes, num, table, unit_for
@@ -69,7 +70,7 @@ def render_projections(evaluations: list[dict[str, Any]], console: Console, wide
         cols.remove("items/s")
         cols.remove(f"embodied {bu}")
     for col in cols:
-        t.add_column(col.replace(" ", "\n", 1) if col not in ("90% band", "kernels") else col,
+        t.add_column(Text(col.replace(" ", "\n", 1)) if col not in ("90% band", "kernels") else col,
                      justify="left" if col in ("model", "basis") else "right", no_wrap=col != "basis", min_width=10 if col == "basis" else None)
     for e in evaluations:
         emb = None if e["embodied_co2e_g_per_item"] is None else e["embodied_co2e_g_per_item"] * bm

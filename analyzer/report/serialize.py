@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
 from typing import Any
 
 from ..records import ModelProfile
+from .safe import write_dict_csv
 
 SUMMARY_FIELDS = ["model", "sha256", "opset", "batch", "params", "macs", "flops", "weight_bytes", "activation_bytes",
                   "weight_read_bytes", "bytes_moved", "arithmetic_intensity", "weight_sparsity", "nm_sparsity",
@@ -21,24 +21,14 @@ def to_json(profiles: list[ModelProfile]) -> str:
 
 
 def to_csv(profiles: list[ModelProfile], per_op: bool = False) -> str:
+    """Node, op and file names come from the model: every text cell goes through safe.csv_cell (CSV injection)."""
     buf = io.StringIO()
     if per_op:
-        w = csv.DictWriter(buf, NODE_FIELDS, lineterminator="\n")
-        w.writeheader()
-        for p in profiles:
-            for n in p.per_op or []:
-                row = {k: getattr(n, k) for k in NODE_FIELDS if k != "model"}
-                row["output_shapes"] = json.dumps(n.output_shapes)
-                w.writerow({"model": p.model, **row})
+        write_dict_csv(buf, NODE_FIELDS, ({"model": p.model, **{k: getattr(n, k) for k in NODE_FIELDS if k != "model"},
+                                           "output_shapes": json.dumps(n.output_shapes)} for p in profiles for n in p.per_op or []))
     else:
-        w = csv.DictWriter(buf, SUMMARY_FIELDS, lineterminator="\n")
-        w.writeheader()
-        for p in profiles:
-            d = p.to_dict()
-            row = {k: d[k] for k in SUMMARY_FIELDS}
-            row["unsupported_ops"] = json.dumps(d["unsupported_ops"])
-            row["notes"] = " | ".join(d["notes"])
-            w.writerow(row)
+        write_dict_csv(buf, SUMMARY_FIELDS, ({**p.to_dict(), "unsupported_ops": json.dumps(p.unsupported_ops),
+                                              "notes": " | ".join(p.notes)} for p in profiles))
     return buf.getvalue()
 
 

@@ -11,13 +11,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .safe import SafeConsole
+
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def render_history(runs: list[dict[str, Any]], path: Path, console: Console | None = None) -> None:
-    c = console or Console(highlight=False, emoji=False)
+    c = console or SafeConsole(highlight=False, emoji=False)
     if not runs:
         c.print(f"no runs recorded in {escape(str(path))}")
         return

@@ -15,12 +15,14 @@ from rich.console import Console
 from .. import __version__
 from ..errors import AnalyzerError, UsageError, param
 from ..report.safe import SafeConsole
+from . import click_errors  # noqa: F401 (click's usage errors as one line)
 from .flags import _COMMAND_FLAGS, flag_of, message, option_flags  # noqa: F401 (flag_of, message: for commands)
 
 app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
 # user text (file, model, node names) reaches the terminal escaped (report/safe.py): one error line stays one line
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+
 
 
 class OutFormat(str, Enum):

@@ -96,10 +96,14 @@ def _write(out: Path, records: list[dict]) -> None:
                 for r in records:
                     f.write(json.dumps(r) + "\n")
             else:
-                write_dict_csv(f, ["name", "role", "accuracy", "macs", "flops", "params", "bytes_moved", "latency_s",
+                write_dict_csv(f, ["name", "role", "accuracy", "batch", "macs", "flops", "params", "bytes_moved", "latency_s",
                                    "energy_j_per_item", "co2e_g_per_item", "kernels", "host"], records)
     except OSError as e:
         raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+
+
+_AXIS_WORDS = {"co2e_g_per_item": "lower CO2e per item", "energy_j_per_item": "lower energy per item",
+               "latency_s": "lower latency", "macs": "fewer MACs", "accuracy": "higher accuracy"}
 
 
 def _render(result: dict, quiet: bool, wide: bool) -> None:
@@ -112,7 +116,8 @@ def _render(result: dict, quiet: bool, wide: bool) -> None:
                    f"{t['runtime']}, batch {t['batch']}): {result['evaluated']:,} evaluated, {result['from_store']:,} from the "
                    f"store, {result['failed']:,} failed; {result['seconds']:.1f} s on {result['workers']} "
                    f"{result['executor']} worker(s)"))
-    for title, rows in ((f"Pareto front ({', '.join(result['front_axes'])})", result["front"][:None if wide else 20]),
+    axes = ", ".join(_AXIS_WORDS.get(a, a) for a in result["front_axes"])
+    for title, rows in ((f"Pareto front: {axes}", result["front"][:None if wide else 20]),
                         (f"Top {len(result['top'])} by {result['objective']}", result["top"])):
         em, eu = unit_for((r["energy_j_per_item"] for r in rows), ENERGY_PER_ITEM)
         cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
@@ -123,7 +128,7 @@ def _render(result: dict, quiet: bool, wide: bool) -> None:
             else:
                 tab.add_column(Text(col.replace(" ", "\n", 1)), justify="right", no_wrap=True)
         for r in rows:
-            tab.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / batch / 1e9:.3f}",
+            tab.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / (r.get('batch') or batch) / 1e9:.3f}",
                       f"{r['params'] / 1e6:.2f}", num(r["latency_s"] * 1e3), num(r["energy_j_per_item"] * em),
                       num(r["co2e_g_per_item"] * cm))
         c.print(tab)

@@ -187,8 +187,10 @@ def _served(path: Path, target: Target, params: Params) -> dict[str, Any]:
     return {"profile": None, "latency_s": latency, "energy_j_per_item": r.energy_j_per_output_token,
             "energy_range_j": r.energy_j_per_output_token_band, "latency_range_s": band(latency, r.energy_log_sigma),
             "energy_log_sigma": r.energy_log_sigma, "energy_log_sigma_model": r.energy_log_sigma_model,
-            "energy_log_sigma_shared": r.energy_log_sigma_shared, "basis": params.basis, "flops": r.flops_per_output_token,
-            "macs": round(r.macs_per_output_token), "params": r.params, "bytes_moved": round(r.bytes_per_output_token),
+            "energy_log_sigma_shared": r.energy_log_sigma_shared, "basis": params.basis,
+            # per batch, as every Evaluation counts them: the `concurrency` tokens one engine step emits
+            "flops": r.flops_per_output_token * r.concurrency, "macs": round(r.macs_per_output_token * r.concurrency),
+            "params": r.params, "bytes_moved": round(r.bytes_per_output_token * r.concurrency),
             "kernels": r.kernels_per_step, "items_per_batch": r.concurrency, "notes": detail.pop("notes"), "detail": detail,
             "sha256": file_sha256(path)}
 

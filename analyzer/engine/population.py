@@ -18,7 +18,7 @@ from ..records import Evaluation
 from ..target import Target
 from .run import CHUNK, iter_evaluate
 
-RECORD_KEYS = ("macs", "flops", "params", "bytes_moved", "latency_s", "energy_j_per_item", "co2e_g_per_item", "kernels")
+RECORD_KEYS = ("batch", "macs", "flops", "params", "bytes_moved", "latency_s", "energy_j_per_item", "co2e_g_per_item", "kernels")
 
 
 # ---- the driver ------------------------------------------------------------------------------------------

@@ -125,10 +125,11 @@ _CODE_VERSION: list[str] = []
 
 
 def code_version() -> str:
-    """A digest of the package's source: results computed by other code are not read back."""
+    """A digest of the package's source: results computed by other code are not read back. The whole package, not
+    this folder: a projection changes with project/ and account/ as much as with the engine."""
     if not _CODE_VERSION:
         h = hashlib.sha256(__version__.encode())
-        root = Path(__file__).resolve().parent
+        root = Path(__file__).resolve().parent.parent
         for f in sorted(root.rglob("*.py")):
             try:
                 h.update(f.read_bytes())

@@ -250,3 +250,14 @@ def test_pairs_prefer_the_baselines_recipe():
     assert choose_pair(rows, None, None, 0.5).nas == "a"  # least energy
     same = choose_pair(rows, None, None, 0.5, {"base": "classic", "a": "long", "b": "classic"})
     assert same.nas == "b" and "baseline's recipe" in same.how
+
+
+def test_the_saving_line_and_the_amortisation_give_one_saving():
+    """The per-item saving the answer prints is the pair's CO2e difference the amortisation takes (it was the energy
+    saving at the baseline's g/J, which leaves out that host and idle shares go with latency), inside its band."""
+    r = cli("analyze", "--no-store", "--samples", "300", "--no-sensitivity", "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    s, a = d["saving"], d["amortization"]
+    assert s["saving_g_per_item"] == pytest.approx(a["savings_g_per_item"], rel=1e-12)
+    assert s["low_g"] < s["saving_g_per_item"] < s["high_g"]

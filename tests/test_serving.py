@@ -259,3 +259,26 @@ def test_tensor_parallel_splits_the_model_and_pays_for_all_reduces(ps):
     l4 = evaluate([DECODERS / "llama-3.1-8b.json"], resolve_target(ps, "l4", phase="serving",
                                                                   serving={"max_concurrency": 32, "tensor_parallel": 2}))[0]
     assert l4.ok  # PCIe: the all-reduces cost more of the step than on NVLink
+
+
+def test_served_records_count_per_batch_and_tables_say_tokens(tmp_path):
+    """A served decoder's Evaluation counts MACs per batch like every other (its `concurrency` tokens a step), so the
+    population table's MACs per item are per output token: at least one MAC per weight a token passes through (here
+    more: each output token also carries its share of the prompt's prefill). analyze's candidates table says
+    'token', since its amortisation's item is 1,000 output tokens."""
+    folder = tmp_path / "dec"
+    folder.mkdir()
+    for name in ("llama-3.1-8b", "qwen3-8b"):
+        (folder / f"{name}.json").write_bytes((DECODERS / f"{name}.json").read_bytes())
+    r = cli("population", folder, "--hardware", "h100", "--phase", "serving", "--no-store", "--format", "json")
+    assert r.exit_code == 0, r.output
+    top = {x["name"]: x for x in json.loads(r.stdout)["top"]}
+    llama = top["llama-3.1-8b"]
+    per_token = llama["macs"] / llama["batch"]
+    assert llama["batch"] > 1 and llama["params"] < per_token < 4 * llama["params"], (per_token, llama["params"])
+    r = cli("analyze", folder, "--baseline", "llama-3.1-8b", "--nas-model", "qwen3-8b", "--samples", "200", "--no-store",
+            "--no-sensitivity", "--wide")
+    assert r.exit_code == 0, r.output
+    head = r.stdout.split("NAS amortisation")[0]
+    assert "per 1k tokens" in head and "per token" in head and "per item" not in head and "per 1k items" not in head
+    assert "None%" not in r.stdout and "top-1 not given" in r.stdout

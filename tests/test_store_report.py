@@ -145,7 +145,8 @@ def test_a_corrupt_store_is_never_written(tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
     shutil.copy(ROOT / "models" / "mobilenet_v2.onnx", folder / "a.onnx")
-    r = cli("analyze", folder, "--store", bad, "--nas-model", "a", "--baseline", "a", "--samples", "200", "--no-sensitivity",
+    shutil.copy(ROOT / "models" / "resnet18.onnx", folder / "b.onnx")
+    r = cli("analyze", folder, "--store", bad, "--nas-model", "a", "--baseline", "b", "--samples", "200", "--no-sensitivity",
             "--format", "json")
     assert r.exit_code == 0 and f"warning: store {bad} is corrupt" in r.stderr, r.output
     for args in (("export", "--store", bad, "--format", "csv"), ("history", "--store", bad)):

@@ -87,7 +87,8 @@ def analyze(
 
         c = console(wide)
         t = record["target"]
-        render_ranking(record["ranking"], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})")
+        render_ranking(record["ranking"], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})",
+                       token=t["phase"]["kind"] == "serving")
         render_amortization(record["amortization"], c, quiet=True, verdict=False)
         if record["sensitivities"]:
             render_sensitivities(record["sensitivities"], c, flag_of, None if wide else 3)

@@ -164,6 +164,7 @@ def rank_cmd(
 
         c = console(wide)
         t = target.to_dict()
-        render_ranking([r.to_dict() for r in rows], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})")
+        render_ranking([r.to_dict() for r in rows], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})",
+                       token=t["phase"]["kind"] == "serving")
         notes(target.notes, c)
     raise typer.Exit(code)

@@ -164,7 +164,9 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
     save = p["savings_g_per_item"]
     notes = []
     if save <= 0:
-        notes.append("the NAS model saves nothing per item on this target: the search never pays back")
+        notes.append("at the point projection the NAS model saves nothing per item on this target, so there the search "
+                     "never pays back; the probability of a net saving counts the draws of the projections' error "
+                     "in which it does save")
     kwh = hours = None
     if a.budget_kg_per_kwh:
         kwh = max(p["max_nas_budget_kg"], 0.0) / a.budget_kg_per_kwh

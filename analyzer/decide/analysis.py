@@ -215,8 +215,11 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     amort = amortize(inputs, samples=req.samples, seed=req.seed)
     band = saving_band(base, nas)
     g_per_j = base.co2e_g_per_item / base.energy_j_per_item if base.energy_j_per_item else 0.0
-    saving = {**band, "saving_g_per_item": band["saving_j_per_item"] * g_per_j, "low_g": band["low"] * g_per_j,
-              "high_g": band["high"] * g_per_j}
+    # the point is the difference of the pair's CO2e, as the amortisation takes it (host, idle and embodied shares go
+    # with latency, not with the chip's energy); the band is the energy band's spread about it at the baseline's g/J
+    saving_g = base.co2e_g_per_item - nas.co2e_g_per_item
+    saving = {**band, "saving_g_per_item": saving_g, "low_g": saving_g + (band["low"] - band["saving_j_per_item"]) * g_per_j,
+              "high_g": saving_g + (band["high"] - band["saving_j_per_item"]) * g_per_j}
     saving = {k: v * per if isinstance(v, float) and k != "shared" else v for k, v in saving.items()}
     scenario = {"items_per_day_per_deployment": ipd.text(), "deployments": deployments.text(), "horizon_years": years.text(),
                 "growth_per_year": growth.text(), **({"item": "1,000 output tokens"} if decoders else {})}

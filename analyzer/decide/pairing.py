@@ -44,6 +44,9 @@ def choose_pair(rows: list[Ranked], baseline: str | None, nas_model: str | None,
     if nas_model is not None:
         if nas_model not in by_name:
             raise UsageError(f"{param('nas_model')} '{nas_model}' is not among the candidates: {', '.join(sorted(by_name))}")
+        if nas_model == base_name:
+            raise UsageError(f"{param('nas_model')} '{nas_model}' is the baseline: a model saves nothing over itself "
+                             f"(give another candidate, or another {param('baseline')})")
         c = by_name[nas_model].candidate
         how = f"--nas-model {nas_model}" + ("" if c.role == NAS_ROLE else f", judged as if a search had found it (its role is "
                                                                        f"'{c.role or 'unknown'}')")

@@ -13,9 +13,13 @@ from rich.rule import Rule
 from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, count, notes, num, table, unit_for
 
 
-def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "Candidates") -> None:
+def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "Candidates", token: bool = False) -> None:
+    """The ranked candidates; `token`: a served decoder's figures are per output token (analyze's amortisation then
+    counts items of 1,000 tokens, so the columns must not say "item")."""
     cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
     em, eu = unit_for((r["energy_j_per_item"] for r in rows), ENERGY_PER_ITEM)
+    if token:
+        cu, eu = cu.replace("items", "tokens"), eu.replace("item", "token")
     tm, tu = unit_for((r["latency_s"] for r in rows), TIME)
     t = table(title)
     for col in ("#", "model", "role", "top-1 %", cu, eu, f"latency {tu}", "Pareto"):
@@ -97,8 +101,11 @@ def render_answer(d: dict[str, Any], console: Console, quiet: bool = False, flag
     t, p, s, sc = d["target"], d["pair"], d["scenario"], d["search"]
     site = t["site"]
     role = p.get("nas_role", "NAS-found")
-    console.print(f"[bold]pair[/]: {escape(p['nas'])} ({escape(role)}, {p['nas_accuracy']}% top-1) vs {escape(p['baseline'])} "
-                  f"(baseline, {p['baseline_accuracy']}%): {escape(p['how'])}")
+    def top1(a: float | None) -> str:
+        return "top-1 not given" if a is None else f"{a:g}% top-1"
+
+    console.print(f"[bold]pair[/]: {escape(p['nas'])} ({escape(role)}, {top1(p['nas_accuracy'])}) vs {escape(p['baseline'])} "
+                  f"(baseline, {top1(p['baseline_accuracy'])}): {escape(p['how'])}")
     if not p["matched"] and p["accuracy_gap_points"] is not None:
         console.print(f"[bold red]accuracy gap[/]: {p['accuracy_gap_points']:.2f} top-1 points (tolerance {p['tolerance_points']:g}): "
                       f"{escape(p['nas'])} does not do the baseline's job")

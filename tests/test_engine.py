@@ -89,10 +89,14 @@ def test_a_training_step_is_the_same_in_project_and_plan_search(tmp_path):
     shutil.copy(MODELS / "mobilenet_v2.onnx", one)
     step = _json("project", one, "--phase", "train", *train)[0]
     plan = _json("plan-search", one, *train, "--samples-per-candidate", "1000", "--population", "10")
-    assert plan["energy_j_per_sample"] == step["energy_j_per_item"]
+    # at the server boundary, as the step's own account: its facility energy is this x PUE
+    at_boundary = step["energy_j_per_item"] + step["idle_j_per_item"] + step["host_j_per_item"]
+    assert step["host_j_per_item"] > 0 and plan["energy_j_per_sample"] == at_boundary
+    assert plan["energy_j_per_sample"] * 1.2 == pytest.approx(step["facility_energy_j_per_item"], rel=1e-12)
     assert plan["step_s_per_sample"] == step["latency_s"] / step["batch"]
     assert plan["inputs"] == step["inputs"]
-    assert plan["search"]["energy_kwh"] == pytest.approx(10 * 1000 * step["energy_j_per_item"] * 1.2 / 3.6e6, rel=1e-12)
+    assert plan["search"]["energy_kwh"] == pytest.approx(10 * 1000 * at_boundary * 1.2 / 3.6e6, rel=1e-12)
+    assert plan["embodied_kg"] == pytest.approx(10 * 1000 * step["embodied_co2e_g_per_item"] / 1000, rel=1e-12)
 
 
 def test_the_library_call_is_the_commands_call():

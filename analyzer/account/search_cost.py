@@ -188,7 +188,7 @@ def _planned(path: Any) -> SearchCost:
     t = d["total"]
     kg, kwh, hours = float(t["co2e_kg"]), float(t["energy_kwh"]), float(t["chip_hours"])
     desc = (f"planned search ({d.get('population') or 0:,} candidates, {d.get('schedule') or '?'}, on {d.get('hardware') or '?'}; "
-            f"{d.get('basis') or ''}) {kg:,.4g} kgCO2e, 90% {float(t['low_kg']):,.4g}..{float(t['high_kg']):,.4g}")
+            f"{d.get('basis') or ''}; {hours:,.4g} chip-hours)")  # the cost and its band: said by whoever quotes it
     inputs = [{"name": "search_plan", "value": str(path), "unit": "", "source": "plan-search --out", "kind": "projected"
                if d.get("basis") == "projected" else "stated"}]
     return SearchCost(kg, float(t["low_kg"]), float(t["high_kg"]), kwh, float(d.get("embodied_kg") or 0.0), desc,

@@ -87,7 +87,7 @@ class SearchPlan:
     batch: int
     pue: float
     grid_gco2e_per_kwh: float
-    energy_j_per_sample: float  # device, the mean over the sampled candidates
+    energy_j_per_sample: float  # at the site's power boundary (device, idle, host; before PUE), the mean over the sampled candidates
     step_s_per_sample: float
     search: Phase
     final: Phase | None
@@ -125,7 +125,9 @@ def plan_projected(evaluations: list[Evaluation], target: Target, population: in
     if not evaluations:
         raise UsageError("no candidate could be projected: nothing to plan from")
     n = len(evaluations)
-    e = [r.energy_j_per_item for r in evaluations]
+    # at the site's power boundary, as the published cost and every other account: the chip's energy plus the host's
+    # share and any idle time (account_item put them in each evaluation; a training step keeps its chips busy)
+    e = [_at_boundary(r) for r in evaluations]
     s = [r.latency_s / r.batch for r in evaluations]
     mean_e, mean_s = sum(e) / n, sum(s) / n
     cv = (math.sqrt(sum((x - mean_e) ** 2 for x in e) / (n - 1)) / mean_e) if n > 1 else 0.0
@@ -136,18 +138,29 @@ def plan_projected(evaluations: list[Evaluation], target: Target, population: in
     samples, rounds = schedule_samples(schedule, population, samples_per_candidate)
     search = _phase(samples, mean_e, mean_s, pue, grid, sigma)
     final_phase = None
+    host = sum(r.host_j_per_item for r in evaluations) / n
     notes = [f"per-sample energy: the mean of {n} candidate(s) projected (coefficient of variation {cv:.1%}), used for "
-             f"all {population:,}", "search samples are counted as the schedule trains them (halving: each round from scratch)"]
+             f"all {population:,}" + (f"; {host / mean_e:.0%} of it the host's share at the server boundary" if host else "")]
+    if schedule.startswith("halving"):
+        notes.append("search samples are counted as the schedule trains them (halving: each round from scratch)")
+    mean_embodied_g = sum(r.embodied_co2e_g_per_item or 0.0 for r in evaluations) / n
+    embodied_kg = samples * mean_embodied_g / 1000
     if final_samples:
         fr = final or r0
-        final_phase = _phase(final_samples, fr.energy_j_per_item if final else mean_e, fr.latency_s / fr.batch if final else mean_s,
+        final_phase = _phase(final_samples, _at_boundary(fr) if final else mean_e, fr.latency_s / fr.batch if final else mean_s,
                              pue, grid, fr.energy_log_sigma)
+        embodied_kg += final_samples * ((fr.embodied_co2e_g_per_item or 0.0) if final else mean_embodied_g) / 1000
         if final is None:
             notes.append("final training: no final model given, so the mean candidate's per-sample cost")
     notes += [n_ for n_ in dict.fromkeys(x for r in evaluations for x in r.notes)]
     return SearchPlan(population, n, samples_per_candidate, schedule, rounds, r0.hardware, r0.dtype, target.phase.optimizer or "",
                       r0.batch, pue, grid, mean_e, mean_s, search, final_phase, _total(search, final_phase),
-                      "projected", 0.0, list(r0.inputs), notes)
+                      "projected", embodied_kg, list(r0.inputs), notes)
+
+
+def _at_boundary(r: Evaluation) -> float:
+    """J per sample at the site's power boundary, before PUE: the device, its idle time and the host's share."""
+    return r.energy_j_per_item + r.idle_j_per_item + r.host_j_per_item
 
 
 def plan_stated(footprint_of: Any, hardware: str, population: int, chip_hours_per_candidate: float, schedule: str,

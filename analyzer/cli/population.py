@@ -107,7 +107,7 @@ _AXIS_WORDS = {"co2e_g_per_item": "lower CO2e per item", "energy_j_per_item": "l
 
 
 def _render(result: dict, quiet: bool, wide: bool) -> None:
-    from ..report.text import CO2E_PER_ITEM, ENERGY_PER_ITEM, notes, num, table, unit_for
+    from ..report.text import CO2E_PER_ITEM, CHIP_ENERGY_PER_ITEM, notes, num, table, two_lines, unit_for
 
     c = console(wide)
     t = result["target"]
@@ -119,14 +119,14 @@ def _render(result: dict, quiet: bool, wide: bool) -> None:
     axes = ", ".join(_AXIS_WORDS.get(a, a) for a in result["front_axes"])
     for title, rows in ((f"Pareto front: {axes}", result["front"][:None if wide else 20]),
                         (f"Top {len(result['top'])} by {result['objective']}", result["top"])):
-        em, eu = unit_for((r["energy_j_per_item"] for r in rows), ENERGY_PER_ITEM)
+        em, eu = unit_for((r["energy_j_per_item"] for r in rows), CHIP_ENERGY_PER_ITEM)
         cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
         tab = table(title + ("" if len(rows) == len(result["front"]) or "Top" in title else f": {len(rows)} of {len(result['front'])}, --wide for all"))
         for col in ("model", "top-1 %", "GMACs per item", "params M", "latency ms", eu, cu):
             if col == "model":  # a long (or hostile) name folds inside its column; the numbers keep theirs
                 tab.add_column(col, justify="left", overflow="fold", max_width=None if wide else 40)
             else:
-                tab.add_column(Text(col.replace(" ", "\n", 1)), justify="right", no_wrap=True)
+                tab.add_column(Text(two_lines(col)), justify="right", no_wrap=True)
         for r in rows:
             tab.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / (r.get('batch') or batch) / 1e9:.3f}",
                       f"{r['params'] / 1e6:.2f}", num(r["latency_s"] * 1e3), num(r["energy_j_per_item"] * em),

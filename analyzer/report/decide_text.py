@@ -10,22 +10,23 @@ from rich.text import Text  # a header we wrap ourselves: our line break, not a 
 from rich.markup import escape
 from rich.rule import Rule
 
-from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, count, notes, num, table, unit_for
+from .text import CO2E_PER_ITEM, CHIP_ENERGY_PER_ITEM, TIME, count, notes, num, table, two_lines, unit_for
 
 
 def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "Candidates", token: bool = False) -> None:
     """The ranked candidates; `token`: a served decoder's figures are per output token (analyze's amortisation then
     counts items of 1,000 tokens, so the columns must not say "item")."""
     cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
-    em, eu = unit_for((r["energy_j_per_item"] for r in rows), ENERGY_PER_ITEM)
+    em, eu = unit_for((r["energy_j_per_item"] for r in rows), CHIP_ENERGY_PER_ITEM)
     if token:
-        cu, eu = cu.replace("items", "tokens"), eu.replace("item", "token")
+        cu, eu = cu.replace("items", "tokens"), eu.replace("per item", "per token")
     tm, tu = unit_for((r["latency_s"] for r in rows), TIME)
     t = table(title)
     for col in ("#", "model", "role", "top-1 %", cu, eu, f"latency {tu}", "Pareto"):
-        t.add_column(Text(col.replace(" ", "\n", 1)) if col in (cu, eu) else col, justify="left" if col in ("model", "role", "Pareto") else "right",
-                     no_wrap=True)
-    t.add_column("dominated by / excluded", min_width=18)
+        t.add_column(Text(two_lines(col)) if col in (cu, eu, "top-1 %", f"latency {tu}") else col,
+                     justify="left" if col in ("model", "role", "Pareto") else "right", no_wrap=True)
+    # names fold, never cut: "mobilenet" alone could be either MobileNet
+    t.add_column(Text("dominated by /\nexcluded"), overflow="fold")
     for r in rows:
         t.add_row("-" if r["rank"] is None else str(r["rank"]), escape(r["name"]), escape(r["role"]),
                   "n/a" if r["accuracy"] is None else f"{r['accuracy']:.2f}", num(r["co2e_g_per_item"] * cm),
@@ -115,7 +116,7 @@ def render_answer(d: dict[str, Any], console: Console, quiet: bool = False, flag
                   f"deployment x {s['deployments']} deployments x {s['horizon_years']} years")
     console.print(f"[bold]search[/]: {escape(sc['description'])}: {num(sc['cost_kg'])} kgCO2e ({num(sc['low_kg'])}..{num(sc['high_kg'])})")
     sv = d["saving"]
-    em, eu = unit_for([sv["saving_j_per_item"], sv["low"], sv["high"]], ENERGY_PER_ITEM)
+    em, eu = unit_for([sv["saving_j_per_item"], sv["low"], sv["high"]], CHIP_ENERGY_PER_ITEM)
     cm, cu = unit_for([sv["saving_g_per_item"]], CO2E_PER_ITEM)
     console.print(f"[bold]saving[/]: {num(sv['saving_j_per_item'] * em)} {eu} ({num(sv['low'] * em)}..{num(sv['high'] * em)}, 90%, the "
                   f"projections' shared error cancelling); {num(sv['saving_g_per_item'] * cm)} {cu}")

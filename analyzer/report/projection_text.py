@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.text import Text  # a header we wrap ourselves: our line break, not a user's control character
 from rich.markup import escape
 
-from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, notes, num, table, unit_for
+from .text import CO2E_PER_ITEM, CHIP_ENERGY_PER_ITEM, TIME, notes, num, table, two_lines, unit_for
 
 
 def render_evaluations(evaluations: list[dict[str, Any]], target: dict[str, Any], console: Console, wide: bool = False) -> None:
@@ -60,7 +60,7 @@ def render_projections(evaluations: list[dict[str, Any]], console: Console, wide
     """One row per model; the target (one for all rows) in the title; each quantity in the unit its column reads in.
     Items per second and the embodied share only with `wide`."""
     e0 = evaluations[0]
-    em, eu = unit_for((e["energy_range_j"]["high"] for e in evaluations), ENERGY_PER_ITEM)
+    em, eu = unit_for((e["energy_range_j"]["high"] for e in evaluations), CHIP_ENERGY_PER_ITEM)
     cm, cu = unit_for((e["co2e_g_per_item"] for e in evaluations), CO2E_PER_ITEM)
     bm, bu = unit_for((e["embodied_co2e_g_per_item"] for e in evaluations), CO2E_PER_ITEM)
     tm, tu = unit_for((e["latency_s"] for e in evaluations), TIME)
@@ -70,7 +70,7 @@ def render_projections(evaluations: list[dict[str, Any]], console: Console, wide
         cols.remove("items/s")
         cols.remove(f"embodied {bu}")
     for col in cols:
-        t.add_column(Text(col.replace(" ", "\n", 1)) if col not in ("90% band", "kernels") else col,
+        t.add_column(Text(two_lines(col)) if col not in ("90% band", "kernels") else col,
                      justify="left" if col in ("model", "basis") else "right", no_wrap=col != "basis", min_width=10 if col == "basis" else None)
     for e in evaluations:
         emb = None if e["embodied_co2e_g_per_item"] is None else e["embodied_co2e_g_per_item"] * bm

@@ -19,7 +19,17 @@ from ..records import ModelProfile
 # (multiplier from the base unit, header label), largest multiplier first
 CO2E_PER_ITEM = ((1e6, "mgCO2e per 1k items"), (1e3, "gCO2e per 1k items"), (1.0, "kgCO2e per 1k items"))  # from g/item
 ENERGY_PER_ITEM = ((1e3, "mJ per item"), (1.0, "J per item"), (1e-3, "kJ per item"))  # from J per item
+# a projection's energy is the chip's (what its error model was checked on); its CO2e is at the site's boundary
+# (host share, idle time, PUE): the columns say so, or a GPU with a smaller host share reads as dearer in J, cheaper in g
+CHIP_ENERGY_PER_ITEM = tuple((m, f"chip {u}") for m, u in ENERGY_PER_ITEM)
 TIME = ((1e6, "us"), (1e3, "ms"), (1.0, "s"))  # from s
+
+
+def two_lines(col: str) -> str:
+    """A column header over two lines: before ' per ' where it has one ('chip mJ' / 'per item'), else at its first
+    space ('latency' / 'ms'): narrow columns keep the table within 100 characters."""
+    at = col.find(" per ")
+    return col[:at] + "\n" + col[at + 1:] if at > 0 else col.replace(" ", "\n", 1)
 
 
 def table(title: str = "") -> Table:

@@ -459,3 +459,19 @@ def test_host_bound_forwards_carry_the_sessions_spread_in_the_shared_band(shippe
     prof256 = profile_onnx(shipped["resnet18"], batch=256, per_op=True, scan_sparsity=False)
     graph = project(prof256, hw, resolve_params(hw, "fp16", "graph", d), "graph", "fp16")
     assert graph.energy_log_sigma_shared == pytest.approx(hw.calibration["energy_log_sigma_shared"], rel=1e-3)
+
+
+def test_a_tpu_runs_the_xla_graph_whatever_runtime_is_asked(tmp_path):
+    """A TPU has no eager launch path the projection could price: --runtime eager on one is the graph, said in a note
+    (it gave the graph's numbers under the name 'eager')."""
+    from pathlib import Path
+
+    from cli_helpers import cli
+
+    model = Path(__file__).resolve().parent.parent / "models" / "resnet18.onnx"
+    runs = {rt: cli("project", model, "--hardware", "tpu-v4", "--runtime", rt, "--no-store", "--format", "json")
+            for rt in ("eager", "graph")}
+    e, g = (json.loads(runs[rt].stdout)[0] for rt in ("eager", "graph"))
+    assert e["runtime"] == g["runtime"] == "graph" and e["energy_j_per_item"] == g["energy_j_per_item"]
+    table = cli("project", model, "--hardware", "tpu-v4", "--runtime", "eager", "--no-store")
+    assert "runtime eager does not apply on tpu-v4" in " ".join(table.stdout.split())

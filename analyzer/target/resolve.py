@@ -303,6 +303,9 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
             notes.append("no runtime given: steps replayed as CUDA graphs, as vLLM runs them")
     elif rt not in RUNTIMES:
         raise UsageError(f"{param('runtime')} '{rt}': expected one of {', '.join(RUNTIMES)}")
+    elif hw.category == "tpu" and rt != "graph":  # XLA compiles the whole graph; no host launches kernels one by one
+        notes.append(f"runtime {rt} does not apply on {hw.name}: a TPU runs the graph as XLA compiles it (runtime graph)")
+        rt = "graph"
     b = int(check_number("batch", batch, 1, MAX_BATCH))
     if ph.serving is not None:  # a served decoder's batch is the requests running at once, at most
         if b != 1 and b != ph.serving.max_num_seqs:

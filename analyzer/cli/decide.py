@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError, param
-from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, RegionOpt, RuntimeOpt, app,
+from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt, app,
                   WideOpt, command, console, load, print_json, raise_failed, report_failed)
 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
@@ -140,7 +140,7 @@ def rank_cmd(
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
     profiles: ProfilesOpt = None,
     timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
     under the constraints; dominated candidates are listed with who dominates them."""
@@ -166,5 +166,6 @@ def rank_cmd(
         t = target.to_dict()
         render_ranking([r.to_dict() for r in rows], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})",
                        token=t["phase"]["kind"] == "serving")
-        notes(target.notes, c)
+        if not quiet:
+            notes(target.notes, c)
     raise typer.Exit(code)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from .base import (AssumeUpperOpt, BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
-                   OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, RegionOpt, RuntimeOpt,
+                   OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt,
                    StoreOpt, NoStoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, parse_dims, print_json, report_failed)
 from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
 
@@ -43,7 +43,7 @@ def project(
     max_batched_tokens: MaxBatchedTokensOpt = None,
     tensor_parallel: TensorParallelOpt = None,
     profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Project latency, energy and CO2e per item onto target hardware: the graph becomes the kernels the
     runtime launches (host-side shape work and views launch nothing; fusions per runtime), each kernel is
@@ -77,5 +77,8 @@ def project(
     elif ok:
         from ..report.projection_text import render_evaluations
 
-        render_evaluations([e.to_dict() for e in ok], target.to_dict(), console(wide), wide)
+        shown, t = [e.to_dict() for e in ok], target.to_dict()
+        if quiet:  # the tables alone
+            shown, t = [{**e, "notes": []} for e in shown], {**t, "notes": []}
+        render_evaluations(shown, t, console(wide), wide)
     raise typer.Exit(code)

@@ -8,8 +8,11 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OptimizerOpt, OutFormat, ProfilesOpt, PueOpt,
+from .base import (BatchNormOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
                    RegionOpt, NoStoreOpt, StoreOpt, WideOpt, app, command, console, load, print_json, raise_failed, report_failed)
+
+TrainDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, or bf16 / fp16 autocast, as the candidates train (default: the chip's first of bf16, fp16, tf32, fp32; a preset: its own).")]
+TrainOptimizerOpt = Annotated[str, typer.Option("--optimizer", help="sgd, sgd-momentum, adam or adamw (PyTorch's foreach implementation).")]
 
 
 @app.command("plan-search")
@@ -28,7 +31,7 @@ def plan_search(
     final_chip_hours: Annotated[Optional[float], typer.Option("--final-chip-hours", help="The final training in chip-hours (with --candidate-chip-hours).")] = None,
     final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]: candidates, or supernet phases) and print it beside the published cost; with --hardware, on another chip.")] = None,
-    dtype: DtypeOpt = None, batch: Annotated[int, typer.Option("--batch", help="Training batch size (1 to 1,048,576).")] = 64, optimizer: OptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
+    dtype: TrainDtypeOpt = None, batch: Annotated[int, typer.Option("--batch", help="Training batch size (1 to 1,048,576).")] = 64, optimizer: TrainOptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
     profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,

@@ -11,10 +11,13 @@ from rich.text import Text  # a header we wrap ourselves: our line break, not a 
 from ..errors import UsageError
 from ..report.safe import write_dict_csv
 from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, EmbodiedBoundaryOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt,
-                   NoStoreOpt, OutFormat, OutputTokensOpt, PowerBoundaryOpt, ProfilesOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt,
+                   NoStoreOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, PueOpt, QuietOpt, RegionOpt,
                    RuntimeOpt, StoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, print_json, report_errors,
                    report_failed)
 from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
+
+ServedPromptOpt = Annotated[Optional[int], typer.Option("--prompt-tokens", help="With --phase serving: the mean prompt (default 500).")]
+ServedOutputOpt = Annotated[Optional[int], typer.Option("--output-tokens", help="With --phase serving: the mean output (default 300).")]
 
 
 @app.command()
@@ -34,7 +37,7 @@ def population(
     store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
     timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     phase: Annotated[Optional[str], typer.Option("--phase", help="serving: the candidates are decoders' configs, served as vLLM serves them (per output token).")] = None,
-    prompt_tokens: PromptOpt = None, output_tokens: OutputTokensOpt = None, max_concurrency: MaxConcurrencyOpt = None,
+    prompt_tokens: ServedPromptOpt = None, output_tokens: ServedOutputOpt = None, max_concurrency: MaxConcurrencyOpt = None,
     lengths: LengthsOpt = None, kv_dtype: KvDtypeOpt = None, max_batched_tokens: MaxBatchedTokensOpt = None,
     tensor_parallel: TensorParallelOpt = None,
     fmt: FormatOpt = OutFormat.table,

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, MemoryLimitOpt, NoStoreOpt, OutputTokensOpt, PhaseOpt, PromptOpt, StoreOpt, TimeoutOpt, WideOpt, app, command, console, err, message, parse_dims, per_model
+from .base import AssumeUpperOpt, MemoryLimitOpt, NoStoreOpt, OutputTokensOpt, PromptOpt, StoreOpt, TimeoutOpt, WideOpt, app, command, console, err, message, parse_dims, per_model
+
+ProfilePhaseOpt = Annotated[Optional[str], typer.Option("--phase", help="A decoder exported with its KV cache: prefill (the prompt, empty cache) or decode (one token per step over the cache; with --output-tokens, a whole response).")]
 
 
 class Format(str, Enum):
@@ -32,7 +34,7 @@ def profile(
     assume_upper_bound: AssumeUpperOpt = False,
     timeout: TimeoutOpt = 60.0,
     memory_limit: MemoryLimitOpt = 2048.0,
-    phase: PhaseOpt = None,
+    phase: ProfilePhaseOpt = None,
     prompt_tokens: PromptOpt = None,
     output_tokens: OutputTokensOpt = None,
     symbolic: Annotated[bool, typer.Option("--symbolic", help="MACs, FLOPs and bytes as exact polynomials in the input dims left free (not bound by --dim or --batch), overall and per operator type.")] = False,

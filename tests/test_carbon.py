@@ -48,12 +48,26 @@ def test_strubell_2019_preset_reproduces_nas_row():
 
 def test_power_estimates_are_said():
     hw = PS.get("hardware", "v100")
-    measured = footprint(hw, 8, 10, site(pue=1.5, grid=400))
-    assert measured.avg_power_w == 325 and "published average" in measured.notes[0]
-    util = footprint(hw, 8, 10, site(pue=1.5, grid=400), utilization=0.5)
+    chip = {"power_boundary": "chip"}
+    measured = footprint(hw, 8, 10, site(pue=1.5, grid=400))  # V100's published average is the server's share
+    assert hw.avg_power_boundary == "server" and measured.avg_power_w == 325 and "published average" in measured.notes[0]
+    util = footprint(hw, 8, 10, site(pue=1.5, grid=400, **chip), utilization=0.5)
     assert util.avg_power_w == 150 and "TDP x utilisation" in util.inputs[3]["source"]
-    tdp_only = footprint(PS.get("hardware", "h100-sxm"), 1, 1, site(pue=1.1, grid=100))
+    tdp_only = footprint(PS.get("hardware", "h100-sxm"), 1, 1, site(pue=1.1, grid=100, **chip))
     assert tdp_only.avg_power_w == 700 and "upper bound" in tdp_only.notes[0]
+
+
+def test_a_footprint_is_at_the_sites_boundaries_as_every_account():
+    """The default site counts the server: the host's share per accelerator is added to the profile's chip power, and
+    the embodied share is the card's plus the server's; a stated average power is used as given."""
+    h100 = PS.get("hardware", "h100-sxm")
+    server = footprint(h100, 8, 24, site(pue=1.1, grid=100))
+    chip = footprint(h100, 8, 24, site(pue=1.1, grid=100, power_boundary="chip", embodied_boundary="chip"))
+    assert server.avg_power_w == chip.avg_power_w + h100.host_power_w.value == 700 + 350
+    assert server.energy_kwh == pytest.approx(chip.energy_kwh * 1050 / 700)
+    assert server.embodied_co2e_kg > chip.embodied_co2e_kg > 0
+    stated = footprint(h100, 8, 24, site(pue=1.1, grid=100), avg_power_w=500)
+    assert stated.avg_power_w == 500 and any("as stated" in n for n in stated.notes)
 
 
 def test_net_intensity_uses_cfe():

@@ -93,20 +93,33 @@ def footprint(hw: HardwareProfile, count: float, hours: float, site: Site, *, av
     chips' power as TDP x utilisation."""
     count = _positive("count", count, 1e9)
     hours = _positive("hours", hours, 1e7)
-    watts, power_input, power_note = choose_power(hw, avg_power_w, utilization)
+    from .boundary import embodied_at, power_at
+
+    given_w, power_input, power_note = choose_power(hw, avg_power_w, utilization)
+    # the profile's figures move to the site's power boundary, as in every projection and search account; a stated
+    # average is used as given (the papers' accounts state theirs at their own boundary: Strubell's includes the host)
+    if avg_power_w is not None:
+        watts, boundary_notes = given_w, [f"average power: {given_w:g} W as stated, taken as the whole per-chip draw "
+                                          f"(the site's {site.power_boundary} boundary is not added to it)"]
+    else:
+        measured_at = hw.avg_power_boundary if hw.avg_power_w is not None and utilization is None else "chip"
+        watts, boundary_notes = power_at(hw, given_w, measured_at, site.power_boundary)
     inputs: list[dict[str, Any]] = [
         {"name": "hardware", "value": hw.name, "unit": "", "source": hw.file, "kind": "profile"},
         {"name": "count", "value": count, "unit": "chips", "source": "stated by the user", "kind": "stated"},
         {"name": "hours", "value": hours, "unit": "h", "source": "stated by the user", "kind": "stated"},
         power_input]
-    notes = [power_note] if power_note else []
+    notes = ([power_note] if power_note else []) + boundary_notes
     p, g = site.pue, site.grid_gco2e_per_kwh
     inputs += list(site.inputs[:2])
     kwh = energy_kwh(hours, count, watts, p)
     embodied = None
-    if hw.embodied_co2e_kg is not None and hw.lifetime_years is not None:
-        embodied = embodied_share_kg(hw.embodied_co2e_kg.value, hw.lifetime_years.value, hours, count)
-        inputs += [hw.embodied_co2e_kg.as_input("embodied_co2e_kg", "kgCO2e per chip") | {"method": hw.embodied_method},
+    at_kg, how, more = embodied_at(hw, site.embodied_boundary) if hw.embodied_co2e_kg is not None else (None, "", [])
+    notes += more
+    if at_kg is not None and hw.lifetime_years is not None:
+        embodied = embodied_share_kg(at_kg, hw.lifetime_years.value, hours, count)
+        inputs += [hw.embodied_co2e_kg.as_input("embodied_co2e_kg", "kgCO2e per chip")  # type: ignore[union-attr]
+                   | {"method": hw.embodied_method, "at_boundary_kg": at_kg, "boundary": site.embodied_boundary, "how": how},
                    hw.lifetime_years.as_input("lifetime_years", "years")]
     else:
         notes.append(f"no embodied carbon figure for {hw.name}: embodied_co2e_kg is null")

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..units import HOURS_PER_DAY
-from .base import FormatOpt, OutFormat, ProfilesOpt, app, command, console, load, print_json
+from .base import EmbodiedBoundaryOpt, FormatOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, app, command, console, load, print_json
 
 profiles_app = typer.Typer(help="List and show hardware, datacenter, region and search profiles.", no_args_is_help=True)
 app.add_typer(profiles_app, name="profiles")
@@ -66,6 +66,7 @@ def footprint(
     grid: Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="Grid carbon intensity (gCO2e/kWh).")] = None,
     region: Annotated[Optional[str], typer.Option("--region", help="Region profile NAME[@YEAR] (default: stated in the output).")] = None,
     net: Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")] = False,
+    power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -79,7 +80,9 @@ def footprint(
         raise UsageError("give exactly one of --hours and --days")
     length = check_number("hours" if hours is not None else "days", hours if hours is not None else days, 0, 1e7, low_open=True)
     ps = load(profiles)
-    site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net)
+    # the run's chips are busy for its hours (no idle share); --utilization here scales their power from TDP
+    site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, utilization=1.0,
+                        power_boundary=power_boundary, embodied_boundary=embodied_boundary)
     result = compute(ps.get("hardware", hardware), count, length if hours is not None else length * HOURS_PER_DAY, site,
                      avg_power_w=avg_power_w, utilization=utilization)
     result.notes[:0] = list(site.notes)

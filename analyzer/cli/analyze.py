@@ -10,7 +10,7 @@ from rich.markup import escape
 from ..errors import UsageError
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
                   WideOpt, app, command, console, flag_of, load, print_json, report_errors)
-from .decide import NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt
+from .decide import DeploymentsOpt, ItemsPerDayOpt, NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt, SamplesOpt
 from .store import finish_store, open_store
 
 
@@ -28,9 +28,8 @@ def analyze(
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None, net: NetOpt = False,
     batch_norm: BatchNormOpt = "auto", utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None,
     embodied_boundary: EmbodiedBoundaryOpt = None,
-    inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Items per day per deployment: N or a range (LOW..HIGH[:log]).")] = "1e6..1e8:log",
-    deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "10",
-    horizon_years: Annotated[str, typer.Option("--horizon-years", help="Years in service (number or range).")] = "1..3",
+    inferences_per_day: ItemsPerDayOpt = None, deployments: DeploymentsOpt = None,
+    horizon_years: Annotated[Optional[str], typer.Option("--horizon-years", help="Years in service (number or range; default 1..3, profiles/defaults.toml [reuse]).")] = None,
     growth: Annotated[str, typer.Option("--growth", help="Traffic growth per year, fraction.")] = "0",
     nas_preset: Annotated[Optional[str], typer.Option("--nas-preset", help="Published search cost (default: mnasnet, the search behind MnasNet/EfficientNet).")] = None,
     nas_cost_kg: Annotated[Optional[float], typer.Option("--nas-cost-kg", help="Search cost, kgCO2e, instead of a preset.")] = None,
@@ -39,7 +38,7 @@ def analyze(
     objective: Annotated[str, typer.Option("--objective", help="Ranking objective: co2e, energy, latency, weighted.")] = "co2e",
     max_latency_ms: Annotated[Optional[float], typer.Option("--max-latency-ms", help="Exclude candidates slower than this per batch.")] = None,
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 20_000,
+    samples: SamplesOpt = 20_000,
     search_plan: Annotated[Optional[Path], typer.Option("--search-plan", help="The search's cost from `plan-search --out plan.json`, with its band.")] = None,
     sensitivity: Annotated[bool, typer.Option("--sensitivity/--no-sensitivity", help="Say what would flip the verdict (re-projects the pair across batches, runtimes, dtypes and hardware).")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
@@ -52,9 +51,11 @@ def analyze(
     with the NAS-found model at comparable accuracy, cost the search where it ran, amortise it over the stated
     reuse with every uncertainty in one Monte Carlo, and say whether it pays back, with P(net saving), and what
     would flip the verdict. The scenario is printed next to the verdict."""
+    from ..decide.amortize import reuse_defaults
     from ..decide.analysis import AnalysisRequest, analyze as run
     from ..report.progress import progress_bar
 
+    inferences_per_day, deployments, _, horizon_years, _ = reuse_defaults(inferences_per_day, deployments, None, horizon_years)
     req = AnalysisRequest(
         folder=str(folder), baseline=baseline, nas_model=nas_model, accuracy_tolerance=accuracy_tolerance, hardware=hardware,
         dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net,

@@ -9,6 +9,9 @@ from ..errors import UsageError, param
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt, app,
                   WideOpt, command, console, load, print_json, raise_failed, report_failed)
 
+ItemsPerDayOpt = Annotated[Optional[str], typer.Option("--inferences-per-day", help="Items per day per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH (default 1e6..1e8:log, profiles/defaults.toml [reuse]).")]
+DeploymentsOpt = Annotated[Optional[str], typer.Option("--deployments", help="Deployments reusing the model, number or range (default 10).")]
+SamplesOpt = Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")]
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
 NasDcOpt = Annotated[Optional[str], typer.Option("--nas-datacenter", help="Datacenter profile where the search runs.")]
 NasGridOpt = Annotated[Optional[float], typer.Option("--nas-grid-gco2e-per-kwh", help="Grid intensity where the search runs.")]
@@ -32,15 +35,14 @@ def amortize(
     nas_model: Annotated[Optional[Path], typer.Option("--nas-model", help="NAS-found ONNX model, projected on --hardware.")] = None,
     hardware: HardwareOpt = None, dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None,
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
-    inferences_per_day: Annotated[str, typer.Option("--inferences-per-day", help="Per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH.")] = "1e6",
-    deployments: Annotated[str, typer.Option("--deployments", help="Deployments reusing the model (number or range).")] = "1",
+    inferences_per_day: ItemsPerDayOpt = None, deployments: DeploymentsOpt = None,
     horizon_days: Annotated[Optional[str], typer.Option("--horizon-days", help="Reuse horizon in days (number or range).")] = None,
-    horizon_years: Annotated[Optional[str], typer.Option("--horizon-years", help="Reuse horizon in years (number or range).")] = None,
+    horizon_years: Annotated[Optional[str], typer.Option("--horizon-years", help="Reuse horizon in years, number or range (default 1..3, profiles/defaults.toml [reuse]).")] = None,
     growth: Annotated[str, typer.Option("--growth", help="Traffic growth per year, fraction (0.5 = +50%/year).")] = "0",
     per_deployment_cost_kg: Annotated[str, typer.Option("--per-deployment-cost-kg", help="Fine-tuning/retraining cost per deployment, kgCO2e.")] = "0",
     retrains: Annotated[str, typer.Option("--retrains", help="Further retraining runs per deployment (each costs --per-deployment-cost-kg).")] = "0",
     budget_hardware: Annotated[Optional[str], typer.Option("--budget-hardware", help="Express the largest NAS budget in chip-hours of this hardware (default: the search's).")] = None,
-    samples: Annotated[int, typer.Option("--samples", help="Monte Carlo samples (100 to 1,000,000).")] = 10_000,
+    samples: SamplesOpt = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     profiles: ProfilesOpt = None, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
@@ -49,7 +51,7 @@ def amortize(
     budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
     or projected (projections carry their error model, shared between the two models)."""
     from ..account.search_cost import budget_kw_per_chip, search_cost
-    from ..decide.amortize import AmortizeInputs, amortize as run, parse_reuse
+    from ..decide.amortize import AmortizeInputs, amortize as run, parse_reuse, reuse_defaults
     from ..dist import fixed, parse_dist
     from ..engine import evaluate
     from ..load.manifest import expand_model_args
@@ -87,7 +89,9 @@ def amortize(
     chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, fallback)
     notes += budget_notes
     chip = chip if (bhw is not None or chip in ps.hardware) else ""
-    reuse = parse_reuse(inferences_per_day, deployments, horizon_days, horizon_years, growth, per_deployment_cost_kg, retrains)
+    ipd, dep, hdays, hyears, taken = reuse_defaults(inferences_per_day, deployments, horizon_days, horizon_years)
+    notes += taken
+    reuse = parse_reuse(ipd, dep, hdays, hyears, growth, per_deployment_cost_kg, retrains)
     a = run(AmortizeInputs(nas_cost_kg=sc.dist(), baseline_g_per_item=per_item["baseline"], nas_g_per_item=per_item["nas"],
                            baseline_embodied_g_per_item=emb["baseline"], nas_embodied_g_per_item=emb["nas"],
                            search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=sig["shared"], log_sigma_baseline=sig["baseline"],

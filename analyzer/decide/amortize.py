@@ -215,6 +215,27 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
         inputs={k: d.text() for k, d in dists.items()}, notes=notes)
 
 
+def reuse_defaults(items_per_day: str | None, deployments: str | None, horizon_days: str | None = None,
+                   horizon_years: str | None = None) -> tuple[str, str, str | None, str | None, list[str]]:
+    """The reuse scenario's texts with profiles/defaults.toml [reuse] where one is not given, and a note for each
+    default taken: analyze and amortize fall back on the same scenario."""
+    from ..profiles import defaults
+
+    d, notes = defaults()["reuse"], []
+
+    def taken(key: str, what: str, unit: str = "") -> str:
+        notes.append(f"no {what} given: {d[key].value}{unit} ({d[key].why})")
+        return str(d[key].value)
+
+    if items_per_day is None:
+        items_per_day = taken("items_per_day", "daily volume", " items per day per deployment")
+    if deployments is None:
+        deployments = taken("deployments", "number of deployments")
+    if horizon_days is None and horizon_years is None:
+        horizon_years = taken("horizon_years", "horizon", " years")
+    return items_per_day, deployments, horizon_days, horizon_years, notes
+
+
 def parse_reuse(items_per_day: str, deployments: str = "1", horizon_days: str | None = None, horizon_years: str | None = None,
                 growth: str = "0", per_deployment_cost_kg: str = "0", retrains: str = "0") -> dict[str, Dist]:
     """The reuse scenario from its option texts (numbers or ranges), the horizon in days."""

@@ -165,6 +165,7 @@ _DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"prompt_
                  "search": {"preset": str, "published_average_spread": float, "tdp_low_share": float},
                  "boundary": {"power": str, "embodied": str, "card_embodied_co2e_kg": float, "server_base_embodied_co2e_kg": float,
                               "accelerators_per_server": float},
+                 "reuse": {"items_per_day": str, "deployments": str, "horizon_years": str},
                  "llm_serving": {"max_num_seqs": int, "max_num_batched_tokens": int, "gpu_memory_utilization": float,
                                  "block_size": int, "prompt_tokens": int, "output_tokens": int}}
 

@@ -47,3 +47,9 @@ def test_a_usage_error_exits_2_with_one_line(args, tmp_path, monkeypatch):
     err = r.stderr.strip()
     assert err and "Traceback" not in err, r.output
     assert err.startswith("error:") and len(err.splitlines()) == 1, err  # click's usage errors too (cli/base.py)
+
+
+def test_a_config_json_given_as_onnx_says_how_to_price_it():
+    r = cli("profile", ROOT / "models" / "decoders" / "gpt2.json")
+    assert r.exit_code == 1 and "not a valid ONNX file" in r.stderr and "--phase serving" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1

@@ -58,7 +58,7 @@ def embodied_share_kg(embodied_co2e_kg: float, lifetime_years: float, hours: flo
 
 def _positive(name: str, v: float, upper: float = math.inf, allow_zero: bool = False) -> float:
     if v is None or math.isnan(v) or math.isinf(v) or v < 0 or (v == 0 and not allow_zero) or v > upper:
-        raise UsageError(f"{param(name)} = {v}: must be a finite number {'>= 0' if allow_zero else '> 0'}"
+        raise UsageError(f"{param(name)} {'none' if v is None else format(v, 'g')}: must be a finite number {'>= 0' if allow_zero else '> 0'}"
                          + (f" and <= {upper:g}" if upper < math.inf else ""))
     return float(v)
 

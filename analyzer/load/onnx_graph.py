@@ -79,7 +79,10 @@ def parse_model(path: Path, data: bytes) -> onnx.ModelProto:
         proto.ParseFromString(data)
     except (DecodeError, RuntimeError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ModelLoadError(f"{path}: not a valid ONNX file (truncated or not protobuf: {first})") from None
+        hint = ""
+        if data[:1] == b"{" and data.rstrip()[-1:] == b"}":  # JSON: most likely a decoder's Hugging Face config.json
+            hint = f"; a decoder's config.json is priced served: project {path} --phase serving"
+        raise ModelLoadError(f"{path}: not a valid ONNX file (truncated or not protobuf: {first}){hint}") from None
     if proto.ir_version <= 0 or not proto.HasField("graph") or not proto.graph.node:
         raise ModelLoadError(f"{path}: not an ONNX model (no ir_version or empty graph)")
     return proto

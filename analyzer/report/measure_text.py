@@ -6,13 +6,13 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 
 def _joules(m, value) -> str:
     if value is None:
         return "n/a"
-    return f"~{value:.4g} est." if m.energy_provenance == "estimated" else f"{value:.4g}"
+    return f"~{value:.4g}" if m.energy_provenance == "estimated" else f"{value:.4g}"
 
 
 def energy_lines(m) -> list[str]:
@@ -34,15 +34,25 @@ def energy_lines(m) -> list[str]:
 
 
 def render_measurements(results, console: Console, quiet: bool = False) -> None:
-    t = Table(title="Measured", title_justify="left")
-    for col in ("model", "batch", "median ms", "95% CI", "p10-p90 ms", "iters", "items/s", "J/item", "dyn J/item", "energy source"):
-        t.add_column(col, justify="left" if col in ("model", "energy source") else "right", overflow="fold")
+    """One row per model and batch, within 100 columns: names fold, numbers never break; how each energy was
+    obtained follows the table."""
+    from .text import table
+
+    t = table("Measured")
+    for col in ("model", "batch", "median\nms", "95% CI", "p10..p90\nms", "iters", "items\nper s", "J per\nitem",
+                "dynamic J\nper item", "energy\nsource"):
+        text = col in ("model", "energy\nsource")
+        t.add_column(Text(col), justify="left" if text else "right", overflow="fold" if text else "ellipsis",
+                     no_wrap=not text, min_width=12 if col == "model" else None)
     for m in results:
         ci = f"+-{m.ci_rel:.1%}" + ("" if m.converged else " (!)")
-        t.add_row(escape(Path(m.model).name), str(m.batch), f"{m.latency_s_median * 1e3:.4g}", ci,
-                  f"{m.latency_s_p10 * 1e3:.4g}-{m.latency_s_p90 * 1e3:.4g}", str(m.iterations), f"{m.throughput_per_s:.4g}",
-                  _joules(m, m.energy_j_per_item), _joules(m, m.dynamic_energy_j_per_item), escape(m.energy_source))
+        t.add_row(escape(Path(m.model).stem), str(m.batch), f"{m.latency_s_median * 1e3:.4g}", ci,
+                  f"{m.latency_s_p10 * 1e3:.4g}..{m.latency_s_p90 * 1e3:.4g}", str(m.iterations), f"{m.throughput_per_s:.4g}",
+                  _joules(m, m.energy_j_per_item), _joules(m, m.dynamic_energy_j_per_item),
+                  escape(m.energy_source.split(" (")[0]))  # the meter; its details are in the lines below
     console.print(t)
+    if any(m.energy_provenance == "estimated" and m.energy_j_per_item is not None for m in results):
+        console.print("~ estimated, not measured (est.): how, and its band, below")
     if results:
         m = results[0]
         console.print(f"{escape(m.runtime_version)}, provider {escape(m.provider)}, threads {m.threads or 'default'}, "

@@ -121,7 +121,7 @@ def _plan(tmp_path: Path, name: str, median: float, sigma: float) -> Path:
 def test_the_plans_band_reaches_p_net_saving(tmp_path):
     """Amortising a plan whose median is exactly the break-even cost: a point plan gives a net saving of 0
     and P near one half either way; the band spreads the net saving, and a wider band a wider spread."""
-    args = ["--baseline-co2e-g", "2", "--nas-co2e-g", "1", "--inferences-per-day", "1000", "--horizon-days", "100",
+    args = ["--baseline-co2e-g", "2", "--nas-co2e-g", "1", "--inferences-per-day", "1000", "--deployments", "1", "--horizon-days", "100",
             "--format", "json", "--samples", "20000"]
     out = {}
     for name, sigma in (("point", 0.0), ("narrow", 0.1), ("wide", 0.8)):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from .safe import SafeConsole
 
@@ -23,9 +21,25 @@ def render_history(runs: list[dict[str, Any]], path: Path, console: Console | No
     if not runs:
         c.print(f"no runs recorded in {escape(str(path))}")
         return
-    t = Table(title=f"Runs in {escape(str(path))}", title_justify="left")
+    from .text import table
+
+    t = table(f"Runs in {path}")
     for col in ("id", "when (UTC)", "command", "summary"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", no_wrap=col != "summary")
     for r in runs:
-        t.add_row(str(r["id"]), iso(r["created_at"]), escape(r["command"]), escape(json.dumps(r["summary"])[:160]))
+        t.add_row(str(r["id"]), iso(r["created_at"]), escape(r["command"]), escape(_brief(r["summary"])[:160]))
     c.print(t)
+
+
+def _brief(summary: dict) -> str:
+    """A run's summary for a person: key: value pairs, numbers to 4 significant figures (the JSON keeps them whole)."""
+    def show(v):
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {show(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, list):
+            return "[" + ", ".join(show(x) for x in v) + "]"
+        return str(v)
+
+    return "; ".join(f"{k}: {show(v)}" for k, v in summary.items())

@@ -98,12 +98,12 @@ def _pct(x: float | None) -> str:
 
 def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False) -> None:
     t = table("Static profile")
-    name_width = min(max((len(p.model) for p in profiles), default=5), 40)  # a name folds only beyond 40 characters
-    for col in ("model", "batch", "params", "MACs", "FLOPs", "weights", "activations", "FLOP/B", "zeros", "2:4", "coverage"):
+    name_width = min(max((len(p.model) for p in profiles), default=5), 20)  # longer names fold (JSON and CSV: whole)
+    for col in ("model", "batch", "params", "MACs", "FLOPs", "weights", "activ.", "FLOP/B", "zeros", "2:4", "covered"):
         t.add_column(col, justify="left" if col == "model" else "right", overflow="fold",
                      min_width=name_width if col == "model" else None, no_wrap=col != "model")
     for p in profiles:
-        t.add_row(escape(p.model), str(p.batch), f"{p.params:,}", _si(p.macs), _si(p.flops), _si(p.weight_bytes, "B"),
+        t.add_row(escape(p.model), str(p.batch), _si(p.params), _si(p.macs), _si(p.flops), _si(p.weight_bytes, "B"),
                   _si(p.activation_bytes, "B"), f"{p.arithmetic_intensity:.1f}", _pct(p.weight_sparsity),
                   _pct(p.nm_sparsity), _pct(p.coverage))
     console.print(t)

@@ -53,7 +53,8 @@ class Scenario:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.3g}"
+    """3 significant figures; no exponent below a million (1,455 kgCO2e, not 1.45e+03), one for daily volumes."""
+    return f"{x:,.0f}" if 1000 <= abs(x) < 1e6 else f"{x:.3g}"
 
 
 def _root(f: Callable[[float], float], lo: float, hi: float) -> float | None:
@@ -115,10 +116,10 @@ def scenario_sensitivities(sc: Scenario, ranges: dict[str, tuple[float, float]],
                    lambda x: sc.net_kg(saving_g_per_item=sc.saving_g_per_item * x / serve_pue)),
         continuous("grid where served", "grid", serve_grid, (1.0, 2000.0), (20.0, 800.0),
                    lambda x: sc.net_kg(saving_g_per_item=sc.saving_g_per_item * x / serve_grid) if serve_grid > 0 else -sc.search_kg,
-                   " g/kWh"),
+                   " gCO2e/kWh"),
         continuous("PUE where the search ran", "nas_pue", search_pue, (1.0, 3.0), (1.1, 2.0),
                    lambda x: sc.net_kg(search_kg=sc.search_kg * x / search_pue)),
         continuous("grid where the search ran", "nas_grid", search_grid, (1.0, 2000.0), (20.0, 800.0),
-                   lambda x: sc.net_kg(search_kg=sc.search_kg * x / search_grid) if search_grid > 0 else sc.net_kg(), " g/kWh"),
+                   lambda x: sc.net_kg(search_kg=sc.search_kg * x / search_grid) if search_grid > 0 else sc.net_kg(), " gCO2e/kWh"),
     ]
     return out

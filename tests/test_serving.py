@@ -282,3 +282,9 @@ def test_served_records_count_per_batch_and_tables_say_tokens(tmp_path):
     head = r.stdout.split("NAS amortisation")[0]
     assert "per 1k tokens" in head and "per token" in head and "per item" not in head and "per 1k items" not in head
     assert "None%" not in r.stdout and "top-1 not given" in r.stdout
+    # the serving table fits 100 columns with its last column whole (the console crops what is wider)
+    one = folder / "llama-3.1-8b.json"
+    js = json.loads(cli("project", one, "--hardware", "h100", "--phase", "serving", "--no-store", "--format", "json").stdout)[0]
+    table = cli("project", one, "--hardware", "h100", "--phase", "serving", "--no-store").stdout
+    row = next(ln for ln in table.splitlines() if ln.startswith("llama"))
+    assert row.rstrip().endswith(f"{js['detail']['output_tokens_per_s']:,.0f}"), row

@@ -12,19 +12,16 @@ from rich.markup import escape
 from rich.text import Text
 
 
-def _g(x: float) -> str:
-    """Three significant figures without an exponent where a reader expects none (102, not 1e+02)."""
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
-
-
 def _band(x: float, b: dict[str, float], scale: float = 1.0) -> str:
-    return f"{_g(x * scale)} ({_g(b['low'] * scale)}..{_g(b['high'] * scale)})"
+    from .text import num
+
+    return f"{num(x * scale)} ({num(b['low'] * scale)}..{num(b['high'] * scale)})"
 
 
 def render_serving(evaluations: list[dict[str, Any]], console: Console, wide: bool = False) -> None:
     """One row per served decoder; 100 columns: energy per output token with its band, per request, latency and
     throughput; --wide adds every band, the power and the parameters."""
-    from .text import table
+    from .text import num, table
 
     t = table("Served (continuous batching, chunked prefill, paged KV cache): per output token and per request")
     cols = ["model", "hardware", "dtype/KV", "running", "mJ/token\n(90%)", "J per\nrequest", "gCO2e per\nrequest", "TTFT\nms",
@@ -32,7 +29,7 @@ def render_serving(evaluations: list[dict[str, Any]], console: Console, wide: bo
     for col in cols:  # names fold within their column; numbers never break
         text = col in ("model", "hardware")
         t.add_column(Text(col), justify="left" if col in ("model", "hardware", "dtype/KV") else "right",
-                     overflow="fold" if text else "ellipsis", no_wrap=not text, min_width=12 if col == "model" else None)
+                     overflow="fold" if text else "ellipsis", no_wrap=not text)
     starred = False
     for e in evaluations:
         s = e["detail"]
@@ -40,8 +37,8 @@ def render_serving(evaluations: list[dict[str, Any]], console: Console, wide: bo
         running = f"{s['concurrency']:,}/{s['max_num_seqs']:,}" + ("*" if s["concurrency_bound"] != "max_num_seqs" else "")
         params = f"{s['params'] / 1e9:.3g} B" + (f" ({s['active_params'] / 1e9:.3g} B)" if s["active_params"] != s["params"] else "")
         per_req = _band(s["energy_j_per_request"], s["energy_j_per_request_band"]) if wide else f"{s['energy_j_per_request']:.3g}"
-        ttft = _band(s["time_to_first_token_s"], s["time_to_first_token_band_s"], 1e3) if wide else _g(s["time_to_first_token_s"] * 1e3)
-        tpot = _band(s["time_per_output_token_s"], s["time_per_output_token_band_s"], 1e3) if wide else _g(s["time_per_output_token_s"] * 1e3)
+        ttft = _band(s["time_to_first_token_s"], s["time_to_first_token_band_s"], 1e3) if wide else num(s["time_to_first_token_s"] * 1e3)
+        tpot = _band(s["time_per_output_token_s"], s["time_per_output_token_band_s"], 1e3) if wide else num(s["time_per_output_token_s"] * 1e3)
         row = [escape(Path(e["model"]).stem), escape(e["hardware"]), f"{e['dtype']}/{s['kv_dtype']}", running,
                _band(e["energy_j_per_item"], e["energy_range_j"], 1e3), per_req, f"{s['per_request']['co2e_g']:.3g}", ttft, tpot,
                f"{s['output_tokens_per_s']:,.0f}"]

@@ -63,26 +63,28 @@ def _positive(name: str, v: float, upper: float = math.inf, allow_zero: bool = F
     return float(v)
 
 
-def choose_power(hw: HardwareProfile, avg_power_w: float | None, utilization: float | None) -> tuple[float, dict, str | None]:
-    """Average power per chip and where it came from: stated; TDP x utilisation; the profile's published
-    average under ML load; or (said so) TDP at full utilisation as an upper bound."""
+def choose_power(hw: HardwareProfile, avg_power_w: float | None,
+                 utilization: float | None) -> tuple[float, dict, str | None, str | None]:
+    """Average power per chip, where it came from and the boundary it stands at: stated (boundary None: the
+    caller's, as given); TDP x utilisation (the chip's); the profile's published average under ML load (its
+    `avg_power_boundary`); or (said so) TDP at full utilisation as an upper bound (the chip's)."""
     if avg_power_w is not None:
         w = _positive("avg_power_w", avg_power_w, 1e5)
-        return w, {"name": "avg_power_w", "value": w, "unit": "W", "source": "stated by the user", "kind": "stated"}, None
+        return w, {"name": "avg_power_w", "value": w, "unit": "W", "source": "stated by the user", "kind": "stated"}, None, None
     if utilization is not None:
         u = _positive("utilization", utilization, 1.0)
         if hw.tdp_w is None:
             raise UsageError(f"hardware '{hw.name}' has no TDP in its profile; give {param('avg_power_w')}")
         w = hw.tdp_w.value * u
         return w, {"name": "avg_power_w", "value": w, "unit": "W", "kind": "estimated",
-                   "source": f"TDP x utilisation = {hw.tdp_w.value:g} W x {u:g} (TDP: {hw.tdp_w.source})"}, None
+                   "source": f"TDP x utilisation = {hw.tdp_w.value:g} W x {u:g} (TDP: {hw.tdp_w.source})"}, None, "chip"
     if hw.avg_power_w is not None:
         return hw.avg_power_w.value, hw.avg_power_w.as_input("avg_power_w", "W"), (
-            f"average power: the profile's published average under ML load ({hw.avg_power_w.value:g} W)")
+            f"average power: the profile's published average under ML load ({hw.avg_power_w.value:g} W)"), hw.avg_power_boundary
     if hw.tdp_w is not None:
         return hw.tdp_w.value, {"name": "avg_power_w", "value": hw.tdp_w.value, "unit": "W", "kind": "estimated",
                                 "source": f"TDP at 100% utilisation (upper bound; no measured average in the profile): {hw.tdp_w.source}"}, (
-            f"average power: no measured average for {hw.name}; assumed TDP ({hw.tdp_w.value:g} W), an upper bound")
+            f"average power: no measured average for {hw.name}; assumed TDP ({hw.tdp_w.value:g} W), an upper bound"), "chip"
     raise UsageError(f"hardware '{hw.name}' has no published power; give {param('avg_power_w')}")
 
 
@@ -95,14 +97,13 @@ def footprint(hw: HardwareProfile, count: float, hours: float, site: Site, *, av
     hours = _positive("hours", hours, 1e7)
     from .boundary import embodied_at, power_at
 
-    given_w, power_input, power_note = choose_power(hw, avg_power_w, utilization)
+    given_w, power_input, power_note, measured_at = choose_power(hw, avg_power_w, utilization)
     # the profile's figures move to the site's power boundary, as in every projection and search account; a stated
     # average is used as given (the papers' accounts state theirs at their own boundary: Strubell's includes the host)
-    if avg_power_w is not None:
+    if measured_at is None:
         watts, boundary_notes = given_w, [f"average power: {given_w:g} W as stated, taken as the whole per-chip draw "
                                           f"(the site's {site.power_boundary} boundary is not added to it)"]
     else:
-        measured_at = hw.avg_power_boundary if hw.avg_power_w is not None and utilization is None else "chip"
         watts, boundary_notes = power_at(hw, given_w, measured_at, site.power_boundary)
     inputs: list[dict[str, Any]] = [
         {"name": "hardware", "value": hw.name, "unit": "", "source": hw.file, "kind": "profile"},

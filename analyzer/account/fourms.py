@@ -88,17 +88,12 @@ def _throughput(s: Scenario, side: str) -> tuple[float, dict]:
 
 def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dict], list[str]]:
     tput, t_in = _throughput(s, side)
-    watts, w_in, w_note = choose_power(s.hardware, s.avg_power_w, s.utilization)
+    watts, w_in, w_note, measured_at = choose_power(s.hardware, s.avg_power_w, s.utilization)
     if s.site is None:
         raise UsageError(f"{side}: no site (PUE and grid intensity) given")
     # both sides at the site's power boundary (account/boundary.py): a chip's power against a system's is no Machine
     # factor; a stated power is taken at the boundary it is given for
-    if s.avg_power_w is not None:
-        measured_at = s.site.power_boundary  # stated by the user, for the boundary of the comparison
-    elif s.utilization is None and s.hardware.avg_power_w is not None:
-        measured_at = s.hardware.avg_power_boundary
-    else:
-        measured_at = "chip"  # a TDP (x utilisation): the chip's
+    measured_at = measured_at or s.site.power_boundary
     watts, moved = power_at(s.hardware, watts, measured_at, s.site.power_boundary)
     if moved:
         w_in = w_in | {"value": watts, "boundary": s.site.power_boundary}

@@ -110,8 +110,7 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
             if "TDP" in p_obj.avg_power_w.source:
                 spread = (tdp_low, 1.0)
         else:
-            watts, power_in, note = choose_power(hw, None, None)  # type: ignore[arg-type]
-            measured_at = hw.avg_power_boundary if hw.avg_power_w is not None else "chip"  # type: ignore[union-attr]
+            watts, power_in, note, measured_at = choose_power(hw, None, None)  # type: ignore[arg-type]
             spread = (1 / spread_avg, spread_avg) if hw.avg_power_w is not None else (tdp_low, 1.0)  # type: ignore[union-attr]
             if note:
                 notes.append(f"search {note}")
@@ -122,8 +121,7 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
             raise UsageError(f"{param('nas_hardware')} needs {param('nas_count')} and {param('nas_hours')}")
         count_ = check_number("nas_count", count, 0.0, 1e9, low_open=True)
         hours_ = check_number("nas_hours", hours, 0.0, 1e7, low_open=True)
-        watts, power_in, note = choose_power(hw, None, None)
-        measured_at = hw.avg_power_boundary if hw.avg_power_w is not None else "chip"
+        watts, power_in, note, measured_at = choose_power(hw, None, None)
         spread = (1 / spread_avg, spread_avg) if hw.avg_power_w is not None else (tdp_low, 1.0)
         if note:
             notes.append(f"search {note}")

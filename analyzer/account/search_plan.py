@@ -152,9 +152,11 @@ def plan_projected(evaluations: list[Evaluation], target: Target, population: in
         embodied_kg += final_samples * ((fr.embodied_co2e_g_per_item or 0.0) if final else mean_embodied_g) / 1000
         if final is None:
             notes.append("final training: no final model given, so the mean candidate's per-sample cost")
+    from ..count.profile import SEEDED_NOTE  # here: profiling imports onnx, which reading a plan does not need
+
     # a plan projects, never measures: a skeleton's note that weights are generated when measured says nothing here
     notes += [n_ for n_ in dict.fromkeys(x for r in evaluations for x in r.notes)
-              if not n_.startswith("sample model without stored weights")]
+              if not n_.startswith(SEEDED_NOTE)]
     return SearchPlan(population, n, samples_per_candidate, schedule, rounds, r0.hardware, r0.dtype, target.phase.optimizer or "",
                       r0.batch, pue, grid, mean_e, mean_s, search, final_phase, _total(search, final_phase),
                       "projected", embodied_kg, list(r0.inputs), notes)

@@ -11,6 +11,9 @@ from ..load import hash_cache
 from ..load.onnx_graph import PINNED_NOTE, LoadedModel, load_onnx
 from ..records import ModelProfile
 
+# the head of the note a seeded skeleton carries (a plan, which never measures, drops it: account/search_plan.py)
+SEEDED_NOTE = "sample model without stored weights"
+
 
 def _macs(loaded: LoadedModel) -> int:
     return sum(c.cost.macs for c in static.cost_nodes(loaded.graph))
@@ -77,7 +80,7 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         notes = loaded.notes
         if scan_sparsity and loaded.seeded is not None:  # a sample skeleton: no weight bytes, sparsity on record
             sp = (float(loaded.seeded.get("weight_sparsity", 0.0)), float(loaded.seeded.get("nm_sparsity", 0.0)))
-            notes = notes + ("sample model without stored weights: seeded random weights are generated when measured; "
+            notes = notes + (SEEDED_NOTE + ": seeded random weights are generated when measured; "
                              "sparsity as recorded for them",)
         elif scan_sparsity:
             sp = _remembered_sparsity(loaded)

@@ -18,18 +18,7 @@ from analyzer.measure.stats import median_ci, relative_half_width
 from analyzer.measure.timing import measure_latency
 from onnx_builders import init, model, vi
 from cli_helpers import cli
-
-
-
-class FakeClock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
+from fakes import FakeClock
 
 
 def test_median_ci_order_statistics():

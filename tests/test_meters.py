@@ -13,6 +13,7 @@ from analyzer.measure.meters import NvmlMeter, measure_energy
 from analyzer.measure.sampling import PowerIntegrator, StreamMeter
 from analyzer.measure.select import auto_order, meter_from_spec
 from analyzer.profiles.estimates import estimate_coefficients
+from fakes import FakeClock
 
 DATA = Path(__file__).parent / "data" / "meters"
 
@@ -21,17 +22,6 @@ def one_line(e: Exception) -> str:
     text = str(e)
     assert "\n" not in text and "Traceback" not in text
     return text
-
-
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-    def sleep(self, s):
-        self.t += s
 
 
 # ---- AMD: rocm-smi ------------------------------------------------------------------------------------------
@@ -109,7 +99,7 @@ def test_tegrastats_malformed_and_meter():
 
 
 def test_jetson_ina3221_hwmon_and_iio(tmp_path):
-    clock = Clock()
+    clock = FakeClock()
     orin = sysfs.jetson_meter(DATA / "sysfs/jetson-orin/hwmon", tmp_path / "none", clock=clock, interval_s=None)
     assert orin.source == "jetson:ina3221 rail VIN_SYS_5V0 (the module's input)"
     a = orin.snapshot()
@@ -161,7 +151,7 @@ def test_proc_recordings_parse():
 
 def test_estimate_meter_formula_and_band():
     coeffs = estimate_coefficients()
-    clock, cpu = Clock(), {"s": 0.0}
+    clock, cpu = FakeClock(), {"s": 0.0}
     meter = estimate.EstimateMeter(coeffs, "Intel(R) Xeon(R) Processor", 2, cpu_s=lambda: cpu["s"],
                                    rss_bytes=lambda: 2 * 1024**3, clock=clock)
     assert meter.provenance == "estimated" and "estimated, not measured" in meter.method and meter.band == (0.333, 3.0)
@@ -255,7 +245,7 @@ def test_shared_gpu_is_narrowed_to_the_process_share():
 
 
 def test_power_integrator_trapezoid():
-    clock, watts = Clock(), iter([10.0, 10.0, 30.0])
+    clock, watts = FakeClock(), iter([10.0, 10.0, 30.0])
     meter = PowerIntegrator(lambda: next(watts), "test", clock=clock, interval_s=None)
     a = meter.snapshot()
     clock.sleep(1.0)

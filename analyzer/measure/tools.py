@@ -17,7 +17,7 @@ import subprocess
 from typing import Callable
 
 from ..errors import MeterUnavailable
-from .meters import UJ_PER_J, EnergyMeter
+from .meters import UJ_PER_J, EnergyMeter, counter_delta
 from .sysfs import TOTAL_RAIL
 
 ENERGY_KEY = "Accumulated Energy (uJ)"
@@ -81,7 +81,7 @@ class RocmSmiMeter(EnergyMeter):
         return sum(energy[d] for d in self.devices)
 
     def joules_between(self, a: float, b: float) -> float:
-        return max(b - a, 0.0)
+        return counter_delta(a, b, None, self.source)  # a counter reset (a driver reload) is refused, not 0 J
 
 
 # ---- Apple silicon: powermetrics -----------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def read_csv(path: Path, error: type[AnalyzerError] = AnalyzerError, max_bytes: 
             rows.append((reader.line_num, r))
     except csv.Error as e:
         said = str(e).replace("field larger than field limit", "a cell longer than the csv module's limit")
-        raise error(f"{what}: line {reader.line_num}: not CSV this tool reads ({said})") from None
+        raise error(f"{what}: line {reader.line_num + 1}: not CSV this tool reads ({said})") from None
     return header, rows
 
 

@@ -68,7 +68,7 @@ def check_window(meter: "EnergyMeter", joules: float, seconds: float, what: str 
     high, why = power_ceiling_w(meter)
     watts = joules / seconds
     if watts > high:
-        raise MeterUnavailable(f"{name}: the {what} averaged {watts:.4g} W, above {high:,.4g} W ({why}): refused as "
+        raise MeterUnavailable(f"{name}: the {what} averaged {watts:.4g} W, above {high:,.6g} W ({why}): refused as "
                                "implausible")
 
 

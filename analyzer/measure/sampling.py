@@ -25,7 +25,7 @@ def check_sample(meter: EnergyMeter, seconds: float, watts: float) -> None:
     power_ceiling_w) over a positive time; else MeterUnavailable (a 9e16 W tegrastats line is not a measurement)."""
     high, why = power_ceiling_w(meter)
     if not (isinstance(watts, (int, float)) and math.isfinite(watts) and 0 <= watts <= high):
-        raise MeterUnavailable(f"{meter.source}: a reading of {watts!r} W is outside 0..{high:,.4g} W ({why}): refused as "
+        raise MeterUnavailable(f"{meter.source}: a reading of {watts!r} W is outside 0..{high:,.6g} W ({why}): refused as "
                                "implausible")
     if not (math.isfinite(seconds) and seconds > 0):
         raise MeterUnavailable(f"{meter.source}: a sample lasting {seconds!r} s; samples must last a positive time")

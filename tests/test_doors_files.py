@@ -260,3 +260,25 @@ def test_measurement_store_refuses_implausible_records(tmp_path):
     p.write_text(_measurement_line() + "\n" + _measurement_line()[:40])
     (m,) = read(p)
     assert m.batch == 8 and m.avg_power_w == 500
+
+
+def test_measure_inputs_npz_door(tmp_path):
+    from types import SimpleNamespace
+
+    from analyzer.errors import InputError
+    from analyzer.measure.inputs import from_npz
+
+    graph = SimpleNamespace(inputs=[SimpleNamespace(name="x", shape=[2, 3])])
+    np.savez(tmp_path / "a.npz", x=np.ones((2, 3), np.float32))
+    assert from_npz(tmp_path / "a.npz", graph)["x"].shape == (2, 3)
+    np.save(tmp_path / "b.npy", np.ones(3))
+    with pytest.raises(InputError, match=r"one array \(.npy\), not an .npz"):
+        from_npz(tmp_path / "b.npy", graph)
+    (tmp_path / "c.npz").write_text("x,y\n1,2\n")
+    with pytest.raises(InputError, match="pickled data is never loaded"):
+        from_npz(tmp_path / "c.npz", graph)
+    os.mkfifo(tmp_path / "fifo.npz")
+    r = cli("measure", _tiny(tmp_path), "--inputs", tmp_path / "fifo.npz", "--no-store", "--meter", "none", "--max-time", "0.1")
+    assert r.exit_code == 2 and "is a FIFO, not a regular file" in r.stderr, r.output
+    r = cli("measure", _tiny(tmp_path), "--inputs", "/dev/zero", "--no-store", "--meter", "none", "--max-time", "0.1")
+    assert r.exit_code == 2 and "/dev/zero: is a device" in r.stderr, r.output

@@ -252,7 +252,8 @@ def test_measurement_store_refuses_implausible_records(tmp_path):
                          (_measurement_line(latency_s_median=0), "latency_s_median"),
                          (_measurement_line(energy_j_per_item=-1.0), "energy_j_per_item"),
                          (_measurement_line().replace("0.25", "NaN", 1), "NaN is not a number"),
-                         ("[1, 2]", "not a measurement record")):
+                         ("[1, 2]", "not a measurement record"),
+                         (_measurement_line(energy_j_per_item=0.0), "0 J measured: a stuck or clamped counter")):
         p.write_text(_measurement_line() + "\n" + line + "\n")
         with pytest.raises(UsageError, match=f"line 2: .*{phrase}"):
             read(p)

@@ -204,3 +204,29 @@ def test_an_implausible_window_keeps_the_latency_and_says_why(tmp_path, monkeypa
     m = measure_onnx(path, 1, max_time_s=0.2, meter=stuck)
     assert m.energy_j_per_item is None and m.latency_s_median > 0
     assert m.energy_source.startswith("unavailable: replay: the energy counter did not move over")
+
+
+def test_a_shared_gpu_window_without_own_work_is_zero_not_stuck_but_a_stuck_gpu_is():
+    """SharedGpuMeter: a window this process did not compute in is attributed 0 J (not a stuck counter); the GPU's
+    own counter not moving is."""
+    from types import SimpleNamespace
+
+    from analyzer.measure.attribution import SharedGpuMeter
+
+    class Shared(CounterNvml):
+        def nvmlDeviceGetProcessUtilization(self, h, since_us):
+            return [SimpleNamespace(pid=7, smUtil=60, timeStamp=since_us + 1)]  # only the other process computed
+
+    clock = FakeClock()
+    inner = NvmlMeter(0, nvml=Shared(clock, lambda t: 300_000 * t, limit_mw=700_000))
+    meter = SharedGpuMeter(inner, pids={5}, clock_us=lambda: int(clock() * 1e6))
+    assert meter.limit_w == 700
+    a = meter.snapshot()
+    clock.sleep(2.0)
+    assert meter.joules_between(a, meter.snapshot()) == 0.0
+    check_window(meter, 0.0, 2.0)  # not refused: the process's share was 0
+    stuck = SharedGpuMeter(NvmlMeter(0, nvml=Shared(clock, lambda t: 5_000)), pids={5}, clock_us=lambda: int(clock() * 1e6))
+    a = stuck.snapshot()
+    clock.sleep(2.0)
+    with pytest.raises(MeterUnavailable, match="the GPU's energy counter did not move over 2 s"):
+        stuck.joules_between(a, stuck.snapshot())

@@ -62,7 +62,7 @@ def check_window(meter: "EnergyMeter", joules: float, seconds: float, what: str 
         raise MeterUnavailable(f"{name}: the {what} lasted {seconds!r} s; a window must last a positive time: refused")
     if not math.isfinite(joules) or joules < 0:
         raise MeterUnavailable(f"{name}: the {what} measured {joules!r} J, not a finite non-negative energy: refused")
-    if joules == 0 and meter.provenance == "measured" and seconds >= max(meter.min_window_s, 0.5):
+    if joules == 0 and meter.provenance == "measured" and meter.zero_is_stuck and seconds >= max(meter.min_window_s, 0.5):
         raise MeterUnavailable(f"{name}: the energy counter did not move over {seconds:.3g} s (stuck): the {what}'s "
                                "energy is refused, not stored as a measured 0 J")
     high, why = power_ceiling_w(meter)
@@ -82,6 +82,7 @@ class EnergyMeter(ABC):
     method: str = ""
     band: tuple[float, float] | None = None
     limit_w: float | None = None  # the metered part's power limit, where the meter knows it (check_window)
+    zero_is_stuck: bool = True  # whether 0 J over a long window means the counter stuck (not for a process's share)
     attribution: str = ""  # how the joules were narrowed to this run (devices used, a process's share)
     selection: str = ""  # set by meter auto: which meter it picked and why the ones before could not read
 

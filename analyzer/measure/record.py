@@ -73,6 +73,9 @@ class Measurement:
             raise UsageError(f"{where}: {e.message}") from None
         if len(d["latency_s_ci95"]) != 2:
             raise UsageError(f"{where}: latency_s_ci95 must be [low, high]")
+        if d["energy_j_per_item"] == 0 and d.get("energy_provenance") != "estimated":
+            raise UsageError(f"{where}: energy_j_per_item 0 J measured: a stuck or clamped counter (older versions stored "
+                             "one as 0 J); measure it again or remove the line")
         known = {f for f in cls.__dataclass_fields__}
         return cls.from_dict({k: v for k, v in d.items() if k in known and not (v is None and k in OPTIONAL)})
 

@@ -230,3 +230,26 @@ def test_a_shared_gpu_window_without_own_work_is_zero_not_stuck_but_a_stuck_gpu_
     clock.sleep(2.0)
     with pytest.raises(MeterUnavailable, match="the GPU's energy counter did not move over 2 s"):
         stuck.joules_between(a, stuck.snapshot())
+
+
+def test_a_meter_failing_mid_run_is_one_line_not_a_traceback(tmp_path):
+    with pytest.raises(MeterUnavailable, match=r"'1.2.3' is not a number"):
+        tools.parse_powermetrics("*** Sampled system activity (x) (100 ms elapsed) ***\nCPU Power: 1.2.3 mW\n")
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "name").write_text("package-0\n")
+    (zone / "energy_uj").write_text("5000000\n")
+    m = RaplMeter(tmp_path)
+    (zone / "energy_uj").write_text("garbage\n")
+    with pytest.raises(MeterUnavailable, match="a counter could not be read"):
+        m.snapshot()
+    clock = FakeClock()
+
+    def gone(t):
+        raise RuntimeError("GPU is lost")
+
+    nvml = CounterNvml(clock, lambda t: 1000)
+    meter = NvmlMeter(0, nvml=nvml)
+    nvml.mj_at = gone
+    with pytest.raises(MeterUnavailable, match="GPU is lost"):
+        meter.snapshot()

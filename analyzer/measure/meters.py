@@ -150,7 +150,10 @@ class RaplMeter(EnergyMeter):
         self.source = "rapl:" + "+".join(d.name for d in domains)
 
     def snapshot(self) -> tuple[int, ...]:
-        return tuple(int(d.energy_file.read_text()) for d in self.domains)
+        try:
+            return tuple(int(d.energy_file.read_text()) for d in self.domains)
+        except (OSError, ValueError) as e:  # mid-run: the measurement keeps its latency and says why
+            raise MeterUnavailable(f"{self.source}: a counter could not be read ({str(e)[:100]})") from None
 
     def joules_between(self, a: tuple[int, ...], b: tuple[int, ...]) -> float:
         # a counter behind its last value wrapped once (at most one wrap fits in the short windows we measure)
@@ -199,7 +202,10 @@ class NvmlMeter(EnergyMeter):
         self.source = f"nvml:{'+'.join(f'gpu{d}' for d in devices)} ({name})"
 
     def snapshot(self) -> tuple[int, ...]:
-        return tuple(int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self.handles)
+        try:
+            return tuple(int(self.nvml.nvmlDeviceGetTotalEnergyConsumption(h)) for h in self.handles)
+        except Exception as e:  # noqa: BLE001 - NVMLError subclasses are generated at run time
+            raise MeterUnavailable(f"{self.source}: the energy counter could not be read ({str(e)[:100]})") from None
 
     def joules_between(self, a: Any, b: Any) -> float:
         a, b = (a,) if isinstance(a, int) else a, (b,) if isinstance(b, int) else b

@@ -109,6 +109,8 @@ def read_toml(path: Path, error: type[AnalyzerError] = AnalyzerError, max_bytes:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise error(f"{what}: malformed TOML ({e})") from None
+    except ValueError:  # the int-string limit: tomllib's int() raises it unwrapped
+        raise error(f"{what}: malformed TOML (an integer with more digits than this tool reads, at most {_int_digits():,})") from None
     except RecursionError:  # tomllib recurses per nested array or inline table
         too = True
     else:

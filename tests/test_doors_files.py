@@ -283,3 +283,16 @@ def test_measure_inputs_npz_door(tmp_path):
     assert r.exit_code == 2 and "is a FIFO, not a regular file" in r.stderr, r.output
     r = cli("measure", _tiny(tmp_path), "--inputs", "/dev/zero", "--no-store", "--meter", "none", "--max-time", "0.1")
     assert r.exit_code == 2 and "/dev/zero: is a device" in r.stderr, r.output
+
+
+def test_toml_doors_refuse_a_5000_digit_integer(tmp_path):
+    from analyzer.files import read_toml
+
+    p = tmp_path / "hw.toml"
+    p.write_text(f"name = 'x'\nvalue = {BIG_INT}\n")
+    with pytest.raises(AnalyzerError, match="malformed TOML .an integer with more digits than this tool reads"):
+        read_toml(p)
+    (tmp_path / "hardware").mkdir()
+    (tmp_path / "hardware" / "x.toml").write_text(p.read_text())
+    r = cli("profiles", "list", "hardware", "--profiles", tmp_path)
+    assert r.exit_code == 1 and "more digits than this tool reads" in r.stderr and len(r.stderr.strip().splitlines()) == 1

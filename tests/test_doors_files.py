@@ -80,11 +80,15 @@ def _doors(tmp_path: Path) -> dict:
         "measure --meter replay:": (lambda f: ("measure", _tiny(tmp_path), "--meter", f"replay:{f}", "--no-store", "--max-time", "0.1"),
                                     "t_s,energy_j\n0,0\n1,50\n", "csv"),
         "export --measurements": (lambda f: ("export", "--kind", "measurement", "--measurements", f), _measurement_line() + "\n", "json"),
+        "rank --accuracy": (lambda f: ("rank", _tiny(tmp_path), "--hardware", "t4", "--accuracy", f), "model,accuracy\ntiny,71.5\n", "csv"),
+        "report": (lambda f: ("report", f, "--html", tmp_path / "r.html"), '{"kind": "x", "batch": 1, "ranking": []}', "json"),
+        "amortize --search-plan": (lambda f: ("amortize", "--search-plan", f, "--inferences-per-day", "1000"),
+                                   '{"kind": "nas-analyzer search plan", "batch": 1}', "json"),
     }
 
 
 DOOR_NAMES = ("import-codecarbon", "calibrate --zeus", "calibrate --csv", "calibrate --measurements", "measure --meter replay:",
-              "export --measurements")
+              "export --measurements", "rank --accuracy", "report", "amortize --search-plan")
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")

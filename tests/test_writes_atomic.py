@@ -154,3 +154,11 @@ def test_a_full_target_leaves_the_old_report_whole(tmp_path):
     assert "cannot write (File too large); the file there was left as it was" in p.stderr and "Traceback" not in p.stderr
     assert out.read_text() == "<html>the old report</html>" and _leftovers(tmp_path) == []
     json.loads(analysis.read_text())  # the input untouched
+
+
+def test_analyze_out_over_its_search_plan_is_refused(tmp_path):
+    plan = tmp_path / "analysis.json"
+    plan.write_text('{"kind": "nas-analyzer search plan"}')
+    r = cli("analyze", ROOT / "models", "--out", tmp_path, "--search-plan", plan, "--no-store")
+    assert r.exit_code == 2 and "analysis.json: is also an input of this command" in r.stderr
+    assert plan.read_text() == '{"kind": "nas-analyzer search plan"}' and not (tmp_path / "report.html").exists()

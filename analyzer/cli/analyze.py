@@ -65,6 +65,11 @@ def analyze(
         nas_region=nas_region, budget_hardware=budget_hardware, objective=objective, max_latency_ms=max_latency_ms,
         min_accuracy=min_accuracy, samples=samples, seed=seed, sensitivity=sensitivity,
         search_plan=str(search_plan) if search_plan else None)
+    if out is not None:  # before any work: an output over an input (the search plan, the store) is refused
+        from ..files import refuse_inputs
+
+        for name in ("analysis.json", "ranking.csv", "report.html"):
+            refuse_inputs(out / name, [search_plan, store], UsageError, f"--out {out / name}")
     ps = load(profiles)
     db, pver = open_store(store, no_store)
     from ..load.manifest import expand_model_args

@@ -180,7 +180,7 @@ def read_csv(path: Path, error: type[AnalyzerError] = AnalyzerError, max_bytes: 
     what = what or str(path)
     if text is None:
         text = read_text(path, error, max_bytes, what)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline=""))  # Excel's UTF-8 byte order mark
     rows: list[tuple[int, dict[str, str]]] = []
     try:
         header = list(reader.fieldnames or [])

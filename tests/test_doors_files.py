@@ -300,3 +300,21 @@ def test_toml_doors_refuse_a_5000_digit_integer(tmp_path):
     (tmp_path / "hardware" / "x.toml").write_text(p.read_text())
     r = cli("profiles", "list", "hardware", "--profiles", tmp_path)
     assert r.exit_code == 1 and "more digits than this tool reads" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_interchange_refuses_implausible_power_and_sizes_and_reads_a_bom(tmp_path):
+    p = tmp_path / "e.csv"
+    p.write_bytes(("\ufeff" + f"{CC_HEADER}\n{CC_ROW}\n").encode())  # Excel's UTF-8 byte order mark
+    (run,) = read_codecarbon(p)
+    assert run.timestamp == "2026-12-01T10:00:00" and run.energy_j == pytest.approx(1116.0)
+    row = CC_ROW.split(",")
+    row[CC_HEADER.split(",").index("energy_consumed")] = "1"  # 1 kWh in 10 s: 360 kW from one machine
+    p.write_text(f"{CC_HEADER}\n{','.join(row)}\n")
+    with pytest.raises(UsageError, match=r"row 2: 3.6e\+06 J in 10 s is 3.6e\+05 W, above 15,300 W"):
+        read_codecarbon(p)
+    z = tmp_path / "z.json"
+    for rec, phrase in (({"batch": 2 ** 21}, "beyond this tool's limits"), ({"iterations": 10 ** 13}, "beyond this tool's limits"),
+                        ({"gpu_energy": {"0": 1e9}}, r"GPU '0': 1e\+09 J in 2 s is 5e\+08 W")):
+        z.write_text(json.dumps({"model": "m", "batch": 1, "iterations": 4, "time": 2.0, "gpu_energy": {"0": 100.0}, **rec}))
+        with pytest.raises(UsageError, match=phrase):
+            read_zeus(z)

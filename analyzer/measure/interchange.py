@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import UsageError, param
 from ..units import G_PER_KG, J_PER_KWH
+from .meters import LIMIT_MARGIN, POWER_CEILING_W
 from .record import Measurement
 
 CODECARBON_COLUMNS = (
@@ -127,18 +128,32 @@ def read_codecarbon(path: Path) -> list[CodeCarbonRun]:
     for i, r in rows:
         where = f"{path}: row {i}"
         j = {k: _joules(_float(r, k, where, False)) for k in ("energy_consumed", "cpu_energy", "gpu_energy", "ram_energy")}
+        seconds = _float(r, "duration", where, positive=True)
+        _plausible_power(max((v for v in j.values() if v is not None), default=0.0), seconds, where)
         text = {k: _cell(r, k) for k in ("timestamp", "project_name", "run_id", "experiment_id", "tracking_mode", "cpu_model",
                                           "gpu_model")}
         runs.append(CodeCarbonRun(text["timestamp"], text["project_name"], text["run_id"], text["experiment_id"],
-                                  _float(r, "duration", where, positive=True), j["energy_consumed"], j["cpu_energy"],
+                                  seconds, j["energy_consumed"], j["cpu_energy"],
                                   j["gpu_energy"], j["ram_energy"], _float(r, "emissions", where, False),
                                   text["tracking_mode"], text["cpu_model"], text["gpu_model"]))
     return runs
 
 
+def _plausible_power(joules: float, seconds: float, where: str) -> None:
+    """One machine's average power at most 1.5 x POWER_CEILING_W (meters.py: a DGX H100's 10.2 kW maximum)."""
+    high = POWER_CEILING_W * LIMIT_MARGIN
+    if joules / seconds > high:
+        raise UsageError(f"{where}: {joules:.4g} J in {seconds:.4g} s is {joules / seconds:.4g} W, above {high:,.0f} W "
+                         f"({LIMIT_MARGIN:g} x a DGX H100's {POWER_CEILING_W:,.0f} W maximum): refused as implausible")
+
+
 def _cell(row: dict, key: str) -> str:
     v = row.get(key)
     return v if isinstance(v, str) else ""  # a short row leaves None; a long one's extras sit under None, unread
+
+
+MAX_BATCH = 1 << 20  # as measure --batch
+MAX_ITERATIONS = 10 ** 12
 
 
 def _count(rec: dict, key: str) -> int:
@@ -172,5 +187,10 @@ def read_zeus(path: Path) -> list[tuple[str, int, float, float]]:
             raise UsageError(f"{where}: model must be text, time and gpu_energy's joules numbers")
         if not (batch >= 1 and iters >= 1 and seconds > 0 and gpu and all(v >= 0 for v in gpu.values())):
             raise UsageError(f"{where}: batch, iterations, time and a non-empty gpu_energy must be positive")
+        if batch > MAX_BATCH or iters > MAX_ITERATIONS:
+            raise UsageError(f"{where}: batch {batch:,} or iterations {iters:,} beyond this tool's limits "
+                             f"({MAX_BATCH:,} and {MAX_ITERATIONS:,})")
+        for gpu_index, joules in gpu.items():
+            _plausible_power(joules, seconds, f"{where}: GPU {gpu_index[:20]!r}")
         out.append((model, batch, seconds / iters, sum(gpu.values()) / (iters * batch)))
     return out

@@ -253,3 +253,8 @@ def test_a_meter_failing_mid_run_is_one_line_not_a_traceback(tmp_path):
     nvml.mj_at = gone
     with pytest.raises(MeterUnavailable, match="GPU is lost"):
         meter.snapshot()
+
+
+def test_a_recording_spanning_past_a_float_is_refused():
+    with pytest.raises(MeterUnavailable, match="spans more time or energy than a float holds"):
+        ReplayMeter([(-1e308, 0.0), (1e308, 1.0)])

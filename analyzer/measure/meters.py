@@ -260,6 +260,8 @@ class ReplayMeter(EnergyMeter):
                                        "counter never goes back")
         self.t = [float(t) for t, _ in samples]
         self.e = [float(e) for _, e in samples]
+        if not (math.isfinite(self.t[-1] - self.t[0]) and math.isfinite(self.e[-1] - self.e[0])):
+            raise MeterUnavailable(f"{source}: the recording spans more time or energy than a float holds")
         self.samples = list(zip(self.t, self.e))
         self.clock = clock
         self.source = source

@@ -258,3 +258,14 @@ def test_a_meter_failing_mid_run_is_one_line_not_a_traceback(tmp_path):
 def test_a_recording_spanning_past_a_float_is_refused():
     with pytest.raises(MeterUnavailable, match="spans more time or energy than a float holds"):
         ReplayMeter([(-1e308, 0.0), (1e308, 1.0)])
+
+
+def test_runs_far_below_the_idle_power_are_refused():
+    clock = FakeClock()
+    # 300 W over the 2 s idle window, then 100 W while the model runs: under 300 / 1.5 = 200 W
+    meter = NvmlMeter(0, nvml=CounterNvml(clock, lambda t: 300_000 * t if t <= 2 else 600_000 + 100_000 * (t - 2)))
+    with pytest.raises(MeterUnavailable, match=r"the runs averaged 100 W, below the idle power measured just before \(300 W\) / 1.5"):
+        _measure(meter, clock)
+    clock = FakeClock()  # 300 W idle, 250 W busy: noise of a shared machine, kept
+    meter = NvmlMeter(0, nvml=CounterNvml(clock, lambda t: 300_000 * t if t <= 2 else 600_000 + 250_000 * (t - 2)))
+    assert _measure(meter, clock).avg_power_w == pytest.approx(250, rel=1e-3)

@@ -9,7 +9,8 @@ The plausibility gate (`counter_delta`, `check_window`): a counter difference is
 goes back is a wrap where its range is known (RAPL's max_energy_range_uj), else refused (a reset, a driver reload);
 a window must last a positive, finite time; a counter that did not move over a window its meter resolves is stuck
 (refused, never stored as a measured 0 J); the window's average power must be finite and at most 1.5 x the part's
-power limit where the meter knows it (NVML's enforced limit), else 1.5 x POWER_CEILING_W. A refused window is a
+power limit where the meter knows it (NVML's enforced limit), else 1.5 x POWER_CEILING_W, and the runs' power at
+least the idle power measured before them / 1.5. A refused window is a
 MeterUnavailable: the measurement keeps its latency and says why its energy is unavailable.
 """
 
@@ -334,7 +335,8 @@ def measure_energy(run: Callable[[], object], meter: EnergyMeter, items_per_run:
                    sleep: Callable[[float], None] = time.sleep) -> EnergyResult:
     """Idle power first (the meter over idle_s of sleep), then gross energy over enough runs to fill the
     meter's window: gross J/item = E / (runs x items); dynamic J/item = (E - idle W x t) / (runs x items).
-    Both windows pass check_window: an implausible one raises MeterUnavailable (the caller keeps the latency)."""
+    Both windows pass check_window, and the runs' power must be at least the idle power / 1.5 (the part's idle..limit
+    x 1.5): an implausible window raises MeterUnavailable (the caller keeps the latency)."""
     window = max(meter.min_window_s, 0.5)
     idle_s = window if idle_s is None else idle_s
     a, t0 = meter.snapshot(), clock()
@@ -350,6 +352,10 @@ def measure_energy(run: Callable[[], object], meter: EnergyMeter, items_per_run:
     b, t1 = meter.snapshot(), clock()
     joules, seconds = meter.joules_between(a, b), t1 - t0
     check_window(meter, joules, seconds)
+    if meter.provenance == "measured" and meter.zero_is_stuck and joules / seconds < idle_w / LIMIT_MARGIN:
+        raise MeterUnavailable(f"{meter.source}: the runs averaged {joules / seconds:.4g} W, below the idle power measured "
+                               f"just before ({idle_w:.4g} W) / {LIMIT_MARGIN:g}: refused as implausible (a counter that "
+                               "slowed, or another load that stopped)")
     items = runs * items_per_run
     per = joules / items
     band = (per * meter.band[0], per * meter.band[1]) if meter.band else None

@@ -96,6 +96,8 @@ def test_export_over_its_store_or_measurements_is_refused(tmp_path):
     r = cli("export", "--store", s, "--out", s)
     assert r.exit_code == 2 and f"--out {s}: is also an input of this command" in r.stderr
     assert s.read_bytes() == before
+    r = cli("export", "--store", s, "--out", f"{s}-wal")
+    assert r.exit_code == 2 and "is also an input of this command" in r.stderr and not Path(f"{s}-wal").exists()
     m = tmp_path / "m.jsonl"
     m.write_text("")
     r = cli("export", "--kind", "measurement", "--measurements", m, "--out", m, "--format", "csv")

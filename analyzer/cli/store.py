@@ -89,7 +89,9 @@ def export(
     if out is not None:  # before anything is read or written: `export --store s.sqlite --out s.sqlite` keeps the store
         from ..files import refuse_inputs
 
-        refuse_inputs(out, [store or default_path(), measurements or mstore.default_path()], UsageError, f"--out {out}")
+        db_path = store or default_path()  # and SQLite's files beside it: replacing its WAL would lose its rows
+        refuse_inputs(out, [db_path, *(f"{db_path}{side}" for side in ("-wal", "-shm", "-journal")),
+                            measurements or mstore.default_path()], UsageError, f"--out {out}")
     if fmt is ExportFormat.codecarbon:
         from ..measure.interchange import codecarbon_rows, write_codecarbon
 

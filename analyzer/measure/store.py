@@ -43,7 +43,7 @@ def check_appendable(path: Path) -> None:
     if head == SQLITE_HEADER:
         raise UsageError(f"{param('store')} {path}: is an SQLite database (a results store?), not a JSON-lines file of "
                          "measurements: refused, nothing was written")
-    if head and not head.lstrip().startswith(b"{"):
+    if head.strip() and not head.lstrip().startswith(b"{"):  # blank lines first (16 bytes of them) are fine
         raise UsageError(f"{param('store')} {path}: is not a JSON-lines file of measurements (it does not begin with a "
                          "JSON object): refused, nothing was written")
 

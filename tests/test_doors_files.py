@@ -18,9 +18,8 @@ from analyzer.files import parse_json, read_csv, read_json
 from analyzer.load.lengths import read_lengths
 from analyzer.measure.interchange import read_codecarbon, read_zeus
 from cli_helpers import cli
-from onnx_builders import init, model, vi
+from onnx_builders import model, vi
 
-DATA = Path(__file__).parent / "data" / "interchange"
 CC_HEADER = "timestamp,project_name,run_id,experiment_id,duration,emissions,cpu_energy,gpu_energy,ram_energy,energy_consumed"
 CC_ROW = "2026-12-01T10:00:00,p,r1,e1,10.0,0.001,0.0001,0.0002,0.00001,0.00031"
 BIG_CELL = "x" * 200_000  # over the csv module's field limit (131,072 characters)

@@ -5,9 +5,7 @@ inf or equal timestamps is one line; the replay meter loops with its counter con
 
 import json
 import math
-from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 from onnx import helper

@@ -68,7 +68,7 @@ def _run() -> None:
         err.print("error: out of memory")
         sys.exit(1)
     except RecursionError:
-        err.print("error: the model nests subgraphs too deeply to analyse")
+        err.print("error: the input nests too deeply to analyse (a model's subgraphs, or a file's arrays and objects)")
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 

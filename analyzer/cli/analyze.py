@@ -65,6 +65,11 @@ def analyze(
         nas_region=nas_region, budget_hardware=budget_hardware, objective=objective, max_latency_ms=max_latency_ms,
         min_accuracy=min_accuracy, samples=samples, seed=seed, sensitivity=sensitivity,
         search_plan=str(search_plan) if search_plan else None)
+    if out is not None:  # before any work: an output over an input (the search plan, the store) is refused
+        from ..files import refuse_inputs
+
+        for name in ("analysis.json", "ranking.csv", "report.html"):
+            refuse_inputs(out / name, [search_plan, store], UsageError, f"--out {out / name}")
     ps = load(profiles)
     db, pver = open_store(store, no_store)
     from ..load.manifest import expand_model_args
@@ -112,10 +117,11 @@ def report(
     `analyze --out` rendered them."""
     from ..decide.analysis import MAX_ANALYSIS_BYTES, Analysis
     from ..errors import naming
-    from ..files import read_json
+    from ..files import read_json, refuse_inputs, write_atomic
     from ..report.html import render_html
     from ..report.safe import terminal
 
+    refuse_inputs(html_out, results, UsageError, f"--html {html_out}")  # `report a.json --html a.json` keeps a.json
     pages = []
     for path in results:
         try:
@@ -126,9 +132,5 @@ def report(
                      render_html(record, f"nas-analyzer report: {path.name}", flag_of=flag_of))
     body = pages[0] if len(pages) == 1 else pages[0].replace("</body></html>", "") + "".join(
         p.split("<body>", 1)[1].replace("</body></html>", "") for p in pages[1:]) + "</body></html>"
-    try:
-        html_out.parent.mkdir(parents=True, exist_ok=True)
-        html_out.write_text(body)
-    except OSError as e:
-        raise UsageError(f"--html {html_out}: cannot write ({e.strerror})") from None
+    write_atomic(html_out, body, UsageError, f"--html {html_out}")
     print(terminal(f"wrote {html_out}"))

@@ -38,6 +38,10 @@ def calibrate(
     carry the year of the measurements. One command from a device to its profile: --measure MODEL (up to 5) measures
 them here first and keeps the records beside the profile. (Kernel classes from profiler traces:
 benchmarks/gpu_calibration.py fit.)"""
+    from ..files import refuse_inputs
+
+    # before anything is measured or written: the profile must not replace a file it is fitted on
+    refuse_inputs(out, [measurements, csv_path, zeus, *(measure or [])], UsageError, f"{param('out')} {out}")
     ps = load(profiles)
     hw = ps.get("hardware", hardware)
     if phase is not None:
@@ -79,8 +83,9 @@ def _measure_here(models: list[Path], out: Path, batch: int, provider: str, mete
 
     if given is not None:
         raise UsageError(f"{param('measure')} writes its own measurements file; drop {param('measurements')} or {param('measure')}")
-    records = measure_for_calibration(list(models), batch, provider, meter, max_time_s=max_time)
     path = out.with_suffix(".measurements.jsonl")
+    mstore.check_appendable(path)  # before measuring: a results store there is never appended to
+    records = measure_for_calibration(list(models), batch, provider, meter, max_time_s=max_time)
     mstore.append(path, records)
     for m in records:
         err.print(f"measured {Path(m.model).name} batch {m.batch}: {m.latency_s_median * 1e3:.4g} ms, energy "
@@ -90,11 +95,9 @@ def _measure_here(models: list[Path], out: Path, batch: int, provider: str, mete
 
 
 def _write(out: Path, text: str) -> None:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-    except OSError as e:
-        raise UsageError(f"{param('out')} {out}: cannot write ({e.strerror})") from None
+    from ..files import write_atomic
+
+    write_atomic(out, text, UsageError, f"{param('out')} {out}")  # a failed write leaves the old profile whole
 
 
 def _training(hw, phase: str, measurements: Path | None, csv_path: Path | None, models_dir: Path | None, out: Path,

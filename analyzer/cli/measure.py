@@ -63,6 +63,8 @@ def measure(
     check_number("device", device, 0, 1024)
     full_provider = resolve_provider(provider)
     paths = expand_model_args(models)
+    if not no_store:  # before measuring: a results store (SQLite) or a special file is refused, nothing written
+        mstore.check_appendable(store or mstore.default_path())
     from ..report.progress import progress_bar
 
     results, code = [], 0

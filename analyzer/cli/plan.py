@@ -96,11 +96,13 @@ def plan_search(
     if pre is not None:
         d["procedure"], d["published"] = pre.procedure, beside_published(d, pre.published)
     if out is not None:
+        from ..files import write_atomic
+
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(d, indent=2, allow_nan=False))
-        except (OSError, ValueError) as e:
-            raise UsageError(f"--out {out}: cannot write ({getattr(e, 'strerror', None) or e})") from None
+            text = json.dumps(d, indent=2, allow_nan=False)
+        except ValueError as e:
+            raise UsageError(f"--out {out}: cannot write ({e})") from None
+        write_atomic(out, text, UsageError, f"--out {out}", inputs=[source])
     from .runlog import record_run
 
     record_run("plan-search", {"source": source, "preset": preset, "schedule": schedule, **target.settings()},

@@ -55,6 +55,10 @@ def population(
 
     if out is not None and out.suffix not in (".csv", ".jsonl"):
         raise UsageError(f"--out {out}: give a .csv or .jsonl file")
+    if out is not None:
+        from ..files import refuse_inputs
+
+        refuse_inputs(out, [source, source.rsplit(":", 1)[0], lengths, store], UsageError, f"--out {out}")  # FILE.py:NAME
     ps = load(profiles)
     if phase not in (None, "serving"):
         raise UsageError(f"--phase {phase}: a population is priced per input, or with serving per output token of a decoder")
@@ -92,17 +96,15 @@ def population(
 
 
 def _write(out: Path, records: list[dict]) -> None:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", newline="") as f:
-            if out.suffix == ".jsonl":
-                for r in records:
-                    f.write(json.dumps(r) + "\n")
-            else:
-                write_dict_csv(f, ["name", "role", "accuracy", "batch", "macs", "flops", "params", "bytes_moved", "latency_s",
-                                   "energy_j_per_item", "co2e_g_per_item", "kernels", "host"], records)
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+    from ..files import atomic_open
+
+    with atomic_open(out, "w", UsageError, f"--out {out}", newline="") as f:  # a failed write leaves the old file whole
+        if out.suffix == ".jsonl":
+            for r in records:
+                f.write(json.dumps(r) + "\n")
+        else:
+            write_dict_csv(f, ["name", "role", "accuracy", "batch", "macs", "flops", "params", "bytes_moved", "latency_s",
+                               "energy_j_per_item", "co2e_g_per_item", "kernels", "host"], records)
 
 
 _AXIS_WORDS = {"co2e_g_per_item": "lower CO2e per item", "energy_j_per_item": "lower energy per item",

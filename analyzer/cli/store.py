@@ -86,10 +86,16 @@ def export(
 
     if kind is not None and kind not in KINDS + RUN_COMMANDS:
         raise UsageError(f"--kind '{kind}': expected one of {', '.join(KINDS + RUN_COMMANDS)}")
+    if out is not None:  # before anything is read or written: `export --store s.sqlite --out s.sqlite` keeps the store
+        from ..files import refuse_inputs
+
+        db_path = store or default_path()  # and SQLite's files beside it: replacing its WAL would lose its rows
+        refuse_inputs(out, [db_path, *(f"{db_path}{side}" for side in ("-wal", "-shm", "-journal")),
+                            measurements or mstore.default_path()], UsageError, f"--out {out}")
     if fmt is ExportFormat.codecarbon:
         from ..measure.interchange import codecarbon_rows, write_codecarbon
 
-        cc = codecarbon_rows(mstore.read(measurements or mstore.default_path()), grid)
+        cc = codecarbon_rows(mstore.read(measurements or mstore.default_path(), _door(measurements)), grid)
         _emit(write_codecarbon(cc), out, len(cc))
         return
     rows: list[dict] = []
@@ -104,7 +110,7 @@ def export(
         if kind not in ("evaluation",):
             rows += [{"kind": "run", **r} for r in db.runs(None) if kind in (None, "run") or r["command"] == kind]
     if kind in (None, "measurement"):
-        rows += [{"kind": "measurement", **m.to_dict()} for m in mstore.read(measurements or mstore.default_path())]
+        rows += [{"kind": "measurement", **m.to_dict()} for m in mstore.read(measurements or mstore.default_path(), _door(measurements))]
     if fmt is ExportFormat.parquet:
         if out is None:
             raise UsageError("--format parquet needs --out FILE")
@@ -122,16 +128,21 @@ def export(
     _emit(text if text is not None else json.dumps(rows, indent=2, allow_nan=False) + "\n", out, len(rows))
 
 
+def _door(measurements: Path | None) -> str:
+    from ..measure import store as mstore
+
+    return f"--measurements {measurements}" if measurements else f"measurements {mstore.default_path()}"
+
+
 def _emit(text: str, out: Path | None, n: int) -> None:
     from ..report.safe import terminal
+
+    from ..files import write_atomic
 
     if out is None:
         sys.stdout.write(text)
         return
-    try:
-        out.write_text(text)
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from None
+    write_atomic(out, text, UsageError, f"--out {out}")  # a failed write leaves the file that was there whole
     print(terminal(f"wrote {n} rows to {out}"))
 
 

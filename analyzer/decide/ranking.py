@@ -3,7 +3,6 @@ and roles, into ranked rows (rank.py). Plain records in, plain records out."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
@@ -32,25 +31,23 @@ def accuracy_from_manifests(paths: list[Path]) -> tuple[dict[str, float], dict[s
 
 def accuracy_from_csv(path: Path, names: set[str]) -> dict[str, float]:
     """CSV with columns model, accuracy (top-1 %). Rows name candidates by file stem."""
+    from ..files import read_csv
+
     out: dict[str, float] = {}
-    try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or not {"model", "accuracy"} <= set(reader.fieldnames):
-                raise UsageError(f"{param('accuracy')} {path}: needs columns model, accuracy")
-            for i, row in enumerate(reader, start=2):
-                name = Path(row["model"] or "").stem
-                if name not in names:
-                    raise UsageError(f"{param('accuracy')} {path}: row {i}: unknown model '{row['model']}'; candidates: {', '.join(sorted(names))}")
-                try:
-                    v = float(row["accuracy"])
-                except (TypeError, ValueError):
-                    raise UsageError(f"{param('accuracy')} {path}: row {i}: accuracy '{row['accuracy']}' is not a number") from None
-                if not 0 <= v <= 100:
-                    raise UsageError(f"{param('accuracy')} {path}: row {i}: accuracy {v:g} is outside 0..100 (top-1 %)")
-                out[name] = v
-    except FileNotFoundError:
-        raise UsageError(f"{param('accuracy')} {path}: no such file") from None
+    header, rows = read_csv(path, UsageError, 16 << 20, f"{param('accuracy')} {path}")  # FIFO, device, bytes, cells: one line
+    if not header or not {"model", "accuracy"} <= set(header):
+        raise UsageError(f"{param('accuracy')} {path}: needs columns model, accuracy")
+    for i, row in rows:
+        name = Path(row["model"] or "").stem
+        if name not in names:
+            raise UsageError(f"{param('accuracy')} {path}: row {i}: unknown model {row['model']!r}; candidates: {', '.join(sorted(names))}")
+        try:
+            v = float(row["accuracy"])
+        except (TypeError, ValueError):
+            raise UsageError(f"{param('accuracy')} {path}: row {i}: accuracy {str(row['accuracy'])[:30]!r} is not a number") from None
+        if not 0 <= v <= 100:
+            raise UsageError(f"{param('accuracy')} {path}: row {i}: accuracy {v:g} is outside 0..100 (top-1 %)")
+        out[name] = v
     return out
 
 

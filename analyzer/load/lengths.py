@@ -31,8 +31,8 @@ def read_lengths(path: Path | str) -> tuple[tuple[tuple[int, int], ...], str]:
             raise UsageError(f"{p}: more than {MAX_REQUESTS:,} requests")
         try:
             item = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-            raise UsageError(f"{p}:{n}: not a JSON value") from None
+        except (ValueError, RecursionError):  # ValueError: JSONDecodeError, a bad byte, the int-string limit
+            raise UsageError(f"{p}:{n}: not a JSON value this tool reads") from None
         pairs.append(_pair(item, f"{p}:{n}"))
     if not pairs:
         raise UsageError(f"{p}: no requests (one JSON object a line with prompt_tokens and output_tokens)")

@@ -71,7 +71,9 @@ class SharedGpuMeter(EnergyMeter):
         self.pids = pids or {os.getpid()}
         self.clock_us = clock_us or (lambda: int(time.time() * 1e6))
         self.source = inner.source + " (process share)"
-        self.min_window_s = inner.min_window_s
+        self.min_window_s, self.limit_w = inner.min_window_s, inner.limit_w
+        self.zero_is_stuck = False  # a window this process did not compute in is attributed 0 J: the GPU's own
+        # counter is what can stick, checked in joules_between
         self.attribution = "process share of NVML per-process SM utilisation (no window measured yet)"
 
     def snapshot(self):
@@ -88,10 +90,15 @@ class SharedGpuMeter(EnergyMeter):
         return out
 
     def joules_between(self, a, b) -> float:
+        gpu_j = self.inner.joules_between(a[0], b[0])
+        seconds = (b[1] - a[1]) / 1e6
+        if gpu_j == 0 and seconds >= max(self.min_window_s, 0.5):
+            raise MeterUnavailable(f"{self.inner.source}: the GPU's energy counter did not move over {seconds:.3g} s "
+                                   "(stuck): the window's energy is refused, not stored as a measured 0 J")
         share = process_share(self._samples(a[1]), self.pids) or 0.0
         self.attribution = (f"process share {share:.1%} of the GPU energy: own / all SM utilisation in NVML's "
                             "per-process samples over the window")
-        return share * self.inner.joules_between(a[0], b[0])
+        return share * gpu_j
 
 
 class MigMeter(EnergyMeter):
@@ -100,7 +107,7 @@ class MigMeter(EnergyMeter):
     def __init__(self, inner: NvmlMeter, share: float, how: str) -> None:
         self.inner, self.share = inner, share
         self.source = inner.source + " (MIG share)"
-        self.min_window_s = inner.min_window_s
+        self.min_window_s, self.limit_w = inner.min_window_s, inner.limit_w
         self.attribution = how + "; the parent GPU's energy counter times that share"
 
     def snapshot(self):

@@ -67,14 +67,28 @@ def synthesise(graph: Graph, seed: int = 0) -> tuple[dict[str, np.ndarray], list
     return feeds, notes
 
 
+MAX_NPZ_BYTES = 1 << 30  # the arrays unpacked: a small zip can hold gigabytes of zeros
+
+
 def from_npz(path: Path, graph: Graph) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as data:  # never unpickle user files
-            arrays = {k: data[k] for k in data.files}
-    except FileNotFoundError:
-        raise UsageError(f"{param('inputs')} {path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise InputError(f"{param('inputs')} {path}: not a readable .npz of arrays ({e})") from None
+    """The model's inputs from an .npz: a regular file (files.open_regular: a FIFO or a device is refused at once),
+    never unpickled, its arrays at most MAX_NPZ_BYTES unpacked (checked in the zip's directory before reading)."""
+    from ..files import open_regular
+
+    where = f"{param('inputs')} {path}"
+    with open_regular(path, UsageError, where) as f:
+        try:
+            data = np.load(f, allow_pickle=False)  # never unpickle user files
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise InputError(f"{where}: one array (.npy), not an .npz of arrays named as the model's inputs")
+            with data:
+                unpacked = sum(i.file_size for i in data.zip.infolist())
+                if unpacked > MAX_NPZ_BYTES:
+                    raise InputError(f"{where}: its arrays unpack to {unpacked:,} bytes; at most {MAX_NPZ_BYTES:,} are read")
+                arrays = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError, KeyError) as e:
+            said = "neither an .npz nor an .npy; pickled data is never loaded" if "pickle" in str(e) else str(e)[:200]
+            raise InputError(f"{where}: not a readable .npz of arrays ({said})") from None
     names = [t.name for t in graph.inputs]
     missing = [n for n in names if n not in arrays]
     if missing:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
+import math
 import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError, param
 from ..units import G_PER_KG, J_PER_KWH
+from .meters import LIMIT_MARGIN, POWER_CEILING_W
 from .record import Measurement
 
 CODECARBON_COLUMNS = (
@@ -88,16 +89,24 @@ class CodeCarbonRun:
     gpu_model: str
 
 
-def _float(row: dict, key: str, where: str, required: bool = True) -> float | None:
+MAX_INTERCHANGE_BYTES = 64 << 20  # CodeCarbon appends one ~1 kB row a run: 64 MB is some 60,000 runs
+
+
+def _float(row: dict, key: str, where: str, required: bool = True, positive: bool = False) -> float | None:
+    """A cell as a finite number, >= 0 (> 0 with `positive`); empty is None where not `required`."""
     raw = (row.get(key) or "").strip()
     if not raw:
         if required:
             raise UsageError(f"{where}: column '{key}' is empty")
         return None
     try:
-        return float(raw)
+        v = float(raw)
     except ValueError:
         raise UsageError(f"{where}: column '{key}' is {raw[:30]!r}, not a number") from None
+    if not math.isfinite(v) or v < 0 or (positive and v == 0):
+        raise UsageError(f"{where}: column '{key}' is {raw[:30]!r}: must be a finite number "
+                         f"{'above' if positive else 'of at least'} 0: the row is refused")
+    return v
 
 
 def _joules(kwh: float | None) -> float | None:
@@ -105,46 +114,83 @@ def _joules(kwh: float | None) -> float | None:
 
 
 def read_codecarbon(path: Path) -> list[CodeCarbonRun]:
-    """A CodeCarbon emissions.csv as runs in joules (kWh x 3.6e6)."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise UsageError(f"{path}: cannot read ({e.strerror})") from None
-    reader = csv.DictReader(io.StringIO(text))
+    """A CodeCarbon emissions.csv as runs in joules (kWh x 3.6e6), read through the one reading layer (a FIFO, a
+    device, a bad byte or an oversize cell is one line). A row whose duration is not a positive finite number, or
+    whose energy or emissions are negative or not finite, is refused with its line."""
+    from ..files import read_csv
+
+    header, rows = read_csv(path, UsageError, MAX_INTERCHANGE_BYTES, str(path))
     need = {"duration", "energy_consumed", "cpu_energy", "gpu_energy", "ram_energy"}
-    missing = sorted(need - set(reader.fieldnames or []))
+    missing = sorted(need - set(header))
     if missing:
         raise UsageError(f"{path}: not a CodeCarbon emissions.csv: no column {', '.join(missing)}")
     runs = []
-    for i, r in enumerate(reader, start=2):
+    for i, r in rows:
         where = f"{path}: row {i}"
         j = {k: _joules(_float(r, k, where, False)) for k in ("energy_consumed", "cpu_energy", "gpu_energy", "ram_energy")}
-        runs.append(CodeCarbonRun(r.get("timestamp", ""), r.get("project_name", ""), r.get("run_id", ""),
-                                  r.get("experiment_id", ""), _float(r, "duration", where), j["energy_consumed"],
-                                  j["cpu_energy"], j["gpu_energy"], j["ram_energy"],
-                                  _float(r, "emissions", where, False), r.get("tracking_mode", ""), r.get("cpu_model", ""),
-                                  r.get("gpu_model", "")))
+        seconds = _float(r, "duration", where, positive=True)
+        _plausible_power(max((v for v in j.values() if v is not None), default=0.0), seconds, where)
+        text = {k: _cell(r, k) for k in ("timestamp", "project_name", "run_id", "experiment_id", "tracking_mode", "cpu_model",
+                                          "gpu_model")}
+        runs.append(CodeCarbonRun(text["timestamp"], text["project_name"], text["run_id"], text["experiment_id"],
+                                  seconds, j["energy_consumed"], j["cpu_energy"],
+                                  j["gpu_energy"], j["ram_energy"], _float(r, "emissions", where, False),
+                                  text["tracking_mode"], text["cpu_model"], text["gpu_model"]))
     return runs
 
 
+def _plausible_power(joules: float, seconds: float, where: str) -> None:
+    """One machine's average power at most 1.5 x POWER_CEILING_W (meters.py: a DGX H100's 10.2 kW maximum)."""
+    high = POWER_CEILING_W * LIMIT_MARGIN
+    if joules / seconds > high:
+        raise UsageError(f"{where}: {joules:.4g} J in {seconds:.4g} s is {joules / seconds:.4g} W, above {high:,.0f} W "
+                         f"({LIMIT_MARGIN:g} x a DGX H100's {POWER_CEILING_W:,.0f} W maximum): refused as implausible")
+
+
+def _cell(row: dict, key: str) -> str:
+    v = row.get(key)
+    return v if isinstance(v, str) else ""  # a short row leaves None; a long one's extras sit under None, unread
+
+
+MAX_BATCH = 1 << 20  # as measure --batch
+MAX_ITERATIONS = 10 ** 12
+
+
+def _count(rec: dict, key: str) -> int:
+    """A record's batch or iterations: a whole number of at least 1 (never a boolean, never 2.5 read as 2)."""
+    v = rec[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not v.is_integer()):
+        raise ValueError(f"{key} {v!r} is not a whole number")
+    return int(v)
+
+
 def read_zeus(path: Path) -> list[tuple[str, int, float, float]]:
-    """(model, batch, latency_s per forward, GPU J per item) from Zeus-style measurement records (a JSON object or list)."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as e:
-        raise UsageError(f"{param('zeus')} {path}: cannot read ({e.strerror})") from None
-    except ValueError as e:
-        raise UsageError(f"{param('zeus')} {path}: not JSON ({e})") from None
+    """(model, batch, latency_s per forward, GPU J per item) from Zeus-style measurement records (a JSON object or list),
+    read through the one reading layer. batch and iterations are whole numbers >= 1, time a finite number > 0 and
+    each GPU's joules finite and >= 0; a record that is not is refused with its index."""
+    from ..files import read_json
+
+    data = read_json(path, UsageError, MAX_INTERCHANGE_BYTES, f"{param('zeus')} {path}")
     out = []
     for i, rec in enumerate(data if isinstance(data, list) else [data]):
-        where = f"{path}: record {i}"
+        where = f"{param('zeus')} {path}: record {i}"
         meas = rec.get("measurement", rec) if isinstance(rec, dict) else None
         try:
-            model, batch, iters = str(rec["model"]), int(rec["batch"]), int(rec["iterations"])
-            seconds, gpu = float(meas["time"]), {k: float(v) for k, v in meas["gpu_energy"].items()}
-        except (KeyError, TypeError, ValueError, AttributeError):
+            model, batch, iters = rec["model"], _count(rec, "batch"), _count(rec, "iterations")
+            seconds, gpu = meas["time"], {str(k): v for k, v in meas["gpu_energy"].items()}
+        except ValueError as e:
+            raise UsageError(f"{where}: {e}; batch and iterations count forwards and items") from None
+        except (KeyError, TypeError, AttributeError):
             raise UsageError(f"{where}: need model, batch, iterations and Zeus's time and gpu_energy {{index: J}}") from None
+        numbers = [seconds, *gpu.values()]
+        if not isinstance(model, str) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers):
+            raise UsageError(f"{where}: model must be text, time and gpu_energy's joules numbers")
         if not (batch >= 1 and iters >= 1 and seconds > 0 and gpu and all(v >= 0 for v in gpu.values())):
             raise UsageError(f"{where}: batch, iterations, time and a non-empty gpu_energy must be positive")
+        if batch > MAX_BATCH or iters > MAX_ITERATIONS:
+            raise UsageError(f"{where}: batch {batch:,} or iterations {iters:,} beyond this tool's limits "
+                             f"({MAX_BATCH:,} and {MAX_ITERATIONS:,})")
+        for gpu_index, joules in gpu.items():
+            _plausible_power(joules, seconds, f"{where}: GPU {gpu_index[:20]!r}")
         out.append((model, batch, seconds / iters, sum(gpu.values()) / (iters * batch)))
     return out

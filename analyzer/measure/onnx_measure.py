@@ -50,8 +50,11 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
         notes.append(timing.note)
     energy = None
     if isinstance(meter, EnergyMeter):
-        energy = measure_energy(run, meter, batch, timing.median_s)
-        source = energy.source
+        try:
+            energy = measure_energy(run, meter, batch, timing.median_s)
+            source = energy.source
+        except MeterUnavailable as e:  # an implausible window (check_window): the latency stands, the energy is refused
+            source = f"unavailable: {e}"
         if meter.selection:
             notes.append(meter.selection)
     else:

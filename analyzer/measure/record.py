@@ -55,6 +55,30 @@ class Measurement:
     def from_dict(cls, d: dict[str, Any]) -> "Measurement":
         return cls(**{**d, "latency_s_ci95": tuple(d["latency_s_ci95"])})
 
+    @classmethod
+    def from_checked(cls, d: Any, where: str) -> "Measurement":
+        """A record read from a file: every field typed and in range (RECORD), fields a newer tool added left out;
+        else a UsageError naming `where` and the field."""
+        from ..checks import check
+        from ..errors import UsageError
+
+        if not isinstance(d, dict):
+            raise UsageError(f"{where}: not a measurement record (a JSON object)")
+        try:
+            check({k: d.get(k) for k in RECORD.fields}, RECORD, "")
+            for k, spec in OPTIONAL.items():
+                if d.get(k) is not None:
+                    check(d[k], spec, k)
+        except UsageError as e:
+            raise UsageError(f"{where}: {e.message}") from None
+        if len(d["latency_s_ci95"]) != 2:
+            raise UsageError(f"{where}: latency_s_ci95 must be [low, high]")
+        if d["energy_j_per_item"] == 0 and d.get("energy_provenance") != "estimated":
+            raise UsageError(f"{where}: energy_j_per_item 0 J measured: a stuck or clamped counter (older versions stored "
+                             "one as 0 J); measure it again or remove the line")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls.from_dict({k: v for k, v in d.items() if k in known and not (v is None and k in OPTIONAL)})
+
     def key(self) -> tuple:
         """What makes two measurements comparable: same model bytes and settings on the same machine."""
         return (self.sha256, self.backend, self.batch, self.provider, self.threads, self.opt_level,
@@ -76,3 +100,26 @@ def now_utc() -> str:
     from datetime import datetime, timezone
 
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _schema():
+    from ..checks import BOOL, TEXT, List, Map, Num, Obj, Opt
+    from .meters import LIMIT_MARGIN, POWER_CEILING_W
+
+    seconds, watts = Num(0, 1e7), Num(0, POWER_CEILING_W * LIMIT_MARGIN)
+    joules = Num(0, 1e9)  # per item: a forward of the largest model on the largest machine is some kJ
+    record = Obj({"model": TEXT, "sha256": TEXT, "backend": TEXT, "batch": Num(1, 1 << 20, integer=True), "provider": TEXT,
+                  "threads": Opt(Num(1, 1 << 16, integer=True)), "opt_level": TEXT, "runtime_version": TEXT, "cpu_model": TEXT,
+                  "session_creation_s": seconds, "latency_s_median": Num(1e-12, 1e7), "latency_s_p10": seconds,
+                  "latency_s_p90": seconds, "latency_s_ci95": List(seconds), "ci_rel": Num(0, 1e6), "converged": BOOL,
+                  "iterations": Num(0, 1e15, integer=True), "warmup_iterations": Num(0, 1e15, integer=True),
+                  "throughput_per_s": Num(0, 1e15), "energy_j_per_item": Opt(joules),
+                  "dynamic_energy_j_per_item": Opt(Num(-1e9, 1e9)),  # the busy minus idle share: noise can make it < 0
+                  "idle_power_w": Opt(watts), "avg_power_w": Opt(watts), "energy_source": TEXT})
+    optional = {"dims": Map(Num(1, 1 << 31, integer=True)), "notes": List(TEXT), "node": Map(TEXT), "measured_at": TEXT,
+                "energy_provenance": TEXT, "energy_method": TEXT, "energy_j_per_item_band": List(joules),
+                "energy_parts_j_per_item": Map(joules), "energy_attribution": TEXT}
+    return record, optional
+
+
+RECORD, OPTIONAL = _schema()

@@ -14,8 +14,21 @@ import threading
 import time
 from typing import Callable, Iterable, Protocol
 
+import math
+
 from ..errors import MeterUnavailable
-from .meters import EnergyMeter
+from .meters import EnergyMeter, counter_delta, power_ceiling_w
+
+
+def check_sample(meter: EnergyMeter, seconds: float, watts: float) -> None:
+    """One power reading held for `seconds`: finite, non-negative watts within the meter's ceiling (meters.py
+    power_ceiling_w) over a positive time; else MeterUnavailable (a 9e16 W tegrastats line is not a measurement)."""
+    high, why = power_ceiling_w(meter)
+    if not (isinstance(watts, (int, float)) and math.isfinite(watts) and 0 <= watts <= high):
+        raise MeterUnavailable(f"{meter.source}: a reading of {watts!r} W is outside 0..{high:,.6g} W ({why}): refused as "
+                               "implausible")
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise MeterUnavailable(f"{meter.source}: a sample lasting {seconds!r} s; samples must last a positive time")
 
 
 class PowerIntegrator(EnergyMeter):
@@ -26,6 +39,7 @@ class PowerIntegrator(EnergyMeter):
         self.read_w, self.clock, self.source = read_w, clock, source
         self.lock = threading.Lock()
         self.t, self.w = clock(), read_w()  # a sensor that cannot be read fails here, with its reason
+        check_sample(self, 1.0, self.w)
         self.energy_j, self.error = 0.0, ""
         self.stop = threading.Event()
         if interval_s:
@@ -42,7 +56,9 @@ class PowerIntegrator(EnergyMeter):
     def _sample(self) -> float:
         with self.lock:
             t, w = self.clock(), self.read_w()
-            self.energy_j += (w + self.w) / 2 * max(t - self.t, 0.0)
+            if t > self.t:  # two readings at one time add nothing (the clock is monotonic)
+                check_sample(self, t - self.t, w)
+                self.energy_j += (w + self.w) / 2 * (t - self.t)
             self.t, self.w = t, w
             return self.energy_j
 
@@ -52,7 +68,7 @@ class PowerIntegrator(EnergyMeter):
         return self._sample()
 
     def joules_between(self, a: float, b: float) -> float:
-        return max(b - a, 0.0)
+        return counter_delta(a, b, None, self.source)
 
     def close(self) -> None:
         self.stop.set()
@@ -97,6 +113,7 @@ class StreamMeter(EnergyMeter):
         try:
             for line in lines:
                 for seconds, watts in self.parser.feed(line):
+                    check_sample(self, seconds, watts)
                     with self.lock:
                         self.energy_j += watts * seconds
                         self.samples += 1
@@ -110,7 +127,7 @@ class StreamMeter(EnergyMeter):
             return self.energy_j
 
     def joules_between(self, a: float, b: float) -> float:
-        return max(b - a, 0.0)
+        return counter_delta(a, b, None, self.source)
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..errors import MeterUnavailable
-from .meters import UJ_PER_J, EnergyMeter
+from .meters import UJ_PER_J, EnergyMeter, counter_delta
 from .sampling import PowerIntegrator
 
 HWMON = Path("/sys/class/hwmon")
@@ -51,7 +51,8 @@ def chips(root: Path = HWMON) -> dict[str, list[Path]]:
 
 
 class HwmonEnergyMeter(EnergyMeter):
-    """Sum of energyN_input counters (microjoules, cumulative). A counter that goes back (a reset) counts 0."""
+    """Sum of energyN_input counters (microjoules, cumulative). A counter that goes back (a reset; hwmon states no
+    range to wrap at) is refused (meters.counter_delta), never counted as 0."""
 
     min_window_s = 1.0
 
@@ -65,7 +66,7 @@ class HwmonEnergyMeter(EnergyMeter):
         return tuple(_number(f) for f in self.files)
 
     def joules_between(self, a, b) -> float:
-        return sum(max(y - x, 0.0) for x, y in zip(a, b)) / UJ_PER_J
+        return sum(counter_delta(x, y, None, f"{self.source} {f.name}") for f, x, y in zip(self.files, a, b)) / UJ_PER_J
 
 
 def energy_files(folder: Path, label: re.Pattern | None = None) -> list[Path]:

@@ -17,7 +17,7 @@ import subprocess
 from typing import Callable
 
 from ..errors import MeterUnavailable
-from .meters import UJ_PER_J, EnergyMeter
+from .meters import UJ_PER_J, EnergyMeter, counter_delta
 from .sysfs import TOTAL_RAIL
 
 ENERGY_KEY = "Accumulated Energy (uJ)"
@@ -81,13 +81,20 @@ class RocmSmiMeter(EnergyMeter):
         return sum(energy[d] for d in self.devices)
 
     def joules_between(self, a: float, b: float) -> float:
-        return max(b - a, 0.0)
+        return counter_delta(a, b, None, self.source)  # a counter reset (a driver reload) is refused, not 0 J
 
 
 # ---- Apple silicon: powermetrics -----------------------------------------------------------------------------
 
 _PM_HEADER = re.compile(r"\*\*\* Sampled system activity .*\(([\d.]+)\s*ms elapsed\) \*\*\*")
 _PM_POWER = re.compile(r"^(CPU|GPU|ANE) Power:\s*([\d.]+)\s*(mW|W)\s*$")
+
+
+def _pm_number(text: str, line: str) -> float:
+    try:
+        return float(text)
+    except ValueError:  # '1.2.3' matches [\d.]+
+        raise MeterUnavailable(f"powermetrics: {text[:30]!r} is not a number in the line {line.strip()[:120]!r}") from None
 
 
 class PowermetricsParser:
@@ -114,11 +121,11 @@ class PowermetricsParser:
         m = _PM_HEADER.search(line)
         if m:
             out = self._close()
-            self.elapsed_s, self.seen_header = float(m.group(1)) / 1e3, True
+            self.elapsed_s, self.seen_header = _pm_number(m.group(1), line) / 1e3, True
             return out
         p = _PM_POWER.match(line.strip())
         if p and self.elapsed_s is not None and p.group(1) not in self.parts:
-            self.parts[p.group(1)] = float(p.group(2)) / (1e3 if p.group(3) == "mW" else 1)
+            self.parts[p.group(1)] = _pm_number(p.group(2), line) / (1e3 if p.group(3) == "mW" else 1)
         return []
 
     def end(self) -> list[tuple[float, float]]:

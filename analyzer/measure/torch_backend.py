@@ -124,7 +124,12 @@ def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sam
             meter = auto_meter("cuda" if dev.type == "cuda" else "cpu", dev.index or 0)
         except MeterUnavailable as e:
             meter = e
-    energy = measure_energy(run, meter, batch, timing.median_s) if isinstance(meter, EnergyMeter) else None
+    energy = None
+    if isinstance(meter, EnergyMeter):
+        try:
+            energy = measure_energy(run, meter, batch, timing.median_s)
+        except MeterUnavailable as e:  # an implausible window (check_window): the latency stands, the energy is refused
+            meter = e
     if energy and meter.selection:
         notes.append(meter.selection)
     source = energy.source if energy else (f"unavailable: {meter}" if meter is not None else "unavailable: no meter requested")

@@ -4,7 +4,6 @@ batch, latency_s or latency_ms_median, optional energy_j_per_item or energy_j_pe
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from ..errors import UsageError, param
 from ..count.profile import profile_onnx
 from .training import OPTIMIZERS, PRECISIONS, TrainingSample
 
+MAX_CSV_BYTES = 64 << 20  # a calibration CSV: one short row a measured forward
 _RUNTIME_NAMES = {"cuda-graph": "graph", "cudagraph": "graph", "graph": "graph", "eager": "eager", "ort": "ort"}
 
 
@@ -29,12 +29,12 @@ def _model_path(raw: str, base: Path, models_dir: Path | None) -> Path:
 
 
 def _csv_rows(csv_path: Path, parse) -> list:
-    """parse(row, 'FILE: row N') for each row of a CSV; a missing file is a usage error."""
-    try:
-        with open(csv_path, newline="") as f:
-            return [parse(r, f"{csv_path}: row {i}") for i, r in enumerate(csv.DictReader(f), start=2)]
-    except FileNotFoundError:
-        raise UsageError(f"{param('csv')} {csv_path}: no such file") from None
+    """parse(row, 'FILE: row N') for each row of a CSV, read through the one reading layer (files.read_csv: a missing
+    file, a FIFO, a device, a bad byte or an oversize cell is one usage error)."""
+    from ..files import read_csv
+
+    _, rows = read_csv(csv_path, UsageError, MAX_CSV_BYTES, f"{param('csv')} {csv_path}")
+    return [parse(r, f"{csv_path}: row {i}") for i, r in rows]
 
 
 def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None,
@@ -55,7 +55,7 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
 
         if not measurements.exists():
             raise UsageError(f"{param('measurements')} {measurements}: no such file")
-        found = read(measurements)
+        found = read(measurements, f"{param('measurements')} {measurements}")
         if device_kind is not None:
             kinds = sorted({m.node.get("fleet_resource") or m.node.get("device") or m.cpu_model for m in found})
             found = [m for m in found if device_kind == m.node.get("fleet_resource")
@@ -125,7 +125,7 @@ def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str,
 
         if not Path(measurements).exists():
             raise UsageError(f"{param('measurements')} {measurements}: no such file")
-        for m in read(Path(measurements)):
+        for m in read(Path(measurements), f"{param('measurements')} {measurements}"):
             if m.opt_level.startswith("train:"):
                 _, opt, prec = m.opt_level.split(":", 2)
                 rows.append((m.model, prec, m.batch, opt, m.latency_s_median, m.energy_j_per_item, m.measured_at[:10]))

@@ -35,7 +35,11 @@ def rows_to_parquet(rows: list[dict[str, Any]], out: Path) -> None:
         import pyarrow.parquet as pq
     except ImportError:
         raise UsageError("parquet export needs pyarrow: pip install 'nas-analyzer[parquet]'") from None
-    try:
-        pq.write_table(pa.Table.from_pylist([flatten(r) for r in rows]), str(out))
-    except OSError as e:
-        raise UsageError(f"{param('out')} {out}: cannot write ({e})") from None
+    from ..files import atomic_path
+
+    table = pa.Table.from_pylist([flatten(r) for r in rows])
+    with atomic_path(out, UsageError, f"{param('out')} {out}") as tmp:  # a failed write leaves the old file whole
+        try:
+            pq.write_table(table, str(tmp))
+        except pa.ArrowException as e:
+            raise UsageError(f"{param('out')} {out}: cannot write ({e})") from None

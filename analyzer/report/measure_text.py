@@ -70,10 +70,12 @@ def render_codecarbon(runs) -> None:
     def j(v):
         return "n/a (empty in the file)" if v is None else f"{v:.4g} J"
 
-    for r in runs:
+    from .safe import terminal
+
+    for r in runs:  # every text field is the file's: control characters shown escaped (safe.terminal)
         power = f", avg {r.energy_j / r.duration_s:.4g} W" if r.energy_j is not None and r.duration_s else ""
         kg = "" if r.emissions_kg is None else f", {r.emissions_kg:.4g} kg CO2e"
-        print(f"{r.timestamp:<19} {r.project_name or '-'}/{r.experiment_id or r.run_id or '-'}: {r.duration_s:.4g} s, "
-              f"{j(r.energy_j)} (cpu {j(r.cpu_energy_j)}, gpu {j(r.gpu_energy_j)}, ram {j(r.ram_energy_j)})"
-              f"{power}{kg}; CodeCarbon {r.tracking_mode or '?'} mode on {r.cpu_model or '?'}"
-              + (f" + {r.gpu_model}" if r.gpu_model else ""))
+        print(terminal(f"{r.timestamp:<19} {r.project_name or '-'}/{r.experiment_id or r.run_id or '-'}: {r.duration_s:.4g} s, "
+                       f"{j(r.energy_j)} (cpu {j(r.cpu_energy_j)}, gpu {j(r.gpu_energy_j)}, ram {j(r.ram_energy_j)})"
+                       f"{power}{kg}; CodeCarbon {r.tracking_mode or '?'} mode on {r.cpu_model or '?'}"
+                       + (f" + {r.gpu_model}" if r.gpu_model else "")))

@@ -23,13 +23,16 @@ def ranking_csv(rows: list[dict[str, Any]]) -> str:
 
 def write_outputs(out: Path, record: dict[str, Any], flag_of: Callable[[str], str] | None = None) -> None:
     """Write the three files; the JSON first (complete and valid), so a failure later leaves a readable record.
+    Each is written atomically (files.write_atomic): a failed write leaves the file that was there whole.
     `flag_of` names the parameters of what would flip the verdict as the caller's options."""
+    from ..files import write_atomic
     from .html import render_html
 
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "analysis.json").write_text(json.dumps(record, indent=2, allow_nan=False) + "\n")
-        (out / "ranking.csv").write_text(ranking_csv(record["ranking"]))
-        (out / "report.html").write_text(render_html(record, flag_of=flag_of))
     except OSError as e:
         raise UsageError(f"{param('out')} {out}: cannot write ({e.strerror})") from None
+    for name, text in (("analysis.json", lambda: json.dumps(record, indent=2, allow_nan=False) + "\n"),
+                       ("ranking.csv", lambda: ranking_csv(record["ranking"])),
+                       ("report.html", lambda: render_html(record, flag_of=flag_of))):
+        write_atomic(out / name, text(), UsageError, f"{param('out')} {out / name}")

@@ -1,0 +1,203 @@
+"""Every decoder family as its config defines it (issue #40): real config.json files of public decoders
+(tests/data/decoder_configs/SOURCES.toml gives each one's source, licence and published size) give their published
+parameter counts, total and active, and the KV cache per token of their published architecture; model types the
+tool does not model are refused by name; class defaults, MLP kinds, blocks, norms and key names are read per family
+(closed forms on small configs)."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from analyzer.count.decoder_graph import graph, kv_bytes_per_token, params
+from analyzer.errors import AnalyzerError
+from analyzer.load.decoder_families import load
+from analyzer.load.hf_config import read_config, spec_from_dict
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "tests" / "data" / "decoder_configs"
+SOURCES = tomllib.loads((DATA / "SOURCES.toml").read_text())
+
+
+def _file(key: str, entry: dict) -> Path:
+    if "path" in entry:
+        return ROOT / entry["path"]
+    return DATA / entry.get("file", f"{key}.json")
+
+
+def _published(text: str) -> tuple[float, float]:
+    """A published figure and half a unit of its last digit: '6.74B' -> (6.74e9, 0.005e9); '124,439,808' exact."""
+    m = re.fullmatch(r"([\d.,]+)\s*([MB]?)", text)
+    assert m, text
+    digits, unit = m.group(1).replace(",", ""), {"": 1, "M": 1e6, "B": 1e9}[m.group(2)]
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    return float(digits) * unit, (0.5 * 10.0 ** -decimals * unit if unit != 1 else 0.0)
+
+
+def _agrees(ours: float, text: str, truncated: bool = False) -> bool:
+    """Within 0.5% of the published figure, or, where the publisher rounds coarser than that, within its rounding
+    (`truncated`: where it cuts the digits, from the figure up to one unit of its last digit)."""
+    value, half_unit = _published(text)
+    if truncated:
+        return value <= ours < value + 2 * half_unit
+    return abs(ours - value) <= max(0.005 * value, half_unit)
+
+
+CONFIGS = sorted(SOURCES["config"].items())
+
+
+@pytest.mark.parametrize("key, entry", CONFIGS, ids=[k for k, _ in CONFIGS])
+def test_real_configs_give_their_published_sizes_and_cache(key, entry):
+    spec = read_config(_file(key, entry))
+    assert spec.family == entry["family"] and not spec.notes
+    total, active = params(spec)
+    pub = entry["published"]
+    assert _agrees(total, pub["total"]), f"{key}: {total:,} against {pub['total']} ({entry['where']})"
+    cut = entry.get("truncated", [])
+    assert _agrees(active, pub.get("active", pub["total"]), "active" in cut), f"{key}: active {active:,} against {pub.get('active')}"
+    if "non_embedding" in pub:
+        embedding = spec.vocab_size * spec.hidden_size * (1 if spec.tie_embeddings else 2)
+        assert _agrees(total - embedding, pub["non_embedding"]), f"{key}: non-embedding {total - embedding:,}"
+    layers, kv_heads, head_dim = entry["kv"]
+    assert kv_bytes_per_token(spec, 2) == 2 * 2 * layers * kv_heads * head_dim
+    if "window" in entry:
+        assert [spec.sliding_window, spec.window_layers] == entry["window"]
+
+
+def test_the_real_configs_cover_the_families_of_the_issue():
+    covered = {e["family"] for e in SOURCES["config"].values()}
+    wanted = {"llama", "mistral", "mixtral", "qwen", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "gemma", "gemma2", "gemma3",
+              "phi-msft", "phi3", "gpt2", "gptj", "gpt_neox", "falcon", "starcoder2", "gpt_bigcode", "cohere", "olmo2",
+              "internlm2", "baichuan", "chatglm", "deepseek", "stablelm"}
+    assert wanted <= covered, wanted - covered
+    for key, e in SOURCES["config"].items():  # every file says where it came from and under which licence
+        assert e.get("where") and e.get("model_licence") and _file(key, e).is_file()
+
+
+@pytest.mark.parametrize("key", sorted(SOURCES["refused"]))
+def test_real_configs_of_other_kinds_are_refused_by_name(key):
+    e = SOURCES["refused"][key]
+    with pytest.raises(AnalyzerError) as err:
+        read_config(DATA / f"{key}.json")
+    msg = str(err.value)
+    assert f"model_type '{e['model_type']}'" in msg and e["phrase"] in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("cfg, phrase", [
+    ({"model_type": "t5", "d_model": 512, "num_layers": 6, "vocab_size": 32128}, "an encoder-decoder"),
+    ({"model_type": "bart", "d_model": 768, "encoder_layers": 6}, "an encoder-decoder"),
+    ({"model_type": "roberta", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072,
+      "vocab_size": 50265}, "an encoder"),
+    ({"model_type": "vit", "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12}, "a vision model"),
+    ({"model_type": "clip", "text_config": {}, "vision_config": {}}, "a vision model"),
+    ({"model_type": "mamba", "hidden_size": 768, "num_hidden_layers": 24, "vocab_size": 50280}, "a recurrent model"),
+    ({"model_type": "qwen3_next", "hidden_size": 2048, "num_hidden_layers": 48, "num_attention_heads": 16}, "hybrid"),
+    ({"model_type": "deepseek_v3", "hidden_size": 7168, "kv_lora_rank": 512}, "multi-head latent attention"),
+    ({"architectures": ["BertForMaskedLM"], "hidden_size": 768}, "an encoder"),
+    ({"model_type": "mystery", "n_embd": 768, "n_layer": 12}, "not a decoder family this tool reads"),
+])
+def test_other_model_kinds_are_refused_by_name_with_what_to_do(cfg, phrase):
+    with pytest.raises(AnalyzerError) as e:
+        spec_from_dict(cfg, "m", "m.json")
+    msg = str(e.value)
+    assert phrase in msg and "\n" not in msg and msg.startswith("m.json")
+    if "encoder" in phrase or "vision" in phrase:
+        assert "ONNX" in msg
+
+
+LLAMA = dict(model_type="llama", hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
+             num_key_value_heads=2, vocab_size=100)
+H, I, L, V, KV = 64, 96, 3, 100, 2 * 16  # kv width: 2 heads of 16
+
+
+def _layer(attn: int, mlp: int, norms: int) -> int:
+    return L * (attn + mlp + norms)
+
+
+@pytest.mark.parametrize("cfg, expected", [
+    # Llama: q, k, v, o; SwiGLU; two RMSNorms; final norm; untied head
+    (LLAMA, _layer(H * (H + 2 * KV) + H * H, 3 * H * I, 2 * H) + H + 2 * V * H),
+    # an unknown type with Llama's keys: the same count, with a note
+    ({**LLAMA, "model_type": "my_llama"}, _layer(H * (H + 2 * KV) + H * H, 3 * H * I, 2 * H) + H + 2 * V * H),
+    # Gemma: the class ties the embeddings; Gemma-2: four norms a layer
+    ({**LLAMA, "model_type": "gemma", "head_dim": 16}, _layer(H * (H + 2 * KV) + H * H, 3 * H * I, 2 * H) + H + V * H),
+    ({**LLAMA, "model_type": "gemma2", "head_dim": 16}, _layer(H * (H + 2 * KV) + H * H, 3 * H * I, 4 * H) + H + V * H),
+    # StarCoder2: plain GELU MLP, biases everywhere, LayerNorm (weight and bias), tied
+    ({**LLAMA, "model_type": "starcoder2"}, _layer(H * (H + 2 * KV) + (H + 2 * KV) + H * H + H, 2 * H * I + I + H, 4 * H) + 2 * H + V * H),
+    # Cohere: parallel block with one bias-free LayerNorm, tied
+    ({**LLAMA, "model_type": "cohere"}, _layer(H * (H + 2 * KV) + H * H, 3 * H * I, H) + H + V * H),
+    # OLMo: a LayerNorm without parameters
+    ({**LLAMA, "model_type": "olmo"}, _layer(H * (H + 2 * KV) + H * H, 3 * H * I, 0) + 2 * V * H),
+    # Qwen2: q, k and v biases
+    ({**LLAMA, "model_type": "qwen2"}, _layer(H * (H + 2 * KV) + (H + 2 * KV) + H * H, 3 * H * I, 2 * H) + H + 2 * V * H),
+    # Qwen-1: intermediate_size is twice the gated width; c_attn's bias; no key/value grouping
+    ({**LLAMA, "model_type": "qwen", "num_key_value_heads": None, "intermediate_size": 2 * I},
+     _layer(H * 3 * H + 3 * H + H * H, 3 * H * I, 2 * H) + H + 2 * V * H),
+    # GPT-J: no attention biases, MLP biases, one LayerNorm, LM head bias, untied; n_inner absent: 4 x n_embd
+    ({"model_type": "gptj", "n_embd": H, "n_layer": L, "n_head": 4, "vocab_size": V},
+     _layer(4 * H * H, 2 * H * 4 * H + 4 * H + H, 2 * H) + 2 * H + 2 * V * H + V),
+    # GPTBigCode: multi_query (one key/value head) by default, learned positions, tied
+    ({"model_type": "gpt_bigcode", "n_embd": H, "n_layer": L, "n_head": 4, "vocab_size": V, "n_positions": 32},
+     _layer(H * (H + 2 * 16) + (H + 2 * 16) + H * H + H, 2 * H * 4 * H + 4 * H + H, 4 * H) + 2 * H + V * H + 32 * H),
+    # Falcon (RW): multi_query, parallel_attn with one LayerNorm, no biases, tied, 4 x hidden MLP
+    ({"model_type": "RefinedWebModel", "hidden_size": H, "n_layer": L, "n_head": 4, "vocab_size": V},
+     _layer(H * (H + 2 * 16) + H * H, 2 * H * 4 * H, 2 * H) + 2 * H + V * H),
+    # ChatGLM: num_layers, ffn_hidden_size (gated), kv_channels, multi_query_group_num, padded_vocab_size
+    ({"model_type": "chatglm", "hidden_size": H, "num_layers": L, "num_attention_heads": 4, "kv_channels": 16, "ffn_hidden_size": I,
+      "multi_query_attention": True, "multi_query_group_num": 2, "padded_vocab_size": V, "add_qkv_bias": True},
+     _layer(H * (H + 2 * KV) + (H + 2 * KV) + H * H, 3 * H * I, 2 * H) + H + 2 * V * H),
+])
+def test_family_structures_in_closed_form(cfg, expected):
+    spec = spec_from_dict(cfg, "m", "m.json")
+    assert params(spec) == (expected, expected)
+    assert bool(spec.notes) == (cfg.get("model_type") == "my_llama")
+
+
+def test_deepseek_moe_keys_shared_experts_and_dense_first_layers():
+    cfg = {**LLAMA, "model_type": "deepseek", "num_key_value_heads": 4, "n_routed_experts": 8, "n_shared_experts": 2,
+           "num_experts_per_tok": 2, "moe_intermediate_size": 24, "first_k_dense_replace": 1, "moe_layer_freq": 1}
+    s = spec_from_dict(cfg, "d")
+    assert (s.num_experts, s.experts_per_token, s.moe_layers, s.shared_expert_intermediate_size) == (8, 2, 2, 48)
+    attn, norms = H * 3 * H + H * H, 2 * H
+    moe_common = H * 8 + 3 * H * 48  # router, two shared experts as one MLP of twice the width, no gate
+    base = L * (attn + norms) + 3 * H * I + 2 * moe_common + H + 2 * V * H
+    assert params(s) == (base + 2 * 8 * 3 * H * 24, base + 2 * 2 * 3 * H * 24)
+    assert not any(op.name == "shared_expert_gate" for op in graph(s))
+
+
+def test_window_patterns_per_family():
+    g2 = spec_from_dict({**LLAMA, "model_type": "gemma2", "num_hidden_layers": 5, "head_dim": 16}, "g")
+    assert (g2.sliding_window, g2.window_layers) == (4096, 3)  # layers 0, 2, 4
+    g3 = spec_from_dict({**LLAMA, "model_type": "gemma3_text", "num_hidden_layers": 13, "head_dim": 16, "sliding_window": 512,
+                         "sliding_window_pattern": 6}, "g")
+    assert (g3.sliding_window, g3.window_layers) == (512, 11)  # layers 5 and 11 full
+    m = spec_from_dict({**LLAMA, "model_type": "mistral"}, "m")  # MistralConfig's default window
+    assert (m.sliding_window, m.window_layers) == (4096, L)
+    assert spec_from_dict({**LLAMA, "model_type": "mistral", "sliding_window": None}, "m").window_layers == 0
+    q = spec_from_dict({**LLAMA, "model_type": "qwen2", "use_sliding_window": True, "sliding_window": 64, "max_window_layers": 1}, "q")
+    assert (q.sliding_window, q.window_layers) == (64, 2)
+    assert spec_from_dict({**LLAMA, "model_type": "qwen2", "sliding_window": 64, "max_window_layers": 1}, "q").window_layers == 0
+
+
+def test_the_family_table_names_each_default_s_source():
+    fams = load()
+    for f in {f.name: f for f in fams.by_type.values()}.values():
+        assert "Config" in f.source and ("configuration_" in f.source), f.name
+    assert fams.by_type["gemma2"].tie_word_embeddings and fams.by_type["cohere"].tie_word_embeddings
+    assert fams.by_type["starcoder2"].tie_word_embeddings and not fams.by_type["llama"].tie_word_embeddings
+    assert fams.by_architecture("Qwen2ForCausalLM").name == "qwen2" and fams.by_architecture("GPT2LMHeadModel").name == "gpt2"
+
+
+def test_a_config_without_model_type_is_read_by_its_architecture_with_a_note():
+    cfg = {k: v for k, v in LLAMA.items() if k != "model_type"} | {"architectures": ["Gemma2ForCausalLM"], "head_dim": 16}
+    s = spec_from_dict(cfg, "g")
+    assert s.family == "gemma2" and "architectures" in s.notes[0]
+
+
+def test_a_multimodal_config_is_read_from_its_text_config_with_a_note(tmp_path):
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps({"model_type": "llava", "text_config": LLAMA, "vision_config": {"model_type": "clip_vision_model"}}))
+    s = read_config(p)
+    assert s.family == "llama" and "not counted" in s.notes[0]

@@ -97,6 +97,10 @@ def test_real_configs_of_other_kinds_are_refused_by_name(key):
     ({"model_type": "deepseek_v3", "hidden_size": 7168, "kv_lora_rank": 512}, "multi-head latent attention"),
     ({"architectures": ["BertForMaskedLM"], "hidden_size": 768}, "an encoder"),
     ({"model_type": "mystery", "n_embd": 768, "n_layer": 12}, "not a decoder family this tool reads"),
+    ({"model_type": "mystery_next", "hidden_size": 2048, "num_hidden_layers": 48, "num_attention_heads": 16, "intermediate_size": 5120,
+      "vocab_size": 151936, "full_attention_interval": 4, "linear_num_value_heads": 32}, "hybrid"),
+    ({"model_type": "minicpm", "hidden_size": 2304, "num_hidden_layers": 40, "num_attention_heads": 36, "intermediate_size": 5760,
+      "vocab_size": 122753, "num_experts": 8, "num_experts_per_tok": 2}, "has routed experts ('num_experts')"),
 ])
 def test_other_model_kinds_are_refused_by_name_with_what_to_do(cfg, phrase):
     with pytest.raises(AnalyzerError) as e:
@@ -201,3 +205,17 @@ def test_a_multimodal_config_is_read_from_its_text_config_with_a_note(tmp_path):
     p.write_text(json.dumps({"model_type": "llava", "text_config": LLAMA, "vision_config": {"model_type": "clip_vision_model"}}))
     s = read_config(p)
     assert s.family == "llama" and "not counted" in s.notes[0]
+
+
+@pytest.mark.parametrize("edit, phrase", [
+    (lambda t: t.replace('mlp = "plain"', 'mlp = "swish"', 1), "mlp 'swish' is not one of"),
+    (lambda t: t.replace('model_types = ["mistral"]', 'model_types = ["llama"]'), "model_type 'llama' is also in family"),
+    (lambda t: t.replace('tie_word_embeddings = true', 'tie_word_embeddings = 1', 1), "tie_word_embeddings must be true or false"),
+    (lambda t: t.replace('rules = ["chatglm"]', 'rules = ["chatglm", "magic"]'), "rules ['magic'] unknown"),
+])
+def test_a_broken_family_table_is_one_line_naming_the_file(tmp_path, edit, phrase):
+    text = (ROOT / "profiles" / "decoder-families.toml").read_text()
+    (tmp_path / "decoder-families.toml").write_text(edit(text))
+    with pytest.raises(AnalyzerError) as e:
+        load(str(tmp_path))
+    assert phrase in str(e.value) and "decoder-families.toml" in str(e.value) and "\n" not in str(e.value)

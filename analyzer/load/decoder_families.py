@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AnalyzerError
-from ..paths import shipped_profiles
+from ..paths import _PKG, shipped_profiles
 
 FILE = "decoder-families.toml"
 MLP = ("gated", "plain")
@@ -104,6 +104,8 @@ def load(folder: str = "") -> Families:
     from ..files import read_toml
 
     path = Path(folder or shipped_profiles()) / FILE
+    if not folder and not path.is_file():  # a NAS_ANALYZER_PROFILES folder of hardware only: the package's own table
+        path = next((p / FILE for p in (_PKG / "_profiles", _PKG.parent / "profiles") if (p / FILE).is_file()), path)
     data = read_toml(path, AnalyzerError)
     where = str(path)
     fams = data.get("family")

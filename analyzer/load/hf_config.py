@@ -29,12 +29,15 @@ from .small_files import read_bounded
 
 MAX_CONFIG_BYTES = 4 << 20  # a config.json is a few kB; a larger file is not one
 MAX_LAYERS = 10_000
-_MAX = {"hidden_size": 1 << 20, "num_attention_heads": 16_384, "num_key_value_heads": 16_384, "head_dim": 65_536,
+_MAX = {"hidden_size": 1 << 20, "num_attention_heads": 16_384, "head_dim": 65_536,
         "intermediate_size": 1 << 24, "vocab_size": 1 << 24, "max_position_embeddings": 1 << 31}
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 _MLA = ("kv_lora_rank", "q_lora_rank")
 _LLAMA_KEYS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size")
 _LAYER_KINDS = ("full_attention", "sliding_attention")
+_EXPERT_KEYS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+_HYBRID_KEYS = ("full_attention_interval", "linear_num_key_heads", "linear_num_value_heads", "attn_layer_period",
+                "attn_layer_indices", "mamba_d_state", "ssm_state_size", "layers_block_type", "hybrid_override_pattern")
 
 
 def is_config(path: Path | str) -> bool:
@@ -103,6 +106,8 @@ def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family,
         refusal = refusal or next(r for r in fams.refused.values() if r.kind == "mla")
     if refusal is None and mtype not in fams.by_type:
         refusal = fams.refusal_by_architecture(arch) if arch else None
+        if refusal is None and any(d.get(k) is not None for k in _HYBRID_KEYS):  # Qwen3-Next, Jamba, Nemotron-H, ...
+            refusal = next(r for r in fams.refused.values() if r.kind == "hybrid")
     if refusal is not None:
         raise ModelLoadError(f"{where}: model_type '{mtype or arch}' is {refusal.what}: not priced from a config; {refusal.instead}")
     if mtype in fams.by_type:
@@ -112,6 +117,10 @@ def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family,
     if by_arch is not None:
         notes.append(f"{said}: read as {by_arch.name} by its architectures ({arch})")
         return by_arch, mtype
+    experts = next((k for k in _EXPERT_KEYS if d.get(k)), None)
+    if experts is not None:  # priced as a dense Llama it would be wrong by the experts' weights
+        raise ModelLoadError(f"{where}: {said} has routed experts ('{experts}') but is not a family this tool knows, so where "
+                             "its experts sit is unknown: give a known model_type (mixtral, qwen2_moe, qwen3_moe, deepseek)")
     if all(d.get(k) is not None for k in _LLAMA_KEYS):
         notes.append(f"{said} is not a family this tool knows; its keys are Llama's, so it is priced as Llama (a SwiGLU "
                      "MLP, RMSNorm, no biases, untied embeddings unless tie_word_embeddings says so): check its published size")

@@ -127,3 +127,37 @@ def test_a_5000_digit_integer_in_a_file(tmp_path):
     p.write_text(json.dumps(LLAMA)[:-1] + ', "rope_theta": ' + "1" * 5000 + "}")
     with pytest.raises(AnalyzerError, match="4,300 digits"):
         read_config(p)
+
+
+# ---- any value in any key of a real config: a spec or one line, never a traceback ------------------------------------
+
+from pathlib import Path  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from analyzer.count.decoder_graph import graph, params  # noqa: E402
+
+REAL = sorted((Path(__file__).resolve().parent / "data" / "decoder_configs").glob("*.json"))
+VALUES = st.one_of(st.none(), st.booleans(), st.integers(-2 ** 40, 2 ** 40), st.sampled_from([0, 1, 2, 3, 2 ** 31, 2 ** 63]),
+                   st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8), st.lists(st.integers(-3, 60), max_size=70),
+                   st.sampled_from([["sliding_attention"] * 3, ["linear_attention"], {"a": 1}, [], "llama", "gemma2"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(REAL), st.data())
+def test_any_value_in_any_key_is_a_spec_or_one_line(path, data):
+    cfg = json.loads(path.read_text())
+    keys = sorted(cfg) + ["num_key_value_heads", "head_dim", "layer_types", "sliding_window", "mlp_only_layers",
+                          "first_k_dense_replace", "max_window_layers", "num_experts", "n_routed_experts", "text_config"]
+    for _ in range(data.draw(st.integers(1, 3))):
+        cfg[data.draw(st.sampled_from(keys))] = data.draw(VALUES)
+    try:
+        spec = spec_from_dict(cfg, "m", "m.json")
+    except AnalyzerError as e:
+        assert "\n" not in str(e) and str(e).startswith("m.json") and len(str(e)) < 800
+        return
+    total, active = params(spec)
+    assert 0 < active <= total and spec.window_layers <= spec.num_layers and spec.moe_layers <= spec.num_layers
+    assert 1 <= spec.experts_per_token <= spec.num_experts or spec.num_experts == 0
+    assert graph(spec)

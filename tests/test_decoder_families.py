@@ -219,3 +219,26 @@ def test_a_broken_family_table_is_one_line_naming_the_file(tmp_path, edit, phras
     with pytest.raises(AnalyzerError) as e:
         load(str(tmp_path))
     assert phrase in str(e.value) and "decoder-families.toml" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_multimodal_gemma3_reads_its_text_config_with_the_class_defaults_named():
+    """Gemma-3-4B's published config leaves heads and vocabulary in text_config to Gemma3TextConfig's defaults; the
+    language model is the Gemma 3 report's 675M embedding + 3,209M non-embedding (Table 1), the vision tower not."""
+    cfg = {"model_type": "gemma3", "vision_config": {"model_type": "siglip_vision_model"},
+           "text_config": {"model_type": "gemma3_text", "hidden_size": 2560, "intermediate_size": 10240, "num_hidden_layers": 34,
+                           "sliding_window": 1024}}
+    s = spec_from_dict(cfg, "gemma-3-4b")
+    assert _agrees(params(s)[0], "3884M") and (s.num_heads, s.num_kv_heads, s.vocab_size) == (8, 4, 262208)
+    assert (s.sliding_window, s.window_layers) == (1024, 34 - 34 // 6)
+    assert "not counted" in s.notes[0] and "num_attention_heads, num_key_value_heads, vocab_size not in the config" in s.notes[1]
+
+
+def test_phi_3_5_moe_and_command_r7b_shapes():
+    """Phi-3.5-MoE (the published config's sizes): 41.9B total, 6.6B active (model card microsoft/Phi-3.5-MoE-instruct)."""
+    pm = dict(model_type="phimoe", hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+              intermediate_size=6400, vocab_size=32064, num_local_experts=16, num_experts_per_tok=2, attention_bias=True,
+              lm_head_bias=True, sliding_window=131072)
+    total, active = params(spec_from_dict(pm, "phi-3.5-moe"))
+    assert _agrees(total, "41.9B") and _agrees(active, "6.6B")
+    c2 = spec_from_dict({**LLAMA, "model_type": "cohere2", "num_hidden_layers": 8}, "c")
+    assert (c2.sliding_window, c2.window_layers, c2.norms_per_layer, c2.tie_embeddings) == (4096, 6, 1, True)

@@ -35,6 +35,7 @@ _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp
 _MLA = ("kv_lora_rank", "q_lora_rank")
 _LLAMA_KEYS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size")
 _LAYER_KINDS = ("full_attention", "sliding_attention")
+_SIZES = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size")
 _EXPERT_KEYS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
 _HYBRID_KEYS = ("full_attention_interval", "linear_num_key_heads", "linear_num_value_heads", "attn_layer_period",
                 "attn_layer_indices", "mamba_d_state", "ssm_state_size", "layers_block_type", "hybrid_override_pattern")
@@ -83,11 +84,16 @@ def spec_from_dict(d: dict[str, Any], name: str, source: str = "") -> DecoderSpe
         d = {**d["text_config"], "torch_dtype": d["text_config"].get("torch_dtype", d.get("torch_dtype"))}
         d.setdefault("model_type", outer)
         notes.append(f"read from text_config (the language model of a '{outer}' config): its vision or audio parts are not counted")
+    elif isinstance(d.get("vision_config"), dict):
+        notes.append("its vision tower (vision_config) is not counted: the language model only")
     fam, mtype = _family_of(d, where, notes)
     r = _Reader(d, where, fam)
     fields = _shape(r, fam)
     fields.update(_moe(r, fam, fields["num_layers"], fields["intermediate_size"]))
     fields.update(_windows(r, fam, fields["num_layers"]))
+    if r.defaulted:
+        cls = fam.source.split(",")[0]
+        notes.append(f"{', '.join(sorted(r.defaulted))} not in the config: {cls}'s defaults used")
     return DecoderSpec(name=name, model_type=mtype or fam.name, weight_dtype=_dtype(d), source=source, family=fam.name,
                        notes=tuple(notes), **fields)
 
@@ -135,6 +141,7 @@ class _Reader:
 
     def __init__(self, d: dict[str, Any], where: str, fam: Family) -> None:
         self.d, self.where, self.fam = d, where, fam
+        self.defaulted: set[str] = set()  # sizes the class's defaults gave (said in a note)
 
     def _find(self, names: tuple[str, ...]) -> tuple[str, Any]:
         for k in names:
@@ -142,6 +149,8 @@ class _Reader:
                 return k, self.d[k]
         for k in names:
             if self.fam.defaults.get(k) is not None:
+                if k in _SIZES:
+                    self.defaulted.add(k)
                 return k, self.fam.defaults[k]
         return (names[0] if names else ""), None
 

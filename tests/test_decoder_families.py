@@ -242,3 +242,14 @@ def test_phi_3_5_moe_and_command_r7b_shapes():
     assert _agrees(total, "41.9B") and _agrees(active, "6.6B")
     c2 = spec_from_dict({**LLAMA, "model_type": "cohere2", "num_hidden_layers": 8}, "c")
     assert (c2.sliding_window, c2.window_layers, c2.norms_per_layer, c2.tie_embeddings) == (4096, 6, 1, True)
+
+
+def test_a_real_llava_config_is_its_language_model_with_llama_s_class_sizes():
+    e = SOURCES["multimodal"]["llava-1_5-7b"]
+    s = read_config(DATA / e["file"])
+    base, _ = _published(SOURCES["config"][e["language_model"]]["published"]["total"])
+    assert params(s)[0] == 6_738_415_616 + 2 * 64 * 4096 and abs(params(s)[0] - base) < 0.005 * base
+    assert "vision or audio parts are not counted" in s.notes[0] and "LlamaConfig's defaults used" in s.notes[1]
+    with pytest.raises(AnalyzerError, match="no 'vocab_size'"):  # a top-level config gives its sizes
+        spec_from_dict({"model_type": "gemma3_text", "hidden_size": 1152, "num_hidden_layers": 26, "num_attention_heads": 4,
+                        "intermediate_size": 6912}, "g", "g.json")

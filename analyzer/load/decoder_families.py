@@ -59,6 +59,7 @@ class Family:
     rules: tuple[str, ...] = ()
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     defaults: dict[str, Any] = field(default_factory=dict)
+    text_defaults: dict[str, Any] = field(default_factory=dict)  # sizes, inside a multimodal config's text_config only
 
     def names(self, canonical: str) -> tuple[str, ...]:
         """The config keys that give `canonical` (Llama's name), first present wins; () where the family has none."""
@@ -167,7 +168,11 @@ def _family(name: str, t: dict[str, Any], where: str) -> Family:
         if k not in CANONICAL or not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise AnalyzerError(f"{where}: keys.{k} must be one of {', '.join(CANONICAL)} with a list of config keys")
     kw["keys"] = {k: tuple(v) for k, v in keys.items()}
-    kw["defaults"] = dict(t.get("defaults", {}))
+    for key in ("defaults", "text_defaults"):
+        v = t.get(key, {})
+        if not isinstance(v, dict):
+            raise AnalyzerError(f"{where}: {key} must be a table of config keys and values")
+        kw[key] = dict(v)
     return Family(**kw)
 
 

@@ -79,7 +79,8 @@ def spec_from_dict(d: dict[str, Any], name: str, source: str = "") -> DecoderSpe
     if not isinstance(d, dict):
         raise ModelLoadError(f"{where}: a config holds a JSON object, not {type(d).__name__}")
     notes: list[str] = []
-    if isinstance(d.get("text_config"), dict):
+    nested = isinstance(d.get("text_config"), dict)
+    if nested:
         outer = d.get("model_type")
         d = {**d["text_config"], "torch_dtype": d["text_config"].get("torch_dtype", d.get("torch_dtype"))}
         d.setdefault("model_type", outer)
@@ -87,7 +88,7 @@ def spec_from_dict(d: dict[str, Any], name: str, source: str = "") -> DecoderSpe
     elif isinstance(d.get("vision_config"), dict):
         notes.append("its vision tower (vision_config) is not counted: the language model only")
     fam, mtype = _family_of(d, where, notes)
-    r = _Reader(d, where, fam)
+    r = _Reader(d, where, fam, nested)
     fields = _shape(r, fam)
     fields.update(_moe(r, fam, fields["num_layers"], fields["intermediate_size"]))
     fields.update(_windows(r, fam, fields["num_layers"]))
@@ -139,8 +140,9 @@ def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family,
 class _Reader:
     """The config's values under the family's key names, with the family's defaults, each checked as it is read."""
 
-    def __init__(self, d: dict[str, Any], where: str, fam: Family) -> None:
+    def __init__(self, d: dict[str, Any], where: str, fam: Family, nested: bool = False) -> None:
         self.d, self.where, self.fam = d, where, fam
+        self.defaults = {**fam.text_defaults, **fam.defaults} if nested else fam.defaults
         self.defaulted: set[str] = set()  # sizes the class's defaults gave (said in a note)
 
     def _find(self, names: tuple[str, ...]) -> tuple[str, Any]:
@@ -148,10 +150,10 @@ class _Reader:
             if self.d.get(k) is not None:
                 return k, self.d[k]
         for k in names:
-            if self.fam.defaults.get(k) is not None:
+            if self.defaults.get(k) is not None:
                 if k in _SIZES:
                     self.defaulted.add(k)
-                return k, self.fam.defaults[k]
+                return k, self.defaults[k]
         return (names[0] if names else ""), None
 
     def int(self, key: str, default: int | None = None, lo: int = 1, hi: int = 1 << 31, canonical: bool = True) -> int:
@@ -168,7 +170,7 @@ class _Reader:
     def bool(self, key: str, default: bool) -> bool:
         v = self.d.get(key)
         if v is None:
-            v = self.fam.defaults.get(key)
+            v = self.defaults.get(key)
         if v is None:
             return default
         if not isinstance(v, bool):
@@ -295,7 +297,7 @@ def _windows(r: _Reader, fam: Family, layers: int) -> dict[str, int]:
     """The sliding window and the layers that use it: layer_types where given, else the family's pattern."""
     d = r.d
     present = "sliding_window" in d
-    raw = d.get("sliding_window") if present else fam.defaults.get("sliding_window")
+    raw = d.get("sliding_window") if present else r.defaults.get("sliding_window")
     if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 1 << 31):
         raise ModelLoadError(f"{r.where}: 'sliding_window' is {_show(raw)}; expected a whole number of positions from 1 to "
                              "2^31, or null")

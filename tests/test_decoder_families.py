@@ -253,3 +253,18 @@ def test_a_real_llava_config_is_its_language_model_with_llama_s_class_sizes():
     with pytest.raises(AnalyzerError, match="no 'vocab_size'"):  # a top-level config gives its sizes
         spec_from_dict({"model_type": "gemma3_text", "hidden_size": 1152, "num_hidden_layers": 26, "num_attention_heads": 4,
                         "intermediate_size": 6912}, "g", "g.json")
+
+
+@pytest.mark.parametrize("cfg, published", [
+    # Phi-2 in transformers' own format (model_type phi): HF page microsoft/phi-2, 2.78B
+    (dict(model_type="phi", hidden_size=2560, intermediate_size=10240, num_hidden_layers=32, num_attention_heads=32,
+          num_key_value_heads=32, vocab_size=51200, partial_rotary_factor=0.4), "2,779,683,840"),
+    # Pythia-2.8B (GPT-NeoX): the Pythia model card's table of total parameters
+    (dict(model_type="gpt_neox", hidden_size=2560, intermediate_size=10240, num_hidden_layers=32, num_attention_heads=32,
+          vocab_size=50304), "2,775,208,960"),
+    # GPT-NeoX-20B: Black et al. 2022, 'GPT-NeoX-20B', 20,554,567,680 parameters
+    (dict(model_type="gpt_neox", hidden_size=6144, intermediate_size=24576, num_hidden_layers=44, num_attention_heads=64,
+          vocab_size=50432), "20,554,567,680"),
+])
+def test_published_architectures_of_families_without_a_stored_config(cfg, published):
+    assert params(spec_from_dict(cfg, "m"))[0] == _published(published)[0]

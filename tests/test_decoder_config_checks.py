@@ -161,3 +161,11 @@ def test_any_value_in_any_key_is_a_spec_or_one_line(path, data):
     assert 0 < active <= total and spec.window_layers <= spec.num_layers and spec.moe_layers <= spec.num_layers
     assert 1 <= spec.experts_per_token <= spec.num_experts or spec.num_experts == 0
     assert graph(spec)
+
+
+def test_names_from_the_config_are_shown_escaped_and_short():
+    evil = "\x1b]0;owned\x07\n" + "x" * 10_000
+    s = spec_from_dict({**LLAMA, "model_type": evil}, "m", "m.json")  # Llama-shaped: priced, with a note
+    assert s.notes and all(n.isprintable() and len(n) < 400 for n in s.notes)
+    msg = refused({"model_type": evil, "n_embd": 8}, "not a decoder family")
+    assert msg.isprintable()

@@ -84,7 +84,8 @@ def spec_from_dict(d: dict[str, Any], name: str, source: str = "") -> DecoderSpe
         outer = d.get("model_type")
         d = {**d["text_config"], "torch_dtype": d["text_config"].get("torch_dtype", d.get("torch_dtype"))}
         d.setdefault("model_type", outer)
-        notes.append(f"read from text_config (the language model of a '{outer}' config): its vision or audio parts are not counted")
+        notes.append(f"read from text_config (the language model of a {_name(str(outer))} config): its vision or audio parts are "
+                     "not counted")
     elif isinstance(d.get("vision_config"), dict):
         notes.append("its vision tower (vision_config) is not counted: the language model only")
     fam, mtype = _family_of(d, where, notes)
@@ -108,6 +109,7 @@ def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family,
     mtype = mtype or ""
     archs = d.get("architectures")
     arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else ""
+    shown = _name(mtype or arch)
     refusal = fams.refused.get(mtype)
     if any(d.get(k) is not None for k in _MLA):
         refusal = refusal or next(r for r in fams.refused.values() if r.kind == "mla")
@@ -116,13 +118,13 @@ def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family,
         if refusal is None and any(d.get(k) is not None for k in _HYBRID_KEYS):  # Qwen3-Next, Jamba, Nemotron-H, ...
             refusal = next(r for r in fams.refused.values() if r.kind == "hybrid")
     if refusal is not None:
-        raise ModelLoadError(f"{where}: model_type '{mtype or arch}' is {refusal.what}: not priced from a config; {refusal.instead}")
+        raise ModelLoadError(f"{where}: model_type {shown} is {refusal.what}: not priced from a config; {refusal.instead}")
     if mtype in fams.by_type:
         return fams.by_type[mtype], mtype
     by_arch = fams.by_architecture(arch) if arch else None
-    said = f"model_type '{mtype}'" if mtype else "no model_type"
+    said = f"model_type {_name(mtype)}" if mtype else "no model_type"
     if by_arch is not None:
-        notes.append(f"{said}: read as {by_arch.name} by its architectures ({arch})")
+        notes.append(f"{said}: read as {by_arch.name} by its architectures ({_name(arch)})")
         return by_arch, mtype
     experts = next((k for k in _EXPERT_KEYS if d.get(k)), None)
     if experts is not None:  # priced as a dense Llama it would be wrong by the experts' weights
@@ -328,6 +330,11 @@ def _windows(r: _Reader, fam: Family, layers: int) -> dict[str, int]:
     else:  # Gemma-3: each sliding_window_pattern-th layer attends fully, the others slide
         n = layers - layers // r.int("sliding_window_pattern", lo=1, hi=MAX_LAYERS, canonical=False)
     return dict(sliding_window=window if n else 0, window_layers=n)
+
+
+def _name(s: str) -> str:
+    """A name from the config as a message shows it: quoted, printable, at most 40 characters."""
+    return _show(s) if len(s) > 40 or not s.isprintable() else f"'{s}'"
 
 
 def _show(v: Any) -> str:

@@ -268,3 +268,28 @@ def test_a_real_llava_config_is_its_language_model_with_llama_s_class_sizes():
 ])
 def test_published_architectures_of_families_without_a_stored_config(cfg, published):
     assert params(spec_from_dict(cfg, "m"))[0] == _published(published)[0]
+
+
+def test_the_table_s_defaults_are_transformers_own():
+    """Where transformers is installed (the `hf` extra), each family whose class it ships agrees with the table: the
+    tied-embeddings default, every default the table gives that the class still has, and the bias and block keys'
+    defaults. Remote-code families (Qwen-1, ChatGLM, Baichuan, InternLM 1/2, DeepSeekMoE, the old Phi and Falcon
+    configs) are not in transformers and not checked here."""
+    transformers = pytest.importorskip("transformers")
+    checked = []
+    for mt, fam in sorted(load().by_type.items()):
+        try:
+            cls = transformers.AutoConfig.for_model(mt)
+        except ValueError:
+            continue
+        c = getattr(cls, "text_config", None) if mt == "gemma3" else cls
+        assert c.tie_word_embeddings == fam.tie_word_embeddings, mt
+        for key, value in {**fam.defaults, **fam.text_defaults}.items():
+            if key in ("sliding_window_pattern",) or not hasattr(c, key):
+                continue  # transformers 5 derives layer_types from the pattern; see the table's header
+            assert getattr(c, key) == value or (value == 0 and getattr(c, key) is None), (mt, key, getattr(c, key), value)
+        for flag in (fam.qkv_bias, fam.o_bias, fam.mlp_bias, fam.lm_head_bias, fam.block):
+            if flag.key and hasattr(c, flag.key) and getattr(c, flag.key) is not None:
+                assert bool(getattr(c, flag.key)) == flag.default, (mt, flag.key)
+        checked.append(mt)
+    assert len(checked) >= 25, checked

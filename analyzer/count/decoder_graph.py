@@ -76,6 +76,14 @@ def norm_weights(spec: DecoderSpec) -> int:
     return spec.hidden_size * _NORM_PARAMS.get(spec.norm, 1)
 
 
+def qk_norm_weights(spec: DecoderSpec) -> int:
+    """Parameters of a layer's query and key norms: one over head_dim shared by the heads (Qwen3, Gemma-3: a weight;
+    Phi's LayerNorm: a weight and a bias), or one over all query and all key/value heads (OLMo-2, Cohere, StableLM)."""
+    if spec.qk_norm == "head":
+        return 2 * spec.head_dim * (2 if spec.norm == "layer" else 1)
+    return (spec.num_heads + spec.num_kv_heads) * spec.head_dim if spec.qk_norm == "full" else 0
+
+
 def params(spec: DecoderSpec) -> tuple[int, int]:
     """(total, active) parameters: every weight, and those one token meets (k of the routed experts; the embedding
     table counts in both, as published counts do). Per layer: the attention's projections (and their biases), its
@@ -85,7 +93,7 @@ def params(spec: DecoderSpec) -> tuple[int, int]:
     q, kv = spec.num_heads * hd, spec.num_kv_heads * hd
     norm = norm_weights(spec)
     attn = h * (q + 2 * kv) + q * h + (q + 2 * kv if spec.qkv_bias else 0) + (h if spec.o_bias else 0)
-    attn += {"head": 2 * hd, "full": q + kv}.get(spec.qk_norm, 0)
+    attn += qk_norm_weights(spec)
     dense = _mlp_params(spec, spec.intermediate_size)
     per_expert = _mlp_params(spec, spec.moe_intermediate_size) if spec.num_experts else 0
     shared = _mlp_params(spec, spec.shared_expert_intermediate_size) + \
@@ -153,7 +161,7 @@ def graph(spec: DecoderSpec, dt: Dtypes = Dtypes()) -> list[DecoderOp]:
 
     norm_flops = 4 if spec.norm == "rms" else 7
     norm_w = norm_weights(spec) * w
-    qk_w = {"head": 2 * hd, "full": q + kv}.get(spec.qk_norm, 0) * w
+    qk_w = qk_norm_weights(spec) * w
     # embedding lookup: the rows read, the hidden state written (a learned position table: a second gather and an add)
     ops.append(DecoderOp("embedding", "layout", "layout", 1, _vec(), _vec(tokens=h if spec.learned_positions else 0),
                          _vec(tokens=h * (w + a) * (2 if spec.learned_positions else 1)), _vec(tokens=h)))

@@ -1,12 +1,13 @@
 """The family table against the models transformers builds (torch and the `hf` extra): a small config of each
 family, built with random weights by transformers' own classes, has exactly the parameters this tool counts from
-the config alone. This checks the structure (norms, biases, blocks, experts, tied heads) beyond the defaults."""
+the config alone, and its KV cache after a 5-token forward holds exactly the keys and values per token counted. This
+checks the structure (norms, biases, blocks, experts, tied heads, key/value heads) beyond the defaults."""
 
 import warnings
 
 import pytest
 
-from analyzer.count.decoder_graph import params
+from analyzer.count.decoder_graph import kv_bytes_per_token, params
 from analyzer.load.hf_config import spec_from_dict
 
 pytestmark = pytest.mark.torch
@@ -39,9 +40,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_a_small_model_of_each_family_has_the_parameters_counted_from_its_config(name):
+def test_a_small_model_of_each_family_has_the_parameters_and_cache_counted_from_its_config(name):
     transformers = pytest.importorskip("transformers")
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
     extra = CASES[name]
     mt = extra.get("model_type", name)
     cfg = {k: v for k, v in {**TINY, **extra, "model_type": mt}.items() if v is not None}
@@ -51,4 +52,9 @@ def test_a_small_model_of_each_family_has_the_parameters_counted_from_its_config
         hf = transformers.AutoConfig.for_model(mt, **{k: v for k, v in cfg.items() if k != "model_type"})
         model = transformers.AutoModelForCausalLM.from_config(hf)
     built = sum(p.numel() for p in model.parameters())  # a tied head is one tensor, counted once
-    assert params(spec_from_dict(cfg, name))[0] == built
+    spec = spec_from_dict(cfg, name)
+    assert params(spec)[0] == built
+    with torch.no_grad():
+        cache = model.eval()(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
+    cached = sum(getattr(layer, kv).numel() for layer in cache.layers for kv in ("keys", "values"))
+    assert kv_bytes_per_token(spec, 1) * 5 == cached  # one byte an element: elements per token

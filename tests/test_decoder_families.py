@@ -293,3 +293,9 @@ def test_the_table_s_defaults_are_transformers_own():
                 assert bool(getattr(c, flag.key)) == flag.default, (mt, flag.key)
         checked.append(mt)
     assert len(checked) >= 25, checked
+
+
+def test_every_rule_the_table_may_name_has_its_reader():
+    from analyzer.load import decoder_families, hf_config
+
+    assert set(decoder_families.RULES) == set(hf_config._RULES)

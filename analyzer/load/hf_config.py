@@ -18,6 +18,7 @@ multimodal model's language part) is read from there, with a note that the rest 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -190,58 +191,95 @@ class _Reader:
         if not isinstance(v, list) or len(v) > layers:
             raise ModelLoadError(f"{self.where}: '{key}' must be a list of at most {layers:,} layer indices (one per layer), "
                                  f"not {_show(v) if not isinstance(v, list) else f'a list of {len(v):,}'}")
-        if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < layers for i in v):
-            raise ModelLoadError(f"{self.where}: '{key}' holds {_show(next(i for i in v if not (isinstance(i, int) and not isinstance(i, bool) and 0 <= i < layers)))}; "
-                                 f"expected layer indices from 0 to {layers - 1}")
+        bad = next((i for i in v if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers), None)
+        if bad is not None or None in v:
+            raise ModelLoadError(f"{self.where}: '{key}' holds {_show(bad)}; expected layer indices from 0 to {layers - 1}")
         return set(v)
+
+
+@dataclass
+class _Layout:
+    """What the family's rules may change, as they read their own keys (see _RULES)."""
+
+    heads: int
+    kv: int
+    parallel: bool
+    norms: int
+    norm: str
+    qk_norm: str
+    positions: str
+    inter: int
+
+
+def _multi_query(r: _Reader, x: _Layout) -> None:  # GPTBigCode: one key/value head unless multi_query is false
+    x.kv = 1 if r.bool("multi_query", True) else x.heads
+
+
+def _falcon(r: _Reader, x: _Layout) -> None:
+    """Falcon: parallel_attn with one LayerNorm; new_decoder_architecture: num_kv_heads groups and two LayerNorms
+    (num_ln_in_parallel_attn); otherwise multi_query (one key/value head, the default) or as many as the heads."""
+    x.parallel = r.bool("parallel_attn", True)
+    if r.bool("new_decoder_architecture", False):
+        kv_key = "num_kv_heads" if r.d.get("num_kv_heads") is not None else "n_head_kv"
+        x.kv = r.int(kv_key, x.heads, hi=x.heads, canonical=False)
+        x.norms = r.int("num_ln_in_parallel_attn", 2, hi=2, canonical=False) if x.parallel else 2
+    else:
+        x.kv = 1 if r.bool("multi_query", True) else x.heads
+        x.norms = 1 if x.parallel else 2
+    x.positions = "alibi" if r.bool("alibi", False) else "rotary"
+
+
+def _chatglm(r: _Reader, x: _Layout) -> None:  # key/value groups only with multi_query_attention; rmsnorm or LayerNorm
+    if r.bool("multi_query_attention", False):
+        x.kv = r.int("multi_query_group_num", hi=x.heads, canonical=False)
+    x.norm = "rms" if r.bool("rmsnorm", True) else "layer"
+
+
+def _stablelm(r: _Reader, x: _Layout) -> None:  # a parallel block keeps one norm; per-head q/k LayerNorms, no bias
+    x.parallel = r.bool("use_parallel_residual", False)
+    x.norms = 1 if x.parallel else 2
+    x.qk_norm = "full" if r.bool("qk_layernorm", False) else ""
+
+
+def _use_qk_norm(r: _Reader, x: _Layout) -> None:  # Cohere: LayerNorms over every query and key/value head
+    x.qk_norm = "full" if r.bool("use_qk_norm", False) else x.qk_norm
+
+
+def _qk_layernorm(r: _Reader, x: _Layout) -> None:  # Phi: one LayerNorm over head_dim for q and one for k
+    x.qk_norm = "head" if r.bool("qk_layernorm", False) else x.qk_norm
+
+
+def _qwen1_half_intermediate(r: _Reader, x: _Layout) -> None:  # Qwen-1 writes twice the gated width (w1, w2 each half)
+    if x.inter % 2:
+        raise ModelLoadError(f"{r.where}: intermediate_size {x.inter} is odd; Qwen-1 gives twice the gated MLP's width")
+    x.inter //= 2
+
+
+# the family table's `rules`, each reading the keys only its family has; inner_4x is read with intermediate_size
+_RULES = {"multi_query": _multi_query, "falcon": _falcon, "chatglm": _chatglm, "stablelm": _stablelm,
+          "use_qk_norm": _use_qk_norm, "qk_layernorm": _qk_layernorm, "qwen1_half_intermediate": _qwen1_half_intermediate,
+          "inner_4x": lambda r, x: None}
 
 
 def _shape(r: _Reader, fam: Family) -> dict[str, Any]:
     """Widths, depth, heads, MLP, vocabulary, norms, biases and positions, with the family's rules applied."""
-    rules = fam.rules
     hidden = r.int("hidden_size", hi=_MAX["hidden_size"])
     layers = r.int("num_hidden_layers", hi=MAX_LAYERS)  # first: everything per layer is bounded by it
     heads = r.int("num_attention_heads", hi=_MAX["num_attention_heads"])
     kv = r.int("num_key_value_heads", heads, hi=heads) if fam.names("num_key_value_heads") else heads
-    parallel, norms, norm, qk_norm, positions = r.flag(fam.block), fam.norms_per_layer, fam.norm, fam.qk_norm, fam.positions
-    if "multi_query" in rules:  # GPTBigCode: one key/value head
-        kv = 1 if r.bool("multi_query", True) else heads
-    if "falcon" in rules:
-        parallel = r.bool("parallel_attn", True)
-        if r.bool("new_decoder_architecture", False):
-            kv = r.int("num_kv_heads", None, hi=heads, canonical=False) if r.d.get("num_kv_heads") is not None else \
-                r.int("n_head_kv", heads, hi=heads, canonical=False)
-            norms = r.int("num_ln_in_parallel_attn", 2, hi=2, canonical=False) if parallel else 2
-        else:
-            kv = 1 if r.bool("multi_query", True) else heads
-            norms = 1 if parallel else 2
-        positions = "alibi" if r.bool("alibi", False) else "rotary"
-    if "chatglm" in rules:
-        if r.bool("multi_query_attention", False):
-            kv = r.int("multi_query_group_num", hi=heads, canonical=False)
-        norm = "rms" if r.bool("rmsnorm", True) else "layer"
-    if "stablelm" in rules:
-        parallel = r.bool("use_parallel_residual", False)
-        norms = 1 if parallel else 2
-        qk_norm = "full" if r.bool("qk_layernorm", False) else ""
-    if "use_qk_norm" in rules and r.bool("use_qk_norm", False):
-        qk_norm = "full"
-    if "qk_layernorm" in rules and r.bool("qk_layernorm", False):
-        qk_norm = "head"
-    if heads % kv:
-        raise ModelLoadError(f"{r.where}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}")
-    inter = r.int("intermediate_size", 4 * hidden if "inner_4x" in rules else (0 if fam.moe == "qwen" else None), lo=0,
+    inter = r.int("intermediate_size", 4 * hidden if "inner_4x" in fam.rules else (0 if fam.moe == "qwen" else None), lo=0,
                   hi=_MAX["intermediate_size"])
-    if "qwen1_half_intermediate" in rules:  # Qwen-1 writes twice the gated width (w1 and w2 are each half)
-        if inter % 2:
-            raise ModelLoadError(f"{r.where}: intermediate_size {inter} is odd; Qwen-1 gives twice the gated MLP's width")
-        inter //= 2
-    learned = r.int("max_position_embeddings", hi=_MAX["max_position_embeddings"]) if positions == "learned" else 0
-    return dict(hidden_size=hidden, num_layers=layers, num_heads=heads, num_kv_heads=kv, head_dim=_head_dim(r, fam, hidden, heads),
-                intermediate_size=inter, vocab_size=r.int("vocab_size", hi=_MAX["vocab_size"]),
-                tie_embeddings=r.bool("tie_word_embeddings", fam.tie_word_embeddings), gated_mlp=fam.mlp == "gated", norm=norm,
-                norms_per_layer=norms, parallel_block=parallel, qkv_bias=r.flag(fam.qkv_bias), o_bias=r.flag(fam.o_bias),
-                mlp_bias=r.flag(fam.mlp_bias), lm_head_bias=r.flag(fam.lm_head_bias), qk_norm=qk_norm, learned_positions=learned,
+    x = _Layout(heads, kv, r.flag(fam.block), fam.norms_per_layer, fam.norm, fam.qk_norm, fam.positions, inter)
+    for rule in fam.rules:
+        _RULES[rule](r, x)
+    if heads % x.kv:
+        raise ModelLoadError(f"{r.where}: num_attention_heads {heads} is not a multiple of num_key_value_heads {x.kv}")
+    learned = r.int("max_position_embeddings", hi=_MAX["max_position_embeddings"]) if x.positions == "learned" else 0
+    return dict(hidden_size=hidden, num_layers=layers, num_heads=heads, num_kv_heads=x.kv, head_dim=_head_dim(r, fam, hidden, heads),
+                intermediate_size=x.inter, vocab_size=r.int("vocab_size", hi=_MAX["vocab_size"]),
+                tie_embeddings=r.bool("tie_word_embeddings", fam.tie_word_embeddings), gated_mlp=fam.mlp == "gated", norm=x.norm,
+                norms_per_layer=x.norms, parallel_block=x.parallel, qkv_bias=r.flag(fam.qkv_bias), o_bias=r.flag(fam.o_bias),
+                mlp_bias=r.flag(fam.mlp_bias), lm_head_bias=r.flag(fam.lm_head_bias), qk_norm=x.qk_norm, learned_positions=learned,
                 max_position_embeddings=r.int("max_position_embeddings", 0, lo=0, hi=_MAX["max_position_embeddings"]))
 
 

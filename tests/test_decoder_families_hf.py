@@ -36,6 +36,7 @@ CASES = {
     "olmo": {"head_dim": None}, "olmo2": {"head_dim": None}, "stablelm": {"head_dim": None}, "phi3": {"head_dim": None},
     "stablelm-parallel": {"model_type": "stablelm", "use_parallel_residual": True, "qk_layernorm": True, "use_qkv_bias": True, "head_dim": None},
     "internlm3": {"qkv_bias": True, "bias": True},
+    "exaone": {}, "exaone4": {}, "arcee": {}, "nemotron": {}, "glm": {}, "glm4": {}, "olmo3": {"head_dim": None},
 }
 
 
@@ -58,3 +59,41 @@ def test_a_small_model_of_each_family_has_the_parameters_and_cache_counted_from_
         cache = model.eval()(torch.tensor([[1, 2, 3, 4, 5]]), use_cache=True).past_key_values
     cached = sum(getattr(layer, kv).numel() for layer in cache.layers for kv in ("keys", "values"))
     assert kv_bytes_per_token(spec, 1) * 5 == cached  # one byte an element: elements per token
+
+
+@pytest.mark.slow
+def test_every_causal_lm_transformers_ships_is_exact_noted_or_refused():
+    """Each model type transformers can build as a causal LM (a small config, weights on the meta device): this tool
+    reads its config without a note and counts exactly the parameters transformers builds, or says in a note what it
+    assumed (an unknown type priced as Llama, a vision tower not counted), or refuses it in one line. Never a silent
+    wrong count."""
+    transformers = pytest.importorskip("transformers")
+    torch = pytest.importorskip("torch")
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    from analyzer.errors import AnalyzerError
+
+    exact, noted, refused = [], [], []
+    transformers.logging.set_verbosity_error()
+    for mt in sorted(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                hf = transformers.AutoConfig.for_model(mt, **{k: v for k, v in TINY.items()})
+                with torch.device("meta"):
+                    model = transformers.AutoModelForCausalLM.from_config(hf)
+            cfg = hf.to_dict()
+        except Exception:  # noqa: BLE001 - a class that will not build from a small config is not this test's subject
+            continue
+        try:
+            spec = spec_from_dict(cfg, mt, "c.json")
+        except AnalyzerError as e:
+            assert "\n" not in str(e)
+            refused.append(mt)
+            continue
+        if spec.notes:
+            noted.append(mt)
+            continue
+        assert params(spec)[0] == sum(p.numel() for p in model.parameters()), mt
+        exact.append(mt)
+    assert len(exact) >= 30, exact

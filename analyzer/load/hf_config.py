@@ -38,6 +38,8 @@ _LLAMA_KEYS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "inter
 _LAYER_KINDS = ("full_attention", "sliding_attention")
 _SIZES = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size")
 _EXPERT_KEYS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+_GATED_ACTS = ("silu", "swish", "swiglu")  # Llama's MLP: SiLU-gated; relu2, gelu, xielu MLPs are built otherwise
+_RECURRENT_KEYS = ("time_step_rank", "conv_kernel", "ssm_cfg", "rescale_every")  # Mamba, RWKV: a state, not a cache
 _HYBRID_KEYS = ("full_attention_interval", "linear_num_key_heads", "linear_num_value_heads", "attn_layer_period",
                 "attn_layer_indices", "mamba_d_state", "ssm_state_size", "layers_block_type", "hybrid_override_pattern")
 
@@ -116,8 +118,9 @@ def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family,
         refusal = refusal or next(r for r in fams.refused.values() if r.kind == "mla")
     if refusal is None and mtype not in fams.by_type:
         refusal = fams.refusal_by_architecture(arch) if arch else None
-        if refusal is None and any(d.get(k) is not None for k in _HYBRID_KEYS):  # Qwen3-Next, Jamba, Nemotron-H, ...
-            refusal = next(r for r in fams.refused.values() if r.kind == "hybrid")
+        for kind, keys in (("hybrid", _HYBRID_KEYS), ("recurrent", _RECURRENT_KEYS)):  # Qwen3-Next, Jamba; Mamba, RWKV
+            if refusal is None and any(d.get(k) is not None for k in keys):
+                refusal = next(r for r in fams.refused.values() if r.kind == kind)
     if refusal is not None:
         raise ModelLoadError(f"{where}: model_type {shown} is {refusal.what}: not priced from a config; {refusal.instead}")
     if mtype in fams.by_type:
@@ -131,6 +134,10 @@ def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family,
     if experts is not None:  # priced as a dense Llama it would be wrong by the experts' weights
         raise ModelLoadError(f"{where}: {said} has routed experts ('{experts}') but is not a family this tool knows, so where "
                              "its experts sit is unknown: give a known model_type (mixtral, qwen2_moe, qwen3_moe, deepseek)")
+    act = next((d[k] for k in ("hidden_act", "hidden_activation", "activation_function") if d.get(k) is not None), "silu")
+    if all(d.get(k) is not None for k in _LLAMA_KEYS) and act not in _GATED_ACTS:
+        raise ModelLoadError(f"{where}: {said} is not a family this tool knows, and its MLP activation {_show(act)} is not "
+                             "Llama's SiLU-gated one, so its MLP's shape is unknown: not priced from a config")
     if all(d.get(k) is not None for k in _LLAMA_KEYS):
         notes.append(f"{said} is not a family this tool knows; its keys are Llama's, so it is priced as Llama (a SwiGLU "
                      "MLP, RMSNorm, no biases, untied embeddings unless tie_word_embeddings says so): check its published size")

@@ -84,8 +84,18 @@ class Run:
                                    identity_of(arch, file), devices, kind))
         return sid
 
-    def close_span(self, span_id: str, status: str = "ok") -> None:
-        self.log.write({"k": "s-", "id": span_id, "t": self.clock(), "status": status})
+    def close_span(self, span_id: str, status: str = "ok", t: float | None = None) -> None:
+        self.log.write({"k": "s-", "id": span_id, "t": self.clock() if t is None else t, "status": status})
+
+    def record_span(self, name: str, start_t: float, end_t: float, *, status: str = "ok", arch: str | None = None,
+                    kind: str = "trial", **params: Any) -> str:
+        """A span that already ended (a library's callback reports a trial after it finished), on this run's clock."""
+        if not (end_t >= start_t):
+            raise UsageError(f"{param('end_t')} {end_t!r}: a span cannot end before it starts ({start_t!r})")
+        sid = new_span_id()
+        self.log.write(open_record(sid, name, start_t, None, params, identity_of(arch), None, kind))
+        self.close_span(sid, status, end_t)
+        return sid
 
 
 def resolve_run_site(site: Site | None, profiles: Any = None, **given: Any) -> tuple[Site, Any]:

@@ -61,6 +61,15 @@ def open_record(span_id: str, name: str, t: float, parent: str | None, params: d
             "devices": list(devices) if devices else None, "kind": kind, "pid": os.getpid()}
 
 
+def append_to(path: str | Path, record: dict[str, Any]) -> None:
+    """One record appended to a run's log from anywhere (another process, a pickled callback)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        append_line(fd, record)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def child_span(name: str, *, arch: str | None = None, file: str | Path | None = None, devices: tuple[str, ...] | None = None,
                clock: Callable[[], float] = time.time, **params: Any) -> Iterator[str | None]:

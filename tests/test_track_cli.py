@@ -1,0 +1,86 @@
+"""`nas-analyzer track -- COMMAND` and the tracker's safety (issue #37): the command's exit code, spans a child process
+opens through $NAS_ANALYZER_TRACK_LOG, a command that cannot start, and a run killed with SIGKILL."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import analyzer
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "analyzer", *args], capture_output=True, text=True, env=ENV,
+                          cwd=ROOT, timeout=timeout)
+
+
+CHILD = """
+import sys, time, analyzer
+for i in range(2):
+    with analyzer.child_span(f"trial{i}", arch=f"arch{i}", lr=0.01):
+        t = time.time() + 0.2
+        while time.time() < t:
+            pass
+    time.sleep(0.1)
+sys.exit(3)
+"""
+
+
+def test_track_runs_the_command_keeps_its_exit_code_and_its_spans(tmp_path):
+    log, csv = tmp_path / "run.jsonl", tmp_path / "emissions.csv"
+    p = cli("track", "--name", "cli-run", "--meter", "estimate", "--no-store", "--log", str(log), "--pue", "1.2",
+            "--grid-gco2e-per-kwh", "300", "--emissions-csv", str(csv), "--format", "json", "--", sys.executable, "-c", CHILD)
+    assert p.returncode == 3, p.stderr
+    d = json.loads(p.stdout)
+    assert d["status"] == "complete" and d["exit_status"] == 3 and d["name"] == "cli-run"
+    assert [s["name"] for s in d["spans"]] == ["trial0", "trial1"] and [s["identity"] for s in d["spans"]] == ["arch0", "arch1"]
+    assert {s["pid"] for s in d["spans"]} != {0}  # written by the child process
+    spans_j = sum(s["energy_j"] for s in d["spans"]) + sum(d["idle_j"].values())
+    assert spans_j == pytest.approx(d["total_energy_j"], rel=1e-9)
+    assert d["account"]["pue"] == 1.2 and csv.read_text().count("\n") == 2
+
+
+def test_a_command_that_cannot_start_is_one_line_and_a_nonzero_exit(tmp_path):
+    p = cli("track", "--no-store", "--log", str(tmp_path / "r.jsonl"), "--", "no-such-command-here", "x")
+    assert p.returncode == 2 and p.stderr.strip().splitlines() == ["error: cannot start 'no-such-command-here': no such executable"]
+    assert not (tmp_path / "r.jsonl").exists()
+    p = cli("track", "--no-store")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1
+
+
+KILLED = """
+import sys, time, analyzer
+with analyzer.track("killed-run", meter="estimate", interval_s=0.02, store=sys.argv[1], log=sys.argv[2], pue=1.1, grid=200) as run:
+    with run.trial("forever", arch="a"):
+        time.sleep(600)
+"""
+
+
+def test_kill_9_keeps_every_flushed_reading_and_marks_the_run_incomplete(tmp_path):
+    store, log = tmp_path / "s.sqlite", tmp_path / "run.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(store), str(log)], env=ENV, cwd=ROOT)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and (not log.exists() or log.read_text().count('"k":"r"') < 15):
+            time.sleep(0.05)
+        seen = log.read_text().count('"k":"r"')
+        assert seen >= 15
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    r = analyzer.load_run("killed-run", store=store)
+    assert r.status == "incomplete" and r.readings >= seen and r.total_energy_j > 0
+    assert r.spans[0]["status"] == "open" and r.spans[0]["energy_j"] == pytest.approx(r.total_energy_j, rel=0.2)
+    with sqlite3.connect(store) as c:
+        assert c.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        (payload,) = c.execute("SELECT payload FROM results WHERE kind='search-run'").fetchone()
+    assert json.loads(payload)["status"] == "incomplete"  # marked on the read

@@ -118,3 +118,23 @@ def _span_row(s: Span, acct: RunAccount, total_j: float) -> dict[str, Any]:
             "seconds": (s.end - s.start) if s.end is not None else None, "energy_j": j, "self_energy_j": sum(s.self_j.values()),
             "energy_j_by_meter": dict(s.energy_j), "facility_energy_kwh": acct.facility_energy_kwh * share,
             "co2e_kg": acct.co2e_kg * share, "embodied_co2e_kg": acct.embodied_co2e_kg * share if acct.embodied_co2e_kg is not None else None}
+
+
+def measured_search_cost(run: TrackedRun) -> Any:
+    """The run as a search's cost (account/search_cost.py's record): its operational CO2e with the meters' band
+    (log-uniform between its ends when a meter estimated), its facility kWh and embodied share, at its own site."""
+    from .search_cost import SearchCost
+
+    a = run.account
+    hours = run.seconds / 3600
+    chips = float(run.meters and max(sum(m.startswith("gpu") for m in run.meters), 1))
+    notes = [n for n in run.notes if not n.startswith("no hardware named")]
+    if run.status != "complete":
+        notes.append(f"search run {run.run_id} is {run.status}: its cost is what was measured up to its last reading, a lower bound")
+    desc = (f"measured search run {run.run_id} ({run.status}; {run.seconds:,.4g} s, {run.total_energy_j:,.4g} J device, "
+            f"{len(run.spans)} span(s), meters {', '.join(k + ' ' + v['provenance'] for k, v in run.meters.items())})")
+    inputs = [{"name": "search_run", "value": run.run_id, "unit": "", "kind": "measured" if a.co2e_low_kg == a.co2e_high_kg
+               else "estimated", "source": f"nas-analyzer track, log {run.log}"}, *a.inputs]
+    return SearchCost(a.co2e_kg, a.co2e_low_kg, a.co2e_high_kg, a.facility_energy_kwh, a.embodied_co2e_kg or 0.0, desc,
+                      run.hardware, a.grid_gco2e_per_kwh / 1000,
+                      a.facility_energy_kwh / (hours * chips) if hours > 0 else None, site_from_dict(run.site), inputs, notes)

@@ -47,3 +47,20 @@ def render_run(d: dict[str, Any], console: Console, quiet: bool = False) -> None
                              f"({tr.get('rss_note')})"))
     console.print(escape(f"log: {d['log']}"))
     notes(d["notes"], console)
+
+
+def _r(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3g}x"
+
+
+def render_compare(d: dict[str, Any], console: Console) -> None:
+    """Plan vs the tracked run, per phase (account/plan_compare.py's record)."""
+    t = table(f"Plan vs measured: run {d['run_id']} ({d['status']}, {d['chips']} chip(s))")
+    for col in ("phase", "kWh plan", "kWh run", "ratio", "h plan", "h run", "ratio", "chip-h plan", "chip-h run", "ratio"):
+        t.add_column(col, justify="left" if col == "phase" else "right")
+    for row in d["phases"]:
+        p, a, r = row["planned"] or {}, row["actual"], row["ratio"] or {}
+        t.add_row(row["phase"], num(p.get("energy_kwh")), num(a["energy_kwh"]), _r(r.get("energy_kwh")), num(p.get("hours")),
+                  num(a["hours"]), _r(r.get("hours")), num(p.get("chip_hours")), num(a["chip_hours"]), _r(r.get("chip_hours")))
+    console.print(t)
+    notes(d["notes"], console)

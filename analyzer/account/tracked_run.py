@@ -95,7 +95,8 @@ def summarise(records: list[dict[str, Any]], log: str, hw: HardwareProfile | Non
     chips = float(start.get("chips") or 1.0)
     acct = account_run(energy, bands, seconds, site, hw, chips)  # type: ignore[arg-type]
     total = sum(energy.values())
-    notes = list(start.get("notes") or []) + list(acct.notes)
+    notes = list(start.get("notes") or []) + [n for r in records if r["k"] == "note" for n in r.get("notes") or []]
+    notes += list(acct.notes)
     if status == "incomplete":
         notes.append(f"incomplete: the run has no end record (killed, or its machine lost); its energy is that of the last "
                      f"reading flushed ({len(times)} readings, {seconds:.4g} s)")

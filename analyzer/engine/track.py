@@ -168,7 +168,8 @@ def track(name: str, *, site: Site | None = None, hardware: str | None = None, p
     run_log.write({"k": "start", "run_id": run_id, "name": name, "t": t0, "host": socket.gethostname(), "pid": os.getpid(),
                    "meters": {k: describe(m) for k, m in meters.items()}, "site": the_site.to_dict(),
                    "hardware": hw.name if hw else "", "chips": max(len(gpus), 1), "command": command,
-                   "interval_s": interval_s, "notes": notes}, sync=True)
+                   "interval_s": interval_s, "notes": notes,
+                   "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_node": os.environ.get("SLURMD_NODENAME")}, sync=True)
     db, why = _open_store(store)
     if why:
         notes.append(why)
@@ -239,6 +240,10 @@ def load_run(ref: str | Path, store: Path | bool | None = None, profiles: Any = 
     no end and whose process is gone is incomplete: summarised from its log, and marked so in the store."""
     path = Path(ref)
     db = None
+    if path.is_dir():  # the per-node logs of a SLURM job
+        from .track_cluster import merge_logs
+
+        return merge_logs(sorted(path.glob("*.jsonl")))
     if not (path.suffix == ".jsonl" and path.is_file()):
         db, why = _open_store(store)
         if db is None:

@@ -1,0 +1,83 @@
+"""The tracker on a cluster (issue #37): a local Ray cluster of two nodes, one meter actor on each; a SLURM job's
+per-node logs merged by job id."""
+
+import time
+
+import pytest
+
+import analyzer
+from analyzer.errors import UsageError
+from analyzer.engine.track_cluster import merge_logs
+from analyzer.measure.meters import ReplayMeter
+from fakes import FakeClock
+
+
+def node_watts():
+    """In a node's actor: a replay meter drawing 10 W on the wall clock."""
+    t0 = time.time() - 1
+    return {"cpu": ReplayMeter([(t0, 0.0), (t0 + 1e6, 10.0 * 1e6)], clock=time.time)}
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_two_node_ray_cluster_gives_the_sum_of_its_nodes(tmp_path):
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False)
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the actors build node_watts from its code
+    try:
+        from analyzer.engine.track_cluster import track_ray
+
+        with track_ray("ray-search", meter_factory=node_watts, store=False, log=tmp_path / "ray.jsonl",
+                       pue=1.0, grid=100.0, interval_s=0.05) as run:
+            with run.trial("t0"):
+                time.sleep(1.0)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    r = run.result
+    assert len(r.energy_j) == 2 and all(k.startswith("node:") for k in r.energy_j)
+    assert r.total_energy_j == pytest.approx(sum(r.energy_j.values()))  # the run is the sum of its nodes
+    assert r.parts_j.keys() == r.energy_j.keys()  # each node's own meters, as its parts
+    for k, j in r.energy_j.items():
+        assert j == pytest.approx(10.0 * r.seconds, rel=0.05)  # 10 W each, over the run's window
+    assert sum(1 for n in r.notes if "clock offset" in n) == 2
+
+
+def _node_log(path, host, job, watts, clock, ended=True):
+    clock.t = 1000.0
+    m = ReplayMeter([(1000.0, 0.0), (1e6, watts * (1e6 - 1000))], clock=clock)
+    with analyzer.track("slurm-job", meters={"cpu": m}, clock=clock, thread=False, store=False, log=path, pue=1.2,
+                        grid=300.0) as run:
+        for _ in range(4):
+            clock.sleep(2.5)
+            run.sampler.tick()
+    import json
+
+    lines = path.read_text().splitlines()
+    start = json.loads(lines[0]) | {"host": host, "slurm_job_id": job}
+    body = [ln for ln in lines[1:] if ended or json.loads(ln)["k"] != "end"]
+    path.write_text("\n".join([json.dumps(start), *body]) + "\n")
+
+
+def test_slurm_logs_merge_by_job_id(tmp_path):
+    clk = FakeClock()
+    _node_log(tmp_path / "a.jsonl", "n1", "77", 100.0, clk)
+    _node_log(tmp_path / "b.jsonl", "n2", "77", 300.0, clk)
+    _node_log(tmp_path / "c.jsonl", "n3", "78", 999.0, clk)
+    r = merge_logs(sorted(tmp_path.glob("*.jsonl")), job_id="77")
+    assert r.energy_j == {"n1:cpu": pytest.approx(1000.0), "n2:cpu": pytest.approx(3000.0)}
+    assert r.status == "complete" and r.seconds == pytest.approx(10.0)
+    assert r.account.facility_energy_kwh == pytest.approx(4000 * 1.2 / 3.6e6)
+    with pytest.raises(UsageError, match="several SLURM jobs"):
+        merge_logs(sorted(tmp_path.glob("*.jsonl")))
+    (tmp_path / "c.jsonl").unlink()
+    assert analyzer.load_run(tmp_path).energy_j == r.energy_j  # a folder: the job's logs
+    (tmp_path / "b.jsonl").unlink()
+    _node_log(tmp_path / "b.jsonl", "n2", "77", 300.0, clk, ended=False)
+    assert merge_logs(sorted(tmp_path.glob("*.jsonl"))).status == "incomplete"

@@ -64,3 +64,19 @@ def test_ray_tune_callback_opens_a_span_per_trial(tmp_path):
     assert sorted(s["params"]["param.width"] for s in r.spans) == [8, 16]
     assert all(s["status"] == "ok" and s["energy_j"] > 0 for s in r.spans)
     assert sum(s["self_energy_j"] for s in r.spans) + r.idle_j["cpu"] == pytest.approx(r.total_energy_j, rel=1e-9)
+
+
+@pytest.mark.torch
+def test_the_readme_example_runs_a_real_small_search(tmp_path):
+    pytest.importorskip("torch")
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("tracked_search", Path(__file__).parent.parent / "examples" / "tracked_search.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    d = example.main(["--trials", "2", "--steps", "30", "--no-store", "--log", str(tmp_path / "ex.jsonl")])
+    assert [s["name"] for s in d["spans"]] == ["w16-d1", "w32-d2", "final"]
+    assert [s["identity"] for s in d["spans"]] == ["mlp:16x1", "mlp:32x2", d["spans"][-1]["identity"]]
+    assert d["spans"][-1]["kind"] == "final" and d["meters"]["cpu"]["provenance"] in ("estimated", "measured")
+    assert sum(s["energy_j"] for s in d["spans"]) + sum(d["idle_j"].values()) == pytest.approx(d["total_energy_j"], rel=1e-9)

@@ -228,3 +228,67 @@ def test_a_real_cpu_estimate_run_says_its_method_and_band(tmp_path):
     assert r.tracker["tracker_cpu_s"] >= 0 and r.tracker["late_ticks"] >= 0
     recs = read_log(tmp_path / "smoke.jsonl")
     assert recs[0]["k"] == "start" and recs[-1]["k"] == "end" and math.isfinite(recs[-1]["t"])
+
+
+class FakeNvml:
+    """Two GPUs on a fake clock: NVML 0 draws 300 W with only us on it; NVML 1 draws 100 W, shared with another
+    process (pid 999999 at 10% SM utilisation beside our 30%)."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetCount(self):
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetName(self, h):
+        return "NVIDIA H100 80GB HBM3"
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h):
+        return int((300.0 if h == 0 else 100.0) * self.clock() * 1000)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, h):
+        import os
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(pid=os.getpid())] + ([SimpleNamespace(pid=999999)] if h == 1 else [])
+
+    def nvmlDeviceGetProcessUtilization(self, h, since_us):
+        import os
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(pid=os.getpid(), smUtil=30), SimpleNamespace(pid=999999, smUtil=10)]
+
+
+def test_gpus_are_selected_and_attributed_as_measure_does(tmp_path, clock):
+    from analyzer.measure.track_meters import track_meters
+
+    meters, notes = track_meters("auto", env={"CUDA_VISIBLE_DEVICES": "1,0"}, nvml=FakeNvml(clock))
+    assert set(meters) == {"gpu0", "gpu1", "cpu"}
+    assert meters["gpu0"].attribution.startswith("CUDA_VISIBLE_DEVICES=1,0: the run's device 0 is NVML GPU 1")
+    assert "process tree" in meters["gpu0"].attribution and "whole GPU" in meters["gpu1"].attribution
+    with tracked(tmp_path, clock, meters) as run:
+        with run.trial("on-gpu1", devices=("gpu1",)):
+            step(run, clock, 10.0, 10)
+    r = run.result
+    assert r.energy_j["gpu1"] == pytest.approx(3000.0)  # NVML 0: 300 W x 10 s, all ours
+    assert r.energy_j["gpu0"] == pytest.approx(100.0 * 10 * 0.75)  # NVML 1: our tree's 30 of 40 SM-utilisation points
+    assert r.spans[0]["energy_j_by_meter"]["gpu1"] == pytest.approx(3000.0)
+    assert r.spans[0]["energy_j_by_meter"]["gpu0"] == 0.0 and r.idle_j["gpu0"] == pytest.approx(750.0)  # declared gpu1 only
+
+
+def test_a_store_that_is_not_sound_is_a_note_and_the_run_goes_on(tmp_path, clock):
+    bad = tmp_path / "s.sqlite"
+    bad.write_bytes(b"not a database at all" * 100)
+    with tracked(tmp_path, clock, {"cpu": watts(1.0, clock)}) as run:
+        step(run, clock, 2.0)
+    assert run.result.energy_j["cpu"] == pytest.approx(2.0)
+    assert any(n.startswith("results store not used") for n in run.result.notes)
+    assert bad.read_bytes() == b"not a database at all" * 100  # never written over
+    with pytest.raises(UsageError, match="search_run"):
+        analyzer.load_run("search", store=bad)

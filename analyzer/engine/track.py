@@ -171,9 +171,7 @@ def track(name: str, *, site: Site | None = None, hardware: str | None = None, p
                    "interval_s": interval_s, "notes": notes,
                    "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_node": os.environ.get("SLURMD_NODENAME")}, sync=True)
     db, why = _open_store(store)
-    if why:
-        notes.append(why)
-    db_notes: list[str] = []
+    db_notes: list[str] = [why] if why else []
     if db is not None:
         try:
             db.put(KIND, run_id, name, "", {"log": str(path)}, "", {"run_id": run_id, "name": name, "status": "running",

@@ -18,6 +18,7 @@ for a process tree rather than one process.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from ..errors import MeterUnavailable
@@ -44,6 +45,8 @@ class ProcessTree:
         self.ticks_per_s = os.sysconf("SC_CLK_TCK")
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.max_cpu_s, self.rss = 0.0, 0
+        self.pids: set[int] = set()
+        self.walked_at = -1.0
         if not os.path.exists(f"{self.proc}/{self.root}/stat"):
             raise MeterUnavailable(f"estimate: no {self.proc}/{self.root}/stat (not Linux): a process tree cannot be read")
         self.by_children = os.path.exists(f"{self.proc}/{self.root}/task/{self.root}/children")
@@ -83,8 +86,15 @@ class ProcessTree:
                 todo += children.get(pid, [])
         return out
 
+    def members(self, max_age_s: float = 0.2) -> set[int]:
+        """The tree's PIDs, walked again when the last walk is older than `max_age_s`."""
+        if time.monotonic() - self.walked_at > max_age_s:
+            self.cpu_s()
+        return self.pids
+
     def cpu_s(self) -> float:
         tree = self._tree()
+        self.pids, self.walked_at = set(tree), time.monotonic()
         self.rss = sum(st[2] for st in tree.values()) * self.page
         self.max_cpu_s = max(self.max_cpu_s, sum(st[1] for st in tree.values()) / self.ticks_per_s)
         return self.max_cpu_s
@@ -104,30 +114,50 @@ def tree_estimate(root: int | None = None) -> EnergyMeter:
     return meter
 
 
-def _gpu_indices(env) -> list[int]:
+class TreePids:
+    """The process tree's PIDs as SharedGpuMeter's `pids` (it asks `pid in pids`): a shared GPU's energy is narrowed
+    to the share of SM utilisation of the whole tree (the command `track --` runs), not of the tracker alone."""
+
+    def __init__(self, tree: ProcessTree) -> None:
+        self.tree = tree
+
+    def __contains__(self, pid: object) -> bool:
+        return pid in self.tree.members()
+
+
+def _gpu_indices(env, nvml=None) -> list[int]:
     for var in ("CUDA_VISIBLE_DEVICES", "SLURM_STEP_GPUS", "SLURM_JOB_GPUS"):
         raw = (env.get(var) or "").strip()
         if raw and raw.upper() not in ("NODEVFILES", "NONE"):
             return list(range(len([x for x in raw.split(",") if x.strip()])))
     try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return list(range(pynvml.nvmlDeviceGetCount()))
+        if nvml is None:
+            import pynvml as nvml
+        nvml.nvmlInit()
+        return list(range(nvml.nvmlDeviceGetCount()))
     except Exception:  # noqa: BLE001 - no NVML library or driver: no GPU to meter
         return []
 
 
-def track_meters(spec: str = "auto", root: int | None = None, env=None) -> tuple[dict[str, EnergyMeter], list[str]]:
+def track_meters(spec: str = "auto", root: int | None = None, env=None, nvml=None) -> tuple[dict[str, EnergyMeter], list[str]]:
     """The meters of a tracked run by name ('cpu', 'gpu0', ...), and the selection notes (what was tried and why
-    it could not read). `spec`: auto, estimate, or one of select.SPECS for the CPU side (GPUs are metered in auto)."""
+    it could not read). `spec`: auto, estimate, or one of select.SPECS for the CPU side (GPUs are metered in auto).
+    `nvml`: the pynvml module (tests pass a fake). A GPU other processes computed on when the tracker started is
+    narrowed to the tree's share (attribution.SharedGpuMeter with the tree's PIDs)."""
+    from .attribution import SharedGpuMeter
+
     env = os.environ if env is None else env
     meters: dict[str, EnergyMeter] = {}
     notes: list[str] = []
     if spec == "auto":
-        for i in _gpu_indices(env):
+        tree = None
+        for i in _gpu_indices(env, nvml):
             try:
-                meters[f"gpu{i}"] = nvml_meter(i, env)
+                m = meters[f"gpu{i}"] = nvml_meter(i, env, nvml=nvml)
+                if isinstance(m, SharedGpuMeter):
+                    tree = tree or ProcessTree(root)
+                    m.pids = TreePids(tree)  # type: ignore[assignment]
+                    m.attribution += f" (own: the process tree under PID {tree.root})"
             except MeterUnavailable as e:
                 notes.append(f"gpu{i}: {e}")
         order = [s for s in auto_order("cpu") if s != "estimate"]

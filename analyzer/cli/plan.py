@@ -34,7 +34,7 @@ def plan_search(
     dtype: TrainDtypeOpt = None, batch: Annotated[int, typer.Option("--batch", help="Training batch size (1 to 1,048,576).")] = 64, optimizer: TrainOptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
-    compare: Annotated[Optional[str], typer.Option("--compare", help="Beside a tracked run (`track`: its id, name or log): plan vs measured per phase, with the ratio.")] = None,
+    search_run: Annotated[Optional[str], typer.Option("--compare", help="Beside a tracked run (`track`: its id, name or log): plan vs measured per phase, with the ratio.")] = None,
     profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -96,11 +96,11 @@ def plan_search(
     d = plan.to_dict()
     if pre is not None:
         d["procedure"], d["published"] = pre.procedure, beside_published(d, pre.published)
-    if compare is not None:
+    if search_run is not None:
         from ..account.plan_compare import compare as beside_run
         from ..engine.track import load_run
 
-        d["compare"] = beside_run(d, load_run(compare, store=False if no_store else store))
+        d["compare"] = beside_run(d, load_run(search_run, store=False if no_store else store))
     if out is not None:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def track(
     argv: Annotated[list[str], typer.Argument(metavar="-- COMMAND ...", help="The command to run and measure, after --.")],
     name: Annotated[Optional[str], typer.Option("--name", help="The run's name (default: the command's name).")] = None,
     meter: Annotated[str, typer.Option("--meter", help="CPU meter: auto (RAPL, hwmon, powermetrics, Jetson, then the estimate; GPUs by NVML), estimate, rapl, hwmon[:CHIP], replay:FILE.csv.")] = "auto",
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between readings (0.01 to 60).")] = 0.1,
+    interval_s: Annotated[float, typer.Option("--interval", help="Seconds between readings (0.01 to 60).")] = 0.1,
     hardware: Annotated[Optional[str], typer.Option("--hardware", help="The hardware profile the run held (its host share and embodied carbon).")] = None,
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     emissions_csv: Annotated[Optional[Path], typer.Option("--emissions-csv", help="Also write the run as CodeCarbon's emissions.csv here.")] = None,
@@ -48,7 +48,7 @@ def track(
         raise UsageError(f"cannot start {argv[0]!r}: no such executable")
     rc: list[int] = []
     with tracker(name or Path(argv[0]).name, hardware=hardware, pue=pue, datacenter=datacenter, grid=grid, region=region,
-                 meter=meter, interval_s=interval, store=False if no_store else store, log=log, emissions_csv=emissions_csv,
+                 meter=meter, interval_s=interval_s, store=False if no_store else store, log=log, emissions_csv=emissions_csv,
                  command=list(argv), exit_status=lambda: rc[0] if rc else "not started") as run:
         proc = _start(argv)
         forward = lambda sig, _frame: proc.send_signal(sig)  # noqa: E731 - the tracker outlives the command

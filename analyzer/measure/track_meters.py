@@ -21,7 +21,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import MeterUnavailable
+from ..errors import MeterUnavailable, UsageError, param
 from .meters import EnergyMeter
 from .select import auto_order, meter_from_spec, nvml_meter
 
@@ -147,6 +147,8 @@ def track_meters(spec: str = "auto", root: int | None = None, env=None, nvml=Non
     from .attribution import SharedGpuMeter
 
     env = os.environ if env is None else env
+    if spec == "none":
+        raise UsageError(f"{param('meter')} none: a tracked run needs a meter (auto, estimate, or a counter)")
     meters: dict[str, EnergyMeter] = {}
     notes: list[str] = []
     if spec == "auto":
@@ -176,5 +178,5 @@ def track_meters(spec: str = "auto", root: int | None = None, env=None, nvml=Non
         m.selection = "picked the estimate" + (f" (no counter could be read: {'; '.join(tried)})" if tried else "")
         meters["cpu"] = m
     elif "cpu" not in meters:
-        raise MeterUnavailable(f"meter {spec}: {'; '.join(tried)}")
+        raise MeterUnavailable(f"{param('meter')} {spec}: {'; '.join(t.split(': ', 1)[1] for t in tried)}")
     return meters, notes + tried

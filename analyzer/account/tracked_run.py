@@ -100,6 +100,8 @@ def summarise(records: list[dict[str, Any]], log: str, hw: HardwareProfile | Non
     if status == "incomplete":
         notes.append(f"incomplete: the run has no end record (killed, or its machine lost); its energy is that of the last "
                      f"reading flushed ({len(times)} readings, {seconds:.4g} s)")
+    if end and end.get("log_error"):
+        notes.append(str(end["log_error"]))
     errors = [{"meter": r.get("meter"), "t": r.get("t"), "error": r.get("error")} for r in records if r["k"] == "err"]
     notes += [f"meter {e['meter']} failed {e['t'] - times[0] if times else 0:.3g} s into the run and was dropped: "
               f"{e['error']}" for e in errors]

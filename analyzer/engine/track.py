@@ -197,7 +197,7 @@ def track(name: str, *, site: Site | None = None, hardware: str | None = None, p
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         run_log.write({"k": "end", "t": clock(), "exit_status": exit_status() if exit_status else status,
                        "tracker_cpu_s": sampler.thread_cpu_s, "ticks": sampler.ticks, "late_ticks": sampler.late,
-                       "tracker_rss_bytes": rss, "rss_note": "peak RSS of the tracking process (with the code it ran "
+                       "tracker_rss_bytes": rss, "log_error": sampler.log_error, "rss_note": "peak RSS of the tracking process (with the code it ran "
                        "in-process; the tracker alone under `track --`)"}, sync=True)
         run_log.close()
         result = summarise(read_log(path), str(path), hw, the_site)

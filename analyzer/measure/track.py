@@ -125,6 +125,7 @@ class Sampler:
         self.t0 = t
         self.ticks = self.late = 0
         self.thread_cpu_s = 0.0
+        self.log_error = ""
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.log.write({"k": "r", "t": t, "j": {c.name: 0.0 for c in self.channels}}, sync=True)
@@ -167,7 +168,11 @@ class Sampler:
         start = time.monotonic()
         k = 1
         while not self.stop_event.wait(max(start + k * self.interval_s - time.monotonic(), 0.0)):
-            self.tick()
+            try:
+                self.tick()
+            except OSError as e:  # the log cannot be written (a full disk): what was written stands
+                self.log_error = f"the run log could not be written ({e.strerror}); readings stopped"
+                break
             k += 1
             behind = int((time.monotonic() - start) / self.interval_s) + 1
             if behind > k:  # the tick overran its slot: count the slots missed, and do not bunch up

@@ -292,3 +292,20 @@ def test_a_store_that_is_not_sound_is_a_note_and_the_run_goes_on(tmp_path, clock
     assert bad.read_bytes() == b"not a database at all" * 100  # never written over
     with pytest.raises(UsageError, match="search_run"):
         analyzer.load_run("search", store=bad)
+
+
+def test_trials_join_candidates_by_identity(tmp_path, clock):
+    from analyzer.account.tracked_run import by_identity, evaluation_key
+
+    f = tmp_path / "cand.onnx"
+    f.write_bytes(b"abc")
+    with tracked(tmp_path, clock, {"cpu": watts(10.0, clock)}) as run:
+        for arch in ("|a~0|", "|b~0|", "|a~0|"):  # a candidate trained twice (two budgets)
+            with run.trial(arch, arch=arch):
+                step(run, clock, 1.0)
+        with run.trial("from-file", file=f):
+            step(run, clock, 2.0)
+    rows = by_identity(run.result)
+    assert rows["|a~0|"]["trials"] == 2 and rows["|a~0|"]["energy_j"] == pytest.approx(20.0)
+    key = evaluation_key("", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    assert rows[key]["energy_j"] == pytest.approx(20.0) and evaluation_key("|b~0|", "ff") == "|b~0|"

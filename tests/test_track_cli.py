@@ -27,9 +27,10 @@ CHILD = """
 import sys, time, analyzer
 for i in range(2):
     with analyzer.child_span(f"trial{i}", arch=f"arch{i}", lr=0.01):
-        t = time.time() + 0.2
-        while time.time() < t:
-            pass
+        with analyzer.child_span("eval", kind="eval"):
+            t = time.time() + 0.2
+            while time.time() < t:
+                pass
     time.sleep(0.1)
 sys.exit(3)
 """
@@ -42,11 +43,22 @@ def test_track_runs_the_command_keeps_its_exit_code_and_its_spans(tmp_path):
     assert p.returncode == 3, p.stderr
     d = json.loads(p.stdout)
     assert d["status"] == "complete" and d["exit_status"] == 3 and d["name"] == "cli-run"
-    assert [s["name"] for s in d["spans"]] == ["trial0", "trial1"] and [s["identity"] for s in d["spans"]] == ["arch0", "arch1"]
+    top = [s for s in d["spans"] if s["parent"] is None]
+    assert [s["name"] for s in top] == ["trial0", "trial1"] and [s["identity"] for s in top] == ["arch0", "arch1"]
+    evals = [s for s in d["spans"] if s["name"] == "eval"]
+    assert [e["parent"] for e in evals] == [s["id"] for s in top]  # nested in the child process
+    assert all(e["energy_j"] <= p["energy_j"] for e, p in zip(evals, top))
     assert {s["pid"] for s in d["spans"]} != {0}  # written by the child process
-    spans_j = sum(s["energy_j"] for s in d["spans"]) + sum(d["idle_j"].values())
+    spans_j = sum(s["energy_j"] for s in top) + sum(d["idle_j"].values())
     assert spans_j == pytest.approx(d["total_energy_j"], rel=1e-9)
     assert d["account"]["pue"] == 1.2 and csv.read_text().count("\n") == 2
+
+
+def test_track_prints_its_table_on_stderr_and_leaves_stdout_to_the_command(tmp_path):
+    p = cli("track", "--meter", "estimate", "--no-store", "--log", str(tmp_path / "t.jsonl"), "--grid-gco2e-per-kwh", "300",
+            "--", sys.executable, "-c", CHILD.replace("sys.exit(3)", "print('the command speaks')"))
+    assert p.returncode == 0 and p.stdout == "the command speaks\n"
+    assert "trial0" in p.stderr and "(idle)" in p.stderr and "method: estimated, not measured" in p.stderr
 
 
 def test_a_command_that_cannot_start_is_one_line_and_a_nonzero_exit(tmp_path):

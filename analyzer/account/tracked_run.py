@@ -141,3 +141,24 @@ def measured_search_cost(run: TrackedRun) -> Any:
     return SearchCost(a.co2e_kg, a.co2e_low_kg, a.co2e_high_kg, a.facility_energy_kwh, a.embodied_co2e_kg or 0.0, desc,
                       run.hardware, a.grid_gco2e_per_kwh / 1000,
                       a.facility_energy_kwh / (hours * chips) if hours > 0 else None, site_from_dict(run.site), inputs, notes)
+
+
+def by_identity(run: TrackedRun) -> dict[str, dict[str, float]]:
+    """The run's measured training per candidate (top-level spans with an identity, summed over its trials): the key
+    an Evaluation carries (its `identity`, an arch string, or 'sha256:' + its file's `sha256`), so measured training
+    joins projected serving."""
+    out: dict[str, dict[str, float]] = {}
+    for s in run.spans:
+        if s["parent"] or not s["identity"]:
+            continue
+        row = out.setdefault(s["identity"], {"trials": 0, "energy_j": 0.0, "seconds": 0.0, "co2e_kg": 0.0})
+        row["trials"] += 1
+        row["energy_j"] += s["energy_j"]
+        row["seconds"] += s["seconds"] or 0.0
+        row["co2e_kg"] += s["co2e_kg"]
+    return out
+
+
+def evaluation_key(identity: str, sha256: str) -> str:
+    """The key by_identity uses for an evaluated candidate: its identity where it has one, else its file's hash."""
+    return identity or (f"sha256:{sha256}" if sha256 else "")

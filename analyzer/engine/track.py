@@ -10,7 +10,6 @@ A store that cannot be opened or written is reported in the run's notes and the 
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import os
 import re
@@ -24,13 +23,12 @@ from typing import Any, Callable, Iterator
 from ..account.tracked_run import TrackedRun, summarise
 from ..errors import AnalyzerError, StoreError, UsageError, param
 from ..measure.meters import EnergyMeter
-from ..measure.spans import identity_of, new_span_id, open_record
+from ..measure.spans import STACK as _STACK, identity_of, new_span_id, open_record
 from ..measure.track import ENV_LOG, RunLog, Sampler, describe, read_log
 from ..paths import cache_dir
 from ..target import Site
 
 KIND = "search-run"  # the results store's kind for a tracked run
-_STACK: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("nas_analyzer_spans", default=())
 
 
 def runs_dir() -> Path:

@@ -16,6 +16,7 @@ A span still open at the last reading (a killed run) ends there.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import itertools
 import os
@@ -30,6 +31,8 @@ from ..errors import UsageError, param
 from .track import ENV_LOG, ENV_PARENT, append_line
 
 _IDS = itertools.count(1)
+# the spans open in this thread or task, innermost last: a span opened inside another is its child
+STACK: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("nas_analyzer_spans", default=())
 
 
 def identity_of(arch: str | None = None, file: str | Path | None = None) -> str:
@@ -72,7 +75,7 @@ def append_to(path: str | Path, record: dict[str, Any]) -> None:
 
 @contextmanager
 def child_span(name: str, *, arch: str | None = None, file: str | Path | None = None, devices: tuple[str, ...] | None = None,
-               clock: Callable[[], float] = time.time, **params: Any) -> Iterator[str | None]:
+               kind: str = "trial", clock: Callable[[], float] = time.time, **params: Any) -> Iterator[str | None]:
     """A span from a process started by `nas-analyzer track --` (the log is in $NAS_ANALYZER_TRACK_LOG); outside a
     tracked run, nothing is written and the id is None."""
     path = os.environ.get(ENV_LOG)
@@ -80,10 +83,12 @@ def child_span(name: str, *, arch: str | None = None, file: str | Path | None = 
         yield None
         return
     sid = new_span_id()
+    stack = STACK.get()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    token = STACK.set(stack + (sid,))
     try:
-        append_line(fd, open_record(sid, name, clock(), os.environ.get(ENV_PARENT) or None, params,
-                                    identity_of(arch, file), devices))
+        append_line(fd, open_record(sid, name, clock(), stack[-1] if stack else os.environ.get(ENV_PARENT) or None,
+                                    params, identity_of(arch, file), devices, kind))
         status = "error"
         try:
             yield sid
@@ -91,6 +96,7 @@ def child_span(name: str, *, arch: str | None = None, file: str | Path | None = 
         finally:
             append_line(fd, {"k": "s-", "id": sid, "t": clock(), "status": status})
     finally:
+        STACK.reset(token)
         os.close(fd)
 
 

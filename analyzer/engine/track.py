@@ -261,9 +261,7 @@ def load_run(ref: str | Path, store: Path | bool | None = None, profiles: Any = 
         hw = (profiles or load_profiles()).get("hardware", start["hardware"])
     ended = any(r["k"] == "end" for r in records)
     result = summarise(records, str(path), hw, running=not ended and _alive(start.get("pid"), start.get("host")))
-    if db is None and result.status == "incomplete":
-        db, _ = _open_store(store)
-    if result.status == "incomplete":
+    if result.status == "incomplete":  # found in the store: marked there (a log read by its path leaves stores alone)
         _record(db, result, result.notes)
     if db is not None:
         db.close()

@@ -309,3 +309,12 @@ def test_trials_join_candidates_by_identity(tmp_path, clock):
     assert rows["|a~0|"]["trials"] == 2 and rows["|a~0|"]["energy_j"] == pytest.approx(20.0)
     key = evaluation_key("", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     assert rows[key]["energy_j"] == pytest.approx(20.0) and evaluation_key("|b~0|", "ff") == "|b~0|"
+
+
+def test_a_meter_that_cannot_read_at_the_start_leaves_no_run(tmp_path, clock):
+    from analyzer.errors import MeterUnavailable
+
+    with pytest.raises(MeterUnavailable, match="went away"):
+        with tracked(tmp_path, clock, {"bad": Breaks(clock, 0)}):
+            pass
+    assert not (tmp_path / "run.jsonl").exists()

@@ -168,6 +168,12 @@ def track(name: str, *, site: Site | None = None, hardware: str | None = None, p
                    "hardware": hw.name if hw else "", "chips": max(len(gpus), 1), "command": command,
                    "interval_s": interval_s, "notes": notes,
                    "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_node": os.environ.get("SLURMD_NODENAME")}, sync=True)
+    try:
+        sampler = Sampler(meters, run_log, interval_s=interval_s, clock=clock, thread=thread)
+    except BaseException:  # a meter that cannot take its first reading: no run, and no log of one
+        run_log.close()
+        path.unlink(missing_ok=True)
+        raise
     db, why = _open_store(store)
     db_notes: list[str] = [why] if why else []
     if db is not None:
@@ -176,7 +182,6 @@ def track(name: str, *, site: Site | None = None, hardware: str | None = None, p
                                                                    "log": str(path), "start_t": t0})
         except StoreError as e:
             db_notes.append(f"results store not written: {e.message}")
-    sampler = Sampler(meters, run_log, interval_s=interval_s, clock=clock, thread=thread)
     run = Run(run_id, name, run_log, sampler, clock)
     before = os.environ.get(ENV_LOG)
     os.environ[ENV_LOG] = str(path)

@@ -112,6 +112,16 @@ class Channel:
     error: str = ""
 
 
+def _first(name: str, meter: EnergyMeter) -> Any:
+    """A meter's first snapshot: one that cannot be read ends the run before it starts, with the reason."""
+    try:
+        return meter.snapshot()
+    except MeterUnavailable:
+        raise
+    except Exception as e:  # noqa: BLE001 - a meter's own failure (OSError, a library's error) as one line
+        raise MeterUnavailable(f"meter {name} ({meter.source}): cannot take a first reading ({type(e).__name__}: {e})") from None
+
+
 class Sampler:
     """Each tick: every live meter's joules since its last snapshot added to its running total, one reading line."""
 
@@ -121,7 +131,7 @@ class Sampler:
             raise MeterUnavailable("no meter to track with")
         self.log, self.interval_s, self.clock = log, interval_s, clock
         t = clock()
-        self.channels = [Channel(name, m, m.snapshot(), t) for name, m in meters.items()]
+        self.channels = [Channel(name, m, _first(name, m), t) for name, m in meters.items()]
         self.t0 = t
         self.ticks = self.late = 0
         self.thread_cpu_s = 0.0

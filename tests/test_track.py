@@ -173,8 +173,8 @@ def test_emissions_csv_reads_back_as_codecarbon(tmp_path, clock):
         step(run, clock, 100.0, 4)
     (row,) = read_codecarbon(tmp_path / "emissions.csv")
     assert row.run_id == run.id and row.duration_s == pytest.approx(100.0)
-    assert row.cpu_energy_j == pytest.approx(3600.0)
-    assert row.energy_j == pytest.approx(3600.0 * 1.5)  # facility: x PUE (the pue column)
+    assert row.cpu_energy_j == pytest.approx(3600.0 * 1.5)  # x PUE per component, as CodeCarbon writes them
+    assert row.energy_j == pytest.approx(3600.0 * 1.5) and row.gpu_energy_j == row.ram_energy_j == 0.0
     assert row.emissions_kg == pytest.approx(3600 * 1.5 / 3.6e6 * 0.4)
 
 

@@ -274,8 +274,10 @@ def load_run(ref: str | Path, store: Path | bool | None = None, profiles: Any = 
 
 
 def codecarbon_rows(run: TrackedRun) -> list[dict[str, object]]:
-    """One CodeCarbon row for a run: durations in s, energies in kWh (device energy by component, CodeCarbon's
-    cpu/gpu/ram), energy_consumed the facility kWh (device x PUE, the pue column), emissions in kg CO2e."""
+    """One CodeCarbon row for a run: durations in s, powers in W (device, by component), energies in kWh and
+    emissions in kg CO2e. As CodeCarbon applies its PUE to each component's energy (emissions_tracker.py,
+    _measure_power_and_energy), cpu/gpu/ram_energy are the device's by component times the facility factor (PUE, and
+    the host share where a hardware is named), and they sum to energy_consumed, the run's facility kWh."""
     import platform
 
     from ..measure.interchange import CODECARBON_COLUMNS
@@ -293,13 +295,14 @@ def codecarbon_rows(run: TrackedRun) -> list[dict[str, object]]:
             by["cpu"] += j
     s = run.seconds or 1e-300
     kg = run.account.co2e_kg
+    f = run.account.facility_energy_kwh * J_PER_KWH / run.total_energy_j if run.total_energy_j > 0 else run.account.pue
     estimated = any(d.get("provenance") == "estimated" for d in run.meters.values())
     row = dict.fromkeys(CODECARBON_COLUMNS, "")
     row.update({
         "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.end_t)), "project_name": run.name,
         "run_id": run.run_id, "experiment_id": run.status, "duration": run.seconds, "emissions": kg,
         "emissions_rate": kg / s, "cpu_power": by["cpu"] / s, "gpu_power": by["gpu"] / s, "ram_power": by["ram"] / s,
-        "cpu_energy": by["cpu"] / J_PER_KWH, "gpu_energy": by["gpu"] / J_PER_KWH, "ram_energy": by["ram"] / J_PER_KWH,
+        "cpu_energy": by["cpu"] * f / J_PER_KWH, "gpu_energy": by["gpu"] * f / J_PER_KWH, "ram_energy": by["ram"] * f / J_PER_KWH,
         "energy_consumed": run.account.facility_energy_kwh, "os": platform.platform(),
         "python_version": platform.python_version(), "gpu_count": sum(m.startswith("gpu") for m in run.energy_j),
         "tracking_mode": "process" if estimated else "machine", "pue": run.account.pue})

@@ -96,3 +96,16 @@ def test_kill_9_keeps_every_flushed_reading_and_marks_the_run_incomplete(tmp_pat
         assert c.execute("PRAGMA quick_check").fetchone() == ("ok",)
         (payload,) = c.execute("SELECT payload FROM results WHERE kind='search-run'").fetchone()
     assert json.loads(payload)["status"] == "incomplete"  # marked on the read
+
+
+def test_a_tracked_command_is_in_the_history_and_exports_as_a_search_run(tmp_path):
+    store = tmp_path / "s.sqlite"
+    p = cli("track", "--name", "exported", "--meter", "estimate", "--store", str(store), "--log", str(tmp_path / "e.jsonl"),
+            "-q", "--", sys.executable, "-c", "pass")
+    assert p.returncode == 0, p.stderr
+    p = cli("export", "--kind", "search-run", "--store", str(store))
+    (row,) = json.loads(p.stdout)
+    assert row["kind"] == "search-run" and row["payload"]["name"] == "exported" and row["payload"]["status"] == "complete"
+    p = cli("export", "--kind", "track", "--store", str(store))
+    (run,) = json.loads(p.stdout)
+    assert run["command"] == "track" and run["summary"]["run_id"] == row["payload"]["run_id"]

@@ -64,6 +64,11 @@ def track(
             signal.signal(signal.SIGTERM, old)
         rc.append(code if code >= 0 else 128 - code)
     d = run.result.to_dict()
+    from .runlog import record_run
+
+    record_run("track", {"command": list(argv), "name": d["name"], "log": d["log"]},
+               {"run_id": d["run_id"], "status": d["status"], "exit_status": d["exit_status"], "seconds": d["seconds"],
+                "energy_j": d["total_energy_j"], "co2e_kg": d["account"]["co2e_kg"]}, store, no_store)
     if fmt is OutFormat.json:
         print_json(d)
     else:

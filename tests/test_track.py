@@ -200,6 +200,9 @@ def test_tracked_decorator_and_bad_input(tmp_path, clock):
     with tracked(tmp_path, clock, {"cpu": watts(1.0, clock)}) as run:
         with pytest.raises(UsageError, match="not a meter of this run"):
             run.open_span("x", devices=("gpu7",))
+    with pytest.raises(UsageError, match="has ended"):
+        with run.trial("late"):
+            pass
 
 
 def test_identity_is_the_arch_or_the_file_hash(tmp_path):

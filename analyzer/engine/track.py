@@ -71,6 +71,8 @@ class Run:
     def open_span(self, name: str, *, arch: str | None = None, file: str | Path | None = None,
                   devices: tuple[str, ...] | None = None, kind: str = "trial", parent: str | None = None, **params: Any) -> str:
         """A span opened here and closed with close_span (for callbacks that see a trial's start and end apart)."""
+        if self.result is not None:
+            raise UsageError(f"{param('name')} {name!r}: run {self.id} has ended; open spans inside its `with` block")
         if devices is not None:
             unknown = [d for d in devices if d not in {c.name for c in self.sampler.channels}]
             if unknown:

@@ -81,3 +81,35 @@ def test_slurm_logs_merge_by_job_id(tmp_path):
     (tmp_path / "b.jsonl").unlink()
     _node_log(tmp_path / "b.jsonl", "n2", "77", 300.0, clk, ended=False)
     assert merge_logs(sorted(tmp_path.glob("*.jsonl"))).status == "incomplete"
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_local_ray_node_is_read_with_the_default_meters(tmp_path):
+    """Real meters (RAPL or the estimate over the raylet's process tree: the Ray workers) and real Ray tasks."""
+    ray = pytest.importorskip("ray")
+    from analyzer.engine.track_cluster import track_ray
+
+    @ray.remote
+    def busy(seconds):
+        t, x = time.time() + seconds, 0
+        while time.time() < t:
+            x += 1
+        return x
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ray.get(busy.remote(0.01))  # the workers up before the run
+        with track_ray("ray-default", store=False, log=tmp_path / "d.jsonl", pue=1.0, grid=100.0) as run:
+            time.sleep(0.5)
+            with run.trial("busy"):
+                ray.get([busy.remote(1.0) for _ in range(2)])
+            time.sleep(0.5)
+    finally:
+        ray.shutdown()
+    r = run.result
+    (node,) = r.meters
+    assert r.meters[node]["provenance"] in ("estimated", "measured") and r.spans[0]["energy_j"] > 0
+    busy_w = r.spans[0]["energy_j"] / r.spans[0]["seconds"]
+    idle_w = sum(r.idle_j.values()) / (r.seconds - r.spans[0]["seconds"])
+    assert busy_w > idle_w  # two workers spinning draw more than the node at rest

@@ -113,3 +113,24 @@ def test_a_local_ray_node_is_read_with_the_default_meters(tmp_path):
     busy_w = r.spans[0]["energy_j"] / r.spans[0]["seconds"]
     idle_w = sum(r.idle_j.values()) / (r.seconds - r.spans[0]["seconds"])
     assert busy_w > idle_w  # two workers spinning draw more than the node at rest
+
+
+def test_merged_gpu_nodes_count_their_chips(tmp_path):
+    import json
+
+    clk = FakeClock()
+    for host in ("n1", "n2"):
+        _node_log(tmp_path / f"{host}.jsonl", host, "9", 300.0, clk)
+        lines = (tmp_path / f"{host}.jsonl").read_text().splitlines()
+        start = json.loads(lines[0])
+        start["meters"] = {"gpu0": start["meters"]["cpu"], "gpu1": start["meters"]["cpu"]}
+        start["chips"] = 2
+        body = [json.dumps(json.loads(ln) | ({"j": {"gpu0": json.loads(ln)["j"]["cpu"] / 2, "gpu1": json.loads(ln)["j"]["cpu"] / 2}}
+                                             if json.loads(ln)["k"] == "r" else {})) for ln in lines[1:]]
+        (tmp_path / f"{host}.jsonl").write_text("\n".join([json.dumps(start), *body]) + "\n")
+    r = merge_logs(sorted(tmp_path.glob("*.jsonl")))
+    assert r.chips == 4 and r.total_energy_j == pytest.approx(6000.0)
+    from analyzer.account.tracked_run import measured_search_cost
+
+    sc = measured_search_cost(r)  # facility kW per chip-hour: 300 W per node over its 2 GPUs, x PUE 1.2
+    assert sc.kw_per_chip_hour == pytest.approx(0.150 * 1.2)

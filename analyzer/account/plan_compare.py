@@ -29,7 +29,7 @@ def _ratio(actual: float | None, planned: float | None) -> float | None:
 
 
 def compare(plan: dict[str, Any], run: TrackedRun) -> dict[str, Any]:
-    chips = max(sum(m.startswith("gpu") for m in run.meters), 1)
+    chips = run.chips
     total_j = run.total_energy_j or 1e-300
     a = run.account
     top = [s for s in run.spans if not s["parent"]]

@@ -38,6 +38,7 @@ class TrackedRun:
     tracker: dict[str, Any]  # the tracker's own cost: CPU s, late ticks, RSS
     site: dict[str, Any]
     hardware: str
+    chips: float  # GPUs the run held (else 1): chip-hours and power per chip
     command: list[str] | None
     log: str
     notes: list[str] = field(default_factory=list)
@@ -110,7 +111,7 @@ def summarise(records: list[dict[str, Any]], log: str, hw: HardwareProfile | Non
         float(start.get("t", times[0] if times else 0.0)), times[-1] if times else 0.0, seconds, meters, energy, parts,
         idle, acct, [_span_row(s, acct, total) for s in spans], errors, len(times),
         {k: end.get(k) for k in ("tracker_cpu_s", "late_ticks", "ticks", "tracker_rss_bytes", "rss_note")} if end else {},
-        site.to_dict(), str(start.get("hardware") or ""), start.get("command"), log, notes)
+        site.to_dict(), str(start.get("hardware") or ""), chips, start.get("command"), log, notes)
 
 
 def _span_row(s: Span, acct: RunAccount, total_j: float) -> dict[str, Any]:
@@ -130,7 +131,7 @@ def measured_search_cost(run: TrackedRun) -> Any:
 
     a = run.account
     hours = run.seconds / 3600
-    chips = float(run.meters and max(sum(m.startswith("gpu") for m in run.meters), 1))
+    chips = run.chips
     notes = [n for n in run.notes if not n.startswith("no hardware named")]
     if run.status != "complete":
         notes.append(f"search run {run.run_id} is {run.status}: its cost is what was measured up to its last reading, a lower bound")

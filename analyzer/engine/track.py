@@ -164,10 +164,11 @@ def track(name: str, *, site: Site | None = None, hardware: str | None = None, p
     if path.exists() and path.stat().st_size > 0:
         raise UsageError(f"{param('log')} {path}: already holds a run; give a new file")
     run_log = RunLog(path)
-    gpus = [m for m in meters if m.startswith("gpu")]
+    # the chips the run held: its GPU meters (a cluster node's meter says how many GPUs it reads), else one host
+    chips = max(sum(getattr(m, "gpus", int(k.split(":")[-1].startswith("gpu"))) for k, m in meters.items()), 1)
     run_log.write({"k": "start", "run_id": run_id, "name": name, "t": t0, "host": socket.gethostname(), "pid": os.getpid(),
                    "meters": {k: describe(m) for k, m in meters.items()}, "site": the_site.to_dict(),
-                   "hardware": hw.name if hw else "", "chips": max(len(gpus), 1), "command": command,
+                   "hardware": hw.name if hw else "", "chips": chips, "command": command,
                    "interval_s": interval_s, "notes": notes,
                    "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_node": os.environ.get("SLURMD_NODENAME")}, sync=True)
     try:

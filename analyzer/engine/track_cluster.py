@@ -75,6 +75,7 @@ class RayNodeMeter(EnergyMeter):
         self.band = (min(b[0] for b in bands), max(b[1] for b in bands)) if bands else None
         self.attribution = "; ".join(m["attribution"] for m in metas if m["attribution"])
         self.last_totals: dict[str, float] = {}
+        self.gpus = sum(k.startswith("gpu") for k in info["meters"])  # the chips this node's meter reads
 
     def snapshot(self) -> dict[str, float]:
         self.last_totals = self.ray.get(self.actor.read.remote(), timeout=10)

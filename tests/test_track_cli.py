@@ -109,3 +109,18 @@ def test_a_tracked_command_is_in_the_history_and_exports_as_a_search_run(tmp_pat
     p = cli("export", "--kind", "track", "--store", str(store))
     (run,) = json.loads(p.stdout)
     assert run["command"] == "track" and run["summary"]["run_id"] == row["payload"]["run_id"]
+
+
+def test_sigterm_to_the_tracker_reaches_the_command_and_the_run_ends(tmp_path):
+    log = tmp_path / "t.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "analyzer", "track", "--meter", "estimate", "--no-store", "--log", str(log),
+                             "--format", "json", "--", sys.executable, "-c", "import time; time.sleep(60)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    deadline = time.time() + 30
+    while time.time() < deadline and (not log.exists() or log.read_text().count('"k":"r"') < 5):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM  # the command's death by the signal, as a shell reports it
+    d = json.loads(out)
+    assert d["status"] == "complete" and d["exit_status"] == 128 + signal.SIGTERM

@@ -51,17 +51,15 @@ def track(
                  meter=meter, interval_s=interval_s, store=False if no_store else store, log=log, emissions_csv=emissions_csv,
                  command=list(argv), exit_status=lambda: rc[0] if rc else "not started") as run:
         proc = _start(argv)
-        forward = lambda sig, _frame: proc.send_signal(sig)  # noqa: E731 - the tracker outlives the command
-        old = signal.signal(signal.SIGTERM, forward)
+        # the tracker outlives the command: SIGTERM is passed on; Ctrl-C reaches the command from the terminal (one
+        # process group), and the tracker waits for it to end rather than stop measuring first
+        old_term = signal.signal(signal.SIGTERM, lambda sig, _frame: proc.send_signal(sig))
+        old_int = signal.signal(signal.SIGINT, lambda sig, _frame: None)
         try:
-            while True:
-                try:
-                    code = proc.wait()
-                    break
-                except KeyboardInterrupt:
-                    proc.send_signal(signal.SIGINT)
+            code = proc.wait()
         finally:
-            signal.signal(signal.SIGTERM, old)
+            signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
         rc.append(code if code >= 0 else 128 - code)
     d = run.result.to_dict()
     from .runlog import record_run

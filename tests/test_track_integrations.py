@@ -38,6 +38,26 @@ def test_optuna_callback_records_one_span_per_trial_with_its_params(tmp_path):
     assert sum(s["energy_j"] for s in r.spans) + r.idle_j["cpu"] == pytest.approx(r.total_energy_j, rel=1e-9)
 
 
+def test_optuna_trials_in_threads_share_the_instants_they_overlap(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from analyzer.engine.track_integrations import OptunaSpans
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        time.sleep(0.15)
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    with analyzer.track("optuna-threads", meters={"cpu": ten_watts()}, store=False, log=tmp_path / "p.jsonl",
+                        pue=1.0, grid=100.0, interval_s=0.02) as run:
+        optuna.create_study().optimize(objective, n_trials=4, n_jobs=2, callbacks=[OptunaSpans(run)])
+    r = run.result
+    assert len(r.spans) == 4
+    # two trials at a time: each gets about half of 10 W over its time, and together they hold the run's busy energy
+    assert sum(s["energy_j"] for s in r.spans) < 0.75 * 10.0 * sum(s["seconds"] for s in r.spans)
+    assert sum(s["energy_j"] for s in r.spans) + r.idle_j["cpu"] == pytest.approx(r.total_energy_j, rel=1e-9)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ray_tune_callback_opens_a_span_per_trial(tmp_path):

@@ -34,6 +34,9 @@ BATCH_NORM_POLICIES = ("auto", "as-exported")
 # GPU architecture families, oldest first: kernel efficiency curves and host costs learned on one part of a family
 # carry over to its other parts (profiles/transfer.py)
 GPU_FAMILIES = ("pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell")
+# every family a hardware profile may name: the GPUs', an integrated GPU module's, SoCs' and CPUs' (profiles/families.toml
+# holds each one's defaults for `profiles new`)
+DEVICE_FAMILIES = GPU_FAMILIES + ("jetson", "apple", "phone", "x86", "arm")
 
 # accounting boundaries, chosen once and applied to serving and search alike (account/boundary.py): power at the chip
 # or at the server (the chip plus its share of the host: CPUs, memory, network, fans); embodied carbon of the chip (die

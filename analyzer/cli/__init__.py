@@ -16,14 +16,14 @@ COMMAND_MODULES = {
     "profile": "profile_cmd",
     "project": "project", "calibrate": "calibrate_cmd",
     "measure": "measure",
-    "footprint": "carbon", "fourm": "carbon", "profiles": "carbon",
+    "footprint": "carbon", "fourm": "carbon", "profiles": "profiles_cmd",
     "amortize": "decide", "strategies": "decide", "rank": "decide",
     "analyze": "analyze", "report": "analyze",
     "history": "store", "export": "store", "import-codecarbon": "store",
     "population": "population",
     "plan-search": "plan",
 }
-HELP_ORDER = ("profile_cmd", "project", "calibrate_cmd", "measure", "carbon", "decide", "analyze", "population", "plan", "store")
+HELP_ORDER = ("profile_cmd", "project", "calibrate_cmd", "measure", "profiles_cmd", "carbon", "decide", "analyze", "population", "plan", "store")
 
 
 def register(command: str | None = None) -> Any:

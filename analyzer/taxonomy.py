@@ -17,7 +17,9 @@ RUNTIMES = ("eager", "graph", "ort")
 COMPUTE_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
 HALF_DTYPES = frozenset({"fp16", "bf16"})
 TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")  # bf16/fp16: autocast with fp32 master weights
-OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")  # PyTorch's foreach implementations
+# PyTorch's foreach implementations; rmsprop and adagrad with PyTorch's defaults (no momentum, not centred; no
+# learning-rate decay), rmsprop-momentum as MnasNet, EfficientNet and NAS-Bench-101 trained (momentum 0.9)
+OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw", "rmsprop", "rmsprop-momentum", "adagrad")
 
 # what one evaluation costs: a forward (inference), the prompt's forward or one token's step of a decoder with
 # its KV cache, a whole response (prefill then decode steps), one training step, or an output token of a decoder

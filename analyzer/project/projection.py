@@ -78,6 +78,8 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
     e_item = tl.energy_j / batch
     notes = list(profile.notes) + unfolded + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
+    if tl.power_limited:
+        notes.append(power_note(tl, hw.name))
     gemm_time = sum(t.time_s for t in times if t.kernel.kclass in TENSOR_CLASSES and t.bound == "compute")
     potential = (profile.weight_sparsity or 0.0) * gemm_time / latency
     if potential > 0:
@@ -121,6 +123,12 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
         inputs=inputs, notes=notes, kernels=len(plan.kernels), host_ops=plan.ops,
         energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared,
         per_kernel=rows)
+
+
+def power_note(tl, name: str) -> str:
+    """What a projection says when the board's power limit binds (roofline.power_limited)."""
+    return (f"power-limited: at full clocks {name} would draw more than its {tl.power_cap_w:g} W limit; its clocks drop and "
+            f"the work takes longer, at {tl.power_w:.0f} W (latency = energy / limit)")
 
 
 def saving_band(baseline: Any, candidate: Any) -> dict[str, float]:

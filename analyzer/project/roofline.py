@@ -104,6 +104,16 @@ class Timeline:
     busy_s: float  # device time running kernels
     host_s: float  # host time issuing operators
     energy_j: float
+    power_cap_w: float = math.inf  # the board's limit the latency was held to (power_limited)
+
+    @property
+    def power_w(self) -> float:
+        return self.energy_j / self.latency_s if self.latency_s > 0 else 0.0
+
+    @property
+    def power_limited(self) -> bool:
+        """The board's limit binds: the clocks dropped and the latency is energy / limit."""
+        return math.isfinite(self.power_cap_w) and self.power_w >= self.power_cap_w * (1 - 1e-9)
 
 
 def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params,
@@ -113,7 +123,7 @@ def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: 
     unrolled, d_n = S_n + gap n + max over j <= n of (issued_j - S_(j-1) - gap j), S the running sum of t.
     `extra_host`: host seconds added before each kernel (a training step's autograd engine)."""
     latency, busy, host, e = schedule_rows(a, t[None, :], energy[None, :], params, extra_host)
-    return Timeline(float(latency[0]), float(busy[0]), float(host), float(e[0]))
+    return Timeline(float(latency[0]), float(busy[0]), float(host), float(e[0]), power_cap_w=params.power_cap_w)
 
 
 def schedule_rows(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params,
@@ -138,9 +148,25 @@ def schedule_rows(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Pa
     else:
         latency = host_total + busy + params.gap_s * n + params.forward_s
     e = params.static_power_w * latency + params.active_power_w * busy + energy.sum(axis=-1)
-    # power-limited: the board lowers its clocks, the same work takes longer
-    latency = np.where(e > params.power_cap_w * latency, e / params.power_cap_w, latency)
+    latency, _ = power_limited(latency, e, params.power_cap_w)
     return latency, busy, host_total, e
+
+
+def power_limited(latency_s: np.ndarray | float, energy_j: np.ndarray | float, power_cap_w: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A board that would draw more than its power limit lowers its clocks until it draws the limit (NVIDIA's
+    power capping: the SMs' clock is stepped down while board power exceeds the enforced limit, nvidia-smi's
+    "SW Power Cap" throttle reason). The work and, to first order, its energy stay; the time stretches:
+
+        P = E / t;  t' = t                  if P <= P_cap
+                    t' = E / P_cap          if P >  P_cap    (so P' = E / t' = P_cap)
+        throttle = t' / t >= 1
+
+    E in J, t in s, P_cap in W (the profile's tdp_w; infinite where none). Returns (t', throttle), elementwise."""
+    t = np.asarray(latency_s, dtype=float)
+    e = np.asarray(energy_j, dtype=float)
+    capped = np.where(e > power_cap_w * t, e / power_cap_w, t)
+    return capped, np.divide(capped, t, out=np.ones_like(capped), where=t > 0)
 
 
 def schedule(times: list[KernelTime], params: Params, extra_host: np.ndarray | None = None) -> Timeline:

@@ -30,8 +30,9 @@ KV_DTYPES = ("auto", "bf16", "fp16", "fp8")
 LENGTH_DISTRIBUTIONS = ("pareto-exp", "fixed")
 
 # batch norms an inference export folded into its convolutions (project/canonical.py): unfolded where PyTorch runs
-# the network ("auto"), or the graph projected as it is ("as-exported")
-BATCH_NORM_POLICIES = ("auto", "as-exported")
+# the network ("auto"), or the graph projected as it is ("as-exported"), or stated by the user: a batch norm after
+# every convolution over feature maps that feeds none ("present": an untrained export that erased them)
+BATCH_NORM_POLICIES = ("auto", "as-exported", "present")
 
 # GPU architecture families, oldest first: kernel efficiency curves and host costs learned on one part of a family
 # carry over to its other parts (profiles/transfer.py)

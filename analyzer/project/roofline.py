@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..taxonomy import HOST_FAMILIES, KERNEL_CLASSES
-from .kernels import Kernel, KernelPlan
+from .kernels import WINOGRAD_MULTIPLY_RATIO, Kernel, KernelPlan
 from .params import Params
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class KernelArrays:
         self.host = np.array([HOST_FAMILIES.index(k.host) if k.host else -1 for k in ks], dtype=int)
         self.outputs = np.array([k.outputs for k in ks], dtype=float)
         self.grid_threads = np.array([k.grid_threads for k in ks], dtype=float)  # 0: sized to the work
+        self.winograd = np.array([k.winograd for k in ks], dtype=bool)
         self.weight_bytes = plan.weight_bytes
 
     @classmethod
@@ -48,6 +49,7 @@ class KernelArrays:
         a.kernels = ()
         a.cls, a.flops, a.bytes, a.weights, a.host, a.outputs = kclass, flops, nbytes, weights, host, outputs
         a.grid_threads = np.zeros_like(flops)
+        a.winograd = np.zeros(flops.shape, dtype=bool)
         a.weight_bytes = weight_bytes
         return a
 
@@ -62,9 +64,10 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
     fill = np.array([c.fill for c in cl])[a.cls]
     kdepth = np.array([c.kdepth for c in cl])[a.cls]
     out = np.maximum(a.outputs, 1.0)
+    flops = executed_flops(a, params)
     # a kernel with fewer output tiles than the chip has units runs on part of it (rate x out / (out + fill));
     # each output's reduction of depth K costs K + kdepth steps (tile prologue and epilogue)
-    compute = np.where(a.flops > 0, (a.flops + 2.0 * kdepth * out) / rate * (1.0 + fill / out), 0.0)
+    compute = np.where(flops > 0, (flops + 2.0 * kdepth * out) / rate * (1.0 + fill / out), 0.0)
     if params.supports_2_4 and nm_sparsity > 0:  # only the 2:4-structured share of the weights speeds up
         compute = np.where(a.weights, compute / params.sparse_2_4_speedup ** nm_sparsity, compute)
     nbytes = a.bytes * params.bytes_scale
@@ -78,8 +81,20 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
         share = np.where(a.grid_threads > 0, np.minimum(a.grid_threads / params.resident_threads, 1.0), 1.0)
         compute, memory = compute / share, memory / share
     t = t0 + np.maximum(compute, memory)
-    energy = eps * a.flops + params.energy_per_byte_j * nbytes
+    energy = eps * flops + params.energy_per_byte_j * nbytes
     return t, compute, memory, energy
+
+
+def executed_flops(a: KernelArrays, params: Params) -> np.ndarray:
+    """The FLOPs each kernel executes: as counted, except cuDNN's Winograd F(2x2, 3x3) where the convolution runs
+    on the FP32 FMA units (16 multiplies for the direct convolution's 36)."""
+    return np.where(a.winograd, a.flops * WINOGRAD_MULTIPLY_RATIO, a.flops) if runs_winograd(params) else a.flops
+
+
+def runs_winograd(params: Params) -> bool:
+    """Convolutions on the FP32 FMA units of a GPU (no tensor core for the dtype): where cuDNN picks Winograd for
+    the 3 x 3 stride-1 ones (Kernel.winograd; analyzer/project/kernels: WINOGRAD_MULTIPLY_RATIO and its reference)."""
+    return params.async_device and params.classes["conv"].unit == "fp32"
 
 
 def streams_weights(weight_bytes: float, params: Params) -> bool:

@@ -211,10 +211,12 @@ def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
     host = k.host or ""
     if (k.kclass in TENSOR_CLASSES and k.kclass != "attention") or k.kclass == "depthwise":
         if k.weights or k.kclass == "depthwise":
-            wgrad = Kernel(k.op, f"{k.op_type}:wgrad", k.kclass, k.flops, k.bytes, "", False, k.outputs)
+            # cuDNN has Winograd for the data and filter gradients of a 3 x 3 convolution too
+            wgrad = Kernel(k.op, f"{k.op_type}:wgrad", k.kclass, k.flops, k.bytes, "", False, k.outputs, winograd=k.winograd)
             if first_with_weights:  # the model's input needs no gradient
                 return [replace(wgrad, host=host)]
-            return [Kernel(k.op, f"{k.op_type}:dgrad", k.kclass, k.flops, k.bytes, host, k.weights, k.outputs), wgrad]
+            return [Kernel(k.op, f"{k.op_type}:dgrad", k.kclass, k.flops, k.bytes, host, k.weights, k.outputs,
+                           winograd=k.winograd), wgrad]
         # a product of two activations: the gradient of each
         return [Kernel(k.op, f"{k.op_type}:grad", k.kclass, 2 * k.flops, 2 * k.bytes, host, False, k.outputs)]
     if k.kclass == "attention":

@@ -73,6 +73,7 @@ def test_cli_writes_loads_and_projects_with_the_family_path(tmp_path):
     assert r.exit_code == 0, r.output
     path = tmp_path / "hardware" / "quadro-rtx-6000.toml"
     assert f"wrote hardware profile 'quadro-rtx-6000' to {path}" in r.output.replace("\n", "")
+    assert "turing family's efficiency_simt_conv = 0.77" in r.output.replace("\n", " ")
     hw = load_profiles((tmp_path,)).get("hardware", "quadro-rtx-6000")
     assert hw.projection["efficiency_simt_conv"].value == families()["turing"].projection["efficiency_simt_conv"].value
     assert hw.transfer["steps"] == 2  # curves of the measured H100 (another family), but not for the FP32 convolutions

@@ -134,5 +134,9 @@ def profiles_new(
     c.print(f"wrote hardware profile '{written.name}' to {path} (family {written.family}, {how}"
             f"{'; overrides the shipped ' + repr(taken) if taken else ''})")
     render_profile_show(asdict(written), c)
+    fam = fams[written.family]
+    if fam.projection and written.transferable:
+        c.print(f"projections also take the {fam.name} family's " + ", ".join(f"{k} = {v.value:g}" for k, v in fam.projection.items())
+                + " (profiles/families.toml)")
     folder = path.parent.parent if path.parent.name == "hardware" else path.parent
     c.print(f"use it with: --profiles {folder} --hardware {written.name}")

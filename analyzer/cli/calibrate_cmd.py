@@ -19,7 +19,9 @@ def calibrate(
     runtime: Annotated[str, typer.Option("--runtime", help="Runtime of rows that do not say: eager, graph, ort.")] = "ort",
     dtype: Annotated[str, typer.Option("--dtype", help="dtype of rows that do not say.")] = "fp32",
     models_dir: Annotated[Optional[Path], typer.Option("--models", help="Folder holding NAME.onnx for CSV rows that name a model instead of a path.")] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Name of the calibrated profile (default: HARDWARE-calibrated).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Name of the calibrated profile (default: the --out file's stem).")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="The device the measurements ran on, recorded in the profile (default: the one the measurements name).")] = None,
+    shadow: Annotated[bool, typer.Option("--shadow", help="Allow a name (or --out file) a shipped profile has: a --profiles folder holding it replaces the shipped one.")] = False,
     device_kind: Annotated[Optional[str], typer.Option("--device-kind", help="Only measurements a fleet took on this kind (`measure --on`), or whose device name contains it.")] = None,
     zeus: Annotated[Optional[Path], typer.Option("--zeus", help="Zeus-style measurement JSON: records of model, batch, iterations and Zeus's time and gpu_energy.")] = None,
     measure: Annotated[Optional[list[Path]], typer.Option("--measure", help="Measure this ONNX model here first (repeatable, up to 5); the records are kept beside --out as PROFILE.measurements.jsonl.")] = None,
@@ -31,22 +33,24 @@ def calibrate(
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
-    """Fit a hardware profile's projection to measured forwards: the host cost of issuing operators (eager,
-    ONNX Runtime) or the gaps of CUDA-graph replay, scales on the kernel classes' efficiencies, bandwidth
-    and floor, and with measured energy the static power, active power and energy per byte. Writes a
-    calibrated profile that records every measurement it was fitted on, its prediction and error; its values
-    carry the year of the measurements. One command from a device to its profile: --measure MODEL (up to 5) measures
-them here first and keeps the records beside the profile. (Kernel classes from profiler traces:
-benchmarks/gpu_calibration.py fit.)"""
+    """Fit a hardware profile's projection to measured forwards, within physics (SciPy least_squares: bounded
+    parameters, a robust loss, a prior at the profile's values, only what the measurements identify, standard errors):
+    host costs of the runtimes measured, each measured kernel class's efficiency, bandwidth and floor, and with
+    measured energy the static power, active power and energy per byte. Prints each forward's in-sample,
+    leave-one-out and uncalibrated error; refuses (one line, nothing written) hostile inputs and a fit whose
+    leave-one-out error is worse than no fit. Writes (atomically) a profile named after --name or the --out file,
+    recording the device measured and every measurement it was fitted on. --measure MODEL (up to 5) measures them here
+first. (Kernel classes from profiler traces: benchmarks/gpu_calibration.py fit.)"""
+    from ..decide.calibration import Target, calibrate_forwards, check_target, profile_name
+
     ps = load(profiles)
     hw = ps.get("hardware", hardware)
+    target = Target(out, profile_name(out, name), shadow)
+    check_target(target, load(None))
     if phase is not None:
-        _training(hw, phase, measurements, csv_path, models_dir, out, fmt)
+        _training(hw, phase, measurements, csv_path, models_dir, target, device, fmt)
         return
-    from ..measure.record import cpu_model
     from ..profiles import projection_defaults
-    from ..project.calibrate import calibrate as fit
-    from ..project.calibrate import calibrated_profile_toml, observations_summary
     from ..project.observations import data_year, observations, read_observations
 
     if measure:
@@ -56,13 +60,7 @@ benchmarks/gpu_calibration.py fit.)"""
     for n in notes:
         err.print(f"note: {n}")
     obs = observations(rows)
-    cal = fit(obs, hw, projection_defaults())
-    text = calibrated_profile_toml(hw, cal, obs, name or f"{hw.name}-calibrated", cpu_model(),
-                                   data_year=data_year([r[-1] for r in rows]))
-    _write(out, text)
-    summary = {"profile": str(out), "values": {k: cal.values[k] for k in cal.fitted_keys}, "median_abs_error": cal.median_abs_error,
-               "p90_abs_error": cal.p90_abs_error, "energy_median_abs_error": cal.energy_median_abs_error,
-               "fitted_on": observations_summary(cal, obs)}
+    summary = calibrate_forwards(hw, obs, target, device, data_year([r[-1] for r in rows]), projection_defaults())
     if fmt is OutFormat.json:
         print_json(summary)
         return
@@ -89,25 +87,19 @@ def _measure_here(models: list[Path], out: Path, batch: int, provider: str, mete
     return path
 
 
-def _write(out: Path, text: str) -> None:
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
-    except OSError as e:
-        raise UsageError(f"{param('out')} {out}: cannot write ({e.strerror})") from None
-
-
-def _training(hw, phase: str, measurements: Path | None, csv_path: Path | None, models_dir: Path | None, out: Path,
-              fmt: OutFormat) -> None:
-    """calibrate --phase train: fit the training parameters to measured steps; write the hardware profile with
-    a [training] table (same name: a --profiles folder holding it overrides the shipped one)."""
+def _training(hw, phase: str, measurements: Path | None, csv_path: Path | None, models_dir: Path | None, target,
+              device: str | None, fmt: OutFormat) -> None:
+    """calibrate --phase train: fit the training parameters to measured steps, and the powers to their energy; write
+    the hardware profile with a [training] table (and the fitted powers in [projection])."""
     from datetime import date
 
+    from ..decide.calibration import aliases_for, measured_on, write_atomic
     from ..profiles import Sourced, projection_defaults
     from ..profiles.writer import hardware_toml
     from ..project import resolve_params
+    from ..project.calibrate_train import check_steps, fit_training_power
     from ..project.observations import data_year, read_training_rows, training_samples
-    from ..project.training import fit_training, training_runtime
+    from ..project.training import TrainingParams, fit_training, training_runtime
 
     if phase != "train":
         raise UsageError(f"{param('phase')} {phase}: calibrate fits forwards (no {param('phase')}) or training steps "
@@ -115,14 +107,28 @@ def _training(hw, phase: str, measurements: Path | None, csv_path: Path | None, 
     rows = read_training_rows(measurements, csv_path)
     samples = training_samples(rows, models_dir)
     runtime = training_runtime(hw)
-    fit = fit_training(samples, lambda prec: resolve_params(hw, prec, runtime, projection_defaults()), hw.category == "gpu")
+    defaults = projection_defaults()
+    check_steps(samples, hw, runtime, defaults, TrainingParams())
+    fit = fit_training(samples, lambda prec: resolve_params(hw, prec, runtime, defaults), hw.category == "gpu")
     v = fit["values"]
-    said = (f"calibrated on {fit['n']} training steps ({measurements or csv_path}): step time median |error| "
+    power = fit_training_power(samples, hw, runtime, defaults, TrainingParams(**v))
+    on = measured_on([], device)
+    said = (f"calibrated on {fit['n']} training steps ({measurements or csv_path}) on {on}: step time median |error| "
             f"{fit['median_abs_error_before']:.1%} -> {fit['median_abs_error']:.1%}")
     year = data_year([r[-1] for r in rows]) or date.today().year
     training = {k: Sourced(float(f"{v[k]:.6g}"), said, year, "calibrated") for k in v}
-    _write(out, hardware_toml(hw, training=training))
-    summary = {"profile": str(out), **fit}
+    projection = dict(hw.projection)
+    if power is not None:
+        psaid = (f"{said}; power fitted on their energy: median |error| {power['energy_blind_median_abs_error']:.1%} "
+                 f"uncalibrated, {power['energy_median_abs_error']:.1%} in sample, {power['energy_loo_median_abs_error']:.1%} left out")
+        projection.update({k: Sourced(float(f"{x:.6g}"), psaid, year, "calibrated") for k, x in power["values"].items()})
+    write_atomic(target.out, hardware_toml(hw, name=target.name, aliases=aliases_for(hw, target.name), training=training,
+                                           projection=projection))
+    summary = {"profile": str(target.out), "name": target.name, "measured_on": on, **fit, "power": power,
+               "power_note": None if power is not None else
+               f"power not fitted: fewer than 3 steps carry a measured energy (or {hw.name} states no power limit)"}
+    if power is not None:
+        summary["energy_median_abs_error"] = power["energy_median_abs_error"]
     if fmt is OutFormat.json:
         print_json(summary)
         return

@@ -36,10 +36,13 @@ def check_observations(observations, hw: HardwareProfile, blind_latency_s, blind
             raise UsageError(f"{where}: batch must be an integer >= 1")
         if not _finite_positive(o.latency_s):
             raise UsageError(f"{where}: latency {o.latency_s!r} s is not a finite number > 0")
+        if o.energy_j_per_item is not None and not _finite_positive(o.energy_j_per_item):
+            raise UsageError(f"{where}: energy {o.energy_j_per_item!r} J per item is not a finite number > 0")
+    _ratios([o.latency_s for o in observations], blind_latency_s, observations, "latency")
+    for o in observations:
+        where = f"measurement '{o.name}' batch {o.batch}"
         if o.energy_j_per_item is None:
             continue
-        if not _finite_positive(o.energy_j_per_item):
-            raise UsageError(f"{where}: energy {o.energy_j_per_item!r} J per item is not a finite number > 0")
         power = o.energy_j_per_item * o.batch / o.latency_s
         if limit is not None and power > MAX_POWER_SHARE * limit:
             raise UsageError(f"{where}: {o.energy_j_per_item:.4g} J per item in {o.latency_s:.4g} s implies {power:.4g} W, above "
@@ -47,7 +50,6 @@ def check_observations(observations, hw: HardwareProfile, blind_latency_s, blind
         if limit is not None and power < MIN_POWER_SHARE * limit:
             raise UsageError(f"{where}: {o.energy_j_per_item:.4g} J per item in {o.latency_s:.4g} s implies {power:.4g} W, under "
                              f"{MIN_POWER_SHARE:.0%} of {hw.name}'s limit {limit:g} W (energy in J read as mJ?)")
-    _ratios([o.latency_s for o in observations], blind_latency_s, observations, "latency")
     with_e = [i for i, o in enumerate(observations) if o.energy_j_per_item is not None]
     if len(with_e) >= 2:
         _ratios([observations[i].energy_j_per_item for i in with_e], [blind_energy_j[i] for i in with_e],

@@ -223,3 +223,17 @@ def test_a_measurement_store_names_the_device_it_ran_on():
         from analyzer.decide.calibration import measured_on
 
         measured_on(["a", "b"], None)
+
+
+def test_a_forward_measured_with_a_wide_spread_weighs_less(paths, cpu):
+    """Each forward's sigma is its between-process spread (measure --processes) with the model floor: a forward 40% off
+    that carries a spread of 1.0 (log) pulls the fit less than the same forward stated as exact."""
+    from dataclasses import replace
+
+    obs = _observations(paths, cpu, TRUTH)
+    obs[0] = replace(obs[0], latency_s=obs[0].latency_s * 1.4)
+    others = lambda cal: float(np.median(np.abs(cal.errors[1:])))  # noqa: E731
+    tight = calibrate(obs, cpu, projection_defaults(), check=False)
+    obs[0] = replace(obs[0], latency_log_sigma=1.0)
+    loose = calibrate(obs, cpu, projection_defaults(), check=False)
+    assert others(loose) < others(tight) * 0.5

@@ -29,6 +29,7 @@ def calibrate(
     meter: Annotated[str, typer.Option("--meter", help="With --measure: energy meter, as for `measure` (an estimated energy is never fitted).")] = "auto",
     batch: Annotated[int, typer.Option("--batch", min=1, max=1 << 20, help="With --measure: the batch to measure at.")] = 1,
     max_time: Annotated[float, typer.Option("--max-time", min=0.1, max=86_400, help="With --measure: seconds per model.")] = 30.0,
+    processes: Annotated[int, typer.Option("--processes", min=1, max=64, help="With --measure: fresh processes per model (--max-time split among them); their spread weighs each forward in the fit.")] = 3,
     phase: Annotated[Optional[str], typer.Option("--phase", help="train: fit training steps (measure_torch phase='train', or a CSV model,precision,batch,optimizer,step_ms_median[,energy_j_per_sample,date]).")] = None,
     profiles: ProfilesOpt = None,
     fmt: FormatOpt = OutFormat.table,
@@ -54,7 +55,7 @@ first. (Kernel classes from profiler traces: benchmarks/gpu_calibration.py fit.)
     from ..project.observations import data_year, observations, read_observations
 
     if measure:
-        measurements = _measure_here(measure, out, batch, provider, meter, max_time, measurements)
+        measurements = _measure_here(measure, out, batch, provider, meter, max_time, measurements, processes)
     notes: list[str] = []
     rows = read_observations(measurements, csv_path, runtime, dtype, models_dir, device_kind, zeus, notes)
     for n in notes:
@@ -70,18 +71,19 @@ first. (Kernel classes from profiler traces: benchmarks/gpu_calibration.py fit.)
 
 
 def _measure_here(models: list[Path], out: Path, batch: int, provider: str, meter: str, max_time: float,
-                  given: Path | None) -> Path:
+                  given: Path | None, processes: int) -> Path:
     """calibrate --measure: measure the models now and keep the records beside the profile."""
     from ..measure import store as mstore
     from ..measure.onnx_measure import measure_for_calibration
 
     if given is not None:
         raise UsageError(f"{param('measure')} writes its own measurements file; drop {param('measurements')} or {param('measure')}")
-    records = measure_for_calibration(list(models), batch, provider, meter, max_time_s=max_time)
+    records = measure_for_calibration(list(models), batch, provider, meter, max_time_s=max_time, processes=processes)
     path = out.with_suffix(".measurements.jsonl")
     mstore.append(path, records)
     for m in records:
-        err.print(f"measured {Path(m.model).name} batch {m.batch}: {m.latency_s_median * 1e3:.4g} ms, energy "
+        spread = "" if m.latency_log_sigma_between is None else f" (spread between {m.processes} processes {m.latency_log_sigma_between:.1%})"
+        err.print(f"measured {Path(m.model).name} batch {m.batch}: {m.latency_s_median * 1e3:.4g} ms{spread}, energy "
                   f"{'n/a' if m.energy_j_per_item is None else f'{m.energy_j_per_item:.4g} J/item'} ({m.energy_source})")
     err.print(f"kept {len(records)} measurement(s) in {path}")
     return path

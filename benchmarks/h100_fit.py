@@ -72,9 +72,8 @@ def op_samples(models, data: Path, hw):
     import tarfile
     import tempfile
 
-    from analyzer.project.calibrate import OpSample
+    from analyzer.project.calibrate_traces import traced_samples
     from analyzer.project.kernels import plan_kernels
-    from analyzer.measure.torch_trace import align, read_trace
 
     out = []
     with tempfile.TemporaryDirectory() as tmp, tarfile.open(data / "traces_infer.tar") as tar:
@@ -86,15 +85,7 @@ def op_samples(models, data: Path, hw):
                     if not f.exists():
                         continue
                     plan = plan_kernels(profile(name, batch), "eager", dtype, gpu=hw.category == "gpu")
-                    ops, cur = [], None
-                    for k in plan.kernels:
-                        if k.host:
-                            cur = (k.host, [k])
-                            ops.append(cur)
-                        elif cur is not None:
-                            cur[1].append(k)
-                    for kernels, traced in align(ops, read_trace(f)):
-                        out += split_op(kernels, traced, dtype)
+                    out += traced_samples(plan, f, dtype)
     return out
 
 
@@ -114,26 +105,6 @@ def gemm_samples(data: Path):
         kern = Kernel(f"mm{m}x{n}x{k}", "MatMul", "gemm", 2.0 * m * n * k, 4.0 * (m * k + k * n + m * n), "gemm")
         out.append(OpSample((kern,), g["ms"] / 1e3, g["dtype"], "eager"))
     return out
-
-
-def split_op(kernels, traced, dtype):
-    """One sample per role (main kernel, layout transforms, bias add, helpers) where the trace names them,
-    so the classes are fitted on their own kernels rather than on an operator's sum."""
-    from analyzer.project.calibrate import OpSample
-    from analyzer.measure.torch_trace import kernel_role
-
-    plan_role = {"layout": "layout", "aux": "aux"}
-    measured: dict[str, float] = {}
-    for name, d in traced.kernels:
-        r = kernel_role(name, traced.family)
-        measured[r] = measured.get(r, 0.0) + d
-    planned: dict[str, list] = {}
-    for k in kernels:
-        r = plan_role.get(k.kclass, "elementwise" if (k.op_type == "bias add") else "")
-        planned.setdefault(r, []).append(k)
-    if set(planned) != set(measured):  # the runtime chose otherwise (e.g. an implicit-GEMM conv): keep the sum
-        return [OpSample(tuple(kernels), traced.kernel_s, dtype, "eager")]
-    return [OpSample(tuple(planned[r]), measured[r], dtype, "eager") for r in planned]
 
 
 def fit(models, rows, data: Path, hw, defaults):

@@ -2,7 +2,8 @@
 classes fill_c and kdepth_c) so that each traced operator's kernel time matches the sum of t_k over the kernels the
 plan gives it, through the projection's own kernel_arrays_times (never a copy). Classes are fitted in turn
 (coordinate descent, `rounds` passes), each by the bounded fit of project/fit.py inside calibrate_bounds' limits,
-with the profile's values as the prior."""
+with the profile's values as the prior. `traced_samples` pairs a plan's operators with a profiler trace's (the pairing
+benchmarks/h100_fit.py used to hold), splitting an operator into its kernels' roles where the trace names them."""
 
 from __future__ import annotations
 
@@ -108,3 +109,43 @@ def fit_kernel_classes(samples: list[OpSample], hw: HardwareProfile, defaults: d
         e = [np.abs(p[m] / meas[m] - 1) for p, (*_, meas, cl) in zip(preds, arrays) for m in [np.array([c in s for s in cl])] if m.any()]
         per_class[c] = float(np.median(np.concatenate(e)))
     return {k: values[k] for c in sorted(present) for k in class_keys(c)}, per_class
+
+
+def plan_operators(plan: KernelPlan) -> list[tuple[str, list[Kernel]]]:
+    """The plan's kernels grouped by the operator that issues them: (host family, kernels), in issue order."""
+    ops: list[tuple[str, list[Kernel]]] = []
+    for k in plan.kernels:
+        if k.host:
+            ops.append((k.host, [k]))
+        elif ops:
+            ops[-1][1].append(k)
+    return ops
+
+
+def split_op(kernels: list[Kernel], traced, dtype: str, runtime: str = "eager") -> list[OpSample]:
+    """One sample per role (main kernel, layout transforms, bias add, helpers) where the trace names them, so the
+    classes are fitted on their own kernels rather than on an operator's sum; the operator's sum where the runtime
+    chose otherwise (an implicit-GEMM convolution)."""
+    from ..measure.torch_trace import kernel_role
+
+    plan_role = {"layout": "layout", "aux": "aux"}
+    measured: dict[str, float] = {}
+    for name, d in traced.kernels:
+        r = kernel_role(name, traced.family)
+        measured[r] = measured.get(r, 0.0) + d
+    planned: dict[str, list[Kernel]] = {}
+    for k in kernels:
+        planned.setdefault(plan_role.get(k.kclass, "elementwise" if k.op_type == "bias add" else ""), []).append(k)
+    if set(planned) != set(measured):
+        return [OpSample(tuple(kernels), traced.kernel_s, dtype, runtime)]
+    return [OpSample(tuple(planned[r]), measured[r], dtype, runtime) for r in planned]
+
+
+def traced_samples(plan: KernelPlan, trace_file, dtype: str) -> list[OpSample]:
+    """The operators of an eager `plan` paired with those of a torch.profiler trace (measure/torch_trace.py)."""
+    from ..measure.torch_trace import align, read_trace
+
+    out: list[OpSample] = []
+    for kernels, traced in align(plan_operators(plan), read_trace(trace_file)):
+        out += split_op(kernels, traced, dtype)
+    return out

@@ -7,8 +7,8 @@ profile as shipped) and by the projection calibrated on the 5 (project/calibrate
 a refused fit is counted and the blind projection stands for that draw), each against the measured latencies:
 Spearman, and median / p90 |latency error| (blind first, then calibrated). The worst and best draw are printed.
 
-The machine is shared (2 vCPUs, several engineers): every cell is measured in --passes passes (alternating order) and
-its fastest pass counts; how far the passes disagree is printed with the load average, so the noise floor of every
+The machine is shared (2 vCPUs, several engineers): every cell is measured in --passes passes (each in a shuffled
+order) and its fastest pass counts, the spread of its passes weighing it in the calibration; how far the passes disagree is printed with the load average, so the noise floor of every
 number above is in the same output.
 
     flock /tmp/heavy.lock python benchmarks/space_ranking.py [--cells 24] [--batches 1,32] [--draws 5] [--max-time 0.8]
@@ -96,11 +96,13 @@ def main() -> None:
     ap.add_argument("--calibrate-on", type=int, default=5)
     ap.add_argument("--max-time", type=float, default=0.8, help="seconds of measurement per cell and batch")
     ap.add_argument("--processes", type=int, default=1, help="fresh processes per measurement (measure --processes)")
-    ap.add_argument("--passes", type=int, default=2, help="passes over all cells, alternating order; the fastest counts")
+    ap.add_argument("--passes", type=int, default=3, help="passes over all cells, each shuffled; the fastest counts")
     ap.add_argument("--hardware", default="ci-cpu-2vcpu")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache" / "nb201")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "space_ranking.json")
+    ap.add_argument("--from-json", type=Path, default=None, help="re-evaluate the measurements saved in this results file "
+                    "(same cells and batches) instead of measuring again")
     args = ap.parse_args()
     import onnx
 
@@ -126,29 +128,35 @@ def main() -> None:
           f"{args.max_time:g} s per cell, batch and pass, {args.passes} passes, {args.processes} process(es); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     results = {"device": device, "hardware": hw.name, "cells": [a.to_string() for a in archs], "settings": vars(args) | {
-        "cache": str(args.cache), "out": str(args.out)}, "batches": {}}
+        "cache": str(args.cache), "out": str(args.out), "from_json": str(args.from_json or "")}, "batches": {}}
     for batch in (int(b) for b in args.batches.split(",")):
         profs = [profile_onnx(p, batch=batch, per_op=True, scan_sparsity=False) for p in paths]
-        # passes over every cell, each the reverse order of the last, so a burst of load on the shared machine lands on
-        # different cells in each; a cell's latency is its fastest pass (interference only ever slows a run)
+        # passes over every cell, each in its own shuffled order, so a burst of load on the shared machine lands on
+        # different cells in each; a cell's latency is its fastest pass (interference only ever slows a run), its
+        # sigma the spread of its passes (log sd), which the calibration weighs it by
         passes = []
-        for k in range(args.passes):
-            order = list(range(len(paths)))[:: 1 if k % 2 == 0 else -1]
+        saved = json.loads(args.from_json.read_text())["batches"][str(batch)] if args.from_json else None
+        for k in range(0 if saved else args.passes):
+            order = np.random.default_rng([args.seed, batch, k]).permutation(len(paths)).tolist()
             got = _measure([paths[i] for i in order], batch, args)
             passes.append([got[order.index(i)] for i in range(len(paths))])
-        lat = np.array([[m.latency_s_median for m in p] for p in passes])
-        best = lat.argmin(axis=0)
-        meas = [passes[best[i]][i] for i in range(len(paths))]
+        if saved:
+            lat = np.array(saved["passes_s"])
+            ci = saved["ci_rel"]
+        else:
+            lat = np.array([[m.latency_s_median for m in p] for p in passes])
+            ci = [passes[k][i].ci_rel for i, k in enumerate(lat.argmin(axis=0))]
         measured = lat.min(axis=0)
-        between = (lat.max(axis=0) / lat.min(axis=0) - 1) if args.passes > 1 else np.zeros(len(paths))
-        obs = [Observation(p.stem, pr.sha256, batch, m.latency_s_median, pr, None, "fp32", "ort",
-                           m.latency_log_sigma_between or 0.0, device) for p, pr, m in zip(paths, profs, meas)]
+        between = lat.max(axis=0) / lat.min(axis=0) - 1
+        sigma = np.std(np.log(lat), axis=0, ddof=1) if len(lat) > 1 else np.zeros(len(paths))
+        obs = [Observation(p.stem, pr.sha256, batch, float(t), pr, None, "fp32", "ort", float(sg), device)
+               for p, pr, t, sg in zip(paths, profs, measured, sigma)]
         macs = np.array([pr.macs for pr in profs], dtype=float)
         ev = evaluate(obs, measured, macs, hw, args.draws, args.calibrate_on)
         results["batches"][str(batch)] = {"measured_s": measured.tolist(), "passes_s": lat.tolist(),
-                                          "ci_rel": [m.ci_rel for m in meas], "macs": macs.tolist(),
+                                          "ci_rel": ci, "macs": macs.tolist(),
                                           "pass_disagreement": between.tolist(), "loadavg_after": os.getloadavg()[0], **ev}
-        _print(batch, ev, between, [m.ci_rel for m in meas])
+        _print(batch, ev, between, ci)
     results["wall_s"] = time.time() - t_start
     tmp = args.out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(results, indent=1))

@@ -15,7 +15,7 @@ def calibrate(
     hardware: Annotated[str, typer.Option("--hardware", help="The hardware profile the measurements ran on.")],
     out: Annotated[Path, typer.Option("--out", help="Write the calibrated profile (TOML) here.")],
     measurements: Annotated[Optional[Path], typer.Option("--measurements", help="JSON-lines store written by `measure`.")] = None,
-    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="CSV: model, batch, latency_s (or latency_ms_median)[, energy_j_per_item, dtype, runtime, date].")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="CSV: model, batch, latency_s (or latency_ms_median)[, energy_j_per_item, dtype, runtime, device, latency_log_sigma, date].")] = None,
     runtime: Annotated[str, typer.Option("--runtime", help="Runtime of rows that do not say: eager, graph, ort.")] = "ort",
     dtype: Annotated[str, typer.Option("--dtype", help="dtype of rows that do not say.")] = "fp32",
     models_dir: Annotated[Optional[Path], typer.Option("--models", help="Folder holding NAME.onnx for CSV rows that name a model instead of a path.")] = None,
@@ -40,8 +40,8 @@ def calibrate(
     measured energy the static power, active power and energy per byte. Prints each forward's in-sample,
     leave-one-out and uncalibrated error; refuses (one line, nothing written) hostile inputs and a fit whose
     leave-one-out error is worse than no fit. Writes (atomically) a profile named after --name or the --out file,
-    recording the device measured and every measurement it was fitted on. --measure MODEL (up to 5) measures them here
-first. (Kernel classes from profiler traces: benchmarks/gpu_calibration.py fit.)"""
+    recording the device measured and every measurement it was fitted on. --measure MODEL (up to 5) measures them
+    here first. Rules: docs/calibration.md."""
     from ..decide.calibration import Target, calibrate_forwards, check_target, profile_name
 
     ps = load(profiles)
@@ -114,7 +114,7 @@ def _training(hw, phase: str, measurements: Path | None, csv_path: Path | None, 
     fit = fit_training(samples, lambda prec: resolve_params(hw, prec, runtime, defaults), hw.category == "gpu")
     v = fit["values"]
     power = fit_training_power(samples, hw, runtime, defaults, TrainingParams(**v))
-    on = measured_on([], device)
+    on = measured_on(_train_devices(measurements), device)
     said = (f"calibrated on {fit['n']} training steps ({measurements or csv_path}) on {on}: step time median |error| "
             f"{fit['median_abs_error_before']:.1%} -> {fit['median_abs_error']:.1%}")
     year = data_year([r[-1] for r in rows]) or date.today().year
@@ -137,3 +137,13 @@ def _training(hw, phase: str, measurements: Path | None, csv_path: Path | None, 
     from ..report.calibration_text import render_training_calibration
 
     render_training_calibration(summary, said)
+
+
+def _train_devices(measurements: Path | None) -> list[str]:
+    """The devices a store's training steps ran on (a CSV names none)."""
+    if measurements is None:
+        return []
+    from ..measure.store import read
+    from ..project.observations import measured_device
+
+    return [measured_device(m) for m in read(Path(measurements)) if m.opt_level.startswith("train:")]

@@ -22,7 +22,7 @@ model's own error, MODEL_LOG_SIGMA.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,7 +41,8 @@ from .params import resolve_params
 from .roofline import KernelArrays, kernel_arrays_times, schedule_arrays
 
 MODEL_LOG_SIGMA = 0.05  # what the projection cannot follow from one forward to the next: a floor on every point's sigma
-LOO_TOLERANCE = 0.02  # held-out median |error| allowed above the uncalibrated one before the fit is refused
+LOO_TOLERANCE = 0.02
+PIN_ROUNDS = 2  # times a fit may pin parameters that stopped at a bound and free others (_fit_latency)  # held-out median |error| allowed above the uncalibrated one before the fit is refused
 MIN_POINTS = 3
 
 
@@ -188,23 +189,39 @@ def _problem(observations, hw, defaults, start, with_traces) -> _Problem:
 
 
 def _fit_latency(pb: _Problem, idx: list[int]) -> tuple[dict[str, float], FitResult, list[Bounded], dict[str, str]]:
-    """(scales, fit, the freed candidates, candidate -> why not fitted) on the forwards `idx`."""
+    """(scales, fit, the fitted candidates, candidate -> why not fitted) on the forwards `idx`. A freed candidate that
+    stops at a physical bound is pinned there (physics fixes it, not the data) and the fit redone with its degree of
+    freedom given to the next identifiable candidate, at most PIN_ROUNDS times: an efficiency that would pass 1 to
+    absorb a host cost leaves that cost to its own parameter."""
     measured = np.array([pb.observations[i].latency_s for i in idx])
     sigma = pb.sigma[idx]
+    pinned: dict[str, float] = {}
 
     def pred(scales: dict[str, float]) -> np.ndarray:
-        return pb.latency(pb.overrides(scales), idx)
+        return pb.latency(pb.overrides({**scales, **pinned}), idx)
 
-    s = sensitivity(pred, sigma, pb.params)
-    free = sorted(identifiable(s, len(idx) - 1))
-    chosen = [pb.params[j] for j in free]
+    at: dict[str, float] = {}
+    for _ in range(PIN_ROUNDS + 1):
+        open_params = [p for p in pb.params if p.name not in pinned]
+        s = sensitivity(pred, sigma, open_params, at)
+        free = sorted(identifiable(s, len(idx) - 1 - len(pinned)))  # a pinned value counts against the n - 1
+        chosen = [open_params[j] for j in free]
+        res = fit_bounded(pred, measured, sigma, chosen, explore=True)
+        newly = {k: res.values[k] for k in res.at_bound}
+        if not newly or len(pinned) + len(newly) >= len(idx) - 1:
+            break
+        pinned.update(newly)
+        at = {k: v for k, v in res.values.items() if k not in newly}
     why = dict(pb.skipped)
-    for j, p in enumerate(pb.params):
+    for j, p in enumerate(open_params):
         if j not in free:
             why[p.name] = ("no measured forward depends on it" if not np.any(np.abs(s[:, j]) > 1e-3)
                            else f"not identified by {len(idx)} forwards (held at its prior)")
-    res = fit_bounded(pred, measured, sigma, chosen, explore=True)
-    return res.values, res, chosen, why
+    byname = {p.name: p for p in pb.params}
+    values = {**res.values, **pinned}
+    stopped = {**{k: ("upper" if byname[k].hi <= v * 1.0101 else "lower") for k, v in pinned.items()}, **res.at_bound}
+    res = replace(res, values=values, at_bound=stopped)  # a pinned value has no standard error: a bound set it
+    return values, res, chosen + [byname[k] for k in pinned], why
 
 
 def _energy_terms(pb: _Problem, values: dict[str, float], idx: list[int]) -> np.ndarray:
@@ -311,7 +328,8 @@ def calibrate(observations: list[Observation], hw: HardwareProfile, defaults: di
     for p in info["chosen"]:
         for k in pb.groups[p.name]:
             fitted.append(k)
-            stderr[k] = res.log_stderr[p.name]
+            if p.name in res.log_stderr:
+                stderr[k] = res.log_stderr[p.name]
         if p.name in res.at_bound:
             notes.append(f"{p.name} stopped at its {res.at_bound[p.name]} bound ({p.why})")
     eres: FitResult | None = info["energy"]

@@ -129,13 +129,16 @@ def fit_bounded(predict: Callable[[dict[str, float]], np.ndarray], measured: np.
                      str(res.message))
 
 
-def sensitivity(predict: Callable[[dict[str, float]], np.ndarray], sigma_log: np.ndarray, params: list[Bounded]) -> np.ndarray:
-    """S_ij = d ln pred_i / d ln theta_j x prior_log_sigma_j / sigma_i at the priors (central differences, FD_STEP)."""
-    base = {p.name: p.centre for p in params}
+def sensitivity(predict: Callable[[dict[str, float]], np.ndarray], sigma_log: np.ndarray, params: list[Bounded],
+                at: dict[str, float] | None = None) -> np.ndarray:
+    """S_ij = d ln pred_i / d ln theta_j x prior_log_sigma_j / sigma_i at the priors, or at the values `at` gives
+    (central differences, FD_STEP)."""
+    base = {**{p.name: p.centre for p in params}, **(at or {})}
     cols = []
     for p in params:
-        up = np.log(predict({**base, p.name: p.centre * math.exp(FD_STEP)}))
-        down = np.log(predict({**base, p.name: p.centre * math.exp(-FD_STEP)}))
+        v = base[p.name]
+        up = np.log(predict({**base, p.name: v * math.exp(FD_STEP)}))
+        down = np.log(predict({**base, p.name: v * math.exp(-FD_STEP)}))
         cols.append((up - down) / (2 * FD_STEP) * p.prior_log_sigma / np.asarray(sigma_log))
     return np.stack(cols, axis=1) if cols else np.zeros((len(sigma_log), 0))
 

@@ -201,14 +201,14 @@ def _fit_latency(pb: _Problem, idx: list[int]) -> tuple[dict[str, float], FitRes
         return pb.latency(pb.overrides({**scales, **pinned}), idx)
 
     at: dict[str, float] = {}
-    for _ in range(PIN_ROUNDS + 1):
+    for round_ in range(PIN_ROUNDS + 1):
         open_params = [p for p in pb.params if p.name not in pinned]
         s = sensitivity(pred, sigma, open_params, at)
         free = sorted(identifiable(s, len(idx) - 1 - len(pinned)))  # a pinned value counts against the n - 1
         chosen = [open_params[j] for j in free]
         res = fit_bounded(pred, measured, sigma, chosen, explore=True)
         newly = {k: res.values[k] for k in res.at_bound}
-        if not newly or len(pinned) + len(newly) >= len(idx) - 1:
+        if not newly or round_ == PIN_ROUNDS or len(pinned) + len(newly) >= len(idx) - 1:
             break
         pinned.update(newly)
         at = {k: v for k, v in res.values.items() if k not in newly}

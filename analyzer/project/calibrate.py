@@ -346,7 +346,9 @@ def calibrate(observations: list[Observation], hw: HardwareProfile, defaults: di
         notes.append("power not fitted: no measured energy")
     if not res.success:
         raise CalibrationRefused(f"the latency fit did not converge ({res.message}); nothing written")
-    cal = Calibration(**cal_fields, values={k: values[k] for k in fitted}, fitted_keys=tuple(fitted), log_stderr=stderr,
+    # values: what this fit fitted, over what the caller fitted before (`start`, e.g. kernel classes on traces)
+    cal = Calibration(**cal_fields, values={**(start or {}), **{k: values[k] for k in fitted}}, fitted_keys=tuple(fitted),
+                      log_stderr=stderr,
                       not_fitted=info["why"], notes=notes)
     if check:
         _loo_check(cal)

@@ -129,3 +129,13 @@ def profile_torch_spec(spec: str, shapes: list[list[int]], trust_pickle: bool, e
     for label, t in (("fvcore", tp.op_type_totals), ("ONNX", op.op_type_totals)):
         lines.append(f"  MACs by op type ({label}): " + ", ".join(f"{k} {v['macs']:,}" for k, v in t.items() if v["macs"]))
     return [tp, op], lines
+
+
+def profile_graph(model: str, identity: str, graph, initializers, batch: int | None, per_op: bool = True,
+                  notes: tuple[str, ...] = (), opset: int = 17) -> ModelProfile:
+    """The static profile of a network our own space builders made as IR (load/nb201.py): every shape known,
+    weights with dims only (no bytes to hash or scan: sparsity None). `identity` stands where a file's sha256
+    would (the space's choices hashed)."""
+    params, _ = sparsity.weight_roles(graph, initializers)
+    return static.summarise(model=model, sha256=identity, opset=opset, batch=batch, graph=graph, initializers=initializers,
+                            params=static.params_of(initializers, params), notes=notes, per_op=per_op)

@@ -16,9 +16,9 @@ from ..profiles.transfer import transfer_note
 from ..records import ModelProfile
 from ..taxonomy import TENSOR_CLASSES
 from .canonical import as_run
-from .kernels import plan_kernels
+from .kernels import KernelPlan, plan_kernels
 from .params import Params
-from .roofline import kernel_times, schedule, streams_weights
+from .roofline import KernelTime, kernel_times, schedule, streams_weights
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,15 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     profile, unfolded = as_run(profile, runtime, batch_norm)
     plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu")
     times = kernel_times(plan, params, profile.nm_sparsity or 0.0)
+    largest = max((n.bytes for n in profile.per_op or []), default=0)
+    return finish(profile, plan, times, largest, hw, params, dtype, unfolded, per_kernel)
+
+
+def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], largest_node_bytes: int, hw: HardwareProfile,
+           params: Params, dtype: str, unfolded: list[str] | tuple[str, ...] = (), per_kernel: bool = False) -> Projection:
+    """The projection of a timed kernel plan: the timeline, the shares, the notes. Reads the profile's totals only
+    (not its per-op records), so a plan put together from memoised parts (project/parts.py) ends here too."""
+    runtime = plan.runtime
     tl = schedule(times, params)
     batch = profile.batch or 1
     latency = tl.latency_s
@@ -77,14 +86,14 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     shares = {b: sum(t.time_s for t in times if t.bound == b) / latency for b in ("compute", "memory", "latency")}
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
     e_item = tl.energy_j / batch
-    notes = list(profile.notes) + unfolded + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
+    notes = list(profile.notes) + list(unfolded) + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
     gemm_time = sum(t.time_s for t in times if t.kernel.kclass in TENSOR_CLASSES and t.bound == "compute")
     potential = (profile.weight_sparsity or 0.0) * gemm_time / latency
     if potential > 0:
         notes.append(f"{profile.weight_sparsity:.1%} of weights are zero: up to {potential:.1%} of the time could be saved by "
                      "sparse kernels, not realised by dense kernels (not applied)")
     if hw.memory_gb is not None:
-        need = profile.weight_bytes * params.bytes_scale + max((n.bytes for n in profile.per_op or []), default=0) * params.bytes_scale
+        need = profile.weight_bytes * params.bytes_scale + largest_node_bytes * params.bytes_scale
         if need > hw.memory_gb.value * 1e9:
             notes.append(f"batch {batch} needs about {need / 1e9:.1f} GB (weights {profile.weight_bytes * params.bytes_scale / 1e9:.1f} GB "
                          f"+ the largest node's tensors) but {hw.name} has {hw.memory_gb.value:g} GB: it will not fit")

@@ -1,0 +1,76 @@
+"""A projection put together from the timed kernel plans of a network's segments (count/parts.py), so a
+population plans and times each distinct segment once (engine/memo.py).
+
+The projection of the whole graph plans kernels over all its nodes, times each kernel on its own (roofline.py:
+elementwise, so a kernel's time does not depend on its neighbours) and schedules the timeline over the kernel list.
+A segment's plan is the whole graph's plan of the same nodes when no fusion pattern reaches across a segment
+boundary and no batch norm is unfolded (tests/test_nb201_ir.py checks the two agree, bit for bit, over sampled
+cells on every runtime); the one whole-model fact a kernel's time reads, whether the weights stream from memory,
+is part of the segment's key. The list of kernel times concatenated in order then ends in `projection.finish`,
+as the whole graph's does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..profiles import HardwareProfile
+from ..records import ModelProfile
+from .canonical import folded_batch_norms
+from .kernels import Kernel, KernelPlan, plan_kernels
+from .params import Params
+from .projection import Projection, finish
+from .roofline import KernelTime, kernel_times, streams_weights
+
+
+@dataclass(frozen=True, slots=True)
+class TimedPart:
+    kernels: tuple[Kernel, ...]
+    times: tuple[KernelTime, ...]
+    host_nodes: int
+    view_nodes: int
+    fused_nodes: int
+    unsupported_nodes: int
+    rules: tuple[str, ...]
+    output_class: str  # the class of the kernel that wrote the segment's output ('' for none)
+    sealed: bool  # no fusion group holds the node writing the output (one might reach into the next segment)
+
+
+def composable(profile: ModelProfile) -> bool:
+    """A segment whose plan needs nothing of the rest of the graph: no convolution whose batch norm an export
+    folded (project/canonical.py decides that over the whole graph) and shapes of the whole batch."""
+    return profile.shape_scale == 1 and not folded_batch_norms(profile.per_op or [])
+
+
+def time_part(segment: ModelProfile, hw: HardwareProfile, params: Params, runtime: str, dtype: str,
+              model_weight_bytes: int, input_class: str = "") -> TimedPart:
+    """One segment's kernels on the target, timed as they are in the whole model (`model_weight_bytes`: the
+    whole model's weights, which decide whether they stream from memory; `input_class`: the class of the kernel
+    that wrote the segment's input, the previous segment's `output_class`)."""
+    nodes = segment.per_op or []
+    x = next(t for t in nodes[0].inputs if t) if nodes else ""
+    plan = plan_kernels(segment, runtime, dtype, gpu=hw.category == "gpu", input_classes={x: input_class} if input_class else None)
+    plan = replace(plan, weight_bytes=float(model_weight_bytes))
+    times = kernel_times(plan, params, 0.0)
+    y = nodes[-1].outputs[0] if nodes else ""
+    return TimedPart(plan.kernels, tuple(times), plan.host_nodes, plan.view_nodes, plan.fused_nodes, plan.unsupported_nodes,
+                     plan.rules, plan.producer_class.get(y, ""), y not in plan.grouped_tensors)
+
+
+def streams(model_weight_bytes: int, params: Params) -> bool:
+    return streams_weights(float(model_weight_bytes), params)
+
+
+def project_parts(profile: ModelProfile, parts: list[TimedPart], largest_node_bytes: int, hw: HardwareProfile,
+                  params: Params, runtime: str, dtype: str) -> Projection:
+    """The projection of the whole network (`profile`: count/parts.combine's) from its segments' timed plans."""
+    fired: dict[str, int] = {}
+    for p in parts:
+        for r in p.rules:
+            name, _, n = r.rpartition(" x")
+            fired[name] = fired.get(name, 0) + int(n)
+    plan = KernelPlan(runtime, tuple(k for p in parts for k in p.kernels), sum(p.host_nodes for p in parts),
+                      sum(p.view_nodes for p in parts), sum(p.fused_nodes for p in parts),
+                      sum(p.unsupported_nodes for p in parts), tuple(f"{k} x{v}" for k, v in fired.items()),
+                      float(profile.weight_bytes))
+    return finish(profile, plan, [t for p in parts for t in p.times], largest_node_bytes, hw, params, dtype)

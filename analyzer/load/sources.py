@@ -99,6 +99,8 @@ def candidate_file(task: CandidateTask, folder: Path, training: bool = False) ->
 
 def read(spec: str) -> Iterator[CandidateTask]:
     """The candidates `spec` names (see the module docstring), lazily."""
+    if not isinstance(spec, str):
+        raise UsageError(f"a population source is text (space:N, nb201:N, a folder, ...), got {type(spec).__name__}")
     for pattern, synthetic_space in ((_SPACE, _space), (_DECODERS, _decoders)):
         m = pattern.match(spec)
         if m:
@@ -116,6 +118,9 @@ def read(spec: str) -> Iterator[CandidateTask]:
     if not path.exists():
         raise UsageError(f"{spec}: no such file or folder (give a folder, a manifest, an .onnx file, space:N or FILE.py:NAME)")
     return _files(path)
+
+
+candidates = read  # the Python API's name: analyzer.candidates("nb201:1000")
 
 
 def _space(n: int, seed: int) -> Iterator[CandidateTask]:

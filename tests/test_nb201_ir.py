@@ -70,11 +70,14 @@ def _evaluations_equal(a, b):
 def test_memoised_segments_equal_the_whole_graph_bit_for_bit(profiles, runtime, hardware):
     """The population path (each distinct segment counted, planned and timed once) against the whole graph through
     the ordinary chain (a per-kernel target takes it): every number equal, floats included. The cells sampled
-    cover the fusions that reach across segments (all-none and all-skip cells), where the memo steps aside."""
+    cover the fusions that reach across segments (all-none and all-skip cells), where the memo steps aside, and sums
+    of a tensor with itself (a skip edge's alias added to itself reads it once)."""
     tg = resolve_target(profiles, hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0)
     whole = resolve_target(profiles, hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0, per_kernel=True)
     archs = nb.sample(12, 7) + [nb.parse(EVERY_OP), nb.parse("|skip_connect~0|+|none~0|none~1|+|none~0|skip_connect~1|none~2|"),
-                                nb.parse("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|")]
+                                nb.parse("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"),
+                                nb.parse("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|avg_pool_3x3~0|avg_pool_3x3~1|skip_connect~2|")]
+    archs = archs + archs  # the second time each cell's class is known: its cells are put together from their layers
     for a in archs:
         t = nb201_task(a, "c")
         e = evaluate_one(t, tg)

@@ -35,6 +35,12 @@ def count_part(name: str, graph: Graph, initializers: tuple[TensorInfo, ...], ba
     return CountedPart(p, round(p.coverage * p.nodes), max((n.bytes for n in p.per_op or []), default=0))
 
 
+def merge(parts: list[CountedPart], batch: int | None) -> CountedPart:
+    """Pieces of one segment (load/nb201.pieces) as the segment's CountedPart, its profile without per-op records."""
+    p = combine("", "", parts, batch)
+    return CountedPart(p, sum(q.known_nodes for q in parts), max((q.largest_node_bytes for q in parts), default=0))
+
+
 def combine(model: str, sha256: str, parts: list[CountedPart], batch: int | None) -> ModelProfile:
     """The whole network's profile (without per-op records) from its segments' profiles, in order."""
     if not all(p.combinable for p in parts):
@@ -58,4 +64,4 @@ def combine(model: str, sha256: str, parts: list[CountedPart], batch: int | None
         flops=flops, weight_bytes=sum(p.weight_bytes for p in profs), activation_bytes=act, weight_read_bytes=wread,
         bytes_moved=moved, arithmetic_intensity=flops / moved if moved else 0.0, weight_sparsity=None, nm_sparsity=None,
         coverage=known / nodes if nodes else 1.0, nodes=nodes, unsupported_ops={}, op_type_totals=dict(sorted(by_type.items())),
-        notes=[], dims={}, per_op=None)
+        notes=[], dims={}, per_op=None, shape_scale=1)

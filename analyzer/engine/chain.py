@@ -119,7 +119,8 @@ def _device(path: Path | None, task: CandidateTask, target: Target, cache: dict 
         from ..load import nb201, nb201_arch
 
         built = memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201_arch.parse(task.ir_space[1])),
-                                       nb201.build_segment, target, params)
+                                       nb201.build_segment, target, params, pieces=nb201.pieces,
+                                       fusion_class=nb201.fusion_class)
         if built is not None:
             return _from_projection(*built)
     if phase.kind in ("inference", "train"):

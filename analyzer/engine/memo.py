@@ -1,14 +1,22 @@
 """Each distinct segment of a population evaluated once (issue #38): the lookup tables of the hardware-aware NAS
-literature (ProxylessNAS, FBNet, Once-for-All price a network as the sum of its layers' measured costs), kept
-exact. A network our space builders describe as a chain of segments (load/nb201.py) is counted, planned and timed
-per distinct segment (count/parts.py, project/parts.py), remembered in this process by the segment's signature
-(its kind, choices, channels and resolution; the batch; the target's projection parameters, runtime, dtype; and
-whether the model's weights stream from memory), and the whole network's profile and projection are put together
-from them: the same numbers as profiling and projecting the whole graph (tests/test_nb201_ir.py), at the cost of
-its distinct segments. A population of NB201 cells pays for 3 cells (one per stage) of each candidate and for the
-stem, the two reduction blocks and the head once per worker.
+literature (ProxylessNAS, FBNet, Once-for-All price a network as the sum of its layers' costs), kept exact.
 
-The tables are bounded (least recently used entries dropped), so memory stays flat however many candidates pass.
+A network our space builders describe as a chain of segments (load/nb201.py: stem, cells, reduction blocks, head)
+is counted, planned and timed per distinct segment (count/parts.py, project/parts.py), remembered in this process
+by the segment's signature (its kind, choices, channels and resolution; the batch; the target's projection
+parameters, runtime and dtype; whether the model's weights stream from memory; under ONNX Runtime the class of the
+kernel that wrote the segment's input), and the network's profile and projection are put together from them.
+
+A segment that splits into pieces (a cell: its edges' layers and its sums, `pieces`) is put together from its
+pieces' entries when no fusion pattern groups its nodes, which depends only on what the patterns see of it
+(`fusion_class`, decided once per class by planning one whole cell of it; not under ONNX Runtime, whose fusions
+also read kernel classes). So a population of NB201 cells pays per distinct layer (5 operations x 3 stages, the
+sums, the stem, the two reduction blocks and the head) plus one cell plan per class of cells.
+
+The result is the whole graph's profile and projection, number for number (tests/test_nb201_ir.py checks it bit
+for bit against the ordinary chain, and a population against each candidate evaluated alone). Where a fusion
+reaches across a segment's output the composition steps aside (None: the caller evaluates the whole graph). The
+tables are bounded (least recently used entries dropped): memory stays flat however many candidates pass.
 """
 
 from __future__ import annotations
@@ -16,11 +24,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable
 
-from ..count.parts import CountedPart, combine, count_part
+from ..count.parts import CountedPart, combine, count_part, merge
 from ..records import ModelProfile
 from ..target import Target
 
-MAX_ENTRIES = 2048  # per table: the fixed segments of a few spaces and targets, and the last candidates' cells
+MAX_ENTRIES = 4096  # per table: layers, fixed segments and the last candidates' cells of a few spaces and targets
 
 
 class Memo:
@@ -30,6 +38,7 @@ class Memo:
         self.max_entries = max_entries
         self.counted: OrderedDict[Any, CountedPart] = OrderedDict()
         self.timed: OrderedDict[Any, Any] = OrderedDict()
+        self.fusion: OrderedDict[Any, bool] = OrderedDict()
         self.hits = self.misses = 0
 
     def get(self, table: OrderedDict, key: Any, make: Callable[[], Any]) -> Any:
@@ -47,42 +56,80 @@ class Memo:
     def clear(self) -> None:
         self.counted.clear()
         self.timed.clear()
+        self.fusion.clear()
         self.hits = self.misses = 0
 
 
 MEMO = Memo()  # this process's: a pool worker keeps its own across the chunks it runs
 
 
-def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Callable[[tuple, int], Any], target: Target,
-                      params: Any, memo: Memo | None = None) -> tuple[ModelProfile, Any] | None:
+def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Callable[[tuple, Any], Any], target: Target,
+                      params: Any, memo: Memo | None = None, pieces: Callable[[tuple], list | None] | None = None,
+                      fusion_class: Callable[[tuple], str] | None = None) -> tuple[ModelProfile, Any] | None:
     """(profile, projection) of the network whose chain of segments is `segments` (`build(segment, batch)` -> its IR
-    graph and initializers), each distinct segment counted and timed once; None when a segment cannot be combined
-    (a note, a folded batch norm): the caller then profiles the whole graph."""
-    from ..project.parts import composable, project_parts, streams, time_part
+    graph and initializers; `pieces(segment)` -> its pieces or None; `fusion_class(segment)` -> what decides whether
+    its nodes fuse), each distinct segment or piece counted and timed once; None when a segment cannot be combined
+    (a note, a folded batch norm, a fusion across its output): the caller then evaluates the whole graph."""
+    from ..project.parts import composable, concat, fusion_free, project_parts, streams, time_part
 
     memo = memo if memo is not None else MEMO
-    batch = target.batch
-    counted: list[CountedPart] = []
-    for seg in segments:
-        part = memo.get(memo.counted, (seg, batch), lambda s=seg: count_part(f"{s[0]}", *build(s, batch), batch))
-        if not part.combinable or not composable(part.profile):
+    batch, hw, runtime, dtype = target.batch, target.hardware, target.runtime, target.dtype
+    ort = runtime == "ort"
+
+    def counted_piece(seg: tuple) -> CountedPart:
+        return memo.get(memo.counted, (seg, batch), lambda: count_part(seg[0], *build(seg, batch), batch))
+
+    def split(seg: tuple) -> list | None:
+        """The segment's pieces when they may stand for it: its fusion class does not fuse (decided once per class,
+        by planning this segment whole)."""
+        if pieces is None or fusion_class is None or ort:
             return None
+        parts = pieces(seg)
+        if parts is None:
+            return None
+        key = (fusion_class(seg), batch, runtime, dtype, hw.name)
+        free = memo.fusion.get(key)
+        if free is None:
+            free = memo.fusion[key] = fusion_free(counted_piece(seg).profile, hw, runtime, dtype)
+            if len(memo.fusion) > 4 * memo.max_entries:
+                memo.fusion.popitem(last=False)
+        return parts if free else None
+
+    counted: list[CountedPart] = []
+    splits: list[list | None] = []
+    for seg in segments:
+        parts = split(seg)
+        if parts is not None:
+            # its own key: a merged part has no per-op records, which planning the segment whole (ONNX Runtime) needs
+            part = memo.get(memo.counted, (seg, batch, "pieces"), lambda p=parts: merge([counted_piece(q) for q in p], batch))
+        else:
+            part = counted_piece(seg)
+            if not part.combinable or not composable(part.profile):
+                return None
         counted.append(part)
+        splits.append(parts)
     profile = combine(name, identity, counted, batch)
-    hw = target.hardware
     flows = streams(profile.weight_bytes, params)
+
+    def timed_piece(seg: tuple, part: CountedPart, before: str) -> Any:
+        key = (seg, batch, id(params), runtime, dtype, hw.name, flows, before)
+        hit = memo.get(memo.timed, key, lambda: (params, time_part(part.profile, hw, params, runtime, dtype, profile.weight_bytes,
+                                                                   before)))
+        if hit[0] is not params:  # another parameter object under a reused id: time it afresh
+            hit = memo.timed[key] = (params, time_part(part.profile, hw, params, runtime, dtype, profile.weight_bytes, before))
+        return hit[1]
+
     timed = []
     before = ""  # the class of the kernel that wrote the segment's input (ONNX Runtime fuses epilogues into it)
-    for seg, part in zip(segments, counted):
-        key = (seg, batch, id(params), target.runtime, target.dtype, hw.name, flows, before)
-        hit = memo.get(memo.timed, key, lambda p=part, b=before: (params, time_part(
-            p.profile, hw, params, target.runtime, target.dtype, profile.weight_bytes, b)))
-        if hit[0] is not params:  # another parameter object under a reused id: time it afresh
-            hit = memo.timed[key] = (params, time_part(part.profile, hw, params, target.runtime, target.dtype,
-                                                       profile.weight_bytes, before))
-        if not hit[1].sealed:
+    for seg, part, parts in zip(segments, counted, splits):
+        if parts is not None:
+            key = (seg, batch, id(params), runtime, dtype, hw.name, flows, "pieces")
+            t = memo.get(memo.timed, key, lambda p=parts: (params, concat([timed_piece(q, counted_piece(q), "") for q in p])))[1]
+        else:
+            t = timed_piece(seg, part, before)
+        if not t.sealed:
             return None
-        timed.append(hit[1])
-        before = hit[1].output_class if target.runtime == "ort" else ""  # only ONNX Runtime's fusions read it
+        timed.append(t)
+        before = t.output_class if ort else ""  # only ONNX Runtime's fusions read it
     largest = max(p.largest_node_bytes for p in counted)
-    return profile, project_parts(profile, timed, largest, hw, params, target.runtime, target.dtype)
+    return profile, project_parts(profile, timed, largest, hw, params, runtime, dtype)

@@ -21,6 +21,7 @@ float32 initializers with dims only: counting work reads no weight bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -140,14 +141,66 @@ def segments(arch: Arch, skeleton: Skeleton = Skeleton()) -> list[Segment]:
     return out
 
 
+@lru_cache(maxsize=4096)
+def _arch(text: str) -> Arch:
+    return parse(text)
+
+
+@lru_cache(maxsize=4096)
+def pieces(seg: Segment) -> tuple[Segment, ...] | None:
+    """A cell as its nodes' pieces in the order the cell writes them: each edge that computes something
+    ("edge", op, C, R) and each sum ("add", C, R). When no fusion pattern groups nodes of the cell, its kernels
+    are its pieces' kernels in this order (engine/memo.py); None for the other segments."""
+    if seg[0] != "cell":
+        return None
+    c, r = seg[2], seg[3]
+    out: list[Segment] = []
+    arch = _arch(seg[1])
+    states = [0]  # which tensor each node's value is: a skip edge passes its source's on
+    fresh = 0
+    for to in range(1, NODES):
+        total = None
+        for t, frm, op in arch.edges():
+            if t != to:
+                continue
+            if op == "skip_connect":
+                y = states[frm]
+            else:
+                out.append(("edge", op, c, r))
+                fresh += 1
+                y = fresh
+            if total is not None:  # a sum of one tensor with itself reads it once
+                out.append(("add", c, r, total == y))
+                fresh += 1
+                y = fresh
+            total = y
+        states.append(total)
+    return tuple(out)
+
+
+_KIND = {"none": "z", "skip_connect": "s", "nor_conv_1x1": "c", "nor_conv_3x3": "c", "avg_pool_3x3": "p"}
+
+
+@lru_cache(maxsize=4096)
+def fusion_class(seg: Segment) -> str:
+    """What the fusion patterns can see of a cell: its topology and which edges are a multiplication by zero, an
+    alias, a ReLU before a convolution (1x1 or 3x3: the same nodes) or a pooling. Cells of one class fuse alike
+    outside ONNX Runtime (whose epilogue fusions also read the kernels' classes)."""
+    return "".join(_KIND[op] for op in _arch(seg[1]).ops)
+
+
 def _segment(net: _Net, seg: Segment, x: TensorInfo) -> TensorInfo:
     kind = seg[0]
+    if kind == "edge":
+        return _edge(net, seg[1], x)
+    if kind == "add":
+        return net.add(x, x if seg[3] else TensorInfo("input_b", x.shape, FLOAT, ITEMSIZE))
     if kind == "stem":
         return net.bn(net.conv(x, seg[1], 3))
     if kind == "block":
         return _basic_block(net, x, seg[2])
     if kind == "cell":
-        return _cell(net, parse(seg[1]), x)
+        return _cell(net, _arch(seg[1]), x)
     c, classes = seg[1], seg[3]
     x = net.relu(net.bn(x))
     pooled = net._node("GlobalAveragePool", {}, (x,), net._t(c, 1, 1))
@@ -160,8 +213,8 @@ def _segment(net: _Net, seg: Segment, x: TensorInfo) -> TensorInfo:
 
 def _input(seg: Segment, batch: int | str) -> TensorInfo:
     kind = seg[0]
-    c, r = (3, seg[2]) if kind == "stem" else (seg[1], seg[3]) if kind == "block" else (seg[2], seg[3]) if kind == "cell" \
-        else (seg[1], seg[2])
+    c, r = (3, seg[2]) if kind == "stem" else (seg[1], seg[3]) if kind == "block" else \
+        (seg[2], seg[3]) if kind in ("cell", "edge") else (seg[1], seg[2])
     return TensorInfo("input", (batch, c, r, r), FLOAT, ITEMSIZE)
 
 
@@ -176,7 +229,8 @@ def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tupl
     net = _Net(batch, [], [])
     x = _input(seg, batch)
     y = _segment(net, seg, x)
-    return Graph(f"nb201_{seg[0]}", tuple(net.nodes), (x,), (y,)), tuple(net.inits)
+    inputs = (x, TensorInfo("input_b", x.shape, FLOAT, ITEMSIZE)) if seg[0] == "add" and not seg[3] else (x,)
+    return Graph(f"nb201_{seg[0]}", tuple(net.nodes), inputs, (y,)), tuple(net.inits)
 
 
 def build(arch: Arch, batch: int | str = "batch", skeleton: Skeleton = Skeleton()) -> tuple[Graph, tuple[TensorInfo, ...]]:

@@ -57,6 +57,21 @@ def time_part(segment: ModelProfile, hw: HardwareProfile, params: Params, runtim
                      plan.rules, plan.producer_class.get(y, ""), y not in plan.grouped_tensors)
 
 
+def concat(parts: list[TimedPart]) -> TimedPart:
+    """Pieces of one segment, none of whose nodes a fusion pattern groups, as the segment's TimedPart: their kernels
+    in order (the plan of the whole segment, whose nodes each launch their own kernels)."""
+    return TimedPart(tuple(k for p in parts for k in p.kernels), tuple(t for p in parts for t in p.times),
+                     sum(p.host_nodes for p in parts), sum(p.view_nodes for p in parts), 0, sum(p.unsupported_nodes for p in parts),
+                     (), parts[-1].output_class if parts else "", True)
+
+
+def fusion_free(segment: ModelProfile, hw: HardwareProfile, runtime: str, dtype: str) -> bool:
+    """No node of the segment runs inside another's kernel: its plan is its nodes' plans in order. (Planning reads
+    shapes for the kernels' sizes only: which nodes fuse is a matter of the graph's operators and dataflow.)"""
+    plan = plan_kernels(segment, runtime, dtype, gpu=hw.category == "gpu")
+    return plan.fused_nodes == 0 and not plan.rules
+
+
 def streams(model_weight_bytes: int, params: Params) -> bool:
     return streams_weights(float(model_weight_bytes), params)
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from ..profiles import HardwareProfile
 from ..records import ModelProfile
 from .canonical import folded_batch_norms
 from .kernels import Kernel, KernelPlan, plan_kernels
 from .params import Params
-from .projection import Projection, finish
+from .projection import Projection, finish, kernel_columns
 from .roofline import KernelTime, kernel_times, streams_weights
 
 
@@ -34,6 +36,7 @@ class TimedPart:
     rules: tuple[str, ...]
     output_class: str  # the class of the kernel that wrote the segment's output ('' for none)
     sealed: bool  # no fusion group holds the node writing the output (one might reach into the next segment)
+    columns: tuple[np.ndarray, ...]  # per kernel, what projection.finish reads (kernel_columns)
 
 
 def composable(profile: ModelProfile) -> bool:
@@ -54,7 +57,7 @@ def time_part(segment: ModelProfile, hw: HardwareProfile, params: Params, runtim
     times = kernel_times(plan, params, 0.0)
     y = nodes[-1].outputs[0] if nodes else ""
     return TimedPart(plan.kernels, tuple(times), plan.host_nodes, plan.view_nodes, plan.fused_nodes, plan.unsupported_nodes,
-                     plan.rules, plan.producer_class.get(y, ""), y not in plan.grouped_tensors)
+                     plan.rules, plan.producer_class.get(y, ""), y not in plan.grouped_tensors, kernel_columns(times))
 
 
 def concat(parts: list[TimedPart]) -> TimedPart:
@@ -62,7 +65,13 @@ def concat(parts: list[TimedPart]) -> TimedPart:
     in order (the plan of the whole segment, whose nodes each launch their own kernels)."""
     return TimedPart(tuple(k for p in parts for k in p.kernels), tuple(t for p in parts for t in p.times),
                      sum(p.host_nodes for p in parts), sum(p.view_nodes for p in parts), 0, sum(p.unsupported_nodes for p in parts),
-                     (), parts[-1].output_class if parts else "", True)
+                     (), parts[-1].output_class if parts else "", True, _joined(parts))
+
+
+def _joined(parts: list[TimedPart]) -> tuple[np.ndarray, ...]:
+    if not parts:
+        return kernel_columns([])
+    return tuple(np.concatenate([p.columns[i] for p in parts]) for i in range(len(parts[0].columns)))
 
 
 def fusion_free(segment: ModelProfile, hw: HardwareProfile, runtime: str, dtype: str) -> bool:
@@ -88,4 +97,5 @@ def project_parts(profile: ModelProfile, parts: list[TimedPart], largest_node_by
                       sum(p.view_nodes for p in parts), sum(p.fused_nodes for p in parts),
                       sum(p.unsupported_nodes for p in parts), tuple(f"{k} x{v}" for k, v in fired.items()),
                       float(profile.weight_bytes))
-    return finish(profile, plan, [t for p in parts for t in p.times], largest_node_bytes, hw, params, dtype)
+    return finish(profile, plan, [t for p in parts for t in p.times], largest_node_bytes, hw, params, dtype,
+                  arrays=_joined(parts))

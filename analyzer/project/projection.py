@@ -9,16 +9,18 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..dist import Z90, band
 from ..errors import UsageError
 from ..profiles import HardwareProfile
 from ..profiles.transfer import transfer_note
 from ..records import ModelProfile
-from ..taxonomy import TENSOR_CLASSES
+from ..taxonomy import KERNEL_CLASSES, TENSOR_CLASSES
 from .canonical import as_run
 from .kernels import KernelPlan, plan_kernels
 from .params import Params
-from .roofline import KernelTime, kernel_times, schedule, streams_weights
+from .roofline import KernelTime, host_indices, kernel_times, schedule_indexed, streams_weights
 
 
 @dataclass(frozen=True)
@@ -74,20 +76,27 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
 
 
 def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], largest_node_bytes: int, hw: HardwareProfile,
-           params: Params, dtype: str, unfolded: list[str] | tuple[str, ...] = (), per_kernel: bool = False) -> Projection:
+           params: Params, dtype: str, unfolded: list[str] | tuple[str, ...] = (), per_kernel: bool = False,
+           arrays: tuple[np.ndarray, ...] | None = None) -> Projection:
     """The projection of a timed kernel plan: the timeline, the shares, the notes. Reads the profile's totals only
-    (not its per-op records), so a plan put together from memoised parts (project/parts.py) ends here too."""
+    (not its per-op records), so a plan put together from memoised parts (project/parts.py) ends here too, with
+    `arrays` (kernel_columns) put together from theirs."""
     runtime = plan.runtime
-    tl = schedule(times, params)
+    if arrays is None:
+        arrays = kernel_columns(times)
+    host, time_s, energy_j, kclass, bound = arrays
+    tl = schedule_indexed(host, time_s, energy_j, params)
     batch = profile.batch or 1
     latency = tl.latency_s
     if not times or latency <= 0:
         raise UsageError(f"{profile.model}: nothing to project (no kernels: every node is a view, host-side or unsupported)")
-    shares = {b: sum(t.time_s for t in times if t.bound == b) / latency for b in ("compute", "memory", "latency")}
+    # each sum accumulated in the kernels' order, as a Python loop adds them (np.cumsum adds in order; the zeros of the
+    # kernels a sum leaves out change nothing)
+    shares = {b: _ordered_sum(np.where(bound == i, time_s, 0.0)) / latency for i, b in enumerate(BOUNDS)}
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
+    gemm_time = _ordered_sum(np.where((bound == 0) & _TENSOR[kclass], time_s, 0.0))
     e_item = tl.energy_j / batch
     notes = list(profile.notes) + list(unfolded) + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
-    gemm_time = sum(t.time_s for t in times if t.kernel.kclass in TENSOR_CLASSES and t.bound == "compute")
     potential = (profile.weight_sparsity or 0.0) * gemm_time / latency
     if potential > 0:
         notes.append(f"{profile.weight_sparsity:.1%} of weights are zero: up to {potential:.1%} of the time could be saved by "
@@ -104,12 +113,13 @@ def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], lar
     if plan.unsupported_nodes:
         notes.append(f"{plan.unsupported_nodes} unsupported node(s) are not in the projection")
     breakdown: dict[str, dict[str, float]] = {}
-    kernel_energy = sum(t.energy_j for t in times) or 1.0
-    for t in times:
-        b = breakdown.setdefault(t.kernel.kclass, {"time_share": 0.0, "energy_share": 0.0, "kernels": 0})
-        b["time_share"] += t.time_s / latency
-        b["energy_share"] += t.energy_j / kernel_energy
-        b["kernels"] += 1
+    kernel_energy = _ordered_sum(energy_j) or 1.0
+    classes, first = np.unique(kclass, return_index=True)
+    for c in classes[np.argsort(first)]:  # in the order the classes first appear
+        mine = kclass == c
+        breakdown[KERNEL_CLASSES[c]] = {"time_share": 0.0 + _ordered_sum(np.where(mine, time_s / latency, 0.0)),
+                                        "energy_share": 0.0 + _ordered_sum(np.where(mine, energy_j / kernel_energy, 0.0)),
+                                        "kernels": int(mine.sum())}
     inputs = list(params.inputs)
     # host-bound forwards inherit the variance of the host's speed: what the model of issue costs leaves per model
     # (sigma_host), and the session-to-session speed of the host, which moves every model of a session alike
@@ -130,6 +140,23 @@ def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], lar
         inputs=inputs, notes=notes, kernels=len(plan.kernels), host_ops=plan.ops,
         energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared,
         per_kernel=rows)
+
+
+BOUNDS = ("compute", "memory", "latency")
+_TENSOR = np.array([c in TENSOR_CLASSES for c in KERNEL_CLASSES])
+
+
+def kernel_columns(times: list[KernelTime] | tuple[KernelTime, ...]) -> tuple[np.ndarray, ...]:
+    """What `finish` reads of each kernel, as columns: host-family index, time, energy, class index, bound index."""
+    return (host_indices([t.kernel for t in times]), np.array([t.time_s for t in times], dtype=float),
+            np.array([t.energy_j for t in times], dtype=float),
+            np.array([KERNEL_CLASSES.index(t.kernel.kclass) for t in times], dtype=int),
+            np.array([BOUNDS.index(t.bound) for t in times], dtype=int))
+
+
+def _ordered_sum(x: np.ndarray) -> float:
+    """x[0] + x[1] + ... added left to right (sum() over a list; numpy's sum adds pairwise), 0 for no elements."""
+    return float(np.cumsum(x)[-1]) if len(x) else 0
 
 
 def saving_band(baseline: Any, candidate: Any) -> dict[str, float]:

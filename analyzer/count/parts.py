@@ -41,8 +41,10 @@ def merge(parts: list[CountedPart], batch: int | None) -> CountedPart:
     return CountedPart(p, sum(q.known_nodes for q in parts), max((q.largest_node_bytes for q in parts), default=0))
 
 
-def combine(model: str, sha256: str, parts: list[CountedPart], batch: int | None) -> ModelProfile:
-    """The whole network's profile (without per-op records) from its segments' profiles, in order."""
+def combine(model: str, sha256: str, parts: list[CountedPart], batch: int | None, notes: tuple[str, ...] = (),
+            sparsity: tuple[float | None, float | None] = (None, None)) -> ModelProfile:
+    """The whole network's profile (without per-op records) from its segments' profiles, in order; `notes` and
+    `sparsity` are the model's own (a seeded skeleton's recorded sparsity and its note)."""
     if not all(p.combinable for p in parts):
         raise ValueError("a segment with notes is not combined: profile the whole graph")
     profs = [p.profile for p in parts]
@@ -56,12 +58,17 @@ def combine(model: str, sha256: str, parts: list[CountedPart], batch: int | None
     by_type: dict[str, dict[str, int]] = {}
     for p in profs:
         for op, agg in p.op_type_totals.items():
-            acc = by_type.setdefault(op, {"count": 0, "macs": 0, "flops": 0, "bytes": 0})
-            for k in acc:
-                acc[k] += agg[k]
+            acc = by_type.get(op)
+            if acc is None:
+                by_type[op] = {"count": agg["count"], "macs": agg["macs"], "flops": agg["flops"], "bytes": agg["bytes"]}
+            else:
+                acc["count"] += agg["count"]
+                acc["macs"] += agg["macs"]
+                acc["flops"] += agg["flops"]
+                acc["bytes"] += agg["bytes"]
     return ModelProfile(
         model=model, sha256=sha256, opset=profs[0].opset, batch=batch, params=sum(p.params for p in profs), macs=macs,
         flops=flops, weight_bytes=sum(p.weight_bytes for p in profs), activation_bytes=act, weight_read_bytes=wread,
-        bytes_moved=moved, arithmetic_intensity=flops / moved if moved else 0.0, weight_sparsity=None, nm_sparsity=None,
+        bytes_moved=moved, arithmetic_intensity=flops / moved if moved else 0.0, weight_sparsity=sparsity[0], nm_sparsity=sparsity[1],
         coverage=known / nodes if nodes else 1.0, nodes=nodes, unsupported_ops={}, op_type_totals=dict(sorted(by_type.items())),
-        notes=[], dims={}, per_op=None, shape_scale=1)
+        notes=list(notes), dims={}, per_op=None, shape_scale=1)

@@ -13,6 +13,7 @@ from ..records import ModelProfile
 
 # the head of the note a seeded skeleton carries (a plan, which never measures, drops it: account/search_plan.py)
 SEEDED_NOTE = "sample model without stored weights"
+SEEDED_PROFILE_NOTE = SEEDED_NOTE + ": seeded random weights are generated when measured; sparsity as recorded for them"
 
 
 def _macs(loaded: LoadedModel) -> int:
@@ -80,8 +81,7 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         notes = loaded.notes
         if scan_sparsity and loaded.seeded is not None:  # a sample skeleton: no weight bytes, sparsity on record
             sp = (float(loaded.seeded.get("weight_sparsity", 0.0)), float(loaded.seeded.get("nm_sparsity", 0.0)))
-            notes = notes + (SEEDED_NOTE + ": seeded random weights are generated when measured; "
-                             "sparsity as recorded for them",)
+            notes = notes + (SEEDED_PROFILE_NOTE,)
         elif scan_sparsity:
             sp = _remembered_sparsity(loaded)
         sha256 = digest.result() if digest is not None else ""

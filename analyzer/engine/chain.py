@@ -103,6 +103,32 @@ def _ir_profile(task: CandidateTask, target: Target, cache: dict | None) -> Mode
     return prof
 
 
+def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[ModelProfile, Any] | None:
+    """A candidate of one of our spaces, each distinct segment evaluated once (engine/memo.py): NB201 networks, and
+    the synthetic space's inference form (its sha256 still that of the file `space.build` writes). None: not one,
+    or a segment that does not combine (the caller evaluates the whole graph)."""
+    from . import memo
+
+    if task.ir_space is not None and task.ir_space[0] == "nb201":
+        from ..load import nb201, nb201_arch
+
+        return memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201_arch.parse(task.ir_space[1])),
+                                      nb201.build_segment, target, params, pieces=nb201.pieces, fusion_class=nb201.fusion_class,
+                                      sha256=task.identity)
+    if task.space is not None and task.data is None and task.path is None and not target.dims:
+        import hashlib
+
+        from ..count.profile import SEEDED_PROFILE_NOTE
+        from ..load import space, space_ir
+
+        arch = space.sample(*task.space)
+        sha = hashlib.sha256(space.build(arch, task.space[0]).SerializeToString()).hexdigest()
+        # a seeded skeleton records zero sparsity for its weights (load/space.py: seeded.record)
+        return memo.evaluate_segments(task.name, task.identity, space_ir.segments(arch), space_ir.build_segment, target, params,
+                                      sha256=sha, notes=(SEEDED_PROFILE_NOTE,), sparsity=(0.0, 0.0))
+    return None
+
+
 def _device(path: Path | None, task: CandidateTask, target: Target, cache: dict | None) -> dict[str, Any]:
     """The project stage of the phase: time and device energy per item, with the phase's own record."""
     hw, params, phase = target.hardware, params_for(target), target.phase
@@ -115,12 +141,7 @@ def _device(path: Path | None, task: CandidateTask, target: Target, cache: dict 
     if path is not None and (phase.kind == "serving" or is_config(path)):
         return _served(path, target, params)
     if path is None and phase.kind == "inference" and not target.per_kernel:
-        from . import memo
-        from ..load import nb201, nb201_arch
-
-        built = memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201_arch.parse(task.ir_space[1])),
-                                       nb201.build_segment, target, params, pieces=nb201.pieces,
-                                       fusion_class=nb201.fusion_class)
+        built = _segmented(task, target, params)
         if built is not None:
             return _from_projection(*built)
     if phase.kind in ("inference", "train"):
@@ -229,9 +250,15 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
     `cache` (a dict) keeps static profiles across calls in one process (a sweep over targets)."""
     written = None
     try:
-        path = None if task.ir_space is not None else candidate_file(task, _scratch(), training=target.phase.kind == "train")
-        written = path if task.path is None else None
-        dev = _device(path, task, target, cache)
+        built = None
+        if target.phase.kind == "inference" and not target.per_kernel and task.space is not None and not target.dims:
+            built = _segmented(task, target, params_for(target))  # the synthetic space without its file
+        if built is not None:
+            dev = _from_projection(*built)
+        else:
+            path = None if task.ir_space is not None else candidate_file(task, _scratch(), training=target.phase.kind == "train")
+            written = path if task.path is None else None
+            dev = _device(path, task, target, cache)
         prof: ModelProfile | None = dev["profile"]
         items = dev["items_per_batch"]
         acct = account_item(dev["energy_j_per_item"], dev["latency_s"] / items, target.hardware, target.site)

@@ -64,13 +64,15 @@ MEMO = Memo()  # this process's: a pool worker keeps its own across the chunks i
 
 
 def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Callable[[tuple, Any], Any], target: Target,
-                      params: Any, memo: Memo | None = None, pieces: Callable[[tuple], list | None] | None = None,
-                      fusion_class: Callable[[tuple], str] | None = None) -> tuple[ModelProfile, Any] | None:
+                      params: Any, memo: Memo | None = None, pieces: Callable[[tuple], Any] | None = None,
+                      fusion_class: Callable[[tuple], str] | None = None, sha256: str = "", notes: tuple[str, ...] = (),
+                      sparsity: tuple[float | None, float | None] = (None, None)) -> tuple[ModelProfile, Any] | None:
     """(profile, projection) of the network whose chain of segments is `segments` (`build(segment, batch)` -> its IR
     graph and initializers; `pieces(segment)` -> its pieces or None; `fusion_class(segment)` -> what decides whether
     its nodes fuse), each distinct segment or piece counted and timed once; None when a segment cannot be combined
-    (a note, a folded batch norm, a fusion across its output): the caller then evaluates the whole graph."""
-    from ..project.parts import composable, concat, fusion_free, project_parts, streams, time_part
+    (a note, a fusion across its output): the caller then evaluates the whole graph. `sha256`, `notes` and
+    `sparsity` are the model's, as profiling its file would give them."""
+    from ..project.parts import concat, fusion_free, project_parts, streams, time_part, unfolds
 
     memo = memo if memo is not None else MEMO
     batch, hw, runtime, dtype = target.batch, target.hardware, target.runtime, target.dtype
@@ -79,7 +81,7 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     def counted_piece(seg: tuple) -> CountedPart:
         return memo.get(memo.counted, (seg, batch), lambda: count_part(seg[0], *build(seg, batch), batch))
 
-    def split(seg: tuple) -> list | None:
+    def split(seg: tuple) -> Any:
         """The segment's pieces when they may stand for it: its fusion class does not fuse (decided once per class,
         by planning this segment whole)."""
         if pieces is None or fusion_class is None or ort:
@@ -96,7 +98,7 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
         return parts if free else None
 
     counted: list[CountedPart] = []
-    splits: list[list | None] = []
+    splits: list[Any] = []
     for seg in segments:
         parts = split(seg)
         if parts is not None:
@@ -104,26 +106,30 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
             part = memo.get(memo.counted, (seg, batch, "pieces"), lambda p=parts: merge([counted_piece(q) for q in p], batch))
         else:
             part = counted_piece(seg)
-            if not part.combinable or not composable(part.profile):
+            if not part.combinable:
                 return None
         counted.append(part)
         splits.append(parts)
-    profile = combine(name, identity, counted, batch)
+    profile = combine(name, sha256, counted, batch, notes, sparsity)
     flows = streams(profile.weight_bytes, params)
+    unfold = unfolds([p.profile.op_type_totals for p in counted], runtime, target.batch_norm)
 
     def timed_piece(seg: tuple, part: CountedPart, before: str) -> Any:
-        key = (seg, batch, id(params), runtime, dtype, hw.name, flows, before)
-        hit = memo.get(memo.timed, key, lambda: (params, time_part(part.profile, hw, params, runtime, dtype, profile.weight_bytes,
-                                                                   before)))
+        key = (seg, batch, id(params), runtime, dtype, hw.name, flows, before, unfold)
+
+        def make() -> Any:
+            return params, time_part(part.profile, hw, params, runtime, dtype, profile.weight_bytes, before, unfold)
+
+        hit = memo.get(memo.timed, key, make)
         if hit[0] is not params:  # another parameter object under a reused id: time it afresh
-            hit = memo.timed[key] = (params, time_part(part.profile, hw, params, runtime, dtype, profile.weight_bytes, before))
+            hit = memo.timed[key] = make()
         return hit[1]
 
     timed = []
     before = ""  # the class of the kernel that wrote the segment's input (ONNX Runtime fuses epilogues into it)
     for seg, part, parts in zip(segments, counted, splits):
         if parts is not None:
-            key = (seg, batch, id(params), runtime, dtype, hw.name, flows, "pieces")
+            key = (seg, batch, id(params), runtime, dtype, hw.name, flows, "pieces", unfold)
             t = memo.get(memo.timed, key, lambda p=parts: (params, concat([timed_piece(q, counted_piece(q), "") for q in p])))[1]
         else:
             t = timed_piece(seg, part, before)
@@ -131,5 +137,4 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
             return None
         timed.append(t)
         before = t.output_class if ort else ""  # only ONNX Runtime's fusions read it
-    largest = max(p.largest_node_bytes for p in counted)
-    return profile, project_parts(profile, timed, largest, hw, params, runtime, dtype)
+    return profile, project_parts(profile, timed, hw, params, runtime, dtype)

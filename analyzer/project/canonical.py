@@ -38,7 +38,7 @@ def _feature_conv_with_bias(n: NodeProfile) -> bool:
 def folded_batch_norms(nodes: list[NodeProfile]) -> list[int]:
     """Indices of the convolutions whose batch norm an export folded (see the module docstring); [] when the
     graph has a normalisation layer, or no such convolution."""
-    if any(n.op_type.split("::")[-1] in _NORMALISATION for n in nodes):
+    if has_normalisation(n.op_type for n in nodes):
         return []
     return [i for i, n in enumerate(nodes) if _feature_conv_with_bias(n)]
 
@@ -74,7 +74,16 @@ def as_run(profile: ModelProfile, runtime: str, batch_norm: str = "auto") -> tup
     at = set(folded)
     for i, n in enumerate(nodes):
         out.extend(_unfold(n) if i in at else (n,))
-    note = (f"no normalisation layer in the graph and {len(folded)} convolutions over feature maps carry a bias: an "
+    return replace(profile, per_op=out, shape_scale=1), [unfold_note(len(folded), runtime)]
+
+
+def unfold_note(n: int, runtime: str) -> str:
+    """What as_run says when it unfolds `n` batch norms for `runtime`."""
+    return (f"no normalisation layer in the graph and {n} convolutions over feature maps carry a bias: an "
             f"inference export folded their batch norms, which PyTorch runs ({'training' if runtime == 'train' else runtime}); "
             "projected with them unfolded (batch_norm 'as-exported' projects the graph as it is)")
-    return replace(profile, per_op=out, shape_scale=1), [note]
+
+
+def has_normalisation(op_types) -> bool:
+    """Whether any of these (qualified) op types is a normalisation layer: then nothing is unfolded."""
+    return any(op.split("::")[-1] in _NORMALISATION for op in op_types)

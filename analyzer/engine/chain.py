@@ -109,10 +109,12 @@ def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[Mod
     or a segment that does not combine (the caller evaluates the whole graph)."""
     from . import memo
 
+    if not memo.ENABLED[0]:
+        return None
     if task.ir_space is not None and task.ir_space[0] == "nb201":
-        from ..load import nb201, nb201_arch
+        from ..load import nb201
 
-        return memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201_arch.parse(task.ir_space[1])),
+        return memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201.arch_of(task.ir_space[1])),
                                       nb201.build_segment, target, params, pieces=nb201.pieces, fusion_class=nb201.fusion_class,
                                       sha256=task.identity)
     if task.space is not None and task.data is None and task.path is None and not target.dims:

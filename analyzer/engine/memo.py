@@ -61,6 +61,7 @@ class Memo:
 
 
 MEMO = Memo()  # this process's: a pool worker keeps its own across the chunks it runs
+ENABLED = [True]  # False: every candidate through its whole graph or file (the benchmarks' reference)
 
 
 def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Callable[[tuple, Any], Any], target: Target,

@@ -146,6 +146,11 @@ def _arch(text: str) -> Arch:
     return parse(text)
 
 
+def arch_of(text: str) -> Arch:
+    """An arch string parsed, the last few thousand remembered (a population reads each several times)."""
+    return _arch(text)
+
+
 @lru_cache(maxsize=4096)
 def pieces(seg: Segment) -> tuple[Segment, ...] | None:
     """A cell as its nodes' pieces in the order the cell writes them: each edge that computes something

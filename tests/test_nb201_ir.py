@@ -220,3 +220,39 @@ def test_the_ir_equals_torchs_export(tmp_path, arch):
                                   "bytes": sum(n.bytes for n in relus.values())}
     assert mine.pop("Relu")["count"] == sum(1 for op in a.ops if op.startswith("nor_conv")) * 15 + 2 * 2 + 1
     assert mine == theirs
+
+
+# ---- the CLI and the in-loop objective ----------------------------------------------------------------
+
+def test_population_command_reads_an_arch_file(tmp_path):
+    from cli_helpers import cli
+
+    f = tmp_path / "archs.txt"
+    f.write_text(f"{BEST}\n{EVERY_OP}\n")
+    r = cli("population", f"nb201:{f}", "--hardware", "h100", "--no-store", "--workers", "1", "--format", "json")
+    assert r.exit_code == 0, r.output
+    import json
+
+    out = json.loads(r.stdout)
+    assert out["candidates"] == 2 and out["failed"] == 0
+    bad = cli("population", "nb201:0", "--hardware", "h100", "--no-store")
+    assert bad.exit_code == 2 and "15,625" in bad.output and "Traceback" not in bad.output
+
+
+def test_cost_gives_populations_numbers_and_remembers(profiles):
+    import analyzer
+    from analyzer.errors import AnalyzerError
+
+    tg = resolve_target(profiles, "h100", runtime="graph", batch=16, pue=1.1, grid=200.0)
+    e = analyzer.cost(BEST, tg)
+    pop = analyzer.evaluate([nb201_task(nb.parse(BEST), e.name)], tg)
+    assert (e.macs, e.latency_s, e.co2e_g_per_item, e.energy_range_j) == \
+        (pop[0].macs, pop[0].latency_s, pop[0].co2e_g_per_item, pop[0].energy_range_j)
+    assert e.inputs and e.name == f"nb201_{nb.parse(BEST).index():05d}"
+    assert analyzer.cost(nb.parse(BEST), tg) == e  # an Arch, answered from what was remembered
+    with pytest.raises(AnalyzerError, match="nor_conv_9x9"):
+        analyzer.cost("|nor_conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|", tg)
+    with pytest.raises(AnalyzerError, match="neither an NB201 arch string nor a model file"):
+        analyzer.cost("no/such/model.onnx", tg)
+    with pytest.raises(AnalyzerError, match="target"):
+        analyzer.cost(BEST, 42)

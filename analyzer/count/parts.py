@@ -42,33 +42,36 @@ def merge(parts: list[CountedPart], batch: int | None) -> CountedPart:
 
 
 def combine(model: str, sha256: str, parts: list[CountedPart], batch: int | None, notes: tuple[str, ...] = (),
-            sparsity: tuple[float | None, float | None] = (None, None)) -> ModelProfile:
-    """The whole network's profile (without per-op records) from its segments' profiles, in order; `notes` and
-    `sparsity` are the model's own (a seeded skeleton's recorded sparsity and its note)."""
+            sparsity: tuple[float | None, float | None] = (None, None), counts: list[int] | None = None) -> ModelProfile:
+    """The whole network's profile (without per-op records) from its segments' profiles; `counts`: how often each
+    part occurs (1 each by default: integer totals do not depend on the order); `notes` and `sparsity` are the
+    model's own (a seeded skeleton's recorded sparsity and its note)."""
     if not all(p.combinable for p in parts):
         raise ValueError("a segment with notes is not combined: profile the whole graph")
+    counts = counts or [1] * len(parts)
     profs = [p.profile for p in parts]
-    macs = sum(p.macs for p in profs)
-    flops = sum(p.flops for p in profs)
-    act = sum(p.activation_bytes for p in profs)
-    wread = sum(p.weight_read_bytes for p in profs)
-    nodes = sum(p.nodes for p in profs)
-    known = sum(p.known_nodes for p in parts)
+    macs = sum(p.macs * k for p, k in zip(profs, counts))
+    flops = sum(p.flops * k for p, k in zip(profs, counts))
+    act = sum(p.activation_bytes * k for p, k in zip(profs, counts))
+    wread = sum(p.weight_read_bytes * k for p, k in zip(profs, counts))
+    nodes = sum(p.nodes * k for p, k in zip(profs, counts))
+    known = sum(p.known_nodes * k for p, k in zip(parts, counts))
     moved = act + wread
     by_type: dict[str, dict[str, int]] = {}
-    for p in profs:
+    for p, k in zip(profs, counts):
         for op, agg in p.op_type_totals.items():
             acc = by_type.get(op)
             if acc is None:
-                by_type[op] = {"count": agg["count"], "macs": agg["macs"], "flops": agg["flops"], "bytes": agg["bytes"]}
+                by_type[op] = {"count": agg["count"] * k, "macs": agg["macs"] * k, "flops": agg["flops"] * k, "bytes": agg["bytes"] * k}
             else:
-                acc["count"] += agg["count"]
-                acc["macs"] += agg["macs"]
-                acc["flops"] += agg["flops"]
-                acc["bytes"] += agg["bytes"]
+                acc["count"] += agg["count"] * k
+                acc["macs"] += agg["macs"] * k
+                acc["flops"] += agg["flops"] * k
+                acc["bytes"] += agg["bytes"] * k
     return ModelProfile(
-        model=model, sha256=sha256, opset=profs[0].opset, batch=batch, params=sum(p.params for p in profs), macs=macs,
-        flops=flops, weight_bytes=sum(p.weight_bytes for p in profs), activation_bytes=act, weight_read_bytes=wread,
+        model=model, sha256=sha256, opset=profs[0].opset if profs else 17, batch=batch,
+        params=sum(p.params * k for p, k in zip(profs, counts)), macs=macs, flops=flops,
+        weight_bytes=sum(p.weight_bytes * k for p, k in zip(profs, counts)), activation_bytes=act, weight_read_bytes=wread,
         bytes_moved=moved, arithmetic_intensity=flops / moved if moved else 0.0, weight_sparsity=sparsity[0], nm_sparsity=sparsity[1],
         coverage=known / nodes if nodes else 1.0, nodes=nodes, unsupported_ops={}, op_type_totals=dict(sorted(by_type.items())),
         notes=list(notes), dims={}, per_op=None, shape_scale=1)

@@ -100,20 +100,29 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
 
     counted: list[CountedPart] = []
     splits: list[Any] = []
+    seen: dict[tuple, tuple[CountedPart, Any]] = {}  # a network's repeated segments (NB201's 5 cells a stage) looked up once
     for seg in segments:
-        parts = split(seg)
-        if parts is not None:
-            # its own key: a merged part has no per-op records, which planning the segment whole (ONNX Runtime) needs
-            part = memo.get(memo.counted, (seg, batch, "pieces"), lambda p=parts: merge([counted_piece(q) for q in p], batch))
-        else:
-            part = counted_piece(seg)
-            if not part.combinable:
-                return None
-        counted.append(part)
-        splits.append(parts)
-    profile = combine(name, sha256, counted, batch, notes, sparsity)
+        hit = seen.get(seg)
+        if hit is None:
+            parts = split(seg)
+            if parts is not None:
+                # its own key: a merged part has no per-op records, which planning the segment whole (ONNX Runtime) needs
+                part = memo.get(memo.counted, (seg, batch, "pieces"), lambda p=parts: merge([counted_piece(q) for q in p], batch))
+            else:
+                part = counted_piece(seg)
+                if not part.combinable:
+                    return None
+            hit = seen[seg] = (part, parts)
+        counted.append(hit[0])
+        splits.append(hit[1])
+    # integer totals: the distinct parts times how often each occurs add up to the same numbers
+    distinct = {id(p): p for p in counted}
+    times = {i: 0 for i in distinct}
+    for p in counted:
+        times[id(p)] += 1
+    profile = combine(name, sha256, list(distinct.values()), batch, notes, sparsity, [times[i] for i in distinct])
     flows = streams(profile.weight_bytes, params)
-    unfold = unfolds([p.profile.op_type_totals for p in counted], runtime, target.batch_norm)
+    unfold = unfolds([p.profile.op_type_totals for p in distinct.values()], runtime, target.batch_norm)
 
     def timed_piece(seg: tuple, part: CountedPart, before: str) -> Any:
         key = (seg, batch, id(params), runtime, dtype, hw.name, flows, before, unfold)
@@ -128,8 +137,11 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
 
     timed = []
     before = ""  # the class of the kernel that wrote the segment's input (ONNX Runtime fuses epilogues into it)
+    last: tuple = ((), "", None)
     for seg, part, parts in zip(segments, counted, splits):
-        if parts is not None:
+        if (seg, before) == last[:2]:  # the same segment after itself: the same entry
+            t = last[2]
+        elif parts is not None:
             key = (seg, batch, id(params), runtime, dtype, hw.name, flows, "pieces", unfold)
             t = memo.get(memo.timed, key, lambda p=parts: (params, concat([timed_piece(q, counted_piece(q), "") for q in p])))[1]
         else:
@@ -137,5 +149,6 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
         if not t.sealed:
             return None
         timed.append(t)
+        last = (seg, before, t)
         before = t.output_class if ort else ""  # only ONNX Runtime's fusions read it
     return profile, project_parts(profile, timed, hw, params, runtime, dtype)

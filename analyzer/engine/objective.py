@@ -63,7 +63,7 @@ def task_of(candidate: Any) -> CandidateTask:
 def cost(candidate: Any, target: Target | str) -> Evaluation:
     """The candidate's Evaluation on `target` (MACs, latency, energy and CO2e per item with their bands and
     provenance), as `population` evaluates it. A candidate that cannot be evaluated raises its AnalyzerError."""
-    from .chain import evaluate_one, target_inputs
+    from .chain import evaluate_one
 
     tg = target_of(target)
     task = task_of(candidate)
@@ -79,7 +79,6 @@ def cost(candidate: Any, target: Target | str) -> Evaluation:
         err = AnalyzerError(e.error or "")
         err.exit_code = e.exit_code
         raise err
-    e = replace(e, inputs=target_inputs(tg))
     if key:
         _RESULTS[key] = (tg, e)
         if len(_RESULTS) > MAX_REMEMBERED:

@@ -103,15 +103,16 @@ def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         return fn(*args, **kwargs)
 
 
-WIDTH = 100  # tables and text fit an ordinary terminal; --wide lifts it
-WideOpt = Annotated[bool, typer.Option("--wide", help="Tables as wide as their content, with every row and column (default: fit 100 columns).")]
+WIDTH = 80  # tables and text fit an ordinary terminal; --wide lifts it
+WideOpt = Annotated[bool, typer.Option("--wide", help="Tables as wide as their content, with every row and column (default: fit 80 columns).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Every note, grouped (default: only the notes the verdict and the tables do not already say).")]
 
 
 def console(wide: bool = False) -> Console:
-    """stdout for tables: 100 columns (fewer on a narrower terminal), or as wide as the content with --wide. User
-    text (file names, notes) is never markup, emoji or control codes (SafeConsole)."""
+    """stdout for tables: 80 columns (fewer where COLUMNS or the terminal says fewer), or as wide as the content
+    with --wide. User text (file names, notes) is never markup, emoji or control codes (SafeConsole)."""
     c = SafeConsole(highlight=False, emoji=False)
-    c.width = 1000 if wide else min(c.width, WIDTH) if c.is_terminal else WIDTH
+    c.width = 1000 if wide else min(c.width, WIDTH)
     return c
 
 

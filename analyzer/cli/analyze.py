@@ -76,8 +76,11 @@ def analyze(
         a = run(req, ps, db, pver, advance)
     record = a.to_dict()
     report_errors(a.errors)
-    finish_store(db, "analyze", {"folder": str(folder), **{k: record["target"][k] for k in ("hardware", "dtype", "runtime", "batch")}},
-                 {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["outcome"], "p_net_saving": a.verdict["p_net_saving"]})
+    stated = {k: v for k, v in record["request"].items() if v is not None and k in (
+        "baseline", "nas_model", "nas_preset", "nas_cost_kg", "search_plan", "items_per_day", "deployments", "horizon_years")}
+    finish_store(db, "analyze", {"folder": str(folder), **{k: record["target"][k] for k in (
+        "hardware", "dtype", "runtime", "batch", "pue", "grid_gco2e_per_kwh")}, "site": record["target"]["site"]["label"], **stated},
+                 {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["words"], "p_net_saving": a.verdict["p_net_saving"]})
     if out is not None:
         from ..report.outputs import write_outputs
 

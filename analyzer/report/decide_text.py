@@ -19,8 +19,10 @@ def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "C
     evaluations), energy per item at the chip and at the facility ((chip + idle + host) x PUE), each labelled with
     its boundary; latency per item beside per batch. Names fold at their separators, never mid-word.
     `target_col`: rows are (candidate, target) pairs, each row's "target" named."""
-    facility = {p["name"]: p.get("facility_energy_j_per_item") for p in projections or []}
-    batch = {p["name"]: p.get("batch") for p in projections or []}
+    def key(x: dict[str, Any]) -> tuple[str, str]:
+        return x["name"], x.get("target", "")
+    facility = {key(p): p.get("facility_energy_j_per_item") for p in projections or []}
+    batch = {key(p): p.get("batch") for p in projections or []}
     cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
     em, eu = unit_for([*(r["energy_j_per_item"] for r in rows), *facility.values()], ENERGY_PER_ITEM)
     item = "token" if token else "item"
@@ -29,12 +31,13 @@ def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "C
     eu = eu.replace("per item", f"per {item}")
     tm, tu = unit_for((r["latency_s"] for r in rows), TIME)
     # a forward's latency per item beside per batch (a served decoder's latency is not per batch: none)
-    per_item = {} if token else {r["name"]: r["latency_s"] / batch[r["name"]] for r in rows if batch.get(r["name"])}
+    per_item = {} if token else {key(r): r["latency_s"] / batch[key(r)] for r in rows if batch.get(key(r))}
     im, iu = unit_for(per_item.values(), TIME)
     t = table(title, tight=True)
     w = (lambda n: 1000) if wide else (lambda n: n)
-    cols = [("#", "right", 2), ("model", "left", 13)] + ([("target", "left", 11)] if target_col else []) + [
-        ("role", "left", 9), ("top-1 %", "right", 5), (cu, "right", 6), (f"chip {eu}", "right", 6)]
+    # several targets: a target column in place of the role (the model's role is the same on every target)
+    cols = [("#", "right", 2), ("model", "left", 12 if target_col else 13)] + (
+        [("target", "left", 10)] if target_col else [("role", "left", 9)]) + [("top-1 %", "right", 5), (cu, "right", 6), (f"chip {eu}", "right", 6)]
     if facility:
         cols.append((f"facility {eu}", "right", 8))
     if per_item:
@@ -44,21 +47,21 @@ def render_ranking(rows: list[dict[str, Any]], console: Console, title: str = "C
         t.add_column(header(col, w(width)), justify=just, no_wrap=True)
     for r in rows:
         front = "excl." if r["excluded"] else "yes" if r["pareto"] else "no"
-        cells = ["-" if r["rank"] is None else str(r["rank"]), cell(fold_name(r["name"], w(13)))]
-        if target_col:
-            cells.append(cell(fold_name(r.get("target", ""), w(11))))
-        cells += [cell(fold_name(r["role"], w(9))),
-                  "n/a" if r["accuracy"] is None else f"{r['accuracy']:.2f}", num(r["co2e_g_per_item"] * cm),
+        cells = ["-" if r["rank"] is None else str(r["rank"]), cell(fold_name(r["name"], w(12 if target_col else 13)))]
+        cells.append(cell(fold_words(r.get("target", ""), w(10))) if target_col else cell(fold_name(r["role"], w(9))))
+        cells += ["n/a" if r["accuracy"] is None else f"{r['accuracy']:.2f}", num(r["co2e_g_per_item"] * cm),
                   num(r["energy_j_per_item"] * em)]
         if facility:
-            cells.append(num(None if facility.get(r["name"]) is None else facility[r["name"]] * em))
+            cells.append(num(None if facility.get(key(r)) is None else facility[key(r)] * em))
         if per_item:
-            cells.append(num(None if r["name"] not in per_item else per_item[r["name"]] * im))
+            cells.append(num(None if key(r) not in per_item else per_item[key(r)] * im))
         cells += [num(r["latency_s"] * tm), front]
         t.add_row(*cells)
     console.print(t)
-    off = [f"{r['name']} by {', '.join(r['dominated_by'])}" for r in rows if r["dominated_by"] and not r["excluded"]]
-    out = [f"{r['name']}: {r['excluded']}" for r in rows if r["excluded"]]
+    def who(r: dict[str, Any]) -> str:
+        return r["name"] + (f" on {r['target']}" if r.get("target") else "")
+    off = [f"{who(r)} by {', '.join(r['dominated_by'])}" for r in rows if r["dominated_by"] and not r["excluded"]]
+    out = [f"{who(r)}: {r['excluded']}" for r in rows if r["excluded"]]
     if off:
         console.print(escape("dominated (another is as good on accuracy, CO2e and latency, and better on one): " + "; ".join(off)))
     if out:
@@ -153,6 +156,8 @@ def render_answer(d: dict[str, Any], console: Console, quiet: bool = False, flag
                   f"batch {t['batch']}; {escape(site_line(t))}")
     sv = d["saving"]
     em, eu = unit_for([sv["saving_j_per_item"], sv["low"], sv["high"]], ENERGY_PER_ITEM)
+    if t["phase"]["kind"] == "serving":  # a decoder's amortisation item: 1,000 output tokens
+        eu = eu.replace("per item", "per 1k tokens")
     fac = {x["name"]: x.get("facility_energy_j_per_item") for x in d.get("projections", [])}
     line = (f"[bold]saving in energy[/]: at the chip {num(sv['saving_j_per_item'] * em)} {eu} (point; 90% "
             f"{num(sv['low'] * em)} to {num(sv['high'] * em)}, the projections' shared error cancelling)")

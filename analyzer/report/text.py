@@ -72,11 +72,11 @@ def count(x: float | None, none: str = "never") -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
-SEPARATORS = "_-./"
+SEPARATORS = "_-./@"
 
 
 def fold_name(name: str, width: int) -> str:
-    """A name over lines of at most `width` characters, broken after a separator (_ - . /) so no part of it is cut
+    """A name over lines of at most `width` characters, broken after a separator (_ - . / @) so no part of it is cut
     mid-word ('mobilenet_v3_' / 'large'); a part longer than `width` alone is cut at `width` (nothing else fits).
     Only the table cell sees the line breaks; JSON and CSV keep the name whole."""
     if width < 1 or len(name) <= width:
@@ -171,14 +171,19 @@ def _pct(x: float | None) -> str:
 
 
 def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False) -> None:
-    t = table("Static profile")
-    name_width = min(max((len(p.model) for p in profiles), default=5), 24)  # longer names fold (JSON and CSV: whole)
-    for col in ("model", "batch", "params", "MACs", "FLOPs", "weights", "activ.", "FLOP/B", "zeros", "2:4", "covered"):
+    t = table("Static profile", tight=True)
+    # sparsity columns where a model has any (or --wide: every column)
+    sparse = any((p.weight_sparsity or 0) > 0.005 or (p.nm_sparsity or 0) > 0 for p in profiles) or console.width > 200
+    cols = ("model", "batch", "params", "MACs", "FLOPs", "weights", "activ.", "FLOP/B") + (("zeros", "2:4") if sparse else ()) + ("covered",)
+    name_width = max(min(max((len(p.model) for p in profiles), default=5), console.width - 57 - (12 if sparse else 0)), 10)
+    for col in cols:
         t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for p in profiles:
-        t.add_row(cell(fold_name(p.model, name_width)), str(p.batch), _si(p.params), _si(p.macs), _si(p.flops), _si(p.weight_bytes, "B"),
-                  _si(p.activation_bytes, "B"), f"{p.arithmetic_intensity:.1f}", _pct(p.weight_sparsity),
-                  _pct(p.nm_sparsity), _pct(p.coverage))
+        row = {"model": cell(fold_name(p.model, name_width)), "batch": str(p.batch), "params": _si(p.params), "MACs": _si(p.macs),
+               "FLOPs": _si(p.flops), "weights": _si(p.weight_bytes, "B"), "activ.": _si(p.activation_bytes, "B"),
+               "FLOP/B": f"{p.arithmetic_intensity:.1f}", "zeros": _pct(p.weight_sparsity), "2:4": _pct(p.nm_sparsity),
+               "covered": _pct(p.coverage)}
+        t.add_row(*(row[c] for c in cols))
     console.print(t)
     for p in profiles:
         notes(p.notes, console, f"{p.model}: ")

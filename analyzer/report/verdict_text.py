@@ -57,7 +57,7 @@ def verdict_rows(d: dict[str, Any]) -> list[tuple[str, str]]:
               if cond.get("p_at_point") is not None else "")
         rows.append(("break-even", f"{plain(be['p50'])} items/day per deployment {_band({**be, 'statistic': 'median'})}{at}"))
     elif not v.get("withheld") and v.get("p_net_saving") is not None:
-        rows.append(("break-even", "none at the median: in most draws the NAS model saves nothing per item"))
+        rows.append(("break-even", "none at the median: in most draws the NAS model saves nothing"))
     s = v["saving_g_per_item"]
     m, unit = saving_unit(v, [s["p5"], s["p50"], s["p95"]])
     rows.append(("saving", f"{num(s['p50'] * m)} {unit} {_band(s, m, num)}: {p['nas']} instead of {p['baseline']}"))

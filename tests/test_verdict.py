@@ -128,3 +128,16 @@ def test_eighty_columns_cut_no_number_and_no_name(run):
     for r in d["ranking"]:
         row = next(ln for ln in table.splitlines() if ln.startswith(f"{r['rank']} "))
         assert f" {num(r['co2e_g_per_item'] * 1e6)} " in row and f" {r['accuracy']:.2f} " in row
+
+
+def test_the_report_speaks_the_terminals_words_and_units(run, tmp_path, shipped):
+    """The HTML report's paste-ready paragraph says the terminal's likelihood words and both energy boundaries; its
+    ranked table is in the terminal's units (mgCO2e per 1,000 items, mJ per item at the chip and at the facility)."""
+    from analyzer.report.html import footprint_paragraph, render_html
+
+    _, d = run
+    text = footprint_paragraph(d)
+    assert f"the search is {d['verdict']['words']} (probability of a net saving {d['verdict']['p_net_saving']:.0%})" in text
+    assert "J per item at the chip" in text and "at the facility" in text and "may or may not" not in text
+    html = render_html(d)
+    assert "mgCO2e per 1k items" in html and "facility mJ per item" in html and "gCO2e/item" not in html

@@ -223,7 +223,14 @@ def test_second_analyze_reads_the_store(tmp_path, shipped):
     bogus = cli("export", "--kind", "bogus", "--store", store)
     assert bogus.exit_code == 2 and "expected one of evaluation, measurement" in bogus.stderr
     h = cli("history", "--store", store)
-    assert "when (UTC)" in h.stdout and "command" in h.stdout and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", h.stdout)
+    assert "when (UTC)" in h.stdout and "command" in h.stdout and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ", h.stdout)
+    # each run's target and options, so runs can be told apart
+    assert "h100-sxm-calibrated fp16" in h.stdout and "world-ember-2022@2022;" in h.stdout
+    assert "unlikely" in h.stdout and "undetermined" not in h.stdout  # the likelihood words the terminal uses
+    from analyzer.report.store_text import target_and_options
+
+    said = target_and_options(json.loads(cli("history", "--store", store, "--format", "json").stdout)[0]["args"])
+    assert said.startswith("h100-sxm-calibrated fp16 graph batch 64; google-fleet, world-ember-2022@2022; PUE 1.1; 436")
 
 
 def test_export_includes_measurements_and_reads_a_read_only_store(tmp_path, shipped):

@@ -33,7 +33,7 @@ SCHEMA = Obj({
     "saving": Obj({}),
     "amortization": Obj({"spent_kg": NN, "items_over_horizon": NN, "break_even_items": Opt(NN), "net_savings_kg": Opt(Num()),
                          "intensity_g_per_item": Obj({"operational (SCI for AI: training excluded)": NN})}),
-    "verdict": Obj({"outcome": TEXT, "p_net_saving": SHARE, "text": TEXT}),
+    "verdict": Obj({"outcome": TEXT, "p_net_saving": Opt(SHARE), "text": TEXT}),  # None: no probability (not the same job)
     "sensitivities": List(Obj({"name": TEXT, "param": TEXT, "base": TEXT, "flip": Opt(TEXT), "tried": TEXT, "low": TEXT,
                                "high": TEXT, "net_low_kg": Num(), "net_high_kg": Num(), "swing_kg": NN})),
     "fourms": Opt(Obj({"model": Num(1e-12), "machine": Num(1e-12), "mechanization": Num(1e-12), "map": Num(1e-12)})),

@@ -50,7 +50,7 @@ def measure(
     from ..measure.onnx_measure import measure_onnx
     from ..measure.meters import EnergyMeter, meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
-    from ..checks import check_number
+    from ..checks import check_int, check_number
 
     batches = parse_batches(batch)
     dims = parse_dims(dim or [])
@@ -59,8 +59,8 @@ def measure(
     check_number("max_time", max_time, 0.1, 86_400)
     check_number("target_ci", target_ci, 1e-4, 1.0)
     if threads is not None:
-        check_number("threads", threads, 1, 1024)
-    check_number("device", device, 0, 1024)
+        check_int("threads", threads, 1, 1024)
+    check_int("device", device, 0, 1024)
     full_provider = resolve_provider(provider)
     paths = expand_model_args(models)
     from ..report.progress import progress_bar

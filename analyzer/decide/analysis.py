@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..account.search_cost import budget_kw_per_chip, search_cost
-from ..checks import check_number
+from ..checks import check_instance
 from ..dist import Dist, fixed, parse_dist
 from ..errors import AnalyzerError, UsageError
 from ..load.manifest import entries_for, expand_model_args
@@ -76,6 +76,11 @@ class AnalysisRequest:
     seed: int = 0
     sensitivity: bool = True
     search_plan: str | None = None  # a plan-search --out file: the search's cost and its band
+
+    def __post_init__(self) -> None:
+        from .record_schema import check_request
+
+        check_request(self)  # every field by its name, as the CLI's flags name them
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,8 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
 
     from ..load.hf_config import is_config
 
-    check_number("accuracy_tolerance", req.accuracy_tolerance, 0.0, 100.0)
+    check_instance("req", req, AnalysisRequest, "an AnalysisRequest")
+    check_instance("ps", ps, ProfileSet, "a ProfileSet, as load_profiles() returns")
     notes: list[str] = []
     folder = Path(req.folder)
     if req.folder == DEFAULT_FOLDER and not folder.exists():  # outside a checkout: the samples shipped with the package

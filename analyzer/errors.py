@@ -49,6 +49,18 @@ def echo(value: object, limit: int = ECHO_CHARS) -> str:
     return text
 
 
+_LONG_TOKEN = re.compile(r"\S{%d,}" % (4 * ECHO_CHARS))
+
+
+def shorten(message: str) -> str:
+    """A message with every run of text too long to read (a value echoed by code that did not use `echo`: a path, a
+    library's own message) cut as `echo` cuts it: the CLI prints every error line through this, so one line is one
+    screen line, not 20 MB."""
+    if len(message) <= 4 * ECHO_CHARS:
+        return message
+    return _LONG_TOKEN.sub(lambda m: echo(m.group(0), 2 * ECHO_CHARS), message)
+
+
 class AnalyzerError(Exception):
     """A problem with the user's input or environment that the user can fix. Exit code 1 (analysis)."""
 

@@ -7,6 +7,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fuzz_doors
@@ -245,3 +246,28 @@ def test_fifo_in_a_profile_folder_is_refused_not_read(tmp_path):
     os.mkfifo(tmp_path / "hardware" / "x.toml")
     r = cli("profiles", "list", "hardware", "--profiles", tmp_path)
     assert r.exit_code != 0 and "not a regular file" in r.stderr
+
+
+def test_a_huge_integer_input_is_not_propagated_as_a_shape(tmp_path):
+    """Found by benchmarks/fuzz.py (issue #35): an int64 input of 2^31 values, squeezed to 1-D and indexed, made ONNX's
+    value propagation build a dim per value (170 GB asked; stopped by the memory limit after a second or more, 3.5-5.9
+    s on a loaded machine). Its shapes are now inferred without propagating values, at once, and counted right:
+    Gather(table[50, 8], one index) is 8 values, then a [8] x [8, 4] MatMul is 32 MACs."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [helper.make_node("Squeeze", ["mask"], ["nz"]), helper.make_node("Gather", ["nz", "one"], ["cols"], axis=0),
+         helper.make_node("Gather", ["table", "cols"], ["rows"], axis=0), helper.make_node("MatMul", ["rows", "w"], ["y"])],
+        "g", [helper.make_tensor_value_info("mask", TensorProto.INT64, [1, 1 << 31])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(1, np.int64), "one"), numpy_helper.from_array(np.ones((50, 8), np.float32), "table"),
+         numpy_helper.from_array(np.ones((8, 4), np.float32), "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "mask.onnx"
+    path.write_bytes(m.SerializeToString())
+    t0 = time.perf_counter()
+    with guard.limits(timeout_s=10, memory_mb=1024):
+        p = profile_onnx(path, hash_file=False)
+    assert p.macs == 32
+    assert time.perf_counter() - t0 < LOADED_SLOW_S

@@ -271,3 +271,13 @@ def test_a_huge_integer_input_is_not_propagated_as_a_shape(tmp_path):
         p = profile_onnx(path, hash_file=False)
     assert p.macs == 32
     assert time.perf_counter() - t0 < LOADED_SLOW_S
+
+
+def test_option_values_are_refused_in_one_short_line(tmp_path):
+    """Hostile values for the options of a served decoder (tests/fuzz_doors_new.py's option door: 20,000 characters,
+    5,000-digit integers, NaN, control sequences, paths): refused in one line of readable length, or used soundly."""
+    import fuzz_doors_new
+
+    c = fuzz_doors_new.campaign({"option": 30}, 20261207, tmp_path, deadline=time.monotonic() + 60, slow_s=LOADED_SLOW_S)
+    assert not c.findings, "\n\n".join(f"{f.kind}: {f.detail}" for f in c.findings[:3])
+    assert c.inputs["option"] >= 10 and c.refused["option"] > 0

@@ -8,8 +8,7 @@ known failures in other areas are held in tests/test_fuzz_findings.py."""
 
 from __future__ import annotations
 
-import csv
-import io
+import csv, io  # noqa: E401
 import json
 import math
 import random
@@ -94,7 +93,7 @@ def mutate_config(cfg: dict, rng: random.Random) -> bytes:
     return json.dumps(cfg).encode()
 
 
-def mutate_value_json(doc: Any, rng: random.Random) -> bytes:
+def mutate_value_json(doc: Any, rng: random.Random) -> bytes:  # noqa: D103
     try:
         return json.dumps(mutate_value(doc, rng)).encode()
     except (ValueError, RecursionError):  # an integer beyond the int-string limit: as text
@@ -113,7 +112,7 @@ def mutate_recording(text: str, rng: random.Random) -> bytes:
         rows[i][0] = rows[max(i - 1, 0)][0] if rng.random() < 0.5 else "-1"
     elif kind == 3:  # a plausible counter of absurd power (9e16 W)
         rows = [[r[0], f"{float(r[0]) * 9e16:g}"] for r in rows]
-    elif kind == 4:
+    elif kind == 4:  # too short to replay
         rows = rows[: rng.choice([0, 1, 2])]
     else:
         return fuzzing.mutate_bytes(text.encode(), rng)
@@ -172,7 +171,6 @@ def door_input(door: str, seed: Any, rng: random.Random, structure: bool) -> byt
 
 
 # ---- oracles -----------------------------------------------------------------------------------------------------
-
 
 def _refused(fn: Callable[[], Any]) -> tuple[bool, Any]:
     """(True, None) when fn raised one of our errors (with a message); (False, its result) otherwise."""
@@ -337,8 +335,7 @@ def door_option(data: bytes, workdir: Path, ps: Any) -> bool:
 
 def run_main(args: list[str]) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of `nas-analyzer ARGS` run in this process through the CLI's entry point."""
-    import contextlib
-    import sys
+    import contextlib, sys  # noqa: E401
 
     from analyzer.cli import main
 
@@ -364,9 +361,7 @@ def campaign(per_door: dict[str, int], seed: int, workdir: Path, deadline: float
              slow_s: float = fuzzing.SLOW_S, hang_s: float = 30.0) -> Any:
     """As fuzz_doors.campaign, over these doors: `per_door[door]` inputs each (half byte-level, half structure-aware),
     until `deadline`; the results go into `c` (a fuzz_doors.DoorCampaign, whose counts it extends to these doors)."""
-    import time
-    import traceback
-    import warnings
+    import time, traceback, warnings  # noqa: E401
 
     import fuzz_doors
     from analyzer.profiles import load_profiles

@@ -222,3 +222,52 @@ def test_evaluate_keeps_the_others_when_one_candidate_breaks_the_tool(ps, decode
     evs = evaluate(sorted(decoders_with_a_bad_one.glob("*.json")), target)
     assert [e.ok for e in evs] == [False, True, True]  # bad, gpt2, llama-3.1-8b
     assert "bad.json" in evs[0].error and "\n" not in evs[0].error
+
+
+HOSTILE = [None, -1, 0, 2.5, float("nan"), float("inf"), True, "x", "", [], {}, 10 ** 400, b"x", object(), ("a",), {"a": 1}]
+
+
+def test_every_public_parameter_takes_any_value_without_escaping_our_errors(ps, site):
+    """Each parameter of the public API set to each hostile value: a result, or one of our one-line errors; never a
+    TypeError, AttributeError, OverflowError or ValueError from inside (656 calls)."""
+    import analyzer as A
+
+    def s(**kw):
+        return A.Scenario("h100", compute_flops=1e18, site=site, **kw)
+
+    calls = {
+        "load_profiles": lambda v: A.load_profiles(v), "footprint.hw": lambda v: A.footprint(v, 8, 72, site),
+        "footprint.count": lambda v: A.footprint("h100", v, 72, site), "footprint.hours": lambda v: A.footprint("h100", 8, v, site),
+        "footprint.avg_power_w": lambda v: A.footprint("h100", 8, 72, site, avg_power_w=v),
+        "footprint.utilization": lambda v: A.footprint("h100", 8, 72, site, utilization=v),
+        "Scenario.compute_flops": lambda v: A.Scenario("h100", compute_flops=v, site=site),
+        "Scenario.dtype": lambda v: A.four_ms(s(dtype=v), s()), "Scenario.achievable": lambda v: A.Scenario("h100", achievable=v),
+        "four_ms.model_ratio": lambda v: A.four_ms(s(), s(), v),
+        **{f"resolve_site.{k}": (lambda k: lambda v: A.resolve_site(ps, **{k: v}))(k)
+           for k in ("pue", "grid", "region", "datacenter", "utilization", "embodied", "power_boundary", "net")},
+        "resolve_target.hardware": lambda v: A.resolve_target(ps, v),
+        **{f"resolve_target.{k}": (lambda k: lambda v: A.resolve_target(ps, "t4", **{k: v}))(k)
+           for k in ("dtype", "batch", "phase", "dims", "batch_norm", "site", "region", "runtime", "per_kernel")},
+        "resolve_target.prompt_tokens": lambda v: A.resolve_target(ps, "t4", phase="prefill", prompt_tokens=v),
+        "resolve_target.optimizer": lambda v: A.resolve_target(ps, "t4", phase="train", optimizer=v),
+        "resolve_target.serving": lambda v: A.resolve_target(ps, "h100", phase="serving", serving=v),
+        **{f"resolve_target.serving.{k}": (lambda k: lambda v: A.resolve_target(ps, "h100", phase="serving", serving={k: v}))(k)
+           for k in ("max_concurrency", "max_batched_tokens", "kv_dtype", "lengths", "tensor_parallel")},
+        "evaluate.candidates": lambda v: A.evaluate(v, A.resolve_target(ps, "t4", batch=1)),
+        "evaluate.target": lambda v: A.evaluate([], v), "profile_onnx.path": lambda v: A.profile_onnx(v),
+        "profile_onnx.dims": lambda v: A.profile_onnx(ROOT / "models" / "mnasnet1_0.onnx", dims=v),
+        "profile_onnx.batch": lambda v: A.profile_onnx(ROOT / "models" / "mnasnet1_0.onnx", batch=v),
+        **{f"AnalysisRequest.{k}": (lambda k: lambda v: A.AnalysisRequest(**{k: v}))(k)
+           for k in ("folder", "items_per_day", "seed", "pue", "samples", "objective", "net")},
+        "analyze.req": lambda v: A.analyze(v, ps), "analyze.ps": lambda v: A.analyze(A.AnalysisRequest(), v),
+    }
+    escaped = []
+    for name, fn in calls.items():
+        for v in HOSTILE:
+            try:
+                fn(v)
+            except AnalyzerError as e:
+                assert "\n" not in str(e) and len(str(e)) < 500, (name, str(e)[:200])
+            except Exception as e:  # noqa: BLE001 - what this test looks for
+                escaped.append(f"{name}={echo(v)}: {type(e).__name__}: {echo(str(e))}")
+    assert not escaped, escaped[:10]

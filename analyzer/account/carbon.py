@@ -61,7 +61,7 @@ def embodied_share_kg(embodied_co2e_kg: float, lifetime_years: float, hours: flo
 def _positive(name: str, v: float, upper: float = math.inf, allow_zero: bool = False) -> float:
     if v is None or isinstance(v, bool) or not isinstance(v, numbers.Real):  # not a number: said as check_number says it
         check_number(name, v, 0.0, upper)
-    v = float(v) if abs(v) < 1e308 else math.copysign(math.inf, v)
+    v = float(v) if abs(v) < 1e308 else math.inf if v > 0 else -math.inf
     if math.isnan(v) or math.isinf(v) or v < 0 or (v == 0 and not allow_zero) or v > upper:
         raise UsageError(f"{param(name)} {format(v, 'g')}: must be a finite number {'>= 0' if allow_zero else '> 0'}"
                          + (f" and <= {upper:g}" if upper < math.inf else ""))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..checks import check_bool, check_dims, check_instance, check_int, check_keys, check_number, check_text
-from ..errors import UsageError, param
+from ..errors import UsageError, echo, param
 from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileSet, default_dtype, defaults
 from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, KV_DTYPES, LENGTH_DISTRIBUTIONS, OPTIMIZERS, PHASES,
                         POWER_BOUNDARIES, RUNTIMES, TRAINING_PRECISIONS)
@@ -299,18 +299,18 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
     if chosen is None:
         raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DEFAULT_DTYPE_ORDER)}; give {param('dtype')}")
     if chosen not in hw.peak_tflops:
-        raise UsageError(f"hardware '{hw.name}' has no {chosen} throughput; it has: {', '.join(hw.peak_tflops)}")
+        raise UsageError(f"hardware '{hw.name}' has no {echo(chosen)} throughput; it has: {', '.join(hw.peak_tflops)}")
     if ph.kind == "train":
         if chosen not in TRAINING_PRECISIONS:
-            raise UsageError(f"{param('dtype')} {chosen}: training is projected in fp32 or with bf16/fp16 autocast")
+            raise UsageError(f"{param('dtype')} {echo(chosen)}: training is projected in fp32 or with bf16/fp16 autocast")
         if runtime not in (None, "eager"):
-            raise UsageError(f"{param('runtime')} {runtime}: a training step is projected as eager PyTorch runs it "
+            raise UsageError(f"{param('runtime')} {echo(runtime)}: a training step is projected as eager PyTorch runs it "
                              f"({param('runtime')} eager)")
         rt = "graph" if hw.category == "tpu" else "eager"
     elif ph.kind == "serving":  # a serving engine runs PyTorch, its steps replayed as CUDA graphs (vLLM's default)
         rt = runtime or "graph"
         if rt not in ("graph", "eager"):
-            raise UsageError(f"{param('runtime')} {rt}: a served decoder runs in PyTorch: graph (CUDA graphs, vLLM's default) or "
+            raise UsageError(f"{param('runtime')} {echo(rt)}: a served decoder runs in PyTorch: graph (CUDA graphs, vLLM's default) or "
                              "eager (vLLM's enforce_eager)")
         if runtime is None:
             notes.append("no runtime given: steps replayed as CUDA graphs, as vLLM runs them")

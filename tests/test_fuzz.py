@@ -281,3 +281,25 @@ def test_option_values_are_refused_in_one_short_line(tmp_path):
     c = fuzz_doors_new.campaign({"option": 30}, 20261207, tmp_path, deadline=time.monotonic() + 60, slow_s=LOADED_SLOW_S)
     assert not c.findings, "\n\n".join(f"{f.kind}: {f.detail}" for f in c.findings[:3])
     assert c.inputs["option"] >= 10 and c.refused["option"] > 0
+
+
+@pytest.mark.parametrize("field, value, says", [
+    (("search", "inputs", 0, "kind"), [1], "search.inputs[0].kind a JSON array: must be text"),
+    (("projections", 0, "inputs", 0, "source"), {"a": 1}, "projections[0].inputs[0].source a JSON object: must be text"),
+    (("amortization", "uncertainty", "net_savings_kg"), -1e308, "amortization.uncertainty.net_savings_kg -1e+308: must be an object"),
+])
+def test_report_refuses_what_its_provenance_and_uncertainty_tables_cannot_read(door_seeds, tmp_path, field, value, says):
+    """Found by benchmarks/fuzz.py (issue #35): a saved analysis whose input source, unit or kind is not text, or whose
+    uncertainty rows are not objects, passed the schema and was a TypeError or AttributeError in the HTML report."""
+    import copy
+    import json
+
+    d = copy.deepcopy(door_seeds.analysis)
+    at = d
+    for k in field[:-1]:
+        at = at[k]
+    at[field[-1]] = value
+    path = tmp_path / "analysis.json"
+    path.write_text(json.dumps(d))
+    r = cli("report", path, "--html", tmp_path / "r.html")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and says in r.stderr, r.output

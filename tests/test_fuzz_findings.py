@@ -214,3 +214,45 @@ def test_a_short_campaign_over_the_newer_doors_finds_nothing(tmp_path):
 
     c = fuzz_doors_new.campaign(dict.fromkeys(fuzz_doors_new.DOORS, 12), 20261207, tmp_path, deadline=time.monotonic() + 60)
     assert not c.findings, "\n\n".join(f"{f.kind}: {f.detail}" for f in c.findings[:3])
+
+
+@xfail("the decoder config reader (analyzer/load/hf_config.py)")
+def test_config_zero_layers_is_refused(tmp_path):
+    from analyzer.load.hf_config import read_config
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**json.loads((DECODERS / "llama-3.1-70b.json").read_text()), "num_hidden_layers": 0}))
+    refused(lambda: read_config(path))  # was a decoder of 0 layers, priced
+
+
+@xfail("the decoder config reader (analyzer/load/hf_config.py)")
+def test_config_error_echoes_a_long_value_cut(tmp_path):
+    from analyzer.load.hf_config import read_config
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**json.loads((DECODERS / "gpt2.json").read_text()), "n_layer": "x" * 2000}))
+    with pytest.raises(AnalyzerError) as e:
+        read_config(path)
+    assert len(str(e.value)) < 400  # was 2,104 characters (the CLI cuts it: errors.shorten; the library should too)
+
+
+@pytest.mark.slow
+@xfail("the decoder config reader (analyzer/load/hf_config.py)")
+def test_config_two_billion_moe_layers_is_refused_at_once(tmp_path):
+    """num_hidden_layers 2^31 on an MoE config: its layers were counted one by one before the layer limit (121 s of CPU
+    in the fuzz run); a subprocess with a 10 s limit, so the suite never waits on it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**json.loads((DECODERS / "qwen3-30b-a3b.json").read_text()), "num_hidden_layers": 2 ** 31}))
+    code = f"from analyzer.load.hf_config import read_config\ntry:\n    read_config({str(path)!r})\nexcept Exception:\n    pass\n"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=10, check=True)
+
+
+@xfail("the imports (analyzer/measure/interchange.py, import-codecarbon's output)")
+def test_import_codecarbon_shows_a_field_s_escape_sequence_escaped(tmp_path):
+    from cli_helpers import cli
+
+    r = cli("import-codecarbon", _codecarbon_with(tmp_path, "project_name", "\x1b]0;pwned\x07"))
+    assert r.exit_code in (0, 2) and "\x1b" not in r.output and "\x07" not in r.output

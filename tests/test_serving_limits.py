@@ -101,3 +101,18 @@ def test_the_cli_refuses_the_tiny_budget_and_echoes_no_huge_value():
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "--max-batched-tokens 8" in r.stderr, r.output
     r = cli("project", DECODERS / "gpt2.json", "--phase", "serving", "--kv-dtype", "x" * 2_000_000)
     assert r.exit_code == 2 and len(r.stderr) < 300 and "2,000,000 characters" in r.stderr, r.stderr[:300]
+
+
+def test_a_decoder_whose_cache_holds_nothing_is_refused_not_divided_by():
+    """Found by fuzzing (issue #35): a config the reader let through with a zero head_dim made the KV cache's
+    capacity a ZeroDivisionError inside serve; now one line naming the decoder."""
+    from dataclasses import replace
+
+    from analyzer.errors import AnalyzerError
+
+    ps = load_profiles()
+    hw = ps.get("hardware", "h100")
+    params = resolve_params(hw, "bf16", "graph", projection_defaults())
+    spec = replace(read_config(DECODERS / "gpt2.json"), head_dim=0)
+    with pytest.raises(AnalyzerError, match="gpt2: its key/value cache holds 0 bytes a token"):
+        serve(spec, hw, params, "bf16", "graph", Engine(max_num_seqs=8), workload("fixed", 100, 10))

@@ -58,6 +58,16 @@ def check_analysis(d: Any) -> None:
             check(detail["bound"], BOUND, f"projections[{i}].detail.bound")
         if "kernels" in p:
             check(p["kernels"], Num(0, BIG, integer=True), f"projections[{i}].kernels")
+    # what the report's provenance table and uncertainty table read besides (issue #35: found by fuzzing, a
+    # dict for a source or a number for a percentile row was a TypeError in the report)
+    lists = [(f"projections[{i}].inputs", p["inputs"]) for i, p in enumerate(d["projections"])] + [("search.inputs", d["search"]["inputs"])]
+    for at, inputs in lists:
+        for j, inp in enumerate(inputs):
+            for k in ("source", "unit", "kind"):
+                if k in inp:
+                    check(inp[k], Opt(TEXT), f"{at}[{j}].{k}")
+    if "uncertainty" in d["amortization"]:
+        check(d["amortization"]["uncertainty"], Opt(Map(Map(Opt(Num())))), "amortization.uncertainty")
     names = {r["name"] for r in d["ranking"]}
     for role in ("baseline", "nas"):
         if d["pair"][role] not in names:

@@ -299,7 +299,11 @@ def _kv_capacity(spec: DecoderSpec, hw: Any, engine: Engine, weight_bytes: float
     reserve = ENGINE_OVERHEAD_BYTES + 2 * engine.max_num_batched_tokens * (spec.hidden_size + inner) * dt.act + \
         2 * engine.max_num_seqs * spec.vocab_size * 4
     free = engine.gpu_memory_utilization * hw.memory_gb.value * BYTES_PER_GIB - weight_bytes - reserve
-    return max(free, 0.0) / kv_bytes_per_token(spec, dt.kv), reserve
+    per_token = kv_bytes_per_token(spec, dt.kv)
+    if not per_token > 0:  # a config the reader let through with no key/value heads or dims: no cache to size
+        raise AnalyzerError(f"{spec.name}: its key/value cache holds {per_token:g} bytes a token (head_dim, num_key_value_heads "
+                            "or num_hidden_layers is 0): not a decoder that can be served")
+    return max(free, 0.0) / per_token, reserve
 
 
 def _steady_steps(spec: DecoderSpec, w: Workload, b: int, budget: int, ctx: float, ctx_win: float, seed: int):

@@ -24,6 +24,43 @@ def render(message: str, flag_of: Callable[[str], str] | None = None) -> str:
     return _PARAM.sub(lambda m: flag_of(m.group(1)) if flag_of else m.group(1), message)
 
 
+ECHO_CHARS = 60  # the most of a user's value an error message repeats
+
+
+def echo(value: object, limit: int = ECHO_CHARS) -> str:
+    """A user's value as an error message repeats it: text as it is, anything else as its repr, cut to `limit`
+    characters with the length said (a 20 MB value is not echoed whole), a container by its type and size, and an
+    integer too long to print (Python's int-string limit) by its size in bits. Every message that quotes user input
+    goes through here."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of {value.bit_length():,} bits>"
+    if isinstance(value, (list, tuple, dict, set, frozenset)):
+        return f"<a {type(value).__name__} of {len(value):,} items>"
+    if isinstance(value, (str, bytes)):
+        head = value[: limit + 1]
+        text = head if isinstance(head, str) else repr(head)
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # noqa: BLE001 - a user's object whose repr fails is still named
+            text = f"<a {type(value).__name__}>"
+    if len(text) > limit or (isinstance(value, (str, bytes)) and len(value) > limit):
+        return f"{text[:limit]}... ({len(value) if isinstance(value, (str, bytes)) else len(text):,} characters)"
+    return text
+
+
+_LONG_TOKEN = re.compile(r"\S{%d,}" % (4 * ECHO_CHARS))
+
+
+def shorten(message: str) -> str:
+    """A message with every run of text too long to read (a value echoed by code that did not use `echo`: a path, a
+    library's own message) cut as `echo` cuts it: the CLI prints every error line through this, so one line is one
+    screen line, not 20 MB."""
+    if len(message) <= 4 * ECHO_CHARS:
+        return message
+    return _LONG_TOKEN.sub(lambda m: echo(m.group(0), 2 * ECHO_CHARS), message)
+
+
 class AnalyzerError(Exception):
     """A problem with the user's input or environment that the user can fix. Exit code 1 (analysis)."""
 

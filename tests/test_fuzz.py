@@ -7,6 +7,7 @@ import time
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fuzz_doors
@@ -245,3 +246,60 @@ def test_fifo_in_a_profile_folder_is_refused_not_read(tmp_path):
     os.mkfifo(tmp_path / "hardware" / "x.toml")
     r = cli("profiles", "list", "hardware", "--profiles", tmp_path)
     assert r.exit_code != 0 and "not a regular file" in r.stderr
+
+
+def test_a_huge_integer_input_is_not_propagated_as_a_shape(tmp_path):
+    """Found by benchmarks/fuzz.py (issue #35): an int64 input of 2^31 values, squeezed to 1-D and indexed, made ONNX's
+    value propagation build a dim per value (170 GB asked; stopped by the memory limit after a second or more, 3.5-5.9
+    s on a loaded machine). Its shapes are now inferred without propagating values, at once, and counted right:
+    Gather(table[50, 8], one index) is 8 values, then a [8] x [8, 4] MatMul is 32 MACs."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    g = helper.make_graph(
+        [helper.make_node("Squeeze", ["mask"], ["nz"]), helper.make_node("Gather", ["nz", "one"], ["cols"], axis=0),
+         helper.make_node("Gather", ["table", "cols"], ["rows"], axis=0), helper.make_node("MatMul", ["rows", "w"], ["y"])],
+        "g", [helper.make_tensor_value_info("mask", TensorProto.INT64, [1, 1 << 31])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array(1, np.int64), "one"), numpy_helper.from_array(np.ones((50, 8), np.float32), "table"),
+         numpy_helper.from_array(np.ones((8, 4), np.float32), "w")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    path = tmp_path / "mask.onnx"
+    path.write_bytes(m.SerializeToString())
+    t0 = time.perf_counter()
+    with guard.limits(timeout_s=10, memory_mb=1024):
+        p = profile_onnx(path, hash_file=False)
+    assert p.macs == 32
+    assert time.perf_counter() - t0 < LOADED_SLOW_S
+
+
+def test_option_values_are_refused_in_one_short_line(tmp_path):
+    """Hostile values for the options of a served decoder (tests/fuzz_doors_new.py's option door: 20,000 characters,
+    5,000-digit integers, NaN, control sequences, paths): refused in one line of readable length, or used soundly."""
+    import fuzz_doors_new
+
+    c = fuzz_doors_new.campaign({"option": 30}, 20261207, tmp_path, deadline=time.monotonic() + 60, slow_s=LOADED_SLOW_S)
+    assert not c.findings, "\n\n".join(f"{f.kind}: {f.detail}" for f in c.findings[:3])
+    assert c.inputs["option"] >= 10 and c.refused["option"] > 0
+
+
+@pytest.mark.parametrize("field, value, says", [
+    (("search", "inputs", 0, "kind"), [1], "search.inputs[0].kind a JSON array: must be text"),
+    (("projections", 0, "inputs", 0, "source"), {"a": 1}, "projections[0].inputs[0].source a JSON object: must be text"),
+    (("amortization", "uncertainty", "net_savings_kg"), -1e308, "amortization.uncertainty.net_savings_kg -1e+308: must be an object"),
+])
+def test_report_refuses_what_its_provenance_and_uncertainty_tables_cannot_read(door_seeds, tmp_path, field, value, says):
+    """Found by benchmarks/fuzz.py (issue #35): a saved analysis whose input source, unit or kind is not text, or whose
+    uncertainty rows are not objects, passed the schema and was a TypeError or AttributeError in the HTML report."""
+    import copy
+    import json
+
+    d = copy.deepcopy(door_seeds.analysis)
+    at = d
+    for k in field[:-1]:
+        at = at[k]
+    at[field[-1]] = value
+    path = tmp_path / "analysis.json"
+    path.write_text(json.dumps(d))
+    r = cli("report", path, "--html", tmp_path / "r.html")
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and says in r.stderr, r.output

@@ -4,10 +4,12 @@ embodied carbon of the share of the hardware's lifetime used. Pure functions ove
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import UsageError, param
+from ..checks import check_number
+from ..errors import UsageError, echo, param
 from ..profiles import HardwareProfile
 from ..target import Site
 from ..units import G_PER_KG, HOURS_PER_YEAR, W_PER_KW
@@ -57,10 +59,34 @@ def embodied_share_kg(embodied_co2e_kg: float, lifetime_years: float, hours: flo
 
 
 def _positive(name: str, v: float, upper: float = math.inf, allow_zero: bool = False) -> float:
-    if v is None or math.isnan(v) or math.isinf(v) or v < 0 or (v == 0 and not allow_zero) or v > upper:
-        raise UsageError(f"{param(name)} {'none' if v is None else format(v, 'g')}: must be a finite number {'>= 0' if allow_zero else '> 0'}"
+    if v is None or isinstance(v, bool) or not isinstance(v, numbers.Real):  # not a number: said as check_number says it
+        check_number(name, v, 0.0, upper)
+    v = float(v) if abs(v) < 1e308 else math.inf if v > 0 else -math.inf
+    if math.isnan(v) or math.isinf(v) or v < 0 or (v == 0 and not allow_zero) or v > upper:
+        raise UsageError(f"{param(name)} {format(v, 'g')}: must be a finite number {'>= 0' if allow_zero else '> 0'}"
                          + (f" and <= {upper:g}" if upper < math.inf else ""))
-    return float(v)
+    return v
+
+
+def hardware_of(name: str, value: HardwareProfile | str) -> HardwareProfile:
+    """A hardware profile, or one named (a name or alias among the shipped profiles, as `profiles list hardware` shows
+    them): the API takes either."""
+    if isinstance(value, HardwareProfile):
+        return value
+    if isinstance(value, str):
+        from ..profiles import load_profiles
+
+        return load_profiles().get("hardware", value)
+    raise UsageError(f"{param(name)} {echo(value)}: must be a hardware profile or its name (text), not {type(value).__name__}")
+
+
+def site_of(name: str, value: Site) -> Site:
+    """A Site; a name is refused, as a site is a datacenter (PUE) on a grid (a region) and a name gives only one."""
+    if isinstance(value, Site):
+        return value
+    hint = (f" (a name is not a site: give resolve_site(load_profiles(), datacenter='{echo(value)}', region=...) or "
+            "resolve_site(load_profiles(), pue=..., grid=...))") if isinstance(value, str) else ""
+    raise UsageError(f"{param(name)} {echo(value)}: must be a Site, as analyzer.resolve_site returns{hint}")
 
 
 def choose_power(hw: HardwareProfile, avg_power_w: float | None,
@@ -88,13 +114,15 @@ def choose_power(hw: HardwareProfile, avg_power_w: float | None,
     raise UsageError(f"hardware '{hw.name}' has no published power; give {param('avg_power_w')}")
 
 
-def footprint(hw: HardwareProfile, count: float, hours: float, site: Site, *, avg_power_w: float | None = None,
+def footprint(hw: HardwareProfile | str, count: float, hours: float, site: Site, *, avg_power_w: float | None = None,
               utilization: float | None = None) -> Footprint:
-    """Energy and CO2e of `count` chips of `hw` for `hours` at `site` (its PUE and grid intensity, resolved by
-    analyzer.target), and the embodied share, with every input's source. `utilization` here estimates the
+    """Energy and CO2e of `count` chips of `hw` (a profile, or its name) for `hours` at `site` (its PUE and grid
+    intensity, resolved by analyzer.target.resolve_site), and the embodied share, with every input's source. `utilization` here estimates the
     chips' power as TDP x utilisation."""
+    hw = hardware_of("hw", hw)
     count = _positive("count", count, 1e9)
     hours = _positive("hours", hours, 1e7)
+    site = site_of("site", site)
     from .boundary import embodied_at, power_at
 
     given_w, power_input, power_note, measured_at = choose_power(hw, avg_power_w, utilization)

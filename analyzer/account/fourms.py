@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .boundary import power_at
-from .carbon import choose_power
+from .carbon import choose_power, hardware_of, site_of
+from ..checks import check_bool, check_instance, check_number, check_text
 from ..errors import UsageError, param
 from ..profiles import HardwareProfile, default_dtype
 from ..target import Site
@@ -23,7 +24,7 @@ from ..units import G_PER_KG, J_PER_KWH
 
 @dataclass(frozen=True)
 class Scenario:
-    hardware: HardwareProfile
+    hardware: HardwareProfile  # or its name, resolved among the shipped profiles
     compute_flops: float | None = None  # absolute work, if known
     dtype: str | None = None  # None: the first of bf16, fp16, tf32, fp32 the profile has (said in the inputs)
     throughput_tflops: float | None = None  # stated per-chip throughput on this workload (TFLOP/s)
@@ -32,6 +33,20 @@ class Scenario:
     utilization: float | None = None
     site: Site | None = None  # where it runs (analyzer.target.resolve_site): PUE and grid intensity
     label: str = ""
+
+    def __post_init__(self) -> None:
+        """Checked as it is made: a hardware profile or its name; positive, finite compute, throughput and power."""
+        object.__setattr__(self, "hardware", hardware_of("hardware", self.hardware))
+        for name, high in (("compute_flops", 1e40), ("throughput_tflops", 1e9), ("avg_power_w", 1e5)):
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name), 0.0, high, low_open=True)
+        if self.utilization is not None:
+            check_number("utilization", self.utilization, 0.0, 1.0, low_open=True)
+        check_text("dtype", self.dtype, optional=True)
+        check_bool("achievable", self.achievable)
+        check_text("label", self.label)
+        if self.site is not None:
+            site_of("site", self.site)
 
 
 @dataclass(frozen=True)
@@ -111,10 +126,11 @@ def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dic
 def four_ms(base: Scenario, new: Scenario, model_ratio: float | None = None) -> FourMs:
     """Factors of the 4Ms between base and new. Model comes from compute_flops on both sides, or from a
     stated model_ratio (compute_base / compute_new)."""
+    check_instance("base", base, Scenario, "a Scenario")
+    check_instance("new", new, Scenario, "a Scenario")
     inputs: list[dict] = []
     if model_ratio is not None:
-        if not model_ratio > 0:
-            raise UsageError(f"{param('model_ratio')} must be > 0")
+        check_number("model_ratio", model_ratio, 0.0, 1e12, low_open=True)
         model = model_ratio
         inputs.append({"name": "model_ratio", "value": model_ratio, "unit": "", "source": "stated by the user", "kind": "stated"})
         new_compute = None if base.compute_flops is None else base.compute_flops / model_ratio

@@ -56,7 +56,9 @@ def _run() -> None:
         from ..report.safe import terminal
 
         if type(e).__name__ != "NoArgsIsHelpError":  # that one's message is our own help text, lines and all
-            e.message = terminal(e.message)
+            from ..errors import shorten
+
+            e.message = terminal(shorten(e.message))
         e.show()
         sys.exit(e.exit_code)
     except typer.Abort:

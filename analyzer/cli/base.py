@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from .. import __version__
-from ..errors import AnalyzerError, UsageError, param
+from ..errors import AnalyzerError, UsageError, param, shorten
 from ..report.safe import SafeConsole
 from . import click_errors  # noqa: F401 (click's usage errors as one line)
 from .flags import _COMMAND_FLAGS, flag_of, message, once_group, option_flags  # noqa: F401 (flag_of, message: for commands)
@@ -22,7 +22,15 @@ app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and 
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
                   cls=once_group())
 # user text (file, model, node names) reaches the terminal escaped (report/safe.py): one error line stays one line
-err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
+class _ErrConsole(SafeConsole):
+    """stderr: what the CLI says about errors, each line escaped (report/safe.py) and cut where a value runs long
+    (errors.shorten): a one-line error stays one readable line whatever the user typed."""
+
+    def render_str(self, text: str, **kwargs: Any):  # type: ignore[override]
+        return super().render_str(shorten(text), **kwargs)
+
+
+err = _ErrConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
 

@@ -51,7 +51,7 @@ def measure(
     from ..measure.onnx_measure import measure_onnx
     from ..measure.meters import EnergyMeter, meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
-    from ..checks import check_number
+    from ..checks import check_int, check_number
 
     batches = parse_batches(batch)
     dims = parse_dims(dim or [])
@@ -60,9 +60,9 @@ def measure(
     check_number("max_time", max_time, 0.1, 86_400)
     check_number("target_ci", target_ci, 1e-4, 1.0)
     if threads is not None:
-        check_number("threads", threads, 1, 1024)
-    check_number("device", device, 0, 1024)
-    check_number("processes", processes, 1, 64)
+        check_int("threads", threads, 1, 1024)
+    check_int("device", device, 0, 1024)
+    check_int("processes", processes, 1, 64)
     if processes > 1 and on:
         raise UsageError(f"{param('processes')} measures here; a fleet ({param('on')}) measures on its nodes: give one")
     from ..measure.processes import measure_in_processes

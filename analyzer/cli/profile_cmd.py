@@ -52,10 +52,10 @@ def profile(
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
     dims = parse_dims(dim or [])
     if batch is not None:
-        from ..checks import check_number
+        from ..checks import check_int
         from ..units import MAX_BATCH
 
-        check_number("batch", batch, 1, MAX_BATCH)
+        check_int("batch", batch, 1, MAX_BATCH)
     paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
     if symbolic:
         _symbolic(paths, dims, batch, fmt, assume_upper_bound, bool(torch_specs))

@@ -6,10 +6,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import sparsity, static
+from ..checks import check_bool, check_dims, check_int, check_path
 from ..errors import ShapeError, UnboundDimError
 from ..load import hash_cache
 from ..load.onnx_graph import PINNED_NOTE, LoadedModel, load_onnx
 from ..records import ModelProfile
+from ..units import MAX_BATCH, MAX_DIM
 
 # the head of the note a seeded skeleton carries (a plan, which never measures, drops it: account/search_plan.py)
 SEEDED_NOTE = "sample model without stored weights"
@@ -71,6 +73,13 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
     output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note.
     trusted: a model this tool built itself in this process (see load_onnx). `files_read`, if given, receives the
     external-data files the profile depends on (for remembering it: load/profile_memo.py)."""
+    path = check_path("path", path)
+    dims = check_dims("dims", dims, MAX_DIM)
+    if batch is not None:
+        check_int("batch", batch, 1, MAX_BATCH)
+    for name, flag in (("per_op", per_op), ("scan_sparsity", scan_sparsity), ("hash_file", hash_file),
+                       ("assume_upper_bound", assume_upper_bound), ("trusted", trusted)):
+        check_bool(name, flag)
     with _hasher(Path(path) if hash_file else None) as pool:
         # hashlib releases the GIL: a large file is hashed while the graph is parsed and the weights scanned
         digest = pool.submit(hash_cache.file_sha256, Path(path)) if hash_file else None

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..account.search_cost import budget_kw_per_chip, search_cost
-from ..checks import check_number
+from ..checks import check_instance
 from ..dist import Dist, fixed, parse_dist
 from ..errors import AnalyzerError, UsageError, param
 from ..load.manifest import entries_for, expand_model_args
@@ -79,6 +79,11 @@ class AnalysisRequest:
     search_plan: str | None = None  # a plan-search --out file: the search's cost and its band
     search_run: str | None = None  # a tracked run (id, name or log): the search's measured cost and its band
 
+    def __post_init__(self) -> None:
+        from .record_schema import check_request
+
+        check_request(self)  # every field by its name, as the CLI's flags name them
+
 
 @dataclass(frozen=True)
 class Analysis:
@@ -139,7 +144,8 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
 
     from ..load.hf_config import is_config
 
-    check_number("accuracy_tolerance", req.accuracy_tolerance, 0.0, 100.0)
+    check_instance("req", req, AnalysisRequest, "an AnalysisRequest")
+    check_instance("ps", ps, ProfileSet, "a ProfileSet, as load_profiles() returns")
     notes: list[str] = []
     folder = Path(req.folder)
     if req.folder == DEFAULT_FOLDER and not folder.exists():  # outside a checkout: the samples shipped with the package

@@ -65,3 +65,39 @@ def check_analysis(d: Any) -> None:
     for role in ("baseline", "nas"):
         if d["pair"][role] not in names:
             raise wrong(f"pair.{role}", d["pair"][role], "is not among the ranked candidates")
+
+
+def check_request(req: Any) -> None:
+    """An AnalysisRequest checked as it is made, each field by its name (the CLI's flags have the same names): text
+    where text belongs (a folder or plan may be a Path), numbers finite and in range, counts whole; a reuse figure
+    may be a number (written as its text)."""
+    from ..checks import check_bool, check_int, check_number, check_path, check_text
+    from .amortize import MAX_SAMPLES
+
+    for name in ("folder", "search_plan"):
+        v = getattr(req, name)
+        if v is not None or name == "folder":
+            object.__setattr__(req, name, str(check_path(name, v)))
+    for name in ("baseline", "nas_model", "hardware", "dtype", "runtime", "datacenter", "region", "power_boundary",
+                 "embodied_boundary", "nas_preset", "nas_datacenter", "nas_region", "budget_hardware"):
+        check_text(name, getattr(req, name), optional=True)
+    check_text("batch_norm", req.batch_norm)
+    check_text("objective", req.objective)
+    for name in ("items_per_day", "deployments", "horizon_years", "growth"):
+        v = getattr(req, name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            object.__setattr__(req, name, repr(check_number(name, v, -BIG, BIG)))
+        else:
+            check_text(name, v)
+    for name, low, high in (("accuracy_tolerance", 0.0, 100.0), ("pue", 1.0, 5.0), ("grid", 0.0, 2000.0),
+                            ("utilization", 0.0, 1.0), ("nas_cost_kg", 0.0, 1e12), ("nas_pue", 1.0, 5.0),
+                            ("nas_grid", 0.0, 2000.0), ("max_latency_ms", 0.0, 1e9), ("min_accuracy", 0.0, 100.0)):
+        v = getattr(req, name)
+        if v is not None or name == "accuracy_tolerance":
+            check_number(name, v, low, high)
+    if req.batch is not None:
+        check_int("batch", req.batch, 1, MAX_BATCH)
+    check_int("samples", req.samples, 100, MAX_SAMPLES)
+    check_int("seed", req.seed, 0, 2 ** 63 - 1)
+    check_bool("net", req.net)
+    check_bool("sensitivity", req.sensitivity)

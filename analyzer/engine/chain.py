@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..account.serving import account_item
-from ..errors import AnalyzerError, UsageError, naming
+from ..errors import AnalyzerError, UsageError, echo, naming
 from ..load.sources import CandidateTask, candidate_file
 from ..profiles import projection_defaults
 from ..project import Params, project, resolve_params
@@ -286,9 +286,28 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
             notes=list(dev["notes"]) + list(acct.notes), detail=dev["detail"])
     except AnalyzerError as e:
         e = naming(e, task.model_label())
-        return Evaluation(task.name, task.model_label(), task.identity, hardware=target.hardware.name, dtype=target.dtype,
-                          runtime=_runtime(target), batch=target.batch, phase=target.phase.kind, item=target.phase.item,
-                          error=e.message, exit_code=e.exit_code)  # parameters still marked: rendered as flags by the CLI
+        return _failed(task, target, e.message, e.exit_code)  # parameters still marked: rendered as flags by the CLI
+    except Exception as e:  # noqa: BLE001 - one candidate's failure must not end a population (see _unexpected)
+        return _failed(task, target, _unexpected(task, e), 1)
     finally:
         if written is not None:
             written.unlink(missing_ok=True)
+
+
+def _failed(task: CandidateTask, target: Target, message: str, exit_code: int) -> Evaluation:
+    return Evaluation(task.name, task.model_label(), task.identity, hardware=target.hardware.name, dtype=target.dtype,
+                      runtime=_runtime(target), batch=target.batch, phase=target.phase.kind, item=target.phase.item,
+                      error=message, exit_code=exit_code)
+
+
+def _unexpected(task: CandidateTask, e: Exception) -> str:
+    """An exception outside our hierarchy, raised evaluating one candidate: a defect of this tool on that input (our
+    readers should have refused it in words). It is that candidate's error, in one line, so a population or an
+    analysis reports it and goes on with the others (README); NAS_ANALYZER_DEBUG=1 raises it with its traceback."""
+    import os
+
+    if os.environ.get("NAS_ANALYZER_DEBUG"):
+        raise e
+    said = str(e).strip().splitlines()
+    return (f"{task.model_label()}: could not be evaluated: internal error ({type(e).__name__}"
+            f"{': ' + echo(said[0], 160) if said else ''}); please report it with this file")

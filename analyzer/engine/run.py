@@ -16,7 +16,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from ..errors import StoreError
+from ..checks import check_instance, check_path
+from ..errors import StoreError, UsageError, echo, param
 from ..load.sources import CandidateTask, from_path
 from ..records import Evaluation
 from ..target import Target
@@ -114,7 +115,18 @@ def stored_payload(e: Evaluation) -> dict[str, Any]:
 
 
 def _task(c: CandidateTask | Path | str) -> CandidateTask:
-    return c if isinstance(c, CandidateTask) else from_path(c)
+    return c if isinstance(c, CandidateTask) else from_path(check_path("candidates", c))
+
+
+def candidate_list(candidates: Any) -> Iterable[CandidateTask | Path | str]:
+    """The candidates as an iterable of tasks or paths: one path (text or a Path) or task is a list of one, never
+    the characters of a string; anything not iterable, or a dict or bytes, is refused naming the parameter."""
+    if isinstance(candidates, (str, Path, CandidateTask)):
+        return [candidates]
+    if isinstance(candidates, (dict, bytes, bytearray)) or not isinstance(candidates, Iterable):
+        raise UsageError(f"{param('candidates')} {echo(candidates)}: must be a model path or a list of them, not "
+                         f"{type(candidates).__name__}")
+    return candidates
 
 
 def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Target, *, executor: Any = None,
@@ -125,6 +137,8 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
     from ..load import guard
     from .store import result_key
 
+    check_instance("target", target, Target, "a Target, as analyzer.resolve_target returns")
+    candidates = candidate_list(candidates)
     executor = executor or InlineExecutor(cache)
     use_store = store is not None and not target.per_kernel  # every kernel's row is not worth keeping
     key_parts = engine_key(target) if use_store else {}
@@ -187,8 +201,10 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
 def evaluate(candidates: Iterable[CandidateTask | Path | str], target: Target, *, executor: Any = None, store: Any = None,
              profiles_ver: str = "", cache: dict | None = None, progress: Callable[[str], None] | None = None) -> list[Evaluation]:
     """Every candidate evaluated on `target` (see the module docstring), in the order given. A candidate that
-    fails is an Evaluation with its error, so one bad file does not lose the others' results."""
-    tasks = [_task(c) for c in candidates]
+    fails is an Evaluation with its error, so one bad file does not lose the others' results. One model file may be
+    given as itself (text or a Path): a list of one."""
+    tasks = [_task(c) for c in candidate_list(candidates)]
+    check_instance("target", target, Target, "a Target, as analyzer.resolve_target returns")
     order = {id(t): i for i, t in enumerate(tasks)}
     out: list[Evaluation | None] = [None] * len(tasks)
     for r in iter_evaluate(tasks, target, executor=executor, store=store, profiles_ver=profiles_ver, cache=cache):

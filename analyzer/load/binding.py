@@ -54,15 +54,40 @@ def _bind_inputs(sk: onnx.ModelProto, dims: dict[str, int], batch: int | None, i
     return found
 
 
+# ONNX's value propagation takes any 1-D integer tensor for a shape and builds a dim for each of its values (about
+# 80 bytes and 0.1 us each: an int64 input of 2^31 values asked for 170 GB, and one of 2^24 took 1.3 GB and 1.2 s). A
+# shape has a few values; an integer input larger than this is data (token ids, masks), so for such a graph ONNX
+# infers without propagating values, and the shape computations it would have followed are evaluated by our own
+# folding (shape_fold.py), which bounds what it evaluates.
+MAX_PROPAGATED_INT_ELEMS = 1 << 20
+_INT_TYPES = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.UINT64, onnx.TensorProto.UINT32}
+
+
+def _propagates_values(sk: onnx.ModelProto) -> bool:
+    """Whether ONNX may propagate values: no integer graph input (a stripped initializer is one) holds more than
+    MAX_PROPAGATED_INT_ELEMS values."""
+    for vi in sk.graph.input:
+        tt = vi.type.tensor_type if vi.type.HasField("tensor_type") else None
+        if tt is None or tt.elem_type not in _INT_TYPES or not tt.HasField("shape"):
+            continue
+        n = 1
+        for d in tt.shape.dim:
+            n *= d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+        if n > MAX_PROPAGATED_INT_ELEMS:
+            return False
+    return True
+
+
 def _infer(sk: onnx.ModelProto, path: Path, strict: bool) -> onnx.ModelProto:
+    prop = _propagates_values(sk)
     try:
-        inferred = shape_inference.infer_shapes(sk, check_type=False, strict_mode=strict, data_prop=True)
+        inferred = shape_inference.infer_shapes(sk, check_type=False, strict_mode=strict, data_prop=prop)
     except (onnx.shape_inference.InferenceError, onnx.checker.ValidationError, RuntimeError, ValueError, TypeError) as e:
         # ONNX's C++ code raises ValueError for std::length_error ("vector::reserve") and TypeError for bad bindings
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ShapeError(f"{path}: shape inference failed: {first}") from None
     return contrib_shapes.complete(inferred, lambda m: shape_inference.infer_shapes(
-        m, check_type=False, strict_mode=False, data_prop=True))
+        m, check_type=False, strict_mode=False, data_prop=prop))
 
 
 def _outputs_keep_batch(model: onnx.ModelProto, batch: int) -> bool:

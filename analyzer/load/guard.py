@@ -49,6 +49,14 @@ _LIMITS: contextvars.ContextVar[Limits] = contextvars.ContextVar("nas_analyzer_l
 
 @contextmanager
 def limits(timeout_s: float | None = None, memory_mb: float | None = None) -> Iterator[Limits]:
+    """Limits for what runs inside the `with`: seconds of shape inference per model (more than 0, at most a day) and
+    MB of memory it may add (64 MB to 1 TiB, as the CLI's --timeout and --memory-limit); None keeps the current one."""
+    from ..checks import check_number
+
+    if timeout_s is not None:
+        check_number("timeout", timeout_s, 0.0, 86_400.0, low_open=True)
+    if memory_mb is not None:
+        check_number("memory_limit", memory_mb, 64.0, float(1 << 20))
     current = _LIMITS.get()
     new = Limits(current.timeout_s if timeout_s is None else timeout_s, current.memory_mb if memory_mb is None else memory_mb)
     token = _LIMITS.set(new)

@@ -7,6 +7,7 @@ inference, and their bytes are only located (inline slice or external file range
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from pathlib import Path
 import onnx
 from google.protobuf.message import DecodeError
 
-from ..errors import ModelLoadError, UsageError
+from ..errors import ModelLoadError, UsageError, echo, param
 from ..files import open_regular
 from ..ir import Graph, TensorInfo
 from ..units import MAX_BATCH, MAX_DIM, dtype_itemsize, dtype_name
@@ -125,6 +126,22 @@ def _skeleton(proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]]) -> o
     return sk
 
 
+def _check_raw_size(t: onnx.TensorProto, dims: tuple[int, ...], length: int, model_file: Path | None) -> None:
+    """An initializer's raw bytes are not more than its dims x its element size (packed for sub-byte types): ONNX's
+    checker refuses too few, but not too many (19 bytes for two int64s), which numpy then cannot read (rebatch.py)."""
+    size = dtype_itemsize(t.data_type)
+    if not size or any(d < 0 for d in dims):
+        return  # strings and unknown types have no fixed size; negative dims are the checker's to refuse
+    n = 1
+    for d in dims:
+        n *= d
+    need = math.ceil(n * size)
+    if length > need:  # too few bytes: the checker (small tensors) or the sparsity scan (stripped ones) says so
+        where = f"{model_file}: " if model_file is not None else ""
+        raise ModelLoadError(f"{where}initializer '{t.name[:80]}' holds {length} bytes of raw data; its dims {list(dims)[:8]} "
+                             f"of {dtype_name(t.data_type)} need {need}")
+
+
 def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
              stripped: dict[str, tuple[int, int]], seeded_file: str | None = None,
              model_file: Path | None = None) -> dict[str, WeightData]:
@@ -134,6 +151,7 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
         dims = tuple(int(d) for d in t.dims)
         if t.name in stripped:
             offset, length = stripped[t.name]
+            _check_raw_size(t, dims, length, model_file)
             out[t.name] = WeightData(t.name, t.data_type, dims, raw=mapped[offset : offset + length])
         elif t.data_location == onnx.TensorProto.EXTERNAL:
             entries = {e.key: e.value for e in t.external_data}
@@ -142,6 +160,7 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
                 continue
             out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries, model_file))
         elif t.raw_data:
+            _check_raw_size(t, dims, len(t.raw_data), model_file)
             out[t.name] = WeightData(t.name, t.data_type, dims, raw=t.raw_data)
         else:  # typed fields (float_data, int32_data, ...): small in practice
             try:
@@ -155,10 +174,12 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
 def _check_bindings(dims: dict[str, int], batch: int | None) -> None:
     """The API's own edge: the CLI checks its flags, a library caller gets the same limits."""
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH):
-        raise UsageError(f"batch {batch!r}: must be an integer from 1 to {MAX_BATCH:,}")
+        raise UsageError(f"{param('batch')} {echo(batch)}: must be an integer from 1 to {MAX_BATCH:,}")
+    if not isinstance(dims, dict):
+        raise UsageError(f"{param('dims')} {echo(dims)}: must be a dict of dim name -> integer")
     for name, v in dims.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_DIM:
-            raise UsageError(f"dim {name}={v!r}: must be an integer from 0 to {MAX_DIM:,}")
+            raise UsageError(f"dim {echo(name)}={echo(v)}: must be an integer from 0 to {MAX_DIM:,}")
 
 
 def stored_external_weights(path: Path) -> bool:

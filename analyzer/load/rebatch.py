@@ -52,7 +52,10 @@ def _constants(sk: onnx.ModelProto) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for t in g.initializer:
         if t.data_type == onnx.TensorProto.INT64 and len(t.dims) <= 1 and np.prod(t.dims, dtype=np.int64) <= MAX_FOLD_ELEMS:
-            out[t.name] = numpy_helper.to_array(t)
+            try:
+                out[t.name] = numpy_helper.to_array(t)
+            except ValueError:  # raw bytes no whole number of elements: the loader refuses such a file (onnx_graph.py)
+                continue
     for n in g.node:
         fn = EVALUATORS.get(n.op_type)
         if fn is None or n.op_type in ("Shape", "Size") or any(x and x not in out for x in n.input):

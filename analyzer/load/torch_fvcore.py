@@ -13,7 +13,7 @@ import math
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from ..errors import AnalyzerError, UsageError, param
+from ..errors import AnalyzerError, UsageError, echo, param
 from ..records import ModelProfile, NodeProfile
 from ..units import FLOPS_PER_MAC
 
@@ -182,10 +182,21 @@ def profile_torch(module: Any, example_inputs: Sequence[Any], *, name: str | Non
                   scan_sparsity: bool = True) -> ModelProfile:
     """Profile `module(*example_inputs)` with fvcore; returns the ONNX path's ModelProfile record.
     params count module.parameters() (BatchNorm running statistics are buffers, as in ONNX)."""
+    from ..checks import check_bool, check_text
+
     torch = _need_torch()
     from fvcore.nn.jit_analysis import JitModelAnalysis
 
-
+    if not isinstance(module, torch.nn.Module):
+        raise UsageError(f"{param('module')} {echo(module)}: must be a torch.nn.Module, not {type(module).__name__}")
+    if isinstance(example_inputs, torch.Tensor):  # one input: never iterated over its first dim
+        example_inputs = (example_inputs,)
+    if isinstance(example_inputs, (str, bytes, dict)) or not isinstance(example_inputs, Sequence):
+        raise UsageError(f"{param('example_inputs')} {echo(example_inputs)}: must be a tensor or a tuple of the module's "
+                         f"inputs, not {type(example_inputs).__name__}")
+    check_text("name", name, optional=True)
+    check_bool("per_op", per_op)
+    check_bool("scan_sparsity", scan_sparsity)
     module = module.eval()
     if isinstance(module, torch.jit.ScriptModule):
         raise UsageError("a TorchScript module cannot be traced by fvcore (it refuses module hooks); profile it through "

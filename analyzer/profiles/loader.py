@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..files import read_toml
-from ..errors import ProfileError, UnknownProfileError, UsageError, param
+from ..errors import ProfileError, UnknownProfileError, UsageError, echo, param
 from ..paths import shipped_profiles
 from .parse import CATEGORIES, DEFAULT_ONLY_KEYS, PARSERS, PROJECTION_KEYS, fail, parse_projection
 from .transfer import with_transfers
@@ -51,16 +51,20 @@ class ProfileSet:
 
     def get(self, kind: str, name: str):
         table = getattr(self, kind)
+        if not isinstance(name, str):
+            raise UsageError(f"{kind} {echo(name)}: a profile's name (text) is required, not {type(name).__name__}")
         key = name.strip().lower()
         for p in table.values():
             if key == p.name.lower() or key in (a.lower() for a in p.aliases):
                 return p
         close = suggest(key, {p.name: p.aliases for p in table.values()})
         hint = f"; did you mean {', '.join(close)}?" if close else f"; see `nas-analyzer profiles list {kind}`"
-        raise UnknownProfileError(f"unknown {kind} '{name}'{hint}")
+        raise UnknownProfileError(f"unknown {kind} '{echo(name)}'{hint}")
 
     def find(self, name: str):
         """A profile of any kind by name or alias (hardware, datacenter, region, nas in that order)."""
+        if not isinstance(name, str):
+            raise UsageError(f"profile {echo(name)}: a profile's name (text) is required, not {type(name).__name__}")
         for kind in ("hardware", "datacenter", "region", "nas"):
             try:
                 return self.get(kind, name)
@@ -68,7 +72,7 @@ class ProfileSet:
                 pass
         close = suggest(name, {p.name: p.aliases for k in ("hardware", "datacenter", "region", "nas") for p in getattr(self, k).values()})
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `nas-analyzer profiles list`"
-        raise UnknownProfileError(f"unknown profile '{name}'{hint}")
+        raise UnknownProfileError(f"unknown profile '{echo(name)}'{hint}")
 
     def listing(self, kind: str | None = None) -> dict[str, list[dict[str, str]]]:
         """Per kind (or one), each profile's name, title and a one-line summary of its headline values."""
@@ -79,7 +83,7 @@ class ProfileSet:
         """'name' (latest year) or 'name@YEAR'."""
         name, _, year = spec.partition("@")
         if year and not year.isdigit():
-            raise UsageError(f"region '{spec}': expected NAME or NAME@YEAR")
+            raise UsageError(f"region '{echo(spec)}': expected NAME or NAME@YEAR")
         region = self.get("region", name)
         return region, region.at(int(year) if year else None)
 
@@ -88,6 +92,8 @@ def suggest(key: str, names: dict[str, tuple[str, ...]], n: int = 4) -> list[str
     """Profile names for a mistyped one: those whose name or an alias contains it (or is contained in it),
     then the closest by edit distance; each profile once, under its own name."""
     key = key.lower()
+    if len(key) > 100:  # no profile name is this long: no edit distance is worth computing to it
+        return []
     spellings = {s.lower(): name for name, aliases in names.items() for s in (name, *aliases)}
     out: list[str] = []
     for s, name in sorted(spellings.items()):
@@ -130,18 +136,32 @@ def _finite(file: Path, x: object, at: str) -> None:
             _finite(file, v, f"{at}[{i}]")
 
 
+def load_profiles(extra_dirs: tuple[Path, ...] | list[Path] | str | Path = ()) -> ProfileSet:
+    """Shipped profiles, then each extra folder (hardware/, datacenter/, region/ inside), overriding by name. One
+    folder may be given as itself (text or a Path), several as a list or tuple; the set is remembered per folders."""
+    from ..checks import check_paths
+
+    return _load_profiles(tuple(check_paths("profiles", extra_dirs)))
+
+
+def _cache_clear() -> None:
+    _load_profiles.cache_clear()
+
+
+load_profiles.cache_clear = _cache_clear  # type: ignore[attr-defined]  (tests start from the files again)
+
+
 @lru_cache(maxsize=8)
-def load_profiles(extra_dirs: tuple[Path, ...] = ()) -> ProfileSet:
-    """Shipped profiles, then each extra folder (hardware/, datacenter/, region/ inside), overriding by name."""
+def _load_profiles(extra_dirs: tuple[Path, ...]) -> ProfileSet:
     if not SHIPPED.is_dir():
         raise ProfileError(f"shipped profiles not found at {SHIPPED}; set NAS_ANALYZER_PROFILES to the profiles/ folder")
     out: dict[str, dict] = {k: {} for k in PARSERS}
     _load_dir(SHIPPED, out)
     for d in extra_dirs:
         if not Path(d).is_dir():
-            raise UsageError(f"{param('profiles')} {d}: not a directory")
+            raise UsageError(f"{param('profiles')} {echo(str(d))}: not a directory")
         if not any((Path(d) / k).is_dir() for k in PARSERS):
-            raise UsageError(f"{param('profiles')} {d}: holds none of the folders {', '.join(PARSERS)}")
+            raise UsageError(f"{param('profiles')} {echo(str(d))}: holds none of the folders {', '.join(PARSERS)}")
         _load_dir(Path(d), out)
     # a part never measured takes its family's precision-path values (profiles/families.toml), then learns the rest
     # from a measured GPU (profiles/transfer.py); a user's own calibrated profile, loaded from an extra folder,

@@ -42,6 +42,9 @@ from .serving_kernels import step_times
 WORKLOAD_SAMPLES = 4096  # requests drawn from a parametric length distribution (seeded)
 MIN_ARRIVALS = 256  # requests the simulated window admits (at least), so the prompt mix is represented
 MIN_STEPS, MAX_STEPS = 256, 4096
+# the most requests a window admits (besides MIN_BUSY_STEPS): the simulation's time and memory grow with them, and a
+# window of 65,536 one-token requests a step (the options' limits) is steady from its first steps
+MAX_ARRIVALS, MIN_BUSY_STEPS = 1 << 20, 32
 # vLLM's working memory besides weights and cache: the CUDA context, graphs and allocator (estimated: a few hundred
 # MB on an H100 in vLLM's own memory profile log lines); the forward's activations are added per workload
 ENGINE_OVERHEAD_BYTES = 0.5 * BYTES_PER_GIB
@@ -196,6 +199,7 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
                             f"weights a GPU in {dtype} and {reserve / 1e9:.1f} GB of working memory leave room for {max(capacity, 0):,.0f} "
                             f"cached tokens, less than one request's {held:,.0f} (give {param('dtype')} fp8, "
                             f"{param('tensor_parallel')}, a larger GPU, or shorter requests)")
+    _check_prefill_fits(w, engine.max_num_batched_tokens)
     rows, produced, done_steps, arrivals, completions = _steady_steps(spec, w, b, engine.max_num_batched_tokens, ctx, ctx_win, seed)
     uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
     st = step_times(ops, uniq, params, weight_bytes)
@@ -208,6 +212,9 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
     warm = min(len(latency) // 8, 64)
     win = slice(warm, None)
     t_total, e_total, tokens = float(latency[win].sum()), float(energy[win].sum()), float(produced[win].sum())
+    if tokens <= 0:  # _check_prefill_fits keeps this from happening; a guard, not a figure
+        raise UsageError(f"{param('max_batched_tokens')} {engine.max_num_batched_tokens:,}: no request finished its prefill "
+                         f"in the {len(latency):,} simulated steps; give a larger step budget")
     e_tok = e_total / tokens
     mean_o = float(w.output.mean())
     ttft = _ttft(latency, arrivals, completions, warm)
@@ -250,6 +257,18 @@ def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, 
                   "decode_context_mean": ctx}, notes=notes)
 
 
+def _check_prefill_fits(w: Workload, budget: int) -> None:
+    """The simulated window (at most MAX_STEPS steps, its first eighth a warm-up) must see prompts prefilled: a mean
+    prompt may take at most MAX_STEPS / 4 steps of `budget` tokens, else the step budget is refused (a 32k-token prompt
+    in 8-token steps would take 4,000 steps, and the window would produce no token to price)."""
+    mean_p = float(w.prompt.mean())
+    most = MAX_STEPS // 4
+    if math.ceil(mean_p / budget) > most:
+        raise UsageError(f"{param('max_batched_tokens')} {budget:,}: a mean prompt of {mean_p:,.0f} tokens takes "
+                         f"{math.ceil(mean_p / budget):,} steps to prefill at that budget, more than the {most:,} the "
+                         f"simulated window allows; give at least {math.ceil(mean_p / most):,} tokens a step")
+
+
 def _allreduce_s(spec: DecoderSpec, tp: int, tokens: np.ndarray, hw: Any, dt: Dtypes) -> np.ndarray:
     """Seconds a step spends in tensor parallelism's all-reduces: two a layer (after attention, after the MLP) and one
     after the vocabulary-split embedding, each a ring all-reduce of the step's hidden states, 2 (n - 1) / n of them
@@ -280,7 +299,11 @@ def _kv_capacity(spec: DecoderSpec, hw: Any, engine: Engine, weight_bytes: float
     reserve = ENGINE_OVERHEAD_BYTES + 2 * engine.max_num_batched_tokens * (spec.hidden_size + inner) * dt.act + \
         2 * engine.max_num_seqs * spec.vocab_size * 4
     free = engine.gpu_memory_utilization * hw.memory_gb.value * BYTES_PER_GIB - weight_bytes - reserve
-    return max(free, 0.0) / kv_bytes_per_token(spec, dt.kv), reserve
+    per_token = kv_bytes_per_token(spec, dt.kv)
+    if not per_token > 0:  # a config the reader let through with no key/value heads or dims: no cache to size
+        raise AnalyzerError(f"{spec.name}: its key/value cache holds {per_token:g} bytes a token (head_dim, num_key_value_heads "
+                            "or num_hidden_layers is 0): not a decoder that can be served")
+    return max(free, 0.0) / per_token, reserve
 
 
 def _steady_steps(spec: DecoderSpec, w: Workload, b: int, budget: int, ctx: float, ctx_win: float, seed: int):
@@ -290,6 +313,10 @@ def _steady_steps(spec: DecoderSpec, w: Workload, b: int, budget: int, ctx: floa
     mean_o = float(w.output.mean())
     lam = b / mean_o
     steps = int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(MIN_ARRIVALS / lam))))
+    if steps * lam > MAX_ARRIVALS:  # thousands of short requests a step: the steady state shows in fewer steps
+        steps = max(MIN_BUSY_STEPS, int(MAX_ARRIVALS / lam))
+    # and long enough to see a mean prompt prefilled four times over (_check_prefill_fits keeps that within MAX_STEPS)
+    steps = max(steps, min(MAX_STEPS, 4 * math.ceil(float(w.prompt.mean()) / budget)))
     counts = rng.poisson(lam, steps)
     prompts = w.prompt[rng.integers(0, len(w.prompt), int(counts.sum()))].astype(np.int64)
     prompts = np.maximum(prompts, 1)
@@ -299,30 +326,35 @@ def _steady_steps(spec: DecoderSpec, w: Workload, b: int, budget: int, ctx: floa
     done_steps = np.zeros(steps)
     arrival = np.repeat(np.arange(steps), counts)
     completion = np.full(len(prompts), -1)
-    head, offset, admitted, pending = 0, 0, 0, 0  # queue front, tokens of it already served, requests admitted, not yet prefilled
+    ends = np.cumsum(prompts)  # the queue as one run of prompt tokens: request r's are [ends[r] - prompts[r], ends[r])
+    starts = ends - prompts
+    admitted_end = np.concatenate([[0], ends])[np.cumsum(counts)]  # the queue's last token admitted by each step
+    head, pos, pending = 0, 0, 0  # the queue's front request, the next prompt token to serve, requests not yet prefilled
     for k in range(steps):
-        admitted += int(counts[k])
         pending += int(counts[k])
         decoding = max(b - pending, 0)
         room = max(budget - decoding, 0)
-        served = pairs = pairs_win = kv_read = kv_read_win = 0.0
+        stop = min(pos + room, int(admitted_end[k]))  # the step serves prompt tokens [pos, stop), in order, in chunks
+        served = stop - pos
+        pairs = pairs_win = kv_read = kv_read_win = 0.0
         done = 0
-        while room > 0 and head < admitted:
-            c = min(int(prompts[head]) - offset, room)
-            s = offset
-            pairs += c * s + c * (c + 1) / 2
-            tiles = -(-c // QUERY_TILE)
-            kv_read += tiles * (s + c)
+        if served > 0:
+            last = int(np.searchsorted(starts, stop, side="left"))  # requests [head, last) hold a chunk of this step
+            st, en = starts[head:last], ends[head:last]
+            s = np.maximum(pos - st, 0).astype(float)  # each chunk's offset in its prompt
+            c = (np.minimum(en, stop) - np.maximum(st, pos)).astype(float)  # and its tokens
+            pairs = float((c * s + c * (c + 1) / 2).sum())
+            tiles = np.ceil(c / QUERY_TILE)
+            kv_read = float((tiles * (s + c)).sum())
             if window:
-                pairs_win += sum(min(s + i, window) for i in range(1, c + 1)) if c <= 64 else \
-                    c * min(s + c / 2, window)
-                kv_read_win += tiles * min(s + c, window)
-            served += c
-            room -= c
-            offset += c
-            if offset >= prompts[head]:
-                completion[head] = k
-                head, offset, done = head + 1, 0, done + 1
+                m = np.clip(window - s, 0, c)  # the chunk's queries that see all their keys (exact for short chunks)
+                exact = m * s + m * (m + 1) / 2 + (c - m) * window
+                pairs_win = float(np.where(c <= 64, exact, c * np.minimum(s + c / 2, window)).sum())
+                kv_read_win = float((tiles * np.minimum(s + c, window)).sum())
+            finished = int(np.searchsorted(ends, stop, side="right"))  # requests [head, finished) complete their prefill
+            completion[head:finished] = k
+            done = finished - head
+            head, pos = finished, stop
         pending -= done
         tokens = decoding + served
         rows[k] = (1.0, tokens, decoding + done, decoding * ctx + pairs, decoding * ctx_win + pairs_win,

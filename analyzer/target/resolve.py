@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..checks import check_number
-from ..errors import UsageError, param
+from ..checks import check_bool, check_dims, check_instance, check_int, check_keys, check_number, check_text
+from ..errors import UsageError, echo, param
 from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileSet, default_dtype, defaults
 from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, KV_DTYPES, LENGTH_DISTRIBUTIONS, OPTIMIZERS, PHASES,
                         POWER_BOUNDARIES, RUNTIMES, TRAINING_PRECISIONS)
 from ..units import MAX_BATCH, MAX_DIM
 from .records import EMBODIED_POLICIES, Phase, Serving, Site, Target
 
-MAX_TOKENS = 1 << 20
+MAX_TOKENS = 1 << 20  # a prompt, a response, a serving step's token budget
+MAX_CONCURRENCY = 1 << 16  # requests a served decoder runs at once
+SERVING_KEYS = ("max_concurrency", "max_batched_tokens", "kv_dtype", "lengths", "tensor_parallel")
 PUE_RANGE = (1.0, 5.0)  # total facility power / IT power: 1 is the ideal, 5 beyond any surveyed datacenter
 GRID_RANGE = (0.0, 2000.0)  # gCO2e/kWh: 0 (all carbon-free) to above the dirtiest grid (coal, about 1,100)
 
@@ -60,6 +62,10 @@ def resolve_site(ps: ProfileSet, *, pue: float | None = None, datacenter: str | 
     the hardware's busy share (`utilization`) and the accounting boundaries (account/boundary.py), the stated
     defaults (profiles/defaults.toml) where one is not given, with a note saying so. `prefix` names the parameters
     in errors (a search's site: 'nas_')."""
+    check_instance("ps", ps, ProfileSet, "a ProfileSet, as load_profiles() returns")
+    check_text(prefix + "datacenter", datacenter, optional=True)
+    check_text(prefix + "region", region, optional=True)
+    check_bool(prefix + "net", net)
     if pue is not None and datacenter is not None:
         raise UsageError(f"give one of {param(prefix + 'pue')} and {param(prefix + 'datacenter')}, not both")
     if grid is not None and region is not None:
@@ -92,8 +98,7 @@ def resolve_site(ps: ProfileSet, *, pue: float | None = None, datacenter: str | 
                      "embodied share charged per item)")
     else:
         u, u_src, u_kind = check_number("utilization", utilization, 0.0, 1.0, low_open=True), "stated", "stated"
-    if embodied not in EMBODIED_POLICIES:
-        raise UsageError(f"{param('embodied')} '{embodied}': expected one of {', '.join(EMBODIED_POLICIES)}")
+    check_text("embodied", embodied, EMBODIED_POLICIES)
     power_b, embodied_b = resolve_boundaries(power_boundary, embodied_boundary)
     inputs = (p_in, g_in, {"name": "utilization", "value": u, "unit": "", "kind": u_kind,
                            "source": f"{u_src} (the busy share: idle time and the embodied share are spread over it)"})
@@ -106,10 +111,8 @@ def resolve_boundaries(power: str | None, embodied: str | None) -> tuple[str, st
     d = defaults()["boundary"]
     p = power or str(d["power"].value)
     e = embodied or str(d["embodied"].value)
-    if p not in POWER_BOUNDARIES:
-        raise UsageError(f"{param('power_boundary')} '{p}': expected one of {', '.join(POWER_BOUNDARIES)}")
-    if e not in EMBODIED_BOUNDARIES:
-        raise UsageError(f"{param('embodied_boundary')} '{e}': expected one of {', '.join(EMBODIED_BOUNDARIES)}")
+    check_text("power_boundary", p, POWER_BOUNDARIES)
+    check_text("embodied_boundary", e, EMBODIED_BOUNDARIES)
     return p, e
 
 
@@ -147,10 +150,13 @@ def resolve_phase(phase: str | None, prompt_tokens: int | None = None, output_to
     settings (`serving`: max_concurrency, lengths, kv_dtype, max_batched_tokens). Notes say which defaults were
     taken."""
     kind = phase or "inference"
-    if kind not in PHASES:
-        raise UsageError(f"{param('phase')} '{phase}': expected one of prefill, decode, train, serving")
+    check_text("phase", kind, PHASES)
+    check_text("optimizer", optimizer, optional=True)
+    for name, v in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
+        if v is not None:
+            check_int(name, v, 1, MAX_TOKENS)
     notes: list[str] = []
-    given = {k: v for k, v in (serving or {}).items() if v is not None}
+    given = {k: v for k, v in check_keys("serving", serving, SERVING_KEYS).items() if v is not None}
     if given and kind != "serving":
         raise UsageError(f"{param(next(iter(given)))} sets how a decoder is served: use it with {param('phase')} serving")
     if kind == "serving":
@@ -161,8 +167,7 @@ def resolve_phase(phase: str | None, prompt_tokens: int | None = None, output_to
         raise UsageError(f"{param('optimizer')} prices a training step: use it with {param('phase')} train")
     if kind == "train":
         opt = optimizer or "sgd-momentum"
-        if opt not in OPTIMIZERS:
-            raise UsageError(f"{param('optimizer')} '{opt}': expected one of {', '.join(OPTIMIZERS)}")
+        check_text("optimizer", opt, OPTIMIZERS)
         if optimizer is None:
             notes.append(f"no optimizer given: {opt} assumed")
         return Phase("train", optimizer=opt), notes
@@ -193,12 +198,10 @@ def _serving_phase(prompt_tokens: int | None, output_tokens: int | None, optimiz
         raise UsageError(f"{param('optimizer')} prices a training step: use it with {param('phase')} train")
     d = defaults()["llm_serving"]
     notes: list[str] = []
-    seqs = int(check_number("max_concurrency", given.get("max_concurrency", d["max_num_seqs"].value), 1, 1 << 16))
-    budget = int(check_number("max_batched_tokens", given.get("max_batched_tokens", d["max_num_batched_tokens"].value), 1, 1 << 20))
-    kv = given.get("kv_dtype", "auto")
-    if kv not in KV_DTYPES:
-        raise UsageError(f"{param('kv_dtype')} '{kv}': expected one of {', '.join(KV_DTYPES)}")
-    lengths = str(given.get("lengths", LENGTH_DISTRIBUTIONS[0]))
+    seqs = check_int("max_concurrency", given.get("max_concurrency", int(d["max_num_seqs"].value)), 1, MAX_CONCURRENCY)
+    budget = check_int("max_batched_tokens", given.get("max_batched_tokens", int(d["max_num_batched_tokens"].value)), 1, MAX_TOKENS)
+    kv = str(check_text("kv_dtype", given.get("kv_dtype", "auto"), KV_DTYPES))
+    lengths = str(check_text("lengths", given.get("lengths", LENGTH_DISTRIBUTIONS[0])))
     pairs: tuple[tuple[int, int], ...] = ()
     source = ""
     if lengths not in LENGTH_DISTRIBUTIONS:
@@ -221,7 +224,7 @@ def _serving_phase(prompt_tokens: int | None, output_tokens: int | None, optimiz
     if budget < seqs:
         raise UsageError(f"{param('max_batched_tokens')} {budget}: a step decodes one token of every running request, so it "
                          f"must be at least {param('max_concurrency')} ({seqs})")
-    tp = int(check_number("tensor_parallel", given.get("tensor_parallel", 1), 1, 64))
+    tp = check_int("tensor_parallel", given.get("tensor_parallel", 1), 1, 64)
     serving = Serving(seqs, budget, int(d["block_size"].value), float(d["gpu_memory_utilization"].value), kv, tp, lengths, pairs, source)
     return Phase("serving", prompt_tokens, output_tokens, serving=serving), notes
 
@@ -264,6 +267,16 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
     bf16, fp16, tf32, fp32 and batch 1 where not given, and at the run site's default ([site]). A served decoder
     (phase serving) runs as a vLLM-like engine runs it: CUDA graphs, the hardware's first 16-bit dtype, its batch
     the maximum concurrency."""
+    check_instance("ps", ps, ProfileSet, "a ProfileSet, as load_profiles() returns")
+    check_text("hardware", hardware, optional=True)
+    check_text("dtype", dtype, optional=True)
+    check_text("runtime", runtime, optional=True)
+    if batch is not None:
+        check_int("batch", batch, 1, MAX_BATCH)
+    for name, flag in (("assume_upper_bound", assume_upper_bound), ("per_kernel", per_kernel), ("net", net)):
+        check_bool(name, flag)
+    if site is not None:
+        check_instance("site", site, Site, "a Site, as resolve_site() returns")
     d_serving = defaults()["serving"]
     notes: list[str] = []
     if hardware is None:
@@ -286,36 +299,33 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
     if chosen is None:
         raise UsageError(f"hardware '{hw.name}' has none of {', '.join(DEFAULT_DTYPE_ORDER)}; give {param('dtype')}")
     if chosen not in hw.peak_tflops:
-        raise UsageError(f"hardware '{hw.name}' has no {chosen} throughput; it has: {', '.join(hw.peak_tflops)}")
+        raise UsageError(f"hardware '{hw.name}' has no {echo(chosen)} throughput; it has: {', '.join(hw.peak_tflops)}")
     if ph.kind == "train":
         if chosen not in TRAINING_PRECISIONS:
-            raise UsageError(f"{param('dtype')} {chosen}: training is projected in fp32 or with bf16/fp16 autocast")
+            raise UsageError(f"{param('dtype')} {echo(chosen)}: training is projected in fp32 or with bf16/fp16 autocast")
         if runtime not in (None, "eager"):
-            raise UsageError(f"{param('runtime')} {runtime}: a training step is projected as eager PyTorch runs it "
+            raise UsageError(f"{param('runtime')} {echo(runtime)}: a training step is projected as eager PyTorch runs it "
                              f"({param('runtime')} eager)")
         rt = "graph" if hw.category == "tpu" else "eager"
     elif ph.kind == "serving":  # a serving engine runs PyTorch, its steps replayed as CUDA graphs (vLLM's default)
         rt = runtime or "graph"
         if rt not in ("graph", "eager"):
-            raise UsageError(f"{param('runtime')} {rt}: a served decoder runs in PyTorch: graph (CUDA graphs, vLLM's default) or "
+            raise UsageError(f"{param('runtime')} {echo(rt)}: a served decoder runs in PyTorch: graph (CUDA graphs, vLLM's default) or "
                              "eager (vLLM's enforce_eager)")
         if runtime is None:
             notes.append("no runtime given: steps replayed as CUDA graphs, as vLLM runs them")
     elif rt not in RUNTIMES:
-        raise UsageError(f"{param('runtime')} '{rt}': expected one of {', '.join(RUNTIMES)}")
+        check_text("runtime", rt, RUNTIMES)
     elif hw.category == "tpu" and rt != "graph":  # XLA compiles the whole graph; no host launches kernels one by one
         notes.append(f"runtime {rt} does not apply on {hw.name}: a TPU runs the graph as XLA compiles it (runtime graph)")
         rt = "graph"
-    b = int(check_number("batch", batch, 1, MAX_BATCH))
+    b = check_int("batch", batch, 1, MAX_BATCH)
     if ph.serving is not None:  # a served decoder's batch is the requests running at once, at most
         if b != 1 and b != ph.serving.max_num_seqs:
             raise UsageError(f"{param('batch')} {b}: a served decoder's batch is its concurrency: give {param('max_concurrency')}")
         b = ph.serving.max_num_seqs
-    if batch_norm not in BATCH_NORM_POLICIES:
-        raise UsageError(f"{param('batch_norm')} '{batch_norm}': expected one of {', '.join(BATCH_NORM_POLICIES)}")
-    bound = tuple(sorted((dims or {}).items()))
-    for name, v in bound:
-        check_number("dim", v, 0, MAX_DIM)
+    check_text("batch_norm", batch_norm, BATCH_NORM_POLICIES)
+    bound = tuple(sorted(check_dims("dims", dims, MAX_DIM).items()))
     if ph.kind == "train" and utilization is None:
         utilization = 1.0  # a training run keeps its chips busy: no idle share
     if site is None:

@@ -7,6 +7,7 @@ reported by the fuzzing campaign of issue #16, and in expected.toml its outcome:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,7 @@ FOUND = {
 
 def main() -> None:
     ok = model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", T.FLOAT, [1, 8])]).SerializeToString()
-    cases: dict[str, tuple[bytes, int, str]] = {
+    cases: dict[str, tuple] = {
         # ONNX's C++ inference loops forever on these equations (a NUL; a non-ASCII byte after '...')
         "einsum_nul_equation.onnx": (einsum(b"i\x00j,jk->ik"), 1, "is not an Einsum equation"),
         "einsum_non_ascii_ellipsis.onnx": (einsum(b"...\xe9,jk->ik"), 1, "is not an Einsum equation"),
@@ -122,13 +123,21 @@ def main() -> None:
                                  1, "single static assignment"),
         "external_missing.onnx": (external("missing.bin"), 1, "is missing"),
     })
+    # raw bytes that are no whole number of int64s (19 for 2): numpy's ValueError inside the shape worker at --batch 8
+    # (load/rebatch.py read the constant), found by benchmarks/fuzz.py (issue #35)
+    pinned = model([helper.make_node("Reshape", ["x", "s"], ["r"]), helper.make_node("Relu", ["r"], ["y"])],
+                   [vi("x", T.FLOAT, [1, 4])], [nh.from_array(np.array([1, 4], np.int64), "s"),
+                                                nh.from_array(np.array([1, 4], np.int64), "junk")])
+    pinned.graph.initializer[1].raw_data += b"\x00\x01\x02"
+    cases["raw_data_not_whole_elements.onnx"] = (pinned.SerializeToString(), 1, "holds 19 bytes of raw data", ["--batch", "8"])
     lines = ['# tests/corpus/build.py writes this; tests/test_fuzz.py checks each file: `nas-analyzer profile FILE ARGS`',
              '# exits with `exit` and its one-line error contains `says`. fuzz_* files are inputs benchmarks/fuzz.py found',
              '# (seeds 11, 12) that once escaped our error hierarchy; they are kept as found (the checker, which now sees',
              '# every graph, refuses some of them earlier than the fix made for each).', ""]
-    for name, (data, code, says) in sorted(cases.items()):
+    for name, (data, code, says, *args) in sorted(cases.items()):
         (HERE / name).write_bytes(data)
-        lines += [f'["{name}"]', f"exit = {code}", f"says = {says!r}".replace("'", '"'), ""]
+        lines += [f'["{name}"]', f"exit = {code}", f"says = {says!r}".replace("'", '"')]
+        lines += [f"args = {json.dumps(args[0])}", ""] if args else [""]
     for name, (code, says) in sorted(FOUND.items()):
         lines += [f'["{name}"]', f"exit = {code}", f"says = {says!r}".replace("'", '"'), 'args = ["--dim", "batch=2", "--dim", "seq=8"]', ""]
     (HERE / "expected.toml").write_text("\n".join(lines))

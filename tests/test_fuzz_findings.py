@@ -1,9 +1,8 @@
-"""What fuzzing the newer doors found (issue #35: tests/fuzz_doors_new.py, benchmarks/fuzz.py) in the areas others own
-(the file doors, meters, imports and measurement stores: analyzer/files.py, analyzer/measure/; the decoder config:
-analyzer/load/hf_config.py), each as the smallest input that shows it, expected to fail until that area is fixed
-(xfail, not strict: a fix turns it into an unexpected pass, the sign to drop the mark). The findings in this session's
-own area (the API edge, the serving options, the CLI's option values) were fixed where found and are tested in
-tests/test_api_edge.py, tests/test_serving_limits.py and tests/test_fuzz.py."""
+"""What fuzzing the newer doors found (issue #35: tests/fuzz_doors_new.py, benchmarks/fuzz.py) in the file doors, meters,
+imports and measurement stores (analyzer/files.py, analyzer/measure/) and the decoder config (analyzer/load/hf_config.py),
+each as the smallest input that shows it. Found on a branch without those doors' hardening, all pass since it was
+merged: they stay as regression tests. The findings in the API edge, the serving options and the CLI's option values are
+tested in tests/test_api_edge.py, tests/test_serving_limits.py and tests/test_fuzz.py."""
 
 import json
 import math
@@ -26,8 +25,6 @@ def refused(fn):
     assert "\n" not in str(e.value) and len(str(e.value)) < 1000
 
 
-def xfail(area: str):
-    return pytest.mark.xfail(strict=False, reason=f"issue #35, found by fuzzing; owned by {area}")
 
 
 # ---- CodeCarbon CSV (analyzer/measure/interchange.py read_codecarbon) ---------------------------------------------
@@ -45,7 +42,6 @@ def _codecarbon_with(tmp_path, column: str, value: str) -> Path:
     return path
 
 
-@xfail("the imports (analyzer/measure/interchange.py)")
 def test_codecarbon_a_non_utf8_byte_is_refused(tmp_path):
     from analyzer.measure.interchange import read_codecarbon
 
@@ -54,14 +50,12 @@ def test_codecarbon_a_non_utf8_byte_is_refused(tmp_path):
     refused(lambda: read_codecarbon(path))
 
 
-@xfail("the imports (analyzer/measure/interchange.py)")
 def test_codecarbon_a_cell_over_the_csv_field_limit_is_refused(tmp_path):
     from analyzer.measure.interchange import read_codecarbon
 
     refused(lambda: read_codecarbon(_codecarbon_with(tmp_path, "project_name", "x" * 200_000)))  # was _csv.Error
 
 
-@xfail("the imports (analyzer/measure/interchange.py)")
 @pytest.mark.parametrize("column, value", [("energy_consumed", "-5"), ("ram_energy", "nan"), ("duration", "inf"),
                                            ("duration", "-3"), ("emissions", "-18000000")])
 def test_codecarbon_a_negative_or_non_finite_cell_is_refused(tmp_path, column, value):
@@ -81,7 +75,6 @@ def _zeus_with(tmp_path, key: str, value) -> Path:
     return path
 
 
-@xfail("the imports (analyzer/measure/interchange.py)")
 @pytest.mark.parametrize("batch", [2.5, True, "8"])
 def test_zeus_a_batch_that_is_not_a_whole_number_is_refused(tmp_path, batch):
     from analyzer.measure.interchange import read_zeus
@@ -89,7 +82,6 @@ def test_zeus_a_batch_that_is_not_a_whole_number_is_refused(tmp_path, batch):
     refused(lambda: read_zeus(_zeus_with(tmp_path, "batch", batch)))  # was read as int(batch): 2, 1, 8
 
 
-@xfail("the imports (analyzer/measure/interchange.py)")
 def test_zeus_an_infinite_batch_is_refused(tmp_path):
     from analyzer.measure.interchange import read_zeus
 
@@ -98,7 +90,6 @@ def test_zeus_an_infinite_batch_is_refused(tmp_path):
     refused(lambda: read_zeus(path))  # was OverflowError: cannot convert float infinity to integer
 
 
-@xfail("the imports (analyzer/measure/interchange.py)")
 def test_zeus_an_infinite_time_is_refused(tmp_path):
     from analyzer.measure.interchange import read_zeus
 
@@ -115,7 +106,6 @@ def _recording(tmp_path, rows: list[str]) -> Path:
     return path
 
 
-@xfail("the meters (analyzer/measure/meters.py)")
 @pytest.mark.parametrize("rows", [["0,0", "1"], ["0,0", "0.5,nan", "1,50"], ["0,0", "0,10", "1,50"], ["0,0", "0.5,40", "1,20"],
                                   ["0,0", "inf,50"]], ids=["missing-cell", "nan", "equal-times", "counter-backwards", "inf-time"])
 def test_a_recording_that_is_not_a_rising_counter_is_refused(tmp_path, rows):
@@ -132,7 +122,6 @@ def _seed_measurement() -> dict:
     return fuzz_doors_new.measurement_seed()
 
 
-@xfail("the measurement stores (analyzer/measure/store.py)")
 def test_measurements_a_non_utf8_byte_is_refused_or_skipped(tmp_path):
     from analyzer.measure import store
 
@@ -145,7 +134,6 @@ def test_measurements_a_non_utf8_byte_is_refused_or_skipped(tmp_path):
     assert len(records) == 1
 
 
-@xfail("the measurement stores (analyzer/measure/store.py)")
 @pytest.mark.parametrize("key, value", [("energy_j_per_item", -1.0), ("batch", float("nan")), ("latency_s_median", float("nan")),
                                         ("batch", [[1]]), ("energy_source", 5.0)])
 def test_measurements_a_wrong_figure_is_not_read_as_measured(tmp_path, key, value):
@@ -160,7 +148,6 @@ def test_measurements_a_wrong_figure_is_not_read_as_measured(tmp_path, key, valu
     assert records == []  # skipped (said) or refused, never a measurement of -1 J or NaN
 
 
-@xfail("the measurement stores (analyzer/measure/store.py)")
 def test_measurements_a_missing_field_or_deep_nesting_is_not_a_traceback(tmp_path):
     from analyzer.measure import store
 
@@ -176,7 +163,6 @@ def test_measurements_a_missing_field_or_deep_nesting_is_not_a_traceback(tmp_pat
 
 # ---- decoder configs (analyzer/load/hf_config.py) -----------------------------------------------------------------
 
-@xfail("the decoder config reader (analyzer/load/hf_config.py)")
 def test_config_a_5000_digit_integer_is_refused(tmp_path):
     from analyzer.load.hf_config import read_config
 
@@ -187,7 +173,6 @@ def test_config_a_5000_digit_integer_is_refused(tmp_path):
     refused(lambda: read_config(path))  # was ValueError (Python's int-string limit)
 
 
-@xfail("the decoder config reader (analyzer/load/hf_config.py)")
 @pytest.mark.parametrize("base, key, value", [("qwen3-8b", "num_key_value_heads", 0),  # ZeroDivisionError
                                               ("qwen3-30b-a3b", "first_k_dense_replace", [1, 2]),  # TypeError
                                               ("qwen3-30b-a3b", "first_k_dense_replace", "x")])
@@ -205,7 +190,6 @@ def test_config_a_wrong_structural_field_is_refused(tmp_path, base, key, value):
     assert spec.window_layers <= spec.num_layers and math.isfinite(spec.num_layers)
 
 
-@xfail("the doors above: each campaign input a finding of theirs")
 def test_a_short_campaign_over_the_newer_doors_finds_nothing(tmp_path):
     """tests/fuzz_doors_new.py's doors, 12 inputs each, seeded: what benchmarks/fuzz.py runs for hours, in seconds."""
     import time
@@ -216,7 +200,6 @@ def test_a_short_campaign_over_the_newer_doors_finds_nothing(tmp_path):
     assert not c.findings, "\n\n".join(f"{f.kind}: {f.detail}" for f in c.findings[:3])
 
 
-@xfail("the decoder config reader (analyzer/load/hf_config.py)")
 def test_config_zero_layers_is_refused(tmp_path):
     from analyzer.load.hf_config import read_config
 
@@ -225,7 +208,6 @@ def test_config_zero_layers_is_refused(tmp_path):
     refused(lambda: read_config(path))  # was a decoder of 0 layers, priced
 
 
-@xfail("the decoder config reader (analyzer/load/hf_config.py)")
 def test_config_error_echoes_a_long_value_cut(tmp_path):
     from analyzer.load.hf_config import read_config
 
@@ -237,7 +219,6 @@ def test_config_error_echoes_a_long_value_cut(tmp_path):
 
 
 @pytest.mark.slow
-@xfail("the decoder config reader (analyzer/load/hf_config.py)")
 def test_config_two_billion_moe_layers_is_refused_at_once(tmp_path):
     """num_hidden_layers 2^31 on an MoE config: its layers were counted one by one before the layer limit (121 s of CPU
     in the fuzz run); a subprocess with a 10 s limit, so the suite never waits on it."""
@@ -250,7 +231,6 @@ def test_config_two_billion_moe_layers_is_refused_at_once(tmp_path):
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PYTHONPATH": str(ROOT)}, timeout=10, check=True)
 
 
-@xfail("the imports (analyzer/measure/interchange.py, import-codecarbon's output)")
 def test_import_codecarbon_shows_a_field_s_escape_sequence_escaped(tmp_path):
     from cli_helpers import cli
 

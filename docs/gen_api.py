@@ -1,0 +1,55 @@
+"""MkDocs hook: the Python API page, one mkdocstrings entry per name in `analyzer.__all__`.
+
+The names and the modules that define them are read from `analyzer/__init__.py` (`__all__` and its lazy table
+`_LAZY`), so a name added to the public API appears here on the next build; its signature and docstring come from
+the code through mkdocstrings.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+INTRO = """# Python API
+
+The public API is what `analyzer.__all__` names; each is importable from `analyzer` directly (`from analyzer import
+footprint`), loaded lazily so that `import analyzer` does not import onnx. This page is generated from
+`analyzer/__init__.py` and the docstrings (`docs/gen_api.py`, mkdocstrings): the signatures below are the code's.
+
+```python
+import analyzer
+
+profiles = analyzer.load_profiles()                   # every shipped profile, validated, frozen
+p = analyzer.profile_onnx("models/resnet50.onnx")     # a ModelProfile: macs, flops, params, bytes, coverage
+p.macs                                                # 4089184256
+```
+
+Errors are `analyzer.AnalyzerError` (and its subclasses), each one line naming the parameter.
+"""
+
+
+def page() -> str:
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import analyzer
+
+    parts = [INTRO]
+    for name in analyzer.__all__:
+        if name == "__version__":
+            continue
+        module = analyzer._LAZY.get(name)
+        target = f"analyzer.{module}.{name}" if module else f"analyzer.{name}"
+        if name == "AnalyzerError":
+            target = "analyzer.errors.AnalyzerError"
+        parts.append(f"::: {target}\n    options:\n      show_root_heading: true\n      show_root_full_path: false\n"
+                     "      heading_level: 2\n")
+    return "\n".join(parts)
+
+
+def on_files(files, config):
+    from mkdocs.structure.files import File
+
+    files.append(File.generated(config, "api.md", content=page()))
+    return files

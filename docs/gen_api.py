@@ -39,10 +39,8 @@ def page() -> str:
     for name in analyzer.__all__:
         if name == "__version__":
             continue
-        module = analyzer._LAZY.get(name)
-        target = f"analyzer.{module}.{name}" if module else f"analyzer.{name}"
-        if name == "AnalyzerError":
-            target = "analyzer.errors.AnalyzerError"
+        obj = getattr(analyzer, name)  # where it is defined, for mkdocstrings (the lazy table may re-export)
+        target = f"{obj.__module__}.{obj.__qualname__}"
         parts.append(f"::: {target}\n    options:\n      show_root_heading: true\n      show_root_full_path: false\n"
                      "      heading_level: 2\n")
     return "\n".join(parts)

@@ -159,3 +159,25 @@ def test_there_are_examples_in_the_readme_and_the_docs():
 ])
 def test_elisions(expected, actual, ok):
     assert matches(expected, actual) is ok
+
+
+def test_the_readme_command_table_names_every_command():
+    """The README's command table is written by hand: it must name every command the CLI registers."""
+    import typer.main
+
+    from analyzer.cli import register
+
+    names = set(typer.main.get_command(register(None)).commands)
+    rows = [ln for ln in (ROOT / "README.md").read_text(encoding="utf-8").splitlines() if ln.startswith("| `")]
+    listed = {re.match(r"\| `([a-z-]+)", ln).group(1) for ln in rows}
+    assert names <= listed, f"commands missing from the README's table: {sorted(names - listed)}"
+
+
+def test_the_readme_keeps_the_two_set_up_commands():
+    """Both set-up commands stay exactly as written (.ci/run runs the second, with pip's -q)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "python3 -m venv .venv && . .venv/bin/activate && pip install . && nas-analyzer analyze\n" in text
+    test_cmd = ("bash tests/install_browser.sh && python3 -m venv .venv && . .venv/bin/activate && "
+                "pip install -e '.[test]' && python -m pytest")
+    assert test_cmd + "\n" in text
+    assert test_cmd.replace("pip install -e", "pip install -q -e") in (ROOT / ".ci" / "run").read_text(encoding="utf-8")

@@ -11,7 +11,9 @@ The shown output must match what it printed, line by line, trailing spaces ignor
 A command whose shown output starts with `error:` must exit non-zero; any other must exit 0. An HTML comment
 `<!-- slow -->` on the line before a block marks it slow (skipped by the default run, run by CI's second phase).
 Shell examples of other programs stay in ```bash blocks; a `$ nas-analyzer` line in any other fenced block is an
-error here, so every example shown is one that runs.
+error here, so every example shown is one that runs. To refresh a block after an output changed,
+`PYTHONPATH=. python tests/test_docs_examples.py "nas-analyzer ..."` prints it as a block shows it; then put the
+elisions back.
 """
 
 from __future__ import annotations
@@ -181,3 +183,12 @@ def test_the_readme_keeps_the_two_set_up_commands():
                 "pip install -e '.[test]' && python -m pytest")
     assert test_cmd + "\n" in text
     assert test_cmd.replace("pip install -e", "pip install -q -e") in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+if __name__ == "__main__":  # print a command's output as an example block shows it, to paste after a change of output
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    for command in sys.argv[1:]:
+        print(f"$ {command}")
+        print("\n".join(line.rstrip() for line in run(command).output.splitlines()))

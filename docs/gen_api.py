@@ -21,10 +21,20 @@ footprint`), loaded lazily so that `import analyzer` does not import onnx. This 
 ```python
 import analyzer
 
-profiles = analyzer.load_profiles()                   # every shipped profile, validated, frozen
+ps = analyzer.load_profiles()                         # every shipped profile, validated, frozen
 p = analyzer.profile_onnx("models/resnet50.onnx")     # a ModelProfile: macs, flops, params, bytes, coverage
-p.macs                                                # 4089184256
+assert p.macs == 4_089_184_256
+
+# a run's footprint (the `footprint` command): profiles are objects, found by name or alias; the site is resolved
+site = analyzer.resolve_site(ps, datacenter="google-fleet", region="world-ember-2022")
+fp = analyzer.footprint(ps.find("v100"), 8, 72, site)  # 8 chips for 72 hours
+assert round(fp.energy_kwh, 2) == 205.92 and round(fp.co2e_kg, 2) == 89.78
+
+# the main job (the `analyze` command): a request record in, an Analysis record out
+result = analyzer.analyze(analyzer.AnalysisRequest(folder="models", sensitivity=False), ps)
 ```
+
+This block runs in the tests (`tests/test_docs_site.py`).
 
 Errors are `analyzer.AnalyzerError` (and its subclasses), each one line naming the parameter.
 """

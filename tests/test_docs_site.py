@@ -65,3 +65,21 @@ def test_a_benchmarks_section_per_script_with_a_claim_and_a_result():
         assert f"## {script.stem}\n" in page, script.stem
     assert set(recorded) <= {s.stem for s in (ROOT / "benchmarks").glob("*.py")}, "benchmarks.toml names a script that is gone"
     assert "26.8% / 8.3%" in page  # a recorded result reaches the page
+
+
+def test_the_api_page_example_runs(monkeypatch):
+    page = gen("gen_api").page()
+    code = page.split("```python\n", 1)[1].split("\n```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    scope = {}
+    exec(compile(code, "docs/api.md", "exec"), scope)  # its asserts are the check
+    assert scope["result"].verdict is not None
+
+
+def test_the_readme_python_example_runs(monkeypatch):
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("\n```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["p"].macs == 4_089_184_256 and scope["result"].verdict is not None

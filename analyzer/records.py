@@ -171,21 +171,28 @@ class DecoderSpec:
     vocab_size: int
     tie_embeddings: bool = False
     gated_mlp: bool = True  # SwiGLU-style gate and up projections (3 matrices); False: up and down (GPT-2)
-    norm: str = "rms"  # rms | layer (LayerNorm has a bias too)
+    norm: str = "rms"  # rms | layer (a weight and a bias) | layer_nobias (a weight) | none (no parameters)
+    norms_per_layer: int = 2  # 1: one norm shared by a parallel block (GPT-J); 4: pre and post norms (Gemma-2)
+    parallel_block: bool = False  # attention and MLP read the same input (GPT-J, Falcon, Cohere)
     qkv_bias: bool = False
-    linear_bias: bool = False  # every other linear (output projection, MLP) has a bias (GPT-2)
-    qk_norm: bool = False  # an RMSNorm over each head's queries and keys (Qwen3)
+    o_bias: bool = False  # the attention's output projection has a bias
+    mlp_bias: bool = False  # the MLP's projections have biases (GPT-2)
+    lm_head_bias: bool = False  # GPT-J, Phi-1/2
+    qk_norm: str = ""  # head: a norm over each head's queries and keys (Qwen3); full: over all heads (OLMo-2)
     learned_positions: int = 0  # rows of a learned position table (GPT-2); 0 with rotary embeddings
     num_experts: int = 0  # routed experts of an MoE layer; 0: dense
     experts_per_token: int = 0
     moe_intermediate_size: int = 0
     shared_expert_intermediate_size: int = 0  # an always-active expert beside the routed ones (Qwen2-MoE)
+    shared_expert_gate: bool = True  # a sigmoid gate on the shared expert (Qwen2-MoE; DeepSeekMoE has none)
     moe_layers: int = 0
     sliding_window: int = 0
     window_layers: int = 0
     max_position_embeddings: int = 0
     weight_dtype: str = "bf16"  # the checkpoint's dtype (torch_dtype, or fp8 where quantized so)
     source: str = ""
+    family: str = ""  # the family it was read as (profiles/decoder-families.toml)
+    notes: tuple[str, ...] = ()  # what the reading assumed (an unknown model_type priced as Llama)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -193,4 +200,12 @@ class DecoderSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DecoderSpec":
         known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in d.items() if k in known})
+        out = {k: v for k, v in d.items() if k in known}
+        if "linear_bias" in d:  # a record saved before o_bias and mlp_bias were apart
+            out.setdefault("o_bias", bool(d["linear_bias"]))
+            out.setdefault("mlp_bias", bool(d["linear_bias"]))
+        if isinstance(out.get("qk_norm"), bool):
+            out["qk_norm"] = "head" if out["qk_norm"] else ""
+        if "notes" in out:
+            out["notes"] = tuple(out["notes"])
+        return cls(**out)

@@ -289,3 +289,22 @@ def test_block_ci_widens_under_drift():
     lo, hi = median_ci(drifting)
     rlo, rhi = robust_median_ci(drifting)
     assert rlo <= lo and rhi >= hi and (rhi - rlo) > 1.5 * (hi - lo)
+
+
+def test_fleet_task_on_a_node_without_the_meter_keeps_its_latencies(shipped):
+    """A fleet node with no such meter (RAPL where /sys/class/powercap is absent or unreadable) measures latency and
+    says why its energy is unavailable; closing the absent meter must not raise (it called .close() on the
+    MeterUnavailable and the whole task failed with AttributeError)."""
+    import pytest
+
+    from analyzer.measure.select import meter_from_spec
+
+    if not isinstance(meter_from_spec("rapl", "CPUExecutionProvider", 0), Exception):
+        pytest.skip("this machine has RAPL: the node is not meter-less")
+    from analyzer.engine.fleet import measure_task
+
+    data = shipped["mobilenet_v2"].read_bytes()
+    out = measure_task("mobilenet_v2", data, [1], "cpu", {"meter": "rapl", "max_time_s": 0.2, "warmup": 1, "repeats": 3})
+    assert out["errors"] == [] and len(out["records"]) == 1
+    rec = out["records"][0]
+    assert rec["latency_s_median"] > 0 and rec["energy_source"].startswith("unavailable: ")

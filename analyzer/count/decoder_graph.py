@@ -35,6 +35,7 @@ from ..records import DecoderSpec
 
 AGGREGATES = ("one", "tokens", "logits", "pairs", "pairs_win", "kv_read", "kv_read_win", "experts")
 _IDX = {a: i for i, a in enumerate(AGGREGATES)}
+_NORM_PARAMS = {"rms": 1, "layer": 2, "layer_nobias": 1, "none": 0}  # per hidden unit
 LOGIT_BYTES = 4  # fp32 logits, as vLLM's sampler reads them
 QUERY_TILE = 128  # FlashAttention's query block: a prefill chunk reads the cache once per 128 queries
 
@@ -70,21 +71,38 @@ class Dtypes:
     kv: float = 2.0
 
 
+def norm_weights(spec: DecoderSpec) -> int:
+    """Parameters of one norm over the hidden state: RMSNorm a weight, LayerNorm a weight and a bias, OLMo's none."""
+    return spec.hidden_size * _NORM_PARAMS.get(spec.norm, 1)
+
+
+def qk_norm_weights(spec: DecoderSpec) -> int:
+    """Parameters of a layer's query and key norms: one over head_dim shared by the heads (Qwen3, Gemma-3: a weight;
+    Phi's LayerNorm: a weight and a bias), or one over all query and all key/value heads (OLMo-2, Cohere, StableLM)."""
+    if spec.qk_norm == "head":
+        return 2 * spec.head_dim * (2 if spec.norm == "layer" else 1)
+    return (spec.num_heads + spec.num_kv_heads) * spec.head_dim if spec.qk_norm == "full" else 0
+
+
 def params(spec: DecoderSpec) -> tuple[int, int]:
     """(total, active) parameters: every weight, and those one token meets (k of the routed experts; the embedding
-    table counts in both, as published counts do)."""
+    table counts in both, as published counts do). Per layer: the attention's projections (and their biases), its
+    q/k norms, `norms_per_layer` norms and the MLP or the experts; then the final norm, the embedding table, the LM
+    head unless tied (and its bias) and a learned position table."""
     h, hd = spec.hidden_size, spec.head_dim
     q, kv = spec.num_heads * hd, spec.num_kv_heads * hd
-    norm = h * (2 if spec.norm == "layer" else 1)
-    attn = h * (q + 2 * kv) + q * h + (q + 2 * kv if spec.qkv_bias else 0) + (h if spec.linear_bias else 0)
-    attn += 2 * hd if spec.qk_norm else 0
+    norm = norm_weights(spec)
+    attn = h * (q + 2 * kv) + q * h + (q + 2 * kv if spec.qkv_bias else 0) + (h if spec.o_bias else 0)
+    attn += qk_norm_weights(spec)
     dense = _mlp_params(spec, spec.intermediate_size)
-    per_expert = 3 * h * spec.moe_intermediate_size
-    shared = _mlp_params(spec, spec.shared_expert_intermediate_size) + (h if spec.shared_expert_intermediate_size else 0)
-    moe_common = h * spec.num_experts + shared  # router (and the shared expert with its gate)
+    per_expert = _mlp_params(spec, spec.moe_intermediate_size) if spec.num_experts else 0
+    shared = _mlp_params(spec, spec.shared_expert_intermediate_size) + \
+        (h if spec.shared_expert_intermediate_size and spec.shared_expert_gate else 0)
+    moe_common = h * spec.num_experts + shared  # router (and the shared expert, with its gate where it has one)
     n_moe, n_dense = spec.moe_layers, spec.num_layers - spec.moe_layers
-    base = spec.num_layers * (attn + 2 * norm) + n_dense * dense + n_moe * moe_common + norm
+    base = spec.num_layers * (attn + spec.norms_per_layer * norm) + n_dense * dense + n_moe * moe_common + norm
     base += spec.vocab_size * h * (1 if spec.tie_embeddings else 2) + spec.learned_positions * h
+    base += spec.vocab_size if spec.lm_head_bias else 0
     return base + n_moe * spec.num_experts * per_expert, base + n_moe * spec.experts_per_token * per_expert
 
 
@@ -93,8 +111,8 @@ def _mlp_params(spec: DecoderSpec, inner: int) -> int:
         return 0
     h = spec.hidden_size
     if spec.gated_mlp:
-        return 3 * h * inner + (2 * inner + h if spec.linear_bias else 0)
-    return 2 * h * inner + (inner + h if spec.linear_bias else 0)
+        return 3 * h * inner + (2 * inner + h if spec.mlp_bias else 0)
+    return 2 * h * inner + (inner + h if spec.mlp_bias else 0)
 
 
 def tensor_shard(spec: DecoderSpec, n: int) -> DecoderSpec:
@@ -141,16 +159,17 @@ def graph(spec: DecoderSpec, dt: Dtypes = Dtypes()) -> list[DecoderOp]:
             ops.append(DecoderOp(name, kclass, host, repeat, _vec(), _vec(**{rows: flops_per * elems}),
                                  _vec(one=const_bytes, **{rows: (reads + writes) * elems * a}), _vec(**{rows: elems})))
 
-    norm_flops = 7 if spec.norm == "layer" else 4
-    norm_w = h * w * (2 if spec.norm == "layer" else 1)
+    norm_flops = 4 if spec.norm == "rms" else 7
+    norm_w = norm_weights(spec) * w
+    qk_w = qk_norm_weights(spec) * w
     # embedding lookup: the rows read, the hidden state written (a learned position table: a second gather and an add)
     ops.append(DecoderOp("embedding", "layout", "layout", 1, _vec(), _vec(tokens=h if spec.learned_positions else 0),
                          _vec(tokens=h * (w + a) * (2 if spec.learned_positions else 1)), _vec(tokens=h)))
     # per layer: fused residual add + norm (x and the residual in and out), attention block, norm, MLP
-    vector("input_norm", "norm", "norm", layers, h, norm_flops + 1, reads=2, writes=2, const_bytes=norm_w)
+    vector("input_norm", "norm", "norm", layers, h, norm_flops + 1, reads=2, writes=2, const_bytes=norm_w)  # OLMo's: no weight
     gemm("qkv_proj", h, q + 2 * kv, layers, spec.qkv_bias)
     if spec.qk_norm:
-        vector("qk_norm", "norm", "norm", layers, q + kv, 4, const_bytes=2 * hd * w)
+        vector("qk_norm", "norm", "norm", layers, q + kv, 4, const_bytes=qk_w)
     if not spec.learned_positions:
         vector("rotary", "elementwise", "elementwise", layers, q + kv, 3)
     # the new keys and values into the paged cache (read in the compute dtype, written in the cache's)
@@ -160,8 +179,10 @@ def graph(spec: DecoderSpec, dt: Dtypes = Dtypes()) -> list[DecoderOp]:
         if repeat:
             ops.append(DecoderOp(name, "attention", "attention", repeat, _vec(**{pairs: 2 * q}), _vec(**{pairs: 4 * q + 5 * nh}),
                                  _vec(tokens=2 * q * a, **{read: 2 * kv * kvb}), _vec(tokens=q)))
-    gemm("o_proj", q, h, layers, spec.linear_bias)
-    vector("post_attention_norm", "norm", "norm", layers, h, norm_flops + 1, reads=2, writes=2, const_bytes=norm_w)
+    gemm("o_proj", q, h, layers, spec.o_bias)
+    # the norms after the first: before the MLP (sequential blocks), Gemma-2/3's post norms; none in a parallel block
+    vector("post_attention_norm", "norm", "norm", layers * (spec.norms_per_layer - 1), h, norm_flops + 1, reads=2, writes=2,
+           const_bytes=norm_w)
     _mlp(spec, ops, gemm, vector, "mlp", spec.intermediate_size, layers - moe)
     if moe:
         e, k, im = spec.num_experts, spec.experts_per_token, spec.moe_intermediate_size
@@ -177,11 +198,12 @@ def graph(spec: DecoderSpec, dt: Dtypes = Dtypes()) -> list[DecoderOp]:
         vector("experts_sum", "elementwise", "elementwise", moe, h, k, reads=k)
         if spec.shared_expert_intermediate_size:
             _mlp(spec, ops, gemm, vector, "shared_expert", spec.shared_expert_intermediate_size, moe)
-            gemm("shared_expert_gate", h, 1, moe, False)
+            if spec.shared_expert_gate:
+                gemm("shared_expert_gate", h, 1, moe, False)
     # tail: the final norm over every token, then the LM head and the sampler only where a token is sampled
     vector("final_norm", "norm", "norm", 1, h, norm_flops, const_bytes=norm_w)
     ops.append(DecoderOp("lm_head", "gemm", "gemm", 1, _vec(logits=h * spec.vocab_size), _vec(logits=2 * h * spec.vocab_size),
-                         _vec(one=h * spec.vocab_size * w, logits=h * a + spec.vocab_size * LOGIT_BYTES),
+                         _vec(one=(h + spec.lm_head_bias) * spec.vocab_size * w, logits=h * a + spec.vocab_size * LOGIT_BYTES),
                          _vec(logits=spec.vocab_size), True))
     ops.append(DecoderOp("sampler", "reduce", "reduce", 1, _vec(), _vec(logits=5 * spec.vocab_size),
                          _vec(logits=2 * spec.vocab_size * LOGIT_BYTES), _vec(logits=spec.vocab_size)))
@@ -193,12 +215,12 @@ def _mlp(spec: DecoderSpec, ops: list[DecoderOp], gemm, vector, name: str, inner
         return
     h = spec.hidden_size
     if spec.gated_mlp:
-        gemm(f"{name}_gate_up", h, 2 * inner, repeat, spec.linear_bias)
+        gemm(f"{name}_gate_up", h, 2 * inner, repeat, spec.mlp_bias)
         vector(f"{name}_silu_and_mul", "elementwise", "elementwise", repeat, inner, 6, reads=2)
     else:
-        gemm(f"{name}_up", h, inner, repeat, spec.linear_bias)
+        gemm(f"{name}_up", h, inner, repeat, spec.mlp_bias)
         vector(f"{name}_gelu", "elementwise", "elementwise", repeat, inner, 8)
-    gemm(f"{name}_down", inner, h, repeat, spec.linear_bias)
+    gemm(f"{name}_down", inner, h, repeat, spec.mlp_bias)
 
 
 def experts_touched(spec: DecoderSpec, tokens: np.ndarray | float) -> np.ndarray:

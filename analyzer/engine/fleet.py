@@ -41,7 +41,7 @@ def node_hardware(provider: str, device: int = 0) -> dict[str, str]:
 def measure_task(name: str, data: bytes, batches: list[int], kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Runs on the fleet's node: the model's bytes to a local file, the product's measure_onnx for each batch,
     each record tagged with this node and the kind it was placed by. Returns {'records', 'errors'}."""
-    from ..measure.meters import meter_from_spec
+    from ..measure.meters import MeterUnavailable, meter_from_spec
     from ..measure.ort_runner import resolve_provider
 
     provider = resolve_provider(settings.get("provider", "cpu"))
@@ -51,7 +51,7 @@ def measure_task(name: str, data: bytes, batches: list[int], kind: str, settings
     try:
         _measure_all(name, data, batches, kind, settings, provider, node, meter, records, errors)
     finally:  # a sampling thread or a tool's process (tegrastats, powermetrics) must not outlive the task
-        if meter is not None:
+        if meter is not None and not isinstance(meter, MeterUnavailable):  # no meter on this node: nothing to close
             meter.close()
     return {"records": records, "errors": errors}
 

@@ -1,39 +1,47 @@
-"""A decoder from its Hugging Face config.json, without weights: the fields that shape its cost (widths, depth,
-query and key/value heads, MLP, vocabulary, tied embeddings, MoE experts and top-k, sliding windows, the
-checkpoint's dtype) read into a `DecoderSpec`. Keys follow transformers' configuration classes:
+"""A decoder from its Hugging Face config.json, without weights, read as its family's configuration class reads it:
+`model_type` (else `architectures`) picks the family (profiles/decoder-families.toml: Llama, Mistral, Mixtral, Qwen
+1/2/3 and their MoE, Gemma 1/2/3, Phi 1/2/3/4, GPT-2, GPT-J, GPT-NeoX, Falcon, StarCoder2, GPTBigCode, Cohere, OLMo
+1/2, InternLM 1/2, Baichuan, ChatGLM, DeepSeekMoE, StableLM), whose table gives the keys' names, the class's
+defaults for keys a config leaves out (tied embeddings for Gemma, Cohere, StarCoder2), the MLP (gated or plain), the
+block (sequential or parallel), the norms and biases, the positions, the windows and the experts. The result is a
+`DecoderSpec`.
 
-  llama, mistral, qwen2, qwen3, gemma, phi3 and others of the Llama shape: hidden_size, num_hidden_layers,
-      num_attention_heads, num_key_value_heads (absent: = heads), head_dim (absent: hidden / heads),
-      intermediate_size, vocab_size, tie_word_embeddings, SwiGLU MLP and RMSNorm
-  qwen2_moe, qwen3_moe: num_experts, num_experts_per_tok, moe_intermediate_size, shared_expert_intermediate_size,
-      decoder_sparse_step and mlp_only_layers (which layers are dense)
-  mixtral: num_local_experts, num_experts_per_tok, experts of intermediate_size
-  gpt2: n_embd, n_layer, n_head, n_inner (absent: 4 x n_embd), n_positions (a learned position table), LayerNorm,
-      a GELU MLP and biases everywhere
-  sliding windows: layer_types ("sliding_attention"), else sliding_window on every layer (mistral) or, with
-      use_sliding_window, on layers from max_window_layers up (qwen2)
-
-A config nested under text_config (a multimodal model's language part) is read from there. Multi-head latent
-attention (DeepSeek-V2/V3) caches a compressed latent, not keys and values: refused, not approximated.
+A config is checked as a model, not field by field: every count is a whole number in its range (the layer count
+before anything is counted per layer), lists are bounded by the layer count before they are read, and the
+fields agree with each other (heads a multiple of the key/value heads, at most as many experts per token as experts,
+one layer_types entry per layer). Model types this tool does not model (multi-head latent attention, recurrent,
+hybrid linear attention, encoders, encoder-decoders, vision) are refused by name with what to do instead. An unknown
+model_type whose keys are Llama's is priced as Llama, with a note saying so. A config nested under text_config (a
+multimodal model's language part) is read from there, with a note that the rest is not counted.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
 from ..records import DecoderSpec
+from . import decoder_families
+from .decoder_families import Family, Flag
 from .small_files import read_bounded
 
 MAX_CONFIG_BYTES = 4 << 20  # a config.json is a few kB; a larger file is not one
-_LIMITS = {"hidden_size": 1 << 20, "num_layers": 10_000, "num_heads": 16_384, "num_kv_heads": 16_384, "head_dim": 65_536,
-           "intermediate_size": 1 << 24, "vocab_size": 1 << 24, "num_experts": 65_536, "experts_per_token": 65_536,
-           "moe_intermediate_size": 1 << 24, "shared_expert_intermediate_size": 1 << 24, "sliding_window": 1 << 31,
-           "max_position_embeddings": 1 << 31, "learned_positions": 1 << 31}
+MAX_LAYERS = 10_000
+_MAX = {"hidden_size": 1 << 20, "num_attention_heads": 16_384, "head_dim": 65_536,
+        "intermediate_size": 1 << 24, "vocab_size": 1 << 24, "max_position_embeddings": 1 << 31}
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32", "float": "fp32"}
 _MLA = ("kv_lora_rank", "q_lora_rank")
+_LLAMA_KEYS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size")
+_LAYER_KINDS = ("full_attention", "sliding_attention")
+_SIZES = ("hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "intermediate_size", "vocab_size")
+_EXPERT_KEYS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+_GATED_ACTS = ("silu", "swish", "swiglu")  # Llama's MLP: SiLU-gated; relu2, gelu, xielu MLPs are built otherwise
+_RECURRENT_KEYS = ("time_step_rank", "conv_kernel", "ssm_cfg", "rescale_every")  # Mamba, RWKV: a state, not a cache
+_HYBRID_KEYS = ("full_attention_interval", "linear_num_key_heads", "linear_num_value_heads", "attn_layer_period",
+                "attn_layer_indices", "mamba_d_state", "ssm_state_size", "layers_block_type", "hybrid_override_pattern")
 
 
 def is_config(path: Path | str) -> bool:
@@ -52,10 +60,17 @@ def read_config(path: Path | str) -> DecoderSpec:
 
 
 def spec_from_text(text: str, name: str, source: str) -> DecoderSpec:
+    from ..files import MAX_DEPTH, too_deep
+
     try:
         d = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        raise ModelLoadError(f"{source}: not valid JSON ({getattr(e, 'msg', 'nested too deeply')})") from None
+    except RecursionError:
+        d = None
+    except ValueError as e:  # JSONDecodeError, and Python's limit on the digits of an integer read from text
+        why = e.msg if isinstance(e, json.JSONDecodeError) else "a number of more than 4,300 digits"
+        raise ModelLoadError(f"{source}: not valid JSON ({why})") from None
+    if d is None or too_deep(d):
+        raise ModelLoadError(f"{source}: not valid JSON (nested too deeply: at most {MAX_DEPTH} levels)")
     if not isinstance(d, dict):
         raise ModelLoadError(f"{source}: a config.json holds a JSON object, not {type(d).__name__}")
     return spec_from_dict(d, name, source)
@@ -64,113 +79,313 @@ def spec_from_text(text: str, name: str, source: str) -> DecoderSpec:
 def spec_from_dict(d: dict[str, Any], name: str, source: str = "") -> DecoderSpec:
     """The decoder a config dict describes (see the module docstring)."""
     where = source or name
-    if isinstance(d.get("text_config"), dict):
+    if not isinstance(d, dict):
+        raise ModelLoadError(f"{where}: a config holds a JSON object, not {type(d).__name__}")
+    notes: list[str] = []
+    nested = isinstance(d.get("text_config"), dict)
+    if nested:
+        outer = d.get("model_type")
         d = {**d["text_config"], "torch_dtype": d["text_config"].get("torch_dtype", d.get("torch_dtype"))}
-    mtype = str(d.get("model_type", ""))
-    if any(k in d and d[k] is not None for k in _MLA):
-        raise ModelLoadError(f"{where}: model_type '{mtype}' uses multi-head latent attention (kv_lora_rank), which this "
-                             "tool does not model; give a config with query and key/value heads")
-    r = _Reader(d, where)
-    if mtype == "gpt2" or ("n_embd" in d and "hidden_size" not in d):
-        hidden, heads = r.int("n_embd"), r.int("n_head")
-        layers = r.int("n_layer")
-        fields = dict(hidden_size=hidden, num_layers=layers, num_heads=heads, num_kv_heads=heads, head_dim=r.head_dim(hidden, heads),
-                      intermediate_size=r.int("n_inner", 4 * hidden), vocab_size=r.int("vocab_size"),
-                      tie_embeddings=r.bool("tie_word_embeddings", True), gated_mlp=False, norm="layer", qkv_bias=True,
-                      linear_bias=True, learned_positions=r.int("n_positions", 1024), max_position_embeddings=r.int("n_positions", 1024))
-    else:
-        hidden, heads = r.int("hidden_size"), r.int("num_attention_heads")
-        layers = r.int("num_hidden_layers")
-        kv = r.int("num_key_value_heads", heads)
-        experts = r.int("num_local_experts", 0) if "num_local_experts" in d else r.int("num_experts", 0)
-        moe_inter = r.int("moe_intermediate_size", 0)
-        if mtype.startswith("mixtral") and experts:
-            moe_inter = moe_inter or r.int("intermediate_size")
-        fields = dict(hidden_size=hidden, num_layers=layers, num_heads=heads, num_kv_heads=kv, head_dim=r.head_dim(hidden, heads),
-                      intermediate_size=r.int("intermediate_size", moe_inter if experts else None), vocab_size=r.int("vocab_size"),
-                      tie_embeddings=r.bool("tie_word_embeddings", False),
-                      qkv_bias=r.bool("attention_bias", mtype in ("qwen2", "qwen2_moe")) or r.bool("qkv_bias", False),
-                      linear_bias=r.bool("mlp_bias", False), qk_norm=mtype.startswith("qwen3") or r.bool("use_qk_norm", False),
-                      max_position_embeddings=r.int("max_position_embeddings", 0))
-        if experts:
-            top_k = r.int("num_experts_per_tok")
-            if top_k > experts:
-                raise ModelLoadError(f"{where}: num_experts_per_tok {top_k} is more than the {experts} experts")
-            fields.update(num_experts=experts, experts_per_token=top_k, moe_intermediate_size=moe_inter or r.int("moe_intermediate_size"),
-                          shared_expert_intermediate_size=r.int("shared_expert_intermediate_size", 0),
-                          moe_layers=_moe_layers(d, layers, where))
-        window, window_layers = _windows(d, mtype, layers, where)
-        fields.update(sliding_window=window, window_layers=window_layers)
-        if heads % fields["num_kv_heads"]:
-            raise ModelLoadError(f"{where}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}")
-    spec = DecoderSpec(name=name, model_type=mtype or "llama", weight_dtype=_dtype(d), source=source, **fields)
-    for key, limit in _LIMITS.items():
-        v = getattr(spec, key)
-        if not 0 <= v <= limit:
-            raise ModelLoadError(f"{where}: {key} {v} is out of range (0 to {limit:,})")
-    return spec
+        d.setdefault("model_type", outer)
+        notes.append(f"read from text_config (the language model of a {_name(str(outer))} config): its vision or audio parts are "
+                     "not counted")
+    elif isinstance(d.get("vision_config"), dict):
+        notes.append("its vision tower (vision_config) is not counted: the language model only")
+    fam, mtype = _family_of(d, where, notes)
+    r = _Reader(d, where, fam, nested)
+    fields = _shape(r, fam)
+    fields.update(_moe(r, fam, fields["num_layers"], fields["intermediate_size"]))
+    fields.update(_windows(r, fam, fields["num_layers"]))
+    if r.defaulted:
+        cls = fam.source.split(",")[0]
+        notes.append(f"{', '.join(sorted(r.defaulted))} not in the config: {cls}'s defaults used")
+    return DecoderSpec(name=name, model_type=mtype or fam.name, weight_dtype=_dtype(d), source=source, family=fam.name,
+                       notes=tuple(notes), **fields)
+
+
+def _family_of(d: dict[str, Any], where: str, notes: list[str]) -> tuple[Family, str]:
+    """The family a config belongs to, or a one-line refusal saying what it is and what to do instead."""
+    fams = decoder_families.load()
+    mtype = d.get("model_type")
+    if mtype is not None and not isinstance(mtype, str):
+        raise ModelLoadError(f"{where}: 'model_type' is {_show(mtype)}; expected a name (llama, qwen2, gemma2, ...)")
+    mtype = mtype or ""
+    archs = d.get("architectures")
+    arch = archs[0] if isinstance(archs, list) and archs and isinstance(archs[0], str) else ""
+    shown = _name(mtype or arch)
+    refusal = fams.refused.get(mtype)
+    if any(d.get(k) is not None for k in _MLA):
+        refusal = refusal or next(r for r in fams.refused.values() if r.kind == "mla")
+    if refusal is None and mtype not in fams.by_type:
+        refusal = fams.refusal_by_architecture(arch) if arch else None
+        for kind, keys in (("hybrid", _HYBRID_KEYS), ("recurrent", _RECURRENT_KEYS)):  # Qwen3-Next, Jamba; Mamba, RWKV
+            if refusal is None and any(d.get(k) is not None for k in keys):
+                refusal = next(r for r in fams.refused.values() if r.kind == kind)
+    if refusal is not None:
+        raise ModelLoadError(f"{where}: model_type {shown} is {refusal.what}: not priced from a config; {refusal.instead}")
+    if mtype in fams.by_type:
+        return fams.by_type[mtype], mtype
+    by_arch = fams.by_architecture(arch) if arch else None
+    said = f"model_type {_name(mtype)}" if mtype else "no model_type"
+    if by_arch is not None:
+        notes.append(f"{said}: read as {by_arch.name} by its architectures ({_name(arch)})")
+        return by_arch, mtype
+    experts = next((k for k in _EXPERT_KEYS if d.get(k)), None)
+    if experts is not None:  # priced as a dense Llama it would be wrong by the experts' weights
+        raise ModelLoadError(f"{where}: {said} has routed experts ('{experts}') but is not a family this tool knows, so where "
+                             "its experts sit is unknown: give a known model_type (mixtral, qwen2_moe, qwen3_moe, deepseek)")
+    act = next((d[k] for k in ("hidden_act", "hidden_activation", "activation_function") if d.get(k) is not None), "silu")
+    if all(d.get(k) is not None for k in _LLAMA_KEYS) and act not in _GATED_ACTS:
+        raise ModelLoadError(f"{where}: {said} is not a family this tool knows, and its MLP activation {_show(act)} is not "
+                             "Llama's SiLU-gated one, so its MLP's shape is unknown: not priced from a config")
+    if all(d.get(k) is not None for k in _LLAMA_KEYS):
+        notes.append(f"{said} is not a family this tool knows; its keys are Llama's, so it is priced as Llama (a SwiGLU "
+                     "MLP, RMSNorm, no biases, untied embeddings unless tie_word_embeddings says so): check its published size")
+        return fams.by_type["llama"], mtype
+    known = ", ".join(sorted({f.name for f in fams.by_type.values()}))
+    raise ModelLoadError(f"{where}: {said} is not a decoder family this tool reads ({known}), and its keys are not "
+                         "Llama's (hidden_size, num_attention_heads, num_hidden_layers, intermediate_size, vocab_size)")
 
 
 class _Reader:
-    def __init__(self, d: dict[str, Any], where: str) -> None:
-        self.d, self.where = d, where
+    """The config's values under the family's key names, with the family's defaults, each checked as it is read."""
 
-    def int(self, key: str, default: int | None = None) -> int:
-        v = self.d.get(key)
+    def __init__(self, d: dict[str, Any], where: str, fam: Family, nested: bool = False) -> None:
+        self.d, self.where, self.fam = d, where, fam
+        self.defaults = {**fam.text_defaults, **fam.defaults} if nested else fam.defaults
+        self.defaulted: set[str] = set()  # sizes the class's defaults gave (said in a note)
+
+    def _find(self, names: tuple[str, ...]) -> tuple[str, Any]:
+        for k in names:
+            if self.d.get(k) is not None:
+                return k, self.d[k]
+        for k in names:
+            if self.defaults.get(k) is not None:
+                if k in _SIZES:
+                    self.defaulted.add(k)
+                return k, self.defaults[k]
+        return (names[0] if names else ""), None
+
+    def int(self, key: str, default: int | None = None, lo: int = 1, hi: int = 1 << 31, canonical: bool = True) -> int:
+        names = self.fam.names(key) if canonical else (key,)
+        k, v = self._find(names)
         if v is None:
             if default is None:
-                raise ModelLoadError(f"{self.where}: no '{key}' (a decoder's config.json gives it)")
+                raise ModelLoadError(f"{self.where}: no '{k or key}' (a {self.fam.name} config.json gives it)")
             return default
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v > 1 << 31:
-            raise ModelLoadError(f"{self.where}: '{key}' is {v!r}; expected a whole number from 0 to 2^31")
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ModelLoadError(f"{self.where}: '{k}' is {_show(v)}; expected a whole number from {lo:,} to {hi:,}")
         return v
 
     def bool(self, key: str, default: bool) -> bool:
         v = self.d.get(key)
         if v is None:
+            v = self.defaults.get(key)
+        if v is None:
             return default
         if not isinstance(v, bool):
-            raise ModelLoadError(f"{self.where}: '{key}' is {v!r}; expected true or false")
+            raise ModelLoadError(f"{self.where}: '{key}' is {_show(v)}; expected true or false")
         return v
 
-    def head_dim(self, hidden: int, heads: int) -> int:
-        if heads == 0 or hidden == 0:
-            raise ModelLoadError(f"{self.where}: the hidden size and the number of attention heads must be at least 1")
-        explicit = self.d.get("head_dim")
-        if explicit is not None:
-            return self.int("head_dim")
-        if hidden % heads:
-            raise ModelLoadError(f"{self.where}: hidden size {hidden} is not a multiple of the {heads} attention heads (and no head_dim)")
-        return hidden // heads
+    def flag(self, f: Flag) -> bool:
+        return f.default if not f.key else self.bool(f.key, f.default) != f.invert
+
+    def layer_list(self, key: str, layers: int) -> set[int]:
+        """A list of layer indices (mlp_only_layers), its length bounded by the layer count before it is read."""
+        v = self.d.get(key)
+        if v is None:
+            return set()
+        if not isinstance(v, list) or len(v) > layers:
+            raise ModelLoadError(f"{self.where}: '{key}' must be a list of at most {layers:,} layer indices (one per layer), "
+                                 f"not {_show(v) if not isinstance(v, list) else f'a list of {len(v):,}'}")
+        bad = next((i for i in v if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < layers), None)
+        if bad is not None or None in v:
+            raise ModelLoadError(f"{self.where}: '{key}' holds {_show(bad)}; expected layer indices from 0 to {layers - 1}")
+        return set(v)
 
 
-def _moe_layers(d: dict[str, Any], layers: int, where: str) -> int:
-    """Layers with routed experts: every decoder_sparse_step-th one (Qwen-MoE), except mlp_only_layers; the first
-    first_k_dense_replace are dense where a config says so."""
-    step = d.get("decoder_sparse_step", 1) or 1
-    dense = d.get("mlp_only_layers") or []
-    if not isinstance(step, int) or isinstance(step, bool) or step < 1 or not isinstance(dense, list):
-        raise ModelLoadError(f"{where}: decoder_sparse_step must be a whole number >= 1 and mlp_only_layers a list")
-    first_dense = d.get("first_k_dense_replace", 0) or 0
-    return sum(1 for i in range(layers) if (i + 1) % step == 0 and i not in dense and i >= first_dense)
+@dataclass
+class _Layout:
+    """What the family's rules may change, as they read their own keys (see _RULES)."""
+
+    heads: int
+    kv: int
+    parallel: bool
+    norms: int
+    norm: str
+    qk_norm: str
+    positions: str
+    inter: int
 
 
-def _windows(d: dict[str, Any], mtype: str, layers: int, where: str) -> tuple[int, int]:
-    window = d.get("sliding_window")
+def _multi_query(r: _Reader, x: _Layout) -> None:  # GPTBigCode: one key/value head unless multi_query is false
+    x.kv = 1 if r.bool("multi_query", True) else x.heads
+
+
+def _falcon(r: _Reader, x: _Layout) -> None:
+    """Falcon: parallel_attn with one LayerNorm; new_decoder_architecture: num_kv_heads groups and two LayerNorms
+    (num_ln_in_parallel_attn); otherwise multi_query (one key/value head, the default) or as many as the heads."""
+    x.parallel = r.bool("parallel_attn", True)
+    if r.bool("new_decoder_architecture", False):
+        kv_key = "num_kv_heads" if r.d.get("num_kv_heads") is not None else "n_head_kv"
+        x.kv = r.int(kv_key, x.heads, hi=x.heads, canonical=False)
+        x.norms = r.int("num_ln_in_parallel_attn", 2, hi=2, canonical=False) if x.parallel else 2
+    else:
+        x.kv = 1 if r.bool("multi_query", True) else x.heads
+        x.norms = 1 if x.parallel else 2
+    x.positions = "alibi" if r.bool("alibi", False) else "rotary"
+
+
+def _chatglm(r: _Reader, x: _Layout) -> None:  # key/value groups only with multi_query_attention; rmsnorm or LayerNorm
+    if r.bool("multi_query_attention", False):
+        x.kv = r.int("multi_query_group_num", hi=x.heads, canonical=False)
+    x.norm = "rms" if r.bool("rmsnorm", True) else "layer"
+
+
+def _stablelm(r: _Reader, x: _Layout) -> None:  # a parallel block keeps one norm; per-head q/k LayerNorms, no bias
+    x.parallel = r.bool("use_parallel_residual", False)
+    x.norms = 1 if x.parallel else 2
+    x.qk_norm = "full" if r.bool("qk_layernorm", False) else ""
+
+
+def _use_qk_norm(r: _Reader, x: _Layout) -> None:  # Cohere: LayerNorms over every query and key/value head
+    x.qk_norm = "full" if r.bool("use_qk_norm", False) else x.qk_norm
+
+
+def _qk_layernorm(r: _Reader, x: _Layout) -> None:  # Phi: one LayerNorm over head_dim for q and one for k
+    x.qk_norm = "head" if r.bool("qk_layernorm", False) else x.qk_norm
+
+
+def _qwen1_half_intermediate(r: _Reader, x: _Layout) -> None:  # Qwen-1 writes twice the gated width (w1, w2 each half)
+    if x.inter % 2:
+        raise ModelLoadError(f"{r.where}: intermediate_size {x.inter} is odd; Qwen-1 gives twice the gated MLP's width")
+    x.inter //= 2
+
+
+# the family table's `rules`, each reading the keys only its family has; inner_4x is read with intermediate_size
+_RULES = {"multi_query": _multi_query, "falcon": _falcon, "chatglm": _chatglm, "stablelm": _stablelm,
+          "use_qk_norm": _use_qk_norm, "qk_layernorm": _qk_layernorm, "qwen1_half_intermediate": _qwen1_half_intermediate,
+          "inner_4x": lambda r, x: None}
+
+
+def _shape(r: _Reader, fam: Family) -> dict[str, Any]:
+    """Widths, depth, heads, MLP, vocabulary, norms, biases and positions, with the family's rules applied."""
+    hidden = r.int("hidden_size", hi=_MAX["hidden_size"])
+    layers = r.int("num_hidden_layers", hi=MAX_LAYERS)  # first: everything per layer is bounded by it
+    heads = r.int("num_attention_heads", hi=_MAX["num_attention_heads"])
+    kv = r.int("num_key_value_heads", heads, hi=heads) if fam.names("num_key_value_heads") else heads
+    inter = r.int("intermediate_size", 4 * hidden if "inner_4x" in fam.rules else (0 if fam.moe == "qwen" else None), lo=0,
+                  hi=_MAX["intermediate_size"])
+    x = _Layout(heads, kv, r.flag(fam.block), fam.norms_per_layer, fam.norm, fam.qk_norm, fam.positions, inter)
+    for rule in fam.rules:
+        _RULES[rule](r, x)
+    if heads % x.kv:
+        raise ModelLoadError(f"{r.where}: num_attention_heads {heads} is not a multiple of num_key_value_heads {x.kv}")
+    learned = r.int("max_position_embeddings", hi=_MAX["max_position_embeddings"]) if x.positions == "learned" else 0
+    return dict(hidden_size=hidden, num_layers=layers, num_heads=heads, num_kv_heads=x.kv, head_dim=_head_dim(r, fam, hidden, heads),
+                intermediate_size=x.inter, vocab_size=r.int("vocab_size", hi=_MAX["vocab_size"]),
+                tie_embeddings=r.bool("tie_word_embeddings", fam.tie_word_embeddings), gated_mlp=fam.mlp == "gated", norm=x.norm,
+                norms_per_layer=x.norms, parallel_block=x.parallel, qkv_bias=r.flag(fam.qkv_bias), o_bias=r.flag(fam.o_bias),
+                mlp_bias=r.flag(fam.mlp_bias), lm_head_bias=r.flag(fam.lm_head_bias), qk_norm=x.qk_norm, learned_positions=learned,
+                max_position_embeddings=r.int("max_position_embeddings", 0, lo=0, hi=_MAX["max_position_embeddings"]))
+
+
+def _head_dim(r: _Reader, fam: Family, hidden: int, heads: int) -> int:
+    names = fam.names("head_dim")
+    key, given = r._find(names)
+    if fam.head_dim == "free" and given is not None:
+        return r.int("head_dim", hi=_MAX["head_dim"])
+    if hidden % heads:
+        raise ModelLoadError(f"{r.where}: hidden_size {hidden} is not a multiple of the {heads} attention heads (and no head_dim)")
+    if given is not None and given != hidden // heads:
+        raise ModelLoadError(f"{r.where}: '{key}' is {_show(given)}, but {fam.name} derives it as hidden_size / num_attention_heads "
+                             f"= {hidden // heads}")
+    return hidden // heads
+
+
+def _moe(r: _Reader, fam: Family, layers: int, inter: int) -> dict[str, Any]:
+    """Routed experts: how many, how many a token uses, their width, the shared expert and the layers that have them."""
+    if fam.moe == "":
+        return {}
+    if fam.moe == "deepseek" and r.d.get("n_routed_experts") is None:
+        return {}  # a DeepSeek config without routed experts is dense
+    key = {"qwen": "num_experts", "mixtral": "num_local_experts", "deepseek": "n_routed_experts"}[fam.moe]
+    experts = r.int(key, hi=65_536, canonical=False)
+    top_k = r.int("num_experts_per_tok", lo=0, hi=1 << 31, canonical=False)
+    if top_k > experts:
+        raise ModelLoadError(f"{r.where}: num_experts_per_tok {top_k} is more than the {experts} experts")
+    if top_k == 0:
+        raise ModelLoadError(f"{r.where}: num_experts_per_tok is 0; a token is routed to 1 to {experts} experts")
+    out: dict[str, Any] = dict(num_experts=experts, experts_per_token=top_k)
+    if fam.moe == "mixtral":  # every layer routed, each expert an MLP of intermediate_size
+        if inter == 0:
+            raise ModelLoadError(f"{r.where}: intermediate_size is 0; Mixtral's experts are MLPs of that width")
+        return out | dict(moe_intermediate_size=inter, moe_layers=layers)
+    moe_inter = r.int("moe_intermediate_size", hi=_MAX["intermediate_size"], canonical=False)
+    if fam.moe == "qwen":
+        step = r.int("decoder_sparse_step", 1, canonical=False)
+        dense = r.layer_list("mlp_only_layers", layers)
+        moe_layers = sum(1 for i in range(layers) if (i + 1) % step == 0 and i not in dense)
+        shared = r.int("shared_expert_intermediate_size", 0, lo=0, hi=_MAX["intermediate_size"], canonical=False)
+        gate = True
+    else:  # deepseek: the first first_k_dense_replace layers dense, then every moe_layer_freq-th routed
+        first = r.int("first_k_dense_replace", 0, lo=0, canonical=False)
+        freq = r.int("moe_layer_freq", 1, canonical=False)
+        moe_layers = sum(1 for i in range(min(first, layers), layers) if i % freq == 0)
+        shared = r.int("n_shared_experts", 0, lo=0, hi=65_536, canonical=False) * moe_inter
+        gate = False
+    if moe_layers < layers and inter == 0:
+        raise ModelLoadError(f"{r.where}: {layers - moe_layers} dense layers but no intermediate_size for their MLP")
+    return out | dict(moe_intermediate_size=moe_inter, shared_expert_intermediate_size=shared, shared_expert_gate=gate,
+                      moe_layers=moe_layers)
+
+
+def _windows(r: _Reader, fam: Family, layers: int) -> dict[str, int]:
+    """The sliding window and the layers that use it: layer_types where given, else the family's pattern."""
+    d = r.d
+    present = "sliding_window" in d
+    raw = d.get("sliding_window") if present else r.defaults.get("sliding_window")
+    if raw is not None and (isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw <= 1 << 31):
+        raise ModelLoadError(f"{r.where}: 'sliding_window' is {_show(raw)}; expected a whole number of positions from 1 to "
+                             "2^31, or null")
+    window = raw or 0
     types = d.get("layer_types")
-    if isinstance(types, list):
+    if types is not None:
+        if not isinstance(types, list) or len(types) != layers:
+            got = f"a list of {len(types):,}" if isinstance(types, list) else _show(types)
+            raise ModelLoadError(f"{r.where}: 'layer_types' must list one entry per layer ({layers:,}), not {got}")
+        other = next((t for t in types if t not in _LAYER_KINDS), None)
+        if other is not None:
+            what = "a hybrid with linear-attention layers, which this tool does not model" if "linear" in str(other) else \
+                "not modelled (full_attention and sliding_attention are)"
+            raise ModelLoadError(f"{r.where}: 'layer_types' has {_show(other)} layers: {what}")
         n = sum(1 for t in types if t == "sliding_attention")
-        if n and not (isinstance(window, int) and window > 0):
-            raise ModelLoadError(f"{where}: layer_types has sliding layers but no sliding_window")
-        return (window, n) if n else (0, 0)
-    if not isinstance(window, int) or isinstance(window, bool) or window <= 0:
-        return 0, 0
-    if "use_sliding_window" in d:  # qwen2: off unless asked, then from max_window_layers up
-        if not d.get("use_sliding_window"):
-            return 0, 0
-        start = d.get("max_window_layers", 0) or 0
-        return window, max(0, layers - int(start))
-    return (window, layers) if mtype.startswith("mistral") or mtype.startswith("mixtral") else (0, 0)
+        if n and not window:
+            raise ModelLoadError(f"{r.where}: layer_types has sliding layers but no sliding_window")
+        return dict(sliding_window=window if n else 0, window_layers=n)
+    if not window or fam.windows == "none":
+        return dict(sliding_window=0, window_layers=0)
+    if fam.windows == "all":
+        n = layers
+    elif fam.windows == "qwen":  # off unless use_sliding_window; then on the layers from max_window_layers up
+        start = r.int("max_window_layers", 0, lo=0, canonical=False)
+        n = layers - min(start, layers) if r.bool("use_sliding_window", False) else 0
+    elif fam.windows == "alternate":  # Gemma-2: layers 0, 2, 4, ... slide
+        n = (layers + 1) // 2
+    else:  # Gemma-3: each sliding_window_pattern-th layer attends fully, the others slide
+        n = layers - layers // r.int("sliding_window_pattern", lo=1, hi=MAX_LAYERS, canonical=False)
+    return dict(sliding_window=window if n else 0, window_layers=n)
+
+
+def _name(s: str) -> str:
+    """A name from the config as a message shows it: quoted, printable, at most 40 characters."""
+    return _show(s) if len(s) > 40 or not s.isprintable() else f"'{s}'"
+
+
+def _show(v: Any) -> str:
+    """A value as an error shows it: short, on one line."""
+    text = repr(v) if not isinstance(v, (list, dict)) else f"a {type(v).__name__} of {len(v):,}"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _dtype(d: dict[str, Any]) -> str:

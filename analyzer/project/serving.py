@@ -157,7 +157,7 @@ class Engine:
 def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, engine: Engine, w: Workload,
           seed: int = 0) -> ServingResult:
     """Project serving `spec` on `hw` (see the module docstring)."""
-    notes: list[str] = []
+    notes: list[str] = list(spec.notes)  # what reading the config assumed (hf_config)
     kv_dtype = dtype if engine.kv_dtype == "auto" else engine.kv_dtype
     act = 4.0 if dtype in ("fp32", "tf32") else 2.0
     dt = Dtypes(weight=DTYPE_BYTES[dtype], act=act, kv=DTYPE_BYTES["bf16" if kv_dtype in ("fp32", "tf32") else kv_dtype])

@@ -26,7 +26,7 @@ def _docstring(path: Path) -> str:
 def _claim_and_usage(doc: str) -> tuple[str, list[str]]:
     paras = doc.strip().split("\n\n")
     claim = " ".join(paras[0].split()) if paras else "(no docstring)"
-    usage = [ln.strip() for ln in doc.splitlines() if ln.strip().startswith("python ")]
+    usage = [ln.strip() for ln in doc.splitlines() if "python benchmarks/" in ln or ln.strip().startswith("python ")]
     return claim, usage
 
 

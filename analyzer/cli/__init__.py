@@ -22,8 +22,9 @@ COMMAND_MODULES = {
     "history": "store", "export": "store", "import-codecarbon": "store",
     "population": "population",
     "plan-search": "plan",
+    "track": "track",
 }
-HELP_ORDER = ("profile_cmd", "project", "calibrate_cmd", "measure", "carbon", "decide", "analyze", "population", "plan", "store")
+HELP_ORDER = ("profile_cmd", "project", "calibrate_cmd", "measure", "carbon", "decide", "analyze", "population", "plan", "track", "store")
 
 
 def register(command: str | None = None) -> Any:

@@ -40,6 +40,7 @@ def analyze(
     min_accuracy: Annotated[Optional[float], typer.Option("--min-accuracy", help="Exclude candidates below this top-1 %.")] = None,
     samples: SamplesOpt = 20_000,
     search_plan: Annotated[Optional[Path], typer.Option("--search-plan", help="The search's cost from `plan-search --out plan.json`, with its band.")] = None,
+    search_run: Annotated[Optional[str], typer.Option("--search-run", help="The search's cost as `track` measured it: a run's id, name or log file (its CO2e and band).")] = None,
     sensitivity: Annotated[bool, typer.Option("--sensitivity/--no-sensitivity", help="Say what would flip the verdict (re-projects the pair across batches, runtimes, dtypes and hardware).")] = True,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
@@ -64,7 +65,7 @@ def analyze(
         nas_preset=nas_preset, nas_cost_kg=nas_cost_kg, nas_pue=nas_pue, nas_datacenter=nas_datacenter, nas_grid=nas_grid,
         nas_region=nas_region, budget_hardware=budget_hardware, objective=objective, max_latency_ms=max_latency_ms,
         min_accuracy=min_accuracy, samples=samples, seed=seed, sensitivity=sensitivity,
-        search_plan=str(search_plan) if search_plan else None)
+        search_plan=str(search_plan) if search_plan else None, search_run=search_run)
     if out is not None:  # before any work: an output over an input (the search plan, the store) is refused
         from ..files import refuse_inputs
 

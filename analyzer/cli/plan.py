@@ -34,6 +34,7 @@ def plan_search(
     dtype: TrainDtypeOpt = None, batch: Annotated[int, typer.Option("--batch", help="Training batch size (1 to 1,048,576).")] = 64, optimizer: TrainOptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
+    search_run: Annotated[Optional[str], typer.Option("--compare", help="Beside a tracked run (`track`: its id, name or log): plan vs measured per phase, with the ratio.")] = None,
     profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -95,6 +96,11 @@ def plan_search(
     d = plan.to_dict()
     if pre is not None:
         d["procedure"], d["published"] = pre.procedure, beside_published(d, pre.published)
+    if search_run is not None:
+        from ..account.plan_compare import compare as beside_run
+        from ..engine.track import load_run
+
+        d["compare"] = beside_run(d, load_run(search_run, store=False if no_store else store))
     if out is not None:
         from ..files import write_atomic
 
@@ -167,5 +173,9 @@ def _render(d: dict, out: Path | None, wide: bool) -> None:
                        f"({pub['ratio_chip_hours']:.3g}x), {d['total']['co2e_kg']:,.4g} kgCO2e "
                        f"({pub['ratio_co2e']:.3g}x); {pub['stand_in']}"))
         c.print(escape(f"procedure: {pub['procedure_source']}"))
+    if d.get("compare"):
+        from ..report.track_text import render_compare
+
+        render_compare(d["compare"], c)
     if out is not None:
         c.print(escape(f"wrote {out}: give it to amortize or analyze as --search-plan"))

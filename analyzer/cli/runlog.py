@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import StoreError
 from .base import err, message
 
-RUN_COMMANDS = ("profile", "project", "measure", "analyze", "population", "plan-search")
+RUN_COMMANDS = ("profile", "project", "measure", "analyze", "population", "plan-search", "track")
 
 
 def record_run(command: str, args: dict, summary: dict, store: Path | None = None, disabled: bool = False) -> None:

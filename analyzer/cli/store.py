@@ -11,7 +11,7 @@ from ..errors import StoreError, UsageError
 from .base import NoStoreOpt, StoreOpt, app, command, err, message, print_json
 from .runlog import RUN_COMMANDS
 
-KINDS = ("evaluation", "measurement", "run")  # the engine's evaluations (results store), `measure`'s records, the run history
+KINDS = ("evaluation", "measurement", "run", "search-run")  # the engine's evaluations (results store), `measure`'s records, the run history, `track`'s runs
 
 
 def open_store(path: Path | None, disabled: bool):
@@ -68,7 +68,7 @@ def history(store: StoreOpt = None, limit: Annotated[int, typer.Option("--limit"
 @command
 def export(
     fmt: Annotated[ExportFormat, typer.Option("--format", help="csv, json, parquet (needs pyarrow) or codecarbon (measurements as CodeCarbon's emissions.csv, one row per measured forward).")] = ExportFormat.json,
-    kind: Annotated[Optional[str], typer.Option("--kind", help="evaluation, measurement, run (the history of every command), or a command's runs: profile, project, measure, analyze, population, plan-search (default: every kind).")] = None,
+    kind: Annotated[Optional[str], typer.Option("--kind", help="evaluation, measurement, run (the history of every command), search-run (`track`'s measured runs), or a command's runs: profile, project, measure, analyze, population, plan-search, track (default: every kind).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="File to write (default: stdout; parquet needs --out).")] = None,
     store: StoreOpt = None,
     measurements: Annotated[Optional[Path], typer.Option("--measurements", help="The measurements file (default: the user cache).")] = None,
@@ -105,9 +105,9 @@ def export(
     # the default store not made yet is no error; a special file is (the store refuses it)
     if kind not in ("measurement",) and not no_store and (path.exists() or kind is not None):
         db = Store.open_readonly(path)
-        if kind in (None, "evaluation"):
+        if kind in (None, "evaluation", "search-run"):
             rows += list(db.results(kind))
-        if kind not in ("evaluation",):
+        if kind not in ("evaluation", "search-run"):
             rows += [{"kind": "run", **r} for r in db.runs(None) if kind in (None, "run") or r["command"] == kind]
     if kind in (None, "measurement"):
         rows += [{"kind": "measurement", **m.to_dict()} for m in mstore.read(measurements or mstore.default_path(), _door(measurements))]

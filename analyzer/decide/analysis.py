@@ -18,7 +18,7 @@ from typing import Any, Callable
 from ..account.search_cost import budget_kw_per_chip, search_cost
 from ..checks import check_number
 from ..dist import Dist, fixed, parse_dist
-from ..errors import AnalyzerError, UsageError
+from ..errors import AnalyzerError, UsageError, param
 from ..load.manifest import entries_for, expand_model_args
 from ..profiles import ProfileSet, defaults
 from ..project import saving_band
@@ -76,6 +76,7 @@ class AnalysisRequest:
     seed: int = 0
     sensitivity: bool = True
     search_plan: str | None = None  # a plan-search --out file: the search's cost and its band
+    search_run: str | None = None  # a tracked run (id, name or log): the search's measured cost and its band
 
 
 @dataclass(frozen=True)
@@ -189,16 +190,19 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                      f"(tolerance {pair.tolerance_points:g}): it does not do the same job")
     by_name = {e.name: e for e in evaluations}
     base, nas = by_name[pair.baseline], by_name[pair.nas]
-    stated = bool(req.nas_preset or req.nas_cost_kg is not None or req.search_plan)
+    stated = bool(req.nas_preset or req.nas_cost_kg is not None or req.search_plan or req.search_run)
     preset, stand_in = req.nas_preset, ""
     if not stated:
         preset, stand_in, why = assumed_search(paths, pair.nas)
         notes.append(f"no search cost given (a preset, a cost in kgCO2e or a plan): the {preset} search is assumed ({why})"
                      + (f"; it stands in for {pair.nas}'s own: {stand_in}" if stand_in else ""))
-    sc = search_cost(ps, preset=preset if req.nas_cost_kg is None and not req.search_plan else None, cost_kg=req.nas_cost_kg,
-                     pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
-                     plan=req.search_plan or None, power_boundary=target.site.power_boundary,
-                     embodied_boundary=target.site.embodied_boundary)
+    if req.search_run:
+        sc = _measured_search(req, store)
+    else:
+        sc = search_cost(ps, preset=preset if req.nas_cost_kg is None and not req.search_plan else None, cost_kg=req.nas_cost_kg,
+                         pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
+                         plan=req.search_plan or None, power_boundary=target.site.power_boundary,
+                         embodied_boundary=target.site.embodied_boundary)
     notes += sc.notes + [f"search cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
     bhw = ps.get("hardware", req.budget_hardware) if req.budget_hardware else None
     chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, target.site)
@@ -244,6 +248,16 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
 
 
 TOP_ASSUMPTIONS = 3  # the assumptions the answer shows as moving the net saving most
+
+
+def _measured_search(req: AnalysisRequest, store: Any) -> Any:
+    """The search's cost as a tracked run measured it (engine/track.py); no other search cost alongside."""
+    if req.nas_preset or req.nas_cost_kg is not None or req.search_plan:
+        raise UsageError(f"give one search cost: {param('search_run')} or a preset, a cost in kgCO2e or a plan, not both")
+    from ..account.tracked_run import measured_search_cost
+    from ..engine.track import load_run
+
+    return measured_search_cost(load_run(req.search_run, store=store.path if store is not None else False))
 
 
 def assumed_search(paths: list[Path], nas_name: str) -> tuple[str, str, str]:

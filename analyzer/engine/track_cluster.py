@@ -1,0 +1,178 @@
+"""Tracking a search that runs on a cluster (issue #37).
+
+Ray: `with track_ray("search") as run:` places one small actor on every alive node (no CPU reserved); each reads its
+node's meters (by default measure/track_meters.py's selection, the estimate over the raylet's process tree: every Ray
+worker of the node). The driver's sampler polls the actors at its interval and timestamps each reading with its own
+clock when the reply arrives, so the nodes' clocks never place a reading in time (offsets cannot skew it; the error is
+at most one round trip). Each node's clock offset from the driver (its time minus the midpoint of a round trip, the
+best of 5) is measured at the start and said in the run's notes. Each node is one meter of the run, `node:<host>`, its
+meters its parts; spans attribute the node meters as any other (a trial may declare the nodes it ran on).
+
+SLURM: each node of a job runs `nas-analyzer track --log DIR/...` (srun runs one per node); the logs carry
+SLURM_JOB_ID and the node's name, and `merge_logs` joins a job's logs into one run: each node's meters renamed
+`<host>:<meter>`, the readings merged on one timeline (nodes are taken as NTP-synchronised: SLURM has no clock of its
+own; a node's energy between two of its readings is placed over the merged interval it spans).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..account.tracked_run import TrackedRun, summarise
+from ..errors import MeterUnavailable, UsageError, param
+from ..measure.meters import EnergyMeter
+from ..measure.track import describe, read_log
+from .track import Run, track
+
+
+class NodeMeters:
+    """The actor's body: cumulative joules of a node's meters, read when asked."""
+
+    def __init__(self, factory: Callable[[], dict[str, EnergyMeter]] | None = None) -> None:
+        if factory is None:
+            from ..measure.track_meters import track_meters
+
+            self.meters = track_meters("auto", root=os.getppid())[0]  # the raylet: every Ray worker of this node
+        else:
+            self.meters = factory()
+        self.last = {k: m.snapshot() for k, m in self.meters.items()}
+        self.total = {k: 0.0 for k in self.meters}
+
+    def info(self) -> dict[str, Any]:
+        return {"host": socket.gethostname(), "meters": {k: describe(m) for k, m in self.meters.items()}}
+
+    def now(self) -> float:
+        return time.time()
+
+    def read(self) -> dict[str, float]:
+        for k, m in self.meters.items():
+            snap = m.snapshot()
+            self.total[k] += m.joules_between(self.last[k], snap)
+            self.last[k] = snap
+        return dict(self.total)
+
+
+class RayNodeMeter(EnergyMeter):
+    """A node's meters as one meter of the driver's run: a snapshot is the actor's cumulative joules by meter."""
+
+    min_window_s = 0.0
+
+    def __init__(self, actor: Any, info: dict[str, Any]) -> None:
+        import ray
+
+        self.ray, self.actor = ray, actor
+        metas = list(info["meters"].values())
+        self.source = f"ray node {info['host']}: " + ", ".join(m["source"] for m in metas)
+        estimated = [m for m in metas if m["provenance"] == "estimated"]
+        self.provenance = "estimated" if estimated else "measured"
+        self.method = "; ".join(m["method"] for m in estimated)
+        bands = [m["band"] for m in estimated if m["band"]]
+        self.band = (min(b[0] for b in bands), max(b[1] for b in bands)) if bands else None
+        self.attribution = "; ".join(m["attribution"] for m in metas if m["attribution"])
+        self.last_totals: dict[str, float] = {}
+        self.gpus = sum(k.startswith("gpu") for k in info["meters"])  # the chips this node's meter reads
+
+    def snapshot(self) -> dict[str, float]:
+        self.last_totals = self.ray.get(self.actor.read.remote(), timeout=10)
+        return self.last_totals
+
+    def joules_between(self, a: dict[str, float], b: dict[str, float]) -> float:
+        return sum(self.joules_by_part(a, b).values())
+
+    def joules_by_part(self, a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+        return {k: max(b[k] - a.get(k, 0.0), 0.0) for k in b}
+
+
+def clock_offset(actor: Any, ray: Any, tries: int = 5) -> tuple[float, float]:
+    """(node time - driver time, the round trip) from the shortest of `tries` round trips (Cristian's algorithm)."""
+    best = (0.0, float("inf"))
+    for _ in range(tries):
+        t0 = time.time()
+        t_node = ray.get(actor.now.remote(), timeout=10)
+        t1 = time.time()
+        if t1 - t0 < best[1]:
+            best = (t_node - (t0 + t1) / 2, t1 - t0)
+    return best
+
+
+@contextmanager
+def track_ray(name: str, *, meter_factory: Callable[[], dict[str, EnergyMeter]] | None = None,
+              **options: Any) -> Iterator[Run]:
+    """track() with one meter per alive node of the Ray cluster this process is connected to (ray.init first).
+    `meter_factory` (picklable) builds a node's meters in its actor; tests pass replay meters."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if not ray.is_initialized():
+        raise UsageError(f"{param('ray')}: connect to the Ray cluster first (ray.init)")
+    remote = ray.remote(num_cpus=0)(NodeMeters)
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    actors = [remote.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(meter_factory)
+              for n in nodes]
+    try:
+        infos = ray.get([a.info.remote() for a in actors], timeout=60)
+    except Exception as e:  # noqa: BLE001 - an actor that cannot read its node's meters
+        for a in actors:
+            ray.kill(a)
+        raise MeterUnavailable(f"a Ray node's meters could not be read: {e}") from None
+    meters: dict[str, EnergyMeter] = {}
+    notes = []
+    for i, (a, info, n) in enumerate(zip(actors, infos, nodes)):
+        key = f"node:{info['host']}" if f"node:{info['host']}" not in meters else f"node:{info['host']}#{i}"
+        meters[key] = RayNodeMeter(a, info)
+        offset, rtt = clock_offset(a, ray)
+        notes.append(f"{key} (Ray node {n['NodeID'][:12]}): clock offset {offset * 1e3:+.2f} ms (round trip "
+                     f"{rtt * 1e3:.2f} ms); readings are placed on the driver's clock")
+    try:
+        with track(name, meters=meters, **options) as run:
+            run.log.write({"k": "note", "notes": notes})  # summarise reads them into the run's notes
+            yield run
+    finally:
+        for a in actors:
+            ray.kill(a)
+
+
+def merge_logs(paths: list[Path], job_id: str | None = None) -> TrackedRun:
+    """One run from the per-node logs of a SLURM job (those whose start record has `job_id`, or all when None and
+    they agree): each node's meters as `<host>:<meter>`, readings merged by time, spans kept."""
+    starts, bodies = [], []
+    for p in paths:
+        recs = read_log(p)
+        start = next((r for r in recs if r["k"] == "start"), None)
+        if start is None:
+            continue
+        if job_id is not None and str(start.get("slurm_job_id")) != str(job_id):
+            continue
+        starts.append(start)
+        bodies.append(recs)
+    jobs = {str(s.get("slurm_job_id")) for s in starts}
+    if not starts:
+        raise UsageError(f"{param('search_run')}: no run log" + (f" of SLURM job {job_id}" if job_id else "") + " among "
+                         f"{len(paths)} file(s)")
+    if len(jobs) > 1:
+        raise UsageError(f"{param('search_run')}: the logs are of several SLURM jobs ({', '.join(sorted(jobs))}): name one")
+    merged: list[dict[str, Any]] = []
+    meters: dict[str, Any] = {}
+    ended = True
+    for start, recs in zip(starts, bodies):
+        host = str(start.get("host") or "node")
+        meters.update({f"{host}:{k}": v for k, v in (start.get("meters") or {}).items()})
+        ended &= any(r["k"] == "end" for r in recs)
+        for r in recs:
+            if r["k"] == "r":
+                merged.append(r | {"j": {f"{host}:{k}": v for k, v in r["j"].items()},
+                                   "p": {f"{host}:{k}": v for k, v in (r.get("p") or {}).items()}})
+            elif r["k"] in ("s+", "s-", "err"):
+                merged.append(r | ({"meter": f"{host}:{r['meter']}"} if r["k"] == "err" else {}))
+    merged.sort(key=lambda r: r["t"])
+    first = min(starts, key=lambda s: s["t"])
+    head = first | {"meters": meters, "chips": sum(float(s.get("chips") or 1) for s in starts),
+                    "notes": [f"SLURM job {next(iter(jobs))}: {len(starts)} node log(s) merged by job id "
+                              f"({', '.join(str(s.get('host')) for s in starts)})"]}
+    tail = [{"k": "end", "t": merged[-1]["t"] if merged else first["t"], "exit_status": "merged"}] if ended else []
+    return summarise([head, *merged, *tail], ", ".join(str(p) for p in paths))

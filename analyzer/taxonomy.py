@@ -17,7 +17,9 @@ RUNTIMES = ("eager", "graph", "ort")
 COMPUTE_DTYPES = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
 HALF_DTYPES = frozenset({"fp16", "bf16"})
 TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")  # bf16/fp16: autocast with fp32 master weights
-OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw")  # PyTorch's foreach implementations
+# PyTorch's foreach implementations; rmsprop and adagrad with PyTorch's defaults (no momentum, not centred; no
+# learning-rate decay), rmsprop-momentum as MnasNet, EfficientNet and NAS-Bench-101 trained (momentum 0.9)
+OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw", "rmsprop", "rmsprop-momentum", "adagrad")
 
 # what one evaluation costs: a forward (inference), the prompt's forward or one token's step of a decoder with
 # its KV cache, a whole response (prefill then decode steps), one training step, or an output token of a decoder
@@ -28,12 +30,16 @@ KV_DTYPES = ("auto", "bf16", "fp16", "fp8")
 LENGTH_DISTRIBUTIONS = ("pareto-exp", "fixed")
 
 # batch norms an inference export folded into its convolutions (project/canonical.py): unfolded where PyTorch runs
-# the network ("auto"), or the graph projected as it is ("as-exported")
-BATCH_NORM_POLICIES = ("auto", "as-exported")
+# the network ("auto"), or the graph projected as it is ("as-exported"), or stated by the user: a batch norm after
+# every convolution over feature maps that feeds none ("present": an untrained export that erased them)
+BATCH_NORM_POLICIES = ("auto", "as-exported", "present")
 
 # GPU architecture families, oldest first: kernel efficiency curves and host costs learned on one part of a family
 # carry over to its other parts (profiles/transfer.py)
 GPU_FAMILIES = ("pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell")
+# every family a hardware profile may name: the GPUs', an integrated GPU module's, SoCs' and CPUs' (profiles/families.toml
+# holds each one's defaults for `profiles new`)
+DEVICE_FAMILIES = GPU_FAMILIES + ("jetson", "apple", "phone", "x86", "arm")
 
 # accounting boundaries, chosen once and applied to serving and search alike (account/boundary.py): power at the chip
 # or at the server (the chip plus its share of the host: CPUs, memory, network, fans); embodied carbon of the chip (die

@@ -125,3 +125,73 @@ def test_a_reduce_mean_over_the_spatial_axes_trains_as_global_pooling(tmp_path):
         casts[op] = autocast_activations(prof)
     assert casts["mean"]["pool"] == casts["gap"]["pool"] == (False, [])  # in 16 bits, nothing cast
     assert casts["mean"]["gate"] == casts["gap"]["gate"] == (False, [])
+
+
+def _cells(biased: int, normed: int, bn_after_add: bool, batch: int = 8):
+    """`biased` convolutions with a bias into a Relu (their norms folded), `normed` bias-free ones each into a
+    BatchNormalization and a Relu, all summed; with `bn_after_add` a norm after the sum (one no export can fold)."""
+    rng = np.random.default_rng(0)
+    nodes, inits, outs = [], [], []
+    for i in range(biased + normed):
+        w = f"w{i}"
+        inits.append(init(w, rng.standard_normal((8, 8, 3, 3)).astype(np.float32)))
+        if i < biased:
+            inits.append(init(f"b{i}", rng.standard_normal(8).astype(np.float32)))
+            nodes += [helper.make_node("Conv", ["x", w, f"b{i}"], [f"c{i}"], pads=[1, 1, 1, 1]),
+                      helper.make_node("Relu", [f"c{i}"], [f"o{i}"])]
+        else:
+            names = [f"{k}{i}" for k in "stmv"]
+            inits += [init(k, np.full(8, 1.0, np.float32)) for k in names]
+            nodes += [helper.make_node("Conv", ["x", w], [f"c{i}"], pads=[1, 1, 1, 1]),
+                      helper.make_node("BatchNormalization", [f"c{i}", *names], [f"n{i}"]),
+                      helper.make_node("Relu", [f"n{i}"], [f"o{i}"])]
+        outs.append(f"o{i}")
+    acc = outs[0]
+    for i, o in enumerate(outs[1:]):
+        nodes.append(helper.make_node("Add", [acc, o], [f"sum{i}"]))
+        acc = f"sum{i}"
+    if bn_after_add:
+        inits += [init(k, np.full(8, 1.0, np.float32)) for k in ("as", "at", "am", "av")]
+        nodes.append(helper.make_node("BatchNormalization", [acc, "as", "at", "am", "av"], ["y"]))
+    else:
+        nodes.append(helper.make_node("Relu", [acc], ["y"]))
+    return model(nodes, [vi("x", [batch, 8, 16, 16])], [vi("y", None)], inits)
+
+
+def test_batch_norms_folded_in_part_are_restored_where_they_were_folded(tmp_path):
+    """NAS-Bench-201's export keeps the norm after an add and folds the others: those are restored."""
+    prof = profile_model(_cells(3, 0, True), tmp_path, "part.onnx", per_op=True)
+    convs = [i for i, n in enumerate(prof.per_op) if n.op_type == "Conv"]
+    assert folded_batch_norms(prof.per_op) == convs
+    run, notes = as_run(prof, "eager")
+    assert [n.op_type for n in run.per_op].count("BatchNormalization") == 4 and "beside batch norms the export kept" in notes[0]
+    assert as_run(prof, "ort") == (prof, [])  # ONNX Runtime folds them itself
+    # the same network exported with every norm kept projects alike once restored
+    kept = profile_model(_cells(0, 3, True), tmp_path, "kept.onnx", per_op=True)
+    assert _energy(prof, "eager", "fp32") == pytest.approx(_energy(kept, "eager", "fp32"), rel=0.02)
+
+
+def test_a_few_biased_convolutions_beside_normed_ones_keep_their_bias(tmp_path):
+    prof = profile_model(_cells(1, 3, False), tmp_path, "head.onnx", per_op=True)
+    assert folded_batch_norms(prof.per_op) == [] and as_run(prof, "eager")[1] == []
+
+
+def test_norms_an_untrained_export_erased_are_said_and_can_be_stated(tmp_path):
+    """A fresh norm folds into a zero bias, which the dynamo exporter's optimizer drops: bias-free convolutions and
+    no normalisation. The projection says so; batch_norm 'present' states the norms."""
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["c0"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c0"], ["r0"]),
+             helper.make_node("Conv", ["r0", "w1"], ["c1"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c1"], ["y"])]
+    inits = [init(f"w{i}", rng.standard_normal((8, 8, 3, 3)).astype(np.float32)) for i in range(2)]
+    prof = profile_model(model(nodes, [vi("x", [8, 8, 16, 16])], [vi("y", None)], inits), tmp_path, "erased.onnx", per_op=True)
+    run, notes = as_run(prof, "eager")
+    assert [n.op_type for n in run.per_op] == [n.op_type for n in prof.per_op]
+    assert len(notes) == 1 and "2 convolutions over feature maps carry no bias" in notes[0] and "'present'" in notes[0]
+    stated, said = as_run(prof, "eager", "present")
+    assert [n.op_type for n in stated.per_op] == ["Conv", "BatchNormalization", "Relu", "Conv", "BatchNormalization", "Relu"]
+    assert "'present'" in said[0]
+    bn = next(n for n in stated.per_op if n.op_type == "BatchNormalization")
+    assert bn.flops == 2 * 8 * 8 * 16 * 16  # inference form: a scale and a shift per element
+    conv = next(n for n in stated.per_op if n.op_type == "Conv")
+    assert conv.flops == prof.per_op[0].flops  # no bias to take out
+    assert _energy(prof, "eager", "fp32", batch_norm="present") > _energy(prof, "eager", "fp32")

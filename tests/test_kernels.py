@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from onnx import helper
 
 from analyzer import profile_onnx
+from analyzer.project import project
 from analyzer.project.kernels import plan_kernels
 from onnx_builders import init, model, vi
 
@@ -106,7 +107,7 @@ def test_separate_elementwise_ops_are_not_fused(tmp_path):
     nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Add", ["r", "x"], ["y"])]
     prof = _prof(tmp_path, nodes, [vi("x", [4, 1024])])
     plan = plan_kernels(prof, "eager", "fp32", gpu=True)
-    assert len(plan.kernels) == 1  # read twice: recomposed; documented imprecision (a residual is separate)
+    assert [k.op_type for k in plan.kernels] == ["Relu", "Add"]  # plain arithmetic: launched as written
     se = [helper.make_node("GlobalAveragePool", ["x"], ["p"]), helper.make_node("Sigmoid", ["p"], ["s"]),
           helper.make_node("Mul", ["x", "s"], ["y"])]  # squeeze-excite gate: x * sigmoid(pool(x)) is 3 kernels
     prof = _prof(tmp_path, se, [vi("x", [2, 8, 16, 16])], name="se.onnx")
@@ -193,3 +194,43 @@ def test_ort_runs_slices_that_cut_a_tensor_whole_as_one_split(tmp_path):
     assert not any(k.op_type in ("Slice", "Split") for k in plan_kernels(whole, "eager", "fp32", gpu=True).kernels)  # views
     part = _slices_model(tmp_path, [(0, 1), (1, 2)], "part.onnx")  # two of three pieces: ORT's fusion does not apply
     assert [k.op_type for k in plan_kernels(part, "ort", "fp32", gpu=True).kernels].count("Slice") == 2
+
+
+def test_plain_arithmetic_is_launched_as_written(tmp_path):
+    """NAS-Bench-201's `none` edge (x * 0) added to a skip edge (x): the network's own arithmetic, two kernels in
+    eager PyTorch, a CUDA graph and ONNX Runtime alike; SiLU written out (x * sigmoid(x)) stays one kernel."""
+    zero = [helper.make_node("Mul", ["x", "zero"], ["z"]), helper.make_node("Add", ["x", "z"], ["y"])]
+    prof = _prof(tmp_path, zero, [vi("x", [8, 16, 32, 32])], [init("zero", np.array(0.0, np.float32))])
+    for runtime in ("eager", "graph", "ort"):
+        assert [k.op_type for k in plan_kernels(prof, runtime, "fp32", gpu=True).kernels] == ["Mul", "Add"], runtime
+    silu = [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["y"])]
+    prof = _prof(tmp_path, silu, [vi("x", [8, 16, 32, 32])], name="silu.onnx")
+    assert len(plan_kernels(prof, "eager", "fp32", gpu=True).kernels) == 1
+
+
+@pytest.mark.parametrize("channels, stride, eligible", [(64, 1, True), (64, 2, False), (16, 1, False)])
+def test_winograd_where_cudnn_picks_it(tmp_path, channels, stride, eligible):
+    """A 3x3 stride-1 convolution with enough channels, on the FP32 FMA units, is cuDNN's Winograd F(2x2,3x3): 16
+    multiplies per 2x2 output tile for the direct convolution's 36 (Lavin & Gray 2016); tensor-core paths stay direct."""
+    from analyzer.profiles import load_profiles, projection_defaults
+    from analyzer.project import kernel_times, resolve_params
+
+    w = init("w", np.ones((channels, channels, 3, 3), np.float32))
+    conv = [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1], strides=[stride, stride])]
+    prof = _prof(tmp_path, conv, [vi("x", [8, channels, 32, 32])], [w])
+    plan = plan_kernels(prof, "eager", "fp32", gpu=True)
+    main = next(k for k in plan.kernels if k.kclass == "conv")
+    assert main.flops == prof.per_op[0].flops and main.winograd == eligible
+    assert not any(k.winograd for k in plan_kernels(prof, "eager", "fp32", gpu=False).kernels)  # no cuDNN
+    ps, d = load_profiles(), projection_defaults()
+    t4, a100 = ps.get("hardware", "t4"), ps.get("hardware", "a100-80gb")
+    for hw, dtype, used in ((t4, "fp32", eligible), (t4, "fp16", False), (a100, "fp32", False)):  # a100 fp32: TF32
+        params = resolve_params(hw, dtype, "eager", d)
+        t = next(x for x in kernel_times(plan, params) if x.kernel.kclass == "conv")
+        c = params.classes["conv"]
+        direct = (main.flops + 2 * c.kdepth * main.outputs) / c.rate_flops_per_s * (1 + c.fill / main.outputs)
+        wino = (main.flops * 16 / 36 + 2 * c.kdepth * main.outputs) / c.rate_flops_per_s * (1 + c.fill / main.outputs)
+        assert t.compute_s == pytest.approx(wino if used else direct), (hw.name, dtype)
+        p = project(prof, hw, params, "eager", dtype, per_kernel=True)
+        assert any("Winograd" in n for n in p.notes) == used, (hw.name, dtype)
+        assert any(r["kernel"] == "Conv:winograd" for r in p.per_kernel) == used

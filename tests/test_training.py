@@ -300,3 +300,28 @@ def test_tpu_training_rates_held_out_of_the_one_row_fit(shipped):
         hw = ps.get("hardware", hw_name)
         st = project_training(prof, resolve_params(hw, "bf16", "graph", d), "bf16", "sgd-momentum", False, compiled=True)
         assert abs(256 / st.step_s / published - 1) <= tolerance, (hw_name, 256 / st.step_s)
+
+
+@pytest.mark.parametrize("optimizer, passes, bytes_per_param, flops_per_param", [
+    # torch/optim/rmsprop.py _multi_tensor_rmsprop: mul_, addcmul_, sqrt, add_, addcdiv_ over v, g, p
+    ("rmsprop", 5, 8 + 12 + 8 + 8 + 16, 1 + 3 + 1 + 1 + 3),
+    # with momentum: the last pass becomes mul_(buf), addcdiv_(buf, g, avg), add_(p, buf)
+    ("rmsprop-momentum", 7, 8 + 12 + 8 + 8 + 8 + 16 + 12, 1 + 3 + 1 + 1 + 1 + 3 + 2),
+    # torch/optim/adagrad.py _multi_tensor_adagrad: addcmul_, sqrt, add_, mul, addcdiv_
+    ("adagrad", 5, 12 + 8 + 8 + 8 + 16, 2 + 1 + 1 + 1 + 2)])
+def test_rmsprop_and_adagrad_from_their_update_rules(mlp, optimizer, passes, bytes_per_param, flops_per_param):
+    plan, n_fwd, n_bwd, n_opt, _ = training_plan(mlp, "fp32", optimizer, gpu=True, bytes_scale=1.0)
+    opt = plan.kernels[n_fwd + n_bwd:]
+    assert n_opt == passes and all(k.op_type.startswith(f"{optimizer}:pass") for k in opt)
+    assert sum(k.bytes for k in opt) == pytest.approx(bytes_per_param * mlp.params)
+    assert sum(k.flops for k in opt) == pytest.approx(flops_per_param * mlp.params)
+    # in bf16 autocast the optimizer's state stays fp32: the same bytes after the projection's 16-bit scaling
+    half = training_plan(mlp, "bf16", optimizer, gpu=True, bytes_scale=0.5)[0].kernels[-passes:]
+    assert sum(k.bytes for k in half) * 0.5 == pytest.approx(bytes_per_param * mlp.params)
+
+
+def test_rmsprop_costs_between_sgd_momentum_and_adam(mlp):
+    hw = load_profiles().get("hardware", "h100-sxm-calibrated")
+    p = resolve_params(hw, "fp32", "eager", projection_defaults())
+    e = {o: project_training(mlp, p, "fp32", o, True).energy_j_per_sample for o in ("sgd-momentum", "rmsprop", "adam")}
+    assert e["sgd-momentum"] < e["rmsprop"] < e["adam"]

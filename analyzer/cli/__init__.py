@@ -16,7 +16,7 @@ COMMAND_MODULES = {
     "profile": "profile_cmd",
     "project": "project", "calibrate": "calibrate_cmd",
     "measure": "measure",
-    "footprint": "carbon", "fourm": "carbon", "profiles": "carbon",
+    "footprint": "carbon", "fourm": "carbon", "profiles": "profiles_cmd",
     "amortize": "decide", "strategies": "decide", "rank": "decide",
     "analyze": "analyze", "report": "analyze",
     "history": "store", "export": "store", "import-codecarbon": "store",
@@ -24,7 +24,7 @@ COMMAND_MODULES = {
     "plan-search": "plan",
     "track": "track",
 }
-HELP_ORDER = ("profile_cmd", "project", "calibrate_cmd", "measure", "carbon", "decide", "analyze", "population", "plan", "track", "store")
+HELP_ORDER = ("profile_cmd", "project", "calibrate_cmd", "measure", "profiles_cmd", "carbon", "decide", "analyze", "population", "plan", "track", "store")
 
 
 def register(command: str | None = None) -> Any:

@@ -1,7 +1,5 @@
-"""Commands for profiles, run footprints and the 4Ms. Parsing and rendering only."""
+"""Commands for run footprints and the 4Ms. Parsing and rendering only."""
 
-from dataclasses import asdict
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -10,46 +8,6 @@ import typer
 from ..errors import UsageError
 from ..units import HOURS_PER_DAY
 from .base import EmbodiedBoundaryOpt, FormatOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, app, command, console, load, print_json
-
-profiles_app = typer.Typer(help="List and show hardware, datacenter, region and search profiles.", no_args_is_help=True)
-app.add_typer(profiles_app, name="profiles")
-
-
-class Kind(str, Enum):
-    hardware = "hardware"
-    datacenter = "datacenter"
-    region = "region"
-    nas = "nas"
-
-
-@profiles_app.command("list")
-@command
-def profiles_list(kind: Annotated[Optional[Kind], typer.Argument(help="hardware, datacenter, region or nas (search presets); all if omitted.")] = None,
-                  profiles: ProfilesOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
-    """List the available profiles with a one-line summary."""
-    ps = load(profiles)
-    if fmt is OutFormat.json:
-        kinds = [kind.value] if kind else ["hardware", "datacenter", "region", "nas"]
-        print_json({k: sorted(getattr(ps, k)) for k in kinds})
-    else:
-        from ..report.carbon_text import render_profile_list
-
-        render_profile_list(ps.listing(kind.value if kind else None), console())
-
-
-@profiles_app.command("show")
-@command
-def profiles_show(name: Annotated[str, typer.Argument(help="Profile name or alias (any kind); a region may be NAME@YEAR.")],
-                  profiles: ProfilesOpt = None, fmt: FormatOpt = OutFormat.table) -> None:
-    """Show every value of one profile with its source, year and kind."""
-    ps = load(profiles)
-    found = asdict(ps.find(name.partition("@")[0]))
-    if fmt is OutFormat.json:
-        print_json(found)
-    else:
-        from ..report.carbon_text import render_profile_show
-
-        render_profile_show(found, console())
 
 
 @app.command()

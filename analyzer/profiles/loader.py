@@ -143,8 +143,13 @@ def load_profiles(extra_dirs: tuple[Path, ...] = ()) -> ProfileSet:
         if not any((Path(d) / k).is_dir() for k in PARSERS):
             raise UsageError(f"{param('profiles')} {d}: holds none of the folders {', '.join(PARSERS)}")
         _load_dir(Path(d), out)
-    # a GPU never measured learns from a measured one (profiles/transfer.py); a user's own calibrated profile,
-    # loaded from an extra folder, becomes a donor like the shipped ones
+    # a part never measured takes its family's precision-path values (profiles/families.toml), then learns the rest
+    # from a measured GPU (profiles/transfer.py); a user's own calibrated profile, loaded from an extra folder,
+    # becomes a donor like the shipped ones
+    from .families import families, with_family
+
+    fams = families()
+    out["hardware"] = {n: with_family(hw, fams.get(hw.family)) for n, hw in out["hardware"].items()}
     gpu = projection_defaults()["gpu"]
     out["hardware"] = with_transfers(out["hardware"], gpu["energy_log_sigma_transfer_step"].value,
                                      gpu["memory_efficiency_layout"].value)

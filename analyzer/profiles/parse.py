@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
-from ..taxonomy import COMPUTE_DTYPES, FILL_CLASSES, GPU_FAMILIES, HOST_FAMILIES, KERNEL_CLASSES, POWER_BOUNDARIES
+from ..taxonomy import COMPUTE_DTYPES, DEVICE_FAMILIES, FILL_CLASSES, HOST_FAMILIES, KERNEL_CLASSES, POWER_BOUNDARIES
 from .schema import KINDS, DatacenterProfile, HardwareProfile, NasPreset, RegionProfile, RegionYear, Sourced
 
 # ---- validation ---------------------------------------------------------------------------------------
@@ -31,6 +31,7 @@ _HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "
 # training-step parameters (analyzer/project/training.py) -> valid range
 TRAINING_KEYS: dict[str, tuple[float, float]] = {"autograd_host_s": (0.0, 1e-2), "backward_slowdown": (0.1, 20.0)}
 # projection parameter -> valid range (see analyzer/project/__init__.py for what each means)
+SIMT_CLASSES = ("conv", "conv1x1", "gemm", "attention")  # the tensor classes (taxonomy.TENSOR_CLASSES), in order
 _KCLASSES = tuple(c for c in KERNEL_CLASSES if c != "aux")  # "aux" kernels have a floor and nothing else
 PROJECTION_KEYS: dict[str, tuple[float, float]] = {
     **{f"efficiency_{c}": (1e-4, 1.5) for c in _KCLASSES},  # of the peak of the unit the class runs on
@@ -46,6 +47,9 @@ PROJECTION_KEYS: dict[str, tuple[float, float]] = {
 OPTIONAL_PROJECTION_KEYS: dict[str, tuple[float, float]] = {
     "static_power_w": (0.0, 1e5), "active_power_w": (0.0, 1e5), "energy_per_byte_pj": (0.0, 1e5),
     "flop_energy_scale": (0.0, 100.0),
+    # a tensor class on the FP32 FMA units (no tensor core for its dtype), where its family states it (profiles/
+    # families.toml); else efficiency_<class>
+    **{f"efficiency_simt_{c}": (1e-4, 1.0) for c in SIMT_CLASSES},
 }
 # category defaults only: the error model of uncalibrated projections (log space)
 DEFAULT_ONLY_KEYS: dict[str, tuple[float, float]] = {
@@ -161,7 +165,7 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
     if not isinstance(transferable, bool):
         raise fail(file, "transfer", "must be true or false (false: never transfer a measured part's parameters to it)")
     return HardwareProfile(
-        family=_text(file, data, "family", required=False, choices=GPU_FAMILIES), transferable=transferable,
+        family=_text(file, data, "family", required=False, choices=DEVICE_FAMILIES), transferable=transferable,
         avg_power_boundary=_text(file, data, "avg_power_boundary", required=False, choices=POWER_BOUNDARIES) or "chip",
         projection=projection, calibration=calibration, training=training,
         name=_text(file, data, "name"), title=_text(file, data, "title"),

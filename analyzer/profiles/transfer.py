@@ -176,7 +176,9 @@ def transfer_note(hw: HardwareProfile) -> str:
     """What a projection on a transferred profile says about where its numbers came from."""
     t = hw.transfer
     same = t["steps"] == 1
+    own = sorted(k for k, s in hw.projection.items() if s.kind != "transferred" and "family default" in s.source)
+    fam = f" except {', '.join(own)}, its own family's (profiles/families.toml)" if own else ""
     return (f"{hw.name} was never measured: kernel efficiency curves, host costs{' and energy per FLOP and byte' if same else ''} "
-            f"transferred from {t['from']} ({'same family, ' + t['family'] if same else 'another family'}); bandwidth, peaks, "
+            f"transferred from {t['from']} ({'same family, ' + t['family'] if same else 'another family'}){fam}; bandwidth, peaks, "
             f"SMs and power limit from its datasheet; the band adds a log-error of {t['sigma_step']:g} per step away "
             f"({t['steps']}). `nas-analyzer calibrate` on up to 5 measured models replaces the transfer with measurement")

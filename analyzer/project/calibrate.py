@@ -33,7 +33,7 @@ from .kernels import Kernel, KernelPlan, plan_kernels
 from ..profiles import PROJECTION_KEYS, HardwareProfile, Sourced
 from ..taxonomy import FILL_CLASSES, HOST_FAMILIES
 from .params import resolve_params
-from .roofline import KernelArrays, kernel_arrays_times, schedule_arrays
+from .roofline import KernelArrays, executed_flops, kernel_arrays_times, schedule_arrays
 from ..records import ModelProfile
 
 STARTS = 6
@@ -277,7 +277,7 @@ def _fit_power(observations, idx, timelines, arrays) -> dict[str, float]:
         a = arrays[i]
         spare = max(params.busy_power_w - params.static_power_w - params.active_power_w, 1e-12)
         per_flop_s = np.array([params.energy_per_flop_j.get(params.classes[c].unit, 0.0) / spare for c in KERNEL_CLASSES])[a.cls]
-        f = float(np.sum(per_flop_s * a.flops))  # seconds of FLOPs at the unit's measured GEMM rate
+        f = float(np.sum(per_flop_s * executed_flops(a, params)))  # seconds of FLOPs at the unit's measured GEMM rate
         byts = float(np.sum(a.bytes)) * params.bytes_scale
         e = observations[i].energy_j_per_item * observations[i].batch
         rows.append(np.array([tl.latency_s - f, tl.busy_s - f, byts]) / e)

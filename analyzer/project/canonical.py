@@ -12,6 +12,18 @@ maps carry biases, was folded (networks since ResNet put a batch norm after ever
 no bias). A convolution whose output is 1 x 1 spatially (squeeze-and-excitation, a classifier written as a
 convolution) keeps its bias: those never had a norm. A network that truly has no normalisation (VGG, AlexNet)
 looks the same, so the rule is a default, said in a note, and `batch_norm="as-exported"` turns it off.
+
+Folded in part: an export can keep the norms it cannot fold (one after an Add, where no convolution precedes
+it) and fold all the others. Where batch norms remain, the convolutions over feature maps that carry a bias and
+feed no norm are folded ones when they outnumber the convolutions that feed a norm (NAS-Bench-201: 96 folded,
+one kept after an add); a network with a few biased convolutions beside many normed ones (a detection head)
+keeps them as they are.
+
+Erased: an untrained network (NAS candidates are often profiled before training) exported by the dynamo exporter
+loses its norms outright: a fresh norm (scale 1, shift 0, mean 0, variance 1) folds into a zero bias, which the
+optimizer drops. Such a graph has bias-free convolutions over feature maps and no normalisation: the projection
+says so in a note and keeps the graph as it is unless told (`batch_norm="present"`: a batch norm after every
+convolution over feature maps that feeds none).
 """
 
 from __future__ import annotations
@@ -29,18 +41,47 @@ _CONV = frozenset({"conv", "depthwise_conv", "grouped_conv"})
 BN_PARAMETERS = 4  # scale, shift, running mean, running variance: one of each per channel
 
 
-def _feature_conv_with_bias(n: NodeProfile) -> bool:
+def _feature_conv(n: NodeProfile) -> bool:
     out = n.output_shapes[0] if n.output_shapes else []
     spatial = numel(out[2:]) if len(out) > 2 else 0
-    return n.op_class in _CONV and len(n.inputs) > 2 and bool(n.inputs[2]) and spatial > 1
+    return n.op_class in _CONV and spatial > 1
 
 
-def folded_batch_norms(nodes: list[NodeProfile]) -> list[int]:
-    """Indices of the convolutions whose batch norm an export folded (see the module docstring); [] when the
-    graph has a normalisation layer, or no such convolution."""
-    if any(n.op_type.split("::")[-1] in _NORMALISATION for n in nodes):
-        return []
-    return [i for i, n in enumerate(nodes) if _feature_conv_with_bias(n)]
+def _has_bias(n: NodeProfile) -> bool:
+    return len(n.inputs) > 2 and bool(n.inputs[2])
+
+
+def _feature_conv_with_bias(n: NodeProfile) -> bool:
+    return _feature_conv(n) and _has_bias(n)
+
+
+def _feeds_batch_norm(nodes: list[NodeProfile]) -> set[int]:
+    """Indices of the nodes whose first output some BatchNormalization reads."""
+    normed = {n.inputs[0] for n in nodes if n.op_type.split("::")[-1] == "BatchNormalization" and n.inputs}
+    return {i for i, n in enumerate(nodes) if n.outputs and n.outputs[0] in normed}
+
+
+def folded_batch_norms(nodes: list[NodeProfile], policy: str = "auto") -> list[int]:
+    """Indices of the convolutions whose batch norm an export folded (or, `policy` "present", erased: every
+    convolution over feature maps that feeds no norm); see the module docstring."""
+    fed = _feeds_batch_norm(nodes)
+    if policy == "present":
+        return [i for i, n in enumerate(nodes) if _feature_conv(n) and i not in fed]
+    ops = {n.op_type.split("::")[-1] for n in nodes}
+    biased = [i for i, n in enumerate(nodes) if _feature_conv_with_bias(n) and i not in fed]
+    if not ops & _NORMALISATION:
+        return biased
+    if ops & _NORMALISATION == {"BatchNormalization"} and len(biased) > sum(1 for i in fed if _feature_conv(nodes[i])):
+        return biased  # folded in part: the norms an export could not fold remain
+    return []
+
+
+def erased_batch_norms(nodes: list[NodeProfile]) -> int:
+    """Bias-free convolutions over feature maps in a graph with no normalisation at all: the count of norms an
+    untrained export may have erased (module docstring); 0 where the graph has a norm or a biased convolution."""
+    if any(n.op_type.split("::")[-1] in _NORMALISATION for n in nodes) or any(_feature_conv_with_bias(n) for n in nodes):
+        return 0
+    return sum(1 for n in nodes if _feature_conv(n) and not _has_bias(n))
 
 
 def _unfold(conv: NodeProfile) -> tuple[NodeProfile, NodeProfile]:
@@ -50,9 +91,10 @@ def _unfold(conv: NodeProfile) -> tuple[NodeProfile, NodeProfile]:
     params = FP32_BYTES * channels
     y = conv.outputs[0]
     hidden = f"{y}__before_batch_norm"
-    bias_flops = elems  # the convolution handler's one add per output for its bias
-    bare = replace(conv, flops=max(conv.flops - bias_flops, 0), bytes=max(conv.bytes - params, 0),
-                   weight_bytes=max(conv.weight_bytes - params, 0), inputs=list(conv.inputs[:2]),
+    bias_flops = elems if _has_bias(conv) else 0  # the convolution handler's one add per output for its bias
+    params_removed = params if _has_bias(conv) else 0
+    bare = replace(conv, flops=max(conv.flops - bias_flops, 0), bytes=max(conv.bytes - params_removed, 0),
+                   weight_bytes=max(conv.weight_bytes - params_removed, 0), inputs=list(conv.inputs[:2]),
                    input_shapes=list(conv.input_shapes[:2]), initializer_inputs=list(conv.initializer_inputs[:2]),
                    input_dtypes=list(conv.input_dtypes[:2]), outputs=[hidden])
     names = [f"{conv.name}__bn_{p}" for p in ("scale", "shift", "mean", "var")]
@@ -65,16 +107,34 @@ def _unfold(conv: NodeProfile) -> tuple[NodeProfile, NodeProfile]:
 
 def as_run(profile: ModelProfile, runtime: str, batch_norm: str = "auto") -> tuple[ModelProfile, list[str]]:
     """The profile as `runtime` runs the network (full-batch shapes, and for PyTorch the folded batch norms
-    unfolded), with a note of what was changed. `runtime` "train" is a training step (PyTorch)."""
+    unfolded; with `batch_norm` "present", for every runtime, a norm after each convolution over feature maps
+    that feeds none), with a note of what was changed or could not be told."""
     nodes = at_full_batch(profile.per_op or [], profile.shape_scale)
-    folded = folded_batch_norms(nodes) if batch_norm == "auto" and runtime in ("eager", "graph", "train") else []
+    pytorch = runtime in ("eager", "graph", "train")
+    policy = batch_norm if batch_norm == "present" or (batch_norm == "auto" and pytorch) else ""
+    folded = folded_batch_norms(nodes, policy) if policy else []
     if not folded:
-        return replace(profile, per_op=nodes, shape_scale=1) if profile.shape_scale != 1 else profile, []
+        notes = []
+        erased = erased_batch_norms(nodes) if batch_norm == "auto" and pytorch else 0
+        if erased:
+            notes.append(f"{erased} convolutions over feature maps carry no bias and the graph has no normalisation layer: "
+                         "an untrained network exported by the dynamo exporter loses its batch norms (each folds into a zero "
+                         "bias that the optimizer drops); projected as exported: if it has batch norms, batch_norm 'present' "
+                         "states them")
+        return (replace(profile, per_op=nodes, shape_scale=1) if profile.shape_scale != 1 else profile), notes
     out: list[NodeProfile] = []
     at = set(folded)
     for i, n in enumerate(nodes):
         out.extend(_unfold(n) if i in at else (n,))
-    note = (f"no normalisation layer in the graph and {len(folded)} convolutions over feature maps carry a bias: an "
-            f"inference export folded their batch norms, which PyTorch runs ({'training' if runtime == 'train' else runtime}); "
-            "projected with them unfolded (batch_norm 'as-exported' projects the graph as it is)")
+    run = "training" if runtime == "train" else runtime
+    if policy == "present":
+        note = f"batch_norm 'present': a batch norm after each of {len(folded)} convolutions over feature maps that fed none"
+    elif any(n.op_type.split("::")[-1] in _NORMALISATION for n in nodes):
+        note = (f"{len(folded)} convolutions over feature maps carry a bias and feed no norm, beside batch norms the export "
+                f"kept: an inference export folded theirs, which PyTorch runs ({run}); projected with them unfolded "
+                "(batch_norm 'as-exported' projects the graph as it is)")
+    else:
+        note = (f"no normalisation layer in the graph and {len(folded)} convolutions over feature maps carry a bias: an "
+                f"inference export folded their batch norms, which PyTorch runs ({run}); "
+                "projected with them unfolded (batch_norm 'as-exported' projects the graph as it is)")
     return replace(profile, per_op=out, shape_scale=1), [note]

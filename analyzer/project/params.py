@@ -110,7 +110,15 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
     # kdepth is stated in MACs at the chip's 16-bit tensor rate: a tile's load/store time is about fixed, so
     # on a slower unit (TF32, FP32 FMA) it is worth proportionally fewer MACs
     ref = max((hw.peak_tflops[d].value for d in ("fp16", "bf16") if d in hw.peak_tflops), default=None)
-    classes = {c: ClassRate(hw.peak_tflops[units[c]].value * 1e12 * p(f"efficiency_{c}"), bw * p(f"memory_efficiency_{c}"),
+    def eff(c: str) -> float:
+        """A tensor class on the FP32 FMA units takes its family's value for that path where the profile has one
+        (profiles/families.toml: Turing's FP32 convolutions are not an H100's TF32 tensor-core ones)."""
+        simt = f"efficiency_simt_{c}"
+        if units[c] in ("fp32", "fp64") and c in TENSOR_CLASSES and (simt in ov or simt in hw.projection):
+            return p(simt)
+        return p(f"efficiency_{c}")
+
+    classes = {c: ClassRate(hw.peak_tflops[units[c]].value * 1e12 * eff(c), bw * p(f"memory_efficiency_{c}"),
                             p(f"t0_{c}_s"), units[c], p(f"fill_{c}") if c in FILL_CLASSES else 0.0,
                             p(f"kdepth_{c}") * (hw.peak_tflops[units[c]].value / ref if ref else 1.0) if c in FILL_CLASSES else 0.0)
                for c in units}

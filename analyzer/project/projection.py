@@ -18,7 +18,7 @@ from ..taxonomy import TENSOR_CLASSES
 from .canonical import as_run
 from .kernels import plan_kernels
 from .params import Params
-from .roofline import kernel_times, schedule, streams_weights
+from .roofline import kernel_times, runs_winograd, schedule, streams_weights
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,9 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
     e_item = tl.energy_j / batch
     notes = list(profile.notes) + unfolded + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
+    if tl.power_limited:
+        notes.append(power_note(tl, hw.name))
+    notes += winograd_note(plan.kernels, params)
     gemm_time = sum(t.time_s for t in times if t.kernel.kclass in TENSOR_CLASSES and t.bound == "compute")
     potential = (profile.weight_sparsity or 0.0) * gemm_time / latency
     if potential > 0:
@@ -110,7 +113,8 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     sigma = math.hypot(sigma_model, sigma_shared)
     rows = None
     if per_kernel:
-        rows = [{"op": t.kernel.op, "kernel": t.kernel.op_type, "class": t.kernel.kclass, "unit": params.classes[t.kernel.kclass].unit,
+        wino = runs_winograd(params)
+        rows = [{"op": t.kernel.op, "kernel": t.kernel.op_type + (":winograd" if wino and t.kernel.winograd else ""), "class": t.kernel.kclass, "unit": params.classes[t.kernel.kclass].unit,
                  "dtype": dtype, "flops": t.kernel.flops, "bytes": t.kernel.bytes * params.bytes_scale, "time_s": t.time_s,
                  "bound": t.bound, "energy_j": t.energy_j + (params.static_power_w + params.active_power_w) * t.time_s}
                 for t in times]
@@ -121,6 +125,20 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
         inputs=inputs, notes=notes, kernels=len(plan.kernels), host_ops=plan.ops,
         energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared,
         per_kernel=rows)
+
+
+def winograd_note(kernels, params: Params) -> list[str]:
+    from .roofline import runs_winograd
+
+    n = sum(1 for k in kernels if k.winograd) if runs_winograd(params) else 0
+    return [f"{n} 3x3 stride-1 convolutions on the FP32 FMA units projected as cuDNN's Winograd F(2x2,3x3): 16 multiplies "
+            "per 2x2 output tile where the direct convolution does 36 (Lavin & Gray, CVPR 2016)"] if n else []
+
+
+def power_note(tl, name: str) -> str:
+    """What a projection says when the board's power limit binds (roofline.power_limited)."""
+    return (f"power-limited: at full clocks {name} would draw more than its {tl.power_cap_w:g} W limit; its clocks drop and "
+            f"the work takes longer, at {tl.power_w:.0f} W (latency = energy / limit)")
 
 
 def saving_band(baseline: Any, candidate: Any) -> dict[str, float]:

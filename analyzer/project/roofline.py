@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..taxonomy import HOST_FAMILIES, KERNEL_CLASSES
-from .kernels import Kernel, KernelPlan
+from .kernels import WINOGRAD_MULTIPLY_RATIO, Kernel, KernelPlan
 from .params import Params
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class KernelArrays:
         self.host = np.array([HOST_FAMILIES.index(k.host) if k.host else -1 for k in ks], dtype=int)
         self.outputs = np.array([k.outputs for k in ks], dtype=float)
         self.grid_threads = np.array([k.grid_threads for k in ks], dtype=float)  # 0: sized to the work
+        self.winograd = np.array([k.winograd for k in ks], dtype=bool)
         self.weight_bytes = plan.weight_bytes
 
     @classmethod
@@ -48,6 +49,7 @@ class KernelArrays:
         a.kernels = ()
         a.cls, a.flops, a.bytes, a.weights, a.host, a.outputs = kclass, flops, nbytes, weights, host, outputs
         a.grid_threads = np.zeros_like(flops)
+        a.winograd = np.zeros(flops.shape, dtype=bool)
         a.weight_bytes = weight_bytes
         return a
 
@@ -62,9 +64,10 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
     fill = np.array([c.fill for c in cl])[a.cls]
     kdepth = np.array([c.kdepth for c in cl])[a.cls]
     out = np.maximum(a.outputs, 1.0)
+    flops = executed_flops(a, params)
     # a kernel with fewer output tiles than the chip has units runs on part of it (rate x out / (out + fill));
     # each output's reduction of depth K costs K + kdepth steps (tile prologue and epilogue)
-    compute = np.where(a.flops > 0, (a.flops + 2.0 * kdepth * out) / rate * (1.0 + fill / out), 0.0)
+    compute = np.where(flops > 0, (flops + 2.0 * kdepth * out) / rate * (1.0 + fill / out), 0.0)
     if params.supports_2_4 and nm_sparsity > 0:  # only the 2:4-structured share of the weights speeds up
         compute = np.where(a.weights, compute / params.sparse_2_4_speedup ** nm_sparsity, compute)
     nbytes = a.bytes * params.bytes_scale
@@ -78,8 +81,20 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
         share = np.where(a.grid_threads > 0, np.minimum(a.grid_threads / params.resident_threads, 1.0), 1.0)
         compute, memory = compute / share, memory / share
     t = t0 + np.maximum(compute, memory)
-    energy = eps * a.flops + params.energy_per_byte_j * nbytes
+    energy = eps * flops + params.energy_per_byte_j * nbytes
     return t, compute, memory, energy
+
+
+def executed_flops(a: KernelArrays, params: Params) -> np.ndarray:
+    """The FLOPs each kernel executes: as counted, except cuDNN's Winograd F(2x2, 3x3) where the convolution runs
+    on the FP32 FMA units (16 multiplies for the direct convolution's 36)."""
+    return np.where(a.winograd, a.flops * WINOGRAD_MULTIPLY_RATIO, a.flops) if runs_winograd(params) else a.flops
+
+
+def runs_winograd(params: Params) -> bool:
+    """Convolutions on the FP32 FMA units of a GPU (no tensor core for the dtype): where cuDNN picks Winograd for
+    the 3 x 3 stride-1 ones (Kernel.winograd; analyzer/project/kernels: WINOGRAD_MULTIPLY_RATIO and its reference)."""
+    return params.async_device and params.classes["conv"].unit == "fp32"
 
 
 def streams_weights(weight_bytes: float, params: Params) -> bool:
@@ -104,6 +119,16 @@ class Timeline:
     busy_s: float  # device time running kernels
     host_s: float  # host time issuing operators
     energy_j: float
+    power_cap_w: float = math.inf  # the board's limit the latency was held to (power_limited)
+
+    @property
+    def power_w(self) -> float:
+        return self.energy_j / self.latency_s if self.latency_s > 0 else 0.0
+
+    @property
+    def power_limited(self) -> bool:
+        """The board's limit binds: the clocks dropped and the latency is energy / limit."""
+        return math.isfinite(self.power_cap_w) and self.power_w >= self.power_cap_w * (1 - 1e-9)
 
 
 def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params,
@@ -113,7 +138,7 @@ def schedule_arrays(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: 
     unrolled, d_n = S_n + gap n + max over j <= n of (issued_j - S_(j-1) - gap j), S the running sum of t.
     `extra_host`: host seconds added before each kernel (a training step's autograd engine)."""
     latency, busy, host, e = schedule_rows(a, t[None, :], energy[None, :], params, extra_host)
-    return Timeline(float(latency[0]), float(busy[0]), float(host), float(e[0]))
+    return Timeline(float(latency[0]), float(busy[0]), float(host), float(e[0]), power_cap_w=params.power_cap_w)
 
 
 def schedule_rows(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Params,
@@ -138,9 +163,25 @@ def schedule_rows(a: KernelArrays, t: np.ndarray, energy: np.ndarray, params: Pa
     else:
         latency = host_total + busy + params.gap_s * n + params.forward_s
     e = params.static_power_w * latency + params.active_power_w * busy + energy.sum(axis=-1)
-    # power-limited: the board lowers its clocks, the same work takes longer
-    latency = np.where(e > params.power_cap_w * latency, e / params.power_cap_w, latency)
+    latency, _ = power_limited(latency, e, params.power_cap_w)
     return latency, busy, host_total, e
+
+
+def power_limited(latency_s: np.ndarray | float, energy_j: np.ndarray | float, power_cap_w: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """A board that would draw more than its power limit lowers its clocks until it draws the limit (NVIDIA's
+    power capping: the SMs' clock is stepped down while board power exceeds the enforced limit, nvidia-smi's
+    "SW Power Cap" throttle reason). The work and, to first order, its energy stay; the time stretches:
+
+        P = E / t;  t' = t                  if P <= P_cap
+                    t' = E / P_cap          if P >  P_cap    (so P' = E / t' = P_cap)
+        throttle = t' / t >= 1
+
+    E in J, t in s, P_cap in W (the profile's tdp_w; infinite where none). Returns (t', throttle), elementwise."""
+    t = np.asarray(latency_s, dtype=float)
+    e = np.asarray(energy_j, dtype=float)
+    capped = np.where(e > power_cap_w * t, e / power_cap_w, t)
+    return capped, np.divide(capped, t, out=np.ones_like(capped), where=t > 0)
 
 
 def schedule(times: list[KernelTime], params: Params, extra_host: np.ndarray | None = None) -> Timeline:

@@ -123,6 +123,11 @@ def project_training(profile: ModelProfile, params: Params, precision: str, opti
         f"optimizer {optimizer}: " + ("one fused XLA update, fp32 state" if compiled else "PyTorch's foreach implementation, fp32 state"),
     ) + (("XLA-compiled step: elementwise, layout and cast work fused into the matrix and reduction kernels "
           "(analyzer/project/xla.py)",) if compiled else ()) + tuple(unfolded)
+    from .projection import power_note, winograd_note
+
+    notes += tuple(winograd_note(p.arrays.kernels, params))
+    if tl.power_limited:
+        notes += (power_note(tl, "the board"),)
     if p.small_grid_kernels:
         what = (f"{p.small_grid_kernels} kernels of PyTorch's own (batch norm's statistics and backward in bf16, "
                 "depthwise weight gradients) launch a block per channel or filter tap")

@@ -23,7 +23,8 @@ Kaplan et al. 2020: backward = 2x forward for matrix work):
 
 The optimizer (PyTorch's default foreach implementation on CUDA) makes passes over every parameter: SGD with
 momentum 3 (24 bytes a parameter), Adam 7 (72 bytes a parameter: torch.optim._multi_tensor_adam's
-lerp, mul, addcmul, sqrt, div, add and addcdiv), each pass a multi-tensor kernel per ~110 tensors. Mixed
+lerp, mul, addcmul, sqrt, div, add and addcdiv), RMSProp 5 (52 bytes; 7 and 72 with momentum), Adagrad 5 (52
+bytes), each from the foreach update rule (OPTIMIZER_PASSES), each pass a multi-tensor kernel per ~110 tensors. Mixed
 precision (autocast bf16/fp16) keeps fp32 master weights: each step casts every weight to 16 bits (one
 kernel per weight tensor, 6 bytes a parameter) and the cast's backward turns each weight's gradient back to
 fp32 (6 bytes a parameter); autocast casts only the inputs of the operators on its 16-bit list (convolutions,
@@ -45,7 +46,21 @@ from ..taxonomy import OPTIMIZERS, TRAINING_PRECISIONS
 from ..units import FP32_BYTES
 
 # foreach passes over the parameters and bytes moved per parameter (fp32 state), per optimizer
-OPTIMIZER_PASSES = {"sgd": (1, 12), "sgd-momentum": (3, 24), "adam": (7, 72), "adamw": (8, 80)}
+OPTIMIZER_PASSES = {"sgd": (1, 12), "sgd-momentum": (3, 24), "adam": (7, 72), "adamw": (8, 80),
+                    # torch/optim/rmsprop.py, _multi_tensor_rmsprop (alpha 0.99, eps 1e-8): v = alpha v (mul_, 8 B),
+                    # v += (1 - alpha) g g (addcmul_, 12 B), avg = sqrt(v) (8 B), avg += eps (add_, 8 B),
+                    # p -= lr g / avg (addcdiv_, 16 B)
+                    "rmsprop": (5, 52),
+                    # momentum > 0: the last pass becomes buf = m buf (mul_, 8 B), buf += g / avg (addcdiv_, 16 B),
+                    # p -= lr buf (add_, 12 B)
+                    "rmsprop-momentum": (7, 72),
+                    # torch/optim/adagrad.py, _multi_tensor_adagrad (eps 1e-10, no decay): s += g g (addcmul_, 12 B),
+                    # std = sqrt(s) (8 B), std += eps (add_, 8 B), num = -clr g (mul, 8 B), p += num / std (addcdiv_, 16 B)
+                    "adagrad": (5, 52)}
+# FLOPs per parameter per step where the update rule is counted (a multiply-add is 2; sqrt and divide 1 each):
+# rmsprop 1 + 3 + 1 + 1 + 3; rmsprop-momentum 1 + 3 + 1 + 1 + 1 + 3 + 2; adagrad 2 + 1 + 1 + 1 + 2. The others
+# are charged 2 per parameter, as before (their passes are memory-bound either way)
+OPTIMIZER_FLOPS = {"rmsprop": 9, "rmsprop-momentum": 12, "adagrad": 7}
 assert tuple(OPTIMIZER_PASSES) == OPTIMIZERS  # every optimizer the target accepts has its passes here
 PRECISIONS = TRAINING_PRECISIONS
 TENSORS_PER_FOREACH_KERNEL = 110  # torch's multi_tensor_apply depth-1 list size (MultiTensorApply.cuh)
@@ -196,10 +211,12 @@ def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
     host = k.host or ""
     if (k.kclass in TENSOR_CLASSES and k.kclass != "attention") or k.kclass == "depthwise":
         if k.weights or k.kclass == "depthwise":
-            wgrad = Kernel(k.op, f"{k.op_type}:wgrad", k.kclass, k.flops, k.bytes, "", False, k.outputs)
+            # cuDNN has Winograd for the data and filter gradients of a 3 x 3 convolution too
+            wgrad = Kernel(k.op, f"{k.op_type}:wgrad", k.kclass, k.flops, k.bytes, "", False, k.outputs, winograd=k.winograd)
             if first_with_weights:  # the model's input needs no gradient
                 return [replace(wgrad, host=host)]
-            return [Kernel(k.op, f"{k.op_type}:dgrad", k.kclass, k.flops, k.bytes, host, k.weights, k.outputs), wgrad]
+            return [Kernel(k.op, f"{k.op_type}:dgrad", k.kclass, k.flops, k.bytes, host, k.weights, k.outputs,
+                           winograd=k.winograd), wgrad]
         # a product of two activations: the gradient of each
         return [Kernel(k.op, f"{k.op_type}:grad", k.kclass, 2 * k.flops, 2 * k.bytes, host, False, k.outputs)]
     if k.kclass == "attention":
@@ -322,7 +339,8 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
     params = profile.params
     passes, per_param = OPTIMIZER_PASSES[optimizer]
     launches = max(1, math.ceil(tensors / TENSORS_PER_FOREACH_KERNEL))
-    opt = [Kernel("optimizer", f"{optimizer}:pass{p + 1}", "elementwise", 2.0 * params / passes,
+    flops = OPTIMIZER_FLOPS.get(optimizer, 2) * params
+    opt = [Kernel("optimizer", f"{optimizer}:pass{p + 1}", "elementwise", flops / passes,
                   per_param * params / passes * fp32 / launches, "elementwise" if j == 0 else "")
            for p in range(passes) for j in range(launches)]
     casts: list[Kernel] = []

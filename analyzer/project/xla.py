@@ -21,7 +21,9 @@ from dataclasses import replace
 
 from .kernels import TENSOR_CLASSES, Kernel, KernelPlan
 
-FUSED_OPTIMIZER_BYTES = {"sgd": 12, "sgd-momentum": 20, "adam": 28, "adamw": 28}
+FUSED_OPTIMIZER_BYTES = {"sgd": 12, "sgd-momentum": 20, "adam": 28, "adamw": 28,
+                         # weight read and written, gradient read, each state buffer read and written
+                         "rmsprop": 20, "rmsprop-momentum": 28, "adagrad": 20}
 _KEPT = TENSOR_CLASSES | {"depthwise", "attention", "reduce"}
 _BN_FORWARD_READS = 1.0 / 3.0  # of a training batch norm's planned forward traffic (1.5 x read-and-write): one read
 _BN_BACKWARD_READS = 2.0 / 3.0  # of its planned gradient reduction (as the forward's traffic): x and dy once

@@ -52,6 +52,9 @@ class Kernel:
     # a grid too small to fill the chip (PyTorch's per-channel batch-norm kernels: one block per channel):
     # blocks x threads per block; 0 when the grid is sized to the work (most kernels)
     grid_threads: float = 0.0
+    # a 3 x 3 stride-1 convolution cuDNN computes with Winograd where it runs on the FP32 FMA units (roofline.py:
+    # fewer multiplies); on tensor cores it runs as the direct convolution it is
+    winograd: bool = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,25 @@ class KernelPlan:
         return sum(1 for k in self.kernels if k.host)
 
 
+# Winograd's minimal filtering F(2x2, 3x3) computes a 2 x 2 output tile of a 3 x 3 convolution with 16 multiplies
+# where the direct convolution does 36 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR
+# 2016, section 4.1): cuDNN's fused Winograd kernel, which it picks for 3 x 3, stride-1 FP32 convolutions on the
+# FMA units when the channels are enough to amortise the tile transforms
+WINOGRAD_MULTIPLY_RATIO = 16 / 36
+WINOGRAD_MIN_CHANNELS = 32  # estimated: below it the transforms cost more than the multiplies saved
+
+
+def winograd_eligible(n: NodeProfile) -> bool:
+    """A 3 x 3, stride-1, undilated, ungrouped convolution with at least WINOGRAD_MIN_CHANNELS in and out."""
+    ks = n.attrs.get("kernel_shape") or (n.input_shapes[1][2:] if len(n.input_shapes) > 1 else [])
+    if n.op_type != "Conv" or list(ks) != [3, 3] or int(n.attrs.get("group", 1)) != 1:
+        return False
+    if any(int(v) != 1 for v in (n.attrs.get("strides") or [1, 1])) or any(int(v) != 1 for v in (n.attrs.get("dilations") or [1, 1])):
+        return False
+    w = n.input_shapes[1] if len(n.input_shapes) > 1 else []
+    return len(w) == 4 and int(w[0]) >= WINOGRAD_MIN_CHANNELS and int(w[1]) >= WINOGRAD_MIN_CHANNELS
+
+
 def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) -> list[Kernel]:
     ks = n.attrs.get("kernel_shape") or (n.input_shapes[1][2:] if len(n.input_shapes) > 1 else [])
     group = int(n.attrs.get("group", 1))
@@ -82,7 +104,9 @@ def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) 
     else:
         x = FP32_BYTES * numel(n.input_shapes[0]) if n.input_shapes else 0.0
         y = FP32_BYTES * outs
-        main = Kernel(n.name, n.op_type, "conv", n.flops, n.bytes, "conv", True, outs)
+        # cuDNN on a GPU (layout_transforms): Winograd where the roofline finds the FP32 FMA path
+        main = Kernel(n.name, n.op_type, "conv", n.flops, n.bytes, "conv", True, outs,
+                      winograd=layout_transforms and winograd_eligible(n))
         if layout_transforms:  # cuDNN: NCHW -> NHWC for input and weights, NHWC -> NCHW for the output
             out = [Kernel(n.name, "layout:NCHW->NHWC", "layout", 0.0, 2 * x),
                    Kernel(n.name, "layout:weights->NHWC", "layout", 0.0, 2 * weight_bytes), main,
@@ -134,7 +158,9 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
 
 def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> KernelPlan:
     """The kernels `runtime` launches for one forward pass of `profile` (per-op profile required).
-    `gpu`: the target runs convolutions through cuDNN on NCHW tensors (layout transforms, separate bias)."""
+    `gpu`: the target runs convolutions through cuDNN on NCHW tensors (layout transforms, separate bias; the
+    3 x 3 ones `winograd_eligible` marked, which the roofline computes with Winograd's F(2x2, 3x3) where they run
+    on the FP32 FMA units)."""
     nodes = at_full_batch(profile.per_op or [], profile.shape_scale)
     flow = dataflow(nodes)
     half = dtype in HALF_DTYPES

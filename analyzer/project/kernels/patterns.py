@@ -13,7 +13,9 @@ claims. Patterns are tried in the order given by the runtime's rules; a node bel
   GELU, LayerNorm written with ReduceMean/Sub/Pow/Sqrt/Div, ...): a connected set of elementwise and
   reduction nodes whose only run-time inputs are one tensor x, read by at least two of them, and the set's
   own results, with one result leaving the set. Eager PyTorch launched one kernel for it before export; its
-  traffic is x and the result once.
+  traffic is x and the result once. A group of plain arithmetic (Add, Sub, Mul, ...; no Sigmoid, Erf, Tanh,
+  reduction, Sqrt, Div, Clip, ...) is the network's own code, not an exporter's decomposition: NAS-Bench-201's
+  `x * 0 + y` is two kernels in eager PyTorch, in a CUDA graph and in ONNX Runtime alike.
 - `linear_bias`: MatMul followed by an Add of a 1-D constant (torch.nn.Linear exported): one GEMM kernel
   with a bias epilogue (cuBLASLt), as PyTorch's addmm runs it.
 - `epilogue`: (ONNX Runtime) an elementwise or normalisation node whose first input is the single-consumer
@@ -38,6 +40,12 @@ RECOMPOSABLE = frozenset({
     "Relu", "Clip", "Min", "Max", "HardSigmoid", "HardSwish", "ReduceMean", "ReduceSum", "Where", "Softplus",
 })
 _SCALE_OPS = frozenset({"Mul", "Div"})
+# what marks a group as one framework operator an exporter wrote out (SiLU's Sigmoid, GELU's Erf or Tanh, a
+# LayerNorm's ReduceMean and Sqrt, HardSwish's Clip and Div, ...): a group of plain arithmetic only (Add, Sub, Mul,
+# Neg, Relu, Min, Max, Abs) is the network's own code, one operator and one kernel each in eager PyTorch (NAS-Bench-
+# 201's `none` edge, x * 0, added to another edge's output), and neither ONNX Runtime nor a CUDA graph merges it
+_DECOMPOSED_MARKS = frozenset({"Div", "Pow", "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Tanh", "Sigmoid", "Clip",
+                               "HardSigmoid", "HardSwish", "ReduceMean", "ReduceSum", "Where", "Softplus"})
 
 
 def _only_dynamic(node: NodeProfile, flow: Dataflow) -> list[str]:
@@ -160,6 +168,8 @@ def recomposed(nodes: list[NodeProfile], flow: Dataflow, claimed: set[int], i: i
         leaving = _leaving(nodes, flow, group)
     if len(group) < 2 or len(leaving) != 1 or sum(1 for k in flow.consumers.get(x, []) if k in group) < 2:
         return None
+    if not any(nodes[k].op_type in _DECOMPOSED_MARKS for k in group):
+        return None  # the network's own arithmetic, launched as written (_DECOMPOSED_MARKS)
     return sorted(group)
 
 

@@ -1,9 +1,9 @@
 """MkDocs hook: the benchmarks page, one section per script under benchmarks/.
 
 For each `benchmarks/NAME.py`: its claim (the module docstring's first paragraph) and how to run it (the docstring's
-command lines), then its last result: `benchmarks/results/NAME.json` where a run wrote one (every top-level scalar
-shown, with the file's `recorded_at`/`machine` when present), else the result last recorded by hand in
-`docs/benchmarks.toml` (`result`, `where`: the machine and the command), else "no result recorded". A script added
+command lines), then its last result: `benchmarks/results/NAME.json` or `benchmarks/NAME.json` where a run wrote one (every top-level
+scalar shown), and the result last recorded by hand in `docs/benchmarks.toml` (`result`, `where`: the machine and
+the command); else "no result recorded". A script added
 under benchmarks/ appears on the next build; one missing from benchmarks.toml says so rather than disappearing.
 """
 
@@ -31,8 +31,8 @@ def _claim_and_usage(doc: str) -> tuple[str, list[str]]:
 
 
 def _json_result(name: str) -> list[str] | None:
-    path = BENCH / "results" / f"{name}.json"
-    if not path.is_file():
+    path = next((p for p in (BENCH / "results" / f"{name}.json", BENCH / f"{name}.json") if p.is_file()), None)
+    if path is None:
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
     rows = ["| quantity | value |", "|---|---|"]
@@ -40,7 +40,8 @@ def _json_result(name: str) -> list[str] | None:
         for key, value in data.items():
             if isinstance(value, (int, float, str, bool)) or value is None:
                 rows.append(f"| `{key}` | {value} |")
-    return [f"Last result (`benchmarks/results/{name}.json`):", "", *rows]
+    return [f"Last run's results file: `{path.relative_to(ROOT)}` (its scalar fields below; the rest in the file).", "",
+            *rows, ""]
 
 
 def page() -> str:
@@ -57,10 +58,10 @@ def page() -> str:
         out += [f"## {name}", "", f"**Claim.** {claim}", ""]
         if usage:
             out += ["```bash", *usage, "```", ""]
-        result = _json_result(name)
-        if result is None and name in recorded:
+        result = _json_result(name) or []
+        if name in recorded:
             entry = recorded[name]
-            result = [f"**Last recorded result** ({entry['where']}): {entry['result']}"]
+            result += [f"**Last recorded result** ({entry['where']}): {entry['result']}"]
         out += (result or ["**Last result:** none recorded (no results file, no entry in `docs/benchmarks.toml`)."]) + [""]
     extra = Path(__file__).resolve().parent / "_benchmarks_recorded.md"
     if extra.is_file():  # the longer record of the static profiler's and start-up's speed

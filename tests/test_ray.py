@@ -53,6 +53,14 @@ def test_ray_gives_the_process_pools_results(cluster, placement, tmp_path):
     assert _plain(on_ray.records) == _plain(local.records)
 
 
+def test_ray_gives_the_process_pools_results_for_nb201_cells(cluster, placement):
+    """NB201 networks built in the IR and memoised per segment in each Ray worker: the same records as a pool of 2."""
+    local = run_population(read("nb201:300:4"), placement, LocalExecutor(2))
+    on_ray = run_population(read("nb201:300:4"), placement, cluster)
+    assert not on_ray.errors and len(on_ray.records) == 300
+    assert _plain(on_ray.records) == _plain(local.records)
+
+
 def _ray_task_pids() -> list[int]:
     """Ray workers running our task (Ray titles a busy worker's process ray::<function>; the shape-inference
     worker each forks inherits the title, and is left out by its parent)."""

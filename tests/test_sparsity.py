@@ -109,3 +109,31 @@ def test_the_threaded_scan_counts_what_the_serial_one_does(tmp_path, monkeypatch
     bad = load_onnx(path, hash_file=False)
     with pytest.raises(ModelLoadError, match="initializer 'w2' holds 4088 bytes"):
         sparsity.scan(bad.graph, bad.initializers, bad.weights)
+
+
+@settings(max_examples=20, deadline=None)
+@given(offset=st.integers(0, 70_000), length=st.integers(1, 50_000), chunk=st.integers(1, 9000), unit=st.sampled_from([0, 4, 12]))
+def test_mapped_chunks_are_the_read_chunks(tmp_path_factory, offset, length, chunk, unit):
+    """The memory-mapped scan sees the bytes the reading one does, chunk by chunk, at any offset (mappings start on
+    the allocation granularity: the lead is skipped)."""
+    from analyzer.load.external_data import ExternalRef, iter_file_range, iter_mapped_range
+
+    f = tmp_path_factory.mktemp("mm") / "w.bin"
+    f.write_bytes(np.random.default_rng(offset).integers(0, 256, offset + length + 3, dtype=np.uint8).tobytes())
+    ref = ExternalRef(f, offset, length)
+    read = [bytes(c) for c in iter_file_range(ref, chunk, unit)]
+    assert [bytes(c) for c in iter_mapped_range(ref, chunk, unit)] == read
+
+
+def test_zero_test_by_dtype():
+    """float32/float64 compared as floats equal the sign-masked integer rule: +0 and -0 are zero; a denormal, NaN
+    and infinity are not."""
+    from analyzer.count.sparsity import _is_zero
+
+    for dtype, bits in (("float32", np.uint32), ("float64", np.uint64)):
+        x = np.array([0.0, -0.0, np.finfo(dtype).tiny / 4, np.nan, np.inf, 1.0, -2.5], dtype=dtype)
+        masked = (x.view(bits) & bits((1 << (8 * x.itemsize - 1)) - 1)) == 0
+        assert _is_zero(memoryview(x.tobytes()), x.itemsize, dtype).tolist() == masked.tolist() == \
+            [True, True, False, False, False, False, False]
+    h = np.array([0.0, -0.0, 1.0], np.float16)
+    assert _is_zero(memoryview(h.tobytes()), 2, "float16").tolist() == [True, True, False]

@@ -262,7 +262,7 @@ def test_calibrating_training_recovers_known_parameters(tmp_path):
     csv_path.write_text("model,precision,batch,optimizer,step_ms_median,energy_j_per_sample\n" + "\n".join(rows) + "\n")
     prof_dir = tmp_path / "profiles" / "hardware"
     r = cli("calibrate", "--phase", "train", "--hardware", "h100", "--csv", csv_path, "--models", ROOT / "models",
-            "--out", prof_dir / "h100.toml", "--format", "json")
+            "--out", prof_dir / "h100.toml", "--name", "h100-sxm-calibrated", "--shadow", "--format", "json")
     assert r.exit_code == 0, r.output
     written = (prof_dir / "h100.toml").read_text()
     assert "[training]" in written

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import AnalyzerError, UsageError
+from ..errors import AnalyzerError, UsageError, param
 from ..errors import naming
 from .base import MemoryLimitOpt, TimeoutOpt, WideOpt, FormatOpt, OutFormat, app, command, console, err, message, parse_dims, print_json
 
@@ -39,6 +39,7 @@ def measure(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no notes.")] = False,
     on: Annotated[Optional[list[str]], typer.Option("--on", help="Measure on a Ray fleet's nodes of this kind (a Ray resource, e.g. accelerator_type:H100; repeatable).")] = None,
     ray_address: Annotated[Optional[str], typer.Option("--ray-address", help="The Ray cluster for --on ('auto', ray://HOST:PORT; default: a local one).")] = None,
+    processes: Annotated[int, typer.Option("--processes", help="Measure each model and batch in this many fresh processes (1 to 64; --max-time is split among them) and report the spread between them, as pyperf does.")] = 1,
     timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
     fmt: FormatOpt = OutFormat.table,
 ) -> None:
@@ -61,6 +62,10 @@ def measure(
     if threads is not None:
         check_number("threads", threads, 1, 1024)
     check_number("device", device, 0, 1024)
+    check_number("processes", processes, 1, 64)
+    if processes > 1 and on:
+        raise UsageError(f"{param('processes')} measures here; a fleet ({param('on')}) measures on its nodes: give one")
+    from ..measure.processes import measure_in_processes
     full_provider = resolve_provider(provider)
     paths = expand_model_args(models)
     if not no_store:  # before measuring: a results store (SQLite) or a special file is refused, nothing written
@@ -79,12 +84,18 @@ def measure(
         for e in errors:
             err.print(f"error: {message(e)}")
         code = 1 if errors else 0
-    the_meter = meter_from_spec(meter, full_provider, device) if not on else None
+    the_meter = meter_from_spec(meter, full_provider, device) if not on and processes == 1 else None
     with progress_bar("measuring", 0 if on else len(paths) * len(batches), quiet) as advance:
         for path in [] if on else paths:
             for b in batches:
                 advance(f"{path.name} batch {b}")
                 try:
+                    if processes > 1:
+                        results.append(measure_in_processes(path, b, processes, {
+                            "dims": dims, "provider": full_provider, "threads": threads, "opt_level": opt_level,
+                            "max_time_s": max_time / processes, "target_ci": target_ci, "meter": meter, "device": device,
+                            "inputs_npz": str(inputs) if inputs else None}, timeout_s=max_time / processes * 3 + 120))
+                        continue
                     results.append(measure_onnx(path, b, dims=dims, provider=full_provider, threads=threads, opt_level=opt_level,
                                                 max_time_s=max_time, target_ci=target_ci, inputs_npz=inputs, meter=the_meter))
                 except AnalyzerError as e:

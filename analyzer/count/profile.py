@@ -13,6 +13,7 @@ from ..records import ModelProfile
 
 # the head of the note a seeded skeleton carries (a plan, which never measures, drops it: account/search_plan.py)
 SEEDED_NOTE = "sample model without stored weights"
+SEEDED_PROFILE_NOTE = SEEDED_NOTE + ": seeded random weights are generated when measured; sparsity as recorded for them"
 
 
 def _macs(loaded: LoadedModel) -> int:
@@ -80,8 +81,7 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         notes = loaded.notes
         if scan_sparsity and loaded.seeded is not None:  # a sample skeleton: no weight bytes, sparsity on record
             sp = (float(loaded.seeded.get("weight_sparsity", 0.0)), float(loaded.seeded.get("nm_sparsity", 0.0)))
-            notes = notes + (SEEDED_NOTE + ": seeded random weights are generated when measured; "
-                             "sparsity as recorded for them",)
+            notes = notes + (SEEDED_PROFILE_NOTE,)
         elif scan_sparsity:
             sp = _remembered_sparsity(loaded)
         sha256 = digest.result() if digest is not None else ""
@@ -129,3 +129,13 @@ def profile_torch_spec(spec: str, shapes: list[list[int]], trust_pickle: bool, e
     for label, t in (("fvcore", tp.op_type_totals), ("ONNX", op.op_type_totals)):
         lines.append(f"  MACs by op type ({label}): " + ", ".join(f"{k} {v['macs']:,}" for k, v in t.items() if v["macs"]))
     return [tp, op], lines
+
+
+def profile_graph(model: str, identity: str, graph, initializers, batch: int | None, per_op: bool = True,
+                  notes: tuple[str, ...] = (), opset: int = 17) -> ModelProfile:
+    """The static profile of a network our own space builders made as IR (load/nb201.py): every shape known,
+    weights with dims only (no bytes to hash or scan: sparsity None). `identity` stands where a file's sha256
+    would (the space's choices hashed)."""
+    params, _ = sparsity.weight_roles(graph, initializers)
+    return static.summarise(model=model, sha256=identity, opset=opset, batch=batch, graph=graph, initializers=initializers,
+                            params=static.params_of(initializers, params), notes=notes, per_op=per_op)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from ..ir import Graph, TensorInfo
-from ..load.external_data import iter_file_range
+from ..load.external_data import iter_mapped_range
 from ..load.onnx_graph import WeightData
 from ..units import FLOAT_DTYPES
 
@@ -105,14 +105,23 @@ def _chunks(w: WeightData, unit_bytes: int) -> Iterator[memoryview]:
         for start in range(0, len(mv), step):
             yield mv[start : start + step]
     elif w.external is not None:
-        yield from iter_file_range(w.external, CHUNK_BYTES, unit_bytes)
+        yield from iter_mapped_range(w.external, CHUNK_BYTES, unit_bytes)
 
 
-def _uint_view(buf: memoryview, itemsize: int, is_float: bool) -> np.ndarray:
+_IEEE = {"float32": np.float32, "float64": np.float64}
+
+
+def _is_zero(buf: memoryview, itemsize: int, dtype: str) -> np.ndarray:
+    """Which elements are zero, in one pass: float32/float64 compared as floats (+0.0 and -0.0 equal 0, nothing
+    else does: a denormal is not zero), other floats by their integer view with the sign bit masked, integers as
+    they are."""
+    ieee = _IEEE.get(dtype)
+    if ieee is not None:
+        return np.frombuffer(buf, dtype=ieee) == 0
     u = np.frombuffer(buf, dtype={1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[itemsize])
-    if is_float:  # mask the sign bit: -0.0 is zero
+    if dtype in FLOAT_DTYPES:  # mask the sign bit: -0.0 is zero
         u = u & np.array((1 << (8 * itemsize - 1)) - 1, dtype=u.dtype)
-    return u
+    return u == 0
 
 
 def scan(graph: Graph, initializers: tuple[TensorInfo, ...], weights: dict[str, WeightData]) -> SparsityResult:
@@ -167,8 +176,7 @@ def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, i
     for buf in _chunks(w, unit * itemsize):
         if len(buf) % itemsize:
             raise ModelLoadError(f"initializer '{t.name}': {len(buf)} bytes are not whole {t.dtype} elements")
-        u = _uint_view(buf, itemsize, t.dtype in FLOAT_DTYPES)
-        is_zero = u == 0
+        is_zero = _is_zero(buf, itemsize, t.dtype)
         zeros += int(np.count_nonzero(is_zero))
         if structured and full:
             if length % M == 0:
@@ -176,7 +184,7 @@ def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, i
             else:
                 g = is_zero.reshape(-1, length, post)[:, :full].reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
             in_groups += M * int(np.count_nonzero(g >= N))
-        seen += u.size
+        seen += is_zero.size
     if seen != numel:
         raise ModelLoadError(f"initializer '{t.name}' holds {seen} elements, its dims say {numel}")
     return numel, zeros, eligible, in_groups

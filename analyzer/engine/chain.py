@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..account.serving import account_item
-from ..errors import AnalyzerError, naming
+from ..errors import AnalyzerError, UsageError, naming
 from ..load.sources import CandidateTask, candidate_file
 from ..profiles import projection_defaults
 from ..project import Params, project, resolve_params
@@ -87,17 +87,69 @@ def _profile(path: Path, target: Target, trusted: bool, cache: dict | None, key:
     return prof
 
 
-def _device(path: Path, task: CandidateTask, target: Target, cache: dict | None) -> dict[str, Any]:
+def _ir_profile(task: CandidateTask, target: Target, cache: dict | None) -> ModelProfile:
+    """The static profile of a network built straight into the IR (load/nb201.py), at the target's batch."""
+    from ..count.profile import profile_graph
+    from ..load import nb201, nb201_arch
+
+    key = (task.identity, target.batch)
+    if cache is not None and key in cache:
+        return cache[key]
+    assert task.ir_space is not None and task.ir_space[0] == "nb201"
+    graph, inits = nb201.build(nb201_arch.parse(task.ir_space[1]), target.batch)
+    prof = profile_graph(task.name, task.identity, graph, inits, target.batch)
+    if cache is not None:
+        cache[key] = prof
+    return prof
+
+
+def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[ModelProfile, Any] | None:
+    """A candidate of one of our spaces, each distinct segment evaluated once (engine/memo.py): NB201 networks, and
+    the synthetic space's inference form (its sha256 still that of the file `space.build` writes). None: not one,
+    or a segment that does not combine (the caller evaluates the whole graph)."""
+    from . import memo
+
+    if not memo.ENABLED[0]:
+        return None
+    if task.ir_space is not None and task.ir_space[0] == "nb201":
+        from ..load import nb201
+
+        return memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201.arch_of(task.ir_space[1])),
+                                      nb201.build_segment, target, params, pieces=nb201.pieces, fusion_class=nb201.fusion_class,
+                                      sha256=task.identity)
+    if task.space is not None and task.data is None and task.path is None and not target.dims:
+        import hashlib
+
+        from ..count.profile import SEEDED_PROFILE_NOTE
+        from ..load import space, space_ir
+
+        arch = space.sample(*task.space)
+        sha = hashlib.sha256(space.build(arch, task.space[0]).SerializeToString()).hexdigest()
+        # a seeded skeleton records zero sparsity for its weights (load/space.py: seeded.record)
+        return memo.evaluate_segments(task.name, task.identity, space_ir.segments(arch), space_ir.build_segment, target, params,
+                                      sha256=sha, notes=(SEEDED_PROFILE_NOTE,), sparsity=(0.0, 0.0))
+    return None
+
+
+def _device(path: Path | None, task: CandidateTask, target: Target, cache: dict | None) -> dict[str, Any]:
     """The project stage of the phase: time and device energy per item, with the phase's own record."""
     hw, params, phase = target.hardware, params_for(target), target.phase
     trusted = task.space is not None  # a synthetic candidate was built here by our own code (see load_onnx)
     from ..load.hf_config import is_config
 
-    if phase.kind == "serving" or is_config(path):
+    if path is None and phase.kind not in ("inference", "train"):
+        raise UsageError(f"{task.name}: a network built from a space's choices is priced per input (phase inference or train), "
+                         f"not {phase.kind}")
+    if path is not None and (phase.kind == "serving" or is_config(path)):
         return _served(path, target, params)
+    if path is None and phase.kind == "inference" and not target.per_kernel:
+        built = _segmented(task, target, params)
+        if built is not None:
+            return _from_projection(*built)
     if phase.kind in ("inference", "train"):
-        prof = _profile(path, target, trusted, cache, (task.identity or str(path), target.batch, target.dims,
-                                                        target.assume_upper_bound, phase.kind == "train"))
+        prof = _ir_profile(task, target, cache) if path is None else \
+            _profile(path, target, trusted, cache, (task.identity or str(path), target.batch, target.dims,
+                                                    target.assume_upper_bound, phase.kind == "train"))
         if phase.kind == "train":
             from ..project.training import step_record
 
@@ -200,9 +252,15 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
     `cache` (a dict) keeps static profiles across calls in one process (a sweep over targets)."""
     written = None
     try:
-        path = candidate_file(task, _scratch(), training=target.phase.kind == "train")
-        written = path if task.path is None else None
-        dev = _device(path, task, target, cache)
+        built = None
+        if target.phase.kind == "inference" and not target.per_kernel and task.space is not None and not target.dims:
+            built = _segmented(task, target, params_for(target))  # the synthetic space without its file
+        if built is not None:
+            dev = _from_projection(*built)
+        else:
+            path = None if task.ir_space is not None else candidate_file(task, _scratch(), training=target.phase.kind == "train")
+            written = path if task.path is None else None
+            dev = _device(path, task, target, cache)
         prof: ModelProfile | None = dev["profile"]
         items = dev["items_per_batch"]
         acct = account_item(dev["energy_j_per_item"], dev["latency_s"] / items, target.hardware, target.site)

@@ -93,6 +93,26 @@ def stored_evaluation(store: Any, payload: Any) -> Evaluation:
     return Evaluation.from_dict({"name": "", "model": "", **payload})
 
 
+_NOT_STORED = ("inputs", "name", "model")  # the target's (the same for every row) and the caller's
+
+
+def _plain(v: Any) -> Any:
+    """asdict's conversion of a value (dataclasses to dicts, copies of containers), for the few nested values."""
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return type(v)(_plain(x) for x in v) if type(v) in (list, tuple) else [_plain(x) for x in v]
+    if hasattr(v, "__dataclass_fields__") and not isinstance(v, type):
+        return {f: _plain(getattr(v, f)) for f in v.__dataclass_fields__}
+    return v
+
+
+def stored_payload(e: Evaluation) -> dict[str, Any]:
+    """What the store keeps of an evaluation: `e.to_dict()` without the fields it does not keep, converted without
+    asdict's deep copy of the target's inputs, which it drops (that copy was most of a population's store time)."""
+    return {f: _plain(getattr(e, f)) for f in e.__dataclass_fields__ if f not in _NOT_STORED}
+
+
 def _task(c: CandidateTask | Path | str) -> CandidateTask:
     return c if isinstance(c, CandidateTask) else from_path(c)
 
@@ -151,7 +171,7 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
         for t, e in zip(tasks, evaluations):
             e = attach(e, t)
             if use_store and e.ok and t.identity:
-                payload = {k: v for k, v in e.to_dict().items() if k not in ("inputs", "name", "model")}
+                payload = stored_payload(e)
                 rows.append((KIND, result_key(KIND, t.identity, key_parts, profiles_ver), e.model, e.sha256 or t.identity,
                              key_parts, profiles_ver, payload))
             yield Result(t, e, False, host)

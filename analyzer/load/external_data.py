@@ -57,6 +57,42 @@ def _resolve(model_dir: Path, tensor_name: str, entries: dict[str, str], model_f
     return ExternalRef(target, offset, length)
 
 
+def iter_mapped_range(ref: ExternalRef, chunk_bytes: int, unit_bytes: int):
+    """iter_file_range without the copy: the range memory-mapped (read-only) and yielded in the same chunks, each
+    chunk's pages released from this process once the caller has moved past it (MADV_DONTNEED), so resident memory
+    stays at about one chunk. Falls back to reading where the file cannot be mapped."""
+    import mmap
+
+    total = ref.length if ref.length is not None else ref.path.stat().st_size - ref.offset
+    if total <= 0 or not hasattr(mmap, "MADV_DONTNEED"):
+        yield from iter_file_range(ref, chunk_bytes, unit_bytes)
+        return
+    step = max(unit_bytes, (chunk_bytes // unit_bytes) * unit_bytes) if unit_bytes else chunk_bytes
+    start = ref.offset - ref.offset % mmap.ALLOCATIONGRANULARITY
+    lead = ref.offset - start
+    with open(ref.path, "rb") as f:
+        try:
+            m = mmap.mmap(f.fileno(), lead + total, access=mmap.ACCESS_READ, offset=start)
+        except (OSError, ValueError):
+            yield from iter_file_range(ref, chunk_bytes, unit_bytes)
+            return
+    view = memoryview(m)
+    try:
+        page = mmap.PAGESIZE
+        for pos in range(lead, lead + total, step):
+            end = min(pos + step, lead + total)
+            yield view[pos:end]
+            lo, hi = pos - pos % page, end - end % page
+            if hi > lo:
+                m.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+    finally:
+        try:
+            view.release()
+            m.close()
+        except BufferError:  # a caller still holds a chunk: the mapping goes when the last one does
+            pass
+
+
 def iter_file_range(ref: ExternalRef, chunk_bytes: int, unit_bytes: int):
     """Yield the range in chunks that are whole multiples of unit_bytes, through one reused buffer so
     that resident memory stays at one chunk whatever the tensor's size."""

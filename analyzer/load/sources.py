@@ -2,6 +2,9 @@
 
   space:N[:SEED]   the first N candidates of the synthetic MobileNet-like space (load/space.py), built by the
                    workers themselves: a task is only (seed, index)
+  nb201:N[:SEED]   N distinct NAS-Bench-201 cells drawn uniformly (load/nb201_arch.py), each network built straight
+                   into the IR in the worker (load/nb201.py): a task is only its arch string
+  nb201:FILE       the NB201 arch strings of a text file, one a line
   space:full       that space's full network (every stage at its deepest, every block 7x7 with expansion 6)
   cells:NxF:OPS:COUNT[:SEED]   the first COUNT candidates of a CIFAR-10 cell space (load/cells.py): random cells
                    of NASNet's space with operation list OPS (nasnet or amoeba), N cells per stack, F filters
@@ -35,6 +38,7 @@ from .manifest import MANIFEST, read_manifest
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
 _CELLS = re.compile(r"^cells:(\d+)x(\d+):([a-z]+):(\d+)(?::(\d+))?$")
 _SUPERNET = re.compile(r"^darts-supernet(?::(\d+)x(\d+))?$")
+_NB201 = re.compile(r"^nb201:(\d+)(?::(\d+))?$")
 _DECODERS = re.compile(r"^decoders:(\d+)(?::(\d+))?$")
 MAX_CANDIDATES = 10_000_000  # a population; work grows with it
 
@@ -51,6 +55,7 @@ class CandidateTask:
     accuracy: float | None = None
     role: str = ""
     arch: dict | None = None
+    ir_space: tuple[str, str] | None = None  # (space, choices) of a network built straight into the IR: ("nb201", arch string)
 
     def model_label(self) -> str:
         """How errors name the candidate: its file, or its name when it has none."""
@@ -72,7 +77,7 @@ def from_path(path: Path | str, name: str | None = None, accuracy: float | None 
 
 def known_size(spec: str) -> int | None:
     """How many candidates `spec` holds, when that is known without reading them (space:N, decoders:N, cells, supernets)."""
-    m = _SPACE.match(spec) or _DECODERS.match(spec) or _CELLS.match(spec)
+    m = _SPACE.match(spec) or _DECODERS.match(spec) or _CELLS.match(spec) or _NB201.match(spec)
     if m:
         return int(m.group(4) if m.re is _CELLS else m.group(1))
     return 1 if spec == "space:full" or _SUPERNET.match(spec) else None
@@ -94,6 +99,8 @@ def candidate_file(task: CandidateTask, folder: Path, training: bool = False) ->
 
 def read(spec: str) -> Iterator[CandidateTask]:
     """The candidates `spec` names (see the module docstring), lazily."""
+    if not isinstance(spec, str):
+        raise UsageError(f"a population source is text (space:N, nb201:N, a folder, ...), got {type(spec).__name__}")
     for pattern, synthetic_space in ((_SPACE, _space), (_DECODERS, _decoders)):
         m = pattern.match(spec)
         if m:
@@ -103,12 +110,17 @@ def read(spec: str) -> Iterator[CandidateTask]:
             return synthetic_space(n, seed)
     if spec == "space:full" or _CELLS.match(spec) or _SUPERNET.match(spec):
         return _built(spec)
+    if spec.startswith("nb201:"):
+        return _nb201(spec)
     if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
         return _generator(spec)
     path = Path(spec)
     if not path.exists():
         raise UsageError(f"{spec}: no such file or folder (give a folder, a manifest, an .onnx file, space:N or FILE.py:NAME)")
     return _files(path)
+
+
+candidates = read  # the Python API's name: analyzer.candidates("nb201:1000")
 
 
 def _space(n: int, seed: int) -> Iterator[CandidateTask]:
@@ -119,6 +131,30 @@ def _space(n: int, seed: int) -> Iterator[CandidateTask]:
         arch = a.to_dict()
         ident = hashlib.sha256(json.dumps(["mobile-space-v1", seed, arch], sort_keys=True).encode()).hexdigest()
         yield CandidateTask(a.name(i), ident, space=(seed, i), arch=arch)
+
+
+def nb201_task(arch: Any, name: str, accuracy: float | None = None) -> CandidateTask:
+    """An NB201 cell (an nb201_arch.Arch) as a candidate: its identity hashes the space's version and the arch string."""
+    text = arch.to_string()
+    ident = hashlib.sha256(json.dumps(["nb201-v1", text]).encode()).hexdigest()
+    return CandidateTask(name, ident, accuracy=accuracy, arch={"nb201": text}, ir_space=("nb201", text))
+
+
+def _nb201(spec: str) -> Iterator[CandidateTask]:
+    """nb201:N[:SEED] (N distinct cells sampled) or nb201:FILE (arch strings, one a line); names nb201_INDEX by the
+    cell's position in the space's enumeration, so one cell has one name whatever the source."""
+    from . import nb201, nb201_arch
+
+    m = _NB201.match(spec)
+    if m:
+        n, seed = int(m.group(1)), int(m.group(2) or 0)
+        if not 1 <= n <= nb201_arch.SPACE_SIZE:
+            raise UsageError(f"{spec}: NB201 has {nb201_arch.SPACE_SIZE:,} cells; draw from 1 to {nb201_arch.SPACE_SIZE:,}")
+        archs = nb201_arch.sample(n, seed)
+    else:
+        archs = nb201.read_archs(Path(spec.removeprefix("nb201:")))
+    for a in archs:
+        yield nb201_task(a, f"nb201_{a.index():05d}")
 
 
 def _built(spec: str) -> Iterator[CandidateTask]:

@@ -45,6 +45,11 @@ class Measurement:
     energy_j_per_item_band: list[float] | None = None  # [low, high] around energy_j_per_item, for an estimate
     energy_parts_j_per_item: dict[str, float] = field(default_factory=dict)  # cpu, dram, ... where the meter splits
     energy_attribution: str = ""  # which devices, what share of a shared GPU, and how that was decided
+    # `measure --processes N`: the median over N fresh processes, each process's median, and the standard deviation of
+    # their logs (what a session's warm-up, placement and neighbours move; one process's CI cannot see it)
+    processes: int = 1
+    latency_s_process_medians: list[float] = field(default_factory=list)
+    latency_log_sigma_between: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -1,46 +1,53 @@
-"""Fit a hardware profile's projection parameters to measurements, and write a calibrated profile that
-records the data it was fitted on. Two levels, both through the projection's own code (kernel plan,
-kernel_times, schedule), never a copy of it:
+"""Fit a hardware profile's projection parameters to measured forwards, within physics, and write a calibrated
+profile that records the data it was fitted on. Everything goes through the projection's own code (kernel plan,
+kernel_arrays_times, schedule_arrays), never a copy of it.
 
-1. Kernel classes, from profiler traces (`fit_kernel_classes`): per class c, (efficiency_c,
-   memory_efficiency_c, t0_c) minimise the squared log error of each traced operator's kernel time
-   against the sum of t_k over the kernels the plan gives that operator. Blocks of one class are fitted
-   in turn (coordinate descent), starting from the profile's values.
-2. Whole forwards (`calibrate`): latency of measured forwards fixes what traces cannot see, the host cost
-   of issuing operators (one scale on the eager families, or ONNX Runtime's per-kernel cost), the gaps of
-   CUDA-graph replay, and, with no traces, scales on the tensor-class efficiencies, the bandwidth and the
-   kernel floor; then, with measured energy, linear least squares for P_static, P_active and the energy
-   per byte (the energy per FLOP stays the measured ceiling's: GEMM power over GEMM throughput).
-Only what the data identifies is fitted: a class absent from the traces keeps its value, a runtime absent
-from the measurements keeps its host costs.
+1. Latency (`calibrate`): the candidates are the host costs of the runtimes measured (eager's per-family costs as one
+   scale, ONNX Runtime's per-kernel cost, the per-forward cost, CUDA-graph gaps) and, for every kernel class the
+   measured forwards run (unless `with_traces` fitted them already: calibrate_traces.py), its efficiency, memory
+   efficiency and floor. Each is a scale on the base value, bounded by physics (calibrate_bounds.py) and with a
+   prior at the base; only those the measurements identify are freed (project/fit.py `identifiable`: at most n - 1
+   for n forwards); the others stay at their prior and are reported as not fitted.
+2. Energy (with >= 3 measured energies): E = P_s T + P_a B + (P_busy - P_s - P_a) F + eps_byte bytes (T the
+   forward's time, B the device's busy time, F the seconds its FLOPs take at the unit's GEMM rate), fitted the same
+   way for P_s, P_a and eps_byte, with their sum held under the part's limit x 1.1.
+3. The check: each forward is left out in turn, the fit redone on the others and the left-out forward projected
+   (leave-one-out). The fit is refused (`CalibrationRefused`, nothing written) when its held-out median |latency
+   error| is worse than the uncalibrated projection's on the same forwards and above LOO_TOLERANCE (2%): a
+   calibration that predicts unseen forwards worse than no calibration is not one. The powers alone failing the same
+   test (held-out median |energy error|) are not fitted: the profile keeps its own, and a note says why.
+Each measurement's weight is its log spread (between processes, `measure --processes`) with a floor for the
+model's own error, MODEL_LOG_SIGMA.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-from datetime import date
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..errors import UsageError
-from .fit import nelder_mead
-from ..taxonomy import KERNEL_CLASSES, TENSOR_CLASSES
-from .kernels import Kernel, KernelPlan, plan_kernels
-from ..profiles import PROJECTION_KEYS, HardwareProfile, Sourced
-from ..taxonomy import FILL_CLASSES, HOST_FAMILIES
+from ..profiles import HardwareProfile, Sourced
+from ..records import ModelProfile
+from ..taxonomy import HOST_FAMILIES, KERNEL_CLASSES
+from .calibrate_bounds import group, power_limit_w, power_params
+from .calibrate_checks import check_observations
+from .calibrate_profile import calibrated_profile_toml, calibration_summary, error_model, observations_summary  # noqa: F401
+from .calibrate_traces import OpSample, class_keys, current, fit_kernel_classes  # noqa: F401  (re-exported)
+from .fit import Bounded, FitResult, fit_bounded, identifiable, sensitivity
+from .kernels import plan_kernels
 from .params import resolve_params
 from .roofline import KernelArrays, executed_flops, kernel_arrays_times, schedule_arrays
-from ..records import ModelProfile
 
-STARTS = 6
-_START_GRID = [np.array(q) for q in ((0.2, 0.2, 0.3, 0.5, 0.5), (0.2, 0.6, 0.3, 0.6, 0.3), (0.6, 0.2, 0.3, 0.7, 0.6),
-                                     (0.6, 0.6, 0.3, 0.5, 0.4), (0.4, 0.4, 0.1, 0.7, 0.5), (0.1, 0.5, 0.5, 0.6, 0.2),
-                                     (0.5, 0.1, 0.5, 0.4, 0.6), (0.8, 0.5, 0.2, 0.65, 0.45))]
-_FIT_CLASSES = tuple(c for c in KERNEL_CLASSES if c != "aux")
+MODEL_LOG_SIGMA = 0.05  # what the projection cannot follow from one forward to the next: a floor on every point's sigma
+LOO_TOLERANCE = 0.02
+PIN_ROUNDS = 2  # times a fit may pin parameters that stopped at a bound and free others (_fit_latency)  # held-out median |error| allowed above the uncalibrated one before the fit is refused
+MIN_POINTS = 3
+
+
+class CalibrationRefused(UsageError):
+    """The fit failed its own check: nothing is written."""
 
 
 @dataclass(frozen=True)
@@ -53,16 +60,8 @@ class Observation:
     energy_j_per_item: float | None = None
     dtype: str = "fp32"
     runtime: str = "ort"
-
-
-@dataclass(frozen=True)
-class OpSample:
-    """One traced operator: the kernels the plan gives it and what they took on the device."""
-
-    kernels: tuple[Kernel, ...]
-    measured_s: float
-    dtype: str
-    runtime: str
+    latency_log_sigma: float = 0.0  # the measurement's own spread (between processes), log
+    device: str = ""  # the device it ran on, as the measurement says
 
 
 @dataclass(frozen=True)
@@ -76,294 +75,289 @@ class Calibration:
     energy_errors: list[float | None] = field(default_factory=list)
     fitted_keys: tuple[str, ...] = ()
     kernel_fit: dict[str, float] = field(default_factory=dict)  # median |error| of traced operators per class
+    log_stderr: dict[str, float] = field(default_factory=dict)  # fitted key -> standard error of ln value
+    blind_errors: list[float] = field(default_factory=list)  # the uncalibrated projection's
+    loo_errors: list[float] = field(default_factory=list)  # each forward projected by a fit that did not see it
+    energy_blind_errors: list[float | None] = field(default_factory=list)
+    energy_loo_errors: list[float | None] = field(default_factory=list)
+    not_fitted: dict[str, str] = field(default_factory=dict)  # candidate -> why it stayed at its prior
+    notes: list[str] = field(default_factory=list)
 
     @property
     def energy_median_abs_error(self) -> float | None:
-        e = [abs(x) for x in self.energy_errors if x is not None]
-        return float(np.median(e)) if e else None
+        return _median_abs(self.energy_errors)
+
+    @property
+    def blind_median_abs_error(self) -> float | None:
+        return _median_abs(self.blind_errors)
+
+    @property
+    def loo_median_abs_error(self) -> float | None:
+        return _median_abs(self.loo_errors)
+
+    @property
+    def energy_blind_median_abs_error(self) -> float | None:
+        return _median_abs(self.energy_blind_errors)
+
+    @property
+    def energy_loo_median_abs_error(self) -> float | None:
+        return _median_abs(self.energy_loo_errors)
 
 
-def _current(hw: HardwareProfile, defaults: dict[str, dict[str, Sourced]], key: str) -> float:
-    s = hw.projection.get(key) or defaults[hw.category].get(key)
-    if s is None:
-        raise UsageError(f"no value for '{key}' in {hw.name} or the {hw.category} defaults")
-    return s.value
+def _median_abs(errors: list[float | None]) -> float | None:
+    e = [abs(x) for x in errors if x is not None]
+    return float(np.median(e)) if e else None
 
 
-# ---- 1. kernel classes from traces ---------------------------------------------------------------------------
+# ---- candidates and predictions -------------------------------------------------------------------------------
 
 
-def _class_keys(c: str) -> tuple[str, ...]:
-    if c == "aux":
-        return ("t0_aux_s",)
-    keys = (f"efficiency_{c}", f"memory_efficiency_{c}", f"t0_{c}_s")
-    return keys + (f"fill_{c}", f"kdepth_{c}") if c in FILL_CLASSES else keys
+@dataclass
+class _Problem:
+    observations: list[Observation]
+    hw: HardwareProfile
+    defaults: dict[str, dict[str, Sourced]]
+    arrays: list[KernelArrays]
+    base: dict[str, float]
+    groups: dict[str, tuple[str, ...]]  # candidate -> the keys it scales
+    params: list[Bounded]
+    sigma: np.ndarray
+    skipped: dict[str, str] = field(default_factory=dict)
 
+    def overrides(self, scales: dict[str, float]) -> dict[str, float]:
+        vals = dict(self.base)
+        for name, s in scales.items():
+            for k in self.groups[name]:
+                vals[k] = self.base[k] * s
+        return vals
 
-def fit_kernel_classes(samples: list[OpSample], hw: HardwareProfile, defaults: dict[str, dict[str, Sourced]],
-                       start: dict[str, float] | None = None, rounds: int = 3,
-                       fixed: dict[str, float] | None = None) -> tuple[dict[str, float], dict[str, float]]:
-    """Per-class (efficiency, memory_efficiency, t0, and for tensor-core classes fill and kdepth) from
-    traced operators; see the module docstring. `fixed` values are held, not fitted. Returns the values and
-    the median |error| of the operators of each class after the fit."""
-    if not samples:
-        raise UsageError("no traced operators to fit kernel classes on")
-    values = {**(start or {}), **(fixed or {})}
-    for c in KERNEL_CLASSES:
-        for key in _class_keys(c):
-            values.setdefault(key, _current(hw, defaults, key))
-    # per (dtype, runtime): the kernels of every operator as arrays, and which operator each belongs to;
-    # predictions go through the projection's own kernel_arrays_times (one roofline, never a copy)
-    groups: dict[tuple[str, str], list[OpSample]] = {}
-    for s in samples:
-        groups.setdefault((s.dtype, s.runtime), []).append(s)
-    arrays = []
-    for (dtype, runtime), ss in groups.items():
-        kernels = tuple(k for s in ss for k in s.kernels)
-        owner = np.array([i for i, s in enumerate(ss) for _ in s.kernels], dtype=int)
-        ka = KernelArrays(KernelPlan(runtime, kernels, 0, 0, 0, 0))
-        arrays.append((dtype, runtime, ka, owner, np.array([s.measured_s for s in ss]), [set(k.kclass for k in s.kernels) for s in ss]))
-
-    def predict(vals: dict[str, float]) -> list[np.ndarray]:
-        out = []
-        for dtype, runtime, ka, owner, meas, _ in arrays:
-            params = resolve_params(hw, dtype, runtime, defaults, overrides=vals)
-            t = kernel_arrays_times(ka, params)[0]
-            out.append(np.bincount(owner, weights=t, minlength=len(meas)))
+    def timelines(self, values: dict[str, float], idx: list[int]):
+        out, cache = [], {}
+        for i in idx:
+            o, a = self.observations[i], self.arrays[i]
+            key = (o.dtype, o.runtime)
+            if key not in cache:
+                cache[key] = resolve_params(self.hw, o.dtype, o.runtime, self.defaults, overrides=values)
+            params = cache[key]
+            kt = kernel_arrays_times(a, params, o.profile.nm_sparsity or 0.0)
+            out.append((params, schedule_arrays(a, kt[0], kt[3], params)))
         return out
 
-    def loss_for(c: str, vals: dict[str, float]) -> float:
-        preds = predict(vals)
-        errs = [np.log(np.maximum(p[m], 1e-12) / meas[m]) for p, (*_, meas, cl) in zip(preds, arrays)
-                for m in [np.array([c in s for s in cl])] if m.any()]
-        e = np.concatenate(errs) if errs else np.zeros(1)
-        return float(np.mean(e**2))
-
-    present = {k.kclass for s in samples for k in s.kernels}
-    for _ in range(rounds):
-        for c in (c for c in KERNEL_CLASSES if c in present):
-            keys = tuple(k for k in _class_keys(c) if k not in (fixed or {}))
-            lo = np.log([max(PROJECTION_KEYS[k][0], 1e-8) for k in keys])
-            hi = np.log([PROJECTION_KEYS[k][1] for k in keys])
-
-            def f(x: np.ndarray, keys=keys, lo=lo, hi=hi, c=c) -> float:
-                trial = {**values, **{k: float(math.exp(v)) for k, v in zip(keys, np.clip(x, lo, hi))}}
-                return loss_for(c, trial) + float(np.sum(np.maximum(x - hi, 0) ** 2 + np.maximum(lo - x, 0) ** 2))
-
-            # several starts across the bounds: the max(compute, memory) surface has flat, clipped plateaus
-            x0 = np.log([max(values[k], 1e-8) for k in keys])
-            starts = [x0] + [lo + (hi - lo) * q[: len(keys)] for q in _START_GRID[: 8 if len(keys) > 1 else 0]]
-            x, _ = min((nelder_mead(f, s0, step=0.5, max_evals=400) for s0 in starts), key=lambda r: r[1])
-            x, _ = nelder_mead(f, x, step=0.1, max_evals=400)
-            values.update({k: float(math.exp(v)) for k, v in zip(keys, np.clip(x, lo, hi))})
-    preds = predict(values)
-    per_class: dict[str, float] = {}
-    for c in sorted(present):
-        e = [np.abs(p[m] / meas[m] - 1) for p, (*_, meas, cl) in zip(preds, arrays) for m in [np.array([c in s for s in cl])] if m.any()]
-        per_class[c] = float(np.median(np.concatenate(e)))
-    return {k: values[k] for c in sorted(present) for k in _class_keys(c)}, per_class
+    def latency(self, values: dict[str, float], idx: list[int]) -> np.ndarray:
+        return np.array([tl.latency_s for _, tl in self.timelines(values, idx)])
 
 
-# ---- 2. whole forwards ----------------------------------------------------------------------------------------
-
-
-def _latency_keys(observations: list[Observation], with_traces: bool) -> dict[str, tuple[str, ...]]:
-    """Fitted groups: name -> the parameters it scales together (a group keeps their ratios)."""
+def _problem(observations, hw, defaults, start, with_traces) -> _Problem:
+    arrays, cache = [], {}
+    for o in observations:
+        key = (id(o.profile), o.runtime, o.dtype)
+        if key not in cache:
+            cache[key] = KernelArrays(plan_kernels(o.profile, o.runtime, o.dtype, gpu=hw.category == "gpu"))
+        arrays.append(cache[key])
     runtimes = {o.runtime for o in observations}
     groups: dict[str, tuple[str, ...]] = {}
     if "eager" in runtimes:
         groups["host_eager"] = tuple(f"host_eager_{f}_s" for f in HOST_FAMILIES)
     if "ort" in runtimes:
-        groups["host_ort"] = ("host_ort_s",)
+        groups["host_ort_s"] = ("host_ort_s",)
+    if runtimes & {"eager", "ort"}:
+        groups["forward_s"] = ("forward_s",)
     if "graph" in runtimes:
-        groups["graph_gap"] = ("graph_gap_s",)
+        groups["graph_gap_s"] = ("graph_gap_s",)
+        groups["graph_launch_s"] = ("graph_launch_s",)
+    present = sorted({int(c) for a in arrays for c in np.unique(a.cls)})
+    biggest = {c: max(float(a.bytes[a.cls == c].max()) for a in arrays if (a.cls == c).any()) for c in present}
+    resident = {KERNEL_CLASSES[c]: hw.l2_cache_mb is not None and b <= hw.l2_cache_mb.value * 1e6 for c, b in biggest.items()}
     if not with_traces:
-        present = {k.kclass for o in observations for k in plan_kernels(o.profile, o.runtime, o.dtype, False).kernels}
-        for c in sorted(present & TENSOR_CLASSES | ({"depthwise"} & present)):
-            groups[f"efficiency_{c}"] = (f"efficiency_{c}",)
-        groups["memory"] = tuple(f"memory_efficiency_{c}" for c in _FIT_CLASSES)
-        groups["t0"] = tuple(f"t0_{c}_s" for c in KERNEL_CLASSES)
-    return groups
+        for c in (KERNEL_CLASSES[i] for i in present):
+            for k in class_keys(c)[:3]:
+                groups[k] = (k,)
+    base = dict(start or {})
+    for keys in groups.values():
+        for k in keys:
+            base.setdefault(k, current(hw, defaults, k))
+    params, skipped = [], {}
+    for name, keys in groups.items():
+        cls = next((c for c in KERNEL_CLASSES if name.startswith("memory_efficiency_") and name.endswith(f"_{c}")), None)
+        g = group(name, keys, base, hw, resident.get(cls, False))
+        if g is None:
+            skipped[name] = "its base value is 0 (a scale cannot move it)"
+        else:
+            params.append(g)
+    sigma = np.array([np.hypot(o.latency_log_sigma, MODEL_LOG_SIGMA) for o in observations])
+    return _Problem(observations, hw, defaults, arrays, base, groups, params, sigma, skipped)
 
 
-def _arrays(observations: list[Observation], hw: HardwareProfile) -> list[KernelArrays]:
-    cache: dict[tuple[int, str, str], KernelArrays] = {}
-    out = []
-    for o in observations:
-        key = (id(o.profile), o.runtime, o.dtype)
-        if key not in cache:
-            cache[key] = KernelArrays(plan_kernels(o.profile, o.runtime, o.dtype, gpu=hw.category == "gpu"))
-        out.append(cache[key])
-    return out
+def _fit_latency(pb: _Problem, idx: list[int]) -> tuple[dict[str, float], FitResult, list[Bounded], dict[str, str]]:
+    """(scales, fit, the fitted candidates, candidate -> why not fitted) on the forwards `idx`. A freed candidate that
+    stops at a physical bound is pinned there (physics fixes it, not the data) and the fit redone with its degree of
+    freedom given to the next identifiable candidate, at most PIN_ROUNDS times: an efficiency that would pass 1 to
+    absorb a host cost leaves that cost to its own parameter."""
+    measured = np.array([pb.observations[i].latency_s for i in idx])
+    sigma = pb.sigma[idx]
+    pinned: dict[str, float] = {}
+
+    def pred(scales: dict[str, float]) -> np.ndarray:
+        return pb.latency(pb.overrides({**scales, **pinned}), idx)
+
+    at: dict[str, float] = {}
+    for round_ in range(PIN_ROUNDS + 1):
+        open_params = [p for p in pb.params if p.name not in pinned]
+        s = sensitivity(pred, sigma, open_params, at)
+        free = sorted(identifiable(s, len(idx) - 1 - len(pinned)))  # a pinned value counts against the n - 1
+        chosen = [open_params[j] for j in free]
+        res = fit_bounded(pred, measured, sigma, chosen, explore=True)
+        newly = {k: res.values[k] for k in res.at_bound}
+        if not newly or round_ == PIN_ROUNDS or len(pinned) + len(newly) >= len(idx) - 1:
+            break
+        pinned.update(newly)
+        at = {k: v for k, v in res.values.items() if k not in newly}
+    why = dict(pb.skipped)
+    for j, p in enumerate(open_params):
+        if j not in free:
+            why[p.name] = ("no measured forward depends on it" if not np.any(np.abs(s[:, j]) > 1e-3)
+                           else f"not identified by {len(idx)} forwards (held at its prior)")
+    byname = {p.name: p for p in pb.params}
+    values = {**res.values, **pinned}
+    stopped = {**{k: ("upper" if byname[k].hi <= v * 1.0101 else "lower") for k, v in pinned.items()}, **res.at_bound}
+    res = replace(res, values=values, at_bound=stopped)  # a pinned value has no standard error: a bound set it
+    return values, res, chosen + [byname[k] for k in pinned], why
 
 
-def _timelines(observations, arrays, hw, defaults, values):
-    """(params, (time, compute, memory, energy) arrays, timeline) per observation."""
-    out = []
-    params_cache: dict[tuple[str, str], Any] = {}
-    for o, a in zip(observations, arrays):
-        key = (o.dtype, o.runtime)
-        if key not in params_cache:
-            params_cache[key] = resolve_params(hw, o.dtype, o.runtime, defaults, overrides=values)
-        params = params_cache[key]
-        kt = kernel_arrays_times(a, params, o.profile.nm_sparsity or 0.0)
-        out.append((params, kt, schedule_arrays(a, kt[0], kt[3], params)))
-    return out
+def _energy_terms(pb: _Problem, values: dict[str, float], idx: list[int]) -> np.ndarray:
+    """Per forward (T - F, B - F, bytes, P_busy F): the energy model's terms (module docstring)."""
+    rows = []
+    for i, (params, tl) in zip(idx, pb.timelines(values, idx)):
+        a = pb.arrays[i]
+        spare = max(params.busy_power_w - params.static_power_w - params.active_power_w, 1e-12)
+        per_flop_s = np.array([params.energy_per_flop_j.get(params.classes[c].unit, 0.0) / spare for c in KERNEL_CLASSES])[a.cls]
+        f = float(np.sum(per_flop_s * executed_flops(a, params)))  # executed: Winograd does fewer multiplies
+        rows.append((tl.latency_s - f, tl.busy_s - f, float(np.sum(a.bytes)) * params.bytes_scale, params.busy_power_w * f))
+    return np.array(rows)
+
+
+def _fit_energy(pb: _Problem, values: dict[str, float], idx: list[int]) -> tuple[dict[str, float], FitResult] | None:
+    idx = [i for i in idx if pb.observations[i].energy_j_per_item is not None]
+    if len(idx) < MIN_POINTS:
+        return None
+    terms = _energy_terms(pb, values, idx)
+    measured = np.array([pb.observations[i].energy_j_per_item * pb.observations[i].batch for i in idx])
+    p0 = pb.timelines(values, idx[:1])[0][0]
+    params = power_params(pb.hw, p0.static_power_w, p0.active_power_w, p0.energy_per_byte_j * 1e12)
+    limit = 1.1 * power_limit_w(pb.hw)
+
+    def pred(v: dict[str, float]) -> np.ndarray:
+        ps, pa, eb = (v.get(p.name, p.centre) for p in params)
+        return np.maximum(terms[:, 0] * ps + terms[:, 1] * pa + terms[:, 2] * eb * 1e-12 + terms[:, 3], 1e-30)
+
+    def over_limit(v: dict[str, float]) -> np.ndarray:
+        total = v.get("static_power_w", params[0].centre) + v.get("active_power_w", params[1].centre)
+        return np.array([10.0 * max(np.log(total / limit), 0.0)])
+
+    sigma = np.full(len(idx), MODEL_LOG_SIGMA)
+    free = sorted(identifiable(sensitivity(pred, sigma, params), len(idx) - 1))
+    res = fit_bounded(pred, measured, sigma, [params[j] for j in free], extra=over_limit)
+    return {p.name: res.values.get(p.name, p.centre) for p in params}, res
+
+
+def _predict(pb: _Problem, values: dict[str, float], idx: list[int]) -> tuple[np.ndarray, list[float | None]]:
+    lat = []
+    energy: list[float | None] = []
+    for i, (_, tl) in zip(idx, pb.timelines(values, idx)):
+        lat.append(tl.latency_s)
+        energy.append(tl.energy_j / pb.observations[i].batch)
+    return np.array(lat), energy
+
+
+def _fit_all(pb: _Problem, idx: list[int]) -> tuple[dict[str, float], dict[str, Any]]:
+    scales, res, chosen, why = _fit_latency(pb, idx)
+    values = pb.overrides(scales)
+    info = {"latency": res, "chosen": chosen, "why": why, "energy": None}
+    e = _fit_energy(pb, values, idx)
+    if e is not None:
+        values.update(e[0])
+        info["energy"] = e[1]
+    return values, info
 
 
 def calibrate(observations: list[Observation], hw: HardwareProfile, defaults: dict[str, dict[str, Sourced]],
-              start: dict[str, float] | None = None, with_traces: bool = False) -> Calibration:
-    """Fit the whole-forward parameters (see the module docstring) on top of `start` (e.g. the kernel
-    classes fitted on traces)."""
-    if len(observations) < 3:
-        raise UsageError(f"calibration needs at least 3 measurements, got {len(observations)}")
-    base = dict(start or {})
-    groups = _latency_keys(observations, with_traces)
-    for keys in groups.values():
-        for k in keys:
-            base.setdefault(k, _current(hw, defaults, k))
-    names = list(groups)
-    measured = np.array([o.latency_s for o in observations])
-    bound = math.log(50.0)
+              start: dict[str, float] | None = None, with_traces: bool = False, check: bool = True) -> Calibration:
+    """Fit (module docstring) on top of `start` (e.g. kernel classes fitted on traces). Raises CalibrationRefused
+    when `check` and the fit fails its leave-one-out check."""
+    if len(observations) < MIN_POINTS:
+        raise UsageError(f"calibration needs at least {MIN_POINTS} measurements, got {len(observations)}")
+    pb = _problem(observations, hw, defaults, start, with_traces)
+    n = len(observations)
+    everything = list(range(n))
+    blind_lat, blind_e = _predict(pb, pb.base, everything)
+    check_observations(observations, hw, blind_lat, blind_e)
+    values, info = _fit_all(pb, everything)
+    pred, energy_pred = _predict(pb, values, everything)
+    loo_lat, loo_e = np.zeros(n), [None] * n
+    for i in everything:
+        v, _ = _fit_all(pb, [j for j in everything if j != i])
+        lat, e = _predict(pb, v, [i])
+        loo_lat[i], loo_e[i] = lat[0], e[0]
+    meas = np.array([o.latency_s for o in observations])
+    meas_e = [o.energy_j_per_item for o in observations]
 
-    def unpack(x: np.ndarray) -> dict[str, float]:
-        vals = dict(base)
-        for name, v in zip(names, np.clip(x, -bound, bound)):
-            for k in groups[name]:
-                lo, hi = PROJECTION_KEYS[k]
-                vals[k] = float(min(max(base[k] * math.exp(v), lo), hi))
-        return vals
+    def rel(p, m):
+        return [None if (m_ is None or p_ is None) else p_ / m_ - 1 for p_, m_ in zip(p, m)]
 
-    arrays = _arrays(observations, hw)
-
-    def loss(x: np.ndarray) -> float:
-        lat = np.array([tl.latency_s for _, _, tl in _timelines(observations, arrays, hw, defaults, unpack(x))])
-        return float(np.mean(np.log(lat / measured) ** 2) + np.sum(np.maximum(np.abs(x) - bound, 0) ** 2))
-
-    x = np.zeros(len(names))
-    if names:
-        rng = np.random.default_rng(0)
-        starts = [x] + [rng.uniform(-1.5, 1.5, len(names)) for _ in range(STARTS - 1)]
-        x, _ = min((nelder_mead(loss, s, step=0.5, max_evals=300 * len(names)) for s in starts), key=lambda r: r[1])
-        x, _ = nelder_mead(loss, x, step=0.1, max_evals=200 * len(names))
-    values = unpack(x)
-    tls = _timelines(observations, arrays, hw, defaults, values)
-    pred = [tl.latency_s for _, _, tl in tls]
-    errors = [p / m - 1 for p, m in zip(pred, measured)]
-    fitted = [k for name in names for k in groups[name]]
-    energy_pred: list[float | None] = [None] * len(observations)
-    energy_err: list[float | None] = [None] * len(observations)
-    with_e = [i for i, o in enumerate(observations) if o.energy_j_per_item is not None]
-    if len(with_e) >= 3:
-        values.update(_fit_power(observations, with_e, tls, arrays))
-        fitted += ["static_power_w", "active_power_w", "energy_per_byte_pj"]
-        for i, (params, _, tl) in enumerate(_timelines(observations, arrays, hw, defaults, values)):
-            if observations[i].energy_j_per_item is not None:
-                energy_pred[i] = tl.energy_j / observations[i].batch
-                energy_err[i] = energy_pred[i] / observations[i].energy_j_per_item - 1
-    abs_err = np.abs(errors)
-    return Calibration(values, pred, errors, float(np.median(abs_err)), float(np.percentile(abs_err, 90)), energy_pred,
-                       energy_err, tuple(dict.fromkeys(fitted)))
-
-
-def _fit_power(observations, idx, timelines, arrays) -> dict[str, float]:
-    """The energy model is E = P_s T + P_a B + (P_busy - P_s - P_a) F + eps_byte bytes, with F the FLOPs over
-    the measured GEMM rate of their unit (eps_flop = (P_busy - P_s - P_a) / rate). So
-    E - P_busy F = P_s (T - F) + P_a (B - F) + eps_byte bytes: least squares weighted to relative error,
-    every coefficient kept >= 0."""
-    rows, target = [], []
-    for i in idx:
-        params, _, tl = timelines[i]
-        a = arrays[i]
-        spare = max(params.busy_power_w - params.static_power_w - params.active_power_w, 1e-12)
-        per_flop_s = np.array([params.energy_per_flop_j.get(params.classes[c].unit, 0.0) / spare for c in KERNEL_CLASSES])[a.cls]
-        f = float(np.sum(per_flop_s * executed_flops(a, params)))  # seconds of FLOPs at the unit's measured GEMM rate
-        byts = float(np.sum(a.bytes)) * params.bytes_scale
-        e = observations[i].energy_j_per_item * observations[i].batch
-        rows.append(np.array([tl.latency_s - f, tl.busy_s - f, byts]) / e)
-        target.append((e - params.busy_power_w * f) / e)
-    a, y = np.array(rows), np.array(target)
-    active = [0, 1, 2]
-    sol = np.zeros(3)
-    for _ in range(3):  # drop a negative coefficient and refit: a tiny non-negative least squares
-        s, *_ = np.linalg.lstsq(a[:, active], y, rcond=None)
-        sol = np.zeros(3)
-        sol[active] = s
-        neg = [j for j in active if sol[j] < 0]
-        if not neg:
-            break
-        active = [j for j in active if j not in neg]
-    sol = np.maximum(sol, 0.0)
-    return {"static_power_w": float(sol[0]), "active_power_w": float(sol[1]), "energy_per_byte_pj": float(sol[2] * 1e12)}
-
-
-# ---- the error model ------------------------------------------------------------------------------------------
-
-
-def error_model(log_errors: dict[tuple[str, str], float], host_share: dict[tuple[str, str], float] | None = None
-                ) -> tuple[float, float, float]:
-    """(sigma_model, sigma_shared, sigma_host) from out-of-sample log errors keyed by (model, setting).
-    The shared part of a setting is the mean error over the models measured in it; what remains is each
-    model's own: own^2 ~ sigma_model^2 + (host_share x sigma_host)^2, fitted by least squares on the squares
-    (host_share: the share of the forward the device waits on the host, as projected)."""
-    by_setting: dict[str, list[float]] = {}
-    for (_, setting), e in log_errors.items():
-        by_setting.setdefault(setting, []).append(e)
-    shared = {s: float(np.mean(v)) for s, v in by_setting.items()}
-    sigma_shared = float(np.sqrt(np.mean([v**2 for v in shared.values()]))) if shared else 0.0
-    keys = list(log_errors)
-    own2 = np.array([(log_errors[k] - shared[k[1]]) ** 2 for k in keys])
-    if not len(own2):
-        return 0.0, sigma_shared, 0.0
-    h2 = np.array([(host_share or {}).get(k, 0.0) ** 2 for k in keys])
-    if h2.any():
-        sol, *_ = np.linalg.lstsq(np.stack([np.ones_like(h2), h2], axis=1), own2, rcond=None)
-        s_model2, s_host2 = max(sol[0], 0.0), max(sol[1], 0.0)
+    with_e = info["energy"] is not None
+    dropped = None
+    if with_e:  # the powers are kept only where they project the forwards they did not see better than the base's
+        loo_med, blind_med = _median_abs(rel(loo_e, meas_e)), _median_abs(rel(blind_e, meas_e))
+        if loo_med > max(blind_med, LOO_TOLERANCE):
+            dropped = (f"power not fitted: fitted on the others, each forward's energy is off by a median {loo_med:.1%}, "
+                       f"worse than the profile's own powers ({blind_med:.1%}); they are kept")
+            for k in ("static_power_w", "active_power_w", "energy_per_byte_pj"):
+                values.pop(k, None)
+            info["energy"] = None
+            pred, energy_pred = _predict(pb, values, everything)
+    errors = list(pred / meas - 1)
+    cal_fields = dict(predicted_s=list(pred), errors=errors, median_abs_error=float(np.median(np.abs(errors))),
+                      p90_abs_error=float(np.percentile(np.abs(errors), 90)),
+                      energy_predicted_j=[p if m is not None and with_e else None for p, m in zip(energy_pred, meas_e)],
+                      energy_errors=rel(energy_pred, meas_e) if with_e else [None] * n,  # with_e: energy measured and fitted
+                      blind_errors=list(blind_lat / meas - 1), loo_errors=list(loo_lat / meas - 1),
+                      energy_blind_errors=rel(blind_e, meas_e) if with_e else [None] * n,
+                      energy_loo_errors=rel(loo_e, meas_e) if with_e else [None] * n)
+    fitted, stderr, notes = [], {}, []
+    res: FitResult = info["latency"]
+    for p in info["chosen"]:
+        for k in pb.groups[p.name]:
+            fitted.append(k)
+            if p.name in res.log_stderr:
+                stderr[k] = res.log_stderr[p.name]
+        if p.name in res.at_bound:
+            notes.append(f"{p.name} stopped at its {res.at_bound[p.name]} bound ({p.why})")
+    eres: FitResult | None = info["energy"]
+    if eres is not None:
+        for k, s in eres.log_stderr.items():
+            fitted.append(k)
+            stderr[k] = s
+        notes += [f"{k} stopped at its {b} bound" for k, b in eres.at_bound.items()]
+    elif dropped:
+        notes.append(dropped)
+    elif any(o.energy_j_per_item is not None for o in observations):
+        notes.append(f"power not fitted: fewer than {MIN_POINTS} forwards with a measured energy")
     else:
-        s_model2, s_host2 = float(np.mean(own2)), 0.0
-    return float(np.sqrt(s_model2)), sigma_shared, float(np.sqrt(s_host2))
+        notes.append("power not fitted: no measured energy")
+    if not res.success:
+        raise CalibrationRefused(f"the latency fit did not converge ({res.message}); nothing written")
+    # values: what this fit fitted, over what the caller fitted before (`start`, e.g. kernel classes on traces)
+    cal = Calibration(**cal_fields, values={**(start or {}), **{k: values[k] for k in fitted}}, fitted_keys=tuple(fitted),
+                      log_stderr=stderr,
+                      not_fitted=info["why"], notes=notes)
+    if check:
+        _loo_check(cal)
+    return cal
 
 
-# ---- writing the calibrated profile -----------------------------------------------------------------------
-
-
-def calibrated_profile_toml(hw: HardwareProfile, cal: Calibration, observations: list[Observation], name: str,
-                            measured_on: str, source: str = "", aliases: tuple[str, ...] = (),
-                            extra: dict[str, Any] | None = None, data_year: int | None = None) -> str:
-    """The hardware profile with the fitted values as `calibrated` [projection] entries (their year: the year of
-    the measurements, `data_year`, else this year) and a [calibration] table holding every measurement it was
-    fitted on, its prediction and error; written by the one profile writer (profiles/writer.py)."""
-    from ..profiles.writer import hardware_toml
-
-    today = date.today()
-    year = data_year or today.year
-    src = source or (f"calibrated by nas-analyzer {__version__} on {today.isoformat()}: {len(observations)} measurements on "
-                     f"{measured_on}; median |latency error| {cal.median_abs_error:.1%}")
-    merged: dict[str, Sourced] = dict(hw.projection)
-    for k, v in sorted(cal.values.items()):
-        merged[k] = Sourced(float(f"{v:.6g}"), src, year, "calibrated")
-    table: dict[str, Any] = {"date": today.isoformat(), "data_year": year, "measured_on": measured_on,
-                             "fitted_keys": list(cal.fitted_keys), "median_abs_error": float(f"{cal.median_abs_error:.6g}"),
-                             "p90_abs_error": float(f"{cal.p90_abs_error:.6g}")}
-    if cal.energy_median_abs_error is not None:
-        table["energy_median_abs_error"] = float(f"{cal.energy_median_abs_error:.6g}")
-    table.update(extra or {})
-    rows = []
-    for o, p, e, ep, ee in zip(observations, cal.predicted_s, cal.errors, cal.energy_predicted_j or [None] * len(observations),
-                               cal.energy_errors or [None] * len(observations)):
-        row = {"model": o.name, "sha256": o.sha256, "dtype": o.dtype, "runtime": o.runtime, "batch": o.batch,
-               "measured_s": float(f"{o.latency_s:.6g}"), "predicted_s": float(f"{p:.6g}"), "error": round(e, 4)}
-        if o.energy_j_per_item is not None and ep is not None:
-            row |= {"energy_j_per_item": float(f"{o.energy_j_per_item:.6g}"), "predicted_energy_j_per_item": float(f"{ep:.6g}"),
-                    "energy_error": round(ee, 4)}
-        rows.append(row)
-    table["fitted_on"] = rows
-    return hardware_toml(hw, name=name, title=hw.title + " (calibrated)", aliases=aliases, projection=merged, training={},
-                         calibration=table, header=f"Calibrated from {Path(hw.file).name} by nas-analyzer; the data it was "
-                                                   "fitted on is in [calibration].")
-
-
-def observations_summary(cal: Calibration, observations: list[Observation]) -> list[dict[str, Any]]:
-    return [{"model": o.name, "dtype": o.dtype, "runtime": o.runtime, "batch": o.batch, "measured_s": o.latency_s,
-             "predicted_s": p, "error": e, "energy_error": ee}
-            for o, p, e, ee in zip(observations, cal.predicted_s, cal.errors, cal.energy_errors or [None] * len(observations))]
+def _loo_check(cal: Calibration) -> None:
+    """Refuse a fit that projects the forwards it did not see worse than no fit (module docstring)."""
+    for what, loo, blind in (("latency", cal.loo_median_abs_error, cal.blind_median_abs_error),):
+        if loo is not None and blind is not None and loo > max(blind, LOO_TOLERANCE):
+            raise CalibrationRefused(f"the fit fails its leave-one-out check: held-out median |{what} error| {loo:.1%} is worse "
+                                     f"than the uncalibrated projection's {blind:.1%}; nothing written")

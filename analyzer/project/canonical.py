@@ -134,7 +134,17 @@ def as_run(profile: ModelProfile, runtime: str, batch_norm: str = "auto") -> tup
                 f"kept: an inference export folded theirs, which PyTorch runs ({run}); projected with them unfolded "
                 "(batch_norm 'as-exported' projects the graph as it is)")
     else:
-        note = (f"no normalisation layer in the graph and {len(folded)} convolutions over feature maps carry a bias: an "
-                f"inference export folded their batch norms, which PyTorch runs ({run}); "
-                "projected with them unfolded (batch_norm 'as-exported' projects the graph as it is)")
+        note = unfold_note(len(folded), runtime)
     return replace(profile, per_op=out, shape_scale=1), [note]
+
+
+def unfold_note(n: int, runtime: str) -> str:
+    """What as_run says when it unfolds `n` batch norms for `runtime` in a graph with no normalisation layer."""
+    return (f"no normalisation layer in the graph and {n} convolutions over feature maps carry a bias: an "
+            f"inference export folded their batch norms, which PyTorch runs ({'training' if runtime == 'train' else runtime}); "
+            "projected with them unfolded (batch_norm 'as-exported' projects the graph as it is)")
+
+
+def has_normalisation(op_types) -> bool:
+    """Whether any of these (qualified) op types is a normalisation layer."""
+    return any(op.split("::")[-1] in _NORMALISATION for op in op_types)

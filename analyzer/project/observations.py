@@ -1,6 +1,9 @@
 """Measured forwards for `calibrate`: rows of a measurement store (JSON lines from `measure`) or a CSV, each
 profiled into a calibration Observation. CSV columns: model (a path, or a name found in a models folder),
-batch, latency_s or latency_ms_median, optional energy_j_per_item or energy_j_per_sample, dtype, runtime."""
+batch, latency_s or latency_ms_median, optional energy_j_per_item or energy_j_per_sample, dtype, runtime, device (what
+ran it), latency_log_sigma (the spread between processes, log) and date. A row giving one quantity in two columns
+(latency_s and latency_ms_median, energy_j_per_item and energy_j_per_sample) must agree within 1%. Every row is checked
+again, against physics, by project/calibrate_checks.py before a fit."""
 
 from __future__ import annotations
 
@@ -39,7 +42,8 @@ def _csv_rows(csv_path: Path, parse) -> list:
 
 def read_observations(measurements: Path | None, csv_path: Path | None, runtime: str, dtype: str, models_dir: Path | None,
                       device_kind: str | None = None, zeus_path: Path | None = None, notes: list[str] | None = None):
-    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime, date or '') rows. With
+    """(name, path, sha256 or None, batch, latency_s, energy_j_per_item or None, dtype, runtime, latency_log_sigma, device,
+    date or '') rows. With
     device_kind, only the measurements a fleet took on that kind (its Ray resource, or a part of the device's
     or CPU's name). zeus_path: Zeus-style measurement JSON (measure/interchange.py read_zeus). An estimated energy
 (no counter: measure/estimate.py) is never fitted as a measured one: its row keeps the latency only, said in notes."""
@@ -49,7 +53,7 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
 
         for model, batch, lat, energy in read_zeus(zeus_path):
             rows.append((Path(model).stem, _model_path(model, zeus_path.parent, models_dir), None, batch, lat, energy, dtype,
-                         runtime, ""))
+                         runtime, 0.0, "", ""))
     if measurements is not None:
         from ..measure.store import read
 
@@ -76,23 +80,26 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
             rt = "graph" if m.opt_level == "cuda-graph" else ("eager" if m.backend == "torch" else "ort")
             energy = None if m.energy_provenance == "estimated" else m.energy_j_per_item
             rows.append((Path(m.model).stem, Path(m.model), m.sha256, m.batch, m.latency_s_median, energy, dtype, rt,
-                         m.measured_at[:10]))
+                         m.latency_log_sigma_between or 0.0, measured_device(m), m.measured_at[:10]))
     if csv_path is not None:
         def forward(r: dict, where: str) -> tuple:
             try:
-                lat = float(r["latency_s"]) if r.get("latency_s") else float(r["latency_ms_median"]) / 1e3
+                lat = _agreeing(r, "latency_s", "latency_ms_median", 1e-3, where)
                 batch = int(r["batch"])
-                e_raw = r.get("energy_j_per_item") or r.get("energy_j_per_sample")
-                energy = float(e_raw) if e_raw else None
+                energy = _agreeing(r, "energy_j_per_item", "energy_j_per_sample", 1.0, where)
                 rt = _RUNTIME_NAMES[(r.get("runtime") or runtime).strip().lower()]
                 dt = (r.get("dtype") or dtype).strip().lower()
+                sigma = float(r.get("latency_log_sigma") or 0.0)
             except (KeyError, TypeError, ValueError):
                 raise UsageError(f"{where}: need model, batch, latency_s (or latency_ms_median)"
-                                 "[, energy_j_per_item, dtype, runtime]") from None
-            if not (lat > 0 and batch >= 1) or (energy is not None and not energy > 0):
-                raise UsageError(f"{where}: latency and energy must be > 0 and batch >= 1")
+                                 "[, energy_j_per_item, dtype, runtime, device, latency_log_sigma, date]") from None
+            if lat is None or not (math.isfinite(lat) and lat > 0 and batch >= 1) \
+                    or (energy is not None and not (math.isfinite(energy) and energy > 0)):
+                raise UsageError(f"{where}: latency and energy must be finite and > 0, and batch >= 1")
+            if not (math.isfinite(sigma) and 0 <= sigma < 5):
+                raise UsageError(f"{where}: latency_log_sigma {sigma!r} is not in [0, 5)")
             return (Path(r["model"]).stem, _model_path(r["model"], csv_path.parent, models_dir), None, batch, lat, energy, dt, rt,
-                    (r.get("date") or "").strip())
+                    sigma, (r.get("device") or "").strip(), (r.get("date") or "").strip())
 
         rows += _csv_rows(csv_path, forward)
     if not rows:
@@ -101,17 +108,39 @@ def read_observations(measurements: Path | None, csv_path: Path | None, runtime:
     return rows
 
 
+def _agreeing(r: dict, name: str, other: str, scale: float, where: str) -> float | None:
+    """One quantity from its column `name`, or from `other` x scale; both given: they must agree within 1%."""
+    a = float(r[name]) if r.get(name) else None
+    b = float(r[other]) * scale if r.get(other) else None
+    if a is not None and b is not None and not (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 0.01 * max(abs(a), abs(b))):
+        raise UsageError(f"{where}: {name} {a:.6g} and {other} {r[other]} disagree (inconsistent units?)")
+    return a if a is not None else b
+
+
+def measured_device(m: Any) -> str:
+    """The device a stored measurement ran on: the fleet's device name, the GPU the record names, or the CPU when the
+    CPU provider ran it; never the machine reading the store."""
+    if m.node.get("device"):
+        return m.node["device"]
+    prov = m.provider.lower()
+    if prov in ("cpu", "cpuexecutionprovider"):
+        return m.cpu_model
+    if "(" in m.provider and m.provider.endswith(")"):
+        return m.provider[m.provider.index("(") + 1:-1]
+    return f"{m.provider} (the record names no device)"
+
+
 def observations(rows) -> list[Observation]:
     """Profile each row's model (once per file and batch) into an Observation; refuse a file changed since it was measured."""
     cache: dict = {}
     out = []
-    for label, path, sha, batch, lat, energy, dt, rt, _ in rows:
+    for label, path, sha, batch, lat, energy, dt, rt, sigma, device, _ in rows:
         if (path, batch) not in cache:
             cache[(path, batch)] = profile_onnx(path, batch=batch, per_op=True, scan_sparsity=False)
         prof = cache[(path, batch)]
         if sha and prof.sha256 != sha:
             raise UsageError(f"{path}: the file changed since it was measured (sha256 differs); measure it again")
-        out.append(Observation(label, prof.sha256, batch, lat, prof, energy, dt, rt))
+        out.append(Observation(label, prof.sha256, batch, lat, prof, energy, dt, rt, sigma, device))
     return out
 
 

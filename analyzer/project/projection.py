@@ -9,16 +9,18 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+
 from ..dist import Z90, band
 from ..errors import UsageError
 from ..profiles import HardwareProfile
 from ..profiles.transfer import transfer_note
 from ..records import ModelProfile
-from ..taxonomy import TENSOR_CLASSES
+from ..taxonomy import KERNEL_CLASSES, TENSOR_CLASSES
 from .canonical import as_run
-from .kernels import plan_kernels
+from .kernels import KernelPlan, plan_kernels
 from .params import Params
-from .roofline import kernel_times, runs_winograd, schedule, streams_weights
+from .roofline import KernelTime, host_indices, kernel_times, runs_winograd, schedule_indexed, streams_weights
 
 
 @dataclass(frozen=True)
@@ -69,25 +71,41 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     profile, unfolded = as_run(profile, runtime, batch_norm)
     plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu")
     times = kernel_times(plan, params, profile.nm_sparsity or 0.0)
-    tl = schedule(times, params)
+    largest = max((n.bytes for n in profile.per_op or []), default=0)
+    return finish(profile, plan, times, largest, hw, params, dtype, unfolded, per_kernel)
+
+
+def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], largest_node_bytes: int, hw: HardwareProfile,
+           params: Params, dtype: str, unfolded: list[str] | tuple[str, ...] = (), per_kernel: bool = False,
+           arrays: tuple[np.ndarray, ...] | None = None) -> Projection:
+    """The projection of a timed kernel plan: the timeline, the shares, the notes. Reads the profile's totals only
+    (not its per-op records), so a plan put together from memoised parts (project/parts.py) ends here too, with
+    `arrays` (kernel_columns) put together from theirs."""
+    runtime = plan.runtime
+    if arrays is None:
+        arrays = kernel_columns(times)
+    host, time_s, energy_j, kclass, bound = arrays
+    tl = schedule_indexed(host, time_s, energy_j, params)
     batch = profile.batch or 1
     latency = tl.latency_s
     if not times or latency <= 0:
         raise UsageError(f"{profile.model}: nothing to project (no kernels: every node is a view, host-side or unsupported)")
-    shares = {b: sum(t.time_s for t in times if t.bound == b) / latency for b in ("compute", "memory", "latency")}
+    # each sum accumulated in the kernels' order, as a Python loop adds them (np.cumsum adds in order; the zeros of the
+    # kernels a sum leaves out change nothing)
+    shares = {b: _ordered_sum(np.where(bound == i, time_s, 0.0)) / latency for i, b in enumerate(BOUNDS)}
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
+    gemm_time = _ordered_sum(np.where((bound == 0) & _TENSOR[kclass], time_s, 0.0))
     e_item = tl.energy_j / batch
-    notes = list(profile.notes) + unfolded + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
+    notes = list(profile.notes) + list(unfolded) + ([transfer_note(hw)] if hw.transfer and params.basis == "transferred" else [])
     if tl.power_limited:
         notes.append(power_note(tl, hw.name))
     notes += winograd_note(plan.kernels, params)
-    gemm_time = sum(t.time_s for t in times if t.kernel.kclass in TENSOR_CLASSES and t.bound == "compute")
     potential = (profile.weight_sparsity or 0.0) * gemm_time / latency
     if potential > 0:
         notes.append(f"{profile.weight_sparsity:.1%} of weights are zero: up to {potential:.1%} of the time could be saved by "
                      "sparse kernels, not realised by dense kernels (not applied)")
     if hw.memory_gb is not None:
-        need = profile.weight_bytes * params.bytes_scale + max((n.bytes for n in profile.per_op or []), default=0) * params.bytes_scale
+        need = profile.weight_bytes * params.bytes_scale + largest_node_bytes * params.bytes_scale
         if need > hw.memory_gb.value * 1e9:
             notes.append(f"batch {batch} needs about {need / 1e9:.1f} GB (weights {profile.weight_bytes * params.bytes_scale / 1e9:.1f} GB "
                          f"+ the largest node's tensors) but {hw.name} has {hw.memory_gb.value:g} GB: it will not fit")
@@ -98,12 +116,13 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     if plan.unsupported_nodes:
         notes.append(f"{plan.unsupported_nodes} unsupported node(s) are not in the projection")
     breakdown: dict[str, dict[str, float]] = {}
-    kernel_energy = sum(t.energy_j for t in times) or 1.0
-    for t in times:
-        b = breakdown.setdefault(t.kernel.kclass, {"time_share": 0.0, "energy_share": 0.0, "kernels": 0})
-        b["time_share"] += t.time_s / latency
-        b["energy_share"] += t.energy_j / kernel_energy
-        b["kernels"] += 1
+    kernel_energy = _ordered_sum(energy_j) or 1.0
+    classes, first = np.unique(kclass, return_index=True)
+    for c in classes[np.argsort(first)]:  # in the order the classes first appear
+        mine = kclass == c
+        breakdown[KERNEL_CLASSES[c]] = {"time_share": 0.0 + _ordered_sum(np.where(mine, time_s / latency, 0.0)),
+                                        "energy_share": 0.0 + _ordered_sum(np.where(mine, energy_j / kernel_energy, 0.0)),
+                                        "kernels": int(mine.sum())}
     inputs = list(params.inputs)
     # host-bound forwards inherit the variance of the host's speed: what the model of issue costs leaves per model
     # (sigma_host), and the session-to-session speed of the host, which moves every model of a session alike
@@ -139,6 +158,23 @@ def power_note(tl, name: str) -> str:
     """What a projection says when the board's power limit binds (roofline.power_limited)."""
     return (f"power-limited: at full clocks {name} would draw more than its {tl.power_cap_w:g} W limit; its clocks drop and "
             f"the work takes longer, at {tl.power_w:.0f} W (latency = energy / limit)")
+
+
+BOUNDS = ("compute", "memory", "latency")
+_TENSOR = np.array([c in TENSOR_CLASSES for c in KERNEL_CLASSES])
+
+
+def kernel_columns(times: list[KernelTime] | tuple[KernelTime, ...]) -> tuple[np.ndarray, ...]:
+    """What `finish` reads of each kernel, as columns: host-family index, time, energy, class index, bound index."""
+    return (host_indices([t.kernel for t in times]), np.array([t.time_s for t in times], dtype=float),
+            np.array([t.energy_j for t in times], dtype=float),
+            np.array([KERNEL_CLASSES.index(t.kernel.kclass) for t in times], dtype=int),
+            np.array([BOUNDS.index(t.bound) for t in times], dtype=int))
+
+
+def _ordered_sum(x: np.ndarray) -> float:
+    """x[0] + x[1] + ... added left to right (sum() over a list; numpy's sum adds pairwise), 0 for no elements."""
+    return float(np.cumsum(x)[-1]) if len(x) else 0
 
 
 def saving_band(baseline: Any, candidate: Any) -> dict[str, float]:

@@ -184,6 +184,23 @@ def power_limited(latency_s: np.ndarray | float, energy_j: np.ndarray | float, p
     return capped, np.divide(capped, t, out=np.ones_like(capped), where=t > 0)
 
 
+def host_indices(kernels: tuple[Kernel, ...] | list[Kernel]) -> np.ndarray:
+    """Each kernel's host-work family as its index in HOST_FAMILIES (-1: none), as KernelArrays holds it."""
+    return np.array([HOST_FAMILIES.index(k.host) if k.host else -1 for k in kernels], dtype=int)
+
+
+class _HostOnly:
+    """What scheduling reads of a plan: its kernels' host-family indices."""
+
+    def __init__(self, host: np.ndarray):
+        self.host = host
+
+
+def schedule_indexed(host: np.ndarray, t: np.ndarray, energy: np.ndarray, params: Params) -> Timeline:
+    """schedule_arrays from the kernels' host-family indices, times and energies (no Kernel records)."""
+    return schedule_arrays(_HostOnly(host), t, energy, params)  # type: ignore[arg-type]
+
+
 def schedule(times: list[KernelTime], params: Params, extra_host: np.ndarray | None = None) -> Timeline:
     plan_like = KernelPlan("", tuple(t.kernel for t in times), 0, 0, 0, 0)
     return schedule_arrays(KernelArrays(plan_like), np.array([t.time_s for t in times]),

@@ -67,6 +67,11 @@ class KernelPlan:
     unsupported_nodes: int
     rules: tuple[str, ...] = field(default_factory=tuple)  # the fusion rules that fired, with counts
     weight_bytes: float = 0.0  # the model's weights as profiled: whether they fit the on-chip cache
+    # for plans put together from a chain of segments (project/parts.py): the kernel class that produced each
+    # tensor (what ONNX Runtime's epilogue fusions read of the next segment's input) and the tensors written by
+    # nodes a fusion pattern grouped (a group may reach past the segment's output: then parts are not combined)
+    producer_class: dict[str, str] = field(default_factory=dict, compare=False)
+    grouped_tensors: frozenset[str] = frozenset()
 
     @property
     def ops(self) -> int:
@@ -156,11 +161,12 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
     return [Kernel(n.name, n.op_type, cls, n.flops, n.bytes, cls if cls in HOST_FAMILIES else "layout", weights, outs)]
 
 
-def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> KernelPlan:
+def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, input_classes: dict[str, str] | None = None) -> KernelPlan:
     """The kernels `runtime` launches for one forward pass of `profile` (per-op profile required).
     `gpu`: the target runs convolutions through cuDNN on NCHW tensors (layout transforms, separate bias; the
     3 x 3 ones `winograd_eligible` marked, which the roofline computes with Winograd's F(2x2, 3x3) where they run
-    on the FP32 FMA units)."""
+    on the FP32 FMA units).
+    `input_classes`: for a segment of a larger graph, the class of the kernels that wrote its inputs."""
     nodes = at_full_batch(profile.per_op or [], profile.shape_scale)
     flow = dataflow(nodes)
     half = dtype in HALF_DTYPES
@@ -181,7 +187,7 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> 
                 fired[name] = fired.get(name, 0) + 1
     kernels: list[Kernel] = []
     host = views = fused = unsupported = 0
-    producer_class: dict[str, str] = {}
+    producer_class: dict[str, str] = dict(input_classes or {})
     for i, n in enumerate(nodes):
         if i in groups:
             name, g = groups[i]
@@ -241,7 +247,9 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool) -> 
             if t:
                 producer_class[t] = main
     rules = tuple(f"{k} x{v}" for k, v in fired.items())
-    return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules, float(profile.weight_bytes))
+    grouped = frozenset(t for _, g in groups.values() for k in g for t in nodes[k].outputs if t)
+    return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules, float(profile.weight_bytes),
+                      producer_class, grouped)
 
 
 def _ort_fused(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i: int) -> bool:

@@ -1,0 +1,117 @@
+"""What a calibration leaves: the calibrated profile's text (fitted values with their standard errors, the device that
+was measured, every measurement it was fitted on with its in-sample, held-out and uncalibrated errors), the summary the
+CLI renders, and the error model fitted on out-of-sample residuals."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..profiles import HardwareProfile, Sourced
+
+
+def _g(x: float) -> float:
+    return float(f"{x:.6g}")
+
+
+def calibrated_profile_toml(hw: HardwareProfile, cal, observations: list, name: str, measured_on: str, source: str = "",
+                            aliases: tuple[str, ...] = (), extra: dict[str, Any] | None = None,
+                            data_year: int | None = None) -> str:
+    """The hardware profile with the fitted values as `calibrated` [projection] entries (their year: the year of the
+    measurements, `data_year`, else this year) and a [calibration] table holding the device measured, each fitted key's
+    relative standard error, what was not fitted and why, and every measurement it was fitted on; written by the one
+    profile writer (profiles/writer.py)."""
+    from ..profiles.writer import hardware_toml
+
+    today = date.today()
+    year = data_year or today.year
+    loo = cal.loo_median_abs_error
+    src = source or (f"calibrated by nas-analyzer {__version__} on {today.isoformat()}: {len(observations)} measurements on "
+                     f"{measured_on}; median |latency error| {cal.median_abs_error:.1%} in sample"
+                     + (f", {loo:.1%} left out" if loo is not None else ""))
+    merged: dict[str, Sourced] = dict(hw.projection)
+    for k, v in sorted(cal.values.items()):
+        merged[k] = Sourced(_g(v), src, year, "calibrated")
+    table: dict[str, Any] = {"date": today.isoformat(), "data_year": year, "measured_on": measured_on,
+                             "fitted_keys": list(cal.fitted_keys), "median_abs_error": _g(cal.median_abs_error),
+                             "p90_abs_error": _g(cal.p90_abs_error)}
+    for key, v in (("loo_median_abs_error", loo), ("blind_median_abs_error", cal.blind_median_abs_error),
+                   ("energy_median_abs_error", cal.energy_median_abs_error),
+                   ("energy_loo_median_abs_error", cal.energy_loo_median_abs_error)):
+        if v is not None:
+            table[key] = _g(v)
+    if cal.log_stderr:
+        table["relative_stderr"] = {k: _g(v) for k, v in cal.log_stderr.items()}
+    if cal.not_fitted:
+        table["not_fitted"] = dict(cal.not_fitted)
+    if cal.notes:
+        table["notes"] = list(cal.notes)
+    table.update(extra or {})
+    rows = []
+    for i, o in enumerate(observations):
+        row = {"model": o.name, "sha256": o.sha256, "dtype": o.dtype, "runtime": o.runtime, "batch": o.batch,
+               "measured_s": _g(o.latency_s), "predicted_s": _g(cal.predicted_s[i]), "error": round(cal.errors[i], 4)}
+        if cal.loo_errors:
+            row["loo_error"] = round(cal.loo_errors[i], 4)
+        if o.latency_log_sigma:
+            row["latency_log_sigma"] = _g(o.latency_log_sigma)
+        ep = (cal.energy_predicted_j or [None] * len(observations))[i]
+        if o.energy_j_per_item is not None and ep is not None:
+            row |= {"energy_j_per_item": _g(o.energy_j_per_item), "predicted_energy_j_per_item": _g(ep),
+                    "energy_error": round(cal.energy_errors[i], 4)}
+        rows.append(row)
+    table["fitted_on"] = rows
+    return hardware_toml(hw, name=name, title=hw.title + " (calibrated)", aliases=aliases, projection=merged, training={},
+                         calibration=table, header=f"Calibrated from {Path(hw.file).name} by nas-analyzer on measurements "
+                                                   f"taken on {measured_on}; the data it was fitted on is in [calibration].")
+
+
+def observations_summary(cal, observations: list) -> list[dict[str, Any]]:
+    n = len(observations)
+    loo = cal.loo_errors or [None] * n
+    blind = cal.blind_errors or [None] * n
+    return [{"model": o.name, "dtype": o.dtype, "runtime": o.runtime, "batch": o.batch, "measured_s": o.latency_s,
+             "predicted_s": p, "error": e, "loo_error": le, "blind_error": be, "energy_error": ee}
+            for o, p, e, le, be, ee in zip(observations, cal.predicted_s, cal.errors, loo, blind,
+                                           cal.energy_errors or [None] * n)]
+
+
+def calibration_summary(cal, observations: list, profile: str, name: str, measured_on: str) -> dict[str, Any]:
+    """The record `calibrate` prints (report/calibration_text.py) or emits as JSON."""
+    return {"profile": profile, "name": name, "measured_on": measured_on,
+            "values": {k: cal.values[k] for k in cal.fitted_keys},
+            "relative_stderr": dict(cal.log_stderr), "not_fitted": dict(cal.not_fitted), "notes": list(cal.notes),
+            "median_abs_error": cal.median_abs_error, "p90_abs_error": cal.p90_abs_error,
+            "loo_median_abs_error": cal.loo_median_abs_error, "blind_median_abs_error": cal.blind_median_abs_error,
+            "energy_median_abs_error": cal.energy_median_abs_error,
+            "energy_loo_median_abs_error": cal.energy_loo_median_abs_error,
+            "energy_blind_median_abs_error": cal.energy_blind_median_abs_error,
+            "fitted_on": observations_summary(cal, observations)}
+
+
+def error_model(log_errors: dict[tuple[str, str], float], host_share: dict[tuple[str, str], float] | None = None
+                ) -> tuple[float, float, float]:
+    """(sigma_model, sigma_shared, sigma_host) from out-of-sample log errors keyed by (model, setting).
+    The shared part of a setting is the mean error over the models measured in it; what remains is each
+    model's own: own^2 ~ sigma_model^2 + (host_share x sigma_host)^2, fitted by least squares on the squares
+    (host_share: the share of the forward the device waits on the host, as projected)."""
+    by_setting: dict[str, list[float]] = {}
+    for (_, setting), e in log_errors.items():
+        by_setting.setdefault(setting, []).append(e)
+    shared = {s: float(np.mean(v)) for s, v in by_setting.items()}
+    sigma_shared = float(np.sqrt(np.mean([v**2 for v in shared.values()]))) if shared else 0.0
+    keys = list(log_errors)
+    own2 = np.array([(log_errors[k] - shared[k[1]]) ** 2 for k in keys])
+    if not len(own2):
+        return 0.0, sigma_shared, 0.0
+    h2 = np.array([(host_share or {}).get(k, 0.0) ** 2 for k in keys])
+    if h2.any():
+        sol, *_ = np.linalg.lstsq(np.stack([np.ones_like(h2), h2], axis=1), own2, rcond=None)
+        s_model2, s_host2 = max(sol[0], 0.0), max(sol[1], 0.0)
+    else:
+        s_model2, s_host2 = float(np.mean(own2)), 0.0
+    return float(np.sqrt(s_model2)), sigma_shared, float(np.sqrt(s_host2))

@@ -55,6 +55,7 @@ class Map:
 @dataclass(frozen=True)
 class Obj:
     fields: dict[str, Any]  # required keys; others allowed
+    optional: dict[str, Any] | None = None  # keys that may be absent, checked where present
 
 
 def wrong(at: str, value: Any, what: str) -> UsageError:
@@ -100,6 +101,9 @@ def check(value: Any, spec: Any, at: str) -> None:
             if k not in value:
                 raise UsageError(f"{at}.{k}: missing" if at else f"{k}: missing")
             check(value[k], sub, f"{at}.{k}" if at else k)
+        for k, sub in (spec.optional or {}).items():
+            if k in value:
+                check(value[k], sub, f"{at}.{k}" if at else k)
     else:  # pragma: no cover - a schema entry of an unknown kind is a bug here
         raise TypeError(spec)
 

@@ -9,6 +9,7 @@ import pytest
 
 from analyzer.decide.analysis import Analysis, AnalysisRequest, analyze
 from analyzer.profiles import load_profiles
+from analyzer.words import parse_plain, plain, plain_range
 from cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,15 +45,16 @@ def test_default_analysis_pairs_at_comparable_accuracy(default_run):
     assert "NaN" not in text and "Infinity" not in text
 
 
-def test_terminal_prints_pair_scenario_verdict_and_top_three(shipped):
+def test_terminal_prints_the_verdict_first_then_the_evidence(shipped):
+    """The verdict is the first line; the pair, where it is served and the top three assumptions come after it."""
     r = cli("analyze", shipped["resnet50"].parent, "--no-store", "--samples", "2000", "--quiet")
     assert r.exit_code == 0, r.output
     out = r.stdout
-    assert "pair: efficientnet_b0 (NAS-found" in out and "serving: h100-sxm-calibrated" in out and "reuse:" in out
-    assert out.count("VERDICT:") == 1 and "over the stated reuse" in out.split("VERDICT:")[1]
-    last = out.split("VERDICT:")[1]  # the verdict is last: nothing but its own words after it
-    assert "note" not in last and "pair:" not in last and len(last.strip().splitlines()) <= 4
-    assert "the 3 that move it most; --wide shows all" in out
+    assert out.startswith("VERDICT ") and out.count("VERDICT") == 1
+    head, evidence = out.split("the evidence", 1)
+    assert "pair: efficientnet_b0 (NAS-found" in evidence and "serving: h100-sxm-calibrated" in evidence
+    assert "reuse " in head and "break-even " in head and "caveat " in head
+    assert "the 3 that move it most; --wide shows all" in evidence.replace("\n", " ")
 
 
 def test_record_round_trips_and_report_rerenders_the_same_html(default_run, tmp_path):
@@ -74,7 +76,7 @@ def test_moving_an_input_across_its_printed_flip_point_flips_the_verdict(shipped
     a = analyze(base, ps)
     flip = next(s for s in a.sensitivities if s["param"] == "inferences_per_day")
     assert flip["flip"] is not None
-    x = float(flip["flip"].split()[0])
+    x = parse_plain(flip["flip"])  # '32 million items/day': the median break-even volume, as the verdict says it
     below = analyze(AnalysisRequest(folder=folder, items_per_day=f"{x / 3:g}", deployments="10", horizon_years="2", samples=4000), ps)
     above = analyze(AnalysisRequest(folder=folder, items_per_day=f"{x * 3:g}", deployments="10", horizon_years="2", samples=4000), ps)
     assert below.amortization["net_savings_kg"] < 0 < above.amortization["net_savings_kg"]
@@ -220,11 +222,12 @@ def test_the_verdict_line_alone_says_the_search_the_break_even_and_the_probabili
     line = v["text"]
     assert line.startswith(likelihood_words(v["p_net_saving"])) and f"({v['p_net_saving']:.0%}" in line
     assert "search ASSUMED" in line and "mnasnet" in line and "stand-in for efficientnet_b0" in line
-    assert f"pays back above {v['break_even_items_per_day']['p50']:,.3g} items/day" in line
+    be = v["break_even_items_per_day"]
+    assert f"pays back above {plain(be['p50'])} items/day per deployment (median; 90% {plain_range(be['p5'], be['p95'])})" in line
     assert v["search_assumed"] is True
     assert "nas_cost_kg" in [s["param"] for s in d["sensitivities"][:3]]
     text = cli("analyze", str(shipped["resnet50"].parent), "--samples", "2000", "--no-sensitivity").stdout
-    assert "search ASSUMED" in text.split("verdict")[-1]
+    assert "search ASSUMED" in text.split("the evidence")[0]
 
 
 def test_pairs_say_when_their_accuracies_were_trained_differently(default_run):
@@ -267,11 +270,10 @@ def test_one_saving_chip_energy_and_names_that_fold():
     r = cli("analyze", "--no-store", "--samples", "300", "--no-sensitivity")  # the same analysis, as a table
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
-    assert all(len(ln) <= 100 for ln in lines)
-    table = r.stdout.split("NAS amortisation")[0]
-    assert "chip mJ" in table
-    # mnasnet1_0 is dominated by mobilenet_v3_large: the name continues on the next line, not cut at the edge
-    row = next(i for i, ln in enumerate(table.splitlines()) if "mnasnet1_0 " in ln and "NAS-found" in ln)
-    both = table.splitlines()[row].rstrip() + table.splitlines()[row + 1].strip()
-    assert both.endswith("mobilenet_v3_large"), both
-    assert "saving: " in r.stdout and "chip mJ per item" in r.stdout
+    assert all(len(ln) <= 80 for ln in lines)
+    table = r.stdout.split("the evidence")[1].split("NAS amortisation")[0]
+    assert "chip" in table and "facility" in table
+    # mobilenet_v3_large folds after a separator, onto the next line: never cut mid-word
+    row = next(i for i, ln in enumerate(table.splitlines()) if "mobilenet_v3_" in ln and "NAS-found" in ln)
+    assert table.splitlines()[row + 1].split()[0] == "large"
+    assert "saving in energy: at the chip" in r.stdout and "at the facility" in r.stdout

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "analyzer"
-CORE = {"units", "errors", "records", "ir", "paths", "dist", "taxonomy", "checks", "files", "__init__"}
+CORE = {"units", "errors", "records", "ir", "paths", "dist", "taxonomy", "checks", "files", "words", "__init__"}
 LAYERS = [CORE, {"load", "profiles"}, {"count", "target"}, {"project", "measure"}, {"account"}, {"engine"}, {"decide"},
           {"report"}, {"cli", "__main__"}]
 HEAVY = {"onnx": ("load/",), "onnxruntime": ("measure/",), "torch": ("load/torch_fvcore.py", "measure/torch_backend.py"),

@@ -83,7 +83,8 @@ def test_population_out_csv_and_terminal(tmp_path):
     names = FORMULAS + [CONTROL.replace("/", "|")]
     (tmp_path / "gen.py").write_text(_GEN.format(names=names))
     out = tmp_path / "all.csv"
-    r = cli("population", f"{tmp_path / 'gen.py'}:space", "--hardware", "t4", "--no-store", "--workers", "1", "--out", out)
+    # --wide: the escaped names whole on their lines (at 80 columns a name folds at its separators)
+    r = cli("population", f"{tmp_path / 'gen.py'}:space", "--hardware", "t4", "--no-store", "--workers", "1", "--out", out, "--wide")
     assert r.exit_code == 0, r.output
     rows = _rows(out.read_bytes().decode())  # newline="": a CR inside a quoted cell stays a CR
     assert {r["name"] for r in rows} == {"'" + n for n in FORMULAS} | {names[-1]}
@@ -107,7 +108,7 @@ def test_ranking_csv_export_csv_and_analyze_terminal(tmp_path):
         '[[model]]\nname = "base"\nfile = "resnet50.onnx"\nrole = "baseline"\ntop1_accuracy_pct = 76.1\n\n'
         f'[[model]]\nname = "nas"\nfile = {json.dumps(evil + ".onnx")}\nrole = "NAS-found"\ntop1_accuracy_pct = 76.0\n')
     store = tmp_path / "s.sqlite"
-    r = cli("analyze", folder, "--store", store, "--samples", "200", "--no-sensitivity", "--out", tmp_path / "out")
+    r = cli("analyze", folder, "--store", store, "--samples", "200", "--no-sensitivity", "--out", tmp_path / "out", "--wide")
     assert r.exit_code == 0, r.output
     assert "\x1b" not in r.stdout + r.stderr and "\u202e" not in r.stdout and "\x07" not in r.stdout
     assert "pair: =cmd|' -C calc'!A0title\\x1b]0;owned\\x07clear\\x1b[2J\\nerror: fake line\\u202e (NAS-found" in r.stdout

@@ -281,6 +281,10 @@ def test_population_command(tmp_path):
     assert d["candidates"] == 12 and d["evaluated"] == 12 and len(d["top"]) == 3 and d["front"]
     assert d["top"][0]["co2e_g_per_item"] == min(x["co2e_g_per_item"] for x in d["front"])
     assert len(out.read_text().splitlines()) == 13
+    import csv
+
+    rows = list(csv.DictReader(out.open()))  # MACs named per item and per batch (the table shows per item)
+    assert all(float(r["macs_per_batch"]) == float(r["macs_per_item"]) * int(r["batch"]) for r in rows) and "macs" not in rows[0]
     models = Path(__file__).resolve().parent.parent / "models"
     r = cli("population", models, "--hardware", "h100", "--no-store", "--workers", "1", "--format", "json")
     d = json.loads(r.stdout)

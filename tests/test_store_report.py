@@ -223,7 +223,14 @@ def test_second_analyze_reads_the_store(tmp_path, shipped):
     bogus = cli("export", "--kind", "bogus", "--store", store)
     assert bogus.exit_code == 2 and "expected one of evaluation, measurement" in bogus.stderr
     h = cli("history", "--store", store)
-    assert "when (UTC)" in h.stdout and "command" in h.stdout and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", h.stdout)
+    assert "when (UTC)" in h.stdout and "command" in h.stdout and re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\dZ", h.stdout)
+    # each run's target and options, so runs can be told apart
+    assert "h100-sxm-calibrated fp16" in h.stdout and "world-ember-2022@2022;" in h.stdout
+    assert "unlikely" in h.stdout and "undetermined" not in h.stdout  # the likelihood words the terminal uses
+    from analyzer.report.store_text import target_and_options
+
+    said = target_and_options(json.loads(cli("history", "--store", store, "--format", "json").stdout)[0]["args"])
+    assert said.startswith("h100-sxm-calibrated fp16 graph batch 64; google-fleet, world-ember-2022@2022; PUE 1.1; 436")
 
 
 def test_export_includes_measurements_and_reads_a_read_only_store(tmp_path, shipped):
@@ -448,3 +455,29 @@ def test_export_writes_parquet_with_the_parquet_extra(tmp_path, shipped):
     assert r.exit_code == 0, r.output
     rows = pq.read_table(out).to_pylist()
     assert len(rows) == 1 and rows[0]["command"] == "project" and rows[0]["summary.projected"] == 1
+
+
+def test_report_refuses_an_input_whose_source_or_kind_is_not_text(tmp_path):
+    """Found by the analysis door's fuzzing: an input's optional `source` (a list) or `kind` (a number) reached the HTML
+    provenance table and raised TypeError; the schema now checks an input's optional fields where present."""
+    import json
+
+    from analyzer.decide.record_schema import check_analysis
+    from analyzer.errors import UsageError
+
+    from cli_helpers import cli
+
+    out = tmp_path / "a"
+    r = cli("analyze", "--out", out, "-q")
+    assert r.exit_code == 0, r.output
+    rec = json.loads((out / "analysis.json").read_text())
+    check_analysis(rec)
+    for key, bad in (("source", ["x"]), ("kind", 1.5), ("unit", {"a": 1})):
+        broken = json.loads(json.dumps(rec))
+        broken["projections"][0]["inputs"][0][key] = bad
+        with pytest.raises(UsageError, match=rf"projections\[0\]\.inputs\[0\]\.{key}"):
+            check_analysis(broken)
+        f = tmp_path / f"bad-{key}.json"
+        f.write_text(json.dumps(broken))
+        r = cli("report", f, "--html", tmp_path / "o.html")
+        assert r.exit_code != 0 and "must be text" in r.output and len(r.output.strip().splitlines()) == 1, r.output

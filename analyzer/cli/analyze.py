@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from ..errors import UsageError
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
-                  WideOpt, app, command, console, flag_of, load, print_json, report_errors)
+                  VerboseOpt, WideOpt, app, command, console, flag_of, load, print_json, report_errors)
 from .decide import DeploymentsOpt, ItemsPerDayOpt, NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt, SamplesOpt
 from .store import finish_store, open_store
 
@@ -46,12 +46,14 @@ def analyze(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write analysis.json, ranking.csv and report.html here.")] = None,
     store: StoreOpt = None, no_store: NoStoreOpt = False, quiet: QuietOpt = False, profiles: ProfilesOpt = None,
     timeout: TimeoutOpt = 60.0, memory_limit: MemoryLimitOpt = 2048.0, wide: WideOpt = False,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, verbose: VerboseOpt = False,
 ) -> None:
     """The main job: profile and project every candidate where it would be served, rank them, pair the baseline
     with the NAS-found model at comparable accuracy, cost the search where it ran, amortise it over the stated
     reuse with every uncertainty in one Monte Carlo, and say whether it pays back, with P(net saving), and what
-    would flip the verdict. The scenario is printed next to the verdict."""
+    would flip the verdict. The verdict comes first, in plain words, with the reuse it rests on, the break-even
+    volume, the saving, the search and the caveats that change it; then the notes that matter (-v: all of them),
+    then the evidence: the candidates, the pair and where it is served, the amortisation, what would flip it."""
     from ..decide.amortize import reuse_defaults
     from ..decide.analysis import AnalysisRequest, analyze as run
     from ..report.progress import progress_bar
@@ -80,8 +82,11 @@ def analyze(
         a = run(req, ps, db, pver, advance)
     record = a.to_dict()
     report_errors(a.errors)
-    finish_store(db, "analyze", {"folder": str(folder), **{k: record["target"][k] for k in ("hardware", "dtype", "runtime", "batch")}},
-                 {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["outcome"], "p_net_saving": a.verdict["p_net_saving"]})
+    stated = {k: v for k, v in record["request"].items() if v is not None and k in (
+        "baseline", "nas_model", "nas_preset", "nas_cost_kg", "search_plan", "items_per_day", "deployments", "horizon_years")}
+    finish_store(db, "analyze", {"folder": str(folder), **{k: record["target"][k] for k in (
+        "hardware", "dtype", "runtime", "batch", "pue", "grid_gco2e_per_kwh")}, "site": record["target"]["site"]["label"], **stated},
+                 {"pair": [a.pair["nas"], a.pair["baseline"]], "verdict": a.verdict["words"], "p_net_saving": a.verdict["p_net_saving"]})
     if out is not None:
         from ..report.outputs import write_outputs
 
@@ -89,22 +94,23 @@ def analyze(
     if fmt is OutFormat.json:
         print_json(record)
     else:
-        from ..report.decide_text import render_amortization, render_answer, render_ranking, render_sensitivities, render_verdict
-        from ..report.text import notes
+        from ..report.decide_text import render_amortization, render_answer, render_ranking, render_sensitivities
+        from ..report.verdict_text import evidence_rule, render_notes, render_verdict_block
 
         c = console(wide)
         t = record["target"]
+        render_verdict_block(record, c)
+        if not quiet:
+            render_notes(record["notes"], c, verbose)
+        evidence_rule(c)
         render_ranking(record["ranking"], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})",
-                       token=t["phase"]["kind"] == "serving")
+                       token=t["phase"]["kind"] == "serving", projections=record["projections"], wide=wide)
+        render_answer(record, c, flag_of=flag_of)
         render_amortization(record["amortization"], c, quiet=True, verdict=False)
         if record["sensitivities"]:
             render_sensitivities(record["sensitivities"], c, flag_of, None if wide else 3)
-        render_answer(record, c, flag_of=flag_of)
-        if not quiet:
-            notes(record["notes"], c)
         if out is not None:
             c.print(escape(f"wrote {out / 'analysis.json'}, {out / 'ranking.csv'} and {out / 'report.html'}"))
-        render_verdict(record["verdict"]["text"], c)
     raise typer.Exit(1 if a.errors else 0)
 
 

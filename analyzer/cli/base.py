@@ -16,10 +16,11 @@ from .. import __version__
 from ..errors import AnalyzerError, UsageError, param
 from ..report.safe import SafeConsole
 from . import click_errors  # noqa: F401 (click's usage errors as one line)
-from .flags import _COMMAND_FLAGS, flag_of, message, option_flags  # noqa: F401 (flag_of, message: for commands)
+from .flags import _COMMAND_FLAGS, flag_of, message, once_group, option_flags  # noqa: F401 (flag_of, message: for commands)
 
 app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None)
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
+                  cls=once_group())
 # user text (file, model, node names) reaches the terminal escaped (report/safe.py): one error line stays one line
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
@@ -44,6 +45,8 @@ PueOpt = Annotated[Optional[float], typer.Option("--pue", help="Datacenter PUE w
 DatacenterOpt = Annotated[Optional[str], typer.Option("--datacenter", help="Datacenter profile where it runs (its PUE).")]
 GridOpt = Annotated[Optional[float], typer.Option("--grid-gco2e-per-kwh", help="Grid carbon intensity where it runs (0 to 2000 gCO2e/kWh).")]
 RegionOpt = Annotated[Optional[str], typer.Option("--region", help="Region profile NAME[@YEAR] where it runs (its grid intensity).")]
+HardwaresOpt = Annotated[Optional[str], typer.Option("--hardware", help="Target hardware profile(s) or alias(es); several, comma-separated (h100,a100,l4), give a row per (candidate, target) in one table (see `profiles list hardware`; default: the serving default, h100, the calibrated H100 SXM).")]
+RegionsOpt = Annotated[Optional[str], typer.Option("--region", help="Region profile(s) NAME[@YEAR] where it runs (its grid intensity); several, comma-separated: a row per (candidate, site).")]
 NetOpt = Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")]
 BatchNormOpt = Annotated[str, typer.Option("--batch-norm", help="auto: where PyTorch runs the network (eager, graph, training), unfold batch norms an inference export folded into its convolutions (detected, said in a note); as-exported: project the graph as it is; present: the network has a batch norm after every convolution over feature maps (an untrained export erased them: a note says when it looks so).")]
 AssumeUpperOpt = Annotated[bool, typer.Option("--assume-upper-bound", help="Where a size depends on input values (NonZero, Unique, Compress, NMS), cost the largest case: every element selected.")]
@@ -103,15 +106,16 @@ def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         return fn(*args, **kwargs)
 
 
-WIDTH = 100  # tables and text fit an ordinary terminal; --wide lifts it
-WideOpt = Annotated[bool, typer.Option("--wide", help="Tables as wide as their content, with every row and column (default: fit 100 columns).")]
+WIDTH = 80  # tables and text fit an ordinary terminal; --wide lifts it
+WideOpt = Annotated[bool, typer.Option("--wide", help="Tables as wide as their content, with every row and column (default: fit 80 columns).")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Every note, grouped (default: only the notes the verdict and the tables do not already say).")]
 
 
 def console(wide: bool = False) -> Console:
-    """stdout for tables: 100 columns (fewer on a narrower terminal), or as wide as the content with --wide. User
-    text (file names, notes) is never markup, emoji or control codes (SafeConsole)."""
+    """stdout for tables: 80 columns (fewer where COLUMNS or the terminal says fewer), or as wide as the content
+    with --wide. User text (file names, notes) is never markup, emoji or control codes (SafeConsole)."""
     c = SafeConsole(highlight=False, emoji=False)
-    c.width = 1000 if wide else min(c.width, WIDTH) if c.is_terminal else WIDTH
+    c.width = 1000 if wide else min(c.width, WIDTH)
     return c
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError, param
-from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt, app,
+from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, HardwaresOpt, RegionsOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt, app,
                   WideOpt, command, console, load, print_json, raise_failed, report_failed)
 
 ItemsPerDayOpt = Annotated[Optional[str], typer.Option("--inferences-per-day", help="Items per day per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH (default 1e6..1e8:log, profiles/defaults.toml [reuse]).")]
@@ -133,9 +133,9 @@ def strategies(
 @command
 def rank_cmd(
     models: Annotated[list[Path], typer.Argument(help="ONNX files or folders (a manifest gives accuracy and roles).")],
-    hardware: HardwareOpt = None,
+    hardware: HardwaresOpt = None,
     dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
-    pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
+    pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionsOpt = None,
     utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     accuracy: Annotated[Optional[Path], typer.Option("--accuracy", help="CSV model,accuracy (top-1 %); else the manifest's.")] = None,
     objective: Annotated[str, typer.Option("--objective", help="co2e, energy, latency or weighted.")] = "co2e",
@@ -148,28 +148,50 @@ def rank_cmd(
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
     under the constraints; dominated candidates are listed with who dominates them."""
-    from ..decide.ranking import rank_models
+    from ..decide.ranking import rank_across, rank_models
     from ..load.manifest import expand_model_args
     from ..target import resolve_target
+    from .flags import split_list
+    from .project import target_label
 
     ps = load(profiles)
-    target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
-                            region=region, batch_norm=batch_norm, utilization=utilization, power_boundary=power_boundary,
-                            embodied_boundary=embodied_boundary)
-    rows, evaluations, failed = rank_models(expand_model_args(models), target, accuracy, objective, max_latency_ms, min_accuracy,
-                                            weights)
+    targets = [resolve_target(ps, hw, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
+                              region=reg, batch_norm=batch_norm, utilization=utilization, power_boundary=power_boundary,
+                              embodied_boundary=embodied_boundary)
+               for hw in split_list(hardware) for reg in split_list(region)]
+    sites = len(split_list(region)) > 1
+    paths = expand_model_args(models)
+    if len(targets) == 1:
+        target = targets[0]
+        rows, evaluations, failed = rank_models(paths, target, accuracy, objective, max_latency_ms, min_accuracy, weights)
+        label = {}
+    else:  # a row per (candidate, target), ranked together: which model where
+        rows, evaluations, failed, label = rank_across(paths, targets, [target_label(t, sites) for t in targets], accuracy,
+                                                       objective, max_latency_ms, min_accuracy, weights)
+        target = targets[0]
     code = report_failed(failed)
     if fmt is OutFormat.json:
-        print_json({"ranking": [r.to_dict() for r in rows], "target": target.to_dict(), "notes": list(target.notes),
+        print_json({"ranking": [r.to_dict() | ({"model": label[r.candidate.name][0], "target": label[r.candidate.name][1]}
+                                               if label else {}) for r in rows],
+                    "target": target.to_dict(), "targets": [t.to_dict() for t in targets], "notes": list(target.notes),
                     "evaluations": [e.to_dict() for e in evaluations]})
     else:
         from ..report.decide_text import render_ranking
-        from ..report.text import notes
+        from ..report.text import notes, site_line
 
         c = console(wide)
         t = target.to_dict()
-        render_ranking([r.to_dict() for r in rows], c, f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})",
-                       token=t["phase"]["kind"] == "serving")
+        shown = [r.to_dict() for r in rows]
+        if label:
+            shown = [{**r, "name": label[r["name"]][0], "target": label[r["name"]][1]} for r in shown]
+        projections = [{**e.to_dict(), "name": label[e.name][0] if label else e.name,
+                        "target": label[e.name][1] if label else ""} for e in evaluations]
+        title = (f"Candidates on {t['hardware']} ({t['dtype']}, {t['runtime']}, batch {t['batch']})" if not label else
+                 f"Candidates on {len(targets)} targets (batch {t['batch']}), ranked together")
+        render_ranking(shown, c, title, token=t["phase"]["kind"] == "serving", projections=projections, wide=wide,
+                       target_col=bool(label))
+        for line in dict.fromkeys(site_line(x.to_dict()) for x in targets):
+            c.print(f"where: {line}", markup=False)
         if not quiet:
-            notes(target.notes, c)
+            notes(list(dict.fromkeys(n for x in targets for n in x.notes)), c)
     raise typer.Exit(code)

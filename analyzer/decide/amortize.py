@@ -164,7 +164,7 @@ def amortize(a: AmortizeInputs, samples: int = 10_000, seed: int = 0) -> Amortiz
     save = p["savings_g_per_item"]
     notes = []
     if save <= 0:
-        notes.append("at the point projection the NAS model saves nothing per item on this target, so there the search "
+        notes.append("at the point projection the NAS model saves nothing on this target, so there the search "
                      "never pays back; the probability of a net saving counts the draws of the projections' error "
                      "in which it does save")
     kwh = hours = None

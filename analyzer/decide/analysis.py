@@ -27,7 +27,8 @@ from ..target import Target, resolve_site, resolve_target, serving_target
 from ..units import DAYS_PER_YEAR
 from .amortize import AmortizeInputs, amortize
 from .pairing import choose_pair, recipes
-from .sensitivity import Scenario, Sensitivity, discrete, scenario_sensitivities
+from .sensitivity import Scenario, Sensitivity, discrete, median_flip, scenario_sensitivities
+from .verdict import build_verdict, caveats
 
 PER_THOUSAND = 1000.0  # a decoder's item in the amortisation: 1,000 output tokens
 SCHEMA_VERSION = 2  # 2: projections are the engine's evaluations; sensitivities name parameters
@@ -203,7 +204,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                          pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
                          plan=req.search_plan or None, power_boundary=target.site.power_boundary,
                          embodied_boundary=target.site.embodied_boundary)
-    notes += sc.notes + [f"search cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
+    notes += sc.notes  # its cost is the verdict's (the median of the draws, each reading with its own kgCO2e)
     bhw = ps.get("hardware", req.budget_hardware) if req.budget_hardware else None
     chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, target.site)
     notes += budget_notes
@@ -227,18 +228,24 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     saving = {k: v * per if isinstance(v, float) and k != "shared" else v for k, v in saving.items()}
     scenario = {"items_per_day_per_deployment": ipd.text(), "deployments": deployments.text(), "horizon_years": years.text(),
                 "growth_per_year": growth.text(), **({"item": "1,000 output tokens"} if decoders else {})}
+    search_said = search_phrase(sc, preset if not stated else "", pair.nas if stand_in else "")
+    domain = ""
+    if decoders and preset:
+        method = ps.get("nas", preset).title
+        domain = method if "transformer" in method.lower() else f"{method}, a search for image-classification networks"
+    found = caveats(pair, recipe, preset if not stated else "", pair.nas if stand_in else "", decoders, domain)
+    verdict = build_verdict(amort, ipd, scenario, sc, pair, found, "1k tokens" if decoders else "item", search_said, not stated)
     sens: list[Sensitivity] = []
     if req.sensitivity:
-        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache, per, store, profiles_ver)
+        sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache, per, store, profiles_ver,
+                              centre=(verdict["saving_g_per_item"]["p50"], verdict["search_kg"]["p50"]),
+                              search_band=(verdict["search_kg"]["p5"], verdict["search_kg"]["p95"]),
+                              break_even=amort.break_even_items_per_day)
         sens.sort(key=lambda s: -s.swing_kg)
         if not stated:  # an assumed search cost is always among the assumptions shown as moving the verdict most
             i = next((k for k, x in enumerate(sens) if x.param == "nas_cost_kg"), None)
             if i is not None and i >= TOP_ASSUMPTIONS:
                 sens.insert(TOP_ASSUMPTIONS - 1, sens.pop(i))
-    search_said = search_phrase(sc, preset if not stated else "", pair.nas if stand_in else "")
-    verdict = {"outcome": amort.outcome, "p_net_saving": amort.p_positive, "words": amort.words,
-               "text": verdict_line(amort, ipd, search_said), "search": search_said, "search_assumed": not stated,
-               "break_even_items_per_day": amort.break_even_items_per_day, "p_given_items_per_day": amort.p_given_items_per_day}
     amort_d = amort.to_dict()
     amort_d["inputs"]["budget_hardware"] = budget_chip
     return Analysis(SCHEMA_VERSION, _json_safe(asdict(req)), target.to_dict(), scenario, [r.to_dict() for r in rows],
@@ -271,44 +278,39 @@ def assumed_search(paths: list[Path], nas_name: str) -> tuple[str, str, str]:
 
 
 def search_phrase(sc, assumed_preset: str, stands_in_for: str) -> str:
-    """The search side of the verdict in a few words: what it is, whether it was assumed (and for whose search it
-    stands in), its cost and range."""
-    cost = f"{sc.cost_kg:,.4g} kgCO2e (90% {sc.low_kg:,.4g}..{sc.high_kg:,.4g})" if sc.low_kg < sc.high_kg else f"{sc.cost_kg:,.4g} kgCO2e"
+    """The search side of the verdict in a few words: what it is and whether it was assumed (and for whose search it
+    stands in). Its cost is the verdict's search_kg (the median of the draws), printed beside it, not here."""
+    what = sc.description.split(": ")[0] if sc.readings else sc.description
     if not assumed_preset:
-        return f"search as given: {sc.description}, {cost}"
+        return f"search as given: {what}"
     extra = f" as a stand-in for {stands_in_for}'s own (never published)" if stands_in_for else ""
-    return f"search ASSUMED (none given): the {assumed_preset} search{extra}, {cost}"
-
-
-def verdict_line(amort, items_per_day: Dist, search_said: str) -> str:
-    """One line that says the verdict, the probability in words that match it, the reuse it rests on (the break-even
-    daily volume with its band, P at the stated volume) and the search it weighs."""
-    if amort.p_positive is None:
-        return f"{amort.verdict}; {search_said}"
-    be, cond = amort.break_even_items_per_day, amort.p_given_items_per_day
-    head = f"{amort.words} ({amort.p_positive:.0%} over the stated reuse, {items_per_day.text()} items/day per deployment)"
-    if be.get("p50") is None:
-        return f"{head}: the NAS model saves nothing per item in most draws; {search_said}"
-    band = f"90% {be['p5']:,.3g}..{be['p95']:,.3g}" if be.get("p95") is not None else f"at least {be['p5']:,.3g}"
-    return (f"{head}; it pays back above {be['p50']:,.3g} items/day per deployment ({band}), so P is "
-            f"{cond['p_at_point']:.0%} at {cond['items_per_day_point']:,.3g} items/day; {search_said}")
+    return f"search ASSUMED (none given): the {assumed_preset} search{extra}"
 
 
 def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluation, sc, inputs: AmortizeInputs,
                    years: Dist, paths: list[Path], cache: dict, per: float = 1.0, store=None,
-                   profiles_ver: str = "") -> list[Sensitivity]:
+                   profiles_ver: str = "", centre: tuple[float | None, float | None] = (None, None),
+                   break_even: dict | None = None, search_band: tuple = (None, None)) -> list[Sensitivity]:
+    """Each assumption moved alone, the others at their medians (the per-item saving and the search cost as the
+    amortisation drew them: the values the verdict prints; the reuse inputs' medians are their points); the daily
+    volume's flip is the verdict's median break-even volume, so the two print one value."""
     from ..engine import evaluate
 
-    point = Scenario((base.co2e_g_per_item - nas.co2e_g_per_item) * per, sc.cost_kg, inputs.items_per_day.point,
+    saving_mid, search_mid = centre
+    point = Scenario((base.co2e_g_per_item - nas.co2e_g_per_item) * per if saving_mid is None else saving_mid,
+                     sc.cost_kg if search_mid is None else search_mid, inputs.items_per_day.point,
                      inputs.deployments.point, inputs.horizon_days.point, inputs.growth_per_year.point)
     dep = inputs.deployments
     ranges = {"items_per_day": (inputs.items_per_day.low, inputs.items_per_day.high),
               "deployments": (dep.low, dep.high) if dep.is_range else (max(dep.point / 3, 1.0), dep.point * 3),
               "horizon_years": (years.low, years.high) if years.is_range else (years.point / 3, years.point * 3),
               "search_kg": (sc.low_kg, sc.high_kg) if sc.low_kg < sc.high_kg else (sc.cost_kg / 3, sc.cost_kg * 3)}
+    if None not in search_band and search_band[0] < search_band[1]:  # the band the verdict prints: the draws' 90%
+        ranges["search_kg"] = search_band
     s_pue = sc.site.pue if sc.site else 1.0
     s_grid = sc.site.grid_gco2e_per_kwh if sc.site else 0.0
-    out = scenario_sensitivities(point, ranges, target.pue, target.grid_gco2e_per_kwh, s_pue, s_grid)
+    out = [median_flip(x, break_even) if x.param == "inferences_per_day" and break_even else x
+           for x in scenario_sensitivities(point, ranges, target.pue, target.grid_gco2e_per_kwh, s_pue, s_grid)]
     files = {p.stem: p for p in paths}
 
     def net_with(**over) -> float | None:
@@ -325,7 +327,9 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
             evs = evaluate([files[pair.baseline], files[pair.nas]], t2, cache=cache, store=store, profiles_ver=profiles_ver)
             if not all(e.ok for e in evs):
                 return None
-            return point.net_kg(saving_g_per_item=(evs[0].co2e_g_per_item - evs[1].co2e_g_per_item) * per)
+            # the re-projected saving, scaled as the median saving is to the point one (the same draws' spread)
+            shift = point.saving_g_per_item / ((base.co2e_g_per_item - nas.co2e_g_per_item) * per or 1.0)
+            return point.net_kg(saving_g_per_item=(evs[0].co2e_g_per_item - evs[1].co2e_g_per_item) * per * shift)
         except AnalyzerError:
             return None
 

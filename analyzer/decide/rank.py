@@ -71,7 +71,6 @@ def rank(cands: list[Candidate], objective: str = "co2e", *, max_latency_s: floa
     names = [c.name for c in cands]
     if len(set(names)) != len(names):
         raise UsageError(f"candidate names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
-    dom = pareto(cands)
     w = weights or {"co2e": 1.0, "latency": 1.0, "accuracy": 1.0}
     score = (_weighted(cands, w) if objective == "weighted" else
              {c.name: {"co2e": c.co2e_g_per_item, "energy": c.energy_j_per_item, "latency": c.latency_s}[objective] for c in cands})
@@ -83,9 +82,11 @@ def rank(cands: list[Candidate], objective: str = "co2e", *, max_latency_s: floa
         elif min_accuracy is not None and (c.accuracy is None or c.accuracy < min_accuracy):
             why = "accuracy unknown" if c.accuracy is None else f"accuracy {c.accuracy:g} < {min_accuracy:g}"
         rows.append((c, why))
+    # the front of the candidates that meet the constraints: an excluded one is on no front (and dominates none)
+    dom = pareto([c for c, why in rows if not why])
     out, r = [], 0
     for c, why in rows:
         if not why:
             r += 1
-        out.append(Ranked(None if why else r, c, score[c.name], not dom[c.name], dom[c.name], why))
+        out.append(Ranked(None if why else r, c, score[c.name], not why and not dom[c.name], dom.get(c.name, []), why))
     return out

@@ -87,3 +87,34 @@ def rank_models(paths: list[Path], target: Target, accuracy_csv: Path | None = N
         acc.update(accuracy_from_csv(accuracy_csv, {e.name for e in ok}))
     rows = rank(candidates(ok, acc, roles), objective, max_latency_s=max_s, min_accuracy=min_acc, weights=w)
     return rows, ok, [e for e in results if not e.ok]
+
+
+def rank_across(paths: list[Path], targets: list[Target], labels: list[str], accuracy_csv: Path | None = None,
+                objective: str = "co2e", max_latency_ms: float | None = None, min_accuracy: float | None = None,
+                weights: str | None = None) -> tuple[list[Ranked], list[Evaluation], list[Evaluation], dict[str, tuple[str, str]]]:
+    """Candidates on several targets ranked together, a row per (candidate, target): which model where. Each row's
+    candidate is named 'MODEL on TARGET' (names must be unique to rank); the last item maps that name back to
+    (model, target label)."""
+    from dataclasses import replace
+
+    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / 1e3
+    min_acc = None if min_accuracy is None else check_number("min_accuracy", min_accuracy, 0.0, 100.0)
+    evaluations: list[Evaluation] = []
+    failed: list[Evaluation] = []
+    label: dict[str, tuple[str, str]] = {}
+    for t, tl in zip(targets, labels):
+        for e in evaluate(paths, t):
+            if not e.ok:
+                failed.append(e)
+                continue
+            named = replace(e, name=f"{e.name} on {tl}")
+            evaluations.append(named)
+            label[named.name] = (e.name, tl)
+    acc, roles = accuracy_from_manifests(paths)
+    if accuracy_csv is not None:
+        acc.update(accuracy_from_csv(accuracy_csv, {m for m, _ in label.values()}))
+    acc = {n: acc[m] for n, (m, _) in label.items() if m in acc}
+    roles = {n: roles.get(m, "") for n, (m, _) in label.items()}
+    rows = rank(candidates(evaluations, acc, roles), objective, max_latency_s=max_s, min_accuracy=min_acc,
+                weights=parse_weights(weights))
+    return rows, evaluations, failed, label

@@ -15,7 +15,8 @@ from ..units import MAX_BATCH
 
 NN = Num(0.0)
 SHARE = Num(0.0, 1.0)
-INPUT = Obj({"name": TEXT, "value": ANY})
+# what the report reads of an input (report/html.py provenance): its name and value, and where present its unit, kind and source
+INPUT = Obj({"name": TEXT, "value": ANY}, {"unit": Opt(TEXT), "kind": Opt(TEXT), "source": Opt(TEXT)})
 PROJECTION = Obj({"name": TEXT, "energy_j_per_item": NN, "energy_range_j": Obj({"low": NN, "high": NN}), "co2e_g_per_item": NN,
                   "co2e_kg_per_million": NN, "embodied_co2e_g_per_item": Opt(NN), "basis": TEXT, "inputs": List(INPUT),
                   "detail": Obj({})})
@@ -32,8 +33,10 @@ SCHEMA = Obj({
     "search": Obj({"description": TEXT, "cost_kg": NN, "inputs": List(INPUT)}),
     "saving": Obj({}),
     "amortization": Obj({"spent_kg": NN, "items_over_horizon": NN, "break_even_items": Opt(NN), "net_savings_kg": Opt(Num()),
-                         "intensity_g_per_item": Obj({"operational (SCI for AI: training excluded)": NN})}),
-    "verdict": Obj({"outcome": TEXT, "p_net_saving": SHARE, "text": TEXT}),
+                         "intensity_g_per_item": Obj({"operational (SCI for AI: training excluded)": NN})},
+                        # the break-even table's percentiles (report/html.py), where the analysis drew them
+                        {"uncertainty": Opt(Map(Obj({}, {q: Opt(Num()) for q in ("p5", "p50", "p95")})))}),
+    "verdict": Obj({"outcome": TEXT, "p_net_saving": Opt(SHARE), "text": TEXT}),  # None: no probability (not the same job)
     "sensitivities": List(Obj({"name": TEXT, "param": TEXT, "base": TEXT, "flip": Opt(TEXT), "tried": TEXT, "low": TEXT,
                                "high": TEXT, "net_low_kg": Num(), "net_high_kg": Num(), "swing_kg": NN})),
     "fourms": Opt(Obj({"model": Num(1e-12), "machine": Num(1e-12), "mechanization": Num(1e-12), "map": Num(1e-12)})),

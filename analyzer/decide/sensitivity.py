@@ -7,11 +7,12 @@ the pair."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
 from .amortize import items_served
 from ..units import DAYS_PER_YEAR, G_PER_KG
+from ..words import plain
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Sensitivity:
     high: str  # the better end: the higher net saving (so every row reads the same way, whatever the value's order)
     net_low_kg: float
     net_high_kg: float
+    flip_statistic: str = "point"  # point: where the net saving at the others' medians changes sign; median: the
+    # median of the amortisation's break-even draws (the daily volume: the figure the verdict prints)
 
     @property
     def swing_kg(self) -> float:
@@ -53,8 +56,17 @@ class Scenario:
 
 
 def _fmt(x: float) -> str:
-    """3 significant figures; no exponent below a million (1,455 kgCO2e, not 1.45e+03), one for daily volumes."""
-    return f"{x:,.0f}" if 1000 <= abs(x) < 1e6 else f"{x:.3g}"
+    """In plain words (analyzer/words.plain): 1,455 kgCO2e, 32 million items/day, 0.5 years."""
+    return plain(x)
+
+
+def median_flip(s: Sensitivity, break_even: dict[str, float | None]) -> Sensitivity:
+    """The daily volume's row with the verdict's break-even volume (the median of the draws) as its flip, so one
+    quantity prints one value; unchanged when the draws never break even."""
+    p50 = break_even.get("p50")
+    if p50 is None:
+        return s
+    return replace(s, flip=_fmt(p50) + " items/day", flip_statistic="median")
 
 
 def _root(f: Callable[[float], float], lo: float, hi: float) -> float | None:
@@ -80,7 +92,7 @@ def continuous(name: str, param: str, base: float, tried: tuple[float, float], e
     flip = _root(net_at, *tried)
     worse, better = sorted(ends, key=net_at)
     return Sensitivity(name, param, _fmt(base) + unit, None if flip is None else _fmt(flip) + unit,
-                       f"{_fmt(tried[0])}..{_fmt(tried[1])}{unit}", _fmt(worse) + unit, _fmt(better) + unit,
+                       f"{_fmt(tried[0])} to {_fmt(tried[1])}{unit}", _fmt(worse) + unit, _fmt(better) + unit,
                        net_at(worse), net_at(better))
 
 

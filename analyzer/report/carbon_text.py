@@ -73,8 +73,9 @@ def _is_sourced(v: Any) -> bool:
 def render_profile_show(p: dict[str, Any], console: Console) -> None:
     """`profiles show`: every value of one profile (its record as a dict) with its source, year and kind."""
     t = Table(title=f"{escape(p['name'])}: {escape(p['title'])}  ({escape(p['file'])})", title_justify="left")
-    for col in ("key", "value", "kind", "year", "source"):
-        t.add_column(col, overflow="fold")
+    for col in ("key", "value", "kind", "year", "source"):  # keys, kinds and years whole; long values and sources wrap
+        t.add_column(col, overflow="fold", no_wrap=col in ("kind", "year"), max_width=26 if col == "key" else None,
+                     min_width={"key": 22, "value": 8, "source": 12}.get(col), ratio=2 if col == "source" else None)
     if "years" in p:  # a region: one row per year
         for y, row in sorted(p["years"].items()):
             t.add_row(f"{y} grid_gco2e_per_kwh", f"{row['grid_gco2e_per_kwh']:g}", row["kind"], str(y), escape(row["source"]))

@@ -214,8 +214,18 @@ QUANTITY_LABELS = {  # the amortisation record's keys as a person reads them
     "samples": "Monte Carlo samples", "seed": "Monte Carlo seed"}
 
 
+def _number(x: Any) -> float | None:
+    """x where it is a finite number (a saved record's optional fields are not checked by its schema), else None."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+
 def verdict_clause(v: dict) -> str:
-    """'the search pays back (probability of a net saving 97%)': grammatical for every outcome."""
+    """'the search is unlikely to pay back (probability of a net saving 26%)': the terminal's likelihood words where
+    the record has them (decide/verdict.py), else the outcome; grammatical for every outcome."""
+    if isinstance(v.get("words"), str) and _number(v.get("p_net_saving")) is not None:
+        return f"the search is {v['words']} (probability of a net saving {v['p_net_saving']:.0%})"
+    if isinstance(v.get("withheld"), str) and v["withheld"]:
+        return f"no verdict is given: {v['withheld']}"
     phrase = OUTCOME_PHRASES.get(v.get("outcome", ""), f"is judged: {v.get('outcome', 'n/a')}")
     p = v.get("p_net_saving")
     why = "undetermined: " if v.get("outcome") == "undetermined" else ""
@@ -231,7 +241,10 @@ def footprint_paragraph(result: dict) -> str:
             f"{t['site'].get('utilization', 1):.0%} of the time, power counted at the {t['site'].get('power_boundary', 'chip')} "
             f"and embodied carbon at the {t['site'].get('embodied_boundary', 'chip')} boundary")
     if proj:
-        text += (f" at {proj['energy_j_per_item']:.3g} J and {proj['co2e_g_per_item']:.3g} gCO2e per item "
+        fac = _number(proj.get("facility_energy_j_per_item"))
+        text += (f" at {proj['energy_j_per_item']:.3g} J per item at the chip"
+                 + (f" ({fac:.3g} J at the facility: with idle time, the host's share and the PUE)" if fac else "")
+                 + f" and {proj['co2e_g_per_item'] * 1e6:.3g} mgCO2e per 1,000 items "
                  f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; 90% range {proj['energy_range_j']['low']:.3g}-{proj['energy_range_j']['high']:.3g} J), "
                  f"plus {_g(proj['embodied_co2e_g_per_item'])} g embodied per item")
     a, v, s = result.get("amortization"), result["verdict"], result["search"]
@@ -287,10 +300,23 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
         if tp:
             parts.append(_img(tp, "tornado chart of the net saving", "plot-tornado"))
     parts.append("<h2>Ranked candidates</h2>")
-    parts.append(_table(["rank", "model", "role", "top-1 %", "gCO2e/item", "J/item", "latency s", "Pareto", "dominated by / excluded"],
-                        [[r["rank"] or "-", r["name"], r["role"], _g(r["accuracy"]), _g(r["co2e_g_per_item"]), _g(r["energy_j_per_item"]),
-                          _g(r["latency_s"]), "yes" if r["pareto"] else "", r["excluded"] or ", ".join(r["dominated_by"])] for r in result["ranking"]],
-                        {1, 2, 8}))
+    fac = {p["name"]: p for p in result.get("projections", [])}
+
+    def mj(x: Any) -> str:
+        return "n/a" if _number(x) is None else f"{x * 1e3:.3g}"
+
+    def per_item(r: dict) -> str:
+        b = _number(fac.get(r["name"], {}).get("batch"))
+        return mj(r["latency_s"] / b) if b and b > 0 else "n/a"
+    # the terminal's units: mgCO2e per 1,000 items, mJ per item at the chip and at the facility, ms per batch and per item
+    parts.append(_table(["rank", "model", "role", "top-1 %", "mgCO2e per 1k items", "chip mJ per item", "facility mJ per item",
+                         "latency ms per batch", "latency ms per item", "Pareto", "dominated by / excluded"],
+                        [[r["rank"] or "-", r["name"], r["role"], _g(r["accuracy"]), f"{r['co2e_g_per_item'] * 1e6:.3g}",
+                          mj(r["energy_j_per_item"]), mj(fac.get(r["name"], {}).get("facility_energy_j_per_item")),
+                          f"{r['latency_s'] * 1e3:.3g}",
+                          per_item(r),
+                          "yes" if r["pareto"] else "", r["excluded"] or ", ".join(r["dominated_by"])] for r in result["ranking"]],
+                        {1, 2, 10}))
     parts.append("<h2>Pareto front: accuracy vs CO2e per item</h2>" + _img(pareto_plot(result), "Pareto front", "plot-pareto"))
     a = result.get("amortization")
     be = break_even_plot(result)

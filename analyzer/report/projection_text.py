@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text  # a header we wrap ourselves: our line break, not a user's control character
 from rich.markup import escape
 
-from .text import CO2E_PER_ITEM, CHIP_ENERGY_PER_ITEM, TIME, notes, num, table, two_lines, unit_for
+from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, cell, fold_name, fold_words, header, notes, num, table, unit_for
 
 
 def render_evaluations(evaluations: list[dict[str, Any]], target: dict[str, Any], console: Console, wide: bool = False) -> None:
@@ -57,33 +56,53 @@ def render_notes(target_notes: list[str], evaluations: list[dict[str, Any]], con
 
 
 def render_projections(evaluations: list[dict[str, Any]], console: Console, wide: bool = False) -> None:
-    """One row per model; the target (one for all rows) in the title; each quantity in the unit its column reads in.
-    Items per second and the embodied share only with `wide`."""
+    """One row per model (per model and target where the rows carry a "target": several targets in one table); each
+    quantity in the unit its column reads in: latency per item beside per batch, energy per item at the chip (with
+    the error model's 90% band) and at the facility, CO2e per 1k items. Kernels, items per second and the embodied
+    share only with `wide`; the basis in the title where every row has the same one."""
     e0 = evaluations[0]
-    em, eu = unit_for((e["energy_range_j"]["high"] for e in evaluations), CHIP_ENERGY_PER_ITEM)
+    several = any("target" in e for e in evaluations)
+    em, eu = unit_for([*(e["energy_range_j"]["high"] for e in evaluations),
+                       *(e.get("facility_energy_j_per_item") for e in evaluations)], ENERGY_PER_ITEM)
     cm, cu = unit_for((e["co2e_g_per_item"] for e in evaluations), CO2E_PER_ITEM)
     bm, bu = unit_for((e["embodied_co2e_g_per_item"] for e in evaluations), CO2E_PER_ITEM)
     tm, tu = unit_for((e["latency_s"] for e in evaluations), TIME)
-    t = table(f"Projected on {e0['hardware']} ({e0['dtype']}, {e0['runtime']}, batch {e0['batch']})")
-    cols = ["model", "kernels", f"latency {tu}", "items/s", eu, "90% band", cu, f"embodied {bu}", "bound c/m/l/o", "basis"]
-    if not wide:
-        cols.remove("items/s")
-        cols.remove(f"embodied {bu}")
-    for col in cols:
-        t.add_column(Text(two_lines(col)) if col not in ("90% band", "kernels") else col,
-                     justify="left" if col in ("model", "basis") else "right", no_wrap=col != "basis", min_width=10 if col == "basis" else None)
+    im, iu = unit_for((e["latency_s"] / max(e["batch"], 1) for e in evaluations), TIME)
+    bases = {e["basis"] for e in evaluations}
+    where = "" if several else f" on {e0['hardware']}"
+    t = table(f"Projected{where} ({e0['dtype']}, {e0['runtime']}, batch {e0['batch']}"
+              + (f"; {next(iter(bases))} figures)" if len(bases) == 1 else ")"), tight=True)
+    w = (lambda n: 1000) if wide else (lambda n: n)
+    cols = [("model", 11 if several else 14)] + ([("target", 19)] if several else []) + [
+        ("kernels", 7), (f"latency {iu} per item", 7), (f"{tu} per batch", 6), ("items/s", 7), (f"chip {eu}", 6),
+        ("chip 90% band", 9), (f"facility {eu}", 8), (cu, 6), (f"embodied {bu}", 8), ("bound c/m/l/o", 9), ("basis", 10)]
+    drop = set() if wide else {"kernels", "items/s", f"embodied {bu}"} | ({"bound c/m/l/o"} if several else set())
+    if len(bases) == 1 or (several and not wide):  # several: each target's basis said under the table
+        drop.add("basis")
+    cols = [(c, n) for c, n in cols if c not in drop]
+    for col, n in cols:
+        t.add_column(header(col, w(n)), justify="left" if col in ("model", "target", "basis") else "right", no_wrap=True)
     for e in evaluations:
         emb = None if e["embodied_co2e_g_per_item"] is None else e["embodied_co2e_g_per_item"] * bm
         band, bound = e["energy_range_j"], e["detail"].get("bound", {})
-        cells = {"model": escape(Path(e["model"]).name), "kernels": str(e["kernels"]), f"latency {tu}": num(e["latency_s"] * tm),
-                 "items/s": num(e["throughput_per_s"]), eu: num(e["energy_j_per_item"] * em),
-                 "90% band": f"{num(band['low'] * em)}-{num(band['high'] * em)}", cu: num(e["co2e_g_per_item"] * cm),
+        fac = e.get("facility_energy_j_per_item")
+        name = e["name"] if several else Path(e["model"]).name
+        cells = {"model": cell(fold_name(name, w(11 if several else 14))), "target": cell(fold_words(e.get("target", ""), w(19))),
+                 "kernels": str(e["kernels"]), f"latency {iu} per item": num(e["latency_s"] / max(e["batch"], 1) * im),
+                 f"{tu} per batch": num(e["latency_s"] * tm), "items/s": num(e["throughput_per_s"]),
+                 f"chip {eu}": num(e["energy_j_per_item"] * em), "chip 90% band": f"{num(band['low'] * em)}-{num(band['high'] * em)}",
+                 f"facility {eu}": num(None if fac is None else fac * em), cu: num(e["co2e_g_per_item"] * cm),
                  f"embodied {bu}": num(emb), "basis": e["basis"],
                  "bound c/m/l/o": "/".join(f"{100 * bound.get(k, 0.0):.0f}" for k in ("compute", "memory", "latency", "overhead"))}
-        t.add_row(*(cells[c] for c in cols))
+        t.add_row(*(cells[c] for c, _ in cols))
     console.print(t)
-    console.print("[dim]bound: share of the forward in compute-bound, memory-bound and launch-latency-bound kernels, and "
-                  "overhead (the device waiting on the host); band: the profile's error model, 90%[/]")
+    if several and len(bases) > 1 and not wide:
+        by = {e.get("target", ""): e["basis"] for e in evaluations}
+        console.print(escape("figures: " + "; ".join(f"{k}: {v}" for k, v in by.items())))
+    console.print("[dim]energy at the chip: the accelerator's own, with the profile's error model's 90% band; at the facility: "
+                  "with its idle time, its host's share (server boundary) and the PUE; CO2e: the facility's energy on the grid"
+                  + ("" if several and not wide else "; bound: share of the forward in compute-, memory- and launch-latency-bound "
+                     "kernels, and overhead (the device waiting on the host)") + "[/]")
 
 
 def render_per_kernel(e: dict[str, Any], console: Console, wide: bool = False) -> None:

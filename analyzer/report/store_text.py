@@ -23,12 +23,47 @@ def render_history(runs: list[dict[str, Any]], path: Path, console: Console | No
         return
     from .text import table
 
-    t = table(f"Runs in {path}")
-    for col in ("id", "when (UTC)", "command", "summary"):
-        t.add_column(col, overflow="fold", no_wrap=col != "summary")
+    from .text import cell, fold_words
+
+    t = table(f"Runs in {path}", tight=True)
+    width = max(c.width, 80)
+    for col in ("id", "when (UTC)", "command", "target and options", "summary"):
+        t.add_column(col, no_wrap=True)
     for r in runs:
-        t.add_row(str(r["id"]), iso(r["created_at"]), escape(r["command"]), escape(_brief(r["summary"])[:160]))
+        t.add_row(str(r["id"]), iso(r["created_at"])[:16] + "Z", escape(r["command"]),
+                  cell(fold_words(target_and_options(r.get("args") or {}), 26 if width <= 80 else 40)),
+                  cell(fold_words(_brief(r["summary"])[:160], width - 3 - 16 - 11 - (26 if width <= 80 else 40) - 5)))
     c.print(t)
+
+
+TARGET_KEYS = ("hardware", "dtype", "runtime", "batch", "pue", "grid_gco2e_per_kwh", "site", "targets")
+_QUIET = {"phase", "dims", "assume_upper_bound", "batch_norm", "embodied", "utilization", "power_boundary",
+          "embodied_boundary"}  # said only when not their defaults would need the defaults here: left to --format json
+
+
+def target_and_options(args: dict[str, Any]) -> str:
+    """A run's target as it was resolved (hardware, dtype, runtime, batch, PUE and grid, or every target of a run
+    over several) and the options it was given (models, folder, reuse, search), so runs can be told apart."""
+    if not isinstance(args, dict):
+        return ""
+    parts = []
+    if args.get("targets"):
+        parts.append("targets " + ", ".join(str(x) for x in args["targets"]))
+    elif args.get("hardware"):
+        parts.append(" ".join(str(args[k]) if k != "batch" else f"batch {args[k]}"
+                              for k in ("hardware", "dtype", "runtime", "batch") if args.get(k) is not None))
+    if args.get("site"):
+        parts.append(str(args["site"]))
+    if args.get("pue") is not None:
+        parts.append(f"PUE {args['pue']:g}")
+    if args.get("grid_gco2e_per_kwh") is not None:
+        parts.append(f"{args['grid_gco2e_per_kwh']:.4g} gCO2e/kWh")
+    for k, v in args.items():
+        if k in TARGET_KEYS or k in _QUIET or v in (None, "", [], {}):
+            continue
+        shown = ", ".join(Path(str(x)).name if k == "models" else str(x) for x in v) if isinstance(v, list) else str(v)
+        parts.append(f"{k.replace('_', '-')} {shown}")
+    return "; ".join(parts)
 
 
 def _brief(summary: dict) -> str:

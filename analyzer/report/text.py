@@ -1,6 +1,6 @@
 """Terminal tables (rich). Human units here only; records keep raw SI numbers.
 
-Tables are compact (no vertical rules) and fit 100 columns unless the command is given --wide; a quantity per item
+Tables are compact (no vertical rules) and fit 80 columns unless the command is given --wide; a quantity per item
 is shown in the unit that puts its column's largest value between 1 and 1,000 (mg of CO2e per 1,000 items, mJ per
 item, ms), the unit in the header."""
 
@@ -13,6 +13,7 @@ from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ..records import ModelProfile
 
@@ -32,10 +33,11 @@ def two_lines(col: str) -> str:
     return col[:at] + "\n" + col[at + 1:] if at > 0 else col.replace(" ", "\n", 1)
 
 
-def table(title: str = "") -> Table:
-    """A compact table: a rule under the header, no vertical rules, the title left."""
+def table(title: str = "", tight: bool = False) -> Table:
+    """A compact table: a rule under the header, no vertical rules, the title left; `tight`: one space between
+    columns instead of two (a wide table within 80 columns)."""
     return Table(title=escape(title) if title else None, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                 show_edge=False, collapse_padding=True)
+                 show_edge=False, collapse_padding=True, padding=(0, 0) if tight else (0, 1))
 
 
 def unit_for(values: Iterable[float | None], ladder: tuple[tuple[float, str], ...]) -> tuple[float, str]:
@@ -70,6 +72,78 @@ def count(x: float | None, none: str = "never") -> str:
     return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
 
 
+SEPARATORS = "_-./@"
+
+
+def fold_name(name: str, width: int) -> str:
+    """A name over lines of at most `width` characters, broken after a separator (_ - . / @) so no part of it is cut
+    mid-word ('mobilenet_v3_' / 'large'); a part longer than `width` alone is cut at `width` (nothing else fits).
+    Only the table cell sees the line breaks; JSON and CSV keep the name whole."""
+    if width < 1 or len(name) <= width:
+        return name
+    parts = re.findall(rf"[^{re.escape(SEPARATORS)}]*[{re.escape(SEPARATORS)}]|[^{re.escape(SEPARATORS)}]+", name)
+    lines, cur = [], ""
+    for p in parts:
+        while len(p) > width:  # a part alone wider than the column
+            if cur:
+                lines.append(cur)
+                cur = ""
+            lines.append(p[:width])
+            p = p[width:]
+        if len(cur) + len(p) > width:
+            lines.append(cur)
+            cur = p
+        else:
+            cur += p
+    if cur:
+        lines.append(cur)
+    return "\n".join(lines)
+
+
+def fold_words(text: str, width: int) -> str:
+    """Text over lines of at most `width`: broken at spaces, and a word wider than `width` at its separators
+    (fold_name), so no word is cut in the middle."""
+    lines: list[str] = []
+    cur = ""
+    for word in text.split(" "):
+        for piece in fold_name(word, width).split("\n"):
+            if cur and len(cur) + 1 + len(piece) <= width:
+                cur += " " + piece
+            else:
+                if cur:
+                    lines.append(cur)
+                cur = piece
+    if cur:
+        lines.append(cur)
+    return "\n".join(lines)
+
+
+def cell(text: str) -> Text:
+    """A table cell whose line breaks are ours (fold_name, fold_words): each line shown safely (report/safe), the
+    breaks kept (a plain string's newline would be shown as an escape)."""
+    from .safe import terminal
+
+    return Text("\n".join(terminal(line) for line in text.split("\n")))
+
+
+def header(col: str, width: int = 8) -> Text:
+    """A column header over as many lines as it takes to keep each within `width` characters (at its spaces)."""
+    return cell(fold_words(col, width))
+
+
+def site_line(target: dict) -> str:
+    """Where it runs, every option as resolved: the datacenter and its PUE, the region with its year and grid
+    intensity (from the site's label, e.g. 'google-fleet, fra@2023'), the busy share and the boundaries."""
+    site = target.get("site") or {}
+    label = site.get("label", "")
+    dc, _, region = label.partition(", ")
+    pue, grid = target.get("pue", site.get("pue")), target.get("grid_gco2e_per_kwh", site.get("grid_gco2e_per_kwh"))
+    where = f"{dc + ' ' if dc else ''}(PUE {pue:g}); grid {region + ' ' if region else ''}({grid:.4g} gCO2e/kWh)"
+    return (f"{where}; busy {site.get('utilization', target.get('utilization', 1)):.0%}; power at the "
+            f"{site.get('power_boundary', target.get('power_boundary', 'chip'))}, embodied at the "
+            f"{site.get('embodied_boundary', target.get('embodied_boundary', 'chip'))} boundary")
+
+
 def dedupe(lines: Iterable[str]) -> list[str]:
     """Each note once, in order; notes that differ only in their numbers (one per model of a sample) become the
     first of them and how many more there were."""
@@ -97,15 +171,19 @@ def _pct(x: float | None) -> str:
 
 
 def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False) -> None:
-    t = table("Static profile")
-    name_width = min(max((len(p.model) for p in profiles), default=5), 20)  # longer names fold (JSON and CSV: whole)
-    for col in ("model", "batch", "params", "MACs", "FLOPs", "weights", "activ.", "FLOP/B", "zeros", "2:4", "covered"):
-        t.add_column(col, justify="left" if col == "model" else "right", overflow="fold",
-                     min_width=name_width if col == "model" else None, no_wrap=col != "model")
+    t = table("Static profile", tight=True)
+    # sparsity columns where a model has any (or --wide: every column)
+    sparse = any((p.weight_sparsity or 0) > 0.005 or (p.nm_sparsity or 0) > 0 for p in profiles) or console.width > 200
+    cols = ("model", "batch", "params", "MACs", "FLOPs", "weights", "activ.", "FLOP/B") + (("zeros", "2:4") if sparse else ()) + ("covered",)
+    name_width = max(min(max((len(p.model) for p in profiles), default=5), console.width - 57 - (12 if sparse else 0)), 10)
+    for col in cols:
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for p in profiles:
-        t.add_row(escape(p.model), str(p.batch), _si(p.params), _si(p.macs), _si(p.flops), _si(p.weight_bytes, "B"),
-                  _si(p.activation_bytes, "B"), f"{p.arithmetic_intensity:.1f}", _pct(p.weight_sparsity),
-                  _pct(p.nm_sparsity), _pct(p.coverage))
+        row = {"model": cell(fold_name(p.model, name_width)), "batch": str(p.batch), "params": _si(p.params), "MACs": _si(p.macs),
+               "FLOPs": _si(p.flops), "weights": _si(p.weight_bytes, "B"), "activ.": _si(p.activation_bytes, "B"),
+               "FLOP/B": f"{p.arithmetic_intensity:.1f}", "zeros": _pct(p.weight_sparsity), "2:4": _pct(p.nm_sparsity),
+               "covered": _pct(p.coverage)}
+        t.add_row(*(row[c] for c in cols))
     console.print(t)
     for p in profiles:
         notes(p.notes, console, f"{p.model}: ")

@@ -67,7 +67,7 @@ def _hasher(path: Path | None):
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
                  per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True,
                  assume_upper_bound: bool = False, trusted: bool = False, files_read: list[Path] | None = None) -> ModelProfile:
-    """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (see README conventions).
+    """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (conventions: docs/method/counting.md).
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte. assume_upper_bound costs the largest
     output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note.

@@ -190,8 +190,9 @@ def test_the_profile_is_named_after_out_records_the_device_measured_and_never_sh
             "--format", "json")
     res = json.loads(r.stdout)
     assert res["name"] == "box2" and res["measured_on"] == "bench box" and res["loo_median_abs_error"] is not None
-    for args in (("--name", "ci-cpu-2vcpu"), ("--name", "CI"), ("--out", tmp_path / "h100.toml")):
-        r = cli("calibrate", "--hardware", CPU, "--csv", f, "--out", tmp_path / "x.toml", *args)
+    for args in (("--out", tmp_path / "x.toml", "--name", "ci-cpu-2vcpu"), ("--out", tmp_path / "x.toml", "--name", "CI"),
+                 ("--out", tmp_path / "h100.toml")):  # each option once: a repeated one is refused
+        r = cli("calibrate", "--hardware", CPU, "--csv", f, *args)
         assert r.exit_code == 2 and "is the shipped profile" in r.stderr and "--shadow" in r.stderr, args
     r = cli("calibrate", "--hardware", CPU, "--csv", f, "--out", tmp_path / "x.toml", "--name", "ci-cpu-2vcpu", "--shadow")
     assert r.exit_code == 0 and "wrote profile 'ci-cpu-2vcpu'" in r.stdout

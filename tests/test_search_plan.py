@@ -144,7 +144,8 @@ def test_analyze_takes_a_search_plan(tmp_path):
             "--format", "json", "--quiet")
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
-    assert any("planned search" in n for n in d["notes"])
+    # the plan is the search cost: its description (the verdict's search line), no longer repeated as a note
+    assert d["search"]["description"].startswith("planned search (")
     assert 0.0 <= d["verdict"]["p_net_saving"] <= 1.0
 
 

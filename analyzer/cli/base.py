@@ -20,7 +20,7 @@ from .flags import _COMMAND_FLAGS, flag_of, message, once_group, option_flags  #
 
 app = typer.Typer(help="nas-analyzer: what a model costs in compute, energy and carbon, and whether a NAS pays off.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False, rich_markup_mode=None,
-                  cls=once_group())
+                  cls=once_group())  # a single-valued option given twice is refused (cli/flags.py)
 # user text (file, model, node names) reaches the terminal escaped (report/safe.py): one error line stays one line
 class _ErrConsole(SafeConsole):
     """stderr: what the CLI says about errors, each line escaped (report/safe.py) and cut where a value runs long
@@ -31,7 +31,6 @@ class _ErrConsole(SafeConsole):
 
 
 err = _ErrConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
-
 
 
 class OutFormat(str, Enum):
@@ -107,7 +106,6 @@ def _with_limits(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
     """Run a command that loads models under its --timeout and --memory-limit (analyzer/load/guard.py)."""
     from ..checks import check_number
     from ..load import guard
-
     timeout = check_number("timeout", kwargs.get("timeout", guard.Limits.timeout_s), 1, 86_400)
     memory = check_number("memory_limit", kwargs.get("memory_limit", guard.Limits.memory_mb), 64, 1 << 20)
     with guard.limits(timeout_s=timeout, memory_mb=memory):

@@ -161,6 +161,29 @@ def test_measurements_a_missing_field_or_deep_nesting_is_not_a_traceback(tmp_pat
         pass
 
 
+@pytest.mark.parametrize("key", ["threads", "idle_power_w", "avg_power_w", "dynamic_energy_j_per_item", "energy_j_per_item",
+                                 "latency_s_median", "sha256"])
+def test_measurements_a_record_without_a_field_is_read_or_refused_by_name(tmp_path, key):
+    """Found on merged main (benchmarks/fuzz.py --new-doors, seed 11): a record without one of the fields a measurement
+    may leave empty (threads, the powers, the energies) was a TypeError from the record's constructor, and one without
+    its energy a KeyError. An optional field missing reads as not measured; a required one is refused naming it."""
+    from analyzer.errors import UsageError
+    from analyzer.measure import store
+    from analyzer.measure.record import RECORD
+    from analyzer.checks import Opt
+
+    seed = _seed_measurement()
+    del seed[key]
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps(seed) + "\n")
+    if isinstance(RECORD.fields[key], Opt):
+        (m,) = store.read(path)
+        assert getattr(m, key) is None
+    else:
+        with pytest.raises(UsageError, match=f"line 1: not a measurement record: {key} missing"):
+            store.read(path)
+
+
 # ---- decoder configs (analyzer/load/hf_config.py) -----------------------------------------------------------------
 
 def test_config_a_5000_digit_integer_is_refused(tmp_path):

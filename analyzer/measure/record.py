@@ -64,11 +64,14 @@ class Measurement:
     def from_checked(cls, d: Any, where: str) -> "Measurement":
         """A record read from a file: every field typed and in range (RECORD), fields a newer tool added left out;
         else a UsageError naming `where` and the field."""
-        from ..checks import check
+        from ..checks import Opt, check
         from ..errors import UsageError
 
         if not isinstance(d, dict):
             raise UsageError(f"{where}: not a measurement record (a JSON object)")
+        missing = [k for k in RECORD.fields if k not in d and not isinstance(RECORD.fields[k], Opt)]
+        if missing:  # a field the record cannot be without (an optional one missing reads as not measured: None)
+            raise UsageError(f"{where}: not a measurement record: {', '.join(missing[:3])} missing")
         try:
             check({k: d.get(k) for k in RECORD.fields}, RECORD, "")
             for k, spec in OPTIONAL.items():
@@ -78,11 +81,12 @@ class Measurement:
             raise UsageError(f"{where}: {e.message}") from None
         if len(d["latency_s_ci95"]) != 2:
             raise UsageError(f"{where}: latency_s_ci95 must be [low, high]")
-        if d["energy_j_per_item"] == 0 and d.get("energy_provenance") != "estimated":
+        if d.get("energy_j_per_item") == 0 and d.get("energy_provenance") != "estimated":
             raise UsageError(f"{where}: energy_j_per_item 0 J measured: a stuck or clamped counter (older versions stored "
                              "one as 0 J); measure it again or remove the line")
         known = {f for f in cls.__dataclass_fields__}
-        return cls.from_dict({k: v for k, v in d.items() if k in known and not (v is None and k in OPTIONAL)})
+        kept = {k: v for k, v in d.items() if k in known and not (v is None and k in OPTIONAL)}
+        return cls.from_dict({**{k: None for k in RECORD.fields if k not in d}, **kept})  # the optional ones missing: None
 
     def key(self) -> tuple:
         """What makes two measurements comparable: same model bytes and settings on the same machine."""

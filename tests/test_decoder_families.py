@@ -270,6 +270,7 @@ def test_published_architectures_of_families_without_a_stored_config(cfg, publis
     assert params(spec_from_dict(cfg, "m"))[0] == _published(published)[0]
 
 
+@pytest.mark.extras  # CI's second phase installs the hf extra and runs it
 def test_the_table_s_defaults_are_transformers_own():
     """Where transformers is installed (the `hf` extra), each family whose class it ships agrees with the table: the
     tied-embeddings default, every default the table gives that the class still has, and the bias and block keys'

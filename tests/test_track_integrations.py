@@ -6,6 +6,13 @@ import pytest
 
 import analyzer
 from analyzer.measure.meters import ReplayMeter
+from conftest import require_extra
+
+
+def _optuna():
+    """optuna, or a skip said loudly at the end; CI's second phase installs the extra and requires it."""
+    return require_extra("optuna", "NAS_ANALYZER_REQUIRE_OPTUNA", "the tracker's Optuna callback was NOT tested: optuna is "
+                         "not installed (pip install -e '.[optuna]')")
 
 
 def ten_watts():
@@ -13,8 +20,9 @@ def ten_watts():
     return ReplayMeter([(t0, 0.0), (t0 + 1e6, 1e7)], clock=time.time)  # 10 W on the wall clock
 
 
+@pytest.mark.extras
 def test_optuna_callback_records_one_span_per_trial_with_its_params(tmp_path):
-    optuna = pytest.importorskip("optuna")
+    optuna = _optuna()
     from analyzer.engine.track_integrations import OptunaSpans
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -38,8 +46,9 @@ def test_optuna_callback_records_one_span_per_trial_with_its_params(tmp_path):
     assert sum(s["energy_j"] for s in r.spans) + r.idle_j["cpu"] == pytest.approx(r.total_energy_j, rel=1e-9)
 
 
+@pytest.mark.extras
 def test_optuna_trials_in_threads_share_the_instants_they_overlap(tmp_path):
-    optuna = pytest.importorskip("optuna")
+    optuna = _optuna()
     from analyzer.engine.track_integrations import OptunaSpans
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -31,7 +31,7 @@ from ..errors import UsageError
 from ..profiles import HardwareProfile, Sourced
 from ..records import ModelProfile
 from ..taxonomy import HOST_FAMILIES, KERNEL_CLASSES
-from .calibrate_bounds import group, power_limit_w, power_params
+from .calibrate_bounds import fit_powers, group, power_params
 from .calibrate_checks import check_observations
 from .calibrate_profile import calibrated_profile_toml, calibration_summary, error_model, observations_summary  # noqa: F401
 from .calibrate_traces import OpSample, class_keys, current, fit_kernel_classes  # noqa: F401  (re-exported)
@@ -244,20 +244,13 @@ def _fit_energy(pb: _Problem, values: dict[str, float], idx: list[int]) -> tuple
     measured = np.array([pb.observations[i].energy_j_per_item * pb.observations[i].batch for i in idx])
     p0 = pb.timelines(values, idx[:1])[0][0]
     params = power_params(pb.hw, p0.static_power_w, p0.active_power_w, p0.energy_per_byte_j * 1e12)
-    limit = 1.1 * power_limit_w(pb.hw)
 
     def pred(v: dict[str, float]) -> np.ndarray:
         ps, pa, eb = (v.get(p.name, p.centre) for p in params)
         return np.maximum(terms[:, 0] * ps + terms[:, 1] * pa + terms[:, 2] * eb * 1e-12 + terms[:, 3], 1e-30)
 
-    def over_limit(v: dict[str, float]) -> np.ndarray:
-        total = v.get("static_power_w", params[0].centre) + v.get("active_power_w", params[1].centre)
-        return np.array([10.0 * max(np.log(total / limit), 0.0)])
-
-    sigma = np.full(len(idx), MODEL_LOG_SIGMA)
-    free = sorted(identifiable(sensitivity(pred, sigma, params), len(idx) - 1))
-    res = fit_bounded(pred, measured, sigma, [params[j] for j in free], extra=over_limit)
-    return {p.name: res.values.get(p.name, p.centre) for p in params}, res
+    values, res, _ = fit_powers(pred, measured, params, pb.hw, np.full(len(idx), MODEL_LOG_SIGMA))
+    return values, res
 
 
 def _predict(pb: _Problem, values: dict[str, float], idx: list[int]) -> tuple[np.ndarray, list[float | None]]:

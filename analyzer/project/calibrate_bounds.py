@@ -17,9 +17,12 @@
 from __future__ import annotations
 
 import math
+from typing import Callable
+
+import numpy as np
 
 from ..profiles import PROJECTION_KEYS, HardwareProfile
-from .fit import Bounded
+from .fit import Bounded, FitResult, fit_bounded, identifiable, sensitivity
 
 MIN_T0_S = {"gpu": 5e-7, "tpu": 5e-7}
 MIN_T0_CPU_S = 5e-8
@@ -84,3 +87,20 @@ def power_params(hw: HardwareProfile, static_w: float, active_w: float, eps_byte
                     "between limit/1000 and the limit x 1.1"),
             Bounded("energy_per_byte_pj", min(max(eps_byte_pj, PJ_PER_BYTE[0]), PJ_PER_BYTE[1]), *PJ_PER_BYTE, 1.0,
                     "0.1 to 1000 pJ per byte")]
+
+
+def fit_powers(predict: Callable[[dict[str, float]], np.ndarray], measured: np.ndarray, params: list[Bounded],
+               hw: HardwareProfile, sigma_log: np.ndarray) -> tuple[dict[str, float], FitResult, list[str]]:
+    """The power parameters (`power_params`) fitted to measured energies, inference or training alike: only those the
+    points identify are free (at most one fewer than the points), and static + active power is held under the board's
+    limit x 1.1 by a penalty residual 10 ln(total / limit) where it exceeds it. Returns every parameter's value (the
+    prior where not freed), the fit, and the names freed."""
+    limit = 1.1 * power_limit_w(hw)
+
+    def over_limit(v: dict[str, float]) -> np.ndarray:
+        total = v.get("static_power_w", params[0].centre) + v.get("active_power_w", params[1].centre)
+        return np.array([10.0 * max(np.log(total / limit), 0.0)])
+
+    free = sorted(identifiable(sensitivity(predict, sigma_log, params), len(measured) - 1))
+    res = fit_bounded(predict, measured, sigma_log, [params[j] for j in free], extra=over_limit)
+    return {p.name: res.values.get(p.name, p.centre) for p in params}, res, [params[j].name for j in free]

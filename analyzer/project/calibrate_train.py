@@ -17,9 +17,8 @@ import numpy as np
 
 from ..profiles import HardwareProfile
 from .calibrate import LOO_TOLERANCE, MIN_POINTS, MODEL_LOG_SIGMA, CalibrationRefused
-from .calibrate_bounds import power_limit_w, power_params
+from .calibrate_bounds import fit_powers, power_limit_w, power_params
 from .calibrate_checks import check_observations
-from .fit import fit_bounded, identifiable, sensitivity
 from .params import resolve_params
 from .training import TrainingParams, TrainingSample, project_training
 
@@ -45,21 +44,13 @@ def check_steps(samples: list[TrainingSample], hw: HardwareProfile, runtime: str
 def _fit(samples, hw, runtime, defaults, tp):
     p0 = resolve_params(hw, samples[0].precision, runtime, defaults)
     params = power_params(hw, p0.static_power_w, p0.active_power_w, p0.energy_per_byte_j * 1e12)
-    limit = 1.1 * power_limit_w(hw)
     measured = np.array([s.energy_j_per_sample for s in samples])
 
     def pred(v: dict[str, float]) -> np.ndarray:
         full = {p.name: v.get(p.name, p.centre) for p in params}
         return np.array([st.energy_j_per_sample for st in _steps(samples, hw, runtime, defaults, tp, full)])
 
-    def over(v: dict[str, float]) -> np.ndarray:
-        total = v.get("static_power_w", params[0].centre) + v.get("active_power_w", params[1].centre)
-        return np.array([10.0 * max(np.log(total / limit), 0.0)])
-
-    sigma = np.full(len(samples), MODEL_LOG_SIGMA)
-    free = sorted(identifiable(sensitivity(pred, sigma, params), len(samples) - 1))
-    res = fit_bounded(pred, measured, sigma, [params[j] for j in free], extra=over)
-    return {p.name: res.values.get(p.name, p.centre) for p in params}, res, [params[j].name for j in free]
+    return fit_powers(pred, measured, params, hw, np.full(len(samples), MODEL_LOG_SIGMA))
 
 
 def fit_training_power(samples: list[TrainingSample], hw: HardwareProfile, runtime: str, defaults: dict,

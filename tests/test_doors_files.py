@@ -17,7 +17,7 @@ from analyzer.errors import AnalyzerError, UsageError
 from analyzer.files import parse_json, read_csv, read_json
 from analyzer.load.lengths import read_lengths
 from analyzer.measure.interchange import read_codecarbon, read_zeus
-from cli_helpers import cli
+from cli_helpers import cli, one_line_error
 from onnx_builders import model, vi
 
 CC_HEADER = "timestamp,project_name,run_id,experiment_id,duration,emissions,cpu_energy,gpu_energy,ram_energy,energy_consumed"
@@ -37,15 +37,6 @@ def _no_hang():
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, old)
-
-
-def _one_line(r, *phrases: str, code: int = 2) -> str:
-    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-    assert r.exit_code == code, r.output
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
-    for p in phrases:
-        assert p in lines[0], lines[0]
-    return lines[0]
 
 
 def _tiny(tmp_path: Path) -> Path:
@@ -96,14 +87,14 @@ def test_a_fifo_is_refused_at_once(tmp_path, door):
     command, _, _ = _doors(tmp_path)[door]
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
-    _one_line(cli(*command(fifo)), str(fifo), "is a FIFO, not a regular file")
+    one_line_error(cli(*command(fifo)), 2, str(fifo), "is a FIFO, not a regular file")
 
 
 @pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero here")
 @pytest.mark.parametrize("door", DOOR_NAMES)
 def test_dev_zero_is_refused_before_reading(tmp_path, door):
     command, _, _ = _doors(tmp_path)[door]
-    _one_line(cli(*command("/dev/zero")), "/dev/zero", "is a device, not a regular file")
+    one_line_error(cli(*command("/dev/zero")), 2, "/dev/zero", "is a device, not a regular file")
 
 
 @pytest.mark.parametrize("door", DOOR_NAMES)
@@ -113,7 +104,7 @@ def test_a_byte_that_is_not_utf8(tmp_path, door):
     data = good.encode()
     at = data.index(b"1")  # inside a value, where a byte of another encoding would sit
     bad.write_bytes(data[:at] + b"\xff" + data[at:])
-    _one_line(cli(*command(bad)), str(bad), "not UTF-8")
+    one_line_error(cli(*command(bad)), 2, str(bad), "not UTF-8")
 
 
 @pytest.mark.parametrize("door", DOOR_NAMES)
@@ -129,7 +120,7 @@ def test_an_oversize_cell_or_number(tmp_path, door):
     else:
         bad.write_text(good.replace('"batch": 1', f'"batch": {BIG_INT}').replace('"batch": 8', f'"batch": {BIG_INT}'))
         phrase = "more digits than this tool reads"
-    _one_line(cli(*command(bad)), str(bad), phrase)
+    one_line_error(cli(*command(bad)), 2, str(bad), phrase)
 
 
 def test_json_doors_refuse_nan_infinity_and_overflow(tmp_path):
@@ -139,10 +130,10 @@ def test_json_doors_refuse_nan_infinity_and_overflow(tmp_path):
             parse_json(text, UsageError, "x.json")
     p = tmp_path / "plan.json"
     p.write_text(f'{{"kind": "nas-analyzer search plan", "total": {{"co2e_kg": {BIG_INT}}}}}')
-    _one_line(cli("amortize", "--search-plan", p, "--inferences-per-day", "1000"), "--search-plan", "more digits")
+    one_line_error(cli("amortize", "--search-plan", p, "--inferences-per-day", "1000"), 2, "--search-plan", "more digits")
     a = tmp_path / "a.json"
     a.write_text('{"kind": "x", "ranking": [NaN]}')
-    _one_line(cli("report", a, "--html", tmp_path / "r.html"), str(a), "NaN is not a number")
+    one_line_error(cli("report", a, "--html", tmp_path / "r.html"), 2, str(a), "NaN is not a number")
     assert not (tmp_path / "r.html").exists()
 
 
@@ -179,7 +170,7 @@ def test_deep_nesting_says_the_file_nests_too_deeply(tmp_path):
     with pytest.raises(UsageError, match="the file nests too deeply"):
         read_zeus(p)
     r = cli("calibrate", "--hardware", "h100-sxm", "--out", tmp_path / "o.toml", "--zeus", p)
-    line = _one_line(r, "the file nests too deeply")
+    line = one_line_error(r, 2, "the file nests too deeply")
     assert "subgraphs" not in line
     p.write_text("[" * 100 + "]" * 100)
     with pytest.raises(AnalyzerError, match="the file nests too deeply"):
@@ -216,7 +207,7 @@ def test_codecarbon_refuses_implausible_rows(tmp_path, column, value, phrase):
     p.write_text(f"{CC_HEADER}\n{CC_ROW}\n{','.join(row)}\n")
     with pytest.raises(UsageError, match="row 3"):
         read_codecarbon(p)
-    _one_line(cli("import-codecarbon", p), f"{p}: row 3", phrase, "finite number")
+    one_line_error(cli("import-codecarbon", p), 2, f"{p}: row 3", phrase, "finite number")
 
 
 def test_codecarbon_good_rows_in_joules(tmp_path):
@@ -234,7 +225,7 @@ def test_zeus_refuses_a_fractional_or_boolean_batch(tmp_path, batch, phrase):
     p.write_text(text.replace('"batch": 1', f'"batch": {json.dumps(batch) if not isinstance(batch, str) else batch}'))
     with pytest.raises(UsageError, match=phrase):
         read_zeus(p)
-    _one_line(cli("calibrate", "--hardware", "h100-sxm", "--out", tmp_path / "o.toml", "--zeus", p), "record 0", phrase)
+    one_line_error(cli("calibrate", "--hardware", "h100-sxm", "--out", tmp_path / "o.toml", "--zeus", p), 2, "record 0", phrase)
     p.write_text(text.replace('"iterations": 4', '"iterations": 4.0'))  # a whole number written as a float is one
     assert read_zeus(p) == [("m", 1, 0.5, 25.0)]
 

@@ -13,19 +13,10 @@ from onnx import helper
 from analyzer.errors import AnalyzerError
 from analyzer.files import read_json, read_toml
 from analyzer.load.manifest import read_manifest
-from cli_helpers import cli
+from cli_helpers import cli, one_line_error
 from onnx_builders import init, model, vi
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
-
-
-def _one_line(r, code: int, *phrases: str) -> str:
-    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-    assert r.exit_code == code, r.output
-    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
-    for p in phrases:
-        assert p in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture
@@ -50,7 +41,7 @@ def test_a_manifest_names_its_failing_model_in_every_command(pair):
     folder, _ = pair
     data = (folder / "small.onnx").read_bytes()
     (folder / "small.onnx").write_bytes(data[: len(data) // 2])
-    line = _one_line(cli("analyze", folder, *ANALYZE), 1, "no NAS-found candidate", str(folder / "small.onnx"), "truncated")
+    line = one_line_error(cli("analyze", folder, *ANALYZE), 1, "no NAS-found candidate", str(folder / "small.onnx"), "truncated")
     assert "could not be evaluated" in line
     for args in (("rank", folder, "--hardware", "t4"), ("population", folder, "--hardware", "t4", "--no-store", "--workers", "1"),
                  ("profile", folder), ("plan-search", folder, "--hardware", "t4", "--dataset-samples", "100", "--epochs", "1")):
@@ -65,7 +56,7 @@ def test_a_boolean_or_out_of_range_accuracy_is_refused(pair, value):
     (folder / "manifest.toml").write_text(text.replace("top1_accuracy_pct = 70.0\n", f"top1_accuracy_pct = {value}\n", 1))
     with pytest.raises(AnalyzerError, match=r"\[\[model\]\] #1: top1_accuracy_pct must be a number in 0..100"):
         read_manifest(folder / "manifest.toml")
-    _one_line(cli("analyze", folder, *ANALYZE), 1, str(folder / "manifest.toml"), "top1_accuracy_pct")
+    one_line_error(cli("analyze", folder, *ANALYZE), 1, str(folder / "manifest.toml"), "top1_accuracy_pct")
 
 
 @pytest.mark.parametrize("file, says", [("../outside.onnx", "lies outside the manifest's folder"),
@@ -76,7 +67,7 @@ def test_a_manifest_never_names_a_file_outside_its_folder(pair, file, says):
     (folder.parent / "outside.onnx").write_bytes((folder / "big.onnx").read_bytes())
     (folder / "manifest.toml").write_text(text.replace('file = "big.onnx"', f'file = "{file}"'))
     for args in (("analyze", folder, *ANALYZE), ("profile", folder), ("population", folder, "--hardware", "t4", "--no-store")):
-        _one_line(cli(*args), 1, str(folder / "manifest.toml"), f"'{file}'", says)
+        one_line_error(cli(*args), 1, str(folder / "manifest.toml"), f"'{file}'", says)
 
 
 def test_a_manifest_inside_its_folder_still_works(pair):
@@ -99,16 +90,16 @@ def test_special_files_are_refused_before_they_are_read(tmp_path, pair):
     manifest, as a plan or a saved analysis."""
     fifo = tmp_path / "fifo.onnx"
     os.mkfifo(fifo)
-    _one_line(cli("profile", fifo), 2, str(fifo), "is a FIFO, not a regular file")
+    one_line_error(cli("profile", fifo), 2, str(fifo), "is a FIFO, not a regular file")
     if os.path.exists("/dev/zero"):
-        _one_line(cli("profile", "/dev/zero"), 2, "/dev/zero: is a device, not a regular file")
+        one_line_error(cli("profile", "/dev/zero"), 2, "/dev/zero: is a device, not a regular file")
     folder, text = pair
     os.mkfifo(folder / "pipe.onnx")
     (folder / "manifest.toml").write_text(text.replace('file = "small.onnx"', 'file = "pipe.onnx"'))
-    _one_line(cli("population", folder, "--hardware", "t4", "--no-store"), 2, str(folder / "pipe.onnx"), "is a FIFO")
+    one_line_error(cli("population", folder, "--hardware", "t4", "--no-store"), 2, str(folder / "pipe.onnx"), "is a FIFO")
     (folder / "manifest.toml").write_text(text)
-    _one_line(cli("analyze", folder, "--no-store", "--search-plan", fifo), 2, "--search-plan", "is a FIFO")
-    _one_line(cli("report", fifo, "--html", tmp_path / "r.html"), 2, str(fifo), "is a FIFO")
+    one_line_error(cli("analyze", folder, "--no-store", "--search-plan", fifo), 2, "--search-plan", "is a FIFO")
+    one_line_error(cli("report", fifo, "--html", tmp_path / "r.html"), 2, str(fifo), "is a FIFO")
 
 
 def test_deep_nesting_is_one_error_naming_the_file(tmp_path):
@@ -117,12 +108,12 @@ def test_deep_nesting_is_one_error_naming_the_file(tmp_path):
     deep.write_text('name = "deep"\ntdp_w = ' + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(AnalyzerError, match="nested too deeply"):
         read_toml(deep)
-    _one_line(cli("profiles", "list", "hardware", "--profiles", tmp_path), 1, str(deep), "nested too deeply")
+    one_line_error(cli("profiles", "list", "hardware", "--profiles", tmp_path), 1, str(deep), "nested too deeply")
     js = tmp_path / "deep.json"
     js.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(AnalyzerError, match="nested too deeply"):
         read_json(js)
-    _one_line(cli("report", js, "--html", tmp_path / "r.html"), 2, str(js), "nested too deeply")
+    one_line_error(cli("report", js, "--html", tmp_path / "r.html"), 2, str(js), "nested too deeply")
 
 
 def test_nesting_is_capped_below_what_breaks_a_recursive_walk(tmp_path):
@@ -165,7 +156,7 @@ def test_a_profile_never_names_code(tmp_path):
     text = (ROOT / "profiles" / "nas" / "mnasnet.toml").read_text()
     assert 'stand_in = "space"' in text
     (nas / "mnasnet.toml").write_text(text.replace('stand_in = "space"', 'stand_in = "evil.py"'))
-    _one_line(cli("profiles", "list", "nas", "--profiles", tmp_path), 1, str(nas / "mnasnet.toml"), "procedure.stand_in",
+    one_line_error(cli("profiles", "list", "nas", "--profiles", tmp_path), 1, str(nas / "mnasnet.toml"), "procedure.stand_in",
               "'evil.py' is not a population the tool builds")
 
 
@@ -182,7 +173,7 @@ def test_a_presets_candidates_are_a_population_size(tmp_path, value, ok):
     if ok:
         assert r.exit_code == 0, r.output
     else:
-        _one_line(r, 1, str(nas / "mnasnet.toml"), "procedure.candidates", "must be a whole number from 1 to 1e+09")
+        one_line_error(r, 1, str(nas / "mnasnet.toml"), "procedure.candidates", "must be a whole number from 1 to 1e+09")
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +223,7 @@ def test_report_names_the_first_wrong_field(saved, tmp_path, path, value, says):
     bad = tmp_path / "analysis.json"
     bad.write_text(json.dumps(_edit(record, path, value)))
     out = tmp_path / "r.html"
-    _one_line(cli("report", bad, "--html", out), 2, f"error: {bad}: {says}")
+    one_line_error(cli("report", bad, "--html", out), 2, f"error: {bad}: {says}")
     assert not out.exists()
 
 
@@ -262,7 +253,7 @@ def test_a_search_plan_goes_through_the_command_lines_caps(saved, tmp_path, fiel
     bad.write_text(json.dumps(_edit(plan, field, value)))
     args = ("--baseline-co2e-g", "1", "--nas-co2e-g", "0.5", "--inferences-per-day", "1e6")
     r = cli("amortize", "--search-plan", bad, *args)
-    _one_line(r, 2, f"--search-plan {bad}: {says}")
+    one_line_error(r, 2, f"--search-plan {bad}: {says}")
     assert "Warning" not in r.output and "overflow" not in r.output
     good = cli("amortize", "--search-plan", saved[0] / "plan.json", *args, "--format", "json")
     assert good.exit_code == 0 and json.loads(good.stdout)["spent_kg"] > 0

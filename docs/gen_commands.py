@@ -15,6 +15,18 @@ ROOT = Path(__file__).resolve().parent.parent
 WIDTH = 100
 
 
+def _click(cmd):
+    """The click module `cmd` was built with: typer vendors click (`typer._click`) from 0.2x on, so a bare
+    `import click` fails where click is not installed beside it (CI's fresh venv)."""
+    import importlib
+
+    for klass in type(cmd).__mro__:
+        top = klass.__module__.split(".")
+        if top[0] == "click" or top[:2] == ["typer", "_click"]:
+            return importlib.import_module(".".join(top[:2] if top[0] == "typer" else top[:1]))
+    raise RuntimeError(f"{type(cmd).__name__} is not a click command")
+
+
 def _commands():
     """[(path tuple, click command)] for every command and subcommand, in help order."""
     if str(ROOT) not in sys.path:
@@ -31,9 +43,7 @@ def _commands():
         if path:
             out.append((path, cmd))
         if sub:
-            import click
-
-            ctx = click.Context(cmd, info_name=path[-1] if path else "nas-analyzer")
+            ctx = _click(cmd).Context(cmd, info_name=path[-1] if path else "nas-analyzer")
             for name in cmd.list_commands(ctx):
                 walk(sub[name], path + (name,))
 
@@ -44,7 +54,7 @@ def _commands():
 def help_text(path: tuple[str, ...]) -> str:
     """What `nas-analyzer PATH --help` prints at WIDTH columns (the prog name as installed)."""
     root, _ = _commands()
-    import click
+    click = _click(root)
 
     ctx = root.make_context("nas-analyzer", list(path) + ["--help"], resilient_parsing=True,
                             terminal_width=WIDTH, max_content_width=WIDTH)

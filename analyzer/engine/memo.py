@@ -73,7 +73,7 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     its nodes fuse), each distinct segment or piece counted and timed once; None when a segment cannot be combined
     (a note, a fusion across its output): the caller then evaluates the whole graph. `sha256`, `notes` and
     `sparsity` are the model's, as profiling its file would give them."""
-    from ..project.parts import concat, fusion_free, project_parts, streams, time_part, unfolds
+    from ..project.parts import concat, fusion_free, groups_nothing, project_parts, streams, time_part, unfolds
 
     if target.batch_norm == "present":  # norms stated after every bare convolution: the whole graph's rule decides
         return None
@@ -95,6 +95,8 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
         parts = pieces(seg)
         if parts is None:
             return None
+        if groups_nothing({op for q in parts for op in counted_piece(q).profile.op_type_totals}, runtime):
+            return parts  # no pattern can group its nodes: fusion-free without planning it
         key = (fusion_class(seg), batch, runtime, dtype, hw.name)
         free = memo.fusion.get(key)
         if free is None:

@@ -90,6 +90,15 @@ def fusion_free(segment: ModelProfile, hw: HardwareProfile, runtime: str, dtype:
     return plan.fused_nodes == 0 and not plan.rules
 
 
+def groups_nothing(op_types: set[str], runtime: str) -> bool:
+    """True when no fusion pattern can group nodes of these op types on `runtime` (outside ONNX Runtime every
+    pattern needs one of kernels.patterns.GROUP_ANCHORS): such a segment is fusion_free without planning it.
+    False says nothing (plan it: fusion_free)."""
+    from .kernels.patterns import GROUP_ANCHORS
+
+    return runtime != "ort" and GROUP_ANCHORS.isdisjoint(op_types)
+
+
 def streams(model_weight_bytes: int, params: Params) -> bool:
     return streams_weights(float(model_weight_bytes), params)
 

@@ -84,3 +84,41 @@ def test_cost_with_and_without_the_memo(profiles):
     finally:
         memo.ENABLED[0] = True
     assert [_plain(e) for e in on] == [_plain(e) for e in off]
+
+
+def test_the_synthetic_spaces_draw_is_random_choices():
+    """load/space.sample inlines random.Random.choice: the same candidates as drawing with it."""
+    import random
+
+    from analyzer.load import space
+
+    def by_choice(seed, index):
+        rng = random.Random(f"{seed}:{index}")
+        depths = tuple(rng.choice(c) for _, _, c in space.STAGES)
+        kernels = tuple(tuple(rng.choice(space.KERNELS) for _ in range(d)) for d in depths)
+        expansions = tuple(tuple(1 if s == 0 else rng.choice(space.EXPANSIONS) for _ in range(d)) for s, d in enumerate(depths))
+        return space.Arch(rng.choice(space.WIDTHS), depths, kernels, expansions)
+
+    for seed in (0, 1, 7):
+        for i in range(400):
+            assert space.sample(seed, i) == by_choice(seed, i)
+
+
+def test_the_two_axis_front_is_the_general_front():
+    """engine/population._front_2d (one sweep) against the general front and brute force, ties and repeats included."""
+    import numpy as np
+    from hypothesis import given, settings, strategies as st
+
+    from analyzer.engine.population import pareto_front
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6)), min_size=1, max_size=40))
+    def check(points):
+        recs = [{"co2e_g_per_item": float(a), "latency_s": float(b)} for a, b in points]
+        got = pareto_front(recs)
+        pts = np.array(points, dtype=float)
+        want = [int(i) for i in np.lexsort(pts.T[::-1]) if not any(
+            q[0] <= pts[i][0] and q[1] <= pts[i][1] and (q[0] < pts[i][0] or q[1] < pts[i][1]) for q in pts)]
+        assert got == want
+
+    check()

@@ -89,6 +89,8 @@ def pareto_front(records: list[dict[str, Any]], axes: tuple[str, ...] = ("co2e_g
         return []
     pts = np.array([[(-r[a] if a == "accuracy" else r[a]) for a in axes] for r in records], dtype=float)
     order = np.lexsort(pts.T[::-1])
+    if len(axes) == 2:
+        return _front_2d(pts, order)
     front: list[int] = []
     kept = np.empty((0, pts.shape[1]))
     for i in order:
@@ -100,6 +102,21 @@ def pareto_front(records: list[dict[str, Any]], axes: tuple[str, ...] = ("co2e_g
             continue
         front.append(int(i))
         kept = np.vstack([kept, p])
+    return front
+
+
+def _front_2d(pts: np.ndarray, order: np.ndarray) -> list[int]:
+    """pareto_front on two axes in one sweep (O(n log n)): in lexicographic order every kept point comes at or
+    before p on the first axis, and the last one kept has the least second coordinate of them, so p is dominated
+    exactly when that one is below it on the second axis, or equal there and below on the first; a point equal to it
+    is on the front too (as pareto_front keeps it)."""
+    front: list[int] = []
+    last: tuple[float, float] | None = None
+    for i, (x, y) in zip(order.tolist(), pts[order].tolist()):
+        if last is not None and (last[1] < y or (last[1] == y and last[0] < x)):
+            continue
+        front.append(i)
+        last = (x, y)
     return front
 
 

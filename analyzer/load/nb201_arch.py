@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import AnalyzerError, param
 
@@ -59,14 +60,11 @@ class Arch:
 
     def edges(self) -> tuple[tuple[int, int, str], ...]:
         """(to, from, op) for every edge, in arch-string order."""
-        return tuple((to, frm, op) for (to, frm), op in zip(EDGES, self.ops))
+        return _edges(self.ops)
 
     def to_string(self) -> str:
         """The canonical arch string (NB201's `Structure.tostr()`)."""
-        nodes = []
-        for to in range(1, NODES):
-            nodes.append("|" + "|".join(f"{op}~{frm}" for (t, frm, op) in self.edges() if t == to) + "|")
-        return "+".join(nodes)
+        return _text(self.ops)
 
     def index(self) -> int:
         """Position in the space's enumeration order (edge 0 most significant): 0 .. 15,624."""
@@ -82,6 +80,19 @@ class Arch:
             if to in reaches and op != "none":
                 reaches.add(frm)
         return tuple(e for e in self.edges() if e[0] in reaches and e[2] != "none" and e[1] in reaches)
+
+
+# pure functions of a cell's operations, remembered for the whole space (15,625 cells): a population and the in-loop
+# objective read each cell's edges and string several times
+@lru_cache(maxsize=SPACE_SIZE)
+def _edges(ops: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
+    return tuple((to, frm, op) for (to, frm), op in zip(EDGES, ops))
+
+
+@lru_cache(maxsize=SPACE_SIZE)
+def _text(ops: tuple[str, ...]) -> str:
+    edges = _edges(ops)
+    return "+".join("|" + "|".join(f"{op}~{frm}" for (t, frm, op) in edges if t == to) + "|" for to in range(1, NODES))
 
 
 def parse(text: str, name: str = "arch") -> Arch:

@@ -80,7 +80,7 @@ def concat(parts: list[TimedPart]) -> TimedPart:
 def _joined(parts: list[TimedPart]) -> tuple[np.ndarray, ...]:
     if not parts:
         return kernel_columns([])
-    return tuple(np.concatenate([p.columns[i] for p in parts]) for i in range(len(parts[0].columns)))
+    return tuple(np.concatenate(column) for column in zip(*(p.columns for p in parts)))
 
 
 def fusion_free(segment: ModelProfile, hw: HardwareProfile, runtime: str, dtype: str) -> bool:
@@ -111,11 +111,24 @@ def project_parts(profile: ModelProfile, parts: list[TimedPart], hw: HardwarePro
         for r in p.rules:
             name, _, n = r.rpartition(" x")
             fired[name] = fired.get(name, 0) + int(n)
-    plan = KernelPlan(runtime, tuple(chain.from_iterable(p.kernels for p in parts)), sum(p.host_nodes for p in parts),
-                      sum(p.view_nodes for p in parts), sum(p.fused_nodes for p in parts),
-                      sum(p.unsupported_nodes for p in parts), tuple(f"{k} x{v}" for k, v in fired.items()),
-                      float(profile.weight_bytes))
+    arrays = _joined(parts)
+    plan = _JoinedPlan(runtime, tuple(chain.from_iterable(p.kernels for p in parts)), sum(p.host_nodes for p in parts),
+                       sum(p.view_nodes for p in parts), sum(p.fused_nodes for p in parts),
+                       sum(p.unsupported_nodes for p in parts), tuple(f"{k} x{v}" for k, v in fired.items()),
+                       float(profile.weight_bytes), host_ops=int(np.count_nonzero(arrays[0] >= 0)))
     unfolded = sum(p.unfolded for p in parts)
     largest = max((p.largest_node_bytes for p in parts), default=0)
     return finish(profile, plan, list(chain.from_iterable(p.times for p in parts)), largest, hw, params, dtype,
-                  [unfold_note(unfolded, runtime)] if unfolded else [], arrays=_joined(parts))
+                  [unfold_note(unfolded, runtime)] if unfolded else [], arrays=arrays)
+
+
+@dataclass(frozen=True)
+class _JoinedPlan(KernelPlan):
+    """A plan put together from segments' plans, its host operators counted from the joined columns (a kernel with a
+    host family: kernel_columns' index >= 0, as KernelPlan.ops counts kernels with `host`) instead of walking them."""
+
+    host_ops: int = 0
+
+    @property
+    def ops(self) -> int:
+        return self.host_ops

@@ -92,7 +92,8 @@ def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], lar
         raise UsageError(f"{profile.model}: nothing to project (no kernels: every node is a view, host-side or unsupported)")
     # each sum accumulated in the kernels' order, as a Python loop adds them (np.cumsum adds in order; the zeros of the
     # kernels a sum leaves out change nothing)
-    shares = {b: _ordered_sum(np.where(bound == i, time_s, 0.0)) / latency for i, b in enumerate(BOUNDS)}
+    by_bound = _ordered_sums(np.where(bound == np.arange(len(BOUNDS))[:, None], time_s, 0.0))
+    shares = {b: float(by_bound[i]) / latency for i, b in enumerate(BOUNDS)}
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
     gemm_time = _ordered_sum(np.where((bound == 0) & _TENSOR[kclass], time_s, 0.0))
     e_item = tl.energy_j / batch
@@ -118,11 +119,13 @@ def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], lar
     breakdown: dict[str, dict[str, float]] = {}
     kernel_energy = _ordered_sum(energy_j) or 1.0
     classes, first = np.unique(kclass, return_index=True)
-    for c in classes[np.argsort(first)]:  # in the order the classes first appear
-        mine = kclass == c
-        breakdown[KERNEL_CLASSES[c]] = {"time_share": 0.0 + _ordered_sum(np.where(mine, time_s / latency, 0.0)),
-                                        "energy_share": 0.0 + _ordered_sum(np.where(mine, energy_j / kernel_energy, 0.0)),
-                                        "kernels": int(mine.sum())}
+    classes = classes[np.argsort(first)]  # in the order the classes first appear
+    mine = kclass == classes[:, None]  # one row per class: every class's sums in one pass, each row added in order
+    time_shares = _ordered_sums(np.where(mine, time_s / latency, 0.0))
+    energy_shares = _ordered_sums(np.where(mine, energy_j / kernel_energy, 0.0))
+    for i, c in enumerate(classes):
+        breakdown[KERNEL_CLASSES[c]] = {"time_share": 0.0 + float(time_shares[i]), "energy_share": 0.0 + float(energy_shares[i]),
+                                        "kernels": int(mine[i].sum())}
     inputs = list(params.inputs)
     # host-bound forwards inherit the variance of the host's speed: what the model of issue costs leaves per model
     # (sigma_host), and the session-to-session speed of the host, which moves every model of a session alike
@@ -170,6 +173,11 @@ def kernel_columns(times: list[KernelTime] | tuple[KernelTime, ...]) -> tuple[np
             np.array([t.energy_j for t in times], dtype=float),
             np.array([KERNEL_CLASSES.index(t.kernel.kclass) for t in times], dtype=int),
             np.array([BOUNDS.index(t.bound) for t in times], dtype=int))
+
+
+def _ordered_sums(rows: np.ndarray) -> np.ndarray:
+    """_ordered_sum of each row of a 2-D array (np.cumsum along a row adds in order, as a Python loop does)."""
+    return np.cumsum(rows, axis=1)[:, -1] if rows.shape[1] else np.zeros(rows.shape[0])
 
 
 def _ordered_sum(x: np.ndarray) -> float:

@@ -52,7 +52,8 @@ def _plain(e):
 
 
 @pytest.mark.parametrize("spec, runtime, batch_norm", [("nb201:30:8", "graph", "auto"), ("nb201:30:8", "eager", "present"),
-                                                       ("nb201:20:8", "ort", "auto"), ("space:6:3", "graph", "auto"),
+                                                       ("nb201:20:8", "ort", "auto"), ("nb201:12:8", "ort", "present"),
+                                                       ("space:6:3", "graph", "auto"),
                                                        ("space:6:3", "eager", "present")])
 def test_the_memo_changes_no_number(profiles, spec, runtime, batch_norm):
     tg = resolve_target(profiles, "h100", runtime=runtime, batch=8, pue=1.2, grid=300.0, batch_norm=batch_norm)
@@ -122,3 +123,24 @@ def test_the_two_axis_front_is_the_general_front():
         assert got == want
 
     check()
+
+
+def test_present_norms_step_aside_where_a_norm_reads_across_a_boundary(profiles):
+    """--batch-norm present states a norm after every convolution that feeds none: a segment ending in a convolution
+    whose output the next segment's norm reads would be unfolded by the segment alone, so the memo steps aside."""
+    from analyzer.engine.memo import Memo, evaluate_segments
+    from analyzer.engine.chain import params_for
+    from analyzer.ir import Graph
+    from analyzer.load.nb201 import FLOAT, ITEMSIZE, _Net
+    from analyzer.ir import TensorInfo
+
+    def build(seg, batch):
+        net = _Net(batch, [], [])
+        x = TensorInfo("input", (batch, 8, 16, 16), FLOAT, ITEMSIZE)
+        y = net.conv(x, 8, 3) if seg[0] == "conv" else net.relu(net.bn(x))
+        return Graph(seg[0], tuple(net.nodes), (x,), (y,)), tuple(net.inits)
+
+    for batch_norm, steps_aside in (("present", True), ("auto", False)):
+        tg = resolve_target(profiles, "h100", runtime="graph", batch=2, batch_norm=batch_norm)
+        got = evaluate_segments("m", "", [("conv",), ("bn",)], build, tg, params_for(tg), memo=Memo())
+        assert (got is None) is steps_aside

@@ -73,13 +73,15 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     its nodes fuse), each distinct segment or piece counted and timed once; None when a segment cannot be combined
     (a note, a fusion across its output): the caller then evaluates the whole graph. `sha256`, `notes` and
     `sparsity` are the model's, as profiling its file would give them."""
-    from ..project.parts import concat, fusion_free, groups_nothing, project_parts, streams, time_part, unfolds
+    from ..project.parts import (concat, ends_in_feature_conv, fusion_free, groups_nothing, norm_reads_input, project_parts,
+                                  streams, time_part, unfolds)
 
-    if target.batch_norm == "present":  # norms stated after every bare convolution: the whole graph's rule decides
-        return None
     # The spaces built here are all-or-nothing for folded norms (NB201's convolutions are bias-free before their norms;
     # the synthetic space's inference form has no norm, its training form a norm after every bias-free convolution), so
     # canonical.folded_batch_norms' partly-folded rule never applies and `unfolds` below is the whole graph's decision.
+    # Norms stated present (--batch-norm present) follow a rule of each convolution and its reader: each segment applies
+    # it to its own nodes, and a convolution whose output a norm reads across a boundary sends the network whole.
+    present = target.batch_norm == "present"
     memo = memo if memo is not None else MEMO
     batch, hw, runtime, dtype = target.batch, target.hardware, target.runtime, target.dtype
     ort = runtime == "ort"
@@ -96,6 +98,8 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
         if parts is None:
             return None
         counted = [counted_piece(q) for q in parts]
+        if present and any(norm_reads_input(c.profile) for c in counted):
+            return None  # a piece's norm may read another piece's convolution: the segment whole decides
         if groups_nothing({op for c in counted for op in c.profile.op_type_totals}, runtime):
             return parts, counted  # no pattern can group its nodes: fusion-free without planning it
         key = (fusion_class(seg), batch, runtime, dtype, hw.name)
@@ -144,8 +148,11 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     timed = []
     before = ""  # the class of the kernel that wrote the segment's input (ONNX Runtime fuses epilogues into it)
     last: tuple = ((), "", None)
-    for seg in segments:
+    for k, seg in enumerate(segments):
         parts, counted = found[seg]
+        if present and k and any(norm_reads_input(c.profile) for c in counted) and \
+                ends_in_feature_conv(found[segments[k - 1]][1][-1].profile):
+            return None  # a norm reads the convolution before the boundary: only the whole graph sees the pair
         if (seg, before) == last[:2]:  # the same segment after itself: the same entry
             t = last[2]
         elif parts is not None:
@@ -158,4 +165,4 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
         timed.append(t)
         last = (seg, before, t)
         before = t.output_class if ort else ""  # only ONNX Runtime's fusions read it
-    return profile, project_parts(profile, timed, hw, params, runtime, dtype)
+    return profile, project_parts(profile, timed, hw, params, runtime, dtype, target.batch_norm)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..profiles import HardwareProfile
 from ..records import ModelProfile
-from .canonical import as_run, folded_batch_norms, has_normalisation, unfold_note
+from .canonical import as_run, folded_batch_norms, has_normalisation, present_note, unfold_note
 from .kernels import Kernel, KernelPlan, plan_kernels
 from .params import Params
 from .projection import Projection, finish, kernel_columns
@@ -42,21 +42,37 @@ class TimedPart:
     largest_node_bytes: int = 0  # its largest node's tensors as run (unfolded), for the memory check
 
 
-def unfolds(parts_op_types: list, runtime: str, batch_norm: str) -> bool:
-    """Whether the whole graph's folded batch norms are unfolded (project/canonical.as_run): for PyTorch's runtimes,
-    when no segment has a normalisation layer (each segment then unfolds its own biased convolutions)."""
-    return batch_norm == "auto" and runtime in ("eager", "graph", "train") and \
-        not any(has_normalisation(ops) for ops in parts_op_types)
+def unfolds(parts_op_types: list, runtime: str, batch_norm: str) -> str:
+    """Which batch norms the whole graph's projection unfolds (project/canonical.as_run), as the policy each segment
+    applies to its own nodes: 'present' (stated: a norm after every convolution over feature maps that feeds none, on
+    every runtime), 'auto' for PyTorch's runtimes when no segment has a normalisation layer (each segment then
+    unfolds its own biased convolutions), '' for none."""
+    if batch_norm == "present":
+        return "present"
+    return "auto" if batch_norm == "auto" and runtime in ("eager", "graph", "train") and \
+        not any(has_normalisation(ops) for ops in parts_op_types) else ""
+
+
+def norm_reads_input(segment: ModelProfile) -> bool:
+    """A batch norm of the segment reads its input: under 'present' a convolution writing that input in the segment
+    before feeds a norm across the boundary, which only the whole graph sees (engine/memo.py checks the pair)."""
+    return any(n.op_type == "BatchNormalization" and n.inputs and n.inputs[0] in ("input", "input_b") for n in segment.per_op or [])
+
+
+def ends_in_feature_conv(segment: ModelProfile) -> bool:
+    """The segment's output is written by a convolution over feature maps (one 'present' would give a norm)."""
+    return bool(segment.per_op) and bool(folded_batch_norms((segment.per_op or [])[-1:], "present"))
 
 
 def time_part(segment: ModelProfile, hw: HardwareProfile, params: Params, runtime: str, dtype: str,
-              model_weight_bytes: int, input_class: str = "", unfold: bool = False) -> TimedPart:
+              model_weight_bytes: int, input_class: str = "", unfold: str = "") -> TimedPart:
     """One segment's kernels on the target, timed as they are in the whole model (`model_weight_bytes`: the
     whole model's weights, which decide whether they stream from memory; `input_class`: the class of the kernel
-    that wrote the segment's input, the previous segment's `output_class`; `unfold`: see `unfolds`)."""
-    folded = len(folded_batch_norms(segment.per_op or [])) if unfold else 0
+    that wrote the segment's input, the previous segment's `output_class`; `unfold`: the batch-norm policy, see
+    `unfolds`)."""
+    folded = len(folded_batch_norms(segment.per_op or [], unfold)) if unfold else 0
     if folded:
-        segment = as_run(segment, runtime, "auto")[0]
+        segment = as_run(segment, runtime, unfold)[0]
     nodes = segment.per_op or []
     x = next(t for t in nodes[0].inputs if t) if nodes else ""
     plan = plan_kernels(segment, runtime, dtype, gpu=hw.category == "gpu", input_classes={x: input_class} if input_class else None)
@@ -104,7 +120,7 @@ def streams(model_weight_bytes: int, params: Params) -> bool:
 
 
 def project_parts(profile: ModelProfile, parts: list[TimedPart], hw: HardwareProfile, params: Params, runtime: str,
-                  dtype: str) -> Projection:
+                  dtype: str, batch_norm: str = "auto") -> Projection:
     """The projection of the whole network (`profile`: count/parts.combine's) from its segments' timed plans."""
     fired: dict[str, int] = {}
     for p in parts:
@@ -118,8 +134,9 @@ def project_parts(profile: ModelProfile, parts: list[TimedPart], hw: HardwarePro
                        float(profile.weight_bytes), host_ops=int(np.count_nonzero(arrays[0] >= 0)))
     unfolded = sum(p.unfolded for p in parts)
     largest = max((p.largest_node_bytes for p in parts), default=0)
+    said = (present_note(unfolded) if batch_norm == "present" else unfold_note(unfolded, runtime)) if unfolded else ""
     return finish(profile, plan, list(chain.from_iterable(p.times for p in parts)), largest, hw, params, dtype,
-                  [unfold_note(unfolded, runtime)] if unfolded else [], arrays=arrays)
+                  [said] if said else [], arrays=arrays)
 
 
 @dataclass(frozen=True)

@@ -144,3 +144,21 @@ def test_present_norms_step_aside_where_a_norm_reads_across_a_boundary(profiles)
         tg = resolve_target(profiles, "h100", runtime="graph", batch=2, batch_norm=batch_norm)
         got = evaluate_segments("m", "", [("conv",), ("bn",)], build, tg, params_for(tg), memo=Memo())
         assert (got is None) is steps_aside
+
+
+def test_records_kept_as_columns_read_back_as_the_dicts_given():
+    """engine/population.Records: rows with and without optional keys, ints beyond int64, a float column meeting an
+    int, None: each row reads back equal, with its keys in order; the front and the top are the list's."""
+    from analyzer.engine.population import Records, pareto_front, top
+
+    rows = [{"name": "a", "macs": 3, "latency_s": 0.5, "co2e_g_per_item": 2.0, "energy_range_j": [1.0, 2.0], "accuracy": None},
+            {"name": "b", "macs": 2**70, "latency_s": 1, "co2e_g_per_item": 1.0, "energy_range_j": [None, 2.0], "accuracy": 0.5,
+             "host": "h"},
+            {"name": "c", "macs": 5, "latency_s": 0.25, "co2e_g_per_item": 3.0, "energy_range_j": [1.0, 2.0], "accuracy": None,
+             "arch": {"nb201": "x"}}]
+    recs = Records()
+    for r in rows:
+        recs.append(dict(r))
+    assert len(recs) == 3 and list(recs) == rows and [list(r) for r in recs] == [list(r) for r in rows]
+    assert recs[-1] == rows[-1] and type(recs[1]["latency_s"]) is int and recs[0:2] == rows[0:2]
+    assert pareto_front(recs) == pareto_front(rows) and top(recs, "co2e", 2) == top(rows, "co2e", 2)

@@ -155,9 +155,8 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
             return None  # a norm reads the convolution before the boundary: only the whole graph sees the pair
         if (seg, before) == last[:2]:  # the same segment after itself: the same entry
             t = last[2]
-        elif parts is not None:
-            key = (seg, batch, id(params), runtime, dtype, hw.name, flows, "pieces", unfold)
-            t = memo.get(memo.timed, key, lambda p=parts, c=counted: (params, concat([timed_piece(q, cq, "") for q, cq in zip(p, c)])))[1]
+        elif parts is not None:  # its pieces' entries joined (not kept: a population's cells are each new)
+            t = concat([timed_piece(q, cq, "") for q, cq in zip(parts, counted)])
         else:
             t = timed_piece(seg, counted[0], before)
         if not t.sealed:

@@ -82,14 +82,14 @@ class Arch:
         return tuple(e for e in self.edges() if e[0] in reaches and e[2] != "none" and e[1] in reaches)
 
 
-# pure functions of a cell's operations, remembered for the whole space (15,625 cells): a population and the in-loop
-# objective read each cell's edges and string several times
-@lru_cache(maxsize=SPACE_SIZE)
+# pure functions of a cell's operations, the last cells' remembered: evaluating a cell reads its edges and string
+# several times (a bounded table: a population's driver and workers stay flat in memory however many cells pass)
+@lru_cache(maxsize=1024)
 def _edges(ops: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
     return tuple((to, frm, op) for (to, frm), op in zip(EDGES, ops))
 
 
-@lru_cache(maxsize=SPACE_SIZE)
+@lru_cache(maxsize=1024)
 def _text(ops: tuple[str, ...]) -> str:
     edges = _edges(ops)
     return "+".join("|" + "|".join(f"{op}~{frm}" for (t, frm, op) in edges if t == to) + "|" for to in range(1, NODES))
@@ -138,4 +138,11 @@ def sample(n: int, seed: int = 0) -> list[Arch]:
     """`n` distinct cells drawn uniformly without replacement; a pure function of (n, seed)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= SPACE_SIZE:
         raise AnalyzerError(f"{param('n')} {n!r}: between 1 and {SPACE_SIZE:,} NB201 cells")
-    return [from_index(i) for i in random.Random(seed).sample(range(SPACE_SIZE), n)]
+    return [from_index(i) for i in sample_indices(n, seed)]
+
+
+def sample_indices(n: int, seed: int = 0) -> list[int]:
+    """The indices of `sample(n, seed)`'s cells, in its order (a population builds each cell as it goes)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= SPACE_SIZE:
+        raise AnalyzerError(f"{param('n')} {n!r}: between 1 and {SPACE_SIZE:,} NB201 cells")
+    return random.Random(seed).sample(range(SPACE_SIZE), n)

@@ -30,7 +30,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import AnalyzerError, UsageError
 from .manifest import MANIFEST, read_manifest
@@ -150,7 +150,7 @@ def _nb201(spec: str) -> Iterator[CandidateTask]:
         n, seed = int(m.group(1)), int(m.group(2) or 0)
         if not 1 <= n <= nb201_arch.SPACE_SIZE:
             raise UsageError(f"{spec}: NB201 has {nb201_arch.SPACE_SIZE:,} cells; draw from 1 to {nb201_arch.SPACE_SIZE:,}")
-        archs = nb201_arch.sample(n, seed)
+        archs: Iterable[Any] = (nb201_arch.from_index(i) for i in nb201_arch.sample_indices(n, seed))  # built as drawn
     else:
         archs = nb201.read_archs(Path(spec.removeprefix("nb201:")))
     for a in archs:

@@ -162,3 +162,13 @@ def test_records_kept_as_columns_read_back_as_the_dicts_given():
     assert len(recs) == 3 and list(recs) == rows and [list(r) for r in recs] == [list(r) for r in rows]
     assert recs[-1] == rows[-1] and type(recs[1]["latency_s"]) is int and recs[0:2] == rows[0:2]
     assert pareto_front(recs) == pareto_front(rows) and top(recs, "co2e", 2) == top(rows, "co2e", 2)
+
+
+def test_the_result_keyer_gives_result_keys():
+    from analyzer.engine.store import result_key, result_keyer
+
+    settings = {"hardware": "h100", "batch": 64, "pue": 1.1, "nested": {"b": [1, 2.5, None], "a": "é"}, "when": object}
+    for pver in ("", "v1"):
+        key_of = result_keyer("evaluation", settings, pver)
+        for sha in ("ab" * 32, "", "x\"y"):
+            assert key_of(sha) == result_key("evaluation", sha, settings, pver)

@@ -123,9 +123,10 @@ def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], lar
     mine = kclass == classes[:, None]  # one row per class: every class's sums in one pass, each row added in order
     time_shares = _ordered_sums(np.where(mine, time_s / latency, 0.0))
     energy_shares = _ordered_sums(np.where(mine, energy_j / kernel_energy, 0.0))
+    counts = mine.sum(axis=1)
     for i, c in enumerate(classes):
         breakdown[KERNEL_CLASSES[c]] = {"time_share": 0.0 + float(time_shares[i]), "energy_share": 0.0 + float(energy_shares[i]),
-                                        "kernels": int(mine[i].sum())}
+                                        "kernels": int(counts[i])}
     inputs = list(params.inputs)
     # host-bound forwards inherit the variance of the host's speed: what the model of issue costs leaves per model
     # (sigma_host), and the session-to-session speed of the host, which moves every model of a session alike

@@ -88,15 +88,16 @@ def _profile(path: Path, target: Target, trusted: bool, cache: dict | None, key:
 
 
 def _ir_profile(task: CandidateTask, target: Target, cache: dict | None) -> ModelProfile:
-    """The static profile of a network built straight into the IR (load/nb201.py), at the target's batch."""
+    """The static profile of a network built straight into the IR (load/nb201.py, load/ir_spaces.py), at the
+    target's batch."""
     from ..count.profile import profile_graph
-    from ..load import nb201, nb201_arch
+    from ..load import ir_spaces
 
     key = (task.identity, target.batch)
     if cache is not None and key in cache:
         return cache[key]
-    assert task.ir_space is not None and task.ir_space[0] == "nb201"
-    graph, inits = nb201.build(nb201_arch.parse(task.ir_space[1]), target.batch)
+    assert task.ir_space is not None
+    graph, inits = ir_spaces.build(*task.ir_space, target.batch)
     prof = profile_graph(task.name, task.identity, graph, inits, target.batch)
     if cache is not None:
         cache[key] = prof

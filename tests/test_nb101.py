@@ -79,7 +79,7 @@ def test_sources(tmp_path):
     f.write_text(json.dumps({"matrix": INCEPTION[0], "ops": INCEPTION[1]}) + "\n{\"matrix\": [[0]], \"ops\": []}\n")
     with pytest.raises(UsageError, match=r"cells.jsonl:2: 0 ops"):
         list(read(f"nb101:{f}"))
-    for text, msg in (("[" * 100_000, "not JSON"), ('{"matrix": 1}', "expected"), ("# none", "no NB101 cells")):
+    for text, msg in (("[" * 100_000, "nests too deeply"), ("{", "not JSON"), ("[NaN]", "not a number"), ('{"matrix": 1}', "expected"), ("# none", "no NB101 cells")):
         f.write_text(text)
         with pytest.raises(UsageError, match=msg):
             list(read(f"nb101:{f}"))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, param
-from ..files import read_text
+from ..files import parse_json, read_text
 from ..ir import Graph, TensorInfo
 from .ir_net import Net
 
@@ -140,10 +140,7 @@ def cell(matrix: Any, ops: Any, where: str = "cell") -> Cell:
 
 def parse(text: str, where: str = "cell") -> Cell:
     """A cell from its JSON text {"matrix": [[...]], "ops": [...]}."""
-    try:
-        d = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise UsageError(f"{where}: not JSON ({str(e).splitlines()[0]})") from None
+    d = parse_json(text, UsageError, where, depth=4)
     if not isinstance(d, dict) or set(d) - {"matrix", "ops"} or "matrix" not in d or "ops" not in d:
         raise UsageError(f'{where}: expected {{"matrix": [[...]], "ops": [...]}}')
     return cell(d["matrix"], d["ops"], where)

@@ -22,7 +22,7 @@ def randomise(net, torch):
 
 
 def assert_export_equal(tmp_path, torch, net, input_shape, graph, inits, skip=SHAPE_OPS):
-    """The IR (graph, inits at batch input_shape[0]) against the export of `net`; returns the IR's profile."""
+    """The IR (graph, inits at batch input_shape[0]) against the export of `net`; returns both profiles."""
     batch = input_shape[0]
     out = tmp_path / "net.onnx"
     randomise(net, torch)
@@ -38,4 +38,4 @@ def assert_export_equal(tmp_path, torch, net, input_shape, graph, inits, skip=SH
     theirs = {k: v for k, v in exported.op_type_totals.items() if k not in skip}
     mine = {k: v for k, v in ours.op_type_totals.items() if k not in skip}
     assert mine == theirs, {k: (mine.get(k), theirs.get(k)) for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k)}
-    return ours
+    return ours, exported

@@ -167,7 +167,7 @@ def test_the_ir_equals_torchs_export(tmp_path, cell):
 
     torch = require_torch()
     c = nb101.cell(*cell)
-    ours = assert_export_equal(tmp_path, torch, _torch_net(c, torch), (2, 3, 32, 32), *nb101.build(c, 2))
+    ours, _ = assert_export_equal(tmp_path, torch, _torch_net(c, torch), (2, 3, 32, 32), *nb101.build(c, 2))
     assert ours.op_type_totals["Conv"]["count"] == 1 + 9 * (sum(op != MP for op in c.ops[1:-1]) + sum(c.matrix[0][1:]))
     assert ("Slice" in ours.op_type_totals) == (cell is TRUNCATING) and ("Concat" in ours.op_type_totals) == (c.vertices > 2)
 

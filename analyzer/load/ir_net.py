@@ -109,6 +109,16 @@ class Net:
     def hsigmoid(self, x: TensorInfo) -> TensorInfo:
         return self._same("HardSigmoid", x, dict(HARD_SIGMOID))
 
+    def hsigmoid_composed(self, x: TensorInfo) -> TensorInfo:
+        """relu6(x + 3) / 6 written out, as Once-for-All's Hsigmoid module computes it: Add, Clip, Div."""
+        y = self._same("Add", x, extra=(self.scalar(3.0),))
+        return self._same("Div", self.relu6(y), extra=(self.scalar(6.0),))
+
+    def hswish_composed(self, x: TensorInfo) -> TensorInfo:
+        """x * relu6(x + 3) / 6 written out, as Once-for-All's Hswish module computes it: Add, Clip, Mul, Div."""
+        y = self.relu6(self._same("Add", x, extra=(self.scalar(3.0),)))
+        return self._same("Div", self.mul(x, y), extra=(self.scalar(6.0),))
+
     def sigmoid(self, x: TensorInfo) -> TensorInfo:
         return self._same("Sigmoid", x)
 

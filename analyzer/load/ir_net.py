@@ -173,6 +173,19 @@ class Net:
         _, _, h, w = xs[0].shape  # type: ignore[misc]
         return self.node("Concat", {"axis": 1}, tuple(xs), self.tensor(sum(x.shape[1] for x in xs), h, w))  # type: ignore[misc]
 
+    def channel_shuffle(self, x: TensorInfo, groups: int) -> TensorInfo:
+        """ShuffleNet's channel shuffle as view, permute, view: Reshape to N x g x C/g x H x W, Transpose (0 2 1 3 4),
+        Reshape back (the shapes int64 initializers)."""
+        _, c, h, w = x.shape  # type: ignore[misc]
+        five = (groups, c // groups, h, w)  # type: ignore[operator]
+        shape5 = self.weight("shape", (5,), None)
+        shape5 = TensorInfo(shape5.name, (5,), "int64", 8.0, True)
+        shape4 = TensorInfo(f"{shape5.name}_back", (4,), "int64", 8.0, True)
+        self.inits[-1:] = [shape5, shape4]
+        y = self.node("Reshape", {"allowzero": 0}, (x, shape5), self.tensor(*five))
+        y = self.node("Transpose", {"perm": [0, 2, 1, 3, 4]}, (y,), self.tensor(five[1], five[0], h, w))
+        return self.node("Reshape", {"allowzero": 0}, (y, shape4), self.tensor(c, h, w))
+
     def slice_channels(self, x: TensorInfo, c: int) -> TensorInfo:
         """x[:, :c]: Slice reading starts, ends, axes and steps (int64 vectors of one element)."""
         idx = tuple(self.scalar(v, "int64", 8.0, (1,), role) for v, role in ((0, "starts"), (c, "ends"), (1, "axes"), (1, "steps")))

@@ -23,8 +23,8 @@ from typing import Any, Iterator
 from ..errors import UsageError
 from ..ir import Graph, TensorInfo
 
-SPACES = ("nb101", "ofa", "layers")
-_DRAW = re.compile(r"^(nb101|ofa):(\d+)(?::(\d+))?$")
+SPACES = ("nb101", "ofa", "fbnet", "layers")
+_DRAW = re.compile(r"^(nb101|ofa|fbnet):(\d+)(?::(\d+))?$")
 VERSION = {"nb101": "nb101-v1", "ofa": "ofa-mbv3-v1", "fbnet": "fbnet-v1", "layers": "layers-v1"}
 
 

@@ -51,8 +51,9 @@ class Net:
         self.n += 1
         return TensorInfo(f"t{self.n}", (self.batch, *dims), FLOAT, ITEMSIZE)
 
-    def weight(self, what: str, dims: tuple[int, ...], const: tuple[float, ...] | None = None) -> TensorInfo:
-        t = TensorInfo(f"w{len(self.nodes)}_{len(self.inits)}.{what}", dims, FLOAT, ITEMSIZE, True, const)
+    def weight(self, what: str, dims: tuple[int, ...], const: tuple[float, ...] | None = None, dtype: str = FLOAT) -> TensorInfo:
+        """An initializer of dims only (float32 weights; int64 for shapes and indices)."""
+        t = TensorInfo(f"w{len(self.nodes)}_{len(self.inits)}.{what}", dims, dtype, ITEMSIZE if dtype == FLOAT else 8.0, True, const)
         self.inits.append(t)
         return t
 
@@ -178,10 +179,7 @@ class Net:
         Reshape back (the shapes int64 initializers)."""
         _, c, h, w = x.shape  # type: ignore[misc]
         five = (groups, c // groups, h, w)  # type: ignore[operator]
-        shape5 = self.weight("shape", (5,), None)
-        shape5 = TensorInfo(shape5.name, (5,), "int64", 8.0, True)
-        shape4 = TensorInfo(f"{shape5.name}_back", (4,), "int64", 8.0, True)
-        self.inits[-1:] = [shape5, shape4]
+        shape5, shape4 = self.weight("shape", (5,), dtype="int64"), self.weight("shape_back", (4,), dtype="int64")
         y = self.node("Reshape", {"allowzero": 0}, (x, shape5), self.tensor(*five))
         y = self.node("Transpose", {"perm": [0, 2, 1, 3, 4]}, (y,), self.tensor(five[1], five[0], h, w))
         return self.node("Reshape", {"allowzero": 0}, (y, shape4), self.tensor(c, h, w))

@@ -108,17 +108,54 @@ def block(net: Net, x: TensorInfo, name: str, c_out: int, stride: int) -> Tensor
     return net.add(y, x) if stride == 1 and c_in == c_out else y
 
 
+Segment = tuple  # ("fbnet-stem",) | ("fbnet-block", name, c_in, c_out, stride, res) | ("fbnet-head", c, last, res)
+
+
+def segments(c: Choice, last: int = LAST) -> list[Segment]:
+    """The network as a chain of segments, each reading only the one before it (engine/memo.py evaluates each
+    distinct one once): the stem, each layer that computes something (an identity skip is none), the head."""
+    out: list[Segment] = [("fbnet-stem",)]
+    ch, res, names = STEM, RESOLUTION // 2, iter(c.blocks)
+    for width, n, stride in STAGES:
+        for j in range(n):
+            s, name = stride if j == 0 else 1, next(names)
+            if not (name == "skip" and s == 1 and ch == width):
+                out.append(("fbnet-block", name, ch, width, s, res))
+            ch, res = width, (res - 1) // s + 1
+    out.append(("fbnet-head", ch, last, res))
+    return out
+
+
+def _segment(net: Net, seg: Segment, x: TensorInfo) -> TensorInfo:
+    if seg[0] == "fbnet-stem":
+        return net.relu(net.bn(net.conv(x, STEM, 3, 2, bias=True)))
+    if seg[0] == "fbnet-block":
+        return block(net, x, seg[1], seg[3], seg[4])
+    x = net.relu(net.bn(net.conv(x, seg[2], 1, bias=True)))
+    return net.flatten(net.conv(net.global_pool(x), CLASSES, 1, bias=True))
+
+
+def _input(net: Net, seg: Segment) -> TensorInfo:
+    if seg[0] == "fbnet-stem":
+        return net.input(3, RESOLUTION, RESOLUTION)
+    c = seg[2] if seg[0] == "fbnet-block" else seg[1]
+    return net.input(c, seg[-1], seg[-1])
+
+
+def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
+    """One segment alone, its input named 'input'."""
+    net = Net(batch)
+    x = _input(net, seg)
+    return net.graph(seg[0], (x,), (_segment(net, seg, x),))
+
+
 def build(c: Choice, batch: int | str = "batch", last: int = LAST) -> tuple[Graph, tuple[TensorInfo, ...]]:
     """The network of choice `c` as one IR graph and its initializers, at `batch` (224 x 224 images)."""
     net = Net(batch)
-    x_in = net.input(3, RESOLUTION, RESOLUTION)
-    x = net.relu(net.bn(net.conv(x_in, STEM, 3, 2, bias=True)))
-    names = iter(c.blocks)
-    for width, n, stride in STAGES:
-        for j in range(n):
-            x = block(net, x, next(names), width, stride if j == 0 else 1)
-    x = net.relu(net.bn(net.conv(x, last, 1, bias=True)))
-    x = net.flatten(net.conv(net.global_pool(x), CLASSES, 1, bias=True))
+    segs = segments(c, last)
+    x = x_in = _input(net, segs[0])
+    for seg in segs:
+        x = _segment(net, seg, x)
     return net.graph("fbnet", (x_in,), (x,))
 
 

@@ -35,9 +35,12 @@ def check_batch(batch: int | str) -> None:
 class Net:
     """Nodes and initializers of one network as they are appended (names unique by a running counter)."""
 
-    def __init__(self, batch: int | str):
+    def __init__(self, batch: int | str, declare_shared: bool = True):
+        """`declare_shared` False: the shared constants are read but not listed among the initializers (a segment of
+        a network after the one that declares them, so a network put together from segments counts their bytes
+        once, as the whole graph does)."""
         check_batch(batch)
-        self.batch = batch
+        self.batch, self.declare_shared = batch, declare_shared
         self.nodes: list[Node] = []
         self.inits: list[TensorInfo] = []
         self._shared: dict[tuple, TensorInfo] = {}
@@ -63,9 +66,10 @@ class Net:
         and role (a node reading one tensor twice reads its bytes once: Slice's axes and steps are two)."""
         key = (value, dtype, dims, role)
         if key not in self._shared:
-            t = TensorInfo(f"const{len(self._shared)}", dims, dtype, itemsize, True, (float(value),))
+            t = TensorInfo(f"const_{role}{value:g}_{dtype}_{len(dims)}", dims, dtype, itemsize, True, (float(value),))
             self._shared[key] = t
-            self.inits.append(t)
+            if self.declare_shared:
+                self.inits.append(t)
         return self._shared[key]
 
     def node(self, op: str, attrs: dict[str, Any], inputs: tuple[TensorInfo, ...], out: TensorInfo) -> TensorInfo:

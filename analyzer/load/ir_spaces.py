@@ -76,3 +76,9 @@ def build(space: str, choices: str, batch: int | str) -> tuple[Graph, tuple[Tens
         raise UsageError(f"unknown space {space!r}; one of nb201, {', '.join(SPACES)}")
     mod = _module(space)
     return mod.build(mod.parse(choices), batch)
+
+
+def segments(space: str, choices: str) -> tuple[list[tuple], Any]:
+    """A chain-of-blocks space's candidate as its segments and the function that builds one (engine/memo.py)."""
+    mod = _module(space)
+    return mod.segments(mod.parse(choices)), mod.build_segment

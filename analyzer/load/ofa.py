@@ -139,21 +139,54 @@ def mbconv(net: Net, x: TensorInfo, c_out: int, k: int, e: int, stride: int, act
     return net.add(y, x) if stride == 1 and c_in == c_out else y
 
 
-def build(s: Subnet, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
-    """The subnet as one IR graph and its initializers, at `batch` (images of s.r x s.r)."""
-    net = Net(batch)
-    x_in = net.input(3, s.r, s.r)
-    x = net.hswish_composed(net.bn(net.conv(x_in, FIRST, 3, 2)))
-    x = mbconv(net, x, FIRST, 3, 1, 1, "relu", False)
-    first = [True] * STAGES
+Segment = tuple  # ("ofa-stem", r) | ("ofa-block", c_in, c_out, k, e, stride, act, se, res) | ("ofa-head", c, res)
+
+
+def segments(s: Subnet) -> list[Segment]:
+    """The subnet as a chain of segments, each reading only the one before it (engine/memo.py evaluates each distinct
+    one once): the stem with the fixed first block, each active block, the head."""
+    res = (s.r + 2 - 3) // 2 + 1
+    out: list[Segment] = [("ofa-stem", s.r)]
+    c, first = FIRST, [True] * STAGES
     for stage, k, e in s.active():
         stride = STRIDES[stage] if first[stage] else 1
         first[stage] = False
-        x = mbconv(net, x, WIDTHS[stage], k, e, stride, ACTS[stage], SE[stage])
+        out.append(("ofa-block", c, WIDTHS[stage], k, e, stride, ACTS[stage], SE[stage], res))
+        c, res = WIDTHS[stage], (res + 2 * (k // 2) - k) // stride + 1
+    out.append(("ofa-head", c, res))
+    return out
+
+
+def _segment(net: Net, seg: Segment, x: TensorInfo) -> TensorInfo:
+    if seg[0] == "ofa-stem":
+        x = net.hswish_composed(net.bn(net.conv(x, FIRST, 3, 2)))
+        return mbconv(net, x, FIRST, 3, 1, 1, "relu", False)
+    if seg[0] == "ofa-block":
+        return mbconv(net, x, *seg[2:8])
     x = net.hswish_composed(net.bn(net.conv(x, FINAL_EXPAND, 1)))
     x = net.reduce_mean(net.reduce_mean(x, 3), 2)
     x = net.hswish_composed(net.conv(x, LAST, 1))
-    x = net.linear(net.flatten(x), CLASSES)
+    return net.linear(net.flatten(x), CLASSES)
+
+
+def _input(net: Net, seg: Segment) -> TensorInfo:
+    return net.input(3, seg[1], seg[1]) if seg[0] == "ofa-stem" else net.input(seg[1], seg[-1], seg[-1])
+
+
+def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
+    """One segment alone, its input named 'input'; the stem declares the shared scalars (Hswish's 3 and 6)."""
+    net = Net(batch, declare_shared=seg[0] == "ofa-stem")
+    x = _input(net, seg)
+    return net.graph(seg[0], (x,), (_segment(net, seg, x),))
+
+
+def build(s: Subnet, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
+    """The subnet as one IR graph and its initializers, at `batch` (images of s.r x s.r)."""
+    net = Net(batch)
+    segs = segments(s)
+    x = x_in = _input(net, segs[0])
+    for seg in segs:
+        x = _segment(net, seg, x)
     return net.graph("ofa_mbv3", (x_in,), (x,))
 
 

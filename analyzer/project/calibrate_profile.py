@@ -134,10 +134,12 @@ def loo_band(loo_errors: list[float | None], coverage: float = 0.90) -> Band:
     e_i = projected / measured - 1), not a fixed factor:
 
         r_i = ln(1 + e_i),  s = sqrt(sum r_i^2 / n)   (about zero, not about the mean: a bias widens the band)
-        half_width = t_{(1 + coverage) / 2, n - 1} s
+        half_width = t_{(1 + coverage) / 2, n} s
 
-    Student's t with n - 1 degrees of freedom, since s is estimated from the n points themselves (n = 5: t = 2.13 where
-    a known sigma would take 1.645). Refuses fewer than 2 errors."""
+    If the log errors are normal about zero with one sigma, a new one over s follows Student's t with n degrees of
+    freedom (s is estimated about zero, not about the mean), so the band covers `coverage` of new forwards exactly
+    (n = 5: t = 2.02 where a known sigma would take 1.645). What it cannot see: a bias that all n calibration forwards
+    share and the others do not (n similar forwards). Refuses fewer than 2 errors."""
     from scipy.stats import t as student_t
 
     r = np.log1p(np.array([e for e in loo_errors if e is not None], dtype=float))
@@ -146,4 +148,4 @@ def loo_band(loo_errors: list[float | None], coverage: float = 0.90) -> Band:
     if not 0 < coverage < 1:
         raise UsageError(f"coverage {coverage!r} is not in (0, 1)")
     s = float(np.sqrt(np.mean(r**2)))
-    return Band(s, float(student_t.ppf((1 + coverage) / 2, len(r) - 1)) * s, coverage, len(r))
+    return Band(s, float(student_t.ppf((1 + coverage) / 2, len(r))) * s, coverage, len(r))

@@ -20,7 +20,7 @@ import numpy as np
 from ..profiles import HardwareProfile
 from ..records import ModelProfile
 from .canonical import as_run, folded_batch_norms, has_normalisation, present_note, unfold_note
-from .kernels import Kernel, KernelPlan, plan_kernels
+from .kernels import Kernel, KernelPlan, nchwc_block, plan_kernels
 from .params import Params
 from .projection import Projection, finish, kernel_columns
 from .roofline import KernelTime, kernel_times, streams_weights
@@ -75,7 +75,8 @@ def time_part(segment: ModelProfile, hw: HardwareProfile, params: Params, runtim
         segment = as_run(segment, runtime, unfold)[0]
     nodes = segment.per_op or []
     x = next(t for t in nodes[0].inputs if t) if nodes else ""
-    plan = plan_kernels(segment, runtime, dtype, gpu=hw.category == "gpu", input_classes={x: input_class} if input_class else None)
+    plan = plan_kernels(segment, runtime, dtype, gpu=hw.category == "gpu", nchwc_block=nchwc_block(hw),
+                        input_classes={x: input_class} if input_class else None)
     plan = replace(plan, weight_bytes=float(model_weight_bytes))
     times = kernel_times(plan, params, 0.0)
     y = nodes[-1].outputs[0] if nodes else ""
@@ -102,7 +103,7 @@ def _joined(parts: list[TimedPart]) -> tuple[np.ndarray, ...]:
 def fusion_free(segment: ModelProfile, hw: HardwareProfile, runtime: str, dtype: str) -> bool:
     """No node of the segment runs inside another's kernel: its plan is its nodes' plans in order. (Planning reads
     shapes for the kernels' sizes only: which nodes fuse is a matter of the graph's operators and dataflow.)"""
-    plan = plan_kernels(segment, runtime, dtype, gpu=hw.category == "gpu")
+    plan = plan_kernels(segment, runtime, dtype, gpu=hw.category == "gpu", nchwc_block=nchwc_block(hw))
     return plan.fused_nodes == 0 and not plan.rules
 
 

@@ -18,7 +18,7 @@ from ..profiles.transfer import transfer_note
 from ..records import ModelProfile
 from ..taxonomy import KERNEL_CLASSES, TENSOR_CLASSES
 from .canonical import as_run
-from .kernels import KernelPlan, plan_kernels
+from .kernels import KernelPlan, nchwc_block, plan_kernels
 from .params import Params
 from .roofline import KernelTime, host_indices, kernel_times, runs_winograd, schedule_indexed, streams_weights
 
@@ -69,7 +69,7 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
     if profile.per_op is None:
         raise UsageError("projection needs the per-op profile (profile_onnx(..., per_op=True))")
     profile, unfolded = as_run(profile, runtime, batch_norm)
-    plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu")
+    plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu", nchwc_block=nchwc_block(hw))
     times = kernel_times(plan, params, profile.nm_sparsity or 0.0)
     largest = max((n.bytes for n in profile.per_op or []), default=0)
     return finish(profile, plan, times, largest, hw, params, dtype, unfolded, per_kernel)

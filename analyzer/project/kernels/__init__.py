@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from ...records import ModelProfile, NodeProfile
 from . import patterns
 from .graph import at_full_batch, dataflow, numel
+from .ort_cpu import ort_cpu_graph
 
 from ...taxonomy import HALF_DTYPES, HOST_FAMILIES, KERNEL_CLASSES, RUNTIMES, TENSOR_CLASSES  # noqa: F401 (re-exported)
 from ...units import FP32_BYTES
@@ -161,12 +162,14 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
     return [Kernel(n.name, n.op_type, cls, n.flops, n.bytes, cls if cls in HOST_FAMILIES else "layout", weights, outs)]
 
 
-def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, input_classes: dict[str, str] | None = None) -> KernelPlan:
+def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, input_classes: dict[str, str] | None = None,
+                 nchwc_block: int = 0) -> KernelPlan:
     """The kernels `runtime` launches for one forward pass of `profile` (per-op profile required).
     `gpu`: the target runs convolutions through cuDNN on NCHW tensors (layout transforms, separate bias; the
     3 x 3 ones `winograd_eligible` marked, which the roofline computes with Winograd's F(2x2, 3x3) where they run
     on the FP32 FMA units).
-    `input_classes`: for a segment of a larger graph, the class of the kernels that wrote its inputs."""
+    `input_classes`: for a segment of a larger graph, the class of the kernels that wrote its inputs.
+    `nchwc_block`: ONNX Runtime on a CPU with MLAS's blocked-layout kernels (ort_cpu.py; `nchwc_block(hw)`), 0 without."""
     nodes = at_full_batch(profile.per_op or [], profile.shape_scale)
     flow = dataflow(nodes)
     half = dtype in HALF_DTYPES
@@ -188,7 +191,10 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, inp
     kernels: list[Kernel] = []
     host = views = fused = unsupported = 0
     producer_class: dict[str, str] = dict(input_classes or {})
+    cpu = ort_cpu_graph(nodes, flow, claimed, nchwc_block) if runtime == "ort" and not gpu else None
     for i, n in enumerate(nodes):
+        if cpu is not None and i in cpu.reorders:
+            kernels += [Kernel(n.name, what, "layout", 0.0, b, "layout") for what, b in cpu.reorders[i]]
         if i in groups:
             name, g = groups[i]
             members = [nodes[k] for k in g]
@@ -231,7 +237,7 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, inp
         if not flow.device_node(n):
             host += 1
             continue
-        if runtime == "ort" and _ort_fused(nodes, flow, producer_class, i):
+        if runtime == "ort" and _fused_in_ort(nodes, flow, producer_class, i, cpu):
             fused += 1
             for t in n.outputs:
                 if t:
@@ -246,10 +252,26 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, inp
         for t in n.outputs:
             if t:
                 producer_class[t] = main
+    if cpu is not None and len(nodes) in cpu.reorders:
+        kernels += [Kernel(nodes[-1].name, what, "layout", 0.0, b, "layout") for what, b in cpu.reorders[len(nodes)]]
+    if cpu is not None and cpu.eliminated:
+        fired["common subexpression"] = len(cpu.eliminated)
+    if cpu is not None and cpu.reorders:
+        fired["nchwc reorder"] = sum(len(v) for v in cpu.reorders.values())
     rules = tuple(f"{k} x{v}" for k, v in fired.items())
     grouped = frozenset(t for _, g in groups.values() for k in g for t in nodes[k].outputs if t)
     return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules, float(profile.weight_bytes),
                       producer_class, grouped)
+
+
+def _fused_in_ort(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i: int, cpu) -> bool:
+    """Does ONNX Runtime run node i inside another kernel? On the CPU provider (`cpu`, ort_cpu.py) a convolution takes
+    only its batch norm, its activation and (NCHWc) its Sum; a GEMM's or attention's epilogue as on the CUDA one."""
+    if cpu is None:
+        return _ort_fused(nodes, flow, producer_class, i)
+    src = nodes[i].inputs[0] if nodes[i].inputs else ""
+    return i in cpu.fused or i in cpu.eliminated or (producer_class.get(src) not in ("conv", "conv1x1", "depthwise")
+                              and _ort_fused(nodes, flow, producer_class, i))
 
 
 def _ort_fused(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i: int) -> bool:
@@ -257,3 +279,12 @@ def _ort_fused(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i
     if n.op_type == "BatchNormalization":  # ConvBNFusion: folded into the convolution's weights at load
         return producer_class.get(n.inputs[0]) in ("conv", "conv1x1", "depthwise") and flow.single_consumer(n.inputs[0]) == i
     return patterns.epilogue_fused(nodes, flow, producer_class, i)
+
+
+def nchwc_block(hw) -> int:
+    """Channels per block of ONNX Runtime's NCHWc CPU kernels on `hw` (MLAS: x86-64 only; 16 with AVX-512, 8 with
+    AVX2, read from the profile's title or note), 0 for GPUs and Arm/Apple/phone/Jetson parts."""
+    if hw.category != "cpu" or hw.family in ("arm", "apple", "phone", "jetson"):
+        return 0
+    text = f"{hw.title} {hw.note}".lower()
+    return 16 if ("avx-512" in text or "avx512" in text) else 8

@@ -62,14 +62,16 @@ class Projection:
 
 
 def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime: str, dtype: str, *,
-            per_kernel: bool = False, batch_norm: str = "auto") -> Projection:
+            per_kernel: bool = False, batch_norm: str = "auto", memory_format: str = "nchw") -> Projection:
     """Project one profiled model (at its batch) onto `hw`; see analyzer/project/__init__.py for the model. The
     graph is first made what `runtime` runs (project/canonical.py: full-batch shapes; for PyTorch, batch norms an
-    export folded, unless `batch_norm` is 'as-exported')."""
+    export folded, unless `batch_norm` is 'as-exported'). `memory_format`: "nchw" (PyTorch's default) or "channels-last"
+    (kernels/__init__.py, MEMORY_FORMATS: no layout transforms, NHWC batch norms)."""
     if profile.per_op is None:
         raise UsageError("projection needs the per-op profile (profile_onnx(..., per_op=True))")
     profile, unfolded = as_run(profile, runtime, batch_norm)
-    plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu", nchwc_block=nchwc_block(hw))
+    plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu", nchwc_block=nchwc_block(hw),
+                        memory_format=memory_format)
     times = kernel_times(plan, params, profile.nm_sparsity or 0.0)
     largest = max((n.bytes for n in profile.per_op or []), default=0)
     return finish(profile, plan, times, largest, hw, params, dtype, unfolded, per_kernel)

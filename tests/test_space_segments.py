@@ -51,4 +51,7 @@ def test_memoised_segments_equal_the_whole_graph_bit_for_bit(profiles, runtime, 
         e = evaluate_one(t, tg)
         assert e.ok, e.error
         assert _plain(e) == _plain(evaluate_one(t, whole)), t.name
-    assert memo.MEMO.hits > 0
+    if hardware == "xeon-8380" and runtime == "ort":  # MLAS's blocked layout spans segments: evaluated whole
+        assert memo.MEMO.hits == 0
+    else:
+        assert memo.MEMO.hits > 0

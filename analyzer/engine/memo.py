@@ -77,6 +77,12 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
 
     if target.batch_norm == "present":  # norms stated after every bare convolution: the whole graph's rule decides
         return None
+    from ..project.kernels import nchwc_block
+
+    if target.runtime == "ort" and nchwc_block(target.hardware):
+        # ONNX Runtime on an x86 CPU: its blocked layout and common subexpressions reach across segments
+        # (project/kernels/ort_cpu.py), so the whole graph is planned
+        return None
     # The spaces built here are all-or-nothing for folded norms (NB201's convolutions are bias-free before their norms;
     # the synthetic space's inference form has no norm, its training form a norm after every bias-free convolution), so
     # canonical.folded_batch_norms' partly-folded rule never applies and `unfolds` below is the whole graph's decision.

@@ -52,4 +52,7 @@ def test_evaluations_equal_the_files_bit_for_bit(profiles, kw):
         for d in (a, b):
             d["detail"].pop("per_kernel"), d["detail"].pop("model")
         assert a == b
-    assert memo.MEMO.hits  # blocks repeat across candidates
+    if kw.get("runtime") == "ort" and hw == "xeon-8380":  # ORT's NCHWc layout crosses blocks: the whole graph is planned
+        assert not memo.MEMO.hits
+    else:
+        assert memo.MEMO.hits  # blocks repeat across candidates

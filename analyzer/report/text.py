@@ -118,6 +118,46 @@ def fold_words(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
+def longest_part(texts: Iterable[str]) -> int:
+    """The width of the widest piece fold_words cannot break (a word's part between separators): a column at
+    least this wide cuts nothing."""
+    return max((len(piece) for t in texts for word in str(t).split() for piece in _parts(word)), default=1)
+
+
+def _parts(word: str) -> list[str]:
+    return re.findall(rf"[^{re.escape(SEPARATORS)}]*[{re.escape(SEPARATORS)}]|[^{re.escape(SEPARATORS)}]+", word)
+
+
+def fit_widths(columns: list[list[str]], avail: int, cap: int = 24, at_least: dict[int, int] | None = None,
+               weight: dict[int, float] | None = None) -> list[int]:
+    """Column widths summing to at most `avail`: each column's natural width (its longest line), the widest
+    (over its `weight`, default 1) shrunk first, none below the widest piece it holds (longest_part, at most `cap`), so folding cuts no
+    name; only where even those minimums do not fit is the widest column shrunk further."""
+    natural = [max((len(line) for text in col for line in str(text).split("\n")), default=1) for col in columns]
+    least = [min(max(longest_part(col), (at_least or {}).get(i, 0)), cap, n) for i, (col, n) in enumerate(zip(columns, natural))]
+    widths = list(natural)
+    while sum(widths) > avail:
+        slack = [w - m for w, m in zip(widths, least)]
+        i = max(range(len(widths)), key=lambda k: (slack[k] > 0, widths[k] / (weight or {}).get(k, 1.0)))
+        if widths[i] <= 1:
+            break
+        widths[i] -= 1
+    return widths
+
+
+def folded_table(t: Table, headers: list[str], rows: list[list[str]], avail: int, right: Iterable[int] = (),
+                 at_least: dict[int, int] | None = None, weight: dict[int, float] | None = None) -> Table:
+    """`t` with these columns and rows, each cell folded at spaces and separators to widths that fit `avail`
+    characters of content (fit_widths); rich then wraps nothing."""
+    right = set(right)
+    widths = fit_widths([[h, *(r[i] for r in rows)] for i, h in enumerate(headers)], avail, at_least=at_least, weight=weight)
+    for i, (h, w) in enumerate(zip(headers, widths)):
+        t.add_column(cell(fold_words(h, w)), justify="right" if i in right else "left", no_wrap=True, width=w)
+    for r in rows:
+        t.add_row(*(cell(fold_words(str(x), w)) for x, w in zip(r, widths)))
+    return t
+
+
 def cell(text: str) -> Text:
     """A table cell whose line breaks are ours (fold_name, fold_words): each line shown safely (report/safe), the
     breaks kept (a plain string's newline would be shown as an escape)."""

@@ -143,6 +143,7 @@ def _projected(source: str, target, sample: int) -> tuple[list, int, int]:
 
 def _render(d: dict, out: Path | None, wide: bool) -> None:
     from ..report.text import notes, table
+    from ..words import plain, plain_range
 
     c = console(wide)
     proc = d.get("procedure") or {}
@@ -151,15 +152,15 @@ def _render(d: dict, out: Path | None, wide: bool) -> None:
     c.print(escape(f"Planned search: {what}, schedule {d['schedule']}, on {d['hardware']} "
                    f"({d['basis']}; PUE {d['pue']:g}, {d['grid_gco2e_per_kwh']:g} gCO2e/kWh)"))
     t = table()
-    for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh", "kgCO2e",
-                "90% band"):
+    for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh",
+                "kgCO2e (point)", "90% band"):
         t.add_column(col, justify="left" if col == "phase" else "right")
     for name in ("search", "final", "total"):
         p = d[name]
         if p is None:
             continue
-        t.add_row(name, f"{p['samples']:,.4g}", f"{p['chip_hours']:,.4g}", f"{p['energy_kwh']:,.4g}", f"{p['co2e_kg']:,.4g}",
-                  f"{p['low_kg']:,.3g}-{p['high_kg']:,.3g}")
+        t.add_row(name, plain(p["samples"]), plain(p["chip_hours"]), plain(p["energy_kwh"]), plain(p["co2e_kg"]),
+                  plain_range(p["low_kg"], p["high_kg"]))
     c.print(t)
     if len(d["rounds"]) > 1:
         c.print("rounds: " + ", ".join(f"{r['candidates']:,} x {r['samples_each']:,.4g}" for r in d["rounds"]))

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
+from .base import (QuietOpt, BatchNormOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
                    RegionOpt, NoStoreOpt, StoreOpt, WideOpt, app, command, console, load, print_json, raise_failed, report_failed)
 
 TrainDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, or bf16 / fp16 autocast, as the candidates train (default: the chip's first of bf16, fp16, tf32, fp32; a preset: its own).")]
@@ -36,7 +36,7 @@ def plan_search(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
     search_run: Annotated[Optional[str], typer.Option("--compare", help="Beside a tracked run (`track`: its id, name or log): plan vs measured per phase, with the ratio.")] = None,
     profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """What a planned search will cost before it runs: candidates trained under a schedule, then the final
     training, on a chip at a site: energy, CO2e (with its 90% band) and chip-hours per phase. Training per
@@ -116,7 +116,7 @@ def plan_search(
     if fmt is OutFormat.json:
         print_json(d)
     else:
-        _render(d, out, wide)
+        _render(d, out, wide, quiet)
     raise typer.Exit(worst)  # a sampled candidate that failed was named on stderr; the plan is from the others
 
 
@@ -141,7 +141,7 @@ def _projected(source: str, target, sample: int) -> tuple[list, int, int]:
     return ok, total, worst
 
 
-def _render(d: dict, out: Path | None, wide: bool) -> None:
+def _render(d: dict, out: Path | None, wide: bool, quiet: bool = False) -> None:
     from ..report.text import notes, table
     from ..words import plain, plain_range
 
@@ -166,7 +166,8 @@ def _render(d: dict, out: Path | None, wide: bool) -> None:
         c.print("rounds: " + ", ".join(f"{r['candidates']:,} x {r['samples_each']:,.4g}" for r in d["rounds"]))
     for ph in proc.get("phases", []):
         c.print(escape(f"phase: {ph['epochs']:g} epochs x {ph['passes']:.4g} passes = {ph['samples']:,.4g} samples: {ph['what']}"))
-    notes(d["notes"], c)
+    if not quiet:
+        notes(d["notes"], c)
     pub = d.get("published")
     if pub:
         c.print(escape(f"published: {pub['title']}: {pub['chip_hours']:,.4g} chip-hours, {pub['co2e_kg']:,.4g} kgCO2e; "

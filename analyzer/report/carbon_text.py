@@ -22,7 +22,7 @@ def _inputs_table(inputs: list[dict], width: int) -> Table:
                         weight={4: 2.0})
 
 
-def render_footprint(f: dict, console: Console) -> None:
+def render_footprint(f: dict, console: Console, quiet: bool = False) -> None:
     t = Table(title="Footprint", title_justify="left")
     for col in ("energy (kWh)", "operational CO2e (kg)", "embodied CO2e (kg)", "total CO2e (kg)"):
         t.add_column(col, justify="right")
@@ -30,11 +30,11 @@ def render_footprint(f: dict, console: Console) -> None:
     t.add_row(f"{f['energy_kwh']:,.1f}", f"{f['co2e_kg']:,.1f}", "n/a" if emb is None else f"{emb:,.1f}", f"{f['total_co2e_kg']:,.1f}")
     console.print(t)
     console.print(_inputs_table(f["inputs"], console.width))
-    for n in f["notes"]:
+    for n in [] if quiet else f["notes"]:
         console.print(f"[yellow]note[/] {escape(n)}")
 
 
-def render_fourms(r: dict, console: Console) -> None:
+def render_fourms(r: dict, console: Console, quiet: bool = False) -> None:
     t = Table(title="The 4Ms", title_justify="left")
     for col in ("factor", "x"):
         t.add_column(col, justify="right" if col == "x" else "left")
@@ -51,7 +51,7 @@ def render_fourms(r: dict, console: Console) -> None:
                   "n/a" if side["energy_kwh"] is None else f"{side['energy_kwh']:,.4g}", "n/a" if side["co2e_kg"] is None else f"{side['co2e_kg']:,.4g}")
     console.print(s)
     console.print(_inputs_table(r["inputs"], console.width))
-    for n in r["notes"]:
+    for n in [] if quiet else r["notes"]:
         console.print(f"[yellow]note[/] {escape(n)}")
 
 

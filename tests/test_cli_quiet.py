@@ -1,0 +1,21 @@
+"""-q/--quiet means the same in every command that prints notes: the tables, no notes (issue #39)."""
+
+import pytest
+
+from cli_helpers import cli
+
+
+@pytest.mark.parametrize("args", [
+    ["footprint", "--hardware", "tpu-v2", "--count", "64", "--hours", "108"],
+    ["fourm", "--base-hardware", "p100", "--new-hardware", "tpu-v4", "--model-ratio", "14"],
+    ["plan-search", "--preset", "mnasnet", "--no-store"],
+    ["amortize", "--nas-preset", "mnasnet", "--baseline-co2e-g", "1.53e-5", "--nas-co2e-g", "9.35e-6"],
+    ["project", "models/resnet18.onnx", "--hardware", "h100", "--no-store"],
+], ids=lambda a: a[0])
+def test_quiet_drops_the_notes_and_keeps_the_tables(args):
+    loud, quiet = cli(*args), cli(*args, "-q")
+    assert loud.exit_code == 0 and quiet.exit_code == 0, loud.output + quiet.output
+    notes = [ln for ln in loud.stdout.splitlines() if ln.startswith("note ")]
+    assert notes and not any(ln.startswith("note ") for ln in quiet.stdout.splitlines())
+    first_table_line = next(ln for ln in loud.stdout.splitlines() if ln.strip())
+    assert first_table_line in quiet.stdout

@@ -19,3 +19,11 @@ def test_quiet_drops_the_notes_and_keeps_the_tables(args):
     assert notes and not any(ln.startswith("note ") for ln in quiet.stdout.splitlines())
     first_table_line = next(ln for ln in loud.stdout.splitlines() if ln.strip())
     assert first_table_line in quiet.stdout
+
+
+def test_plan_search_echoes_the_site_as_resolved():
+    """--region france is said as the region profile and year it resolved to, with its intensity (issue #39)."""
+    r = cli("plan-search", "--preset", "mnasnet", "--no-store", "--region", "france", "-q")
+    assert r.exit_code == 0, r.output
+    head = " ".join(r.stdout.split("\n")[:2])
+    assert "industry-average-2021 (PUE 1.57); grid fra@2023 (56.04 gCO2e/kWh)" in head

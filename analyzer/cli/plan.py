@@ -142,15 +142,15 @@ def _projected(source: str, target, sample: int) -> tuple[list, int, int]:
 
 
 def _render(d: dict, out: Path | None, wide: bool, quiet: bool = False) -> None:
-    from ..report.text import notes, table
+    from ..report.text import notes, site_from_inputs, table
     from ..words import plain, plain_range
 
     c = console(wide)
     proc = d.get("procedure") or {}
     what = f"{d['population']:,} supernet training(s) of {proc['stand_in']}" if proc.get("kind") == "supernet" else \
         f"{d['population']:,} candidates"
-    c.print(escape(f"Planned search: {what}, schedule {d['schedule']}, on {d['hardware']} "
-                   f"({d['basis']}; PUE {d['pue']:g}, {d['grid_gco2e_per_kwh']:g} gCO2e/kWh)"))
+    c.print(escape(f"Planned search: {what}, schedule {d['schedule']}, on {d['hardware']} ({d['basis']}); where: "
+                   + site_from_inputs(d.get("inputs") or [], d["pue"], d["grid_gco2e_per_kwh"])))
     t = table()
     for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh",
                 "kgCO2e (point)", "90% band"):

@@ -184,6 +184,18 @@ def site_line(target: dict) -> str:
             f"{site.get('embodied_boundary', target.get('embodied_boundary', 'chip'))} boundary")
 
 
+def site_from_inputs(inputs: Iterable[dict], pue: float, grid: float) -> str:
+    """'industry-average-2021 (PUE 1.57); grid fra@2023 (56.04 gCO2e/kWh)': the datacenter and the region (with its
+    year) named by the sources of a record's pue and grid inputs, where a profile gave them, beside their values."""
+    def named(key: str) -> str:
+        src = next((str(i.get("source", "")) for i in inputs if isinstance(i, dict) and i.get("name") == key), "")
+        head = src.split(":", 1)[0].split(" gross", 1)[0].split(" net", 1)[0].strip()
+        return head + " " if head and " " not in head and not head.startswith("estimated") else ""
+    dc, region = named("pue"), named("grid_gco2e_per_kwh")
+    return (f"{dc}(PUE {pue:g})" if dc else f"PUE {pue:g}") + "; grid " + (
+        f"{region}({grid:.4g} gCO2e/kWh)" if region else f"{grid:.4g} gCO2e/kWh")
+
+
 def dedupe(lines: Iterable[str]) -> list[str]:
     """Each note once, in order; notes that differ only in their numbers (one per model of a sample) become the
     first of them and how many more there were."""

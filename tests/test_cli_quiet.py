@@ -27,3 +27,11 @@ def test_plan_search_echoes_the_site_as_resolved():
     assert r.exit_code == 0, r.output
     head = " ".join(r.stdout.split("\n")[:2])
     assert "industry-average-2021 (PUE 1.57); grid fra@2023 (56.04 gCO2e/kWh)" in head
+
+
+def test_amortize_echoes_the_serving_site_as_resolved():
+    r = cli("amortize", "--nas-preset", "mnasnet", "--baseline-model", "models/resnet50.onnx", "--nas-model",
+            "models/efficientnet_b0.onnx", "--hardware", "h100", "--region", "france", "-q")
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.stdout.split())
+    assert "served on h100-sxm-calibrated; where: google-fleet (PUE 1.1); grid fra@2023 (56.04 gCO2e/kWh)" in text

@@ -100,6 +100,8 @@ def amortize(
     a.notes[:0] = notes + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
     d = a.to_dict() | {"nas_inputs": sc.inputs}
     d["inputs"]["budget_hardware"] = chip
+    if target is not None:  # the serving site as resolved, echoed under the table
+        d["target"] = target.to_dict()
     if fmt is OutFormat.json:
         print_json(d)
     else:

@@ -11,6 +11,7 @@ from cli_helpers import cli
     ["plan-search", "--preset", "mnasnet", "--no-store"],
     ["amortize", "--nas-preset", "mnasnet", "--baseline-co2e-g", "1.53e-5", "--nas-co2e-g", "9.35e-6"],
     ["project", "models/resnet18.onnx", "--hardware", "h100", "--no-store"],
+    ["profile", "models/resnet18.onnx", "--no-store"],
 ], ids=lambda a: a[0])
 def test_quiet_drops_the_notes_and_keeps_the_tables(args):
     loud, quiet = cli(*args), cli(*args, "-q")

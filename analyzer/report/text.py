@@ -222,7 +222,7 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False) -> None:
+def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False, quiet: bool = False) -> None:
     t = table("Static profile", tight=True)
     # sparsity columns where a model has any (or --wide: every column)
     sparse = any((p.weight_sparsity or 0) > 0.005 or (p.nm_sparsity or 0) > 0 for p in profiles) or console.width > 200
@@ -238,7 +238,8 @@ def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool
         t.add_row(*(row[c] for c in cols))
     console.print(t)
     for p in profiles:
-        notes(p.notes, console, f"{p.model}: ")
+        if not quiet:
+            notes(p.notes, console, f"{p.model}: ")
         if per_op and p.per_op:
             nt = table(f"Per operator: {p.model}")
             for col in ("node", "op", "class", "MACs", "FLOPs", "bytes", "output shapes"):

@@ -36,3 +36,9 @@ def test_amortize_echoes_the_serving_site_as_resolved():
     assert r.exit_code == 0, r.output
     text = " ".join(r.stdout.split())
     assert "served on h100-sxm-calibrated; where: google-fleet (PUE 1.1); grid fra@2023 (56.04 gCO2e/kWh)" in text
+
+
+def test_population_echoes_the_site_as_resolved():
+    r = cli("population", "nb201:5", "--hardware", "h100", "--no-store", "-q", "--region", "france", "--workers", "1")
+    assert r.exit_code == 0, r.output
+    assert "where: google-fleet (PUE 1.1); grid fra@2023 (56.04 gCO2e/kWh)" in " ".join(r.stdout.split())

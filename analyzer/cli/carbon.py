@@ -7,7 +7,7 @@ import typer
 
 from ..errors import UsageError
 from ..units import HOURS_PER_DAY
-from .base import EmbodiedBoundaryOpt, FormatOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, app, command, console, load, print_json
+from .base import QuietOpt, EmbodiedBoundaryOpt, FormatOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, app, command, console, load, print_json
 
 
 @app.command()
@@ -26,7 +26,7 @@ def footprint(
     net: Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")] = False,
     power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     profiles: ProfilesOpt = None,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Energy and CO2e of a run (Patterson et al. 2021: kWh = hours x chips x W x PUE / 1000; CO2e = kWh x
     intensity), plus the embodied carbon of the share of the hardware's lifetime used, reported apart."""
@@ -46,7 +46,7 @@ def footprint(
     result.notes[:0] = list(site.notes)
     from ..report.carbon_text import render_footprint
 
-    print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result.to_dict(), console())
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result.to_dict(), console(), quiet)
 
 
 def _compute(model: Path | None, flops: float | None, side: str) -> float | None:
@@ -91,7 +91,7 @@ def fourm(
     base_net: Annotated[bool, typer.Option("--base-net", help="CFE-net intensity for the baseline region.")] = False,
     new_net: Annotated[bool, typer.Option("--new-net", help="CFE-net intensity for the improved region.")] = False,
     profiles: ProfilesOpt = None,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """The 4Ms: factor a reduction into Model (compute) x Machine (perf/W) x Mechanization (PUE) = energy,
     and x Map (grid intensity) = CO2e, with absolute numbers on both sides when compute is known."""
@@ -118,5 +118,5 @@ def fourm(
     result.notes[:0] = notes
     from ..report.carbon_text import render_fourms
 
-    print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result.to_dict(), console())
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result.to_dict(), console(), quiet)
 

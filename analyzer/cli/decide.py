@@ -45,7 +45,7 @@ def amortize(
     samples: SamplesOpt = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     profiles: ProfilesOpt = None, wide: WideOpt = False,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
     budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
@@ -100,12 +100,14 @@ def amortize(
     a.notes[:0] = notes + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
     d = a.to_dict() | {"nas_inputs": sc.inputs}
     d["inputs"]["budget_hardware"] = chip
+    if target is not None:  # the serving site as resolved, echoed under the table
+        d["target"] = target.to_dict()
     if fmt is OutFormat.json:
         print_json(d)
     else:
         from ..report.decide_text import render_amortization
 
-        render_amortization(d, console(wide))
+        render_amortization(d, console(wide), quiet=quiet)
 
 
 @app.command()

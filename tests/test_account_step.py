@@ -83,3 +83,21 @@ def test_a_pue_given_with_a_resolved_site_is_refused():
     with pytest.raises(UsageError, match="pue.*resolved site"):
         resolve_target(PS, "h100", site=s, pue=1.5)
     assert resolve_target(PS, "h100", site=s).pue == 1.1
+
+
+def test_one_definition_of_the_4ms_in_fourm_and_the_report():
+    """The Model factor for ResNet-50 -> EfficientNet-B0 is their FLOPs ratio in `fourm` and in analyze's
+    illustrative 4Ms alike (it read 10x and 1.84x before issue #36); the report's Model x Machine is still its
+    energy-per-item ratio."""
+    import json
+
+    from cli_helpers import cli
+
+    fm = cli("fourm", "--base-hardware", "h100", "--new-hardware", "h100", "--base-model", "models/resnet50.onnx",
+             "--new-model", "models/efficientnet_b0.onnx", "--format", "json")
+    an = cli("analyze", "--no-store", "--format", "json")
+    assert fm.exit_code == 0 and an.exit_code == 0, (fm.output, an.output)
+    f, r = json.loads(fm.stdout), json.loads(an.stdout)
+    assert r["fourms"]["model"] == pytest.approx(f["model"], rel=1e-12) and f["model"] > 9
+    base, nas = (next(p for p in r["projections"] if p["name"] == n) for n in ("resnet50", "efficientnet_b0"))
+    assert r["fourms"]["model"] * r["fourms"]["machine"] == pytest.approx(base["energy_j_per_item"] / nas["energy_j_per_item"])

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import UsageError
 from ..profiles import HardwareProfile
 from ..target import Site
 from ..units import G_PER_KG, HOURS_PER_YEAR, J_PER_KWH, SECONDS_PER_HOUR
@@ -41,8 +40,8 @@ class DeviceCost:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.boundary not in BOUNDARIES:  # an internal record: every builder below names a valid one
-            raise UsageError(f"power boundary '{self.boundary}': one of {', '.join(BOUNDARIES)}")
+        # built here and by accounts from a resolved Site (its boundary checked by target/resolve.py): an invariant
+        assert self.boundary in BOUNDARIES, self.boundary
 
     @property
     def energy_j(self) -> float:

@@ -191,8 +191,17 @@ SCALES_ALLOWED = {
 
 
 def _kind(node: ast.AST) -> str | None:
-    """'pue' or 'grid' when the operand names one (a name, an attribute, a call's result or a subscript by a string)."""
+    """'pue' or 'grid' when the operand names one: a name, an attribute, a subscript or `.get` by a string, a call's
+    result (`site_pue()`), through a conversion or a default (`float(d.get("grid_gco2e_per_kwh") or 0)`)."""
+    if isinstance(node, ast.BoolOp):
+        return next((k for k in map(_kind, node.values) if k), None)
     if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name) and node.func.id in ("float", "int", "abs") and node.args:
+            return _kind(node.args[0])
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args and \
+                isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            name = node.args[0].value
+            return "pue" if _PUE.search(name) else "grid" if _GRID.search(name) else None
         node = node.func
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
         name = node.slice.value
@@ -232,6 +241,7 @@ def test_only_the_accounting_step_multiplies_by_pue_or_grid():
     ("account/search_plan.py", "def f(kwh, grid):\n    return kwh * grid / 1000\n"),
     ("decide/analysis.py", "def f(e, target):\n    return e.energy_j_per_item * target.pue\n"),
     ("engine/chain.py", "def f(j, s):\n    return j / s.carbon_intensity\n"),
+    ("account/search_cost.py", "def f(d):\n    return float(d.get('grid_gco2e_per_kwh') or 0) / 1000\n"),  # a plan file's
 ])
 def test_the_accounting_test_catches_a_pue_applied_elsewhere(rel, source):
     assert scales_by_site(source, Path(rel)), (rel, source)

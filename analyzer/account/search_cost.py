@@ -19,7 +19,7 @@ from typing import Any
 
 from .boundary import power_at
 from .carbon import choose_power
-from .step import account, facility_kw, kg_per_facility_kwh, over_time, stated_facility
+from .step import account, facility_kw, kg_per_facility_kwh, kg_per_kwh, over_time, stated_facility
 from ..dist import Dist, fixed, mixture, product
 from ..errors import UsageError, param
 from ..checks import check_number
@@ -202,7 +202,7 @@ def _planned(path: Any) -> SearchCost:
     inputs = [{"name": "search_plan", "value": str(path), "unit": "", "source": "plan-search --out", "kind": "projected"
                if d.get("basis") == "projected" else "stated"}]
     return SearchCost(kg, float(t["low_kg"]), float(t["high_kg"]), kwh, float(d.get("embodied_kg") or 0.0), desc,
-                      str(d.get("hardware") or ""), float(d.get("grid_gco2e_per_kwh") or 0) / 1000, kwh / hours if hours else None,
+                      str(d.get("hardware") or ""), kg_per_kwh(float(d.get("grid_gco2e_per_kwh") or 0)), kwh / hours if hours else None,
                       None, inputs, list(d.get("notes") or [])[:3], log_sigma=float(t.get("log_sigma") or 0.0) or None)
 
 

@@ -150,7 +150,12 @@ def shares_inputs(hw: HardwareProfile, site: Site) -> list[dict[str, Any]]:
 
 def kg_per_facility_kwh(site: Site) -> float:
     """kgCO2e per facility kWh at the site: grid gCO2e/kWh / 1000 (a search budget's unit)."""
-    return site.grid_gco2e_per_kwh / G_PER_KG
+    return kg_per_kwh(site.grid_gco2e_per_kwh)
+
+
+def kg_per_kwh(grid_gco2e_per_kwh: float) -> float:
+    """kgCO2e per facility kWh at an intensity (a saved plan's, whose site is not resolved here): gCO2e/kWh / 1000."""
+    return grid_gco2e_per_kwh / G_PER_KG
 
 
 def facility_kw(watts: float, site: Site) -> float:

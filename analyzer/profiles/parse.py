@@ -21,7 +21,7 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
     "memory_gb": (0.001, 1e5), "memory_bandwidth_gbps": (0.001, 1e6), "achievable_memory_bandwidth_gbps": (0.001, 1e6),
     "tdp_w": (0.1, 1e5), "idle_w": (0.0, 1e5), "avg_power_w": (0.1, 1e5), "busy_power_w": (0.1, 1e5),
     "memory_bound_power_w": (0.1, 1e5), "embodied_co2e_kg": (0.0, 1e6), "lifetime_years": (0.1, 50.0),
-    "l2_cache_mb": (0.01, 1e5), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5), "interconnect_gbps": (0.1, 1e5),
+    "l2_cache_mb": (0.01, 1e5), "cache_bandwidth_gbps": (0.001, 1e6), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5), "interconnect_gbps": (0.1, 1e5),
     "host_power_w": (0.0, 1e5), "accelerators_per_server": (1, 1e4),
 }
 HW_SCALAR_KEYS = tuple(_HW_SCALARS)

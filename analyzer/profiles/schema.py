@@ -49,6 +49,8 @@ class HardwareProfile:
     memory_bandwidth_gbps: Sourced | None = None
     achievable_memory_bandwidth_gbps: Sourced | None = None
     l2_cache_mb: Sourced | None = None  # the last on-chip cache: a working set beyond it streams from memory
+    # what a kernel whose bytes fit l2_cache_mb streams at (a CPU core's L2: a cache-resident copy), where measured
+    cache_bandwidth_gbps: Sourced | None = None
     interconnect_gbps: Sourced | None = None  # GPU-to-GPU bandwidth of one GPU, each direction (NVLink, else PCIe)
     # streaming multiprocessors and the threads each holds at once: how many blocks a kernel needs to fill the chip
     sm_count: Sourced | None = None

@@ -73,6 +73,7 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     its nodes fuse), each distinct segment or piece counted and timed once; None when a segment cannot be combined
     (a note, a fusion across its output): the caller then evaluates the whole graph. `sha256`, `notes` and
     `sparsity` are the model's, as profiling its file would give them."""
+    from ..project.kernels import nchwc_block
     from ..project.parts import (concat, ends_in_feature_conv, fusion_free, groups_nothing, norm_reads_input, project_parts,
                                   streams, time_part, unfolds)
 
@@ -85,6 +86,10 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     memo = memo if memo is not None else MEMO
     batch, hw, runtime, dtype = target.batch, target.hardware, target.runtime, target.dtype
     ort = runtime == "ort"
+    if ort and hw.category != "gpu" and nchwc_block(hw):
+        # MLAS's blocked layout (project/kernels/ort_cpu.py) spans segments: the reorders ONNX Runtime inserts sit at the
+        # region's ends, which a segment alone would misplace, so the network is evaluated whole
+        return None
 
     def counted_piece(seg: tuple) -> CountedPart:
         return memo.get(memo.counted, (seg, batch), lambda: count_part(seg[0], *build(seg, batch), batch))

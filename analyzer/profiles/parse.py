@@ -27,7 +27,7 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
 HW_SCALAR_KEYS = tuple(_HW_SCALARS)
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
 _HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration", "training", "family",
-            "transfer", "avg_power_boundary")
+            "transfer", "avg_power_boundary", "host")
 # training-step parameters (analyzer/project/training.py) -> valid range
 TRAINING_KEYS: dict[str, tuple[float, float]] = {"autograd_host_s": (0.0, 1e-2), "backward_slowdown": (0.1, 20.0)}
 # projection parameter -> valid range (see analyzer/project/__init__.py for what each means)
@@ -166,6 +166,7 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
         raise fail(file, "transfer", "must be true or false (false: never transfer a measured part's parameters to it)")
     return HardwareProfile(
         family=_text(file, data, "family", required=False, choices=DEVICE_FAMILIES), transferable=transferable,
+        host=_text(file, data, "host", required=False),
         avg_power_boundary=_text(file, data, "avg_power_boundary", required=False, choices=POWER_BOUNDARIES) or "chip",
         projection=projection, calibration=calibration, training=training,
         name=_text(file, data, "name"), title=_text(file, data, "title"),

@@ -72,6 +72,9 @@ class HardwareProfile:
     accelerators_per_server: Sourced | None = None  # how many share one server's embodied carbon
     avg_power_boundary: str = "chip"  # what avg_power_w measured: the chip, or the server's share per chip
     family: str = ""  # architecture family (taxonomy.GPU_FAMILIES): what a measured part teaches about the others
+    # the host the host and launch costs (host_*_s, gaps, launch, the autograd engine's) were measured or stated for:
+    # its CPU and framework ("Intel Xeon (16 vCPUs), torch 2.11 eager"). Those costs are the host's, not the GPU's
+    host: str = ""
     transferable: bool = True  # false: keep the datasheet and category defaults (a datasheet reference profile)
     # set by the loader when the projection's parameters were transferred from a measured part (profiles/transfer.py):
     # from, family, steps (1 same family, 2 another), sigma_step and the donor's error model

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.account.carbon import energy_kwh, footprint, operational_co2e_kg
+from analyzer.account.carbon import footprint
+from analyzer.account.step import account, over_time
 from analyzer.account.fourms import FourMs, Scenario, four_ms
 from analyzer.profiles import load_profiles
 from analyzer.target import resolve_site
@@ -149,11 +150,17 @@ pos = st.floats(0.01, 1e4, allow_nan=False)
 @settings(max_examples=50, deadline=None)
 @given(h=pos, n=pos, w=st.floats(1, 1e3), p=st.floats(1, 3), g=st.floats(0, 1500), k=st.floats(0.1, 10))
 def test_linearity(h, n, w, p, g, k):
-    e = energy_kwh(h, n, w, p)
-    assert energy_kwh(h * k, n, w, p) == pytest.approx(k * e)
-    assert energy_kwh(h, n * k, w, p) == pytest.approx(k * e)
-    assert energy_kwh(h, n, w, min(p * k, 1e9)) == pytest.approx(e * min(p * k, 1e9) / p)
-    assert operational_co2e_kg(e, g * k) == pytest.approx(k * operational_co2e_kg(e, g), rel=1e-12, abs=1e-9)
+    """The accounting step is linear in hours, chips, PUE and grid: kWh = h x n x W x PUE / 1000 (Patterson et al. 2021)."""
+    def kwh(h, n, p, g=g):
+        return account(over_time(w, w, h * 3600 * n, "server"), site(pue=p, grid=g))
+
+    e = kwh(h, n, p)
+    assert e.facility_energy_kwh == pytest.approx(h * n * w * p / 1000, rel=1e-12)
+    assert kwh(h * k, n, p).facility_energy_kwh == pytest.approx(k * e.facility_energy_kwh)
+    assert kwh(h, n * k, p).facility_energy_kwh == pytest.approx(k * e.facility_energy_kwh)
+    p2 = min(max(p * k, 1.0), 3.0)
+    assert kwh(h, n, p2).facility_energy_kwh == pytest.approx(e.facility_energy_kwh * p2 / p)
+    assert kwh(h, n, p, min(g * k, 2000)).co2e_kg == pytest.approx(e.co2e_kg * min(g * k, 2000) / g if g else 0.0, rel=1e-12, abs=1e-9)
 
 
 @settings(max_examples=40, deadline=None)

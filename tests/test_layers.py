@@ -15,8 +15,9 @@ A module imports only its own stage or lower ones; a report imports nothing abov
 interface); the CLI never imports a projection or accounting internal (evaluation goes through the engine). Heavy
 third-party packages stay where they belong: onnx in load/ (sparsity's weight reads go through load/),
 onnxruntime in measure/, torch and fvcore in the PyTorch front door and the PyTorch measurer, matplotlib in the
-HTML report. Beside the imports: one module chains profile -> project -> account (engine/evaluate.py), and one
-reads a datacenter's PUE or a region's intensity from the profiles (target/resolve.py).
+HTML report. Beside the imports: one module chains profile -> project -> account (engine/evaluate.py), one
+reads a datacenter's PUE or a region's intensity from the profiles (target/resolve.py), and one multiplies by a
+PUE or a grid intensity (account/step.py, the accounting step every account calls; found by parsing expressions).
 """
 
 import ast
@@ -148,7 +149,7 @@ def test_one_module_chains_profile_project_and_account():
     """Only the engine turns a model file into a profile, projects it and accounts it: no command, population or
     plan wires the chain itself."""
     calls = {str(rel): _calls(src) for rel, src in _sources()}
-    assert {m for m, c in calls.items() if "account_item" in c} == {"engine/chain.py"}
+    assert {m for m, c in calls.items() if {"item_account", "account_item"} & c and m.split("/")[0] != "account"} == {"engine/chain.py"}
     assert {m for m, c in calls.items() if {"profile_onnx", "project"} <= c} == {"engine/chain.py"}
 
 
@@ -174,3 +175,92 @@ def test_library_errors_name_parameters_not_flags():
                     if isinstance(lit, ast.Constant) and isinstance(lit.value, str) and flag.search(lit.value):
                         found.append(f"{rel}:{node.lineno} {flag.findall(lit.value)}")
     assert not found, "\n".join(found)
+
+
+# --- the one accounting step (issue #36): where a joule meets a PUE or a grid intensity ---------------------------
+STEP = "account/step.py"
+_PUE = re.compile(r"(^|_)pue(_\w+)?$", re.I)
+_GRID = re.compile(r"(^|_)grid(_gco2e\w*|_lo|_hi|_range)?$|intensity", re.I)
+# scaling by a PUE or an intensity elsewhere, each with its reason (a ratio of two PUEs or two intensities is no
+# accounting and needs none)
+SCALES_ALLOWED = {
+    "target/resolve.py": "makes the site's intensity (a region's grid net of its carbon-free share); no energy in it",
+    "decide/sensitivity.py": "what-if sweeps rescale an accounted saving or search cost by a ratio of PUEs or grids",
+    "measure/interchange.py": "writes CodeCarbon's own emissions column (its kWh x its intensity) into its file format",
+}
+
+
+def _kind(node: ast.AST) -> str | None:
+    """'pue' or 'grid' when the operand names one: a name, an attribute, a subscript or `.get` by a string, a call's
+    result (`site_pue()`), through a conversion or a default (`float(d.get("grid_gco2e_per_kwh") or 0)`)."""
+    if isinstance(node, ast.BoolOp):
+        return next((k for k in map(_kind, node.values) if k), None)
+    if isinstance(node, ast.Call):
+        if isinstance(node.func, ast.Name) and node.func.id in ("float", "int", "abs") and node.args:
+            return _kind(node.args[0])
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "get" and node.args and \
+                isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+            name = node.args[0].value
+            return "pue" if _PUE.search(name) else "grid" if _GRID.search(name) else None
+        node = node.func
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        name = node.slice.value
+    elif isinstance(node, ast.Attribute):
+        name = node.attr
+    elif isinstance(node, ast.Name):
+        name = node.id
+    else:
+        return None
+    return "pue" if _PUE.search(name) else "grid" if _GRID.search(name) else None
+
+
+def scales_by_site(source: str, rel: Path) -> list[str]:
+    """Every multiplication or division by a PUE or a grid intensity outside the accounting step (and the listed
+    places): `x * site.pue`, `kwh * grid_gco2e_per_kwh / 1000`, `d["pue"] * j`. A ratio of two PUEs or two
+    intensities (the 4Ms' Mechanization and Map, a range's ends over its value) is allowed."""
+    if str(rel) == STEP or str(rel) in SCALES_ALLOWED:
+        return []
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)):
+            kinds = (_kind(node.left), _kind(node.right))
+            if any(kinds) and kinds[0] != kinds[1]:
+                found.append(f"{rel}:{node.lineno} {ast.unparse(node)[:80]}")
+    return found
+
+
+def test_only_the_accounting_step_multiplies_by_pue_or_grid():
+    found = [p for rel, src in _sources() for p in scales_by_site(src, rel)]
+    assert not found, "apply PUE and grid through analyzer/account/step.py `account`:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize("rel, source", [
+    ("report/carbon_text.py", "def f(d):\n    return d['energy_kwh'] * d['pue']\n"),  # a report re-pricing a record
+    ("cli/carbon.py", "def f(kwh, site):\n    return kwh * site.grid_gco2e_per_kwh / 1000\n"),  # a command
+    ("account/serving.py", "def f(j, site):\n    return j * site.pue / 3.6e6\n"),  # an accounting caller
+    ("account/search_plan.py", "def f(kwh, grid):\n    return kwh * grid / 1000\n"),
+    ("decide/analysis.py", "def f(e, target):\n    return e.energy_j_per_item * target.pue\n"),
+    ("engine/chain.py", "def f(j, s):\n    return j / s.carbon_intensity\n"),
+    ("account/search_cost.py", "def f(d):\n    return float(d.get('grid_gco2e_per_kwh') or 0) / 1000\n"),  # a plan file's
+])
+def test_the_accounting_test_catches_a_pue_applied_elsewhere(rel, source):
+    assert scales_by_site(source, Path(rel)), (rel, source)
+
+
+def test_the_accounting_test_allows_ratios_and_the_step():
+    assert not scales_by_site("def f(b, n):\n    return b.pue / n.pue, b.grid_gco2e_per_kwh / n.grid_gco2e_per_kwh\n",
+                              Path("account/fourms.py"))
+    assert not scales_by_site("def f(j, site):\n    return j * site.pue\n", Path(STEP))
+    assert not scales_by_site("def f(a):\n    return a.grid_threads / a.warps\n", Path("project/roofline.py"))
+
+
+ACCOUNTS = ("account/serving.py", "account/carbon.py", "account/search_cost.py", "account/search_plan.py",
+            "account/fourms.py", "account/measured_run.py")
+
+
+def test_every_account_calls_the_step():
+    """Serving, footprints, search costs, plans, the 4Ms and measured runs import the step and call `account`."""
+    srcs = dict((str(rel), src) for rel, src in _sources())
+    missing = [m for m in ACCOUNTS if "analyzer.account.step" not in {n for n, _ in _imports(srcs[m], Path(m))}
+               or "account" not in _calls(srcs[m])]
+    assert not missing, missing

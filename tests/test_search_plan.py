@@ -9,7 +9,8 @@ import pytest
 
 from analyzer.dist import Z90
 from analyzer.errors import UsageError
-from analyzer.account.search_plan import read_plan, schedule_samples, supernet_samples
+from analyzer.account.search_plan import schedule_samples
+from analyzer.load.search_plan_file import read_plan, supernet_samples
 from analyzer.errors import ProfileError
 from analyzer.profiles.parse import parse_nas
 from cli_helpers import cli

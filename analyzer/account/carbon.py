@@ -1,5 +1,6 @@
-"""Run footprint accounting: energy and CO2e of N chips for H hours (Patterson et al. 2021), plus the
-embodied carbon of the share of the hardware's lifetime used. Pure functions over profile objects."""
+"""Run footprint accounting: energy and CO2e of N chips for H hours (Patterson et al. 2021: kWh = hours x chips x
+average W x PUE / 1000; CO2e = kWh x gCO2e/kWh / 1000), plus the embodied carbon of the share of the hardware's
+lifetime used, through the one accounting step (account/step.py). Pure functions over profile objects."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from ..checks import check_number
 from ..errors import UsageError, echo, param
 from ..profiles import HardwareProfile
 from ..target import Site
-from ..units import G_PER_KG, HOURS_PER_YEAR, W_PER_KW
+from ..units import SECONDS_PER_HOUR
+from .step import account, over_time
 
 
 @dataclass(frozen=True)
@@ -41,21 +43,6 @@ class Footprint:
     def from_dict(cls, d: dict[str, Any]) -> "Footprint":
         d = {k: v for k, v in d.items() if k != "total_co2e_kg"}
         return cls(**d)
-
-
-def energy_kwh(hours: float, count: float, avg_power_w: float, pue: float) -> float:
-    """Patterson et al. 2021: kWh = hours x processors x average W per processor x PUE / 1000."""
-    return hours * count * avg_power_w * pue / W_PER_KW
-
-
-def operational_co2e_kg(kwh: float, grid_gco2e_per_kwh: float) -> float:
-    """CO2e = kWh x intensity (gCO2e/kWh) / 1000."""
-    return kwh * grid_gco2e_per_kwh / G_PER_KG
-
-
-def embodied_share_kg(embodied_co2e_kg: float, lifetime_years: float, hours: float, count: float) -> float:
-    """Linear amortisation: count x embodied x hours / (lifetime_years x 8766 h)."""
-    return count * embodied_co2e_kg * hours / (lifetime_years * HOURS_PER_YEAR)
 
 
 def _positive(name: str, v: float, upper: float = math.inf, allow_zero: bool = False) -> float:
@@ -123,7 +110,7 @@ def footprint(hw: HardwareProfile | str, count: float, hours: float, site: Site,
     count = _positive("count", count, 1e9)
     hours = _positive("hours", hours, 1e7)
     site = site_of("site", site)
-    from .boundary import embodied_at, power_at
+    from .boundary import power_at
 
     given_w, power_input, power_note, measured_at = choose_power(hw, avg_power_w, utilization)
     # the profile's figures move to the site's power boundary, as in every projection and search account; a stated
@@ -139,17 +126,9 @@ def footprint(hw: HardwareProfile | str, count: float, hours: float, site: Site,
         {"name": "hours", "value": hours, "unit": "h", "source": "stated by the user", "kind": "stated"},
         power_input]
     notes = ([power_note] if power_note else []) + boundary_notes
-    p, g = site.pue, site.grid_gco2e_per_kwh
     inputs += list(site.inputs[:2])
-    kwh = energy_kwh(hours, count, watts, p)
-    embodied = None
-    at_kg, how, more = embodied_at(hw, site.embodied_boundary) if hw.embodied_co2e_kg is not None else (None, "", [])
-    notes += more
-    if at_kg is not None and hw.lifetime_years is not None:
-        embodied = embodied_share_kg(at_kg, hw.lifetime_years.value, hours, count)
-        inputs += [hw.embodied_co2e_kg.as_input("embodied_co2e_kg", "kgCO2e per chip")  # type: ignore[union-attr]
-                   | {"method": hw.embodied_method, "at_boundary_kg": at_kg, "boundary": site.embodied_boundary, "how": how},
-                   hw.lifetime_years.as_input("lifetime_years", "years")]
-    else:
-        notes.append(f"no embodied carbon figure for {hw.name}: embodied_co2e_kg is null")
-    return Footprint(kwh, operational_co2e_kg(kwh, g), embodied, hours, count, watts, p, g, inputs, notes)
+    a = account(over_time(given_w, watts, hours * SECONDS_PER_HOUR * count, site.power_boundary), site, hw)
+    inputs += a.inputs
+    notes += a.notes
+    return Footprint(a.facility_energy_kwh, a.co2e_kg, a.embodied_co2e_kg, hours, count, watts, site.pue,
+                     site.grid_gco2e_per_kwh, inputs, notes)

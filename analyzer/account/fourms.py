@@ -1,11 +1,13 @@
 """The 4Ms (Patterson et al. 2022): explain an energy and CO2e reduction between two scenarios as the
-product of Model (compute), Machine (performance per watt), Mechanization (PUE) and Map (grid intensity).
+product of Model (compute), Machine (performance per watt), Mechanization (PUE) and Map (grid intensity). The one
+definition (`factors`), used by `fourm` and by the analysis's illustrative 4Ms (decide/analysis.py):
 
-  energy per unit of work  E = compute / throughput x power x PUE
+  device energy per unit of work  e = compute / (FLOP per device J);  facility E = e x PUE (account/step.py)
   energy factor  = E_base / E_new = Model x Machine x Mechanization
   CO2e factor    = energy factor x Map
-with Model = compute_base / compute_new, Machine = (throughput/power)_new / (throughput/power)_base,
-Mechanization = PUE_base / PUE_new, Map = intensity_base / intensity_new.
+with Model = compute_base / compute_new (FLOPs), Machine = (FLOP/J)_new / (FLOP/J)_base (throughput / power: a
+datasheet or measured peak, a stated throughput, or, in the analysis, a projection's FLOPs per joule of each model
+on its hardware), Mechanization = PUE_base / PUE_new, Map = intensity_base / intensity_new.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from ..checks import check_bool, check_instance, check_number, check_text
 from ..errors import UsageError, param
 from ..profiles import HardwareProfile, default_dtype
 from ..target import Site
-from ..units import G_PER_KG, J_PER_KWH
+from .step import DeviceCost, account
+
+TFLOPS = 1e12  # FLOP/s per TFLOP/s
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,12 @@ def _side(s: Scenario, side: str, compute: float | None) -> tuple[Side, list[dic
     if grid <= 0:
         raise UsageError(f"{side}: grid intensity is 0; the Map factor is undefined")
     p_in, g_in = p_in | {"name": f"{side}.pue"}, g_in | {"name": f"{side}.grid_gco2e_per_kwh"}
-    kwh = None if compute is None else compute / (tput * 1e12) * watts * pue / J_PER_KWH
-    out = Side(s.label or side, s.hardware.name, tput, watts, tput / watts, pue, grid, compute, kwh,
-               None if kwh is None else kwh * grid / G_PER_KG)
+    a = None
+    if compute is not None:  # the work's device energy at the site's boundary, through the accounting step
+        busy_s = compute / (tput * TFLOPS)
+        a = account(DeviceCost(busy_s * watts, busy_s, busy_s, boundary=s.site.power_boundary), s.site)
+    out = Side(s.label or side, s.hardware.name, tput, watts, tput / watts, pue, grid, compute,
+               None if a is None else a.facility_energy_kwh, None if a is None else a.co2e_kg)
     return out, [t_in, w_in | {"name": f"{side}.avg_power_w"}, p_in, g_in], ([f"{side}: {w_note}"] if w_note else []) + \
         [f"{side}: {n}" for n in moved]
 
@@ -142,11 +149,21 @@ def four_ms(base: Scenario, new: Scenario, model_ratio: float | None = None) -> 
         raise UsageError(f"Model factor: give compute (FLOPs or a profiled model) for both sides, or {param('model_ratio')}")
     b, b_in, b_notes = _side(base, "base", base_compute)
     n, n_in, n_notes = _side(new, "new", new_compute)
-    machine = n.tflops_per_w / b.tflops_per_w
-    mech = b.pue / n.pue
-    map_ = b.grid_gco2e_per_kwh / n.grid_gco2e_per_kwh
-    energy = model * machine * mech
+    f = factors(model, b.tflops_per_w, n.tflops_per_w, base.site, new.site)  # type: ignore[arg-type]
     notes = b_notes + n_notes
     if base_compute is None:
         notes.append("no absolute compute given: factors only (energy_kwh and co2e_kg are null)")
-    return FourMs(model, machine, mech, map_, energy, energy * map_, b, n, inputs + b_in + n_in, notes)
+    return FourMs(f["model"], f["machine"], f["mechanization"], f["map"], f["energy"], f["co2e"], b, n, inputs + b_in + n_in,
+                  notes)
+
+
+def factors(model: float, base_flops_per_j: float, new_flops_per_j: float, base_site: Site, new_site: Site) -> dict[str, float]:
+    """The 4Ms, defined once: Model = compute_base / compute_new (given); Machine = (FLOP/J)_new / (FLOP/J)_base (any one
+    unit on both sides: TFLOP/s per W is FLOP per J x 1e12); Mechanization = PUE_base / PUE_new; Map = gCO2e/kWh base /
+    new; energy = Model x Machine x Mechanization; CO2e = energy x Map."""
+    machine = new_flops_per_j / base_flops_per_j
+    mechanization = base_site.pue / new_site.pue
+    map_ = base_site.grid_gco2e_per_kwh / new_site.grid_gco2e_per_kwh
+    energy = model * machine * mechanization
+    return {"model": model, "machine": machine, "mechanization": mechanization, "map": map_, "energy": energy,
+            "co2e": energy * map_}

@@ -1,8 +1,8 @@
 """A measured run (a tracked search, a trial of it) accounted at its site, with the same steps as every run footprint
 (account/carbon.py): the measured device energy at the site's power boundary (account/boundary.py: a chip-level
 reading gains the hardware's host share at the server boundary, where the hardware is named), facility energy
-x PUE and CO2e x the grid's intensity (carbon.energy_kwh, carbon.operational_co2e_kg), and the hardware's
-embodied share over the run's hours (carbon.embodied_share_kg). A meter that estimates (the CPU estimate) gives a
+x PUE and CO2e x the grid's intensity, and the hardware's embodied share over the run's hours: the one
+accounting step (account/step.py). A meter that estimates (the CPU estimate) gives a
 band: its energy times the band's factors bounds the operational CO2e; measured joules have no band here.
 
     average W = device J / wall s / chips;  facility kWh = h x chips x W (at the boundary) x PUE / 1000
@@ -16,9 +16,8 @@ from typing import Any
 from ..errors import UsageError, param
 from ..profiles import HardwareProfile
 from ..target import Site
-from ..units import SECONDS_PER_HOUR
-from .boundary import embodied_at, power_at
-from .carbon import embodied_share_kg, energy_kwh, operational_co2e_kg
+from .boundary import power_at
+from .step import DeviceCost, account, over_time
 
 
 @dataclass(frozen=True)
@@ -50,44 +49,36 @@ def account_run(energy_j: dict[str, float], bands: dict[str, tuple[float, float]
     if seconds < 0 or any(v < 0 for v in energy_j.values()):
         raise UsageError(f"{param('energy_j')}: a run's seconds and joules must be >= 0")
     joules = sum(energy_j.values())
-    hours = seconds / SECONDS_PER_HOUR
     notes: list[str] = []
-    if hours > 0:
-        watts = joules / seconds / chips
+    held_s = seconds * chips
+
+    def cost(j: float, say: bool = False) -> DeviceCost:  # j device joules at the site's power boundary (a band's end alike)
+        if seconds <= 0:
+            return DeviceCost(0.0, 0.0, 0.0, boundary=site.power_boundary)
+        watts = j / seconds / chips
         at_w, moved = power_at(hw, watts, "chip", site.power_boundary)
-        notes += moved
-        kwh = energy_kwh(hours, chips, at_w, site.pue)
-        scale = at_w / watts if watts > 0 else 1.0  # the boundary's share, applied to the band's ends alike
-    else:
-        kwh, scale = 0.0, 1.0
+        if say:
+            notes.extend(moved)
+        return over_time(watts, at_w, held_s, site.power_boundary)
+
+    run = account(cost(joules, say=True), site, hw)
     if hw is None:
         notes.append("no hardware named: the meters' own boundary (CPU package and DRAM, or the GPU board) is taken "
                      "as the run's; no host share, no embodied carbon")
-    kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
     low = high = 0.0
     for m, j in energy_j.items():
         lo, hi = bands.get(m) or (1.0, 1.0)
         low += j * lo
         high += j * hi
-
-    def to_kg(j: float) -> float:  # the same steps as the point value, for a band's end
-        return operational_co2e_kg(energy_kwh(hours, chips, j / seconds / chips * scale, site.pue), site.grid_gco2e_per_kwh) if hours > 0 else 0.0
-
-    low_kg, high_kg = (to_kg(low), to_kg(high)) if any(bands.values()) else (kg, kg)
+    low_kg, high_kg = (account(cost(low), site).co2e_kg, account(cost(high), site).co2e_kg) if any(bands.values()) \
+        else (run.co2e_kg, run.co2e_kg)
     if any(bands.values()):
         notes.append("CO2e band from the estimated meters' bands (" + ", ".join(
             f"{m} x{b[0]:g}..x{b[1]:g}" for m, b in bands.items() if b) + ")")
-    embodied = None
     inputs: list[dict[str, Any]] = [
         {"name": "device_energy_j", "value": joules, "unit": "J", "kind": "measured" if not any(bands.values()) else "estimated",
          "source": "the tracked run's meters: " + ", ".join(f"{m} {v:.6g} J" for m, v in energy_j.items())},
-        *site.inputs[:2]]
-    if hw is not None and site.embodied != "excluded":
-        per_chip, how, more = embodied_at(hw, site.embodied_boundary)
-        notes += more
-        if per_chip is not None and hw.lifetime_years is not None:
-            embodied = embodied_share_kg(per_chip, hw.lifetime_years.value, hours, chips)
-            inputs.append(hw.lifetime_years.as_input("lifetime_years", "years") | {"embodied_at_boundary_kg": per_chip, "how": how})
-        else:
-            notes.append(f"no embodied carbon figure for {hw.name}: not counted")
-    return RunAccount(joules, seconds, kwh, kg, low_kg, high_kg, embodied, site.pue, site.grid_gco2e_per_kwh, inputs, notes)
+        *site.inputs[:2], *run.inputs]
+    notes += run.notes
+    return RunAccount(joules, seconds, run.facility_energy_kwh, run.co2e_kg, low_kg, high_kg, run.embodied_co2e_kg,
+                      site.pue, site.grid_gco2e_per_kwh, inputs, notes)

@@ -17,13 +17,15 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .boundary import embodied_at, power_at
-from .carbon import choose_power, embodied_share_kg, energy_kwh, operational_co2e_kg
+from .boundary import power_at
+from .carbon import choose_power
+from .step import account, facility_kw, kg_per_facility_kwh, kg_per_kwh, over_time, stated_facility
 from ..dist import Dist, fixed, mixture, product
 from ..errors import UsageError, param
 from ..checks import check_number
 from ..target import Site, resolve_search_site
 from ..profiles import HardwareProfile, ProfileSet, defaults
+from ..units import SECONDS_PER_HOUR
 
 
 
@@ -87,12 +89,20 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
     p_obj = ps.get("nas", preset) if preset is not None else None
     site = resolve_search_site(ps, p_obj, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net,
                                power_boundary=power_boundary, embodied_boundary=embodied_boundary)
+    return cost_at_site(ps, site, preset=p_obj, cost_kwh=cost_kwh, hardware=hardware, count=count, hours=hours)
+
+
+def cost_at_site(ps: ProfileSet, site: Site, *, preset: Any = None, cost_kwh: float | None = None, hardware: str | None = None,
+                 count: float | None = None, hours: float | None = None) -> SearchCost:
+    """A search's cost at a site already resolved (resolve_search_site): a published preset (its profile record), a
+    stated facility kWh, or N chips of a hardware profile for H hours."""
+    p_obj = preset
     spread_avg, tdp_low = _spreads()
     if cost_kwh is not None:
         kwh = check_number("nas_cost_kwh", cost_kwh, 0.0, 1e12)
-        kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
+        kg = account(stated_facility(kwh), site).co2e_kg
         return SearchCost(kg, kg, kg, kwh, 0.0, f"{kwh:g} kWh at {site.grid_gco2e_per_kwh:.4g} gCO2e/kWh", "",
-                          site.grid_gco2e_per_kwh / 1000, None, site,
+                          kg_per_facility_kwh(site), None, site,
                           [{"name": "nas_cost_kwh", "value": kwh, "unit": "kWh (facility)", "source": "stated by the user", "kind": "stated"},
                            site.inputs[1]], list(site.notes))
     notes = list(site.notes)
@@ -128,28 +138,30 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
         label, desc = hw.name, f"{count_:g} x {hw.name} for {hours_:g} h"
         inputs = [{"name": "hardware", "value": hw.name, "unit": "", "source": hw.file, "kind": "profile"},
                   {"name": "chip_hours", "value": count_ * hours_, "unit": "h", "source": "stated by the user", "kind": "stated"}]
+    given_w = watts
     watts, moved = power_at(hw, watts, measured_at, site.power_boundary)
     notes += [f"search power: {n}" for n in moved]
-    kwh = energy_kwh(hours_, count_, watts, site.pue)
-    kg = operational_co2e_kg(kwh, site.grid_gco2e_per_kwh)
+    run = over_time(given_w, watts, count_ * hours_ * SECONDS_PER_HOUR, site.power_boundary)
+    a = account(run, site)
+    kwh, kg = a.facility_energy_kwh, a.co2e_kg
+    run_hours = hours_
     factors, readings = _uncertain_factors(p_obj, hours_, spread, site, notes)
     total = product([fixed(kg), *factors])
     low, high, point = total.low, total.high, total.point
     if readings:
         hours_ = math.exp(sum(math.log(r["chip_hours"]) for r in readings) / len(readings))
-    embodied = 0.0
-    per_chip = embodied_at(hw, site.embodied_boundary)[0] if hw is not None else None
-    if per_chip is not None and hw is not None and hw.lifetime_years is not None:
-        embodied = embodied_share_kg(per_chip, hw.lifetime_years.value, hours_, count_)
-    else:
+    # the embodied share over the chip-hours as drawn (the readings' geometric mean)
+    embodied = account(run.scaled(hours_ / run_hours) if run_hours else run, site, hw).embodied_co2e_kg if hw is not None else None
+    if embodied is None and site.embodied != "excluded":
         notes.append(f"no embodied carbon figure for the search hardware ({label}): not counted")
+    embodied = embodied or 0.0
     if spread != (1.0, 1.0):
         notes.append(f"search cost range {low:,.4g}..{high:,.4g} kgCO2e (90%): the search's average power is not measured "
                      + (f"(a fleet average under ML load, x/÷ {spread_avg:g})" if spread[1] > 1
                         else f"(between {tdp_low:.0%} of its TDP and its TDP)")
                      + ("; the record reads several ways (drawn equally)" if readings else ""))
     return SearchCost(point, low, high, kwh * point / kg if kg else kwh, embodied, desc, label,
-                      site.grid_gco2e_per_kwh / 1000, watts * site.pue / 1000, site, inputs + [power_in, *site.inputs], notes,
+                      kg_per_facility_kwh(site), facility_kw(watts, site), site, inputs + [power_in, *site.inputs], notes,
                       distribution=total if total.is_range else None, readings=readings)
 
 
@@ -168,19 +180,19 @@ def _uncertain_factors(preset, chip_hours: float, spread: tuple[float, float], s
     if spread != (1.0, 1.0):
         factors.append(Dist("log-uniform", spread[0], spread[1]))
     if site.pue_range:  # the preset's own estimated site (target/resolve.py sets the ranges only then)
-        lo, hi, src = site.pue_range
-        factors.append(Dist("triangular", lo / site.pue, hi / site.pue, 1.0))  # the stated value most likely
-        notes.append(f"search site PUE {lo:g}..{hi:g} ({src})")
+        pue_lo, pue_hi, src = site.pue_range
+        factors.append(Dist("triangular", pue_lo / site.pue, pue_hi / site.pue, 1.0))  # the stated value most likely
+        notes.append(f"search site PUE {pue_lo:g}..{pue_hi:g} ({src})")
     if site.grid_range:
-        lo, hi, src = site.grid_range
-        factors.append(Dist("triangular", lo / site.grid_gco2e_per_kwh, hi / site.grid_gco2e_per_kwh, 1.0))
-        notes.append(f"search site grid {lo:g}..{hi:g} gCO2e/kWh ({src})")
+        grid_lo, grid_hi, src = site.grid_range
+        factors.append(Dist("triangular", grid_lo / site.grid_gco2e_per_kwh, grid_hi / site.grid_gco2e_per_kwh, 1.0))
+        notes.append(f"search site grid {grid_lo:g}..{grid_hi:g} gCO2e/kWh ({src})")
     return factors, readings
 
 
 def _planned(path: Any) -> SearchCost:
     """A search planned with `plan-search --out`: its total CO2e with its lognormal band, at its own site."""
-    from .search_plan import read_plan
+    from ..load.search_plan_file import read_plan
 
     d = read_plan(path)
     t = d["total"]
@@ -190,7 +202,7 @@ def _planned(path: Any) -> SearchCost:
     inputs = [{"name": "search_plan", "value": str(path), "unit": "", "source": "plan-search --out", "kind": "projected"
                if d.get("basis") == "projected" else "stated"}]
     return SearchCost(kg, float(t["low_kg"]), float(t["high_kg"]), kwh, float(d.get("embodied_kg") or 0.0), desc,
-                      str(d.get("hardware") or ""), float(d.get("grid_gco2e_per_kwh") or 0) / 1000, kwh / hours if hours else None,
+                      str(d.get("hardware") or ""), kg_per_kwh(float(d.get("grid_gco2e_per_kwh") or 0)), kwh / hours if hours else None,
                       None, inputs, list(d.get("notes") or [])[:3], log_sigma=float(t.get("log_sigma") or 0.0) or None)
 
 
@@ -201,7 +213,7 @@ def budget_kw_per_chip(sc: SearchCost, hw: HardwareProfile | None, fallback: Sit
     if hw is None:
         return sc.chip, sc.kw_per_chip_hour, []
     notes = []
-    pue = sc.site.pue if sc.site is not None else fallback.pue
+    at = sc.site if sc.site is not None else fallback
     if sc.site is None:
-        notes.append(f"the search's site is not known: its budget in {hw.name} chip-hours assumes PUE {pue:g} ({fallback.label})")
-    return hw.name, choose_power(hw, None, None)[0] * pue / 1000, notes
+        notes.append(f"the search's site is not known: its budget in {hw.name} chip-hours assumes PUE {at.pue:g} ({fallback.label})")
+    return hw.name, facility_kw(choose_power(hw, None, None)[0], at), notes

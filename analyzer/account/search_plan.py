@@ -27,15 +27,14 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..checks import List, Num, Obj, Opt, TEXT, check
 from ..dist import Z90, band
 from ..errors import UsageError, param
 from ..records import Evaluation
 from ..target import Target
-from ..units import J_PER_KWH
+from ..units import SECONDS_PER_HOUR
+from .step import DeviceCost, account
 
 SCHEDULES = ("full", "early-stop:F", "halving:ETA")
-FORWARD_PASS_SHARE = 1.0 / 3.0  # of a training pass: one of its three equal-MAC matrix passes (see the docstring)
 
 
 def schedule_samples(schedule: str, candidates: int, samples_per_candidate: float) -> tuple[float, list[dict[str, float]]]:
@@ -101,11 +100,26 @@ class SearchPlan:
         return {"kind": "nas-analyzer search plan", **asdict(self)}
 
 
-def _phase(samples: float, j_per_sample: float, s_per_sample: float, pue: float, grid: float, sigma: float) -> Phase:
-    kwh = samples * j_per_sample * pue / J_PER_KWH
-    kg = kwh * grid / 1000
-    b = band(kg, sigma)
-    return Phase(samples, kwh, kg, b["low"], b["high"], samples * s_per_sample / 3600, sigma)
+def _phase(samples: float, per_sample: DeviceCost, target: Target, sigma: float) -> tuple[Phase, float]:
+    """(a phase of `samples` training samples at `per_sample`'s cost, its embodied kgCO2e) through the accounting step."""
+    a = account(per_sample.scaled(samples), target.site, target.hardware)
+    b = band(a.co2e_kg, sigma)
+    return Phase(samples, a.facility_energy_kwh, a.co2e_kg, b["low"], b["high"], a.cost.busy_s / SECONDS_PER_HOUR,
+                 sigma), a.embodied_co2e_kg or 0.0
+
+
+def _per_sample(r: Evaluation, target: Target) -> DeviceCost:
+    """An evaluated training step's cost per sample at the site's power boundary, as the engine accounted it: the
+    device, its idle time and the host's share, busy its step time per sample."""
+    busy = r.latency_s / r.batch
+    return DeviceCost(r.energy_j_per_item, busy, busy / target.site.utilization, r.idle_j_per_item, r.host_j_per_item,
+                      target.site.power_boundary)
+
+
+def _mean(costs: list[DeviceCost]) -> DeviceCost:
+    n = len(costs)
+    return DeviceCost(*(sum(getattr(c, k) for c in costs) / n for k in ("dynamic_j", "busy_s", "held_s", "idle_j", "host_j")),
+                      boundary=costs[0].boundary)
 
 
 def _total(search: Phase, final: Phase | None) -> Phase:
@@ -126,30 +140,25 @@ def plan_projected(evaluations: list[Evaluation], target: Target, population: in
         raise UsageError("no candidate could be projected: nothing to plan from")
     n = len(evaluations)
     # at the site's power boundary, as the published cost and every other account: the chip's energy plus the host's
-    # share and any idle time (account_item put them in each evaluation; a training step keeps its chips busy)
-    e = [_at_boundary(r) for r in evaluations]
-    s = [r.latency_s / r.batch for r in evaluations]
-    mean_e, mean_s = sum(e) / n, sum(s) / n
-    cv = (math.sqrt(sum((x - mean_e) ** 2 for x in e) / (n - 1)) / mean_e) if n > 1 else 0.0
+    # share and any idle time (the engine's accounting put them in each evaluation; a training step keeps its chips busy)
+    costs = [_per_sample(r, target) for r in evaluations]
+    mean = _mean(costs)
+    mean_e = mean.energy_j
+    cv = (math.sqrt(sum((c.energy_j - mean_e) ** 2 for c in costs) / (n - 1)) / mean_e) if n > 1 else 0.0
     r0 = evaluations[0]
-    pue, grid = target.pue, target.grid_gco2e_per_kwh
     # the projection's error is shared by every candidate; the sample mean's error shrinks with the sample
     sigma = math.hypot(r0.energy_log_sigma, cv / math.sqrt(n) if population > n else 0.0)
     samples, rounds = schedule_samples(schedule, population, samples_per_candidate)
-    search = _phase(samples, mean_e, mean_s, pue, grid, sigma)
+    search, embodied_kg = _phase(samples, mean, target, sigma)
     final_phase = None
-    host = sum(r.host_j_per_item for r in evaluations) / n
     notes = [f"per-sample energy: the mean of {n} candidate(s) projected (coefficient of variation {cv:.1%}), used for "
-             f"all {population:,}" + (f"; {host / mean_e:.0%} of it the host's share at the server boundary" if host else "")]
+             f"all {population:,}" + (f"; {mean.host_j / mean_e:.0%} of it the host's share at the server boundary" if mean.host_j else "")]
     if schedule.startswith("halving"):
         notes.append("search samples are counted as the schedule trains them (halving: each round from scratch)")
-    mean_embodied_g = sum(r.embodied_co2e_g_per_item or 0.0 for r in evaluations) / n
-    embodied_kg = samples * mean_embodied_g / 1000
     if final_samples:
-        fr = final or r0
-        final_phase = _phase(final_samples, _at_boundary(fr) if final else mean_e, fr.latency_s / fr.batch if final else mean_s,
-                             pue, grid, fr.energy_log_sigma)
-        embodied_kg += final_samples * ((fr.embodied_co2e_g_per_item or 0.0) if final else mean_embodied_g) / 1000
+        final_phase, final_embodied = _phase(final_samples, _per_sample(final, target) if final else mean, target,
+                                             (final or r0).energy_log_sigma)
+        embodied_kg += final_embodied
         if final is None:
             notes.append("final training: no final model given, so the mean candidate's per-sample cost")
     from ..count.profile import SEEDED_NOTE  # here: profiling imports onnx, which reading a plan does not need
@@ -158,13 +167,9 @@ def plan_projected(evaluations: list[Evaluation], target: Target, population: in
     notes += [n_ for n_ in dict.fromkeys(x for r in evaluations for x in r.notes)
               if not n_.startswith(SEEDED_NOTE)]
     return SearchPlan(population, n, samples_per_candidate, schedule, rounds, r0.hardware, r0.dtype, target.phase.optimizer or "",
-                      r0.batch, pue, grid, mean_e, mean_s, search, final_phase, _total(search, final_phase),
+                      r0.batch, target.pue, target.grid_gco2e_per_kwh, mean_e, mean.busy_s, search, final_phase,
+                      _total(search, final_phase),
                       "projected", embodied_kg, list(r0.inputs), notes)
-
-
-def _at_boundary(r: Evaluation) -> float:
-    """J per sample at the site's power boundary, before PUE: the device, its idle time and the host's share."""
-    return r.energy_j_per_item + r.idle_j_per_item + r.host_j_per_item
 
 
 def plan_stated(footprint_of: Any, hardware: str, population: int, chip_hours_per_candidate: float, schedule: str,
@@ -185,15 +190,6 @@ def plan_stated(footprint_of: Any, hardware: str, population: int, chip_hours_pe
                       list(fp.inputs), list(fp.notes) + ["samples are chip-hours here: the plan was stated per candidate"])
 
 
-def supernet_samples(procedure: dict[str, Any]) -> tuple[float, list[dict[str, Any]]]:
-    """(stand-in training samples one supernet training costs, per phase): D x sum_i E_i x (T_i + F_i / 3)."""
-    d = float(procedure["dataset_samples"])
-    phases = [{**ph, "passes": ph["train_passes"] + FORWARD_PASS_SHARE * ph["forward_passes"]} for ph in procedure["phases"]]
-    for ph in phases:
-        ph["samples"] = d * ph["epochs"] * ph["passes"]
-    return sum(ph["samples"] for ph in phases), phases
-
-
 @dataclass
 class PresetInputs:
     """What plan-search projects for a published search's procedure, and the published account beside it."""
@@ -211,43 +207,22 @@ class PresetInputs:
 
 def preset_inputs(ps: Any, name: str, *, hardware: str | None = None, dtype: str | None = None, pue: float | None = None,
                   datacenter: str | None = None, grid: float | None = None, region: str | None = None) -> PresetInputs:
-    """A published search's procedure (its preset's [procedure]): on the search's own chip (or `hardware`, to price it
-    on today's), at its own site unless one is given, in its stated dtype unless one is given."""
-    from .search_cost import search_cost
+    """A published search's procedure (load/search_plan_file.py) at its own site unless one is given (resolved
+    once: the plan and the published cost beside it are priced at the same Site), with its published cost."""
+    from ..load.search_plan_file import read_procedure
     from ..target import resolve_search_site
+    from .search_cost import cost_at_site
 
-    p = ps.get("nas", name)
-    proc = p.procedure
-    if proc is None:
-        have = sorted(n for n, q in ps.nas.items() if q.procedure is not None)
-        raise UsageError(f"{param('preset')} {name}: its paper's procedure is not in the profile; presets with one: {', '.join(have)}")
-    own = p.hardware or proc.get("hardware", "")
-    notes = []
-    if not p.hardware and own and hardware is None:
-        notes.append(f"{p.title} ran on {p.hardware_label or 'a chip'} with no hardware profile here: planned on {own} "
-                     f"({proc['quotes'].get('hardware', '')})")
-    if hardware is not None:
-        notes.append(f"planned on {hardware}, not the search's own {p.hardware_label or own or 'chip'}: today's price of its procedure")
-    chip = hardware or own
-    if not chip:
-        raise UsageError(f"{param('preset')} {name}: its chip has no hardware profile to project on; give {param('hardware')}")
-    if proc["kind"] == "supernet":
-        population, per, phases = int(proc["supernets"]), *supernet_samples(proc)
-        notes.append(f"supernet: {population} training(s) of a weight-sharing network; a sample is a training pass of the "
-                     f"stand-in ({proc['stand_in']}): {per / proc['dataset_samples']:,.4g} per training sample over the "
-                     f"search (epochs x passes, a forward-only pass a third of one; the phases)")
-    else:
-        population, per, phases = int(proc["candidates"]), float(proc["samples_per_candidate"]), []
-    stand_in = f"space:{population}" if proc["stand_in"] == "space" else proc["stand_in"]
+    pr = read_procedure(ps, name, hardware=hardware, dtype=dtype)
+    p, proc = pr.preset, pr.preset.procedure
     site = resolve_search_site(ps, p, pue=pue, datacenter=datacenter, grid=grid, region=region)
-    sc = search_cost(ps, preset=name, pue=pue, datacenter=datacenter, grid=grid, region=region)
+    sc = cost_at_site(ps, site, preset=p)
     published = {"preset": p.name, "title": p.title, "chip_hours": p.chip_hours.value, "co2e_kg": sc.cost_kg,
                  "chip_hours_source": p.chip_hours.source, "procedure_source": proc["source"],
                  "stand_in": "the synthetic MobileNetV2-like space stands in for the search's own candidates"
                  if proc["stand_in"] == "space" else proc["stand_in"]}
-    procedure = {"kind": proc["kind"], "stand_in": stand_in, "phases": phases, "quotes": proc["quotes"],
-                 "note": proc.get("note", "")}
-    return PresetInputs(stand_in, chip, dtype or proc.get("dtype"), population, per, site, published, procedure, notes)
+    return PresetInputs(pr.source, pr.hardware, pr.dtype, pr.population, pr.samples_per_candidate, site, published,
+                        pr.procedure, list(pr.notes))
 
 
 def beside_published(plan: dict[str, Any], published: dict[str, Any]) -> dict[str, Any]:
@@ -257,32 +232,4 @@ def beside_published(plan: dict[str, Any], published: dict[str, Any]) -> dict[st
             "ratio_co2e": t["co2e_kg"] / published["co2e_kg"] if published["co2e_kg"] else None}
 
 
-PHASE = Obj({"co2e_kg": Num(0, 1e12), "low_kg": Num(0, 1e12), "high_kg": Num(0, 1e12), "energy_kwh": Num(0, 1e12),
-              "chip_hours": Num(0, 1e16), "log_sigma": Opt(Num(0, 10))})
-# what amortize and analyze read from a plan, capped as their own options are (nas_cost_kg and nas_cost_kwh at 1e12,
-# a grid intensity at 2000 g/kWh): a plan file is no way around the command line's limits
-PLAN = Obj({"kind": TEXT, "total": PHASE, "population": Opt(Num(0, 1e12, integer=True)), "schedule": Opt(TEXT),
-            "hardware": Opt(TEXT), "basis": Opt(TEXT), "embodied_kg": Opt(Num(0, 1e12)), "grid_gco2e_per_kwh": Opt(Num(0, 2000)),
-            "notes": Opt(List(TEXT))})
 
-
-def read_plan(path: Any) -> dict[str, Any]:
-    """A plan written by `plan-search --out`, checked: the fields amortize and analyze use, typed and in the ranges
-    their options allow; the first wrong one is named."""
-    from pathlib import Path
-
-    from ..files import read_json
-
-    p = Path(path)
-    where = f"{param('search_plan')} {p}"
-    d = read_json(p, UsageError, what=where)
-    if not isinstance(d, dict) or d.get("kind") != "nas-analyzer search plan":
-        raise UsageError(f"{where}: not a plan written by `plan-search {param('out')}`")
-    try:
-        check({k: d.get(k) for k in PLAN.fields}, PLAN, "")
-    except UsageError as e:
-        raise UsageError(f"{where}: {e.message}") from None
-    t = d["total"]
-    if not t["low_kg"] <= t["co2e_kg"] <= t["high_kg"]:
-        raise UsageError(f"{where}: total: its CO2e is not ordered low_kg <= co2e_kg <= high_kg")
-    return d

@@ -128,6 +128,7 @@ def measured_search_cost(run: TrackedRun) -> Any:
     """The run as a search's cost (account/search_cost.py's record): its operational CO2e with the meters' band
     (log-uniform between its ends when a meter estimated), its facility kWh and embodied share, at its own site."""
     from .search_cost import SearchCost
+    from .step import kg_per_facility_kwh
 
     a = run.account
     hours = run.seconds / 3600
@@ -139,9 +140,10 @@ def measured_search_cost(run: TrackedRun) -> Any:
             f"{len(run.spans)} span(s), meters {', '.join(k + ' ' + v['provenance'] for k, v in run.meters.items())})")
     inputs = [{"name": "search_run", "value": run.run_id, "unit": "", "kind": "measured" if a.co2e_low_kg == a.co2e_high_kg
                else "estimated", "source": f"nas-analyzer track, log {run.log}"}, *a.inputs]
+    site = site_from_dict(run.site)
     return SearchCost(a.co2e_kg, a.co2e_low_kg, a.co2e_high_kg, a.facility_energy_kwh, a.embodied_co2e_kg or 0.0, desc,
-                      run.hardware, a.grid_gco2e_per_kwh / 1000,
-                      a.facility_energy_kwh / (hours * chips) if hours > 0 else None, site_from_dict(run.site), inputs, notes)
+                      run.hardware, kg_per_facility_kwh(site),
+                      a.facility_energy_kwh / (hours * chips) if hours > 0 else None, site, inputs, notes)
 
 
 def by_identity(run: TrackedRun) -> dict[str, dict[str, float]]:

@@ -54,8 +54,9 @@ def plan_search(
         pre = preset_inputs(ps, preset, hardware=hardware, dtype=dtype, pue=pue, datacenter=datacenter, grid=grid, region=region)
         source, hardware, dtype, population, samples_per_candidate, site = (pre.source, pre.hardware, pre.dtype, pre.population,
                                                                              pre.samples_per_candidate, pre.site)
-    target = resolve_target(ps, hardware or "h100", dtype=dtype, batch=batch, phase="train", optimizer=optimizer, pue=pue,
-                            datacenter=datacenter, grid=grid, region=region, site=site, batch_norm=batch_norm)
+    at = {"site": site} if site is not None else {"pue": pue, "datacenter": datacenter, "grid": grid, "region": region}
+    target = resolve_target(ps, hardware or "h100", dtype=dtype, batch=batch, phase="train", optimizer=optimizer,
+                            batch_norm=batch_norm, **at)  # a preset's site is resolved once, with the options given
     for name, v in (("dataset_samples", dataset_samples), ("epochs", epochs), ("samples_per_candidate", samples_per_candidate),
                     ("candidate_chip_hours", candidate_chip_hours), ("final_epochs", final_epochs),
                     ("final_chip_hours", final_chip_hours)):

@@ -362,8 +362,10 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
     rest of the analysis: the NAS model on the serving default's hardware (the calibrated H100; the deployed one
     when it is that) at the same dtype, runtime and batch, in a hyperscale datacenter (google-fleet) in
     us-central1 (Iowa), CFE-net, latest year: the setting Patterson et al. 2021 report Google's training in.
-    Model = baseline / NAS energy per item as deployed; Machine = the NAS model's energy per item as deployed / on
-    that hardware (1 when it is the same); Mechanization = PUE ratio; Map = grid ratio. Labelled illustrative."""
+    The factors as `fourm` defines them (account/fourms.py `factors`): Model = baseline / NAS FLOPs per item; Machine =
+    the FLOPs per device joule the NAS model achieves on that hardware / the baseline's as deployed (a network that
+    keeps the chip less busy, depthwise convolutions, lowers it); Mechanization = PUE ratio; Map = grid ratio. Model x
+    Machine is the energy-per-item ratio. Labelled illustrative."""
     from ..engine import evaluate
 
     try:
@@ -379,12 +381,19 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
                 return None
     except (AnalyzerError, KeyError):
         return None
-    f = {"model": base.energy_j_per_item / nas.energy_j_per_item,
-         "machine": nas.energy_j_per_item / on_better.energy_j_per_item,
-         "mechanization": target.pue / better.pue, "map": target.grid_gco2e_per_kwh / better.grid_gco2e_per_kwh,
-         "basis": "projections", "base_hardware": target.hardware.name, "new_hardware": on_better.hardware}
-    f["energy"] = f["model"] * f["machine"] * f["mechanization"]
-    f["co2e"] = f["energy"] * f["map"]
+    from ..account.fourms import factors
+
+    def flops_per_item(e: Evaluation) -> float:
+        return e.flops / e.batch
+
+    if not all(flops_per_item(e) > 0 and e.energy_j_per_item > 0 for e in (base, nas, on_better)):
+        return None  # no compute to factor (a model without FLOPs): the 4Ms are not defined
+    # the one definition (account/fourms.py): Model the compute ratio, Machine the FLOPs per device joule achieved
+    f = factors(flops_per_item(base) / flops_per_item(nas), flops_per_item(base) / base.energy_j_per_item,
+                flops_per_item(on_better) / on_better.energy_j_per_item, target.site, better)
+    f = {k: f[k] for k in ("model", "machine", "mechanization", "map")} | {
+        "basis": "projections", "base_hardware": target.hardware.name, "new_hardware": on_better.hardware,
+        "energy": f["energy"], "co2e": f["co2e"]}
     f["description"] = (f"illustrative, from the projections: {base.name} on {target.hardware.name} as deployed (PUE "
                         f"{target.pue:g}, {target.grid_gco2e_per_kwh:g} gCO2e/kWh) vs {nas.name} on {on_better.hardware} at "
                         f"{target.dtype}, {target.runtime}, batch {target.batch} in a hyperscale datacenter (google-fleet, PUE "

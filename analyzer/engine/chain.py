@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from ..account.serving import account_item
+from ..account.serving import item_account
+from ..account.step import DeviceCost, account, per_item, shares_inputs
 from ..errors import AnalyzerError, UsageError, echo, naming
 from ..load.sources import CandidateTask, candidate_file
 from ..profiles import projection_defaults
@@ -24,6 +26,42 @@ from ..records import Evaluation, ModelProfile
 from ..target import Target
 
 _SCRATCH: list[Path] = []
+
+
+@dataclass(frozen=True)
+class Device:
+    """What the project stage of a phase gives the account stage: time and device energy per item (the device-cost
+    record at the target's site, `cost`), their bands and error model, and what the Evaluation reports of the work
+    (from the static profile where there is one, else from the phase's own count)."""
+
+    cost: DeviceCost  # one item at the site's power boundary (account/step.py per_item)
+    latency_s: float  # one batch
+    items_per_batch: int
+    energy_range_j: Any
+    latency_range_s: Any
+    energy_log_sigma: float
+    energy_log_sigma_model: float
+    energy_log_sigma_shared: float
+    basis: str
+    flops: float
+    kernels: Any
+    profile: ModelProfile | None = None
+    macs: int = 0
+    params: int = 0
+    bytes_moved: int = 0
+    sha256: str = ""
+    notes: tuple[str, ...] = ()
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def energy_j_per_item(self) -> float:
+        return self.cost.dynamic_j
+
+
+def _device_of(target: Target, energy_j: float, latency_s: float, items: int, **rest: Any) -> Device:
+    """A phase's result, its device cost per item made at the target's site (busy latency / items)."""
+    cost = per_item(target.hardware, target.site, energy_j, latency_s / items)
+    return Device(cost, latency_s, items, **rest)
 
 
 def _scratch() -> Path:
@@ -71,7 +109,7 @@ def target_inputs(target: Target) -> list[dict[str, Any]]:
         inputs.append(projection_defaults()[hw.category]["energy_log_sigma_training"].as_input("energy_log_sigma_training", ""))
         inputs += [s.as_input(f"training.{k}", "s" if k.endswith("_s") else "") for k, s in hw.training.items()]
     inputs += list(target.site.inputs)
-    inputs += list(account_item(0.0, 0.0, hw, target.site).inputs)
+    inputs += shares_inputs(hw, target.site)
     return inputs
 
 
@@ -137,63 +175,79 @@ def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[Mod
     return None
 
 
-def _device(path: Path | None, task: CandidateTask, target: Target, cache: dict | None) -> dict[str, Any]:
-    """The project stage of the phase: time and device energy per item, with the phase's own record."""
-    hw, params, phase = target.hardware, params_for(target), target.phase
-    trusted = task.space is not None  # a synthetic candidate was built here by our own code (see load_onnx)
+def _device(path: Path | None, task: CandidateTask, target: Target, cache: dict | None) -> Device:
+    """The project stage of the phase (PHASES): time and device energy per item, with the phase's own record. A
+    decoder's config.json is priced as it is served, whatever phase is named (it says so when it is not serving)."""
     from ..load.hf_config import is_config
 
-    if path is None and phase.kind not in ("inference", "train"):
+    kind = target.phase.kind
+    if path is None and kind not in ("inference", "train"):
         raise UsageError(f"{task.name}: a network built from a space's choices is priced per input (phase inference or train), "
-                         f"not {phase.kind}")
-    if path is not None and (phase.kind == "serving" or is_config(path)):
-        return _served(path, target, params)
-    if path is None and phase.kind == "inference" and not target.per_kernel:
+                         f"not {kind}")
+    fn = _served if path is not None and (kind == "serving" or is_config(path)) else PHASES[kind]
+    return fn(path, task, target, params_for(target), cache)
+
+
+def _static(path: Path | None, task: CandidateTask, target: Target, cache: dict | None) -> ModelProfile:
+    trusted = task.space is not None  # a synthetic candidate was built here by our own code (see load_onnx)
+    return _ir_profile(task, target, cache) if path is None else \
+        _profile(path, target, trusted, cache, (task.identity or str(path), target.batch, target.dims,
+                                                target.assume_upper_bound, target.phase.kind == "train"))
+
+
+def _inference(path: Path | None, task: CandidateTask, target: Target, params: Params, cache: dict | None) -> Device:
+    """A forward: the segments of one of our spaces (memoised), else the whole graph projected."""
+    if path is None and not target.per_kernel:
         built = _segmented(task, target, params)
         if built is not None:
-            return _from_projection(*built)
-    if phase.kind in ("inference", "train"):
-        prof = _ir_profile(task, target, cache) if path is None else \
-            _profile(path, target, trusted, cache, (task.identity or str(path), target.batch, target.dims,
-                                                    target.assume_upper_bound, phase.kind == "train"))
-        if phase.kind == "train":
-            from ..project.training import step_record
-
-            sigma_t = projection_defaults()[hw.category]["energy_log_sigma_training"].value
-            rec = step_record(prof, hw, params, target.dtype, phase.optimizer or "sgd-momentum", sigma_t, target.batch_norm)
-            return {"profile": prof, "latency_s": rec["step_s"], "energy_j_per_item": rec["energy_j_per_sample"],
-                    "energy_range_j": rec["range"], "latency_range_s": rec["latency_range_s"],
-                    "energy_log_sigma": rec["energy_log_sigma"], "energy_log_sigma_model": rec["energy_log_sigma_model"],
-                    "energy_log_sigma_shared": rec["energy_log_sigma_shared"], "basis": rec["basis"], "flops": rec["flops_per_step"],
-                    "kernels": rec["forward_kernels"] + rec["backward_kernels"] + rec["optimizer_kernels"],
-                    "items_per_batch": rec["batch"], "notes": rec.pop("notes"), "detail": rec}
-        proj = project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel, batch_norm=target.batch_norm)
-        return _from_projection(prof, proj)
-    if phase.kind in ("prefill", "decode"):
-        from ..count import profile_onnx
-        from ..count.decoder import phase_profile
-
-        prof = phase_profile(path, phase.kind, phase.prompt_tokens or 0, None, target.batch, dict(target.dims), profile_onnx,
-                             per_op=True, assume_upper_bound=target.assume_upper_bound)
-        return _from_projection(prof, project(prof, hw, params, target.runtime, target.dtype, per_kernel=target.per_kernel,
-                                              batch_norm=target.batch_norm))
-    return _response(path, target, params)
+            return _from_projection(target, *built)
+    prof = _static(path, task, target, cache)
+    return _from_projection(target, prof, project(prof, target.hardware, params, target.runtime, target.dtype,
+                                                  per_kernel=target.per_kernel, batch_norm=target.batch_norm))
 
 
-def _from_projection(prof: ModelProfile, proj: Any) -> dict[str, Any]:
+def _train(path: Path | None, task: CandidateTask, target: Target, params: Params, cache: dict | None) -> Device:
+    """A training step (forward, backward, optimizer) per sample."""
+    from ..project.training import step_record
+
+    hw, prof = target.hardware, _static(path, task, target, cache)
+    sigma_t = projection_defaults()[hw.category]["energy_log_sigma_training"].value
+    rec = step_record(prof, hw, params, target.dtype, target.phase.optimizer or "sgd-momentum", sigma_t, target.batch_norm)
+    notes = rec.pop("notes")
+    return _device_of(target, rec["energy_j_per_sample"], rec["step_s"], rec["batch"], profile=prof,
+                      energy_range_j=rec["range"], latency_range_s=rec["latency_range_s"],
+                      energy_log_sigma=rec["energy_log_sigma"], energy_log_sigma_model=rec["energy_log_sigma_model"],
+                      energy_log_sigma_shared=rec["energy_log_sigma_shared"], basis=rec["basis"], flops=rec["flops_per_step"],
+                      kernels=rec["forward_kernels"] + rec["backward_kernels"] + rec["optimizer_kernels"],
+                      notes=tuple(notes), detail=rec)
+
+
+def _decoder_phase(path: Path | None, task: CandidateTask, target: Target, params: Params, cache: dict | None) -> Device:
+    """A decoder's prompt (prefill) or one generated token (decode)."""
+    from ..count import profile_onnx
+    from ..count.decoder import phase_profile
+
+    phase = target.phase
+    prof = phase_profile(path, phase.kind, phase.prompt_tokens or 0, None, target.batch, dict(target.dims), profile_onnx,
+                         per_op=True, assume_upper_bound=target.assume_upper_bound)
+    return _from_projection(target, prof, project(prof, target.hardware, params, target.runtime, target.dtype,
+                                                  per_kernel=target.per_kernel, batch_norm=target.batch_norm))
+
+
+def _from_projection(target: Target, prof: ModelProfile, proj: Any) -> Device:
     sigma = math.hypot(proj.energy_log_sigma_model, proj.energy_log_sigma_shared)
     # a shallow copy: asdict's deep copy of the inputs (dropped: the evaluation's inputs are the target's) and of
     # every breakdown row cost a population a third of its projection time
     detail = {k: getattr(proj, k) for k in proj.__dataclass_fields__ if k != "inputs"}
-    detail["notes"] = list(proj.notes)
-    return {"profile": prof, "latency_s": proj.latency_s, "energy_j_per_item": proj.energy_j_per_item,
-            "energy_range_j": proj.range, "latency_range_s": proj.latency_range_s, "energy_log_sigma": sigma,
-            "energy_log_sigma_model": proj.energy_log_sigma_model, "energy_log_sigma_shared": proj.energy_log_sigma_shared,
-            "basis": proj.basis, "flops": proj.flops, "kernels": proj.kernels, "items_per_batch": proj.batch,
-            "notes": detail.pop("notes"), "detail": detail}
+    notes = tuple(proj.notes)
+    detail.pop("notes", None)
+    return _device_of(target, proj.energy_j_per_item, proj.latency_s, proj.batch, profile=prof, energy_range_j=proj.range,
+                      latency_range_s=proj.latency_range_s, energy_log_sigma=sigma,
+                      energy_log_sigma_model=proj.energy_log_sigma_model, energy_log_sigma_shared=proj.energy_log_sigma_shared,
+                      basis=proj.basis, flops=proj.flops, kernels=proj.kernels, notes=notes, detail=detail)
 
 
-def _response(path: Path, target: Target, params: Params) -> dict[str, Any]:
+def _response(path: Path, task: CandidateTask, target: Target, params: Params, cache: dict | None) -> Device:
     """A whole response per sequence: the prefill, then the decode steps over the growing cache."""
     from ..count import profile_onnx
     from ..count.decoder import decoder_roles
@@ -213,15 +267,16 @@ def _response(path: Path, target: Target, params: Params) -> dict[str, Any]:
                         profile_at, project_one, dict(target.dims))
     detail = g.to_dict()
     first = g.prefill
-    return {"profile": None, "latency_s": g.response_latency_s, "energy_j_per_item": g.energy_j_per_response,
-            "energy_range_j": g.energy_j_per_response_band, "latency_range_s": band(g.response_latency_s, g.energy_log_sigma),
-            "energy_log_sigma": g.energy_log_sigma, "energy_log_sigma_model": first["energy_log_sigma_model"],
-            "energy_log_sigma_shared": first["energy_log_sigma_shared"], "basis": first["basis"],
-            "flops": 2.0 * g.macs_per_response * target.batch, "macs": round(g.macs_per_response * target.batch),
-            "kernels": first["kernels"], "items_per_batch": target.batch, "notes": detail.pop("notes"), "detail": detail}
+    notes = tuple(detail.pop("notes"))
+    return _device_of(target, g.energy_j_per_response, g.response_latency_s, target.batch,
+                      energy_range_j=g.energy_j_per_response_band, latency_range_s=band(g.response_latency_s, g.energy_log_sigma),
+                      energy_log_sigma=g.energy_log_sigma, energy_log_sigma_model=first["energy_log_sigma_model"],
+                      energy_log_sigma_shared=first["energy_log_sigma_shared"], basis=first["basis"],
+                      flops=2.0 * g.macs_per_response * target.batch, macs=round(g.macs_per_response * target.batch),
+                      kernels=first["kernels"], notes=notes, detail=detail)
 
 
-def _served(path: Path, target: Target, params: Params) -> dict[str, Any]:
+def _served(path: Path, task: CandidateTask, target: Target, params: Params, cache: dict | None) -> Device:
     """A decoder from its config.json, served as a vLLM-like engine serves it (project/serving.py): per output token."""
     from ..dist import band
     from ..errors import UsageError, param
@@ -241,16 +296,21 @@ def _served(path: Path, target: Target, params: Params) -> dict[str, Any]:
     r = serve(spec, target.hardware, params, target.dtype, target.runtime,
               Engine(s.max_num_seqs, s.max_num_batched_tokens, s.block_size, s.gpu_memory_utilization, s.kv_dtype, s.tensor_parallel), w)
     detail = r.to_dict()
+    notes = tuple(detail.pop("notes"))
     latency = r.concurrency / r.output_tokens_per_s  # the time the engine takes to emit `concurrency` tokens
-    return {"profile": None, "latency_s": latency, "energy_j_per_item": r.energy_j_per_output_token,
-            "energy_range_j": r.energy_j_per_output_token_band, "latency_range_s": band(latency, r.energy_log_sigma),
-            "energy_log_sigma": r.energy_log_sigma, "energy_log_sigma_model": r.energy_log_sigma_model,
-            "energy_log_sigma_shared": r.energy_log_sigma_shared, "basis": params.basis,
-            # per batch, as every Evaluation counts them: the `concurrency` tokens one engine step emits
-            "flops": r.flops_per_output_token * r.concurrency, "macs": round(r.macs_per_output_token * r.concurrency),
-            "params": r.params, "bytes_moved": round(r.bytes_per_output_token * r.concurrency),
-            "kernels": r.kernels_per_step, "items_per_batch": r.concurrency, "notes": detail.pop("notes"), "detail": detail,
-            "sha256": file_sha256(path)}
+    return _device_of(target, r.energy_j_per_output_token, latency, r.concurrency,
+                      energy_range_j=r.energy_j_per_output_token_band, latency_range_s=band(latency, r.energy_log_sigma),
+                      energy_log_sigma=r.energy_log_sigma, energy_log_sigma_model=r.energy_log_sigma_model,
+                      energy_log_sigma_shared=r.energy_log_sigma_shared, basis=params.basis,
+                      # per batch, as every Evaluation counts them: the `concurrency` tokens one engine step emits
+                      flops=r.flops_per_output_token * r.concurrency, macs=round(r.macs_per_output_token * r.concurrency),
+                      params=r.params, bytes_moved=round(r.bytes_per_output_token * r.concurrency),
+                      kernels=r.kernels_per_step, notes=notes, detail=detail, sha256=file_sha256(path))
+
+
+# the project stage of each phase: (model file or None, task, target, params, profile cache) -> Device
+PHASES: dict[str, Callable[..., Device]] = {"inference": _inference, "train": _train, "prefill": _decoder_phase,
+                                            "decode": _decoder_phase, "response": _response, "serving": _served}
 
 
 def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None) -> Evaluation:
@@ -262,34 +322,12 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
         if target.phase.kind == "inference" and not target.per_kernel and task.space is not None and not target.dims:
             built = _segmented(task, target, params_for(target))  # the synthetic space without its file
         if built is not None:
-            dev = _from_projection(*built)
+            dev = _from_projection(target, *built)
         else:
             path = None if task.ir_space is not None else candidate_file(task, _scratch(), training=target.phase.kind == "train")
             written = path if task.path is None else None
             dev = _device(path, task, target, cache)
-        prof: ModelProfile | None = dev["profile"]
-        items = dev["items_per_batch"]
-        acct = account_item(dev["energy_j_per_item"], dev["latency_s"] / items, target.hardware, target.site)
-        if target.phase.kind == "serving":  # a request is its output tokens
-            per = dev["detail"]["workload"]["output_tokens_mean"]
-            dev["detail"]["per_request"] = {"output_tokens": per, "facility_energy_j": acct.facility_energy_j_per_item * per,
-                                            "co2e_g": acct.co2e_g_per_item * per}
-        return Evaluation(
-            name=task.name, model=str(task.path) if task.path is not None else task.name, identity=task.identity,
-            hardware=target.hardware.name, dtype=target.dtype, runtime=_runtime(target), batch=items,
-            phase=target.phase.kind, item=target.phase.item, latency_s=dev["latency_s"],
-            throughput_per_s=items / dev["latency_s"], energy_j_per_item=dev["energy_j_per_item"],
-            energy_range_j=dev["energy_range_j"], latency_range_s=dev["latency_range_s"],
-            energy_log_sigma_model=dev["energy_log_sigma_model"], energy_log_sigma_shared=dev["energy_log_sigma_shared"],
-            energy_log_sigma=dev["energy_log_sigma"], facility_energy_j_per_item=acct.facility_energy_j_per_item,
-            idle_j_per_item=acct.idle_j_per_item, host_j_per_item=acct.host_j_per_item,
-            co2e_g_per_item=acct.co2e_g_per_item, co2e_kg_per_million=acct.co2e_kg_per_million,
-            embodied_co2e_g_per_item=acct.embodied_co2e_g_per_item, basis=dev["basis"],
-            macs=prof.macs if prof is not None else dev.get("macs", 0), flops=float(dev["flops"]),
-            params=prof.params if prof is not None else dev.get("params", 0),
-            bytes_moved=prof.bytes_moved if prof is not None else dev.get("bytes_moved", 0),
-            kernels=dev["kernels"], sha256=prof.sha256 if prof is not None else dev.get("sha256", ""), inputs=target_inputs(target),
-            notes=list(dev["notes"]) + list(acct.notes), detail=dev["detail"])
+        return _evaluation(task, target, dev, item_account(account(dev.cost, target.site, target.hardware)))
     except AnalyzerError as e:
         e = naming(e, task.model_label())
         return _failed(task, target, e.message, e.exit_code)  # parameters still marked: rendered as flags by the CLI
@@ -298,6 +336,31 @@ def evaluate_one(task: CandidateTask, target: Target, cache: dict | None = None)
     finally:
         if written is not None:
             written.unlink(missing_ok=True)
+
+
+def _evaluation(task: CandidateTask, target: Target, dev: Device, acct: Any) -> Evaluation:
+    """The Evaluation record of a candidate's device result and its account."""
+    prof, items = dev.profile, dev.items_per_batch
+    if target.phase.kind == "serving":  # a request is its output tokens
+        per = dev.detail["workload"]["output_tokens_mean"]
+        dev.detail["per_request"] = {"output_tokens": per, "facility_energy_j": acct.facility_energy_j_per_item * per,
+                                     "co2e_g": acct.co2e_g_per_item * per}
+    return Evaluation(
+        name=task.name, model=str(task.path) if task.path is not None else task.name, identity=task.identity,
+        hardware=target.hardware.name, dtype=target.dtype, runtime=_runtime(target), batch=items,
+        phase=target.phase.kind, item=target.phase.item, latency_s=dev.latency_s,
+        throughput_per_s=items / dev.latency_s, energy_j_per_item=dev.energy_j_per_item,
+        energy_range_j=dev.energy_range_j, latency_range_s=dev.latency_range_s,
+        energy_log_sigma_model=dev.energy_log_sigma_model, energy_log_sigma_shared=dev.energy_log_sigma_shared,
+        energy_log_sigma=dev.energy_log_sigma, facility_energy_j_per_item=acct.facility_energy_j_per_item,
+        idle_j_per_item=acct.idle_j_per_item, host_j_per_item=acct.host_j_per_item,
+        co2e_g_per_item=acct.co2e_g_per_item, co2e_kg_per_million=acct.co2e_kg_per_million,
+        embodied_co2e_g_per_item=acct.embodied_co2e_g_per_item, basis=dev.basis,
+        macs=prof.macs if prof is not None else dev.macs, flops=float(dev.flops),
+        params=prof.params if prof is not None else dev.params,
+        bytes_moved=prof.bytes_moved if prof is not None else dev.bytes_moved,
+        kernels=dev.kernels, sha256=prof.sha256 if prof is not None else dev.sha256, inputs=target_inputs(target),
+        notes=list(dev.notes) + list(acct.notes), detail=dev.detail)
 
 
 def _failed(task: CandidateTask, target: Target, message: str, exit_code: int) -> Evaluation:

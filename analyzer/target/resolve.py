@@ -328,6 +328,10 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
     bound = tuple(sorted(check_dims("dims", dims, MAX_DIM).items()))
     if ph.kind == "train" and utilization is None:
         utilization = 1.0  # a training run keeps its chips busy: no idle share
+    given_site = [n for n, v in (("pue", pue), ("datacenter", datacenter), ("grid", grid), ("region", region)) if v is not None]
+    if site is not None and given_site:  # a resolved site already has its PUE and grid: one of them would be ignored
+        raise UsageError(f"{', '.join(param(n) for n in given_site)} given with a resolved site: give the site, or its "
+                         "settings, not both")
     if site is None:
         at = {} if ph.kind == "train" else {"default_datacenter": str(d_serving["datacenter"].value),
                                             "default_region": str(d_serving["region"].value)}

@@ -55,7 +55,7 @@ def amortize(
     from ..dist import fixed, parse_dist
     from ..engine import evaluate
     from ..load.manifest import expand_model_args
-    from ..target import resolve_target
+    from ..target import resolve_target, TargetRequest
 
     ps = load(profiles)
     sc = search_cost(ps, preset=nas_preset, cost_kg=nas_cost_kg, cost_kwh=nas_cost_kwh, hardware=nas_hardware, count=nas_count,
@@ -70,8 +70,8 @@ def amortize(
             per_item[side] = parse_dist(stated, f"{side}_co2e_g")
             continue
         if target is None:
-            target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
-                                    grid=grid, region=region)
+            target = resolve_target(ps, TargetRequest(hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
+                                    grid=grid, region=region))
             notes += [n for n in target.notes if n not in notes]
         e = evaluate(expand_model_args([model]), target)[0]
         if not e.ok:
@@ -150,14 +150,14 @@ def rank_cmd(
     under the constraints; dominated candidates are listed with who dominates them."""
     from ..decide.ranking import rank_across, rank_models
     from ..load.manifest import expand_model_args
-    from ..target import resolve_target
+    from ..target import resolve_target, TargetRequest
     from .flags import split_list
     from .project import target_label
 
     ps = load(profiles)
-    targets = [resolve_target(ps, hw, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
+    targets = [resolve_target(ps, TargetRequest(hw, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
                               region=reg, batch_norm=batch_norm, utilization=utilization, power_boundary=power_boundary,
-                              embodied_boundary=embodied_boundary)
+                              embodied_boundary=embodied_boundary))
                for hw in split_list(hardware) for reg in split_list(region)]
     sites = len(split_list(region)) > 1
     paths = expand_model_args(models)

@@ -44,7 +44,7 @@ def plan_search(
     published search's own procedure (candidates, or a supernet's phases) beside its published cost."""
     from ..account.search_plan import beside_published, plan_projected, plan_stated, preset_inputs
     from ..checks import check_number
-    from ..target import resolve_target
+    from ..target import resolve_target, TargetRequest
 
     ps = load(profiles)
     pre, site, worst = None, None, 0
@@ -54,8 +54,8 @@ def plan_search(
         pre = preset_inputs(ps, preset, hardware=hardware, dtype=dtype, pue=pue, datacenter=datacenter, grid=grid, region=region)
         source, hardware, dtype, population, samples_per_candidate, site = (pre.source, pre.hardware, pre.dtype, pre.population,
                                                                              pre.samples_per_candidate, pre.site)
-    target = resolve_target(ps, hardware or "h100", dtype=dtype, batch=batch, phase="train", optimizer=optimizer, pue=pue,
-                            datacenter=datacenter, grid=grid, region=region, site=site, batch_norm=batch_norm)
+    target = resolve_target(ps, TargetRequest(hardware or "h100", dtype=dtype, batch=batch, phase="train", optimizer=optimizer, pue=pue,
+                            datacenter=datacenter, grid=grid, region=region, site=site, batch_norm=batch_norm))
     for name, v in (("dataset_samples", dataset_samples), ("epochs", epochs), ("samples_per_candidate", samples_per_candidate),
                     ("candidate_chip_hours", candidate_chip_hours), ("final_epochs", final_epochs),
                     ("final_chip_hours", final_chip_hours)):

@@ -23,7 +23,7 @@ from ..load.manifest import entries_for, expand_model_args
 from ..profiles import ProfileSet, defaults
 from ..project import saving_band
 from ..records import Evaluation
-from ..target import Target, resolve_site, resolve_target, serving_target
+from ..target import Target, TargetRequest, resolve_site, resolve_target, serving_target
 from ..units import DAYS_PER_YEAR
 from .amortize import AmortizeInputs, amortize
 from .pairing import choose_pair, recipes
@@ -34,8 +34,6 @@ PER_THOUSAND = 1000.0  # a decoder's item in the amortisation: 1,000 output toke
 SCHEMA_VERSION = 2  # 2: projections are the engine's evaluations; sensitivities name parameters
 MAX_ANALYSIS_BYTES = 64 * 1024 * 1024  # a saved analysis holds each candidate's projection: ~30 kB a candidate
 DEFAULT_FOLDER = "models"
-SWEEP_BATCHES = ("1", "8", "32", "64", "128", "256")
-SWEEP_HARDWARE = ("h100", "a100", "l4", "t4", "v100")
 
 
 @dataclass(frozen=True)
@@ -159,10 +157,10 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     if not paths:
         raise UsageError(f"{folder}: no ONNX candidates in it")
     decoders = all(is_config(p) for p in paths)  # decoders' configs: served, and amortised per 1,000 output tokens
-    target, more = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
-                                  datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net,
-                                  batch_norm=req.batch_norm, decoders=decoders, utilization=req.utilization,
-                                  power_boundary=req.power_boundary, embodied_boundary=req.embodied_boundary)
+    target, more = serving_target(ps, TargetRequest(
+        hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch, datacenter=req.datacenter, pue=req.pue,
+        grid=req.grid, region=req.region, net=req.net, batch_norm=req.batch_norm, utilization=req.utilization,
+        power_boundary=req.power_boundary, embodied_boundary=req.embodied_boundary), decoders)
     notes += more + list(target.notes)
     per = PER_THOUSAND if decoders else 1.0
     if decoders:
@@ -324,9 +322,9 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
         try:
             served = target.phase.serving
             n = int(over.get("batch", target.batch))  # a decoder's batch is its maximum concurrency
-            t2 = resolve_target(ps, over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
+            t2 = resolve_target(ps, TargetRequest(over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
                                 runtime=over.get("runtime", target.runtime), batch=n, site=target.site, batch_norm=target.batch_norm,
-                                phase="serving" if served else None, serving={"max_concurrency": n} if served else None)
+                                phase="serving" if served else None, serving={"max_concurrency": n} if served else None))
             if served:  # the same requests
                 t2 = replace(t2, phase=replace(target.phase, serving=replace(served, max_num_seqs=n)))
             # through the results store: a repeated analyze reads the sweeps' evaluations back too
@@ -343,11 +341,13 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
     hw_spec = req.hardware or str(defaults()["serving"]["hardware"].value)  # as named, so the sweep does not repeat it
     dtypes = [d for d in ("fp32", "tf32", "bf16", "fp16") if d in hw.peak_tflops]
     b = str(target.phase.serving.max_num_seqs if target.phase.serving else target.batch)
-    sweeps = [("batch", "batch", b, sorted(set(SWEEP_BATCHES) | {b}, key=int),
+    sweep = defaults()["sweep"]  # profiles/defaults.toml [sweep]
+    batches, hardware = (tuple(x.strip() for x in str(sweep[k].value).split(",")) for k in ("batches", "hardware"))
+    sweeps = [("batch", "batch", b, sorted(set(batches) | {b}, key=int),
                lambda v: net_with(batch=int(v))),
               ("runtime", "runtime", target.runtime, ["eager", "graph", "ort"], lambda v: net_with(runtime=v)),
               ("dtype", "dtype", target.dtype, dtypes, lambda v: net_with(dtype=v)),
-              ("hardware", "hardware", hw_spec, list(dict.fromkeys([hw_spec, *SWEEP_HARDWARE])),
+              ("hardware", "hardware", hw_spec, list(dict.fromkeys([hw_spec, *hardware])),
                lambda v: net_with(hardware=v, dtype=None if v != hw_spec else target.dtype))]
     for name, opt, base_v, values, fn in sweeps:
         s = discrete(name, opt, base_v, values, fn)
@@ -367,13 +367,14 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
     from ..engine import evaluate
 
     try:
-        better = resolve_site(ps, datacenter="google-fleet", region="us-central1", net=True)
+        at = defaults()["comparison"]  # profiles/defaults.toml [comparison]
+        better = resolve_site(ps, datacenter=str(at["datacenter"].value), region=str(at["region"].value), net=True)
         hw = str(defaults()["serving"]["hardware"].value)
         same = ps.get("hardware", hw).name == target.hardware.name
         on_better = nas
         if not same:
-            t2 = resolve_target(ps, hw, dtype=target.dtype if target.dtype in ps.get("hardware", hw).peak_tflops else None,
-                                runtime=target.runtime, batch=target.batch, site=better, batch_norm=target.batch_norm)
+            t2 = resolve_target(ps, TargetRequest(hw, dtype=target.dtype if target.dtype in ps.get("hardware", hw).peak_tflops else None,
+                                runtime=target.runtime, batch=target.batch, site=better, batch_norm=target.batch_norm))
             on_better = evaluate([files[nas.name]], t2, cache=cache, store=store, profiles_ver=profiles_ver)[0]
             if not on_better.ok:
                 return None
@@ -387,6 +388,6 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
     f["co2e"] = f["energy"] * f["map"]
     f["description"] = (f"illustrative, from the projections: {base.name} on {target.hardware.name} as deployed (PUE "
                         f"{target.pue:g}, {target.grid_gco2e_per_kwh:g} gCO2e/kWh) vs {nas.name} on {on_better.hardware} at "
-                        f"{target.dtype}, {target.runtime}, batch {target.batch} in a hyperscale datacenter (google-fleet, PUE "
+                        f"{target.dtype}, {target.runtime}, batch {target.batch} in a hyperscale datacenter ({at['datacenter'].value}, PUE "
                         f"{better.pue:g}) in {better.label.split(', ')[1]} ({better.grid_gco2e_per_kwh:.4g} gCO2e/kWh)")
     return f

@@ -12,6 +12,7 @@ from ..errors import UsageError, param
 from ..load.manifest import MANIFEST, read_manifest
 from ..records import Evaluation
 from ..target import Target
+from ..units import MS_PER_S
 from .rank import Candidate, Ranked, rank
 
 
@@ -77,7 +78,7 @@ def rank_models(paths: list[Path], target: Target, accuracy_csv: Path | None = N
                 store: Any = None, profiles_ver: str = "", progress: Any = None,
                 cache: dict | None = None) -> tuple[list[Ranked], list[Evaluation], list[Evaluation]]:
     """Evaluate and rank candidate files: (ranked rows, the evaluations, the failed evaluations)."""
-    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / 1e3
+    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / MS_PER_S
     min_acc = None if min_accuracy is None else check_number("min_accuracy", min_accuracy, 0.0, 100.0)
     w = parse_weights(weights)
     results = evaluate(paths, target, store=store, profiles_ver=profiles_ver, progress=progress, cache=cache)
@@ -97,7 +98,7 @@ def rank_across(paths: list[Path], targets: list[Target], labels: list[str], acc
     (model, target label)."""
     from dataclasses import replace
 
-    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / 1e3
+    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / MS_PER_S
     min_acc = None if min_accuracy is None else check_number("min_accuracy", min_accuracy, 0.0, 100.0)
     evaluations: list[Evaluation] = []
     failed: list[Evaluation] = []

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from ..account.search_cost import budget_kw_per_chip, search_cost
+from ..account.search_cost import search_cost
 from ..checks import check_instance
 from ..dist import Dist, fixed, parse_dist
 from ..errors import AnalyzerError, UsageError, param
@@ -25,7 +25,8 @@ from ..project import saving_band
 from ..records import Evaluation
 from ..target import Target, TargetRequest, resolve_site, resolve_target, serving_target
 from ..units import DAYS_PER_YEAR
-from .amortize import AmortizeInputs, amortize
+from .amortize import AmortizeInputs
+from .amortize_case import PairCosts, amortize_pair
 from .pairing import choose_pair, recipes
 from .sensitivity import Scenario, Sensitivity, discrete, median_flip, scenario_sensitivities
 from .verdict import build_verdict, caveats
@@ -61,6 +62,8 @@ class AnalysisRequest:
     deployments: str = "10"
     horizon_years: str = "1..3"
     growth: str = "0"
+    per_deployment_cost_kg: str = "0"  # fine-tuning or retraining per deployment, kgCO2e (number or range)
+    retrains: str = "0"  # further retraining runs per deployment, each costing per_deployment_cost_kg
     nas_preset: str | None = None
     nas_cost_kg: float | None = None
     nas_pue: float | None = None
@@ -209,19 +212,15 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                          plan=req.search_plan or None, power_boundary=target.site.power_boundary,
                          embodied_boundary=target.site.embodied_boundary)
     notes += sc.notes  # its cost is the verdict's (the median of the draws, each reading with its own kgCO2e)
-    bhw = ps.get("hardware", req.budget_hardware) if req.budget_hardware else None
-    chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, target.site)
-    notes += budget_notes
-    budget_chip = chip if (bhw is not None or chip in ps.hardware) else ""
-    inputs = AmortizeInputs(
-        nas_cost_kg=sc.dist(), baseline_g_per_item=fixed(base.co2e_g_per_item * per), nas_g_per_item=fixed(nas.co2e_g_per_item * per),
-        items_per_day=ipd, deployments=deployments, horizon_days=days, growth_per_year=growth,
-        baseline_embodied_g_per_item=fixed((base.embodied_co2e_g_per_item or 0.0) * per),
-        nas_embodied_g_per_item=fixed((nas.embodied_co2e_g_per_item or 0.0) * per),
-        search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=base.energy_log_sigma_shared,
-        log_sigma_baseline=base.energy_log_sigma_model, log_sigma_nas=nas.energy_log_sigma_model,
-        budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if budget_chip else None, budget_hardware=budget_chip)
-    amort = amortize(inputs, samples=req.samples, seed=req.seed)
+    pair_costs = PairCosts(fixed(base.co2e_g_per_item * per), fixed(nas.co2e_g_per_item * per),
+                           fixed((base.embodied_co2e_g_per_item or 0.0) * per), fixed((nas.embodied_co2e_g_per_item or 0.0) * per),
+                           base.energy_log_sigma_shared, base.energy_log_sigma_model, nas.energy_log_sigma_model)
+    reuse = {"items_per_day": ipd, "deployments": deployments, "horizon_days": days, "growth_per_year": growth,
+             "per_deployment_cost_kg": parse_dist(req.per_deployment_cost_kg, "per_deployment_cost_kg"),
+             "retrains_per_deployment": parse_dist(req.retrains, "retrains")}
+    done = amortize_pair(ps, sc, pair_costs, reuse, req.budget_hardware, target.site, req.samples, req.seed)
+    notes += done.notes
+    inputs, amort, budget_chip = done.inputs, done.amortization, done.budget_hardware
     band = saving_band(base, nas)
     g_per_j = base.co2e_g_per_item / base.energy_j_per_item if base.energy_j_per_item else 0.0
     # the point is the difference of the pair's CO2e, as the amortisation takes it (host, idle and embodied shares go

@@ -159,3 +159,48 @@ def test_the_circle_test_finds_a_circle():
     mods = {"analyzer.a": "from . import b\n", "analyzer.b": "def f():\n    from .a import x\n", "analyzer": "#pkg\n"}
     assert circles(import_graph(mods, module_level_only=False)) == [{"analyzer.a", "analyzer.b"}]
     assert not circles(import_graph(mods, module_level_only=True))
+
+
+ROOT = PKG.parent
+# benchmarks/fuzz.py runs the tests' own fuzz campaigns (tests/fuzz_doors.py, fuzz_doors_new.py, fuzzing.py) for
+# longer than the suite does: a campaign runner, no claim of benchmarks/README.md; until those campaigns move out of
+# tests/, it is the one benchmark that imports them
+RUNS_THE_TESTS_FUZZERS = {"fuzz.py"}
+
+
+def _top_imports(source: str) -> set[str]:
+    """The top-level names a script imports, and 'sys.path:<dir>' for each folder it puts on the path by name."""
+    out = set()
+    for n in ast.walk(ast.parse(source)):
+        if isinstance(n, ast.Import):
+            out |= {a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.level == 0 and n.module:
+            out.add(n.module.split(".")[0])
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("insert", "append") and \
+                isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "path":
+            out |= {f"sys.path:{c.value}" for a in n.args for c in ast.walk(a)
+                    if isinstance(c, ast.Constant) and c.value in ("benchmarks", "tests")}
+    return out
+
+
+def crossings(tests: dict[str, str], benchmarks: dict[str, str]) -> list[str]:
+    """A test importing a benchmark (or putting benchmarks/ on its path), a benchmark importing a test module."""
+    bench_names, test_names = {Path(b).stem for b in benchmarks}, {Path(t).stem for t in tests}
+    found = [f"tests/{t} imports benchmarks' {sorted(_top_imports(s) & (bench_names | {'sys.path:benchmarks'}))}"
+             for t, s in tests.items() if _top_imports(s) & (bench_names | {"sys.path:benchmarks"})]
+    found += [f"benchmarks/{b} imports tests' {sorted(_top_imports(s) & (test_names | {'sys.path:tests'}))}"
+              for b, s in benchmarks.items() if b not in RUNS_THE_TESTS_FUZZERS and _top_imports(s) & (test_names | {"sys.path:tests"})]
+    return found
+
+
+def test_no_benchmark_is_imported_by_a_test_or_imports_the_tests():
+    tests = {f.name: f.read_text() for f in sorted((ROOT / "tests").glob("*.py"))}
+    benchmarks = {f.name: f.read_text() for f in sorted((ROOT / "benchmarks").glob("*.py"))}
+    assert not crossings(tests, benchmarks), crossings(tests, benchmarks)
+
+
+def test_the_crossing_test_catches_both_directions():
+    bench = {"fourms_paper.py": "PAPER = {}\n", "b.py": "import sys\nsys.path.insert(0, str(ROOT / 'tests'))\n"}
+    tests = {"fakes.py": "", "test_x.py": "from fourms_paper import PAPER\n"}
+    assert len(crossings(tests, bench)) == 2
+    assert not crossings({"test_x.py": "import analyzer\n"}, {"fourms_paper.py": "import numpy\n"})

@@ -110,7 +110,7 @@ def rank_cmd(
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
     under the constraints; dominated candidates are listed with who dominates them."""
-    from ..decide.ranking import rank_across, rank_models
+    from ..decide.ranking import Ranking, rank_across, rank_models
     from ..load.manifest import expand_model_args
     from ..target import resolve_target, TargetRequest
     from .flags import split_list
@@ -125,7 +125,7 @@ def rank_cmd(
     paths = expand_model_args(models)
     if len(targets) == 1:
         target = targets[0]
-        rows, evaluations, failed = rank_models(paths, target, accuracy, objective, max_latency_ms, min_accuracy, weights)
+        rows, evaluations, failed = rank_models(paths, target, Ranking(accuracy, objective, max_latency_ms, min_accuracy, weights))
         label = {}
     else:  # a row per (candidate, target), ranked together: which model where
         rows, evaluations, failed, label = rank_across(paths, targets, [target_label(t, sites) for t in targets], accuracy,

@@ -141,7 +141,7 @@ def _years(text: str) -> tuple[Dist, Dist]:
 
 def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str = "",
             progress: Callable[[str], None] | None = None) -> Analysis:
-    from .ranking import rank_models
+    from .ranking import Ranking, rank_models
 
     from ..load.hf_config import is_config
 
@@ -175,7 +175,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     years, days = _years(req.horizon_years)
     growth = parse_dist(req.growth, "growth")
     cache: dict = {}
-    rows, evaluations, failed = rank_models(paths, target, None, req.objective, req.max_latency_ms, req.min_accuracy, None,
+    rows, evaluations, failed = rank_models(paths, target, Ranking(None, req.objective, req.max_latency_ms, req.min_accuracy, None),
                                             store, profiles_ver, progress, cache)
     if not evaluations:
         raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(e.error or "" for e in failed))

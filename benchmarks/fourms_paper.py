@@ -56,7 +56,7 @@ def main(argv=None) -> int:
         why = WHY.get(k, "stated (the model ratio is the models', not a profile's)" if k == "model" else "")
         print(f"{k:<14} {PAPER[k]:>7g} {v:>9.3g} {gap:>+7.0%}  {why.format(fp32=fp32)}")
     if args.json:
-        from results import write
+        from _results import write
 
         write("fourms_paper", ["profiles/hardware/p100.toml", "profiles/hardware/tpu-v4.toml", "profiles/datacenter/", "profiles/region/"],
               {k: {"paper": PAPER[k], "profiles": v, "gap": v / PAPER[k] - 1} for k, v in got.items()})

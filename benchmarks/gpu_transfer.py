@@ -92,6 +92,6 @@ if __name__ == "__main__":
     ap.add_argument("--json", action="store_true", help="also write benchmarks/results/gpu_transfer.json")
     summary = check()
     if ap.parse_args().json:
-        from results import write
+        from _results import write
 
         write("gpu_transfer", [str(DATA.relative_to(ROOT))], summary)

@@ -222,7 +222,7 @@ def cmd_fit(args) -> int:
         Path(args.write).write_text(text)
         print(f"wrote {args.write}")
     if getattr(args, "json", False):
-        from results import write
+        from _results import write
 
         write(getattr(args, "json_name", "h100_fit"), [f"profiles/measurements/{data.name}/", *([f"profiles/measurements/{shared.name}"] if shared else [])],
               {"lomo_shared_energy_median_abs_error": float(np.median(lomo_shared)), "lomo_shared_settings": len(lomo_shared),

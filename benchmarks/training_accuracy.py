@@ -61,7 +61,7 @@ def main() -> int:
     for gap, a, b in swapped:
         print(f"  {a} measured {gap:.1%} below {b}, projected above it")
     if args.json:
-        from results import write
+        from _results import write
 
         write("training_accuracy", [str(Path(args.csv).relative_to(ROOT)) if Path(args.csv).is_relative_to(ROOT) else args.csv],
               {"hardware": hw.name, "steps": len(rows), "energy_per_sample_median_abs_error": float(np.median(err)),

@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     else:
         mxu, out = None, report()
     if args.json:
-        from results import write
+        from _results import write
 
         held = [abs(e) for r, e in out["per_chip"] if not (r["fitted"] and mxu is not None)]
         write("training_throughput", ["profiles/measurements/published-training-throughput.csv"],

@@ -54,6 +54,8 @@ def page() -> str:
            "the ratios are measured within one run.", ""]
     for path in sorted(BENCH.glob("*.py")):
         name = path.stem
+        if name.startswith("_"):  # a helper of the scripts (_results.py), no benchmark
+            continue
         claim, usage = _claim_and_usage(_docstring(path))
         out += [f"## {name}", "", f"**Claim.** {claim}", ""]
         if usage:

@@ -5,9 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError, param
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, HardwaresOpt, RegionsOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt, app,
-                  WideOpt, command, console, load, print_json, raise_failed, report_failed)
+                  WideOpt, command, console, load, print_json, report_failed)
 
 ItemsPerDayOpt = Annotated[Optional[str], typer.Option("--inferences-per-day", help="Items per day per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH (default 1e6..1e8:log, profiles/defaults.toml [reuse]).")]
 DeploymentsOpt = Annotated[Optional[str], typer.Option("--deployments", help="Deployments reusing the model, number or range (default 10).")]

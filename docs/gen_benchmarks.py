@@ -1,22 +1,23 @@
-"""MkDocs hook: the benchmarks page, one section per script under benchmarks/.
+"""MkDocs hook: the benchmarks page, from the benchmarks themselves and their results files only.
 
 For each `benchmarks/NAME.py`: its claim (the module docstring's first paragraph) and how to run it (the docstring's
-command lines), then its last result: `benchmarks/results/NAME.json` or `benchmarks/NAME.json` where a run wrote one (every top-level
-scalar shown), and the result last recorded by hand in `docs/benchmarks.toml` (`result`, `where`: the machine and
-the command); else "no result recorded". A script added
-under benchmarks/ appears on the next build; one missing from benchmarks.toml says so rather than disappearing.
+command lines), then its last results: `benchmarks/results/NAME.json`, or `benchmarks/NAME.json` where a run wrote it
+there; its numbers as the file holds them (scalars, and those of nested objects as dotted keys; lists counted).
+A claim without a results file says "no results file yet": no number on this page is written by hand. A results
+file without a script of its name gets a section of its own. A script added under benchmarks/ appears on the next
+build.
 """
 
 from __future__ import annotations
 
 import ast
 import json
-import tomllib
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
-RECORDED = Path(__file__).resolve().parent / "benchmarks.toml"
+MAX_ROWS = 40  # a results file's rows shown on the page; the rest stay in the file, and the page says how many
 
 
 def _docstring(path: Path) -> str:
@@ -25,34 +26,58 @@ def _docstring(path: Path) -> str:
 
 def _claim_and_usage(doc: str) -> tuple[str, list[str]]:
     paras = doc.strip().split("\n\n")
-    claim = " ".join(paras[0].split()) if paras else "(no docstring)"
+    claim = " ".join(paras[0].split()) if paras and paras[0].strip() else "(no docstring)"
     usage = [ln.strip() for ln in doc.splitlines() if "python benchmarks/" in ln or ln.strip().startswith("python ")]
     return claim, usage
 
 
-def _json_result(name: str) -> list[str] | None:
-    path = next((p for p in (BENCH / "results" / f"{name}.json", BENCH / f"{name}.json") if p.is_file()), None)
-    if path is None:
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    rows = ["| quantity | value |", "|---|---|"]
+def results_files(bench: Path = BENCH) -> dict[str, Path]:
+    """NAME -> its results file: benchmarks/results/NAME.json, else benchmarks/NAME.json."""
+    found = {p.stem: p for p in sorted(bench.glob("*.json"))}
+    found.update({p.stem: p for p in sorted((bench / "results").glob("*.json"))})
+    return found
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _rows(data: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, value) of every scalar, depth first; a list is counted, not expanded."""
     if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, (int, float, str, bool)) or value is None:
-                rows.append(f"| `{key}` | {value} |")
-    return [f"Last run's results file: `{path.relative_to(ROOT)}` (its scalar fields below; the rest in the file).", "",
-            *rows, ""]
+        return [row for k, v in data.items() for row in _rows(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(data, list):
+        return [(prefix, f"({len(data)} entries, in the file)")]
+    return [(prefix or "(value)", _cell(data))]
 
 
-def page() -> str:
-    recorded = tomllib.loads(RECORDED.read_text(encoding="utf-8")) if RECORDED.is_file() else {}
+def render_results(path: Path, root: Path = ROOT) -> list[str]:
+    """A results file as a table of its numbers, or one line saying why it cannot be read."""
+    where = path.relative_to(root) if path.is_relative_to(root) else path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"**Results file** `{where}`: not readable as JSON ({exc}).", ""]
+    rows = _rows(data)
+    out = [f"**Results file** `{where}`:", "", "| quantity | value |", "|---|---|"]
+    out += [f"| `{k}` | {v} |" for k, v in rows[:MAX_ROWS]]
+    if len(rows) > MAX_ROWS:
+        out.append(f"| ... | {len(rows) - MAX_ROWS} more in the file |")
+    return out + [""]
+
+
+def page(bench: Path = BENCH, root: Path = ROOT) -> str:
+    files = results_files(bench)
     out = ["# Benchmarks", "",
            "Each script under `benchmarks/` checks a claim the documentation makes, against a reference measured in the "
            "same run or a published figure. This page is generated (`docs/gen_benchmarks.py`) from the scripts' "
-           "docstrings, their results files (`benchmarks/results/NAME.json`) where a run wrote one, and the results "
-           "recorded by hand in `docs/benchmarks.toml` otherwise. Timings on this project's shared 2-core VM are noisy: "
+           "docstrings and the results files their runs wrote (`benchmarks/results/NAME.json`); a claim without one "
+           "says so, and no number here is written by hand. Timings on this project's shared 2-core VM are noisy: "
            "the ratios are measured within one run.", ""]
-    for path in sorted(BENCH.glob("*.py")):
+    scripts = sorted(bench.glob("*.py"))
+    for path in scripts:
         name = path.stem
         if name.startswith("_"):  # a helper of the scripts (_results.py), no benchmark
             continue
@@ -60,15 +85,12 @@ def page() -> str:
         out += [f"## {name}", "", f"**Claim.** {claim}", ""]
         if usage:
             out += ["```bash", *usage, "```", ""]
-        result = _json_result(name) or []
-        if name in recorded:
-            entry = recorded[name]
-            result += [f"**Last recorded result** ({entry['where']}): {entry['result']}"]
-        out += (result or ["**Last result:** none recorded (no results file, no entry in `docs/benchmarks.toml`)."]) + [""]
-    extra = Path(__file__).resolve().parent / "_benchmarks_recorded.md"
-    if extra.is_file():  # the longer record of the static profiler's and start-up's speed
-        text = extra.read_text(encoding="utf-8").split("\n", 1)[1]
-        out += ["## The static profiler and start-up, as recorded", "", text.strip(), ""]
+        if name in files:
+            out += render_results(files[name], root)
+        else:
+            out += [f"**No results file yet** (`benchmarks/results/{name}.json`).", ""]
+    for name in sorted(set(files) - {p.stem for p in scripts}):
+        out += [f"## {name} (results file only)", "", *render_results(files[name], root)]
     return "\n".join(out)
 
 

@@ -4,7 +4,6 @@ build (`mkdocs build --strict`) runs in CI's second phase (.ci/run), where the d
 
 import importlib.util
 import re
-import tomllib
 from pathlib import Path
 
 from cli_helpers import cli
@@ -60,11 +59,28 @@ def test_an_api_entry_per_public_name():
 
 def test_a_benchmarks_section_per_script_with_a_claim_and_a_result():
     page = gen("gen_benchmarks").page()
-    recorded = tomllib.loads((ROOT / "docs" / "benchmarks.toml").read_text())
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         assert (f"## {script.stem}\n" in page) != script.stem.startswith("_"), script.stem  # _results.py: a helper
-    assert set(recorded) <= {s.stem for s in (ROOT / "benchmarks").glob("*.py")}, "benchmarks.toml names a script that is gone"
-    assert "26.8% / 8.3%" in page  # a recorded result reaches the page
+    assert "`benchmarks/results/space_ranking.json`" in page  # a results file reaches the page
+    assert not (ROOT / "docs" / "benchmarks.toml").exists(), "the benchmarks page takes numbers from results files only"
+
+
+def test_the_benchmarks_page_shows_results_files_and_says_where_there_is_none(tmp_path):
+    """Numbers come from benchmarks/results/NAME.json (nested keys dotted, lists counted); a claim without a file
+    says so; a results file without a script still shows."""
+    g = gen("gen_benchmarks")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "speed.py").write_text('"""profile is 20x faster than onnx-tool.\n\n    python benchmarks/speed.py\n"""\n')
+    (tmp_path / "accuracy.py").write_text('"""projections within 25%."""\n')
+    (tmp_path / "results" / "speed.json").write_text('{"ratio": 27.4123, "runs": {"wall_s": 0.33}, "models": ["a", "b"]}')
+    (tmp_path / "results" / "orphan.json").write_text('{"n": 3}')
+    page = g.page(tmp_path, tmp_path)
+    speed = page.split("## speed\n")[1].split("## ")[0]
+    assert "**Claim.** profile is 20x faster than onnx-tool." in speed and "python benchmarks/speed.py" in speed
+    assert "`results/speed.json`" in speed
+    assert "| `ratio` | 27.41 |" in speed and "| `runs.wall_s` | 0.33 |" in speed and "| `models` | (2 entries, in the file) |" in speed
+    assert "**No results file yet** (`benchmarks/results/accuracy.json`)." in page.split("## accuracy\n")[1].split("## ")[0]
+    assert "## orphan (results file only)" in page and "| `n` | 3 |" in page
 
 
 def test_the_api_page_example_runs(monkeypatch):

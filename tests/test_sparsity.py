@@ -122,7 +122,7 @@ def test_mapped_chunks_are_the_read_chunks(tmp_path_factory, offset, length, chu
     f.write_bytes(np.random.default_rng(offset).integers(0, 256, offset + length + 3, dtype=np.uint8).tobytes())
     ref = ExternalRef(f, offset, length)
     read = [bytes(c) for c in iter_file_range(ref, chunk, unit)]
-    assert [bytes(c) for c in iter_mapped_range(ref, chunk, unit)] == read
+    assert [bytes(c) for c in iter_mapped_range(ref, chunk, unit, map_min_bytes=0)] == read  # mapped whatever the size
 
 
 def test_zero_test_by_dtype():
@@ -137,3 +137,24 @@ def test_zero_test_by_dtype():
             [True, True, False, False, False, False, False]
     h = np.array([0.0, -0.0, 1.0], np.float16)
     assert _is_zero(memoryview(h.tobytes()), 2, "float16").tolist() == [True, True, False]
+
+
+def test_a_mapped_file_truncated_between_chunks_is_an_error_not_a_crash(tmp_path):
+    """The size is checked before mapping and before each chunk: a file cut short while it is scanned is one
+    ExternalDataError naming it (reading its lost pages would be a SIGBUS that ends the process)."""
+    from analyzer.errors import ExternalDataError
+    from analyzer.load.external_data import MAP_MIN_BYTES, ExternalRef, iter_mapped_range
+
+    f = tmp_path / "w.bin"
+    f.write_bytes(bytes(4 * MAP_MIN_BYTES))
+    chunks = iter_mapped_range(ExternalRef(f, 0, 4 * MAP_MIN_BYTES), MAP_MIN_BYTES, 4)
+    assert len(next(chunks)) == MAP_MIN_BYTES
+    with open(f, "r+b") as h:
+        h.truncate(MAP_MIN_BYTES)
+    with pytest.raises(ExternalDataError, match="w.bin' is truncated"):
+        next(chunks)
+    with pytest.raises(ExternalDataError, match="truncated"):  # cut before it is mapped
+        list(iter_mapped_range(ExternalRef(f, 0, 4 * MAP_MIN_BYTES), MAP_MIN_BYTES, 4))
+    small = tmp_path / "s.bin"  # under MAP_MIN_BYTES: read plainly, the same bytes
+    small.write_bytes(np.arange(1000, dtype=np.float32).tobytes())
+    assert b"".join(bytes(c) for c in iter_mapped_range(ExternalRef(small, 8, 400), 64, 4)) == small.read_bytes()[8:408]

@@ -349,8 +349,10 @@ def _check_figures(html: str, analysis: dict) -> None:
 
     figs = {k: htmllib.unescape(_texts(v)) for k, v in _figures(html).items()}
     tornado = figs["plot-tornado"]
-    assert "break-even: no net saving" in tornado and "as stated:" in tornado and "net saving over the horizon" in tornado
+    assert "break-even: no net saving" in tornado and "as stated (median net saving):" in tornado and "net saving over the horizon" in tornado
     assert any(k in tornado for k in ("saves over the whole range", "loses over the whole range", "the sign flips within the range"))
+    for r in analysis["sensitivities"]:  # every row labelled with its two ends
+        assert f"{r['net_low_kg']:,.0f} to {r['net_high_kg']:,.0f} kg" in tornado, r["name"]
     be = figs["plot-breakeven"]
     assert "baseline resnet50" in be and "NAS model incl. search cost" in be and "end of the horizon" in be
     assert "cumulative kgCO2e" in be and "items served" in be

@@ -135,3 +135,20 @@ def test_cli_symbolic(tmp_path):
     d = json.loads(r.stdout)[0]
     assert d["variables"] == ["seq"] and d["totals"]["macs"]["terms"][0] == {"coefficient": 128, "powers": {"seq": 2}}
     assert cli("profile", path, "--symbolic", "--format", "csv").exit_code == 2
+
+
+def test_an_embedding_lookup_is_not_a_polynomial_and_the_error_says_why():
+    """The docs' tiny decoder: its Gathers read at most their tables (50 and 64 rows), so their bytes bend once
+    batch x 32 tokens pass 50; the error names the count, its values and what to bind, and the decode step
+    (batch 1, one new token) is 4 x 16^2 + 2 x 2 x (p + 1) x 8 + 50 x 16 = 32 p + 1,856 MACs in the cache's length p."""
+    from pathlib import Path
+
+    from analyzer.count.symbolic import NotPolynomialError
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "examples" / "tiny_decoder.onnx"
+    with pytest.raises(NotPolynomialError, match=r"Gather bytes is not a polynomial .* in batch_size "
+                                                 r"\(at batch_size = 1, 2, 3, .*reads at most its whole table"):
+        cost_formulas(path)
+    f = cost_formulas(path, dims={"batch_size": 1, "sequence_length": 1})
+    assert f.variables == ("past_sequence_length",)
+    assert f.totals["macs"].terms == (((1,), Fraction(32)), ((0,), Fraction(1856)))

@@ -141,3 +141,28 @@ def test_the_report_speaks_the_terminals_words_and_units(run, tmp_path, shipped)
     assert "J per item at the chip" in text and "at the facility" in text and "may or may not" not in text
     html = render_html(d)
     assert "mgCO2e per 1k items" in html and "facility mJ per item" in html and "gCO2e/item" not in html
+    # the verdict block is the terminal's, line for line; the search cost its median and readings, not a point value
+    import html as htmllib
+
+    from analyzer.report.verdict_text import verdict_rows
+
+    for label, line in verdict_rows(d):
+        assert f"<b>{label}</b> {htmllib.escape(line, quote=True)}" in html
+    k = d["verdict"]["search_kg"]
+    assert f"accounted at {plain(k['p50'])} kgCO2e (median; 90% {plain_range(k['p5'], k['p95'])})" in text
+    assert all(f"{plain(x['kg'])} kgCO2e" in text for x in d["verdict"]["search_readings"])
+    assert f"{d['search']['cost_kg']:.4g} kgCO2e" not in text
+
+
+def test_the_tornado_draws_every_row_on_one_linear_axis():
+    """Bars are the rows' own ends on one kgCO2e axis (lengths comparable: 4,000 kg is 1,000 times 4 kg), and a row
+    whose ends nearly meet still gets a visible bar (1/150 of the axis) about its centre."""
+    from analyzer.report.html import tornado_bars
+
+    rows = [{"net_low_kg": -947.0, "net_high_kg": 3305.0}, {"net_low_kg": -564.4, "net_high_kg": -559.9},
+            {"net_low_kg": -2908.0, "net_high_kg": 35.0}]
+    bars, (lo, hi) = tornado_bars(rows, -570.0)
+    assert (lo, hi) == (-2908.0, 3305.0)
+    assert bars[0] == (-947.0, 3305.0 + 947.0) and bars[2] == (-2908.0, 2943.0)
+    least = (3305.0 + 2908.0) / 150
+    assert bars[1][1] == pytest.approx(least) and bars[1][0] + least / 2 == pytest.approx((-564.4 - 559.9) / 2)

@@ -23,7 +23,7 @@ ServedOutputOpt = Annotated[Optional[int], typer.Option("--output-tokens", help=
 @app.command()
 @command
 def population(
-    source: Annotated[str, typer.Argument(help="nb201:N[:SEED] (N distinct NAS-Bench-201 cells) or nb201:FILE (NB201 arch strings, one a line), space:N[:SEED] (the synthetic MobileNet-like space), decoders:N[:SEED] (synthetic decoder shapes, with --phase serving), FILE.py:NAME (a generator: runs FILE.py's top-level code, as python would; name only files you trust), a folder, a manifest.toml, an .onnx file or a decoder's config.json.")],
+    source: Annotated[str, typer.Argument(help="nb201:N[:SEED] (N distinct NAS-Bench-201 cells) or nb201:FILE (NB201 arch strings, one a line), nb101:N[:SEED] or nb101:FILE (NAS-Bench-101 cells, JSON lines), ofa:N[:SEED] or ofa:FILE (Once-for-All MobileNetV3 subnets, JSON lines), fbnet:N[:SEED] or fbnet:FILE (FBNet layer choices, JSON lines), layers:FILE (your own networks as JSON layer lists; see docs/spaces.md), space:N[:SEED] (the synthetic MobileNet-like space), decoders:N[:SEED] (synthetic decoder shapes, with --phase serving), FILE.py:NAME (a generator: runs FILE.py's top-level code, as python would; name only files you trust), a folder, a manifest.toml, an .onnx file or a decoder's config.json.")],
     hardware: HardwareOpt = None,
     dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,

@@ -90,6 +90,7 @@ def profiles_new(
     host_power_w: Annotated[_Num, typer.Option("--host-power-w", help="The host's power per accelerator under load, W (CPUs, memory, fans).")] = None,
     peak_tflops_sparse: Annotated[Optional[list[str]], typer.Option("--peak-tflops-sparse", help="2:4-sparse peak per dtype, DTYPE=TFLOPS, repeatable.")] = None,
     alias: Annotated[Optional[list[str]], typer.Option("--alias", help="Another name the profile answers to (repeatable).")] = None,
+    host: Annotated[Optional[str], typer.Option("--host", help="The host CPU and framework driving it (e.g. 'AMD EPYC 7742, PyTorch 2.4 eager'): host and launch costs are the host's, not the GPU's; until calibrated they are a measured donor host's, and the provenance names both.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing file at the output path.")] = False,
     shadow: Annotated[bool, typer.Option("--shadow", help="Allow a name or alias a shipped profile has: the new one overrides it wherever --profiles reads it.")] = False,
     fmt: FormatOpt = OutFormat.table,
@@ -112,7 +113,8 @@ def profiles_new(
     req = NewHardware(name=name, source=source or "", year=year, peak_tflops=_assignments(peak_tflops, "--peak-tflops"),
                       values={k: v for k, v in numbers.items() if v is not None},
                       peak_tflops_sparse=_assignments(peak_tflops_sparse, "--peak-tflops-sparse"), title=title or "",
-                      family=(family or "").strip().lower(), architecture=architecture or "", aliases=tuple(alias or ()))
+                      family=(family or "").strip().lower(), architecture=architecture or "", aliases=tuple(alias or ()),
+                      host=host or "")
     fams = families()
     hw = new_hardware(req, fams)
     path = target_file(out, name)

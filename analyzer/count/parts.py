@@ -35,12 +35,6 @@ def count_part(name: str, graph: Graph, initializers: tuple[TensorInfo, ...], ba
     return CountedPart(p, round(p.coverage * p.nodes), max((n.bytes for n in p.per_op or []), default=0))
 
 
-def merge(parts: list[CountedPart], batch: int | None) -> CountedPart:
-    """Pieces of one segment (load/nb201.pieces) as the segment's CountedPart, its profile without per-op records."""
-    p = combine("", "", parts, batch)
-    return CountedPart(p, sum(q.known_nodes for q in parts), max((q.largest_node_bytes for q in parts), default=0))
-
-
 def combine(model: str, sha256: str, parts: list[CountedPart], batch: int | None, notes: tuple[str, ...] = (),
             sparsity: tuple[float | None, float | None] = (None, None), counts: list[int] | None = None) -> ModelProfile:
     """The whole network's profile (without per-op records) from its segments' profiles; `counts`: how often each

@@ -177,8 +177,9 @@ def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, i
         if len(buf) % itemsize:
             raise ModelLoadError(f"initializer '{t.name}': {len(buf)} bytes are not whole {t.dtype} elements")
         is_zero = _is_zero(buf, itemsize, t.dtype)
-        zeros += int(np.count_nonzero(is_zero))
-        if structured and full:
+        found = int(np.count_nonzero(is_zero))
+        zeros += found
+        if structured and full and found >= N:  # fewer zeros than N fill no group: dense weights skip the grouping
             if length % M == 0:
                 g = is_zero.reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
             else:

@@ -153,14 +153,31 @@ def cost_formulas(path: Path, dims: dict[str, int] | None = None, batch: int | N
 def _degree_of(v: str, i: int, ladder: list[int], base: tuple[int, ...], at: Callable) -> int:
     """The degree of every count in v, the other dims at their base values."""
     xs: list[int] = []
+    bad: list[str] = []
     for k, x in enumerate(ladder):
         xs.append(x)
         if k < 1:
             continue
         pts = [tuple(xx if j == i else b for j, b in enumerate(base)) for xx in xs]
         vecs = [at(p) for p in pts]
-        keys = set().union(*(set(vv) for vv in vecs))
-        degrees = [lowest_degree(xs, [Fraction(vv.get(key, 0)) for vv in vecs], MAX_DEGREE) for key in keys]
-        if all(d is not None for d in degrees) and max(degrees) <= k - 1:  # type: ignore[type-var]
-            return max(degrees)  # type: ignore[type-var]
-    raise NotPolynomialError(f"cost is not a polynomial of degree <= {MAX_DEGREE} in {v}")
+        keys = sorted(set().union(*(set(vv) for vv in vecs)))
+        degrees = {key: lowest_degree(xs, [Fraction(vv.get(key, 0)) for vv in vecs], MAX_DEGREE) for key in keys}
+        bad = [key for key, d in degrees.items() if d is None]
+        if not bad and max(degrees.values()) <= k - 1:  # type: ignore[type-var]
+            return max(degrees.values())  # type: ignore[type-var]
+    raise NotPolynomialError(_not_polynomial(v, xs, bad, [at(tuple(xx if j == i else b for j, b in enumerate(base)))
+                                                         for xx in xs]))
+
+
+def _not_polynomial(v: str, xs: list[int], bad: list[str], vecs: list[dict[str, int]]) -> str:
+    """Which count is not a polynomial in v, its values along v, and why where the reason is known."""
+    key = next((b for b in bad if "\x00" in b), bad[0] if bad else "cost")
+    name = key.replace("\x00", " ")
+    values = ", ".join(f"{vv.get(key, 0):,}" for vv in vecs)
+    why = ""
+    if key.startswith("Gather\x00") or key == "weight_read_bytes":
+        why = ("; a Gather (an embedding lookup) reads at most its whole table, so its bytes bend (grow more slowly) once the "
+               "indices outnumber the table's rows: a min(), not a polynomial")
+    return (f"{name} is not a polynomial of degree <= {MAX_DEGREE} in {v} (at {v} = {', '.join(map(str, xs))}: "
+            f"{values}){why}; bind {v} with {param('dim')} {v}=N for formulas in the other dims, "
+            f"or profile without {param('symbolic')} at the sizes you need")

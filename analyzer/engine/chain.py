@@ -88,15 +88,16 @@ def _profile(path: Path, target: Target, trusted: bool, cache: dict | None, key:
 
 
 def _ir_profile(task: CandidateTask, target: Target, cache: dict | None) -> ModelProfile:
-    """The static profile of a network built straight into the IR (load/nb201.py), at the target's batch."""
+    """The static profile of a network built straight into the IR (load/nb201.py, load/ir_spaces.py), at the
+    target's batch."""
     from ..count.profile import profile_graph
-    from ..load import nb201, nb201_arch
+    from ..load import ir_spaces
 
     key = (task.identity, target.batch)
     if cache is not None and key in cache:
         return cache[key]
-    assert task.ir_space is not None and task.ir_space[0] == "nb201"
-    graph, inits = nb201.build(nb201_arch.parse(task.ir_space[1]), target.batch)
+    assert task.ir_space is not None
+    graph, inits = ir_spaces.build(*task.ir_space, target.batch)
     prof = profile_graph(task.name, task.identity, graph, inits, target.batch)
     if cache is not None:
         cache[key] = prof
@@ -104,8 +105,8 @@ def _ir_profile(task: CandidateTask, target: Target, cache: dict | None) -> Mode
 
 
 def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[ModelProfile, Any] | None:
-    """A candidate of one of our spaces, each distinct segment evaluated once (engine/memo.py): NB201 networks, and
-    the synthetic space's inference form (its sha256 still that of the file `space.build` writes). None: not one,
+    """A candidate of one of our spaces, each distinct segment evaluated once (engine/memo.py): NB201, OFA and FBNet
+    networks, and the synthetic space's inference form (its sha256 still that of the file `space.build` writes). None: not one,
     or a segment that does not combine (the caller evaluates the whole graph)."""
     from . import memo
 
@@ -117,6 +118,11 @@ def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[Mod
         return memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201.arch_of(task.ir_space[1])),
                                       nb201.build_segment, target, params, pieces=nb201.pieces, fusion_class=nb201.fusion_class,
                                       sha256=task.identity)
+    if task.ir_space is not None and task.ir_space[0] in ("ofa", "fbnet"):  # chains of blocks (load/ofa.py, fbnet.py)
+        from ..load import ir_spaces
+
+        segments, build_segment = ir_spaces.segments(*task.ir_space)
+        return memo.evaluate_segments(task.name, task.identity, segments, build_segment, target, params, sha256=task.identity)
     if task.space is not None and task.data is None and task.path is None and not target.dims:
         import hashlib
 

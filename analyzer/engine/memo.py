@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Callable
 
-from ..count.parts import CountedPart, combine, count_part, merge
+from ..count.parts import CountedPart, combine, count_part
 from ..records import ModelProfile
 from ..target import Target
 
@@ -73,61 +73,71 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     its nodes fuse), each distinct segment or piece counted and timed once; None when a segment cannot be combined
     (a note, a fusion across its output): the caller then evaluates the whole graph. `sha256`, `notes` and
     `sparsity` are the model's, as profiling its file would give them."""
-    from ..project.parts import concat, fusion_free, project_parts, streams, time_part, unfolds
+    from ..project.kernels import nchwc_block
+    from ..project.parts import (concat, ends_in_feature_conv, fusion_free, groups_nothing, norm_reads_input, project_parts,
+                                  streams, time_part, unfolds)
 
-    if target.batch_norm == "present":  # norms stated after every bare convolution: the whole graph's rule decides
-        return None
     # The spaces built here are all-or-nothing for folded norms (NB201's convolutions are bias-free before their norms;
     # the synthetic space's inference form has no norm, its training form a norm after every bias-free convolution), so
     # canonical.folded_batch_norms' partly-folded rule never applies and `unfolds` below is the whole graph's decision.
+    # Norms stated present (--batch-norm present) follow a rule of each convolution and its reader: each segment applies
+    # it to its own nodes, and a convolution whose output a norm reads across a boundary sends the network whole.
+    present = target.batch_norm == "present"
     memo = memo if memo is not None else MEMO
     batch, hw, runtime, dtype = target.batch, target.hardware, target.runtime, target.dtype
     ort = runtime == "ort"
+    if ort and hw.category != "gpu" and nchwc_block(hw):
+        # MLAS's blocked layout (project/kernels/ort_cpu.py) spans segments: the reorders ONNX Runtime inserts sit at the
+        # region's ends, which a segment alone would misplace, so the network is evaluated whole
+        return None
 
     def counted_piece(seg: tuple) -> CountedPart:
         return memo.get(memo.counted, (seg, batch), lambda: count_part(seg[0], *build(seg, batch), batch))
 
-    def split(seg: tuple) -> Any:
-        """The segment's pieces when they may stand for it: its fusion class does not fuse (decided once per class,
-        by planning this segment whole)."""
+    def split(seg: tuple) -> tuple[Any, list[CountedPart]] | None:
+        """The segment's pieces and their counts when they may stand for it: no pattern can group its nodes, or its
+        fusion class does not fuse (decided once per class, by planning this segment whole)."""
         if pieces is None or fusion_class is None or ort:
             return None
         parts = pieces(seg)
         if parts is None:
             return None
+        counted = [counted_piece(q) for q in parts]
+        if present and any(norm_reads_input(c.profile) for c in counted):
+            return None  # a piece's norm may read another piece's convolution: the segment whole decides
+        if groups_nothing({op for c in counted for op in c.profile.op_type_totals}, runtime):
+            return parts, counted  # no pattern can group its nodes: fusion-free without planning it
         key = (fusion_class(seg), batch, runtime, dtype, hw.name)
         free = memo.fusion.get(key)
         if free is None:
             free = memo.fusion[key] = fusion_free(counted_piece(seg).profile, hw, runtime, dtype)
             if len(memo.fusion) > 4 * memo.max_entries:
                 memo.fusion.popitem(last=False)
-        return parts if free else None
+        return (parts, counted) if free else None
 
-    counted: list[CountedPart] = []
-    splits: list[Any] = []
-    seen: dict[tuple, tuple[CountedPart, Any]] = {}  # a network's repeated segments (NB201's 5 cells a stage) looked up once
+    times: dict[tuple, int] = {}  # a network's repeated segments (NB201's 5 cells a stage) looked up once
     for seg in segments:
-        hit = seen.get(seg)
+        times[seg] = times.get(seg, 0) + 1
+    found: dict[tuple, tuple[Any, list[CountedPart]]] = {}  # segment -> (its pieces or None, their counts or its own)
+    weights: dict[int, list] = {}  # id of a distinct counted part -> [part, how often it occurs in the network]
+    for seg, k in times.items():
+        hit = split(seg)
         if hit is None:
-            parts = split(seg)
-            if parts is not None:
-                # its own key: a merged part has no per-op records, which planning the segment whole (ONNX Runtime) needs
-                part = memo.get(memo.counted, (seg, batch, "pieces"), lambda p=parts: merge([counted_piece(q) for q in p], batch))
+            hit = (None, [counted_piece(seg)])
+        for part in hit[1]:
+            if not part.combinable:
+                return None
+            w = weights.get(id(part))
+            if w is None:
+                weights[id(part)] = [part, k]
             else:
-                part = counted_piece(seg)
-                if not part.combinable:
-                    return None
-            hit = seen[seg] = (part, parts)
-        counted.append(hit[0])
-        splits.append(hit[1])
-    # integer totals: the distinct parts times how often each occurs add up to the same numbers
-    distinct = {id(p): p for p in counted}
-    times = {i: 0 for i in distinct}
-    for p in counted:
-        times[id(p)] += 1
-    profile = combine(name, sha256, list(distinct.values()), batch, notes, sparsity, [times[i] for i in distinct])
+                w[1] += k
+        found[seg] = hit
+    # integer totals: the distinct segments' and pieces' totals times how often each occurs add up to the same numbers
+    distinct = [w[0] for w in weights.values()]
+    profile = combine(name, sha256, distinct, batch, notes, sparsity, [w[1] for w in weights.values()])
     flows = streams(profile.weight_bytes, params)
-    unfold = unfolds([p.profile.op_type_totals for p in distinct.values()], runtime, target.batch_norm)
+    unfold = unfolds([p.profile.op_type_totals for p in distinct], runtime, target.batch_norm)
 
     def timed_piece(seg: tuple, part: CountedPart, before: str) -> Any:
         key = (seg, batch, id(params), runtime, dtype, hw.name, flows, before, unfold)
@@ -143,17 +153,20 @@ def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Ca
     timed = []
     before = ""  # the class of the kernel that wrote the segment's input (ONNX Runtime fuses epilogues into it)
     last: tuple = ((), "", None)
-    for seg, part, parts in zip(segments, counted, splits):
+    for k, seg in enumerate(segments):
+        parts, counted = found[seg]
+        if present and k and any(norm_reads_input(c.profile) for c in counted) and \
+                ends_in_feature_conv(found[segments[k - 1]][1][-1].profile):
+            return None  # a norm reads the convolution before the boundary: only the whole graph sees the pair
         if (seg, before) == last[:2]:  # the same segment after itself: the same entry
             t = last[2]
-        elif parts is not None:
-            key = (seg, batch, id(params), runtime, dtype, hw.name, flows, "pieces", unfold)
-            t = memo.get(memo.timed, key, lambda p=parts: (params, concat([timed_piece(q, counted_piece(q), "") for q in p])))[1]
+        elif parts is not None:  # its pieces' entries joined (not kept: a population's cells are each new)
+            t = concat([timed_piece(q, cq, "") for q, cq in zip(parts, counted)])
         else:
-            t = timed_piece(seg, part, before)
+            t = timed_piece(seg, counted[0], before)
         if not t.sealed:
             return None
         timed.append(t)
         last = (seg, before, t)
         before = t.output_class if ort else ""  # only ONNX Runtime's fusions read it
-    return profile, project_parts(profile, timed, hw, params, runtime, dtype)
+    return profile, project_parts(profile, timed, hw, params, runtime, dtype, target.batch_norm)

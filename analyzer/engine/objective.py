@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import UsageError, param
+from ..errors import AnalyzerError, UsageError, param
 from ..load.sources import CandidateTask, from_path, nb201_task
 from ..records import Evaluation
 from ..target import Target
@@ -50,7 +50,13 @@ def task_of(candidate: Any) -> CandidateTask:
     if isinstance(candidate, nb201_arch.Arch):
         return nb201_task(candidate, f"nb201_{candidate.index():05d}")
     if isinstance(candidate, str) and candidate.lstrip().startswith("|"):
-        a = nb201_arch.parse(candidate, "candidate")
+        from ..load import nb201
+
+        try:
+            a = nb201.arch_of(candidate)  # parsed once: the evaluation reads the same cell from this table
+        except AnalyzerError:
+            nb201_arch.parse(candidate, "candidate")  # the error naming the parameter
+            raise
         return nb201_task(a, f"nb201_{a.index():05d}")
     if isinstance(candidate, (str, Path)):
         if not Path(candidate).is_file():

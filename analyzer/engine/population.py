@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from array import array
+from collections.abc import Sequence
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
@@ -23,9 +25,66 @@ RECORD_KEYS = ("batch", "macs", "flops", "params", "bytes_moved", "latency_s", "
 
 # ---- the driver ------------------------------------------------------------------------------------------
 
+class Records(Sequence):
+    """One row per candidate (`_record`'s dicts), kept as columns: numbers in typed arrays (8 bytes each, exact:
+    a float64 or int64 holds the value it was given; a column falls back to a list the first time a value of another
+    type or range comes), so a population's driver grows by about 150 bytes a candidate, not the 1.2 KB of a dict.
+    Reading a row gives the same dict `_record` made, keys in the same order."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, Any] = {}
+        self.keys: list[tuple[str, ...]] = []  # the distinct key orders (with or without arch and host)
+        self.shape: list[int] = []  # each row's index into keys (rows of one population share one or two)
+        self._n = 0
+
+    def append(self, rec: dict[str, Any]) -> None:
+        keys = tuple(rec)
+        try:
+            self.shape.append(self.keys.index(keys))
+        except ValueError:
+            self.shape.append(len(self.keys))
+            self.keys.append(keys)
+        for k, v in rec.items():
+            col = self.cols.get(k)
+            if col is None:
+                col = self.cols[k] = [None] * self._n if self._n else \
+                    array("d") if type(v) is float else array("q") if type(v) is int else []
+            if type(col) is not list:
+                if type(v) is (float if col.typecode == "d" else int):
+                    try:
+                        col.append(v)
+                        continue
+                    except OverflowError:  # an integer beyond int64
+                        pass
+                col = self.cols[k] = list(col)
+            col.append(v)
+        if len(keys) < len(self.cols):
+            for k, col in self.cols.items():
+                if len(col) == self._n:  # a key this row lacks: a placeholder keeps the columns aligned (never read)
+                    if type(col) is not list:
+                        col = self.cols[k] = list(col)
+                    col.append(None)
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]  # type: ignore[return-value]
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(i)
+        return {k: self.cols[k][i] for k in self.keys[self.shape[i]]}
+
+    def column(self, key: str) -> Any:
+        return self.cols.get(key, [None] * self._n)
+
+
 @dataclass
 class PopulationRun:
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: Records = field(default_factory=Records)
     errors: list[dict[str, Any]] = field(default_factory=list)
     evaluated: int = 0
     from_store: int = 0
@@ -87,8 +146,13 @@ def pareto_front(records: list[dict[str, Any]], axes: tuple[str, ...] = ("co2e_g
     higher-better). Sorted by the first axis; O(n log n + n x front) with numpy, not O(n^2) in Python."""
     if not records:
         return []
-    pts = np.array([[(-r[a] if a == "accuracy" else r[a]) for a in axes] for r in records], dtype=float)
+    if isinstance(records, Records):  # its columns: no row made into a dict
+        pts = np.array([[(-v if a == "accuracy" else v) for v in records.column(a)] for a in axes], dtype=float).T
+    else:
+        pts = np.array([[(-r[a] if a == "accuracy" else r[a]) for a in axes] for r in records], dtype=float)
     order = np.lexsort(pts.T[::-1])
+    if len(axes) == 2:
+        return _front_2d(pts, order)
     front: list[int] = []
     kept = np.empty((0, pts.shape[1]))
     for i in order:
@@ -103,8 +167,26 @@ def pareto_front(records: list[dict[str, Any]], axes: tuple[str, ...] = ("co2e_g
     return front
 
 
+def _front_2d(pts: np.ndarray, order: np.ndarray) -> list[int]:
+    """pareto_front on two axes in one sweep (O(n log n)): in lexicographic order every kept point comes at or
+    before p on the first axis, and the last one kept has the least second coordinate of them, so p is dominated
+    exactly when that one is below it on the second axis, or equal there and below on the first; a point equal to it
+    is on the front too (as pareto_front keeps it)."""
+    front: list[int] = []
+    last: tuple[float, float] | None = None
+    for i, (x, y) in zip(order.tolist(), pts[order].tolist()):
+        if last is not None and (last[1] < y or (last[1] == y and last[0] < x)):
+            continue
+        front.append(i)
+        last = (x, y)
+    return front
+
+
 def top(records: list[dict[str, Any]], objective: str, k: int) -> list[dict[str, Any]]:
     key = {"co2e": "co2e_g_per_item", "energy": "energy_j_per_item", "latency": "latency_s", "macs": "macs"}.get(objective)
     if key is None:
         raise UsageError(f"{param('objective')} '{objective}': expected co2e, energy, latency or macs")
+    if isinstance(records, Records):  # sorted by index over its columns: only the k rows kept are made into dicts
+        values, names = records.column(key), records.column("name")
+        return [records[i] for i in sorted(range(len(records)), key=lambda i: (values[i], names[i]))[:k]]
     return sorted(records, key=lambda r: (r[key], r["name"]))[:k]

@@ -10,6 +10,7 @@ share one row.
 
 from __future__ import annotations
 
+import sys
 from collections import deque
 from dataclasses import dataclass, replace
 from itertools import islice
@@ -56,11 +57,11 @@ _NUMBERS = ("latency_s", "throughput_per_s", "energy_j_per_item", "facility_ener
 _TEXTS = ("identity", "hardware", "dtype", "runtime", "phase", "item", "basis", "sha256")
 
 
-def stored_evaluation(store: Any, payload: Any) -> Evaluation:
+def stored_evaluation(store: Any, payload: Any, name: str = "", model: Any = "", inputs: list | None = None) -> Evaluation:
     """A stored row as an Evaluation, checked as the engine would have made it (a row written by this code is
     always one): a dict with finite, non-negative numbers (an integer at most 2**53, as JSON holds exactly) and text
     where text belongs. Anything else means the file was damaged or written by something else: the store is marked
-    broken (a StoreError)."""
+    broken (a StoreError). `name`, `model` and `inputs` are the caller's (not stored)."""
     import math
 
     from ..checks import MAX_EXACT_INT
@@ -77,8 +78,11 @@ def stored_evaluation(store: Any, payload: Any) -> Evaluation:
         raise bad(f"a JSON {type(payload).__name__}, not an object")
     if "identity" not in payload:  # the one field without a default (name and model are the caller's)
         raise bad("identity is missing")
+    get = payload.get
     for k in _NUMBERS:
-        if not number(payload.get(k, 0)):
+        v = get(k, 0)
+        t = type(v)  # JSON's own float and int first (the check below is theirs, spelled out)
+        if not ((t is float and 0 <= v <= _MAX_FLOAT) or (t is int and 0 <= v <= MAX_EXACT_INT)) and not number(v):
             raise bad(f"{k} = {payload[k]!r}")
     for k in _TEXTS:
         if not isinstance(payload.get(k, ""), str):
@@ -91,9 +95,10 @@ def stored_evaluation(store: Any, payload: Any) -> Evaluation:
         raise bad(f"embodied_co2e_g_per_item = {embodied!r}")
     if payload.get("error") is not None:
         raise bad("a failed evaluation is never stored")
-    return Evaluation.from_dict({"name": "", "model": "", **payload})
+    return Evaluation.from_dict({**payload, "name": name, "model": model, "inputs": list(inputs) if inputs is not None else []})
 
 
+_MAX_FLOAT = sys.float_info.max  # finite: 0 <= v <= it is false for inf and nan
 _NOT_STORED = ("inputs", "name", "model")  # the target's (the same for every row) and the caller's
 
 
@@ -112,6 +117,10 @@ def stored_payload(e: Evaluation) -> dict[str, Any]:
     """What the store keeps of an evaluation: `e.to_dict()` without the fields it does not keep, converted without
     asdict's deep copy of the target's inputs, which it drops (that copy was most of a population's store time)."""
     return {f: _plain(getattr(e, f)) for f in e.__dataclass_fields__ if f not in _NOT_STORED}
+
+
+def _model(t: CandidateTask) -> Any:
+    return t.path if t.path is not None else t.name
 
 
 def _task(c: CandidateTask | Path | str) -> CandidateTask:
@@ -135,20 +144,20 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
     """Each candidate's Result as soon as it is known (from the store first, then as chunks finish: not in input
     order). `cache` keeps static profiles across calls when evaluating in this process."""
     from ..load import guard
-    from .store import result_key
+    from .store import result_keyer
 
     check_instance("target", target, Target, "a Target, as analyzer.resolve_target returns")
     candidates = candidate_list(candidates)
     executor = executor or InlineExecutor(cache)
     use_store = store is not None and not target.per_kernel  # every kernel's row is not worth keeping
     key_parts = engine_key(target) if use_store else {}
+    key_of = result_keyer(KIND, key_parts, profiles_ver)
     inputs = target_inputs(target)
     limits = limits if limits is not None else guard.current()
     pending: dict[int, list[CandidateTask]] = {}
 
     def attach(e: Evaluation, t: CandidateTask) -> Evaluation:
-        model = t.path if t.path is not None else t.name
-        return replace(e, name=t.name, model=model, inputs=list(inputs)) if e.ok else e
+        return replace(e, name=t.name, model=_model(t), inputs=list(inputs)) if e.ok else e
 
     def chunks() -> Iterator[tuple[int, list[CandidateTask]]]:
         it = iter(_task(c) for c in candidates)
@@ -162,13 +171,14 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
                 keys: dict[str, list[int]] = {}
                 for i, t in enumerate(block):
                     if t.identity:
-                        keys.setdefault(result_key(KIND, t.identity, key_parts, profiles_ver), []).append(i)
+                        keys.setdefault(key_of(t.identity), []).append(i)
                 try:
                     rows = store.get_many(KIND, {k: k for k in keys})
-                    found = {i: stored_evaluation(store, rows[k]) for k, idx in keys.items() if k in rows for i in idx}
+                    found = {i: stored_evaluation(store, rows[k], block[i].name, _model(block[i]), inputs)
+                             for k, idx in keys.items() if k in rows for i in idx}
                 except StoreError:
                     found = {}  # the store is marked broken: these are evaluated, and nothing more is read or written
-            hits.extend(Result(block[i], attach(e, block[i]), True) for i, e in found.items())
+            hits.extend(Result(block[i], e, True) for i, e in found.items())
             rest = [t for i, t in enumerate(block) if i not in found]
             for j in range(0, len(rest), chunk):
                 pending[n] = rest[j:j + chunk]
@@ -186,7 +196,7 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
             e = attach(e, t)
             if use_store and e.ok and t.identity:
                 payload = stored_payload(e)
-                rows.append((KIND, result_key(KIND, t.identity, key_parts, profiles_ver), e.model, e.sha256 or t.identity,
+                rows.append((KIND, key_of(t.identity), e.model, e.sha256 or t.identity,
                              key_parts, profiles_ver, payload))
             yield Result(t, e, False, host)
         if rows and store.broken is None:

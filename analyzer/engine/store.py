@@ -19,7 +19,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
 from .. import __version__
@@ -142,6 +142,16 @@ def code_version() -> str:
 def result_key(kind: str, model_sha256: str, settings: dict[str, Any], profiles_ver: str) -> str:
     blob = json.dumps([kind, model_sha256, settings, profiles_ver, __version__], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def result_keyer(kind: str, settings: dict[str, Any], profiles_ver: str) -> Callable[[str], str]:
+    """result_key(kind, sha, settings, profiles_ver) as a function of sha, the settings written as JSON once: a list's
+    JSON is its items' JSON joined by ', ' in brackets, so the text hashed is result_key's, byte for byte."""
+    def enc(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, default=str)
+
+    head, tail = f"[{enc(kind)}, ", f", {enc(settings)}, {enc(profiles_ver)}, {enc(__version__)}]"
+    return lambda model_sha256: hashlib.sha256(f"{head}{enc(model_sha256)}{tail}".encode()).hexdigest()
 
 
 @dataclass

@@ -141,7 +141,7 @@ def segments(arch: Arch, skeleton: Skeleton = Skeleton()) -> list[Segment]:
     return out
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _arch(text: str) -> Arch:
     return parse(text)
 
@@ -151,7 +151,7 @@ def arch_of(text: str) -> Arch:
     return _arch(text)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)
 def pieces(seg: Segment) -> tuple[Segment, ...] | None:
     """A cell as its nodes' pieces in the order the cell writes them: each edge that computes something
     ("edge", op, C, R) and each sum ("add", C, R). When no fusion pattern groups nodes of the cell, its kernels

@@ -25,6 +25,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import AnalyzerError, param
 
@@ -59,14 +60,11 @@ class Arch:
 
     def edges(self) -> tuple[tuple[int, int, str], ...]:
         """(to, from, op) for every edge, in arch-string order."""
-        return tuple((to, frm, op) for (to, frm), op in zip(EDGES, self.ops))
+        return _edges(self.ops)
 
     def to_string(self) -> str:
         """The canonical arch string (NB201's `Structure.tostr()`)."""
-        nodes = []
-        for to in range(1, NODES):
-            nodes.append("|" + "|".join(f"{op}~{frm}" for (t, frm, op) in self.edges() if t == to) + "|")
-        return "+".join(nodes)
+        return _text(self.ops)
 
     def index(self) -> int:
         """Position in the space's enumeration order (edge 0 most significant): 0 .. 15,624."""
@@ -82,6 +80,19 @@ class Arch:
             if to in reaches and op != "none":
                 reaches.add(frm)
         return tuple(e for e in self.edges() if e[0] in reaches and e[2] != "none" and e[1] in reaches)
+
+
+# pure functions of a cell's operations, the last cells' remembered: evaluating a cell reads its edges and string
+# several times (a bounded table: a population's driver and workers stay flat in memory however many cells pass)
+@lru_cache(maxsize=1024)
+def _edges(ops: tuple[str, ...]) -> tuple[tuple[int, int, str], ...]:
+    return tuple((to, frm, op) for (to, frm), op in zip(EDGES, ops))
+
+
+@lru_cache(maxsize=1024)
+def _text(ops: tuple[str, ...]) -> str:
+    edges = _edges(ops)
+    return "+".join("|" + "|".join(f"{op}~{frm}" for (t, frm, op) in edges if t == to) + "|" for to in range(1, NODES))
 
 
 def parse(text: str, name: str = "arch") -> Arch:
@@ -127,4 +138,11 @@ def sample(n: int, seed: int = 0) -> list[Arch]:
     """`n` distinct cells drawn uniformly without replacement; a pure function of (n, seed)."""
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= SPACE_SIZE:
         raise AnalyzerError(f"{param('n')} {n!r}: between 1 and {SPACE_SIZE:,} NB201 cells")
-    return [from_index(i) for i in random.Random(seed).sample(range(SPACE_SIZE), n)]
+    return [from_index(i) for i in sample_indices(n, seed)]
+
+
+def sample_indices(n: int, seed: int = 0) -> list[int]:
+    """The indices of `sample(n, seed)`'s cells, in its order (a population builds each cell as it goes)."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= SPACE_SIZE:
+        raise AnalyzerError(f"{param('n')} {n!r}: between 1 and {SPACE_SIZE:,} NB201 cells")
+    return random.Random(seed).sample(range(SPACE_SIZE), n)

@@ -147,6 +147,7 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
              model_file: Path | None = None) -> dict[str, WeightData]:
     out: dict[str, WeightData] = {}
     generated = seeded_file is not None and not (model_dir / seeded_file).is_file()  # a sample's weights: generated
+    located: dict[str, tuple[Path, int]] = {}  # each external file's location checked once (external_data.resolve)
     for t in proto.graph.initializer:
         dims = tuple(int(d) for d in t.dims)
         if t.name in stripped:
@@ -158,7 +159,7 @@ def _weights(proto: onnx.ModelProto, model_dir: Path, mapped: memoryview,
             if generated and entries.get("location") == seeded_file:
                 out[t.name] = WeightData(t.name, t.data_type, dims, seeded=True)  # a sample's generated weight
                 continue
-            out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries, model_file))
+            out[t.name] = WeightData(t.name, t.data_type, dims, external=resolve(model_dir, t.name, entries, model_file, located))
         elif t.raw_data:
             _check_raw_size(t, dims, len(t.raw_data), model_file)
             out[t.name] = WeightData(t.name, t.data_type, dims, raw=t.raw_data)

@@ -5,6 +5,8 @@
   nb201:N[:SEED]   N distinct NAS-Bench-201 cells drawn uniformly (load/nb201_arch.py), each network built straight
                    into the IR in the worker (load/nb201.py): a task is only its arch string
   nb201:FILE       the NB201 arch strings of a text file, one a line
+  nb101: ofa: fbnet:  N[:SEED] or FILE (JSON lines): NAS-Bench-101 cells, Once-for-All MobileNetV3 subnets, FBNet
+                   layer choices; layers:FILE a user's network as a JSON layer list (load/ir_spaces.py, docs/spaces.md)
   space:full       that space's full network (every stage at its deepest, every block 7x7 with expansion 6)
   cells:NxF:OPS:COUNT[:SEED]   the first COUNT candidates of a CIFAR-10 cell space (load/cells.py): random cells
                    of NASNet's space with operation list OPS (nasnet or amoeba), N cells per stack, F filters
@@ -30,9 +32,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from ..errors import AnalyzerError, UsageError
+from . import ir_spaces
 from .manifest import MANIFEST, read_manifest
 
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
@@ -80,6 +83,8 @@ def known_size(spec: str) -> int | None:
     m = _SPACE.match(spec) or _DECODERS.match(spec) or _CELLS.match(spec) or _NB201.match(spec)
     if m:
         return int(m.group(4) if m.re is _CELLS else m.group(1))
+    if ir_spaces.known_size(spec) is not None:
+        return ir_spaces.known_size(spec)
     return 1 if spec == "space:full" or _SUPERNET.match(spec) else None
 
 
@@ -112,6 +117,8 @@ def read(spec: str) -> Iterator[CandidateTask]:
         return _built(spec)
     if spec.startswith("nb201:"):
         return _nb201(spec)
+    if spec.partition(":")[0] in ir_spaces.SPACES:
+        return ir_spaces.read(spec)
     if ":" in spec and spec.rpartition(":")[0].endswith(".py"):
         return _generator(spec)
     path = Path(spec)
@@ -150,7 +157,7 @@ def _nb201(spec: str) -> Iterator[CandidateTask]:
         n, seed = int(m.group(1)), int(m.group(2) or 0)
         if not 1 <= n <= nb201_arch.SPACE_SIZE:
             raise UsageError(f"{spec}: NB201 has {nb201_arch.SPACE_SIZE:,} cells; draw from 1 to {nb201_arch.SPACE_SIZE:,}")
-        archs = nb201_arch.sample(n, seed)
+        archs: Iterable[Any] = (nb201_arch.from_index(i) for i in nb201_arch.sample_indices(n, seed))  # built as drawn
     else:
         archs = nb201.read_archs(Path(spec.removeprefix("nb201:")))
     for a in archs:

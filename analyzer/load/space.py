@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -57,11 +58,22 @@ class Arch:
 
 def sample(seed: int, index: int) -> Arch:
     """Candidate `index` of the population drawn with `seed` (uniform over the choices)."""
-    rng = random.Random(f"{seed}:{index}")
-    depths = tuple(rng.choice(choices) for _, _, choices in STAGES)
-    kernels = tuple(tuple(rng.choice(KERNELS) for _ in range(d)) for d in depths)
-    expansions = tuple(tuple(1 if s == 0 else rng.choice(EXPANSIONS) for _ in range(d)) for s, d in enumerate(depths))
-    return Arch(rng.choice(WIDTHS), depths, kernels, expansions)
+    bits = random.Random(f"{seed}:{index}").getrandbits
+
+    def choice(seq: tuple) -> Any:
+        """random.Random.choice's draw, inlined (its two calls a draw were a third of a repeated population): the
+        fewest bits that cover the choices, drawn again while out of range (tests/test_memo.py checks the two agree)."""
+        n = len(seq)
+        k = n.bit_length()
+        r = bits(k)
+        while r >= n:
+            r = bits(k)
+        return seq[r]
+
+    depths = tuple(choice(choices) for _, _, choices in STAGES)
+    kernels = tuple(tuple(choice(KERNELS) for _ in range(d)) for d in depths)
+    expansions = tuple(tuple(1 if s == 0 else choice(EXPANSIONS) for _ in range(d)) for s, d in enumerate(depths))
+    return Arch(choice(WIDTHS), depths, kernels, expansions)
 
 
 def full(width: float = 1.0) -> Arch:

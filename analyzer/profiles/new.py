@@ -40,6 +40,7 @@ class NewHardware:
     architecture: str = ""  # e.g. "TU102", "Ampere GA102", "Zen 4": only to infer the family
     aliases: tuple[str, ...] = ()
     note: str = ""
+    host: str = ""  # the host CPU and framework that will drive it: host and launch costs are the host's (transfer.py)
 
 
 def _check(req: NewHardware) -> None:
@@ -110,7 +111,7 @@ def new_hardware(req: NewHardware, fams: dict[str, Family] | None = None, file: 
     scalars.setdefault("lifetime_years", default("lifetime_years"))
     return HardwareProfile(
         name=req.name, title=req.title.strip() or req.name, category=fam.category, file=file,
-        embodied_method=fam.embodied_method, family=fam.name, aliases=tuple(req.aliases), note=req.note,
+        embodied_method=fam.embodied_method, family=fam.name, aliases=tuple(req.aliases), note=req.note, host=req.host.strip(),
         peak_tflops={dt: sheet(v) for dt, v in req.peak_tflops.items()},
         peak_tflops_sparse={dt: sheet(v) for dt, v in req.peak_tflops_sparse.items()}, **scalars)
 

@@ -21,13 +21,13 @@ _HW_SCALARS: dict[str, tuple[float, float]] = {
     "memory_gb": (0.001, 1e5), "memory_bandwidth_gbps": (0.001, 1e6), "achievable_memory_bandwidth_gbps": (0.001, 1e6),
     "tdp_w": (0.1, 1e5), "idle_w": (0.0, 1e5), "avg_power_w": (0.1, 1e5), "busy_power_w": (0.1, 1e5),
     "memory_bound_power_w": (0.1, 1e5), "embodied_co2e_kg": (0.0, 1e6), "lifetime_years": (0.1, 50.0),
-    "l2_cache_mb": (0.01, 1e5), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5), "interconnect_gbps": (0.1, 1e5),
+    "l2_cache_mb": (0.01, 1e5), "cache_bandwidth_gbps": (0.001, 1e6), "sm_count": (1, 1e5), "max_threads_per_sm": (32, 1e5), "interconnect_gbps": (0.1, 1e5),
     "host_power_w": (0.0, 1e5), "accelerators_per_server": (1, 1e4),
 }
 HW_SCALAR_KEYS = tuple(_HW_SCALARS)
 _HW_TABLES = ("peak_tflops", "peak_tflops_sparse", "achievable_tflops")
 _HW_TEXT = ("name", "title", "category", "embodied_method", "note", "aliases", "projection", "calibration", "training", "family",
-            "transfer", "avg_power_boundary")
+            "transfer", "avg_power_boundary", "host")
 # training-step parameters (analyzer/project/training.py) -> valid range
 TRAINING_KEYS: dict[str, tuple[float, float]] = {"autograd_host_s": (0.0, 1e-2), "backward_slowdown": (0.1, 20.0)}
 # projection parameter -> valid range (see analyzer/project/__init__.py for what each means)
@@ -166,6 +166,7 @@ def parse_hardware(file: Path, data: dict) -> HardwareProfile:
         raise fail(file, "transfer", "must be true or false (false: never transfer a measured part's parameters to it)")
     return HardwareProfile(
         family=_text(file, data, "family", required=False, choices=DEVICE_FAMILIES), transferable=transferable,
+        host=_text(file, data, "host", required=False),
         avg_power_boundary=_text(file, data, "avg_power_boundary", required=False, choices=POWER_BOUNDARIES) or "chip",
         projection=projection, calibration=calibration, training=training,
         name=_text(file, data, "name"), title=_text(file, data, "title"),

@@ -49,6 +49,8 @@ class HardwareProfile:
     memory_bandwidth_gbps: Sourced | None = None
     achievable_memory_bandwidth_gbps: Sourced | None = None
     l2_cache_mb: Sourced | None = None  # the last on-chip cache: a working set beyond it streams from memory
+    # what a kernel whose bytes fit l2_cache_mb streams at (a CPU core's L2: a cache-resident copy), where measured
+    cache_bandwidth_gbps: Sourced | None = None
     interconnect_gbps: Sourced | None = None  # GPU-to-GPU bandwidth of one GPU, each direction (NVLink, else PCIe)
     # streaming multiprocessors and the threads each holds at once: how many blocks a kernel needs to fill the chip
     sm_count: Sourced | None = None
@@ -70,6 +72,9 @@ class HardwareProfile:
     accelerators_per_server: Sourced | None = None  # how many share one server's embodied carbon
     avg_power_boundary: str = "chip"  # what avg_power_w measured: the chip, or the server's share per chip
     family: str = ""  # architecture family (taxonomy.GPU_FAMILIES): what a measured part teaches about the others
+    # the host the host and launch costs (host_*_s, gaps, launch, the autograd engine's) were measured or stated for:
+    # its CPU and framework ("Intel Xeon (16 vCPUs), torch 2.11 eager"). Those costs are the host's, not the GPU's
+    host: str = ""
     transferable: bool = True  # false: keep the datasheet and category defaults (a datasheet reference profile)
     # set by the loader when the projection's parameters were transferred from a measured part (profiles/transfer.py):
     # from, family, steps (1 same family, 2 another), sigma_step and the donor's error model

@@ -8,9 +8,12 @@ and come from its datasheet. `transferred` applies these rules to a profile whos
 measured or calibrated, from the most recent calibrated profile of its family (one step away), else from the most
 recent calibrated GPU of another family (two steps: curves of another generation's kernels):
 
-- efficiency_*, kdepth_*, t0_*, host_*, gaps, launch costs, 2:4 speedup: copied (fractions of the part's own peaks,
-  times of one kernel or one operator on the host; a part's clocks are not in its datasheet profile, so the floors
-  are the donor's);
+- efficiency_*, kdepth_*, t0_*, 2:4 speedup: copied (fractions of the part's own peaks, times of one kernel; a
+  part's clocks are not in its datasheet profile, so the floors are the donor's);
+- host_*, gaps, launch costs and the autograd engine's cost: the host's, not the GPU's (its CPU and framework,
+  `HardwareProfile.host`). They are copied from the donor's host, and the provenance says whose: the donor's `host`,
+  and, where the part states a host of its own that differs, that they were not rescaled to it (a host profile
+  of their own is not modelled);
 - fill_*: scaled by resident threads (SMs x threads per SM): a larger chip needs more outputs to fill;
 - memory_efficiency_*: the donor's bandwidth split at its streaming ceiling (a large copy). What a class reaches
   up to that ceiling streams from memory and scales with the part's memory; what it reaches beyond it is served
@@ -34,8 +37,23 @@ from dataclasses import replace
 from .schema import HardwareProfile, Sourced
 
 TRANSFER_CATEGORIES = ("gpu",)  # CPUs differ in what ONNX Runtime runs; TPUs have no measured part here
-_COPIED_PREFIXES = ("efficiency_", "kdepth_", "t0_", "host_")
-_COPIED = ("gap_s", "forward_s", "graph_gap_s", "graph_launch_s", "sparse_2_4_speedup", "flop_energy_scale")
+_COPIED_PREFIXES = ("efficiency_", "kdepth_", "t0_")
+_COPIED = ("sparse_2_4_speedup", "flop_energy_scale")
+HOST_KEYS = ("gap_s", "forward_s", "graph_gap_s", "graph_launch_s")  # with host_*: the host's CPU and framework
+
+
+def is_host_key(key: str) -> bool:
+    """A host or launch cost (the host CPU's and framework's, not the GPU's)."""
+    return key.startswith("host_") or key in HOST_KEYS
+
+
+def host_rule(hw: HardwareProfile, donor: HardwareProfile) -> str:
+    """Where a transferred host cost comes from: the donor's host, and whether the part states another."""
+    rule = (f"the host's cost as fitted on {donor.name}'s host ({donor.host or 'its host not stated'}): host and launch "
+            "costs belong to the host CPU and framework, not the GPU")
+    if hw.host and hw.host != donor.host:
+        rule += f"; this part's host ({hw.host}) differs, not rescaled to it"
+    return rule
 _SAME_FAMILY_ONLY = ("energy_per_byte_pj",)  # the memory technology and process: the die's own
 
 
@@ -104,10 +122,13 @@ def transferred(hw: HardwareProfile, donor: HardwareProfile, steps: int, sigma_s
     layout_e = donor.projection["memory_efficiency_layout"].value if "memory_efficiency_layout" in donor.projection \
         else layout_default
     stream_frac = _streaming_fraction(donor, layout_e)
+    hosted = host_rule(hw, donor)
     for key, s in donor.projection.items():
         if key in out:
             continue
-        if key.startswith(_COPIED_PREFIXES) or key in _COPIED:
+        if is_host_key(key):
+            out[key] = sourced(s.value, hosted, s)
+        elif key.startswith(_COPIED_PREFIXES) or key in _COPIED:
             out[key] = sourced(s.value, "the family's kernel curve / host cost, as fitted", s)
         elif key.startswith("fill_"):
             out[key] = sourced(s.value * fill_scale, f"x {fill_scale:.3g}, the ratio of resident threads", s)
@@ -135,9 +156,13 @@ def transferred(hw: HardwareProfile, donor: HardwareProfile, steps: int, sigma_s
         changes["busy_power_w"] = sourced(busy, "the donor's energy per FLOP at this part's peak, with its static and "
                                           "active power", donor.busy_power_w)  # type: ignore[arg-type]
     if not hw.training and donor.training:
-        changes["training"] = {k: sourced(s.value, "the host's autograd cost, as fitted", s) for k, s in donor.training.items()}
+        changes["training"] = {k: sourced(s.value, hosted if k == "autograd_host_s" else "the backward's kernel slowdown, as fitted", s)
+                               for k, s in donor.training.items()}
+    if not hw.host and donor.host:
+        changes["host"] = donor.host
     cal = donor.calibration
     changes["transfer"] = {"from": donor.name, "family": donor.family, "steps": steps, "sigma_step": sigma_step,
+                           "host": donor.host, "own_host": hw.host,
                            "energy_log_sigma_model": float(cal.get("energy_log_sigma_model", 0.0)),
                            "energy_log_sigma_shared": float(cal.get("energy_log_sigma_shared", 0.0)),
                            "energy_log_sigma_host": float(cal.get("energy_log_sigma_host", 0.0)),
@@ -178,7 +203,11 @@ def transfer_note(hw: HardwareProfile) -> str:
     same = t["steps"] == 1
     own = sorted(k for k, s in hw.projection.items() if s.kind != "transferred" and "family default" in s.source)
     fam = f" except {', '.join(own)}, its own family's (profiles/families.toml)" if own else ""
-    return (f"{hw.name} was never measured: kernel efficiency curves, host costs{' and energy per FLOP and byte' if same else ''} "
-            f"transferred from {t['from']} ({'same family, ' + t['family'] if same else 'another family'}){fam}; bandwidth, peaks, "
+    host = t.get("host") or "not stated"
+    own_host = t.get("own_host") or ""
+    hosted = (f"; host and launch costs are those of {t['from']}'s host ({host}), not this GPU's"
+              + (f" nor its stated host's ({own_host})" if own_host and own_host != t.get("host") else ""))
+    return (f"{hw.name} was never measured: kernel efficiency curves{' and energy per FLOP and byte' if same else ''} "
+            f"transferred from {t['from']} ({'same family, ' + t['family'] if same else 'another family'}){fam}{hosted}; bandwidth, peaks, "
             f"SMs and power limit from its datasheet; the band adds a log-error of {t['sigma_step']:g} per step away "
             f"({t['steps']}). `nas-analyzer calibrate` on up to 5 measured models replaces the transfer with measurement")

@@ -50,6 +50,8 @@ def hardware_toml(hw: HardwareProfile, *, name: str | None = None, title: str | 
     doc["category"] = hw.category
     if hw.family:
         doc["family"] = hw.family
+    if hw.host:
+        doc["host"] = hw.host
     if not hw.transferable:
         doc["transfer"] = False
     if hw.avg_power_boundary != "chip":

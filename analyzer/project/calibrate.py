@@ -36,7 +36,7 @@ from .calibrate_checks import check_observations
 from .calibrate_profile import calibrated_profile_toml, calibration_summary, error_model, observations_summary  # noqa: F401
 from .calibrate_traces import OpSample, class_keys, current, fit_kernel_classes  # noqa: F401  (re-exported)
 from .fit import Bounded, FitResult, fit_bounded, identifiable, sensitivity
-from .kernels import plan_kernels
+from .kernels import nchwc_block, plan_kernels
 from .params import resolve_params
 from .roofline import KernelArrays, executed_flops, kernel_arrays_times, schedule_arrays
 
@@ -152,7 +152,8 @@ def _problem(observations, hw, defaults, start, with_traces) -> _Problem:
     for o in observations:
         key = (id(o.profile), o.runtime, o.dtype)
         if key not in cache:
-            cache[key] = KernelArrays(plan_kernels(o.profile, o.runtime, o.dtype, gpu=hw.category == "gpu"))
+            cache[key] = KernelArrays(plan_kernels(o.profile, o.runtime, o.dtype, gpu=hw.category == "gpu",
+                                                    nchwc_block=nchwc_block(hw)))
         arrays.append(cache[key])
     runtimes = {o.runtime for o in observations}
     groups: dict[str, tuple[str, ...]] = {}

@@ -4,6 +4,7 @@ CLI renders, and the error model fitted on out-of-sample residuals."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..errors import UsageError
 from ..profiles import HardwareProfile, Sourced
 
 
@@ -115,3 +117,35 @@ def error_model(log_errors: dict[tuple[str, str], float], host_share: dict[tuple
     else:
         s_model2, s_host2 = float(np.mean(own2)), 0.0
     return float(np.sqrt(s_model2)), sigma_shared, float(np.sqrt(s_host2))
+
+
+@dataclass(frozen=True)
+class Band:
+    """A calibrated projection's two-sided band in log space: measured / projected in exp(+-half_width_log)."""
+
+    log_sigma: float  # root mean square of the leave-one-out log errors
+    half_width_log: float
+    coverage: float
+    points: int
+
+
+def loo_band(loo_errors: list[float | None], coverage: float = 0.90) -> Band:
+    """The band a calibration's own leave-one-out errors support (each forward projected by a fit that did not see it,
+    e_i = projected / measured - 1), not a fixed factor:
+
+        r_i = ln(1 + e_i),  s = sqrt(sum r_i^2 / n)   (about zero, not about the mean: a bias widens the band)
+        half_width = t_{(1 + coverage) / 2, n} s
+
+    If the log errors are normal about zero with one sigma, a new one over s follows Student's t with n degrees of
+    freedom (s is estimated about zero, not about the mean), so the band covers `coverage` of new forwards exactly
+    (n = 5: t = 2.02 where a known sigma would take 1.645). What it cannot see: a bias that all n calibration forwards
+    share and the others do not (n similar forwards). Refuses fewer than 2 errors."""
+    from scipy.stats import t as student_t
+
+    r = np.log1p(np.array([e for e in loo_errors if e is not None], dtype=float))
+    if len(r) < 2 or not np.all(np.isfinite(r)):
+        raise UsageError(f"a band needs at least 2 finite leave-one-out errors, got {len(r)}")
+    if not 0 < coverage < 1:
+        raise UsageError(f"coverage {coverage!r} is not in (0, 1)")
+    s = float(np.sqrt(np.mean(r**2)))
+    return Band(s, float(student_t.ppf((1 + coverage) / 2, len(r))) * s, coverage, len(r))

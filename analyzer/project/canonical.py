@@ -128,7 +128,7 @@ def as_run(profile: ModelProfile, runtime: str, batch_norm: str = "auto") -> tup
         out.extend(_unfold(n) if i in at else (n,))
     run = "training" if runtime == "train" else runtime
     if policy == "present":
-        note = f"batch_norm 'present': a batch norm after each of {len(folded)} convolutions over feature maps that fed none"
+        note = present_note(len(folded))
     elif any(n.op_type.split("::")[-1] in _NORMALISATION for n in nodes):
         note = (f"{len(folded)} convolutions over feature maps carry a bias and feed no norm, beside batch norms the export "
                 f"kept: an inference export folded theirs, which PyTorch runs ({run}); projected with them unfolded "
@@ -148,3 +148,8 @@ def unfold_note(n: int, runtime: str) -> str:
 def has_normalisation(op_types) -> bool:
     """Whether any of these (qualified) op types is a normalisation layer."""
     return any(op.split("::")[-1] in _NORMALISATION for op in op_types)
+
+
+def present_note(n: int) -> str:
+    """What a projection says of the norms batch_norm 'present' states (as_run; project/parts.py for segments)."""
+    return f"batch_norm 'present': a batch norm after each of {n} convolutions over feature maps that fed none"

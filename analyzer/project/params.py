@@ -55,6 +55,9 @@ class Params:
     # energy of a byte streamed from memory (a large copy's power over its bandwidth); energy_per_byte_j may be
     # calibrated on cache-resident working sets instead
     stream_energy_per_byte_j: float = 0.0
+    # a kernel whose bytes fit l2_bytes streams this many times faster than from DRAM (the profile's cache-resident
+    # bandwidth over its memory bandwidth, both measured: a CPU core's L2); 1 where the profile states none
+    cache_speedup: float = 1.0
 
 
 def _unit(cls: str, dtype: str, runtime: str, hw: HardwareProfile) -> str:
@@ -192,13 +195,17 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
             inputs.append(hw.achievable_memory_bandwidth_gbps.as_input("achievable_memory_bandwidth_gbps (streaming)", "GB/s"))
         else:
             stream = bw * min(p("memory_efficiency_layout"), 1.0)  # copies: the layout class's bandwidth
+    cache_speedup = 1.0
+    if hw.cache_bandwidth_gbps is not None and math.isfinite(l2):
+        cache_speedup = hw.cache_bandwidth_gbps.value * 1e9 / bw
+        inputs.append(hw.cache_bandwidth_gbps.as_input("cache_bandwidth_gbps", "GB/s"))
     return Params(classes=classes, host_s=host, gap_s=gap, forward_s=forward, async_device=async_device,
                   static_power_w=static.value, active_power_w=active, energy_per_flop_j=eps_flop, energy_per_byte_j=eps_byte,
                   sparse_2_4_speedup=p("sparse_2_4_speedup") if supports else 1.0, supports_2_4=supports, basis=basis,
                   bytes_scale=bytes_scale(dtype), energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared,
                   energy_log_sigma_host=sigma_host, energy_log_sigma_host_session=session, power_cap_w=cap,
                   busy_power_w=busy.value, l2_bytes=l2, resident_threads=resident, stream_bandwidth_bytes_per_s=stream,
-                  inputs=inputs, stream_energy_per_byte_j=stream_eps)
+                  inputs=inputs, stream_energy_per_byte_j=stream_eps, cache_speedup=cache_speedup)
 
 
 def _sigmas(hw: HardwareProfile, d: dict[str, Sourced], basis: str) -> tuple[float, float, float]:

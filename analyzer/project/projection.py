@@ -18,7 +18,7 @@ from ..profiles.transfer import transfer_note
 from ..records import ModelProfile
 from ..taxonomy import KERNEL_CLASSES, TENSOR_CLASSES
 from .canonical import as_run
-from .kernels import KernelPlan, plan_kernels
+from .kernels import KernelPlan, nchwc_block, plan_kernels
 from .params import Params
 from .roofline import KernelTime, host_indices, kernel_times, runs_winograd, schedule_indexed, streams_weights
 
@@ -62,14 +62,16 @@ class Projection:
 
 
 def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime: str, dtype: str, *,
-            per_kernel: bool = False, batch_norm: str = "auto") -> Projection:
+            per_kernel: bool = False, batch_norm: str = "auto", memory_format: str = "nchw") -> Projection:
     """Project one profiled model (at its batch) onto `hw`; see analyzer/project/__init__.py for the model. The
     graph is first made what `runtime` runs (project/canonical.py: full-batch shapes; for PyTorch, batch norms an
-    export folded, unless `batch_norm` is 'as-exported')."""
+    export folded, unless `batch_norm` is 'as-exported'). `memory_format`: "nchw" (PyTorch's default) or "channels-last"
+    (kernels/__init__.py, MEMORY_FORMATS: no layout transforms, NHWC batch norms)."""
     if profile.per_op is None:
         raise UsageError("projection needs the per-op profile (profile_onnx(..., per_op=True))")
     profile, unfolded = as_run(profile, runtime, batch_norm)
-    plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu")
+    plan = plan_kernels(profile, runtime, dtype, gpu=hw.category == "gpu", nchwc_block=nchwc_block(hw),
+                        memory_format=memory_format)
     times = kernel_times(plan, params, profile.nm_sparsity or 0.0)
     largest = max((n.bytes for n in profile.per_op or []), default=0)
     return finish(profile, plan, times, largest, hw, params, dtype, unfolded, per_kernel)
@@ -92,7 +94,8 @@ def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], lar
         raise UsageError(f"{profile.model}: nothing to project (no kernels: every node is a view, host-side or unsupported)")
     # each sum accumulated in the kernels' order, as a Python loop adds them (np.cumsum adds in order; the zeros of the
     # kernels a sum leaves out change nothing)
-    shares = {b: _ordered_sum(np.where(bound == i, time_s, 0.0)) / latency for i, b in enumerate(BOUNDS)}
+    by_bound = _ordered_sums(np.where(bound == np.arange(len(BOUNDS))[:, None], time_s, 0.0))
+    shares = {b: float(by_bound[i]) / latency for i, b in enumerate(BOUNDS)}
     shares["overhead"] = max(0.0, 1.0 - sum(shares.values()))
     gemm_time = _ordered_sum(np.where((bound == 0) & _TENSOR[kclass], time_s, 0.0))
     e_item = tl.energy_j / batch
@@ -118,11 +121,14 @@ def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], lar
     breakdown: dict[str, dict[str, float]] = {}
     kernel_energy = _ordered_sum(energy_j) or 1.0
     classes, first = np.unique(kclass, return_index=True)
-    for c in classes[np.argsort(first)]:  # in the order the classes first appear
-        mine = kclass == c
-        breakdown[KERNEL_CLASSES[c]] = {"time_share": 0.0 + _ordered_sum(np.where(mine, time_s / latency, 0.0)),
-                                        "energy_share": 0.0 + _ordered_sum(np.where(mine, energy_j / kernel_energy, 0.0)),
-                                        "kernels": int(mine.sum())}
+    classes = classes[np.argsort(first)]  # in the order the classes first appear
+    mine = kclass == classes[:, None]  # one row per class: every class's sums in one pass, each row added in order
+    time_shares = _ordered_sums(np.where(mine, time_s / latency, 0.0))
+    energy_shares = _ordered_sums(np.where(mine, energy_j / kernel_energy, 0.0))
+    counts = mine.sum(axis=1)
+    for i, c in enumerate(classes):
+        breakdown[KERNEL_CLASSES[c]] = {"time_share": 0.0 + float(time_shares[i]), "energy_share": 0.0 + float(energy_shares[i]),
+                                        "kernels": int(counts[i])}
     inputs = list(params.inputs)
     # host-bound forwards inherit the variance of the host's speed: what the model of issue costs leaves per model
     # (sigma_host), and the session-to-session speed of the host, which moves every model of a session alike
@@ -170,6 +176,11 @@ def kernel_columns(times: list[KernelTime] | tuple[KernelTime, ...]) -> tuple[np
             np.array([t.energy_j for t in times], dtype=float),
             np.array([KERNEL_CLASSES.index(t.kernel.kclass) for t in times], dtype=int),
             np.array([BOUNDS.index(t.bound) for t in times], dtype=int))
+
+
+def _ordered_sums(rows: np.ndarray) -> np.ndarray:
+    """_ordered_sum of each row of a 2-D array (np.cumsum along a row adds in order, as a Python loop does)."""
+    return np.cumsum(rows, axis=1)[:, -1] if rows.shape[1] else np.zeros(rows.shape[0])
 
 
 def _ordered_sum(x: np.ndarray) -> float:

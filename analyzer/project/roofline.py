@@ -71,6 +71,9 @@ def kernel_arrays_times(a: KernelArrays, params: Params, nm_sparsity: float = 0.
     if params.supports_2_4 and nm_sparsity > 0:  # only the 2:4-structured share of the weights speeds up
         compute = np.where(a.weights, compute / params.sparse_2_4_speedup ** nm_sparsity, compute)
     nbytes = a.bytes * params.bytes_scale
+    if params.cache_speedup != 1.0:
+        # a working set inside the core's cache streams at the cache's bandwidth (the class's efficiency kept)
+        bw = np.where(nbytes <= params.l2_bytes, bw * params.cache_speedup, bw)
     if streams_weights(a.weight_bytes, params):
         # the calibrated memory efficiencies hold for cache-resident working sets (kernels timed back to back);
         # weights larger than the last-level cache come from memory on every forward, at most at copy speed

@@ -74,15 +74,15 @@ class _Prepared:
     small_grid_kernels: int = 0  # kernels whose grid is sized by channels, not by the work (Kernel.grid_threads)
 
 
-def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool, compiled: bool = False
-             ) -> _Prepared:
+def _prepare(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool, compiled: bool = False,
+             memory_format: str = "nchw") -> _Prepared:
     import numpy as np
 
     from .roofline import KernelArrays, kernel_arrays_times
 
     if profile.per_op is None:
         raise UsageError("a training projection needs the per-op profile (profile_onnx(..., per_op=True))")
-    plan, n_fwd, n_bwd, n_opt, tensors = training_plan(profile, precision, optimizer, gpu, params.bytes_scale)
+    plan, n_fwd, n_bwd, n_opt, tensors = training_plan(profile, precision, optimizer, gpu, params.bytes_scale, memory_format)
     if compiled:  # XLA (TPU): one program, its elementwise work fused (project/xla.py)
         from .xla import compiled as xla_compiled
 
@@ -107,14 +107,15 @@ def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
 
 
 def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool,
-                     tp: TrainingParams = TrainingParams(), batch_norm: str = "auto", compiled: bool = False) -> TrainingStep:
+                     tp: TrainingParams = TrainingParams(), batch_norm: str = "auto", compiled: bool = False,
+                     memory_format: str = "nchw") -> TrainingStep:
     """Time and device energy of one training step at the profile's batch, per sample. An inference export's
     folded batch norms are trained as the network trains them (project/canonical.py, unless `batch_norm` is
-    'as-exported')."""
+    'as-exported'). `memory_format`: "nchw" or "channels-last" (kernels/__init__.py, MEMORY_FORMATS)."""
     from .canonical import as_run
 
     profile, unfolded = as_run(profile, "train", batch_norm)
-    p = _prepare(profile, params, precision, optimizer, gpu, compiled)
+    p = _prepare(profile, params, precision, optimizer, gpu, compiled, memory_format)
     tl = _timeline(p, params, tp)
     n_fwd, n_bwd, n_opt, tensors = p.counts
     batch = profile.batch or 1

@@ -118,17 +118,26 @@ def batch_norm_backend(precision: str) -> str:
 NATIVE_BN_BLOCK_THREADS = 512
 
 
-def _batch_norm_training(node: Any, backend: str) -> tuple[list[Kernel], list[Kernel]]:
+def _batch_norm_training(node: Any, backend: str, channels_last: bool = False) -> tuple[list[Kernel], list[Kernel]]:
     """A training batch norm's forward and backward kernels (bytes stated at fp32 size, as every kernel's).
     cuDNN: one forward kernel computing the batch statistics and normalising (1.5x the inference traffic), a
     backward reduction and elementwise pass. PyTorch's native kernels (bf16): the statistics over each channel
     (one block per channel: reads x), the running statistics' update and inversion (one tiny kernel), the
     normalisation (reads x, writes y; a grid sized to the tensor); one fused backward kernel, again one block
     per channel, that reduces the gradients and then writes the input's gradient (reads x and dy twice,
-    writes dx)."""
+    writes dx). Channels-last (kernels/__init__.py, MEMORY_FORMATS): cuDNN's CUDNN_BATCHNORM_SPATIAL_PERSISTENT NHWC
+    kernels (PyTorch's native channels-last kernels for bf16 likewise vectorise over the contiguous channels), the
+    same traffic as cuDNN's NCHW kernels (statistics and normalisation 1.5x the inference traffic; the backward a
+    reduction of x and dy, then a pass reading x and dy and writing dx) in the streaming (elementwise) class: a
+    ResNet-50 activation at batch 256 (25-400 MB) is larger than any L2, so the persistent kernel cannot keep x on
+    chip between its passes."""
     out = node.output_shapes[0] if node.output_shapes else []
     elements = float(numel(out))
     channels = float(out[1]) if len(out) > 1 and isinstance(out[1], int) else 0.0
+    if channels_last:
+        fwd = Kernel(node.name, "bn:nhwc", "elementwise", node.flops, NORM_FORWARD_BYTES * node.bytes, "norm")
+        return [fwd], [Kernel(node.name, "bn:nhwc:grad-reduce", "elementwise", node.flops, node.bytes, "norm"),
+                       Kernel(node.name, "bn:nhwc:grad", "elementwise", node.flops, 1.5 * node.bytes, "")]
     if backend == "cudnn":
         fwd = Kernel(node.name, node.op_type, "bn", node.flops, NORM_FORWARD_BYTES * node.bytes, "norm")
         return [fwd], _normalisation_backward(fwd)
@@ -201,10 +210,14 @@ def _bias_backward(k: Kernel, node: Any) -> list[Kernel]:
 
 
 def _normalisation_backward(k: Kernel) -> list[Kernel]:
-    """A normalisation's backward (layer norm; batch norm on cuDNN): a reduction of the gradients over what
-    the forward normalised, then an elementwise pass, 2.5x the forward's traffic in all."""
-    return [Kernel(k.op, f"{k.op_type}:grad-reduce", "reduce", k.flops, k.bytes, k.host),
-            Kernel(k.op, f"{k.op_type}:grad", "elementwise", k.flops, NORM_BACKWARD_BYTES * k.bytes - k.bytes, "")]
+    """A normalisation's backward (layer norm; batch norm on cuDNN), from its training forward kernel `k` (whose
+    traffic is NORM_FORWARD_BYTES x the inference kernel's x-read-and-y-written): a reduction of the gradients
+    reading x and dy (the inference traffic), then an elementwise pass reading x and dy and writing dx (1.5x it):
+    two passes over the data, NORM_BACKWARD_BYTES x the inference traffic in all (cuDNN's
+    cudnnBatchNormalizationBackward; PyTorch's layer_norm_backward_cuda: its gamma/beta reduction, then dx)."""
+    inference = k.bytes / NORM_FORWARD_BYTES
+    return [Kernel(k.op, f"{k.op_type}:grad-reduce", "reduce", k.flops, inference, k.host),
+            Kernel(k.op, f"{k.op_type}:grad", "elementwise", k.flops, (NORM_BACKWARD_BYTES - 1.0) * inference, "")]
 
 
 def _backward(k: Kernel, first_with_weights: bool) -> list[Kernel]:
@@ -282,18 +295,19 @@ def autocast_activations(profile: ModelProfile) -> dict[str, tuple[bool, list[tu
     return out
 
 
-def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bool, bytes_scale: float
-                  ) -> tuple[KernelPlan, int, int, int, int]:
+def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bool, bytes_scale: float,
+                  memory_format: str = "nchw") -> tuple[KernelPlan, int, int, int, int]:
     """(the step's kernels, forward, backward, optimizer kernel counts, parameter tensors). `bytes_scale` is
     the projection's (0.5 for 16-bit compute): fp32 optimizer and master-weight traffic is stated so that
-    after that scaling it is what moves."""
+    after that scaling it is what moves. `memory_format`: as plan_kernels'."""
     if optimizer not in OPTIMIZERS:
         raise UsageError(f"{param('optimizer')} '{optimizer}': expected one of {', '.join(OPTIMIZERS)}")
     if precision not in PRECISIONS:
         raise UsageError(f"{param('precision')} '{precision}': expected one of {', '.join(PRECISIONS)}")
     if profile.shape_scale != 1:  # shapes of one item (constants pin the batch): the whole batch's, as it trains
         profile = replace(profile, per_op=at_full_batch(profile.per_op or [], profile.shape_scale), shape_scale=1)
-    fwd_plan = plan_kernels(profile, "eager", precision, gpu)
+    fwd_plan = plan_kernels(profile, "eager", precision, gpu, memory_format=memory_format)
+    channels_last = gpu and memory_format == "channels-last"
     nodes = {n.name: n for n in profile.per_op or []}
     batch_norms = {name: n for name, n in nodes.items() if n.op_type == "BatchNormalization"}
     backend = batch_norm_backend(precision) if gpu else "cudnn"
@@ -317,8 +331,8 @@ def training_plan(profile: ModelProfile, precision: str, optimizer: str, gpu: bo
         node = batch_norms.get(k.op)
         if node is None:
             steps.append((replace(k, bytes=k.bytes * NORM_FORWARD_BYTES) if k.kclass == "norm" else k, None, scale))
-        elif k.kclass == "bn":
-            f, b = _batch_norm_training(node, backend)
+        elif k.kclass == "bn" or k.op_type == "bn:nhwc":
+            f, b = _batch_norm_training(node, backend, channels_last)
             steps += [(x, b if i == 0 else [], scale) for i, x in enumerate(f)]
     steps = [(replace(k, bytes=k.bytes * f), None if b is None else [replace(x, bytes=x.bytes * f) for x in b], f)
              for k, b, f in steps]

@@ -6,7 +6,6 @@ that came from a model, a file name or a profile is escaped."""
 
 from __future__ import annotations
 
-import html
 import io
 import math
 import re
@@ -31,10 +30,6 @@ td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}th{background:
 .verdict{font-size:1.1rem;background:#f6f8ff;border-left:4px solid #4a6cf7;padding:.6rem 1rem}.muted{color:#666;font-size:.85rem}
 figure.plot{margin:1rem 0}figure.plot svg{max-width:100%;height:auto;border:1px solid #eee}
 details{margin:.2rem 0}summary{cursor:pointer;font-size:.9rem}ul.notes{font-size:.85rem;color:#444}.paste{background:#fafafa;border:1px solid #ddd;padding:1rem;font-family:Georgia,serif}"""
-
-
-def e(x: Any) -> str:
-    return html.escape(str(x), quote=True)
 
 
 def _label(x: Any) -> str:
@@ -141,27 +136,47 @@ def fourms_plot(result: dict) -> str | None:
     return _svg(fig)
 
 
+def tornado_bars(rows: list[dict], median: float | None) -> tuple[list[tuple[float, float]], tuple[float, float]]:
+    """Each row's bar as (left, width) in kgCO2e on one linear axis, and the axis's data range (break-even and the
+    median included). A bar narrower than 1/150 of the range is widened to that about its centre, so it shows."""
+    ends = [x for r in rows for x in (r["net_low_kg"], r["net_high_kg"])] + [0.0] + ([median] if median is not None else [])
+    lo_x, hi_x = min(ends), max(ends)
+    least = ((hi_x - lo_x) or 1.0) / 150
+    bars = []
+    for r in rows:
+        lo, hi = r["net_low_kg"], r["net_high_kg"]
+        width = max(hi - lo, least)
+        bars.append(((lo + hi - width) / 2, width))
+    return bars, (lo_x, hi_x)
+
+
 def tornado_plot(result: dict) -> str | None:
+    """One bar per assumption, each moved alone: from the net saving at its worse end to that at its better end, on
+    one linear kgCO2e axis (bars comparable by length); a bar too short to see is drawn at a minimum width and
+    every bar is labelled with its two ends, so none is missing."""
     rows = result.get("sensitivities") or []
     if not rows:
         return None
     rows = sorted(rows, key=lambda r: r["swing_kg"])
-    net = (result.get("amortization") or {}).get("net_savings_kg") or 0.0
+    net = (result.get("verdict") or {}).get("net_savings_kg")
+    median = _number(net.get("p50")) if isinstance(net, dict) else None
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 2.0))
     kinds = {"tab:green": "saves over the whole range", "tab:red": "loses over the whole range",
              "tab:orange": "the sign flips within the range"}
-    for i, r in enumerate(rows):
+    bars, (lo_x, hi_x) = tornado_bars(rows, median)
+    span = (hi_x - lo_x) or 1.0
+    for i, (r, (left, width)) in enumerate(zip(rows, bars)):
         lo, hi = r["net_low_kg"], r["net_high_kg"]  # the worse and the better end
         colour = "tab:green" if lo > 0 else ("tab:red" if hi < 0 else "tab:orange")
-        ax.barh(i, hi - lo, left=lo, color=colour, label=kinds[colour])
-        ax.text(hi, i, _label(f"  {r['low']} .. {r['high']}"), va="center", fontsize=7)
+        ax.barh(i, width, left=left, color=colour, label=kinds[colour])
+        ax.text(left + width + span / 100, i, _label(f"{lo:,.0f} to {hi:,.0f} kg ({r['low']} .. {r['high']})"),
+                va="center", fontsize=7)
     ax.axvline(0, color="k", lw=1, label="break-even: no net saving")
-    ax.axvline(net, color="grey", ls="--", lw=0.8, label=f"as stated: {net:,.4g} kg")
+    if median is not None:
+        ax.axvline(median, color="grey", ls="--", lw=0.8, label=f"as stated (median net saving): {median:,.0f} kg")
+    ax.set_xlim(lo_x - span * 0.05, hi_x + span * 0.6)  # room for the labels on the right
     ax.set_yticks(range(len(rows)), [_label(r["name"]) for r in rows], fontsize=8)
-    ax.set_xlabel("net saving over the horizon, kgCO2e (each assumption moved alone; worse end .. better end)")
-    span = max(max(abs(r["net_low_kg"]), abs(r["net_high_kg"])) for r in rows)
-    ax.set_xscale("symlog", linthresh=max(span / 20, abs(net) / 2, 1.0))  # linear around zero: no crowded ticks there
-    ax.xaxis.set_major_locator(matplotlib.ticker.SymmetricalLogLocator(base=10, linthresh=max(span / 20, abs(net) / 2, 1.0), subs=[1.0]))
+    ax.set_xlabel("net saving over the horizon, kgCO2e (linear; each assumption moved alone, worse end .. better end)")
     handles, names = ax.get_legend_handles_labels()
     keep = dict(zip(names, handles))
     ax.legend(keep.values(), keep.keys(), fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, frameon=False)
@@ -189,90 +204,8 @@ def breakdown_plot(result: dict) -> str | None:
     return _svg(fig)
 
 
-def _table(headers: list[str], rows: list[list[Any]], left: set[int] = frozenset()) -> str:
-    th = "".join(f'<th class="{"l" if i in left else ""}">{e(h)}</th>' for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f'<td class="{"l" if i in left else ""}">{e(c)}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows)
-    return f"<table><tr>{th}</tr>{body}</table>"
-
-
-def _g(x: Any) -> str:
-    return "n/a" if x is None else (f"{x:.4g}" if isinstance(x, float) else str(x))
-
-
-# what each verdict outcome says about the search, as the end of "with the stated reuse ... the search ..."
-OUTCOME_PHRASES = {"pays back": "pays back", "does not pay back": "does not pay back",
-                   "undetermined": "may or may not pay back",
-                   "never pays back": "never pays back, as the NAS model saves nothing per item"}
-
-QUANTITY_LABELS = {  # the amortisation record's keys as a person reads them
-    "savings_g_per_item": "saving per item (gCO2e)", "spent_kg": "spent: search and deployment costs (kgCO2e)",
-    "items_over_horizon": "items served over the horizon", "gross_savings_kg": "gross saving over the horizon (kgCO2e)",
-    "net_savings_kg": "net saving over the horizon (kgCO2e)",
-    "net_savings_with_embodied_kg": "net saving incl. embodied carbon (kgCO2e)", "break_even_items": "break-even (items served)",
-    "break_even_days": "break-even (days)", "savings_ratio": "saved / spent", "max_nas_budget_kg": "largest search budget (kgCO2e)",
-    "max_nas_budget_kwh": "largest search budget (kWh where the search runs)",
-    "max_nas_budget_chip_hours": "largest search budget (chip-hours)", "p_positive": "P(net saving > 0)",
-    "samples": "Monte Carlo samples", "seed": "Monte Carlo seed"}
-
-
-def _number(x: Any) -> float | None:
-    """x where it is a finite number (a saved record's optional fields are not checked by its schema), else None."""
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
-
-
-def verdict_clause(v: dict) -> str:
-    """'the search is unlikely to pay back (probability of a net saving 26%)': the terminal's likelihood words where
-    the record has them (decide/verdict.py), else the outcome; grammatical for every outcome."""
-    if isinstance(v.get("words"), str) and _number(v.get("p_net_saving")) is not None:
-        return f"the search is {v['words']} (probability of a net saving {v['p_net_saving']:.0%})"
-    if isinstance(v.get("withheld"), str) and v["withheld"]:
-        return f"no verdict is given: {v['withheld']}"
-    phrase = OUTCOME_PHRASES.get(v.get("outcome", ""), f"is judged: {v.get('outcome', 'n/a')}")
-    p = v.get("p_net_saving")
-    why = "undetermined: " if v.get("outcome") == "undetermined" else ""
-    return f"the search {phrase}" + ("" if p is None else f" ({why}probability of a net saving {p:.0%})")
-
-
-def footprint_paragraph(result: dict) -> str:
-    t, pair = result["target"], result["pair"]
-    nas = pair["nas"]
-    proj = next((p for p in result.get("projections", []) if p["name"] == nas), None)
-    text = (f"We estimate inference with {nas} on one {t['hardware']} ({t['dtype']}, batch {t['batch']}, {t['runtime']} runtime) in a "
-            f"datacenter with PUE {t['pue']:.3g} on a grid of {t['grid_gco2e_per_kwh']:.4g} gCO2e/kWh, busy "
-            f"{t['site'].get('utilization', 1):.0%} of the time, power counted at the {t['site'].get('power_boundary', 'chip')} "
-            f"and embodied carbon at the {t['site'].get('embodied_boundary', 'chip')} boundary")
-    if proj:
-        fac = _number(proj.get("facility_energy_j_per_item"))
-        text += (f" at {proj['energy_j_per_item']:.3g} J per item at the chip"
-                 + (f" ({fac:.3g} J at the facility: with idle time, the host's share and the PUE)" if fac else "")
-                 + f" and {proj['co2e_g_per_item'] * 1e6:.3g} mgCO2e per 1,000 items "
-                 f"({proj['co2e_kg_per_million']:.3g} kgCO2e per million items; 90% range {proj['energy_range_j']['low']:.3g}-{proj['energy_range_j']['high']:.3g} J), "
-                 f"plus {_g(proj['embodied_co2e_g_per_item'])} g embodied per item")
-    a, v, s = result.get("amortization"), result["verdict"], result["search"]
-    if a:
-        text += (f". The architecture search ({s['description']}) is accounted at {s['cost_kg']:.4g} kgCO2e; against "
-                 f"{pair['baseline']} and with the stated reuse ({result['scenario']['items_per_day_per_deployment']} items/day per deployment, "
-                 f"{result['scenario']['deployments']} deployments, {result['scenario']['horizon_years']} years) {verdict_clause(v)}")
-    text += (f". Numbers were projected with nas-analyzer {__version__} (kernel-level model on "
-             f"{proj['basis'] if proj else 'datasheet'} hardware figures; Patterson et al. 2021 accounting).")
-    return text
-
-
-def provenance(result: dict) -> str:
-    """Every input of the projections and the search, each value once, grouped by its source; each group collapsed
-    (a summary line: the source, its kind and how many inputs)."""
-    groups: dict[str, dict[tuple, list]] = {}
-    inputs = [i for p in result.get("projections", []) for i in p.get("inputs", [])] + list(result["search"].get("inputs", []))
-    for i in inputs:
-        row = [i["name"], _g(i["value"]), i.get("unit", ""), i.get("kind", "")]
-        groups.setdefault(i.get("source", "") or "(no source given)", {})[(i["name"], str(i["value"]))] = row
-    out = []
-    for source, rows in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        kinds = ", ".join(sorted({r[3] for r in rows.values() if r[3]}))
-        out.append(f"<details><summary>{e(source)} <span class='muted'>({len(rows)} input{'s' if len(rows) > 1 else ''}"
-                   f"{'; ' + e(kinds) if kinds else ''})</span></summary>"
-                   + _table(["input", "value", "unit", "kind"], list(rows.values()), {0, 2, 3}) + "</details>")
-    return "".join(out)
+from .html_text import (QUANTITY_LABELS, _g, _number, _table, e, footprint_paragraph,  # noqa: E402,F401
+                        provenance, verdict_clause, verdict_html)
 
 
 def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Callable[[str], str] | None = None) -> str:
@@ -290,7 +223,7 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
              f"Boundary, serving and search alike: power at the {e(t['site'].get('power_boundary', 'chip'))}, embodied carbon at the "
              f"{e(t['site'].get('embodied_boundary', 'chip'))}. Reuse: {e(sc['items_per_day_per_deployment'])} items/day "
              f"per deployment x {e(sc['deployments'])} deployments x {e(sc['horizon_years'])} years. Search: {e(result['search']['description'])}.</p>",
-             f"<p class='verdict' id='verdict'>{e(v['text'])}</p>"]
+             verdict_html(result)]
     sens = result.get("sensitivities") or []
     if sens:
         parts.append("<h2>What would flip the verdict</h2>")
@@ -324,10 +257,16 @@ def render_html(result: dict, title: str = "nas-analyzer report", flag_of: Calla
     if be:
         parts.append("<h2>Break-even</h2>" + _img(be, "break-even chart", "plot-breakeven"))
         unc = a.get("uncertainty") or {}
-        parts.append(_table(["quantity", "point value", "P5", "P50", "P95"],
-                            [[QUANTITY_LABELS.get(k, k.replace("_", " ")), _g(x)] + ([_g(unc[k].get(q)) for q in ("p5", "p50", "p95")] if unc.get(k) else ["", "", ""])
-                             for k, x in a.items() if (isinstance(x, (int, float)) and not isinstance(x, bool)) or (x is None and k in QUANTITY_LABELS)],
-                            {0}))
+        # the terminal's reading: the median and its 90% band where the Monte Carlo gives one, else the point value, said so
+        rows = []
+        for k, x in a.items():
+            if not ((isinstance(x, (int, float)) and not isinstance(x, bool)) or (x is None and k in QUANTITY_LABELS)):
+                continue
+            u = unc.get(k) if isinstance(unc.get(k), dict) else None
+            label = QUANTITY_LABELS.get(k, k.replace("_", " "))
+            rows.append([label, _g(u.get("p50")), f"{_g(u.get('p5'))} to {_g(u.get('p95'))}"] if u
+                        else [label + ("" if k in ("samples", "seed", "p_positive") else " (point)"), _g(x), ""])
+        parts.append(_table(["quantity", "median", "90% band"], rows, {0}))
     fm = fourms_plot(result)
     if fm:
         f = result["fourms"]

@@ -28,8 +28,10 @@ from dataclasses import dataclass, field, replace
 from ...records import ModelProfile, NodeProfile
 from . import patterns
 from .graph import at_full_batch, dataflow, numel
+from .ort_cpu import ort_cpu_graph
 
 from ...taxonomy import HALF_DTYPES, HOST_FAMILIES, KERNEL_CLASSES, RUNTIMES, TENSOR_CLASSES  # noqa: F401 (re-exported)
+from ...errors import UsageError, param
 from ...units import FP32_BYTES
 
 _EAGER_VIEWS = frozenset({"Transpose", "Slice", "Split", "Expand"})
@@ -78,6 +80,26 @@ class KernelPlan:
         return sum(1 for k in self.kernels if k.host)
 
 
+# Channels-last (NHWC) tensors in eager PyTorch on cuDNN: what changes from the NCHW plan.
+# - Convolutions read and write NHWC, cuDNN's native layout for tensor cores: no layout transforms (NVIDIA Deep
+#   Learning Performance Guide, "Tensor Layouts In Memory: NCHW vs NHWC"; the transforms this plan adds for NCHW are
+#   the nchwToNhwc / nhwcToNchw kernels traced on the H100, profiles/measurements/h100-sxm-2026-11-27/traces_*.tar).
+# - A batch norm runs as one NHWC kernel that streams its input and output with vectorised loads over the
+#   contiguous channels: a memory-limited kernel (NVIDIA, "Optimizing Memory-Limited Layers", DU-09797-001, 2023,
+#   section 3.1), costed in the elementwise class (the vectorised streaming kernels the H100 calibration fitted),
+#   not the bn class: that class was fitted on NCHW kernels (cuDNN's fp32 bn_fw_inf_1C11_kernel_NCHW, PyTorch's
+#   native half batch_norm_transform_input_kernel) whose per-element channel indexing holds them at 260-320 G
+#   elements/s on the H100 whatever the element size (resnet18 b256 traces: 636 M elements in 2.41 ms fp32, 1.99 ms
+#   fp16), which its compute term stands for. Under autocast (fp16 input, fp32 weights) PyTorch runs it on cuDNN
+#   (aten/src/ATen/native/cudnn/BatchNorm.cpp requires fp32 weights for half input), one kernel; in training on
+#   channels-last input in CUDNN_BATCHNORM_SPATIAL_PERSISTENT mode (getCudnnBatchNormMode, same file), whose
+#   forward and backward are costed as the NCHW ones' traffic (training_kernels.py) in the streaming class.
+# Eager PyTorch fuses nothing else: DeepLearningExamples' ResNet-50 (PyTorch/Classification/ConvNets/
+# image_classification/resnet.py) runs nn.BatchNorm2d then nn.ReLU(inplace=True) and `out += residual` as
+# separate operators (cuDNN's fused BN+ReLU+add kernels are MXNet's and TensorFlow's NHWC paths, not these).
+MEMORY_FORMATS = ("nchw", "channels-last")
+
+
 # Winograd's minimal filtering F(2x2, 3x3) computes a 2 x 2 output tile of a 3 x 3 convolution with 16 multiplies
 # where the direct convolution does 36 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR
 # 2016, section 4.1): cuDNN's fused Winograd kernel, which it picks for 3 x 3, stride-1 FP32 convolutions on the
@@ -97,7 +119,7 @@ def winograd_eligible(n: NodeProfile) -> bool:
     return len(w) == 4 and int(w[0]) >= WINOGRAD_MIN_CHANNELS and int(w[1]) >= WINOGRAD_MIN_CHANNELS
 
 
-def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) -> list[Kernel]:
+def _conv_kernels(n: NodeProfile, cudnn: bool, bias_separate: bool, channels_last: bool = False) -> list[Kernel]:
     ks = n.attrs.get("kernel_shape") or (n.input_shapes[1][2:] if len(n.input_shapes) > 1 else [])
     group = int(n.attrs.get("group", 1))
     weight_bytes = float(n.weight_bytes)
@@ -109,10 +131,10 @@ def _conv_kernels(n: NodeProfile, layout_transforms: bool, bias_separate: bool) 
     else:
         x = FP32_BYTES * numel(n.input_shapes[0]) if n.input_shapes else 0.0
         y = FP32_BYTES * outs
-        # cuDNN on a GPU (layout_transforms): Winograd where the roofline finds the FP32 FMA path
+        # cuDNN on a GPU: Winograd where the roofline finds the FP32 FMA path
         main = Kernel(n.name, n.op_type, "conv", n.flops, n.bytes, "conv", True, outs,
-                      winograd=layout_transforms and winograd_eligible(n))
-        if layout_transforms:  # cuDNN: NCHW -> NHWC for input and weights, NHWC -> NCHW for the output
+                      winograd=cudnn and winograd_eligible(n))
+        if cudnn and not channels_last:  # cuDNN: NCHW -> NHWC for input and weights, NHWC -> NCHW for the output
             out = [Kernel(n.name, "layout:NCHW->NHWC", "layout", 0.0, 2 * x),
                    Kernel(n.name, "layout:weights->NHWC", "layout", 0.0, 2 * weight_bytes), main,
                    Kernel(n.name, "layout:NHWC->NCHW", "layout", 0.0, 2 * y)]
@@ -131,10 +153,12 @@ def _one_operator(kernels: list[Kernel], family: str) -> list[Kernel]:
     return [replace(k, host=family if i == 0 else "") for i, k in enumerate(kernels)]
 
 
-def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> list[Kernel]:
+def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow, channels_last: bool = False) -> list[Kernel]:
     if n.op_class in _CONV_CLASSES:
-        return _conv_kernels(n, layout_transforms=gpu, bias_separate=runtime != "ort")
+        return _conv_kernels(n, cudnn=gpu, bias_separate=runtime != "ort", channels_last=channels_last)
     if n.op_type == "BatchNormalization":
+        if gpu and channels_last:
+            return [Kernel(n.name, "bn:nhwc", "elementwise", n.flops, n.bytes, "norm")]
         ks = [Kernel(n.name, n.op_type, "bn", n.flops, n.bytes, "norm")]
         if gpu and half and runtime != "ort":  # PyTorch's native half BN: invstd and a parameter copy first
             c = FP32_BYTES * (numel(n.input_shapes[1]) if len(n.input_shapes) > 1 else 0)
@@ -161,12 +185,19 @@ def _node_kernels(n: NodeProfile, runtime: str, gpu: bool, half: bool, flow) -> 
     return [Kernel(n.name, n.op_type, cls, n.flops, n.bytes, cls if cls in HOST_FAMILIES else "layout", weights, outs)]
 
 
-def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, input_classes: dict[str, str] | None = None) -> KernelPlan:
+def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, input_classes: dict[str, str] | None = None,
+                 nchwc_block: int = 0, memory_format: str = "nchw") -> KernelPlan:
     """The kernels `runtime` launches for one forward pass of `profile` (per-op profile required).
     `gpu`: the target runs convolutions through cuDNN on NCHW tensors (layout transforms, separate bias; the
     3 x 3 ones `winograd_eligible` marked, which the roofline computes with Winograd's F(2x2, 3x3) where they run
     on the FP32 FMA units).
-    `input_classes`: for a segment of a larger graph, the class of the kernels that wrote its inputs."""
+    `input_classes`: for a segment of a larger graph, the class of the kernels that wrote its inputs.
+    `nchwc_block`: ONNX Runtime on a CPU with MLAS's blocked-layout kernels (ort_cpu.py; `nchwc_block(hw)`), 0 without.
+    `memory_format`: "nchw" (PyTorch's default) or "channels-last" (`model.to(memory_format=torch.channels_last)`,
+    as NVIDIA's DeepLearningExamples run mixed precision; eager and CUDA graphs, not ONNX Runtime): see MEMORY_FORMATS."""
+    if memory_format not in MEMORY_FORMATS:
+        raise UsageError(f"{param('memory_format')} '{memory_format}': expected one of {', '.join(MEMORY_FORMATS)}")
+    channels_last = memory_format == "channels-last" and runtime != "ort"  # a PyTorch setting: an ONNX graph is NCHW
     nodes = at_full_batch(profile.per_op or [], profile.shape_scale)
     flow = dataflow(nodes)
     half = dtype in HALF_DTYPES
@@ -188,7 +219,10 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, inp
     kernels: list[Kernel] = []
     host = views = fused = unsupported = 0
     producer_class: dict[str, str] = dict(input_classes or {})
+    cpu = ort_cpu_graph(nodes, flow, claimed, nchwc_block) if runtime == "ort" and not gpu else None
     for i, n in enumerate(nodes):
+        if cpu is not None and i in cpu.reorders:
+            kernels += [Kernel(n.name, what, "layout", 0.0, b, "layout") for what, b in cpu.reorders[i]]
         if i in groups:
             name, g = groups[i]
             members = [nodes[k] for k in g]
@@ -231,13 +265,13 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, inp
         if not flow.device_node(n):
             host += 1
             continue
-        if runtime == "ort" and _ort_fused(nodes, flow, producer_class, i):
+        if runtime == "ort" and _fused_in_ort(nodes, flow, producer_class, i, cpu):
             fused += 1
             for t in n.outputs:
                 if t:
                     producer_class[t] = producer_class.get(n.inputs[0], "gemm")
             continue
-        ks = _node_kernels(n, runtime, gpu, half, flow)
+        ks = _node_kernels(n, runtime, gpu, half, flow, channels_last)
         if not ks:
             views += 1
             continue
@@ -246,10 +280,26 @@ def plan_kernels(profile: ModelProfile, runtime: str, dtype: str, gpu: bool, inp
         for t in n.outputs:
             if t:
                 producer_class[t] = main
+    if cpu is not None and len(nodes) in cpu.reorders:
+        kernels += [Kernel(nodes[-1].name, what, "layout", 0.0, b, "layout") for what, b in cpu.reorders[len(nodes)]]
+    if cpu is not None and cpu.eliminated:
+        fired["common subexpression"] = len(cpu.eliminated)
+    if cpu is not None and cpu.reorders:
+        fired["nchwc reorder"] = sum(len(v) for v in cpu.reorders.values())
     rules = tuple(f"{k} x{v}" for k, v in fired.items())
     grouped = frozenset(t for _, g in groups.values() for k in g for t in nodes[k].outputs if t)
     return KernelPlan(runtime, tuple(kernels), host, views, fused, unsupported, rules, float(profile.weight_bytes),
                       producer_class, grouped)
+
+
+def _fused_in_ort(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i: int, cpu) -> bool:
+    """Does ONNX Runtime run node i inside another kernel? On the CPU provider (`cpu`, ort_cpu.py) a convolution takes
+    only its batch norm, its activation and (NCHWc) its Sum; a GEMM's or attention's epilogue as on the CUDA one."""
+    if cpu is None:
+        return _ort_fused(nodes, flow, producer_class, i)
+    src = nodes[i].inputs[0] if nodes[i].inputs else ""
+    return i in cpu.fused or i in cpu.eliminated or (producer_class.get(src) not in ("conv", "conv1x1", "depthwise")
+                              and _ort_fused(nodes, flow, producer_class, i))
 
 
 def _ort_fused(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i: int) -> bool:
@@ -257,3 +307,12 @@ def _ort_fused(nodes: list[NodeProfile], flow, producer_class: dict[str, str], i
     if n.op_type == "BatchNormalization":  # ConvBNFusion: folded into the convolution's weights at load
         return producer_class.get(n.inputs[0]) in ("conv", "conv1x1", "depthwise") and flow.single_consumer(n.inputs[0]) == i
     return patterns.epilogue_fused(nodes, flow, producer_class, i)
+
+
+def nchwc_block(hw) -> int:
+    """Channels per block of ONNX Runtime's NCHWc CPU kernels on `hw` (MLAS: x86-64 only; 16 with AVX-512, 8 with
+    AVX2, read from the profile's title or note), 0 for GPUs and Arm/Apple/phone/Jetson parts."""
+    if hw.category != "cpu" or hw.family in ("arm", "apple", "phone", "jetson"):
+        return 0
+    text = f"{hw.title} {hw.note}".lower()
+    return 16 if ("avx-512" in text or "avx512" in text) else 8

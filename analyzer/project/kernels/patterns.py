@@ -48,6 +48,11 @@ _DECOMPOSED_MARKS = frozenset({"Div", "Pow", "Sqrt", "Reciprocal", "Exp", "Log",
                                "HardSigmoid", "HardSwish", "ReduceMean", "ReduceSum", "Where", "Softplus"})
 
 
+# op types without one of which no pattern outside ONNX Runtime groups nodes: attention needs its Softmax,
+# linear_bias its MatMul, recomposed one of _DECOMPOSED_MARKS (project/parts.py decides cells by it without planning)
+GROUP_ANCHORS = frozenset({"Softmax", "MatMul"}) | _DECOMPOSED_MARKS
+
+
 def _only_dynamic(node: NodeProfile, flow: Dataflow) -> list[str]:
     return [t for t in node.inputs if flow.is_dynamic(t)]
 

@@ -52,4 +52,5 @@ def test_evaluations_equal_the_files_bit_for_bit(profiles, kw):
         for d in (a, b):
             d["detail"].pop("per_kernel"), d["detail"].pop("model")
         assert a == b
-    assert memo.MEMO.hits  # blocks repeat across candidates
+    # blocks repeat across candidates; ONNX Runtime on an x86 CPU (MLAS's blocked layout spans segments) goes whole
+    assert bool(memo.MEMO.hits) == (kw.get("runtime") != "ort" or hw != "xeon-8380")

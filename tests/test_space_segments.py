@@ -1,5 +1,5 @@
-"""The OFA and FBNet populations put together from remembered segments (engine/memo.py via load/ofa.py and
-load/fbnet.py's `segments`) against the whole graph through the ordinary chain, every field of the Evaluation equal
+"""The NB101, OFA and FBNet populations put together from remembered segments (engine/memo.py via load/nb101.py,
+ofa.py and fbnet.py's `segments`) against the whole graph through the ordinary chain, every field of the Evaluation equal
 bit for bit, as tests/test_nb201_ir.py checks NB201; and the segments adding up to the whole graph's profile."""
 
 import pytest
@@ -7,10 +7,13 @@ import pytest
 from analyzer.count.profile import profile_graph
 from analyzer.engine import memo
 from analyzer.engine.chain import evaluate_one
-from analyzer.load import fbnet, ir_spaces, ofa
+from analyzer.load import fbnet, ir_spaces, nb101, ofa
 from analyzer.load.sources import read
 from analyzer.profiles import load_profiles
 from analyzer.target import TargetRequest, resolve_target
+
+
+from test_nb101 import INCEPTION, TRUNCATING  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +24,15 @@ def profiles():
 def _tasks():
     fixed = [ir_spaces.task("fbnet", fbnet.Choice(fbnet.FBNET[k][0]).to_json(), f"fbnet-{k}") for k in "bc"]
     fixed.append(ir_spaces.task("ofa", ofa.Subnet((7,) * 20, (6,) * 20, (4,) * 5, 224).to_json(), "ofa-largest"))
-    return list(read("ofa:12:1")) + list(read("fbnet:12:1")) + fixed
+    fixed += [ir_spaces.task("nb101", nb101.cell(*c).to_json(), f"nb101-{i}") for i, c in enumerate((INCEPTION, TRUNCATING))]
+    return list(read("ofa:12:1")) + list(read("fbnet:12:1")) + list(read("nb101:12:1")) + fixed
 
 
 @pytest.mark.parametrize("space, item", [("ofa", ofa.Subnet((3, 5, 7, 5) * 5, (4, 6, 3, 3) * 5, (3, 2, 4, 3, 2), 160)),
-                                         ("fbnet", fbnet.Choice(fbnet.FBNET["a"][0]))])
+                                         ("fbnet", fbnet.Choice(fbnet.FBNET["a"][0])),
+                                         ("nb101", nb101.cell(*TRUNCATING))])
 def test_segments_add_up_to_the_whole_graph(space, item):
-    mod = {"ofa": ofa, "fbnet": fbnet}[space]
+    mod = {"ofa": ofa, "fbnet": fbnet, "nb101": nb101}[space]
     whole = profile_graph("w", "", *mod.build(item, 4), 4)
     parts = [profile_graph("s", "", *mod.build_segment(s, 4), 4) for s in mod.segments(item)]
     for k in ("macs", "flops", "params", "bytes_moved", "weight_bytes", "activation_bytes", "nodes"):

@@ -105,8 +105,8 @@ def _ir_profile(task: CandidateTask, target: Target, cache: dict | None) -> Mode
 
 
 def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[ModelProfile, Any] | None:
-    """A candidate of one of our spaces, each distinct segment evaluated once (engine/memo.py): NB201, OFA and FBNet
-    networks, and the synthetic space's inference form (its sha256 still that of the file `space.build` writes). None: not one,
+    """A candidate of one of our spaces, each distinct segment evaluated once (engine/memo.py): NB201, NB101, OFA and
+    FBNet networks, and the synthetic space's inference form (its sha256 still that of the file `space.build` writes). None: not one,
     or a segment that does not combine (the caller evaluates the whole graph)."""
     from . import memo
 
@@ -118,7 +118,7 @@ def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[Mod
         return memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201.arch_of(task.ir_space[1])),
                                       nb201.build_segment, target, params, pieces=nb201.pieces, fusion_class=nb201.fusion_class,
                                       sha256=task.identity)
-    if task.ir_space is not None and task.ir_space[0] in ("ofa", "fbnet"):  # chains of blocks (load/ofa.py, fbnet.py)
+    if task.ir_space is not None and task.ir_space[0] in ("nb101", "ofa", "fbnet"):  # load/nb101.py, ofa.py, fbnet.py
         from ..load import ir_spaces
 
         segments, build_segment = ir_spaces.segments(*task.ir_space)

@@ -26,7 +26,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..files import parse_json, read_text
@@ -37,7 +37,7 @@ BLOCKS = ("k3_e1", "k3_e1_g2", "k3_e3", "k3_e6", "k5_e1", "k5_e1_g2", "k5_e3", "
 STAGES = ((16, 1, 1), (24, 4, 2), (32, 4, 2), (64, 4, 2), (112, 4, 1), (184, 4, 2), (352, 1, 1))
 LAYERS = sum(n for _, n, _ in STAGES)  # 22
 STEM, LAST, CLASSES, RESOLUTION = 16, 1984, 1000, 224
-MAX_DRAW = 10_000_000
+MAX_DRAW = 1_000_000  # distinct candidates drawn lazily; the set that keeps them distinct grows with N
 MAX_FILE_BYTES = 64 * 1024 * 1024
 _A = "skip k3_e3 k3_e1 skip skip k5_e6 k3_e3 k5_e1 k3_e3 k5_e6 k5_e3 k5_e1_g2 k5_e6 k3_e6 k5_e1_g2 k5_e3 k3_e1_g2 k5_e6 " \
      "k5_e6 k5_e3 k5_e6 k5_e6"
@@ -78,17 +78,18 @@ def parse(text: str, where: str = "choice") -> Choice:
     return choice(parse_json(text, UsageError, where, depth=3), where)
 
 
-def sample(n: int, seed: int = 0) -> list[Choice]:
+def sample(n: int, seed: int = 0) -> Iterator[Choice]:
     """n distinct choices, a pure function of (n, seed), each layer's block uniform over the 9."""
     rng = random.Random(f"fbnet:{seed}")
-    seen: set[Choice] = set()
-    out: list[Choice] = []
-    while len(out) < n:
+    seen: set[int] = set()
+    while len(seen) < n:
         c = Choice(tuple(rng.choice(BLOCKS) for _ in range(LAYERS)))
-        if c not in seen:
-            seen.add(c)
-            out.append(c)
-    return out
+        h = 0  # the draw as one exact integer (its blocks' indices as base-9 digits), so the set stays small
+        for b in c.blocks:
+            h = h * len(BLOCKS) + BLOCKS.index(b)
+        if h not in seen:
+            seen.add(h)
+            yield c
 
 
 def block(net: Net, x: TensorInfo, name: str, c_out: int, stride: int) -> TensorInfo:

@@ -189,6 +189,7 @@ class Net:
         return self.node("Reshape", {"allowzero": 0}, (y, shape4), self.tensor(c, h, w))
 
     def slice_channels(self, x: TensorInfo, c: int) -> TensorInfo:
-        """x[:, :c]: Slice reading starts, ends, axes and steps (int64 vectors of one element)."""
-        idx = tuple(self.scalar(v, "int64", 8.0, (1,), role) for v, role in ((0, "starts"), (c, "ends"), (1, "axes"), (1, "steps")))
+        """x[:, :c]: Slice reading its own starts, ends, axes and steps (int64 vectors of one element, as the exporter
+        writes a Constant for each)."""
+        idx = tuple(self.weight(role, (1,), (float(v),), "int64") for v, role in ((0, "starts"), (c, "ends"), (1, "axes"), (1, "steps")))
         return self.node("Slice", {}, (x, *idx), self.tensor(c, *x.shape[2:]))  # type: ignore[misc]

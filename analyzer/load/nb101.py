@@ -28,6 +28,7 @@ import hashlib
 import json
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -218,20 +219,65 @@ def _cell(net: Net, c: Cell, x: TensorInfo, channels: int) -> TensorInfo:
     return out
 
 
+Segment = tuple  # ("nb101-stem",) | ("nb101-cell", cell JSON, c_in, c_out, res) | ("nb101-pool", c, res) | ("nb101-head", c, res)
+
+
+def segments(c: Cell) -> list[Segment]:
+    """The network as a chain of segments, each reading only the one before it (engine/memo.py evaluates each
+    distinct one once): the stem, each cell, each downsampling pool, the head."""
+    out: list[Segment] = [("nb101-stem",)]
+    ch, res, text = STEM_CHANNELS, RESOLUTION, c.to_json()
+    for stack in range(STACKS):
+        c_in = ch
+        if stack:
+            out.append(("nb101-pool", ch, res))
+            ch, res = 2 * ch, res // 2
+        for _ in range(CELLS_PER_STACK):
+            out.append(("nb101-cell", text, c_in, ch, res))
+            c_in = ch
+    out.append(("nb101-head", ch, res))
+    return out
+
+
+def _segment(net: Net, seg: Segment, x: TensorInfo) -> TensorInfo:
+    kind = seg[0]
+    if kind == "nb101-stem":
+        return _cbr(net, x, STEM_CHANNELS, 3)
+    if kind == "nb101-cell":
+        return _cell(net, _parsed(seg[1]), x, seg[3])
+    if kind == "nb101-pool":
+        return net.pool(x, "max", 2, 2)
+    return net.linear(net.flatten(net.global_pool(x)), CLASSES)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(text: str) -> Cell:
+    """A cell's canonical text parsed, the last few thousand remembered (a network reads its cell nine times)."""
+    return parse(text)
+
+
+def _input(net: Net, seg: Segment) -> TensorInfo:
+    if seg[0] == "nb101-stem":
+        return net.input(3, RESOLUTION, RESOLUTION)
+    c = seg[2] if seg[0] == "nb101-cell" else seg[1]
+    return net.input(c, seg[-1], seg[-1])
+
+
+def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
+    """One segment alone, its input named 'input'."""
+    net = Net(batch)
+    x = _input(net, seg)
+    return net.graph(seg[0], (x,), (_segment(net, seg, x),))
+
+
 def build(c: Cell, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
     """The whole CIFAR-10 network of cell `c` as one IR graph and its initializers, at `batch`."""
     net = Net(batch)
-    x_in = net.input(3, RESOLUTION, RESOLUTION)
-    y = _cbr(net, x_in, STEM_CHANNELS, 3)
-    channels = STEM_CHANNELS
-    for stack in range(STACKS):
-        if stack:
-            y = net.pool(y, "max", 2, 2)
-            channels *= 2
-        for _ in range(CELLS_PER_STACK):
-            y = _cell(net, c, y, channels)
-    y = net.linear(net.flatten(net.global_pool(y)), CLASSES)
-    return net.graph("nb101", (x_in,), (y,))
+    segs = segments(c)
+    x = x_in = _input(net, segs[0])
+    for seg in segs:
+        x = _segment(net, seg, x)
+    return net.graph("nb101", (x_in,), (x,))
 
 
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Cell]:

@@ -28,7 +28,7 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..files import parse_json, read_text
@@ -46,7 +46,7 @@ STRIDES = (2, 2, 2, 1, 2)
 ACTS = ("relu", "relu", "hswish", "hswish", "hswish")
 SE = (False, True, False, True, True)
 FIRST, FINAL_EXPAND, LAST, CLASSES = 16, 960, 1280, 1000
-MAX_DRAW = 10_000_000
+MAX_DRAW = 1_000_000  # distinct candidates drawn lazily; the set that keeps them distinct grows with N
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
@@ -100,19 +100,20 @@ def parse(text: str, where: str = "subnet") -> Subnet:
     return subnet(parse_json(text, UsageError, where, depth=4), where)
 
 
-def sample(n: int, seed: int = 0) -> list[Subnet]:
+def sample(n: int, seed: int = 0) -> Iterator[Subnet]:
     """n distinct subnets, a pure function of (n, seed), each choice uniform as OFA's sample_active_subnet draws it
     (the resolution from DRAW_RESOLUTIONS)."""
     rng = random.Random(f"ofa:{seed}")
-    seen: set[Subnet] = set()
-    out: list[Subnet] = []
-    while len(out) < n:
+    seen: set[int] = set()
+    while len(seen) < n:
         s = Subnet(tuple(rng.choice(KS) for _ in range(BLOCKS)), tuple(rng.choice(ES) for _ in range(BLOCKS)),
                    tuple(rng.choice(DS) for _ in range(STAGES)), rng.choice(DRAW_RESOLUTIONS))
-        if s not in seen:
-            seen.add(s)
-            out.append(s)
-    return out
+        h = 0  # the draw as one exact integer (its choices' indices as digits), so the set stays small
+        for v, choices in [*((k, KS) for k in s.ks), *((e, ES) for e in s.e), *((d, DS) for d in s.d), (s.r, DRAW_RESOLUTIONS)]:
+            h = h * len(choices) + choices.index(v)
+        if h not in seen:
+            seen.add(h)
+            yield s
 
 
 def _act(net: Net, x: TensorInfo, act: str) -> TensorInfo:

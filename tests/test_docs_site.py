@@ -6,6 +6,8 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pytest
+
 from cli_helpers import cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,3 +101,20 @@ def test_the_readme_python_example_runs(monkeypatch):
     scope = {}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["p"].macs == 4_089_184_256 and scope["result"].verdict is not None
+
+
+@pytest.mark.extras
+def test_the_populations_guides_optuna_example_runs(monkeypatch):
+    """docs/guides/populations.md's Optuna loop, as shown but for 5 trials (of 200): analyzer.cost in the loop gives
+    each trial its CO2e per item."""
+    from conftest import require_extra
+
+    require_extra("optuna", "NAS_ANALYZER_REQUIRE_OPTUNA", "the populations guide's Optuna example was NOT run")
+    text = (ROOT / "docs" / "guides" / "populations.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("\n```", 1)[0]
+    assert "n_trials=200" in code
+    monkeypatch.chdir(ROOT)
+    scope = {}
+    exec(compile(code.replace("n_trials=200", "n_trials=5"), "docs/guides/populations.md", "exec"), scope)
+    trials = scope["study"].trials
+    assert len(trials) == 5 and all(t.values[1] > 0 for t in trials)

@@ -165,7 +165,10 @@ def test_replay_measures_50_w_through_the_measure_command(tmp_path):
     r = cli("measure", path, "--max-time", "0.3", "--threads", "1", "--meter", f"replay:{rec}", "--no-store", "--format", "json")
     assert r.exit_code == 0, r.output
     (m,) = json.loads(r.stdout)
-    assert m["avg_power_w"] == pytest.approx(50, rel=1e-3) and m["idle_power_w"] == pytest.approx(50, rel=1e-3)
+    # the command reads its clock and the meter one after the other: on a loaded machine the gap between the two reads
+    # (ms) over a 0.3 s window skews the average by a few tenths of a percent (49.94 W seen under 4 parallel suites);
+    # the exact 50 W across loop boundaries is checked with a fake clock above
+    assert m["avg_power_w"] == pytest.approx(50, rel=1e-2) and m["idle_power_w"] == pytest.approx(50, rel=1e-2)
 
 
 @pytest.mark.parametrize("rows,phrase", [

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .base import EmbodiedBoundaryOpt, FormatOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, app, command, console, load, print_json
+from .base import QuietOpt, EmbodiedBoundaryOpt, FormatOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, app, command, console, load, print_json
 
 
 @app.command()
@@ -24,7 +24,7 @@ def footprint(
     net: Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")] = False,
     power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     profiles: ProfilesOpt = None,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Energy and CO2e of a run (Patterson et al. 2021: kWh = hours x chips x W x PUE / 1000; CO2e = kWh x
     intensity), plus the embodied carbon of the share of the hardware's lifetime used, reported apart."""
@@ -34,7 +34,7 @@ def footprint(
                                                   SiteRequest(pue, datacenter, grid, region, net), power_boundary, embodied_boundary))
     from ..report.carbon_text import render_footprint
 
-    print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result.to_dict(), console())
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result.to_dict(), console(), quiet)
 
 
 @app.command()
@@ -65,7 +65,7 @@ def fourm(
     base_net: Annotated[bool, typer.Option("--base-net", help="CFE-net intensity for the baseline region.")] = False,
     new_net: Annotated[bool, typer.Option("--new-net", help="CFE-net intensity for the improved region.")] = False,
     profiles: ProfilesOpt = None,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """The 4Ms: factor a reduction into Model (compute) x Machine (perf/W) x Mechanization (PUE) = energy,
     and x Map (grid intensity) = CO2e, with absolute numbers on both sides when compute is known."""
@@ -79,5 +79,5 @@ def fourm(
                   SiteRequest(new_pue, new_datacenter, new_grid, new_region, new_net)), model_ratio, achievable))
     from ..report.carbon_text import render_fourms
 
-    print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result.to_dict(), console())
+    print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result.to_dict(), console(), quiet)
 

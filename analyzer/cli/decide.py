@@ -45,7 +45,7 @@ def amortize(
     samples: SamplesOpt = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
     profiles: ProfilesOpt = None, wide: WideOpt = False,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
     budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
@@ -66,7 +66,7 @@ def amortize(
     else:
         from ..report.decide_text import render_amortization
 
-        render_amortization(d, console(wide))
+        render_amortization(d, console(wide), quiet=quiet)
 
 
 @app.command()

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .base import (BatchNormOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
+from .base import (QuietOpt, BatchNormOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
                    RegionOpt, NoStoreOpt, StoreOpt, WideOpt, app, command, console, load, print_json, report_failed)
 
 TrainDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, or bf16 / fp16 autocast, as the candidates train (default: the chip's first of bf16, fp16, tf32, fp32; a preset: its own).")]
@@ -36,7 +36,7 @@ def plan_search(
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
     search_run: Annotated[Optional[str], typer.Option("--compare", help="Beside a tracked run (`track`: its id, name or log): plan vs measured per phase, with the ratio.")] = None,
     profiles: ProfilesOpt = None, wide: WideOpt = False, store: StoreOpt = None, no_store: NoStoreOpt = False,
-    fmt: FormatOpt = OutFormat.table,
+    fmt: FormatOpt = OutFormat.table, quiet: QuietOpt = False,
 ) -> None:
     """What a planned search will cost before it runs: candidates trained under a schedule, then the final
     training, on a chip at a site: energy, CO2e (with its 90% band) and chip-hours per phase. Training per
@@ -69,35 +69,37 @@ def plan_search(
     if fmt is OutFormat.json:
         print_json(d)
     else:
-        _render(d, out, wide)
+        _render(d, out, wide, quiet)
     raise typer.Exit(worst)  # a sampled candidate that failed was named on stderr; the plan is from the others
 
 
-def _render(d: dict, out: Path | None, wide: bool) -> None:
-    from ..report.text import notes, table
+def _render(d: dict, out: Path | None, wide: bool, quiet: bool = False) -> None:
+    from ..report.text import notes, site_from_inputs, table
+    from ..words import plain, plain_range
 
     c = console(wide)
     proc = d.get("procedure") or {}
     what = f"{d['population']:,} supernet training(s) of {proc['stand_in']}" if proc.get("kind") == "supernet" else \
         f"{d['population']:,} candidates"
-    c.print(escape(f"Planned search: {what}, schedule {d['schedule']}, on {d['hardware']} "
-                   f"({d['basis']}; PUE {d['pue']:g}, {d['grid_gco2e_per_kwh']:g} gCO2e/kWh)"))
+    c.print(escape(f"Planned search: {what}, schedule {d['schedule']}, on {d['hardware']} ({d['basis']}); where: "
+                   + site_from_inputs(d.get("inputs") or [], d["pue"], d["grid_gco2e_per_kwh"])))
     t = table()
-    for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh", "kgCO2e",
-                "90% band"):
+    for col in ("phase", "samples" if d["basis"] == "projected" else "chip-hours (stated)", "chip-hours", "kWh",
+                "kgCO2e (point)", "90% band"):
         t.add_column(col, justify="left" if col == "phase" else "right")
     for name in ("search", "final", "total"):
         p = d[name]
         if p is None:
             continue
-        t.add_row(name, f"{p['samples']:,.4g}", f"{p['chip_hours']:,.4g}", f"{p['energy_kwh']:,.4g}", f"{p['co2e_kg']:,.4g}",
-                  f"{p['low_kg']:,.3g}-{p['high_kg']:,.3g}")
+        t.add_row(name, plain(p["samples"]), plain(p["chip_hours"]), plain(p["energy_kwh"]), plain(p["co2e_kg"]),
+                  plain_range(p["low_kg"], p["high_kg"]))
     c.print(t)
     if len(d["rounds"]) > 1:
         c.print("rounds: " + ", ".join(f"{r['candidates']:,} x {r['samples_each']:,.4g}" for r in d["rounds"]))
     for ph in proc.get("phases", []):
         c.print(escape(f"phase: {ph['epochs']:g} epochs x {ph['passes']:.4g} passes = {ph['samples']:,.4g} samples: {ph['what']}"))
-    notes(d["notes"], c)
+    if not quiet:
+        notes(d["notes"], c)
     pub = d.get("published")
     if pub:
         c.print(escape(f"published: {pub['title']}: {pub['chip_hours']:,.4g} chip-hours, {pub['co2e_kg']:,.4g} kgCO2e; "

@@ -114,7 +114,7 @@ _AXIS_WORDS = {"co2e_g_per_item": "lower CO2e per item", "energy_j_per_item": "l
 
 
 def _render(result: dict, quiet: bool, wide: bool) -> None:
-    from ..report.text import CO2E_PER_ITEM, CHIP_ENERGY_PER_ITEM, notes, num, table, two_lines, unit_for
+    from ..report.text import CO2E_PER_ITEM, CHIP_ENERGY_PER_ITEM, notes, num, site_line, table, two_lines, unit_for
 
     c = console(wide)
     t = result["target"]
@@ -123,6 +123,8 @@ def _render(result: dict, quiet: bool, wide: bool) -> None:
                    f"{t['runtime']}, batch {t['batch']}): {result['evaluated']:,} evaluated, {result['from_store']:,} from the "
                    f"store, {result['failed']:,} failed; {result['seconds']:.1f} s on {result['workers']} "
                    f"{result['executor']} worker(s)"))
+    if isinstance(t.get("site"), dict):  # where, as resolved: datacenter and PUE, region with its year and intensity
+        c.print(escape("where: " + site_line(t)))
     axes = ", ".join(_AXIS_WORDS.get(a, a) for a in result["front_axes"])
     for title, rows in ((f"Pareto front: {axes}", result["front"][:None if wide else 20]),
                         (f"Top {len(result['top'])} by {result['objective']}", result["top"])):

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import AnalyzerError, UsageError
-from .base import AssumeUpperOpt, MemoryLimitOpt, NoStoreOpt, OutputTokensOpt, PromptOpt, StoreOpt, TimeoutOpt, WideOpt, app, command, console, err, message, parse_dims, per_model
+from .base import AssumeUpperOpt, QuietOpt, MemoryLimitOpt, NoStoreOpt, OutputTokensOpt, PromptOpt, StoreOpt, TimeoutOpt, WideOpt, app, command, console, err, message, parse_dims, per_model
 
 ProfilePhaseOpt = Annotated[Optional[str], typer.Option("--phase", help="A decoder exported with its KV cache: prefill (the prompt, empty cache) or decode (one token per step over the cache; with --output-tokens, a whole response).")]
 
@@ -31,7 +31,7 @@ def profile(
     input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="For TorchScript/PyTorch files: an input shape, e.g. 1,3,224,224 (repeatable).")] = None,
     export_onnx: Annotated[Optional[Path], typer.Option("--export-onnx", help="PyTorch inputs: also export to this ONNX file and profile both.")] = None,
     trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Allow loading a pickled module (runs code from the file).")] = False,
-    assume_upper_bound: AssumeUpperOpt = False,
+    assume_upper_bound: AssumeUpperOpt = False, quiet: QuietOpt = False,
     timeout: TimeoutOpt = 60.0,
     memory_limit: MemoryLimitOpt = 2048.0,
     phase: ProfilePhaseOpt = None,
@@ -92,7 +92,7 @@ def profile(
         else:
             from ..report.text import render_profiles
 
-            render_profiles(results, console(wide), per_op)
+            render_profiles(results, console(wide), per_op, quiet)
     raise typer.Exit(code)
 
 

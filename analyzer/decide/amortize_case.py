@@ -164,4 +164,6 @@ def amortize_search(ps: ProfileSet, req: AmortizeRequest) -> AmortizeResult:
     a.notes[:0] = notes + done.notes + taken + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
     d = a.to_dict() | {"nas_inputs": sc.inputs}
     d["inputs"]["budget_hardware"] = done.budget_hardware
+    if targets:  # the serving site as resolved, echoed under the table
+        d["target"] = targets[0].to_dict()
     return AmortizeResult(d)

@@ -122,6 +122,8 @@ def render_amortization(a: dict[str, Any], console: Console, title: str = "NAS a
     for r in rows:
         t.add_row(*(r if unc else r[:2]))
     console.print(t)
+    if isinstance(a.get("target"), dict):  # projected per-item costs: where they were served, as resolved
+        console.print(escape(f"served on {a['target'].get('hardware')}; where: {site_line(a['target'])}"))
     if not quiet:
         notes(a["notes"], console)
     if verdict:

@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, cell, fold_name, fold_words, header, notes, num, table, unit_for
+from .text import (CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, cell, fold_name, fold_words, header, longest_part, notes, num,
+                   table, unit_for)
 
 
 def render_evaluations(evaluations: list[dict[str, Any]], target: dict[str, Any], console: Console, wide: bool = False) -> None:
@@ -73,7 +74,11 @@ def render_projections(evaluations: list[dict[str, Any]], console: Console, wide
     t = table(f"Projected{where} ({e0['dtype']}, {e0['runtime']}, batch {e0['batch']}"
               + (f"; {next(iter(bases))} figures)" if len(bases) == 1 else ")"), tight=True)
     w = (lambda n: 1000) if wide else (lambda n: n)
-    cols = [("model", 11 if several else 14)] + ([("target", 19)] if several else []) + [
+    # the model column as wide as the widest piece of a name (efficientnet_ whole), the target column giving way
+    names = [e["name"] if several else Path(e["model"]).name for e in evaluations]
+    model_w = max(11 if several else 14, min(longest_part(names), 20))
+    target_w = max(19 - (model_w - 11), longest_part(e.get("target", "") for e in evaluations)) if several else 19
+    cols = [("model", model_w)] + ([("target", target_w)] if several else []) + [
         ("kernels", 7), (f"latency {iu} per item", 7), (f"{tu} per batch", 6), ("items/s", 7), (f"chip {eu}", 6),
         ("chip 90% band", 9), (f"facility {eu}", 8), (cu, 6), (f"embodied {bu}", 8), ("bound c/m/l/o", 9), ("basis", 10)]
     drop = set() if wide else {"kernels", "items/s", f"embodied {bu}"} | ({"bound c/m/l/o"} if several else set())
@@ -87,7 +92,7 @@ def render_projections(evaluations: list[dict[str, Any]], console: Console, wide
         band, bound = e["energy_range_j"], e["detail"].get("bound", {})
         fac = e.get("facility_energy_j_per_item")
         name = e["name"] if several else Path(e["model"]).name
-        cells = {"model": cell(fold_name(name, w(11 if several else 14))), "target": cell(fold_words(e.get("target", ""), w(19))),
+        cells = {"model": cell(fold_name(name, w(model_w))), "target": cell(fold_words(e.get("target", ""), w(target_w))),
                  "kernels": str(e["kernels"]), f"latency {iu} per item": num(e["latency_s"] / max(e["batch"], 1) * im),
                  f"{tu} per batch": num(e["latency_s"] * tm), "items/s": num(e["throughput_per_s"]),
                  f"chip {eu}": num(e["energy_j_per_item"] * em), "chip 90% band": f"{num(band['low'] * em)}-{num(band['high'] * em)}",

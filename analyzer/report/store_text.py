@@ -21,18 +21,17 @@ def render_history(runs: list[dict[str, Any]], path: Path, console: Console | No
     if not runs:
         c.print(f"no runs recorded in {escape(str(path))}")
         return
-    from .text import table
+    from .text import cell, fold_words, table
 
-    from .text import cell, fold_words
-
-    t = table(f"Runs in {path}", tight=True)
     width = max(c.width, 80)
+    c.print(cell(fold_words(f"Runs in {path}", width)))  # above the table: its title would wrap at the table's width
+    t = table("", tight=True)
     for col in ("id", "when (UTC)", "command", "target and options", "summary"):
         t.add_column(col, no_wrap=True)
     for r in runs:
         t.add_row(str(r["id"]), iso(r["created_at"])[:16] + "Z", escape(r["command"]),
                   cell(fold_words(target_and_options(r.get("args") or {}), 26 if width <= 80 else 40)),
-                  cell(fold_words(_brief(r["summary"])[:160], width - 3 - 16 - 11 - (26 if width <= 80 else 40) - 5)))
+                  cell(fold_words(_brief(r["summary"]), width - 3 - 16 - 11 - (26 if width <= 80 else 40) - 5)))
     c.print(t)
 
 
@@ -66,8 +65,12 @@ def target_and_options(args: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _brief(summary: dict) -> str:
-    """A run's summary for a person: key: value pairs, numbers to 4 significant figures (the JSON keeps them whole)."""
+def _brief(summary: dict, limit: int = 160) -> str:
+    """A run's summary for a person: key: value pairs, numbers to 4 significant figures (the JSON keeps them whole),
+    CO2e per item in mgCO2e per 1k items as every table gives it; whole pairs up to `limit` characters, then how
+    many more (`--format json` has them all), never a pair cut."""
+    from .text import num
+
     def show(v):
         if isinstance(v, float):
             return f"{v:.4g}"
@@ -77,4 +80,16 @@ def _brief(summary: dict) -> str:
             return "[" + ", ".join(show(x) for x in v) + "]"
         return str(v)
 
-    return "; ".join(f"{k}: {show(v)}" for k, v in summary.items())
+    items: list[str] = []
+    for k, v in (summary or {}).items() if isinstance(summary, dict) else ():
+        if k == "co2e_g_per_item" and isinstance(v, dict):
+            items += [f"{name}: {num(x * 1e6) if isinstance(x, (int, float)) else show(x)} mgCO2e per 1k items"
+                      for name, x in v.items()]
+        else:
+            items.append(f"{k}: {show(v)}")
+    shown: list[str] = []
+    for i, item in enumerate(items):
+        if shown and len("; ".join([*shown, item])) > limit:
+            return "; ".join(shown) + f"; and {len(items) - i} more (--format json)"
+        shown.append(item)
+    return "; ".join(shown)

@@ -118,6 +118,46 @@ def fold_words(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
+def longest_part(texts: Iterable[str]) -> int:
+    """The width of the widest piece fold_words cannot break (a word's part between separators): a column at
+    least this wide cuts nothing."""
+    return max((len(piece) for t in texts for word in str(t).split() for piece in _parts(word)), default=1)
+
+
+def _parts(word: str) -> list[str]:
+    return re.findall(rf"[^{re.escape(SEPARATORS)}]*[{re.escape(SEPARATORS)}]|[^{re.escape(SEPARATORS)}]+", word)
+
+
+def fit_widths(columns: list[list[str]], avail: int, cap: int = 24, at_least: dict[int, int] | None = None,
+               weight: dict[int, float] | None = None) -> list[int]:
+    """Column widths summing to at most `avail`: each column's natural width (its longest line), the widest
+    (over its `weight`, default 1) shrunk first, none below the widest piece it holds (longest_part, at most `cap`), so folding cuts no
+    name; only where even those minimums do not fit is the widest column shrunk further."""
+    natural = [max((len(line) for text in col for line in str(text).split("\n")), default=1) for col in columns]
+    least = [min(max(longest_part(col), (at_least or {}).get(i, 0)), cap, n) for i, (col, n) in enumerate(zip(columns, natural))]
+    widths = list(natural)
+    while sum(widths) > avail:
+        slack = [w - m for w, m in zip(widths, least)]
+        i = max(range(len(widths)), key=lambda k: (slack[k] > 0, widths[k] / (weight or {}).get(k, 1.0)))
+        if widths[i] <= 1:
+            break
+        widths[i] -= 1
+    return widths
+
+
+def folded_table(t: Table, headers: list[str], rows: list[list[str]], avail: int, right: Iterable[int] = (),
+                 at_least: dict[int, int] | None = None, weight: dict[int, float] | None = None) -> Table:
+    """`t` with these columns and rows, each cell folded at spaces and separators to widths that fit `avail`
+    characters of content (fit_widths); rich then wraps nothing."""
+    right = set(right)
+    widths = fit_widths([[h, *(r[i] for r in rows)] for i, h in enumerate(headers)], avail, at_least=at_least, weight=weight)
+    for i, (h, w) in enumerate(zip(headers, widths)):
+        t.add_column(cell(fold_words(h, w)), justify="right" if i in right else "left", no_wrap=True, width=w)
+    for r in rows:
+        t.add_row(*(cell(fold_words(str(x), w)) for x, w in zip(r, widths)))
+    return t
+
+
 def cell(text: str) -> Text:
     """A table cell whose line breaks are ours (fold_name, fold_words): each line shown safely (report/safe), the
     breaks kept (a plain string's newline would be shown as an escape)."""
@@ -142,6 +182,18 @@ def site_line(target: dict) -> str:
     return (f"{where}; busy {site.get('utilization', target.get('utilization', 1)):.0%}; power at the "
             f"{site.get('power_boundary', target.get('power_boundary', 'chip'))}, embodied at the "
             f"{site.get('embodied_boundary', target.get('embodied_boundary', 'chip'))} boundary")
+
+
+def site_from_inputs(inputs: Iterable[dict], pue: float, grid: float) -> str:
+    """'industry-average-2021 (PUE 1.57); grid fra@2023 (56.04 gCO2e/kWh)': the datacenter and the region (with its
+    year) named by the sources of a record's pue and grid inputs, where a profile gave them, beside their values."""
+    def named(key: str) -> str:
+        src = next((str(i.get("source", "")) for i in inputs if isinstance(i, dict) and i.get("name") == key), "")
+        head = src.split(":", 1)[0].split(" gross", 1)[0].split(" net", 1)[0].strip()
+        return head + " " if head and " " not in head and not head.startswith("estimated") else ""
+    dc, region = named("pue"), named("grid_gco2e_per_kwh")
+    return (f"{dc}(PUE {pue:g})" if dc else f"PUE {pue:g}") + "; grid " + (
+        f"{region}({grid:.4g} gCO2e/kWh)" if region else f"{grid:.4g} gCO2e/kWh")
 
 
 def dedupe(lines: Iterable[str]) -> list[str]:
@@ -170,7 +222,7 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
-def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False) -> None:
+def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool = False, quiet: bool = False) -> None:
     t = table("Static profile", tight=True)
     # sparsity columns where a model has any (or --wide: every column)
     sparse = any((p.weight_sparsity or 0) > 0.005 or (p.nm_sparsity or 0) > 0 for p in profiles) or console.width > 200
@@ -186,7 +238,8 @@ def render_profiles(profiles: list[ModelProfile], console: Console, per_op: bool
         t.add_row(*(row[c] for c in cols))
     console.print(t)
     for p in profiles:
-        notes(p.notes, console, f"{p.model}: ")
+        if not quiet:
+            notes(p.notes, console, f"{p.model}: ")
         if per_op and p.per_op:
             nt = table(f"Per operator: {p.model}")
             for col in ("node", "op", "class", "MACs", "FLOPs", "bytes", "output shapes"):

@@ -8,6 +8,7 @@ G_PER_KG = 1000
 KG_PER_LB = 0.45359237  # exact, international avoirdupois pound
 HOURS_PER_DAY = 24
 SECONDS_PER_HOUR = 3600
+MS_PER_S = 1000
 DAYS_PER_YEAR = 365.25  # the Julian year: lifetimes, horizons and growth rates are quoted in calendar years
 HOURS_PER_YEAR = HOURS_PER_DAY * DAYS_PER_YEAR  # 8766
 MAX_BATCH = 1 << 20  # work and memory grow with the batch; beyond a million items one forward is no serving scenario

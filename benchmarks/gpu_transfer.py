@@ -90,4 +90,12 @@ def check(verbose: bool = True) -> dict:
 
 
 if __name__ == "__main__":
-    check()
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="also write benchmarks/results/gpu_transfer.json")
+    summary = check()
+    if ap.parse_args().json:
+        from _results import write
+
+        write("gpu_transfer", [str(DATA.relative_to(ROOT))], summary)

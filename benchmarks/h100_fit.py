@@ -193,7 +193,7 @@ def cmd_fit(args) -> int:
         log_err[(r["model"], f"{r['dtype']}/{r['runtime']}/b{r['batch']}")] = float(np.log(p.energy_j_per_item / r["energy_j_per_item"]))
         host_share[(r["model"], f"{r['dtype']}/{r['runtime']}/b{r['batch']}")] = p.bound["overhead"]
     print("\nchecked on models never fitted on (our measurements, same card):")
-    report("  all", check, preds)
+    held_out = report("  all", check, preds)
     for m in CHECK_MODELS:
         sub = [(r, p) for r, p in zip(check, preds) if r["model"] == m]
         report(f"  {m:<16}", [r for r, _ in sub], [p for _, p in sub])
@@ -221,6 +221,15 @@ def cmd_fit(args) -> int:
                                               "lomo_energy_median_abs_error": round(float(np.median(lomo_shared)), 4)})
         Path(args.write).write_text(text)
         print(f"wrote {args.write}")
+    if getattr(args, "json", False):
+        from _results import write
+
+        write(getattr(args, "json_name", "h100_fit"), [f"profiles/measurements/{data.name}/", *([f"profiles/measurements/{shared.name}"] if shared else [])],
+              {"lomo_shared_energy_median_abs_error": float(np.median(lomo_shared)), "lomo_shared_settings": len(lomo_shared),
+               "full_fit_latency_median_abs_error": cal.median_abs_error, "full_fit_energy_median_abs_error": cal.energy_median_abs_error,
+               "latency_loo_median_abs_error": cal.loo_median_abs_error, "energy_loo_median_abs_error": cal.energy_loo_median_abs_error,
+               "held_out_energy_median_abs_error": held_out["energy_median_abs_error"], "held_out_rank_correlation": held_out["rank"],
+               "sigma_model": sigma_model, "sigma_shared": sigma_shared, "sigma_host": sigma_host, "sigma_host_session": sigma_session})
     return 0
 
 

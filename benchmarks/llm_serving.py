@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from analyzer.engine import evaluate  # noqa: E402
 from analyzer.profiles import load_profiles  # noqa: E402
-from analyzer.target import resolve_target  # noqa: E402
+from analyzer.target import resolve_target, TargetRequest  # noqa: E402
 from analyzer.target.records import Phase, Serving  # noqa: E402
 
 DATA = ROOT / "profiles" / "measurements" / "published-mlenergy-v3"
@@ -66,7 +66,7 @@ def pairs(config: str, prompt_mean: float, n: int = 4096, seed: int = 0) -> tupl
 
 
 def project_row(ps, r: dict, prompt_mean: float):
-    t = resolve_target(ps, HARDWARE[r["gpu"]], dtype="bf16", runtime="graph", phase="serving", pue=1.0, grid=0.0)
+    t = resolve_target(ps, TargetRequest(HARDWARE[r["gpu"]], dtype="bf16", runtime="graph", phase="serving", pue=1.0, grid=0.0))
     s = Serving(int(r["max_num_seqs"]), 8192, tensor_parallel=int(r["tensor_parallel"]), lengths="pairs", pairs=pairs(r["config"], prompt_mean),
                 pairs_source=f"{r['config']}: published output lengths, Pareto prompts of mean {prompt_mean:g}")
     t = replace(t, phase=Phase("serving", serving=s))

@@ -60,10 +60,10 @@ def main() -> None:
     from analyzer.engine import evaluate
     from analyzer.load.sources import read
     from analyzer.profiles import load_profiles
-    from analyzer.target import resolve_target
+    from analyzer.target import resolve_target, TargetRequest
 
     ps = load_profiles(())
-    t = resolve_target(ps, "h100", phase="serving", serving={"max_concurrency": 64})
+    t = resolve_target(ps, TargetRequest("h100", phase="serving", serving={"max_concurrency": 64}))
     tasks = list(read("decoders:100"))
     evaluate(tasks[:1], t)
     t0 = time.perf_counter()

@@ -91,9 +91,9 @@ def reference_rate(spec: str, hardware: str) -> float:
     from analyzer.engine.chain import evaluate_one
     from analyzer.load.sources import read
     from analyzer.profiles import load_profiles
-    from analyzer.target import resolve_target
+    from analyzer.target import resolve_target, TargetRequest
 
-    tg = resolve_target(load_profiles(), hardware)
+    tg = resolve_target(load_profiles(), TargetRequest(hardware))
     tasks = list(read(spec))
     memo.ENABLED[0] = False
     try:
@@ -112,9 +112,9 @@ def objective_rates(hardware: str, n: int) -> tuple[float, float, bool]:
     import analyzer
     from analyzer.load import nb201_arch
     from analyzer.profiles import load_profiles
-    from analyzer.target import resolve_target
+    from analyzer.target import resolve_target, TargetRequest
 
-    tg = resolve_target(load_profiles(), hardware)
+    tg = resolve_target(load_profiles(), TargetRequest(hardware))
     archs = [a.to_string() for a in nb201_arch.sample(n + 1, 99)]
     analyzer.cost(archs[0], tg)
     t = time.perf_counter()

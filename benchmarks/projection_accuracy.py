@@ -91,6 +91,7 @@ def main() -> None:
     ap.add_argument("--max-time", type=float, default=10.0)
     ap.add_argument("--write", type=Path, default=None)
     ap.add_argument("--quick", action="store_true", help="h100: the fit and its held-out check only (no exporters, no GPUs)")
+    ap.add_argument("--json", action="store_true", help="h100: also write benchmarks/results/projection_accuracy.json")
     args = ap.parse_args()
     if args.hardware.lower().startswith("h100"):
         from h100_fit import cmd_fit
@@ -100,6 +101,7 @@ def main() -> None:
         args.hardware = "h100-sxm"
         args.write = str(args.write) if args.write else ""
         args.exporters = not args.quick
+        args.json_name = "projection_accuracy"
         cmd_fit(args)
         if not args.quick:
             import gpu_transfer

@@ -51,9 +51,9 @@ def run(paths: list[Path], store, pver: str) -> float:
     from analyzer.decide.ranking import candidates
     from analyzer.engine import evaluate
     from analyzer.profiles import load_profiles
-    from analyzer.target import resolve_target
+    from analyzer.target import resolve_target, TargetRequest
 
-    target = resolve_target(load_profiles(), "a100-40gb", dtype="bf16", runtime="ort", batch=8, pue=1.57, grid=436.0)
+    target = resolve_target(load_profiles(), TargetRequest("a100-40gb", dtype="bf16", runtime="ort", batch=8, pue=1.57, grid=436.0))
     t = time.perf_counter()
     evaluations = evaluate(paths, target, store=store, profiles_ver=pver)
     failed = [e.error for e in evaluations if not e.ok]

@@ -35,6 +35,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hardware", default="h100-sxm-calibrated")
     ap.add_argument("--csv", default=str(ROOT / "profiles" / "measurements" / "h100-sxm-2026-11-27" / "train.csv"))
+    ap.add_argument("--json", action="store_true", help="also write benchmarks/results/training_accuracy.json")
     args = ap.parse_args()
     hw = load_profiles().get("hardware", args.hardware)
     rows = list(csv.DictReader(open(args.csv, newline="")))
@@ -59,6 +60,12 @@ def main() -> int:
     print(f"pairs ordered the other way round: {len(swapped)}")
     for gap, a, b in swapped:
         print(f"  {a} measured {gap:.1%} below {b}, projected above it")
+    if args.json:
+        from _results import write
+
+        write("training_accuracy", [str(Path(args.csv).relative_to(ROOT)) if Path(args.csv).is_relative_to(ROOT) else args.csv],
+              {"hardware": hw.name, "steps": len(rows), "energy_per_sample_median_abs_error": float(np.median(err)),
+               "energy_per_sample_worst_abs_error": float(err.max()), "rank_correlation": rho, "pairs_swapped": len(swapped)})
     return 0
 
 

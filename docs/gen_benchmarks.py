@@ -79,6 +79,8 @@ def page(bench: Path = BENCH, root: Path = ROOT) -> str:
     scripts = sorted(bench.glob("*.py"))
     for path in scripts:
         name = path.stem
+        if name.startswith("_"):  # a helper of the scripts (_results.py), no benchmark
+            continue
         claim, usage = _claim_and_usage(_docstring(path))
         out += [f"## {name}", "", f"**Claim.** {claim}", ""]
         if usage:

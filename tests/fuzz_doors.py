@@ -327,10 +327,10 @@ def door_profile(data: bytes, s: Seeds, kind: str) -> bool:
 def _use_profile(ps: Any, kind: str, prof: Any, s: Seeds) -> None:
     from analyzer.account.search_cost import search_cost
     from analyzer.engine import evaluate
-    from analyzer.target import resolve_site, resolve_target
+    from analyzer.target import resolve_site, resolve_target, TargetRequest
 
     if kind == "hardware":
-        target = resolve_target(ps, prof.name, batch=2, pue=1.2, grid=300.0)
+        target = resolve_target(ps, TargetRequest(prof.name, batch=2, pue=1.2, grid=300.0))
         e = evaluate([s.workdir / "seed-models" / "small.onnx"], target)[0]
         if e.ok and (_bad_numbers(e.to_dict()) or e.energy_j_per_item < 0 or e.co2e_g_per_item < 0):
             raise AssertionError(f"evaluation on the fuzzed hardware: {_bad_numbers(e.to_dict())} {e.energy_j_per_item}")

@@ -188,7 +188,7 @@ def _refused(fn: Callable[[], Any]) -> tuple[bool, Any]:
 def door_config(data: bytes, workdir: Path, ps: Any) -> bool:
     from analyzer.engine import evaluate
     from analyzer.load.hf_config import read_config
-    from analyzer.target import resolve_target
+    from analyzer.target import resolve_target, TargetRequest
 
     path = workdir / "door-config.json"
     path.write_bytes(data)
@@ -199,7 +199,7 @@ def door_config(data: bytes, workdir: Path, ps: Any) -> bool:
         raise AssertionError(f"config accepted with {spec.window_layers} sliding of {spec.num_layers} layers, vocab {spec.vocab_size}")
     if spec.num_experts and not 1 <= spec.experts_per_token <= spec.num_experts:
         raise AssertionError(f"config accepted with {spec.experts_per_token} of {spec.num_experts} experts per token")
-    target = resolve_target(ps, "h100", phase="serving", serving={"max_concurrency": 8}, pue=1.1, grid=400.0)
+    target = resolve_target(ps, TargetRequest("h100", phase="serving", serving={"max_concurrency": 8}, pue=1.1, grid=400.0))
     e = evaluate([path], target)[0]
     if not e.ok:
         if "internal error" in (e.error or ""):

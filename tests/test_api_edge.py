@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analyzer import (AnalysisRequest, AnalyzerError, Scenario, analyze, evaluate, footprint, four_ms, load_profiles,
-                      profile_onnx, resolve_site, resolve_target)
+                      profile_onnx, resolve_site, resolve_target, TargetRequest)
 from analyzer.checks import check_int, check_keys, check_number, check_paths
 from analyzer.errors import UsageError, echo
 from analyzer.load import guard
@@ -81,7 +81,7 @@ def test_load_profiles_takes_a_folder_as_text_not_its_characters(tmp_path):
 
 
 def test_evaluate_takes_a_model_path_as_one_candidate(ps, tmp_path):
-    target = resolve_target(ps, "t4", batch=2, pue=1.1, grid=400.0)
+    target = resolve_target(ps, TargetRequest("t4", batch=2, pue=1.1, grid=400.0))
     (e,) = evaluate(str(tmp_path / "missing.onnx"), target)  # one candidate, not one per character
     assert not e.ok and "missing.onnx" in e.error
     refused(lambda: evaluate(None, target), "candidates None: must be a model path or a list")
@@ -105,18 +105,18 @@ def test_evaluate_takes_a_model_path_as_one_candidate(ps, tmp_path):
     ({"net": "yes"}, "net yes: must be True or False"),
 ])
 def test_resolve_target_refuses_wrong_types_naming_the_parameter(ps, kw, says):
-    refused(lambda: resolve_target(ps, **{"hardware": "t4", **kw}), says)
+    refused(lambda: resolve_target(ps, TargetRequest(**{"hardware": "t4", **kw})), says)
 
 
 def test_resolve_target_and_site_need_a_profile_set():
-    refused(lambda: resolve_target(None, "t4"), "ps None: must be a ProfileSet")
+    refused(lambda: resolve_target(None, TargetRequest("t4")), "ps None: must be a ProfileSet")
     refused(lambda: resolve_site("profiles"), "ps profiles: must be a ProfileSet")
 
 
 def test_a_served_batch_of_two_and_a_half_is_refused_not_truncated(ps):
-    t = resolve_target(ps, "h100", phase="serving", serving={"max_concurrency": 2})
+    t = resolve_target(ps, TargetRequest("h100", phase="serving", serving={"max_concurrency": 2}))
     assert t.phase.serving.max_num_seqs == 2
-    refused(lambda: resolve_target(ps, "h100", phase="serving", serving={"max_concurrency": 2.5}), "max_concurrency")
+    refused(lambda: resolve_target(ps, TargetRequest("h100", phase="serving", serving={"max_concurrency": 2.5})), "max_concurrency")
 
 
 def test_footprint_takes_a_hardware_name_and_refuses_a_site_name(ps, site):
@@ -218,7 +218,7 @@ def test_an_analysis_reports_a_bad_config_and_goes_on(decoders_with_a_bad_one, t
 
 
 def test_evaluate_keeps_the_others_when_one_candidate_breaks_the_tool(ps, decoders_with_a_bad_one):
-    target = resolve_target(ps, "h100", phase="serving")
+    target = resolve_target(ps, TargetRequest("h100", phase="serving"))
     evs = evaluate(sorted(decoders_with_a_bad_one.glob("*.json")), target)
     assert [e.ok for e in evs] == [False, True, True]  # bad, gpt2, llama-3.1-8b
     assert "bad.json" in evs[0].error and "\n" not in evs[0].error
@@ -245,15 +245,15 @@ def test_every_public_parameter_takes_any_value_without_escaping_our_errors(ps, 
         "four_ms.model_ratio": lambda v: A.four_ms(s(), s(), v),
         **{f"resolve_site.{k}": (lambda k: lambda v: A.resolve_site(ps, **{k: v}))(k)
            for k in ("pue", "grid", "region", "datacenter", "utilization", "embodied", "power_boundary", "net")},
-        "resolve_target.hardware": lambda v: A.resolve_target(ps, v),
-        **{f"resolve_target.{k}": (lambda k: lambda v: A.resolve_target(ps, "t4", **{k: v}))(k)
+        "resolve_target.hardware": lambda v: A.resolve_target(ps, A.TargetRequest(v)),
+        **{f"resolve_target.{k}": (lambda k: lambda v: A.resolve_target(ps, A.TargetRequest("t4", **{k: v})))(k)
            for k in ("dtype", "batch", "phase", "dims", "batch_norm", "site", "region", "runtime", "per_kernel")},
-        "resolve_target.prompt_tokens": lambda v: A.resolve_target(ps, "t4", phase="prefill", prompt_tokens=v),
-        "resolve_target.optimizer": lambda v: A.resolve_target(ps, "t4", phase="train", optimizer=v),
-        "resolve_target.serving": lambda v: A.resolve_target(ps, "h100", phase="serving", serving=v),
-        **{f"resolve_target.serving.{k}": (lambda k: lambda v: A.resolve_target(ps, "h100", phase="serving", serving={k: v}))(k)
+        "resolve_target.prompt_tokens": lambda v: A.resolve_target(ps, A.TargetRequest("t4", phase="prefill", prompt_tokens=v)),
+        "resolve_target.optimizer": lambda v: A.resolve_target(ps, A.TargetRequest("t4", phase="train", optimizer=v)),
+        "resolve_target.serving": lambda v: A.resolve_target(ps, A.TargetRequest("h100", phase="serving", serving=v)),
+        **{f"resolve_target.serving.{k}": (lambda k: lambda v: A.resolve_target(ps, A.TargetRequest("h100", phase="serving", serving={k: v})))(k)
            for k in ("max_concurrency", "max_batched_tokens", "kv_dtype", "lengths", "tensor_parallel")},
-        "evaluate.candidates": lambda v: A.evaluate(v, A.resolve_target(ps, "t4", batch=1)),
+        "evaluate.candidates": lambda v: A.evaluate(v, A.resolve_target(ps, A.TargetRequest("t4", batch=1))),
         "evaluate.target": lambda v: A.evaluate([], v), "profile_onnx.path": lambda v: A.profile_onnx(v),
         "profile_onnx.dims": lambda v: A.profile_onnx(ROOT / "models" / "mnasnet1_0.onnx", dims=v),
         "profile_onnx.batch": lambda v: A.profile_onnx(ROOT / "models" / "mnasnet1_0.onnx", batch=v),

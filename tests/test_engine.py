@@ -71,13 +71,13 @@ def test_one_serving_default_everywhere():
 def test_the_serving_default_adapts_to_the_hardware_and_says_so():
     """A CPU has no fp16 and no CUDA graphs: its first dtype and ONNX Runtime, each said; a training step keeps its
     own defaults (eager, the hardware's first of bf16...)."""
-    from analyzer import load_profiles, resolve_target
+    from analyzer import load_profiles, resolve_target, TargetRequest
 
     ps = load_profiles()
-    cpu = resolve_target(ps, "epyc-7763")
+    cpu = resolve_target(ps, TargetRequest("epyc-7763"))
     assert (cpu.dtype, cpu.runtime, cpu.batch) == ("fp32", "ort", 64)
     assert any("dtype fp32 (epyc-7763 has no fp16)" in n and "runtime ort" in n for n in cpu.notes), cpu.notes
-    train = resolve_target(ps, "h100", phase="train")
+    train = resolve_target(ps, TargetRequest("h100", phase="train"))
     assert (train.dtype, train.runtime, train.batch, train.pue) == ("bf16", "eager", 1, 1.57)
     default = resolve_target(ps)
     assert default.hardware.name == "h100-sxm-calibrated" and any(n.startswith("no hardware given") for n in default.notes)
@@ -100,10 +100,10 @@ def test_a_training_step_is_the_same_in_project_and_plan_search(tmp_path):
 
 
 def test_the_library_call_is_the_commands_call():
-    from analyzer import evaluate, load_profiles, resolve_target
+    from analyzer import evaluate, load_profiles, resolve_target, TargetRequest
 
-    t = resolve_target(load_profiles(), "h100", dtype="fp16", runtime="graph", batch=64, datacenter="google-fleet",
-                       region="world-ember-2022")
+    t = resolve_target(load_profiles(), TargetRequest("h100", dtype="fp16", runtime="graph", batch=64, datacenter="google-fleet",
+                       region="world-ember-2022"))
     e = evaluate([MODELS / "resnet50.onnx"], t)[0]
     cmd = _json("project", MODELS / "resnet50.onnx", *TARGET)[0]
     assert e.ok and all(getattr(e, k) == cmd[k] for k in FIELDS) and e.inputs == cmd["inputs"]
@@ -112,10 +112,10 @@ def test_the_library_call_is_the_commands_call():
 
 
 def test_the_store_answers_with_what_was_evaluated(tmp_path):
-    from analyzer import evaluate, load_profiles, resolve_target
+    from analyzer import evaluate, load_profiles, resolve_target, TargetRequest
     from analyzer.engine.store import Store
 
-    t = resolve_target(load_profiles(), "a100", dtype="bf16", runtime="eager", batch=8, pue=1.3, grid=250.0)
+    t = resolve_target(load_profiles(), TargetRequest("a100", dtype="bf16", runtime="eager", batch=8, pue=1.3, grid=250.0))
     store = Store.open(tmp_path / "s.sqlite")
     first = evaluate([MODELS / "resnet18.onnx", MODELS / "mnasnet1_0.onnx"], t, store=store)
     again = evaluate([MODELS / "resnet18.onnx", MODELS / "mnasnet1_0.onnx"], t, store=store)

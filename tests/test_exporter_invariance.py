@@ -17,7 +17,7 @@ torch = require_torch()
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models"))
 import architectures  # noqa: E402
 
-from analyzer import evaluate, load_profiles, resolve_target  # noqa: E402
+from analyzer import evaluate, load_profiles, resolve_target, TargetRequest  # noqa: E402
 
 EXPORTERS = ("torchscript", "torchscript-preserve", "dynamo", "dynamo-raw")
 
@@ -44,10 +44,10 @@ def exports(tmp_path_factory):
 @pytest.mark.parametrize("name", ["mobilenet_v2", "deit_tiny"])
 def test_every_export_projects_alike(exports, name):
     ps = load_profiles()
-    targets = {"graph b64": (resolve_target(ps, "h100", dtype="fp16", runtime="graph", batch=64, pue=1.1, grid=100.0), 0.05),
-               "eager b1": (resolve_target(ps, "h100", dtype="fp16", runtime="eager", batch=1, pue=1.1, grid=100.0), 0.05),
-               "ort b8": (resolve_target(ps, "h100", dtype="fp16", runtime="ort", batch=8, pue=1.1, grid=100.0), 0.05),
-               "train b64": (resolve_target(ps, "h100", dtype="bf16", batch=64, phase="train", pue=1.1, grid=100.0), 0.10)}
+    targets = {"graph b64": (resolve_target(ps, TargetRequest("h100", dtype="fp16", runtime="graph", batch=64, pue=1.1, grid=100.0)), 0.05),
+               "eager b1": (resolve_target(ps, TargetRequest("h100", dtype="fp16", runtime="eager", batch=1, pue=1.1, grid=100.0)), 0.05),
+               "ort b8": (resolve_target(ps, TargetRequest("h100", dtype="fp16", runtime="ort", batch=8, pue=1.1, grid=100.0)), 0.05),
+               "train b64": (resolve_target(ps, TargetRequest("h100", dtype="bf16", batch=64, phase="train", pue=1.1, grid=100.0)), 0.10)}
     for label, (t, tolerance) in targets.items():
         e = {x: evaluate([exports[(name, x)]], t)[0] for x in EXPORTERS}
         assert all(v.ok for v in e.values()), [v.error for v in e.values()]

@@ -114,7 +114,7 @@ def test_the_python_api_takes_every_space():
     import analyzer
     from analyzer.load import ir_spaces
 
-    tg = analyzer.resolve_target(analyzer.load_profiles(), "h100", runtime="graph", batch=8, pue=1.1, grid=200.0)
+    tg = analyzer.resolve_target(analyzer.load_profiles(), analyzer.TargetRequest("h100", runtime="graph", batch=8, pue=1.1, grid=200.0))
     tasks = [next(iter(analyzer.candidates(f"{s}:1:5"))) for s in ("nb101", "ofa", "fbnet")]
     tasks.append(ir_spaces.task("fbnet", fbnet.Choice(fbnet.FBNET["b"][0]).to_json(), "fbnet-b"))
     evals = analyzer.evaluate(tasks, tg)

@@ -112,10 +112,10 @@ def _price(path, prompt, out):
     """A response evaluated by the engine: the Evaluation (per response per sequence) and its generation cost."""
     from analyzer.engine import evaluate
     from analyzer.profiles import load_profiles
-    from analyzer.target import resolve_target
+    from analyzer.target import resolve_target, TargetRequest
 
-    t = resolve_target(load_profiles(()), "h100", dtype="fp16", runtime="graph", batch=1, phase="decode", prompt_tokens=prompt,
-                       output_tokens=out, pue=1.1, grid=400.0, utilization=1.0, power_boundary="chip")  # device energy x PUE
+    t = resolve_target(load_profiles(()), TargetRequest("h100", dtype="fp16", runtime="graph", batch=1, phase="decode", prompt_tokens=prompt,
+                       output_tokens=out, pue=1.1, grid=400.0, utilization=1.0, power_boundary="chip"))  # device energy x PUE
     e = evaluate([path], t)[0]
     assert e.ok and e.phase == "response", e.error
     return e, e.detail

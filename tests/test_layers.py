@@ -7,17 +7,19 @@
   3 project, measure                              kernels, time and device energy; measuring the machine at hand
   4 account                                       energy -> CO2e (serving, runs, searches, the 4Ms)
   5 engine                                        the one chain candidate -> Evaluation; executors; the store
-  6 decide                                        ranking, pairing, amortisation, sensitivity, the main job
+  6 decide                                        the use cases (analyze, amortize, plan-search, calibrate, footprint,
+                                                  the 4Ms: request -> result); ranking, pairing, amortisation
   7 report                                        tables, CSV/JSON, HTML: from records only (the core layer)
   8 cli                                           parse flags, call the library, render
 
 A module imports only its own stage or lower ones; a report imports nothing above the core (records are the
-interface); the CLI never imports a projection or accounting internal (evaluation goes through the engine). Heavy
-third-party packages stay where they belong: onnx in load/ (sparsity's weight reads go through load/),
-onnxruntime in measure/, torch and fvcore in the PyTorch front door and the PyTorch measurer, matplotlib in the
-HTML report. Beside the imports: one module chains profile -> project -> account (engine/evaluate.py), one
-reads a datacenter's PUE or a region's intensity from the profiles (target/resolve.py), and one multiplies by a
-PUE or a grid intensity (account/step.py, the accounting step every account calls; found by parsing expressions).
+interface); the CLI imports neither project/ nor account/ (the use cases in decide/ orchestrate them, evaluation
+goes through the engine). Heavy third-party packages stay where they belong: onnx in load/ (sparsity's weight
+reads go through load/), onnxruntime in measure/, torch and fvcore in the PyTorch front door and the PyTorch
+measurer, matplotlib in the HTML report. Beside the imports: one module chains profile -> project -> account
+(engine/evaluate.py), one reads a datacenter's PUE or a region's intensity from the profiles (target/resolve.py),
+and one multiplies by a PUE or a grid intensity (account/step.py, the accounting step every account calls; found
+by parsing expressions).
 """
 
 import ast
@@ -32,9 +34,9 @@ LAYERS = [CORE, {"load", "profiles"}, {"count", "target"}, {"project", "measure"
           {"report"}, {"cli", "__main__"}]
 HEAVY = {"onnx": ("load/",), "onnxruntime": ("measure/",), "torch": ("load/torch_fvcore.py", "measure/torch_backend.py"),
          "fvcore": ("load/torch_fvcore.py",), "matplotlib": ("report/html.py",)}
-# what the CLI must not reach into: the projection's and the accounting's internals (the engine runs them)
-CLI_FORBIDDEN = {"project.projection", "project.params", "project.roofline", "project.kernels", "project.training_kernels",
-                 "account.serving", "count.static", "count.ops", "engine.chain"}
+# what the CLI must not reach into: the projection and the accounting, whole stages (the engine runs them, the use cases
+# in decide/ orchestrate them), and the counting and chaining internals
+CLI_FORBIDDEN = {"project", "account", "count.static", "count.ops", "engine.chain"}
 
 
 def layer_of(unit: str) -> int:
@@ -43,6 +45,10 @@ def layer_of(unit: str) -> int:
         if stage in names:
             return i
     raise AssertionError(f"module group '{stage}' is in no stage: add it to tests/test_layers.py")
+
+
+def _is_unit(name: str) -> bool:
+    return any(name in names for names in LAYERS)
 
 
 def _imports(source: str, rel: Path) -> list[tuple[str, int]]:
@@ -70,8 +76,8 @@ def _imports(source: str, rel: Path) -> list[tuple[str, int]]:
                     out += [("analyzer." + stage[0] + "." + a.name, node.lineno) for a in node.names]
                 else:
                     out.append(("analyzer." + ".".join(stage), node.lineno))
-            else:  # `from .. import __version__` at the package root
-                out.append(("analyzer.__init__", node.lineno))
+            else:  # `from .. import project` names a stage; `from .. import __version__` the package root
+                out += [("analyzer." + (a.name if _is_unit(a.name) else "__init__"), node.lineno) for a in node.names]
     return out
 
 
@@ -114,6 +120,12 @@ def test_layers_hold():
     ("target/resolve.py", "from ..project import resolve_params\n"),
     ("cli/project.py", "from ..project.projection import project\n"),  # the CLI chaining the stages itself
     ("cli/decide.py", "from ..account import serving\n"),
+    ("cli/decide.py", "from ..account.search_cost import search_cost\n"),  # orchestration belongs in decide/
+    ("cli/plan.py", "from ..account.search_plan import plan_projected\n"),
+    ("cli/calibrate_cmd.py", "from ..project.observations import observations\n"),
+    ("cli/calibrate_cmd.py", "from ..project import resolve_params\n"),
+    ("cli/carbon.py", "from .. import account\n"),
+    ("cli/carbon.py", "import analyzer.account.fourms\n"),
     ("count/static.py", "import onnxruntime\n"),
     ("decide/amortize.py", "import matplotlib.pyplot as plt\n"),
     ("report/decide_text.py", "import torch\n"),
@@ -136,7 +148,7 @@ def test_cli_modules_stay_small():
 
 
 def test_no_module_is_long():
-    long = [f"{rel} ({len(src.splitlines())} lines)" for rel, src in _sources() if len(src.splitlines()) > 450]
+    long = [f"{rel} ({len(src.splitlines())} lines)" for rel, src in _sources() if len(src.splitlines()) > 400]
     assert not long, "split these: " + ", ".join(long)
 
 

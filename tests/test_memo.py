@@ -11,7 +11,7 @@ from analyzer.load import nb201, nb201_arch as nb
 from analyzer.load.sources import read
 from analyzer.profiles import load_profiles
 from analyzer.project.parts import fusion_free, groups_nothing
-from analyzer.target import resolve_target
+from analyzer.target import TargetRequest, resolve_target
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def profiles():
 
 @pytest.mark.parametrize("runtime", ["eager", "graph"])
 def test_cells_no_pattern_can_group_are_fusion_free_as_planned(profiles, runtime):
-    hw = resolve_target(profiles, "h100").hardware
+    hw = resolve_target(profiles, TargetRequest("h100")).hardware
     seen = set()
     for a in nb.sample(400, 3):
         seg = ("cell", a.to_string(), 16, 32)
@@ -56,7 +56,7 @@ def _plain(e):
                                                        ("space:6:3", "graph", "auto"),
                                                        ("space:6:3", "eager", "present")])
 def test_the_memo_changes_no_number(profiles, spec, runtime, batch_norm):
-    tg = resolve_target(profiles, "h100", runtime=runtime, batch=8, pue=1.2, grid=300.0, batch_norm=batch_norm)
+    tg = resolve_target(profiles, TargetRequest("h100", runtime=runtime, batch=8, pue=1.2, grid=300.0, batch_norm=batch_norm))
     tasks = list(read(spec))
     memo.MEMO.clear()
     on = [evaluate_one(t, tg) for t in tasks + tasks[:3]]  # the last three answered from the tables
@@ -73,7 +73,7 @@ def test_cost_with_and_without_the_memo(profiles):
     import analyzer
     from analyzer.engine import objective
 
-    tg = resolve_target(profiles, "h100", runtime="graph", batch=4, pue=1.1, grid=100.0)
+    tg = resolve_target(profiles, TargetRequest("h100", runtime="graph", batch=4, pue=1.1, grid=100.0))
     archs = [a.to_string() for a in nb.sample(25, 11)]
     memo.MEMO.clear()
     objective._RESULTS.clear()
@@ -141,7 +141,7 @@ def test_present_norms_step_aside_where_a_norm_reads_across_a_boundary(profiles)
         return Graph(seg[0], tuple(net.nodes), (x,), (y,)), tuple(net.inits)
 
     for batch_norm, steps_aside in (("present", True), ("auto", False)):
-        tg = resolve_target(profiles, "h100", runtime="graph", batch=2, batch_norm=batch_norm)
+        tg = resolve_target(profiles, TargetRequest("h100", runtime="graph", batch=2, batch_norm=batch_norm))
         got = evaluate_segments("m", "", [("conv",), ("bn",)], build, tg, params_for(tg), memo=Memo())
         assert (got is None) is steps_aside
 

@@ -13,7 +13,7 @@ from analyzer.errors import UsageError
 from analyzer.load import nb201, nb201_arch as nb
 from analyzer.load.sources import nb201_task, read
 from analyzer.profiles import load_profiles
-from analyzer.target import resolve_target
+from analyzer.target import resolve_target, TargetRequest
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 EVERY_OP = "|none~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|none~2|"
@@ -72,8 +72,8 @@ def test_memoised_segments_equal_the_whole_graph_bit_for_bit(profiles, runtime, 
     the ordinary chain (a per-kernel target takes it): every number equal, floats included. The cells sampled
     cover the fusions that reach across segments (all-none and all-skip cells), where the memo steps aside, and sums
     of a tensor with itself (a skip edge's alias added to itself reads it once)."""
-    tg = resolve_target(profiles, hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0)
-    whole = resolve_target(profiles, hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0, per_kernel=True)
+    tg = resolve_target(profiles, TargetRequest(hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0))
+    whole = resolve_target(profiles, TargetRequest(hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0, per_kernel=True))
     archs = nb.sample(12, 7) + [nb.parse(EVERY_OP), nb.parse("|skip_connect~0|+|none~0|none~1|+|none~0|skip_connect~1|none~2|"),
                                 nb.parse("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"),
                                 nb.parse("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|avg_pool_3x3~0|avg_pool_3x3~1|skip_connect~2|")]
@@ -86,7 +86,7 @@ def test_memoised_segments_equal_the_whole_graph_bit_for_bit(profiles, runtime, 
 
 
 def test_a_population_equals_each_candidate_evaluated_alone(profiles):
-    tg = resolve_target(profiles, "h100", runtime="graph", batch=4, pue=1.1, grid=100.0)
+    tg = resolve_target(profiles, TargetRequest("h100", runtime="graph", batch=4, pue=1.1, grid=100.0))
     memo.MEMO.clear()
     run = run_population(read("nb201:24:5"), tg, LocalExecutor(1), keep_arch=True)
     assert not run.errors and memo.MEMO.hits > memo.MEMO.misses  # the fixed segments and each cell's 5 copies
@@ -102,7 +102,7 @@ def test_a_population_equals_each_candidate_evaluated_alone(profiles):
 
 
 def test_a_pool_of_two_equals_one_process(profiles):
-    tg = resolve_target(profiles, "h100", runtime="eager", batch=1, pue=1.1, grid=100.0)
+    tg = resolve_target(profiles, TargetRequest("h100", runtime="eager", batch=1, pue=1.1, grid=100.0))
     one = run_population(read("nb201:40:2"), tg, LocalExecutor(1))
     two = run_population(read("nb201:40:2"), tg, LocalExecutor(2))
     def plain(records):
@@ -243,7 +243,7 @@ def test_cost_gives_populations_numbers_and_remembers(profiles):
     import analyzer
     from analyzer.errors import AnalyzerError
 
-    tg = resolve_target(profiles, "h100", runtime="graph", batch=16, pue=1.1, grid=200.0)
+    tg = resolve_target(profiles, TargetRequest("h100", runtime="graph", batch=16, pue=1.1, grid=200.0))
     e = analyzer.cost(BEST, tg)
     pop = analyzer.evaluate([nb201_task(nb.parse(BEST), e.name)], tg)
     assert (e.macs, e.latency_s, e.co2e_g_per_item, e.energy_range_j) == \

@@ -21,7 +21,7 @@ from onnx import helper
 from analyzer.errors import AnalyzerError, UsageError
 from analyzer.load import space
 from analyzer.load.sources import read
-from analyzer.target import resolve_target as resolve_placement
+from analyzer.target import TargetRequest, resolve_target as resolve_placement
 from analyzer.engine import LocalExecutor
 from analyzer.engine.population import pareto_front, run_population
 from analyzer.count.profile import profile_onnx
@@ -33,7 +33,7 @@ from onnx_builders import init, model, vi
 
 @pytest.fixture(scope="module")
 def placement():
-    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, grid=100.0)
+    return resolve_placement(load_profiles(), TargetRequest("h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, grid=100.0))
 
 
 def _expected_macs(arch: space.Arch) -> int:
@@ -158,7 +158,7 @@ def test_pool_of_two_equals_one_process_and_the_store_answers_a_repeat(tmp_path,
     again = run_population(read("space:40:3"), placement, LocalExecutor(2), db, "v1")
     assert again.evaluated == 0 and again.from_store == 40
     assert json.loads(json.dumps(strip(again.records))) == json.loads(json.dumps(strip(two.records)))
-    other = resolve_placement(load_profiles(), "h100", dtype="fp32", runtime="graph", pue=1.1, grid=100.0)
+    other = resolve_placement(load_profiles(), TargetRequest("h100", dtype="fp32", runtime="graph", pue=1.1, grid=100.0))
     assert run_population(read("space:5:3"), other, LocalExecutor(1), db, "v1").evaluated == 5  # other settings: new rows
 
 

@@ -19,7 +19,7 @@ ray = require_extra("ray", "NAS_ANALYZER_REQUIRE_RAY", "the Ray executor tests d
 from analyzer.errors import UsageError  # noqa: E402
 from analyzer.load.sources import read  # noqa: E402
 from analyzer.project.observations import read_observations  # noqa: E402
-from analyzer.target import resolve_target as resolve_placement  # noqa: E402
+from analyzer.target import TargetRequest, resolve_target as resolve_placement  # noqa: E402
 from analyzer.engine import LocalExecutor, RayExecutor  # noqa: E402
 from analyzer.engine.population import run_population  # noqa: E402
 from analyzer.profiles import load_profiles  # noqa: E402
@@ -39,7 +39,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def placement():
-    return resolve_placement(load_profiles(), "h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, grid=100.0)
+    return resolve_placement(load_profiles(), TargetRequest("h100", dtype="fp16", runtime="graph", batch=1, pue=1.1, grid=100.0))
 
 
 def _plain(records):

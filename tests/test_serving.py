@@ -16,8 +16,8 @@ from analyzer.engine import evaluate
 from analyzer.load.hf_config import read_config, spec_from_dict
 from analyzer.profiles import load_profiles, projection_defaults
 from analyzer.project.params import resolve_params
-from analyzer.project.serving import Engine, Workload, _steady_steps, decode_context, serve, workload
-from analyzer.target import resolve_target
+from analyzer.project.serving import Workload, _steady_steps, decode_context, serve, workload
+from analyzer.target import resolve_target, TargetRequest
 from analyzer.target.records import Phase, Serving
 from analyzer.units import BYTES_PER_GIB
 from cli_helpers import cli
@@ -69,7 +69,7 @@ def test_steady_steps_conserve_prompt_tokens(llama):
 def test_littles_law_and_concurrency_bounds(llama, h100):
     hw, params = h100
     w = workload("pareto-exp", 300, 300)
-    r = serve(llama, hw, params, "bf16", "graph", Engine(max_num_seqs=64), w)
+    r = serve(llama, hw, params, "bf16", "graph", Serving(max_num_seqs=64), w)
     # 64 running requests each gain a token a step: tokens/s x time per token is the concurrency (less the prefilling)
     assert r.output_tokens_per_s * r.time_per_output_token_s == pytest.approx(64, rel=0.05)
     assert r.energy_j_per_request == pytest.approx(r.energy_j_per_output_token * w.output.mean())
@@ -79,21 +79,21 @@ def test_littles_law_and_concurrency_bounds(llama, h100):
 def test_kv_cache_capacity_is_computed_and_enforced(llama, h100):
     hw, params = h100
     w = workload("fixed", 2000, 2000)
-    r = serve(llama, hw, params, "bf16", "graph", Engine(max_num_seqs=4096, max_num_batched_tokens=8192), w)
+    r = serve(llama, hw, params, "bf16", "graph", Serving(max_num_seqs=4096, max_num_batched_tokens=8192), w)
     reserve = 0.5 * BYTES_PER_GIB + 2 * 8192 * (4096 + 2 * 14336) * 2 + 2 * 4096 * 128256 * 4
     capacity = (0.9 * 80 * BYTES_PER_GIB - 8_030_261_248 * 2 - reserve) / 131_072
     assert r.kv_cache_capacity_tokens == pytest.approx(capacity)
     held = decode_context(w) + 8
     assert r.concurrency == int(capacity / held) and r.concurrency_bound == "kv_cache"
     assert any("KV cache holds" in n for n in r.notes)
-    fp8 = serve(llama, hw, params, "bf16", "graph", Engine(max_num_seqs=4096, kv_dtype="fp8"), w)
+    fp8 = serve(llama, hw, params, "bf16", "graph", Serving(max_num_seqs=4096, kv_dtype="fp8"), w)
     assert fp8.kv_cache_bytes_per_token == 65_536 and fp8.concurrency > 1.9 * r.concurrency
 
 
 def test_energy_per_token_falls_with_concurrency_then_flattens(llama, h100):
     hw, params = h100
     w = workload("pareto-exp", 300, 300)
-    e = [serve(llama, hw, params, "bf16", "graph", Engine(max_num_seqs=b), w).energy_j_per_output_token for b in (1, 8, 64, 256)]
+    e = [serve(llama, hw, params, "bf16", "graph", Serving(max_num_seqs=b), w).energy_j_per_output_token for b in (1, 8, 64, 256)]
     assert e[0] > e[1] > e[2] > e[3]
     assert e[0] / e[1] > 4 and e[2] / e[3] < 2.5  # weights shared by 8 requests; compute-bound at scale
 
@@ -102,51 +102,51 @@ def test_gqa_moe_and_fp8_in_the_plan(llama, h100):
     hw, params = h100
     w = workload("fixed", 1000, 500)
     mha = spec_from_dict({**json.loads((DECODERS / "llama-3.1-8b.json").read_text()), "num_key_value_heads": 32}, "mha")
-    a = serve(llama, hw, params, "bf16", "graph", Engine(max_num_seqs=128), w)
-    b = serve(mha, hw, params, "bf16", "graph", Engine(max_num_seqs=128), w)
+    a = serve(llama, hw, params, "bf16", "graph", Serving(max_num_seqs=128), w)
+    b = serve(mha, hw, params, "bf16", "graph", Serving(max_num_seqs=128), w)
     assert kv_bytes_per_token(mha, 2) == 4 * a.kv_cache_bytes_per_token
     assert b.energy_j_per_output_token > 1.3 * a.energy_j_per_output_token  # 4x the cache read a step
     moe = read_config(DECODERS / "qwen3-30b-a3b.json")
-    one = serve(moe, hw, params, "bf16", "graph", Engine(max_num_seqs=1), w)
-    many = serve(moe, hw, params, "bf16", "graph", Engine(max_num_seqs=64), w)
+    one = serve(moe, hw, params, "bf16", "graph", Serving(max_num_seqs=1), w)
+    many = serve(moe, hw, params, "bf16", "graph", Serving(max_num_seqs=64), w)
     # one request reads k of the experts a layer; 64 read nearly all: bytes per token fall far less than a dense model's
     assert one.active_params < one.params / 9 and one.bytes_per_output_token > 5e9
     assert many.bytes_per_output_token > one.bytes_per_output_token / 64 * 5
-    bf16 = serve(llama, hw, params, "bf16", "graph", Engine(max_num_seqs=8), w)
-    fp8 = serve(llama, hw, resolve_params(hw, "fp8", "graph", projection_defaults()), "fp8", "graph", Engine(max_num_seqs=8), w)
+    bf16 = serve(llama, hw, params, "bf16", "graph", Serving(max_num_seqs=8), w)
+    fp8 = serve(llama, hw, resolve_params(hw, "fp8", "graph", projection_defaults()), "fp8", "graph", Serving(max_num_seqs=8), w)
     assert fp8.weight_bytes == bf16.weight_bytes / 2 and fp8.energy_j_per_output_token < 0.7 * bf16.energy_j_per_output_token
 
 
 def test_does_not_fit_is_one_line(ps):
-    t = resolve_target(ps, "h100", phase="serving")
+    t = resolve_target(ps, TargetRequest("h100", phase="serving"))
     e = evaluate([DECODERS / "llama-3.1-70b.json"], t)[0]
     assert not e.ok and "does not fit on h100" in e.error and "\n" not in e.error
 
 
 def test_phase_and_input_mismatches(ps, tmp_path):
-    t = resolve_target(ps, "h100", phase="serving")
+    t = resolve_target(ps, TargetRequest("h100", phase="serving"))
     e = evaluate([ROOT / "models" / "resnet18.onnx"], t)[0]
     assert not e.ok and "config.json" in e.error
-    e = evaluate([DECODERS / "gpt2.json"], resolve_target(ps, "h100"))[0]
+    e = evaluate([DECODERS / "gpt2.json"], resolve_target(ps, TargetRequest("h100")))[0]
     assert not e.ok and "serving" in e.error
     from analyzer.errors import UsageError
 
     with pytest.raises(UsageError, match="max_concurrency"):
-        resolve_target(ps, "h100", serving={"max_concurrency": 8})
+        resolve_target(ps, TargetRequest("h100", serving={"max_concurrency": 8}))
     with pytest.raises(UsageError, match="at least"):
-        resolve_target(ps, "h100", phase="serving", serving={"max_concurrency": 512, "max_batched_tokens": 256})
+        resolve_target(ps, TargetRequest("h100", phase="serving", serving={"max_concurrency": 512, "max_batched_tokens": 256}))
     with pytest.raises(UsageError, match="runtime"):
-        resolve_target(ps, "h100", runtime="ort", phase="serving")
+        resolve_target(ps, TargetRequest("h100", runtime="ort", phase="serving"))
     bad = tmp_path / "lengths.jsonl"
     bad.write_text('{"prompt_tokens": 10, "output_tokens": 5}\n[3, 0]\n')
     with pytest.raises(UsageError, match=r"lengths.jsonl:2: output length 0"):
-        resolve_target(ps, "h100", phase="serving", serving={"lengths": str(bad)})
+        resolve_target(ps, TargetRequest("h100", phase="serving", serving={"lengths": str(bad)}))
 
 
 def test_lengths_from_a_file_reach_the_projection(ps, tmp_path):
     f = tmp_path / "requests.jsonl"
     f.write_text("\n".join(json.dumps({"prompt_tokens": p, "output_tokens": o}) for p, o in [(100, 50), (300, 150)] * 10) + "\n")
-    t = resolve_target(ps, "h100", phase="serving", serving={"lengths": str(f), "max_concurrency": 16})
+    t = resolve_target(ps, TargetRequest("h100", phase="serving", serving={"lengths": str(f), "max_concurrency": 16}))
     assert t.phase.serving.pairs[:2] == ((100, 50), (300, 150)) and "sha256" in t.phase.serving.pairs_source
     e = evaluate([DECODERS / "gpt2.json"], t)[0]
     assert e.ok and e.detail["workload"]["output_tokens_mean"] == 100
@@ -188,7 +188,7 @@ def test_published_llama_serving_energy_within_25_percent_in_order(ps):
     config with the published output lengths and prompts of the benchmark's default synthetic mean (500)."""
     rows = [r for r in _published("llama-3.1-8b", "H100") if 8 <= int(r["max_num_seqs"]) <= 256]
     assert len(rows) == 8
-    base = resolve_target(ps, "h100", dtype="bf16", phase="serving", pue=1.0, grid=0.0)
+    base = resolve_target(ps, TargetRequest("h100", dtype="bf16", phase="serving", pue=1.0, grid=0.0))
     pairs = _requests("llama-3.1-8b", 500)
     got, published = [], []
     for r in rows:
@@ -249,15 +249,15 @@ def test_tensor_parallel_splits_the_model_and_pays_for_all_reduces(ps):
     assert tensor_shard(spec, 16).num_kv_heads == 1  # 8 KV heads on 16 GPUs: replicated
     with pytest.raises(UsageError, match="do not split 3 ways"):
         tensor_shard(spec, 3)
-    one = resolve_target(ps, "b200", phase="serving", serving={"max_concurrency": 32})
-    four = resolve_target(ps, "h100", phase="serving", serving={"max_concurrency": 32, "tensor_parallel": 4})
+    one = resolve_target(ps, TargetRequest("b200", phase="serving", serving={"max_concurrency": 32}))
+    four = resolve_target(ps, TargetRequest("h100", phase="serving", serving={"max_concurrency": 32, "tensor_parallel": 4}))
     a, b = (evaluate([DECODERS / "llama-3.1-70b.json"], t)[0] for t in (one, four))
     assert a.ok and b.ok and b.detail["tensor_parallel"] == 4 and "4-way tensor parallel" in " ".join(b.notes)
     assert b.detail["weight_bytes"] == a.detail["weight_bytes"] == params(spec)[0] * 2
     # four H100s at 32 requests: about four times one's power
     assert 4 * 400 < b.detail["mean_power_w"] < 4 * 700
-    l4 = evaluate([DECODERS / "llama-3.1-8b.json"], resolve_target(ps, "l4", phase="serving",
-                                                                  serving={"max_concurrency": 32, "tensor_parallel": 2}))[0]
+    l4 = evaluate([DECODERS / "llama-3.1-8b.json"], resolve_target(ps, TargetRequest("l4", phase="serving",
+                                                                  serving={"max_concurrency": 32, "tensor_parallel": 2})))[0]
     assert l4.ok  # PCIe: the all-reduces cost more of the step than on NVLink
 
 

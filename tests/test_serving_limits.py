@@ -13,7 +13,8 @@ from analyzer.errors import UsageError
 from analyzer.load.hf_config import read_config
 from analyzer.profiles import load_profiles, projection_defaults
 from analyzer.project.params import resolve_params
-from analyzer.project.serving import MAX_ARRIVALS, MIN_BUSY_STEPS, Engine, _steady_steps, serve, workload
+from analyzer.target.records import Serving
+from analyzer.project.serving import MAX_ARRIVALS, MIN_BUSY_STEPS, _steady_steps, serve, workload
 from cli_helpers import cli
 
 DECODERS = Path(__file__).resolve().parent.parent / "models" / "decoders"
@@ -89,9 +90,9 @@ def test_a_long_prompt_in_a_tiny_step_budget_is_refused_in_one_line():
     spec = read_config(DECODERS / "llama-3.1-8b.json")
     with pytest.raises(UsageError, match=r"max_batched_tokens 8: a mean prompt of 32,000 tokens takes 4,000 steps to "
                                          r"prefill .* give at least 32 tokens a step"):
-        serve(spec, hw, params, "bf16", "graph", Engine(max_num_seqs=8, max_num_batched_tokens=8), workload("fixed", 32000, 1))
+        serve(spec, hw, params, "bf16", "graph", Serving(max_num_seqs=8, max_num_batched_tokens=8), workload("fixed", 32000, 1))
     # at the smallest budget it names, the window covers the prefills and prices a token
-    r = serve(spec, hw, params, "bf16", "graph", Engine(max_num_seqs=8, max_num_batched_tokens=32), workload("fixed", 32000, 1))
+    r = serve(spec, hw, params, "bf16", "graph", Serving(max_num_seqs=8, max_num_batched_tokens=32), workload("fixed", 32000, 1))
     assert r.energy_j_per_output_token > 0 and math.isfinite(r.energy_j_per_output_token)
 
 
@@ -115,4 +116,4 @@ def test_a_decoder_whose_cache_holds_nothing_is_refused_not_divided_by():
     params = resolve_params(hw, "bf16", "graph", projection_defaults())
     spec = replace(read_config(DECODERS / "gpt2.json"), head_dim=0)
     with pytest.raises(AnalyzerError, match="gpt2: its key/value cache holds 0 bytes a token"):
-        serve(spec, hw, params, "bf16", "graph", Engine(max_num_seqs=8), workload("fixed", 100, 10))
+        serve(spec, hw, params, "bf16", "graph", Serving(max_num_seqs=8), workload("fixed", 100, 10))

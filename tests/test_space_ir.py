@@ -40,12 +40,12 @@ def test_segments_are_the_files_nodes(tmp_path):
 def test_evaluations_equal_the_files_bit_for_bit(profiles, kw):
     """The memoised path against the ONNX file's (a per-kernel target takes it), with the batch norms an inference
     export folded unfolded per block for PyTorch's runtimes, as the whole graph unfolds them."""
-    from analyzer.target import resolve_target
+    from analyzer.target import resolve_target, TargetRequest
 
     kw = dict(kw)
     hw = kw.pop("hardware", "h100")
-    fast = resolve_target(profiles, hw, pue=1.2, grid=250.0, **kw)
-    whole = resolve_target(profiles, hw, pue=1.2, grid=250.0, per_kernel=True, **kw)
+    fast = resolve_target(profiles, TargetRequest(hw, pue=1.2, grid=250.0, **kw))
+    whole = resolve_target(profiles, TargetRequest(hw, pue=1.2, grid=250.0, per_kernel=True, **kw))
     memo.MEMO.clear()
     for t in read("space:8:3"):
         a, b = evaluate_one(t, fast).to_dict(), evaluate_one(t, whole).to_dict()

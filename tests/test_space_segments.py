@@ -10,7 +10,7 @@ from analyzer.engine.chain import evaluate_one
 from analyzer.load import fbnet, ir_spaces, nb101, ofa
 from analyzer.load.sources import read
 from analyzer.profiles import load_profiles
-from analyzer.target import resolve_target
+from analyzer.target import TargetRequest, resolve_target
 
 
 from test_nb101 import INCEPTION, TRUNCATING  # noqa: E402
@@ -48,8 +48,8 @@ def _plain(e):
 
 @pytest.mark.parametrize("runtime, hardware", [("eager", "h100"), ("graph", "h100"), ("ort", "h100"), ("ort", "xeon-8380")])
 def test_memoised_segments_equal_the_whole_graph_bit_for_bit(profiles, runtime, hardware):
-    tg = resolve_target(profiles, hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0)
-    whole = resolve_target(profiles, hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0, per_kernel=True)
+    tg = resolve_target(profiles, TargetRequest(hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0))
+    whole = resolve_target(profiles, TargetRequest(hardware, runtime=runtime, batch=8, pue=1.2, grid=300.0, per_kernel=True))
     memo.MEMO.clear()
     tasks = _tasks()
     for t in tasks + tasks:  # the second time every segment is remembered

@@ -133,8 +133,7 @@ def test_decode_projections_against_h100_measurements(tmp_path):
     20% median (11.9% when recorded) and latency rising with the cache as measured at batch 8."""
     import statistics
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-    from decode_measure import projected_vs_measured
+    from decode_check import projected_vs_measured  # models/, on the path above
 
     recorded = Path(__file__).resolve().parent.parent / "profiles/measurements/h100-sxm-2026-11-27-decode/decode.json"
     rows = projected_vs_measured(recorded, "h100", tmp_path)

@@ -10,7 +10,8 @@ from rich.markup import escape
 from ..errors import UsageError
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, DatacenterOpt, FormatOpt, GridOpt, NetOpt, NoStoreOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, StoreOpt,
                   VerboseOpt, WideOpt, app, command, console, flag_of, load, print_json, report_errors)
-from .decide import DeploymentsOpt, ItemsPerDayOpt, NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt, SamplesOpt
+from .decide import (DeploymentsOpt, ItemsPerDayOpt, NasDcOpt, NasGridOpt, NasPueOpt, NasRegionOpt, PerDeploymentOpt, RetrainsOpt,
+                     SamplesOpt)
 from .store import finish_store, open_store
 
 
@@ -31,6 +32,7 @@ def analyze(
     inferences_per_day: ItemsPerDayOpt = None, deployments: DeploymentsOpt = None,
     horizon_years: Annotated[Optional[str], typer.Option("--horizon-years", help="Years in service (number or range; default 1..3, profiles/defaults.toml [reuse]).")] = None,
     growth: Annotated[str, typer.Option("--growth", help="Traffic growth per year, fraction.")] = "0",
+    per_deployment_cost_kg: PerDeploymentOpt = "0", retrains: RetrainsOpt = "0",
     nas_preset: Annotated[Optional[str], typer.Option("--nas-preset", help="Published search cost (default: mnasnet, the search behind MnasNet/EfficientNet).")] = None,
     nas_cost_kg: Annotated[Optional[float], typer.Option("--nas-cost-kg", help="Search cost, kgCO2e, instead of a preset.")] = None,
     nas_pue: NasPueOpt = None, nas_datacenter: NasDcOpt = None, nas_grid: NasGridOpt = None, nas_region: NasRegionOpt = None,
@@ -64,6 +66,7 @@ def analyze(
         dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net,
         batch_norm=batch_norm, utilization=utilization, power_boundary=power_boundary, embodied_boundary=embodied_boundary,
         items_per_day=inferences_per_day, deployments=deployments, horizon_years=horizon_years, growth=growth,
+        per_deployment_cost_kg=per_deployment_cost_kg, retrains=retrains,
         nas_preset=nas_preset, nas_cost_kg=nas_cost_kg, nas_pue=nas_pue, nas_datacenter=nas_datacenter, nas_grid=nas_grid,
         nas_region=nas_region, budget_hardware=budget_hardware, objective=objective, max_latency_ms=max_latency_ms,
         min_accuracy=min_accuracy, samples=samples, seed=seed, sensitivity=sensitivity,

@@ -5,8 +5,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError
-from ..units import HOURS_PER_DAY
 from .base import QuietOpt, EmbodiedBoundaryOpt, FormatOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, app, command, console, load, print_json
 
 
@@ -30,37 +28,13 @@ def footprint(
 ) -> None:
     """Energy and CO2e of a run (Patterson et al. 2021: kWh = hours x chips x W x PUE / 1000; CO2e = kWh x
     intensity), plus the embodied carbon of the share of the hardware's lifetime used, reported apart."""
-    from ..account.carbon import footprint as compute
-    from ..checks import check_number
-    from ..target import resolve_site
+    from ..decide.carbon_case import FootprintRequest, SiteRequest, footprint as run
 
-    if (hours is None) == (days is None):
-        raise UsageError("give exactly one of --hours and --days")
-    length = check_number("hours" if hours is not None else "days", hours if hours is not None else days, 0, 1e7, low_open=True)
-    ps = load(profiles)
-    # the run's chips are busy for its hours (no idle share); --utilization here scales their power from TDP
-    site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, utilization=1.0,
-                        power_boundary=power_boundary, embodied_boundary=embodied_boundary)
-    result = compute(ps.get("hardware", hardware), count, length if hours is not None else length * HOURS_PER_DAY, site,
-                     avg_power_w=avg_power_w, utilization=utilization)
-    result.notes[:0] = list(site.notes)
+    result = run(load(profiles), FootprintRequest(hardware, count, hours, days, avg_power_w, utilization,
+                                                  SiteRequest(pue, datacenter, grid, region, net), power_boundary, embodied_boundary))
     from ..report.carbon_text import render_footprint
 
     print_json(result.to_dict()) if fmt is OutFormat.json else render_footprint(result.to_dict(), console(), quiet)
-
-
-def _compute(model: Path | None, flops: float | None, side: str) -> float | None:
-    if model is not None and flops is not None:
-        raise UsageError(f"give --{side}-model or --{side}-flops, not both")
-    if model is not None:
-        from ..count import profile_onnx
-
-        return float(profile_onnx(model, scan_sparsity=False).flops)
-    if flops is not None:
-        from ..checks import check_number
-
-        return check_number(f"{side}_flops", flops, 0, 1e30, low_open=True)
-    return None
 
 
 @app.command()
@@ -95,27 +69,14 @@ def fourm(
 ) -> None:
     """The 4Ms: factor a reduction into Model (compute) x Machine (perf/W) x Mechanization (PUE) = energy,
     and x Map (grid intensity) = CO2e, with absolute numbers on both sides when compute is known."""
-    from ..account.fourms import Scenario, four_ms
-    from ..checks import check_number
-    from ..target import resolve_site
+    from ..decide.carbon_case import FourmRequest, FourmSide, SiteRequest, fourms as run
 
-    ps = load(profiles)
-    notes: list[str] = []
-    sides = []
-    for side, hw, model, flops, dtype, tflops, power, pue, dc, grid, region, net in (
-            ("base", base_hardware, base_model, base_flops, base_dtype, base_tflops, base_power_w, base_pue, base_datacenter, base_grid, base_region, base_net),
-            ("new", new_hardware, new_model, new_flops, new_dtype, new_tflops, new_power_w, new_pue, new_datacenter, new_grid, new_region, new_net)):
-        site = resolve_site(ps, pue=pue, datacenter=dc, grid=grid, region=region, net=net, prefix=f"{side}_", who=side)
-        notes += site.notes
-        for name, v in ((f"{side}_tflops", tflops), (f"{side}_power_w", power)):
-            if v is not None:
-                check_number(name, v, 0, 1e7, low_open=True)
-        sides.append(Scenario(ps.get("hardware", hw), _compute(model, flops, side), dtype, tflops, achievable, power, None,
-                              site=site, label=side))
-    if model_ratio is not None:
-        check_number("model_ratio", model_ratio, 0, 1e12, low_open=True)
-    result = four_ms(sides[0], sides[1], model_ratio)
-    result.notes[:0] = notes
+    text = lambda p: None if p is None else str(p)  # noqa: E731
+    result = run(load(profiles), FourmRequest(
+        FourmSide(base_hardware, text(base_model), base_flops, base_dtype, base_tflops, base_power_w,
+                  SiteRequest(base_pue, base_datacenter, base_grid, base_region, base_net)),
+        FourmSide(new_hardware, text(new_model), new_flops, new_dtype, new_tflops, new_power_w,
+                  SiteRequest(new_pue, new_datacenter, new_grid, new_region, new_net)), model_ratio, achievable))
     from ..report.carbon_text import render_fourms
 
     print_json(result.to_dict()) if fmt is OutFormat.json else render_fourms(result.to_dict(), console(), quiet)

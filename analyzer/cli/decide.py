@@ -5,9 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import UsageError, param
 from .base import (BatchNormOpt, EmbodiedBoundaryOpt, HardwareOpt, HardwaresOpt, RegionsOpt, PowerBoundaryOpt, UtilizationOpt, MemoryLimitOpt, TimeoutOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt, app,
-                  WideOpt, command, console, load, print_json, raise_failed, report_failed)
+                  WideOpt, command, console, load, print_json, report_failed)
 
 ItemsPerDayOpt = Annotated[Optional[str], typer.Option("--inferences-per-day", help="Items per day per deployment: N, LOW..HIGH, LOW..HIGH:log, LOW..MODE..HIGH (default 1e6..1e8:log, profiles/defaults.toml [reuse]).")]
 DeploymentsOpt = Annotated[Optional[str], typer.Option("--deployments", help="Deployments reusing the model, number or range (default 10).")]
@@ -15,6 +14,8 @@ SamplesOpt = Annotated[int, typer.Option("--samples", help="Monte Carlo samples 
 NasPueOpt = Annotated[Optional[float], typer.Option("--nas-pue", help="PUE where the search runs (default: the preset's own site, else stated).")]
 NasDcOpt = Annotated[Optional[str], typer.Option("--nas-datacenter", help="Datacenter profile where the search runs.")]
 NasGridOpt = Annotated[Optional[float], typer.Option("--nas-grid-gco2e-per-kwh", help="Grid intensity where the search runs.")]
+PerDeploymentOpt = Annotated[str, typer.Option("--per-deployment-cost-kg", help="Fine-tuning/retraining cost per deployment, kgCO2e.")]
+RetrainsOpt = Annotated[str, typer.Option("--retrains", help="Further retraining runs per deployment (each costs --per-deployment-cost-kg).")]
 NasRegionOpt = Annotated[Optional[str], typer.Option("--nas-region", help="Region NAME[@YEAR] where the search runs.")]
 
 
@@ -39,8 +40,7 @@ def amortize(
     horizon_days: Annotated[Optional[str], typer.Option("--horizon-days", help="Reuse horizon in days (number or range).")] = None,
     horizon_years: Annotated[Optional[str], typer.Option("--horizon-years", help="Reuse horizon in years, number or range (default 1..3, profiles/defaults.toml [reuse]).")] = None,
     growth: Annotated[str, typer.Option("--growth", help="Traffic growth per year, fraction (0.5 = +50%/year).")] = "0",
-    per_deployment_cost_kg: Annotated[str, typer.Option("--per-deployment-cost-kg", help="Fine-tuning/retraining cost per deployment, kgCO2e.")] = "0",
-    retrains: Annotated[str, typer.Option("--retrains", help="Further retraining runs per deployment (each costs --per-deployment-cost-kg).")] = "0",
+    per_deployment_cost_kg: PerDeploymentOpt = "0", retrains: RetrainsOpt = "0",
     budget_hardware: Annotated[Optional[str], typer.Option("--budget-hardware", help="Express the largest NAS budget in chip-hours of this hardware (default: the search's).")] = None,
     samples: SamplesOpt = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Monte Carlo seed.")] = 0,
@@ -50,58 +50,17 @@ def amortize(
     """Is a search worth its emissions? Break-even, net savings, saved/spent ratio and the largest search
     budget a reuse scenario justifies; Monte Carlo P5/P50/P95 and P(net saving > 0) when inputs are ranges
     or projected (projections carry their error model, shared between the two models)."""
-    from ..account.search_cost import budget_kw_per_chip, search_cost
-    from ..decide.amortize import AmortizeInputs, amortize as run, parse_reuse, reuse_defaults
-    from ..dist import fixed, parse_dist
-    from ..engine import evaluate
-    from ..load.manifest import expand_model_args
-    from ..target import resolve_target
+    from ..decide.amortize_case import AmortizeRequest, SearchRequest, amortize_search
+    from ..target import TargetRequest
 
-    ps = load(profiles)
-    sc = search_cost(ps, preset=nas_preset, cost_kg=nas_cost_kg, cost_kwh=nas_cost_kwh, hardware=nas_hardware, count=nas_count,
-                     hours=nas_hours, pue=nas_pue, datacenter=nas_datacenter, grid=nas_grid, region=nas_region, plan=search_plan)
-    notes = list(sc.notes)
-    per_item, emb, sig = {}, {"baseline": fixed(0), "nas": fixed(0)}, {"shared": 0.0, "baseline": 0.0, "nas": 0.0}
-    target = None
-    for side, stated, model in (("baseline", baseline_co2e_g, baseline_model), ("nas", nas_co2e_g, nas_model)):
-        if (stated is None) == (model is None):
-            raise UsageError(f"give exactly one of {param(side + '_co2e_g')} and {param(side + '_model')}")
-        if stated is not None:
-            per_item[side] = parse_dist(stated, f"{side}_co2e_g")
-            continue
-        if target is None:
-            target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
-                                    grid=grid, region=region)
-            notes += [n for n in target.notes if n not in notes]
-        e = evaluate(expand_model_args([model]), target)[0]
-        if not e.ok:
-            raise_failed(e)
-        per_item[side], emb[side] = fixed(e.co2e_g_per_item), fixed(e.embodied_co2e_g_per_item or 0.0)
-        sig["shared"], sig[side] = e.energy_log_sigma_shared, e.energy_log_sigma_model
-    if baseline_model is None or nas_model is None:
-        sig["shared"] = 0.0  # a stated side shares no projection error with the other
-    bhw = ps.get("hardware", budget_hardware) if budget_hardware else None
-    fallback = target.site if target is not None else None
-    if fallback is None:
-        from ..target import resolve_site
-
-        fallback = resolve_site(ps, prefix="nas_", who="search")
-    chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, fallback)
-    notes += budget_notes
-    chip = chip if (bhw is not None or chip in ps.hardware) else ""
-    ipd, dep, hdays, hyears, taken = reuse_defaults(inferences_per_day, deployments, horizon_days, horizon_years)
-    notes += taken
-    reuse = parse_reuse(ipd, dep, hdays, hyears, growth, per_deployment_cost_kg, retrains)
-    a = run(AmortizeInputs(nas_cost_kg=sc.dist(), baseline_g_per_item=per_item["baseline"], nas_g_per_item=per_item["nas"],
-                           baseline_embodied_g_per_item=emb["baseline"], nas_embodied_g_per_item=emb["nas"],
-                           search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=sig["shared"], log_sigma_baseline=sig["baseline"],
-                           log_sigma_nas=sig["nas"], budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if chip else None,
-                           budget_hardware=chip, **reuse), samples=samples, seed=seed)
-    a.notes[:0] = notes + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
-    d = a.to_dict() | {"nas_inputs": sc.inputs}
-    d["inputs"]["budget_hardware"] = chip
-    if target is not None:  # the serving site as resolved, echoed under the table
-        d["target"] = target.to_dict()
+    req = AmortizeRequest(
+        SearchRequest(nas_preset, nas_cost_kg, nas_cost_kwh, nas_hardware, nas_count, nas_hours, nas_pue, nas_datacenter, nas_grid,
+                      nas_region, search_plan and str(search_plan)),
+        baseline_co2e_g, nas_co2e_g, baseline_model and str(baseline_model), nas_model and str(nas_model),
+        TargetRequest(hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid, region=region),
+        inferences_per_day, deployments, horizon_days, horizon_years, growth, per_deployment_cost_kg, retrains, budget_hardware,
+        samples, seed)
+    d = amortize_search(load(profiles), req).to_dict()
     if fmt is OutFormat.json:
         print_json(d)
     else:
@@ -150,22 +109,22 @@ def rank_cmd(
 ) -> None:
     """Pareto front over accuracy (higher), CO2e per item and latency (lower), and a ranking by the objective
     under the constraints; dominated candidates are listed with who dominates them."""
-    from ..decide.ranking import rank_across, rank_models
+    from ..decide.ranking import Ranking, rank_across, rank_models
     from ..load.manifest import expand_model_args
-    from ..target import resolve_target
+    from ..target import resolve_target, TargetRequest
     from .flags import split_list
     from .project import target_label
 
     ps = load(profiles)
-    targets = [resolve_target(ps, hw, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
+    targets = [resolve_target(ps, TargetRequest(hw, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter, grid=grid,
                               region=reg, batch_norm=batch_norm, utilization=utilization, power_boundary=power_boundary,
-                              embodied_boundary=embodied_boundary)
+                              embodied_boundary=embodied_boundary))
                for hw in split_list(hardware) for reg in split_list(region)]
     sites = len(split_list(region)) > 1
     paths = expand_model_args(models)
     if len(targets) == 1:
         target = targets[0]
-        rows, evaluations, failed = rank_models(paths, target, accuracy, objective, max_latency_ms, min_accuracy, weights)
+        rows, evaluations, failed = rank_models(paths, target, Ranking(accuracy, objective, max_latency_ms, min_accuracy, weights))
         label = {}
     else:  # a row per (candidate, target), ranked together: which model where
         rows, evaluations, failed, label = rank_across(paths, targets, [target_label(t, sites) for t in targets], accuracy,

@@ -49,7 +49,8 @@ def measure(
     from ..load.manifest import expand_model_args
     from ..measure import store as mstore
     from ..measure.onnx_measure import measure_onnx
-    from ..measure.meters import EnergyMeter, meter_from_spec
+    from ..measure.meters import EnergyMeter
+    from ..measure.select import meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
     from ..checks import check_int, check_number
 

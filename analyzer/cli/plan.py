@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from ..errors import UsageError
 from .base import (QuietOpt, BatchNormOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
-                   RegionOpt, NoStoreOpt, StoreOpt, WideOpt, app, command, console, load, print_json, raise_failed, report_failed)
+                   RegionOpt, NoStoreOpt, StoreOpt, WideOpt, app, command, console, load, print_json, report_failed)
 
 TrainDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, or bf16 / fp16 autocast, as the candidates train (default: the chip's first of bf16, fp16, tf32, fp32; a preset: its own).")]
 TrainOptimizerOpt = Annotated[str, typer.Option("--optimizer", help="sgd, sgd-momentum, adam or adamw (PyTorch's foreach implementation).")]
@@ -42,66 +42,18 @@ def plan_search(
     training, on a chip at a site: energy, CO2e (with its 90% band) and chip-hours per phase. Training per
     candidate is projected per sample on a sample of the candidates, or stated in chip-hours; --preset plans a
     published search's own procedure (candidates, or a supernet's phases) beside its published cost."""
-    from ..account.search_plan import beside_published, plan_projected, plan_stated, preset_inputs
-    from ..checks import check_number
-    from ..target import resolve_target
+    from ..decide.plan_case import PlanRequest, Training, plan_search as run
+    from ..target import TargetRequest
 
-    ps = load(profiles)
-    pre, site, worst = None, None, 0
-    if preset is not None:
-        if source is not None:
-            raise UsageError("--preset plans the published procedure's own candidates: give no SOURCE")
-        pre = preset_inputs(ps, preset, hardware=hardware, dtype=dtype, pue=pue, datacenter=datacenter, grid=grid, region=region)
-        source, hardware, dtype, population, samples_per_candidate, site = (pre.source, pre.hardware, pre.dtype, pre.population,
-                                                                             pre.samples_per_candidate, pre.site)
-    at = {"site": site} if site is not None else {"pue": pue, "datacenter": datacenter, "grid": grid, "region": region}
-    target = resolve_target(ps, hardware or "h100", dtype=dtype, batch=batch, phase="train", optimizer=optimizer,
-                            batch_norm=batch_norm, **at)  # a preset's site is resolved once, with the options given
-    for name, v in (("dataset_samples", dataset_samples), ("epochs", epochs), ("samples_per_candidate", samples_per_candidate),
-                    ("candidate_chip_hours", candidate_chip_hours), ("final_epochs", final_epochs),
-                    ("final_chip_hours", final_chip_hours)):
-        if v is not None:
-            check_number(name, v, 0.0, 1e15, low_open=True)
-    if candidate_chip_hours is not None:
-        if final_epochs is not None or samples_per_candidate is not None or epochs is not None:
-            raise UsageError("--candidate-chip-hours states the training: give --final-chip-hours, not epochs or samples")
-        from ..account.carbon import footprint
-
-        n = population or (_count(source) if source else None)
-        if n is None:
-            raise UsageError("--candidate-chip-hours needs --population (or a SOURCE to count)")
-        hw = target.hardware
-        plan = plan_stated(lambda h: footprint(hw, 1, h, target.site), hw.name, n, candidate_chip_hours, schedule, final_chip_hours)
-    else:
-        if source is None:
-            raise UsageError("give the search's candidates (SOURCE), or state --candidate-chip-hours")
-        if samples_per_candidate is None:
-            if epochs is None or dataset_samples is None:
-                raise UsageError("give --samples-per-candidate, or --epochs with --dataset-samples")
-            samples_per_candidate = epochs * dataset_samples
-        final_samples = None
-        if final_epochs is not None:
-            if dataset_samples is None:
-                raise UsageError("--final-epochs needs --dataset-samples")
-            final_samples = final_epochs * dataset_samples
-        evaluations, total, worst = _projected(source, target, sample)
-        final = None
-        if final_model is not None:
-            from ..engine import evaluate
-
-            final = evaluate([final_model], target)[0]
-            if not final.ok:
-                raise_failed(final)
-        plan = plan_projected(evaluations, target, population or total, samples_per_candidate, schedule, final_samples, final)
-    plan.notes = list(dict.fromkeys(list(target.notes) + (pre.notes if pre else []) + plan.notes))
-    d = plan.to_dict()
-    if pre is not None:
-        d["procedure"], d["published"] = pre.procedure, beside_published(d, pre.published)
-    if search_run is not None:
-        from ..account.plan_compare import compare as beside_run
-        from ..engine.track import load_run
-
-        d["compare"] = beside_run(d, load_run(search_run, store=False if no_store else store))
+    req = PlanRequest(source, preset, population, sample,
+                      Training(dataset_samples, epochs, samples_per_candidate, candidate_chip_hours, final_epochs, final_chip_hours,
+                               final_model and str(final_model)),
+                      schedule, TargetRequest(hardware, dtype=dtype, batch=batch, optimizer=optimizer, pue=pue, datacenter=datacenter,
+                                              grid=grid, region=region, batch_norm=batch_norm),
+                      search_run, False if no_store else store)
+    result = run(load(profiles), req)
+    worst = report_failed(result.failed)  # a sampled candidate that failed, one line each; the plan is from the others
+    d = result.to_dict()
     if out is not None:
         from ..files import write_atomic
 
@@ -109,37 +61,16 @@ def plan_search(
             text = json.dumps(d, indent=2, allow_nan=False)
         except ValueError as e:
             raise UsageError(f"--out {out}: cannot write ({e})") from None
-        write_atomic(out, text, UsageError, f"--out {out}", inputs=[source])
+        write_atomic(out, text, UsageError, f"--out {out}", inputs=[result.settings["source"]])
     from .runlog import record_run
 
-    record_run("plan-search", {"source": source, "preset": preset, "schedule": schedule, **target.settings()},
+    record_run("plan-search", result.settings,
                {k: d["total"][k] for k in ("chip_hours", "energy_kwh", "co2e_kg")} | {"population": d["population"]}, store, no_store)
     if fmt is OutFormat.json:
         print_json(d)
     else:
         _render(d, out, wide, quiet)
     raise typer.Exit(worst)  # a sampled candidate that failed was named on stderr; the plan is from the others
-
-
-def _count(source: str) -> int:
-    from ..load.sources import read
-
-    return sum(1 for _ in read(source))
-
-
-def _projected(source: str, target, sample: int) -> tuple[list, int, int]:
-    """Training steps of the first `sample` candidates of SOURCE that evaluate on the target, how many candidates
-    SOURCE has, and the worst exit code of those that failed (each one line on stderr)."""
-    from ..engine import evaluate
-    from ..load.sources import read
-
-    ok, total, worst = [], 0, 0
-    for task in read(source):
-        total += 1
-        if len(ok) < sample:
-            e = evaluate([task], target)[0]
-            ok.append(e) if e.ok else (worst := max(worst, report_failed([e])))
-    return ok, total, worst
 
 
 def _render(d: dict, out: Path | None, wide: bool, quiet: bool = False) -> None:

@@ -49,7 +49,7 @@ def population(
     from ..engine import LocalExecutor, RayExecutor
     from ..engine.population import pareto_front, run_population, top
     from ..load.sources import known_size, read
-    from ..target import resolve_target
+    from ..target import resolve_target, TargetRequest
     from ..report.progress import progress_bar
     from .store import finish_store, open_store
 
@@ -62,11 +62,11 @@ def population(
     ps = load(profiles)
     if phase not in (None, "serving"):
         raise UsageError(f"--phase {phase}: a population is priced per input, or with serving per output token of a decoder")
-    target = resolve_target(ps, hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
+    target = resolve_target(ps, TargetRequest(hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
                             grid=grid, region=region, batch_norm=batch_norm, utilization=utilization,
                             power_boundary=power_boundary, embodied_boundary=embodied_boundary, phase=phase,
                             prompt_tokens=prompt_tokens, output_tokens=output_tokens,
-                            serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel))
+                            serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel)))
     tasks = read(source)
     size = known_size(source)
     executor = RayExecutor(ray_address, workers) if (ray or ray_address) else LocalExecutor(workers)

@@ -63,17 +63,17 @@ def project(
     token and per request, at a maximum concurrency the KV cache must hold."""
     from ..engine import evaluate
     from ..load.manifest import expand_model_args
-    from ..target import resolve_target
+    from ..target import resolve_target, TargetRequest
 
     from .flags import split_list
 
     ps = load(profiles)
-    targets = [resolve_target(ps, hw, dtype=dtype, runtime=runtime, batch=batch, phase=phase, prompt_tokens=prompt_tokens,
+    targets = [resolve_target(ps, TargetRequest(hw, dtype=dtype, runtime=runtime, batch=batch, phase=phase, prompt_tokens=prompt_tokens,
                               output_tokens=output_tokens, optimizer=optimizer, dims=parse_dims(dim or []),
                               assume_upper_bound=assume_upper_bound, per_kernel=per_kernel, pue=pue, datacenter=datacenter,
                               grid=grid, region=reg, net=net, utilization=utilization, batch_norm=batch_norm,
                               power_boundary=power_boundary, embodied_boundary=embodied_boundary,
-                              serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel))
+                              serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel)))
                for hw in split_list(hardware) for reg in split_list(region)]
     paths = expand_model_args(models)
     several, sites = len(targets) > 1, len(split_list(region)) > 1

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from ..account.search_cost import budget_kw_per_chip, search_cost
+from ..account.search_cost import search_cost
 from ..checks import check_instance
 from ..dist import Dist, fixed, parse_dist
 from ..errors import AnalyzerError, UsageError, param
@@ -23,9 +23,10 @@ from ..load.manifest import entries_for, expand_model_args
 from ..profiles import ProfileSet, defaults
 from ..project import saving_band
 from ..records import Evaluation
-from ..target import Target, resolve_site, resolve_target, serving_target
+from ..target import Target, TargetRequest, resolve_site, resolve_target, serving_target
 from ..units import DAYS_PER_YEAR
-from .amortize import AmortizeInputs, amortize
+from .amortize import AmortizeInputs
+from .amortize_case import PairCosts, amortize_pair
 from .pairing import choose_pair, recipes
 from .sensitivity import Scenario, Sensitivity, discrete, median_flip, scenario_sensitivities
 from .verdict import build_verdict, caveats
@@ -34,8 +35,6 @@ PER_THOUSAND = 1000.0  # a decoder's item in the amortisation: 1,000 output toke
 SCHEMA_VERSION = 2  # 2: projections are the engine's evaluations; sensitivities name parameters
 MAX_ANALYSIS_BYTES = 64 * 1024 * 1024  # a saved analysis holds each candidate's projection: ~30 kB a candidate
 DEFAULT_FOLDER = "models"
-SWEEP_BATCHES = ("1", "8", "32", "64", "128", "256")
-SWEEP_HARDWARE = ("h100", "a100", "l4", "t4", "v100")
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,8 @@ class AnalysisRequest:
     deployments: str = "10"
     horizon_years: str = "1..3"
     growth: str = "0"
+    per_deployment_cost_kg: str = "0"  # fine-tuning or retraining per deployment, kgCO2e (number or range)
+    retrains: str = "0"  # further retraining runs per deployment, each costing per_deployment_cost_kg
     nas_preset: str | None = None
     nas_cost_kg: float | None = None
     nas_pue: float | None = None
@@ -140,7 +141,7 @@ def _years(text: str) -> tuple[Dist, Dist]:
 
 def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str = "",
             progress: Callable[[str], None] | None = None) -> Analysis:
-    from .ranking import rank_models
+    from .ranking import Ranking, rank_models
 
     from ..load.hf_config import is_config
 
@@ -159,10 +160,10 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     if not paths:
         raise UsageError(f"{folder}: no ONNX candidates in it")
     decoders = all(is_config(p) for p in paths)  # decoders' configs: served, and amortised per 1,000 output tokens
-    target, more = serving_target(ps, hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch,
-                                  datacenter=req.datacenter, pue=req.pue, grid=req.grid, region=req.region, net=req.net,
-                                  batch_norm=req.batch_norm, decoders=decoders, utilization=req.utilization,
-                                  power_boundary=req.power_boundary, embodied_boundary=req.embodied_boundary)
+    target, more = serving_target(ps, TargetRequest(
+        hardware=req.hardware, dtype=req.dtype, runtime=req.runtime, batch=req.batch, datacenter=req.datacenter, pue=req.pue,
+        grid=req.grid, region=req.region, net=req.net, batch_norm=req.batch_norm, utilization=req.utilization,
+        power_boundary=req.power_boundary, embodied_boundary=req.embodied_boundary), decoders)
     notes += more + list(target.notes)
     per = PER_THOUSAND if decoders else 1.0
     if decoders:
@@ -174,7 +175,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
     years, days = _years(req.horizon_years)
     growth = parse_dist(req.growth, "growth")
     cache: dict = {}
-    rows, evaluations, failed = rank_models(paths, target, None, req.objective, req.max_latency_ms, req.min_accuracy, None,
+    rows, evaluations, failed = rank_models(paths, target, Ranking(None, req.objective, req.max_latency_ms, req.min_accuracy, None),
                                             store, profiles_ver, progress, cache)
     if not evaluations:
         raise AnalyzerError(f"{folder}: no candidate could be projected: " + "; ".join(e.error or "" for e in failed))
@@ -211,19 +212,15 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
                          plan=req.search_plan or None, power_boundary=target.site.power_boundary,
                          embodied_boundary=target.site.embodied_boundary)
     notes += sc.notes  # its cost is the verdict's (the median of the draws, each reading with its own kgCO2e)
-    bhw = ps.get("hardware", req.budget_hardware) if req.budget_hardware else None
-    chip, kw, budget_notes = budget_kw_per_chip(sc, bhw, target.site)
-    notes += budget_notes
-    budget_chip = chip if (bhw is not None or chip in ps.hardware) else ""
-    inputs = AmortizeInputs(
-        nas_cost_kg=sc.dist(), baseline_g_per_item=fixed(base.co2e_g_per_item * per), nas_g_per_item=fixed(nas.co2e_g_per_item * per),
-        items_per_day=ipd, deployments=deployments, horizon_days=days, growth_per_year=growth,
-        baseline_embodied_g_per_item=fixed((base.embodied_co2e_g_per_item or 0.0) * per),
-        nas_embodied_g_per_item=fixed((nas.embodied_co2e_g_per_item or 0.0) * per),
-        search_embodied_kg=fixed(sc.embodied_kg), log_sigma_shared=base.energy_log_sigma_shared,
-        log_sigma_baseline=base.energy_log_sigma_model, log_sigma_nas=nas.energy_log_sigma_model,
-        budget_kg_per_kwh=sc.kg_per_kwh, budget_kw_per_chip_hour=kw if budget_chip else None, budget_hardware=budget_chip)
-    amort = amortize(inputs, samples=req.samples, seed=req.seed)
+    pair_costs = PairCosts(fixed(base.co2e_g_per_item * per), fixed(nas.co2e_g_per_item * per),
+                           fixed((base.embodied_co2e_g_per_item or 0.0) * per), fixed((nas.embodied_co2e_g_per_item or 0.0) * per),
+                           base.energy_log_sigma_shared, base.energy_log_sigma_model, nas.energy_log_sigma_model)
+    reuse = {"items_per_day": ipd, "deployments": deployments, "horizon_days": days, "growth_per_year": growth,
+             "per_deployment_cost_kg": parse_dist(req.per_deployment_cost_kg, "per_deployment_cost_kg"),
+             "retrains_per_deployment": parse_dist(req.retrains, "retrains")}
+    done = amortize_pair(ps, sc, pair_costs, reuse, req.budget_hardware, target.site, req.samples, req.seed)
+    notes += done.notes
+    inputs, amort, budget_chip = done.inputs, done.amortization, done.budget_hardware
     band = saving_band(base, nas)
     g_per_j = base.co2e_g_per_item / base.energy_j_per_item if base.energy_j_per_item else 0.0
     # the point is the difference of the pair's CO2e, as the amortisation takes it (host, idle and embodied shares go
@@ -324,9 +321,9 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
         try:
             served = target.phase.serving
             n = int(over.get("batch", target.batch))  # a decoder's batch is its maximum concurrency
-            t2 = resolve_target(ps, over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
+            t2 = resolve_target(ps, TargetRequest(over.get("hardware", target.hardware.name), dtype=over.get("dtype", target.dtype),
                                 runtime=over.get("runtime", target.runtime), batch=n, site=target.site, batch_norm=target.batch_norm,
-                                phase="serving" if served else None, serving={"max_concurrency": n} if served else None)
+                                phase="serving" if served else None, serving={"max_concurrency": n} if served else None))
             if served:  # the same requests
                 t2 = replace(t2, phase=replace(target.phase, serving=replace(served, max_num_seqs=n)))
             # through the results store: a repeated analyze reads the sweeps' evaluations back too
@@ -343,11 +340,13 @@ def _sensitivities(req, ps, target: Target, pair, base: Evaluation, nas: Evaluat
     hw_spec = req.hardware or str(defaults()["serving"]["hardware"].value)  # as named, so the sweep does not repeat it
     dtypes = [d for d in ("fp32", "tf32", "bf16", "fp16") if d in hw.peak_tflops]
     b = str(target.phase.serving.max_num_seqs if target.phase.serving else target.batch)
-    sweeps = [("batch", "batch", b, sorted(set(SWEEP_BATCHES) | {b}, key=int),
+    sweep = defaults()["sweep"]  # profiles/defaults.toml [sweep]
+    batches, hardware = (tuple(x.strip() for x in str(sweep[k].value).split(",")) for k in ("batches", "hardware"))
+    sweeps = [("batch", "batch", b, sorted(set(batches) | {b}, key=int),
                lambda v: net_with(batch=int(v))),
               ("runtime", "runtime", target.runtime, ["eager", "graph", "ort"], lambda v: net_with(runtime=v)),
               ("dtype", "dtype", target.dtype, dtypes, lambda v: net_with(dtype=v)),
-              ("hardware", "hardware", hw_spec, list(dict.fromkeys([hw_spec, *SWEEP_HARDWARE])),
+              ("hardware", "hardware", hw_spec, list(dict.fromkeys([hw_spec, *hardware])),
                lambda v: net_with(hardware=v, dtype=None if v != hw_spec else target.dtype))]
     for name, opt, base_v, values, fn in sweeps:
         s = discrete(name, opt, base_v, values, fn)
@@ -369,13 +368,14 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
     from ..engine import evaluate
 
     try:
-        better = resolve_site(ps, datacenter="google-fleet", region="us-central1", net=True)
+        at = defaults()["comparison"]  # profiles/defaults.toml [comparison]
+        better = resolve_site(ps, datacenter=str(at["datacenter"].value), region=str(at["region"].value), net=True)
         hw = str(defaults()["serving"]["hardware"].value)
         same = ps.get("hardware", hw).name == target.hardware.name
         on_better = nas
         if not same:
-            t2 = resolve_target(ps, hw, dtype=target.dtype if target.dtype in ps.get("hardware", hw).peak_tflops else None,
-                                runtime=target.runtime, batch=target.batch, site=better, batch_norm=target.batch_norm)
+            t2 = resolve_target(ps, TargetRequest(hw, dtype=target.dtype if target.dtype in ps.get("hardware", hw).peak_tflops else None,
+                                runtime=target.runtime, batch=target.batch, site=better, batch_norm=target.batch_norm))
             on_better = evaluate([files[nas.name]], t2, cache=cache, store=store, profiles_ver=profiles_ver)[0]
             if not on_better.ok:
                 return None
@@ -396,6 +396,6 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
         "energy": f["energy"], "co2e": f["co2e"]}
     f["description"] = (f"illustrative, from the projections: {base.name} on {target.hardware.name} as deployed (PUE "
                         f"{target.pue:g}, {target.grid_gco2e_per_kwh:g} gCO2e/kWh) vs {nas.name} on {on_better.hardware} at "
-                        f"{target.dtype}, {target.runtime}, batch {target.batch} in a hyperscale datacenter (google-fleet, PUE "
+                        f"{target.dtype}, {target.runtime}, batch {target.batch} in a hyperscale datacenter ({at['datacenter'].value}, PUE "
                         f"{better.pue:g}) in {better.label.split(', ')[1]} ({better.grid_gco2e_per_kwh:.4g} gCO2e/kWh)")
     return f

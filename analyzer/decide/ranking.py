@@ -3,6 +3,7 @@ and roles, into ranked rows (rank.py). Plain records in, plain records out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..errors import UsageError, param
 from ..load.manifest import MANIFEST, read_manifest
 from ..records import Evaluation
 from ..target import Target
+from ..units import MS_PER_S
 from .rank import Candidate, Ranked, rank
 
 
@@ -72,20 +74,31 @@ def parse_weights(text: str | None) -> dict[str, float] | None:
     return w
 
 
-def rank_models(paths: list[Path], target: Target, accuracy_csv: Path | None = None, objective: str = "co2e",
-                max_latency_ms: float | None = None, min_accuracy: float | None = None, weights: str | None = None,
-                store: Any = None, profiles_ver: str = "", progress: Any = None,
-                cache: dict | None = None) -> tuple[list[Ranked], list[Evaluation], list[Evaluation]]:
+@dataclass(frozen=True)
+class Ranking:
+    """How candidates are ranked: accuracy from a CSV (else the manifests'), the objective (co2e, energy, latency,
+    weighted with `weights` 'co2e=1,latency=1,accuracy=1'), and the constraints."""
+
+    accuracy_csv: Path | None = None
+    objective: str = "co2e"
+    max_latency_ms: float | None = None
+    min_accuracy: float | None = None
+    weights: str | None = None
+
+
+def rank_models(paths: list[Path], target: Target, how: Ranking = Ranking(), store: Any = None, profiles_ver: str = "",
+                progress: Any = None, cache: dict | None = None) -> tuple[list[Ranked], list[Evaluation], list[Evaluation]]:
     """Evaluate and rank candidate files: (ranked rows, the evaluations, the failed evaluations)."""
-    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / 1e3
-    min_acc = None if min_accuracy is None else check_number("min_accuracy", min_accuracy, 0.0, 100.0)
-    w = parse_weights(weights)
+    max_s = None if how.max_latency_ms is None else \
+        check_number("max_latency_ms", how.max_latency_ms, 0.0, 1e9, low_open=True) / MS_PER_S
+    min_acc = None if how.min_accuracy is None else check_number("min_accuracy", how.min_accuracy, 0.0, 100.0)
+    w = parse_weights(how.weights)
     results = evaluate(paths, target, store=store, profiles_ver=profiles_ver, progress=progress, cache=cache)
     ok = [e for e in results if e.ok]
     acc, roles = accuracy_from_manifests(paths)
-    if accuracy_csv is not None:
-        acc.update(accuracy_from_csv(accuracy_csv, {e.name for e in ok}))
-    rows = rank(candidates(ok, acc, roles), objective, max_latency_s=max_s, min_accuracy=min_acc, weights=w)
+    if how.accuracy_csv is not None:
+        acc.update(accuracy_from_csv(how.accuracy_csv, {e.name for e in ok}))
+    rows = rank(candidates(ok, acc, roles), how.objective, max_latency_s=max_s, min_accuracy=min_acc, weights=w)
     return rows, ok, [e for e in results if not e.ok]
 
 
@@ -97,7 +110,7 @@ def rank_across(paths: list[Path], targets: list[Target], labels: list[str], acc
     (model, target label)."""
     from dataclasses import replace
 
-    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / 1e3
+    max_s = None if max_latency_ms is None else check_number("max_latency_ms", max_latency_ms, 0.0, 1e9, low_open=True) / MS_PER_S
     min_acc = None if min_accuracy is None else check_number("min_accuracy", min_accuracy, 0.0, 100.0)
     evaluations: list[Evaluation] = []
     failed: list[Evaluation] = []

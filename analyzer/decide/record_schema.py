@@ -83,7 +83,7 @@ def check_request(req: Any) -> None:
         check_text(name, getattr(req, name), optional=True)
     check_text("batch_norm", req.batch_norm)
     check_text("objective", req.objective)
-    for name in ("items_per_day", "deployments", "horizon_years", "growth"):
+    for name in ("items_per_day", "deployments", "horizon_years", "growth", "per_deployment_cost_kg", "retrains"):
         v = getattr(req, name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             object.__setattr__(req, name, repr(check_number(name, v, -BIG, BIG)))

@@ -20,7 +20,7 @@ from ..account.serving import item_account
 from ..account.step import DeviceCost, account, per_item, shares_inputs
 from ..errors import AnalyzerError, UsageError, echo, naming
 from ..load.sources import CandidateTask, candidate_file
-from ..profiles import projection_defaults
+from ..profiles import defaults, projection_defaults
 from ..project import Params, project, resolve_params
 from ..records import Evaluation, ModelProfile
 from ..target import Target
@@ -282,7 +282,7 @@ def _served(path: Path, task: CandidateTask, target: Target, params: Params, cac
     from ..errors import UsageError, param
     from ..load.hash_cache import file_sha256
     from ..load.hf_config import is_config, read_config
-    from ..project.serving import Engine, serve, workload
+    from ..project.serving import serve, workload
 
     if target.phase.kind != "serving":
         raise UsageError(f"a decoder's config.json is priced as it is served: give {param('phase')} serving")
@@ -291,10 +291,11 @@ def _served(path: Path, task: CandidateTask, target: Target, params: Params, cac
     spec = read_config(path)
     s, phase = target.phase.serving, target.phase
     assert s is not None
+    max_len = int(defaults()["llm_serving"]["max_len_tokens"].value)  # profiles/defaults.toml [llm_serving]
     w = workload(s.lengths, phase.prompt_tokens or 0, phase.output_tokens or 0, s.pairs,
-                 max_len=min(spec.max_position_embeddings or 32768, 32768))
+                 max_len=min(spec.max_position_embeddings or max_len, max_len))
     r = serve(spec, target.hardware, params, target.dtype, target.runtime,
-              Engine(s.max_num_seqs, s.max_num_batched_tokens, s.block_size, s.gpu_memory_utilization, s.kv_dtype, s.tensor_parallel), w)
+              s, w)
     detail = r.to_dict()
     notes = tuple(detail.pop("notes"))
     latency = r.concurrency / r.output_tokens_per_s  # the time the engine takes to emit `concurrency` tokens

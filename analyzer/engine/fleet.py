@@ -41,7 +41,8 @@ def node_hardware(provider: str, device: int = 0) -> dict[str, str]:
 def measure_task(name: str, data: bytes, batches: list[int], kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Runs on the fleet's node: the model's bytes to a local file, the product's measure_onnx for each batch,
     each record tagged with this node and the kind it was placed by. Returns {'records', 'errors'}."""
-    from ..measure.meters import MeterUnavailable, meter_from_spec
+    from ..errors import MeterUnavailable
+    from ..measure.select import meter_from_spec
     from ..measure.ort_runner import resolve_provider
 
     provider = resolve_provider(settings.get("provider", "cpu"))

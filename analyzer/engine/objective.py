@@ -36,9 +36,9 @@ def target_of(target: Target | str) -> Target:
     hit = _TARGETS.get(target)
     if hit is None:
         from ..profiles import load_profiles
-        from ..target import resolve_target
+        from ..target import resolve_target, TargetRequest
 
-        hit = _TARGETS[target] = resolve_target(load_profiles(), target)
+        hit = _TARGETS[target] = resolve_target(load_profiles(), TargetRequest(target))
     return hit
 
 

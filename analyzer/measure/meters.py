@@ -371,10 +371,3 @@ def energy_fields(e: EnergyResult | None) -> dict[str, Any]:
     return {"energy_provenance": e.provenance, "energy_method": e.method,
             "energy_j_per_item_band": list(e.band_j_per_item) if e.band_j_per_item else None,
             "energy_parts_j_per_item": dict(e.parts_j_per_item), "energy_attribution": e.attribution}
-
-
-def meter_from_spec(spec: str, provider: str, device: int | None = None) -> "EnergyMeter | MeterUnavailable | None":
-    """A meter, or the MeterUnavailable that says why there is none (see select.py)."""
-    from .select import meter_from_spec as pick
-
-    return pick(spec, provider, device)

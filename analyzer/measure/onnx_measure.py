@@ -79,7 +79,7 @@ def measure_for_calibration(paths: list[Path], batch: int, provider: str, meter_
                             max_time_s: float = 30.0, threads: int | None = None, processes: int = 1) -> list[Measurement]:
     """Measure up to MAX_CALIBRATION_MODELS models, one meter for all (chosen once, as `measure` does); with
     processes > 1, each in that many fresh processes (measure/processes.py), max_time_s split among them."""
-    from .meters import meter_from_spec
+    from .select import meter_from_spec
     from .ort_runner import resolve_provider
 
     if not 1 <= len(paths) <= MAX_CALIBRATION_MODELS:

@@ -79,7 +79,7 @@ def measure_in_processes(path: Path, batch: int, processes: int, settings: dict[
 
 
 def _worker(job: dict[str, Any]) -> None:
-    from .meters import meter_from_spec
+    from .select import meter_from_spec
     from .onnx_measure import measure_onnx
 
     meter = meter_from_spec(job.pop("meter"), job["provider"], job.pop("device", 0))

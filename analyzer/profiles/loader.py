@@ -192,7 +192,9 @@ _DEFAULT_KEYS = {"site": {"datacenter": str, "region": str}, "target": {"prompt_
                               "accelerators_per_server": float},
                  "reuse": {"items_per_day": str, "deployments": str, "horizon_years": str},
                  "llm_serving": {"max_num_seqs": int, "max_num_batched_tokens": int, "gpu_memory_utilization": float,
-                                 "block_size": int, "prompt_tokens": int, "output_tokens": int}}
+                                 "block_size": int, "prompt_tokens": int, "output_tokens": int, "engine_overhead_gib": float,
+                                 "pareto_shape": float, "max_len_tokens": int},
+                 "comparison": {"datacenter": str, "region": str}, "sweep": {"batches": str, "hardware": str}}
 
 
 @lru_cache(maxsize=4)

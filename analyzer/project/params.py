@@ -199,9 +199,13 @@ def resolve_params(hw: HardwareProfile, dtype: str, runtime: str, defaults: dict
     if hw.cache_bandwidth_gbps is not None and math.isfinite(l2):
         cache_speedup = hw.cache_bandwidth_gbps.value * 1e9 / bw
         inputs.append(hw.cache_bandwidth_gbps.as_input("cache_bandwidth_gbps", "GB/s"))
-    return Params(classes, host, gap, forward, async_device, static.value, active, eps_flop, eps_byte,
-                  p("sparse_2_4_speedup") if supports else 1.0, supports, basis, bytes_scale(dtype), sigma_model,
-                  sigma_shared, sigma_host, session, cap, busy.value, l2, resident, stream, inputs, stream_eps, cache_speedup)
+    return Params(classes=classes, host_s=host, gap_s=gap, forward_s=forward, async_device=async_device,
+                  static_power_w=static.value, active_power_w=active, energy_per_flop_j=eps_flop, energy_per_byte_j=eps_byte,
+                  sparse_2_4_speedup=p("sparse_2_4_speedup") if supports else 1.0, supports_2_4=supports, basis=basis,
+                  bytes_scale=bytes_scale(dtype), energy_log_sigma_model=sigma_model, energy_log_sigma_shared=sigma_shared,
+                  energy_log_sigma_host=sigma_host, energy_log_sigma_host_session=session, power_cap_w=cap,
+                  busy_power_w=busy.value, l2_bytes=l2, resident_threads=resident, stream_bandwidth_bytes_per_s=stream,
+                  inputs=inputs, stream_energy_per_byte_j=stream_eps, cache_speedup=cache_speedup)
 
 
 def _sigmas(hw: HardwareProfile, d: dict[str, Sourced], basis: str) -> tuple[float, float, float]:

@@ -34,7 +34,9 @@ from ..count.decoder_graph import (AGGREGATES, QUERY_TILE, Dtypes, experts_touch
                                    tensor_shard)
 from ..dist import Z90, band
 from ..errors import AnalyzerError, UsageError, param
+from ..profiles import defaults
 from ..records import DecoderSpec
+from ..target.records import Serving
 from ..units import BYTES_PER_GIB, DTYPE_BYTES
 from .params import Params
 from .serving_kernels import step_times
@@ -45,9 +47,6 @@ MIN_STEPS, MAX_STEPS = 256, 4096
 # the most requests a window admits (besides MIN_BUSY_STEPS): the simulation's time and memory grow with them, and a
 # window of 65,536 one-token requests a step (the options' limits) is steady from its first steps
 MAX_ARRIVALS, MIN_BUSY_STEPS = 1 << 20, 32
-# vLLM's working memory besides weights and cache: the CUDA context, graphs and allocator (estimated: a few hundred
-# MB on an H100 in vLLM's own memory profile log lines); the forward's activations are added per workload
-ENGINE_OVERHEAD_BYTES = 0.5 * BYTES_PER_GIB
 
 
 @dataclass(frozen=True)
@@ -59,23 +58,26 @@ class Workload:
     label: str
 
 
-def workload(kind: str, prompt_mean: float, output_mean: float, pairs: tuple[tuple[int, int], ...] = (), max_len: int = 32768,
-             seed: int = 0) -> Workload:
-    """'fixed' lengths; 'pareto-exp': prompts Pareto (shape 2.5) and outputs exponential about the means, as the ML.ENERGY
-    benchmark's LengthControl workload draws them (mlenergy/benchmark/llm/datasets.py, ParetoExpDistributionDataset),
-    capped at `max_len`; 'pairs': the given (prompt, output) pairs."""
+def workload(kind: str, prompt_mean: float, output_mean: float, pairs: tuple[tuple[int, int], ...] = (),
+             max_len: int | None = None, seed: int = 0) -> Workload:
+    """'fixed' lengths; 'pareto-exp': prompts Pareto (shape a, profiles/defaults.toml [llm_serving] pareto_shape: 2.5)
+    and outputs exponential about the means, as the ML.ENERGY benchmark's LengthControl workload draws them
+    (mlenergy/benchmark/llm/datasets.py, ParetoExpDistributionDataset), capped at `max_len` (default: [llm_serving]
+    max_len_tokens, 32,768); 'pairs': the given (prompt, output) pairs."""
     if kind == "pairs":
         a = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         return Workload(a[:, 0], np.maximum(a[:, 1], 1), f"{len(a):,} (prompt, output) pairs")
     if kind == "fixed":
         return Workload(np.array([int(prompt_mean)]), np.array([max(int(output_mean), 1)]),
                         f"fixed: {int(prompt_mean)} prompt, {int(output_mean)} output tokens")
+    d = defaults()["llm_serving"]
+    max_len = int(d["max_len_tokens"].value) if max_len is None else max_len
     rng = np.random.default_rng(seed)
-    a = 2.5
+    a = float(d["pareto_shape"].value)
     prompt = np.minimum(np.floor(prompt_mean * (a - 1) / a * (1.0 + rng.pareto(a, WORKLOAD_SAMPLES))), max_len)
     output = np.clip(np.rint(rng.exponential(output_mean, WORKLOAD_SAMPLES)), 1, max_len)
     return Workload(prompt.astype(np.int64), output.astype(np.int64),
-                    f"Pareto(2.5) prompts of mean {prompt_mean:g}, exponential outputs of mean {output_mean:g} tokens "
+                    f"Pareto({a:g}) prompts of mean {prompt_mean:g}, exponential outputs of mean {output_mean:g} tokens "
                     f"({WORKLOAD_SAMPLES:,} seeded draws)")
 
 
@@ -145,19 +147,7 @@ class ServingResult:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Engine:
-    """The serving engine's settings (vLLM's names)."""
-
-    max_num_seqs: int = 256
-    max_num_batched_tokens: int = 8192
-    block_size: int = 16
-    gpu_memory_utilization: float = 0.9
-    kv_dtype: str = "auto"
-    tensor_parallel: int = 1  # GPUs one replica spans (Megatron-style tensor parallelism)
-
-
-def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, engine: Engine, w: Workload,
+def serve(spec: DecoderSpec, hw: Any, params: Params, dtype: str, runtime: str, engine: Serving, w: Workload,
           seed: int = 0) -> ServingResult:
     """Project serving `spec` on `hw` (see the module docstring)."""
     notes: list[str] = list(spec.notes)  # what reading the config assumed (hf_config)
@@ -288,7 +278,7 @@ def _comm_source(hw: Any) -> str:
     return f"{hw.interconnect_gbps.kind}" if hw.interconnect_gbps else "none"
 
 
-def _kv_capacity(spec: DecoderSpec, hw: Any, engine: Engine, weight_bytes: float, dt: Dtypes) -> tuple[float, float]:
+def _kv_capacity(spec: DecoderSpec, hw: Any, engine: Serving, weight_bytes: float, dt: Dtypes) -> tuple[float, float]:
     """Tokens the paged cache holds: gpu_memory_utilization x memory (GPU memory is binary: an 80 GB part holds
     80 GiB), less the weights and the working memory vLLM profiles with a dummy forward of the token budget (its
     largest activations, the MLP's inner ones, twice) and its sampler (fp32 logits of max_num_seqs rows, twice)."""
@@ -296,7 +286,8 @@ def _kv_capacity(spec: DecoderSpec, hw: Any, engine: Engine, weight_bytes: float
         raise UsageError(f"hardware '{hw.name}' has no memory size in its profile: the KV cache's capacity is unknown")
     inner = max(2 * spec.intermediate_size if spec.gated_mlp else spec.intermediate_size,
                 spec.experts_per_token * 2 * spec.moe_intermediate_size)
-    reserve = ENGINE_OVERHEAD_BYTES + 2 * engine.max_num_batched_tokens * (spec.hidden_size + inner) * dt.act + \
+    # vLLM's working memory besides weights and cache (profiles/defaults.toml [llm_serving] engine_overhead_gib)
+    reserve = defaults()["llm_serving"]["engine_overhead_gib"].value * BYTES_PER_GIB + 2 * engine.max_num_batched_tokens * (spec.hidden_size + inner) * dt.act + \
         2 * engine.max_num_seqs * spec.vocab_size * 4
     free = engine.gpu_memory_utilization * hw.memory_gb.value * BYTES_PER_GIB - weight_bytes - reserve
     per_token = kv_bytes_per_token(spec, dt.kv)

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 matplotlib.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "nas-analyzer"})
 
 from .. import __version__  # noqa: E402
+from ..units import G_PER_KG  # noqa: E402
 from .safe import terminal  # noqa: E402
 
 CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -87,8 +88,8 @@ def break_even_plot(result: dict) -> str | None:
         p = proj.get(name)
         return (p["energy_range_j"]["high"] / p["energy_j_per_item"] - 1) if p and p["energy_j_per_item"] > 0 else 0.0
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    b_line = [x * base["co2e_g_per_item"] / 1000 for x in xs]
-    n_line = [spent + x * nas_g / 1000 for x in xs]
+    b_line = [x * base["co2e_g_per_item"] / G_PER_KG for x in xs]
+    n_line = [spent + x * nas_g / G_PER_KG for x in xs]
     ax.plot(xs, b_line, label=f"baseline {_label(base['name'])}")
     ax.plot(xs, n_line, label="NAS model incl. search cost")
     u = rng(base["name"])

@@ -8,18 +8,19 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from ..units import G_PER_KG, W_PER_KW
 from .text import notes, num, table
 
 
 def _kg(x: float | None) -> str:
-    return "n/a" if x is None else f"{x * 1000:.4g} g" if abs(x) < 1 else f"{x:.4g} kg"
+    return "n/a" if x is None else f"{x * G_PER_KG:.4g} g" if abs(x) < 1 else f"{x:.4g} kg"
 
 
 def render_run(d: dict[str, Any], console: Console, quiet: bool = False) -> None:
     a = d["account"]
     band = "" if a["co2e_low_kg"] == a["co2e_high_kg"] else f" (band {_kg(a['co2e_low_kg'])}..{_kg(a['co2e_high_kg'])})"
     console.print(escape(f"run {d['run_id']} ({d['status']}, exit {d['exit_status']}): {d['seconds']:.4g} s, device "
-                         f"{num(d['total_energy_j'])} J, facility {a['facility_energy_kwh'] * 1000:.4g} Wh (PUE {a['pue']:g}), "
+                         f"{num(d['total_energy_j'])} J, facility {a['facility_energy_kwh'] * W_PER_KW:.4g} Wh (PUE {a['pue']:g}), "
                          f"{_kg(a['co2e_kg'])} CO2e at {a['grid_gco2e_per_kwh']:g} g/kWh{band}"
                          + (f", embodied {_kg(a['embodied_co2e_kg'])}" if a["embodied_co2e_kg"] is not None else "")))
     top = [s for s in d["spans"] if not s["parent"]]

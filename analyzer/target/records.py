@@ -43,7 +43,8 @@ class Site:
 @dataclass(frozen=True)
 class Serving:
     """How a decoder is served (vLLM's settings and names) and the requests it serves: lengths drawn from a
-    distribution about the phase's prompt and output means, or the given (prompt, output) pairs."""
+    distribution about the phase's prompt and output means, or the given (prompt, output) pairs. The one record of
+    the serving settings: target/resolve.py fills it, project/serving.py's `serve` takes it."""
 
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
@@ -131,3 +132,34 @@ class Target:
 
         return replace(self, site=site)
 
+
+@dataclass(frozen=True)
+class TargetRequest:
+    """What a caller asks for, before the profiles and defaults resolve it into a `Target` (target/resolve.py):
+    None is "not given" (the serving default, said in the target's notes). `site` is a site resolved already
+    (a search's own); `serving` the served decoder's engine settings by name (max_concurrency,
+    max_batched_tokens, kv_dtype, lengths, tensor_parallel)."""
+
+    hardware: str | None = None
+    dtype: str | None = None
+    runtime: str | None = None
+    batch: int | None = None
+    phase: str | None = None
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    optimizer: str | None = None
+    dims: dict[str, int] | None = None
+    assume_upper_bound: bool = False
+    per_kernel: bool = False
+    pue: float | None = None
+    datacenter: str | None = None
+    grid: float | None = None
+    region: str | None = None
+    net: bool = False
+    utilization: float | None = None
+    embodied: str = "lifetime-share"
+    site: Site | None = None
+    batch_norm: str = "auto"
+    power_boundary: str | None = None
+    embodied_boundary: str | None = None
+    serving: dict[str, Any] | None = None

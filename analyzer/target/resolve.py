@@ -5,6 +5,7 @@ profiles/defaults.toml and is said in the target's notes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ..checks import check_bool, check_dims, check_instance, check_int, check_keys, check_number, check_text
@@ -13,7 +14,7 @@ from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileS
 from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, KV_DTYPES, LENGTH_DISTRIBUTIONS, OPTIMIZERS, PHASES,
                         POWER_BOUNDARIES, RUNTIMES, TRAINING_PRECISIONS)
 from ..units import MAX_BATCH, MAX_DIM
-from .records import EMBODIED_POLICIES, Phase, Serving, Site, Target
+from .records import EMBODIED_POLICIES, Phase, Serving, Site, Target, TargetRequest
 
 MAX_TOKENS = 1 << 20  # a prompt, a response, a serving step's token budget
 MAX_CONCURRENCY = 1 << 16  # requests a served decoder runs at once
@@ -252,14 +253,7 @@ def serving_defaults(hw: HardwareProfile, dtype: str | None, runtime: str | None
     return dtype, runtime, batch, notes
 
 
-def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | None = None, runtime: str | None = None,
-                   batch: int | None = None, phase: str | None = None, prompt_tokens: int | None = None,
-                   output_tokens: int | None = None, optimizer: str | None = None, dims: dict[str, int] | None = None,
-                   assume_upper_bound: bool = False, per_kernel: bool = False, pue: float | None = None,
-                   datacenter: str | None = None, grid: float | None = None, region: str | None = None, net: bool = False,
-                   utilization: float | None = None, embodied: str = "lifetime-share", site: Site | None = None,
-                   batch_norm: str = "auto", power_boundary: str | None = None, embodied_boundary: str | None = None,
-                   serving: dict[str, Any] | None = None) -> Target:
+def resolve_target(ps: ProfileSet, request: TargetRequest | None = None) -> Target:
     """The target: hardware (name or alias), dtype, runtime, batch, phase and the site (or `site` as resolved
     already). What is not given is the serving default (profiles/defaults.toml [serving]: hardware, dtype,
     runtime, batch, datacenter and region), one place for every command, each default taken said in the notes.
@@ -268,12 +262,14 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
     (phase serving) runs as a vLLM-like engine runs it: CUDA graphs, the hardware's first 16-bit dtype, its batch
     the maximum concurrency."""
     check_instance("ps", ps, ProfileSet, "a ProfileSet, as load_profiles() returns")
+    r = TargetRequest() if request is None else check_instance("request", request, TargetRequest, "a TargetRequest")
+    hardware, dtype, runtime, batch, site, utilization = r.hardware, r.dtype, r.runtime, r.batch, r.site, r.utilization
     check_text("hardware", hardware, optional=True)
     check_text("dtype", dtype, optional=True)
     check_text("runtime", runtime, optional=True)
     if batch is not None:
         check_int("batch", batch, 1, MAX_BATCH)
-    for name, flag in (("assume_upper_bound", assume_upper_bound), ("per_kernel", per_kernel), ("net", net)):
+    for name, flag in (("assume_upper_bound", r.assume_upper_bound), ("per_kernel", r.per_kernel), ("net", r.net)):
         check_bool(name, flag)
     if site is not None:
         check_instance("site", site, Site, "a Site, as resolve_site() returns")
@@ -283,7 +279,7 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
         hardware = str(d_serving["hardware"].value)
         notes.append(f"no hardware given: the serving default, {hardware} ({d_serving['hardware'].why})")
     hw: HardwareProfile = ps.get("hardware", hardware)
-    ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens, optimizer, serving)
+    ph, phase_notes = resolve_phase(r.phase, r.prompt_tokens, r.output_tokens, r.optimizer, r.serving)
     rt = runtime or ""
     if ph.kind in ("train", "serving"):
         chosen = dtype or default_dtype(hw.peak_tflops)
@@ -324,28 +320,29 @@ def resolve_target(ps: ProfileSet, hardware: str | None = None, *, dtype: str | 
         if b != 1 and b != ph.serving.max_num_seqs:
             raise UsageError(f"{param('batch')} {b}: a served decoder's batch is its concurrency: give {param('max_concurrency')}")
         b = ph.serving.max_num_seqs
-    check_text("batch_norm", batch_norm, BATCH_NORM_POLICIES)
-    bound = tuple(sorted(check_dims("dims", dims, MAX_DIM).items()))
+    check_text("batch_norm", r.batch_norm, BATCH_NORM_POLICIES)
+    bound = tuple(sorted(check_dims("dims", r.dims, MAX_DIM).items()))
     if ph.kind == "train" and utilization is None:
         utilization = 1.0  # a training run keeps its chips busy: no idle share
-    given_site = [n for n, v in (("pue", pue), ("datacenter", datacenter), ("grid", grid), ("region", region)) if v is not None]
+    given_site = [n for n in ("pue", "datacenter", "grid", "region") if getattr(r, n) is not None]
     if site is not None and given_site:  # a resolved site already has its PUE and grid: one of them would be ignored
         raise UsageError(f"{', '.join(param(n) for n in given_site)} given with a resolved site: give the site, or its "
                          "settings, not both")
     if site is None:
         at = {} if ph.kind == "train" else {"default_datacenter": str(d_serving["datacenter"].value),
                                             "default_region": str(d_serving["region"].value)}
-        site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, utilization=utilization,
-                            embodied=embodied, power_boundary=power_boundary, embodied_boundary=embodied_boundary, **at)
-    return Target(hw, chosen, rt, b, site, ph, bound, assume_upper_bound, per_kernel, batch_norm,
+        site = resolve_site(ps, pue=r.pue, datacenter=r.datacenter, grid=r.grid, region=r.region, net=r.net,
+                            utilization=utilization, embodied=r.embodied, power_boundary=r.power_boundary,
+                            embodied_boundary=r.embodied_boundary, **at)
+    return Target(hw, chosen, rt, b, site, ph, bound, r.assume_upper_bound, r.per_kernel, r.batch_norm,
                   tuple(notes + phase_notes) + site.notes)
 
 
-def serving_target(ps: ProfileSet, *, batch: int | None = None, decoders: bool = False, **given: Any) -> tuple[Target, list[str]]:
+def serving_target(ps: ProfileSet, request: TargetRequest, decoders: bool = False) -> tuple[Target, list[str]]:
     """`analyze`'s target: resolve_target's serving default where an option is not given; `decoders`: the candidates
     are decoders' configs, served (phase serving) with the batch (or the serving default's) as their maximum
     concurrency."""
     if decoders:
-        b = batch if batch is not None else int(defaults()["serving"]["batch"].value)
-        return resolve_target(ps, phase="serving", serving={"max_concurrency": b}, **given), []
-    return resolve_target(ps, batch=batch, **given), []
+        b = request.batch if request.batch is not None else int(defaults()["serving"]["batch"].value)
+        return resolve_target(ps, replace(request, batch=None, phase="serving", serving={"max_concurrency": b})), []
+    return resolve_target(ps, request), []

@@ -10,7 +10,7 @@ from analyzer.account.serving import account_item
 from analyzer.account.step import DeviceCost, account, over_time, per_item, stated_facility
 from analyzer.errors import UsageError
 from analyzer.profiles import load_profiles
-from analyzer.target import resolve_site, resolve_target
+from analyzer.target import TargetRequest, resolve_site, resolve_target
 
 PS = load_profiles()
 HW = PS.get("hardware", "h100")
@@ -81,8 +81,8 @@ def test_every_account_of_one_hour_of_one_chip_agrees():
 def test_a_pue_given_with_a_resolved_site_is_refused():
     s = site(pue=1.1, grid=100)
     with pytest.raises(UsageError, match="pue.*resolved site"):
-        resolve_target(PS, "h100", site=s, pue=1.5)
-    assert resolve_target(PS, "h100", site=s).pue == 1.1
+        resolve_target(PS, TargetRequest("h100", site=s, pue=1.5))
+    assert resolve_target(PS, TargetRequest("h100", site=s)).pue == 1.1
 
 
 def test_one_definition_of_the_4ms_in_fourm_and_the_report():

@@ -383,9 +383,7 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
         return None
     from ..account.fourms import factors
 
-    def flops_per_item(e: Evaluation) -> float:
-        return e.flops / e.batch
-
+    flops_per_item = lambda e: e.flops / e.batch  # noqa: E731
     if not all(flops_per_item(e) > 0 and e.energy_j_per_item > 0 for e in (base, nas, on_better)):
         return None  # no compute to factor (a model without FLOPs): the 4Ms are not defined
     # the one definition (account/fourms.py): Model the compute ratio, Machine the FLOPs per device joule achieved

@@ -134,7 +134,19 @@ class Amortization:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record; beside each point field that was drawn, `<field>_median` and `<field>_band` ([P5, P95]),
+        what the terminal shows, and `values` saying which is which (docs/method/amortisation.md)."""
+        d = asdict(self)
+        for k, u in (self.uncertainty or {}).items():
+            d[f"{k}_median"], d[f"{k}_band"] = u.get("p50"), [u.get("p5"), u.get("p95")]
+        d["values"] = VALUES_NOTE if self.uncertainty else POINT_NOTE
+        return d
+
+
+VALUES_NOTE = ("each bare quantity (spent_kg, net_savings_kg, ...) is the point value, every input at its centre (a search "
+               "read several ways at the readings' mixture centre); <quantity>_median and <quantity>_band ([P5, P95]) are "
+               "the Monte Carlo draws' median and 90% band, the values the terminal and the verdict give")
+POINT_NOTE = "every quantity is a point value (no input was a range, nothing was drawn)"
 
 
 _KEYS = ("nas_cost_kg", "baseline_g_per_item", "nas_g_per_item", "items_per_day", "deployments", "horizon_days",

@@ -161,7 +161,9 @@ def amortize_search(ps: ProfileSet, req: AmortizeRequest) -> AmortizeResult:
     reuse = parse_reuse(ipd, dep, hdays, hyears, req.growth, req.per_deployment_cost_kg, req.retrains)
     done = amortize_pair(ps, sc, pair, reuse, req.budget_hardware, site, req.samples, req.seed)
     a = done.amortization
-    a.notes[:0] = notes + done.notes + taken + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"]
+    a.notes[:0] = notes + done.notes + taken + [f"NAS cost: {sc.description} = {sc.cost_kg:,.4g} kgCO2e"
+                                                + (" (point: inputs at their centres; the spent row gives the draws' median)"
+                                                   if a.uncertainty else "")]
     d = a.to_dict() | {"nas_inputs": sc.inputs}
     d["inputs"]["budget_hardware"] = done.budget_hardware
     if targets:  # the serving site as resolved, echoed under the table

@@ -8,6 +8,7 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 from rich.rule import Rule
+from rich.table import Table
 
 from .text import CO2E_PER_ITEM, ENERGY_PER_ITEM, TIME, cell, count, fold_name, fold_words, header, notes, num, site_line, table, unit_for
 
@@ -82,10 +83,13 @@ def _mid(point: float | None, u: dict | None, scale: float = 1.0, fmt: Callable[
 
 def render_amortization(a: dict[str, Any], console: Console, title: str = "NAS amortisation", quiet: bool = False,
                         verdict: bool = True) -> None:
-    """The amortisation's quantities, each once: the median of the Monte Carlo draws with its 90% band where one
-    was drawn, else the point (the header says which); then the notes, then the verdict (unless the caller prints
-    it first itself)."""
+    """The verdict first (unless the caller prints its own): the likelihood and its main reasons (net saving,
+    break-even daily volume, the search's cost), then the evidence: the amortisation's quantities, each once (the
+    median of the Monte Carlo draws with its 90% band where one was drawn, else the point; the header says which),
+    then the notes."""
     unc = a.get("uncertainty") or {}
+    if verdict:
+        render_amortize_verdict(a, console)
     chip = a.get("inputs", {}).get("budget_hardware") or ""
     sm, su = unit_for([a["savings_g_per_item"], *a["intensity_g_per_item"].values()], CO2E_PER_ITEM)  # one unit for all
     budget_kg = a["max_nas_budget_kg"]
@@ -126,14 +130,40 @@ def render_amortization(a: dict[str, Any], console: Console, title: str = "NAS a
         console.print(escape(f"served on {a['target'].get('hardware')}; where: {site_line(a['target'])}"))
     if not quiet:
         notes(a["notes"], console)
-    if verdict:
-        render_verdict(a["verdict"], console)
 
 
-def render_verdict(text: str, console: Console) -> None:
-    """The verdict, once, last and set apart."""
-    console.print(Rule(style="bold"))
-    console.print(f"[bold]VERDICT[/bold]: [bold]{escape(text)}[/bold]")
+def amortize_verdict_rows(a: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, text) lines of `amortize`'s verdict: the likelihood, then its reasons, each the median of the draws
+    with its 90% band (or the point where nothing was drawn), the same values the evidence table gives."""
+    unc = a.get("uncertainty") or {}
+
+    def said(key: str, unit: str) -> str:
+        mid, band = _mid(a[key], unc.get(key))
+        return f"{mid} {unit} ({'median; 90% ' + band if band else 'point'})"
+    head = (f"{a['words']}: {a['p_positive']:.0%} probability of a net saving" if a.get("p_positive") is not None
+            else a["verdict"].split(";")[0])
+    rows = [("VERDICT", head), ("net saving", said("net_savings_kg", "kgCO2e over the horizon"))]
+    be = a.get("break_even_items_per_day") or {}
+    if be.get("p50") is not None:
+        rows.append(("break-even", f"{count(be['p50'])} items/day per deployment (median; 90% {count(be['p5'])} to "
+                                   f"{count(be['p95'])})"))
+    elif be.get("point") is not None and not unc:
+        rows.append(("break-even", f"{count(be['point'])} items/day per deployment (point)"))
+    elif a.get("break_even_items") is None and not unc:
+        rows.append(("break-even", "never: the NAS model saves nothing per item"))
+    rows.append(("search", said("spent_kg", "kgCO2e spent")))
+    return rows
+
+
+def render_amortize_verdict(a: dict[str, Any], console: Console) -> None:
+    """`amortize`'s verdict block, first, then a rule before the evidence."""
+    t = Table.grid(padding=(0, 1))
+    t.add_column(no_wrap=True, style="bold")
+    t.add_column(overflow="fold")
+    for label, text in amortize_verdict_rows(a):
+        t.add_row(escape(label), f"[bold]{escape(text)}[/bold]" if label == "VERDICT" else escape(text))
+    console.print(t)
+    console.print(Rule("the evidence", style="dim", align="left"))
 
 
 def _same(name: str) -> str:

@@ -1,0 +1,73 @@
+"""What `amortize`, `population` and `history` say about their own figures (issue #39): the verdict first, each
+JSON quantity labelled point or median, per batch said where a figure is per batch, and a run's region named."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from cli_helpers import cli
+
+FIGURE = r"(-?[\d,.]+(?: [kMG]| bn)?)"
+MNAS = ("amortize", "--nas-preset", "mnasnet", "--baseline-co2e-g", "1.53e-5", "--nas-co2e-g", "9.35e-6",
+        "--inferences-per-day", "1e7", "--deployments", "10", "--horizon-years", "2")
+
+
+def _n(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+@pytest.fixture(scope="module")
+def mnas():
+    r = cli(*MNAS, "--samples", "2000")
+    assert r.exit_code == 0, r.output
+    j = cli(*MNAS, "--samples", "2000", "--format", "json")
+    assert j.exit_code == 0, j.output
+    return r.stdout, json.loads(j.stdout)
+
+
+def test_amortize_prints_its_verdict_first_with_the_tables_values(mnas):
+    out, d = mnas
+    lines = out.splitlines()
+    assert lines[0].startswith("VERDICT ") and f"{d['p_positive']:.0%} probability of a net saving" in lines[0]
+    assert out.count("VERDICT") == 1
+    head, evidence = out.split("the evidence", 1)
+    assert "NAS amortisation" in evidence and "NAS amortisation" not in head
+    net = re.search(rf"^net saving {FIGURE} kgCO2e over the horizon \(median; 90% {FIGURE} to {FIGURE}\)", head, re.M)
+    spent = re.search(rf"^search +{FIGURE} kgCO2e spent \(median; 90% {FIGURE} to {FIGURE}\)", head, re.M)
+    assert re.search(r"^break-even .* items/day per deployment \(median; 90% ", head, re.M)
+    # the verdict's values are the evidence table's, median and band
+    row = re.search(rf"^net saving over the horizon \(kgCO2e\) +{FIGURE} +{FIGURE} to {FIGURE}", evidence, re.M)
+    assert net.groups() == row.groups()
+    row = re.search(rf"^spent \(kgCO2e\) +{FIGURE} +{FIGURE} to {FIGURE}", evidence, re.M)
+    assert spent.groups() == row.groups()
+    assert _n(spent.group(1)) == pytest.approx(d["spent_kg_median"], rel=2e-3)
+
+
+def test_amortize_point_only_says_point(tmp_path):
+    r = cli("amortize", "--nas-cost-kg", "1000", "--baseline-co2e-g", "1.53e-5", "--nas-co2e-g", "9.35e-6",
+            "--inferences-per-day", "1e7", "--deployments", "10", "--horizon-years", "2")
+    assert r.exit_code == 0, r.output
+    head = r.stdout.split("the evidence")[0]
+    # 1000 kg spent; 1e7 x 10 x 730.5 days x 5.95e-6 g = 434.6 kg saved: net -565 kg
+    assert "net saving -565 kgCO2e over the horizon (point)" in head and "search     1,000 kgCO2e spent (point)" in head
+    # break-even 1000 kg / (5.95e-6 g x 10 x 730.5 days) = 23.0 M items/day per deployment
+    assert "break-even 23 M items/day per deployment (point)" in head
+    j = json.loads(cli("amortize", "--nas-cost-kg", "1000", "--baseline-co2e-g", "1.53e-5", "--nas-co2e-g", "9.35e-6",
+                       "--inferences-per-day", "1e7", "--format", "json", "--horizon-years", "2").stdout)
+    assert "spent_kg_median" not in j and j["values"].startswith("every quantity is a point value")
+
+
+def test_amortize_json_labels_the_point_and_the_median(mnas):
+    _, d = mnas
+    # MnasNet's two readings (6,912 and 27,648 chip-hours): the point is the mixture's centre, 1,455 kg; the median
+    # of the draws is lower (the 6,912 reading alone is 727 kg)
+    assert d["spent_kg"] == pytest.approx(1454.8, rel=1e-3)
+    assert 727 < d["spent_kg_median"] < d["spent_kg"]
+    assert d["spent_kg_median"] == d["uncertainty"]["spent_kg"]["p50"]
+    assert d["spent_kg_band"] == [d["uncertainty"]["spent_kg"]["p5"], d["uncertainty"]["spent_kg"]["p95"]]
+    assert d["net_savings_kg_median"] == d["uncertainty"]["net_savings_kg"]["p50"] != d["net_savings_kg"]
+    assert "point value" in d["values"] and "_median" in d["values"]
+    assert any("(point: inputs at their centres" in n for n in d["notes"] if n.startswith("NAS cost:"))

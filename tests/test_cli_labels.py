@@ -71,3 +71,44 @@ def test_amortize_json_labels_the_point_and_the_median(mnas):
     assert d["net_savings_kg_median"] == d["uncertainty"]["net_savings_kg"]["p50"] != d["net_savings_kg"]
     assert "point value" in d["values"] and "_median" in d["values"]
     assert any("(point: inputs at their centres" in n for n in d["notes"] if n.startswith("NAS cost:"))
+
+
+def _table_rows(out: str, title: str) -> tuple[list[str], list[list[str]]]:
+    """(the two header lines, the rows split on spaces) of the table titled `title`."""
+    lines = out.splitlines()
+    i = next(k for k, ln in enumerate(lines) if ln.startswith(title))
+    rows = []
+    for ln in lines[i + 4:]:
+        if not ln.strip() or not ln[0].isalnum() or ln.startswith("Top "):
+            break
+        rows.append(ln.split())
+    return lines[i + 1:i + 3], rows
+
+
+def test_population_says_latency_per_batch_and_per_item(monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "80")
+    csv_out = tmp_path / "pop.csv"
+    r = cli("population", "nb201:12", "--hardware", "h100", "--batch", "64", "--workers", "1", "--no-store", "-q",
+            "--out", csv_out)
+    assert r.exit_code == 0, r.output
+    head, rows = _table_rows(r.stdout, "Top ")
+    assert re.search(r"latency ms +latency ms", head[0]) and re.search(r"per batch +per item", head[1])
+    assert rows and all(len(ln) <= 80 for ln in r.stdout.splitlines())
+    for row in rows:  # model, top-1, GMACs, params, latency ms per batch, per item, energy, CO2e
+        assert float(row[5]) == pytest.approx(float(row[4]) / 64, rel=0.01, abs=1e-4), row
+    import csv
+    recs = {x["name"]: x for x in csv.DictReader(csv_out.open())}
+    for row in rows:  # the CSV's latency_s is the table's per-batch latency
+        assert float(recs[row[0]]["latency_s"]) * 1e3 == pytest.approx(float(row[4]), rel=0.01)
+
+
+def test_population_drops_per_item_latency_rather_than_cut_a_name(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    r = cli("population", "models/", "--hardware", "h100", "--workers", "1", "--no-store", "-q")
+    assert r.exit_code == 0, r.output
+    head, rows = _table_rows(r.stdout, "Top ")
+    assert "mobilenet_v3_large" in [row[0] for row in rows]  # whole, not folded
+    assert head[0].count("latency ms") == 1 and "per batch per item per 1k" in head[1]  # per batch only
+    w = cli("population", "models/", "--hardware", "h100", "--workers", "1", "--no-store", "-q", "--wide")
+    head, _ = _table_rows(w.stdout, "Top ")
+    assert re.search(r"per batch +per item", head[1])

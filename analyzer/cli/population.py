@@ -130,16 +130,30 @@ def _render(result: dict, quiet: bool, wide: bool) -> None:
                         (f"Top {len(result['top'])} by {result['objective']}", result["top"])):
         em, eu = unit_for((r["energy_j_per_item"] for r in rows), CHIP_ENERGY_PER_ITEM)
         cm, cu = unit_for((r["co2e_g_per_item"] for r in rows), CO2E_PER_ITEM)
-        tab = table(title + ("" if len(rows) == len(result["front"]) or "Top" in title else f": {len(rows)} of {len(result['front'])}, --wide for all"))
-        for col in ("model", "top-1 %", "GMACs per item", "params M", "latency ms", eu, cu):
-            if col == "model":  # a long (or hostile) name folds inside its column; the numbers keep theirs
-                tab.add_column(col, justify="left", overflow="fold", max_width=None if wide else 40)
-            else:
-                tab.add_column(Text(two_lines(col)), justify="right", no_wrap=True)
-        for r in rows:
-            tab.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / (r.get('batch') or batch) / 1e9:.3f}",
-                      f"{r['params'] / 1e6:.2f}", num(r["latency_s"] * 1e3), num(r["energy_j_per_item"] * em),
-                      num(r["co2e_g_per_item"] * cm))
+        head = title + ("" if len(rows) == len(result["front"]) or "Top" in title else f": {len(rows)} of {len(result['front'])}, --wide for all")
+        tab = _table(head, rows, batch, (em, eu, cm, cu), wide, per_item=True)
+        if not wide and c.measure(tab, options=c.options.update_width(1000)).maximum > c.width:  # latency per item only where the names still fit whole
+            tab = _table(head, rows, batch, (em, eu, cm, cu), wide, per_item=False)
         c.print(tab)
     if not quiet:
         notes(result["target"]["notes"], c)
+
+
+def _table(title: str, rows: list[dict], batch: int, units: tuple, wide: bool, per_item: bool):
+    """A population table: latency per batch (the record's latency_s) and, with `per_item`, per item (/ batch)."""
+    from ..report.text import num, table, two_lines
+
+    em, eu, cm, cu = units
+    tab = table(title, tight=True)
+    cols = ("model", "top-1 %", "GMACs per item", "params M", "latency ms per batch") + (("latency ms per item",) if per_item else ()) + (eu, cu)
+    for col in cols:
+        if col == "model":  # a long (or hostile) name folds inside its column; the numbers keep theirs
+            tab.add_column(col, justify="left", overflow="fold", max_width=None if wide else 40)
+        else:
+            tab.add_column(Text(two_lines(col)), justify="right", no_wrap=True)
+    for r in rows:
+        b = r.get("batch") or batch
+        lat = (num(r["latency_s"] * 1e3),) + ((num(r["latency_s"] * 1e3 / b),) if per_item else ())
+        tab.add_row(escape(r["name"]), "-" if r["accuracy"] is None else f"{r['accuracy']:.2f}", f"{r['macs'] / b / 1e9:.3f}",
+                    f"{r['params'] / 1e6:.2f}", *lat, num(r["energy_j_per_item"] * em), num(r["co2e_g_per_item"] * cm))
+    return tab

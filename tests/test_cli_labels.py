@@ -112,3 +112,26 @@ def test_population_drops_per_item_latency_rather_than_cut_a_name(monkeypatch):
     w = cli("population", "models/", "--hardware", "h100", "--workers", "1", "--no-store", "-q", "--wide")
     head, _ = _table_rows(w.stdout, "Top ")
     assert re.search(r"per batch +per item", head[1])
+
+
+def test_history_names_a_projects_region_with_its_intensity(monkeypatch, tmp_path):
+    from analyzer.profiles import load_profiles
+    from analyzer.target import TargetRequest, resolve_target
+
+    monkeypatch.setenv("COLUMNS", "80")
+    store = tmp_path / "store"
+    for region in ("france", "germany,france"):
+        r = cli("project", "models/resnet18.onnx", "--hardware", "h100", "--region", region, "--store", store, "-q")
+        assert r.exit_code == 0, r.output
+    site = resolve_target(load_profiles(()), TargetRequest("h100", region="france")).site
+    runs = json.loads(cli("history", "--store", store, "--format", "json").stdout)
+    one = next(x for x in runs if "targets" not in x["args"])
+    assert one["args"]["site"] == site.label and site.label.endswith("fra@2023")
+    lines = cli("history", "--store", store).stdout.splitlines()
+    head = next(ln for ln in lines if ln.startswith("id "))
+    a, b = head.index("target and options"), head.index("summary")
+    out = " ".join(ln[a:b].strip() for ln in lines[lines.index(head) + 2:])  # the column, its folded cells joined back
+    assert f"{site.label}; PUE {site.pue:g}; {site.grid_gco2e_per_kwh:.4g} gCO2e/kWh" in out
+    # the run over two regions: each target names its region, and no single grid intensity is shown for both
+    assert "@ deu@2023," in out and "@ fra@2023;" in out
+    assert out.count("gCO2e/kWh") == 1

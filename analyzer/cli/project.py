@@ -86,7 +86,9 @@ def project(
     code = report_failed([e for e in results if not e.ok])
     from .runlog import record_run
 
+    where = {t.site.label for t in targets}  # the datacenter and region (with its year), as `analyze` records it
     record_run("project", {"models": [str(m) for m in models], **targets[0].settings(),
+                           **({"site": targets[0].site.label} if len(where) == 1 else {}),
                            **({"targets": [target_label(t, sites) for t in targets]} if several else {})},
                {"projected": len(ok), "failed": len(results) - len(ok),
                 "co2e_g_per_item": {e.name + (f" on {label[id(e)]}" if several else ""): e.co2e_g_per_item for e in ok[:20]}},

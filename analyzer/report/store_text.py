@@ -53,6 +53,8 @@ def target_and_options(args: dict[str, Any]) -> str:
                               for k in ("hardware", "dtype", "runtime", "batch") if args.get(k) is not None))
     if args.get("site"):
         parts.append(str(args["site"]))
+    elif args.get("targets"):  # targets on several sites: each label names its own; one PUE and grid would be the first's
+        args = {k: v for k, v in args.items() if k not in ("pue", "grid_gco2e_per_kwh")}
     if args.get("pue") is not None:
         parts.append(f"PUE {args['pue']:g}")
     if args.get("grid_gco2e_per_kwh") is not None:

@@ -15,7 +15,6 @@ KNOWN_WIDE = {
     "count/static.py:summarise", "decide/analysis.py:_sensitivities",
     "decide/verdict.py:build_verdict", "engine/fleet.py:_measure_all", "engine/memo.py:evaluate_segments",
     "engine/track.py:track", "load/onnx_graph.py:_analyse", "measure/onnx_measure.py:measure_onnx",
-    "measure/torch_backend.py:measure_torch", "measure/torch_backend.py:_measured", "measure/torch_backend.py:_measure_train",
     "project/calibrate_profile.py:calibrated_profile_toml", "project/projection.py:finish", "target/resolve.py:resolve_site",
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",
 }

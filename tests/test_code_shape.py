@@ -13,17 +13,15 @@ MAX_PARAMS = 8
 KNOWN_WIDE = {
     "account/search_cost.py:search_cost", "count/profile.py:profile_onnx",
     "count/static.py:summarise", "decide/analysis.py:_sensitivities",
-    "decide/verdict.py:build_verdict", "engine/fleet.py:_measure_all", "engine/memo.py:evaluate_segments",
-    "engine/track.py:track", "load/onnx_graph.py:_analyse", "measure/onnx_measure.py:measure_onnx",
+    "decide/verdict.py:build_verdict", "engine/memo.py:evaluate_segments",
+    "engine/track.py:track", "load/onnx_graph.py:_analyse",
     "project/calibrate_profile.py:calibrated_profile_toml", "project/projection.py:finish", "target/resolve.py:resolve_site",
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",
 }
-# circles through imports inside functions (taken when called, by design): a child process measuring
-# (onnx_measure -> processes -> onnx_measure), a tracked run merging a cluster's logs, the family table reading its
+# circles through imports inside functions (taken when called, by design): a tracked run merging a cluster's logs, the family table reading its
 # file with the profile reader; account/search_cost <-> account/search_plan is the plan-file reader, being moved to
 # load/ (issue #36, the accounting half). Anything else is a new circle.
 KNOWN_LAZY_CIRCLES = [
-    {"analyzer.measure.onnx_measure", "analyzer.measure.processes"},
     {"analyzer.engine.track", "analyzer.engine.track_cluster"},
     {"analyzer.profiles.families", "analyzer.profiles.loader"},
     {"analyzer.account.search_cost", "analyzer.account.search_plan"},

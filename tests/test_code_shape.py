@@ -14,7 +14,7 @@ KNOWN_WIDE = {
     "account/search_cost.py:search_cost", "count/profile.py:profile_onnx",
     "count/static.py:summarise", "decide/analysis.py:_sensitivities",
     "decide/verdict.py:build_verdict", "engine/memo.py:evaluate_segments",
-    "engine/track.py:track", "load/onnx_graph.py:_analyse",
+    "engine/track.py:track",
     "project/calibrate_profile.py:calibrated_profile_toml", "project/projection.py:finish", "target/resolve.py:resolve_site",
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",
 }

@@ -97,10 +97,11 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         if files_read is not None:
             files_read += sorted({w.external.path for w in loaded.weights.values() if w.external is not None})
     try:
-        return static.summarise(
-            model=str(path), sha256=sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
-            initializers=loaded.initializers, params=static.params_of(loaded.initializers, params),
-            scale=loaded.batch_scale, sparsity=sp, notes=notes, dims=loaded.dims, per_op=per_op)
+        header = static.ProfileHeader(
+            model=str(path), sha256=sha256, opset=loaded.opset, batch=loaded.batch,
+            params=static.params_of(loaded.initializers, params), scale=loaded.batch_scale, sparsity=sp, notes=notes,
+            dims=loaded.dims)
+        return static.summarise(header, loaded.graph, loaded.initializers, per_op=per_op)
     except UnboundDimError as e:
         lenient = [n for n in loaded.notes if n.endswith("shapes inferred leniently")]
         if lenient:  # the earlier inconsistency is the cause worth naming
@@ -146,5 +147,6 @@ def profile_graph(model: str, identity: str, graph, initializers, batch: int | N
     weights with dims only (no bytes to hash or scan: sparsity None). `identity` stands where a file's sha256
     would (the space's choices hashed)."""
     params, _ = sparsity.weight_roles(graph, initializers)
-    return static.summarise(model=model, sha256=identity, opset=opset, batch=batch, graph=graph, initializers=initializers,
-                            params=static.params_of(initializers, params), notes=notes, per_op=per_op)
+    header = static.ProfileHeader(model=model, sha256=identity, opset=opset, batch=batch,
+                                  params=static.params_of(initializers, params), notes=notes)
+    return static.summarise(header, graph, initializers, per_op=per_op)

@@ -13,7 +13,7 @@ MAX_PARAMS = 8
 KNOWN_WIDE = {
     "account/search_cost.py:search_cost", "count/profile.py:profile_onnx",
     "decide/analysis.py:_sensitivities",
-    "decide/verdict.py:build_verdict", "engine/memo.py:evaluate_segments",
+    "decide/verdict.py:build_verdict",
     "engine/track.py:track",
     "project/calibrate_profile.py:calibrated_profile_toml", "project/projection.py:finish", "target/resolve.py:resolve_site",
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",

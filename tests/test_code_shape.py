@@ -18,11 +18,10 @@ KNOWN_WIDE = {
     "project/calibrate_profile.py:calibrated_profile_toml", "project/projection.py:finish", "target/resolve.py:resolve_site",
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",
 }
-# circles through imports inside functions (taken when called, by design): a tracked run merging a cluster's logs, the family table reading its
+# circles through imports inside functions (taken when called, by design): the family table reading its
 # file with the profile reader; account/search_cost <-> account/search_plan is the plan-file reader, being moved to
 # load/ (issue #36, the accounting half). Anything else is a new circle.
 KNOWN_LAZY_CIRCLES = [
-    {"analyzer.engine.track", "analyzer.engine.track_cluster"},
     {"analyzer.profiles.families", "analyzer.profiles.loader"},
     {"analyzer.account.search_cost", "analyzer.account.search_plan"},
     {"analyzer.load.ir_spaces", "analyzer.load.sources"},  # a space's IR builders and the source reader (spaces branch)

@@ -115,11 +115,12 @@ def target_inputs(target: Target) -> list[dict[str, Any]]:
 
 def _profile(path: Path, target: Target, trusted: bool, cache: dict | None, key: tuple) -> ModelProfile:
     from ..count import profile_onnx
+    from ..count.profile import ReadOptions
 
     if cache is not None and key in cache:
         return cache[key]
     prof = profile_onnx(path, dict(target.dims), target.batch, per_op=True, assume_upper_bound=target.assume_upper_bound,
-                        trusted=trusted)
+                        reading=ReadOptions(trusted=trusted))
     if cache is not None:
         cache[key] = prof
     return prof

@@ -399,14 +399,15 @@ def validate_product_path(torch, out: Path) -> None:
     graphs, metered by NVML (analyzer.measure.torch_backend). Written to validate.json."""
     import architectures
 
-    from analyzer.measure.torch_backend import measure_torch
+    from analyzer.measure.torch_backend import TorchRun, measure_torch
 
     rows = []
     for graphs in (False, True):
         try:
             model = architectures.randomise_(architectures.FACTORIES["resnet18"]()).half()
             x = torch.randn(64, 3, 224, 224).half()
-            m = measure_torch(model, (x,), device="cuda", cuda_graphs=graphs, max_time_s=4.0, meter="auto", name="resnet18")
+            m = measure_torch(model, (x,), device="cuda", meter="auto", name="resnet18",
+                              settings=TorchRun(cuda_graphs=graphs, max_time_s=4.0))
             rows.append(m.to_dict())
             _log(f"measure_torch resnet18 fp16 b64 graphs={graphs}: {m.latency_s_median * 1e3:.3f} ms, {m.energy_j_per_item} J/item, "
                  f"{m.energy_source}, converged {m.converged}")

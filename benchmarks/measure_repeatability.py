@@ -22,14 +22,14 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=1)
     args = ap.parse_args()
     from analyzer.load.manifest import read_manifest
-    from analyzer.measure.onnx_measure import measure_onnx
+    from analyzer.measure.onnx_measure import OrtSettings, measure_onnx
 
     print(f"{'model':<20} {'run':>3} {'median ms':>10} {'95% CI ms':>19} {'+-':>6} {'iters':>6} {'wall s':>7}  overlap")
     for entry in read_manifest(ROOT / "models" / "manifest.toml"):
         runs = []
         for i in range(2):
             t0 = time.perf_counter()
-            m = measure_onnx(entry.file, args.batch, threads=args.threads, max_time_s=args.max_time)
+            m = measure_onnx(entry.file, args.batch, settings=OrtSettings(threads=args.threads, max_time_s=args.max_time))
             runs.append((m, time.perf_counter() - t0))
         (a, _), (b, _) = runs
         overlap = a.latency_s_ci95[0] <= b.latency_s_ci95[1] and b.latency_s_ci95[0] <= a.latency_s_ci95[1]

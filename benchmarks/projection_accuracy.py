@@ -42,7 +42,7 @@ def cpu(args) -> None:
     from analyzer.project.calibrate import Observation, calibrate, calibrated_profile_toml
     from analyzer.errors import AnalyzerError
     from analyzer.load.manifest import read_manifest
-    from analyzer.measure.onnx_measure import measure_onnx
+    from analyzer.measure.onnx_measure import OrtSettings, measure_onnx
     from analyzer.measure.record import cpu_model
     from analyzer.count.profile import profile_onnx
     from analyzer.profiles import load_profiles, projection_defaults
@@ -54,7 +54,7 @@ def cpu(args) -> None:
     for entry in read_manifest(ROOT / "models" / "manifest.toml"):
         for batch in (1, 8):
             try:
-                m = measure_onnx(entry.file, batch, max_time_s=args.max_time)
+                m = measure_onnx(entry.file, batch, settings=OrtSettings(max_time_s=args.max_time))
             except AnalyzerError as e:
                 print(f"skip {entry.name} batch {batch}: {e}")
                 continue

@@ -11,21 +11,17 @@ MAX_PARAMS = 8
 # functions over the limit today, each to become a record's consumer; a new one over the limit fails the test, and
 # one taken off the limit must leave this list (so the list only shrinks)
 KNOWN_WIDE = {
-    "account/search_cost.py:search_cost", "count/decoder_graph.py:vector", "count/profile.py:profile_onnx",
-    "count/static.py:summarise", "decide/analysis.py:_sensitivities",
-    "decide/verdict.py:build_verdict", "engine/fleet.py:_measure_all", "engine/memo.py:evaluate_segments",
-    "engine/track.py:track", "load/onnx_graph.py:_analyse", "measure/onnx_measure.py:measure_onnx",
-    "measure/torch_backend.py:measure_torch", "measure/torch_backend.py:_measured", "measure/torch_backend.py:_measure_train",
+    "account/search_cost.py:search_cost",
+    "decide/analysis.py:_sensitivities",
+    "decide/verdict.py:build_verdict",
+    "engine/track.py:track",
     "project/calibrate_profile.py:calibrated_profile_toml", "project/projection.py:finish", "target/resolve.py:resolve_site",
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",
 }
-# circles through imports inside functions (taken when called, by design): a child process measuring
-# (onnx_measure -> processes -> onnx_measure), a tracked run merging a cluster's logs, the family table reading its
+# circles through imports inside functions (taken when called, by design): the family table reading its
 # file with the profile reader; account/search_cost <-> account/search_plan is the plan-file reader, being moved to
 # load/ (issue #36, the accounting half). Anything else is a new circle.
 KNOWN_LAZY_CIRCLES = [
-    {"analyzer.measure.onnx_measure", "analyzer.measure.processes"},
-    {"analyzer.engine.track", "analyzer.engine.track_cluster"},
     {"analyzer.profiles.families", "analyzer.profiles.loader"},
     {"analyzer.account.search_cost", "analyzer.account.search_plan"},
     {"analyzer.load.ir_spaces", "analyzer.load.sources"},  # a space's IR builders and the source reader (spaces branch)

@@ -237,19 +237,19 @@ def test_torch_backend_cpu_real_module():
     from conftest import require_torch
 
     torch = require_torch()
-    from analyzer.measure.torch_backend import measure_torch
+    from analyzer.measure.torch_backend import TorchRun, measure_torch
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
                               torch.nn.Linear(8, 10))
     rec = ReplayMeter([(0.0, 0.0), (1e9, 40e9)], clock=__import__("time").perf_counter)  # a steady 40 W
-    m = measure_torch(net, (torch.randn(4, 3, 16, 16),), max_time_s=2, meter=rec, threads=1, name="tiny")
+    m = measure_torch(net, (torch.randn(4, 3, 16, 16),), meter=rec, name="tiny", settings=TorchRun(max_time_s=2, threads=1))
     assert m.backend == "torch" and m.batch == 4 and m.provider == "cpu" and m.opt_level == "eager"
     assert m.latency_s_ci95[0] <= m.latency_s_median <= m.latency_s_ci95[1]
     assert m.avg_power_w == pytest.approx(40, rel=0.02) and m.energy_j_per_item > 0
     with pytest.raises(Exception, match="CUDA graphs need a CUDA device"):
-        measure_torch(net, (torch.randn(4, 3, 16, 16),), cuda_graphs=True)
+        measure_torch(net, (torch.randn(4, 3, 16, 16),), settings=TorchRun(cuda_graphs=True))
     with pytest.raises(Exception, match="the module fails on these inputs"):
-        measure_torch(net, (torch.randn(4, 5, 16, 16),), max_time_s=1, meter=None)
+        measure_torch(net, (torch.randn(4, 5, 16, 16),), meter=None, settings=TorchRun(max_time_s=1))
 
 
 @pytest.mark.torch
@@ -259,7 +259,7 @@ def test_torch_backend_measures_a_training_step():
     from conftest import require_torch
 
     torch = require_torch()
-    from analyzer.measure.torch_backend import measure_torch
+    from analyzer.measure.torch_backend import TorchRun, measure_torch
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.BatchNorm2d(16), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
@@ -267,18 +267,18 @@ def test_torch_backend_measures_a_training_step():
     x = torch.randn(8, 3, 32, 32)
     before = net[0].weight.detach().clone()
     rec = ReplayMeter([(0.0, 0.0), (1e9, 30e9)], clock=__import__("time").perf_counter)
-    train = measure_torch(net, (x,), phase="train", optimizer="adam", precision="bf16", max_time_s=2, meter=rec, threads=1,
-                          name="tiny")
+    train = measure_torch(net, (x,), meter=rec, name="tiny",
+                          settings=TorchRun(phase="train", optimizer="adam", precision="bf16", max_time_s=2, threads=1))
     assert not torch.equal(before, net[0].weight.detach())  # the optimizer stepped
     assert train.opt_level == "train:adam:bf16" and train.batch == 8 and train.energy_j_per_item > 0
-    infer = measure_torch(net, (x,), max_time_s=2, meter=None, threads=1)
+    infer = measure_torch(net, (x,), meter=None, settings=TorchRun(max_time_s=2, threads=1))
     assert train.latency_s_median > infer.latency_s_median
     for kw, says in (({"optimizer": "lion"}, "optimizer 'lion'"), ({"precision": "fp16"}, "needs a CUDA device"),
                      ({"precision": "int8"}, "precision 'int8'")):
         with pytest.raises(Exception, match=says):
-            measure_torch(net, (x,), phase="train", max_time_s=1, meter=None, **kw)
+            measure_torch(net, (x,), meter=None, settings=TorchRun(phase="train", max_time_s=1, **kw))
     with pytest.raises(Exception, match="no trainable parameters"):
-        measure_torch(torch.nn.ReLU(), (x,), phase="train", max_time_s=1, meter=None)
+        measure_torch(torch.nn.ReLU(), (x,), meter=None, settings=TorchRun(phase="train", max_time_s=1))
 
 
 def test_block_ci_widens_under_drift():

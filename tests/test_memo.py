@@ -128,7 +128,7 @@ def test_the_two_axis_front_is_the_general_front():
 def test_present_norms_step_aside_where_a_norm_reads_across_a_boundary(profiles):
     """--batch-norm present states a norm after every convolution that feeds none: a segment ending in a convolution
     whose output the next segment's norm reads would be unfolded by the segment alone, so the memo steps aside."""
-    from analyzer.engine.memo import Memo, evaluate_segments
+    from analyzer.engine.memo import Memo, SegmentedNet, evaluate_segments
     from analyzer.engine.chain import params_for
     from analyzer.ir import Graph
     from analyzer.load.nb201 import FLOAT, ITEMSIZE, _Net
@@ -142,7 +142,7 @@ def test_present_norms_step_aside_where_a_norm_reads_across_a_boundary(profiles)
 
     for batch_norm, steps_aside in (("present", True), ("auto", False)):
         tg = resolve_target(profiles, TargetRequest("h100", runtime="graph", batch=2, batch_norm=batch_norm))
-        got = evaluate_segments("m", "", [("conv",), ("bn",)], build, tg, params_for(tg), memo=Memo())
+        got = evaluate_segments(SegmentedNet("m", [("conv",), ("bn",)], build), tg, params_for(tg), memo=Memo())
         assert (got is None) is steps_aside
 
 

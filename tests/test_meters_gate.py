@@ -197,12 +197,12 @@ def test_a_bad_recording_is_one_line(tmp_path, rows, phrase):
 
 def test_an_implausible_window_keeps_the_latency_and_says_why(tmp_path, monkeypatch):
     """measure_onnx: a refused window leaves energy unavailable with the reason; the latency is still measured."""
-    from analyzer.measure.onnx_measure import measure_onnx
+    from analyzer.measure.onnx_measure import OrtSettings, measure_onnx
 
     path = tmp_path / "r.onnx"
     onnx.save(model([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [1, 4])], [vi("y", None)]), str(path))
     stuck = ReplayMeter([(0.0, 5.0), (1e9, 5.0)])  # a counter that never moves
-    m = measure_onnx(path, 1, max_time_s=0.2, meter=stuck)
+    m = measure_onnx(path, 1, meter=stuck, settings=OrtSettings(max_time_s=0.2))
     assert m.energy_j_per_item is None and m.latency_s_median > 0
     assert m.energy_source.startswith("unavailable: replay: the energy counter did not move over")
 

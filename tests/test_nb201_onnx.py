@@ -51,9 +51,9 @@ def test_a_cell_is_built_as_nb201s_infer_cell(tmp_path):
 
 
 def test_the_network_runs_in_onnx_runtime_with_seeded_weights(tmp_path):
-    from analyzer.measure.onnx_measure import measure_onnx
+    from analyzer.measure.onnx_measure import OrtSettings, measure_onnx
 
     path = tmp_path / "n.onnx"
     onnx.save(build(parse(MIXED), Skeleton(channels=8, cells_per_stage=1)), str(path))
-    m = measure_onnx(path, 2, max_time_s=0.2, meter=None)
+    m = measure_onnx(path, 2, meter=None, settings=OrtSettings(max_time_s=0.2))
     assert m.latency_s_median > 0 and any("seeded" in n for n in m.notes)

@@ -24,7 +24,7 @@ from analyzer.load.sources import read
 from analyzer.target import TargetRequest, resolve_target as resolve_placement
 from analyzer.engine import LocalExecutor
 from analyzer.engine.population import pareto_front, run_population
-from analyzer.count.profile import profile_onnx
+from analyzer.count.profile import ReadOptions, profile_onnx
 from analyzer.profiles import load_profiles
 from analyzer.engine.store import Store
 from cli_helpers import cli
@@ -68,7 +68,7 @@ def test_space_candidates_are_deterministic_and_costed_as_counted_by_hand(tmp_pa
         p = profile_onnx(path, batch=1)
         assert p.macs == _expected_macs(arch), (i, arch)
         # built here, trusted: its batch is not cross-checked against batch 1, so it must scale by itself
-        assert profile_onnx(path, batch=64, trusted=True).macs == 64 * _expected_macs(arch), (i, arch)
+        assert profile_onnx(path, batch=64, reading=ReadOptions(trusted=True)).macs == 64 * _expected_macs(arch), (i, arch)
         assert 100e6 < p.macs < 1.2e9 and 1.5e6 < p.params < 12e6  # MobileNetV2-space sizes (300 MMACs, 3.4 M)
         assert p.coverage == 1.0 and p.weight_sparsity == 0.0
     assert space.sample(7, 0) != space.sample(8, 0)

@@ -4,7 +4,7 @@ evaluated once (engine/memo.py): every number equal to the ONNX file's path, bit
 import pytest
 
 from analyzer.count.parts import combine, count_part
-from analyzer.count.profile import profile_onnx
+from analyzer.count.profile import ReadOptions, profile_onnx
 from analyzer.engine import memo
 from analyzer.engine.chain import evaluate_one
 from analyzer.load import space, space_ir
@@ -22,7 +22,7 @@ def test_segments_are_the_files_nodes(tmp_path):
         a = space.sample(4, i)
         f = tmp_path / f"c{i}.onnx"
         f.write_bytes(space.build(a, 4).SerializeToString())
-        whole = profile_onnx(f, batch=8, per_op=True, trusted=True)
+        whole = profile_onnx(f, batch=8, per_op=True, reading=ReadOptions(trusted=True))
         parts = [count_part(s[0], *space_ir.build_segment(s, 8), 8) for s in space_ir.segments(a)]
         c = combine("x", "", parts, 8)
         for k in ("macs", "flops", "params", "bytes_moved", "weight_bytes", "activation_bytes", "nodes", "op_type_totals"):

@@ -7,7 +7,7 @@ import pytest
 
 import analyzer
 from analyzer.errors import UsageError
-from analyzer.engine.track_cluster import merge_logs
+from analyzer.engine.track_merge import merge_logs
 from analyzer.measure.meters import ReplayMeter
 from fakes import FakeClock
 

@@ -48,7 +48,7 @@ def measure(
     on every kind of device of a Ray fleet, each record tagged with the node it ran on."""
     from ..load.manifest import expand_model_args
     from ..measure import store as mstore
-    from ..measure.onnx_measure import measure_onnx
+    from ..measure.onnx_measure import OrtSettings, measure_onnx
     from ..measure.meters import EnergyMeter
     from ..measure.select import meter_from_spec
     from ..measure.ort_runner import OPT_LEVELS, resolve_provider
@@ -97,8 +97,8 @@ def measure(
                             "max_time_s": max_time / processes, "target_ci": target_ci, "meter": meter, "device": device,
                             "inputs_npz": str(inputs) if inputs else None}, timeout_s=max_time / processes * 3 + 120))
                         continue
-                    results.append(measure_onnx(path, b, dims=dims, provider=full_provider, threads=threads, opt_level=opt_level,
-                                                max_time_s=max_time, target_ci=target_ci, inputs_npz=inputs, meter=the_meter))
+                    results.append(measure_onnx(path, b, dims=dims, inputs_npz=inputs, meter=the_meter, settings=OrtSettings(
+                        provider=full_provider, threads=threads, opt_level=opt_level, max_time_s=max_time, target_ci=target_ci)))
                 except AnalyzerError as e:
                     err.print(f"error: {message(naming(e, str(path)))} (batch {b})")
                     code = max(code, e.exit_code)

@@ -108,9 +108,10 @@ def _remembered(path: Path, dims: dict[str, int], batch: int | None, kw: dict):
         if hit is not None:
             return ModelProfile.from_dict(hit)
     from ..count import profile_onnx
+    from ..count.profile import ReadOptions
 
     deps: list[Path] = []
-    p = profile_onnx(path, dims, batch, files_read=deps, **kw)
+    p = profile_onnx(path, dims, batch, reading=ReadOptions(files_read=deps), **kw)
     if not kw["per_op"]:
         profile_memo.remember(path, options, p.to_dict(), deps)
     return p

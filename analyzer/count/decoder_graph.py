@@ -153,11 +153,12 @@ def graph(spec: DecoderSpec, dt: Dtypes = Dtypes()) -> list[DecoderOp]:
             ops.append(DecoderOp(name, "gemm", "gemm", repeat, _vec(**{rows: k * n}), _vec(**{rows: 2 * k * n + (n if bias else 0)}),
                                  _vec(one=wbytes, **{rows: (k + n) * a}), _vec(**{rows: n}), True))
 
-    def vector(name: str, kclass: str, host: str, repeat: int, elems: float, flops_per: float, reads: float = 1.0,
-               writes: float = 1.0, rows: str = "tokens", const_bytes: float = 0.0) -> None:
+    def vector(name: str, kind: str, repeat: int, elems: float, flops_per: float, reads: float = 1.0,
+               writes: float = 1.0, const_bytes: float = 0.0) -> None:
+        """A per-token vector kernel; `kind` is both its kernel class and its host class."""
         if repeat and elems:
-            ops.append(DecoderOp(name, kclass, host, repeat, _vec(), _vec(**{rows: flops_per * elems}),
-                                 _vec(one=const_bytes, **{rows: (reads + writes) * elems * a}), _vec(**{rows: elems})))
+            ops.append(DecoderOp(name, kind, kind, repeat, _vec(), _vec(tokens=flops_per * elems),
+                                 _vec(one=const_bytes, tokens=(reads + writes) * elems * a), _vec(tokens=elems)))
 
     norm_flops = 4 if spec.norm == "rms" else 7
     norm_w = norm_weights(spec) * w
@@ -166,12 +167,12 @@ def graph(spec: DecoderSpec, dt: Dtypes = Dtypes()) -> list[DecoderOp]:
     ops.append(DecoderOp("embedding", "layout", "layout", 1, _vec(), _vec(tokens=h if spec.learned_positions else 0),
                          _vec(tokens=h * (w + a) * (2 if spec.learned_positions else 1)), _vec(tokens=h)))
     # per layer: fused residual add + norm (x and the residual in and out), attention block, norm, MLP
-    vector("input_norm", "norm", "norm", layers, h, norm_flops + 1, reads=2, writes=2, const_bytes=norm_w)  # OLMo's: no weight
+    vector("input_norm", "norm", layers, h, norm_flops + 1, reads=2, writes=2, const_bytes=norm_w)  # OLMo's: no weight
     gemm("qkv_proj", h, q + 2 * kv, layers, spec.qkv_bias)
     if spec.qk_norm:
-        vector("qk_norm", "norm", "norm", layers, q + kv, 4, const_bytes=qk_w)
+        vector("qk_norm", "norm", layers, q + kv, 4, const_bytes=qk_w)
     if not spec.learned_positions:
-        vector("rotary", "elementwise", "elementwise", layers, q + kv, 3)
+        vector("rotary", "elementwise", layers, q + kv, 3)
     # the new keys and values into the paged cache (read in the compute dtype, written in the cache's)
     ops.append(DecoderOp("kv_cache_write", "layout", "layout", layers, _vec(), _vec(), _vec(tokens=2 * kv * (a + kvb)),
                          _vec(tokens=2 * kv)))
@@ -181,27 +182,27 @@ def graph(spec: DecoderSpec, dt: Dtypes = Dtypes()) -> list[DecoderOp]:
                                  _vec(tokens=2 * q * a, **{read: 2 * kv * kvb}), _vec(tokens=q)))
     gemm("o_proj", q, h, layers, spec.o_bias)
     # the norms after the first: before the MLP (sequential blocks), Gemma-2/3's post norms; none in a parallel block
-    vector("post_attention_norm", "norm", "norm", layers * (spec.norms_per_layer - 1), h, norm_flops + 1, reads=2, writes=2,
+    vector("post_attention_norm", "norm", layers * (spec.norms_per_layer - 1), h, norm_flops + 1, reads=2, writes=2,
            const_bytes=norm_w)
     _mlp(spec, ops, gemm, vector, "mlp", spec.intermediate_size, layers - moe)
     if moe:
         e, k, im = spec.num_experts, spec.experts_per_token, spec.moe_intermediate_size
         gemm("router", h, e, moe, False)
-        vector("topk_softmax", "reduce", "reduce", moe, e, 5)
+        vector("topk_softmax", "reduce", moe, e, 5)
         up = 2 * im if spec.gated_mlp else im
         # grouped GEMMs over the tokens' k experts each: the weights of every expert some token routes to are read
         for name, kin, nout in (("experts_gate_up", h, up), ("experts_down", im, h)):
             ops.append(DecoderOp(name, "gemm", "gemm", moe, _vec(tokens=k * kin * nout), _vec(tokens=2 * k * kin * nout),
                                  _vec(experts=kin * nout * w, tokens=k * (kin + nout) * a), _vec(tokens=k * nout), True))
-        vector("experts_act", "elementwise", "elementwise", moe, k * im, 6 if spec.gated_mlp else 8,
+        vector("experts_act", "elementwise", moe, k * im, 6 if spec.gated_mlp else 8,
                reads=(2 if spec.gated_mlp else 1))
-        vector("experts_sum", "elementwise", "elementwise", moe, h, k, reads=k)
+        vector("experts_sum", "elementwise", moe, h, k, reads=k)
         if spec.shared_expert_intermediate_size:
             _mlp(spec, ops, gemm, vector, "shared_expert", spec.shared_expert_intermediate_size, moe)
             if spec.shared_expert_gate:
                 gemm("shared_expert_gate", h, 1, moe, False)
     # tail: the final norm over every token, then the LM head and the sampler only where a token is sampled
-    vector("final_norm", "norm", "norm", 1, h, norm_flops, const_bytes=norm_w)
+    vector("final_norm", "norm", 1, h, norm_flops, const_bytes=norm_w)
     ops.append(DecoderOp("lm_head", "gemm", "gemm", 1, _vec(logits=h * spec.vocab_size), _vec(logits=2 * h * spec.vocab_size),
                          _vec(one=(h + spec.lm_head_bias) * spec.vocab_size * w, logits=h * a + spec.vocab_size * LOGIT_BYTES),
                          _vec(logits=spec.vocab_size), True))
@@ -216,10 +217,10 @@ def _mlp(spec: DecoderSpec, ops: list[DecoderOp], gemm, vector, name: str, inner
     h = spec.hidden_size
     if spec.gated_mlp:
         gemm(f"{name}_gate_up", h, 2 * inner, repeat, spec.mlp_bias)
-        vector(f"{name}_silu_and_mul", "elementwise", "elementwise", repeat, inner, 6, reads=2)
+        vector(f"{name}_silu_and_mul", "elementwise", repeat, inner, 6, reads=2)
     else:
         gemm(f"{name}_up", h, inner, repeat, spec.mlp_bias)
-        vector(f"{name}_gelu", "elementwise", "elementwise", repeat, inner, 8)
+        vector(f"{name}_gelu", "elementwise", repeat, inner, 8)
     gemm(f"{name}_down", inner, h, repeat, spec.mlp_bias)
 
 

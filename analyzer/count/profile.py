@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import sparsity, static
@@ -64,15 +64,24 @@ def _hasher(path: Path | None):
     return hash_cache.hashing_pool(size)
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How profile_onnx reads the file beyond its costs: `trusted`, a model this tool built itself in this process
+    (see load_onnx); `files_read`, if given, receives the external-data files the profile depends on (for remembering
+    it: load/profile_memo.py)."""
+    trusted: bool = False
+    files_read: list[Path] | None = None
+
+
 def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: int | None = None,
                  per_op: bool = False, scan_sparsity: bool = True, hash_file: bool = True,
-                 assume_upper_bound: bool = False, trusted: bool = False, files_read: list[Path] | None = None) -> ModelProfile:
+                 assume_upper_bound: bool = False, reading: ReadOptions = ReadOptions()) -> ModelProfile:
     """Profile an ONNX file: macs, flops, params, bytes, sparsity and coverage (conventions: docs/method/counting.md).
     scan_sparsity=False skips reading weights (sparsity fields None); hash_file=False skips the file's
     sha256 (empty string), the only other step that reads every byte. assume_upper_bound costs the largest
     output of selections whose size depends on input values (NonZero, Unique, Compress, NMS), with a note.
-    trusted: a model this tool built itself in this process (see load_onnx). `files_read`, if given, receives the
-    external-data files the profile depends on (for remembering it: load/profile_memo.py)."""
+    `reading`: trusted, and where the external-data files read are reported (ReadOptions)."""
+    trusted, files_read = reading.trusted, reading.files_read
     path = check_path("path", path)
     dims = check_dims("dims", dims, MAX_DIM)
     if batch is not None:
@@ -97,10 +106,11 @@ def profile_onnx(path: str | Path, dims: dict[str, int] | None = None, batch: in
         if files_read is not None:
             files_read += sorted({w.external.path for w in loaded.weights.values() if w.external is not None})
     try:
-        return static.summarise(
-            model=str(path), sha256=sha256, opset=loaded.opset, batch=loaded.batch, graph=loaded.graph,
-            initializers=loaded.initializers, params=static.params_of(loaded.initializers, params),
-            scale=loaded.batch_scale, sparsity=sp, notes=notes, dims=loaded.dims, per_op=per_op)
+        header = static.ProfileHeader(
+            model=str(path), sha256=sha256, opset=loaded.opset, batch=loaded.batch,
+            params=static.params_of(loaded.initializers, params), scale=loaded.batch_scale, sparsity=sp, notes=notes,
+            dims=loaded.dims)
+        return static.summarise(header, loaded.graph, loaded.initializers, per_op=per_op)
     except UnboundDimError as e:
         lenient = [n for n in loaded.notes if n.endswith("shapes inferred leniently")]
         if lenient:  # the earlier inconsistency is the cause worth naming
@@ -146,5 +156,6 @@ def profile_graph(model: str, identity: str, graph, initializers, batch: int | N
     weights with dims only (no bytes to hash or scan: sparsity None). `identity` stands where a file's sha256
     would (the space's choices hashed)."""
     params, _ = sparsity.weight_roles(graph, initializers)
-    return static.summarise(model=model, sha256=identity, opset=opset, batch=batch, graph=graph, initializers=initializers,
-                            params=static.params_of(initializers, params), notes=notes, per_op=per_op)
+    header = static.ProfileHeader(model=model, sha256=identity, opset=opset, batch=batch,
+                                  params=static.params_of(initializers, params), notes=notes)
+    return static.summarise(header, graph, initializers, per_op=per_op)

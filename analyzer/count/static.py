@@ -123,12 +123,27 @@ def params_of(initializers: tuple[TensorInfo, ...], param_names: set[str]) -> in
     return sum(math.prod(t.shape) for t in initializers if t.name in param_names and t.shape is not None)  # type: ignore[misc]
 
 
-def summarise(model: str, sha256: str, opset: int, batch: int | None, graph: Graph,
-              initializers: tuple[TensorInfo, ...], params: int, scale: int = 1,
-              sparsity: tuple[float | None, float | None] = (None, None), notes: tuple[str, ...] = (),
-              dims: dict[str, int] | None = None, per_op: bool = False) -> ModelProfile:
-    """Fold per-node costs into a ModelProfile. `scale` > 1 multiplies per-item work and activation
-    traffic (batch pinned by constants); weights are counted once."""
+@dataclass(frozen=True)
+class ProfileHeader:
+    """What a profile says of its model beside the counts: its name, sha256 (or the identity standing for it), opset,
+    batch, parameter count, the batch `scale` (> 1: per-item work and activation traffic multiplied, the batch pinned by
+    constants; weights counted once), (weight, N:M) sparsity (None: not scanned), the loader's notes and the dims
+    bound."""
+    model: str
+    sha256: str
+    opset: int
+    batch: int | None
+    params: int
+    scale: int = 1
+    sparsity: tuple[float | None, float | None] = (None, None)
+    notes: tuple[str, ...] = ()
+    dims: dict[str, int] | None = None
+
+
+def summarise(header: ProfileHeader, graph: Graph, initializers: tuple[TensorInfo, ...], per_op: bool = False) -> ModelProfile:
+    """Fold per-node costs into a ModelProfile (see ProfileHeader for `scale`)."""
+    model, sha256, opset, batch, params = header.model, header.sha256, header.opset, header.batch, header.params
+    scale, sparsity, notes, dims = header.scale, header.sparsity, header.notes, header.dims
     graph = canonical(graph)
     nodes = cost_nodes(graph)
     const = constant_tensors(graph)

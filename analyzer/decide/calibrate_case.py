@@ -98,7 +98,7 @@ def calibrate(ps: ProfileSet, req: CalibrateRequest, shipped: ProfileSet, say: C
 def _measure_here(m: MeasureHere, out: Path, given: Path | None, say: Callable[[str], None]) -> Path:
     """Measure the models now and keep the records beside the profile."""
     from ..measure import store as mstore
-    from ..measure.onnx_measure import measure_for_calibration
+    from ..measure.calibration_runs import measure_for_calibration
 
     if given is not None:
         raise UsageError(f"{param('measure')} writes its own measurements file; drop {param('measurements')} or {param('measure')}")

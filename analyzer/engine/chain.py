@@ -115,11 +115,12 @@ def target_inputs(target: Target) -> list[dict[str, Any]]:
 
 def _profile(path: Path, target: Target, trusted: bool, cache: dict | None, key: tuple) -> ModelProfile:
     from ..count import profile_onnx
+    from ..count.profile import ReadOptions
 
     if cache is not None and key in cache:
         return cache[key]
     prof = profile_onnx(path, dict(target.dims), target.batch, per_op=True, assume_upper_bound=target.assume_upper_bound,
-                        trusted=trusted)
+                        reading=ReadOptions(trusted=trusted))
     if cache is not None:
         cache[key] = prof
     return prof
@@ -153,14 +154,14 @@ def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[Mod
     if task.ir_space is not None and task.ir_space[0] == "nb201":
         from ..load import nb201
 
-        return memo.evaluate_segments(task.name, task.identity, nb201.segments(nb201.arch_of(task.ir_space[1])),
-                                      nb201.build_segment, target, params, pieces=nb201.pieces, fusion_class=nb201.fusion_class,
-                                      sha256=task.identity)
+        net = memo.SegmentedNet(task.name, nb201.segments(nb201.arch_of(task.ir_space[1])), nb201.build_segment,
+                                pieces=nb201.pieces, fusion_class=nb201.fusion_class, sha256=task.identity)
+        return memo.evaluate_segments(net, target, params)
     if task.ir_space is not None and task.ir_space[0] in ("nb101", "ofa", "fbnet"):  # load/nb101.py, ofa.py, fbnet.py
         from ..load import ir_spaces
 
         segments, build_segment = ir_spaces.segments(*task.ir_space)
-        return memo.evaluate_segments(task.name, task.identity, segments, build_segment, target, params, sha256=task.identity)
+        return memo.evaluate_segments(memo.SegmentedNet(task.name, segments, build_segment, sha256=task.identity), target, params)
     if task.space is not None and task.data is None and task.path is None and not target.dims:
         import hashlib
 
@@ -170,8 +171,9 @@ def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[Mod
         arch = space.sample(*task.space)
         sha = hashlib.sha256(space.build(arch, task.space[0]).SerializeToString()).hexdigest()
         # a seeded skeleton records zero sparsity for its weights (load/space.py: seeded.record)
-        return memo.evaluate_segments(task.name, task.identity, space_ir.segments(arch), space_ir.build_segment, target, params,
-                                      sha256=sha, notes=(SEEDED_PROFILE_NOTE,), sparsity=(0.0, 0.0))
+        net = memo.SegmentedNet(task.name, space_ir.segments(arch), space_ir.build_segment, sha256=sha,
+                                notes=(SEEDED_PROFILE_NOTE,), sparsity=(0.0, 0.0))
+        return memo.evaluate_segments(net, target, params)
     return None
 
 

@@ -43,37 +43,40 @@ def measure_task(name: str, data: bytes, batches: list[int], kind: str, settings
     each record tagged with this node and the kind it was placed by. Returns {'records', 'errors'}."""
     from ..errors import MeterUnavailable
     from ..measure.select import meter_from_spec
+    from ..measure.onnx_measure import OrtSettings
     from ..measure.ort_runner import resolve_provider
 
     provider = resolve_provider(settings.get("provider", "cpu"))
     node = node_hardware(provider, settings.get("device", 0)) | {"fleet_resource": kind}
     meter = meter_from_spec(settings.get("meter", "auto"), provider, settings.get("device", 0))
-    records, errors = [], []
+    ort = OrtSettings(provider=provider, threads=settings.get("threads"), opt_level=settings.get("opt_level", "all"),
+                      max_time_s=settings.get("max_time_s", 30.0), target_ci=settings.get("target_ci", 0.02))
     try:
-        _measure_all(name, data, batches, kind, settings, provider, node, meter, records, errors)
+        records, errors = _measure_all(name, data, batches, kind, node, settings.get("dims") or {}, ort, meter)
     finally:  # a sampling thread or a tool's process (tegrastats, powermetrics) must not outlive the task
         if meter is not None and not isinstance(meter, MeterUnavailable):  # no meter on this node: nothing to close
             meter.close()
     return {"records": records, "errors": errors}
 
 
-def _measure_all(name, data, batches, kind, settings, provider, node, meter, records, errors) -> None:
+def _measure_all(name, data, batches, kind, node, dims, ort, meter) -> tuple[list[dict[str, Any]], list[str]]:
+    """(measurement dicts tagged with this node, errors) of `name` (its ONNX bytes `data`) at each batch."""
     from ..measure.onnx_measure import measure_onnx
 
+    records, errors = [], []
     with tempfile.TemporaryDirectory(prefix="nas-analyzer-fleet-") as tmp:
         path = Path(tmp) / f"{name}.onnx"
         path.write_bytes(data)
         for b in batches:
             try:
-                m = measure_onnx(path, b, dims=settings.get("dims") or {}, provider=provider, threads=settings.get("threads"),
-                                 opt_level=settings.get("opt_level", "all"), max_time_s=settings.get("max_time_s", 30.0),
-                                 target_ci=settings.get("target_ci", 0.02), meter=meter)
+                m = measure_onnx(path, b, dims=dims, meter=meter, settings=ort)
                 d = m.to_dict()
                 d["model"] = name
                 d["node"] = node
                 records.append(d)
             except AnalyzerError as e:
                 errors.append(f"{str(naming(e, name))} (batch {b}, on {node['host']}, {kind})")
+    return records, errors
 
 
 def _require_kinds(ray: Any, kinds: list[str]) -> None:

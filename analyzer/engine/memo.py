@@ -22,6 +22,7 @@ tables are bounded (least recently used entries dropped): memory stays flat howe
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..count.parts import CountedPart, combine, count_part
@@ -64,15 +65,26 @@ MEMO = Memo()  # this process's: a pool worker keeps its own across the chunks i
 ENABLED = [True]  # False: every candidate through its whole graph or file (the benchmarks' reference)
 
 
-def evaluate_segments(name: str, identity: str, segments: list[tuple], build: Callable[[tuple, Any], Any], target: Target,
-                      params: Any, memo: Memo | None = None, pieces: Callable[[tuple], Any] | None = None,
-                      fusion_class: Callable[[tuple], str] | None = None, sha256: str = "", notes: tuple[str, ...] = (),
-                      sparsity: tuple[float | None, float | None] = (None, None)) -> tuple[ModelProfile, Any] | None:
-    """(profile, projection) of the network whose chain of segments is `segments` (`build(segment, batch)` -> its IR
-    graph and initializers; `pieces(segment)` -> its pieces or None; `fusion_class(segment)` -> what decides whether
-    its nodes fuse), each distinct segment or piece counted and timed once; None when a segment cannot be combined
-    (a note, a fusion across its output): the caller then evaluates the whole graph. `sha256`, `notes` and
+@dataclass(frozen=True)
+class SegmentedNet:
+    """A network as a chain of segments: `build(segment, batch)` -> its IR graph and initializers; `pieces(segment)`
+    -> its pieces or None; `fusion_class(segment)` -> what decides whether its nodes fuse. `sha256`, `notes` and
     `sparsity` are the model's, as profiling its file would give them."""
+    name: str
+    segments: list[tuple]
+    build: Callable[[tuple, Any], Any]
+    pieces: Callable[[tuple], Any] | None = None
+    fusion_class: Callable[[tuple], str] | None = None
+    sha256: str = ""
+    notes: tuple[str, ...] = ()
+    sparsity: tuple[float | None, float | None] = (None, None)
+
+
+def evaluate_segments(net: SegmentedNet, target: Target, params: Any, memo: Memo | None = None) -> tuple[ModelProfile, Any] | None:
+    """(profile, projection) of the network `net`, each distinct segment or piece counted and timed once; None when
+    a segment cannot be combined (a note, a fusion across its output): the caller then evaluates the whole graph."""
+    name, segments, build, pieces, fusion_class = net.name, net.segments, net.build, net.pieces, net.fusion_class
+    sha256, notes, sparsity = net.sha256, net.notes, net.sparsity
     from ..project.kernels import nchwc_block
     from ..project.parts import (concat, ends_in_feature_conv, fusion_free, groups_nothing, norm_reads_input, project_parts,
                                   streams, time_part, unfolds)

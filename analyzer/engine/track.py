@@ -245,7 +245,7 @@ def load_run(ref: str | Path, store: Path | bool | None = None, profiles: Any = 
     path = Path(ref)
     db = None
     if path.is_dir():  # the per-node logs of a SLURM job
-        from .track_cluster import merge_logs
+        from .track_merge import merge_logs
 
         return merge_logs(sorted(path.glob("*.jsonl")))
     if not (path.suffix == ".jsonl" and path.is_file()):

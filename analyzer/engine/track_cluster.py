@@ -9,7 +9,7 @@ best of 5) is measured at the start and said in the run's notes. Each node is on
 meters its parts; spans attribute the node meters as any other (a trial may declare the nodes it ran on).
 
 SLURM: each node of a job runs `nas-analyzer track --log DIR/...` (srun runs one per node); the logs carry
-SLURM_JOB_ID and the node's name, and `merge_logs` joins a job's logs into one run: each node's meters renamed
+SLURM_JOB_ID and the node's name, and `merge_logs` (engine/track_merge.py) joins a job's logs into one run: each node's meters renamed
 `<host>:<meter>`, the readings merged on one timeline (nodes are taken as NTP-synchronised: SLURM has no clock of its
 own; a node's energy between two of its readings is placed over the merged interval it spans).
 """
@@ -20,13 +20,11 @@ import os
 import socket
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..account.tracked_run import TrackedRun, summarise
 from ..errors import MeterUnavailable, UsageError, param
 from ..measure.meters import EnergyMeter
-from ..measure.track import describe, read_log
+from ..measure.track import describe
 from .track import Run, track
 
 
@@ -135,44 +133,3 @@ def track_ray(name: str, *, meter_factory: Callable[[], dict[str, EnergyMeter]] 
     finally:
         for a in actors:
             ray.kill(a)
-
-
-def merge_logs(paths: list[Path], job_id: str | None = None) -> TrackedRun:
-    """One run from the per-node logs of a SLURM job (those whose start record has `job_id`, or all when None and
-    they agree): each node's meters as `<host>:<meter>`, readings merged by time, spans kept."""
-    starts, bodies = [], []
-    for p in paths:
-        recs = read_log(p)
-        start = next((r for r in recs if r["k"] == "start"), None)
-        if start is None:
-            continue
-        if job_id is not None and str(start.get("slurm_job_id")) != str(job_id):
-            continue
-        starts.append(start)
-        bodies.append(recs)
-    jobs = {str(s.get("slurm_job_id")) for s in starts}
-    if not starts:
-        raise UsageError(f"{param('search_run')}: no run log" + (f" of SLURM job {job_id}" if job_id else "") + " among "
-                         f"{len(paths)} file(s)")
-    if len(jobs) > 1:
-        raise UsageError(f"{param('search_run')}: the logs are of several SLURM jobs ({', '.join(sorted(jobs))}): name one")
-    merged: list[dict[str, Any]] = []
-    meters: dict[str, Any] = {}
-    ended = True
-    for start, recs in zip(starts, bodies):
-        host = str(start.get("host") or "node")
-        meters.update({f"{host}:{k}": v for k, v in (start.get("meters") or {}).items()})
-        ended &= any(r["k"] == "end" for r in recs)
-        for r in recs:
-            if r["k"] == "r":
-                merged.append(r | {"j": {f"{host}:{k}": v for k, v in r["j"].items()},
-                                   "p": {f"{host}:{k}": v for k, v in (r.get("p") or {}).items()}})
-            elif r["k"] in ("s+", "s-", "err"):
-                merged.append(r | ({"meter": f"{host}:{r['meter']}"} if r["k"] == "err" else {}))
-    merged.sort(key=lambda r: r["t"])
-    first = min(starts, key=lambda s: s["t"])
-    head = first | {"meters": meters, "chips": sum(float(s.get("chips") or 1) for s in starts),
-                    "notes": [f"SLURM job {next(iter(jobs))}: {len(starts)} node log(s) merged by job id "
-                              f"({', '.join(str(s.get('host')) for s in starts)})"]}
-    tail = [{"k": "end", "t": merged[-1]["t"] if merged else first["t"], "exit_status": "merged"}] if ended else []
-    return summarise([head, *merged, *tail], ", ".join(str(p) for p in paths))

@@ -246,12 +246,12 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
             sha_future.result()
             raise ModelLoadError(f"{path}: not a valid ONNX file ({e})") from None
         proto = parse_model(path, light)
-        opset = _default_opset(proto)
+        _default_opset(proto)  # a model without a default-domain opset is refused before its weights are read
         rec = seeded.info(proto)
         if not trusted:
             reject_unreadable(proto, path)
         weights = _weights(proto, path.parent, memoryview(mapped), stripped, rec["file"] if rec else None, path)
-        loaded = _analyse(path, proto, stripped, weights, opset, dims, batch, assume_upper_bound, trusted)
+        loaded = _analyse(path, proto, stripped, weights, dims, batch, assume_upper_bound, trusted)
         digest = sha_future.result()
         if large and cached is None:
             hash_cache.remember(path, digest)
@@ -259,8 +259,8 @@ def load_onnx(path: Path, dims: dict[str, int] | None = None, batch: int | None 
 
 
 def _analyse(path: Path, proto: onnx.ModelProto, stripped: dict[str, tuple[int, int]], weights: dict[str, WeightData],
-             opset: int, dims: dict[str, int], batch: int | None, assume_upper_bound: bool = False,
-             trusted: bool = False) -> LoadedModel:
+             dims: dict[str, int], batch: int | None, assume_upper_bound: bool = False, trusted: bool = False) -> LoadedModel:
+    opset = _default_opset(proto)
     sk = _skeleton(proto, stripped)
     inits = {t.name for t in proto.graph.initializer}
     if trusted:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError, param
 from ..load.onnx_graph import rebatched_model_bytes
@@ -15,11 +17,28 @@ from .record import Measurement, cpu_model, now_utc
 from .timing import measure_latency
 
 
-def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, provider: str = "CPUExecutionProvider",
-                 threads: int | None = None, opt_level: str = "all", max_time_s: float = 30.0, target_ci: float = 0.02,
-                 inputs_npz: Path | None = None, meter: EnergyMeter | MeterUnavailable | None = None) -> Measurement:
-    """`provider` must already be resolved (ort_runner.resolve_provider). `meter` is a meter, or the
+@dataclass(frozen=True)
+class OrtSettings:
+    """How ONNX Runtime runs and times a model: `provider` (already resolved: ort_runner.resolve_provider), `threads`
+    (intra-op; None: ONNX Runtime's default), graph `opt_level`; the timing loop stops at `max_time_s` or when the
+    95% CI is within `target_ci` of the median."""
+    provider: str = "CPUExecutionProvider"
+    threads: int | None = None
+    opt_level: str = "all"
+    max_time_s: float = 30.0
+    target_ci: float = 0.02
+
+    @classmethod
+    def take(cls, job: dict[str, Any]) -> "OrtSettings":
+        """The settings named in a JSON job (measure/processes.py, engine/fleet.py), popped from it; absent: default."""
+        return cls(**{f.name: job.pop(f.name) for f in fields(cls) if f.name in job})
+
+
+def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, inputs_npz: Path | None = None,
+                 meter: EnergyMeter | MeterUnavailable | None = None, settings: OrtSettings = OrtSettings()) -> Measurement:
+    """`settings`: provider, threads, opt_level and the timing loop's limits (OrtSettings). `meter` is a meter, or the
     MeterUnavailable that says why there is none."""
+    provider, threads, opt_level = settings.provider, settings.threads, settings.opt_level
     if batch < 1:
         raise UsageError(f"{param('batch')} {batch}: must be >= 1")
     loaded = load_at_batch(path, dims, batch, hash_file=True)
@@ -45,7 +64,7 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
         notes.append(f"the model's inputs fix another batch; measured with the leading dim made symbolic (batch {batch})")
     sess, creation_s = create_session(run_path, provider, threads, opt_level, model_bytes)
     run = make_runner(sess, feeds)
-    timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci)
+    timing = measure_latency(run, max_time_s=settings.max_time_s, target_ci=settings.target_ci)
     if timing.note:
         notes.append(timing.note)
     energy = None
@@ -70,31 +89,3 @@ def measure_onnx(path: Path, batch: int, *, dims: dict[str, int] | None = None, 
         dynamic_energy_j_per_item=energy.dynamic_energy_j_per_item if energy else None,
         idle_power_w=energy.idle_power_w if energy else None, avg_power_w=energy.avg_power_w if energy else None,
         energy_source=source, dims=dict(loaded.dims), notes=notes, measured_at=now_utc(), **energy_fields(energy))
-
-
-MAX_CALIBRATION_MODELS = 5
-
-
-def measure_for_calibration(paths: list[Path], batch: int, provider: str, meter_spec: str, device: int = 0,
-                            max_time_s: float = 30.0, threads: int | None = None, processes: int = 1) -> list[Measurement]:
-    """Measure up to MAX_CALIBRATION_MODELS models, one meter for all (chosen once, as `measure` does); with
-    processes > 1, each in that many fresh processes (measure/processes.py), max_time_s split among them."""
-    from .select import meter_from_spec
-    from .ort_runner import resolve_provider
-
-    if not 1 <= len(paths) <= MAX_CALIBRATION_MODELS:
-        raise UsageError(f"{param('measure')}: {len(paths)} models; give 1 to {MAX_CALIBRATION_MODELS} (more belong in "
-                         f"a measure run and its store)")
-    full = resolve_provider(provider)
-    if processes > 1:
-        from .processes import measure_in_processes
-
-        settings = {"provider": full, "threads": threads, "max_time_s": max_time_s / processes, "meter": meter_spec,
-                    "device": device}
-        return [measure_in_processes(p, batch, processes, settings, timeout_s=max_time_s / processes * 3 + 120) for p in paths]
-    meter = meter_from_spec(meter_spec, full, device)
-    try:
-        return [measure_onnx(p, batch, provider=full, threads=threads, max_time_s=max_time_s, meter=meter) for p in paths]
-    finally:
-        if isinstance(meter, EnergyMeter):
-            meter.close()

@@ -80,12 +80,16 @@ def measure_in_processes(path: Path, batch: int, processes: int, settings: dict[
 
 def _worker(job: dict[str, Any]) -> None:
     from .select import meter_from_spec
-    from .onnx_measure import measure_onnx
+    from .onnx_measure import OrtSettings, measure_onnx
 
     meter = meter_from_spec(job.pop("meter"), job["provider"], job.pop("device", 0))
     npz = job.pop("inputs_npz", None)
+    path, batch, dims = Path(job.pop("path")), job.pop("batch"), job.pop("dims", None)
+    settings = OrtSettings.take(job)
+    if job:
+        raise UsageError(f"measure job: unknown settings {', '.join(sorted(job))}")
     try:
-        m = measure_onnx(Path(job.pop("path")), job.pop("batch"), inputs_npz=Path(npz) if npz else None, meter=meter, **job)
+        m = measure_onnx(path, batch, dims=dims, inputs_npz=Path(npz) if npz else None, meter=meter, settings=settings)
     finally:
         close = getattr(meter, "close", None)
         if close is not None:

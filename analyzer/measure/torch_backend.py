@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import AnalyzerError, UsageError
@@ -25,18 +26,38 @@ def _torch():
 TRAIN_OPTIMIZERS = ("sgd-momentum", "adam")
 
 
-def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "cpu", cuda_graphs: bool = False,
-                  max_time_s: float = 30.0, target_ci: float = 0.02, meter: EnergyMeter | MeterUnavailable | str | None = "auto",
-                  threads: int | None = None, name: str | None = None, phase: str = "inference",
-                  optimizer: str = "sgd-momentum", precision: str = "fp32") -> Measurement:
+@dataclass(frozen=True)
+class TorchRun:
+    """How measure_torch runs and times a module: `phase` inference (eager, or CUDA graph replay with `cuda_graphs`)
+    or train (a step with `optimizer` under `precision` autocast); `threads` torch's intra-op threads (None: torch's
+    default); the timing loop stops at `max_time_s` or when the 95% CI is within `target_ci` of the median."""
+    phase: str = "inference"
+    cuda_graphs: bool = False
+    optimizer: str = "sgd-momentum"
+    precision: str = "fp32"
+    threads: int | None = None
+    max_time_s: float = 30.0
+    target_ci: float = 0.02
+
+    @property
+    def opt_level(self) -> str:
+        """The Measurement's opt_level: eager, cuda-graph, or train:<optimizer>:<precision>."""
+        if self.phase == "train":
+            return f"train:{self.optimizer}:{self.precision}"
+        return "cuda-graph" if self.cuda_graphs else "eager"
+
+
+def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "cpu",
+                  meter: EnergyMeter | MeterUnavailable | str | None = "auto", name: str | None = None,
+                  settings: TorchRun = TorchRun()) -> Measurement:
     """Median latency (95% CI) per forward of `module(*example_inputs)` and, where a meter reads, J/item.
     The batch is the leading dim of the first input. meter='auto' picks NVML on CUDA and RAPL on CPU.
-    phase='train' measures a training step instead (see _train_step): J per sample, opt_level 'train:...'."""
-    if phase == "train":
-        return _measure_train(module, example_inputs, device=device, max_time_s=max_time_s, target_ci=target_ci,
-                              meter=meter, threads=threads, name=name, optimizer=optimizer, precision=precision)
-    if phase != "inference":
-        raise UsageError(f"phase '{phase}': expected inference or train")
+    settings=TorchRun(phase='train') measures a training step instead (see _train_step): J per sample, opt_level 'train:...'."""
+    if settings.phase == "train":
+        return _measure_train(module, example_inputs, device=device, meter=meter, name=name, cfg=settings)
+    if settings.phase != "inference":
+        raise UsageError(f"phase '{settings.phase}': expected inference or train")
+    cuda_graphs, threads = settings.cuda_graphs, settings.threads
     torch = _torch()
     dev = _device(torch, device, threads)
     if cuda_graphs and dev.type != "cuda":
@@ -80,8 +101,7 @@ def measure_torch(module: Any, example_inputs: Sequence[Any], *, device: str = "
                 module(*inputs)
         sample = None
 
-    return _measured(torch, dev, module, name, run, sample, batch, threads, "cuda-graph" if cuda_graphs else "eager",
-                     notes, meter, max_time_s, target_ci)
+    return _measured(dev, module, name, (run, sample), batch, notes, meter, settings)
 
 
 def _device(torch: Any, device: str, threads: int | None) -> Any:
@@ -113,10 +133,13 @@ def _cuda_sampler(torch: Any, step: Any) -> Any:
     return sample
 
 
-def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sample: Any, batch: int, threads: int | None,
-              opt_level: str, notes: list[str], meter: Any, max_time_s: float, target_ci: float) -> Measurement:
-    """Time `run` (with `sample` where CUDA events time it), meter its energy, and record it."""
-    timing = measure_latency(run, max_time_s=max_time_s, target_ci=target_ci, sample=sample)
+def _measured(dev: Any, module: Any, name: str | None, timed: tuple[Any, Any], batch: int, notes: list[str], meter: Any,
+              cfg: TorchRun) -> Measurement:
+    """Time `run` of `timed` = (run, sample) (`sample` where CUDA events time it, else None), meter its energy, and
+    record it."""
+    torch = _torch()
+    run, sample = timed
+    timing = measure_latency(run, max_time_s=cfg.max_time_s, target_ci=cfg.target_ci, sample=sample)
     if timing.note:
         notes.append(timing.note)
     if meter == "auto":
@@ -136,8 +159,8 @@ def _measured(torch: Any, dev: Any, module: Any, name: str | None, run: Any, sam
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else ""
     return Measurement(
         model=name or type(module).__name__, sha256=module_sha256(module), backend="torch", batch=batch,
-        provider=f"cuda:{dev.index or 0} ({gpu})" if gpu else "cpu", threads=threads or torch.get_num_threads(),
-        opt_level=opt_level, runtime_version=f"torch {torch.__version__}", cpu_model=cpu_model(),
+        provider=f"cuda:{dev.index or 0} ({gpu})" if gpu else "cpu", threads=cfg.threads or torch.get_num_threads(),
+        opt_level=cfg.opt_level, runtime_version=f"torch {torch.__version__}", cpu_model=cpu_model(),
         session_creation_s=0.0, latency_s_median=timing.median_s, latency_s_p10=timing.p10_s, latency_s_p90=timing.p90_s,
         latency_s_ci95=timing.ci95_s, ci_rel=timing.ci_rel, converged=timing.converged, iterations=len(timing.samples_s),
         warmup_iterations=timing.warmup_iterations, throughput_per_s=batch / timing.median_s,
@@ -158,13 +181,14 @@ def _train_step(torch: Any, module: Any, inputs: tuple, opt: Any, autocast: Any)
     opt.step()
 
 
-def _measure_train(module: Any, example_inputs: Sequence[Any], *, device: str, max_time_s: float, target_ci: float,
-                   meter: Any, threads: int | None, name: str | None, optimizer: str, precision: str) -> Measurement:
+def _measure_train(module: Any, example_inputs: Sequence[Any], *, device: str, meter: Any, name: str | None,
+                   cfg: TorchRun) -> Measurement:
     """A training step of `module` (train mode): SGD with momentum 0.9 or Adam (PyTorch's defaults otherwise,
     foreach on CUDA), fp32 or bf16/fp16 autocast with fp32 master weights, timed with CUDA events on a GPU."""
     import contextlib
 
     torch = _torch()
+    optimizer, precision, threads = cfg.optimizer, cfg.precision, cfg.threads
     if optimizer not in TRAIN_OPTIMIZERS:
         raise UsageError(f"optimizer '{optimizer}': expected one of {', '.join(TRAIN_OPTIMIZERS)}")
     if precision not in ("fp32", "bf16", "fp16"):
@@ -197,5 +221,4 @@ def _measure_train(module: Any, example_inputs: Sequence[Any], *, device: str, m
 
     sample = _cuda_sampler(torch, step) if dev.type == "cuda" else None
     notes = [f"training step: {optimizer}, {precision}{' autocast (fp32 master weights)' if dtype else ''}, loss = output mean"]
-    return _measured(torch, dev, module, name, run, sample, batch, threads, f"train:{optimizer}:{precision}", notes, meter,
-                     max_time_s, target_ci)
+    return _measured(dev, module, name, (run, sample), batch, notes, meter, cfg)

@@ -174,7 +174,7 @@ def read_training_rows(measurements: Any, csv_path: Any) -> list[tuple[str, str,
 
         rows += _csv_rows(Path(csv_path), step)
     if not rows:
-        raise UsageError(f"no training steps to fit: give {param('measurements')} (measure_torch phase='train') or {param('csv')}")
+        raise UsageError(f"no training steps to fit: give {param('measurements')} (measure_torch with TorchRun(phase='train')) or {param('csv')}")
     return rows
 
 

@@ -28,7 +28,6 @@ KNOWN_LAZY_CIRCLES = [
     {"analyzer.engine.track", "analyzer.engine.track_cluster"},
     {"analyzer.profiles.families", "analyzer.profiles.loader"},
     {"analyzer.account.search_cost", "analyzer.account.search_plan"},
-    {"analyzer.load.ir_spaces", "analyzer.load.sources"},  # a space's IR builders and the source reader (spaces branch)
 ]
 
 

@@ -20,12 +20,11 @@ KNOWN_WIDE = {
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",
 }
 # circles through imports inside functions (taken when called, by design): a child process measuring
-# (onnx_measure -> processes -> onnx_measure), a tracked run merging a cluster's logs; account/search_cost <-> account/search_plan is the plan-file reader, being moved to
-# load/ (issue #36, the accounting half). Anything else is a new circle.
+# (onnx_measure -> processes -> onnx_measure), a tracked run merging a cluster's logs. Anything
+# else is a new circle.
 KNOWN_LAZY_CIRCLES = [
     {"analyzer.measure.onnx_measure", "analyzer.measure.processes"},
     {"analyzer.engine.track", "analyzer.engine.track_cluster"},
-    {"analyzer.account.search_cost", "analyzer.account.search_plan"},
 ]
 
 

@@ -13,7 +13,7 @@ MAX_PARAMS = 8
 KNOWN_WIDE = {
     "account/search_cost.py:search_cost", "count/decoder_graph.py:vector", "count/profile.py:profile_onnx",
     "count/static.py:summarise", "decide/analysis.py:_sensitivities",
-    "decide/verdict.py:build_verdict", "engine/fleet.py:_measure_all", "engine/memo.py:evaluate_segments",
+    "engine/fleet.py:_measure_all", "engine/memo.py:evaluate_segments",
     "engine/track.py:track", "load/onnx_graph.py:_analyse", "measure/onnx_measure.py:measure_onnx",
     "measure/torch_backend.py:measure_torch", "measure/torch_backend.py:_measured", "measure/torch_backend.py:_measure_train",
     "project/calibrate_profile.py:calibrated_profile_toml", "project/projection.py:finish", "target/resolve.py:resolve_site",

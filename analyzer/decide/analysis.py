@@ -237,7 +237,7 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
         method = ps.get("nas", preset).title
         domain = method if "transformer" in method.lower() else f"{method}, a search for image-classification networks"
     found = caveats(pair, recipe, preset if not stated else "", pair.nas if stand_in else "", decoders, domain)
-    verdict = build_verdict(amort, ipd, scenario, sc, pair, found, "1k tokens" if decoders else "item", search_said, not stated)
+    verdict = build_verdict(amort, scenario, sc, found, "1k tokens" if decoders else "item", search_said, not stated)
     sens: list[Sensitivity] = []
     if req.sensitivity:
         sens = _sensitivities(req, ps, target, pair, base, nas, sc, inputs, years, paths, cache, per, store, profiles_ver,

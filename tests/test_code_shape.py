@@ -16,7 +16,7 @@ KNOWN_WIDE = {
     "engine/fleet.py:_measure_all", "engine/memo.py:evaluate_segments",
     "engine/track.py:track", "load/onnx_graph.py:_analyse", "measure/onnx_measure.py:measure_onnx",
     "measure/torch_backend.py:measure_torch", "measure/torch_backend.py:_measured", "measure/torch_backend.py:_measure_train",
-    "project/calibrate_profile.py:calibrated_profile_toml", "target/resolve.py:resolve_site",
+    "target/resolve.py:resolve_site",
     "target/resolve.py:resolve_search_site", "project/training.py:project_training",
 }
 # circles through imports inside functions (taken when called, by design): a child process measuring

@@ -17,7 +17,6 @@ KNOWN_WIDE = {
     "engine/track.py:track", "load/onnx_graph.py:_analyse", "measure/onnx_measure.py:measure_onnx",
     "measure/torch_backend.py:measure_torch", "measure/torch_backend.py:_measured", "measure/torch_backend.py:_measure_train",
     "target/resolve.py:resolve_site",
-    "project/training.py:project_training",
 }
 # circles through imports inside functions (taken when called, by design): a child process measuring
 # (onnx_measure -> processes -> onnx_measure), a tracked run merging a cluster's logs. Anything

@@ -40,17 +40,18 @@ def project_row(r: dict, ps, defaults, memory_format: bool = True) -> tuple[floa
     """(projected throughput, band low, band high, basis) of one published row, images per second; the
     channels-last rows projected channels-last unless `memory_format` is False (every row as NCHW)."""
     from analyzer.project import project, resolve_params
-    from analyzer.project.training import project_training
+    from analyzer.project.training import StepForm, project_training
 
     hw = ps.get("hardware", r["hardware"])
     batch = int(r["batch"])
     params = resolve_params(hw, r["precision"], "eager", defaults)
     fmt = "channels-last" if r["memory_format"] == "nhwc" and memory_format else "nchw"
     if r["phase"] == "inference":
-        p = project(_profile(batch), hw, params, "eager", r["precision"], memory_format=fmt)
+        p = project(_profile(batch), hw, params, "eager", r["precision"], form=StepForm(memory_format=fmt))
         lo, hi = p.latency_range_s["low"], p.latency_range_s["high"]
         return batch / p.latency_s, batch / hi, batch / lo, params.basis
-    st = project_training(_profile(batch), params, r["precision"], "sgd-momentum", hw.category == "gpu", memory_format=fmt)
+    st = project_training(_profile(batch), params, r["precision"], "sgd-momentum", hw.category == "gpu",
+                          form=StepForm(memory_format=fmt))
     sigma = math.hypot(params.energy_log_sigma_model, params.energy_log_sigma_shared)
     return batch / st.step_s, batch / st.step_s / math.exp(1.645 * sigma), batch / st.step_s * math.exp(1.645 * sigma), params.basis
 

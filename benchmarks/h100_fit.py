@@ -148,7 +148,7 @@ def report(label: str, rows, preds) -> dict:
 
 
 def cmd_fit(args) -> int:
-    from analyzer.project.calibrate import calibrated_profile_toml, error_model
+    from analyzer.project.calibrate import CalibratedName, calibrated_profile_toml, error_model
     from analyzer.profiles import load_profiles, projection_defaults
 
     data = Path(args.data)
@@ -213,8 +213,9 @@ def cmd_fit(args) -> int:
         src = (f"calibrated on an H100 SXM 80GB (torch 2.11, CUDA 13.0, cuDNN 9.19) by benchmarks/gpu_calibration.py fit: "
                f"kernel classes on profiler traces and forwards of {', '.join(CAL_MODELS)} (profiles/measurements/{data.name}/) "
                "and profiles/measurements/h100-sxm-calibration-set.csv")
-        text = calibrated_profile_toml(hw, cal, observations(train), "h100-sxm-calibrated", "NVIDIA H100 80GB HBM3 (SXM), 700 W limit",
-                                       source=src, aliases=("h100", "h100-calibrated"),
+        text = calibrated_profile_toml(hw, cal, observations(train),
+                                       CalibratedName("h100-sxm-calibrated", "NVIDIA H100 80GB HBM3 (SXM), 700 W limit",
+                                                      source=src, aliases=("h100", "h100-calibrated")),
                                        extra={"energy_log_sigma_model": round(sigma_model, 4), "energy_log_sigma_shared": round(sigma_shared, 4),
                                               "energy_log_sigma_host": round(sigma_host, 4),
                                               "energy_log_sigma_host_session": round(sigma_session, 4),

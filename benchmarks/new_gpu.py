@@ -126,7 +126,7 @@ def cmd_data(args) -> int:
     from h100_fit import read_rows
 
     from analyzer.profiles import load_profiles, projection_defaults
-    from analyzer.project.calibrate import calibrated_profile_toml
+    from analyzer.project.calibrate import CalibratedName, calibrated_profile_toml
 
     rows = read_rows(Path(args.data), None)
     defaults = projection_defaults()
@@ -137,7 +137,7 @@ def cmd_data(args) -> int:
     print(f"{hw.name} as shipped ({basis}); fit on {', '.join(fit)}; held out: {', '.join(held) or 'none'}")
     _, _, cal, obs = blind_then_calibrate(hw, rows, fit, held, defaults)
     if args.write:
-        Path(args.write).write_text(calibrated_profile_toml(hw, cal, obs, f"{hw.name}-calibrated", args.measured_on or hw.title))
+        Path(args.write).write_text(calibrated_profile_toml(hw, cal, obs, CalibratedName(f"{hw.name}-calibrated", args.measured_on or hw.title)))
         print(f"wrote {args.write}")
     return 0
 

@@ -39,7 +39,7 @@ TEST = ("resnet50", "mobilenet_v2", "efficientnet_b0")
 
 
 def cpu(args) -> None:
-    from analyzer.project.calibrate import Observation, calibrate, calibrated_profile_toml
+    from analyzer.project.calibrate import CalibratedName, Observation, calibrate, calibrated_profile_toml
     from analyzer.errors import AnalyzerError
     from analyzer.load.manifest import read_manifest
     from analyzer.measure.onnx_measure import OrtSettings, measure_onnx
@@ -80,8 +80,8 @@ def cpu(args) -> None:
     print(f"\nmedian |error| on held-out models: {np.median(errs):.1%} calibrated, {np.median(raw):.1%} with default parameters")
     if args.write:
         cal_all = calibrate(obs, hw, defaults)
-        args.write.write_text(calibrated_profile_toml(hw, cal_all, obs, f"{hw.name}-ort-calibrated", cpu_model(),
-                                                      aliases=("ci-ort",)))
+        args.write.write_text(calibrated_profile_toml(hw, cal_all, obs, CalibratedName(f"{hw.name}-ort-calibrated", cpu_model(),
+                                                                                     aliases=("ci-ort",))))
         print(f"wrote {args.write} (fitted on all {len(obs)} measurements, median |error| {cal_all.median_abs_error:.1%})")
 
 

@@ -60,14 +60,15 @@ def rows() -> list[dict]:
 def projected(r: dict, ps, defaults, mxu: float | None = None) -> float:
     """Images per second per chip."""
     from analyzer.project import resolve_params
-    from analyzer.project.training import project_training
+    from analyzer.project.training import StepForm, project_training
 
     hw = ps.get("hardware", r["hardware_profile"])
     tpu = hw.category == "tpu"
     over = {k: mxu for k in MXU_KEYS} if (mxu is not None and tpu) else None
     params = resolve_params(hw, r["dtype"], "graph" if tpu else "eager", defaults, overrides=over)
     batch = int(float(r["per_chip_batch"]))
-    st = project_training(_profile(batch), params, r["dtype"], "sgd-momentum", hw.category == "gpu", compiled=r["compiled"])
+    st = project_training(_profile(batch), params, r["dtype"], "sgd-momentum", hw.category == "gpu",
+                          form=StepForm(compiled=r["compiled"]))
     return batch / st.step_s
 
 

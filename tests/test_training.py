@@ -15,7 +15,7 @@ from onnx import helper
 from analyzer import profile_onnx
 from analyzer.profiles import load_profiles, projection_defaults
 from analyzer.project import resolve_params
-from analyzer.project.training import project_training
+from analyzer.project.training import StepForm, project_training
 from analyzer.project.training_kernels import parameter_tensors, training_plan
 from cli_helpers import cli
 from onnx_builders import init, model, vi
@@ -298,7 +298,8 @@ def test_tpu_training_rates_held_out_of_the_one_row_fit(shipped):
     prof = profile_onnx(shipped["resnet50"], batch=256, per_op=True, scan_sparsity=False)
     for hw_name, published, tolerance in (("tpu-v4", 3478.1, 0.12), ("tpu-v2", 1118.2, 0.20), ("tpu-v3", 1865.0, 0.01)):
         hw = ps.get("hardware", hw_name)
-        st = project_training(prof, resolve_params(hw, "bf16", "graph", d), "bf16", "sgd-momentum", False, compiled=True)
+        st = project_training(prof, resolve_params(hw, "bf16", "graph", d), "bf16", "sgd-momentum", False,
+                              form=StepForm(compiled=True))
         assert abs(256 / st.step_s / published - 1) <= tolerance, (hw_name, 256 / st.step_s)
 
 

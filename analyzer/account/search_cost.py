@@ -23,7 +23,7 @@ from .step import account, facility_kw, kg_per_facility_kwh, kg_per_kwh, over_ti
 from ..dist import Dist, fixed, mixture, product
 from ..errors import UsageError, param
 from ..checks import check_number
-from ..target import Site, resolve_search_site
+from ..target import Site, SiteRequest, resolve_search_site
 from ..profiles import HardwareProfile, ProfileSet, defaults
 from ..units import SECONDS_PER_HOUR
 
@@ -87,8 +87,7 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
                           [{"name": "nas_cost_kg", "value": kg, "unit": "kgCO2e", "source": "stated by the user", "kind": "stated"}],
                           ["search cost stated in kgCO2e: its hardware's embodied share is not known and not counted"])
     p_obj = ps.get("nas", preset) if preset is not None else None
-    site = resolve_search_site(ps, p_obj, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net,
-                               power_boundary=power_boundary, embodied_boundary=embodied_boundary)
+    site = resolve_search_site(ps, p_obj, SiteRequest(pue, datacenter, grid, region, net, power_boundary, embodied_boundary))
     return cost_at_site(ps, site, preset=p_obj, cost_kwh=cost_kwh, hardware=hardware, count=count, hours=hours)
 
 

@@ -210,12 +210,12 @@ def preset_inputs(ps: Any, name: str, *, hardware: str | None = None, dtype: str
     """A published search's procedure (load/search_plan_file.py) at its own site unless one is given (resolved
     once: the plan and the published cost beside it are priced at the same Site), with its published cost."""
     from ..load.search_plan_file import read_procedure
-    from ..target import resolve_search_site
+    from ..target import SiteRequest, resolve_search_site
     from .search_cost import cost_at_site
 
     pr = read_procedure(ps, name, hardware=hardware, dtype=dtype)
     p, proc = pr.preset, pr.preset.procedure
-    site = resolve_search_site(ps, p, pue=pue, datacenter=datacenter, grid=grid, region=region)
+    site = resolve_search_site(ps, p, SiteRequest(pue, datacenter, grid, region))
     sc = cost_at_site(ps, site, preset=p)
     published = {"preset": p.name, "title": p.title, "chip_hours": p.chip_hours.value, "co2e_kg": sc.cost_kg,
                  "chip_hours_source": p.chip_hours.source, "procedure_source": proc["source"],

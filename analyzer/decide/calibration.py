@@ -81,10 +81,11 @@ def write_atomic(out: Path, text: str) -> None:
 def calibrate_forwards(hw: HardwareProfile, obs: list, target: Target, device: str | None, data_year: int | None,
                        defaults: dict) -> dict[str, Any]:
     """Fit, check, write; the summary record (project/calibrate_profile.calibration_summary)."""
-    from ..project.calibrate import calibrate, calibrated_profile_toml, calibration_summary
+    from ..project.calibrate import CalibratedName, calibrate, calibrated_profile_toml, calibration_summary
 
     on = measured_on([o.device for o in obs], device)
     cal = calibrate(obs, hw, defaults)
-    text = calibrated_profile_toml(hw, cal, obs, target.name, on, aliases=aliases_for(hw, target.name), data_year=data_year)
+    text = calibrated_profile_toml(hw, cal, obs, CalibratedName(target.name, on, aliases=aliases_for(hw, target.name),
+                                                                     data_year=data_year))
     write_atomic(target.out, text)
     return calibration_summary(cal, obs, str(target.out), target.name, on)

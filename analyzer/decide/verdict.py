@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dist import Dist
 from ..words import plain, plain_dist_text, plain_range
 
 
@@ -79,8 +78,8 @@ def caveats(pair, recipe: dict[str, Any], assumed_preset: str, stands_in_for: st
     return out
 
 
-def build_verdict(amort, ipd: Dist, scenario: dict[str, str], sc, pair, caveat_list: list[dict[str, str]],
-                  item: str, search_said: str, search_assumed: bool) -> dict[str, Any]:
+def build_verdict(amort, scenario: dict[str, str], sc, caveat_list: list[dict[str, str]], item: str, search_said: str,
+                  search_assumed: bool) -> dict[str, Any]:
     """The verdict record (see the module docstring). `item`: what an item is ('item', or '1k tokens')."""
     unc = amort.uncertainty
     withheld = next((c["text"] for c in caveat_list if c["kind"] == "accuracy gap"), "")

@@ -22,6 +22,7 @@ from typing import Any, Iterator
 
 from ..errors import UsageError
 from ..ir import Graph, TensorInfo
+from .candidate import CandidateTask
 
 SPACES = ("nb101", "ofa", "fbnet", "layers")
 _DRAW = re.compile(r"^(nb101|ofa|fbnet):(\d+)(?::(\d+))?$")
@@ -35,8 +36,6 @@ def known_size(spec: str) -> int | None:
 
 def task(space: str, choices: str, name: str, accuracy: float | None = None):
     """A candidate of `space` (its choices as canonical text) as a task, evaluated where it is built."""
-    from .sources import CandidateTask
-
     ident = hashlib.sha256(json.dumps([VERSION[space], choices]).encode()).hexdigest()
     return CandidateTask(name, ident, accuracy=accuracy, arch={space: json.loads(choices)}, ir_space=(space, choices))
 

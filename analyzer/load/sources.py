@@ -30,12 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import AnalyzerError, UsageError
 from . import ir_spaces
+from .candidate import CandidateTask
 from .manifest import MANIFEST, read_manifest
 
 _SPACE = re.compile(r"^space:(\d+)(?::(\d+))?$")
@@ -44,25 +44,6 @@ _SUPERNET = re.compile(r"^darts-supernet(?::(\d+)x(\d+))?$")
 _NB201 = re.compile(r"^nb201:(\d+)(?::(\d+))?$")
 _DECODERS = re.compile(r"^decoders:(\d+)(?::(\d+))?$")
 MAX_CANDIDATES = 10_000_000  # a population; work grows with it
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateTask:
-    """One candidate to evaluate: its identity (what the store keys on) and how to get its model."""
-
-    name: str
-    identity: str  # sha256 of the model's bytes, or of the space's choices for a synthetic candidate
-    data: bytes | None = None  # the model, for generated candidates
-    path: str | None = None  # the model file
-    space: tuple[int, int] | None = None  # (seed, index) of a synthetic candidate, built where it is evaluated
-    accuracy: float | None = None
-    role: str = ""
-    arch: dict | None = None
-    ir_space: tuple[str, str] | None = None  # (space, choices) of a network built straight into the IR: ("nb201", arch string)
-
-    def model_label(self) -> str:
-        """How errors name the candidate: its file, or its name when it has none."""
-        return self.path if self.path is not None else self.name
 
 
 def from_path(path: Path | str, name: str | None = None, accuracy: float | None = None, role: str = "") -> CandidateTask:

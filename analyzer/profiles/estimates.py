@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ProfileError
-from .loader import SHIPPED, _read
+from .reading import SHIPPED, _read
 from .parse import _number, fail
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ProfileError
 from ..taxonomy import DEVICE_FAMILIES
-from .loader import SHIPPED, _read
+from .reading import SHIPPED, _read
 from .parse import CATEGORIES, _EMBODIED_METHODS, _HW_SCALARS, _sourced, fail, parse_projection
 from .schema import HardwareProfile, Sourced
 

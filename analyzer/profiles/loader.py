@@ -9,19 +9,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from ..files import read_toml
 from ..errors import ProfileError, UnknownProfileError, UsageError, echo, param
-from ..paths import shipped_profiles
+from .families import families, with_family
+from .reading import SHIPPED, _read
 from .parse import CATEGORIES, DEFAULT_ONLY_KEYS, PARSERS, PROJECTION_KEYS, fail, parse_projection
 from .transfer import with_transfers
 from .schema import DatacenterProfile, HardwareProfile, NasPreset, RegionProfile, RegionYear, Sourced
-
-SHIPPED = shipped_profiles()
-MAX_PROFILE_BYTES = 4 * 1024 * 1024  # a calibrated profile with its fitted forwards is about 100 kB
-
-
-def _read(file: Path) -> dict:
-    return read_toml(file, ProfileError, MAX_PROFILE_BYTES)
 
 
 @lru_cache(maxsize=4)
@@ -166,8 +159,6 @@ def _load_profiles(extra_dirs: tuple[Path, ...]) -> ProfileSet:
     # a part never measured takes its family's precision-path values (profiles/families.toml), then learns the rest
     # from a measured GPU (profiles/transfer.py); a user's own calibrated profile, loaded from an extra folder,
     # becomes a donor like the shipped ones
-    from .families import families, with_family
-
     fams = families()
     out["hardware"] = {n: with_family(hw, fams.get(hw.family)) for n, hw in out["hardware"].items()}
     gpu = projection_defaults()["gpu"]

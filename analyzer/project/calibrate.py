@@ -33,7 +33,7 @@ from ..records import ModelProfile
 from ..taxonomy import HOST_FAMILIES, KERNEL_CLASSES
 from .calibrate_bounds import fit_powers, group, power_params
 from .calibrate_checks import check_observations
-from .calibrate_profile import calibrated_profile_toml, calibration_summary, error_model, observations_summary  # noqa: F401
+from .calibrate_profile import CalibratedName, calibrated_profile_toml, calibration_summary, error_model, observations_summary  # noqa: F401
 from .calibrate_traces import OpSample, class_keys, current, fit_kernel_classes  # noqa: F401  (re-exported)
 from .fit import Bounded, FitResult, fit_bounded, identifiable, sensitivity
 from .kernels import nchwc_block, plan_kernels

@@ -20,14 +20,28 @@ def _g(x: float) -> float:
     return float(f"{x:.6g}")
 
 
-def calibrated_profile_toml(hw: HardwareProfile, cal, observations: list, name: str, measured_on: str, source: str = "",
-                            aliases: tuple[str, ...] = (), extra: dict[str, Any] | None = None,
-                            data_year: int | None = None) -> str:
+@dataclass(frozen=True)
+class CalibratedName:
+    """How a calibrated profile names itself: its name and aliases, the device measured, the source its fitted values
+    cite ('' for the default sentence: tool version, date, measurement count, in-sample and left-out errors) and the
+    year of the measurements (None: this year)."""
+
+    name: str
+    measured_on: str
+    source: str = ""
+    aliases: tuple[str, ...] = ()
+    data_year: int | None = None
+
+
+def calibrated_profile_toml(hw: HardwareProfile, cal, observations: list, named: CalibratedName,
+                            extra: dict[str, Any] | None = None) -> str:
     """The hardware profile with the fitted values as `calibrated` [projection] entries (their year: the year of the
     measurements, `data_year`, else this year) and a [calibration] table holding the device measured, each fitted key's
     relative standard error, what was not fitted and why, and every measurement it was fitted on; written by the one
     profile writer (profiles/writer.py)."""
     from ..profiles.writer import hardware_toml
+
+    name, measured_on, source, aliases, data_year = named.name, named.measured_on, named.source, named.aliases, named.data_year
 
     today = date.today()
     year = data_year or today.year

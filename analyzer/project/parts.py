@@ -22,7 +22,7 @@ from ..records import ModelProfile
 from .canonical import as_run, folded_batch_norms, has_normalisation, present_note, unfold_note
 from .kernels import Kernel, KernelPlan, nchwc_block, plan_kernels
 from .params import Params
-from .projection import Projection, finish, kernel_columns
+from .projection import Projection, TimedPlan, finish, kernel_columns
 from .roofline import KernelTime, kernel_times, streams_weights
 
 
@@ -136,8 +136,8 @@ def project_parts(profile: ModelProfile, parts: list[TimedPart], hw: HardwarePro
     unfolded = sum(p.unfolded for p in parts)
     largest = max((p.largest_node_bytes for p in parts), default=0)
     said = (present_note(unfolded) if batch_norm == "present" else unfold_note(unfolded, runtime)) if unfolded else ""
-    return finish(profile, plan, list(chain.from_iterable(p.times for p in parts)), largest, hw, params, dtype,
-                  [said] if said else [], arrays=arrays)
+    timed = TimedPlan(plan, list(chain.from_iterable(p.times for p in parts)), largest, [said] if said else [], arrays)
+    return finish(profile, timed, hw, params, dtype)
 
 
 @dataclass(frozen=True)

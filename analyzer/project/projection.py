@@ -74,15 +74,28 @@ def project(profile: ModelProfile, hw: HardwareProfile, params: Params, runtime:
                         memory_format=memory_format)
     times = kernel_times(plan, params, profile.nm_sparsity or 0.0)
     largest = max((n.bytes for n in profile.per_op or []), default=0)
-    return finish(profile, plan, times, largest, hw, params, dtype, unfolded, per_kernel)
+    return finish(profile, TimedPlan(plan, times, largest, unfolded), hw, params, dtype, per_kernel)
 
 
-def finish(profile: ModelProfile, plan: KernelPlan, times: list[KernelTime], largest_node_bytes: int, hw: HardwareProfile,
-           params: Params, dtype: str, unfolded: list[str] | tuple[str, ...] = (), per_kernel: bool = False,
-           arrays: tuple[np.ndarray, ...] | None = None) -> Projection:
+@dataclass(frozen=True)
+class TimedPlan:
+    """A kernel plan with its kernels' times, ready to finish into a projection: the largest node's bytes (for the
+    memory-fit note), the notes on the batch norms unfolded, and the kernels' columns (kernel_columns) when they were
+    put together from memoised parts (else computed from `times`)."""
+
+    plan: KernelPlan
+    times: list[KernelTime]
+    largest_node_bytes: int
+    unfolded: list[str] | tuple[str, ...] = ()
+    arrays: tuple[np.ndarray, ...] | None = None
+
+
+def finish(profile: ModelProfile, timed: TimedPlan, hw: HardwareProfile, params: Params, dtype: str,
+           per_kernel: bool = False) -> Projection:
     """The projection of a timed kernel plan: the timeline, the shares, the notes. Reads the profile's totals only
     (not its per-op records), so a plan put together from memoised parts (project/parts.py) ends here too, with
     `arrays` (kernel_columns) put together from theirs."""
+    plan, times, largest_node_bytes, unfolded, arrays = timed.plan, timed.times, timed.largest_node_bytes, timed.unfolded, timed.arrays
     runtime = plan.runtime
     if arrays is None:
         arrays = kernel_columns(times)

@@ -106,13 +106,23 @@ def _timeline(p: _Prepared, params: Params, tp: TrainingParams) -> Any:
     return schedule_arrays(p.arrays, t, p.energy, params, np.where(p.backward_issued, tp.autograd_host_s, 0.0))
 
 
+@dataclass(frozen=True)
+class StepForm:
+    """How a training step's graph is run: `batch_norm` (an inference export's folded batch norms are trained as the
+    network trains them, project/canonical.py, unless 'as-exported'), `compiled` (XLA, project/xla.py) and
+    `memory_format` ("nchw" or "channels-last", kernels/__init__.py MEMORY_FORMATS)."""
+
+    batch_norm: str = "auto"
+    compiled: bool = False
+    memory_format: str = "nchw"
+
+
 def project_training(profile: ModelProfile, params: Params, precision: str, optimizer: str, gpu: bool,
-                     tp: TrainingParams = TrainingParams(), batch_norm: str = "auto", compiled: bool = False,
-                     memory_format: str = "nchw") -> TrainingStep:
-    """Time and device energy of one training step at the profile's batch, per sample. An inference export's
-    folded batch norms are trained as the network trains them (project/canonical.py, unless `batch_norm` is
-    'as-exported'). `memory_format`: "nchw" or "channels-last" (kernels/__init__.py, MEMORY_FORMATS)."""
+                     tp: TrainingParams = TrainingParams(), form: StepForm = StepForm()) -> TrainingStep:
+    """Time and device energy of one training step at the profile's batch, per sample, run as `form` says."""
     from .canonical import as_run
+
+    batch_norm, compiled, memory_format = form.batch_norm, form.compiled, form.memory_format
 
     profile, unfolded = as_run(profile, "train", batch_norm)
     p = _prepare(profile, params, precision, optimizer, gpu, compiled, memory_format)
@@ -154,8 +164,8 @@ def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, prec
 
     runtime = training_runtime(hw)
     tp = TrainingParams.of(hw)
-    step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp, batch_norm=batch_norm,
-                            compiled=runtime == "graph" and hw.category == "tpu")
+    step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp,
+                            form=StepForm(batch_norm, compiled=runtime == "graph" and hw.category == "tpu"))
     inference = project(profile, hw, params, runtime, precision, batch_norm=batch_norm)
     sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + training_log_sigma ** 2)
     notes = list(profile.notes) + list(step.notes) + (

@@ -163,3 +163,18 @@ class TargetRequest:
     power_boundary: str | None = None
     embodied_boundary: str | None = None
     serving: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class SiteRequest:
+    """A site as a caller states it, before the profiles resolve it (target/resolve.py resolve_search_site): PUE
+    or a datacenter, grid intensity or a region (NAME[@YEAR], `net` for CFE-net), the accounting boundaries
+    (account/boundary.py); None is "not given"."""
+
+    pue: float | None = None
+    datacenter: str | None = None
+    grid: float | None = None
+    region: str | None = None
+    net: bool = False
+    power_boundary: str | None = None
+    embodied_boundary: str | None = None

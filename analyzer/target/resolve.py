@@ -14,7 +14,7 @@ from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileS
 from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, KV_DTYPES, LENGTH_DISTRIBUTIONS, OPTIMIZERS, PHASES,
                         POWER_BOUNDARIES, RUNTIMES, TRAINING_PRECISIONS)
 from ..units import MAX_BATCH, MAX_DIM
-from .records import EMBODIED_POLICIES, Phase, Serving, Site, Target, TargetRequest
+from .records import EMBODIED_POLICIES, Phase, Serving, Site, SiteRequest, Target, TargetRequest
 
 MAX_TOKENS = 1 << 20  # a prompt, a response, a serving step's token budget
 MAX_CONCURRENCY = 1 << 16  # requests a served decoder runs at once
@@ -117,13 +117,11 @@ def resolve_boundaries(power: str | None, embodied: str | None) -> tuple[str, st
     return p, e
 
 
-def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, *, pue: float | None = None, datacenter: str | None = None,
-                        grid: float | None = None, region: str | None = None, net: bool = False,
-                        power_boundary: str | None = None, embodied_boundary: str | None = None) -> Site:
+def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, given: SiteRequest = SiteRequest()) -> Site:
     """Where a search ran: the user's site if any part of it was given; else the preset's own accounting (its
     PUE and grid, where its publication gives them); else the stated defaults."""
-    from dataclasses import replace
-
+    pue, datacenter, grid, region, net = given.pue, given.datacenter, given.grid, given.region, given.net
+    power_boundary, embodied_boundary = given.power_boundary, given.embodied_boundary
     if any(v is not None for v in (pue, datacenter, grid, region)) or preset is None:
         site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, prefix="nas_", who="search",
                             utilization=1.0, power_boundary=power_boundary, embodied_boundary=embodied_boundary)

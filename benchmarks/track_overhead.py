@@ -79,7 +79,7 @@ def main() -> None:
             untracked()
         own, _ = track_meters("auto")  # the same selection, read by hand over the same window
         (name, meter), = [(k, m) for k, m in own.items() if k == "cpu"]
-        with analyzer.track("bench", store=False, log=tmp / f"run{rep}.jsonl", pue=1.0, grid=100.0) as run:
+        with analyzer.track("bench", store=False, log=tmp / f"run{rep}.jsonl", site=analyzer.SiteRequest(pue=1.0, grid=100.0)) as run:
             a = meter.snapshot()
             t = time.perf_counter()
             for i in range(args.trials):

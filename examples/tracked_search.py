@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(1)
     candidates = [(16, 1), (32, 2), (64, 2), (64, 3), (128, 2), (128, 3)][: args.trials]
-    with analyzer.track("tiny-search", pue=1.1, region="deu", store=False if args.no_store else args.store,
+    with analyzer.track("tiny-search", site=analyzer.SiteRequest(pue=1.1, region="deu"), store=False if args.no_store else args.store,
                         log=args.log) as run:
         train(8, 1, 0.1, 5)  # torch's first use (thread pools, kernels) outside any trial: the idle line
         losses = {}

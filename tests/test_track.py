@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import analyzer
+from analyzer import SiteRequest, TrackHooks
 from analyzer.errors import UsageError
 from analyzer.measure.meters import EnergyMeter, ReplayMeter
 from analyzer.measure.spans import Span, attribute, identity_of
@@ -28,8 +29,9 @@ def clock():
 
 
 def tracked(tmp_path, clock, meters, **kw):
-    return analyzer.track("search", meters=meters, clock=clock, thread=False, store=tmp_path / "s.sqlite",
-                          log=tmp_path / "run.jsonl", pue=1.5, grid=400.0, **kw)
+    return analyzer.track("search", store=tmp_path / "s.sqlite", log=tmp_path / "run.jsonl",
+                          site=SiteRequest(pue=1.5, grid=400.0),
+                          hooks=TrackHooks(meters=meters, clock=clock, thread=False, **kw))
 
 
 def step(run, clock, seconds, n=1):
@@ -179,8 +181,8 @@ def test_emissions_csv_reads_back_as_codecarbon(tmp_path, clock):
 
 
 def test_tracked_decorator_and_bad_input(tmp_path, clock):
-    @analyzer.tracked("decorated", meters={"cpu": watts(1.0, clock)}, clock=clock, thread=False, store=False,
-                      log=tmp_path / "d.jsonl", pue=1.0, grid=100.0)
+    @analyzer.tracked("decorated", hooks=TrackHooks(meters={"cpu": watts(1.0, clock)}, clock=clock, thread=False),
+                      store=False, log=tmp_path / "d.jsonl", site=SiteRequest(pue=1.0, grid=100.0))
     def job(x):
         clock.sleep(2.0)
         return x * 2
@@ -189,13 +191,19 @@ def test_tracked_decorator_and_bad_input(tmp_path, clock):
     r = analyzer.load_run(tmp_path / "d.jsonl", store=False)
     assert r.name == "decorated" and r.energy_j["cpu"] == pytest.approx(2.0)
     with pytest.raises(UsageError, match="interval_s"):
-        with analyzer.track("x", meters={"cpu": watts(1.0, clock)}, interval_s=0.0, store=False):
+        with analyzer.track("x", hooks=TrackHooks(meters={"cpu": watts(1.0, clock)}, interval_s=0.0), store=False):
             pass
     with pytest.raises(UsageError, match="name"):
-        with analyzer.track(" ", meters={"cpu": watts(1.0, clock)}, store=False):
+        with analyzer.track(" ", hooks=TrackHooks(meters={"cpu": watts(1.0, clock)}), store=False):
+            pass
+    with pytest.raises(UsageError, match="hooks.*TrackHooks"):
+        with analyzer.track("x", hooks={"interval_s": 0.1}, store=False):
+            pass
+    with pytest.raises(UsageError, match="site.*SiteRequest"):
+        with analyzer.track("x", site={"pue": 1.2}, store=False):
             pass
     with pytest.raises(UsageError, match="already holds a run"):
-        with analyzer.track("x", meters={"cpu": watts(1.0, clock)}, store=False, log=tmp_path / "d.jsonl"):
+        with analyzer.track("x", hooks=TrackHooks(meters={"cpu": watts(1.0, clock)}), store=False, log=tmp_path / "d.jsonl"):
             pass
     with tracked(tmp_path, clock, {"cpu": watts(1.0, clock)}) as run:
         with pytest.raises(UsageError, match="not a meter of this run"):
@@ -216,8 +224,8 @@ def test_identity_is_the_arch_or_the_file_hash(tmp_path):
 
 def test_a_real_cpu_estimate_run_says_its_method_and_band(tmp_path):
     """Smoke: the CPU estimate over this process tree, sampled by the real thread at 20 Hz."""
-    with analyzer.track("smoke", meter="estimate", interval_s=0.05, store=False, log=tmp_path / "smoke.jsonl",
-                        pue=1.0, grid=100.0) as run:
+    with analyzer.track("smoke", meter="estimate", hooks=TrackHooks(interval_s=0.05), store=False,
+                        log=tmp_path / "smoke.jsonl", site=SiteRequest(pue=1.0, grid=100.0)) as run:
         with run.trial("busy"):
             x, t_end = 0, __import__("time").time() + 0.5
             while __import__("time").time() < t_end:

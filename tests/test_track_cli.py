@@ -71,7 +71,8 @@ def test_a_command_that_cannot_start_is_one_line_and_a_nonzero_exit(tmp_path):
 
 KILLED = """
 import sys, time, analyzer
-with analyzer.track("killed-run", meter="estimate", interval_s=0.02, store=sys.argv[1], log=sys.argv[2], pue=1.1, grid=200) as run:
+with analyzer.track("killed-run", meter="estimate", hooks=analyzer.TrackHooks(interval_s=0.02), store=sys.argv[1], log=sys.argv[2],
+                    site=analyzer.SiteRequest(pue=1.1, grid=200)) as run:
     with run.trial("forever", arch="a"):
         time.sleep(600)
 """

@@ -6,6 +6,7 @@ import time
 import pytest
 
 import analyzer
+from analyzer import SiteRequest, TrackHooks
 from analyzer.errors import UsageError
 from analyzer.engine.track_merge import merge_logs
 from analyzer.measure.meters import ReplayMeter
@@ -34,7 +35,7 @@ def test_a_two_node_ray_cluster_gives_the_sum_of_its_nodes(tmp_path):
         from analyzer.engine.track_cluster import track_ray
 
         with track_ray("ray-search", meter_factory=node_watts, store=False, log=tmp_path / "ray.jsonl",
-                       pue=1.0, grid=100.0, interval_s=0.05) as run:
+                       site=SiteRequest(pue=1.0, grid=100.0), hooks=TrackHooks(interval_s=0.05)) as run:
             with run.trial("t0"):
                 time.sleep(1.0)
     finally:
@@ -52,8 +53,8 @@ def test_a_two_node_ray_cluster_gives_the_sum_of_its_nodes(tmp_path):
 def _node_log(path, host, job, watts, clock, ended=True):
     clock.t = 1000.0
     m = ReplayMeter([(1000.0, 0.0), (1e6, watts * (1e6 - 1000))], clock=clock)
-    with analyzer.track("slurm-job", meters={"cpu": m}, clock=clock, thread=False, store=False, log=path, pue=1.2,
-                        grid=300.0) as run:
+    with analyzer.track("slurm-job", hooks=TrackHooks(meters={"cpu": m}, clock=clock, thread=False), store=False, log=path,
+                        site=SiteRequest(pue=1.2, grid=300.0)) as run:
         for _ in range(4):
             clock.sleep(2.5)
             run.sampler.tick()
@@ -100,7 +101,7 @@ def test_a_local_ray_node_is_read_with_the_default_meters(tmp_path):
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         ray.get(busy.remote(0.01))  # the workers up before the run
-        with track_ray("ray-default", store=False, log=tmp_path / "d.jsonl", pue=1.0, grid=100.0) as run:
+        with track_ray("ray-default", store=False, log=tmp_path / "d.jsonl", site=SiteRequest(pue=1.0, grid=100.0)) as run:
             time.sleep(0.5)
             with run.trial("busy"):
                 ray.get([busy.remote(1.0) for _ in range(2)])

@@ -5,6 +5,7 @@ import time
 import pytest
 
 import analyzer
+from analyzer import SiteRequest, TrackHooks
 from analyzer.measure.meters import ReplayMeter
 from conftest import require_extra
 
@@ -33,8 +34,8 @@ def test_optuna_callback_records_one_span_per_trial_with_its_params(tmp_path):
         time.sleep(0.05)
         return x * x
 
-    with analyzer.track("optuna-search", meters={"cpu": ten_watts()}, store=False, log=tmp_path / "o.jsonl",
-                        pue=1.0, grid=100.0, interval_s=0.02) as run:
+    with analyzer.track("optuna-search", hooks=TrackHooks(meters={"cpu": ten_watts()}, interval_s=0.02), store=False,
+                        log=tmp_path / "o.jsonl", site=SiteRequest(pue=1.0, grid=100.0)) as run:
         study = optuna.create_study(study_name="s1", sampler=optuna.samplers.RandomSampler(seed=0))
         study.optimize(objective, n_trials=3, callbacks=[OptunaSpans(run)])
     r = run.result
@@ -57,8 +58,8 @@ def test_optuna_trials_in_threads_share_the_instants_they_overlap(tmp_path):
         time.sleep(0.15)
         return trial.suggest_float("x", 0.0, 1.0)
 
-    with analyzer.track("optuna-threads", meters={"cpu": ten_watts()}, store=False, log=tmp_path / "p.jsonl",
-                        pue=1.0, grid=100.0, interval_s=0.02) as run:
+    with analyzer.track("optuna-threads", hooks=TrackHooks(meters={"cpu": ten_watts()}, interval_s=0.02), store=False,
+                        log=tmp_path / "p.jsonl", site=SiteRequest(pue=1.0, grid=100.0)) as run:
         optuna.create_study().optimize(objective, n_trials=4, n_jobs=2, callbacks=[OptunaSpans(run)])
     r = run.result
     assert len(r.spans) == 4
@@ -81,8 +82,8 @@ def test_ray_tune_callback_opens_a_span_per_trial(tmp_path):
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        with analyzer.track("tune-search", meters={"cpu": ten_watts()}, store=False, log=tmp_path / "t.jsonl",
-                            pue=1.0, grid=100.0) as run:
+        with analyzer.track("tune-search", hooks=TrackHooks(meters={"cpu": ten_watts()}), store=False,
+                            log=tmp_path / "t.jsonl", site=SiteRequest(pue=1.0, grid=100.0)) as run:
             tuner = tune.Tuner(trainable, param_space={"width": tune.grid_search([8, 16])},
                                run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), callbacks=[ray_tune_spans(run)],
                                                          verbose=0))

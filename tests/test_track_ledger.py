@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import analyzer
+from analyzer import SiteRequest, TrackHooks
 from analyzer.account.tracked_run import measured_search_cost
 from analyzer.measure.meters import EnergyMeter, ReplayMeter
 from fakes import FakeClock
@@ -42,8 +43,9 @@ def search_run(log, hardware=None, watts=700.0, meters=None):
     clk = FakeClock()
     clk.t = 1000.0
     meters = meters or {"gpu0": ReplayMeter([(1000.0, 0.0), (1e6, watts * (1e6 - 1000))], clock=clk)}
-    with analyzer.track("planned", meters={k: (m(clk) if isinstance(m, type) else m) for k, m in meters.items()},
-                        clock=clk, thread=False, store=False, log=log, pue=1.5, grid=400.0, hardware=hardware) as run:
+    hooks = TrackHooks(meters={k: (m(clk) if isinstance(m, type) else m) for k, m in meters.items()}, clock=clk, thread=False)
+    with analyzer.track("planned", hooks=hooks, store=False, log=log, site=SiteRequest(pue=1.5, grid=400.0),
+                        hardware=hardware) as run:
         for i in range(3):
             with run.trial(f"t{i}"):
                 clk.sleep(3.6)

@@ -40,16 +40,18 @@ def track(
     accounted at the site and recorded in the results store (`analyze --search-run`, `plan-search --compare`). A
     process it starts opens spans with analyzer.child_span(...) (the log is in $NAS_ANALYZER_TRACK_LOG). Exits with
     the command's exit code; the run's summary goes to stderr (or --format json to stdout)."""
-    from ..engine.track import track as tracker
+    from ..engine.track import TrackHooks, track as tracker
+    from ..target import SiteRequest
 
     if not argv:
         raise UsageError("give the command to run after --, e.g. nas-analyzer track -- python train.py")
     if shutil.which(argv[0]) is None:
         raise UsageError(f"cannot start {argv[0]!r}: no such executable")
     rc: list[int] = []
-    with tracker(name or Path(argv[0]).name, hardware=hardware, pue=pue, datacenter=datacenter, grid=grid, region=region,
-                 meter=meter, interval_s=interval_s, store=False if no_store else store, log=log, emissions_csv=emissions_csv,
-                 command=list(argv), exit_status=lambda: rc[0] if rc else "not started") as run:
+    hooks = TrackHooks(interval_s=interval_s, emissions_csv=emissions_csv, command=list(argv),
+                       exit_status=lambda: rc[0] if rc else "not started")
+    with tracker(name or Path(argv[0]).name, site=SiteRequest(pue=pue, datacenter=datacenter, grid=grid, region=region),
+                 hardware=hardware, meter=meter, store=False if no_store else store, log=log, hooks=hooks) as run:
         proc = _start(argv)
         # the tracker outlives the command: SIGTERM is passed on; Ctrl-C reaches the command from the terminal (one
         # process group), and the tracker waits for it to end rather than stop measuring first

@@ -10,6 +10,7 @@ A store that cannot be opened or written is reported in the run's notes and the 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
@@ -17,6 +18,7 @@ import resource
 import socket
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -26,9 +28,26 @@ from ..measure.meters import EnergyMeter
 from ..measure.spans import STACK as _STACK, identity_of, new_span_id, open_record
 from ..measure.track import ENV_LOG, RunLog, Sampler, describe, read_log
 from ..paths import cache_dir
-from ..target import Site
+from ..target import Site, SiteRequest
 
 KIND = "search-run"  # the results store's kind for a tracked run
+
+
+@dataclass(frozen=True)
+class TrackHooks:
+    """How a tracked run is observed and recorded: `meters` (by name) replaces the meter selection (tests pass
+    replay meters); `interval_s` between readings (s); `emissions_csv` also writes CodeCarbon's file; `command` (the
+    CLI's argv) goes into the log; `clock` (s); `thread` samples in a background thread; `profiles` (a ProfileSet,
+    None for load_profiles()); `exit_status` (the CLI's) gives the status the run ends with."""
+
+    meters: dict[str, EnergyMeter] | None = None
+    interval_s: float = 0.1
+    emissions_csv: Path | None = None
+    command: list[str] | None = None
+    clock: Callable[[], float] = field(default=time.time)
+    thread: bool = True
+    profiles: Any = None
+    exit_status: Callable[[], Any] | None = None
 
 
 def runs_dir() -> Path:
@@ -98,14 +117,15 @@ class Run:
         return sid
 
 
-def resolve_run_site(site: Site | None, profiles: Any = None, **given: Any) -> tuple[Site, Any]:
-    """The site (a Site, or resolved from pue/datacenter/grid/region and the defaults) and the named hardware profile."""
+def resolve_run_site(site: Site | SiteRequest | None, profiles: Any = None,
+                     hardware: str | None = None) -> tuple[Site, Any]:
+    """The site (a Site, or resolved from a SiteRequest and the defaults) and the named hardware profile."""
     from ..profiles import load_profiles
     from ..target import resolve_site
 
-    hardware = given.pop("hardware", None)
     ps = profiles if profiles is not None else load_profiles()
-    if site is None:
+    if not isinstance(site, Site):
+        given = dataclasses.asdict(site) if site is not None else {}
         site = resolve_site(ps, utilization=1.0, **{k: v for k, v in given.items() if v is not None})
     hw = ps.get("hardware", hardware) if hardware else None
     return site, hw
@@ -138,21 +158,21 @@ def _record(db: Any, run: TrackedRun, notes: list[str]) -> None:
 
 
 @contextmanager
-def track(name: str, *, site: Site | None = None, hardware: str | None = None, pue: float | None = None,
-          datacenter: str | None = None, grid: float | None = None, region: str | None = None, meter: str = "auto",
-          meters: dict[str, EnergyMeter] | None = None, interval_s: float = 0.1, store: Path | bool | None = None,
-          log: Path | None = None, emissions_csv: Path | None = None, command: list[str] | None = None,
-          clock: Callable[[], float] = time.time, thread: bool = True, profiles: Any = None,
-          exit_status: Callable[[], Any] | None = None) -> Iterator[Run]:
-    """Track the code in the block. `meters` (by name) replaces the selection (tests pass replay meters); `store`:
-    the results store's path, None for the default, False for none; `exit_status` (the CLI's) gives the status the
-    run ends with, else 'ok' or the exception's type."""
-    from ..checks import check_number
+def track(name: str, *, site: Site | SiteRequest | None = None, hardware: str | None = None, meter: str = "auto",
+          store: Path | bool | None = None, log: Path | None = None, hooks: TrackHooks = TrackHooks()) -> Iterator[Run]:
+    """Track the code in the block at `site` (a Site, or a SiteRequest resolved with the defaults); `store`: the
+    results store's path, None for the default, False for none; `hooks`: how the run is observed and recorded
+    (TrackHooks); the run ends with hooks.exit_status(), else 'ok' or the exception's type."""
+    from ..checks import check_instance, check_number
 
+    check_instance("hooks", hooks, TrackHooks, "a TrackHooks")
+    check_instance("site", site, (Site, SiteRequest, type(None)), "a Site, a SiteRequest or None")
+    meters, interval_s, emissions_csv, command = hooks.meters, hooks.interval_s, hooks.emissions_csv, hooks.command
+    clock, thread, profiles, exit_status = hooks.clock, hooks.thread, hooks.profiles, hooks.exit_status
     check_number("interval_s", interval_s, 0.01, 60.0)
     if not isinstance(name, str) or not name.strip():
         raise UsageError(f"{param('name')}: a tracked run needs a name")
-    the_site, hw = resolve_run_site(site, profiles, hardware=hardware, pue=pue, datacenter=datacenter, grid=grid, region=region)
+    the_site, hw = resolve_run_site(site, profiles, hardware)
     notes: list[str] = []
     if meters is None:
         from ..measure.track_meters import track_meters

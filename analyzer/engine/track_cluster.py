@@ -16,6 +16,7 @@ own; a node's energy between two of its readings is placed over the merged inter
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterator
 from ..errors import MeterUnavailable, UsageError, param
 from ..measure.meters import EnergyMeter
 from ..measure.track import describe
-from .track import Run, track
+from .track import Run, TrackHooks, track
 
 
 class NodeMeters:
@@ -127,7 +128,11 @@ def track_ray(name: str, *, meter_factory: Callable[[], dict[str, EnergyMeter]] 
         notes.append(f"{key} (Ray node {n['NodeID'][:12]}): clock offset {offset * 1e3:+.2f} ms (round trip "
                      f"{rtt * 1e3:.2f} ms); readings are placed on the driver's clock")
     try:
-        with track(name, meters=meters, **options) as run:
+        from ..checks import check_instance
+
+        hooks = check_instance("hooks", options.pop("hooks", TrackHooks()), TrackHooks, "a TrackHooks")
+        hooks = dataclasses.replace(hooks, meters=meters)
+        with track(name, hooks=hooks, **options) as run:
             run.log.write({"k": "note", "notes": notes})  # summarise reads them into the run's notes
             yield run
     finally:

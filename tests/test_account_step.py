@@ -16,8 +16,8 @@ PS = load_profiles()
 HW = PS.get("hardware", "h100")
 
 
-def site(**kw):
-    return resolve_site(PS, **kw)
+def site(utilization=None, embodied="lifetime-share", **kw):
+    return resolve_site(PS, SiteRequest(**kw), utilization=utilization, embodied=embodied)
 
 
 def test_facility_energy_co2e_and_embodied_in_closed_form():

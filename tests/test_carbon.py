@@ -18,8 +18,8 @@ from cli_helpers import cli
 PS = load_profiles()
 
 
-def site(**kw):
-    return resolve_site(PS, **kw)
+def site(utilization=None, embodied="lifetime-share", **kw):
+    return resolve_site(PS, SiteRequest(**kw), utilization=utilization, embodied=embodied)
 
 
 

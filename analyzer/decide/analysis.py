@@ -305,7 +305,7 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
 
     try:
         at = defaults()["comparison"]  # profiles/defaults.toml [comparison]
-        better = resolve_site(ps, datacenter=str(at["datacenter"].value), region=str(at["region"].value), net=True)
+        better = resolve_site(ps, SiteRequest(datacenter=str(at["datacenter"].value), region=str(at["region"].value), net=True))
         hw = str(defaults()["serving"]["hardware"].value)
         same = ps.get("hardware", hw).name == target.hardware.name
         on_better = nas

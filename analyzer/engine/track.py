@@ -101,12 +101,12 @@ class Run:
 def resolve_run_site(site: Site | None, profiles: Any = None, **given: Any) -> tuple[Site, Any]:
     """The site (a Site, or resolved from pue/datacenter/grid/region and the defaults) and the named hardware profile."""
     from ..profiles import load_profiles
-    from ..target import resolve_site
+    from ..target import SiteRequest, resolve_site
 
     hardware = given.pop("hardware", None)
     ps = profiles if profiles is not None else load_profiles()
     if site is None:
-        site = resolve_site(ps, utilization=1.0, **{k: v for k, v in given.items() if v is not None})
+        site = resolve_site(ps, SiteRequest(**{k: v for k, v in given.items() if v is not None}), utilization=1.0)
     hw = ps.get("hardware", hardware) if hardware else None
     return site, hw
 

@@ -12,9 +12,9 @@ __all__ = ["AnalyzerError", "ModelProfile", "NodeProfile", "profile_onnx", "prof
 # chain), account (footprints, the 4Ms) and decide (the main job)
 _LAZY = {"profile_torch": "load.torch_fvcore", "profile_onnx": "count.profile", "ModelProfile": "records", "NodeProfile": "records",
          "load_profiles": "profiles", "footprint": "account.carbon", "four_ms": "account.fourms", "Scenario": "account.fourms",
-         "Target": "target", "TargetRequest": "target", "resolve_target": "target", "resolve_site": "target", "evaluate": "engine.run",
+         "Target": "target", "TargetRequest": "target", "SiteRequest": "target", "resolve_target": "target", "resolve_site": "target", "evaluate": "engine.run",
          "Evaluation": "records", "analyze": "decide.analysis", "AnalysisRequest": "decide.analysis", "Analysis": "decide.analysis",
-         "track": "engine.track", "tracked": "engine.track", "TrackHooks": "engine.track", "SiteRequest": "target", "load_run": "engine.track", "child_span": "measure.spans",
+         "track": "engine.track", "tracked": "engine.track", "TrackHooks": "engine.track", "load_run": "engine.track", "child_span": "measure.spans",
          "cost": "engine.objective", "candidates": "load.sources"}
 
 

@@ -22,13 +22,13 @@ MODEL_RATIO = 4.2  # Primer needs 4.2x less compute than the Transformer for the
 def from_profiles(p100_dtype: str = "fp16"):
     from analyzer.account.fourms import Scenario, four_ms
     from analyzer.profiles import load_profiles
-    from analyzer.target import resolve_site
+    from analyzer.target import SiteRequest, resolve_site
 
     ps = load_profiles()
     base = Scenario(ps.get("hardware", "p100"), dtype=p100_dtype,
-                    site=resolve_site(ps, datacenter="industry-average-2021", region="world-ember-2022", utilization=1.0))
+                    site=resolve_site(ps, SiteRequest(datacenter="industry-average-2021", region="world-ember-2022"), utilization=1.0))
     new = Scenario(ps.get("hardware", "tpu-v4"), dtype="bf16",
-                   site=resolve_site(ps, datacenter="google-fleet", region="us-central2@2024", net=True, utilization=1.0))
+                   site=resolve_site(ps, SiteRequest(datacenter="google-fleet", region="us-central2@2024", net=True), utilization=1.0))
     return four_ms(base, new, model_ratio=MODEL_RATIO)
 
 

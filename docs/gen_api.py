@@ -26,7 +26,7 @@ p = analyzer.profile_onnx("models/resnet50.onnx")     # a ModelProfile: macs, fl
 assert p.macs == 4_089_184_256
 
 # a run's footprint (the `footprint` command): profiles are objects, found by name or alias; the site is resolved
-site = analyzer.resolve_site(ps, datacenter="google-fleet", region="world-ember-2022")
+site = analyzer.resolve_site(ps, analyzer.SiteRequest(datacenter="google-fleet", region="world-ember-2022"))
 fp = analyzer.footprint(ps.find("v100"), 8, 72, site)  # 8 chips for 72 hours
 assert round(fp.energy_kwh, 2) == 205.92 and round(fp.co2e_kg, 2) == 89.78
 

@@ -327,7 +327,7 @@ def door_profile(data: bytes, s: Seeds, kind: str) -> bool:
 def _use_profile(ps: Any, kind: str, prof: Any, s: Seeds) -> None:
     from analyzer.account.search_cost import search_cost
     from analyzer.engine import evaluate
-    from analyzer.target import resolve_site, resolve_target, TargetRequest
+    from analyzer.target import SiteRequest, resolve_site, resolve_target, TargetRequest
 
     if kind == "hardware":
         target = resolve_target(ps, TargetRequest(prof.name, batch=2, pue=1.2, grid=300.0))
@@ -337,9 +337,9 @@ def _use_profile(ps: Any, kind: str, prof: Any, s: Seeds) -> None:
         if not e.ok:
             _one_line(e.error_text())
     elif kind == "datacenter":
-        resolve_site(ps, datacenter=prof.name, grid=300.0)
+        resolve_site(ps, SiteRequest(datacenter=prof.name, grid=300.0))
     elif kind == "region":
-        site = resolve_site(ps, region=prof.name, pue=1.2)
+        site = resolve_site(ps, SiteRequest(region=prof.name, pue=1.2))
         if not site.grid_gco2e_per_kwh >= 0:
             raise AssertionError(f"grid {site.grid_gco2e_per_kwh}")
     else:

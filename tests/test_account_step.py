@@ -5,19 +5,19 @@ import pytest
 
 from analyzer.account.carbon import footprint
 from analyzer.account.measured_run import account_run
-from analyzer.account.search_cost import search_cost
+from analyzer.account.search_cost import ChipHours, search_cost
 from analyzer.account.serving import account_item
 from analyzer.account.step import DeviceCost, account, over_time, per_item, stated_facility
 from analyzer.errors import UsageError
 from analyzer.profiles import load_profiles
-from analyzer.target import TargetRequest, resolve_site, resolve_target
+from analyzer.target import SiteRequest, TargetRequest, resolve_site, resolve_target
 
 PS = load_profiles()
 HW = PS.get("hardware", "h100")
 
 
-def site(**kw):
-    return resolve_site(PS, **kw)
+def site(utilization=None, embodied="lifetime-share", **kw):
+    return resolve_site(PS, SiteRequest(**kw), utilization=utilization, embodied=embodied)
 
 
 def test_facility_energy_co2e_and_embodied_in_closed_form():
@@ -73,7 +73,7 @@ def test_every_account_of_one_hour_of_one_chip_agrees():
     assert fp.embodied_co2e_kg == pytest.approx(step.embodied_co2e_kg)
     run = account_run({"gpu": 500.0 * 3600}, {"gpu": None}, 3600.0, s, HW)  # a chip-level reading gains the host's share
     assert run.facility_energy_kwh == pytest.approx((500.0 + HW.host_power_w.value) * 1.4 / 1000)
-    sc = search_cost(PS, hardware="h100", count=1, hours=1.0, pue=1.4, grid=350)
+    sc = search_cost(PS, chips=ChipHours("h100", 1, 1.0), site=SiteRequest(pue=1.4, grid=350))
     # its point is the middle of its power's range; its facility kW per chip-hour is the footprint of one chip-hour
     assert sc.kw_per_chip_hour == pytest.approx(footprint(HW, 1, 1.0, s).energy_kwh)
 

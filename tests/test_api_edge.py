@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from analyzer import (AnalysisRequest, AnalyzerError, Scenario, analyze, evaluate, footprint, four_ms, load_profiles,
-                      profile_onnx, resolve_site, resolve_target, TargetRequest)
+                      profile_onnx, resolve_site, resolve_target, SiteRequest, TargetRequest)
 from analyzer.checks import check_int, check_keys, check_number, check_paths
 from analyzer.errors import UsageError, echo
 from analyzer.load import guard
@@ -25,7 +25,7 @@ def ps():
 
 @pytest.fixture(scope="module")
 def site(ps):
-    return resolve_site(ps, pue=1.1, grid=400.0)
+    return resolve_site(ps, SiteRequest(pue=1.1, grid=400.0))
 
 
 def refused(fn, *phrases):
@@ -126,7 +126,7 @@ def test_footprint_takes_a_hardware_name_and_refuses_a_site_name(ps, site):
     # 8 chips x 72 h x the stated average power x PUE 1.1 / 1000
     assert by_name.energy_kwh == pytest.approx(8 * 72 * by_name.avg_power_w * 1.1 / 1000)
     refused(lambda: footprint("h100", 8, 72, "google-fleet"), "site google-fleet: must be a Site",
-            "resolve_site(load_profiles(), datacenter='google-fleet'")
+            "resolve_site(load_profiles(), SiteRequest(datacenter='google-fleet'")
     refused(lambda: footprint(None, 8, 72, site), "hw None: must be a hardware profile or its name")
     refused(lambda: footprint("h100", "8", 72, site), "count 8: a number is required, not text")
     refused(lambda: footprint("h100", 8, None, site), "hours: a number is required, not None")
@@ -243,8 +243,9 @@ def test_every_public_parameter_takes_any_value_without_escaping_our_errors(ps, 
         "Scenario.compute_flops": lambda v: A.Scenario("h100", compute_flops=v, site=site),
         "Scenario.dtype": lambda v: A.four_ms(s(dtype=v), s()), "Scenario.achievable": lambda v: A.Scenario("h100", achievable=v),
         "four_ms.model_ratio": lambda v: A.four_ms(s(), s(), v),
-        **{f"resolve_site.{k}": (lambda k: lambda v: A.resolve_site(ps, **{k: v}))(k)
-           for k in ("pue", "grid", "region", "datacenter", "utilization", "embodied", "power_boundary", "net")},
+        **{f"resolve_site.{k}": (lambda k: lambda v: A.resolve_site(ps, A.SiteRequest(**{k: v})))(k)
+           for k in ("pue", "grid", "region", "datacenter", "power_boundary", "net")},
+        **{f"resolve_site.{k}": (lambda k: lambda v: A.resolve_site(ps, **{k: v}))(k) for k in ("utilization", "embodied")},
         "resolve_target.hardware": lambda v: A.resolve_target(ps, A.TargetRequest(v)),
         **{f"resolve_target.{k}": (lambda k: lambda v: A.resolve_target(ps, A.TargetRequest("t4", **{k: v})))(k)
            for k in ("dtype", "batch", "phase", "dims", "batch_norm", "site", "region", "runtime", "per_kernel")},

@@ -11,15 +11,15 @@ from analyzer.account.carbon import footprint
 from analyzer.account.step import account, over_time
 from analyzer.account.fourms import FourMs, Scenario, four_ms
 from analyzer.profiles import load_profiles
-from analyzer.target import resolve_site
+from analyzer.target import SiteRequest, resolve_site
 from analyzer.units import KG_PER_LB
 from cli_helpers import cli
 
 PS = load_profiles()
 
 
-def site(**kw):
-    return resolve_site(PS, **kw)
+def site(utilization=None, embodied="lifetime-share", **kw):
+    return resolve_site(PS, SiteRequest(**kw), utilization=utilization, embodied=embodied)
 
 
 
@@ -241,7 +241,7 @@ def test_one_power_boundary_for_serving_and_search():
     assert power_at(tpu, 208, "server", "server") == (208, [])
     assert power_at(tpu, 208, "server", "chip")[0] == 208 - 63
     assert power_at(PS.get("hardware", "h100"), 500, "chip", "server")[0] == 850  # + 350 W host share (Latif et al.)
-    kg = {b: search_cost(PS, preset="evolved-transformer", pue=1.1, grid=431, power_boundary=b).cost_kg for b in ("chip", "server")}
+    kg = {b: search_cost(PS, preset="evolved-transformer", site=SiteRequest(pue=1.1, grid=431, power_boundary=b)).cost_kg for b in ("chip", "server")}
     assert kg["server"] == pytest.approx(32640 * 208 * 1.1 * 0.431 / 1000)
     assert kg["chip"] == pytest.approx(32640 * (208 - 63) * 1.1 * 0.431 / 1000)
 

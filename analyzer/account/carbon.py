@@ -71,8 +71,8 @@ def site_of(name: str, value: Site) -> Site:
     """A Site; a name is refused, as a site is a datacenter (PUE) on a grid (a region) and a name gives only one."""
     if isinstance(value, Site):
         return value
-    hint = (f" (a name is not a site: give resolve_site(load_profiles(), datacenter='{echo(value)}', region=...) or "
-            "resolve_site(load_profiles(), pue=..., grid=...))") if isinstance(value, str) else ""
+    hint = (f" (a name is not a site: give resolve_site(load_profiles(), SiteRequest(datacenter='{echo(value)}', region=...)) or "
+            "resolve_site(load_profiles(), SiteRequest(pue=..., grid=...)))") if isinstance(value, str) else ""
     raise UsageError(f"{param(name)} {echo(value)}: must be a Site, as analyzer.resolve_site returns{hint}")
 
 

@@ -70,12 +70,21 @@ class SearchCost:
         return Dist("log-uniform", self.low_kg, self.high_kg)
 
 
+@dataclass(frozen=True)
+class ChipHours:
+    """A search run on `count` chips of the hardware profile `hardware` for `hours` hours (None: not given)."""
+
+    hardware: str | None = None
+    count: float | None = None
+    hours: float | None = None
+
+
 def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | None = None, cost_kwh: float | None = None,
-                hardware: str | None = None, count: float | None = None, hours: float | None = None, pue: float | None = None,
-                datacenter: str | None = None, grid: float | None = None, region: str | None = None,
-                net: bool = False, plan: Any = None, power_boundary: str | None = None,
-                embodied_boundary: str | None = None) -> SearchCost:
-    given = sum(x is not None for x in (preset, cost_kg, cost_kwh, hardware, plan))
+                chips: ChipHours = ChipHours(), plan: Any = None, site: SiteRequest = SiteRequest()) -> SearchCost:
+    """A search's cost from exactly one of: a published preset, a stated kgCO2e or facility kWh, a plan file
+    (plan-search --out), or `chips` (N chips of a hardware profile for H hours); sited at `site` (as given; else
+    the preset's own site; else the stated defaults: target/resolve.py resolve_search_site)."""
+    given = sum(x is not None for x in (preset, cost_kg, cost_kwh, chips.hardware, plan))
     if given != 1:
         raise UsageError(f"give exactly one NAS cost: {param('nas_preset')}, {param('nas_cost_kg')}, {param('nas_cost_kwh')}, {param('search_plan')}, or "
                          f"{param('nas_hardware')} with {param('nas_count')} and {param('nas_hours')}")
@@ -87,15 +96,16 @@ def search_cost(ps: ProfileSet, *, preset: str | None = None, cost_kg: float | N
                           [{"name": "nas_cost_kg", "value": kg, "unit": "kgCO2e", "source": "stated by the user", "kind": "stated"}],
                           ["search cost stated in kgCO2e: its hardware's embodied share is not known and not counted"])
     p_obj = ps.get("nas", preset) if preset is not None else None
-    site = resolve_search_site(ps, p_obj, SiteRequest(pue, datacenter, grid, region, net, power_boundary, embodied_boundary))
-    return cost_at_site(ps, site, preset=p_obj, cost_kwh=cost_kwh, hardware=hardware, count=count, hours=hours)
+    at = resolve_search_site(ps, p_obj, site)
+    return cost_at_site(ps, at, preset=p_obj, cost_kwh=cost_kwh, chips=chips)
 
 
-def cost_at_site(ps: ProfileSet, site: Site, *, preset: Any = None, cost_kwh: float | None = None, hardware: str | None = None,
-                 count: float | None = None, hours: float | None = None) -> SearchCost:
+def cost_at_site(ps: ProfileSet, site: Site, *, preset: Any = None, cost_kwh: float | None = None,
+                 chips: ChipHours = ChipHours()) -> SearchCost:
     """A search's cost at a site already resolved (resolve_search_site): a published preset (its profile record), a
-    stated facility kWh, or N chips of a hardware profile for H hours."""
+    stated facility kWh, or N chips of a hardware profile for H hours (`chips`)."""
     p_obj = preset
+    hardware, count, hours = chips.hardware, chips.count, chips.hours
     spread_avg, tdp_low = _spreads()
     if cost_kwh is not None:
         kwh = check_number("nas_cost_kwh", cost_kwh, 0.0, 1e12)

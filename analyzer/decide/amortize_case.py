@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..account.search_cost import SearchCost, budget_kw_per_chip, search_cost
+from ..account.search_cost import ChipHours, SearchCost, budget_kw_per_chip, search_cost
 from ..dist import Dist, fixed, parse_dist
 from ..errors import AnalyzerError, UsageError, param
 from ..profiles import ProfileSet
-from ..target import Site, TargetRequest, resolve_site, resolve_target
+from ..target import Site, SiteRequest, TargetRequest, resolve_site, resolve_target
 from .amortize import AmortizeInputs, Amortization, amortize, parse_reuse, reuse_defaults
 
 
@@ -122,9 +122,8 @@ def failed_error(evaluation: Any) -> AnalyzerError:
 
 def cost_search(ps: ProfileSet, s: SearchRequest, **boundaries: str | None) -> SearchCost:
     """The search's cost from its request (account/search_cost.py), at the given accounting boundaries."""
-    return search_cost(ps, preset=s.preset, cost_kg=s.cost_kg, cost_kwh=s.cost_kwh, hardware=s.hardware, count=s.count,
-                       hours=s.hours, pue=s.pue, datacenter=s.datacenter, grid=s.grid, region=s.region, plan=s.plan,
-                       **boundaries)
+    return search_cost(ps, preset=s.preset, cost_kg=s.cost_kg, cost_kwh=s.cost_kwh, chips=ChipHours(s.hardware, s.count, s.hours),
+                       plan=s.plan, site=SiteRequest(s.pue, s.datacenter, s.grid, s.region, **boundaries))
 
 
 def _side(ps: ProfileSet, req: AmortizeRequest, side: str, target_notes: tuple[list, list]) -> tuple[Dist, Dist, float, float]:

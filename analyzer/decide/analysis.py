@@ -23,7 +23,7 @@ from ..load.manifest import entries_for, expand_model_args
 from ..profiles import ProfileSet, defaults
 from ..project import saving_band
 from ..records import Evaluation
-from ..target import Target, TargetRequest, resolve_site, resolve_target, serving_target
+from ..target import SiteRequest, Target, TargetRequest, resolve_site, resolve_target, serving_target
 from ..units import DAYS_PER_YEAR
 from .amortize_case import PairCosts, amortize_pair
 from .pairing import choose_pair, recipes
@@ -208,9 +208,10 @@ def analyze(req: AnalysisRequest, ps: ProfileSet, store=None, profiles_ver: str 
         sc = _measured_search(req, store)
     else:
         sc = search_cost(ps, preset=preset if req.nas_cost_kg is None and not req.search_plan else None, cost_kg=req.nas_cost_kg,
-                         pue=req.nas_pue, datacenter=req.nas_datacenter, grid=req.nas_grid, region=req.nas_region,
-                         plan=req.search_plan or None, power_boundary=target.site.power_boundary,
-                         embodied_boundary=target.site.embodied_boundary)
+                         plan=req.search_plan or None,
+                         site=SiteRequest(req.nas_pue, req.nas_datacenter, req.nas_grid, req.nas_region,
+                                          power_boundary=target.site.power_boundary,
+                                          embodied_boundary=target.site.embodied_boundary))
     notes += sc.notes  # its cost is the verdict's (the median of the draws, each reading with its own kgCO2e)
     pair_costs = PairCosts(fixed(base.co2e_g_per_item * per), fixed(nas.co2e_g_per_item * per),
                            fixed((base.embodied_co2e_g_per_item or 0.0) * per), fixed((nas.embodied_co2e_g_per_item or 0.0) * per),
@@ -304,7 +305,7 @@ def _illustrative_fourms(ps: ProfileSet, target: Target, base: Evaluation, nas: 
 
     try:
         at = defaults()["comparison"]  # profiles/defaults.toml [comparison]
-        better = resolve_site(ps, datacenter=str(at["datacenter"].value), region=str(at["region"].value), net=True)
+        better = resolve_site(ps, SiteRequest(datacenter=str(at["datacenter"].value), region=str(at["region"].value), net=True))
         hw = str(defaults()["serving"]["hardware"].value)
         same = ps.get("hardware", hw).name == target.hardware.name
         on_better = nas

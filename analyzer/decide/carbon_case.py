@@ -10,7 +10,7 @@ from typing import Any
 from ..checks import check_number
 from ..errors import UsageError, param
 from ..profiles import ProfileSet
-from ..target import resolve_site
+from ..target import SiteRequest as SiteGiven, resolve_site
 from ..units import HOURS_PER_DAY
 
 
@@ -52,8 +52,8 @@ def footprint(ps: ProfileSet, req: FootprintRequest) -> Any:
                           low_open=True)
     s = req.site
     # the run's chips are busy for its hours (no idle share); utilization here scales their power from TDP
-    site = resolve_site(ps, pue=s.pue, datacenter=s.datacenter, grid=s.grid, region=s.region, net=s.net, utilization=1.0,
-                        power_boundary=req.power_boundary, embodied_boundary=req.embodied_boundary)
+    site = resolve_site(ps, SiteGiven(s.pue, s.datacenter, s.grid, s.region, s.net, req.power_boundary, req.embodied_boundary),
+                        utilization=1.0)
     result = compute(ps.get("hardware", req.hardware), req.count, length if req.hours is not None else length * HOURS_PER_DAY,
                      site, avg_power_w=req.avg_power_w, utilization=req.utilization)
     result.notes[:0] = list(site.notes)
@@ -102,8 +102,7 @@ def fourms(ps: ProfileSet, req: FourmRequest) -> Any:
     sides = []
     for label, x in (("base", req.base), ("new", req.new)):
         s = x.site
-        site = resolve_site(ps, pue=s.pue, datacenter=s.datacenter, grid=s.grid, region=s.region, net=s.net, prefix=f"{label}_",
-                            who=label)
+        site = resolve_site(ps, SiteGiven(s.pue, s.datacenter, s.grid, s.region, s.net), prefix=f"{label}_", who=label)
         notes += site.notes
         for name, v in ((f"{label}_tflops", x.tflops), (f"{label}_power_w", x.power_w)):
             if v is not None:

@@ -10,7 +10,6 @@ A store that cannot be opened or written is reported in the run's notes and the 
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import re
@@ -121,12 +120,11 @@ def resolve_run_site(site: Site | SiteRequest | None, profiles: Any = None,
                      hardware: str | None = None) -> tuple[Site, Any]:
     """The site (a Site, or resolved from a SiteRequest and the defaults) and the named hardware profile."""
     from ..profiles import load_profiles
-    from ..target import resolve_site
+    from ..target import SiteRequest, resolve_site
 
     ps = profiles if profiles is not None else load_profiles()
     if not isinstance(site, Site):
-        given = dataclasses.asdict(site) if site is not None else {}
-        site = resolve_site(ps, utilization=1.0, **{k: v for k, v in given.items() if v is not None})
+        site = resolve_site(ps, site if site is not None else SiteRequest(), utilization=1.0)
     hw = ps.get("hardware", hardware) if hardware else None
     return site, hw
 

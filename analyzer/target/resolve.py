@@ -54,16 +54,19 @@ def region_intensity(ps: ProfileSet, region: str, net: bool, prefix: str = "") -
         f"{label} CFE-net", notes
 
 
-def resolve_site(ps: ProfileSet, *, pue: float | None = None, datacenter: str | None = None, grid: float | None = None,
-                 region: str | None = None, net: bool = False, utilization: float | None = None, embodied: str = "lifetime-share",
-                 prefix: str = "", who: str = "", default_datacenter: str | None = None,
-                 default_region: str | None = None, power_boundary: str | None = None,
-                 embodied_boundary: str | None = None) -> Site:
-    """PUE from `pue` or a datacenter profile, intensity from `grid` or a region (NAME[@YEAR], gross or CFE-net),
-    the hardware's busy share (`utilization`) and the accounting boundaries (account/boundary.py), the stated
-    defaults (profiles/defaults.toml) where one is not given, with a note saying so. `prefix` names the parameters
-    in errors (a search's site: 'nas_')."""
+def resolve_site(ps: ProfileSet, request: SiteRequest = SiteRequest(), *, utilization: float | None = None,
+                 embodied: str = "lifetime-share", prefix: str = "", who: str = "",
+                 fallback: tuple[str | None, str | None] = (None, None)) -> Site:
+    """PUE from `request.pue` or a datacenter profile, intensity from `request.grid` or a region (NAME[@YEAR], gross
+    or CFE-net), the hardware's busy share (`utilization`) and the accounting boundaries (account/boundary.py), the
+    stated defaults (profiles/defaults.toml) where one is not given, with a note saying so; `fallback` is the
+    (datacenter, region) to assume before those defaults. `prefix` names the parameters in errors (a search's
+    site: 'nas_')."""
     check_instance("ps", ps, ProfileSet, "a ProfileSet, as load_profiles() returns")
+    check_instance("request", request, SiteRequest, "a SiteRequest(pue=..., grid=...)")
+    pue, datacenter, grid, region, net = request.pue, request.datacenter, request.grid, request.region, request.net
+    power_boundary, embodied_boundary = request.power_boundary, request.embodied_boundary
+    default_datacenter, default_region = fallback
     check_text(prefix + "datacenter", datacenter, optional=True)
     check_text(prefix + "region", region, optional=True)
     check_bool(prefix + "net", net)
@@ -120,14 +123,11 @@ def resolve_boundaries(power: str | None, embodied: str | None) -> tuple[str, st
 def resolve_search_site(ps: ProfileSet, preset: NasPreset | None, given: SiteRequest = SiteRequest()) -> Site:
     """Where a search ran: the user's site if any part of it was given; else the preset's own accounting (its
     PUE and grid, where its publication gives them); else the stated defaults."""
-    pue, datacenter, grid, region, net = given.pue, given.datacenter, given.grid, given.region, given.net
-    power_boundary, embodied_boundary = given.power_boundary, given.embodied_boundary
-    if any(v is not None for v in (pue, datacenter, grid, region)) or preset is None:
-        site = resolve_site(ps, pue=pue, datacenter=datacenter, grid=grid, region=region, net=net, prefix="nas_", who="search",
-                            utilization=1.0, power_boundary=power_boundary, embodied_boundary=embodied_boundary)
+    if any(v is not None for v in (given.pue, given.datacenter, given.grid, given.region)) or preset is None:
+        site = resolve_site(ps, given, prefix="nas_", who="search", utilization=1.0)
         return replace(site, inputs=site.inputs[:2])  # PUE and grid: a search is charged by its chip-hours
-    fallback = resolve_site(ps, prefix="nas_", who="search", utilization=1.0, power_boundary=power_boundary,
-                            embodied_boundary=embodied_boundary)
+    fallback = resolve_site(ps, SiteRequest(power_boundary=given.power_boundary, embodied_boundary=given.embodied_boundary),
+                            prefix="nas_", who="search", utilization=1.0)
     p, p_in = (preset.site_pue.value, preset.site_pue.as_input("pue", "")) if preset.site_pue else (fallback.pue, fallback.inputs[0])
     if preset.site_grid_gco2e_per_kwh is not None:
         g, g_in = preset.site_grid_gco2e_per_kwh.value, preset.site_grid_gco2e_per_kwh.as_input("grid_gco2e_per_kwh", "gCO2e/kWh")
@@ -327,11 +327,9 @@ def resolve_target(ps: ProfileSet, request: TargetRequest | None = None) -> Targ
         raise UsageError(f"{', '.join(param(n) for n in given_site)} given with a resolved site: give the site, or its "
                          "settings, not both")
     if site is None:
-        at = {} if ph.kind == "train" else {"default_datacenter": str(d_serving["datacenter"].value),
-                                            "default_region": str(d_serving["region"].value)}
-        site = resolve_site(ps, pue=r.pue, datacenter=r.datacenter, grid=r.grid, region=r.region, net=r.net,
-                            utilization=utilization, embodied=r.embodied, power_boundary=r.power_boundary,
-                            embodied_boundary=r.embodied_boundary, **at)
+        at = (None, None) if ph.kind == "train" else (str(d_serving["datacenter"].value), str(d_serving["region"].value))
+        site = resolve_site(ps, SiteRequest(r.pue, r.datacenter, r.grid, r.region, r.net, r.power_boundary, r.embodied_boundary),
+                            utilization=utilization, embodied=r.embodied, fallback=at)
     return Target(hw, chosen, rt, b, site, ph, bound, r.assume_upper_bound, r.per_kernel, r.batch_norm,
                   tuple(notes + phase_notes) + site.notes)
 

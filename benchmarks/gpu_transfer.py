@@ -47,7 +47,7 @@ def project_row(r: dict, ps, defaults, memory_format: bool = True) -> tuple[floa
     params = resolve_params(hw, r["precision"], "eager", defaults)
     fmt = "channels-last" if r["memory_format"] == "nhwc" and memory_format else "nchw"
     if r["phase"] == "inference":
-        p = project(_profile(batch), hw, params, "eager", r["precision"], form=StepForm(memory_format=fmt))
+        p = project(_profile(batch), hw, params, "eager", r["precision"], memory_format=fmt)
         lo, hi = p.latency_range_s["low"], p.latency_range_s["high"]
         return batch / p.latency_s, batch / hi, batch / lo, params.basis
     st = project_training(_profile(batch), params, r["precision"], "sgd-momentum", hw.category == "gpu",

@@ -62,8 +62,10 @@ def render_profile_list(listing: dict[str, list[dict[str, str]]], console: Conso
 
     for kind, entries in listing.items():
         rows = [[r["name"], r["title"], r["summary"]] for r in entries]
+        # a profile's name is what the user types: whole on one line (up to 32 characters), the other columns fold
+        name_w = min(max((len(r[0]) for r in rows), default=4), 32)
         console.print(folded_table(Table(title=kind, title_justify="left"), ["name", "title", "summary"], rows,
-                                   console.width - 10, weight={2: 2.0}))
+                                   console.width - 10, at_least={0: name_w}, weight={2: 2.0}))
 
 
 def _is_sourced(v: Any) -> bool:

@@ -33,6 +33,9 @@ LENGTH_DISTRIBUTIONS = ("pareto-exp", "fixed")
 # the network ("auto"), or the graph projected as it is ("as-exported"), or stated by the user: a batch norm after
 # every convolution over feature maps that feeds none ("present": an untrained export that erased them)
 BATCH_NORM_POLICIES = ("auto", "as-exported", "present")
+# PyTorch's tensor layout on a GPU (project/kernels): NCHW (the default), or channels-last
+# (`model.to(memory_format=torch.channels_last)`, as NVIDIA's DeepLearningExamples run mixed precision)
+MEMORY_FORMATS = ("nchw", "channels-last")
 
 # GPU architecture families, oldest first: kernel efficiency curves and host costs learned on one part of a family
 # carry over to its other parts (profiles/transfer.py)

@@ -69,3 +69,52 @@ def test_published_resnet50_rows_blind_within_the_issue_targets():
 
     s = gpu_transfer.check(verbose=False)
     assert s["all"]["n"] == 12 and s["all"]["median_abs"] <= 0.20 and s["all"]["max_abs"] <= 0.30
+
+
+def _cli_json(*args):
+    import json
+
+    from cli_helpers import cli
+
+    r = cli(*args, "--format", "json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    return (d["results"] if isinstance(d, dict) and "results" in d else d)[0]
+
+
+def test_cli_memory_format_reaches_the_projection_and_the_training_step(tmp_path):
+    """`--memory-format channels-last` on the command line gives what the library gives (project(...,
+    memory_format=...)): on a GPU a channels-last network launches no layout transforms, so it has fewer kernels and
+    is no slower; the setting is in the target's settings (store keys), and absent there when it is the default."""
+    from analyzer.profiles import load_profiles, projection_defaults
+    from analyzer.project import project, resolve_params
+    from analyzer.target import TargetRequest, resolve_target
+
+    src = Path(__file__).resolve().parents[1] / "models" / "resnet50.onnx"
+    base = ("project", src, "--hardware", "a100", "--dtype", "fp16", "--batch", "64", "--no-store")
+    nchw, nhwc = _cli_json(*base), _cli_json(*base, "--memory-format", "channels-last")
+    assert nhwc["kernels"] < nchw["kernels"] and nhwc["latency_s"] < nchw["latency_s"]
+    prof = profile_onnx(src, batch=64, per_op=True, scan_sparsity=False)
+    hw = load_profiles().get("hardware", "a100")
+    lib = project(prof, hw, resolve_params(hw, "fp16", "graph", projection_defaults()), "graph", "fp16",
+                  memory_format="channels-last")
+    assert nhwc["latency_s"] == pytest.approx(lib.latency_s, rel=1e-9)
+    assert nhwc["energy_j_per_item"] == pytest.approx(lib.energy_j_per_item, rel=1e-9)
+    train = ("project", src, "--hardware", "a100", "--dtype", "fp16", "--batch", "64", "--phase", "train", "--no-store")
+    assert _cli_json(*train, "--memory-format", "channels-last")["latency_s"] < _cli_json(*train)["latency_s"]
+    ps = load_profiles()
+    assert "memory_format" not in resolve_target(ps, TargetRequest("a100")).settings()
+    assert resolve_target(ps, TargetRequest("a100", memory_format="channels-last")).settings()["memory_format"] == "channels-last"
+
+
+@pytest.mark.parametrize("args,phrase", [
+    (("--hardware", "ci-cpu-2vcpu"), "ci-cpu-2vcpu with runtime ort"),
+    (("--hardware", "a100", "--runtime", "ort"), "a100-40gb with runtime ort"),
+    (("--hardware", "a100", "--memory-format", "nhwc"), "expected one of nchw, channels-last"),
+])
+def test_cli_memory_format_refused_where_it_does_not_apply(args, phrase):
+    from cli_helpers import cli, one_line_error
+
+    src = Path(__file__).resolve().parents[1] / "models" / "resnet50.onnx"
+    extra = () if "--memory-format" in args else ("--memory-format", "channels-last")
+    one_line_error(cli("project", src, *args, *extra, "--no-store"), 2, phrase)

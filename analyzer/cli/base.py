@@ -32,7 +32,6 @@ class _ErrConsole(SafeConsole):
 
 err = _ErrConsole(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
-
 class OutFormat(str, Enum):
     table = "table"
     json = "json"
@@ -56,6 +55,7 @@ HardwaresOpt = Annotated[Optional[str], typer.Option("--hardware", help="Target 
 RegionsOpt = Annotated[Optional[str], typer.Option("--region", help="Region profile(s) NAME[@YEAR] where it runs (its grid intensity); several, comma-separated: a row per (candidate, site).")]
 NetOpt = Annotated[bool, typer.Option("--net", help="Use the region's CFE-net intensity: gross x (1 - CFE share).")]
 BatchNormOpt = Annotated[str, typer.Option("--batch-norm", help="auto: where PyTorch runs the network (eager, graph, training), unfold batch norms an inference export folded into its convolutions (detected, said in a note); as-exported: project the graph as it is; present: the network has a batch norm after every convolution over feature maps (an untrained export erased them: a note says when it looks so).")]
+MemoryFormatOpt = Annotated[str, typer.Option("--memory-format", help="PyTorch's tensor layout on a GPU: nchw (the default) or channels-last (model.to(memory_format=torch.channels_last), as NVIDIA's DeepLearningExamples run mixed precision): no layout transforms around cuDNN convolutions, batch norm in one persistent kernel. Refused for ONNX Runtime, CPUs and decoders, which run NCHW.")]
 AssumeUpperOpt = Annotated[bool, typer.Option("--assume-upper-bound", help="Where a size depends on input values (NonZero, Unique, Compress, NMS), cost the largest case: every element selected.")]
 PhaseOpt = Annotated[Optional[str], typer.Option("--phase", help="A decoder exported with its KV cache: prefill (the prompt, empty cache) or decode (one token per step over the cache; with --output-tokens, a whole response). serving: a decoder's config.json served as vLLM serves it (continuous batching, chunked prefill, paged KV cache), per output token and per request. For `project`, also train: one training step (forward, backward, optimizer) per sample.")]
 OptimizerOpt = Annotated[Optional[str], typer.Option("--optimizer", help="With --phase train: sgd, sgd-momentum (the default), adam, adamw, rmsprop, rmsprop-momentum or adagrad (PyTorch's foreach implementation).")]

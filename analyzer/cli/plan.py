@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import UsageError
-from .base import (QuietOpt, BatchNormOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
+from .base import (QuietOpt, BatchNormOpt, MemoryFormatOpt, DatacenterOpt, FormatOpt, GridOpt, OutFormat, ProfilesOpt, PueOpt,
                    RegionOpt, NoStoreOpt, StoreOpt, WideOpt, app, command, console, load, print_json, report_failed)
 
 TrainDtypeOpt = Annotated[Optional[str], typer.Option("--dtype", help="fp32, or bf16 / fp16 autocast, as the candidates train (default: the chip's first of bf16, fp16, tf32, fp32; a preset: its own).")]
@@ -32,6 +32,7 @@ def plan_search(
     final_model: Annotated[Optional[Path], typer.Option("--final-model", help="The model trained at the end (default: the mean candidate).")] = None,
     preset: Annotated[Optional[str], typer.Option("--preset", help="Plan a published search's own procedure (a NAS preset with a [procedure]: candidates, or supernet phases) and print it beside the published cost; with --hardware, on another chip.")] = None,
     dtype: TrainDtypeOpt = None, batch: Annotated[int, typer.Option("--batch", help="Training batch size (1 to 1,048,576).")] = 64, optimizer: TrainOptimizerOpt = "sgd-momentum", batch_norm: BatchNormOpt = "auto",
+    memory_format: MemoryFormatOpt = "nchw",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write the plan (JSON) here, for amortize/analyze --search-plan.")] = None,
     search_run: Annotated[Optional[str], typer.Option("--compare", help="Beside a tracked run (`track`: its id, name or log): plan vs measured per phase, with the ratio.")] = None,
@@ -49,7 +50,8 @@ def plan_search(
                       Training(dataset_samples, epochs, samples_per_candidate, candidate_chip_hours, final_epochs, final_chip_hours,
                                final_model and str(final_model)),
                       schedule, TargetRequest(hardware, dtype=dtype, batch=batch, optimizer=optimizer, pue=pue, datacenter=datacenter,
-                                              grid=grid, region=region, batch_norm=batch_norm),
+                                              grid=grid, region=region, batch_norm=batch_norm,
+                                              memory_format=memory_format),
                       search_run, False if no_store else store)
     result = run(load(profiles), req)
     worst = report_failed(result.failed)  # a sampled candidate that failed, one line each; the plan is from the others

@@ -10,7 +10,7 @@ from rich.text import Text  # a header we wrap ourselves: our line break, not a 
 
 from ..errors import UsageError
 from ..report.safe import write_dict_csv
-from .base import (BatchNormOpt, BatchOpt, DatacenterOpt, DtypeOpt, EmbodiedBoundaryOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt,
+from .base import (BatchNormOpt, MemoryFormatOpt, BatchOpt, DatacenterOpt, DtypeOpt, EmbodiedBoundaryOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt,
                    NoStoreOpt, OutFormat, PowerBoundaryOpt, ProfilesOpt, PueOpt, QuietOpt, RegionOpt,
                    RuntimeOpt, StoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, print_json, report_errors,
                    report_failed)
@@ -26,6 +26,7 @@ def population(
     source: Annotated[str, typer.Argument(help="nb201:N[:SEED] (N distinct NAS-Bench-201 cells) or nb201:FILE (NB201 arch strings, one a line), nb101:N[:SEED] or nb101:FILE (NAS-Bench-101 cells, JSON lines), ofa:N[:SEED] or ofa:FILE (Once-for-All MobileNetV3 subnets, JSON lines), fbnet:N[:SEED] or fbnet:FILE (FBNet layer choices, JSON lines), layers:FILE (your own networks as JSON layer lists; see docs/spaces.md), space:N[:SEED] (the synthetic MobileNet-like space), decoders:N[:SEED] (synthetic decoder shapes, with --phase serving), FILE.py:NAME (a generator: runs FILE.py's top-level code, as python would; name only files you trust), a folder, a manifest.toml, an .onnx file or a decoder's config.json.")],
     hardware: HardwareOpt = None,
     dtype: DtypeOpt = None, batch: BatchOpt = None, runtime: RuntimeOpt = None, batch_norm: BatchNormOpt = "auto",
+    memory_format: MemoryFormatOpt = "nchw",
     pue: PueOpt = None, datacenter: DatacenterOpt = None, grid: GridOpt = None, region: RegionOpt = None,
     utilization: UtilizationOpt = None, power_boundary: PowerBoundaryOpt = None, embodied_boundary: EmbodiedBoundaryOpt = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, max=1024, help="Local worker processes (default: one per core).")] = None,
@@ -63,7 +64,7 @@ def population(
     if phase not in (None, "serving"):
         raise UsageError(f"--phase {phase}: a population is priced per input, or with serving per output token of a decoder")
     target = resolve_target(ps, TargetRequest(hardware, dtype=dtype, runtime=runtime, batch=batch, pue=pue, datacenter=datacenter,
-                            grid=grid, region=region, batch_norm=batch_norm, utilization=utilization,
+                            grid=grid, region=region, batch_norm=batch_norm, memory_format=memory_format, utilization=utilization,
                             power_boundary=power_boundary, embodied_boundary=embodied_boundary, phase=phase,
                             prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                             serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel)))

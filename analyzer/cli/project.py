@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 from rich.markup import escape
 
-from .base import (HardwaresOpt, RegionsOpt, AssumeUpperOpt, BatchNormOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
+from .base import (HardwaresOpt, RegionsOpt, AssumeUpperOpt, BatchNormOpt, MemoryFormatOpt, EmbodiedBoundaryOpt, PowerBoundaryOpt, BatchOpt, DatacenterOpt, DtypeOpt, FormatOpt, GridOpt, HardwareOpt, MemoryLimitOpt, NetOpt,
                    OptimizerOpt, OutFormat, OutputTokensOpt, PhaseOpt, ProfilesOpt, PromptOpt, PueOpt, QuietOpt, RegionOpt, RuntimeOpt,
                    StoreOpt, NoStoreOpt, TimeoutOpt, UtilizationOpt, WideOpt, app, command, console, load, parse_dims, print_json, report_failed)
 from .serving import KvDtypeOpt, LengthsOpt, MaxBatchedTokensOpt, MaxConcurrencyOpt, TensorParallelOpt, serving_options
@@ -39,6 +39,7 @@ def project(
     per_kernel: Annotated[bool, typer.Option("--per-kernel", help="List every kernel the runtime launches: class, unit, time, bound, energy.")] = False,
     assume_upper_bound: AssumeUpperOpt = False,
     batch_norm: BatchNormOpt = "auto",
+    memory_format: MemoryFormatOpt = "nchw",
     timeout: TimeoutOpt = 60.0,
     memory_limit: MemoryLimitOpt = 2048.0,
     phase: PhaseOpt = None,
@@ -71,7 +72,7 @@ def project(
     targets = [resolve_target(ps, TargetRequest(hw, dtype=dtype, runtime=runtime, batch=batch, phase=phase, prompt_tokens=prompt_tokens,
                               output_tokens=output_tokens, optimizer=optimizer, dims=parse_dims(dim or []),
                               assume_upper_bound=assume_upper_bound, per_kernel=per_kernel, pue=pue, datacenter=datacenter,
-                              grid=grid, region=reg, net=net, utilization=utilization, batch_norm=batch_norm,
+                              grid=grid, region=reg, net=net, utilization=utilization, batch_norm=batch_norm, memory_format=memory_format,
                               power_boundary=power_boundary, embodied_boundary=embodied_boundary,
                               serving=serving_options(max_concurrency, lengths, kv_dtype, max_batched_tokens, tensor_parallel)))
                for hw in split_list(hardware) for reg in split_list(region)]

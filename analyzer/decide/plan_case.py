@@ -77,7 +77,7 @@ def plan_search(ps: ProfileSet, req: PlanRequest) -> PlanResult:
         source, population, spc = pre.source, pre.population, pre.samples_per_candidate
         # the preset's site holds the site options already (preset_inputs resolved them)
         t = TargetRequest(pre.hardware, dtype=pre.dtype, batch=t.batch, optimizer=t.optimizer, site=pre.site,
-                          batch_norm=t.batch_norm)
+                          batch_norm=t.batch_norm, memory_format=t.memory_format)
     target = resolve_target(ps, replace(t, hardware=t.hardware or "h100", phase="train"))
     for name in ("dataset_samples", "epochs", "samples_per_candidate", "candidate_chip_hours", "final_epochs", "final_chip_hours"):
         v = spc if name == "samples_per_candidate" else getattr(tr, name)

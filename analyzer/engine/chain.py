@@ -199,13 +199,14 @@ def _static(path: Path | None, task: CandidateTask, target: Target, cache: dict 
 
 def _inference(path: Path | None, task: CandidateTask, target: Target, params: Params, cache: dict | None) -> Device:
     """A forward: the segments of one of our spaces (memoised), else the whole graph projected."""
-    if path is None and not target.per_kernel:
+    if path is None and not target.per_kernel and target.memory_format == "nchw":  # the memo plans NCHW segments
         built = _segmented(task, target, params)
         if built is not None:
             return _from_projection(target, *built)
     prof = _static(path, task, target, cache)
     return _from_projection(target, prof, project(prof, target.hardware, params, target.runtime, target.dtype,
-                                                  per_kernel=target.per_kernel, batch_norm=target.batch_norm))
+                                                  per_kernel=target.per_kernel, batch_norm=target.batch_norm,
+                                                  memory_format=target.memory_format))
 
 
 def _train(path: Path | None, task: CandidateTask, target: Target, params: Params, cache: dict | None) -> Device:
@@ -214,7 +215,8 @@ def _train(path: Path | None, task: CandidateTask, target: Target, params: Param
 
     hw, prof = target.hardware, _static(path, task, target, cache)
     sigma_t = projection_defaults()[hw.category]["energy_log_sigma_training"].value
-    rec = step_record(prof, hw, params, target.dtype, target.phase.optimizer or "sgd-momentum", sigma_t, target.batch_norm)
+    rec = step_record(prof, hw, params, target.dtype, target.phase.optimizer or "sgd-momentum", sigma_t, target.batch_norm,
+                      target.memory_format)
     notes = rec.pop("notes")
     return _device_of(target, rec["energy_j_per_sample"], rec["step_s"], rec["batch"], profile=prof,
                       energy_range_j=rec["range"], latency_range_s=rec["latency_range_s"],

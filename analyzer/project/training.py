@@ -155,7 +155,7 @@ def training_runtime(hw: HardwareProfile) -> str:
 
 
 def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, precision: str, optimizer: str,
-                training_log_sigma: float, batch_norm: str = "auto") -> dict[str, Any]:
+                training_log_sigma: float, batch_norm: str = "auto", memory_format: str = "nchw") -> dict[str, Any]:
     """One training step at the profile's batch on `hw` (device energy and time per sample, its 90% band, the ratio
     to an inference of the same batch, the step's kernels), with its notes. The band adds `training_log_sigma`
     (an assumption, profiles/projection-defaults.toml) to the inference error model's."""
@@ -165,8 +165,9 @@ def step_record(profile: ModelProfile, hw: HardwareProfile, params: Params, prec
     runtime = training_runtime(hw)
     tp = TrainingParams.of(hw)
     step = project_training(profile, params, precision, optimizer, gpu=hw.category == "gpu", tp=tp,
-                            form=StepForm(batch_norm, compiled=runtime == "graph" and hw.category == "tpu"))
-    inference = project(profile, hw, params, runtime, precision, batch_norm=batch_norm)
+                            form=StepForm(batch_norm, compiled=runtime == "graph" and hw.category == "tpu",
+                                          memory_format=memory_format))
+    inference = project(profile, hw, params, runtime, precision, batch_norm=batch_norm, memory_format=memory_format)
     sigma = math.sqrt(params.energy_log_sigma_model ** 2 + params.energy_log_sigma_shared ** 2 + training_log_sigma ** 2)
     notes = list(profile.notes) + list(step.notes) + (
         [f"training parameters calibrated on this hardware: autograd host {tp.autograd_host_s * 1e6:.3g} us per backward "

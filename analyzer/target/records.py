@@ -105,6 +105,7 @@ class Target:
     per_kernel: bool = False  # keep every kernel's row in the projection
     batch_norm: str = "auto"  # batch norms an inference export folded: unfolded where PyTorch runs them, or as-exported
     notes: tuple[str, ...] = ()
+    memory_format: str = "nchw"  # PyTorch's tensor layout on a GPU: nchw, or channels-last (project/kernels MEMORY_FORMATS)
 
     @property
     def pue(self) -> float:
@@ -122,7 +123,8 @@ class Target:
         """What an evaluation depends on besides the model and the profile files (cache keys, reports)."""
         return {"hardware": self.hardware.name, "dtype": self.dtype, "runtime": self.runtime, "batch": self.batch,
                 "phase": self.phase.to_dict(), "dims": dict(self.dims), "assume_upper_bound": self.assume_upper_bound,
-                "batch_norm": self.batch_norm, **self.site.settings()}
+                "batch_norm": self.batch_norm, **({"memory_format": self.memory_format} if self.memory_format != "nchw" else {}),
+                **self.site.settings()}
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.settings(), "hardware_title": self.hardware.title, "site": self.site.to_dict(), "notes": list(self.notes)}
@@ -163,6 +165,7 @@ class TargetRequest:
     power_boundary: str | None = None
     embodied_boundary: str | None = None
     serving: dict[str, Any] | None = None
+    memory_format: str = "nchw"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 from ..checks import check_bool, check_dims, check_instance, check_int, check_keys, check_number, check_text
 from ..errors import UsageError, echo, param
 from ..profiles import DEFAULT_DTYPE_ORDER, HardwareProfile, NasPreset, ProfileSet, default_dtype, defaults
-from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, KV_DTYPES, LENGTH_DISTRIBUTIONS, OPTIMIZERS, PHASES,
+from ..taxonomy import (BATCH_NORM_POLICIES, EMBODIED_BOUNDARIES, KV_DTYPES, LENGTH_DISTRIBUTIONS, MEMORY_FORMATS, OPTIMIZERS, PHASES,
                         POWER_BOUNDARIES, RUNTIMES, TRAINING_PRECISIONS)
 from ..units import MAX_BATCH, MAX_DIM
 from .records import EMBODIED_POLICIES, Phase, Serving, Site, SiteRequest, Target, TargetRequest
@@ -319,6 +319,11 @@ def resolve_target(ps: ProfileSet, request: TargetRequest | None = None) -> Targ
             raise UsageError(f"{param('batch')} {b}: a served decoder's batch is its concurrency: give {param('max_concurrency')}")
         b = ph.serving.max_num_seqs
     check_text("batch_norm", r.batch_norm, BATCH_NORM_POLICIES)
+    check_text("memory_format", r.memory_format, MEMORY_FORMATS)
+    if r.memory_format != "nchw" and (hw.category != "gpu" or rt == "ort" or ph.kind in ("prefill", "decode", "serving")):
+        raise UsageError(f"{param('memory_format')} {r.memory_format}: a PyTorch layout of convolutions on a GPU (runtime eager or "
+                         f"graph, or a training step); {hw.name} with runtime {rt}{' ' + ph.kind if ph.kind != 'inference' else ''} "
+                         "is projected as it runs, NCHW")
     bound = tuple(sorted(check_dims("dims", r.dims, MAX_DIM).items()))
     if ph.kind == "train" and utilization is None:
         utilization = 1.0  # a training run keeps its chips busy: no idle share
@@ -331,7 +336,7 @@ def resolve_target(ps: ProfileSet, request: TargetRequest | None = None) -> Targ
         site = resolve_site(ps, SiteRequest(r.pue, r.datacenter, r.grid, r.region, r.net, r.power_boundary, r.embodied_boundary),
                             utilization=utilization, embodied=r.embodied, fallback=at)
     return Target(hw, chosen, rt, b, site, ph, bound, r.assume_upper_bound, r.per_kernel, r.batch_norm,
-                  tuple(notes + phase_notes) + site.notes)
+                  tuple(notes + phase_notes) + site.notes, r.memory_format)
 
 
 def serving_target(ps: ProfileSet, request: TargetRequest, decoders: bool = False) -> tuple[Target, list[str]]:

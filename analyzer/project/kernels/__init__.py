@@ -30,7 +30,7 @@ from . import patterns
 from .graph import at_full_batch, dataflow, numel
 from .ort_cpu import ort_cpu_graph
 
-from ...taxonomy import HALF_DTYPES, HOST_FAMILIES, KERNEL_CLASSES, RUNTIMES, TENSOR_CLASSES  # noqa: F401 (re-exported)
+from ...taxonomy import HALF_DTYPES, HOST_FAMILIES, KERNEL_CLASSES, MEMORY_FORMATS, RUNTIMES, TENSOR_CLASSES  # noqa: F401 (re-exported)
 from ...errors import UsageError, param
 from ...units import FP32_BYTES
 
@@ -97,7 +97,6 @@ class KernelPlan:
 # Eager PyTorch fuses nothing else: DeepLearningExamples' ResNet-50 (PyTorch/Classification/ConvNets/
 # image_classification/resnet.py) runs nn.BatchNorm2d then nn.ReLU(inplace=True) and `out += residual` as
 # separate operators (cuDNN's fused BN+ReLU+add kernels are MXNet's and TensorFlow's NHWC paths, not these).
-MEMORY_FORMATS = ("nchw", "channels-last")
 
 
 # Winograd's minimal filtering F(2x2, 3x3) computes a 2 x 2 output tile of a 3 x 3 convolution with 16 multiplies

@@ -9,6 +9,16 @@ The cache-resident copy moves a 256 KiB array (read + written: 512 KiB, inside o
 best of many; ONNX Runtime's per-kernel cost is the slope of a chain of N Relu nodes on a 16-element tensor (1
 intra-op thread, sequential; every optimisation on, which leaves the chain alone): (t(257 nodes) - t(1 node)) / 256,
 the work of each kernel (64 bytes) negligible.
+
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/cpu_ceilings.py --torch [--peak-gflops 168]
+
+PyTorch's own CPU kernels on one thread (torch.set_num_threads(1), inference_mode), the numbers behind
+profiles/hardware/ci-cpu-1core-torch.toml: per kernel class, on generic shapes (64 channels at 28 x 28, batch 1 and 8;
+128 channels at 14 x 14, batch 4; not a NAS-Bench-201 shape), the achieved fraction of the sgemm ceiling for
+convolutions and pooling (FLOPs / time / peak: a 3 x 3 average pool is 9 FLOPs per output) and the achieved bandwidth
+of batch norm and elementwise kernels (bytes read + written / time); the per-operator cost of eager dispatch is the
+slope of a chain of nn.ReLU modules on 16 floats in an nn.Sequential, (t(257) - t(1)) / 256, as a network's modules
+are called. Each time is the median of 30 runs after 3 warm-ups.
 """
 
 import sys
@@ -46,7 +56,61 @@ def ort_kernel_cost_s() -> float:
     return (run_time(257) - run_time(1)) / 256
 
 
+def _median_s(fn, n: int = 30) -> float:
+    import torch
+
+    with torch.inference_mode():
+        for _ in range(3):
+            fn()
+        ts = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def torch_kernel_rates(peak_flops: float) -> None:
+    """PyTorch CPU kernels on one thread, per class (module docstring)."""
+    import torch
+
+    torch.set_num_threads(1)
+    nn = torch.nn
+    print(f"PyTorch {torch.__version__}, 1 thread; fractions of {peak_flops / 1e9:.0f} GFLOP/s")
+    for b, c, h in ((1, 64, 28), (8, 64, 28), (4, 128, 14)):
+        x = torch.randn(b, c, h, h)
+        n, nbytes = x.numel(), 4 * x.numel()
+        rows = {
+            "conv 3x3": 2 * 9 * c * n / _median_s(lambda: conv3(x)) / peak_flops
+            if (conv3 := nn.Conv2d(c, c, 3, 1, 1, bias=False).eval()) else 0,
+            "conv 1x1": 2 * c * n / _median_s(lambda: conv1(x)) / peak_flops
+            if (conv1 := nn.Conv2d(c, c, 1, bias=False).eval()) else 0,
+            "avg pool 3x3 (no pad count)": 9 * n / _median_s(lambda: avg(x)) / peak_flops
+            if (avg := nn.AvgPool2d(3, 1, 1, count_include_pad=False)) else 0,
+            "max pool 3x3": 9 * n / _median_s(lambda: mx(x)) / peak_flops if (mx := nn.MaxPool2d(3, 1, 1)) else 0,
+        }
+        gbps = {
+            "batch norm": 2 * nbytes / _median_s(lambda: bn(x)) / 1e9 if (bn := nn.BatchNorm2d(c).eval()) else 0,
+            "relu": 2 * nbytes / _median_s(lambda: torch.relu(x)) / 1e9,
+            "add": 3 * nbytes / _median_s(lambda: x + x) / 1e9,
+        }
+        print(f"  {b} x {c} x {h} x {h} ({nbytes / 1e6:.2f} MB): " + ", ".join(f"{k} {v:.4f}" for k, v in rows.items())
+              + "; " + ", ".join(f"{k} {v:.1f} GB/s" for k, v in gbps.items()))
+    tiny = torch.randn(1, 16)
+
+    def chain(k: int):
+        net = nn.Sequential(*[nn.ReLU() for _ in range(k)])
+        return lambda: net(tiny)
+
+    per_op = (_median_s(chain(257), 200) - _median_s(chain(1), 200)) / 256
+    print(f"  eager per-operator cost (nn.Sequential of nn.ReLU modules): {per_op * 1e6:.2f} us")
+
+
 def main() -> None:
+    if "--torch" in sys.argv:
+        peak = float(sys.argv[sys.argv.index("--peak-gflops") + 1]) * 1e9 if "--peak-gflops" in sys.argv else 168e9
+        torch_kernel_rates(peak)
+        return
     for n in (2048, 4096):
         a = np.random.rand(n, n).astype(np.float32)
         b = np.random.rand(n, n).astype(np.float32)

@@ -51,9 +51,28 @@ def _session(path: Path, batch: int):
     return lambda: sess.run(None, {inp.name: x})
 
 
-def worker(paths: list[Path], batch: int, rounds: int, reps: int, seed: int) -> list[list[float]]:
-    """rounds x cells: the median of `reps` timed runs of each cell in each round (module docstring)."""
-    runs = [_session(p, batch) for p in paths]
+def _eager(arch: str, batch: int):
+    """PyTorch eager on this CPU, one thread (torch.set_num_threads(1), as ONNX Runtime's one intra-op thread), under
+    inference_mode: NB201's own module (analyzer/load/nb201_torch.py)."""
+    import torch
+
+    from analyzer.load import nb201_arch
+    from analyzer.load.nb201_torch import torch_net
+
+    torch.set_num_threads(1)
+    net = torch_net(nb201_arch.parse(arch), torch)
+    x = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+
+    def run():
+        with torch.inference_mode():
+            net(x)
+    return run
+
+
+def worker(paths: list, batch: int, rounds: int, reps: int, seed: int, runtime: str = "ort") -> list[list[float]]:
+    """rounds x cells: the median of `reps` timed runs of each cell in each round (module docstring); `paths` are
+    ONNX files for ONNX Runtime, NB201 arch strings for eager PyTorch."""
+    runs = [_session(p, batch) if runtime == "ort" else _eager(p, batch) for p in paths]
     for run in runs:
         t_end, k = time.perf_counter() + WARMUP_S, 0
         while k < 3 or time.perf_counter() < t_end:
@@ -72,26 +91,35 @@ def worker(paths: list[Path], batch: int, rounds: int, reps: int, seed: int) -> 
     return out.tolist()
 
 
-def _key(paths: list[Path], batch: int, rounds: int, reps: int, processes: int) -> str:
-    import onnxruntime as ort
-
+def _key(paths: list, batch: int, rounds: int, reps: int, processes: int, runtime: str = "ort") -> str:
     h = hashlib.sha256()
-    for p in paths:
-        h.update(hashlib.sha256(p.read_bytes()).digest())
-    h.update(json.dumps([batch, rounds, reps, processes, THREADS, WARMUP_S, ort.__version__]).encode())
+    if runtime == "ort":
+        import onnxruntime as ort
+
+        for p in paths:
+            h.update(hashlib.sha256(p.read_bytes()).digest())
+        version = ort.__version__
+    else:
+        import torch
+
+        h.update("\n".join(paths).encode())
+        version = torch.__version__
+    h.update(json.dumps([batch, rounds, reps, processes, THREADS, WARMUP_S, version]).encode())
     return h.hexdigest()[:16]
 
 
-def measure(paths: list[Path], batch: int, rounds: int, reps: int, processes: int, seed: int = 0) -> dict:
-    """{'latency_s', 'round_iqr_rel', 'process_log_sd', 'rounds_s' (processes x rounds x cells), 'cached'}."""
+def measure(paths: list, batch: int, rounds: int, reps: int, processes: int, seed: int = 0, runtime: str = "ort") -> dict:
+    """{'latency_s', 'round_iqr_rel', 'process_log_sd', 'rounds_s' (processes x rounds x cells), 'cached'};
+    `runtime` "ort" (`paths`: ONNX files) or "eager" (`paths`: NB201 arch strings, run as PyTorch modules)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    cached = CACHE / f"ort-b{batch}-{_key(paths, batch, rounds, reps, processes)}.json"
+    prefix = "ort" if runtime == "ort" else "eager"
+    cached = CACHE / f"{prefix}-b{batch}-{_key(paths, batch, rounds, reps, processes, runtime)}.json"
     if cached.is_file():
         return json.loads(cached.read_text()) | {"cached": str(cached)}
     per_process = []
     for k in range(processes):
         spec = json.dumps({"paths": [str(p) for p in paths], "batch": batch, "rounds": rounds, "reps": reps,
-                           "seed": seed * 1000 + k})
+                           "seed": seed * 1000 + k, "runtime": runtime})
         done = subprocess.run([sys.executable, __file__, "--worker", spec], capture_output=True, text=True, check=True,
                               cwd=ROOT, env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
         per_process.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -112,6 +140,8 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--worker":
         sys.path.insert(0, str(ROOT))
         s = json.loads(sys.argv[2])
-        print(json.dumps(worker([Path(p) for p in s["paths"]], s["batch"], s["rounds"], s["reps"], s["seed"])))
+        rt = s.get("runtime", "ort")
+        print(json.dumps(worker([Path(p) if rt == "ort" else p for p in s["paths"]], s["batch"], s["rounds"], s["reps"],
+                                s["seed"], rt)))
     else:
         sys.exit("used by benchmarks/space_ranking.py (python benchmarks/space_measure.py --worker SPEC)")

@@ -46,25 +46,25 @@ def _draws(n: int, k: int, draws: int, seed: int) -> list[list[int]]:
     return [sorted(rng.choice(n, size=k, replace=False).tolist()) for _ in range(draws)]
 
 
-def evaluate(obs, measured_s, macs, hw, draws, k, seed=0) -> dict:
+def evaluate(obs, measured_s, macs, hw, draws, k, seed=0, runtime="ort") -> dict:
     """Per draw: Spearman of MACs, blind and calibrated projections against measured latency on the held-out cells,
-    their |error|s, and the calibrated band's coverage and width there."""
+    their |error|s, and the calibrated band's coverage and width there; `runtime` as the cells ran (ort, eager)."""
     from analyzer.profiles import projection_defaults
     from analyzer.project import project, resolve_params
     from analyzer.project.calibrate import CalibrationRefused, calibrate
     from analyzer.project.calibrate_profile import loo_band
 
     d = projection_defaults()
-    blind_params = resolve_params(hw, "fp32", "ort", d)
-    blind = np.array([project(o.profile, hw, blind_params, "ort", "fp32").latency_s for o in obs])
+    blind_params = resolve_params(hw, "fp32", runtime, d)
+    blind = np.array([project(o.profile, hw, blind_params, runtime, "fp32").latency_s for o in obs])
     rows = []
     for sel in _draws(len(obs), k, draws, seed):
         rest = [i for i in range(len(obs)) if i not in sel]
         m = measured_s[rest]
         try:
             cal = calibrate([obs[i] for i in sel], hw, d)
-            params = resolve_params(hw, "fp32", "ort", d, overrides=cal.values)
-            calibrated = np.array([project(obs[i].profile, hw, params, "ort", "fp32").latency_s for i in rest])
+            params = resolve_params(hw, "fp32", runtime, d, overrides=cal.values)
+            calibrated = np.array([project(obs[i].profile, hw, params, runtime, "fp32").latency_s for i in rest])
             refused, fitted, values = "", list(cal.fitted_keys), cal.values
             half = loo_band(cal.loo_errors).half_width_log
             inside = np.abs(np.log(m / calibrated)) <= half

@@ -80,20 +80,15 @@ def torch_kernel_rates(peak_flops: float) -> None:
     for b, c, h in ((1, 64, 28), (8, 64, 28), (4, 128, 14)):
         x = torch.randn(b, c, h, h)
         n, nbytes = x.numel(), 4 * x.numel()
-        rows = {
-            "conv 3x3": 2 * 9 * c * n / _median_s(lambda: conv3(x)) / peak_flops
-            if (conv3 := nn.Conv2d(c, c, 3, 1, 1, bias=False).eval()) else 0,
-            "conv 1x1": 2 * c * n / _median_s(lambda: conv1(x)) / peak_flops
-            if (conv1 := nn.Conv2d(c, c, 1, bias=False).eval()) else 0,
-            "avg pool 3x3 (no pad count)": 9 * n / _median_s(lambda: avg(x)) / peak_flops
-            if (avg := nn.AvgPool2d(3, 1, 1, count_include_pad=False)) else 0,
-            "max pool 3x3": 9 * n / _median_s(lambda: mx(x)) / peak_flops if (mx := nn.MaxPool2d(3, 1, 1)) else 0,
-        }
-        gbps = {
-            "batch norm": 2 * nbytes / _median_s(lambda: bn(x)) / 1e9 if (bn := nn.BatchNorm2d(c).eval()) else 0,
-            "relu": 2 * nbytes / _median_s(lambda: torch.relu(x)) / 1e9,
-            "add": 3 * nbytes / _median_s(lambda: x + x) / 1e9,
-        }
+        conv3, conv1 = nn.Conv2d(c, c, 3, 1, 1, bias=False).eval(), nn.Conv2d(c, c, 1, bias=False).eval()
+        avg, mx, bn = nn.AvgPool2d(3, 1, 1, count_include_pad=False), nn.MaxPool2d(3, 1, 1), nn.BatchNorm2d(c).eval()
+        rows = {"conv 3x3": 2 * 9 * c * n / _median_s(lambda: conv3(x)) / peak_flops,
+                "conv 1x1": 2 * c * n / _median_s(lambda: conv1(x)) / peak_flops,
+                "avg pool 3x3 (no pad count)": 9 * n / _median_s(lambda: avg(x)) / peak_flops,
+                "max pool 3x3": 9 * n / _median_s(lambda: mx(x)) / peak_flops}
+        gbps = {"batch norm": 2 * nbytes / _median_s(lambda: bn(x)) / 1e9,
+                "relu": 2 * nbytes / _median_s(lambda: torch.relu(x)) / 1e9,
+                "add": 3 * nbytes / _median_s(lambda: x + x) / 1e9}
         print(f"  {b} x {c} x {h} x {h} ({nbytes / 1e6:.2f} MB): " + ", ".join(f"{k} {v:.4f}" for k, v in rows.items())
               + "; " + ", ".join(f"{k} {v:.1f} GB/s" for k, v in gbps.items()))
     tiny = torch.randn(1, 16)

@@ -34,7 +34,7 @@ assert round(fp.energy_kwh, 2) == 205.92 and round(fp.co2e_kg, 2) == 89.78
 result = analyzer.analyze(analyzer.AnalysisRequest(folder="models", sensitivity=False), ps)
 ```
 
-This block runs in the tests (`tests/test_docs_site.py`).
+This block runs in the tests (`tests/whole/test_docs_site.py`).
 
 Errors are `analyzer.AnalyzerError` (and its subclasses), each one line naming the parameter.
 """

@@ -1,5 +1,5 @@
 """Projected vs measured decode and prefill steps of models/architectures.py's GPT2WithPast (seeded weights): the
-comparison benchmarks/decode_measure.py prints and tests/test_transformer_exports.py checks, kept beside the
+comparison benchmarks/decode_measure.py prints and tests/load/test_transformer_exports.py checks, kept beside the
 model so that neither the tests nor the benchmarks import the other."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A seeded fuzzer for the doors other than model files (issue #27): results stores, manifests, saved analyses,
-search plans and profile TOML. Used by tests/test_fuzz.py (short campaigns and the corpus) and benchmarks/fuzz.py.
+search plans and profile TOML. Used by tests/whole/test_fuzz.py (short campaigns and the corpus) and benchmarks/fuzz.py.
 
 Each door has seeds (files the tool wrote or ships), byte-level mutations (tests/fuzzing.py's) and structure-aware
 ones (a value anywhere in the parsed file made negative, huge, NaN, a boolean, text, deeply nested, a control

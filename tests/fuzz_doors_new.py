@@ -3,8 +3,8 @@
 meter's t_s,energy_j CSV), CodeCarbon CSV and Zeus JSON imports, measurement stores (JSON lines), files of request
 lengths, and command-line option values. Each door has seeds, byte-level and structure-aware mutations, and an oracle:
 refused with one of our errors in one line, or accepted and what follows is sound (finite, non-negative, within the
-record's own rules, nothing raw on the terminal). Used by benchmarks/fuzz.py and tests/test_fuzz.py; the oracles'
-known failures in other areas are held in tests/test_fuzz_findings.py."""
+record's own rules, nothing raw on the terminal). Used by benchmarks/fuzz.py and tests/whole/test_fuzz.py; the oracles'
+known failures in other areas are held in tests/whole/test_fuzz_findings.py."""
 
 from __future__ import annotations
 

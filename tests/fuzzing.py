@@ -1,5 +1,5 @@
 """A seeded fuzzer for the profiler: byte-level and structure-aware mutations of small seed models, and the
-oracle every outcome must pass. Used by tests/test_fuzz.py (a short campaign in the default suite) and by
+oracle every outcome must pass. Used by tests/whole/test_fuzz.py (a short campaign in the default suite) and by
 benchmarks/fuzz.py (long campaigns with counts).
 
 Oracle: profiling a mutated file either returns a profile whose counts are non-negative integers and whose

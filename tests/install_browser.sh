@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Chromium renders the HTML report in tests/test_store_report.py. Install Debian's package where this
+# Chromium renders the HTML report in tests/engine/test_store_report.py. Install Debian's package where this
 # machine allows (root, or passwordless sudo, with apt-get); else say how, and the test run will say loudly
 # that the report was not rendered.
 if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then exit 0; fi

@@ -1,4 +1,4 @@
-"""The check every space built straight into the IR passes (tests/test_nb101.py, test_ofa.py, test_fbnet.py,
+"""The check every space built straight into the IR passes (tests/load/test_nb101.py, test_ofa.py, test_fbnet.py,
 test_layers.py): the same network written as a torch module, exported with the TorchScript exporter (opset 17,
 batch norms kept: TrainingMode.PRESERVE, as PyTorch runs an eval-mode module), profiled through the ONNX door, has
 the IR's MACs, parameters and per-op-type totals (count, MACs, FLOPs, bytes)."""

@@ -1,7 +1,7 @@
 """The one accounting step (issue #36): where a device's joules become facility energy, operational CO2e and the
 hardware's embodied share at a site. Every account (serving and training per item, run footprints, search costs and
 plans, the 4Ms, measured runs) builds a `DeviceCost` and calls `account`; no other module multiplies by a PUE or a
-grid intensity (tests/test_layers.py checks it by parsing every module).
+grid intensity (tests/whole/test_layers.py checks it by parsing every module).
 
   device J   = dynamic J + idle J + host J                  (at the cost's power boundary, account/boundary.py)
   facility J = device J x PUE                               (a cost stated at the facility: x 1)

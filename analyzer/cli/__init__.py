@@ -1,6 +1,6 @@
 """The command line: the typer app (base.py) and one module per command group; each parses flags into a request,
 calls the library (a use case of decide/, or the engine) and renders records. No arithmetic here, and no import of
-project/ or account/ (tests/test_layers.py).
+project/ or account/ (tests/whole/test_layers.py).
 
 A module registers its commands when imported. `main` imports only the module of the command asked for, so typer
 turns one command's signature into click parameters rather than fifteen (about 40 ms of every start, issue #14);

@@ -13,7 +13,7 @@ pieces' entries when no fusion pattern groups its nodes, which depends only on w
 also read kernel classes). So a population of NB201 cells pays per distinct layer (5 operations x 3 stages, the
 sums, the stem, the two reduction blocks and the head) plus one cell plan per class of cells.
 
-The result is the whole graph's profile and projection, number for number (tests/test_nb201_ir.py checks it bit
+The result is the whole graph's profile and projection, number for number (tests/load/test_nb201_ir.py checks it bit
 for bit against the ordinary chain, and a population against each candidate evaluated alone). Where a fusion
 reaches across a segment's output the composition steps aside (None: the caller evaluates the whole graph). The
 tables are bounded (least recently used entries dropped): memory stays flat however many candidates pass.

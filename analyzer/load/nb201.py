@@ -2,7 +2,7 @@
 
 The network is NB201's `TinyNetwork` (D-X-Y/AutoDL-Projects lib/models/cell_infers/tiny_network.py; the arch
 string and the macro skeleton are read by load/nb201_arch.py) as PyTorch runs it in eval mode and as the
-TorchScript exporter writes it with its batch norms kept (tests/test_nb201_ir.py checks the two agree):
+TorchScript exporter writes it with its batch norms kept (tests/load/test_nb201_ir.py checks the two agree):
 
 - stem: Conv 3x3 (3 -> C, pad 1, no bias), BatchNorm
 - per stage s = 0, 1, 2 at C_s = C, 2C, 4C: before stages 1 and 2 a ResNet basic block of stride 2

@@ -62,7 +62,7 @@ def sample(seed: int, index: int) -> Arch:
 
     def choice(seq: tuple) -> Any:
         """random.Random.choice's draw, inlined (its two calls a draw were a third of a repeated population): the
-        fewest bits that cover the choices, drawn again while out of range (tests/test_memo.py checks the two agree)."""
+        fewest bits that cover the choices, drawn again while out of range (tests/engine/test_memo.py checks the two agree)."""
         n = len(seq)
         k = n.bit_length()
         r = bits(k)

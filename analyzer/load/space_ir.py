@@ -2,7 +2,7 @@
 each inverted-residual block, the head), so a population counts, plans and times each distinct block once
 (engine/memo.py) instead of building, writing, checking, inferring and parsing back an ONNX file per candidate.
 
-The nodes, shapes and attributes are those the ONNX loader reads from `space.build`'s file (tests/test_space_ir.py
+The nodes, shapes and attributes are those the ONNX loader reads from `space.build`'s file (tests/load/test_space_ir.py
 checks the profiles and evaluations equal): Conv with its bias and the schema's auto_pad, Clip(0, 6) reading the two
 shared scalar initializers (declared by the stem segment, so their bytes count once), the residual Add where
 `space.build` writes one, then GlobalAveragePool, Flatten and Gemm (transB). Inference form only (the training

@@ -4,7 +4,7 @@ population plans and times each distinct segment once (engine/memo.py).
 The projection of the whole graph plans kernels over all its nodes, times each kernel on its own (roofline.py:
 elementwise, so a kernel's time does not depend on its neighbours) and schedules the timeline over the kernel list.
 A segment's plan is the whole graph's plan of the same nodes when no fusion pattern reaches across a segment
-boundary and no batch norm is unfolded (tests/test_nb201_ir.py checks the two agree, bit for bit, over sampled
+boundary and no batch norm is unfolded (tests/load/test_nb201_ir.py checks the two agree, bit for bit, over sampled
 cells on every runtime); the one whole-model fact a kernel's time reads, whether the weights stream from memory,
 is part of the segment's key. The list of kernel times concatenated in order then ends in `projection.finish`,
 as the whole graph's does.

@@ -130,7 +130,7 @@ def main() -> None:
                                                 nh.from_array(np.array([1, 4], np.int64), "junk")])
     pinned.graph.initializer[1].raw_data += b"\x00\x01\x02"
     cases["raw_data_not_whole_elements.onnx"] = (pinned.SerializeToString(), 1, "holds 19 bytes of raw data", ["--batch", "8"])
-    lines = ['# tests/corpus/build.py writes this; tests/test_fuzz.py checks each file: `nas-analyzer profile FILE ARGS`',
+    lines = ['# tests/corpus/build.py writes this; tests/whole/test_fuzz.py checks each file: `nas-analyzer profile FILE ARGS`',
              '# exits with `exit` and its one-line error contains `says`. fuzz_* files are inputs benchmarks/fuzz.py found',
              '# (seeds 11, 12) that once escaped our error hierarchy; they are kept as found (the checker, which now sees',
              '# every graph, refuses some of them earlier than the fix made for each).', ""]

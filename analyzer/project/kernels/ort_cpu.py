@@ -1,6 +1,6 @@
 """What ONNX Runtime's CPU execution provider runs of a graph after its session optimisations (ORT_ENABLE_ALL), as
 read in the optimised graphs it writes (SessionOptions.optimized_model_filepath; onnxruntime 1.2x, MLAS) of
-NAS-Bench-201 cells on an AVX-512 Xeon (tests/test_ort_cpu_plan.py compares the plan with them):
+NAS-Bench-201 cells on an AVX-512 Xeon (tests/project/test_ort_cpu_plan.py compares the plan with them):
 
 - CommonSubexpressionElimination: a node that repeats another's operator, attributes and inputs is dropped and its
   readers read the first (two edges of a cell applying ReLU, pooling or Mul-by-0 to the same node run once).

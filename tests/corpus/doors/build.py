@@ -1,7 +1,7 @@
 """Writes the corpus of the other doors (issue #27) next to this file: results stores, manifests, saved analyses,
 search plans and profile TOML that once broke the tool (the issue's findings, what tests/fuzz_doors.py's campaigns
 found, or a file built to its shape), and in expected.toml each one's door, the exit code of the command a user
-would run on it (tests/test_fuzz.py's DOOR_COMMANDS) and a phrase of its one-line error. tests/test_fuzz.py replays
+would run on it (tests/whole/test_fuzz.py's DOOR_COMMANDS) and a phrase of its one-line error. tests/whole/test_fuzz.py replays
 each through the door's fuzz oracle and through that command. Rerun after changing a case:
 
     python tests/corpus/doors/build.py
@@ -111,7 +111,7 @@ def main() -> None:
         "profile_inf_in_fitted_forward.toml": ("profile", calibrated.replace(" error = 0.0169 }", " error = -inf }", 1).encode(),
                                                1, "calibration.fitted_on[0].error': -inf is not a finite number"),
     }
-    lines = ["# tests/corpus/doors/build.py writes this; tests/test_fuzz.py replays each file through its door's fuzz oracle",
+    lines = ["# tests/corpus/doors/build.py writes this; tests/whole/test_fuzz.py replays each file through its door's fuzz oracle",
              "# (tests/fuzz_doors.py), which must refuse it in one line, and through the door's command (test_fuzz.DOOR_COMMANDS),",
              "# which exits with `exit` and one error line naming the file and containing `says` (exit 0: a store whose",
              "# damage only the engine's read sees; export lists its rows as they are).", ""]

@@ -90,7 +90,7 @@ def test_cli_memory_format_reaches_the_projection_and_the_training_step(tmp_path
     from analyzer.project import project, resolve_params
     from analyzer.target import TargetRequest, resolve_target
 
-    src = Path(__file__).resolve().parents[1] / "models" / "resnet50.onnx"
+    src = Path(__file__).resolve().parents[2] / "models" / "resnet50.onnx"
     base = ("project", src, "--hardware", "a100", "--dtype", "fp16", "--batch", "64", "--no-store")
     nchw, nhwc = _cli_json(*base), _cli_json(*base, "--memory-format", "channels-last")
     assert nhwc["kernels"] < nchw["kernels"] and nhwc["latency_s"] < nchw["latency_s"]
@@ -115,6 +115,6 @@ def test_cli_memory_format_reaches_the_projection_and_the_training_step(tmp_path
 def test_cli_memory_format_refused_where_it_does_not_apply(args, phrase):
     from cli_helpers import cli, one_line_error
 
-    src = Path(__file__).resolve().parents[1] / "models" / "resnet50.onnx"
+    src = Path(__file__).resolve().parents[2] / "models" / "resnet50.onnx"
     extra = () if "--memory-format" in args else ("--memory-format", "channels-last")
     one_line_error(cli("project", src, *args, *extra, "--no-store"), 2, phrase)

@@ -121,7 +121,7 @@ def _pipelined(paths: list[Path], fn, fmt: "Format") -> tuple[list, int]:
             from ..report import text  # noqa: F401
         return per_model(paths, lambda path: futures[id(path)].result())
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)  # on the normal path every future is done by now
 
 
 def _remembered(path: Path, dims: dict[str, int], batch: int | None, kw: dict):

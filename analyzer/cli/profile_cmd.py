@@ -47,7 +47,6 @@ def profile(
     from ..records import ModelProfile
     from ..report.safe import terminal_lines
     from ..report.serialize import to_csv, to_json
-    from ..target import resolve_phase
 
     torch_specs = [str(m) for m in models if is_torch_spec(str(m))]
     dims = parse_dims(dim or [])
@@ -59,11 +58,16 @@ def profile(
     paths = expand_model_args([m for m in models if not is_torch_spec(str(m))])
     if symbolic:
         _symbolic(paths, dims, batch, fmt, assume_upper_bound, bool(torch_specs))
-    ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens)
-    if ph.kind == "train":
-        raise UsageError("profile --phase: prefill or decode (a training step is projected: project --phase train)")
-    phase = None if ph.kind == "inference" else ("decode" if ph.kind == "response" else ph.kind)
-    prompt, out_tokens = ph.prompt_tokens or 0, ph.output_tokens
+    phase_notes: list[str] = []
+    prompt, out_tokens = 0, None
+    if phase is not None or prompt_tokens is not None or output_tokens is not None:  # else a plain profile: no
+        from ..target import resolve_phase  # import of target/ and profiles/ (~25 ms of every start)
+
+        ph, phase_notes = resolve_phase(phase, prompt_tokens, output_tokens)
+        if ph.kind == "train":
+            raise UsageError("profile --phase: prefill or decode (a training step is projected: project --phase train)")
+        phase = None if ph.kind == "inference" else ("decode" if ph.kind == "response" else ph.kind)
+        prompt, out_tokens = ph.prompt_tokens or 0, ph.output_tokens
     shapes = [_parse_shape(s) for s in input_shape or []]
     results: list[ModelProfile] = []
     code = 0
@@ -74,8 +78,11 @@ def profile(
             err.print(f"error: {message(e)}")
             code = max(code, e.exit_code)
     kw = dict(per_op=per_op, scan_sparsity=sparsity, assume_upper_bound=assume_upper_bound)
-    profiled, failed = per_model(paths, lambda path: _remembered(path, dims, batch, kw) if phase is None else
-                                 _phase_profile(path, phase, prompt, out_tokens, batch or 1, dims, phase_notes, kw))
+    if phase is None:
+        profiled, failed = _pipelined(paths, lambda path: _remembered(path, dims, batch, kw), fmt)
+    else:
+        profiled, failed = per_model(paths, lambda path: _phase_profile(path, phase, prompt, out_tokens, batch or 1, dims,
+                                                                        phase_notes, kw))
     results += profiled
     code = max(code, failed)
     from .runlog import record_run
@@ -94,6 +101,27 @@ def profile(
 
             render_profiles(results, console(wide), per_op, quiet)
     raise typer.Exit(code)
+
+
+def _pipelined(paths: list[Path], fn, fmt: "Format") -> tuple[list, int]:
+    """per_model(paths, fn), with the models profiled two at a time on threads when there are several: one model's
+    weight scan (numpy and the file reads release the GIL) and its wait for the shape-inference worker overlap the
+    next model's parsing, and the renderer is imported meanwhile. Results, errors and their order are per_model's:
+    each model's outcome is taken in the order given. Each thread runs in a copy of this context (the --timeout and
+    --memory-limit of load/guard.py are context variables)."""
+    if len(paths) < 2:
+        return per_model(paths, fn)
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(2)
+    try:
+        futures = {id(path): pool.submit(contextvars.copy_context().run, fn, path) for path in paths}
+        if fmt is Format.table:  # imported while the models are read, not after
+            from ..report import text  # noqa: F401
+        return per_model(paths, lambda path: futures[id(path)].result())
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # on the normal path every future is done by now
 
 
 def _remembered(path: Path, dims: dict[str, int], batch: int | None, kw: dict):

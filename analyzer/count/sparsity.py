@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ModelLoadError
 from ..ir import Graph, TensorInfo
-from ..load.external_data import iter_mapped_range
+from ..load.external_data import ExternalRef, iter_mapped_range
 from ..load.onnx_graph import WeightData
 from ..units import FLOAT_DTYPES
 
@@ -98,14 +98,19 @@ def _reduction_axis(op: str, i: int, attrs) -> int | None:
     return None
 
 
-def _chunks(w: WeightData, unit_bytes: int) -> Iterator[memoryview]:
+def _chunks(w: WeightData, unit_bytes: int, lo: int = 0, hi: int | None = None) -> Iterator[memoryview]:
+    """Bytes lo..hi of the tensor (all of it by default) in chunks of whole units."""
     if w.raw is not None:
-        mv = memoryview(w.raw)
+        mv = memoryview(w.raw)[lo:hi]
         step = max(unit_bytes, (CHUNK_BYTES // unit_bytes) * unit_bytes) if unit_bytes else CHUNK_BYTES
         for start in range(0, len(mv), step):
             yield mv[start : start + step]
     elif w.external is not None:
-        yield from iter_mapped_range(w.external, CHUNK_BYTES, unit_bytes)
+        ref = w.external
+        if lo or hi is not None:
+            end = hi if hi is not None else _stored_bytes(w)
+            ref = ExternalRef(ref.path, ref.offset + lo, end - lo)
+        yield from iter_mapped_range(ref, CHUNK_BYTES, unit_bytes)
 
 
 _IEEE = {"float32": np.float32, "float64": np.float64}
@@ -125,19 +130,74 @@ def _is_zero(buf: memoryview, itemsize: int, dtype: str) -> np.ndarray:
 
 
 def scan(graph: Graph, initializers: tuple[TensorInfo, ...], weights: dict[str, WeightData]) -> SparsityResult:
-    """Count zeros and 2:4 groups over every parameter. Tensors are scanned on a thread per core when there is
-    enough to read: numpy's comparisons and counts and the file reads release the GIL."""
+    """Count zeros and 2:4 groups over every parameter. With enough to read, the tensors are cut into spans of
+    whole 2:4 units of about JOB_BYTES (a large embedding is many spans, not one thread's work) and the spans are
+    counted on a thread per core: numpy's comparisons and counts and the file reads release the GIL. The counts
+    are sums over spans, so they do not depend on the cut (tests/test_sparsity.py)."""
     params, axes = weight_roles(graph, initializers)
-    todo = [(t, weights[t.name], axes.get(t.name)) for t in initializers
-            if t.name in params and t.name in weights and t.itemsize in (1, 2, 4, 8)]
-    nbytes = sum(_stored_bytes(w) or 0 for _, w, _ in todo)
-    workers = min(len(todo), os.cpu_count() or 1, 8) if nbytes >= PARALLEL_BYTES else 1
-    if workers > 1:
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(lambda job: _scan_tensor(*job), todo))
+    plans = [_plan(t, weights[t.name], axes.get(t.name)) for t in initializers
+             if t.name in params and t.name in weights and t.itemsize in (1, 2, 4, 8)]
+    workers = min(os.cpu_count() or 1, 8) if sum(p.nbytes for p in plans) >= PARALLEL_BYTES else 1
+    jobs = [(p, lo, hi) for p in plans for lo, hi in _spans(p)] if workers > 1 else [(p, 0, p.nbytes) for p in plans]
+    if workers > 1 and len(jobs) > 1:
+        with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+            parts = list(pool.map(lambda job: _scan_span(*job), jobs))
     else:
-        parts = [_scan_tensor(*job) for job in todo]
-    return SparsityResult(*(sum(p[i] for p in parts) for i in range(4)))
+        parts = [_scan_span(*job) for job in jobs]
+    seen: dict[int, int] = {}
+    for (p, _, _), (_, _, elements) in zip(jobs, parts):
+        seen[id(p)] = seen.get(id(p), 0) + elements
+    for p in plans:
+        if seen.get(id(p), 0) != p.numel:
+            raise ModelLoadError(f"initializer '{p.t.name}' holds {seen.get(id(p), 0)} elements, its dims say {p.numel}")
+    return SparsityResult(sum(p.numel for p in plans), sum(z for z, _, _ in parts),
+                          sum(p.numel for p in plans if p.structured), sum(g for _, g, _ in parts))
+
+
+JOB_BYTES = 16 * 1024 * 1024  # one thread's span of a tensor
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """One tensor to scan: its weight bytes and how its 2:4 groups lie (length and post along the reduction axis;
+    unit: the elements of whole groups, which a chunk or span never cuts)."""
+    t: TensorInfo
+    w: WeightData
+    itemsize: int
+    numel: int
+    nbytes: int
+    structured: bool
+    length: int
+    post: int
+    full: int
+    unit: int
+
+
+def _plan(t: TensorInfo, w: WeightData, axis: int | None) -> _Plan:
+    itemsize = int(t.itemsize)
+    dims = w.dims
+    numel = math.prod(dims)
+    structured = axis is not None and len(dims) >= 2
+    if structured:
+        axis %= len(dims)
+        length, post = dims[axis], math.prod(dims[axis + 1 :])
+        full = (length // M) * M
+        # One unit = whole groups: M rows of `post` (length divisible by M) or one full pre-row.
+        unit = M * post if length % M == 0 else length * post
+    else:
+        unit, post, full, length = 0, 1, 0, 1
+    stored = _stored_bytes(w)
+    if stored is not None and stored != numel * itemsize:
+        raise ModelLoadError(f"initializer '{t.name}' holds {stored} bytes, its dims {list(dims)} need {numel * itemsize}")
+    return _Plan(t, w, itemsize, numel, numel * itemsize, structured, length, post, full, unit)
+
+
+def _spans(p: _Plan) -> list[tuple[int, int]]:
+    """The tensor's bytes cut into spans of about JOB_BYTES, each a whole number of units (of elements without
+    a unit); at least one span, even for an empty tensor."""
+    unit_bytes = (p.unit or 1) * p.itemsize
+    step = max(unit_bytes, (JOB_BYTES // unit_bytes) * unit_bytes)
+    return [(lo, min(lo + step, p.nbytes)) for lo in range(0, p.nbytes, step)] or [(0, 0)]
 
 
 def _stored_bytes(w: WeightData) -> int | None:
@@ -153,39 +213,23 @@ def _stored_bytes(w: WeightData) -> int | None:
         return None
 
 
-def _scan_tensor(t: TensorInfo, w: WeightData, axis: int | None) -> tuple[int, int, int, int]:
-    """(elements, zeros, 2:4-eligible elements, elements in groups of M with at least N zeros) of one tensor."""
-    itemsize = int(t.itemsize)
-    dims = w.dims
-    numel = math.prod(dims)
-    zeros = eligible = in_groups = 0
-    structured = axis is not None and len(dims) >= 2
-    if structured:
-        axis %= len(dims)
-        length, post = dims[axis], math.prod(dims[axis + 1 :])
-        full = (length // M) * M
-        # One unit = whole groups: M rows of `post` (length divisible by M) or one full pre-row.
-        unit = M * post if length % M == 0 else length * post
-        eligible = numel
-    else:
-        unit, post, full, length = 0, 1, 0, 1
-    stored = _stored_bytes(w)
-    if stored is not None and stored != numel * itemsize:
-        raise ModelLoadError(f"initializer '{t.name}' holds {stored} bytes, its dims {list(dims)} need {numel * itemsize}")
-    seen = 0
-    for buf in _chunks(w, unit * itemsize):
+def _scan_span(p: _Plan, lo: int, hi: int) -> tuple[int, int, int]:
+    """(zeros, elements in groups of M with at least N zeros, elements) of bytes lo..hi of one tensor, which
+    start and end on whole units."""
+    zeros = in_groups = seen = 0
+    itemsize, length, post, full = p.itemsize, p.length, p.post, p.full
+    whole = lo == 0 and hi == p.nbytes
+    for buf in _chunks(p.w, p.unit * itemsize, *((0, None) if whole else (lo, hi))):
         if len(buf) % itemsize:
-            raise ModelLoadError(f"initializer '{t.name}': {len(buf)} bytes are not whole {t.dtype} elements")
-        is_zero = _is_zero(buf, itemsize, t.dtype)
+            raise ModelLoadError(f"initializer '{p.t.name}': {len(buf)} bytes are not whole {p.t.dtype} elements")
+        is_zero = _is_zero(buf, itemsize, p.t.dtype)
         found = int(np.count_nonzero(is_zero))
         zeros += found
-        if structured and full and found >= N:  # fewer zeros than N fill no group: dense weights skip the grouping
+        if p.structured and full and found >= N:  # fewer zeros than N fill no group: dense weights skip the grouping
             if length % M == 0:
                 g = is_zero.reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
             else:
                 g = is_zero.reshape(-1, length, post)[:, :full].reshape(-1, M, post).sum(axis=1, dtype=np.uint8)
             in_groups += M * int(np.count_nonzero(g >= N))
         seen += is_zero.size
-    if seen != numel:
-        raise ModelLoadError(f"initializer '{t.name}' holds {seen} elements, its dims say {numel}")
-    return numel, zeros, eligible, in_groups
+    return zeros, in_groups, seen

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 from ..paths import cache_dir
@@ -71,7 +72,15 @@ def remember(path: Path, digest: str) -> None:
         pass
 
 
+_store_lock = threading.Lock()  # models profiled on two threads (cli/profile_cmd.py) add entries to one file
+
+
 def _store(p: Path, key: str, value) -> None:
+    with _store_lock:
+        _store_locked(p, key, value)
+
+
+def _store_locked(p: Path, key: str, value) -> None:
     try:
         entries = dict(_load(p))
         entries[key] = value

@@ -158,3 +158,81 @@ def test_a_mapped_file_truncated_between_chunks_is_an_error_not_a_crash(tmp_path
     small = tmp_path / "s.bin"  # under MAP_MIN_BYTES: read plainly, the same bytes
     small.write_bytes(np.arange(1000, dtype=np.float32).tobytes())
     assert b"".join(bytes(c) for c in iter_mapped_range(ExternalRef(small, 8, 400), 64, 4)) == small.read_bytes()[8:408]
+
+
+_ONNX_TYPE = {"float32": 1, "float16": 10, "float64": 11, "int8": 3, "bfloat16": 16}
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.lists(st.integers(1, 13), min_size=1, max_size=3), dtype=st.sampled_from(sorted(_ONNX_TYPE)),
+       axis=st.sampled_from([None, 0, -1, -2]), external=st.booleans(), job=st.integers(1, 400), seed=st.integers(0, 2**16))
+def test_a_tensor_cut_into_spans_counts_what_it_counts_whole(tmp_path_factory, shape, dtype, axis, external, job, seed):
+    """The threaded scan cuts a tensor into spans of whole 2:4 units (sparsity.JOB_BYTES); the sums over the spans
+    are the whole tensor's counts and numpy's, for odd sizes, fp16, bf16, fp64 and int8, inline and external
+    (the spans of an external tensor are mapped at any offset)."""
+    from analyzer.load.external_data import ExternalRef
+    from analyzer.load.onnx_graph import WeightData
+    from analyzer.load.to_ir import tensor_info
+
+    rng = np.random.default_rng(seed)
+    width = {"float32": 4, "float16": 2, "float64": 8, "int8": 1, "bfloat16": 2}[dtype]
+    bits = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[width]
+    u = rng.integers(1, 2 ** (8 * width - 1), size=shape, dtype=np.uint64).astype(bits)
+    u[rng.random(shape) < 0.4] = 0
+    if dtype != "int8":  # -0.0: the sign bit alone
+        u[rng.random(shape) < 0.1] = bits(1 << (8 * width - 1))
+    data = u.tobytes()
+    is_zero = (u == 0) | ((u == bits(1 << (8 * width - 1))) & (dtype != "int8"))
+    if external:
+        f = tmp_path_factory.mktemp("span") / "w.bin"
+        f.write_bytes(b"\x01" * 5 + data)
+        w = WeightData("w", _ONNX_TYPE[dtype], tuple(shape), external=ExternalRef(f, 5, len(data)))
+    else:
+        w = WeightData("w", _ONNX_TYPE[dtype], tuple(shape), raw=data)
+    t = tensor_info("w", tuple(shape), _ONNX_TYPE[dtype], True)
+    plan = sparsity._plan(t, w, axis if len(shape) >= 2 else None)
+    whole = sparsity._scan_span(plan, 0, plan.nbytes)
+    old_job = sparsity.JOB_BYTES
+    try:
+        sparsity.JOB_BYTES = job
+        spans = sparsity._spans(plan)
+        cut = [sparsity._scan_span(plan, lo, hi) for lo, hi in spans]
+    finally:
+        sparsity.JOB_BYTES = old_job
+    assert spans[0][0] == 0 and spans[-1][1] == plan.nbytes and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    assert tuple(map(sum, zip(*cut))) == whole
+    assert whole[0] == int(is_zero.sum()) and whole[2] == u.size
+    if plan.structured:
+        moved = np.moveaxis(is_zero, axis % len(shape), -1)
+        full = (moved.shape[-1] // 4) * 4
+        groups = moved[..., :full].reshape(*moved.shape[:-1], -1, 4).sum(axis=-1) >= 2
+        assert whole[1] == 4 * int(groups.sum())
+
+
+def test_the_span_scan_of_an_export_equals_the_serial_scan(tmp_path, monkeypatch):
+    """A model over PARALLEL_BYTES is scanned in spans on threads: the same SparsityResult as tensor by tensor in
+    line, with tensors larger than a span (an embedding) cut across threads, and a short external tensor still
+    named before any span is read."""
+    from analyzer.errors import ModelLoadError
+    from analyzer.load.onnx_graph import load_onnx
+
+    rng = np.random.default_rng(5)
+    ws = [two_four((64, 48), 0, rng), (rng.random((48, 40)) > 0.5).astype(np.float16), rng.random((7, 40)).astype(np.float32)]
+    ws[2][::2] = 0
+    nodes = [helper.make_node("MatMul", ["h0", "w0"], ["h1"]), helper.make_node("Cast", ["h1"], ["c1"], to=10),
+             helper.make_node("MatMul", ["c1", "w1"], ["h2"]), helper.make_node("Cast", ["h2"], ["h2c"], to=1),
+             helper.make_node("Gemm", ["w2", "h2c"], ["h3"], transB=1)]
+    m = model(nodes, [vi("h0", [1, 64])], [vi("h3", None)], [init(f"w{i}", w) for i, w in enumerate(ws)])
+    path = tmp_path / "ext.onnx"
+    onnx.save(m, str(path), save_as_external_data=True, location="w.bin", size_threshold=0)
+    loaded = load_onnx(path, hash_file=False)
+    serial = sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)
+    monkeypatch.setattr(sparsity, "PARALLEL_BYTES", 0)
+    monkeypatch.setattr(sparsity, "JOB_BYTES", 1000)
+    monkeypatch.setattr(sparsity.os, "cpu_count", lambda: 2)
+    assert sparsity.scan(loaded.graph, loaded.initializers, loaded.weights) == serial
+    assert serial.zero_params == sum(int(np.count_nonzero(w == 0)) for w in ws)
+    with open(tmp_path / "w.bin", "r+b") as f:
+        f.truncate(f.seek(0, 2) - 6)
+    with pytest.raises(ModelLoadError):
+        sparsity.scan(loaded.graph, loaded.initializers, loaded.weights)

@@ -183,7 +183,7 @@ def test_stored_rows_read_without_their_detail_are_the_evaluations_less_detail(t
     assert list(full)[-1] == "detail"
     assert db._json(text, "detail") == {k: v for k, v in full.items() if k != "detail"}
     moved = json.dumps({"detail": full["detail"], **{k: v for k, v in full.items() if k != "detail"}})
-    assert db._json(moved, "detail") == {k: v for k, v in full.items() if k != "detail"}  # not last: read whole
+    assert db._json(moved, "detail") == {k: v for k, v in full.items() if k != "detail"}  # first: read whole
     nested = json.dumps({"a": {"b": 1, "detail": 2}, "detail": 3})  # a nested member of that name is not the cut
     assert db._json(nested, "detail") == {"a": {"b": 1, "detail": 2}}
 

@@ -230,9 +230,10 @@ class Store:
             raise self._failed("a read", e) from None
 
     def _json(self, text: Any, skip: str = "") -> Any:
-        """The stored JSON text decoded and checked. skip: a payload whose member `skip` is its last (as the engine
-        writes an evaluation's detail) is decoded up to that member, which is left out (most of the text, and what
-        a population never reads); a text of another shape is decoded whole and the member dropped."""
+        """The stored JSON text decoded and checked. skip: a payload with a member `skip` after its first, at its top
+        level, is decoded up to that member and the rest of the text is not read (the engine writes an evaluation's
+        detail last: most of the text, and what a population never reads; a member written after it would not be
+        seen); any other text is decoded whole and the member dropped."""
         if skip and type(text) is str:
             cut = text.find(f', "{skip}": ')  # never inside a string, whose quotes are escaped
             if cut > 0:

@@ -5,6 +5,8 @@
 1. NB201: `nas-analyzer population nb201:N` cold (a fresh process, an empty store) on the serving default's target,
    against 1,000 candidates/s, and against the reference in the same run: the same candidates evaluated whole (the
    memo of engine/memo.py off: every network counted, planned and timed node by node), in this process, on N/20;
+   NB101: `population nb101:N/5:1` cold the same way, against its whole-graph reference on N/100 (no target: #38
+   asks NB101 to be priced like NB201, per distinct layer);
 2. cold: `population space:N` from a fresh process and an empty store (profile, project, rank and the Pareto front)
    against 30 s, and against the reference (the memo off: each candidate built as an ONNX file, checked, inferred and
    parsed back) on N/50 of them;
@@ -165,6 +167,15 @@ def main() -> None:
         print(f"nb201     {nb_wall:7.1f} s  ({n / nb_wall:,.0f} candidates/s cold on {nb_out['workers']} workers = "
               f"{n / nb_wall / 1000:.2f} x the 1,000/s target; {n / nb_wall / nb_ref:.1f}x the whole-graph reference's "
               f"{nb_ref:,.0f}/s in one process)")
+
+        nb101_n = max(n // 5, 2)
+        b1_wall, b1_out, _ = cli(["population", f"nb101:{nb101_n}:1", *store("nb101")])
+        assert b1_out["evaluated"] == nb101_n, b1_out
+        b1_ref = reference_rate(f"nb101:{max(n // 100, 2)}:1", a.hardware)
+        res.update(nb101_candidates=nb101_n, nb101_cold_s=round(b1_wall, 3), nb101_per_s=round(nb101_n / b1_wall, 1),
+                   nb101_reference_per_s=round(b1_ref, 1))
+        print(f"nb101     {b1_wall:7.1f} s  ({nb101_n / b1_wall:,.0f} candidates/s cold on {b1_out['workers']} workers for "
+              f"{nb101_n:,} cells; {nb101_n / b1_wall / b1_ref:.1f}x the whole-graph reference's {b1_ref:,.0f}/s in one process)")
 
         sp_ref = reference_rate(f"space:{max(n // 50, 2)}:1", a.hardware)
         _, _, sp_small_rss = cli(["population", f"space:{small}:1", *store("sp_small")])

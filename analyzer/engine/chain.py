@@ -161,7 +161,9 @@ def _segmented(task: CandidateTask, target: Target, params: Params) -> tuple[Mod
         from ..load import ir_spaces
 
         segments, build_segment = ir_spaces.segments(*task.ir_space)
-        return memo.evaluate_segments(memo.SegmentedNet(task.name, segments, build_segment, sha256=task.identity), target, params)
+        pieces, fusion_class = ir_spaces.pieces(task.ir_space[0])
+        return memo.evaluate_segments(memo.SegmentedNet(task.name, segments, build_segment, pieces, fusion_class,
+                                                        sha256=task.identity), target, params)
     if task.space is not None and task.data is None and task.path is None and not target.dims:
         import hashlib
 

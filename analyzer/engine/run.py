@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -95,11 +95,32 @@ def stored_evaluation(store: Any, payload: Any, name: str = "", model: Any = "",
         raise bad(f"embodied_co2e_g_per_item = {embodied!r}")
     if payload.get("error") is not None:
         raise bad("a failed evaluation is never stored")
-    return Evaluation.from_dict({**payload, "name": name, "model": model, "inputs": list(inputs) if inputs is not None else []})
+    return _evaluation(payload, name, model, list(inputs) if inputs is not None else [])
 
 
 _MAX_FLOAT = sys.float_info.max  # finite: 0 <= v <= it is false for inf and nan
 _NOT_STORED = ("inputs", "name", "model")  # the target's (the same for every row) and the caller's
+_FIELDS = fields(Evaluation)
+_STORED_FIELDS = frozenset(f.name for f in _FIELDS) - set(_NOT_STORED)
+_DEFAULTS = {f.name: f.default for f in _FIELDS if f.default is not MISSING}
+_FACTORIES = tuple((f.name, f.default_factory) for f in _FIELDS if f.default_factory is not MISSING)
+_PLAIN_INIT = not hasattr(Evaluation, "__post_init__") and not hasattr(Evaluation, "__slots__")
+
+
+def _evaluation(payload: dict[str, Any], name: str, model: Any, inputs: list) -> Evaluation:
+    """Evaluation.from_dict({**payload, name, model, inputs}): the same object, made without the frozen dataclass's
+    __init__ where it only stores each field (its setattr per field was two thirds of reading a stored row back):
+    the defaults (a fresh one from each factory), then the payload's fields, then the caller's three."""
+    if not _PLAIN_INIT or not payload.keys() <= _STORED_FIELDS:
+        return Evaluation.from_dict({**payload, "name": name, "model": model, "inputs": inputs})
+    e = object.__new__(Evaluation)
+    d = e.__dict__
+    d.update(_DEFAULTS)
+    for k, make in _FACTORIES:
+        d[k] = make()
+    d.update(payload)
+    d["name"], d["model"], d["inputs"] = name, model, inputs
+    return e
 
 
 def _plain(v: Any) -> Any:
@@ -115,8 +136,11 @@ def _plain(v: Any) -> Any:
 
 def stored_payload(e: Evaluation) -> dict[str, Any]:
     """What the store keeps of an evaluation: `e.to_dict()` without the fields it does not keep, converted without
-    asdict's deep copy of the target's inputs, which it drops (that copy was most of a population's store time)."""
-    return {f: _plain(getattr(e, f)) for f in e.__dataclass_fields__ if f not in _NOT_STORED}
+    asdict's deep copy of the target's inputs, which it drops (that copy was most of a population's store time).
+    `detail` comes last, after `error` and `exit_code`."""
+    out = {f: _plain(getattr(e, f)) for f in e.__dataclass_fields__ if f not in _NOT_STORED and f != "detail"}
+    out["detail"] = _plain(e.detail)  # last: a reader that does not need it stops before it (Store.get_many's skip)
+    return out
 
 
 def _model(t: CandidateTask) -> Any:
@@ -140,9 +164,11 @@ def candidate_list(candidates: Any) -> Iterable[CandidateTask | Path | str]:
 
 def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Target, *, executor: Any = None,
                   store: Any = None, profiles_ver: str = "", chunk: int = CHUNK, limits: Any = None,
-                  cache: dict | None = None) -> Iterator[Result]:
+                  cache: dict | None = None, detail: bool = True) -> Iterator[Result]:
     """Each candidate's Result as soon as it is known (from the store first, then as chunks finish: not in input
-    order). `cache` keeps static profiles across calls when evaluating in this process."""
+    order). `cache` keeps static profiles across calls when evaluating in this process. detail=False: evaluations
+    read from the store come without their `detail` (an empty dict; the rest is the same), which is most of a stored
+    row and which a population's records do not use."""
     from ..load import guard
     from .store import result_keyer
 
@@ -173,7 +199,7 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
                     if t.identity:
                         keys.setdefault(key_of(t.identity), []).append(i)
                 try:
-                    rows = store.get_many(KIND, {k: k for k in keys})
+                    rows = store.get_many(KIND, {k: k for k in keys}, "" if detail else "detail")
                     found = {i: stored_evaluation(store, rows[k], block[i].name, _model(block[i]), inputs)
                              for k, idx in keys.items() if k in rows for i in idx}
                 except StoreError:

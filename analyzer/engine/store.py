@@ -229,11 +229,26 @@ class Store:
         except DB_ERRORS as e:
             raise self._failed("a read", e) from None
 
-    def _json(self, text: Any) -> Any:
+    def _json(self, text: Any, skip: str = "") -> Any:
+        """The stored JSON text decoded and checked. skip: a payload with a member `skip` after its first, at its top
+        level, is decoded up to that member and the rest of the text is not read (the engine writes an evaluation's
+        detail last: most of the text, and what a population never reads; a member written after it would not be
+        seen); any other text is decoded whole and the member dropped."""
+        if skip and type(text) is str:
+            cut = text.find(f', "{skip}": ')  # never inside a string, whose quotes are escaped
+            if cut > 0:
+                try:
+                    head = json.loads(text[:cut] + "}")
+                except (ValueError, RecursionError):
+                    head = None
+                if type(head) is dict and skip not in head and not too_deep(head):
+                    return head
         try:
             value = json.loads(text)
         except (TypeError, ValueError, RecursionError) as e:
             raise self._failed("a read", ValueError(f"a stored value is not JSON: {type(e).__name__}")) from None
+        if skip and type(value) is dict:
+            value.pop(skip, None)
         if too_deep(value):  # the engine writes flat records; deeper would break what walks them
             raise self._failed("a read", ValueError(f"a stored value nests more than {MAX_DEPTH} deep"))
         return value
@@ -242,8 +257,9 @@ class Store:
         rows = self._rows("SELECT payload FROM results WHERE kind=? AND key=?", (kind, key))
         return self._json(rows[0][0]) if rows else None
 
-    def get_many(self, kind: str, keys: dict[str, Any]) -> dict[Any, dict[str, Any]]:
-        """{what each found key stands for: payload} for the keys the store holds, in queries of 500."""
+    def get_many(self, kind: str, keys: dict[str, Any], skip: str = "") -> dict[Any, dict[str, Any]]:
+        """{what each found key stands for: payload} for the keys the store holds, in queries of 500; `skip`: a
+        member of each payload not read (see _json)."""
         out: dict[Any, dict[str, Any]] = {}
         items = list(keys.items())
         for i in range(0, len(items), 500):
@@ -252,7 +268,7 @@ class Store:
             for key, payload in self._rows(f"SELECT key, payload FROM results WHERE kind=? AND key IN ({marks})", (kind, *part)):
                 if key not in part:  # a damaged index (quick_check does not compare it with the table)
                     raise self._failed("a read", ValueError("the store's index and its rows disagree"))
-                out[part[key]] = self._json(payload)
+                out[part[key]] = self._json(payload, skip)
         return out
 
     def put(self, kind: str, key: str, model: str, model_sha256: str, settings: dict[str, Any], profiles_ver: str,

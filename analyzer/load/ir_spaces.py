@@ -81,3 +81,9 @@ def segments(space: str, choices: str) -> tuple[list[tuple], Any]:
     """A chain-of-blocks space's candidate as its segments and the function that builds one (engine/memo.py)."""
     mod = _module(space)
     return mod.segments(mod.parse(choices)), mod.build_segment
+
+
+def pieces(space: str) -> tuple[Any, Any]:
+    """(pieces, fusion_class) of a space whose segments split into pieces (engine/memo.py), or (None, None)."""
+    mod = _module(space)
+    return getattr(mod, "pieces", None), getattr(mod, "fusion_class", None)

@@ -239,8 +239,72 @@ def segments(c: Cell) -> list[Segment]:
     return out
 
 
+def pieces(seg: Segment) -> tuple[Segment, ...] | None:
+    """A cell as its nodes' pieces in the order `_cell` writes them (engine/memo.py): ("nb101-slice", C_in, C, R),
+    ("nb101-cbr", C_in, C_out, k, R) (Conv kxk, BN, ReLU: a convolution's norm in its piece), ("nb101-maxpool", C, R),
+    ("nb101-add", C, R) and ("nb101-concat", (C, ...), R), so a population counts and times each distinct layer once,
+    not each cell. None for the other segments. Their kernels are the cell's where no fusion pattern groups the
+    cell's nodes (none outside ONNX Runtime can: project/parts.py groups_nothing; memo.py decides it)."""
+    return _pieces(seg[1:]) if seg[0] == "nb101-cell" else None
+
+
+@lru_cache(maxsize=4096)
+def _pieces(cell_seg: tuple) -> tuple[Segment, ...]:
+    text, c_in, channels, res = cell_seg
+    c = _parsed(text)
+    n, m = c.vertices, c.matrix
+    ch = vertex_channels(c_in, channels, m)
+    out: list[Segment] = []
+    concat: list[int] = []
+    for t in range(1, n - 1):
+        summed = 0
+        for s in range(1, t):
+            if m[s][t]:
+                if ch[s] != ch[t]:
+                    out.append(("nb101-slice", ch[s], ch[t], res))
+                summed += 1
+        if m[0][t]:
+            out.append(("nb101-cbr", c_in, ch[t], 1, res))
+            summed += 1
+        out += [("nb101-add", ch[t], res)] * (summed - 1)
+        op = c.ops[t]
+        out.append(("nb101-maxpool", ch[t], res) if op == "maxpool3x3" else
+                   ("nb101-cbr", ch[t], ch[t], 3 if op == "conv3x3-bn-relu" else 1, res))
+        if m[t][n - 1]:
+            concat.append(ch[t])
+    if not concat:
+        return (*out, ("nb101-cbr", c_in, channels, 1, res))
+    if len(concat) > 1:
+        out.append(("nb101-concat", tuple(concat), res))
+    if m[0][n - 1]:
+        out += [("nb101-cbr", c_in, channels, 1, res), ("nb101-add", channels, res)]
+    return tuple(out)
+
+
+def fusion_class(seg: Segment) -> str:
+    """What decides whether a cell's nodes fuse, were a pattern able to group them: the cell itself (never consulted
+    outside ONNX Runtime, where no pattern groups a cell's op types; pieces are not used under it)."""
+    return f"{seg[1]}|{seg[2]}|{seg[3]}"
+
+
+_PIECE_INPUTS = ("input", "input_b", "input_c", "input_d", "input_e")  # a concat reads at most the 5 interior vertices
+
+
+def _piece(net: Net, seg: Segment, x: TensorInfo) -> TensorInfo:
+    kind = seg[0]
+    if kind == "nb101-slice":
+        return net.slice_channels(x, seg[2])
+    if kind == "nb101-cbr":
+        return _cbr(net, x, seg[2], seg[3])
+    if kind == "nb101-maxpool":
+        return net.pool(x, "max", 3, 1, 1)
+    return net.add(x, net.input(seg[1], seg[2], seg[2], name="input_b"))  # nb101-add (a concat: build_segment)
+
+
 def _segment(net: Net, seg: Segment, x: TensorInfo) -> TensorInfo:
     kind = seg[0]
+    if kind in _PIECE_KINDS:
+        return _piece(net, seg, x)
     if kind == "nb101-stem":
         return _cbr(net, x, STEM_CHANNELS, 3)
     if kind == "nb101-cell":
@@ -256,18 +320,29 @@ def _parsed(text: str) -> Cell:
     return parse(text)
 
 
+_PIECE_KINDS = ("nb101-slice", "nb101-cbr", "nb101-maxpool", "nb101-add", "nb101-concat")
+
+
 def _input(net: Net, seg: Segment) -> TensorInfo:
     if seg[0] == "nb101-stem":
         return net.input(3, RESOLUTION, RESOLUTION)
+    if seg[0] == "nb101-concat":
+        return net.input(seg[1][0], seg[2], seg[2])
     c = seg[2] if seg[0] == "nb101-cell" else seg[1]
     return net.input(c, seg[-1], seg[-1])
 
 
 def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
-    """One segment alone, its input named 'input'."""
+    """One segment (or piece of a cell) alone, its input named 'input' (an add's second 'input_b', a concat's
+    further inputs input_c, ...)."""
     net = Net(batch)
     x = _input(net, seg)
-    return net.graph(seg[0], (x,), (_segment(net, seg, x),))
+    if seg[0] == "nb101-concat":
+        xs = tuple(net.input(c, seg[2], seg[2], name=name) for c, name in zip(seg[1], _PIECE_INPUTS))
+        return net.graph(seg[0], xs, (net.concat(list(xs)),))
+    y = _segment(net, seg, x)
+    inputs = (x, net.input(seg[1], seg[2], seg[2], name="input_b")) if seg[0] == "nb101-add" else (x,)
+    return net.graph(seg[0], inputs, (y,))
 
 
 def build(c: Cell, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:

@@ -162,6 +162,32 @@ def test_pool_of_two_equals_one_process_and_the_store_answers_a_repeat(tmp_path,
     assert run_population(read("space:5:3"), other, LocalExecutor(1), db, "v1").evaluated == 5  # other settings: new rows
 
 
+def test_stored_rows_read_without_their_detail_are_the_evaluations_less_detail(tmp_path, placement):
+    """A population reads stored rows up to their detail (written last): every other field is the evaluation read
+    whole, which is the evaluation as made (json round trip); a row of another shape is read whole."""
+    from dataclasses import replace
+
+    from analyzer.engine.run import iter_evaluate
+
+    db = Store.open(tmp_path / "s.sqlite")
+    made = {r.task.name: r.evaluation for r in iter_evaluate(read("space:6:4"), placement, store=db, profiles_ver="v1")}
+    whole = {r.task.name: r for r in iter_evaluate(read("space:6:4"), placement, store=db, profiles_ver="v1")}
+    lean = {r.task.name: r for r in iter_evaluate(read("space:6:4"), placement, store=db, profiles_ver="v1", detail=False)}
+    assert all(r.from_store for r in [*whole.values(), *lean.values()]) and len(lean) == 6
+    for name, e in made.items():
+        assert e.detail and lean[name].evaluation.detail == {}
+        assert json.loads(json.dumps(whole[name].evaluation.to_dict())) == json.loads(json.dumps(e.to_dict()))
+        assert replace(whole[name].evaluation, detail={}) == lean[name].evaluation
+    text = db.conn.execute("SELECT payload FROM results LIMIT 1").fetchone()[0]
+    full = json.loads(text)
+    assert list(full)[-1] == "detail"
+    assert db._json(text, "detail") == {k: v for k, v in full.items() if k != "detail"}
+    moved = json.dumps({"detail": full["detail"], **{k: v for k, v in full.items() if k != "detail"}})
+    assert db._json(moved, "detail") == {k: v for k, v in full.items() if k != "detail"}  # first: read whole
+    nested = json.dumps({"a": {"b": 1, "detail": 2}, "detail": 3})  # a nested member of that name is not the cut
+    assert db._json(nested, "detail") == {"a": {"b": 1, "detail": 2}}
+
+
 def test_a_killed_driver_resumes_with_every_candidate_stored_once(tmp_path):
     """kill -9 the CLI mid-run, run it again: it evaluates only what is missing, and the store holds each
     candidate exactly once."""

@@ -179,3 +179,22 @@ def test_population_command(tmp_path):
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)
     assert out["candidates"] == 5 and out["failed"] == 0
+
+
+@pytest.mark.parametrize("cell", [INCEPTION, TRUNCATING, ([[0, 1], [0, 0]], ["input", "output"]),
+                                  ([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "maxpool3x3", "output"])])
+def test_a_cells_pieces_are_its_nodes_in_order(cell):
+    """engine/memo.py puts a cell together from its pieces: their nodes, in order, are the cell's (op, MACs, bytes
+    of each), and their totals add up to the cell's."""
+    c = nb101.cell(*cell)
+    for seg in nb101.segments(c):
+        parts = nb101.pieces(seg)
+        if seg[0] != "nb101-cell":
+            assert parts is None
+            continue
+        whole = profile_graph("w", "", *nb101.build_segment(seg, 2), 2, per_op=True)
+        profs = [profile_graph("p", "", *nb101.build_segment(q, 2), 2, per_op=True) for q in parts]
+        ours = [(n.op_type, n.macs, n.bytes) for p in profs for n in p.per_op]
+        assert ours == [(n.op_type, n.macs, n.bytes) for n in whole.per_op], seg
+        for k in ("macs", "flops", "params", "bytes_moved", "weight_bytes", "activation_bytes", "nodes"):
+            assert sum(getattr(p, k) for p in profs) == getattr(whole, k), (seg, k)

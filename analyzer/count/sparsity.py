@@ -133,7 +133,7 @@ def scan(graph: Graph, initializers: tuple[TensorInfo, ...], weights: dict[str, 
     """Count zeros and 2:4 groups over every parameter. With enough to read, the tensors are cut into spans of
     whole 2:4 units of about JOB_BYTES (a large embedding is many spans, not one thread's work) and the spans are
     counted on a thread per core: numpy's comparisons and counts and the file reads release the GIL. The counts
-    are sums over spans, so they do not depend on the cut (tests/test_sparsity.py)."""
+    are sums over spans, so they do not depend on the cut (tests/load/test_sparsity.py)."""
     params, axes = weight_roles(graph, initializers)
     plans = [_plan(t, weights[t.name], axes.get(t.name)) for t in initializers
              if t.name in params and t.name in weights and t.itemsize in (1, 2, 4, 8)]

@@ -110,10 +110,8 @@ def run_population(tasks: Iterable[CandidateTask], target: Target, executor: Any
             names.add(t.name)
             yield t
 
-    from ..load import guard
-
     for r in iter_evaluate(unique(tasks), target, executor=executor, store=store, profiles_ver=profiles_ver, chunk=chunk,
-                           limits=guard.current(), detail=False):  # _record reads no detail
+                           detail=False):  # _record reads no detail
         e = r.evaluation
         if not e.ok:
             out.errors.append({"name": e.name, "error": e.error_text(), "exit_code": e.exit_code, "evaluation": e})

@@ -163,10 +163,10 @@ def candidate_list(candidates: Any) -> Iterable[CandidateTask | Path | str]:
 
 
 def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Target, *, executor: Any = None,
-                  store: Any = None, profiles_ver: str = "", chunk: int = CHUNK, limits: Any = None,
-                  cache: dict | None = None, detail: bool = True) -> Iterator[Result]:
+                  store: Any = None, profiles_ver: str = "", chunk: int = CHUNK, cache: dict | None = None,
+                  detail: bool = True) -> Iterator[Result]:
     """Each candidate's Result as soon as it is known (from the store first, then as chunks finish: not in input
-    order). `cache` keeps static profiles across calls when evaluating in this process. detail=False: evaluations
+    order); the workers run under this caller's limits (load/guard.current()). `cache` keeps static profiles across calls when evaluating in this process. detail=False: evaluations
     read from the store come without their `detail` (an empty dict; the rest is the same), which is most of a stored
     row and which a population's records do not use."""
     from ..load import guard
@@ -179,7 +179,7 @@ def iter_evaluate(candidates: Iterable[CandidateTask | Path | str], target: Targ
     key_parts = engine_key(target) if use_store else {}
     key_of = result_keyer(KIND, key_parts, profiles_ver)
     inputs = target_inputs(target)
-    limits = limits if limits is not None else guard.current()
+    limits = guard.current()
     pending: dict[int, list[CandidateTask]] = {}
 
     def attach(e: Evaluation, t: CandidateTask) -> Evaluation:

@@ -92,3 +92,26 @@ def test_a_calibrated_profile_carries_its_band_and_its_provenance_and_projection
     p = project(prof, hw, params, "ort", "fp32")
     lo, hi = p.range["low"], p.range["high"]
     assert math.log(hi / lo) == pytest.approx(2 * norm.ppf(0.95) * math.hypot(sigma, p.bound.get("overhead", 0.0) * params.energy_log_sigma_host), rel=1e-3)
+
+
+def test_the_banded_error_model_keeps_the_split_and_takes_the_width_of_the_errors_own_band():
+    from analyzer.project.calibrate_profile import banded_error_model, error_model
+
+    rng = np.random.default_rng(3)
+    settings = [f"s{i}" for i in range(8)]
+    shared = dict(zip(settings, rng.normal(0, 0.1, 8)))
+    errs = {(f"m{j}", s): shared[s] + rng.normal(0, 0.05) for j in range(5) for s in settings}  # 40 errors
+    m, sh, ho, band = banded_error_model(errs)
+    m0, sh0, ho0 = error_model(errs)
+    assert band.method == "conformal" and band.points == 40 and ho == ho0 == 0.0
+    assert m / sh == pytest.approx(m0 / sh0)  # the split is error_model's
+    assert math.hypot(m, sh) == pytest.approx(band.half_width_log / norm.ppf(0.95))  # the width is the band's
+    assert band.half_width_log == pytest.approx(np.sort(np.abs(list(errs.values())))[36])
+
+
+def test_nested_coverage_keeps_a_group_out_of_its_own_band():
+    r = [0.01, 0.01, 0.01, 0.5, 0.5, 0.5]  # two models: each model's band comes from the other's errors only
+    c = nested_coverage(r, groups=["a", "a", "a", "b", "b", "b"])
+    assert c["coverage"] == pytest.approx(0.5)  # a's errors sit inside b's wide band, b's outside a's narrow one
+    b_band = band_from_log_errors([0.5, 0.5, 0.5]).half_width_log
+    assert c["median_high_over_low"] == pytest.approx(math.exp(2 * np.median([b_band] * 3 + [band_from_log_errors([0.01] * 3).half_width_log] * 3)))

@@ -150,6 +150,27 @@ def error_model(log_errors: dict[tuple[str, str], float], host_share: dict[tuple
     return float(np.sqrt(s_model2)), sigma_shared, float(np.sqrt(s_host2))
 
 
+def banded_error_model(log_errors: dict[tuple[str, str], float], host_share: dict[tuple[str, str], float] | None = None,
+                       coverage: float = 0.90, scheme: str = "held out", band_errors: list[float] | None = None
+                       ) -> tuple[float, float, float, "Band"]:
+    """(sigma_model, sigma_shared, sigma_host, band): error_model's split of the out-of-sample log errors, scaled
+    by one factor so that the band a projection draws, exp(+-z sigma) with sigma^2 = model^2 + shared^2 +
+    (h host)^2 averaged over the errors, is as wide as band_from_log_errors on those errors (conformal from 20 on).
+
+        f = band.normal_sigma / sqrt(mean_i(model^2 + shared^2 + (h_i host)^2))
+
+    The split (what cancels in a ratio, what grows with the host-bound share) stays error_model's; the width is
+    the errors' own 90% quantile, so tails that the root mean square carries into a normal band do not widen the
+    bulk of it. `band_errors`: the errors of the fit being banded where `log_errors` also hold other fits' (a
+    leave-one-model-out fit on fewer models errs more than the fit on all of them); default `log_errors`."""
+    m, sh, ho = error_model(log_errors, host_share)
+    band = band_from_log_errors(list(log_errors.values()) if band_errors is None else band_errors, coverage, scheme=scheme)
+    h = np.array([(host_share or {}).get(k, 0.0) for k in log_errors])
+    total = float(np.sqrt(np.mean(m**2 + sh**2 + (h * ho) ** 2)))
+    f = band.normal_sigma / total if total > 0 else 0.0
+    return m * f, sh * f, ho * f, band
+
+
 @dataclass(frozen=True)
 class Band:
     """A two-sided band in log space, measured / projected in exp(+-half_width_log), with its provenance: how many
@@ -218,15 +239,18 @@ def loo_band(loo_errors: list[float | None], coverage: float = 0.90) -> Band:
     return band_from_log_errors(r, coverage)
 
 
-def nested_coverage(log_errors, coverage: float = 0.90, conformal_min: int = CONFORMAL_MIN_POINTS) -> dict[str, float]:
-    """How the band does on errors it did not see: for each i, the band from the other n - 1 errors
-    (band_from_log_errors), and whether |r_i| lies inside. Returns the share covered, the median high/low of
-    those bands (exp(2 half_width)) and the median |error| (exp(|r|) - 1 taken signless), for the three to be printed
-    side by side."""
+def nested_coverage(log_errors, coverage: float = 0.90, conformal_min: int = CONFORMAL_MIN_POINTS,
+                    groups=None) -> dict[str, float]:
+    """How the band does on errors it did not see: for each i, the band from the errors outside i's group
+    (band_from_log_errors; `groups`: a label per error, e.g. its model, so that errors of one model do not vouch
+    for each other; default each error its own group), and whether |r_i| lies inside. Returns the share covered,
+    the median high/low of those bands (exp(2 half_width)) and the median |projected / measured - 1|, to be
+    printed side by side."""
     r = np.asarray(log_errors, dtype=float)
-    if len(r) < 3:
-        raise UsageError(f"a nested coverage check needs at least 3 errors, got {len(r)}")
-    halves = np.array([band_from_log_errors(np.delete(r, i), coverage, conformal_min=conformal_min).half_width_log
+    g = np.arange(len(r)) if groups is None else np.asarray(groups)
+    if len(r) < 3 or len(g) != len(r):
+        raise UsageError(f"a nested coverage check needs at least 3 errors (one group label each), got {len(r)}")
+    halves = np.array([band_from_log_errors(r[g != g[i]], coverage, conformal_min=conformal_min).half_width_log
                        for i in range(len(r))])
     return {"coverage": float(np.mean(np.abs(r) <= halves)), "median_high_over_low": float(np.exp(2 * np.median(halves))),
             "median_abs_error": float(np.median(np.abs(np.expm1(r)))), "points": len(r)}

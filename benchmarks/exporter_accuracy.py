@@ -205,11 +205,9 @@ def accuracy(points: list[Point]) -> dict:
             "saving_signs": (right, pairs), "saving_median": saving_err}
 
 
-def print_accuracy(by_exporter: dict[str, list[Point]], indep: dict, shipped: Sigmas, halves: dict | None = None,
-                   halves_checked: dict | None = None) -> dict:
+def print_accuracy(by_exporter: dict[str, list[Point]], indep: dict, shipped: Sigmas, halves=None, halves_checked=None) -> dict:
     print(f"\n{'exporter':<21} {'n':>3} {'E med':>6} {'E p90':>6} {'E worst':>7} {'t med':>6} {'rho':>6} "
           f"{'saving sign':>11} {'saving med':>10} {'cover indep':>11} {'(no session)':>12} {'cover shipped':>13}")
-    halves = halves or {}
     groups = dict(by_exporter)
     if len(by_exporter) > 1:
         groups["all exporters"] = [p for pts in by_exporter.values() for p in pts]
@@ -233,12 +231,11 @@ def print_accuracy(by_exporter: dict[str, list[Point]], indep: dict, shipped: Si
         a["width_independent"] = band_width(pts, lambda p: Z90 * band_sigma(indep[(p.model, p.exporter)], p.host_share))
         a["width_independent_no_session"] = band_width(pts, lambda p: Z90 * band_sigma(indep[(p.model, p.exporter)]._replace(host_session=0.0), p.host_share))
         a["width_shipped"] = band_width(pts, lambda p: Z90 * band_sigma(shipped, p.host_share))
-        if halves:
+        if halves:  # the out-of-sample bands, with and without the two-model fits' residuals
             a["coverage_out_of_sample_band"] = float(np.mean([abs(p.log_error) <= halves[(p.model, p.exporter)] for p in pts]))
             a["width_out_of_sample_band"] = band_width(pts, lambda p: halves[(p.model, p.exporter)])
-            hc = halves_checked or halves
-            a["coverage_held_out_band"] = float(np.mean([abs(p.log_error) <= hc[(p.model, p.exporter)] for p in pts]))
-            a["width_held_out_band"] = band_width(pts, lambda p: hc[(p.model, p.exporter)])
+            a["coverage_held_out_band"] = float(np.mean([abs(p.log_error) <= halves_checked[(p.model, p.exporter)] for p in pts]))
+            a["width_held_out_band"] = band_width(pts, lambda p: halves_checked[(p.model, p.exporter)])
         print(f"{label:<21} {a['energy_median']:6.1%} {a['coverage_independent']:10.1%} {a['width_independent']:5.2f}x "
               f"{a['coverage_independent_no_session']:12.1%} {a['width_independent_no_session']:5.2f}x "
               f"{a['coverage_shipped']:8.1%} {a['width_shipped']:5.2f}x "

@@ -242,7 +242,8 @@ def cmd_fit(args) -> int:
                "latency_loo_median_abs_error": cal.loo_median_abs_error, "energy_loo_median_abs_error": cal.energy_loo_median_abs_error,
                "held_out_energy_median_abs_error": held_out["energy_median_abs_error"], "held_out_rank_correlation": held_out["rank"],
                "band_points": band.points, "band_half_width_log": band.half_width_log, "band_nested_coverage": nested["coverage"],
-               "band_nested_median_high_over_low": nested["median_high_over_low"], "sigma_model": sigma_model, "sigma_shared": sigma_shared, "sigma_host": sigma_host, "sigma_host_session": sigma_session})
+               "band_nested_median_high_over_low": nested["median_high_over_low"], "band_sigmas": [sigma_model, sigma_shared, sigma_host],
+               "sigma_model": raw[0], "sigma_shared": raw[1], "sigma_host": raw[2], "sigma_host_session": sigma_session})
     return 0
 
 

@@ -76,6 +76,9 @@ def test_a_calibrated_profile_carries_its_band_and_its_provenance_and_projection
     r = cli("calibrate", "--hardware", CPU, "--csv", f, "--out", out)
     assert r.exit_code == 0, r.output
     hw = load_profiles((tmp_path / "profiles",)).get("hardware", "banded")
+    summary = __import__("json").loads(cli("calibrate", "--hardware", CPU, "--csv", f, "--out", tmp_path / "b2.toml",
+                                           "--format", "json").stdout)
+    assert summary["band"] == hw.calibration["band"]  # the JSON summary says what the profile carries
     band = hw.calibration["band"]
     rows = hw.calibration["fitted_on"]
     loo = [math.log1p(row["loo_error"]) for row in rows]

@@ -123,7 +123,7 @@ def calibration_summary(cal, observations: list, profile: str, name: str, measur
             "energy_median_abs_error": cal.energy_median_abs_error,
             "energy_loo_median_abs_error": cal.energy_loo_median_abs_error,
             "energy_blind_median_abs_error": cal.energy_blind_median_abs_error,
-            "fitted_on": observations_summary(cal, observations)}
+            "band": calibrated_band(cal).get("band"), "fitted_on": observations_summary(cal, observations)}
 
 
 def error_model(log_errors: dict[tuple[str, str], float], host_share: dict[tuple[str, str], float] | None = None

@@ -11,16 +11,13 @@ exporter we print: energy/item median and p90 |error|, latency median |error|, r
 the per-item saving of efficientnet_b0 and mobilenet_v2 over resnet50 (signs right, median |error|), and the
 share of measurements inside the projection's 90% band.
 
-Band coverage. The shipped band spreads (h100-sxm-calibrated's [calibration] energy_log_sigma_*) were estimated
-on the same held-out residuals they would be judged on. Here the spreads for the row of model m exported by e
-are estimated (analyzer.project.calibrate.error_model) only from residuals of other models AND other
-exporters: the calibration models' leave-one-model-out residuals (fit on two, predict the third; their files
-are models/onnx/, torchscript-preserve exports) and the held-out models other than m, exported otherwise than
-e. The band is exp(+-Z90 sigma), sigma^2 = sigma_model^2 + (h sigma_host)^2 + sigma_shared^2 + (h sigma_host_session)^2
-(h: the projected host-bound share), as analyzer/project/projection.py builds it. sigma_host_session is the
-host's session-to-session speed, from the calibration models measured in two sessions (h100_fit.session_spread):
-no checked row contributes to it. Coverage is also printed without that term, and with the shipped sigmas
-(h100-sxm-calibrated's [calibration]). A nominal 90% band should cover 80-95% of the measurements.
+Band coverage (a nominal 90% band should cover 80-95%), each band estimated without the checked row's model AND
+exporter: "indep": the sigma-model band of projection.py (error_model on the calibration models' leave-one-model-out
+residuals and the other held-out models, exp(+-Z90 sigma), sigma^2 = model^2 + (h host)^2 + shared^2 +
+(h host_session)^2, h the host-bound share; host_session from h100_fit.session_spread), also without the session
+term; "shipped": h100-sxm-calibrated's [calibration] sigmas; "out-of-sample band": calibrate_profile.band_from_log_errors
+on those same residuals (conformal from 20 on), and on the held-out models' residuals only (without the two-model
+fits' residuals). Each with its median high/low beside the median |error|.
 
 Also: how far the four exporters' projections of one network and setting lie apart (max/min - 1), and the
 training steps of train.csv projected from each exporter's file (targets: median |error| <= 15%, rank
@@ -110,13 +107,11 @@ def lomo_residuals(rows: list[dict], data: Path, hw, defaults) -> list[Point]:
     (our own session's rows only, as cmd_fit's error model uses). Three fits: the slow part of this script."""
     out = []
     for held in CAL_MODELS:
-        cal, _, _ = fit(tuple(m for m in CAL_MODELS if m != held), rows, data, hw, defaults)
+        cal, _, _ = fit(tuple(m for m in CAL_MODELS if m != held), rows, data, hw, defaults, check=False)
         test = [r for r in rows if r["model"] == held and not r["source"].startswith("shared")]
         out += [point(r, p) for r, p in zip(test, predict(cal.values, test, hw, defaults))]
     return out
 
-
-# ---- error bands ------------------------------------------------------------------------------------------
 
 
 class Sigmas(NamedTuple):
@@ -155,6 +150,26 @@ def independent_sigmas(points: list[Point], pool: list[Point], host_session: flo
     return out
 
 
+def independent_bands(points: list[Point], pool: list[Point]) -> dict[tuple[str, str], float]:
+    """(model, exporter) -> 90% log half width of band_from_log_errors on the residuals of `pool` sharing neither
+    the model nor the exporter, one per other model and setting (averaged over exporters, as independent_sigmas)."""
+    from analyzer.project.calibrate_profile import band_from_log_errors
+
+    by_exporter = len({p.exporter for p in points}) > 1
+    out = {}
+    for key in sorted({(p.model, p.exporter) for p in points}):
+        groups: dict[tuple[str, str], list[float]] = {}
+        for q in pool:
+            if q.model != key[0] and (q.exporter != key[1] or not by_exporter):
+                groups.setdefault((q.model, q.setting), []).append(q.log_error)
+        out[key] = band_from_log_errors([float(np.mean(v)) for v in groups.values()], scheme="leave-one-model-out").half_width_log
+    return out
+
+
+def band_width(points: list[Point], half_of) -> float:  # median high/low, exp(2 half width), of the bands
+    return float(np.exp(2 * np.median([half_of(p) for p in points]))) if points else float("nan")
+
+
 def covered(p: Point, sigmas: Sigmas) -> bool:
     """Is the measurement inside the projection's 90% band exp(+-Z90 sigma)?"""
     return abs(p.log_error) <= Z90 * band_sigma(sigmas, p.host_share)
@@ -163,8 +178,6 @@ def covered(p: Point, sigmas: Sigmas) -> bool:
 def coverage(points: list[Point], sigmas_of) -> float:
     return float(np.mean([covered(p, sigmas_of(p)) for p in points])) if points else float("nan")
 
-
-# ---- summaries --------------------------------------------------------------------------------------------
 
 
 def savings(points: list[Point]) -> tuple[int, int, float]:
@@ -192,7 +205,7 @@ def accuracy(points: list[Point]) -> dict:
             "saving_signs": (right, pairs), "saving_median": saving_err}
 
 
-def print_accuracy(by_exporter: dict[str, list[Point]], indep: dict, shipped: Sigmas) -> dict:
+def print_accuracy(by_exporter: dict[str, list[Point]], indep: dict, shipped: Sigmas, halves=None, halves_checked=None) -> dict:
     print(f"\n{'exporter':<21} {'n':>3} {'E med':>6} {'E p90':>6} {'E worst':>7} {'t med':>6} {'rho':>6} "
           f"{'saving sign':>11} {'saving med':>10} {'cover indep':>11} {'(no session)':>12} {'cover shipped':>13}")
     groups = dict(by_exporter)
@@ -210,6 +223,24 @@ def print_accuracy(by_exporter: dict[str, list[Point]], indep: dict, shipped: Si
               f"{a['latency_median']:6.1%} {a['rank']:6.3f} {f'{k}/{n}':>11} {a['saving_median']:10.1%} "
               f"{a['coverage_independent']:11.1%} {a['coverage_independent_no_session']:12.1%} {a['coverage_shipped']:13.1%}")
         out[label] = a
+    print(f"\n90% bands beside the error they should match (median |E error|; width: median high/low of the bands checked):\n"
+          f"{'exporter':<21} {'E med':>6} {'indep band':>10} {'width':>6} {'(no session)':>12} {'width':>6} {'shipped':>8} "
+          f"{'width':>6} {'out-of-sample band':>18} {'width':>6} {'(held-out only)':>15} {'width':>6}")
+    for label, pts in groups.items():
+        a = out[label]
+        a["width_independent"] = band_width(pts, lambda p: Z90 * band_sigma(indep[(p.model, p.exporter)], p.host_share))
+        a["width_independent_no_session"] = band_width(pts, lambda p: Z90 * band_sigma(indep[(p.model, p.exporter)]._replace(host_session=0.0), p.host_share))
+        a["width_shipped"] = band_width(pts, lambda p: Z90 * band_sigma(shipped, p.host_share))
+        if halves:  # the out-of-sample bands, with and without the two-model fits' residuals
+            a["coverage_out_of_sample_band"] = float(np.mean([abs(p.log_error) <= halves[(p.model, p.exporter)] for p in pts]))
+            a["width_out_of_sample_band"] = band_width(pts, lambda p: halves[(p.model, p.exporter)])
+            a["coverage_held_out_band"] = float(np.mean([abs(p.log_error) <= halves_checked[(p.model, p.exporter)] for p in pts]))
+            a["width_held_out_band"] = band_width(pts, lambda p: halves_checked[(p.model, p.exporter)])
+        print(f"{label:<21} {a['energy_median']:6.1%} {a['coverage_independent']:10.1%} {a['width_independent']:5.2f}x "
+              f"{a['coverage_independent_no_session']:12.1%} {a['width_independent_no_session']:5.2f}x "
+              f"{a['coverage_shipped']:8.1%} {a['width_shipped']:5.2f}x "
+              + (f"{a['coverage_out_of_sample_band']:18.1%} {a['width_out_of_sample_band']:5.2f}x "
+                 f"{a['coverage_held_out_band']:15.1%} {a['width_held_out_band']:5.2f}x" if halves else ""))
     return out
 
 
@@ -258,8 +289,6 @@ def print_pairwise(by_exporter: dict[str, list[Point]]) -> dict:
     return out
 
 
-# ---- training steps ---------------------------------------------------------------------------------------
-
 
 def training(values: dict, hw, defaults, exporters: tuple[str, ...]) -> dict:
     """Each train.csv step projected from each exporter's file, with the fitted values (the runtime is eager
@@ -297,8 +326,6 @@ def training_step(values: dict, r: dict, exporter: str, hw, defaults) -> float:
     return st.energy_j_per_sample
 
 
-# ---- the report -------------------------------------------------------------------------------------------
-
 
 def shipped_sigmas() -> Sigmas:
     from analyzer.profiles import load_profiles
@@ -333,7 +360,9 @@ def report(cal_values: dict, rows: list[dict], data: Path, hw, defaults, exporte
     print(f"\nheld-out models ({', '.join(CHECK_MODELS)}), every measured setting, projected from each exporter's file; "
           "E: energy/item |error|, t: latency |error|, rho: rank correlation of energy, saving: per item over "
           f"{BASELINE} ({' and '.join(NAS_MODELS)}), cover: share of measurements inside the 90% band")
-    out = {"accuracy": print_accuracy(by_exporter, indep, shipped)}
+    halves = independent_bands(every, every + lomo)
+    # the errors of the fit being banded only (its held-out models), not those of the two-model fits of `lomo`
+    out = {"accuracy": print_accuracy(by_exporter, indep, shipped, halves, independent_bands(every, every))}
     print_coverage_detail(every, indep, shipped)
     if len(exporters) > 1:
         out["pairwise"] = print_pairwise(by_exporter)
@@ -358,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     hw = load_profiles().get("hardware", "h100-sxm")
     defaults = projection_defaults()
     rows = read_rows(DATA, SHARED)
-    cal, _, train = fit(CAL_MODELS, rows, DATA, hw, defaults)
+    cal, _, train = fit(CAL_MODELS, rows, DATA, hw, defaults, check=False)  # as h100_fit.cmd_fit: the held-out models are the check
     print(f"fit on {', '.join(CAL_MODELS)} ({len(train)} forwards): latency median |error| {cal.median_abs_error:.1%}, "
           f"energy {cal.energy_median_abs_error:.1%}")
     report(cal.values, rows, DATA, hw, defaults, exporters, with_training=not args.skip_training)

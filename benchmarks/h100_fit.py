@@ -149,6 +149,7 @@ def report(label: str, rows, preds) -> dict:
 
 def cmd_fit(args) -> int:
     from analyzer.project.calibrate import CalibratedName, calibrated_profile_toml, error_model
+    from analyzer.project.calibrate_profile import banded_error_model, nested_coverage
     from analyzer.profiles import load_profiles, projection_defaults
 
     data = Path(args.data)
@@ -189,8 +190,11 @@ def cmd_fit(args) -> int:
           + ", ".join(f"{c} {v:.0%}" for c, v in per_class.items()))
     check = [r for r in rows if r["model"] in CHECK_MODELS]
     preds = predict(cal.values, check, hw, defaults)
+    checked_err, checked_model = [], []  # the full fit's own out-of-sample errors: its band's width (two-model fits err more)
     for r, p in zip(check, preds):
         log_err[(r["model"], f"{r['dtype']}/{r['runtime']}/b{r['batch']}")] = float(np.log(p.energy_j_per_item / r["energy_j_per_item"]))
+        checked_err.append(log_err[(r["model"], f"{r['dtype']}/{r['runtime']}/b{r['batch']}")])
+        checked_model.append(r["model"])
         host_share[(r["model"], f"{r['dtype']}/{r['runtime']}/b{r['batch']}")] = p.bound["overhead"]
     print("\nchecked on models never fitted on (our measurements, same card):")
     held_out = report("  all", check, preds)
@@ -198,9 +202,15 @@ def cmd_fit(args) -> int:
         sub = [(r, p) for r, p in zip(check, preds) if r["model"] == m]
         report(f"  {m:<16}", [r for r, _ in sub], [p for _, p in sub])
     savings(check, preds)
-    sigma_model, sigma_shared, sigma_host = error_model(log_err, host_share)
-    print(f"\nerror model from out-of-sample log errors: sigma_model {sigma_model:.3f}, sigma_shared {sigma_shared:.3f}, "
-          f"sigma_host {sigma_host:.3f} (per unit of host-bound share)")
+    raw = error_model(log_err, host_share)
+    sigma_model, sigma_shared, sigma_host, band = banded_error_model(log_err, host_share, band_errors=checked_err,
+                                                                     scheme=f"models never fitted on ({len(CHECK_MODELS)})")
+    nested = nested_coverage(checked_err, groups=checked_model)
+    print(f"\nerror model from out-of-sample log errors (rms split): sigma_model {raw[0]:.3f}, sigma_shared {raw[1]:.3f}, "
+          f"sigma_host {raw[2]:.3f} (per unit of host-bound share); scaled to the errors' own 90% band ({band.method}, "
+          f"{band.points} errors, half width {band.half_width_log:.3f} = {band.normal_sigma:.3f} normal sigma, rms {band.log_sigma:.3f}): "
+          f"{sigma_model:.3f}, {sigma_shared:.3f}, {sigma_host:.3f}; nested (each model's errors judged by the band of the other models'): "
+          f"covers {nested['coverage']:.0%}, median high/low {nested['median_high_over_low']:.2f}x, median |error| {nested['median_abs_error']:.1%}")
     sigma_session, pairs = session_spread(train, predict(cal.values, train, hw, defaults))
     print(f"session to session (one setting measured in two sessions, {pairs} pairs): sigma_host_session {sigma_session:.3f} "
           "per unit of host-bound share, shared by a session's models")
@@ -219,6 +229,7 @@ def cmd_fit(args) -> int:
                                        extra={"energy_log_sigma_model": round(sigma_model, 4), "energy_log_sigma_shared": round(sigma_shared, 4),
                                               "energy_log_sigma_host": round(sigma_host, 4),
                                               "energy_log_sigma_host_session": round(sigma_session, 4),
+                                              "band": {**band.table(), "of": "energy_j_per_item"},
                                               "lomo_energy_median_abs_error": round(float(np.median(lomo_shared)), 4)})
         Path(args.write).write_text(text)
         print(f"wrote {args.write}")
@@ -230,7 +241,9 @@ def cmd_fit(args) -> int:
                "full_fit_latency_median_abs_error": cal.median_abs_error, "full_fit_energy_median_abs_error": cal.energy_median_abs_error,
                "latency_loo_median_abs_error": cal.loo_median_abs_error, "energy_loo_median_abs_error": cal.energy_loo_median_abs_error,
                "held_out_energy_median_abs_error": held_out["energy_median_abs_error"], "held_out_rank_correlation": held_out["rank"],
-               "sigma_model": sigma_model, "sigma_shared": sigma_shared, "sigma_host": sigma_host, "sigma_host_session": sigma_session})
+               "band_points": band.points, "band_half_width_log": band.half_width_log, "band_nested_coverage": nested["coverage"],
+               "band_nested_median_high_over_low": nested["median_high_over_low"], "band_sigmas": [sigma_model, sigma_shared, sigma_host],
+               "sigma_model": raw[0], "sigma_shared": raw[1], "sigma_host": raw[2], "sigma_host_session": sigma_session})
     return 0
 
 

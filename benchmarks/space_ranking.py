@@ -68,7 +68,7 @@ def evaluate(obs, measured_s, macs, hw, draws, k, seed=0, runtime="ort") -> dict
             refused, fitted, values = "", list(cal.fitted_keys), cal.values
             half = loo_band(cal.loo_errors).half_width_log
             inside = np.abs(np.log(m / calibrated)) <= half
-            band = {"coverage": float(np.mean(inside)), "high_over_low": float(np.exp(2 * half)),
+            band = {"coverage": float(np.mean(inside)), "high_over_low": float(np.exp(2 * half)), "points": len(cal.loo_errors),
                     "loo_errors": cal.loo_errors}
         except CalibrationRefused as e:
             calibrated, refused, fitted, values, band = blind[rest], str(e), [], {}, {}
@@ -170,7 +170,9 @@ def _print(batch: int, ev: dict, meas: dict) -> None:
     if bands:
         cov = np.array([b["coverage"] for b in bands])
         print(f"  calibrated 90% band (width from the fit's leave-one-out residuals): covers {np.mean(cov):.0%} of held-out "
-              f"cells (per draw {' '.join(f'{c:.0%}' for c in cov)}); median high/low {np.median([b['high_over_low'] for b in bands]):.2f}x")
+              f"cells (per draw {' '.join(f'{c:.0%}' for c in cov)}); median high/low {np.median([b['high_over_low'] for b in bands]):.2f}x"
+              f" beside a median |error| of {np.median(col('calibrated_median_abs_error')):.1%} (Student-t on "
+              f"{bands[0]['points']} leave-one-out errors)")
     refused = [r for r in rows if r["refused"]]
     if refused:
         print(f"  {len(refused)} of {len(rows)} calibrations refused (blind used): {refused[0]['refused']}")

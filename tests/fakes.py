@@ -12,3 +12,17 @@ class FakeClock:
 
     def sleep(self, s):
         self.t += s
+
+
+class FakeNvml:
+    """The pynvml calls every meter makes before reading anything, answering as one H100 does; the meters' own
+    fakes add the readings they test (tests/measure/test_meters.py, test_meters_gate.py)."""
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetName(self, h):
+        return "NVIDIA H100 80GB HBM3"

@@ -13,7 +13,7 @@ from analyzer.measure.meters import NvmlMeter, measure_energy
 from analyzer.measure.sampling import PowerIntegrator, StreamMeter
 from analyzer.measure.select import auto_order, meter_from_spec
 from analyzer.profiles.estimates import estimate_coefficients
-from fakes import FakeClock
+from fakes import FakeClock, FakeNvml
 
 DATA = Path(__file__).parents[1] / "data" / "meters"
 
@@ -207,21 +207,12 @@ def test_mig_share_from_profile_names():
     assert attribution.mig_share("NVIDIA H100 80GB HBM3") is None
 
 
-class SharedNvml:
+class SharedNvml(FakeNvml):
     """The pynvml calls SharedGpuMeter makes, answering with what a shared H100 reports: another process (pid 7)
     at 60% SM utilisation beside ours (pid 5) at 20%, energy advancing 700 J per snapshot pair."""
 
     def __init__(self):
         self.energy_mj = 0
-
-    def nvmlInit(self):
-        pass
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return i
-
-    def nvmlDeviceGetName(self, h):
-        return "NVIDIA H100 80GB HBM3"
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h):
         self.energy_mj += 350_000

@@ -16,25 +16,16 @@ from analyzer.measure.meters import (LIMIT_MARGIN, POWER_CEILING_W, NvmlMeter, R
                                      counter_delta, measure_energy)
 from analyzer.measure.sampling import PowerIntegrator
 from cli_helpers import cli
-from fakes import FakeClock
+from fakes import FakeClock, FakeNvml
 from onnx_builders import model, vi
 
 
-class CounterNvml:
+class CounterNvml(FakeNvml):
     """pynvml's calls NvmlMeter makes, the energy counter (mJ) a function of the fake clock's time, and optionally
     the enforced power limit (mW)."""
 
     def __init__(self, clock, mj_at, limit_mw=None):
         self.clock, self.mj_at, self.limit_mw = clock, mj_at, limit_mw
-
-    def nvmlInit(self):
-        pass
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return i
-
-    def nvmlDeviceGetName(self, h):
-        return "NVIDIA H100 80GB HBM3"
 
     def nvmlDeviceGetTotalEnergyConsumption(self, h):
         return int(self.mj_at(self.clock()))

@@ -26,3 +26,20 @@ class FakeNvml:
 
     def nvmlDeviceGetName(self, h):
         return "NVIDIA H100 80GB HBM3"
+
+
+def edited(record, path, value):
+    """A deep copy of a JSON-like `record` with the item at `path` (a sequence of keys and indices) set to `value`,
+    or removed where `value` is KeyError: one field of a valid input spoiled, for the input doors' tests."""
+    import copy
+
+    out = copy.deepcopy(record)
+    *parents, last = path
+    at = out
+    for p in parents:
+        at = at[p]
+    if value is KeyError:
+        del at[last]
+    else:
+        at[last] = value
+    return out

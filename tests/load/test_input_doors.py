@@ -194,16 +194,10 @@ def saved(tmp_path_factory):
 
 
 def _edit(record: dict, path: str, value) -> dict:
-    out = json.loads(json.dumps(record))
-    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
-    at = out
-    for p in parents:
-        at = at[p]
-    if value is KeyError:
-        del at[last]
-    else:
-        at[last] = value
-    return out
+    """`record` with the field at a dotted path ("ranking.1.co2e_g_per_item") set to `value` (KeyError: removed)."""
+    from fakes import edited
+
+    return edited(record, [int(p) if p.isdigit() else p for p in path.split(".")], value)
 
 
 @pytest.mark.parametrize("path, value, says", [

@@ -111,16 +111,9 @@ def test_the_ir_equals_torchs_export(tmp_path):
 
 
 def _with(path, value):
-    d = copy.deepcopy(EVERY_OP)
-    *head, last = path
-    cur = d
-    for k in head:
-        cur = cur[k]
-    if value is KeyError:
-        del cur[last]
-    else:
-        cur[last] = value
-    return d
+    from fakes import edited
+
+    return edited(EVERY_OP, path, value)
 
 
 @pytest.mark.parametrize("path, value, phrase", [

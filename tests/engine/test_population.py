@@ -192,7 +192,7 @@ def test_a_killed_driver_resumes_with_every_candidate_stored_once(tmp_path):
     """kill -9 the CLI mid-run, run it again: it evaluates only what is missing, and the store holds each
     candidate exactly once."""
     store = tmp_path / "s.sqlite"
-    n = 160
+    n = 1600  # seconds of work on two workers: 160 candidates could finish between two polls once the driver starts fast
     args = [sys.executable, "-m", "analyzer", "population", f"space:{n}:5", "--hardware", "h100", "--store", str(store),
             "--workers", "2", "--format", "json", "--quiet"]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)

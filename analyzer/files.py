@@ -24,7 +24,7 @@ import tempfile
 import tomllib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Iterable, Iterator
+from typing import IO, Any, BinaryIO, Callable, Iterable, Iterator
 
 from .errors import AnalyzerError
 
@@ -99,6 +99,15 @@ def read_text(path: Path, error: type[AnalyzerError] = AnalyzerError, max_bytes:
         return read_bytes(path, error, max_bytes, what).decode("utf-8")
     except UnicodeDecodeError as e:
         raise error(f"{what}: not UTF-8 text (byte {e.start})") from None
+
+
+def read_lines(path: Path, parse: Callable[[str, str], Any], error: type[AnalyzerError] = AnalyzerError,
+               max_bytes: int = MAX_BYTES) -> list[Any]:
+    """`parse(line, where)` of each line of a text file that is not blank and does not start with # (stripped; `where`
+    is PATH:LINE for its errors), read through read_text (size cap, UTF-8)."""
+    text = read_text(Path(path), error, max_bytes)
+    return [parse(s, f"{path}:{i}") for i, line in enumerate(text.splitlines(), start=1)
+            for s in [line.strip()] if s and not s.startswith("#")]
 
 
 def read_toml(path: Path, error: type[AnalyzerError] = AnalyzerError, max_bytes: int = MAX_BYTES, what: str = "") -> dict[str, Any]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UsageError
-from ..files import parse_json, read_text
+from ..files import parse_json, read_lines
 from ..ir import Graph, TensorInfo
 from .ir_net import Net
 
@@ -152,20 +152,13 @@ def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tupl
 
 def build(c: Choice, batch: int | str = "batch", last: int = LAST) -> tuple[Graph, tuple[TensorInfo, ...]]:
     """The network of choice `c` as one IR graph and its initializers, at `batch` (224 x 224 images)."""
-    net = Net(batch)
-    segs = segments(c, last)
-    x = x_in = _input(net, segs[0])
-    for seg in segs:
-        x = _segment(net, seg, x)
-    return net.graph("fbnet", (x_in,), (x,))
+    return Net(batch).chain("fbnet", segments(c, last), _input, _segment)
 
 
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Choice]:
     """The choices of a JSON-lines file, one {"blocks": [...22]} a line (blank lines and # lines skipped), through
     the one reader of user files; an error names the file and the line."""
-    text = read_text(Path(path), UsageError, max_bytes)
-    out = [parse(s, f"{path}:{i}") for i, line in enumerate(text.splitlines(), start=1)
-           for s in [line.strip()] if s and not s.startswith("#")]
+    out = read_lines(path, parse, UsageError, max_bytes)
     if not out:
         raise UsageError(f'{path}: no FBNet choices (one a line, as {{"blocks": [...{LAYERS} names]}})')
     return out

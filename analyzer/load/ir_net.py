@@ -10,7 +10,7 @@ torch exports. Weights are float32 initializers with dims only: counting reads n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import AnalyzerError, param
 from ..ir import Graph, Node, TensorInfo
@@ -78,6 +78,15 @@ class Net:
 
     def graph(self, name: str, inputs: tuple[TensorInfo, ...], outputs: tuple[TensorInfo, ...]) -> tuple[Graph, tuple[TensorInfo, ...]]:
         return Graph(name, tuple(self.nodes), inputs, outputs), tuple(self.inits)
+
+    def chain(self, name: str, segments: list, first: Callable[["Net", Any], TensorInfo],
+              segment: Callable[["Net", Any, TensorInfo], TensorInfo]) -> tuple[Graph, tuple[TensorInfo, ...]]:
+        """A whole network from its segments in order: `first(net, segments[0])` declares the input, each
+        `segment(net, seg, x)` adds its nodes to the running tensor; one graph from that input to the last output."""
+        x = x_in = first(self, segments[0])
+        for seg in segments:
+            x = segment(self, seg, x)
+        return self.graph(name, (x_in,), (x,))
 
     # -- layers --------------------------------------------------------------------------------------------------
     def conv(self, x: TensorInfo, c_out: int, k: int, stride: int = 1, group: int = 1, bias: bool = False,

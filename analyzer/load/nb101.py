@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError, param
-from ..files import parse_json, read_text
+from ..files import parse_json, read_lines
 from ..ir import Graph, TensorInfo
 from .ir_net import Net
 
@@ -347,23 +347,13 @@ def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tupl
 
 def build(c: Cell, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
     """The whole CIFAR-10 network of cell `c` as one IR graph and its initializers, at `batch`."""
-    net = Net(batch)
-    segs = segments(c)
-    x = x_in = _input(net, segs[0])
-    for seg in segs:
-        x = _segment(net, seg, x)
-    return net.graph("nb101", (x_in,), (x,))
+    return Net(batch).chain("nb101", segments(c), _input, _segment)
 
 
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Cell]:
     """The cells of a JSON-lines file, one {"matrix": [[...]], "ops": [...]} a line (blank lines and lines starting
     with # skipped), through the one reader of user files; an error names the file and the line."""
-    text = read_text(Path(path), UsageError, max_bytes)
-    out = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        s = line.strip()
-        if s and not s.startswith("#"):
-            out.append(parse(s, f"{path}:{i}"))
+    out = read_lines(path, parse, UsageError, max_bytes)
     if not out:
         raise UsageError(f'{path}: no NB101 cells (one a line, as {{"matrix": [[0,1],[0,0]], "ops": ["input","output"]}})')
     return out

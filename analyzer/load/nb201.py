@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AnalyzerError, UsageError, param, render
-from ..files import read_text
+from ..files import read_lines
 from ..ir import Graph, Node, TensorInfo
 from .nb201_arch import MAX_ARCH_CHARS, NODES, Arch, Skeleton, parse
 
@@ -252,18 +252,15 @@ def build(arch: Arch, batch: int | str = "batch", skeleton: Skeleton = Skeleton(
 def read_archs(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Arch]:
     """The arch strings of a text file, one a line (blank lines and lines starting with # skipped), through the
     one reader of user files (a regular file, at most `max_bytes`); an error names the file and the line."""
-    text = read_text(Path(path), UsageError, max_bytes)
-    archs = []
-    for i, line in enumerate(text.splitlines(), start=1):
-        s = line.strip()
-        if not s or s.startswith("#"):
-            continue
+    def line(s: str, where: str) -> Arch:
         if len(s) > MAX_ARCH_CHARS:
-            raise UsageError(f"{path}:{i}: {len(s):,} characters is not an NB201 arch string")
+            raise UsageError(f"{where}: {len(s):,} characters is not an NB201 arch string")
         try:
-            archs.append(parse(s))
+            return parse(s)
         except AnalyzerError as e:
-            raise UsageError(f"{path}:{i}: {render(e.message)}") from None
+            raise UsageError(f"{where}: {render(e.message)}") from None
+
+    archs = read_lines(path, line, UsageError, max_bytes)
     if not archs:
         raise UsageError(f"{path}: no NB201 arch strings (one a line, as |op~0|+|op~0|op~1|+|op~0|op~1|op~2|)")
     return archs

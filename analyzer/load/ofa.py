@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..errors import UsageError
-from ..files import parse_json, read_text
+from ..files import parse_json, read_lines
 from ..ir import Graph, TensorInfo
 from .ir_net import Net
 
@@ -183,20 +183,13 @@ def build_segment(seg: Segment, batch: int | str = "batch") -> tuple[Graph, tupl
 
 def build(s: Subnet, batch: int | str = "batch") -> tuple[Graph, tuple[TensorInfo, ...]]:
     """The subnet as one IR graph and its initializers, at `batch` (images of s.r x s.r)."""
-    net = Net(batch)
-    segs = segments(s)
-    x = x_in = _input(net, segs[0])
-    for seg in segs:
-        x = _segment(net, seg, x)
-    return net.graph("ofa_mbv3", (x_in,), (x,))
+    return Net(batch).chain("ofa_mbv3", segments(s), _input, _segment)
 
 
 def read_file(path: Path, max_bytes: int = MAX_FILE_BYTES) -> list[Subnet]:
     """The subnets of a JSON-lines file, one {"ks": [...], "e": [...], "d": [...], "r": R} a line (blank lines and
     lines starting with # skipped), through the one reader of user files; an error names the file and the line."""
-    text = read_text(Path(path), UsageError, max_bytes)
-    out = [parse(s, f"{path}:{i}") for i, line in enumerate(text.splitlines(), start=1)
-           for s in [line.strip()] if s and not s.startswith("#")]
+    out = read_lines(path, parse, UsageError, max_bytes)
     if not out:
         raise UsageError(f'{path}: no OFA subnets (one a line, as {{"ks": [...20], "e": [...20], "d": [...5], "r": 224}})')
     return out

@@ -5,6 +5,7 @@ command, the data it read, when, and the headline numbers, nested tables flatten
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,4 +31,18 @@ def write(name: str, data: list[str], results: dict) -> Path:
     tmp.write_text(json.dumps(record, indent=1, allow_nan=False) + "\n")
     tmp.replace(path)
     print(f"wrote {path.relative_to(RESULTS.parent.parent)}", file=sys.stderr)
+    return path
+
+
+def write_timed(name: str, numbers: dict) -> Path:
+    """benchmarks/results/<name>.json for a timing benchmark (population.py, static_profile.py): its numbers with the
+    command, the date to the second, the cores and the load average at the end (timings on a shared machine need
+    them), written atomically."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    record = {"command": " ".join(["python", *sys.argv]), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "cores": os.cpu_count(), "load_average_at_end": round(os.getloadavg()[0], 2), **numbers}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
     return path

@@ -25,7 +25,6 @@ Writes benchmarks/results/population.json (the numbers, the command, the date). 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import subprocess
@@ -135,14 +134,9 @@ def objective_rates(hardware: str, n: int) -> tuple[float, float, bool]:
 
 def write_results(numbers: dict) -> Path:
     """benchmarks/results/population.json: the numbers, the command and the date (docs/gen_benchmarks.py shows them)."""
-    out = ROOT / "benchmarks" / "results" / "population.json"
-    out.parent.mkdir(exist_ok=True)
-    record = {"command": " ".join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "cores": os.cpu_count(), "load_average_at_end": round(os.getloadavg()[0], 2), **numbers}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
-    return out
+    from _results import write_timed
+
+    return write_timed("population", numbers)
 
 
 def main() -> None:

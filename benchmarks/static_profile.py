@@ -260,15 +260,9 @@ def bench_processes(paths: dict[str, Path], repeats: int) -> dict:
 
 def write_results(name: str, numbers: dict) -> Path:
     """benchmarks/results/NAME.json: the numbers, the command and the date (docs/gen_benchmarks.py shows them)."""
-    import datetime
+    from _results import write_timed
 
-    out = HERE / "results" / f"{name}.json"
-    out.parent.mkdir(exist_ok=True)
-    record = {"command": " ".join(["python", *sys.argv]), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "cores": os.cpu_count(), "load_average_at_end": round(os.getloadavg()[0], 2), **numbers}
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    out = write_timed(name, numbers)
     print(f"results: {out.relative_to(HERE.parent)}")
     return out
 

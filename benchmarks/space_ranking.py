@@ -98,18 +98,24 @@ def build_cells(n: int, seed: int, cache: Path) -> tuple[list, list[Path]]:
     return archs, paths
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str, hardware: str, out: str) -> argparse.ArgumentParser:
+    """The options of a space ranking (this script's and space_ranking_torch.py's): cells, batches, draws, ..."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--cells", type=int, default=32)
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--draws", type=int, default=5)
     ap.add_argument("--calibrate-on", type=int, default=5)
     ap.add_argument("--processes", type=int, default=3, help="fresh processes per batch, each measuring every cell")
-    ap.add_argument("--hardware", default="ci-cpu-1core")
+    ap.add_argument("--hardware", default=hardware)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--draw-seed", type=int, default=0, help="seed of the calibration draws")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / out)
+    return ap
+
+
+def main() -> None:
+    ap = arguments(__doc__.splitlines()[0], "ci-cpu-1core", "space_ranking.json")
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / ".cache" / "nb201")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "space_ranking.json")
     args = ap.parse_args()
     import space_measure
 

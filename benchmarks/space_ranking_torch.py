@@ -16,7 +16,6 @@ Results: benchmarks/results/space_ranking_torch.json. Needs the torch extra.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -33,16 +32,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cells", type=int, default=32)
-    ap.add_argument("--batches", default="1,32")
-    ap.add_argument("--draws", type=int, default=5)
-    ap.add_argument("--calibrate-on", type=int, default=5)
-    ap.add_argument("--processes", type=int, default=3)
-    ap.add_argument("--hardware", default="ci-cpu-1core-torch")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--draw-seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "space_ranking_torch.json")
+    from space_ranking import arguments
+
+    ap = arguments(__doc__.splitlines()[0], "ci-cpu-1core-torch", "space_ranking_torch.json")
     args = ap.parse_args()
     import space_measure
     import torch
